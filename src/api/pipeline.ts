@@ -1,0 +1,190 @@
+/**
+ * A pipeline: the plan built from sources through steps to sinks, and the way
+ * to run it. Runs on the embedded default (this process, in-memory channels,
+ * heap state) unless told otherwise.
+ */
+import type { Source, SourceOptions } from '../connectors/types.ts';
+import { configError, EddyError } from '../errors/index.ts';
+import { checkInt, DEAD_LETTERS_ID, LogicalGraph } from '../plan/graph.ts';
+import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../runtime/batch.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { Executor } from '../runtime/executor.ts';
+import type { PipelineMetrics } from '../runtime/metrics.ts';
+import type { ErrorPolicy } from '../runtime/operator.ts';
+import { DEFAULT_MAX_PARALLELISM } from '../state/key-groups.ts';
+import type { DeadLetter } from './dead-letter.ts';
+import { type PlanScope, Stream } from './stream.ts';
+
+export interface PipelineOptions {
+  /** A name for logs and metrics. */
+  readonly name?: string;
+  /** The number of key groups (the most workers keyed state can ever be split over). Default 128. */
+  readonly maxParallelism?: number;
+  /** The most records per batch. Default 1024. */
+  readonly batchSize?: number;
+  /** The longest (ms) a partly filled batch of async results waits. Default 5. */
+  readonly lingerMs?: number;
+  /** When a user function throws: 'dead-letter' (default) sends the record there and goes on; 'fail' stops the pipeline. */
+  readonly errorPolicy?: ErrorPolicy;
+}
+
+/** Settings read once at construction, defaults in one place. */
+const DEFAULTS = {
+  name: 'pipeline',
+  maxParallelism: DEFAULT_MAX_PARALLELISM,
+  batchSize: DEFAULT_BATCH_SIZE,
+  lingerMs: DEFAULT_LINGER_MS,
+  errorPolicy: 'dead-letter' as ErrorPolicy,
+};
+
+export interface RunOptions {
+  /** Processing time (default: the system clock). */
+  readonly clock?: Clock;
+  /** Aborting stops the sources; the run then drains and finishes. */
+  readonly signal?: AbortSignal;
+}
+
+/** A pipeline that is running. */
+export interface RunningPipeline {
+  /** A snapshot of every step's metrics. */
+  metrics(): PipelineMetrics;
+  /** Stops the sources; resolves `done` once everything pulled has drained. */
+  stop(): void;
+  /** Resolves when the run ends (bounded sources exhausted, or stopped), rejects when it fails. */
+  readonly done: Promise<void>;
+}
+
+/**
+ * A dataflow pipeline.
+ *
+ * @example
+ * ```ts
+ * const p = new Pipeline({ name: 'iot' });
+ * const out = collectSink<Windowed<string, number>>();
+ * p.source('readings', generatorSource({ count: 1000, make: (i, g) => ({ device: `d${i % 10}`, temp: g.random() * 40, ts: g.time }) }), { timestamp: (r) => r.ts })
+ *   .keyBy((r) => r.device)
+ *   .window(tumbling(10_000))
+ *   .aggregate({ create: () => 0, add: (n) => n + 1, result: (n) => n })
+ *   .sink(out);
+ * await p.run();
+ * ```
+ */
+export class Pipeline {
+  readonly name: string;
+  readonly options: Required<Omit<PipelineOptions, 'name'>>;
+  /** The logical plan. Internal. */
+  readonly scope: PlanScope;
+  #running = false;
+
+  constructor(options: PipelineOptions = {}) {
+    const o = { ...DEFAULTS, ...options };
+    this.name = o.name;
+    const maxParallelism = checkInt('maxParallelism', o.maxParallelism, 1);
+    if (maxParallelism > 32768)
+      throw configError(
+        'maxParallelism must be at most 32768',
+        maxParallelism,
+        'pick a smaller number of key groups',
+      );
+    if (o.errorPolicy !== 'dead-letter' && o.errorPolicy !== 'fail') {
+      throw configError('errorPolicy must be "dead-letter" or "fail"', o.errorPolicy, 'pick one of the two');
+    }
+    this.options = {
+      maxParallelism,
+      batchSize: checkInt('batchSize', o.batchSize, 1),
+      lingerMs: checkInt('lingerMs', o.lingerMs, 0),
+      errorPolicy: o.errorPolicy,
+    };
+    const graph = new LogicalGraph();
+    graph.add({ id: DEAD_LETTERS_ID, kind: 'dead-letters', inputs: [], outputs: ['main'], keyed: false });
+    this.scope = { graph, maxParallelism };
+  }
+
+  /**
+   * Adds a source. Event time comes from `options.timestamp`, else from the
+   * source, else the time of ingestion.
+   */
+  source<T>(id: string, source: Source<T>, options: SourceOptions<T> = {}): Stream<T> {
+    if (source === null || typeof source !== 'object' || typeof source.open !== 'function') {
+      throw configError(
+        'source must be a Source (an object with open())',
+        source,
+        'pass e.g. generatorSource({...}) or jsonLinesSource({...})',
+      );
+    }
+    checkInt('maxOutOfOrderness', options.maxOutOfOrderness ?? 0, 0, id);
+    checkInt('idleTimeout', options.idleTimeout ?? 0, 0, id);
+    if (options.batchSize !== undefined) checkInt('batchSize', options.batchSize, 1, id);
+    if (options.timestamp !== undefined && typeof options.timestamp !== 'function') {
+      throw configError(
+        'timestamp must be a function of the record',
+        options.timestamp,
+        'pass e.g. (r) => r.ts',
+        id,
+      );
+    }
+    const stepId = this.scope.graph.stepId('source', id);
+    this.scope.graph.add({
+      id: stepId,
+      kind: 'source',
+      inputs: [],
+      outputs: ['main'],
+      keyed: false,
+      source: { source: source as Source<unknown>, options: options as SourceOptions<unknown> },
+    });
+    return new Stream<T>(this.scope, { node: stepId, tag: 0 });
+  }
+
+  /** Every record any step could not process, with the reason. */
+  deadLetters(): Stream<DeadLetter> {
+    return new Stream<DeadLetter>(this.scope, { node: DEAD_LETTERS_ID, tag: 0 });
+  }
+
+  /** Checks the plan without running it. */
+  validate(): void {
+    const nodes = [...this.scope.graph.nodes.values()];
+    if (!nodes.some((n) => n.kind === 'source')) {
+      throw new EddyError(
+        'EDDY_PLAN_INVALID',
+        `pipeline "${this.name}" has no source; add one with pipeline.source(id, source)`,
+      );
+    }
+    if (!nodes.some((n) => n.kind === 'sink')) {
+      throw new EddyError(
+        'EDDY_PLAN_INVALID',
+        `pipeline "${this.name}" has no sink, so its results go nowhere; end a stream with .sink(...)`,
+      );
+    }
+  }
+
+  /** Builds the executor for a run. Internal: used by `start` and by the test driver. */
+  createExecutor(options: RunOptions & { manualSources?: boolean } = {}): Executor {
+    this.validate();
+    if (this.#running)
+      throw new EddyError(
+        'EDDY_STATE_INVALID',
+        `pipeline "${this.name}" is already running; build a new Pipeline to run it again`,
+      );
+    this.#running = true;
+    return new Executor(this.scope.graph, {
+      ...this.options,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      manualSources: options.manualSources ?? false,
+    });
+  }
+
+  /** Starts the pipeline and returns at once. */
+  async start(options: RunOptions = {}): Promise<RunningPipeline> {
+    const executor = this.createExecutor(options);
+    options.signal?.addEventListener('abort', () => executor.stop(), { once: true });
+    await executor.start();
+    return { metrics: () => executor.metrics(), stop: () => executor.stop(), done: executor.done };
+  }
+
+  /** Runs the pipeline until its sources are exhausted (or `signal` aborts); resolves with the final metrics. */
+  async run(options: RunOptions = {}): Promise<PipelineMetrics> {
+    const running = await this.start(options);
+    await running.done;
+    return running.metrics();
+  }
+}

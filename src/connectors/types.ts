@@ -1,0 +1,94 @@
+/**
+ * The contracts between the runtime and connectors. A source hands out batches
+ * when asked (pull), so a slow pipeline simply asks less often; a sink receives
+ * batches and may return a promise to make upstream wait (backpressure).
+ */
+import type { Clock } from '../runtime/clock.ts';
+
+export interface SourceContext {
+  readonly stepId: string;
+  readonly clock: Clock;
+  /** The most records one poll should return. */
+  readonly batchSize: number;
+  /** Records the source could not decode go here, with the reason, instead of stopping the pipeline. */
+  deadLetter(code: string, reason: string, payload: unknown): void;
+  /** Aborted when the pipeline stops; a source waiting on I/O should give up then. */
+  readonly signal: AbortSignal;
+}
+
+/** One poll's worth of records. */
+export interface SourceBatch<T> {
+  readonly values: T[];
+  /** Event times the source knows (a Kafka record's timestamp, a generator's clock); else taken from options. */
+  readonly times?: number[];
+}
+
+export interface SourceReader<T> {
+  /**
+   * The next records, at most `max`; an empty batch when none are ready now
+   * (the runtime polls again shortly); `null` once the source is exhausted.
+   */
+  poll(max: number): SourceBatch<T> | null | Promise<SourceBatch<T> | null>;
+  close?(): void | Promise<void>;
+}
+
+/**
+ * A source of records of type `T`.
+ *
+ * @example
+ * ```ts
+ * const numbers: Source<number> = {
+ *   kind: 'numbers',
+ *   open() { let i = 0; return { poll: (max) => (i >= 10 ? null : { values: [i++] }) }; },
+ * };
+ * ```
+ */
+export interface Source<T> {
+  readonly kind: string;
+  open(ctx: SourceContext): SourceReader<T> | Promise<SourceReader<T>>;
+}
+
+/** How a source's records get event time and watermarks. */
+export interface SourceOptions<T> {
+  /** Extracts a record's event time (epoch ms). Default: the time the source gives, else ingestion time. */
+  readonly timestamp?: (value: T) => number;
+  /** How far out of order (ms) records may arrive before they count as late. Default 0. */
+  readonly maxOutOfOrderness?: number;
+  /** After this long (ms of processing time) without records the source is idle and stops holding back watermarks. */
+  readonly idleTimeout?: number;
+  /** The most records per batch. */
+  readonly batchSize?: number;
+}
+
+/** What a sink promises about duplicates after a failure. */
+export type DeliveryGuarantee = 'exactly-once' | 'idempotent' | 'at-least-once' | 'best-effort';
+
+export interface SinkContext {
+  readonly stepId: string;
+  readonly clock: Clock;
+}
+
+export interface SinkWriter<T> {
+  /** Writes a batch; return a promise to make upstream wait until there is room. */
+  write(values: readonly T[], times: readonly number[]): void | Promise<void>;
+  /** Makes everything written so far durable (called at the end and, later, at checkpoints). */
+  flush?(): void | Promise<void>;
+  close?(): void | Promise<void>;
+}
+
+/**
+ * A destination for records of type `T`.
+ *
+ * @example
+ * ```ts
+ * const log: Sink<string> = {
+ *   kind: 'log', guarantee: 'best-effort',
+ *   open: () => ({ write: (values) => { for (const v of values) console.log(v); } }),
+ * };
+ * ```
+ */
+export interface Sink<T> {
+  readonly kind: string;
+  readonly guarantee: DeliveryGuarantee;
+  open(ctx: SinkContext): SinkWriter<T> | Promise<SinkWriter<T>>;
+}

@@ -1,0 +1,70 @@
+/**
+ * eddy's public API. Everything a pipeline author needs is exported here;
+ * anything not exported here is internal and may change.
+ */
+export type { DeadLetter } from './api/dead-letter.ts';
+export { Pipeline, type PipelineOptions, type RunningPipeline, type RunOptions } from './api/pipeline.ts';
+export {
+  JoinBuilder,
+  KeyedStream,
+  LateAwareStream,
+  type MapAsyncStepOptions,
+  ProcessedStream,
+  type ProcessStepOptions,
+  StatefulKeyedStream,
+  Stream,
+  Table,
+  WindowedStream,
+  WindowJoin,
+  type WindowStepOptions,
+} from './api/stream.ts';
+export {
+  type Aggregator,
+  session,
+  sliding,
+  type Timing,
+  tumbling,
+  type Window,
+  type WindowAssigner,
+  type Windowed,
+} from './api/windows.ts';
+export { type ConsoleSinkOptions, consoleSink } from './connectors/console/index.ts';
+export {
+  type GeneratorContext,
+  type GeneratorOptions,
+  generatorSource,
+} from './connectors/generator/index.ts';
+export { arraySource, type CollectSink, collectSink } from './connectors/memory/index.ts';
+export type {
+  DeliveryGuarantee,
+  Sink,
+  SinkContext,
+  SinkWriter,
+  Source,
+  SourceBatch,
+  SourceContext,
+  SourceOptions,
+  SourceReader,
+} from './connectors/types.ts';
+export { EddyError, ERROR_CODES, type ErrorCode, type ErrorDomain } from './errors/index.ts';
+export {
+  type OutputTag,
+  outputTag,
+  type ProcessContext,
+  type ProcessFunction,
+  type TimerService,
+} from './operators/process.ts';
+export { type Clock, ManualClock, systemClock } from './runtime/clock.ts';
+export type { PipelineMetrics, StepMetrics } from './runtime/metrics.ts';
+export type { ErrorPolicy } from './runtime/operator.ts';
+export {
+  type ListState,
+  listState,
+  type MapState,
+  mapState,
+  type StateDescriptor,
+  type StateOptions,
+  type ValueState,
+  valueState,
+} from './state/handles.ts';
+export type { Key } from './state/key-groups.ts';

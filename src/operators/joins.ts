@@ -1,0 +1,251 @@
+/**
+ * Two-input keyed joins. Input 0 is the left stream, input 1 the right; both
+ * arrive keyed by the same key type, and the task's watermark is the lower of
+ * the two inputs'.
+ *
+ * - Window join: both sides buffered per key and window; the window's pairs are
+ *   emitted when it closes. Records after the window's allowed lateness go to
+ *   the late output (tag 1).
+ * - Interval join: a left record at `t` meets right records in
+ *   `[t + lower, t + upper]`; each side is buffered until the watermark proves
+ *   no partner can still arrive.
+ * - Table join: the right input is a changelog that keeps the latest value per
+ *   key; each left record is joined with the table as it is when the record
+ *   arrives.
+ */
+import { alignedStart, type WindowAssigner } from '../api/windows.ts';
+import type { Batch } from '../runtime/batch.ts';
+import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
+import type { StateTable } from '../state/backend.ts';
+import type { Key } from '../state/key-groups.ts';
+import { TimerQueue } from '../time/timers.ts';
+import { userFunctionFailed } from './user-errors.ts';
+import { LATE_TAG } from './window.ts';
+
+type Entry = [value: unknown, time: number];
+
+export class WindowJoinOperator implements Operator {
+  readonly #assigner: Extract<WindowAssigner, { kind: 'tumbling' | 'sliding' }>;
+  readonly #fn: (left: unknown, right: unknown, key: Key) => unknown;
+  readonly #lateness: number;
+  readonly #timers = new TimerQueue();
+  #ctx!: OperatorContext;
+  #sides!: [StateTable<Entry[]>, StateTable<Entry[]>];
+  #watermark = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    assigner: Extract<WindowAssigner, { kind: 'tumbling' | 'sliding' }>,
+    fn: (left: unknown, right: unknown, key: Key) => unknown,
+    allowedLateness: number,
+  ) {
+    this.#assigner = assigner;
+    this.#fn = fn;
+    this.#lateness = allowedLateness;
+  }
+
+  onStart(ctx: OperatorContext): void {
+    this.#ctx = ctx;
+    this.#sides = [ctx.state.table(ctx.stepId, 'left'), ctx.state.table(ctx.stepId, 'right')];
+  }
+
+  processBatch(batch: Batch, input: number, out: Output): void {
+    const { values, times } = batch;
+    const keys = batch.keys!;
+    const groups = batch.groups!;
+    const a = this.#assigner;
+    const step = a.kind === 'sliding' ? a.slide : a.size;
+    for (let i = 0; i < values.length; i++) {
+      const t = times[i]!;
+      let accepted = false;
+      for (let start = alignedStart(t, step, a.offset); start > t - a.size; start -= step) {
+        if (this.#add(input, start, keys[i]!, groups[i]!, values[i], t, out)) accepted = true;
+      }
+      if (!accepted) {
+        this.#ctx.metrics.lateRecords++;
+        out.emitTo(LATE_TAG, values[i], t);
+      }
+    }
+  }
+
+  #add(input: number, start: number, key: Key, group: number, v: unknown, t: number, out: Output): boolean {
+    const end = start + this.#assigner.size;
+    if (end - 1 + this.#lateness <= this.#watermark) return false;
+    const mine = this.#sides[input]!;
+    const list = mine.get(group, key, start);
+    if (list === undefined) {
+      mine.put(group, key, start, [[v, t]]);
+      const other = this.#sides[1 - input]!;
+      // One timer pair per (key, window): registered by whichever side arrives first.
+      if (other.get(group, key, start) === undefined) {
+        this.#timers.register(end - 1, group, key, start);
+        if (this.#lateness > 0) this.#timers.register(end - 1 + this.#lateness, group, key, start);
+      }
+    } else list.push([v, t]);
+    if (end - 1 <= this.#watermark) {
+      // Late but within lateness: the window already fired, so emit only the new pairs.
+      const partners = this.#sides[1 - input]!.get(group, key, start) ?? [];
+      for (const [p] of partners) this.#pair(input === 0 ? v : p, input === 0 ? p : v, key, end - 1, out);
+    }
+    return true;
+  }
+
+  #pair(left: unknown, right: unknown, key: Key, time: number, out: Output): void {
+    try {
+      out.emit(this.#fn(left, right, key), time);
+    } catch (e) {
+      userFunctionFailed(this.#ctx, e, { left, right }, time);
+    }
+  }
+
+  onWatermark(watermark: number, out: Output): number {
+    this.#watermark = watermark;
+    const [left, right] = this.#sides;
+    for (
+      let due = this.#timers.pollDue(watermark);
+      due !== undefined;
+      due = this.#timers.pollDue(watermark)
+    ) {
+      for (const { time, keyGroup, key, namespace: start } of due) {
+        const end = start + this.#assigner.size;
+        if (time === end - 1) {
+          const ls = left.get(keyGroup, key, start);
+          const rs = right.get(keyGroup, key, start);
+          if (ls !== undefined && rs !== undefined) {
+            for (const [l] of ls) for (const [r] of rs) this.#pair(l, r, key, end - 1, out);
+          }
+        }
+        if (time === end - 1 + this.#lateness) {
+          left.remove(keyGroup, key, start);
+          right.remove(keyGroup, key, start);
+        }
+      }
+    }
+    return watermark;
+  }
+}
+
+export class IntervalJoinOperator implements Operator {
+  readonly #lower: number;
+  readonly #upper: number;
+  readonly #fn: (left: unknown, right: unknown, key: Key) => unknown;
+  readonly #timers = new TimerQueue();
+  #ctx!: OperatorContext;
+  #sides!: [StateTable<Entry[]>, StateTable<Entry[]>];
+  #watermark = Number.NEGATIVE_INFINITY;
+
+  constructor(lower: number, upper: number, fn: (left: unknown, right: unknown, key: Key) => unknown) {
+    this.#lower = lower;
+    this.#upper = upper;
+    this.#fn = fn;
+  }
+
+  onStart(ctx: OperatorContext): void {
+    this.#ctx = ctx;
+    this.#sides = [ctx.state.table(ctx.stepId, 'left'), ctx.state.table(ctx.stepId, 'right')];
+  }
+
+  processBatch(batch: Batch, input: number, out: Output): void {
+    const { values, times } = batch;
+    const keys = batch.keys!;
+    const groups = batch.groups!;
+    const lower = this.#lower;
+    const upper = this.#upper;
+    for (let i = 0; i < values.length; i++) {
+      const t = times[i]!;
+      const v = values[i];
+      const key = keys[i]!;
+      const g = groups[i]!;
+      if (t <= this.#watermark) {
+        this.#ctx.metrics.lateRecords++;
+        out.emitTo(LATE_TAG, v, t);
+        continue;
+      }
+      // The latest time a partner still to come can have: buffer the record until the watermark passes it.
+      const horizon = input === 0 ? t + upper : t - lower;
+      if (horizon > this.#watermark) {
+        const mine = this.#sides[input]!;
+        const list = mine.get(g, key, 0);
+        if (list === undefined) mine.put(g, key, 0, [[v, t]]);
+        else list.push([v, t]);
+        this.#timers.registerOnce(horizon, g, key, input);
+      }
+      const partners = this.#sides[1 - input]!.get(g, key, 0);
+      if (partners === undefined) continue;
+      for (const [p, pt] of partners) {
+        const [l, lt, r, rt] = input === 0 ? [v, t, p, pt] : [p, pt, v, t];
+        if (rt >= lt + lower && rt <= lt + upper) {
+          try {
+            out.emit(this.#fn(l, r, key), Math.max(lt, rt));
+          } catch (e) {
+            userFunctionFailed(this.#ctx, e, { left: l, right: r }, Math.max(lt, rt));
+          }
+        }
+      }
+    }
+  }
+
+  onWatermark(watermark: number): number {
+    this.#watermark = watermark;
+    for (
+      let due = this.#timers.pollDue(watermark);
+      due !== undefined;
+      due = this.#timers.pollDue(watermark)
+    ) {
+      for (const { keyGroup, key, namespace: side } of due) {
+        const table = this.#sides[side]!;
+        const list = table.get(keyGroup, key, 0);
+        if (list === undefined) continue;
+        const lower = this.#lower;
+        const upper = this.#upper;
+        const kept = list.filter(([, t]) => (side === 0 ? t + upper : t - lower) > watermark);
+        if (kept.length === 0) table.remove(keyGroup, key, 0);
+        else if (kept.length !== list.length) table.put(keyGroup, key, 0, kept);
+      }
+    }
+    return watermark;
+  }
+}
+
+/** The marker a table's changelog uses to delete a key. */
+export const TOMBSTONE = null;
+
+export class TableJoinOperator implements Operator {
+  readonly #fn: (value: unknown, row: unknown, key: Key) => unknown;
+  readonly #inner: boolean;
+  #ctx!: OperatorContext;
+  #table!: StateTable<unknown>;
+
+  constructor(fn: (value: unknown, row: unknown, key: Key) => unknown, inner: boolean) {
+    this.#fn = fn;
+    this.#inner = inner;
+  }
+
+  onStart(ctx: OperatorContext): void {
+    this.#ctx = ctx;
+    this.#table = ctx.state.table(ctx.stepId, 'table');
+  }
+
+  processBatch(batch: Batch, input: number, out: Output): void {
+    const { values, times } = batch;
+    const keys = batch.keys!;
+    const groups = batch.groups!;
+    const table = this.#table;
+    if (input === 1) {
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v === TOMBSTONE || v === undefined) table.remove(groups[i]!, keys[i]!, 0);
+        else table.put(groups[i]!, keys[i]!, 0, v);
+      }
+      return;
+    }
+    for (let i = 0; i < values.length; i++) {
+      const row = table.get(groups[i]!, keys[i]!, 0);
+      if (row === undefined && this.#inner) continue;
+      try {
+        out.emit(this.#fn(values[i], row, keys[i]!), times[i]!);
+      } catch (e) {
+        userFunctionFailed(this.#ctx, e, values[i], times[i]!);
+      }
+    }
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The keyed window aggregation. Accumulators live in the state table "acc",
+ * namespaced by window start (tumbling, sliding) or, for sessions, as a sorted
+ * list of sessions per key in the table "sessions". Timers fire a window at
+ * `end - 1` (on-time result) and drop its state at `end - 1 + allowedLateness`.
+ *
+ * A record is late when every window it belongs to is past that cleanup time;
+ * it goes to side output 1 (the late output) and is counted, never dropped.
+ */
+import { type Aggregator, alignedStart, type Timing, type WindowAssigner } from '../api/windows.ts';
+import type { Batch } from '../runtime/batch.ts';
+import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
+import type { StateTable } from '../state/backend.ts';
+import type { Key } from '../state/key-groups.ts';
+import { TimerQueue } from '../time/timers.ts';
+import { userFunctionFailed } from './user-errors.ts';
+
+export const LATE_TAG = 1;
+
+export interface WindowOptions {
+  readonly allowedLateness: number;
+  /** Emit early results for changed windows every this many ms of processing time; 0 = never. */
+  readonly earlyEvery: number;
+}
+
+interface Session<A> {
+  start: number;
+  end: number;
+  acc: A;
+}
+
+export class WindowOperator implements Operator {
+  readonly #assigner: WindowAssigner;
+  readonly #agg: Aggregator<unknown, unknown, unknown>;
+  readonly #lateness: number;
+  readonly #earlyEvery: number;
+  readonly #timers = new TimerQueue();
+  #ctx!: OperatorContext;
+  #acc!: StateTable<unknown>;
+  #sessions!: StateTable<Session<unknown>[]>;
+  #watermark = Number.NEGATIVE_INFINITY;
+  // Only with early results: windows changed since the last early emission, ns -> key -> key group.
+  #dirty: Map<number, Map<Key, number>> | undefined;
+  #out!: Output;
+  #cancelEarly: (() => void) | undefined;
+
+  constructor(assigner: WindowAssigner, agg: Aggregator<unknown, unknown, unknown>, options: WindowOptions) {
+    this.#assigner = assigner;
+    this.#agg = agg;
+    this.#lateness = options.allowedLateness;
+    this.#earlyEvery = options.earlyEvery;
+  }
+
+  onStart(ctx: OperatorContext): void {
+    this.#ctx = ctx;
+    this.#acc = ctx.state.table(ctx.stepId, 'acc');
+    this.#sessions = ctx.state.table(ctx.stepId, 'sessions');
+    if (this.#earlyEvery > 0) {
+      this.#dirty = new Map();
+      this.#scheduleEarly();
+    }
+  }
+
+  processBatch(batch: Batch, _input: number, out: Output): void {
+    this.#out = out;
+    const { values, times } = batch;
+    const keys = batch.keys!;
+    const groups = batch.groups!;
+    const a = this.#assigner;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      const t = times[i]!;
+      try {
+        let accepted: boolean;
+        if (a.kind === 'tumbling')
+          accepted = this.#addTo(alignedStart(t, a.size, a.offset), a.size, keys[i]!, groups[i]!, v);
+        else if (a.kind === 'sliding') {
+          accepted = false;
+          const last = alignedStart(t, a.slide, a.offset);
+          for (let start = last; start > t - a.size; start -= a.slide) {
+            if (this.#addTo(start, a.size, keys[i]!, groups[i]!, v)) accepted = true;
+          }
+        } else accepted = this.#addToSession(t, a.gap, keys[i]!, groups[i]!, v);
+        if (!accepted) {
+          this.#ctx.metrics.lateRecords++;
+          out.emitTo(LATE_TAG, v, t);
+        }
+      } catch (e) {
+        userFunctionFailed(this.#ctx, e, v, t);
+      }
+    }
+  }
+
+  /** Adds `v` to window [start, start+size) of `key`; false if that window is past its allowed lateness. */
+  #addTo(start: number, size: number, key: Key, group: number, v: unknown): boolean {
+    const end = start + size;
+    const wm = this.#watermark;
+    if (end - 1 + this.#lateness <= wm) return false;
+    const table = this.#acc;
+    const before = table.get(group, key, start);
+    const agg = this.#agg;
+    if (before === undefined) {
+      table.put(group, key, start, agg.add(agg.create(), v));
+      this.#timers.register(end - 1, group, key, start);
+      if (this.#lateness > 0) this.#timers.register(end - 1 + this.#lateness, group, key, start);
+    } else {
+      const after = agg.add(before, v);
+      if (after !== before) table.put(group, key, start, after);
+    }
+    if (end - 1 <= wm) this.#emit(key, start, end, table.get(group, key, start), 'late');
+    else if (this.#dirty !== undefined) this.#markDirty(start, key, group);
+    return true;
+  }
+
+  #addToSession(t: number, gap: number, key: Key, group: number, v: unknown): boolean {
+    const agg = this.#agg;
+    const merge = agg.merge!;
+    const sessions = this.#sessions.get(group, key, 0) ?? [];
+    let start = t;
+    let end = t + gap;
+    let acc = agg.add(agg.create(), v);
+    // Sessions are sorted and disjoint; absorb every one that overlaps [start, end).
+    const kept: Session<unknown>[] = [];
+    for (const s of sessions) {
+      if (s.start < end && start < s.end) {
+        start = Math.min(start, s.start);
+        end = Math.max(end, s.end);
+        acc = merge(s.acc, acc);
+      } else kept.push(s);
+    }
+    const wm = this.#watermark;
+    if (end - 1 + this.#lateness <= wm) return false;
+    kept.push({ start, end, acc });
+    kept.sort((x, y) => x.start - y.start);
+    this.#sessions.put(group, key, 0, kept);
+    // Deduplicated: every record of a session re-registers its end.
+    this.#timers.registerOnce(end - 1, group, key, 0);
+    if (this.#lateness > 0) this.#timers.registerOnce(end - 1 + this.#lateness, group, key, 0);
+    if (end - 1 <= wm) this.#emit(key, start, end, acc, 'late');
+    else if (this.#dirty !== undefined) this.#markDirty(start, key, group);
+    return true;
+  }
+
+  onWatermark(watermark: number, out: Output): number {
+    this.#out = out;
+    this.#watermark = watermark;
+    const timers = this.#timers;
+    for (let due = timers.pollDue(watermark); due !== undefined; due = timers.pollDue(watermark)) {
+      for (const timer of due) {
+        if (this.#assigner.kind === 'session') this.#fireSession(timer.time, timer.keyGroup, timer.key);
+        else this.#fireWindow(timer.time, timer.keyGroup, timer.key, timer.namespace);
+      }
+    }
+    return watermark;
+  }
+
+  #fireWindow(time: number, group: number, key: Key, start: number): void {
+    const a = this.#assigner as { size: number };
+    const end = start + a.size;
+    const acc = this.#acc.get(group, key, start);
+    if (acc === undefined) return;
+    if (time === end - 1) {
+      this.#dirty?.get(start)?.delete(key);
+      this.#emit(key, start, end, acc, 'on-time');
+    }
+    if (time === end - 1 + this.#lateness) this.#acc.remove(group, key, start);
+  }
+
+  #fireSession(time: number, group: number, key: Key): void {
+    const sessions = this.#sessions.get(group, key, 0);
+    if (sessions === undefined) return;
+    for (const s of sessions) {
+      if (time === s.end - 1) {
+        this.#dirty?.get(s.start)?.delete(key);
+        this.#emit(key, s.start, s.end, s.acc, 'on-time');
+      }
+    }
+    const left = sessions.filter((s) => s.end - 1 + this.#lateness > time);
+    if (left.length === 0) this.#sessions.remove(group, key, 0);
+    else if (left.length !== sessions.length) this.#sessions.put(group, key, 0, left);
+  }
+
+  #emit(key: Key, start: number, end: number, acc: unknown, timing: Timing): void {
+    this.#out.emit({ key, window: { start, end }, value: this.#agg.result(acc), timing }, end - 1);
+  }
+
+  #markDirty(start: number, key: Key, group: number): void {
+    let keys = this.#dirty!.get(start);
+    if (keys === undefined) this.#dirty!.set(start, (keys = new Map()));
+    keys.set(key, group);
+  }
+
+  #scheduleEarly(): void {
+    const clock = this.#ctx.clock;
+    this.#cancelEarly = this.#ctx.scheduleProcessingTime(clock.now() + this.#earlyEvery, () => {
+      this.#emitEarly();
+      this.#scheduleEarly();
+    });
+  }
+
+  #emitEarly(): void {
+    const dirty = this.#dirty!;
+    if (this.#out === undefined) return;
+    for (const [start, keys] of dirty) {
+      for (const [key, group] of keys) {
+        if (this.#assigner.kind === 'session') {
+          const s = this.#sessions.get(group, key, 0)?.find((x) => x.start === start);
+          if (s !== undefined) this.#emit(key, s.start, s.end, s.acc, 'early');
+        } else {
+          const acc = this.#acc.get(group, key, start);
+          const size = (this.#assigner as { size: number }).size;
+          if (acc !== undefined) this.#emit(key, start, start + size, acc, 'early');
+        }
+      }
+    }
+    dirty.clear();
+  }
+
+  onEnd(): void {
+    this.#cancelEarly?.();
+  }
+
+  onClose(): void {
+    this.#cancelEarly?.();
+  }
+}

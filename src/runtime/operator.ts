@@ -1,0 +1,70 @@
+/**
+ * The one operator lifecycle. `processBatch` is required; every other hook is
+ * optional and defaults to doing nothing (Arroyo's ArrowOperator, Kafka's
+ * Processor). Operators never call each other: they write to an {@link Output},
+ * and the task that owns them hands the buffered batches downstream.
+ */
+import type { KeyedStateBackend } from '../state/backend.ts';
+import type { Batch } from './batch.ts';
+import type { Clock } from './clock.ts';
+import type { StepCounters } from './metrics.ts';
+
+/** What to do when a user function throws on a record. */
+export type ErrorPolicy = 'dead-letter' | 'fail';
+
+export interface OperatorContext {
+  readonly stepId: string;
+  readonly clock: Clock;
+  readonly state: KeyedStateBackend;
+  readonly metrics: StepCounters;
+  readonly errorPolicy: ErrorPolicy;
+  readonly batchSize: number;
+  readonly lingerMs: number;
+  /** Sends a record that could not be processed to the dead-letter output, with the reason. */
+  deadLetter(code: string, reason: string, payload: unknown, time: number): void;
+  /**
+   * Runs `fn` at processing time `at`; whatever it emits is flushed downstream
+   * afterwards. Returns a cancel function.
+   */
+  scheduleProcessingTime(at: number, fn: () => void): () => void;
+  /** Reports an error that must stop the pipeline (from async work, where throwing would be lost). */
+  fail(error: unknown): void;
+}
+
+/**
+ * Where an operator writes its results. Records buffer per output tag and move
+ * downstream as batches when a buffer fills, when the operator returns, and
+ * always before a watermark.
+ */
+export interface Output {
+  /** Emits one record on the main output. */
+  emit(value: unknown, time: number): void;
+  /** Emits one record on side output `tag` (1, 2, ... as the plan numbered them). */
+  emitTo(tag: number, value: unknown, time: number): void;
+  /** Emits a whole batch on the main output without copying it. */
+  emitBatch(batch: Batch): void;
+  /** Hands every buffered record downstream now. */
+  flush(): void;
+  /** Forwards a watermark (after flushing). Only for operators that hold watermarks back themselves. */
+  watermark(time: number): void;
+}
+
+export interface Operator {
+  /** Called once before the first record. */
+  onStart?(ctx: OperatorContext): void | Promise<void>;
+  /**
+   * Processes one batch from input `input` (0 for single-input operators).
+   * Returning a promise asks upstream to wait before sending more (backpressure).
+   */
+  processBatch(batch: Batch, input: number, out: Output): void | Promise<void>;
+  /**
+   * The combined input watermark advanced to `watermark`. Fire what is due and
+   * return the watermark to forward: usually `watermark`; lower to hold it back
+   * (the operator then forwards it later through {@link Output.watermark}).
+   */
+  onWatermark?(watermark: number, out: Output): number;
+  /** Every input has ended; emit what remains. The end is forwarded once the returned promise settles. */
+  onEnd?(out: Output): void | Promise<void>;
+  /** Called once when the pipeline stops, after the end or on failure. */
+  onClose?(): void | Promise<void>;
+}

@@ -1,0 +1,235 @@
+/**
+ * A task runs one operator instance: it counts what goes in and out, combines
+ * the watermarks of its inputs (the minimum over inputs that are neither idle
+ * nor ended), and moves the operator's buffered output downstream.
+ *
+ * Output is dispatched after the operator returns, never from inside it, so the
+ * time measured per batch is the operator's own and the call stack stays as
+ * deep as the graph, not as the data.
+ */
+import type { Batch } from './batch.ts';
+import type { StepCounters } from './metrics.ts';
+import type { Operator, OperatorContext, Output } from './operator.ts';
+
+/** Where a task's output tag goes: a downstream task and which of its inputs. */
+export interface Edge {
+  readonly task: Task;
+  readonly input: number;
+}
+
+/** Collects backpressure promises from every task of a run; sources wait on them. */
+export interface PressureSink {
+  push(p: Promise<void>): void;
+}
+
+class TaskOutput implements Output {
+  readonly #task: Task;
+  readonly #edges: Edge[][];
+  readonly #values: unknown[][];
+  readonly #times: number[][];
+  readonly #batchSize: number;
+  readonly #ready: { tag: number; batch: Batch }[] = [];
+  #dispatching = false;
+
+  constructor(task: Task, edges: Edge[][], batchSize: number) {
+    this.#task = task;
+    this.#edges = edges;
+    this.#batchSize = batchSize;
+    this.#values = edges.map(() => []);
+    this.#times = edges.map(() => []);
+  }
+
+  emit(value: unknown, time: number): void {
+    const values = this.#values[0]!;
+    values.push(value);
+    this.#times[0]!.push(time);
+    if (values.length >= this.#batchSize) this.#seal(0);
+  }
+
+  emitTo(tag: number, value: unknown, time: number): void {
+    const values = this.#values[tag];
+    if (values === undefined) return; // a side output nobody consumes
+    values.push(value);
+    this.#times[tag]!.push(time);
+    if (values.length >= this.#batchSize) this.#seal(tag);
+  }
+
+  emitBatch(batch: Batch): void {
+    if (batch.values.length === 0) return;
+    if (this.#values[0]!.length > 0) this.#seal(0);
+    this.#ready.push({ tag: 0, batch });
+  }
+
+  #seal(tag: number): void {
+    const values = this.#values[tag]!;
+    if (values.length === 0) return;
+    this.#ready.push({ tag, batch: { values, times: this.#times[tag]! } });
+    this.#values[tag] = [];
+    this.#times[tag] = [];
+  }
+
+  flush(): void {
+    for (let tag = 0; tag < this.#values.length; tag++) this.#seal(tag);
+    if (this.#dispatching) return; // the outer flush will pick these up
+    this.#dispatching = true;
+    try {
+      const ready = this.#ready;
+      for (let i = 0; i < ready.length; i++) {
+        const { tag, batch } = ready[i]!;
+        this.#task.dispatch(this.#edges[tag]!, batch, tag);
+      }
+      ready.length = 0;
+    } finally {
+      this.#dispatching = false;
+    }
+  }
+
+  watermark(time: number): void {
+    this.flush();
+    this.#task.forwardWatermark(time);
+  }
+}
+
+export class Task {
+  readonly id: string;
+  readonly operator: Operator;
+  readonly counters: StepCounters;
+  readonly output: Output;
+  readonly #edges: Edge[][];
+  readonly #pressure: PressureSink;
+  readonly #inputWatermarks: number[];
+  readonly #inputIdle: boolean[];
+  readonly #inputEnded: boolean[];
+  #endedCount = 0;
+  #watermark = Number.NEGATIVE_INFINITY;
+  #forwarded = Number.NEGATIVE_INFINITY;
+  #idleForwarded = false;
+  #ended = false;
+  #onEnded: (() => void) | undefined;
+  readonly ended: Promise<void>;
+
+  constructor(
+    id: string,
+    operator: Operator,
+    inputs: number,
+    edges: Edge[][],
+    counters: StepCounters,
+    pressure: PressureSink,
+    batchSize: number,
+  ) {
+    this.id = id;
+    this.operator = operator;
+    this.counters = counters;
+    this.#edges = edges;
+    this.#pressure = pressure;
+    this.#inputWatermarks = new Array(inputs).fill(Number.NEGATIVE_INFINITY);
+    this.#inputIdle = new Array(inputs).fill(false);
+    this.#inputEnded = new Array(inputs).fill(false);
+    this.output = new TaskOutput(this, edges, batchSize);
+    this.ended = new Promise((resolve) => {
+      this.#onEnded = resolve;
+    });
+  }
+
+  get watermark(): number {
+    return this.#watermark;
+  }
+
+  async start(ctx: OperatorContext): Promise<void> {
+    await this.operator.onStart?.(ctx);
+  }
+
+  /** Processes one batch; returns a promise when the operator asks upstream to wait. */
+  receive(batch: Batch, input: number): void {
+    const c = this.counters;
+    c.recordsIn += batch.values.length;
+    c.batchesIn++;
+    const t0 = performance.now();
+    const wait = this.operator.processBatch(batch, input, this.output);
+    c.recordBatchMicros((performance.now() - t0) * 1000);
+    if (wait !== undefined) this.#pressure.push(wait);
+    this.output.flush();
+  }
+
+  /** Sends a batch to every edge of a tag. Called by the output. */
+  dispatch(edges: readonly Edge[], batch: Batch, tag: number): void {
+    if (tag === 0) this.counters.recordsOut += batch.values.length;
+    for (let i = 0; i < edges.length; i++) {
+      const e = edges[i]!;
+      e.task.receive(batch, e.input);
+    }
+  }
+
+  receiveWatermark(input: number, watermark: number): void {
+    if (this.#inputEnded[input] || watermark <= this.#inputWatermarks[input]!) {
+      if (this.#inputIdle[input]) this.receiveIdle(input, false);
+      return;
+    }
+    this.#inputWatermarks[input] = watermark;
+    if (this.#inputIdle[input]) this.#inputIdle[input] = false;
+    this.#advance();
+  }
+
+  /** Input `input` went idle (no data for its idle timeout) or became active again. */
+  receiveIdle(input: number, idle: boolean): void {
+    if (this.#inputEnded[input] || this.#inputIdle[input] === idle) return;
+    this.#inputIdle[input] = idle;
+    this.#advance();
+  }
+
+  receiveEnd(input: number): void {
+    if (this.#inputEnded[input]) return;
+    this.#inputEnded[input] = true;
+    this.#inputWatermarks[input] = Number.POSITIVE_INFINITY;
+    this.#endedCount++;
+    this.#advance();
+    if (this.#endedCount === this.#inputEnded.length) void this.#finish();
+  }
+
+  async #finish(): Promise<void> {
+    const wait = this.operator.onEnd?.(this.output);
+    if (wait !== undefined) await wait;
+    this.output.flush();
+    this.forwardWatermark(Number.POSITIVE_INFINITY);
+    this.#ended = true;
+    for (const edges of this.#edges) for (const e of edges) e.task.receiveEnd(e.input);
+    this.#onEnded?.();
+  }
+
+  #advance(): void {
+    let min = Number.POSITIVE_INFINITY;
+    let active = 0;
+    for (let i = 0; i < this.#inputWatermarks.length; i++) {
+      if (this.#inputIdle[i]) continue;
+      active++;
+      const w = this.#inputWatermarks[i]!;
+      if (w < min) min = w;
+    }
+    if (active === 0) {
+      this.#setIdle(true);
+      return;
+    }
+    if (min <= this.#watermark) {
+      this.#setIdle(false);
+      return;
+    }
+    this.#watermark = min;
+    this.counters.watermark = min;
+    const forward = this.operator.onWatermark ? this.operator.onWatermark(min, this.output) : min;
+    this.output.flush();
+    this.forwardWatermark(forward);
+  }
+
+  #setIdle(idle: boolean): void {
+    if (this.#idleForwarded === idle || this.#ended) return;
+    this.#idleForwarded = idle;
+    for (const edges of this.#edges) for (const e of edges) e.task.receiveIdle(e.input, idle);
+  }
+
+  forwardWatermark(watermark: number): void {
+    if (watermark <= this.#forwarded || this.#ended) return;
+    this.#forwarded = watermark;
+    this.#idleForwarded = false;
+    for (const edges of this.#edges) for (const e of edges) e.task.receiveWatermark(e.input, watermark);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The keyed state backend interface. Every stateful step keeps its state in
+ * named tables; a table maps (key group, key, namespace) to a value. The
+ * namespace is a number: 0 for plain keyed state, the window's start for window
+ * state. Partitioning by key group is what lets a checkpoint snapshot state per
+ * group and a restore re-split the groups across a different number of workers.
+ *
+ * Reads and writes are synchronous on purpose: they run once per record on the
+ * hot path. A durable backend keeps hot entries in memory (write-back) and
+ * reads the rest with a synchronous store call.
+ */
+import type { Key } from './key-groups.ts';
+
+/** One state table of one step. */
+export interface StateTable<V> {
+  get(keyGroup: number, key: Key, namespace: number): V | undefined;
+  put(keyGroup: number, key: Key, namespace: number, value: V): void;
+  remove(keyGroup: number, key: Key, namespace: number): void;
+  /** Every entry of one namespace in one key group (iteration order unspecified). */
+  namespaceEntries(keyGroup: number, namespace: number): Iterable<readonly [Key, V]>;
+  /** Every entry of one key group, as [key, namespace, value]. */
+  entries(keyGroup: number): Iterable<readonly [Key, number, V]>;
+  /** The key groups that hold at least one entry. */
+  keyGroups(): Iterable<number>;
+  /** The number of entries. */
+  size(): number;
+}
+
+/** A set of named state tables for the steps of one worker. */
+export interface KeyedStateBackend {
+  readonly kind: string;
+  readonly maxParallelism: number;
+  /** The table `name` of step `stepId`, created empty on first use. */
+  table<V>(stepId: string, name: string): StateTable<V>;
+  /** The names of the tables of `stepId` that exist. */
+  tableNames(stepId: string): readonly string[];
+}

@@ -1,0 +1,114 @@
+/**
+ * Event-time timers for keyed operators. Timers are grouped by time: many keys
+ * usually share a firing time (every key's window ends at the same instant), so
+ * a registration is one Map lookup and a push, and the heap holds one entry per
+ * distinct time rather than per timer.
+ */
+import type { Key } from '../state/key-groups.ts';
+
+export interface Timer {
+  readonly time: number;
+  readonly keyGroup: number;
+  readonly key: Key;
+  readonly namespace: number;
+}
+
+export class TimerQueue {
+  readonly #byTime = new Map<number, Timer[]>();
+  readonly #heap: number[] = [];
+  // Only for deduplicated timers (user timers in process functions): "time|keyGroup|key|namespace".
+  readonly #dedup = new Set<string>();
+
+  /** Registers a timer; the same timer may be registered twice (callers that need once use `registerOnce`). */
+  register(time: number, keyGroup: number, key: Key, namespace: number): void {
+    let bucket = this.#byTime.get(time);
+    if (bucket === undefined) {
+      this.#byTime.set(time, (bucket = []));
+      this.#push(time);
+    }
+    bucket.push({ time, keyGroup, key, namespace });
+  }
+
+  /** Registers a timer unless the same one is already pending. */
+  registerOnce(time: number, keyGroup: number, key: Key, namespace: number): void {
+    const id = dedupId(time, keyGroup, key, namespace);
+    if (this.#dedup.has(id)) return;
+    this.#dedup.add(id);
+    this.register(time, keyGroup, key, namespace);
+  }
+
+  /** Cancels a deduplicated timer (it is skipped when its time comes). */
+  cancel(time: number, keyGroup: number, key: Key, namespace: number): void {
+    const id = dedupId(time, keyGroup, key, namespace);
+    if (!this.#dedup.delete(id)) return;
+    const bucket = this.#byTime.get(time);
+    if (bucket === undefined) return;
+    const i = bucket.findIndex((t) => t.keyGroup === keyGroup && t.key === key && t.namespace === namespace);
+    if (i >= 0) bucket.splice(i, 1);
+  }
+
+  /** The earliest pending time, or +Infinity. */
+  peekTime(): number {
+    return this.#heap.length === 0 ? Number.POSITIVE_INFINITY : this.#heap[0]!;
+  }
+
+  /** Removes and returns every timer at the earliest time if it is <= `upTo`; undefined when none is due. */
+  pollDue(upTo: number): Timer[] | undefined {
+    if (this.#heap.length === 0 || this.#heap[0]! > upTo) return undefined;
+    const time = this.#pop();
+    const bucket = this.#byTime.get(time)!;
+    this.#byTime.delete(time);
+    if (this.#dedup.size > 0)
+      for (const t of bucket) this.#dedup.delete(dedupId(t.time, t.keyGroup, t.key, t.namespace));
+    return bucket;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const b of this.#byTime.values()) n += b.length;
+    return n;
+  }
+
+  /** Every pending timer (for snapshots and inspection). */
+  *all(): Iterable<Timer> {
+    for (const b of this.#byTime.values()) yield* b;
+  }
+
+  #push(time: number): void {
+    const h = this.#heap;
+    let i = h.length;
+    h.push(time);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]! <= time) break;
+      h[i] = h[parent]!;
+      i = parent;
+    }
+    h[i] = time;
+  }
+
+  #pop(): number {
+    const h = this.#heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      let i = 0;
+      const n = h.length;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const c = r < n && h[r]! < h[l]! ? r : l;
+        if (h[c]! >= last) break;
+        h[i] = h[c]!;
+        i = c;
+      }
+      h[i] = last;
+    }
+    return top;
+  }
+}
+
+function dedupId(time: number, keyGroup: number, key: Key, namespace: number): string {
+  return `${time}|${keyGroup}|${typeof key}:${key}|${namespace}`;
+}

@@ -8,7 +8,7 @@ import { configError, EddyError } from '../errors/index.ts';
 import { checkInt, DEAD_LETTERS_ID, LogicalGraph } from '../plan/graph.ts';
 import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../runtime/batch.ts';
 import type { Clock } from '../runtime/clock.ts';
-import { Executor } from '../runtime/executor.ts';
+import { Executor, type ExecutorOptions } from '../runtime/executor.ts';
 import type { PipelineMetrics } from '../runtime/metrics.ts';
 import type { ErrorPolicy } from '../runtime/operator.ts';
 import { DEFAULT_MAX_PARALLELISM } from '../state/key-groups.ts';
@@ -158,7 +158,7 @@ export class Pipeline {
   }
 
   /** Builds the executor for a run. Internal: used by `start` and by the test driver. */
-  createExecutor(options: RunOptions & { manualSources?: boolean } = {}): Executor {
+  createExecutor(options: RunOptions & Partial<ExecutorOptions> = {}): Executor {
     this.validate();
     if (this.#running)
       throw new EddyError(
@@ -166,11 +166,8 @@ export class Pipeline {
         `pipeline "${this.name}" is already running; build a new Pipeline to run it again`,
       );
     this.#running = true;
-    return new Executor(this.scope.graph, {
-      ...this.options,
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
-      manualSources: options.manualSources ?? false,
-    });
+    const { signal: _signal, ...rest } = options;
+    return new Executor(this.scope.graph, { ...this.options, ...rest });
   }
 
   /** Starts the pipeline and returns at once. */

@@ -15,15 +15,8 @@ import {
   RollingAggregateOperator,
   reduceAggregator,
 } from '../operators/process.ts';
-import {
-  BranchOperator,
-  FilterOperator,
-  FlatMapOperator,
-  KeyByOperator,
-  MapOperator,
-  TimestampsOperator,
-  UnionOperator,
-} from '../operators/stateless.ts';
+import type { Stage } from '../operators/chain.ts';
+import { BranchOperator, TimestampsOperator, UnionOperator } from '../operators/stateless.ts';
 import { LATE_TAG, WindowOperator } from '../operators/window.ts';
 import { checkFn, checkInt, type LogicalGraph, type NodeKind, type StreamRef } from '../plan/graph.ts';
 import type { Operator } from '../runtime/operator.ts';
@@ -37,7 +30,12 @@ export interface PlanScope {
   readonly maxParallelism: number;
 }
 
-type AnyFn = (...args: never[]) => unknown;
+/** Adds a chainable stateless step (map, filter, flatMap, keyBy). */
+function addStage(scope: PlanScope, name: string | undefined, ref: StreamRef, stage: Stage): string {
+  const id = scope.graph.stepId(stage.kind, name);
+  scope.graph.add({ id, kind: stage.kind, inputs: [ref], outputs: ['main'], keyed: false, stage });
+  return id;
+}
 
 function addNode(
   scope: PlanScope,
@@ -100,9 +98,7 @@ export class Stream<T> {
   /** Transforms each record. */
   map<R>(fn: (value: T) => R, name?: string): Stream<R> {
     checkFn('map function', fn);
-    return this.#next(
-      addNode(this.scope, 'map', name, [this.ref], () => new MapOperator(fn as AnyFn as never)),
-    );
+    return this.#next(addStage(this.scope, name, this.ref, { kind: 'map', fn: fn as Stage['fn'] }));
   }
 
   /** Keeps the records for which `fn` is true. A type guard narrows the stream's type. */
@@ -110,15 +106,13 @@ export class Stream<T> {
   filter(fn: (value: T) => boolean, name?: string): Stream<T>;
   filter(fn: (value: T) => boolean, name?: string): Stream<T> {
     checkFn('filter predicate', fn);
-    return this.#next(addNode(this.scope, 'filter', name, [this.ref], () => new FilterOperator(fn as never)));
+    return this.#next(addStage(this.scope, name, this.ref, { kind: 'filter', fn: fn as Stage['fn'] }));
   }
 
   /** Turns each record into zero or more records. */
   flatMap<R>(fn: (value: T) => Iterable<R>, name?: string): Stream<R> {
     checkFn('flatMap function', fn);
-    return this.#next(
-      addNode(this.scope, 'flatMap', name, [this.ref], () => new FlatMapOperator(fn as never)),
-    );
+    return this.#next(addStage(this.scope, name, this.ref, { kind: 'flatMap', fn: fn as Stage['fn'] }));
   }
 
   /**
@@ -127,8 +121,7 @@ export class Stream<T> {
    */
   keyBy<K extends Key>(fn: (value: T) => K, name?: string): KeyedStream<T, K> {
     checkFn('keyBy function', fn);
-    const mp = this.scope.maxParallelism;
-    const id = addNode(this.scope, 'keyBy', name, [this.ref], () => new KeyByOperator(fn as never, mp));
+    const id = addStage(this.scope, name, this.ref, { kind: 'keyBy', fn: fn as Stage['fn'] });
     return new KeyedStream<T, K>(this.scope, { node: id, tag: 0 });
   }
 

@@ -164,7 +164,8 @@ export function decodeJson(
     if (input.length > maxBytes || (input.length * 3 > maxBytes && Buffer.byteLength(input) > maxBytes)) {
       return tooLarge(Buffer.byteLength(input), maxBytes);
     }
-    text = input;
+    // Match the byte path, where the decoder drops a byte order mark.
+    text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
   } else {
     if (input.byteLength > maxBytes) return tooLarge(input.byteLength, maxBytes);
     try {

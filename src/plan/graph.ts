@@ -7,6 +7,7 @@
 
 import type { Sink, Source, SourceOptions } from '../connectors/types.ts';
 import { configError, EddyError } from '../errors/index.ts';
+import type { Stage } from '../operators/chain.ts';
 import type { Operator } from '../runtime/operator.ts';
 
 /** A reference to one output of one node: what a stream handle points at. */
@@ -45,8 +46,10 @@ export interface PlanNode {
   readonly outputs: readonly string[];
   /** Whether the operator reads keys set by an upstream keyBy (and so holds keyed state). */
   readonly keyed: boolean;
-  /** Makes the node's operator; undefined for sources and sinks, which the runtime drives. */
+  /** Makes the node's operator; undefined for sources, sinks and chainable stages. */
   readonly operator?: () => Operator;
+  /** For map, filter, flatMap and keyBy: the stage the planner chains with its neighbours. */
+  readonly stage?: Stage;
   readonly source?: { readonly source: Source<unknown>; readonly options: SourceOptions<unknown> };
   readonly sink?: Sink<unknown>;
 }

@@ -4,8 +4,9 @@
  * and completion once every source has ended and every step has drained.
  */
 import { type DeadLetter, payloadText } from '../api/dead-letter.ts';
-import type { SourceReader } from '../connectors/types.ts';
+import type { Sink, SourceReader } from '../connectors/types.ts';
 import { EddyError } from '../errors/index.ts';
+import { ChainOperator } from '../operators/chain.ts';
 import { SinkOperator } from '../operators/sink.ts';
 import { PassThroughOperator } from '../operators/stateless.ts';
 import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from '../plan/graph.ts';
@@ -31,6 +32,8 @@ export interface ExecutorOptions {
   readonly manualSources?: boolean;
   /** Where dead letters go when no step reads `deadLetters()`. Default: standard error. */
   readonly defaultDeadLetters?: (letter: DeadLetter) => void;
+  /** Replaces the sink of a sink step (the test driver captures outputs this way). */
+  readonly sinkFor?: (stepId: string, sink: Sink<unknown>) => Sink<unknown>;
 }
 
 /** Yield to the event loop after this much uninterrupted work, so timers and I/O keep running. */
@@ -46,11 +49,14 @@ export class Executor {
   readonly #pollInterval: number;
   readonly #manual: boolean;
   readonly #tasks = new Map<string, Task>();
+  readonly #counters = new Map<string, StepCounters>();
+  readonly #maxParallelism: number;
   readonly #feeders = new Map<string, SourceFeeder>();
   readonly #pressure: Promise<void>[] = [];
   readonly #abort = new AbortController();
   readonly #cancels = new Set<() => void>();
   readonly #defaultDeadLetters: (letter: DeadLetter) => void;
+  readonly #sinkFor: ((stepId: string, sink: Sink<unknown>) => Sink<unknown>) | undefined;
   #deadLetterBuffer: DeadLetter[] = [];
   #deadLetterTask!: Task;
   #afterDeadLetters = new Set<string>();
@@ -66,11 +72,13 @@ export class Executor {
     this.#batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.#lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
     this.#errorPolicy = options.errorPolicy ?? 'dead-letter';
+    this.#maxParallelism = options.maxParallelism;
     this.#state = options.stateBackend ?? new HeapStateBackend(options.maxParallelism);
     this.#pollInterval = options.pollIntervalMs ?? 10;
     this.#manual = options.manualSources ?? false;
     this.#defaultDeadLetters =
       options.defaultDeadLetters ?? ((l) => process.stderr.write(`eddy dead letter: ${JSON.stringify(l)}\n`));
+    this.#sinkFor = options.sinkFor;
     this.done = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
@@ -119,6 +127,11 @@ export class Executor {
     return feeder;
   }
 
+  /** The ids of the source steps. */
+  sourceIds(): string[] {
+    return [...this.#feeders.keys()];
+  }
+
   /** Hands on dead letters buffered since the last call. */
   flushDeadLetters(): void {
     this.#flushDeadLetters();
@@ -133,8 +146,8 @@ export class Executor {
     const steps: Record<string, StepMetrics> = {};
     let sourceRecords = 0;
     let watermark = Number.POSITIVE_INFINITY;
-    for (const [id, task] of this.#tasks) {
-      const m = task.counters.snapshot();
+    for (const [id, counters] of this.#counters) {
+      const m = counters.snapshot();
       steps[id] = m;
       const node = this.#graph.nodes.get(id);
       if (node?.kind === 'source') sourceRecords += m.recordsOut;
@@ -175,22 +188,43 @@ export class Executor {
     for (const node of nodes)
       if (node.inputs.some((r) => afterDeadLetters.has(r.node))) afterDeadLetters.add(node.id);
     this.#afterDeadLetters = afterDeadLetters;
+    // Chaining: a stateless stage joins its input's chain when that input is a
+    // stage (not a keyBy, which must end a chain) read by nothing else.
+    const chains = new Map<string, PlanNode[]>();
+    const headOf = new Map<string, string>();
+    for (const node of nodes) {
+      if (node.stage === undefined) continue;
+      const parent = this.#graph.nodes.get(node.inputs[0]!.node)!;
+      const parentHead = headOf.get(parent.id);
+      if (parentHead !== undefined && parent.stage!.kind !== 'keyBy' && consumers.get(parent.id)![0]!.length === 1) {
+        chains.get(parentHead)!.push(node);
+        headOf.set(node.id, parentHead);
+      } else {
+        chains.set(node.id, [node]);
+        headOf.set(node.id, node.id);
+      }
+    }
+    for (const node of nodes) this.#counters.set(node.id, new StepCounters(node.id, node.kind));
     // Downstream first, so every edge can point at an existing task.
     for (let i = nodes.length - 1; i >= 0; i--) {
       const node = nodes[i]!;
-      const edges: Edge[][] = consumers
-        .get(node.id)!
-        .map((list) => list.map(([consumer, input]) => ({ task: this.#tasks.get(consumer.id)!, input })));
-      const inputs = node.kind === 'source' || node.kind === 'dead-letters' ? 1 : node.inputs.length;
-      const task = new Task(
-        node.id,
-        this.#operatorOf(node),
-        inputs,
-        edges,
-        new StepCounters(node.id, node.kind),
-        this.#pressure,
-        this.#batchSize,
+      if (headOf.has(node.id) && headOf.get(node.id) !== node.id) continue; // runs in its chain's task
+      const members = chains.get(node.id) ?? [node];
+      const last = members.at(-1)!;
+      const edges: Edge[][] = consumers.get(last.id)!.map((list) =>
+        list.map(([consumer, input]) => ({ task: this.#tasks.get(consumer.id)!, input })),
       );
+      const counters = members.map((m) => this.#counters.get(m.id)!);
+      const inputs = node.kind === 'source' || node.kind === 'dead-letters' ? 1 : node.inputs.length;
+      const operator =
+        node.stage === undefined
+          ? this.#operatorOf(node)
+          : new ChainOperator(
+              members.map((m) => m.stage!),
+              this.#maxParallelism,
+              counters,
+            );
+      const task = new Task(node.id, operator, inputs, edges, counters, this.#pressure, this.#batchSize);
       this.#tasks.set(node.id, task);
       if (node.kind === 'dead-letters') this.#deadLetterTask = task;
       if (node.kind === 'source') {
@@ -213,7 +247,7 @@ export class Executor {
 
   #operatorOf(node: PlanNode): Operator {
     if (node.kind === 'source' || node.kind === 'dead-letters') return new PassThroughOperator();
-    if (node.kind === 'sink') return new SinkOperator(node.sink!);
+    if (node.kind === 'sink') return new SinkOperator(this.#sinkFor?.(node.id, node.sink!) ?? node.sink!);
     return node.operator!();
   }
 

@@ -3,7 +3,7 @@
  * {@link PipelineMetrics} snapshots. Counting is a few additions per batch; the
  * one histogram records batch processing time, once per batch, never per record.
  */
-import { build, type Histogram } from 'hdr-histogram-js';
+import { Histogram } from '../util/histogram.ts';
 
 /** A read-only snapshot of one step's metrics. */
 export interface StepMetrics {
@@ -51,11 +51,11 @@ export class StepCounters {
   constructor(id: string, kind: string) {
     this.id = id;
     this.kind = kind;
-    this.#batchMicros = build({ bitBucketSize: 32, autoResize: true, numberOfSignificantValueDigits: 2 });
+    this.#batchMicros = new Histogram();
   }
 
   recordBatchMicros(us: number): void {
-    this.#batchMicros.recordValue(us < 1 ? 1 : Math.round(us));
+    this.#batchMicros.record(us);
   }
 
   snapshot(): StepMetrics {
@@ -70,10 +70,10 @@ export class StepCounters {
       lateRecords: this.lateRecords,
       deadLetters: this.deadLetters,
       batchMicros: {
-        count: h.totalCount,
-        p50: h.totalCount === 0 ? 0 : h.getValueAtPercentile(50),
-        p99: h.totalCount === 0 ? 0 : h.getValueAtPercentile(99),
-        max: h.totalCount === 0 ? 0 : h.maxValue,
+        count: h.count,
+        p50: h.percentile(50),
+        p99: h.percentile(99),
+        max: h.max,
       },
     };
   }

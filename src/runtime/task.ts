@@ -93,8 +93,12 @@ class TaskOutput implements Output {
 export class Task {
   readonly id: string;
   readonly operator: Operator;
+  /** The counters of the (first) step this task runs. */
   readonly counters: StepCounters;
   readonly output: Output;
+  // A chained task runs several steps: records out count for the last, the watermark for all.
+  readonly #members: readonly StepCounters[];
+  readonly #outCounters: StepCounters;
   readonly #edges: Edge[][];
   readonly #pressure: PressureSink;
   readonly #inputWatermarks: number[];
@@ -113,13 +117,15 @@ export class Task {
     operator: Operator,
     inputs: number,
     edges: Edge[][],
-    counters: StepCounters,
+    members: readonly StepCounters[],
     pressure: PressureSink,
     batchSize: number,
   ) {
     this.id = id;
     this.operator = operator;
-    this.counters = counters;
+    this.counters = members[0]!;
+    this.#members = members;
+    this.#outCounters = members.at(-1)!;
     this.#edges = edges;
     this.#pressure = pressure;
     this.#inputWatermarks = new Array(inputs).fill(Number.NEGATIVE_INFINITY);
@@ -139,7 +145,7 @@ export class Task {
     await this.operator.onStart?.(ctx);
   }
 
-  /** Processes one batch; returns a promise when the operator asks upstream to wait. */
+  /** Processes one batch; a backpressure promise from the operator goes to the pressure sink. */
   receive(batch: Batch, input: number): void {
     const c = this.counters;
     c.recordsIn += batch.values.length;
@@ -153,7 +159,7 @@ export class Task {
 
   /** Sends a batch to every edge of a tag. Called by the output. */
   dispatch(edges: readonly Edge[], batch: Batch, tag: number): void {
-    if (tag === 0) this.counters.recordsOut += batch.values.length;
+    if (tag === 0) this.#outCounters.recordsOut += batch.values.length;
     for (let i = 0; i < edges.length; i++) {
       const e = edges[i]!;
       e.task.receive(batch, e.input);
@@ -214,7 +220,7 @@ export class Task {
       return;
     }
     this.#watermark = min;
-    this.counters.watermark = min;
+    for (const m of this.#members) m.watermark = min;
     const forward = this.operator.onWatermark ? this.operator.onWatermark(min, this.output) : min;
     this.output.flush();
     this.forwardWatermark(forward);

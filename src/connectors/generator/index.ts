@@ -93,29 +93,25 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
       const start = options.startTime ?? ctx.clock.now();
       const step = 1000 / eventsPerSecond;
       const make = options.make;
-      let time = 0;
-      const g: GeneratorContext = {
-        get time() {
-          return time;
-        },
+      // One context object, its time overwritten per record: no allocation per record.
+      const g: { time: number; random(): number; int(n: number): number } = {
+        time: 0,
         random: () => rng.next(),
         int: (n) => rng.int(n),
       };
       let next = 0;
       const wallStart = Date.now();
       const produce = (n: number): SourceBatch<T> => {
-        const values = new Array<T>(n);
-        const times = new Array<number>(n);
-        for (let j = 0; j < n; j++) {
-          const i = next + j;
+        const values: T[] = [];
+        const times: number[] = [];
+        const first = next;
+        for (let i = first; i < first + n; i++) {
           let t = Math.floor(start + i * step);
-          if (maxDelay > 0 && (disorderFraction === 1 || rng.next() < disorderFraction))
-            t -= Math.floor(rng.next() * maxDelay);
-          if (lateFraction > 0 && rng.next() < lateFraction)
-            t -= lateBy + Math.floor(rng.next() * (maxDelay + 1));
-          time = t;
-          times[j] = t;
-          values[j] = make(i, g);
+          if (maxDelay > 0 && (disorderFraction === 1 || rng.next() < disorderFraction)) t -= Math.floor(rng.next() * maxDelay);
+          if (lateFraction > 0 && rng.next() < lateFraction) t -= lateBy + Math.floor(rng.next() * (maxDelay + 1));
+          g.time = t;
+          times.push(t);
+          values.push(make(i, g));
         }
         next += n;
         return { values, times };

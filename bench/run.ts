@@ -1,0 +1,15 @@
+/**
+ * `npm run bench -- <name> [flags]`: runs one benchmark. Each prints progress
+ * to stderr and ends with one JSON line on stdout.
+ */
+const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
+  core: () => import('./core.ts'),
+};
+
+const [name, ...args] = process.argv.slice(2);
+const load = name === undefined ? undefined : benches[name];
+if (load === undefined) {
+  process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [flags]\n`);
+  process.exit(2);
+}
+await (await load()).main(args);

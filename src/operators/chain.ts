@@ -1,0 +1,164 @@
+/**
+ * Operator chaining: a run of stateless steps (map, filter, flatMap, and a
+ * final keyBy) with nothing branching off between them runs as one operator, in
+ * one loop per batch, with no intermediate arrays (Flink's operator chains).
+ *
+ * The loop is generated per chain with `new Function`, so that each user
+ * function is called from its own call site: V8 can then inline it, which a
+ * shared loop calling stage after stage through an array cannot. The generated
+ * text contains only eddy's own code and stage indices; user functions are
+ * passed in as values, never spliced in as source.
+ *
+ * A throw isolates the record that caused it (see user-errors.ts) and the loop
+ * resumes at the next one. Each member step keeps its own record counts.
+ */
+import type { Batch } from '../runtime/batch.ts';
+import type { StepCounters } from '../runtime/metrics.ts';
+import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
+import { type Key, keyGroupOf } from '../state/key-groups.ts';
+import { userFunctionFailed } from './user-errors.ts';
+
+export type StageKind = 'map' | 'filter' | 'flatMap' | 'keyBy';
+
+export interface Stage {
+  readonly kind: StageKind;
+  readonly fn: (value: unknown) => unknown;
+}
+
+type ChainLoop = (
+  values: readonly unknown[],
+  times: readonly number[],
+  fns: readonly ((value: unknown) => unknown)[],
+  outValues: unknown[],
+  outTimes: number[],
+  outKeys: Key[],
+  outGroups: number[],
+  counts: Float64Array,
+  onError: (error: unknown, value: unknown, time: number) => void,
+  keyGroup: (key: Key, maxParallelism: number) => number,
+  maxParallelism: number,
+) => void;
+
+const compiled = new Map<string, ChainLoop>();
+
+/** Generates (and caches, by shape) the loop for a sequence of stage kinds. */
+function compile(kinds: readonly StageKind[]): ChainLoop {
+  const shape = kinds.join(',');
+  const cached = compiled.get(shape);
+  if (cached !== undefined) return cached;
+  const s = kinds.length;
+  let body = '';
+  let close = '';
+  for (let k = 0; k < s; k++) {
+    const v = `v${k}`;
+    body += `c${k}++;\n`;
+    switch (kinds[k]) {
+      case 'map':
+        body += `const v${k + 1} = f${k}(${v});\n`;
+        break;
+      case 'filter':
+        body += `if (!f${k}(${v})) continue;\nconst v${k + 1} = ${v};\n`;
+        break;
+      case 'flatMap':
+        body += `for (const v${k + 1} of f${k}(${v})) {\n`;
+        close += '}\n';
+        break;
+      case 'keyBy':
+        if (k !== s - 1) throw new Error('keyBy must end a chain');
+        body +=
+          `const key = f${k}(${v});\n` +
+          `if (typeof key !== 'string' && typeof key !== 'number') throw new TypeError('key must be a string or number, got ' + typeof key);\n` +
+          `outKeys.push(key); outGroups.push(keyGroup(key, mp));\n` +
+          `const v${k + 1} = ${v};\n`;
+        break;
+    }
+  }
+  body += `c${s}++;\noutValues.push(v${s}); outTimes.push(t);\n`;
+  const locals = Array.from({ length: s + 1 }, (_, k) => `c${k} = 0`).join(', ');
+  const fns = Array.from({ length: s }, (_, k) => `const f${k} = fns[${k}];`).join('\n');
+  const writeBack = Array.from({ length: s + 1 }, (_, k) => `counts[${k}] += c${k};`).join('\n');
+  const source = `
+${fns}
+let ${locals};
+const n = values.length;
+let i = 0;
+for (;;) {
+  try {
+    for (; i < n; i++) {
+      const t = times[i];
+      const v0 = values[i];
+${body}${close}
+    }
+    break;
+  } catch (e) {
+    onError(e, values[i], times[i]);
+    i++;
+  }
+}
+${writeBack}
+`;
+  const loop = new Function(
+    'values',
+    'times',
+    'fns',
+    'outValues',
+    'outTimes',
+    'outKeys',
+    'outGroups',
+    'counts',
+    'onError',
+    'keyGroup',
+    'mp',
+    source,
+  ) as ChainLoop;
+  compiled.set(shape, loop);
+  return loop;
+}
+
+export class ChainOperator implements Operator {
+  readonly #fns: readonly ((value: unknown) => unknown)[];
+  readonly #keyed: boolean;
+  readonly #maxParallelism: number;
+  readonly #members: readonly StepCounters[];
+  readonly #counts: Float64Array;
+  readonly #loop: ChainLoop;
+  #ctx!: OperatorContext;
+  #onError!: (error: unknown, value: unknown, time: number) => void;
+
+  /** `members` are the counters of each stage's step, in order (the task counts the first's input and the last's output). */
+  constructor(stages: readonly Stage[], maxParallelism: number, members: readonly StepCounters[]) {
+    this.#fns = stages.map((s) => s.fn);
+    this.#keyed = stages.at(-1)?.kind === 'keyBy';
+    this.#maxParallelism = maxParallelism;
+    this.#members = members;
+    this.#counts = new Float64Array(stages.length + 1);
+    this.#loop = compile(stages.map((s) => s.kind));
+  }
+
+  onStart(ctx: OperatorContext): void {
+    this.#ctx = ctx;
+    this.#onError = (error, value, time) => userFunctionFailed(this.#ctx, error, value, time);
+  }
+
+  processBatch(batch: Batch, _input: number, out: Output): void {
+    const values: unknown[] = [];
+    const times: number[] = [];
+    const keys: Key[] = [];
+    const groups: number[] = [];
+    const counts = this.#counts;
+    counts.fill(0);
+    this.#loop(batch.values, batch.times, this.#fns, values, times, keys, groups, counts, this.#onError, keyGroupOf, this.#maxParallelism);
+    const members = this.#members;
+    // counts[k] = records that reached stage k; counts[last] = records out of the chain.
+    for (let k = 0; k < members.length; k++) {
+      const m = members[k]!;
+      if (k > 0) {
+        m.recordsIn += counts[k]!;
+        m.batchesIn++;
+      }
+      if (k < members.length - 1) m.recordsOut += counts[k + 1]!;
+    }
+    if (values.length === 0) return;
+    out.emitBatch(this.#keyed ? { values, times, keys, groups } : { values, times });
+  }
+}

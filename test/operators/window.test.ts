@@ -25,8 +25,9 @@ function eventsArb(maxDelay: number, lateFraction = 0) {
     .array(
       fc.record({
         key: fc.constantFrom('a', 'b', 'c', 'd'),
-        gap: fc.integer({ min: 0, max: 2500 }),
-        delay: fc.integer({ min: 0, max: maxDelay }),
+        // Coarse times (multiples of 250 ms) so that window boundaries are hit often.
+        gap: fc.integer({ min: 0, max: 10 }).map((g) => g * 250),
+        delay: fc.integer({ min: 0, max: Math.floor(maxDelay / 250) }).map((d) => d * 250),
         late: fc.double({ min: 0, max: 1, noNaN: true }),
         value: fc.integer({ min: -100, max: 100 }),
       }),

@@ -10,9 +10,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { Pipeline, tumbling } from '../src/index.ts';
 import { generatorSource } from '../src/connectors/generator/index.ts';
 import type { Sink } from '../src/connectors/types.ts';
+import { Pipeline, tumbling } from '../src/index.ts';
 
 interface Event {
   readonly device: number;
@@ -50,7 +50,10 @@ function checksumSink(acc: { n: number; sum: number }): Sink<{ value: number }> 
 async function runEddy(events: number): Promise<{ secs: number; results: number; sum: number }> {
   const acc = { n: 0, sum: 0 };
   const p = new Pipeline({ name: 'bench-core' });
-  p.source('events', generatorSource({ count: events, startTime: 0, eventsPerSecond: EVENTS_PER_SECOND, make: makeEvent }))
+  p.source(
+    'events',
+    generatorSource({ count: events, startTime: 0, eventsPerSecond: EVENTS_PER_SECOND, make: makeEvent }),
+  )
     .map(mapFn)
     .filter(filterFn)
     .keyBy((e) => e.device)
@@ -109,30 +112,51 @@ function runBaseline(events: number): { secs: number; results: number; sum: numb
 }
 
 /** Runs one side in a child process and returns its figures and peak RSS. */
-function child(side: 'eddy' | 'baseline', events: number): { secs: number; results: number; sum: number; peakRssMb: number } {
-  const out = execFileSync(process.execPath, [new URL(import.meta.url).pathname, '--child', side, '--events', String(events)], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 1 << 20,
-  });
+function child(
+  side: 'eddy' | 'baseline',
+  events: number,
+): { secs: number; results: number; sum: number; peakRssMb: number } {
+  const out = execFileSync(
+    process.execPath,
+    [new URL(import.meta.url).pathname, '--child', side, '--events', String(events)],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 20,
+    },
+  );
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { events: { type: 'string', default: '10000000' }, 'rss-events': { type: 'string', default: '50000000' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      events: { type: 'string', default: '10000000' },
+      'rss-events': { type: 'string', default: '50000000' },
+    },
+  });
   const events = Number(values.events);
   const big = Number(values['rss-events']);
   process.stderr.write(`core: ${events.toLocaleString()} events, ${KEYS} keys, 10 s tumbling count\n`);
   const base = child('baseline', events);
-  process.stderr.write(`  baseline loop: ${(events / base.secs / 1e6).toFixed(2)} M events/s (${base.results} results)\n`);
+  process.stderr.write(
+    `  baseline loop: ${(events / base.secs / 1e6).toFixed(2)} M events/s (${base.results} results)\n`,
+  );
   const eddy = child('eddy', events);
-  process.stderr.write(`  eddy:          ${(events / eddy.secs / 1e6).toFixed(2)} M events/s (${eddy.results} results), peak RSS ${eddy.peakRssMb} MB\n`);
+  process.stderr.write(
+    `  eddy:          ${(events / eddy.secs / 1e6).toFixed(2)} M events/s (${eddy.results} results), peak RSS ${eddy.peakRssMb} MB\n`,
+  );
   if (eddy.results !== base.results || eddy.sum !== base.sum) {
-    throw new Error(`eddy and the baseline disagree: ${eddy.results}/${eddy.sum} vs ${base.results}/${base.sum}`);
+    throw new Error(
+      `eddy and the baseline disagree: ${eddy.results}/${eddy.sum} vs ${base.results}/${base.sum}`,
+    );
   }
   process.stderr.write(`  eddy at ${big.toLocaleString()} events for peak RSS...\n`);
   const eddyBig = child('eddy', big);
-  process.stderr.write(`  eddy (${big / 1e6}M): ${(big / eddyBig.secs / 1e6).toFixed(2)} M events/s, peak RSS ${eddyBig.peakRssMb} MB\n`);
+  process.stderr.write(
+    `  eddy (${big / 1e6}M): ${(big / eddyBig.secs / 1e6).toFixed(2)} M events/s, peak RSS ${eddyBig.peakRssMb} MB\n`,
+  );
   const eddyRate = events / eddy.secs;
   const baseRate = events / base.secs;
   console.log(

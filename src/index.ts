@@ -28,7 +28,14 @@ export {
   type WindowAssigner,
   type Windowed,
 } from './api/windows.ts';
+export { definePipeline, type OptionSpec, type OptionValues, type PipelineModule } from './cli/define.ts';
 export { type ConsoleSinkOptions, consoleSink } from './connectors/console/index.ts';
+export {
+  type JsonLinesSinkOptions,
+  type JsonLinesSourceOptions,
+  jsonLinesSink,
+  jsonLinesSource,
+} from './connectors/file/index.ts';
 export {
   type GeneratorContext,
   type GeneratorOptions,

@@ -6,6 +6,7 @@
  */
 import type { Sink } from '../connectors/types.ts';
 import { configError } from '../errors/index.ts';
+import type { Stage } from '../operators/chain.ts';
 import { IntervalJoinOperator, TableJoinOperator, WindowJoinOperator } from '../operators/joins.ts';
 import { MapAsyncOperator } from '../operators/map-async.ts';
 import {
@@ -15,7 +16,6 @@ import {
   RollingAggregateOperator,
   reduceAggregator,
 } from '../operators/process.ts';
-import type { Stage } from '../operators/chain.ts';
 import { BranchOperator, TimestampsOperator, UnionOperator } from '../operators/stateless.ts';
 import { LATE_TAG, WindowOperator } from '../operators/window.ts';
 import { checkFn, checkInt, type LogicalGraph, type NodeKind, type StreamRef } from '../plan/graph.ts';

@@ -147,7 +147,19 @@ export class ChainOperator implements Operator {
     const groups: number[] = [];
     const counts = this.#counts;
     counts.fill(0);
-    this.#loop(batch.values, batch.times, this.#fns, values, times, keys, groups, counts, this.#onError, keyGroupOf, this.#maxParallelism);
+    this.#loop(
+      batch.values,
+      batch.times,
+      this.#fns,
+      values,
+      times,
+      keys,
+      groups,
+      counts,
+      this.#onError,
+      keyGroupOf,
+      this.#maxParallelism,
+    );
     const members = this.#members;
     // counts[k] = records that reached stage k; counts[last] = records out of the chain.
     for (let k = 0; k < members.length; k++) {

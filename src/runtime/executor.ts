@@ -151,7 +151,9 @@ export class Executor {
       steps[id] = m;
       const node = this.#graph.nodes.get(id);
       if (node?.kind === 'source') sourceRecords += m.recordsOut;
-      if (node?.kind === 'sink' && m.watermark < watermark) watermark = m.watermark;
+      // Dead letters carry no event time: sinks fed by them do not hold the pipeline's watermark.
+      if (node?.kind === 'sink' && !this.#afterDeadLetters.has(id) && m.watermark < watermark)
+        watermark = m.watermark;
     }
     return {
       steps,
@@ -196,7 +198,11 @@ export class Executor {
       if (node.stage === undefined) continue;
       const parent = this.#graph.nodes.get(node.inputs[0]!.node)!;
       const parentHead = headOf.get(parent.id);
-      if (parentHead !== undefined && parent.stage!.kind !== 'keyBy' && consumers.get(parent.id)![0]!.length === 1) {
+      if (
+        parentHead !== undefined &&
+        parent.stage!.kind !== 'keyBy' &&
+        consumers.get(parent.id)![0]!.length === 1
+      ) {
         chains.get(parentHead)!.push(node);
         headOf.set(node.id, parentHead);
       } else {
@@ -211,9 +217,9 @@ export class Executor {
       if (headOf.has(node.id) && headOf.get(node.id) !== node.id) continue; // runs in its chain's task
       const members = chains.get(node.id) ?? [node];
       const last = members.at(-1)!;
-      const edges: Edge[][] = consumers.get(last.id)!.map((list) =>
-        list.map(([consumer, input]) => ({ task: this.#tasks.get(consumer.id)!, input })),
-      );
+      const edges: Edge[][] = consumers
+        .get(last.id)!
+        .map((list) => list.map(([consumer, input]) => ({ task: this.#tasks.get(consumer.id)!, input })));
       const counters = members.map((m) => this.#counters.get(m.id)!);
       const inputs = node.kind === 'source' || node.kind === 'dead-letters' ? 1 : node.inputs.length;
       const operator =

@@ -53,7 +53,13 @@ export class TestDriver {
   readonly #maxParallelism: number;
   readonly #ended = new Set<string>();
 
-  private constructor(executor: Executor, clock: ManualClock, sinks: Map<string, CollectSink<unknown>>, deadLetters: DeadLetter[], maxParallelism: number) {
+  private constructor(
+    executor: Executor,
+    clock: ManualClock,
+    sinks: Map<string, CollectSink<unknown>>,
+    deadLetters: DeadLetter[],
+    maxParallelism: number,
+  ) {
     this.#executor = executor;
     this.clock = clock;
     this.#sinks = sinks;
@@ -85,7 +91,8 @@ export class TestDriver {
     const executor = this.#executor;
     const ended = this.#ended;
     const check = () => {
-      if (ended.has(sourceId)) throw new EddyError('EDDY_STATE_INVALID', `source "${sourceId}" has ended; send before end()`);
+      if (ended.has(sourceId))
+        throw new EddyError('EDDY_STATE_INVALID', `source "${sourceId}" has ended; send before end()`);
     };
     return {
       send(values, times) {
@@ -123,7 +130,10 @@ export class TestDriver {
   #sink(sinkId: string): CollectSink<unknown> {
     const sink = this.#sinks.get(sinkId);
     if (sink === undefined) {
-      throw new EddyError('EDDY_CONFIG_INVALID', `no sink step "${sinkId}"; sinks here: ${[...this.#sinks.keys()].join(', ')}`);
+      throw new EddyError(
+        'EDDY_CONFIG_INVALID',
+        `no sink step "${sinkId}"; sinks here: ${[...this.#sinks.keys()].join(', ')}`,
+      );
     }
     return sink;
   }

@@ -1,10 +1,25 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type Aggregator, Pipeline, session, sliding, tumbling, type WindowAssigner, type Windowed } from '../../src/index.ts';
 import { arraySource } from '../../src/connectors/memory/index.ts';
+import {
+  type Aggregator,
+  Pipeline,
+  session,
+  sliding,
+  tumbling,
+  type WindowAssigner,
+  type Windowed,
+} from '../../src/index.ts';
 import { TestDriver } from '../../src/testing/index.ts';
-import { type Ev, gridWindows, lastPerWindow, sessionWindows, sortedEntries, type WindowKey } from '../helpers/oracle.ts';
+import {
+  type Ev,
+  gridWindows,
+  lastPerWindow,
+  sessionWindows,
+  sortedEntries,
+  type WindowKey,
+} from '../helpers/oracle.ts';
 
 const BOUND = 3000;
 
@@ -94,8 +109,13 @@ describe('windows agree with a batch oracle', () => {
           assert.equal(late.length, 0, 'no record is late within the bound');
           assert.ok(results.every((r) => r.timing === 'on-time'));
           // Each window fires exactly once, with exactly its events.
-          assert.equal(results.length, new Set(results.map((r) => `${r.key}|${r.window.start}|${r.window.end}`)).size);
-          const expected = new Map([...oracle(events)].map(([k, ids]) => [k, [...ids].sort((a, b) => a - b)]));
+          assert.equal(
+            results.length,
+            new Set(results.map((r) => `${r.key}|${r.window.start}|${r.window.end}`)).size,
+          );
+          const expected = new Map(
+            [...oracle(events)].map(([k, ids]) => [k, [...ids].sort((a, b) => a - b)]),
+          );
           assert.deepEqual(sortedEntries(lastPerWindow(results)), sortedEntries(expected));
         }),
         { numRuns: 60 },
@@ -120,9 +140,13 @@ describe('windows agree with a batch oracle', () => {
             if (i >= events.length) break;
           }
           await d.end();
-          const got = lastPerWindow(d.output<Windowed<string, Ev>>('out').map((r) => ({ ...r, value: r.value.value })));
+          const got = lastPerWindow(
+            d.output<Windowed<string, Ev>>('out').map((r) => ({ ...r, value: r.value.value })),
+          );
           const byId = new Map(events.map((e) => [e.id, e.value]));
-          const expected = new Map([...oracle(events)].map(([k, ids]) => [k, ids.reduce((s, id) => s + byId.get(id)!, 0)]));
+          const expected = new Map(
+            [...oracle(events)].map(([k, ids]) => [k, ids.reduce((s, id) => s + byId.get(id)!, 0)]),
+          );
           assert.deepEqual(sortedEntries(got), sortedEntries(expected));
         }),
         { numRuns: 40 },
@@ -145,7 +169,14 @@ describe('late records are accounted for, never dropped', () => {
           );
           // A late record is one whose window closed (plus lateness) before it arrived.
           const oracle = gridWindows(events, 5000);
-          for (const e of late) assert.ok(!(final.get(`${e.key}|${e.ts - (((e.ts % 5000) + 5000) % 5000)}|${e.ts - (((e.ts % 5000) + 5000) % 5000) + 5000}`) ?? []).includes(e.id));
+          for (const e of late)
+            assert.ok(
+              !(
+                final.get(
+                  `${e.key}|${e.ts - (((e.ts % 5000) + 5000) % 5000)}|${e.ts - (((e.ts % 5000) + 5000) % 5000) + 5000}`,
+                ) ?? []
+              ).includes(e.id),
+            );
           assert.ok(oracle.size >= final.size);
         }),
         { numRuns: 60 },

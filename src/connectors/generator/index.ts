@@ -107,8 +107,10 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
         const first = next;
         for (let i = first; i < first + n; i++) {
           let t = Math.floor(start + i * step);
-          if (maxDelay > 0 && (disorderFraction === 1 || rng.next() < disorderFraction)) t -= Math.floor(rng.next() * maxDelay);
-          if (lateFraction > 0 && rng.next() < lateFraction) t -= lateBy + Math.floor(rng.next() * (maxDelay + 1));
+          if (maxDelay > 0 && (disorderFraction === 1 || rng.next() < disorderFraction))
+            t -= Math.floor(rng.next() * maxDelay);
+          if (lateFraction > 0 && rng.next() < lateFraction)
+            t -= lateBy + Math.floor(rng.next() * (maxDelay + 1));
           g.time = t;
           times.push(t);
           values.push(make(i, g));

@@ -391,9 +391,13 @@ export class KeyedStream<T, K extends Key> extends Stream<T> {
     return new LateAwareStream<R, T | U>(this.scope, { node: id, tag: 0 });
   }
 
-  /** Treats this keyed stream as a changelog: the table holds each key's latest value; `null` deletes. */
-  toTable(): Table<K, Exclude<T, null>> {
-    return new Table<K, Exclude<T, null>>(this);
+  /**
+   * Treats this keyed stream as a changelog: the table holds each key's latest
+   * row, `rowOf(record)` (default: the record itself); a `null` row deletes the key.
+   */
+  toTable<V = T>(rowOf?: (value: T) => V | null): Table<K, V> {
+    if (rowOf !== undefined) checkFn('toTable row function', rowOf);
+    return new Table<K, V>(this, rowOf as ((value: unknown) => unknown) | undefined);
   }
 
   /**
@@ -408,12 +412,13 @@ export class KeyedStream<T, K extends Key> extends Stream<T> {
     sameScope(this.scope, table.stream, 'a stream and its table');
     checkFn('table join function', fn);
     const inner = options.inner ?? false;
+    const rowOf = table.rowOf;
     const id = addNode(
       this.scope,
       'tableJoin',
       options.name,
       [this.ref, table.stream.ref],
-      () => new TableJoinOperator(fn as never, inner),
+      () => new TableJoinOperator(fn as never, inner, rowOf),
       {
         keyed: true,
       },
@@ -425,11 +430,13 @@ export class KeyedStream<T, K extends Key> extends Stream<T> {
 /** A keyed changelog viewed as a table of the latest value per key. */
 export class Table<K extends Key, V> {
   readonly stream: KeyedStream<unknown, K>;
+  readonly rowOf: ((value: unknown) => unknown) | undefined;
   /** Phantom: carries the row type; never set. */
   declare readonly _row?: V;
 
-  constructor(stream: KeyedStream<unknown, K>) {
+  constructor(stream: KeyedStream<unknown, K>, rowOf: ((value: unknown) => unknown) | undefined) {
     this.stream = stream;
+    this.rowOf = rowOf;
   }
 }
 

@@ -212,12 +212,14 @@ export const TOMBSTONE = null;
 export class TableJoinOperator implements Operator {
   readonly #fn: (value: unknown, row: unknown, key: Key) => unknown;
   readonly #inner: boolean;
+  readonly #rowOf: ((value: unknown) => unknown) | undefined;
   #ctx!: OperatorContext;
   #table!: StateTable<unknown>;
 
-  constructor(fn: (value: unknown, row: unknown, key: Key) => unknown, inner: boolean) {
+  constructor(fn: (value: unknown, row: unknown, key: Key) => unknown, inner: boolean, rowOf?: (value: unknown) => unknown) {
     this.#fn = fn;
     this.#inner = inner;
+    this.#rowOf = rowOf;
   }
 
   onStart(ctx: OperatorContext): void {
@@ -231,8 +233,15 @@ export class TableJoinOperator implements Operator {
     const groups = batch.groups!;
     const table = this.#table;
     if (input === 1) {
+      const rowOf = this.#rowOf;
       for (let i = 0; i < values.length; i++) {
-        const v = values[i];
+        let v: unknown;
+        try {
+          v = rowOf === undefined ? values[i] : rowOf(values[i]);
+        } catch (e) {
+          userFunctionFailed(this.#ctx, e, values[i], times[i]!);
+          continue;
+        }
         if (v === TOMBSTONE || v === undefined) table.remove(groups[i]!, keys[i]!, 0);
         else table.put(groups[i]!, keys[i]!, 0, v);
       }

@@ -34,7 +34,7 @@ type ChainLoop = (
   outKeys: Key[],
   outGroups: number[],
   counts: Float64Array,
-  onError: (error: unknown, value: unknown, time: number) => void,
+  onError: (error: unknown, value: unknown, time: number, stage: number) => void,
   keyGroup: (key: Key, maxParallelism: number) => number,
   maxParallelism: number,
 ) => void;
@@ -51,7 +51,7 @@ function compile(kinds: readonly StageKind[]): ChainLoop {
   let close = '';
   for (let k = 0; k < s; k++) {
     const v = `v${k}`;
-    body += `c${k}++;\n`;
+    body += `c${k}++; st = ${k}; cur = ${v};\n`;
     switch (kinds[k]) {
       case 'map':
         body += `const v${k + 1} = f${k}(${v});\n`;
@@ -80,6 +80,8 @@ function compile(kinds: readonly StageKind[]): ChainLoop {
   const source = `
 ${fns}
 let ${locals};
+let st = 0;
+let cur;
 const n = values.length;
 let i = 0;
 for (;;) {
@@ -91,7 +93,7 @@ ${body}${close}
     }
     break;
   } catch (e) {
-    onError(e, values[i], times[i]);
+    onError(e, cur, times[i], st);
     i++;
   }
 }
@@ -121,12 +123,14 @@ export class ChainOperator implements Operator {
   readonly #maxParallelism: number;
   readonly #members: readonly StepCounters[];
   readonly #counts: Float64Array;
+  readonly #memberIds: readonly string[];
   readonly #loop: ChainLoop;
   #ctx!: OperatorContext;
-  #onError!: (error: unknown, value: unknown, time: number) => void;
+  #onError!: (error: unknown, value: unknown, time: number, stage: number) => void;
 
   /** `members` are the counters of each stage's step, in order (the task counts the first's input and the last's output). */
   constructor(stages: readonly Stage[], maxParallelism: number, members: readonly StepCounters[]) {
+    this.#memberIds = members.map((m) => m.id);
     this.#fns = stages.map((s) => s.fn);
     this.#keyed = stages.at(-1)?.kind === 'keyBy';
     this.#maxParallelism = maxParallelism;
@@ -137,7 +141,9 @@ export class ChainOperator implements Operator {
 
   onStart(ctx: OperatorContext): void {
     this.#ctx = ctx;
-    this.#onError = (error, value, time) => userFunctionFailed(this.#ctx, error, value, time);
+    // Attributed to the stage that threw, with that stage's input.
+    this.#onError = (error, value, time, stage) =>
+      userFunctionFailed(this.#ctx, error, value, time, this.#memberIds[stage]!);
   }
 
   processBatch(batch: Batch, _input: number, out: Output): void {

@@ -216,7 +216,11 @@ export class TableJoinOperator implements Operator {
   #ctx!: OperatorContext;
   #table!: StateTable<unknown>;
 
-  constructor(fn: (value: unknown, row: unknown, key: Key) => unknown, inner: boolean, rowOf?: (value: unknown) => unknown) {
+  constructor(
+    fn: (value: unknown, row: unknown, key: Key) => unknown,
+    inner: boolean,
+    rowOf?: (value: unknown) => unknown,
+  ) {
     this.#fn = fn;
     this.#inner = inner;
     this.#rowOf = rowOf;

@@ -6,14 +6,26 @@
 import { EddyError } from '../errors/index.ts';
 import type { OperatorContext } from '../runtime/operator.ts';
 
-export function userFunctionFailed(ctx: OperatorContext, error: unknown, value: unknown, time: number): void {
+export function userFunctionFailed(
+  ctx: OperatorContext,
+  error: unknown,
+  value: unknown,
+  time: number,
+  stepId: string = ctx.stepId,
+): void {
   if (ctx.errorPolicy === 'fail') {
     throw new EddyError('EDDY_USER_FUNCTION_FAILED', `user function threw: ${messageOf(error)}`, {
       cause: error,
-      stepId: ctx.stepId,
+      stepId,
     });
   }
-  ctx.deadLetter('EDDY_USER_FUNCTION_FAILED', `user function threw: ${messageOf(error)}`, value, time);
+  ctx.deadLetter(
+    'EDDY_USER_FUNCTION_FAILED',
+    `user function threw: ${messageOf(error)}`,
+    value,
+    time,
+    stepId,
+  );
 }
 
 export function messageOf(error: unknown): string {

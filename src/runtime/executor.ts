@@ -267,9 +267,9 @@ export class Executor {
       errorPolicy: this.#errorPolicy,
       batchSize: this.#batchSize,
       lingerMs: this.#lingerMs,
-      deadLetter: (code, reason, payload, time) => {
-        task.counters.deadLetters++;
-        this.#deadLetter(stepId, code, reason, payload, time);
+      deadLetter: (code, reason, payload, time, step = stepId) => {
+        (this.#counters.get(step) ?? task.counters).deadLetters++;
+        this.#deadLetter(step, code, reason, payload, time);
       },
       scheduleProcessingTime: (at, fn) =>
         this.#schedule(at, () => {

@@ -20,8 +20,11 @@ export interface OperatorContext {
   readonly errorPolicy: ErrorPolicy;
   readonly batchSize: number;
   readonly lingerMs: number;
-  /** Sends a record that could not be processed to the dead-letter output, with the reason. */
-  deadLetter(code: string, reason: string, payload: unknown, time: number): void;
+  /**
+   * Sends a record that could not be processed to the dead-letter output, with
+   * the reason; `stepId` names a chained step other than the task's own.
+   */
+  deadLetter(code: string, reason: string, payload: unknown, time: number, stepId?: string): void;
   /**
    * Runs `fn` at processing time `at`; whatever it emits is flushed downstream
    * afterwards. Returns a cancel function.

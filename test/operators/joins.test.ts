@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Pipeline, sliding, tumbling } from '../../src/index.ts';
 import { arraySource } from '../../src/connectors/memory/index.ts';
+import { Pipeline, sliding, tumbling } from '../../src/index.ts';
 import { TestDriver } from '../../src/testing/index.ts';
 import { nullSink } from '../helpers/sinks.ts';
 
@@ -67,7 +67,10 @@ describe('joins agree with a nested-loop oracle', () => {
         fc.asyncProperty(twoSidesArb, async (arrivals) => {
           const d = await runJoin(arrivals, (p) => {
             const { left, right } = sources(p);
-            const j = left.join(right).window(assigner).apply((l, r) => `${l.id}-${r.id}`, 'join');
+            const j = left
+              .join(right)
+              .window(assigner)
+              .apply((l, r) => `${l.id}-${r.id}`, 'join');
             j.sink(nullSink(), 'out');
             j.late().sink(nullSink(), 'late');
           });
@@ -79,7 +82,11 @@ describe('joins agree with a nested-loop oracle', () => {
             for (const r of rs) {
               if (l.key !== r.key) continue;
               // one pair per window both fall in
-              for (let start = l.ts - (((l.ts % slide) + slide) % slide); start > l.ts - size; start -= slide) {
+              for (
+                let start = l.ts - (((l.ts % slide) + slide) % slide);
+                start > l.ts - size;
+                start -= slide
+              ) {
                 if (r.ts >= start && r.ts < start + size) expected.push(`${l.id}-${r.id}`);
               }
             }
@@ -93,22 +100,30 @@ describe('joins agree with a nested-loop oracle', () => {
 
   it('interval join', async () => {
     await fc.assert(
-      fc.asyncProperty(twoSidesArb, fc.integer({ min: -3, max: 3 }), fc.integer({ min: 0, max: 6 }), async (arrivals, lo, width) => {
-        const lower = lo * 500;
-        const upper = lower + width * 500;
-        const d = await runJoin(arrivals, (p) => {
-          const { left, right } = sources(p);
-          const j = left.intervalJoin(right, { lower, upper }, (l, r) => `${l.id}-${r.id}`, 'join');
-          j.sink(nullSink(), 'out');
-          j.late().sink(nullSink(), 'late');
-        });
-        const ls = arrivals.filter((a) => a.side === 0).map((a) => a.ev);
-        const rs = arrivals.filter((a) => a.side === 1).map((a) => a.ev);
-        const expected: string[] = [];
-        for (const l of ls) for (const r of rs) if (l.key === r.key && r.ts >= l.ts + lower && r.ts <= l.ts + upper) expected.push(`${l.id}-${r.id}`);
-        assert.equal(d.output('late').length, 0);
-        assert.deepEqual(pairsOf(d.output<string>('out')), pairsOf(expected));
-      }),
+      fc.asyncProperty(
+        twoSidesArb,
+        fc.integer({ min: -3, max: 3 }),
+        fc.integer({ min: 0, max: 6 }),
+        async (arrivals, lo, width) => {
+          const lower = lo * 500;
+          const upper = lower + width * 500;
+          const d = await runJoin(arrivals, (p) => {
+            const { left, right } = sources(p);
+            const j = left.intervalJoin(right, { lower, upper }, (l, r) => `${l.id}-${r.id}`, 'join');
+            j.sink(nullSink(), 'out');
+            j.late().sink(nullSink(), 'late');
+          });
+          const ls = arrivals.filter((a) => a.side === 0).map((a) => a.ev);
+          const rs = arrivals.filter((a) => a.side === 1).map((a) => a.ev);
+          const expected: string[] = [];
+          for (const l of ls)
+            for (const r of rs)
+              if (l.key === r.key && r.ts >= l.ts + lower && r.ts <= l.ts + upper)
+                expected.push(`${l.id}-${r.id}`);
+          assert.equal(d.output('late').length, 0);
+          assert.deepEqual(pairsOf(d.output<string>('out')), pairsOf(expected));
+        },
+      ),
       { numRuns: 80 },
     );
   });
@@ -128,7 +143,10 @@ describe('joins agree with a nested-loop oracle', () => {
     d.input('prices').send([{ sku: 'x', price: 10 }]);
     d.input('orders').send([{ sku: 'x', qty: 2 }]);
     d.input('prices').send([{ sku: 'x', price: 12 }]);
-    d.input('orders').send([{ sku: 'x', qty: 3 }, { sku: 'y', qty: 4 }]);
+    d.input('orders').send([
+      { sku: 'x', qty: 3 },
+      { sku: 'y', qty: 4 },
+    ]);
     d.input('prices').send([{ sku: 'x', price: null }]);
     d.input('orders').send([{ sku: 'x', qty: 5 }]);
     await d.end();

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { arraySource, collectSink, type DeadLetter, Pipeline, tumbling, type Windowed } from '../../src/index.ts';
+import {
+  arraySource,
+  collectSink,
+  type DeadLetter,
+  Pipeline,
+  tumbling,
+  type Windowed,
+} from '../../src/index.ts';
 
 interface Rec {
   readonly key: string;
@@ -16,7 +23,10 @@ describe('mapAsync', () => {
   it('keeps per-key order under random completion delays (keyed)', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ key: fc.constantFrom('a', 'b', 'c', 'd'), delay: fc.integer({ min: 0, max: 4 }) }), { minLength: 1, maxLength: 60 }),
+        fc.array(
+          fc.record({ key: fc.constantFrom('a', 'b', 'c', 'd'), delay: fc.integer({ min: 0, max: 4 }) }),
+          { minLength: 1, maxLength: 60 },
+        ),
         fc.integer({ min: 1, max: 8 }),
         async (raw, concurrency) => {
           const counters = new Map<string, number>();
@@ -62,26 +72,38 @@ describe('mapAsync', () => {
     const out = collectSink<number>();
     const p = new Pipeline({ batchSize: 8 });
     p.source('in', arraySource(recs))
-      .mapAsync(async (r) => {
-        await sleep(r.delay);
-        return r.seq;
-      }, { concurrency: 6 })
+      .mapAsync(
+        async (r) => {
+          await sleep(r.delay);
+          return r.seq;
+        },
+        { concurrency: 6 },
+      )
       .sink(out);
     await p.run();
-    assert.deepEqual(out.values, recs.map((r) => r.seq));
+    assert.deepEqual(
+      out.values,
+      recs.map((r) => r.seq),
+    );
   });
 
   it('never lets a watermark overtake records: windows after mapAsync equal the oracle', async () => {
-    const recs = Array.from({ length: 300 }, (_, i): Rec => ({ key: `k${i % 3}`, seq: i, delay: i % 4, ts: i * 100 }));
+    const recs = Array.from(
+      { length: 300 },
+      (_, i): Rec => ({ key: `k${i % 3}`, seq: i, delay: i % 4, ts: i * 100 }),
+    );
     const out = collectSink<Windowed<string, number>>();
     const p = new Pipeline({ batchSize: 16 });
     const w = p
       .source('in', arraySource(recs), { timestamp: (r) => r.ts })
       .keyBy((r) => r.key)
-      .mapAsync(async (r) => {
-        await sleep(r.delay);
-        return r;
-      }, { concurrency: 4 })
+      .mapAsync(
+        async (r) => {
+          await sleep(r.delay);
+          return r;
+        },
+        { concurrency: 4 },
+      )
       .keyBy((r) => r.key)
       .window(tumbling(1000))
       .count();

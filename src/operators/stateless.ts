@@ -5,7 +5,6 @@
  */
 import type { Batch } from '../runtime/batch.ts';
 import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
-import { type Key, keyGroupOf } from '../state/key-groups.ts';
 import { userFunctionFailed } from './user-errors.ts';
 
 type Fn<A, B> = (value: A) => B;

@@ -26,7 +26,10 @@ const BOUND = 3000;
 /** Collects the ids of a window's events: lets a test compare exact membership, not just a number. */
 const idsAgg: Aggregator<Ev, number[], number[]> = {
   create: () => [],
-  add: (acc, e) => [...acc, e.id],
+  add: (acc, e) => {
+    acc.push(e.id);
+    return acc;
+  },
   merge: (a, b) => [...a, ...b],
   result: (acc) => [...acc].sort((x, y) => x - y),
 };
@@ -130,7 +133,7 @@ describe('windows agree with a batch oracle', () => {
             .map((e) => ({ ...e }))
             .keyBy((e) => e.key)
             .window(assigner)
-            .reduce((a, b) => ({ ...a, value: a.value + b.value }))
+            .reduce((a, b) => ({ id: a.id, key: a.key, ts: a.ts, value: a.value + b.value }))
             .sink({ kind: 'x', guarantee: 'best-effort', open: () => ({ write() {} }) }, 'out');
           const d = await TestDriver.create(p);
           let i = 0;

@@ -18,5 +18,5 @@ if ! kafka_have_jars; then
   exit 1
 fi
 read -r -a tool_opts <<<"${KAFKA_TOOL_OPTS:--Xmx256m}"
-exec "$KAFKA_JAVA" "${tool_opts[@]}" "-Dlog4j2.configurationFile=$KAFKA_SCRIPT_DIR/tools-log4j2.properties" \
+exec "$KAFKA_JAVA" "${tool_opts[@]}" -Dlog4j2.shutdownHookEnabled=false "-Dlog4j2.configurationFile=$KAFKA_SCRIPT_DIR/tools-log4j2.properties" \
   -cp "$KAFKA_LIB_DIR/*" "$@"

@@ -168,5 +168,7 @@ while :; do
 done
 
 echo "kafka: Apache Kafka $KAFKA_VERSION up at 127.0.0.1:$KAFKA_PORT (KRaft controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, pid $(cat "$KAFKA_PID_FILE")) in $(elapsed)"
-echo "kafka: data and logs in $KAFKA_BROKER_DIR; stop with: npm run kafka:down"
+stop_cmd="npm run kafka:down"
+[[ "$KAFKA_PORT" == 9092 ]] || stop_cmd="KAFKA_PORT=$KAFKA_PORT $stop_cmd"
+echo "kafka: data and logs in $KAFKA_BROKER_DIR; stop with: ${stop_cmd}"
 echo "kafka: clients: export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"

@@ -154,6 +154,9 @@ while :; do
   if ((SECONDS >= deadline)); then
     pid="$(cat "$KAFKA_PID_FILE")"
     kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$KAFKA_PID_FILE"
     fail "the broker did not answer on 127.0.0.1:$KAFKA_PORT within ${timeout_s}s (stopped it, pid $pid; raise KAFKA_START_TIMEOUT if the machine is slow)."
   fi
   if kafka_port_open "$KAFKA_PORT" &&

@@ -10,20 +10,37 @@ class HeapTable<V> implements StateTable<V> {
   // windows fire one namespace (window) at a time across all keys.
   readonly #groups: (Map<number, Map<Key, V>> | undefined)[];
   #size = 0;
+  // The last (key group, namespace) map used: consecutive records mostly hit the same window.
+  #lastGroup = -1;
+  #lastNamespace = Number.NaN;
+  #lastMap: Map<Key, V> | undefined;
 
   constructor(maxParallelism: number) {
     this.#groups = new Array(maxParallelism);
   }
 
+  #namespace(keyGroup: number, namespace: number): Map<Key, V> | undefined {
+    if (keyGroup === this.#lastGroup && namespace === this.#lastNamespace) return this.#lastMap;
+    const ns = this.#groups[keyGroup]?.get(namespace);
+    if (ns !== undefined) {
+      this.#lastGroup = keyGroup;
+      this.#lastNamespace = namespace;
+      this.#lastMap = ns;
+    }
+    return ns;
+  }
+
   get(keyGroup: number, key: Key, namespace: number): V | undefined {
-    return this.#groups[keyGroup]?.get(namespace)?.get(key);
+    return this.#namespace(keyGroup, namespace)?.get(key);
   }
 
   put(keyGroup: number, key: Key, namespace: number, value: V): void {
-    let group = this.#groups[keyGroup];
-    if (group === undefined) this.#groups[keyGroup] = group = new Map();
-    let ns = group.get(namespace);
-    if (ns === undefined) group.set(namespace, (ns = new Map()));
+    let ns = this.#namespace(keyGroup, namespace);
+    if (ns === undefined) {
+      let group = this.#groups[keyGroup];
+      if (group === undefined) this.#groups[keyGroup] = group = new Map();
+      group.set(namespace, (ns = new Map()));
+    }
     const before = ns.size;
     ns.set(key, value);
     this.#size += ns.size - before;
@@ -34,7 +51,13 @@ class HeapTable<V> implements StateTable<V> {
     const ns = group?.get(namespace);
     if (ns === undefined || !ns.delete(key)) return;
     this.#size--;
-    if (ns.size === 0) group!.delete(namespace);
+    if (ns.size === 0) {
+      group!.delete(namespace);
+      if (ns === this.#lastMap) {
+        this.#lastGroup = -1;
+        this.#lastMap = undefined;
+      }
+    }
   }
 
   namespaceEntries(keyGroup: number, namespace: number): Iterable<readonly [Key, V]> {

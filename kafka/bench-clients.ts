@@ -33,6 +33,7 @@ type Result = {
   consumeMsgsPerSec: number;
   consumeMs: number;
   consumeFirstMessageMs: number;
+  consumeSteadyMsgsPerSec: number;
   features: Record<string, Feature>;
 };
 type Msg = { key: Buffer; value: Buffer };
@@ -629,6 +630,7 @@ async function bench(key: string): Promise<Result> {
     consumeMsgsPerSec: Math.round(messages / ((c.firstMs + c.totalMs) / 1000)),
     consumeMs: Math.round(c.firstMs + c.totalMs),
     consumeFirstMessageMs: Math.round(c.firstMs),
+    consumeSteadyMsgsPerSec: Math.round(messages / (Math.max(c.totalMs, 1) / 1000)),
     features,
   };
 }
@@ -644,11 +646,13 @@ for (const key of clients) {
   }
 }
 console.log(`\n${messages} messages of ${size} B, batches of ${batchSize}, ${window} sends in flight\n`);
-console.log('| client | version | node | produce msg/s | consume msg/s (incl. group join) | first batch after |');
-console.log('| --- | --- | --- | ---: | ---: | ---: |');
+console.log(
+  '| client | version | node | produce msg/s | consume msg/s (incl. group join) | first batch after | consume msg/s after first batch |',
+);
+console.log('| --- | --- | --- | ---: | ---: | ---: | ---: |');
 for (const r of results) {
   console.log(
-    `| ${r.client} | ${r.version} | ${r.node} | ${r.produceMsgsPerSec} | ${r.consumeMsgsPerSec} | ${r.consumeFirstMessageMs} ms |`,
+    `| ${r.client} | ${r.version} | ${r.node} | ${r.produceMsgsPerSec} | ${r.consumeMsgsPerSec} | ${r.consumeFirstMessageMs} ms | ${r.consumeSteadyMsgsPerSec} |`,
   );
 }
 for (const r of results) {

@@ -47,16 +47,24 @@ describe('Kafka broker (real, KRaft) and client', { skip: kafka.skip }, () => {
       // One partition: the 'end' marker is read after everything written before it.
       await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
       const committed = await producer.beginTransaction();
-      await committed.send({ messages: Array.from({ length: 100 }, (_, i) => ({ topic, key: `k${i % 7}`, value: `c${i}` })) });
+      await committed.send({
+        messages: Array.from({ length: 100 }, (_, i) => ({ topic, key: `k${i % 7}`, value: `c${i}` })),
+      });
       await committed.commit();
       const aborted = await producer.beginTransaction();
-      await aborted.send({ messages: Array.from({ length: 50 }, (_, i) => ({ topic, key: `k${i % 7}`, value: `a${i}` })) });
+      await aborted.send({
+        messages: Array.from({ length: 50 }, (_, i) => ({ topic, key: `k${i % 7}`, value: `a${i}` })),
+      });
       await aborted.abort();
       const last = await producer.beginTransaction();
       await last.send({ messages: [{ topic, key: 'end', value: 'end' }] });
       await last.commit();
 
-      const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false });
+      const stream = await consumer.consume({
+        topics: [topic],
+        mode: MessagesStreamModes.EARLIEST,
+        autocommit: false,
+      });
       const seen: string[] = [];
       await new Promise<void>((resolve, reject) => {
         stream.on('data', (m: Message<string, string, string, string>) => {
@@ -68,7 +76,10 @@ describe('Kafka broker (real, KRaft) and client', { skip: kafka.skip }, () => {
       await stream.close();
       const values = seen.filter((v) => v !== 'end').sort();
       assert.equal(values.length, 100, 'exactly the committed messages');
-      assert.ok(values.every((v) => v.startsWith('c')), 'no aborted message is visible');
+      assert.ok(
+        values.every((v) => v.startsWith('c')),
+        'no aborted message is visible',
+      );
     } finally {
       await producer.close();
       await consumer.close(true);

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { collectSink, generatorSource, Pipeline } from '../../src/index.ts';
+
+async function generate(
+  options: Parameters<typeof generatorSource<{ i: number; r: number; ts: number }>>[0],
+) {
+  const out = collectSink<{ i: number; r: number; ts: number }>();
+  const p = new Pipeline({ batchSize: 97 });
+  p.source('gen', generatorSource(options)).sink(out);
+  await p.run();
+  return out;
+}
+
+describe('generator source', () => {
+  const make = (i: number, g: { time: number; random(): number }) => ({ i, r: g.random(), ts: g.time });
+
+  it('is deterministic for a seed and differs across seeds', async () => {
+    const a = await generate({ count: 5000, seed: 7, startTime: 0, disorder: { maxDelay: 300 }, make });
+    const b = await generate({ count: 5000, seed: 7, startTime: 0, disorder: { maxDelay: 300 }, make });
+    const c = await generate({ count: 5000, seed: 8, startTime: 0, disorder: { maxDelay: 300 }, make });
+    assert.deepEqual(a.values, b.values);
+    assert.deepEqual(a.times, b.times);
+    assert.notDeepEqual(a.values, c.values);
+    assert.deepEqual(
+      a.values.map((v) => v.i),
+      Array.from({ length: 5000 }, (_, i) => i),
+    );
+  });
+
+  it('keeps disorder within maxDelay and makes the asked fraction of records late by at least `by`', async () => {
+    const out = await generate({
+      count: 20_000,
+      seed: 3,
+      startTime: 1_000_000,
+      eventsPerSecond: 1000,
+      disorder: { maxDelay: 500 },
+      late: { fraction: 0.05, by: 10_000 },
+      make,
+    });
+    let late = 0;
+    for (let i = 0; i < out.times.length; i++) {
+      const nominal = 1_000_000 + i; // 1,000 events per second = 1 ms apart
+      const behind = nominal - out.times[i]!;
+      assert.equal(out.values[i]!.ts, out.times[i], 'the record carries the time the source reports');
+      if (behind >= 10_000) late++;
+      else assert.ok(behind >= 0 && behind < 500, `record ${i} is ${behind} ms behind`);
+    }
+    assert.ok(late > 800 && late < 1200, `about 5% late: ${late}`);
+  });
+
+  it('holds its rate: a rate-limited generator takes at least count / rate seconds', async () => {
+    const t0 = Date.now();
+    await generate({ count: 2000, rate: 10_000, make });
+    assert.ok(Date.now() - t0 >= 190, 'took at least ~0.2 s for 2,000 records at 10,000/s');
+  });
+});

@@ -49,6 +49,15 @@ describe('generator source', () => {
     assert.ok(late > 800 && late < 1200, `about 5% late: ${late}`);
   });
 
+  it('regression: event times are exact at rates where 1000 / rate is not a whole number', async () => {
+    const out = await generate({ count: 13, startTime: 0, eventsPerSecond: 12, make });
+    assert.deepEqual(
+      out.times,
+      Array.from({ length: 13 }, (_, i) => Math.floor((i * 1000) / 12)),
+    );
+    assert.equal(out.times[3], 250);
+  });
+
   it('holds its rate: a rate-limited generator takes at least count / rate seconds', async () => {
     const t0 = Date.now();
     await generate({ count: 2000, rate: 10_000, make });

@@ -91,7 +91,8 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
     open(ctx): SourceReader<T> {
       const rng = new Random(options.seed ?? 1);
       const start = options.startTime ?? ctx.clock.now();
-      const step = 1000 / eventsPerSecond;
+      // Time of record i is start + i * 1000 / eventsPerSecond, computed as (i * 1000) / rate so that
+      // whole results stay exact (i * (1000 / rate) can land 1 ms short).
       const make = options.make;
       // One context object, its time overwritten per record: no allocation per record.
       const g: { time: number; random(): number; int(n: number): number } = {
@@ -106,7 +107,7 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
         const times: number[] = [];
         const first = next;
         for (let i = first; i < first + n; i++) {
-          let t = Math.floor(start + i * step);
+          let t = Math.floor(start + (i * 1000) / eventsPerSecond);
           if (maxDelay > 0 && (disorderFraction === 1 || rng.next() < disorderFraction))
             t -= Math.floor(rng.next() * maxDelay);
           if (lateFraction > 0 && rng.next() < lateFraction)

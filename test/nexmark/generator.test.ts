@@ -1,0 +1,265 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import {
+  type Auction,
+  type Bid,
+  type Event,
+  eventTimestamp,
+  FIRST_AUCTION_ID,
+  FIRST_CATEGORY_ID,
+  FIRST_PERSON_ID,
+  generateEvent,
+  generateEvents,
+  NEXMARK_DEFAULTS,
+  nexmarkConfig,
+  nexmarkGenerator,
+  nexmarkRandom,
+  nexmarkSourceOptions,
+  type Person,
+} from '../../bench/nexmark/generator.ts';
+import { collectSink, Pipeline } from '../../src/index.ts';
+
+function split(events: readonly Event[]): { persons: Person[]; auctions: Auction[]; bids: Bid[] } {
+  const persons: Person[] = [];
+  const auctions: Auction[] = [];
+  const bids: Bid[] = [];
+  for (const e of events) {
+    if (e.kind === 'person') persons.push(e.person);
+    else if (e.kind === 'auction') auctions.push(e.auction);
+    else bids.push(e.bid);
+  }
+  return { persons, auctions, bids };
+}
+
+describe('nexmark generator', () => {
+  it('gives the same events for the same seed, and different ones for another seed', () => {
+    fc.assert(
+      fc.property(fc.integer(), (seed) => {
+        const a = generateEvents({ seed, count: 300 });
+        const b = generateEvents({ seed, count: 300 });
+        assert.deepEqual(a, b);
+        assert.notDeepEqual(generateEvents({ seed: seed + 1, count: 300 }), a);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('emits through a pipeline exactly the events generateEvent makes, at their dateTime', async () => {
+    const config = { seed: 42, count: 3000, eventsPerSecond: 700, startTime: 1_000 };
+    const p = new Pipeline({ name: 'nexmark-source' });
+    const out = collectSink<Event>();
+    p.source('events', nexmarkGenerator(config), nexmarkSourceOptions).sink(out);
+    await p.run();
+    const expected = generateEvents(config);
+    assert.deepEqual(out.values, expected);
+    const c = nexmarkConfig(config);
+    assert.deepEqual(
+      out.times,
+      expected.map((_, n) => eventTimestamp(n, c)),
+    );
+  });
+
+  it('makes 1 person, 3 auctions and 46 bids in every 50 consecutive events', () => {
+    const events = generateEvents({ seed: 3, count: 5000 });
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: events.length - 50 }), (from) => {
+        const { persons, auctions, bids } = split(events.slice(from, from + 50));
+        assert.deepEqual([persons.length, auctions.length, bids.length], [1, 3, 46]);
+      }),
+    );
+  });
+
+  it('numbers persons and auctions consecutively from 1000', () => {
+    const { persons, auctions } = split(generateEvents({ seed: 5, count: 10_000 }));
+    assert.deepEqual(
+      persons.map((p) => p.id),
+      persons.map((_, i) => FIRST_PERSON_ID + i),
+    );
+    assert.deepEqual(
+      auctions.map((a) => a.id),
+      auctions.map((_, i) => FIRST_AUCTION_ID + i),
+    );
+  });
+
+  it('refers to recent persons and auctions, at most 10 ids ahead as the reference allows', () => {
+    fc.assert(
+      fc.property(
+        fc.integer(),
+        fc.integer({ min: 5, max: 2000 }),
+        fc.integer({ min: 5, max: 300 }),
+        (seed, numActivePeople, numInFlightAuctions) => {
+          // Non-hot picks reach back `window` ids; hot ones the first of the latest batch of 100.
+          const reach = (window: number) => Math.max(window, 99);
+          const events = generateEvents({ seed, count: 4000, numActivePeople, numInFlightAuctions });
+          let lastPerson = FIRST_PERSON_ID - 1;
+          let lastAuction = FIRST_AUCTION_ID - 1;
+          let bidsOnExisting = 0;
+          let bidCount = 0;
+          let sellersExisting = 0;
+          let auctionCount = 0;
+          for (const e of events) {
+            if (e.kind === 'person') lastPerson = e.person.id;
+            else if (e.kind === 'auction') {
+              lastAuction = e.auction.id;
+              const s = e.auction.seller;
+              assert.ok(
+                s >= Math.max(FIRST_PERSON_ID, lastPerson - reach(numActivePeople - 1)),
+                `seller ${s}`,
+              );
+              assert.ok(s <= lastPerson + 10, `seller ${s} beyond ${lastPerson} + 10`);
+              auctionCount++;
+              if (s <= lastPerson) sellersExisting++;
+            } else {
+              const { auction, bidder } = e.bid;
+              assert.ok(
+                auction >= Math.max(FIRST_AUCTION_ID, lastAuction - reach(numInFlightAuctions)),
+                `auction ${auction}`,
+              );
+              assert.ok(auction <= lastAuction + 10, `auction ${auction} beyond ${lastAuction} + 10`);
+              assert.ok(
+                bidder >= Math.max(FIRST_PERSON_ID, lastPerson - reach(numActivePeople - 1)),
+                `bidder ${bidder}`,
+              );
+              assert.ok(bidder <= lastPerson + 10, `bidder ${bidder} beyond ${lastPerson} + 10`);
+              bidCount++;
+              if (auction <= lastAuction) bidsOnExisting++;
+            }
+          }
+          // Hot auctions (1 - 1/2 of bids) and hot sellers (1 - 1/4) always exist already.
+          assert.ok(
+            bidsOnExisting / bidCount > 0.5,
+            `${bidsOnExisting}/${bidCount} bids on existing auctions`,
+          );
+          assert.ok(
+            sellersExisting / auctionCount > 0.7,
+            `${sellersExisting}/${auctionCount} existing sellers`,
+          );
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('picks hot auctions, bidders and sellers at about the configured ratios', () => {
+    const { auctions, bids } = split(generateEvents({ seed: 9, count: 50_000 }));
+    const hot = (ids: number[], share: number) => {
+      const counts = new Map<number, number>();
+      for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+      return Math.abs(Math.max(...counts.values()) / ids.length - share);
+    };
+    // With under 100 auctions per hot batch, the hot auction of a batch gets about 1 - 1/2 of its bids.
+    const firstBatch = bids.filter((b) => b.dateTime < auctions[99]!.dateTime);
+    assert.ok(
+      hot(
+        firstBatch.map((b) => b.auction),
+        1 - 1 / NEXMARK_DEFAULTS.hotAuctionRatio,
+      ) < 0.05,
+    );
+    const early = auctions.slice(0, 99);
+    assert.ok(
+      hot(
+        early.map((a) => a.seller),
+        1 - 1 / NEXMARK_DEFAULTS.hotSellersRatio,
+      ) < 0.1,
+    );
+  });
+
+  it('advances event time at the configured rate, never backwards', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        (eventsPerSecond, startTime) => {
+          const count = 500;
+          const events = generateEvents({ seed: 1, count, eventsPerSecond, startTime });
+          const times = events.map((e) =>
+            e.kind === 'person'
+              ? e.person.dateTime
+              : e.kind === 'auction'
+                ? e.auction.dateTime
+                : e.bid.dateTime,
+          );
+          assert.equal(times[0], startTime);
+          for (let i = 1; i < count; i++) assert.ok(times[i]! >= times[i - 1]!);
+          // Event n is at startTime + n × 1e6 / eventsPerSecond µs, to the ms.
+          for (let n = 0; n < count; n++)
+            assert.ok(Math.abs(times[n]! - startTime - (n * 1000) / eventsPerSecond) < 1);
+        },
+      ),
+    );
+  });
+
+  it('sizes records like the reference: persons 200, auctions 500, bids 100 characters on average', () => {
+    const { persons, auctions, bids } = split(generateEvents({ seed: 11, count: 50_000 }));
+    const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const person = avg(
+      persons.map(
+        (p) =>
+          8 +
+          p.name.length +
+          p.emailAddress.length +
+          p.creditCard.length +
+          p.city.length +
+          p.state.length +
+          p.extra.length,
+      ),
+    );
+    const auction = avg(
+      auctions.map((a) => 8 + a.itemName.length + a.description.length + 40 + a.extra.length),
+    );
+    const bid = avg(bids.map((b) => 32 + b.extra.length));
+    assert.ok(Math.abs(person - 200) < 10, `person ${person}`);
+    assert.ok(Math.abs(auction - 500) < 15, `auction ${auction}`);
+    assert.ok(Math.abs(bid - 100) < 3, `bid ${bid}`);
+  });
+
+  it('draws fields from the reference domains', () => {
+    const { persons, auctions, bids } = split(generateEvents({ seed: 13, count: 20_000 }));
+    for (const p of persons) {
+      assert.match(p.creditCard, /^\d{4} \d{4} \d{4} \d{4}$/);
+      assert.match(p.emailAddress, /^[a-z ]*@[a-z ]*\.com$/);
+      assert.ok(['AZ', 'CA', 'ID', 'OR', 'WA', 'WY'].includes(p.state));
+      assert.match(p.name, /^[A-Z][a-z]+ [A-Z][a-z]+$/);
+    }
+    const categories = new Set<number>();
+    for (const a of auctions) {
+      categories.add(a.category);
+      assert.ok(a.expires > a.dateTime);
+      assert.ok(a.reserve > a.initialBid);
+      assert.ok(a.initialBid >= 100 && a.initialBid <= 100_000_000);
+    }
+    assert.deepEqual(
+      [...categories].sort(),
+      [0, 1, 2, 3, 4].map((c) => FIRST_CATEGORY_ID + c),
+    );
+    const prices = bids.map((b) => b.price);
+    assert.ok(prices.every((x) => Number.isInteger(x) && x >= 100 && x <= 100_000_000));
+    // log-uniform over 6 decades: about half the prices are below 10^(2+3) cents.
+    const below = prices.filter((x) => x < 100_000).length / prices.length;
+    assert.ok(Math.abs(below - 0.5) < 0.02, `share below $1000: ${below}`);
+  });
+
+  it('keeps auctions open as long as numInFlightAuctions more take to appear, on average', () => {
+    const config = nexmarkConfig({ seed: 17, count: 50_000, eventsPerSecond: 1000 });
+    const { auctions } = split(generateEvents(config));
+    const avg = auctions.reduce((s, a) => s + (a.expires - a.dateTime), 0) / auctions.length;
+    // 100 auctions = 100 × 50 / 3 events ≈ 1666 ms at 1000 events/s.
+    assert.ok(Math.abs(avg - 1666) < 60, `average length ${avg}`);
+  });
+
+  it('is a pure function of the event number and the random stream', () => {
+    const config = nexmarkConfig({ seed: 21 });
+    const r1 = nexmarkRandom(21);
+    const r2 = nexmarkRandom(21);
+    for (let n = 0; n < 200; n++)
+      assert.deepEqual(generateEvent(n, config, r1), generateEvent(n, config, r2));
+  });
+
+  it('rejects bad settings, naming them', () => {
+    assert.throws(() => nexmarkConfig({ eventsPerSecond: 0 }), /eventsPerSecond/);
+    assert.throws(() => nexmarkConfig({ hotAuctionRatio: 1.5 }), /hotAuctionRatio/);
+    assert.throws(() => nexmarkConfig({ count: -1 }), /count/);
+    assert.ok(Object.isFrozen(NEXMARK_DEFAULTS));
+  });
+});

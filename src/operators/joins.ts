@@ -23,10 +23,33 @@ import { userFunctionFailed } from './user-errors.ts';
 import { LATE_TAG } from './window.ts';
 
 type Entry = [value: unknown, time: number];
+type JoinFn = (left: unknown, right: unknown, key: Key) => unknown;
+
+/** The buffered records of each side, per key (and window, as the namespace). */
+function sideTables(ctx: OperatorContext): [StateTable<Entry[]>, StateTable<Entry[]>] {
+  return [ctx.state.table(ctx.stepId, 'left'), ctx.state.table(ctx.stepId, 'right')];
+}
+
+/** Emits one joined pair; a throwing join function dead-letters the pair. */
+function emitPair(
+  ctx: OperatorContext,
+  out: Output,
+  fn: JoinFn,
+  left: unknown,
+  right: unknown,
+  key: Key,
+  time: number,
+): void {
+  try {
+    out.emit(fn(left, right, key), time);
+  } catch (e) {
+    userFunctionFailed(ctx, e, { left, right }, time);
+  }
+}
 
 export class WindowJoinOperator implements Operator {
   readonly #assigner: Extract<WindowAssigner, { kind: 'tumbling' | 'sliding' }>;
-  readonly #fn: (left: unknown, right: unknown, key: Key) => unknown;
+  readonly #fn: JoinFn;
   readonly #lateness: number;
   readonly #timers = new TimerQueue();
   #ctx!: OperatorContext;
@@ -35,7 +58,7 @@ export class WindowJoinOperator implements Operator {
 
   constructor(
     assigner: Extract<WindowAssigner, { kind: 'tumbling' | 'sliding' }>,
-    fn: (left: unknown, right: unknown, key: Key) => unknown,
+    fn: JoinFn,
     allowedLateness: number,
   ) {
     this.#assigner = assigner;
@@ -45,7 +68,7 @@ export class WindowJoinOperator implements Operator {
 
   onStart(ctx: OperatorContext): void {
     this.#ctx = ctx;
-    this.#sides = [ctx.state.table(ctx.stepId, 'left'), ctx.state.table(ctx.stepId, 'right')];
+    this.#sides = sideTables(ctx);
   }
 
   processBatch(batch: Batch, input: number, out: Output): void {
@@ -84,17 +107,10 @@ export class WindowJoinOperator implements Operator {
     if (end - 1 <= this.#watermark) {
       // Late but within lateness: the window already fired, so emit only the new pairs.
       const partners = this.#sides[1 - input]!.get(group, key, start) ?? [];
-      for (const [p] of partners) this.#pair(input === 0 ? v : p, input === 0 ? p : v, key, end - 1, out);
+      for (const [p] of partners)
+        emitPair(this.#ctx, out, this.#fn, input === 0 ? v : p, input === 0 ? p : v, key, end - 1);
     }
     return true;
-  }
-
-  #pair(left: unknown, right: unknown, key: Key, time: number, out: Output): void {
-    try {
-      out.emit(this.#fn(left, right, key), time);
-    } catch (e) {
-      userFunctionFailed(this.#ctx, e, { left, right }, time);
-    }
   }
 
   onWatermark(watermark: number, out: Output): number {
@@ -111,7 +127,8 @@ export class WindowJoinOperator implements Operator {
           const ls = left.get(keyGroup, key, start);
           const rs = right.get(keyGroup, key, start);
           if (ls !== undefined && rs !== undefined) {
-            for (const [l] of ls) for (const [r] of rs) this.#pair(l, r, key, end - 1, out);
+            for (const [l] of ls)
+              for (const [r] of rs) emitPair(this.#ctx, out, this.#fn, l, r, key, end - 1);
           }
         }
         if (time === end - 1 + this.#lateness) {
@@ -127,13 +144,13 @@ export class WindowJoinOperator implements Operator {
 export class IntervalJoinOperator implements Operator {
   readonly #lower: number;
   readonly #upper: number;
-  readonly #fn: (left: unknown, right: unknown, key: Key) => unknown;
+  readonly #fn: JoinFn;
   readonly #timers = new TimerQueue();
   #ctx!: OperatorContext;
   #sides!: [StateTable<Entry[]>, StateTable<Entry[]>];
   #watermark = Number.NEGATIVE_INFINITY;
 
-  constructor(lower: number, upper: number, fn: (left: unknown, right: unknown, key: Key) => unknown) {
+  constructor(lower: number, upper: number, fn: JoinFn) {
     this.#lower = lower;
     this.#upper = upper;
     this.#fn = fn;
@@ -141,7 +158,7 @@ export class IntervalJoinOperator implements Operator {
 
   onStart(ctx: OperatorContext): void {
     this.#ctx = ctx;
-    this.#sides = [ctx.state.table(ctx.stepId, 'left'), ctx.state.table(ctx.stepId, 'right')];
+    this.#sides = sideTables(ctx);
   }
 
   processBatch(batch: Batch, input: number, out: Output): void {
@@ -174,11 +191,7 @@ export class IntervalJoinOperator implements Operator {
       for (const [p, pt] of partners) {
         const [l, lt, r, rt] = input === 0 ? [v, t, p, pt] : [p, pt, v, t];
         if (rt >= lt + lower && rt <= lt + upper) {
-          try {
-            out.emit(this.#fn(l, r, key), Math.max(lt, rt));
-          } catch (e) {
-            userFunctionFailed(this.#ctx, e, { left: l, right: r }, Math.max(lt, rt));
-          }
+          emitPair(this.#ctx, out, this.#fn, l, r, key, Math.max(lt, rt));
         }
       }
     }

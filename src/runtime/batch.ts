@@ -17,10 +17,6 @@ export interface Batch<T = unknown> {
   readonly groups?: ArrayLike<number> | undefined;
 }
 
-export function emptyBatch<T>(): Batch<T> {
-  return { values: [], times: [] };
-}
-
 /** The default most records in one batch. */
 export const DEFAULT_BATCH_SIZE = 1024;
 /** The default longest a partly filled batch waits before it is flushed, in ms. */

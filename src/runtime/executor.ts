@@ -60,7 +60,6 @@ export class Executor {
   #deadLetterBuffer: DeadLetter[] = [];
   #deadLetterTask!: Task;
   #afterDeadLetters = new Set<string>();
-  #failure: unknown;
   #closed = false;
   #settle!: { resolve: () => void; reject: (e: unknown) => void };
   /** Settles when the run has finished (every step drained and closed) or failed. */
@@ -380,7 +379,6 @@ export class Executor {
 
   async #fail(error: unknown): Promise<void> {
     if (this.#closed) return;
-    this.#failure = error;
     this.#abort.abort();
     await this.#close().catch(() => {});
     this.#settle.reject(error);
@@ -390,10 +388,6 @@ export class Executor {
     this.#closed = true;
     for (const cancel of [...this.#cancels]) cancel();
     for (const task of this.#tasks.values()) await task.operator.onClose?.();
-  }
-
-  get failure(): unknown {
-    return this.#failure;
   }
 }
 

@@ -21,6 +21,12 @@ export interface SourceBatch<T> {
   readonly values: T[];
   /** Event times the source knows (a Kafka record's timestamp, a generator's clock); else taken from options. */
   readonly times?: number[];
+  /**
+   * The split these records come from (a partition, a file). Watermarks are
+   * tracked per split: the source's is the lowest over splits that are not
+   * idle. An empty batch with a split registers it before its first record.
+   */
+  readonly split?: string;
 }
 
 export interface SourceReader<T> {

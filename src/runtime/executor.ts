@@ -342,13 +342,14 @@ export class Executor {
         if (polled instanceof Promise) polled = await polled;
         if (polled === null || this.#closed) break;
         if (polled.values.length === 0) {
+          if (polled.split !== undefined) feeder.register(polled.split);
           this.#flushDeadLetters();
           feeder.noData();
           await sleep(this.#pollInterval, signal);
           slice = performance.now();
           continue;
         }
-        feeder.feed(polled.values, polled.times);
+        feeder.feed(polled.values, polled.times, polled.split);
         this.#flushDeadLetters();
         if (performance.now() - slice > SLICE_MS) {
           await new Promise((r) => setImmediate(r));

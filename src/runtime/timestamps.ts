@@ -3,6 +3,11 @@
  * the user's extractor, the source, or ingestion time; a bounded-out-of-
  * orderness watermark (`max seen - bound - 1`, so a record exactly `bound` late
  * is still on time); idleness after `idleTimeout` ms without records.
+ *
+ * A source may read several splits (a Kafka partition, a file): each split
+ * keeps its own maximum, and the source's watermark is the lowest over the
+ * splits that are not idle — one slow partition holds the watermark back, an
+ * idle one does not.
  */
 import type { SourceOptions } from '../connectors/types.ts';
 import type { Batch } from './batch.ts';
@@ -16,10 +21,10 @@ export class SourceFeeder {
   readonly #bound: number;
   readonly #idleTimeout: number;
   readonly #onBadTimestamp: (value: unknown, error: unknown) => void;
-  #max = Number.NEGATIVE_INFINITY;
+  readonly #splits = new Map<string, Split>();
   #emitted = Number.NEGATIVE_INFINITY;
-  #lastData: number;
   #idle = false;
+  readonly #created: number;
 
   constructor(
     task: Task,
@@ -33,20 +38,39 @@ export class SourceFeeder {
     this.#bound = options.maxOutOfOrderness ?? 0;
     this.#idleTimeout = options.idleTimeout ?? 0;
     this.#onBadTimestamp = onBadTimestamp;
-    this.#lastData = clock.now();
+    this.#created = clock.now();
   }
 
-  /** Pushes records into the pipeline, then the watermark they allow. */
-  feed(values: readonly unknown[], sourceTimes: readonly number[] | undefined): void {
+  #split(id: string): Split {
+    let split = this.#splits.get(id);
+    if (split === undefined) {
+      split = { max: Number.NEGATIVE_INFINITY, lastData: this.#clock.now(), idle: false };
+      this.#splits.set(id, split);
+    }
+    return split;
+  }
+
+  /**
+   * Makes a split known before its first record (a newly assigned partition):
+   * until it has data or goes idle it holds the source's watermark back.
+   */
+  register(splitId: string): void {
+    this.#split(splitId);
+  }
+
+  /** Pushes records of one split into the pipeline, then the watermark they allow. */
+  feed(values: readonly unknown[], sourceTimes: readonly number[] | undefined, splitId = ''): void {
     const n = values.length;
     if (n === 0) return;
-    this.#lastData = this.#clock.now();
+    const split = this.#split(splitId);
+    split.lastData = this.#clock.now();
+    split.idle = false;
     if (this.#idle) {
       this.#idle = false;
       this.#task.receiveIdle(0, false);
     }
     let batch: Batch;
-    let max = this.#max;
+    let max = split.max;
     const extract = this.#extract;
     if (extract !== undefined) {
       const times = new Array<number>(n);
@@ -79,13 +103,20 @@ export class SourceFeeder {
       }
     } else {
       let times = sourceTimes;
-      if (times === undefined) times = new Array<number>(n).fill(this.#lastData);
+      if (times === undefined) times = new Array<number>(n).fill(split.lastData);
       for (let i = 0; i < n; i++) if (times[i]! > max) max = times[i]!;
       batch = { values, times };
     }
-    this.#max = max;
+    split.max = max;
     if (batch.values.length > 0) this.#task.receive(batch, 0);
-    this.watermark(max - this.#bound - 1);
+    this.#advance();
+  }
+
+  /** The source's watermark: the lowest over its active splits. */
+  #advance(): void {
+    let min = Number.POSITIVE_INFINITY;
+    for (const split of this.#splits.values()) if (!split.idle && split.max < min) min = split.max;
+    if (min !== Number.POSITIVE_INFINITY) this.watermark(min - this.#bound - 1);
   }
 
   /** Advances the source's watermark (never backwards). */
@@ -95,10 +126,27 @@ export class SourceFeeder {
     this.#task.receiveWatermark(0, wm);
   }
 
-  /** Called when a poll found nothing: marks the source idle once its idle timeout has passed. */
+  /**
+   * Checks idleness (call it when a poll found nothing, or on a timer): a split
+   * without records for `idleTimeout` ms stops holding the watermark back; when
+   * every split is idle, the whole source is.
+   */
   noData(): void {
-    if (this.#idleTimeout <= 0 || this.#idle) return;
-    if (this.#clock.now() - this.#lastData >= this.#idleTimeout) {
+    if (this.#idleTimeout <= 0) return;
+    const now = this.#clock.now();
+    let changed = false;
+    let active = 0;
+    for (const split of this.#splits.values()) {
+      if (!split.idle && now - split.lastData >= this.#idleTimeout) {
+        split.idle = true;
+        changed = true;
+      }
+      if (!split.idle) active++;
+    }
+    // A source that never produced anything is idle once the timeout has passed since it started.
+    if (this.#splits.size === 0 && now - this.#created < this.#idleTimeout) active = 1;
+    if (changed) this.#advance();
+    if (active === 0 && !this.#idle) {
       this.#idle = true;
       this.#task.receiveIdle(0, true);
     }
@@ -107,4 +155,10 @@ export class SourceFeeder {
   end(): void {
     this.#task.receiveEnd(0);
   }
+}
+
+interface Split {
+  max: number;
+  lastData: number;
+  idle: boolean;
 }

@@ -25,8 +25,12 @@ import { type Key, keyGroupOf } from '../state/key-groups.ts';
 
 /** A source step fed by hand. */
 export interface TestInput<T> {
-  /** Sends records; their event time comes from the source's `timestamp` option, else `times`, else the test clock. */
-  send(values: T | readonly T[], times?: readonly number[]): void;
+  /**
+   * Sends records; their event time comes from the source's `timestamp` option,
+   * else `times`, else the test clock. `split` names the partition they come
+   * from (watermarks are per split).
+   */
+  send(values: T | readonly T[], times?: readonly number[], split?: string): void;
   /** Advances this source's watermark (in addition to the one its records imply). */
   watermark(time: number): void;
   /** Reports a poll that found nothing (drives idleness with the test clock). */
@@ -95,10 +99,10 @@ export class TestDriver {
         throw new EddyError('EDDY_STATE_INVALID', `source "${sourceId}" has ended; send before end()`);
     };
     return {
-      send(values, times) {
+      send(values, times, split) {
         check();
         const list = (Array.isArray(values) ? values : [values]) as readonly unknown[];
-        feeder.feed(list, times);
+        feeder.feed(list, times, split);
         executor.flushDeadLetters();
       },
       watermark(time) {

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { arraySource, collectSink, Pipeline, tumbling, type Windowed } from '../../src/index.ts';
+import { TestDriver } from '../../src/testing/index.ts';
+
+async function windowCounts(idleTimeout: number) {
+  const p = new Pipeline();
+  p.source<{ p: string; ts: number }>('events', arraySource([]), { timestamp: (e) => e.ts, idleTimeout })
+    .keyBy((e) => e.p)
+    .window(tumbling(100))
+    .count()
+    .sink(collectSink(), 'out');
+  return TestDriver.create(p);
+}
+
+describe('watermarks per split', () => {
+  it('the slowest split holds the source watermark back', async () => {
+    const d = await windowCounts(0);
+    const input = d.input<{ p: string; ts: number }>('events');
+    input.send([{ p: 'a', ts: 10 }], undefined, 'partition-0');
+    input.send([{ p: 'b', ts: 10 }], undefined, 'partition-1');
+    input.send([{ p: 'a', ts: 500 }], undefined, 'partition-0');
+    assert.equal(d.output('out').length, 0, 'partition-1 is still at 10');
+    input.send([{ p: 'b', ts: 500 }], undefined, 'partition-1');
+    assert.deepEqual(
+      d.output<Windowed<string, number>>('out').map((w) => [w.key, w.window.start, w.value]),
+      [
+        ['a', 0, 1],
+        ['b', 0, 1],
+      ],
+    );
+    await d.end();
+  });
+
+  it('an idle split stops holding it back; a split that speaks again counts again', async () => {
+    const d = await windowCounts(1000);
+    const input = d.input<{ p: string; ts: number }>('events');
+    input.send([{ p: 'a', ts: 10 }], undefined, 'partition-0');
+    input.send([{ p: 'b', ts: 10 }], undefined, 'partition-1');
+    d.advanceProcessingTime(600);
+    input.send([{ p: 'a', ts: 500 }], undefined, 'partition-0');
+    d.advanceProcessingTime(600);
+    input.noData(); // partition-1 has been silent for 1.2 s
+    assert.equal(d.output('out').length, 2, 'window [0, 100) closed for both keys');
+    input.send([{ p: 'b', ts: 520 }], undefined, 'partition-1');
+    input.send([{ p: 'a', ts: 900 }], undefined, 'partition-0');
+    assert.equal(d.output('out').length, 2, 'partition-1 is active again at 520: [500, 600) stays open');
+    input.send([{ p: 'b', ts: 900 }], undefined, 'partition-1');
+    assert.equal(d.output('out').length, 4);
+    await d.end();
+  });
+});

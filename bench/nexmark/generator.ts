@@ -433,3 +433,20 @@ export function nexmarkGenerator(overrides: Partial<NexmarkConfig> = {}): Source
     make: (i, g) => generateEvent(i, config, g),
   });
 }
+
+/** Splits events by kind, in order: what oracles over a generated array start from. */
+export function splitEvents(events: readonly Event[]): {
+  persons: Person[];
+  auctions: Auction[];
+  bids: Bid[];
+} {
+  const persons: Person[] = [];
+  const auctions: Auction[] = [];
+  const bids: Bid[] = [];
+  for (const e of events) {
+    if (e.kind === 'person') persons.push(e.person);
+    else if (e.kind === 'auction') auctions.push(e.auction);
+    else bids.push(e.bid);
+  }
+  return { persons, auctions, bids };
+}

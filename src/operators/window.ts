@@ -95,48 +95,22 @@ export class WindowOperator implements Operator {
     }
   }
 
-  /**
-   * The common case (tumbling, no early results) as one tight loop with
-   * everything it touches in locals; same semantics as `#addTo`.
-   */
+  /** The common case (tumbling, no early results): one window per record, no branching on the assigner. */
   #tumbling(batch: Batch, size: number, offset: number, out: Output): void {
     const { values, times } = batch;
     const keys = batch.keys!;
     const groups = batch.groups!;
-    const table = this.#acc;
-    const agg = this.#agg;
-    const timers = this.#timers;
-    const lateness = this.#lateness;
-    const wm = this.#watermark;
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
       const t = times[i]!;
-      const r = (t - offset) % size;
-      const start = t - (r < 0 ? r + size : r);
-      const end = start + size;
-      if (end - 1 + lateness <= wm) {
-        this.#ctx.metrics.lateRecords++;
-        out.emitTo(LATE_TAG, v, t);
-        continue;
-      }
-      const key = keys[i]!;
-      const group = groups[i]!;
       try {
-        const before = table.get(group, key, start);
-        let after: unknown;
-        if (before === undefined) {
-          after = agg.add(agg.create(), v);
-          table.put(group, key, start, after);
-          timers.register(end - 1, group, key, start);
-          if (lateness > 0) timers.register(end - 1 + lateness, group, key, start);
-        } else {
-          after = agg.add(before, v);
-          if (after !== before) table.put(group, key, start, after);
-        }
-        if (end - 1 <= wm) this.#emit(key, start, end, after, 'late');
+        if (this.#addTo(alignedStart(t, size, offset), size, keys[i]!, groups[i]!, v)) continue;
       } catch (e) {
         userFunctionFailed(this.#ctx, e, v, t);
+        continue;
       }
+      this.#ctx.metrics.lateRecords++;
+      out.emitTo(LATE_TAG, v, t);
     }
   }
 
@@ -148,15 +122,17 @@ export class WindowOperator implements Operator {
     const table = this.#acc;
     const before = table.get(group, key, start);
     const agg = this.#agg;
+    let after: unknown;
     if (before === undefined) {
-      table.put(group, key, start, agg.add(agg.create(), v));
+      after = agg.add(agg.create(), v);
+      table.put(group, key, start, after);
       this.#timers.register(end - 1, group, key, start);
       if (this.#lateness > 0) this.#timers.register(end - 1 + this.#lateness, group, key, start);
     } else {
-      const after = agg.add(before, v);
+      after = agg.add(before, v);
       if (after !== before) table.put(group, key, start, after);
     }
-    if (end - 1 <= wm) this.#emit(key, start, end, table.get(group, key, start), 'late');
+    if (end - 1 <= wm) this.#emit(key, start, end, after, 'late');
     else if (this.#dirty !== undefined) this.#markDirty(start, key, group);
     return true;
   }

@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
-  type Auction,
-  type Bid,
   type Event,
   eventTimestamp,
   FIRST_AUCTION_ID,
@@ -16,21 +14,9 @@ import {
   nexmarkGenerator,
   nexmarkRandom,
   nexmarkSourceOptions,
-  type Person,
+  splitEvents,
 } from '../../bench/nexmark/generator.ts';
 import { collectSink, Pipeline } from '../../src/index.ts';
-
-function split(events: readonly Event[]): { persons: Person[]; auctions: Auction[]; bids: Bid[] } {
-  const persons: Person[] = [];
-  const auctions: Auction[] = [];
-  const bids: Bid[] = [];
-  for (const e of events) {
-    if (e.kind === 'person') persons.push(e.person);
-    else if (e.kind === 'auction') auctions.push(e.auction);
-    else bids.push(e.bid);
-  }
-  return { persons, auctions, bids };
-}
 
 describe('nexmark generator', () => {
   it('gives the same events for the same seed, and different ones for another seed', () => {
@@ -64,14 +50,14 @@ describe('nexmark generator', () => {
     const events = generateEvents({ seed: 3, count: 5000 });
     fc.assert(
       fc.property(fc.integer({ min: 0, max: events.length - 50 }), (from) => {
-        const { persons, auctions, bids } = split(events.slice(from, from + 50));
+        const { persons, auctions, bids } = splitEvents(events.slice(from, from + 50));
         assert.deepEqual([persons.length, auctions.length, bids.length], [1, 3, 46]);
       }),
     );
   });
 
   it('numbers persons and auctions consecutively from 1000', () => {
-    const { persons, auctions } = split(generateEvents({ seed: 5, count: 10_000 }));
+    const { persons, auctions } = splitEvents(generateEvents({ seed: 5, count: 10_000 }));
     assert.deepEqual(
       persons.map((p) => p.id),
       persons.map((_, i) => FIRST_PERSON_ID + i),
@@ -142,7 +128,7 @@ describe('nexmark generator', () => {
   });
 
   it('picks hot auctions, bidders and sellers at about the configured ratios', () => {
-    const { auctions, bids } = split(generateEvents({ seed: 9, count: 50_000 }));
+    const { auctions, bids } = splitEvents(generateEvents({ seed: 9, count: 50_000 }));
     const hot = (ids: number[], share: number) => {
       const counts = new Map<number, number>();
       for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
@@ -191,7 +177,7 @@ describe('nexmark generator', () => {
   });
 
   it('sizes records like the reference: persons 200, auctions 500, bids 100 characters on average', () => {
-    const { persons, auctions, bids } = split(generateEvents({ seed: 11, count: 50_000 }));
+    const { persons, auctions, bids } = splitEvents(generateEvents({ seed: 11, count: 50_000 }));
     const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const person = avg(
       persons.map(
@@ -215,7 +201,7 @@ describe('nexmark generator', () => {
   });
 
   it('draws fields from the reference domains', () => {
-    const { persons, auctions, bids } = split(generateEvents({ seed: 13, count: 20_000 }));
+    const { persons, auctions, bids } = splitEvents(generateEvents({ seed: 13, count: 20_000 }));
     for (const p of persons) {
       assert.match(p.creditCard, /^\d{4} \d{4} \d{4} \d{4}$/);
       assert.match(p.emailAddress, /^[a-z ]*@[a-z ]*\.com$/);
@@ -242,7 +228,7 @@ describe('nexmark generator', () => {
 
   it('keeps auctions open as long as numInFlightAuctions more take to appear, on average', () => {
     const config = nexmarkConfig({ seed: 17, count: 50_000, eventsPerSecond: 1000 });
-    const { auctions } = split(generateEvents(config));
+    const { auctions } = splitEvents(generateEvents(config));
     const avg = auctions.reduce((s, a) => s + (a.expires - a.dateTime), 0) / auctions.length;
     // 100 auctions = 100 × 50 / 3 events ≈ 1666 ms at 1000 events/s.
     assert.ok(Math.abs(avg - 1666) < 60, `average length ${avg}`);

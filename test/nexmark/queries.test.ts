@@ -5,14 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  type Auction,
   type Bid,
   type Event,
   generateEvents,
   type NexmarkConfig,
   nexmarkGenerator,
   nexmarkSourceOptions,
-  type Person,
+  splitEvents,
 } from '../../bench/nexmark/generator.ts';
 import { q0, q1, q2, q3, q4, q5, q7, q8, q11 } from '../../bench/nexmark/queries.ts';
 import { collectSink, Pipeline, type Stream } from '../../src/index.ts';
@@ -43,18 +42,6 @@ async function run<R>(
   return out.values;
 }
 
-function split(events: readonly Event[]): { persons: Person[]; auctions: Auction[]; bids: Bid[] } {
-  const persons: Person[] = [];
-  const auctions: Auction[] = [];
-  const bids: Bid[] = [];
-  for (const e of events) {
-    if (e.kind === 'person') persons.push(e.person);
-    else if (e.kind === 'auction') auctions.push(e.auction);
-    else bids.push(e.bid);
-  }
-  return { persons, auctions, bids };
-}
-
 /** Rows as a sorted multiset, to compare results whose order is not defined. */
 function bag(rows: readonly unknown[]): string[] {
   return rows.map((r) => JSON.stringify(r)).sort();
@@ -74,7 +61,7 @@ describe('nexmark queries against oracles', () => {
   });
 
   forEachConfig('q1 converts every bid price to euros', async (config) => {
-    const { bids } = split(generateEvents(config));
+    const { bids } = splitEvents(generateEvents(config));
     assert.deepEqual(
       await run(config, q1),
       bids.map((b) => ({ ...b, price: b.price * 0.908 })),
@@ -82,7 +69,7 @@ describe('nexmark queries against oracles', () => {
   });
 
   forEachConfig('q2 selects bids on auctions whose id is a multiple of 123', async (config) => {
-    const { bids } = split(generateEvents(config));
+    const { bids } = splitEvents(generateEvents(config));
     const expected = [];
     for (const b of bids) if (b.auction % 123 === 0) expected.push({ auction: b.auction, price: b.price });
     assert.ok(expected.length > 0);
@@ -90,7 +77,7 @@ describe('nexmark queries against oracles', () => {
   });
 
   forEachConfig('q3 joins sellers in OR, ID, CA with their category-10 auctions', async (config) => {
-    const { persons, auctions } = split(generateEvents(config));
+    const { persons, auctions } = splitEvents(generateEvents(config));
     const expected = [];
     for (const a of auctions) {
       if (a.category !== 10) continue;
@@ -104,7 +91,7 @@ describe('nexmark queries against oracles', () => {
   });
 
   forEachConfig('q4 averages the closing price of auctions per category', async (config) => {
-    const { auctions, bids } = split(generateEvents(config));
+    const { auctions, bids } = splitEvents(generateEvents(config));
     const byAuction = new Map<number, Bid[]>();
     for (const b of bids) {
       let list = byAuction.get(b.auction);
@@ -135,7 +122,7 @@ describe('nexmark queries against oracles', () => {
   });
 
   forEachConfig('q5 finds the auctions with the most bids per sliding window', async (config) => {
-    const { bids } = split(generateEvents(config));
+    const { bids } = splitEvents(generateEvents(config));
     const counts = new Map<number, Map<number, number>>();
     for (const b of bids) {
       for (let start = windowStart(b.dateTime, 2000); start > b.dateTime - 10_000; start -= 2000) {
@@ -154,7 +141,7 @@ describe('nexmark queries against oracles', () => {
   });
 
   forEachConfig('q7 reports the highest bid per tumbling window', async (config) => {
-    const { bids } = split(generateEvents(config));
+    const { bids } = splitEvents(generateEvents(config));
     const best = new Map<number, Bid[]>();
     for (const b of bids) {
       const start = windowStart(b.dateTime, 10_000);
@@ -167,7 +154,7 @@ describe('nexmark queries against oracles', () => {
   });
 
   forEachConfig('q8 finds persons who opened an auction in the window they registered', async (config) => {
-    const { persons, auctions } = split(generateEvents(config));
+    const { persons, auctions } = splitEvents(generateEvents(config));
     const sellers = new Set<string>();
     for (const a of auctions) sellers.add(`${a.seller}@${windowStart(a.dateTime, 10_000)}`);
     const expected = [];
@@ -180,7 +167,7 @@ describe('nexmark queries against oracles', () => {
   });
 
   forEachConfig('q11 counts bids per bidder session with a 10 s gap', async (config) => {
-    const { bids } = split(generateEvents(config));
+    const { bids } = splitEvents(generateEvents(config));
     const open = new Map<number, { start: number; last: number; n: number }>();
     const expected: { bidder: number; bidCount: number; starttime: number; endtime: number }[] = [];
     const close = (bidder: number, s: { start: number; last: number; n: number }) =>

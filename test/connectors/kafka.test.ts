@@ -4,7 +4,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Admin, Consumer, MessagesStreamModes, Producer, stringDeserializers } from '@platformatic/kafka';
+import {
+  Admin,
+  Consumer,
+  MessagesStreamModes,
+  ProduceAcks,
+  Producer,
+  stringDeserializers,
+} from '@platformatic/kafka';
 import { kafkaSink, kafkaSource } from '../../src/connectors/kafka/index.ts';
 import { collectSink, type DeadLetter, Pipeline } from '../../src/index.ts';
 import { kafkaService } from '../helpers/services.ts';
@@ -26,7 +33,13 @@ describe('Kafka source and sink', { skip: kafka.skip }, () => {
     const input = `eddy-in-${randomUUID()}`;
     const output = `eddy-out-${randomUUID()}`;
     const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    const producer = new Producer({ clientId: 'eddy-test', bootstrapBrokers: brokers });
+    // Idempotent, so that a retried send cannot put an order into the input twice.
+    const producer = new Producer({
+      clientId: 'eddy-test',
+      bootstrapBrokers: brokers,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+    });
     try {
       await admin.createTopics({ topics: [input, output], partitions: 2, replicas: 1 });
       const orders: Order[] = Array.from({ length: 300 }, (_, id) => ({

@@ -120,6 +120,9 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         { topic: string; partition: number; offset: bigint; leaderEpoch: number }
       >();
       let lastCommit = Date.now();
+      // The highest offset handed out per partition. A rebalance makes the client fetch again from the
+      // last commit; offsets only grow, so anything at or below this was already processed here.
+      const highest = new Map<string, bigint>();
       const commit = async () => {
         if (toCommit.size === 0) return;
         const offsets = [...toCommit.values()];
@@ -175,6 +178,9 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           }
           // One batch = one partition, so that watermarks are tracked per partition.
           const first = buffer[head]!;
+          const split = `${first.topic}:${first.partition}`;
+          const seen = highest.get(split) ?? -1n;
+          let top = seen;
           const values: T[] = [];
           const times: number[] = [];
           let last = first;
@@ -182,18 +188,23 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
             const m = buffer[head]!;
             if (m.topic !== first.topic || m.partition !== first.partition) break;
             head++;
+            if (m.offset <= top) continue; // fetched again after a rebalance: already handed out
+            top = m.offset;
             last = m;
             const d = decode(m);
             if (!d.ok) continue;
             values.push(d.value);
             times.push(Number(m.timestamp));
           }
-          handedOut.set(`${last.topic}:${last.partition}`, {
-            topic: last.topic,
-            partition: last.partition,
-            offset: last.offset + 1n,
-            leaderEpoch: last.leaderEpoch,
-          });
+          if (top > seen) {
+            highest.set(split, top);
+            handedOut.set(split, {
+              topic: last.topic,
+              partition: last.partition,
+              offset: last.offset + 1n,
+              leaderEpoch: last.leaderEpoch,
+            });
+          }
           if (head > 4096 && head * 2 > buffer.length) {
             buffer = buffer.slice(head);
             head = 0;
@@ -202,7 +213,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
             paused = false;
             stream.resume();
           }
-          return { values, times, split: `${first.topic}:${first.partition}` };
+          return { values, times, split };
         },
         async close() {
           // Records handed out by the last poll have been processed by the time the runtime closes the reader.

@@ -34,4 +34,10 @@ export interface KeyedStateBackend {
   table<V>(stepId: string, name: string): StateTable<V>;
   /** The names of the tables of `stepId` that exist. */
   tableNames(stepId: string): readonly string[];
+  /** Every table that exists, as [stepId, name, table] (what a checkpoint snapshots). */
+  tables(): Iterable<readonly [stepId: string, name: string, table: StateTable<unknown>]>;
+  /** Makes buffered writes durable (a write-back cache flushes here). Optional: the heap has nothing to flush. */
+  flush?(): void | Promise<void>;
+  /** Releases files and handles; called once when the run stops. */
+  close?(): void | Promise<void>;
 }

@@ -111,4 +111,8 @@ export class HeapStateBackend implements KeyedStateBackend {
   tableNames(stepId: string): readonly string[] {
     return [...(this.#tables.get(stepId)?.keys() ?? [])];
   }
+
+  *tables(): Iterable<readonly [string, string, StateTable<unknown>]> {
+    for (const [stepId, step] of this.#tables) for (const [name, table] of step) yield [stepId, name, table];
+  }
 }

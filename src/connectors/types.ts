@@ -14,6 +14,11 @@ export interface SourceContext {
   deadLetter(code: string, reason: string, payload: unknown): void;
   /** Aborted when the pipeline stops; a source waiting on I/O should give up then. */
   readonly signal: AbortSignal;
+  /**
+   * Set when the run resumes from a checkpoint: what `position()` returned
+   * there. The reader must continue right after it.
+   */
+  readonly restored?: unknown;
 }
 
 /** One poll's worth of records. */
@@ -35,6 +40,13 @@ export interface SourceReader<T> {
    * (the runtime polls again shortly); `null` once the source is exhausted.
    */
   poll(max: number): SourceBatch<T> | null | Promise<SourceBatch<T> | null>;
+  /**
+   * Where the reader is: every record handed out so far lies before it. Called
+   * between polls at a checkpoint; the value is given back as
+   * `SourceContext.restored` on recovery. Must be plain data (numbers,
+   * strings, arrays, objects). A source without it cannot be checkpointed.
+   */
+  position?(): unknown;
   close?(): void | Promise<void>;
 }
 
@@ -72,13 +84,29 @@ export type DeliveryGuarantee = 'exactly-once' | 'idempotent' | 'at-least-once' 
 export interface SinkContext {
   readonly stepId: string;
   readonly clock: Clock;
+  /** Whether the run takes checkpoints: an exactly-once sink then makes output visible only in `commit`. */
+  readonly checkpointing: boolean;
+  /**
+   * Set when the run resumes from a checkpoint: what `preCommit` returned for
+   * it. Its commit may or may not have happened before the crash, so the
+   * writer finishes it (idempotently) and discards anything written after it.
+   */
+  readonly restored?: unknown;
 }
 
 export interface SinkWriter<T> {
   /** Writes a batch; return a promise to make upstream wait until there is room. */
   write(values: readonly T[], times: readonly number[]): void | Promise<void>;
-  /** Makes everything written so far durable (called at the end and, later, at checkpoints). */
+  /** Makes everything written so far durable (called at the end). */
   flush?(): void | Promise<void>;
+  /**
+   * Two-phase commit, phase one, at a checkpoint barrier: make everything
+   * written so far durable but not yet visible, and return what `commit`
+   * needs (plain data; stored in the checkpoint).
+   */
+  preCommit?(checkpointId: number): unknown | Promise<unknown>;
+  /** Phase two, once the checkpoint is complete: make the pre-committed output visible. */
+  commit?(checkpointId: number, committable: unknown): void | Promise<void>;
   close?(): void | Promise<void>;
 }
 

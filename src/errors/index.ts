@@ -31,6 +31,8 @@ export const ERROR_CODES = [
   'EDDY_IO_FAILED',
   /** A pipeline was used in a state that does not allow it (run twice, closed). */
   'EDDY_STATE_INVALID',
+  /** A checkpoint or savepoint is unreadable, torn, or does not fit the pipeline. */
+  'EDDY_CHECKPOINT_INVALID',
   /** A bug in eddy itself. */
   'EDDY_INTERNAL',
 ] as const;
@@ -57,6 +59,7 @@ const DEFAULT_DOMAIN: Record<ErrorCode, ErrorDomain> = {
   EDDY_LATE_EVENT: 'external',
   EDDY_IO_FAILED: 'external',
   EDDY_STATE_INVALID: 'user',
+  EDDY_CHECKPOINT_INVALID: 'external',
   EDDY_INTERNAL: 'internal',
 };
 

@@ -15,9 +15,9 @@
  */
 import { alignedStart, type WindowAssigner } from '../api/windows.ts';
 import type { Batch } from '../runtime/batch.ts';
-import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
+import type { Operator, OperatorContext, OperatorSnapshot, Output } from '../runtime/operator.ts';
 import type { StateTable } from '../state/backend.ts';
-import type { Key } from '../state/key-groups.ts';
+import { type Key, keyGroupOf } from '../state/key-groups.ts';
 import { TimerQueue } from '../time/timers.ts';
 import { userFunctionFailed } from './user-errors.ts';
 import { LATE_TAG } from './window.ts';
@@ -28,6 +28,15 @@ type JoinFn = (left: unknown, right: unknown, key: Key) => unknown;
 /** The buffered records of each side, per key (and window, as the namespace). */
 function sideTables(ctx: OperatorContext): [StateTable<Entry[]>, StateTable<Entry[]>] {
   return [ctx.state.table(ctx.stepId, 'left'), ctx.state.table(ctx.stepId, 'right')];
+}
+
+/** Registers the timers of a restored snapshot; returns the watermark to resume with. */
+function restoreTimers(ctx: OperatorContext, timers: TimerQueue, once: boolean, watermark: number): number {
+  const restored = ctx.restored;
+  if (restored === undefined) return watermark;
+  const max = ctx.state.maxParallelism;
+  timers.restore(restored.keyed.get('timers') ?? [], (k) => keyGroupOf(k, max), once);
+  return restored.watermark;
 }
 
 /** Emits one joined pair; a throwing join function dead-letters the pair. */
@@ -69,6 +78,11 @@ export class WindowJoinOperator implements Operator {
   onStart(ctx: OperatorContext): void {
     this.#ctx = ctx;
     this.#sides = sideTables(ctx);
+    this.#watermark = restoreTimers(ctx, this.#timers, false, this.#watermark);
+  }
+
+  onCheckpoint(): OperatorSnapshot {
+    return { keyed: this.#timers.snapshot('timers') };
   }
 
   processBatch(batch: Batch, input: number, out: Output): void {
@@ -159,6 +173,11 @@ export class IntervalJoinOperator implements Operator {
   onStart(ctx: OperatorContext): void {
     this.#ctx = ctx;
     this.#sides = sideTables(ctx);
+    this.#watermark = restoreTimers(ctx, this.#timers, true, this.#watermark);
+  }
+
+  onCheckpoint(): OperatorSnapshot {
+    return { keyed: this.#timers.snapshot('timers') };
   }
 
   processBatch(batch: Batch, input: number, out: Output): void {

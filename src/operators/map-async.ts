@@ -240,6 +240,15 @@ export class MapAsyncOperator implements Operator {
   }
 
   onEnd(out: Output): void | Promise<void> {
+    return this.#whenIdle(out);
+  }
+
+  /** At a checkpoint barrier, calls in flight finish and are emitted (they are not snapshotted). */
+  onBarrier(out: Output): void | Promise<void> {
+    return this.#whenIdle(out);
+  }
+
+  #whenIdle(out: Output): void | Promise<void> {
     this.#out = out;
     if (this.#inFlight === 0 && this.#pending() === 0) return;
     return new Promise((resolve) => (this.#idle = resolve));

@@ -5,10 +5,10 @@
  */
 import type { Aggregator } from '../api/windows.ts';
 import type { Batch } from '../runtime/batch.ts';
-import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
+import type { Operator, OperatorContext, OperatorSnapshot, Output } from '../runtime/operator.ts';
 import type { StateTable } from '../state/backend.ts';
 import { type KeyCursor, makeHandles, type StateHandles, type StateSpec } from '../state/handles.ts';
-import type { Key } from '../state/key-groups.ts';
+import { type Key, keyGroupOf } from '../state/key-groups.ts';
 import { TimerQueue } from '../time/timers.ts';
 import { userFunctionFailed } from './user-errors.ts';
 
@@ -149,10 +149,23 @@ export class ProcessOperator implements Operator {
         self.#out.emitTo(index, value, time ?? self.#timestamp);
       },
     };
+    const restored = ctx.restored;
+    if (restored !== undefined) {
+      this.#out = ctx.output;
+      const max = ctx.state.maxParallelism;
+      this.#watermark = restored.watermark;
+      this.#eventTimers.restore(restored.keyed.get('event') ?? [], (k) => keyGroupOf(k, max), true);
+      this.#procTimers.restore(restored.keyed.get('processing') ?? [], (k) => keyGroupOf(k, max), true);
+      if (this.#procTimers.peekTime() !== Number.POSITIVE_INFINITY) this.#armProcessingTime();
+    }
     const ttls = Object.values(this.#spec)
       .map((d) => d.ttl)
       .filter((t) => t > 0);
     if (ttls.length > 0) this.#scheduleSweep(Math.max(1000, Math.min(...ttls) / 2));
+  }
+
+  onCheckpoint(): OperatorSnapshot {
+    return { keyed: [...this.#eventTimers.snapshot('event'), ...this.#procTimers.snapshot('processing')] };
   }
 
   processBatch(batch: Batch, _input: number, out: Output): void {

@@ -55,9 +55,45 @@ export class WindowOperator implements Operator {
     this.#ctx = ctx;
     this.#acc = ctx.state.table(ctx.stepId, 'acc');
     this.#sessions = ctx.state.table(ctx.stepId, 'sessions');
+    if (ctx.restored !== undefined) this.#restoreTimers(ctx.restored.watermark);
     if (this.#earlyEvery > 0) {
       this.#dirty = new Map();
       this.#scheduleEarly();
+    }
+  }
+
+  /**
+   * Timers are not snapshotted: every window in state has exactly the timers
+   * its end and the lateness give, so they are registered again from the
+   * restored state (saving one timer per key and window in each checkpoint).
+   * Timers at or before the restored watermark already fired.
+   */
+  #restoreTimers(watermark: number): void {
+    this.#watermark = watermark;
+    const lateness = this.#lateness;
+    const timers = this.#timers;
+    const register = (time: number, g: number, key: Key, ns: number, once: boolean) => {
+      if (time <= watermark) return;
+      if (once) timers.registerOnce(time, g, key, ns);
+      else timers.register(time, g, key, ns);
+    };
+    if (this.#assigner.kind === 'session') {
+      for (const g of [...this.#sessions.keyGroups()]) {
+        for (const [key, , list] of this.#sessions.entries(g)) {
+          for (const s of list) {
+            register(s.end - 1, g, key, 0, true);
+            if (lateness > 0) register(s.end - 1 + lateness, g, key, 0, true);
+          }
+        }
+      }
+      return;
+    }
+    const size = (this.#assigner as { size: number }).size;
+    for (const g of [...this.#acc.keyGroups()]) {
+      for (const [key, start] of this.#acc.entries(g)) {
+        register(start + size - 1, g, key, start, false);
+        if (lateness > 0) register(start + size - 1 + lateness, g, key, start, false);
+      }
     }
   }
 

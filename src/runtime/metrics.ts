@@ -34,6 +34,14 @@ export interface PipelineMetrics {
   readonly sourceRecords: number;
   /** The lowest watermark over all sinks: how far event time has been fully processed. */
   readonly watermark: number;
+  /** Present when the run takes checkpoints or resumed from one. */
+  readonly checkpoints?: {
+    readonly completed: number;
+    readonly failed: number;
+    /** The latest checkpoint: id, bytes, entries, alignmentMs, syncMs, asyncMs, durationMs. */
+    readonly last: object | undefined;
+    readonly restoredFrom: number | undefined;
+  };
 }
 
 /** The mutable counters behind a {@link StepMetrics} snapshot. Internal. */

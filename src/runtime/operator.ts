@@ -9,6 +9,31 @@ import type { Batch } from './batch.ts';
 import type { Clock } from './clock.ts';
 import type { StepCounters } from './metrics.ts';
 
+/** An operator's own part of a checkpoint, besides its state tables. */
+export interface OperatorSnapshot {
+  /** Keyed items kept outside the state backend (timers), by name and key group, so a restore can re-split them. */
+  readonly keyed?: readonly KeyedItems[];
+  /** Anything else the operator needs back (a sink's pending commit). Encoded with the checkpoint codec. */
+  readonly data?: unknown;
+}
+
+export interface KeyedItems {
+  readonly name: string;
+  readonly keyGroup: number;
+  readonly items: unknown[];
+}
+
+/** What an operator gets back when the run resumes from a checkpoint or savepoint. */
+export interface RestoredOperator {
+  readonly checkpointId: number;
+  /** The operator's input watermark at the checkpoint. */
+  readonly watermark: number;
+  /** Its keyed items for the key groups this worker owns, by name (items of all groups concatenated). */
+  readonly keyed: ReadonlyMap<string, unknown[]>;
+  /** What its snapshot returned as `data`. */
+  readonly data: unknown;
+}
+
 /** What to do when a user function throws on a record. */
 export type ErrorPolicy = 'dead-letter' | 'fail';
 
@@ -20,6 +45,12 @@ export interface OperatorContext {
   readonly errorPolicy: ErrorPolicy;
   readonly batchSize: number;
   readonly lingerMs: number;
+  /** The task's output (what `processBatch` gets), for work started outside a batch (restored timers). */
+  readonly output: Output;
+  /** Whether this run takes checkpoints (sinks then commit only on checkpoint completion). */
+  readonly checkpointing: boolean;
+  /** Set when the run resumed from a checkpoint: the operator's snapshot. State tables are already restored. */
+  readonly restored: RestoredOperator | undefined;
   /**
    * Sends a record that could not be processed to the dead-letter output, with
    * the reason; `stepId` names a chained step other than the task's own.
@@ -66,6 +97,19 @@ export interface Operator {
    * (the operator then forwards it later through {@link Output.watermark}).
    */
   onWatermark?(watermark: number, out: Output): number;
+  /**
+   * A checkpoint barrier reached the operator (sources are paused): finish
+   * work in flight, emitting its results, so that the snapshot is complete.
+   */
+  onBarrier?(out: Output): void | Promise<void>;
+  /**
+   * Snapshot what is not in state tables (timers; a sink pre-commits here).
+   * Synchronous work happens at the barrier; a returned promise keeps the
+   * sources paused until it settles, so keep it short.
+   */
+  onCheckpoint?(checkpointId: number): OperatorSnapshot | undefined | Promise<OperatorSnapshot | undefined>;
+  /** The checkpoint is durable: make its pre-committed output visible. */
+  onCheckpointComplete?(checkpointId: number): void | Promise<void>;
   /** Every input has ended; emit what remains. The end is forwarded once the returned promise settles. */
   onEnd?(out: Output): void | Promise<void>;
   /** Called once when the pipeline stops, after the end or on failure. */

@@ -17,6 +17,12 @@ export interface Edge {
   readonly input: number;
 }
 
+export interface TaskWatermarks {
+  readonly watermark: number;
+  readonly inputs: readonly number[];
+  readonly forwarded: number;
+}
+
 /** Collects backpressure promises from every task of a run; sources wait on them. */
 export interface PressureSink {
   push(p: Promise<void>): void;
@@ -139,6 +145,20 @@ export class Task {
 
   get watermark(): number {
     return this.#watermark;
+  }
+
+  /** The watermarks to restore this task with after a crash. */
+  snapshotWatermarks(): TaskWatermarks {
+    return { watermark: this.#watermark, inputs: [...this.#inputWatermarks], forwarded: this.#forwarded };
+  }
+
+  /** Continues from a checkpoint's watermarks (before any record arrives). */
+  restoreWatermarks(w: TaskWatermarks): void {
+    this.#watermark = w.watermark;
+    this.#forwarded = w.forwarded;
+    for (let i = 0; i < this.#inputWatermarks.length && i < w.inputs.length; i++)
+      this.#inputWatermarks[i] = w.inputs[i]!;
+    for (const m of this.#members) m.watermark = w.watermark;
   }
 
   async start(ctx: OperatorContext): Promise<void> {

@@ -155,6 +155,23 @@ export class SourceFeeder {
   end(): void {
     this.#task.receiveEnd(0);
   }
+
+  /** The per-split maxima and the last watermark, for a checkpoint. */
+  snapshot(): FeederSnapshot {
+    return { emitted: this.#emitted, splits: [...this.#splits].map(([id, s]) => [id, s.max] as const) };
+  }
+
+  /** Continues from a snapshot: the same maxima, so watermarks never go back. */
+  restore(snapshot: FeederSnapshot): void {
+    this.#emitted = snapshot.emitted;
+    const now = this.#clock.now();
+    for (const [id, max] of snapshot.splits) this.#splits.set(id, { max, lastData: now, idle: false });
+  }
+}
+
+export interface FeederSnapshot {
+  readonly emitted: number;
+  readonly splits: readonly (readonly [string, number])[];
 }
 
 interface Split {

@@ -26,6 +26,27 @@ export interface StateTable<V> {
   size(): number;
 }
 
+/** One table's entries in one key group, encoded (`[key, namespace, value, key, ...]`, flat). */
+export interface StateChunk {
+  readonly step: string;
+  readonly table: string;
+  readonly keyGroup: number;
+  readonly entries: number;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * A snapshot of every table as it was at one instant (a checkpoint barrier),
+ * finished later while processing goes on.
+ */
+export interface StateSnapshot {
+  /**
+   * Encodes what is not encoded yet; `pause` is awaited between slices so
+   * processing keeps running. Resolves with one chunk per (table, key group).
+   */
+  complete(pause: () => Promise<void>): Promise<StateChunk[]>;
+}
+
 /** A set of named state tables for the steps of one worker. */
 export interface KeyedStateBackend {
   readonly kind: string;
@@ -36,6 +57,11 @@ export interface KeyedStateBackend {
   tableNames(stepId: string): readonly string[];
   /** Every table that exists, as [stepId, name, table] (what a checkpoint snapshots). */
   tables(): Iterable<readonly [stepId: string, name: string, table: StateTable<unknown>]>;
+  /**
+   * Starts a snapshot of every table as it is now. Optional: without it, a
+   * checkpoint reads every table synchronously at the barrier.
+   */
+  snapshot?(): StateSnapshot;
   /** Makes buffered writes durable (a write-back cache flushes here). Optional: the heap has nothing to flush. */
   flush?(): void | Promise<void>;
   /** Releases files and handles; called once when the run stops. */

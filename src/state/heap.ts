@@ -1,11 +1,24 @@
 /**
  * The heap state backend: JavaScript Maps, one per (key group, namespace).
  * The default, and the fastest while state fits in memory.
+ *
+ * Snapshots are asynchronous and copy-on-access per key group: at the barrier
+ * every (table, key group) that holds state is only marked pending, which is
+ * O(groups). A background loop then encodes the pending groups a slice at a
+ * time. Any access to a pending group first encodes that group — before the
+ * caller can read a value and change it in place — so the snapshot holds
+ * exactly the state at the barrier while records keep flowing.
  */
-import type { KeyedStateBackend, StateTable } from './backend.ts';
+import { encode } from '../checkpoint/codec.ts';
+import type { KeyedStateBackend, StateChunk, StateSnapshot, StateTable } from './backend.ts';
 import type { Key } from './key-groups.ts';
 
+/** Encode pending groups for about this long before letting records through again. */
+const SLICE_MS = 4;
+
 class HeapTable<V> implements StateTable<V> {
+  readonly step: string;
+  readonly name: string;
   // groups[keyGroup] maps namespace -> key -> value. Namespace first, because
   // windows fire one namespace (window) at a time across all keys.
   readonly #groups: (Map<number, Map<Key, V>> | undefined)[];
@@ -14,8 +27,14 @@ class HeapTable<V> implements StateTable<V> {
   #lastGroup = -1;
   #lastNamespace = Number.NaN;
   #lastMap: Map<Key, V> | undefined;
+  // The snapshot in progress: groups still to encode (1 = pending), how many, and where chunks go.
+  #pending: Uint8Array | undefined;
+  #pendingCount = 0;
+  #chunks: StateChunk[] = [];
 
-  constructor(maxParallelism: number) {
+  constructor(step: string, name: string, maxParallelism: number) {
+    this.step = step;
+    this.name = name;
     this.#groups = new Array(maxParallelism);
   }
 
@@ -31,10 +50,12 @@ class HeapTable<V> implements StateTable<V> {
   }
 
   get(keyGroup: number, key: Key, namespace: number): V | undefined {
+    if (this.#pendingCount !== 0 && this.#pending![keyGroup] === 1) this.#capture(keyGroup);
     return this.#namespace(keyGroup, namespace)?.get(key);
   }
 
   put(keyGroup: number, key: Key, namespace: number, value: V): void {
+    if (this.#pendingCount !== 0 && this.#pending![keyGroup] === 1) this.#capture(keyGroup);
     let ns = this.#namespace(keyGroup, namespace);
     if (ns === undefined) {
       let group = this.#groups[keyGroup];
@@ -47,6 +68,7 @@ class HeapTable<V> implements StateTable<V> {
   }
 
   remove(keyGroup: number, key: Key, namespace: number): void {
+    if (this.#pendingCount !== 0 && this.#pending![keyGroup] === 1) this.#capture(keyGroup);
     const group = this.#groups[keyGroup];
     const ns = group?.get(namespace);
     if (ns === undefined || !ns.delete(key)) return;
@@ -61,10 +83,12 @@ class HeapTable<V> implements StateTable<V> {
   }
 
   namespaceEntries(keyGroup: number, namespace: number): Iterable<readonly [Key, V]> {
+    if (this.#pendingCount !== 0 && this.#pending![keyGroup] === 1) this.#capture(keyGroup);
     return this.#groups[keyGroup]?.get(namespace)?.entries() ?? [];
   }
 
   *entries(keyGroup: number): Iterable<readonly [Key, number, V]> {
+    if (this.#pendingCount !== 0 && this.#pending![keyGroup] === 1) this.#capture(keyGroup);
     const group = this.#groups[keyGroup];
     if (group === undefined) return;
     for (const [namespace, ns] of group) for (const [key, value] of ns) yield [key, namespace, value];
@@ -79,6 +103,58 @@ class HeapTable<V> implements StateTable<V> {
 
   size(): number {
     return this.#size;
+  }
+
+  /** Marks every group that holds state as pending for a new snapshot. */
+  beginSnapshot(): void {
+    const pending = new Uint8Array(this.#groups.length);
+    let count = 0;
+    for (let g = 0; g < this.#groups.length; g++) {
+      const group = this.#groups[g];
+      if (group !== undefined && group.size > 0) {
+        pending[g] = 1;
+        count++;
+      }
+    }
+    this.#pending = pending;
+    this.#pendingCount = count;
+    this.#chunks = [];
+  }
+
+  /** Encodes pending groups until none is left or `deadline` (performance.now()) passes; true when done. */
+  encodeSome(deadline: number): boolean {
+    const pending = this.#pending;
+    if (pending === undefined) return true;
+    for (let g = 0; g < pending.length && this.#pendingCount > 0; g++) {
+      if (pending[g] === 1) this.#capture(g);
+      if (performance.now() > deadline) break;
+    }
+    return this.#pendingCount === 0;
+  }
+
+  /** The chunks of the finished snapshot (call once `encodeSome` returned true). */
+  takeChunks(): StateChunk[] {
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    this.#pending = undefined;
+    return chunks;
+  }
+
+  #capture(g: number): void {
+    this.#pending![g] = 0;
+    this.#pendingCount--;
+    const group = this.#groups[g];
+    if (group === undefined) return;
+    const flat: unknown[] = [];
+    for (const [namespace, ns] of group) for (const [key, value] of ns) flat.push(key, namespace, value);
+    if (flat.length === 0) return;
+    this.#chunks.push({
+      step: this.step,
+      table: this.name,
+      keyGroup: g,
+      entries: flat.length / 3,
+      bytes: encode(flat),
+    });
   }
 }
 
@@ -104,7 +180,7 @@ export class HeapStateBackend implements KeyedStateBackend {
     let step = this.#tables.get(stepId);
     if (step === undefined) this.#tables.set(stepId, (step = new Map()));
     let table = step.get(name);
-    if (table === undefined) step.set(name, (table = new HeapTable(this.maxParallelism)));
+    if (table === undefined) step.set(name, (table = new HeapTable(stepId, name, this.maxParallelism)));
     return table as StateTable<V>;
   }
 
@@ -114,5 +190,19 @@ export class HeapStateBackend implements KeyedStateBackend {
 
   *tables(): Iterable<readonly [string, string, StateTable<unknown>]> {
     for (const [stepId, step] of this.#tables) for (const [name, table] of step) yield [stepId, name, table];
+  }
+
+  snapshot(): StateSnapshot {
+    const tables: HeapTable<unknown>[] = [];
+    for (const step of this.#tables.values()) for (const table of step.values()) tables.push(table);
+    for (const table of tables) table.beginSnapshot();
+    return {
+      async complete(pause) {
+        for (const table of tables) {
+          while (!table.encodeSome(performance.now() + SLICE_MS)) await pause();
+        }
+        return tables.flatMap((t) => t.takeChunks());
+      },
+    };
   }
 }

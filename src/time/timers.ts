@@ -74,6 +74,27 @@ export class TimerQueue {
     for (const b of this.#byTime.values()) yield* b;
   }
 
+  /** The pending timers by key group, flat as `[time, key, namespace, ...]` (for a checkpoint). */
+  snapshot(name: string): { name: string; keyGroup: number; items: unknown[] }[] {
+    const byGroup = new Map<number, unknown[]>();
+    for (const t of this.all()) {
+      let items = byGroup.get(t.keyGroup);
+      if (items === undefined) byGroup.set(t.keyGroup, (items = []));
+      items.push(t.time, t.key, t.namespace);
+    }
+    return [...byGroup].map(([keyGroup, items]) => ({ name, keyGroup, items }));
+  }
+
+  /** Registers the timers of {@link snapshot} again; `keyGroupOf` recomputes each timer's group. */
+  restore(items: readonly unknown[], keyGroupOf: (key: Key) => number, once: boolean): void {
+    for (let i = 0; i + 2 < items.length; i += 3) {
+      const key = items[i + 1] as Key;
+      const args = [items[i] as number, keyGroupOf(key), key, items[i + 2] as number] as const;
+      if (once) this.registerOnce(...args);
+      else this.register(...args);
+    }
+  }
+
   #push(time: number): void {
     const h = this.#heap;
     let i = h.length;

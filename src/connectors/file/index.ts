@@ -4,11 +4,12 @@
  * `__proto__`/`constructor`/`prototype` keys go to the dead-letter output with
  * the reason and the byte offset), and a sink that appends one JSON value per line.
  */
-import { createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { type DecodeLimits, decodeJson, LineSplitter, resolveDecodeLimits } from '../../codec/index.ts';
 import { configError } from '../../errors/index.ts';
-import type { Sink, Source, SourceReader } from '../types.ts';
+import type { Sink, SinkWriter, Source, SourceReader } from '../types.ts';
 
 export interface JsonLinesSourceOptions<T> {
   readonly path: string;
@@ -47,12 +48,21 @@ export function jsonLinesSource<T>(options: JsonLinesSourceOptions<T>): Source<T
           'check the path and its permissions',
         );
       });
-      const splitter = new LineSplitter({ maxBytes: limits.maxBytes });
+      // The position is a byte offset: everything before it has been handed out or dead-lettered.
+      const start = restoredOffset(ctx.restored, options.path);
+      let readAt = start;
+      const splitter = new LineSplitter({ maxBytes: limits.maxBytes, startOffset: start });
       const buffer = new Uint8Array(chunkSize);
       let pending: T[] = [];
+      // The offset just past the line of each pending value, and past the last line taken.
+      let pendingEnds: number[] = [];
+      let takenEnd = start;
+      let position = start;
       let done = false;
       const take = (items: ReturnType<LineSplitter['end']>) => {
         for (const item of items) {
+          takenEnd = item.nextOffset;
+          if (pending.length === 0) position = item.nextOffset;
           if (item.tooLarge) {
             ctx.deadLetter(
               'EDDY_DECODE_FAILED',
@@ -73,10 +83,12 @@ export function jsonLinesSource<T>(options: JsonLinesSourceOptions<T>): Source<T
           }
           if (parse === undefined) {
             pending.push(decoded.value as T);
+            pendingEnds.push(item.nextOffset);
             continue;
           }
           try {
             pending.push(parse(decoded.value));
+            pendingEnds.push(item.nextOffset);
           } catch (e) {
             ctx.deadLetter(
               'EDDY_DECODE_FAILED',
@@ -89,7 +101,8 @@ export function jsonLinesSource<T>(options: JsonLinesSourceOptions<T>): Source<T
       return {
         async poll(max) {
           while (pending.length < max && !done) {
-            const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+            const { bytesRead } = await file.read(buffer, 0, buffer.length, readAt);
+            readAt += bytesRead;
             if (bytesRead === 0) {
               take(splitter.end());
               done = true;
@@ -99,12 +112,17 @@ export function jsonLinesSource<T>(options: JsonLinesSourceOptions<T>): Source<T
           if (pending.length <= max) {
             const values = pending;
             pending = [];
+            pendingEnds = [];
+            position = takenEnd;
             return { values };
           }
           const values = pending.slice(0, max);
+          position = pendingEnds[max - 1]!;
           pending = pending.slice(max);
+          pendingEnds = pendingEnds.slice(max);
           return { values };
         },
+        position: () => ({ offset: position }),
         close: () => file.close(),
       };
     },
@@ -120,8 +138,12 @@ export interface JsonLinesSinkOptions<T> {
 }
 
 /**
- * Writes one JSON value per line. At-least-once for now: exactly-once
- * (two-phase commit on checkpoints) comes with checkpoints.
+ * Writes one JSON value per line. Exactly-once when the run takes
+ * checkpoints: records go to a staging file `<path>.inprogress-<n>`; at a
+ * checkpoint barrier it is fsync'd and renamed `<path>.pending-<id>` (pre-commit); once the
+ * checkpoint is durable it is appended to `path` (commit). Readers of `path`
+ * see only committed records, and after any crash `path` holds each result
+ * once. Without checkpoints it appends straight to `path` (at-least-once).
  *
  * @example
  * ```ts
@@ -135,8 +157,10 @@ export function jsonLinesSink<T>(options: JsonLinesSinkOptions<T>): Sink<T> {
   const format = options.format;
   return {
     kind: 'jsonl-file',
-    guarantee: 'at-least-once',
-    open() {
+    guarantee: 'exactly-once',
+    open(ctx) {
+      if (ctx.checkpointing)
+        return openTransactional(options.path, format, options.append ?? false, ctx.restored);
       const stream = createWriteStream(options.path, { flags: options.append ? 'a' : 'w' });
       let failed: Error | undefined;
       stream.on('error', (e) => {
@@ -155,4 +179,194 @@ export function jsonLinesSink<T>(options: JsonLinesSinkOptions<T>): Sink<T> {
       };
     },
   };
+}
+
+function restoredOffset(restored: unknown, path: string): number {
+  if (restored === undefined) return 0;
+  const offset = (restored as { offset?: unknown } | null)?.offset;
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
+    throw configError(
+      `the checkpoint's position for ${path} is not a byte offset`,
+      offset,
+      'resume from a checkpoint written by a jsonLinesSource',
+    );
+  }
+  return offset;
+}
+
+/** What a transactional file sink stores in a checkpoint: the target's committed length and the files to append. */
+interface FileCommittable {
+  readonly base: number;
+  readonly pending: readonly { readonly file: string; readonly length: number }[];
+}
+
+/** The two-phase-commit writer behind {@link jsonLinesSink} when the run takes checkpoints. */
+async function openTransactional<T>(
+  path: string,
+  format: ((value: T) => unknown) | undefined,
+  append: boolean,
+  restored: unknown,
+): Promise<SinkWriter<T>> {
+  // Staging files are numbered: the next one opens while the last is still being renamed at a barrier.
+  let stagingSeq = 0;
+  let staging = '';
+  if (restored !== undefined) await recoverCommit(path, restored as FileCommittable);
+  else if (!append) await (await open(path, 'w')).close();
+  // Anything pre-committed or staged after the checkpoint we resume from is recomputed: drop it.
+  await removeStaged(path);
+  let committed = (await stat(path).catch(() => ({ size: 0 }))).size;
+  let uncommitted: { file: string; length: number }[] = [];
+  let stream: WriteStream | undefined;
+  let written = 0;
+  let failed: Error | undefined;
+  const openStaging = () => {
+    staging = `${path}.inprogress-${++stagingSeq}`;
+    stream = createWriteStream(staging, { flags: 'w' });
+    written = 0;
+    stream.on('error', (e) => {
+      failed = e;
+    });
+  };
+  const endStaging = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = stream;
+      stream = undefined;
+      if (s === undefined) return resolve();
+      s.end((e?: Error | null) => (e ? reject(e) : resolve()));
+    });
+  return {
+    write(values) {
+      if (failed !== undefined) throw failed;
+      if (stream === undefined) openStaging();
+      let text = '';
+      for (const v of values) text += `${JSON.stringify(format === undefined ? v : format(v))}\n`;
+      written += Buffer.byteLength(text);
+      if (!stream!.write(text)) return new Promise<void>((resolve) => stream!.once('drain', resolve));
+    },
+    async preCommit(checkpointId) {
+      if (failed !== undefined) throw failed;
+      // Everything up to here synchronous: records written after the barrier go to a new staging file.
+      const base = committed;
+      const before = [...uncommitted];
+      if (stream === undefined || written === 0) return { base, pending: before } satisfies FileCommittable;
+      const length = written;
+      const current = staging;
+      const file = `${path}.pending-${checkpointId}`;
+      const entry = { file: basename(file), length };
+      uncommitted.push(entry);
+      await endStaging();
+      await fsyncFile(current);
+      await rename(current, file);
+      return { base, pending: [...before, entry] } satisfies FileCommittable;
+    },
+    async commit(_checkpointId, committable) {
+      const c = committable as FileCommittable;
+      await appendPending(path, c);
+      committed = c.base + c.pending.reduce((n, p) => n + p.length, 0);
+      const done = new Set(c.pending.map((p) => p.file));
+      uncommitted = uncommitted.filter((p) => !done.has(p.file));
+    },
+    flush: async () => {
+      if (stream !== undefined)
+        await new Promise<void>((resolve, reject) => stream!.write('', (e) => (e ? reject(e) : resolve())));
+    },
+    close: async () => {
+      await endStaging();
+    },
+  };
+}
+
+/** Truncates `path` to the committable's base, appends its pending files in order, fsyncs, then deletes them. */
+async function appendPending(path: string, c: FileCommittable): Promise<void> {
+  const dir = dirname(path);
+  const target = await open(path, 'a+').then(async (h) => {
+    await h.close();
+    return open(path, 'r+');
+  });
+  try {
+    await target.truncate(c.base);
+    let at = c.base;
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    for (const p of c.pending) {
+      const source = await open(join(dir, p.file), 'r');
+      try {
+        at = await copyAll(source, target, at, buffer);
+      } finally {
+        await source.close();
+      }
+    }
+    await target.sync();
+  } finally {
+    await target.close();
+  }
+  for (const p of c.pending) await rm(join(dir, p.file), { force: true });
+}
+
+/**
+ * Finishes the commit of the checkpoint we resume from. The crash may have come
+ * before it, during it, or after it: if every pending file is still there the
+ * commit is redone from `base`; if one is gone the commit had finished (files
+ * are deleted only after the appended data was fsync'd), so `path` is cut back
+ * to exactly what it committed.
+ */
+async function recoverCommit(path: string, c: FileCommittable): Promise<void> {
+  if (typeof c?.base !== 'number' || !Array.isArray(c.pending)) {
+    throw configError(
+      `the checkpoint's commit record for ${path} is malformed`,
+      c,
+      'resume from a checkpoint written by a jsonLinesSink',
+    );
+  }
+  const dir = dirname(path);
+  const present = await Promise.all(
+    c.pending.map((p) =>
+      stat(join(dir, p.file)).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  if (present.every(Boolean)) return appendPending(path, c);
+  const h = await open(path, 'r+');
+  try {
+    await h.truncate(c.base + c.pending.reduce((n, p) => n + p.length, 0));
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  for (const p of c.pending) await rm(join(dir, p.file), { force: true });
+}
+
+async function removeStaged(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const rest = name.slice(prefix.length);
+    if (/^(inprogress|pending)-\d+$/.test(rest)) await rm(join(dir, name), { force: true });
+  }
+}
+
+async function copyAll(source: FileHandle, target: FileHandle, at: number, buffer: Buffer): Promise<number> {
+  let from = 0;
+  for (;;) {
+    const { bytesRead } = await source.read(buffer, 0, buffer.length, from);
+    if (bytesRead === 0) return at;
+    let off = 0;
+    while (off < bytesRead) {
+      const { bytesWritten } = await target.write(buffer, off, bytesRead - off, at);
+      off += bytesWritten;
+      at += bytesWritten;
+    }
+    from += bytesRead;
+  }
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const h = await open(path, 'r+');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
 }

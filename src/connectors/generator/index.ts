@@ -90,7 +90,11 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
     kind: 'generator',
     open(ctx): SourceReader<T> {
       const rng = new Random(options.seed ?? 1);
-      const start = options.startTime ?? ctx.clock.now();
+      const restored = ctx.restored as GeneratorPosition | undefined;
+      if (restored !== undefined) checkPosition(restored);
+      // Restored: the same start time and the exact random state, so records continue as if never stopped.
+      const start = restored?.start ?? options.startTime ?? ctx.clock.now();
+      if (restored !== undefined) rng.state = restored.rng;
       // Time of record i is start + i * 1000 / eventsPerSecond, computed as (i * 1000) / rate so that
       // whole results stay exact (i * (1000 / rate) can land 1 ms short).
       const make = options.make;
@@ -100,7 +104,9 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
         random: () => rng.next(),
         int: (n) => rng.int(n),
       };
-      let next = 0;
+      let next = restored?.next ?? 0;
+      // Rate limiting counts from where this run started.
+      const resumedAt = next;
       const wallStart = Date.now();
       const produce = (n: number): SourceBatch<T> => {
         const values: T[] = [];
@@ -124,12 +130,13 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
           if (next >= count) return null;
           let n = Math.min(max, count - next);
           if (rate > 0) {
-            const due = Math.floor(((Date.now() - wallStart) / 1000) * rate) - next;
+            const due = Math.floor(((Date.now() - wallStart) / 1000) * rate) - (next - resumedAt);
             if (due <= 0) {
               const wait = Math.max(
                 1,
                 Math.ceil(
-                  ((next + Math.min(n, Math.ceil(rate / 200))) / rate) * 1000 - (Date.now() - wallStart),
+                  ((next - resumedAt + Math.min(n, Math.ceil(rate / 200))) / rate) * 1000 -
+                    (Date.now() - wallStart),
                 ),
               );
               return new Promise<SourceBatch<T>>((resolve) => {
@@ -148,7 +155,31 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
           }
           return produce(n);
         },
+        position: (): GeneratorPosition => ({ next, rng: rng.state, start }),
       };
     },
   };
+}
+
+/** Where a generator is: the next index, the random state, and the start time it used. */
+interface GeneratorPosition {
+  readonly next: number;
+  readonly rng: [number, number, number, number];
+  readonly start: number;
+}
+
+function checkPosition(p: GeneratorPosition): void {
+  const ok =
+    Number.isInteger(p?.next) &&
+    p.next >= 0 &&
+    Array.isArray(p.rng) &&
+    p.rng.length === 4 &&
+    p.rng.every((x) => Number.isInteger(x)) &&
+    typeof p.start === 'number';
+  if (!ok)
+    throw configError(
+      "the checkpoint's generator position is malformed",
+      p,
+      'resume from a checkpoint written by a generator source',
+    );
 }

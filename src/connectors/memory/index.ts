@@ -15,9 +15,10 @@ import type { Sink, Source } from '../types.ts';
 export function arraySource<T>(values: readonly T[], times?: readonly number[]): Source<T> {
   return {
     kind: 'array',
-    open() {
-      let next = 0;
+    open(ctx) {
+      let next = typeof ctx.restored === 'number' ? ctx.restored : 0;
       return {
+        position: () => next,
         poll(max) {
           if (next >= values.length) return null;
           const end = Math.min(values.length, next + max);

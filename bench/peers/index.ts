@@ -1,0 +1,338 @@
+/**
+ * Runs the Nexmark queries on Apache Flink and Kafka Streams — the peers eddy's
+ * Nexmark numbers are compared with — over the same events file
+ * (`export.ts`), on this machine. The Java sides are the Maven projects
+ * beside this file (`flink/`, `kafka-streams/`, sharing `common/`); see
+ * README.md for what each run measures.
+ *
+ * @example
+ * ```ts
+ * await exportEvents('/tmp/nexmark-1m.jsonl', { count: 1_000_000 });
+ * await buildPeers(['flink', 'kafka-streams'], console.error);
+ * const r = await runPeer({ system: 'flink', query: 'q5', eventsFile: '/tmp/nexmark-1m.jsonl', events: 1_000_000, parallelism: 2 });
+ * console.log(r.eventsPerSec, r.outputs);
+ * ```
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type PeerSystem = 'flink' | 'kafka-streams';
+
+export interface PeerRunOptions {
+  readonly system: PeerSystem;
+  readonly query: string;
+  /** JSON lines from `exportEvents`; the run reads its first `events` lines. */
+  readonly eventsFile: string;
+  readonly events: number;
+  readonly parallelism: number;
+  /** Events/s; omitted = maximum rate. */
+  readonly rate?: number;
+  /** Kafka Streams only; default KAFKA_BROKERS or 127.0.0.1:9092. */
+  readonly brokers?: string;
+  readonly timeoutMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface PeerResult {
+  readonly system: PeerSystem;
+  readonly query: string;
+  readonly events: number;
+  readonly outputs: number;
+  readonly elapsedMs: number;
+  readonly eventsPerSec: number;
+  readonly cpuMs: number;
+  readonly peakRssMb: number;
+  readonly latencyMs: { p50: number; p99: number; p999: number } | null;
+  readonly samples: number[];
+}
+
+const PEERS_DIR = dirname(fileURLToPath(import.meta.url));
+const SYSTEMS: readonly PeerSystem[] = ['flink', 'kafka-streams'];
+const MODULE: Record<PeerSystem, string> = { flink: 'flink', 'kafka-streams': 'kafka-streams' };
+const MAIN_CLASS: Record<PeerSystem, string> = {
+  flink: 'dev.eddy.peers.flink.FlinkNexmark',
+  'kafka-streams': 'dev.eddy.peers.kstreams.KafkaStreamsNexmark',
+};
+
+/** The queries each peer implements (kept equal to `Queries.NAMES` in each Java main; `verify.ts` checks). */
+const QUERIES: Record<PeerSystem, readonly string[]> = {
+  flink: Object.freeze(['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q11']),
+  'kafka-streams': Object.freeze(['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q11']),
+};
+
+/** The Nexmark queries `system` can run, e.g. `['q0', 'q1', …]`. */
+export function peerQueries(system: PeerSystem): readonly string[] {
+  const q = QUERIES[system];
+  if (q === undefined) throw new Error(`unknown peer system "${system}"; use one of ${SYSTEMS.join(', ')}`);
+  return q;
+}
+
+/** Newest modification time (ms) of the files under `path` (a file or a directory). */
+function newest(path: string): number {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let max = st.mtimeMs;
+  for (const entry of readdirSync(path)) max = Math.max(max, newest(join(path, entry)));
+  return max;
+}
+
+function moduleDir(system: PeerSystem): string {
+  return join(PEERS_DIR, MODULE[system]);
+}
+
+/** What `mvn package` leaves: the module's classes and its dependency classpath. */
+function builtAt(system: PeerSystem): number {
+  const cp = join(moduleDir(system), 'target', 'classpath.txt');
+  const jar = join(moduleDir(system), 'target', `peers-${MODULE[system]}-0.jar`);
+  if (!existsSync(cp) || !existsSync(jar)) return 0;
+  return Math.min(statSync(cp).mtimeMs, statSync(jar).mtimeMs);
+}
+
+function sourcesAt(system: PeerSystem): number {
+  return Math.max(
+    newest(join(PEERS_DIR, 'pom.xml')),
+    newest(join(PEERS_DIR, 'common', 'pom.xml')),
+    newest(join(PEERS_DIR, 'common', 'src')),
+    newest(join(moduleDir(system), 'pom.xml')),
+    newest(join(moduleDir(system), 'src')),
+  );
+}
+
+function run(
+  command: string,
+  args: readonly string[],
+  log: (line: string) => void,
+  notFound: string,
+): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    lines(child.stderr, log);
+    child.once('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'ENOENT' ? new Error(notFound, { cause: e }) : e),
+    );
+    child.once('close', (code) => resolve({ code, stdout }));
+  });
+}
+
+function lines(stream: NodeJS.ReadableStream, log: (line: string) => void): void {
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d: string) => {
+    rest += d;
+    let i = rest.indexOf('\n');
+    while (i >= 0) {
+      log(rest.slice(0, i));
+      rest = rest.slice(i + 1);
+      i = rest.indexOf('\n');
+    }
+  });
+  stream.on('end', () => {
+    if (rest.length > 0) log(rest);
+  });
+}
+
+/**
+ * Builds the Maven projects of `systems` (`mvn -q package`; the first build
+ * downloads Flink / Kafka Streams from Maven Central into ~/.m2). Cached: a
+ * module is skipped when its jar and classpath are newer than its sources
+ * and `common/`.
+ */
+export async function buildPeers(
+  systems: readonly PeerSystem[],
+  log: (line: string) => void = () => {},
+): Promise<void> {
+  const stale = systems.filter((s) => {
+    if (!SYSTEMS.includes(s)) throw new Error(`unknown peer system "${s}"; use one of ${SYSTEMS.join(', ')}`);
+    return builtAt(s) <= sourcesAt(s);
+  });
+  if (stale.length === 0) return;
+  const modules = [...new Set(stale.map((s) => MODULE[s]))];
+  log(`peers: building ${modules.join(', ')} with Maven`);
+  const t0 = performance.now();
+  const { code, stdout } = await run(
+    'mvn',
+    ['-q', '-B', '-f', join(PEERS_DIR, 'pom.xml'), '-pl', modules.join(','), '-am', 'package'],
+    log,
+    'mvn not found; install Maven 3.8+ (and a Java 17 JDK) to build the Flink and Kafka Streams peers',
+  );
+  for (const l of stdout.split('\n')) if (l.length > 0) log(l);
+  if (code !== 0) throw new Error(`peers: mvn package failed (exit ${code}); see the Maven output above`);
+  log(`peers: built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** JVM flags: heap, and the module openings Flink's serializers need on Java 17. */
+const JVM_FLAGS = [
+  '-Xms1g',
+  '-Xmx2g',
+  '-XX:+UseG1GC',
+  '--add-opens=java.base/java.lang=ALL-UNNAMED',
+  '--add-opens=java.base/java.util=ALL-UNNAMED',
+  '--add-opens=java.base/java.lang.reflect=ALL-UNNAMED',
+  '--add-opens=java.base/java.io=ALL-UNNAMED',
+  '--add-opens=java.base/java.nio=ALL-UNNAMED',
+  '--add-opens=java.base/sun.nio.ch=ALL-UNNAMED',
+  '--add-opens=java.base/java.util.concurrent=ALL-UNNAMED',
+  '--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED',
+  '--add-opens=java.base/java.time=ALL-UNNAMED',
+  '--add-opens=java.base/java.net=ALL-UNNAMED',
+  '--add-opens=java.base/java.text=ALL-UNNAMED',
+  '--add-opens=java.sql/java.sql=ALL-UNNAMED',
+];
+
+/** The java command line of a run (for README and manual runs). */
+export function peerCommand(options: PeerRunOptions): string[] {
+  const dir = moduleDir(options.system);
+  const cpFile = join(dir, 'target', 'classpath.txt');
+  if (!existsSync(cpFile)) {
+    throw new Error(`peers: ${options.system} is not built (no ${cpFile}); call buildPeers first`);
+  }
+  const cp = [
+    join(dir, 'target', `peers-${MODULE[options.system]}-0.jar`),
+    readFileSync(cpFile, 'utf8').trim(),
+  ];
+  const args = [
+    ...JVM_FLAGS,
+    '-cp',
+    cp.join(':'),
+    MAIN_CLASS[options.system],
+    '--query',
+    options.query,
+    '--events-file',
+    options.eventsFile,
+    '--events',
+    String(options.events),
+    '--parallelism',
+    String(options.parallelism),
+  ];
+  if (options.rate !== undefined) args.push('--rate', String(options.rate));
+  if (options.system === 'kafka-streams') {
+    args.push('--brokers', brokersOf(options));
+  }
+  return args;
+}
+
+function brokersOf(options: PeerRunOptions): string {
+  return options.brokers ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+}
+
+/** Resolves once one of `brokers` (host:port,…) accepts a TCP connection; rejects with what to do if none does. */
+async function reachable(brokers: string): Promise<void> {
+  const tryOne = (hostPort: string) =>
+    new Promise<boolean>((resolve) => {
+      const i = hostPort.lastIndexOf(':');
+      const socket = connect({ host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) });
+      socket.setTimeout(3000);
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.once('connect', () => done(true));
+      socket.once('error', () => done(false));
+      socket.once('timeout', () => done(false));
+    });
+  for (const b of brokers.split(',')) if (await tryOne(b.trim())) return;
+  throw new Error(`Kafka broker not reachable at ${brokers}; run npm run kafka:up (or set KAFKA_BROKERS)`);
+}
+
+function check(options: PeerRunOptions): void {
+  if (!SYSTEMS.includes(options.system)) {
+    throw new Error(`unknown peer system "${options.system}"; use one of ${SYSTEMS.join(', ')}`);
+  }
+  if (!peerQueries(options.system).includes(options.query)) {
+    throw new Error(
+      `${options.system} has no query "${options.query}"; it has ${peerQueries(options.system).join(', ')}`,
+    );
+  }
+  if (!Number.isSafeInteger(options.events) || options.events <= 0) {
+    throw new Error(`events must be a positive whole number; received ${options.events}`);
+  }
+  if (!Number.isSafeInteger(options.parallelism) || options.parallelism <= 0) {
+    throw new Error(`parallelism must be a positive whole number; received ${options.parallelism}`);
+  }
+  if (options.rate !== undefined && !(options.rate > 0 && Number.isFinite(options.rate))) {
+    throw new Error(`rate must be a positive number of events/s (or omitted); received ${options.rate}`);
+  }
+  if (!existsSync(options.eventsFile)) {
+    throw new Error(`events file ${options.eventsFile} does not exist; write it with exportEvents`);
+  }
+}
+
+/**
+ * Runs one query on one peer in a fresh JVM and returns its measurements.
+ * The JVM's stderr goes to `log` line by line; its last stdout line is the
+ * result. Past `timeoutMs` (default 30 min) the JVM gets SIGTERM (Kafka
+ * Streams then deletes its topics), and SIGKILL 15 s later.
+ */
+export async function runPeer(options: PeerRunOptions): Promise<PeerResult> {
+  check(options);
+  const log = options.log ?? (() => {});
+  if (options.system === 'kafka-streams') await reachable(brokersOf(options));
+  const args = peerCommand(options);
+  const timeoutMs = options.timeoutMs ?? 30 * 60_000;
+  return new Promise<PeerResult>((resolve, reject) => {
+    const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    lines(child.stderr, log);
+    let kill: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      log(`peers: ${options.system} ${options.query} timed out after ${timeoutMs} ms; stopping the JVM`);
+      child.kill('SIGTERM');
+      kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    }, timeoutMs);
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(e.code === 'ENOENT' ? new Error('java not found; install a Java 17+ runtime', { cause: e }) : e);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (kill !== undefined) clearTimeout(kill);
+      const what = `${options.system} ${options.query}`;
+      if (timedOut) return reject(new Error(`peers: ${what} timed out after ${timeoutMs} ms`));
+      if (code !== 0) {
+        return reject(
+          new Error(`peers: ${what} failed (${signal ?? `exit ${code}`}); its log (stderr) says why`),
+        );
+      }
+      const last = stdout.trim().split('\n').pop() ?? '';
+      try {
+        resolve(parseResult(last, options.system));
+      } catch (e) {
+        reject(
+          new Error(`peers: ${what} printed no result line; received "${last.slice(0, 200)}"`, { cause: e }),
+        );
+      }
+    });
+  });
+}
+
+function parseResult(line: string, system: PeerSystem): PeerResult {
+  const r = JSON.parse(line) as PeerResult;
+  if (r.system !== system || typeof r.outputs !== 'number' || !Array.isArray(r.samples)) {
+    throw new Error('not a peer result');
+  }
+  return {
+    system: r.system,
+    query: r.query,
+    events: r.events,
+    outputs: r.outputs,
+    elapsedMs: r.elapsedMs,
+    eventsPerSec: r.eventsPerSec,
+    cpuMs: r.cpuMs,
+    peakRssMb: r.peakRssMb,
+    latencyMs: r.latencyMs,
+    samples: r.samples,
+  };
+}
+
+/** The default parallelism of a manual run: the machine's cores. */
+export const DEFAULT_PARALLELISM = availableParallelism();

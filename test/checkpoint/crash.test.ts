@@ -151,7 +151,8 @@ describe('crash recovery: SIGKILL at random moments and mid-checkpoint, exactly-
       assert.equal(seqs.size, idsByKey.size);
       for (const [key, list] of seqs) {
         list.sort((a, b) => a.seq - b.seq);
-        list.forEach((x, i) => assert.equal(x.seq, i + 1, `key ${key}: sequence rises by exactly 1`));
+        for (let i = 0; i < list.length; i++)
+          assert.equal(list[i]!.seq, i + 1, `key ${key}: sequence rises by exactly 1`);
         assert.deepEqual(
           list.map((x) => x.id).sort((a, b) => a - b),
           idsByKey.get(key)!.sort((a, b) => a - b),

@@ -4,6 +4,7 @@
  */
 const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   core: () => import('./core.ts'),
+  nexmark: () => import('./nexmark/harness/main.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,0 +1,350 @@
+/**
+ * The eddy side of the Nexmark harness: one round of one query under one load
+ * profile, in a child process of its own so that its peak RSS and CPU time are
+ * eddy's alone (`process.resourceUsage()`), as the peers' are their JVM's.
+ *
+ * - Maximum rate: `jsonLinesSource` reads the same events file as the peers
+ *   (decoding included, as theirs is), as fast as the query takes it.
+ * - Fixed rates (constant, bursts, ramp): the file is loaded into memory
+ *   before the clock starts; a paced source offers (and decodes) each event
+ *   when its schedule says it is due, and the sink records, per output, the time
+ *   since the *scheduled* creation of the event that completed it (see
+ *   {@link latencyStart}).
+ *
+ * Either way the child samples the source's throughput every `intervalMs`
+ * and counts the query's outputs.
+ *
+ * @example
+ * ```ts
+ * const r = await runEddyRound({ query: 'q5', eventsFile: '.bench/nexmark/events-1000000.jsonl',
+ *   events: 1_000_000, profile: { kind: 'max' }, intervalMs: 1000 });
+ * console.log(r.eventsPerSec, r.outputs, r.peakRssMb);
+ * ```
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { decodeJson } from '../../../src/codec/index.ts';
+import type { Pipeline, Sink, Source, Stream } from '../../../src/index.ts';
+import { Pipeline as EddyPipeline, jsonLinesSource } from '../../../src/index.ts';
+import { type Event, eventTime, nexmarkSourceOptions } from '../generator.ts';
+import { QUERIES } from '../queries.ts';
+import { IntervalLatencies, initHistograms, type RoundLatency } from './latency.ts';
+import { bursts, constant, ramp, type Schedule } from './profiles.ts';
+
+/** How events are offered in a round. */
+export type RateProfile =
+  | { readonly kind: 'max' }
+  | { readonly kind: 'constant'; readonly rate: number }
+  | {
+      readonly kind: 'bursts';
+      readonly rate: number;
+      readonly periodMs?: number;
+      readonly duty?: number;
+      readonly factor?: number;
+    }
+  | { readonly kind: 'ramp'; readonly from: number; readonly to: number; readonly durationMs: number };
+
+export interface EddyRoundSpec {
+  readonly query: string;
+  readonly eventsFile: string;
+  /** How many events the file holds (checked). */
+  readonly events: number;
+  readonly profile: RateProfile;
+  /** The throughput and latency sampling interval (ms). */
+  readonly intervalMs: number;
+}
+
+/** What one eddy round measured. */
+export interface EddyRoundResult {
+  readonly system: 'eddy';
+  readonly query: string;
+  readonly events: number;
+  readonly outputs: number;
+  /** From `run()` to the end of the run (last output flushed), excluding process start and, for fixed rates, loading. */
+  readonly elapsedMs: number;
+  readonly eventsPerSec: number;
+  /** User + system CPU of the whole child process, like a peer's JVM (start-up and loading included). */
+  readonly cpuMs: number;
+  /** User + system CPU during the run only. */
+  readonly runCpuMs: number;
+  readonly peakRssMb: number;
+  /** Events/s per sampling interval (the last, partial interval is left out). */
+  readonly samples: readonly number[];
+  readonly intervalMs: number;
+  /** Latency at a fixed rate; null at the maximum rate. */
+  readonly latency: RoundLatency | null;
+  /** Outputs whose event time is after the last event's: emitted by the end-of-input flush, not timed. */
+  readonly flushOutputs: number;
+  /** How far the source was behind its schedule at the end (ms; 0 at the maximum rate). */
+  readonly finalLagMs: number;
+}
+
+/** The schedule of a fixed-rate profile. */
+export function scheduleOf(profile: RateProfile): Schedule | undefined {
+  switch (profile.kind) {
+    case 'max':
+      return undefined;
+    case 'constant':
+      return constant(profile.rate);
+    case 'bursts':
+      return bursts(profile.rate, {
+        ...(profile.periodMs === undefined ? {} : { periodMs: profile.periodMs }),
+        ...(profile.duty === undefined ? {} : { duty: profile.duty }),
+        ...(profile.factor === undefined ? {} : { factor: profile.factor }),
+      });
+    case 'ramp':
+      return ramp(profile.from, profile.to, profile.durationMs);
+  }
+}
+
+/** Runs one round in a child process and returns what it measured. */
+export function runEddyRound(spec: EddyRoundSpec, timeoutMs = 600_000): Promise<EddyRoundResult> {
+  const child = new URL('./eddy-child.ts', import.meta.url).pathname;
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--expose-gc', child, JSON.stringify(spec)],
+      { encoding: 'utf8', maxBuffer: 64 << 20, timeout: timeoutMs },
+      (error, stdout, stderr) => {
+        if (error) {
+          reject(
+            new Error(
+              `eddy ${spec.query} (${spec.profile.kind}) failed: ${error.message}\n${stderr.slice(-4000)}`,
+            ),
+          );
+          return;
+        }
+        if (stderr.trim() !== '') process.stderr.write(stderr);
+        const last = stdout.trim().split('\n').at(-1) ?? '';
+        try {
+          resolve(JSON.parse(last) as EddyRoundResult);
+        } catch {
+          reject(new Error(`eddy ${spec.query}: the child printed no result line; it printed: ${last}`));
+        }
+      },
+    );
+  });
+}
+
+// ---- In the child ---------------------------------------------------------
+
+type Query = (p: Pipeline, events: Stream<Event>) => Stream<unknown>;
+
+/** The query function of a name in `queries.ts`, or an error that lists the names. */
+export function queryByName(name: string): Query {
+  const q = (QUERIES as Readonly<Record<string, Query>>)[name];
+  if (q === undefined)
+    throw new Error(
+      `unknown query "${name}"; bench/nexmark/queries.ts has ${Object.keys(QUERIES).join(', ')}`,
+    );
+  return q;
+}
+
+/**
+ * An events file held in memory as bytes (outside the JS heap) with each
+ * line's offsets, so that a paced round neither re-reads the disk nor makes
+ * the collector trace a million pre-built event objects; lines are decoded
+ * when offered, with the same safe decoder as `jsonLinesSource`. `times` are
+ * the events' times, read once here.
+ */
+export interface LoadedEvents {
+  readonly bytes: Buffer;
+  readonly starts: Float64Array;
+  readonly ends: Float64Array;
+  readonly times: Float64Array;
+}
+
+/** Loads a JSON Lines events file for a paced round (before the clock starts). */
+export async function loadEvents(path: string): Promise<LoadedEvents> {
+  const bytes = await readFile(path);
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let from = 0;
+  while (from < bytes.length) {
+    let to = bytes.indexOf(10, from);
+    if (to === -1) to = bytes.length;
+    if (to > from) {
+      starts.push(from);
+      ends.push(to);
+    }
+    from = to + 1;
+  }
+  const times = new Float64Array(starts.length);
+  for (let i = 0; i < starts.length; i++) times[i] = eventTime(decodeLine(bytes, starts[i]!, ends[i]!));
+  return { bytes, starts: Float64Array.from(starts), ends: Float64Array.from(ends), times };
+}
+
+function decodeLine(bytes: Buffer, start: number, end: number): Event {
+  const r = decodeJson(bytes.subarray(start, end));
+  if (!r.ok) throw new Error(`events file: line at byte ${start}: ${r.reason}`);
+  return r.value as Event;
+}
+
+/**
+ * Which event an output's latency is measured from: the newest event whose
+ * event time is at or before the output's. For a window that is its last
+ * event (the watermark then needs one more event, one inter-event gap later,
+ * to close it); for a pass-through output it is the newest event of the same
+ * millisecond (at most `eventsPerSecond / 1000 − 1` events after it, which
+ * understates the latency by that many inter-event gaps: 0.1 ms at 100,000
+ * events/s with the generator's 10 events per ms). Returns −1 before the first event.
+ */
+export function latencyStart(eventTimes: Float64Array, outputTime: number): number {
+  let lo = 0;
+  let hi = eventTimes.length; // first index with time > outputTime
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (eventTimes[mid]! <= outputTime) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+/** A paced source over loaded events: event i is offered (decoded) once `schedule.timeOf(i)` has passed. */
+function pacedSource(
+  events: LoadedEvents,
+  schedule: Schedule,
+  clock: { t0: number; next: number },
+): Source<Event> {
+  const count = events.starts.length;
+  return {
+    kind: 'nexmark-paced',
+    open(ctx) {
+      clock.t0 = performance.now();
+      const take = (max: number) => {
+        const end = Math.min(count, clock.next + max, schedule.dueBy(performance.now() - clock.t0));
+        const values: Event[] = [];
+        for (let i = clock.next; i < end; i++)
+          values.push(decodeLine(events.bytes, events.starts[i]!, events.ends[i]!));
+        clock.next = end;
+        return { values };
+      };
+      return {
+        poll(max) {
+          const next = clock.next;
+          if (next >= count) return null;
+          const now = performance.now() - clock.t0;
+          if (schedule.dueBy(now) > next) return take(max);
+          const wait = Math.max(0, schedule.timeOf(next) - now);
+          return new Promise((resolve) => {
+            const onAbort = () => {
+              clearTimeout(timer);
+              resolve({ values: [] });
+            };
+            const timer = setTimeout(() => {
+              ctx.signal.removeEventListener('abort', onAbort);
+              resolve(take(max));
+            }, wait);
+            ctx.signal.addEventListener('abort', onAbort, { once: true });
+          });
+        },
+      };
+    },
+  };
+}
+
+/** Counts what a source hands out. */
+function counted<T>(source: Source<T>, counter: { n: number }): Source<T> {
+  return {
+    kind: source.kind,
+    async open(ctx) {
+      const reader = await source.open(ctx);
+      return {
+        async poll(max) {
+          const b = await reader.poll(max);
+          if (b !== null) counter.n += b.values.length;
+          return b;
+        },
+        close: () => reader.close?.(),
+      };
+    },
+  };
+}
+
+/** Runs one round here and now (the child's job). */
+export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult> {
+  const query = queryByName(spec.query);
+  const schedule = scheduleOf(spec.profile);
+  const counter = { n: 0 };
+  const clock = { t0: 0, next: 0 };
+  let source: Source<Event>;
+  let latencies: IntervalLatencies | undefined;
+  let eventTimes: Float64Array | undefined;
+  let lastEventTime = Number.POSITIVE_INFINITY;
+  if (schedule === undefined) {
+    source = counted(jsonLinesSource<Event>({ path: spec.eventsFile }), counter);
+  } else {
+    await initHistograms();
+    const events = await loadEvents(spec.eventsFile);
+    if (events.times.length !== spec.events)
+      throw new Error(`${spec.eventsFile} holds ${events.times.length} events; expected ${spec.events}`);
+    eventTimes = events.times;
+    lastEventTime = eventTimes.at(-1) ?? Number.NEGATIVE_INFINITY;
+    latencies = new IntervalLatencies(spec.intervalMs);
+    source = counted(pacedSource(events, schedule, clock), counter);
+    // Leave the loading's garbage behind before the clock starts.
+    (globalThis as { gc?: () => void }).gc?.();
+  }
+  let outputs = 0;
+  let flushOutputs = 0;
+  const sink: Sink<unknown> = {
+    kind: 'nexmark-count',
+    guarantee: 'best-effort',
+    open: () => ({
+      write(values, times) {
+        outputs += values.length;
+        if (latencies === undefined || eventTimes === undefined || schedule === undefined) return;
+        const now = performance.now() - clock.t0;
+        for (const t of times) {
+          if (t > lastEventTime) {
+            flushOutputs++;
+            continue;
+          }
+          const i = latencyStart(eventTimes, t);
+          if (i >= 0) latencies.record(now, now - schedule.timeOf(i));
+        }
+      },
+    }),
+  };
+  const p = new EddyPipeline({ name: `nexmark-${spec.query}`, errorPolicy: 'fail' });
+  query(p, p.source('events', source, nexmarkSourceOptions)).sink(sink);
+
+  const samples: number[] = [];
+  let last = { at: performance.now(), n: 0 };
+  const sampler = setInterval(() => {
+    const now = performance.now();
+    samples.push(((counter.n - last.n) * 1000) / (now - last.at));
+    last = { at: now, n: counter.n };
+  }, spec.intervalMs);
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  if (schedule === undefined) clock.t0 = start;
+  try {
+    await p.run();
+  } finally {
+    clearInterval(sampler);
+  }
+  const elapsedMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  const usage = process.resourceUsage();
+  if (counter.n !== spec.events)
+    throw new Error(`eddy read ${counter.n} events from ${spec.eventsFile}; expected ${spec.events}`);
+  // A fixed-rate round that fell behind its schedule did not sustain the rate: report by how much.
+  const finalLagMs = schedule === undefined ? 0 : Math.max(0, elapsedMs - schedule.timeOf(spec.events - 1));
+  return {
+    system: 'eddy',
+    query: spec.query,
+    events: counter.n,
+    outputs,
+    elapsedMs: Math.round(elapsedMs * 10) / 10,
+    eventsPerSec: Math.round((counter.n * 1000) / elapsedMs),
+    cpuMs: Math.round((usage.userCPUTime + usage.systemCPUTime) / 1000),
+    runCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    peakRssMb: Math.round(usage.maxRSS / 1024),
+    samples: samples.map(Math.round),
+    intervalMs: spec.intervalMs,
+    latency: latencies?.finish(spec.profile.kind !== 'ramp') ?? null,
+    flushOutputs,
+    finalLagMs: Math.round(finalLagMs),
+  };
+}

@@ -4,7 +4,9 @@
  */
 const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   core: () => import('./core.ts'),
+  checkpoint: () => import('./checkpoint.ts'),
   nexmark: () => import('./nexmark/harness/main.ts'),
+  'state-store': () => import('./state-store.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

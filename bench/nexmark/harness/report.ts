@@ -42,7 +42,10 @@ export interface RoundRecord {
   readonly elapsedMs: number;
   readonly eventsPerSec: number;
   readonly outputs: number;
+  /** User + system CPU during the timed run. */
   readonly cpuMs: number;
+  /** eddy: the whole child process's CPU (start-up and loading too). */
+  readonly processCpuMs?: number;
   readonly peakRssMb: number;
   readonly samples: readonly number[];
 }
@@ -57,7 +60,7 @@ export interface SystemResult {
   /** Median over maximum-rate rounds of events / elapsed (start-up inside the run included). */
   readonly wallEventsPerSec: number;
   readonly outputs: number;
-  /** Median CPU time (user + system, whole process) of a maximum-rate round. */
+  /** Median CPU time (user + system) of a maximum-rate round's timed run. */
   readonly cpuMs: number;
   /** The highest peak RSS of the maximum-rate rounds. */
   readonly peakRssMb: number;
@@ -157,7 +160,7 @@ export function markdown(report: NexmarkReport): string {
   const out: string[] = [];
   out.push(`# Nexmark — ${report.date}`, '');
   out.push(
-    `${c.events.toLocaleString('en-US')} events, ${c.rounds} rounds at maximum rate, latency at ${c.fractions
+    `${c.events.toLocaleString('en-US')} events, ${c.rounds} round${c.rounds === 1 ? '' : 's'} at maximum rate, latency at ${c.fractions
       .map((f) => `${Math.round(f * 100)} %`)
       .join(
         ' and ',
@@ -310,24 +313,29 @@ export function chart(report: NexmarkReport): string {
   const left = 70;
   const top = 50;
   const plotH = 260;
-  const width = Math.max(420, left + 20 + report.queries.length * groupW);
+  const width = Math.max(560, left + 20 + report.queries.length * groupW);
   const height = top + plotH + 70;
-  let max = 0;
+  // Scale to the bars; a whisker may reach past them, up to twice the tallest bar, then it is cut.
+  let tallest = 0;
+  let reach = 0;
   for (const q of report.queries)
     for (const s of systems) {
       const t = q.systems[s]?.throughput;
-      if (t !== undefined && Number.isFinite(t.high)) max = Math.max(max, t.high, t.mean);
+      if (t === undefined || !Number.isFinite(t.mean)) continue;
+      tallest = Math.max(tallest, t.mean);
+      if (Number.isFinite(t.high)) reach = Math.max(reach, t.high);
     }
+  let max = Math.min(Math.max(tallest, reach), 2 * tallest);
   if (!(max > 0)) max = 1;
   const step = niceStep(max, 5);
   const yMax = Math.ceil(max / step) * step;
-  const y = (v: number) => top + plotH - (Math.max(0, v) / yMax) * plotH;
+  const y = (v: number) => top + plotH - (Math.min(yMax, Math.max(0, v)) / yMax) * plotH;
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${left}" y="22" font-size="15" font-weight="bold">${escapeXml(`Nexmark: events/s at maximum rate (mean, 95 % CI) — ${report.date}`)}</text>`,
-    `<text x="${left}" y="40" fill="#555">${escapeXml(`${report.config.events.toLocaleString('en-US')} events, ${report.config.rounds} rounds, ${report.machine.cpus} cores${report.config.quick ? ', --quick' : ''}`)}</text>`,
+    `<text x="${left}" y="22" font-size="15" font-weight="bold">Nexmark: events/s at maximum rate (mean, 95 % CI)</text>`,
+    `<text x="${left}" y="40" fill="#555">${escapeXml(`${report.date}: ${report.config.events.toLocaleString('en-US')} events, ${report.config.rounds} round${report.config.rounds === 1 ? '' : 's'}, ${report.machine.cpus} cores${report.config.quick ? ', --quick' : ''}`)}</text>`,
   );
   for (let v = 0; v <= yMax + 1e-9; v += step) {
     parts.push(

@@ -13,8 +13,9 @@
  * What differs: the random stream. Java's `java.util.Random` is not
  * reproduced bit for bit; the draws come from eddy's seeded sfc32 (`Random`),
  * so the same seed gives the same events here every run, but not the same
- * events as Beam or Flink. Bids have Beam's fields (no `channel`/`url`, which
- * only nexmark/nexmark's later queries use). Event times are in epoch ms
+ * events as Beam or Flink. Bids carry nexmark/nexmark's `channel` and `url`
+ * (see `nextChannel`), whose URLs the reference draws from an unseeded random
+ * per process; here they derive from the seed. Event times are in epoch ms
  * starting at `startTime` (default 0) rather than the wall clock, so runs are
  * reproducible.
  *
@@ -61,6 +62,13 @@ export interface Bid {
   readonly bidder: number;
   /** In cents. */
   readonly price: number;
+  /** Where the bid came from: one of `HOT_CHANNELS` or `channel-N` (N < `CHANNELS_NUMBER`). */
+  readonly channel: string;
+  /**
+   * The channel's URL, `https://www.nexmark.com/<dir>/<dir>/<dir>/item.htm?query=1`,
+   * for 9 in 10 `channel-N` channels followed by `&channel_id=<id>`; fixed per channel and seed.
+   */
+  readonly url: string;
   /** Epoch ms. */
   readonly dateTime: number;
   readonly extra: string;
@@ -276,6 +284,101 @@ function nextString(random: NexmarkRandom, maxLength: number): string {
   return s.trim();
 }
 
+/** nexmark/nexmark's `BidGenerator.HOT_CHANNELS`: half the bids come from one of these. */
+export const HOT_CHANNELS: readonly string[] = Object.freeze(['Google', 'Facebook', 'Baidu', 'Apple']);
+/** A bid is from a hot channel with probability `1 - 1/HOT_CHANNELS_RATIO`. */
+const HOT_CHANNELS_RATIO = 2;
+/** How many `channel-N` channels the other bids pick from, uniformly. */
+export const CHANNELS_NUMBER = 10_000;
+
+/** Java's `Math.abs(Integer.reverse(n))`, quirk included: `n = 1` reverses to -2^31, which stays negative. */
+export function reversedChannelId(n: number): number {
+  let r = 0;
+  for (let b = 0; b < 32; b++) r = (r << 1) | ((n >>> b) & 1);
+  return r === -2147483648 ? r : Math.abs(r);
+}
+
+/** murmur3's 32-bit finalizer: spreads nearby seeds apart before they seed a random stream. */
+function mix32(x: number): number {
+  let h = x | 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/**
+ * `StringsGenerator.nextString(random, 5, '_')`: 3 or 4 characters, each `_`
+ * with probability 1/13. Its own copy over `Random` rather than `nextString`,
+ * so the per-event call sites only ever see the event stream's random (keeping
+ * them monomorphic measurably matters: the padding loop dominates generation).
+ */
+function urlDirectory(random: Random): string {
+  let len = MIN_STRING_LENGTH + random.int(5 - MIN_STRING_LENGTH);
+  let s = '';
+  while (len-- > 0) s += random.int(13) === 0 ? '_' : String.fromCharCode(97 + random.int(26));
+  return s;
+}
+
+function baseUrl(random: Random): string {
+  const a = urlDirectory(random);
+  const b = urlDirectory(random);
+  const c = urlDirectory(random);
+  return `https://www.nexmark.com/${a}/${b}/${c}/item.htm?query=1`;
+}
+
+/**
+ * The channels of one seed, by index: `channel-N` at N < `CHANNELS_NUMBER`,
+ * then the hot ones. Names are made up front; URLs on first use and cached,
+ * as the reference caches them. Each URL comes from its own random stream
+ * (seeded from the seed and the index), so it does not depend on which
+ * channels were drawn first, and the event stream's draws are not touched.
+ */
+class ChannelTable {
+  readonly #seed: number;
+  readonly names: readonly string[];
+  // Filled up front (not sparse) so lookups stay on the fast path; '' = not made yet.
+  readonly #urls: string[] = new Array<string>(CHANNELS_NUMBER + HOT_CHANNELS.length).fill('');
+
+  constructor(seed: number) {
+    this.#seed = seed;
+    const names: string[] = [];
+    for (let n = 0; n < CHANNELS_NUMBER; n++) names.push(`channel-${n}`);
+    this.names = names.concat(HOT_CHANNELS);
+  }
+
+  url(i: number): string {
+    const url = this.#urls[i]!;
+    return url !== '' ? url : this.#makeUrl(i);
+  }
+
+  #makeUrl(i: number): string {
+    const random = new Random(mix32(this.#seed ^ mix32(i + 1)));
+    let url = baseUrl(random);
+    // As the reference: hot channels have none; 9 other channels in 10 name themselves in the URL.
+    if (i < CHANNELS_NUMBER && random.int(10) > 0) url += `&channel_id=${reversedChannelId(i)}`;
+    this.#urls[i] = url;
+    return url;
+  }
+}
+
+const channelTables = new Map<number, ChannelTable>();
+let lastChannelTable: ChannelTable | undefined;
+let lastChannelSeed = Number.NaN;
+
+function channelTable(seed: number): ChannelTable {
+  if (seed === lastChannelSeed) return lastChannelTable!;
+  let table = channelTables.get(seed);
+  if (table === undefined) {
+    // A handful of seeds at a time is the use; keep the cache from growing with them.
+    if (channelTables.size >= 16) channelTables.clear();
+    table = new ChannelTable(seed);
+    channelTables.set(seed, table);
+  }
+  lastChannelSeed = seed;
+  lastChannelTable = table;
+  return table;
+}
+
 const CHARS_PER_DRAW = 6;
 const DRAW_RANGE = 26 ** CHARS_PER_DRAW;
 
@@ -359,8 +462,16 @@ function nextBid(n: number, random: NexmarkRandom, time: number, config: Nexmark
   } else bidder = nextBase0PersonId(n, random, config);
   bidder += FIRST_PERSON_ID;
   const price = nextPrice(random);
+  // nexmark/nexmark's channel: with probability 1 - 1/2 a hot one (uniform),
+  // else `channel-N`, N uniform; one draw for both choices.
+  let c = random.int(HOT_CHANNELS_RATIO * CHANNELS_NUMBER);
+  if (c >= CHANNELS_NUMBER) c = CHANNELS_NUMBER + (c % HOT_CHANNELS.length);
+  const channels = channelTable(config.seed);
+  const channel = channels.names[c]!;
+  const url = channels.url(c);
+  // The reference sizes bids without channel and url, so the padding is unchanged.
   const extra = nextExtra(random, 8 + 8 + 8 + 8, config.avgBidByteSize);
-  return { auction, bidder, price, dateTime: time, extra };
+  return { auction, bidder, price, channel, url, dateTime: time, extra };
 }
 
 /**

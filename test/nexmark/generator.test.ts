@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
+  CHANNELS_NUMBER,
   type Event,
   eventTimestamp,
   FIRST_AUCTION_ID,
@@ -9,11 +10,13 @@ import {
   FIRST_PERSON_ID,
   generateEvent,
   generateEvents,
+  HOT_CHANNELS,
   NEXMARK_DEFAULTS,
   nexmarkConfig,
   nexmarkGenerator,
   nexmarkRandom,
   nexmarkSourceOptions,
+  reversedChannelId,
   splitEvents,
 } from '../../bench/nexmark/generator.ts';
 import { collectSink, Pipeline } from '../../src/index.ts';
@@ -247,5 +250,106 @@ describe('nexmark generator', () => {
     assert.throws(() => nexmarkConfig({ hotAuctionRatio: 1.5 }), /hotAuctionRatio/);
     assert.throws(() => nexmarkConfig({ count: -1 }), /count/);
     assert.ok(Object.isFrozen(NEXMARK_DEFAULTS));
+  });
+
+  it('pins the first bids of seed 1 (a change here changes every golden result)', () => {
+    const { bids } = splitEvents(generateEvents({ seed: 1, count: 60 }));
+    assert.deepEqual(
+      bids.slice(0, 3).map(({ extra, ...b }) => ({ ...b, extraLength: extra.length })),
+      [
+        {
+          auction: 1012,
+          bidder: 1001,
+          price: 146,
+          channel: 'channel-4815',
+          url: 'https://www.nexmark.com/nft/qeg_/ngpx/item.htm?query=1&channel_id=213385216',
+          dateTime: 0,
+          extraLength: 63,
+        },
+        {
+          auction: 1006,
+          bidder: 1001,
+          price: 11612211,
+          channel: 'channel-9860',
+          url: 'https://www.nexmark.com/qqb/emrz/lpw/item.htm?query=1&channel_id=560201728',
+          dateTime: 0,
+          extraLength: 79,
+        },
+        {
+          auction: 1005,
+          bidder: 1001,
+          price: 59422,
+          channel: 'channel-1451',
+          url: 'https://www.nexmark.com/johj/sco/dxo/item.htm?query=1&channel_id=710934528',
+          dateTime: 0,
+          extraLength: 78,
+        },
+      ],
+    );
+  });
+
+  it('draws channels as nexmark/nexmark: half hot (Google, Facebook, Baidu, Apple), half channel-N', () => {
+    const { bids } = splitEvents(generateEvents({ seed: 23, count: 100_000 }));
+    const counts = new Map<string, number>();
+    for (const b of bids) counts.set(b.channel, (counts.get(b.channel) ?? 0) + 1);
+    for (const hot of HOT_CHANNELS) {
+      const share = (counts.get(hot) ?? 0) / bids.length;
+      assert.ok(Math.abs(share - 1 / 8) < 0.01, `${hot}: ${share}`);
+    }
+    const others = [...counts].filter(([c]) => !HOT_CHANNELS.includes(c));
+    const otherBids = others.reduce((s, [, n]) => s + n, 0);
+    assert.ok(Math.abs(otherBids / bids.length - 0.5) < 0.01);
+    for (const [c] of others) {
+      const m = /^channel-(\d+)$/.exec(c);
+      assert.ok(m !== null && Number(m[1]) < CHANNELS_NUMBER, c);
+    }
+    // ~46,000 draws over 10,000 channels: nearly every one is seen, none much more than average.
+    assert.ok(others.length > 9800, `${others.length} channels`);
+    assert.ok(Math.max(...others.map(([, n]) => n)) < 20);
+  });
+
+  const URL_SHAPE =
+    /^https:\/\/www\.nexmark\.com\/[a-z_]{3,4}\/[a-z_]{3,4}\/[a-z_]{3,4}\/item\.htm\?query=1(?:&channel_id=(-?\d+))?$/;
+
+  it('gives each channel one URL: three directories, and channel_id for 9 in 10 channel-N', () => {
+    const { bids } = splitEvents(generateEvents({ seed: 29, count: 100_000 }));
+    const urlOf = new Map<string, string>();
+    let withId = 0;
+    for (const b of bids) {
+      const seen = urlOf.get(b.channel);
+      if (seen !== undefined) {
+        assert.equal(b.url, seen, `channel ${b.channel} changed URL`);
+        continue;
+      }
+      urlOf.set(b.channel, b.url);
+      const m = URL_SHAPE.exec(b.url);
+      assert.ok(m !== null, b.url);
+      if (HOT_CHANNELS.includes(b.channel)) {
+        assert.equal(m[1], undefined, `hot channel ${b.channel} has no channel_id`);
+      } else if (m[1] !== undefined) {
+        withId++;
+        assert.equal(Number(m[1]), reversedChannelId(Number(b.channel.slice('channel-'.length))));
+      }
+    }
+    const share = withId / (urlOf.size - HOT_CHANNELS.length);
+    assert.ok(Math.abs(share - 0.9) < 0.02, `channel_id share ${share}`);
+    // The same seed gives the same URLs; another seed others.
+    const again = splitEvents(generateEvents({ seed: 29, count: 2000 })).bids;
+    for (const b of again) assert.equal(b.url, urlOf.get(b.channel));
+    const other = splitEvents(generateEvents({ seed: 30, count: 2000 })).bids;
+    assert.ok(other.some((b) => urlOf.has(b.channel) && urlOf.get(b.channel) !== b.url));
+  });
+
+  it('numbers channels as Java does: Math.abs(Integer.reverse(n))', () => {
+    const java = (n: number) => {
+      const r = Number.parseInt(n.toString(2).padStart(32, '0').split('').reverse().join(''), 2) | 0;
+      return r === -(2 ** 31) ? r : Math.abs(r);
+    };
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: CHANNELS_NUMBER - 1 }), (n) => {
+        assert.equal(reversedChannelId(n), java(n));
+      }),
+    );
+    assert.deepEqual([0, 1, 2, 5].map(reversedChannelId), [0, -(2 ** 31), 2 ** 30, 1610612736]);
   });
 });

@@ -12,12 +12,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { restoreFrom } from '../src/checkpoint/snapshot.ts';
+import { CheckpointRestore } from '../src/checkpoint/snapshot.ts';
 import { loadCheckpoint } from '../src/checkpoint/storage.ts';
 import { generatorSource } from '../src/connectors/generator/index.ts';
 import type { Sink } from '../src/connectors/types.ts';
 import { type Aggregator, Pipeline, tumbling } from '../src/index.ts';
-import type { CheckpointInfo } from '../src/runtime/executor.ts';
+import type { CheckpointInfo } from '../src/runtime/job.ts';
 import { HeapStateBackend } from '../src/state/heap.ts';
 
 const KEYS = 1_000_000;
@@ -97,12 +97,13 @@ async function runChild(events: number, checkpointDir: string | undefined): Prom
     if (big !== undefined) {
       const t1 = performance.now();
       const loaded = await loadCheckpoint(big.dir);
-      const restore = restoreFrom(
+      const restore = new CheckpointRestore(
         loaded,
-        new HeapStateBackend(128),
-        () => true,
-        new Set(loaded.manifest.chunks.map((c) => c.step)),
-      );
+        1,
+        128,
+        { steps: new Set(loaded.manifest.chunks.map((c) => c.step)), sources: new Set(['events']) },
+        () => false,
+      ).restoreSubtask(0, new HeapStateBackend(128));
       result.recoveryMs = performance.now() - t1;
       result.recoveredKeys = restore.entries;
     }

@@ -9,7 +9,7 @@ import { configError, EddyError } from '../errors/index.ts';
 import { checkInt, DEAD_LETTERS_ID, LogicalGraph } from '../plan/graph.ts';
 import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../runtime/batch.ts';
 import type { Clock } from '../runtime/clock.ts';
-import { type CheckpointInfo, Executor, type ExecutorOptions } from '../runtime/executor.ts';
+import { type CheckpointInfo, Job, type JobOptions } from '../runtime/job.ts';
 import type { PipelineMetrics } from '../runtime/metrics.ts';
 import type { ErrorPolicy } from '../runtime/operator.ts';
 import { DEFAULT_MAX_PARALLELISM } from '../state/key-groups.ts';
@@ -51,6 +51,12 @@ export interface CheckpointOptions {
 export interface RunOptions {
   /** Processing time (default: the system clock). */
   readonly clock?: Clock;
+  /**
+   * How many subtasks run the pipeline (default 1, or the EDDY_PARALLELISM
+   * environment variable). Keyed state is split by key group and keyed records
+   * go to their group's subtask; sinks run in subtask 0.
+   */
+  readonly parallelism?: number;
   /** Aborting stops the sources; the run then drains and finishes. */
   readonly signal?: AbortSignal;
   /**
@@ -190,8 +196,8 @@ export class Pipeline {
     }
   }
 
-  /** Builds the executor for a run. Internal: used by `start` and by the test driver. */
-  createExecutor(options: Pick<RunOptions, 'clock' | 'signal'> & Partial<ExecutorOptions> = {}): Executor {
+  /** Builds the job for a run. Internal: used by `start` and by the test driver. */
+  createJob(options: Pick<RunOptions, 'clock' | 'signal' | 'parallelism'> & Partial<JobOptions> = {}): Job {
     this.validate();
     if (this.#running)
       throw new EddyError(
@@ -200,13 +206,15 @@ export class Pipeline {
       );
     this.#running = true;
     const { signal: _signal, ...rest } = options;
-    return new Executor(this.scope.graph, { ...this.options, ...rest });
+    const env = process.env['EDDY_PARALLELISM'];
+    const parallelism = rest.parallelism ?? (env === undefined || env === '' ? 1 : Number(env));
+    return new Job(this.scope.graph, { ...this.options, ...rest, parallelism, pipelineName: this.name });
   }
 
   /** Starts the pipeline and returns at once. */
   async start(options: RunOptions = {}): Promise<RunningPipeline> {
     const { checkpoints, resumeFrom, onCheckpoint, ...rest } = options;
-    const extra: Partial<ExecutorOptions> = { pipelineName: this.name };
+    const extra: Partial<JobOptions> = {};
     let storage: CheckpointStorage | undefined;
     if (checkpoints !== undefined) {
       if (typeof checkpoints.dir !== 'string' || checkpoints.dir === '')
@@ -244,15 +252,15 @@ export class Pipeline {
     } else await storage?.clear();
     if (restore !== undefined) (extra as { restoreFrom?: unknown }).restoreFrom = restore;
     if (onCheckpoint !== undefined) (extra as { onCheckpoint?: unknown }).onCheckpoint = onCheckpoint;
-    const executor = this.createExecutor({ ...rest, ...extra });
-    options.signal?.addEventListener('abort', () => executor.stop(), { once: true });
-    await executor.start();
+    const job = this.createJob({ ...rest, ...extra });
+    options.signal?.addEventListener('abort', () => job.stop(), { once: true });
+    await job.start();
     return {
-      metrics: () => executor.metrics(),
-      stop: () => executor.stop(),
-      stopWithSavepoint: (dir) => executor.stopWithSavepoint(dir),
-      checkpoint: () => executor.triggerCheckpoint(),
-      done: executor.done,
+      metrics: () => job.metrics(),
+      stop: () => job.stop(),
+      stopWithSavepoint: (dir) => job.stopWithSavepoint(dir),
+      checkpoint: () => job.triggerCheckpoint(),
+      done: job.done,
     };
   }
 

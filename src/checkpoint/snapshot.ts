@@ -13,15 +13,21 @@ import type { KeyedItems, RestoredOperator } from '../runtime/operator.ts';
 import type { TaskWatermarks } from '../runtime/task.ts';
 import type { FeederSnapshot } from '../runtime/timestamps.ts';
 import type { KeyedStateBackend, StateChunk, StateSnapshot } from '../state/backend.ts';
-import type { Key } from '../state/key-groups.ts';
+import { type Key, workerForKeyGroup } from '../state/key-groups.ts';
 import { decode, encode } from './codec.ts';
 import type { Chunk, LoadedCheckpoint } from './storage.ts';
 
-/** The non-keyed part of a checkpoint. */
-export interface CheckpointMeta {
+/** One subtask's non-keyed part of a checkpoint. */
+export interface SubtaskMeta {
   readonly tasks: Record<string, TaskWatermarks>;
   readonly sources: Record<string, { readonly position: unknown; readonly feeder: FeederSnapshot }>;
   readonly operators: Record<string, unknown>;
+}
+
+/** The non-keyed part of a checkpoint: one entry per subtask that wrote it. */
+export interface CheckpointMeta {
+  readonly parallelism: number;
+  readonly subtasks: readonly SubtaskMeta[];
 }
 
 /** Encodes an operator's keyed items, one chunk per (name, key group). */
@@ -70,77 +76,163 @@ export function readAllNow(backend: KeyedStateBackend): StateSnapshot {
   return { complete: async () => chunks };
 }
 
-/** What a restore needs, read from a loaded checkpoint for the key groups `owns` accepts. */
-export interface Restore {
+/** What one subtask gets back from a checkpoint. */
+export interface SubtaskRestore {
   readonly checkpointId: number;
-  readonly meta: CheckpointMeta;
+  readonly tasks: Record<string, TaskWatermarks>;
+  readonly sources: SubtaskMeta['sources'];
   readonly operators: ReadonlyMap<string, RestoredOperator>;
-  /** Entries put into the backend. */
+  /** State entries put into the subtask's backend. */
   readonly entries: number;
 }
 
 /**
- * Puts a checkpoint's state for the owned key groups into `backend` and
- * gathers what each operator gets back. `knownSteps` are the pipeline's step
- * and task ids: state of a step the pipeline no longer has is an error, not
- * something to drop silently.
+ * Reads a checkpoint for a job of `parallelism` subtasks (maybe not the
+ * parallelism that wrote it). `restoreSubtask(k, backend)` puts the state of
+ * the key groups subtask k owns into its backend and returns the rest of what
+ * it gets back. At another parallelism, watermarks restart from the lowest any
+ * old subtask had (conservative: nothing that was on time becomes late), the
+ * positions of a splittable source's splits are merged so that each split's
+ * new owner finds it, and sinks' pending commits go to subtask 0, where sinks run.
  */
-export function restoreFrom(
-  loaded: LoadedCheckpoint,
-  backend: KeyedStateBackend,
-  owns: (keyGroup: number) => boolean,
-  knownSteps: ReadonlySet<string>,
-): Restore {
-  const m = loaded.manifest;
-  if (m.maxParallelism !== backend.maxParallelism) {
-    throw new EddyError(
-      'EDDY_CHECKPOINT_INVALID',
-      `${loaded.dir} was written with maxParallelism ${m.maxParallelism}, but this pipeline has ${backend.maxParallelism}; key groups cannot be re-split across a different maxParallelism — set it back to ${m.maxParallelism}`,
-    );
-  }
-  let meta: CheckpointMeta | undefined;
-  const keyed = new Map<string, Map<string, unknown[]>>();
-  let entries = 0;
-  for (const ref of m.chunks) {
-    if (ref.kind === 'meta') {
-      meta = decode(loaded.read(ref)) as CheckpointMeta;
-      continue;
-    }
-    if (!knownSteps.has(ref.step)) {
+export class CheckpointRestore {
+  readonly checkpointId: number;
+  readonly #loaded: LoadedCheckpoint;
+  readonly #meta: CheckpointMeta;
+  readonly #parallelism: number;
+  readonly #splittable: (sourceId: string) => boolean;
+
+  constructor(
+    loaded: LoadedCheckpoint,
+    parallelism: number,
+    maxParallelism: number,
+    known: { readonly steps: ReadonlySet<string>; readonly sources: ReadonlySet<string> },
+    splittable: (sourceId: string) => boolean,
+  ) {
+    const m = loaded.manifest;
+    if (m.maxParallelism !== maxParallelism) {
       throw new EddyError(
         'EDDY_CHECKPOINT_INVALID',
-        `${loaded.dir} holds state of step "${ref.step}", which this pipeline has no step for; keep step ids stable (name steps explicitly) or start without the checkpoint`,
+        `${loaded.dir} was written with maxParallelism ${m.maxParallelism}, but this pipeline has ${maxParallelism}; key groups cannot be re-split across a different maxParallelism — set it back to ${m.maxParallelism}`,
       );
     }
-    if (!owns(ref.keyGroup)) continue;
-    const items = decode(loaded.read(ref)) as unknown[];
-    if (ref.kind === 'state') {
-      const table = backend.table<unknown>(ref.step, ref.name);
-      for (let i = 0; i + 2 < items.length; i += 3)
-        table.put(ref.keyGroup, items[i] as Key, items[i + 1] as number, items[i + 2]);
-      entries += items.length / 3;
-    } else {
-      let byName = keyed.get(ref.step);
-      if (byName === undefined) keyed.set(ref.step, (byName = new Map()));
-      const list = byName.get(ref.name);
-      if (list === undefined) byName.set(ref.name, items);
-      else for (const item of items) list.push(item);
+    let meta: CheckpointMeta | undefined;
+    for (const ref of m.chunks) {
+      if (ref.kind === 'meta') meta = decode(loaded.read(ref)) as CheckpointMeta;
+      else if (!known.steps.has(ref.step)) {
+        throw new EddyError(
+          'EDDY_CHECKPOINT_INVALID',
+          `${loaded.dir} holds state of step "${ref.step}", which this pipeline has no step for; keep step ids stable (name steps explicitly) or start without the checkpoint`,
+        );
+      }
     }
+    if (meta === undefined || !Array.isArray(meta.subtasks)) {
+      throw new EddyError(
+        'EDDY_CHECKPOINT_INVALID',
+        `${loaded.dir} has no meta chunk; it is not an eddy checkpoint`,
+      );
+    }
+    for (const sub of meta.subtasks) {
+      for (const id of Object.keys(sub.sources)) {
+        if (!known.sources.has(id)) {
+          throw new EddyError(
+            'EDDY_CHECKPOINT_INVALID',
+            `${loaded.dir} holds the position of source "${id}", which this pipeline has no source for; keep source ids stable or start without the checkpoint`,
+          );
+        }
+      }
+    }
+    this.checkpointId = m.id;
+    this.#loaded = loaded;
+    this.#meta = meta;
+    this.#parallelism = parallelism;
+    this.#splittable = splittable;
   }
-  if (meta === undefined) {
-    throw new EddyError(
-      'EDDY_CHECKPOINT_INVALID',
-      `${loaded.dir} has no meta chunk; it is not an eddy checkpoint`,
-    );
+
+  restoreSubtask(subtask: number, backend: KeyedStateBackend): SubtaskRestore {
+    const loaded = this.#loaded;
+    const maxP = backend.maxParallelism;
+    const n = this.#parallelism;
+    const keyed = new Map<string, Map<string, unknown[]>>();
+    let entries = 0;
+    for (const ref of loaded.manifest.chunks) {
+      if (ref.kind === 'meta' || workerForKeyGroup(maxP, n, ref.keyGroup) !== subtask) continue;
+      const items = decode(loaded.read(ref)) as unknown[];
+      if (ref.kind === 'state') {
+        const table = backend.table<unknown>(ref.step, ref.name);
+        for (let i = 0; i + 2 < items.length; i += 3)
+          table.put(ref.keyGroup, items[i] as Key, items[i + 1] as number, items[i + 2]);
+        entries += items.length / 3;
+      } else {
+        let byName = keyed.get(ref.step);
+        if (byName === undefined) keyed.set(ref.step, (byName = new Map()));
+        const list = byName.get(ref.name);
+        if (list === undefined) byName.set(ref.name, items);
+        else for (const item of items) list.push(item);
+      }
+    }
+    const subs = this.#meta.subtasks;
+    const same = subs.length === n;
+    const tasks: Record<string, TaskWatermarks> = same ? { ...subs[subtask]!.tasks } : {};
+    if (!same) {
+      for (const sub of subs) {
+        for (const [id, w] of Object.entries(sub.tasks)) {
+          const prev = tasks[id];
+          tasks[id] =
+            prev === undefined
+              ? { watermark: w.watermark, forwarded: w.forwarded, inputs: [] }
+              : {
+                  watermark: Math.min(prev.watermark, w.watermark),
+                  forwarded: Math.min(prev.forwarded, w.forwarded),
+                  inputs: [],
+                };
+        }
+      }
+    }
+    const sources: Record<string, SubtaskMeta['sources'][string]> = {};
+    const ids = new Set(subs.flatMap((sub) => Object.keys(sub.sources)));
+    for (const id of ids) {
+      if (!this.#splittable(id)) {
+        // Read by subtask 0 only, then and now.
+        const s0 = subs[0]!.sources[id];
+        if (subtask === 0 && s0 !== undefined) sources[id] = s0;
+        continue;
+      }
+      if (same) {
+        const own = subs[subtask]!.sources[id];
+        const merged = mergePositions(subs.map((sub) => sub.sources[id]?.position));
+        if (own !== undefined) sources[id] = { position: merged, feeder: own.feeder };
+        continue;
+      }
+      const feeders = subs.map((sub) => sub.sources[id]?.feeder).filter((f) => f !== undefined);
+      sources[id] = {
+        position: mergePositions(subs.map((sub) => sub.sources[id]?.position)),
+        feeder: {
+          emitted: Math.min(...feeders.map((f) => f.emitted)),
+          splits: [],
+        },
+      };
+    }
+    const operators = new Map<string, RestoredOperator>();
+    for (const [task, w] of Object.entries(tasks)) {
+      const data = same || subtask === 0 ? subs[same ? subtask : 0]!.operators[task] : undefined;
+      operators.set(task, {
+        checkpointId: this.checkpointId,
+        watermark: w.watermark,
+        keyed: keyed.get(task) ?? new Map(),
+        data,
+      });
+    }
+    return { checkpointId: this.checkpointId, tasks, sources, operators, entries };
   }
-  const operators = new Map<string, RestoredOperator>();
-  for (const [task, w] of Object.entries(meta.tasks)) {
-    operators.set(task, {
-      checkpointId: m.id,
-      watermark: w.watermark,
-      keyed: keyed.get(task) ?? new Map(),
-      data: meta.operators[task],
-    });
+}
+
+/** A splittable source's position is an object keyed by split: the union over subtasks. */
+function mergePositions(positions: readonly unknown[]): unknown {
+  const merged: Record<string, unknown> = Object.create(null);
+  for (const p of positions) {
+    if (p === null || typeof p !== 'object') continue;
+    for (const [split, pos] of Object.entries(p as Record<string, unknown>)) merged[split] = pos;
   }
-  return { checkpointId: m.id, meta, operators, entries };
+  return merged;
 }

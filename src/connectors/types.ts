@@ -19,6 +19,9 @@ export interface SourceContext {
    * there. The reader must continue right after it.
    */
   readonly restored?: unknown;
+  /** Which subtask opens this reader, of how many. A splittable source reads only this subtask's share. */
+  readonly subtask: number;
+  readonly parallelism: number;
 }
 
 /** One poll's worth of records. */
@@ -63,6 +66,14 @@ export interface SourceReader<T> {
  */
 export interface Source<T> {
   readonly kind: string;
+  /**
+   * Whether every subtask opens a reader that reads its own share (a Kafka
+   * consumer in a group, a generator's splits). Otherwise only subtask 0 reads.
+   * A splittable source's `position()` is an object keyed by split id, so a
+   * restore at another parallelism can hand each split to its new owner: every
+   * subtask gets the positions of all splits as `restored`.
+   */
+  readonly splittable?: boolean;
   open(ctx: SourceContext): SourceReader<T> | Promise<SourceReader<T>>;
 }
 

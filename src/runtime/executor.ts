@@ -1,37 +1,26 @@
 /**
- * Runs a logical plan in this process: one task per step, source loops that
- * pull batches and wait whenever a step downstream asks them to (backpressure),
- * and completion once every source has ended and every step has drained.
+ * Runs one subtask of a logical plan: one task per step (chains fused), source
+ * loops that pull batches and wait whenever a step downstream asks them to
+ * (backpressure), and "drained" once every source has ended and every step
+ * has finished. A {@link Job} runs one executor per subtask, wires their
+ * exchanges, and coordinates checkpoints, completion and failure.
  */
 import { type DeadLetter, payloadText } from '../api/dead-letter.ts';
-import {
-  type CheckpointMeta,
-  keyedChunks,
-  metaChunk,
-  type Restore,
-  readAllNow,
-  restoreFrom,
-  stateChunk,
-} from '../checkpoint/snapshot.ts';
-import {
-  type CheckpointStorage,
-  type Chunk,
-  type LoadedCheckpoint,
-  writeCheckpointDir,
-} from '../checkpoint/storage.ts';
+import { readAllNow, type SubtaskMeta, type SubtaskRestore } from '../checkpoint/snapshot.ts';
 import type { Sink, SourceReader } from '../connectors/types.ts';
 import { EddyError } from '../errors/index.ts';
 import { ChainOperator } from '../operators/chain.ts';
 import { SinkOperator } from '../operators/sink.ts';
 import { PassThroughOperator } from '../operators/stateless.ts';
 import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from '../plan/graph.ts';
-import type { KeyedStateBackend } from '../state/backend.ts';
+import type { KeyedStateBackend, StateSnapshot } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
+import { workerForKeyGroup } from '../state/key-groups.ts';
 import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from './batch.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type PipelineMetrics, StepCounters, type StepMetrics } from './metrics.ts';
 import type { ErrorPolicy, Operator, OperatorContext, OperatorSnapshot } from './operator.ts';
-import { type Edge, Task, type TaskWatermarks } from './task.ts';
+import { type AnyEdge, type ExchangeEdge, Task, type TaskWatermarks } from './task.ts';
 import { SourceFeeder } from './timestamps.ts';
 
 export interface ExecutorOptions {
@@ -41,6 +30,8 @@ export interface ExecutorOptions {
   readonly errorPolicy?: ErrorPolicy;
   readonly maxParallelism: number;
   readonly stateBackend?: KeyedStateBackend;
+  /** Makes each subtask's backend (a job with parallelism > 1 needs one per subtask). */
+  readonly stateBackendFactory?: (subtask: number) => KeyedStateBackend;
   /** How long a source loop sleeps after an empty poll, in ms. */
   readonly pollIntervalMs?: number;
   /** Sources are not pulled; the caller feeds them through {@link Executor.input} (the test driver). */
@@ -49,45 +40,15 @@ export interface ExecutorOptions {
   readonly defaultDeadLetters?: (letter: DeadLetter) => void;
   /** Replaces the sink of a sink step (the test driver captures outputs this way). */
   readonly sinkFor?: (stepId: string, sink: Sink<unknown>) => Sink<unknown>;
-  /** Periodic checkpoints: where, and how often (ms; 0 = only on demand and at the end). */
-  readonly checkpoints?: { readonly storage: CheckpointStorage; readonly intervalMs: number };
-  /** Resume from this checkpoint or savepoint. */
-  readonly restoreFrom?: LoadedCheckpoint;
-  /** Which key groups this executor owns (default all): a restore takes only their state. */
-  readonly ownsKeyGroup?: (keyGroup: number) => boolean;
-  /** The pipeline's name, written into checkpoints. */
-  readonly pipelineName?: string;
-  /** Called after each checkpoint or savepoint completes (or fails: `error` is set). */
-  readonly onCheckpoint?: (info: CheckpointInfo) => void;
-}
-
-/** What one checkpoint or savepoint took. */
-export interface CheckpointInfo {
-  readonly id: number;
-  readonly kind: 'checkpoint' | 'savepoint';
-  /** Where it was written. */
-  readonly dir: string;
-  readonly bytes: number;
-  /** State entries in it. */
-  readonly entries: number;
-  /** From the trigger until every source was paused and in-flight work drained. */
-  readonly alignmentMs: number;
-  /** The synchronous part at the barrier (sources paused). */
-  readonly syncMs: number;
-  /** Encoding and writing, while processing went on. */
-  readonly asyncMs: number;
-  /** From the trigger until it was durable and committed. */
-  readonly durationMs: number;
-  readonly error?: unknown;
-}
-
-/** Checkpoint counters for the metrics snapshot. */
-export interface CheckpointMetrics {
-  readonly completed: number;
-  readonly failed: number;
-  readonly last: CheckpointInfo | undefined;
-  /** The checkpoint this run resumed from, if any. */
-  readonly restoredFrom: number | undefined;
+  /** Which subtask this is, of how many (default 0 of 1). */
+  readonly subtask?: number;
+  readonly parallelism?: number;
+  /** Whether the job takes checkpoints (sinks then commit only on checkpoint completion). */
+  readonly checkpointing?: boolean;
+  /** What this subtask gets back from the checkpoint the job resumes from. */
+  readonly restore?: SubtaskRestore;
+  /** Called once when this subtask fails; the job then stops every subtask. */
+  readonly onFail?: (error: unknown) => void;
 }
 
 /** Yield to the event loop after this much uninterrupted work, so timers and I/O keep running. */
@@ -116,29 +77,25 @@ export class Executor {
   #afterDeadLetters = new Set<string>();
   #closed = false;
   #cancelled = false;
+  readonly subtask: number;
+  readonly parallelism: number;
+  readonly #checkpointing: boolean;
+  readonly #restore: SubtaskRestore | undefined;
+  readonly #onFail: ((error: unknown) => void) | undefined;
+  // Exchange edges out of this subtask, to be pointed at the other subtasks' tasks by the job.
+  readonly #exchanges: { edge: ExchangeEdge; consumer: string }[] = [];
+  // Tasks that do nothing in this subtask (sinks gathered into subtask 0).
+  readonly #inactive: string[] = [];
   // Checkpointing: the gate source loops wait at, how many loops run and how many wait.
   readonly #readers = new Map<string, SourceReader<unknown>>();
-  readonly #checkpoints: ExecutorOptions['checkpoints'];
-  readonly #restoreFrom: LoadedCheckpoint | undefined;
-  readonly #owns: (keyGroup: number) => boolean;
-  readonly #pipelineName: string;
-  readonly #onCheckpoint: ((info: CheckpointInfo) => void) | undefined;
-  #restore: Restore | undefined;
   #gate: Promise<void> | undefined;
+  #openGate: (() => void) | undefined;
   #liveSources = 0;
   #parked = 0;
   #parkWaiter: (() => void) | undefined;
-  // A savepoint keeps the sources paused after its barrier until the run stops.
-  #heldGate: (() => void) | undefined;
-  #inFlight: Promise<CheckpointInfo> | undefined;
-  #nextCheckpointId = 1;
-  #checkpointTimer: ReturnType<typeof setTimeout> | undefined;
-  #completedCheckpoints = 0;
-  #failedCheckpoints = 0;
-  #lastCheckpoint: CheckpointInfo | undefined;
-  #settle!: { resolve: () => void; reject: (e: unknown) => void };
-  /** Settles when the run has finished (every step drained and closed) or failed. */
-  readonly done: Promise<void>;
+  #drainedResolve!: () => void;
+  /** Resolves once every source has ended and every task of this subtask has finished. */
+  readonly drained: Promise<void>;
 
   constructor(graph: LogicalGraph, options: ExecutorOptions) {
     this.#graph = graph;
@@ -153,46 +110,70 @@ export class Executor {
     this.#defaultDeadLetters =
       options.defaultDeadLetters ?? ((l) => process.stderr.write(`eddy dead letter: ${JSON.stringify(l)}\n`));
     this.#sinkFor = options.sinkFor;
-    this.#checkpoints = options.checkpoints;
-    this.#restoreFrom = options.restoreFrom;
-    this.#owns = options.ownsKeyGroup ?? (() => true);
-    this.#pipelineName = options.pipelineName ?? 'pipeline';
-    this.#onCheckpoint = options.onCheckpoint;
-    this.done = new Promise((resolve, reject) => {
-      this.#settle = { resolve, reject };
+    this.subtask = options.subtask ?? 0;
+    this.parallelism = options.parallelism ?? 1;
+    this.#checkpointing = options.checkpointing ?? false;
+    this.#restore = options.restore;
+    this.#onFail = options.onFail;
+    this.drained = new Promise((resolve) => {
+      this.#drainedResolve = resolve;
     });
-    this.done.catch(() => {}); // observed through run(); avoid an unhandled rejection here
   }
 
   get state(): KeyedStateBackend {
     return this.#state;
   }
 
-  /** Whether this run takes checkpoints. */
-  get checkpointing(): boolean {
-    return this.#checkpoints !== undefined;
+  /** Builds the tasks (call before `wire` and `start`). */
+  build(): void {
+    this.#build();
+    if (this.#restore !== undefined) {
+      for (const [id, w] of Object.entries(this.#restore.tasks)) this.#tasks.get(id)?.restoreWatermarks(w);
+    }
   }
 
-  /** Builds the tasks, restores a checkpoint if given, starts every operator, then starts the sources. */
-  async start(): Promise<void> {
-    this.#build();
-    try {
-      if (this.#restoreFrom !== undefined) this.#restoreState(this.#restoreFrom);
-      for (const task of this.#tasks.values()) await task.start(this.#context(task));
-    } catch (e) {
-      await this.#fail(e);
-      return;
+  /** Points this subtask's exchange edges at the consumers' tasks in every subtask. */
+  wire(subtasks: readonly Executor[]): void {
+    for (const { edge, consumer } of this.#exchanges) {
+      edge.targets.length = 0;
+      for (const ex of subtasks) edge.targets.push(ex.#tasks.get(consumer)!);
     }
-    this.#scheduleCheckpoint();
+  }
+
+  /** The task a step runs in (for wiring and inspection). */
+  task(id: string): Task | undefined {
+    return this.#tasks.get(id);
+  }
+
+  /** Starts every operator (state is already restored). */
+  async startOperators(): Promise<void> {
+    for (const task of this.#tasks.values()) await task.start(this.#context(task));
+  }
+
+  /** Starts the sources, and the bookkeeping that notices when everything has drained. */
+  startSources(): void {
     const others = [...this.#tasks.values()].filter((t) => !this.#afterDeadLetters.has(t.id));
     void Promise.all(others.map((t) => t.ended)).then(() => {
       this.#flushDeadLetters();
       this.#deadLetterTask.receiveEnd(0);
     });
-    void this.#deadLetterTask.ended.then(() => this.#finish());
-    if (this.#manual) return;
+    void this.#deadLetterTask.ended.then(async () => {
+      await this.drainPressure();
+      this.#drainedResolve();
+    });
+    // Gathered sinks run in subtask 0 only: here they have nothing to wait for.
+    for (const id of this.#inactive) {
+      const task = this.#tasks.get(id)!;
+      for (let c = 0; c < task.channels; c++) task.receiveEnd(c);
+    }
     for (const node of this.#graph.ordered()) {
-      if (node.kind === 'source') void this.#runSource(node);
+      if (node.kind !== 'source') continue;
+      if (this.subtask > 0 && node.source!.source.splittable !== true) {
+        // A source that cannot split its input reads it in subtask 0 only.
+        this.#feeders.get(node.id)!.end();
+        continue;
+      }
+      if (!this.#manual) void this.#runSource(node);
     }
   }
 
@@ -201,50 +182,94 @@ export class Executor {
     this.#abort.abort();
   }
 
-  /**
-   * Takes a savepoint into `dir` and stops without ending the input (open
-   * windows stay open in the savepoint): what SIGTERM does. Resolves once the
-   * savepoint is durable and sinks have committed; `done` then resolves.
-   */
-  async stopWithSavepoint(dir: string): Promise<CheckpointInfo> {
-    const info = await this.#checkpoint('savepoint', dir);
-    // The sources stayed paused since the barrier, so nothing after it reached a sink.
-    const release = this.#heldGate;
-    this.#heldGate = undefined;
-    if (info.error !== undefined) {
-      this.#gate = undefined;
-      release?.();
-      throw info.error;
-    }
+  /** Stops without ending the input: sources quit where they are and nothing more is emitted. */
+  async cancel(): Promise<void> {
     this.#cancelled = true;
     this.#abort.abort();
-    this.#gate = undefined;
-    release?.();
-    await this.#close();
-    this.#settle.resolve();
-    return info;
+    this.openGate();
+    await this.close();
   }
 
-  /** Takes a checkpoint now (after the one in flight, if any). */
-  triggerCheckpoint(): Promise<CheckpointInfo> {
-    if (this.#checkpoints === undefined) {
-      return Promise.reject(
-        new EddyError(
-          'EDDY_CONFIG_INVALID',
-          'this run takes no checkpoints; pass checkpoints: { dir } to run() to enable them',
-        ),
-      );
+  // ---- checkpoint phases, driven by the job's coordinator ----
+
+  /** Phase 1: closes the gate; every source loop stops there after its current poll. */
+  closeGate(): void {
+    if (this.#gate !== undefined) return;
+    this.#gate = new Promise<void>((resolve) => {
+      this.#openGate = resolve;
+    });
+  }
+
+  /** Resolves once every running source loop waits at the gate (or the subtask has stopped). */
+  async whenParked(): Promise<void> {
+    while (this.#parked < this.#liveSources && !this.#closed) {
+      await new Promise<void>((resolve) => {
+        this.#parkWaiter = resolve;
+      });
     }
-    return this.#checkpoint('checkpoint');
+    this.#parkWaiter = undefined;
   }
 
-  checkpointMetrics(): CheckpointMetrics {
+  /**
+   * Phase 2: lets work in flight finish (backpressure, async operators, dead
+   * letters). Returns whether anything was in flight: the job repeats this over
+   * all subtasks until none was, since draining one can send records to another.
+   */
+  async drainInFlight(): Promise<boolean> {
+    let busy = this.#pressure.length > 0 || this.#deadLetterBuffer.length > 0;
+    await this.drainPressure();
+    for (const task of [...this.#tasks.values()].reverse()) {
+      const wait = task.operator.onBarrier?.(task.output);
+      if (wait !== undefined) {
+        busy = true;
+        await wait;
+      }
+      task.output.flush();
+    }
+    this.#flushDeadLetters();
+    if (this.#pressure.length > 0) busy = true;
+    await this.drainPressure();
+    if (this.#closed) throw new EddyError('EDDY_STATE_INVALID', 'the run stopped during the checkpoint');
+    return busy;
+  }
+
+  /**
+   * Phase 3, with every source paused and nothing in flight: records source
+   * positions and watermarks, asks each operator for its snapshot (sinks
+   * pre-commit), and starts the state backend's snapshot. Synchronous; the
+   * returned promises complete after the gate has opened.
+   */
+  snapshot(checkpointId: number): SubtaskSnapshot {
+    const tasks: Record<string, TaskWatermarks> = {};
+    const sources: SubtaskMeta['sources'] = {};
+    for (const [id, reader] of this.#readers) {
+      sources[id] = { position: reader.position!(), feeder: this.#feeders.get(id)!.snapshot() };
+    }
+    const operators: { task: string; snapshot: Promise<OperatorSnapshot | undefined> }[] = [];
+    for (const task of [...this.#tasks.values()].reverse()) {
+      tasks[task.id] = task.snapshotWatermarks();
+      const snap = task.operator.onCheckpoint?.(checkpointId);
+      if (snap !== undefined) operators.push({ task: task.id, snapshot: Promise.resolve(snap) });
+    }
     return {
-      completed: this.#completedCheckpoints,
-      failed: this.#failedCheckpoints,
-      last: this.#lastCheckpoint,
-      restoredFrom: this.#restore?.checkpointId,
+      meta: { tasks, sources, operators: {} },
+      operators,
+      state: this.#state.snapshot?.() ?? readAllNow(this.#state),
     };
+  }
+
+  /** Phase 4: lets the sources go on. */
+  openGate(): void {
+    const open = this.#openGate;
+    this.#gate = undefined;
+    this.#openGate = undefined;
+    open?.();
+  }
+
+  /** Phase 5, once the checkpoint is durable: operators (sinks) commit. */
+  async checkpointComplete(checkpointId: number): Promise<void> {
+    for (const task of [...this.#tasks.values()].reverse())
+      await task.operator.onCheckpointComplete?.(checkpointId);
   }
 
   /** Feeds a source by hand (only with `manualSources`). */
@@ -291,9 +316,6 @@ export class Executor {
       steps,
       sourceRecords,
       watermark: watermark === Number.POSITIVE_INFINITY ? Number.NaN : watermark,
-      ...(this.#checkpoints === undefined && this.#restore === undefined
-        ? {}
-        : { checkpoints: this.checkpointMetrics() }),
     };
   }
 
@@ -346,26 +368,53 @@ export class Executor {
       }
     }
     for (const node of nodes) this.#counters.set(node.id, new StepCounters(node.id, node.kind));
+    // With several subtasks, keyed inputs are hash exchanges and sink inputs gather to subtask 0;
+    // every other edge stays in the subtask. An exchanged input has one channel per upstream subtask.
+    const n = this.parallelism;
+    const exchangeOf = (consumer: PlanNode): ExchangeEdge['kind'] | undefined =>
+      n === 1 ? undefined : consumer.keyed ? 'hash' : consumer.kind === 'sink' ? 'gather' : undefined;
+    const channelBase = (consumer: PlanNode, input: number): number =>
+      exchangeOf(consumer) === undefined ? input : input * n;
+    const workerOf = new Int32Array(this.#maxParallelism);
+    for (let g = 0; g < workerOf.length; g++) workerOf[g] = workerForKeyGroup(this.#maxParallelism, n, g);
     // Downstream first, so every edge can point at an existing task.
     for (let i = nodes.length - 1; i >= 0; i--) {
       const node = nodes[i]!;
       if (headOf.has(node.id) && headOf.get(node.id) !== node.id) continue; // runs in its chain's task
       const members = chains.get(node.id) ?? [node];
       const last = members.at(-1)!;
-      const edges: Edge[][] = consumers
-        .get(last.id)!
-        .map((list) => list.map(([consumer, input]) => ({ task: this.#tasks.get(consumer.id)!, input })));
+      const edges: AnyEdge[][] = consumers.get(last.id)!.map((list) =>
+        list.map(([consumer, input]): AnyEdge => {
+          const kind = exchangeOf(consumer);
+          if (kind === undefined)
+            return { task: this.#tasks.get(consumer.id)!, input: channelBase(consumer, input) };
+          const edge: ExchangeEdge = {
+            kind,
+            targets: [],
+            channel: channelBase(consumer, input) + this.subtask,
+            workerOf,
+          };
+          this.#exchanges.push({ edge, consumer: consumer.id });
+          return edge;
+        }),
+      );
       const counters = members.map((m) => this.#counters.get(m.id)!);
-      const inputs = node.kind === 'source' || node.kind === 'dead-letters' ? 1 : node.inputs.length;
-      const operator =
-        node.stage === undefined
+      const logical = node.kind === 'source' || node.kind === 'dead-letters' ? 1 : node.inputs.length;
+      const perInput = exchangeOf(node) === undefined ? 1 : n;
+      const inputOf = new Int32Array(logical * perInput);
+      for (let c = 0; c < inputOf.length; c++) inputOf[c] = Math.floor(c / perInput);
+      const inactive = exchangeOf(node) === 'gather' && this.subtask > 0;
+      if (inactive) this.#inactive.push(node.id);
+      const operator = inactive
+        ? new PassThroughOperator()
+        : node.stage === undefined
           ? this.#operatorOf(node)
           : new ChainOperator(
               members.map((m) => m.stage!),
               this.#maxParallelism,
               counters,
             );
-      const task = new Task(node.id, operator, inputs, edges, counters, this.#pressure, this.#batchSize);
+      const task = new Task(node.id, operator, inputOf, edges, counters, this.#pressure, this.#batchSize);
       this.#tasks.set(node.id, task);
       if (node.kind === 'dead-letters') this.#deadLetterTask = task;
       if (node.kind === 'source') {
@@ -403,7 +452,7 @@ export class Executor {
       batchSize: this.#batchSize,
       lingerMs: this.#lingerMs,
       output: task.output,
-      checkpointing: this.#checkpoints !== undefined,
+      checkpointing: this.#checkpointing,
       restored: this.#restore?.operators.get(stepId),
       deadLetter: (code, reason, payload, time, step = stepId) => {
         (this.#counters.get(step) ?? task.counters).deadLetters++;
@@ -464,7 +513,7 @@ export class Executor {
     let reader: SourceReader<unknown> | undefined;
     this.#liveSources++;
     try {
-      const restored = this.#restore?.meta.sources[node.id];
+      const restored = this.#restore?.sources[node.id];
       if (restored !== undefined) feeder.restore(restored.feeder);
       reader = await node.source!.source.open({
         stepId: node.id,
@@ -475,9 +524,11 @@ export class Executor {
           task.counters.deadLetters++;
           this.#deadLetter(node.id, code, reason, payload, Number.NaN);
         },
+        subtask: this.subtask,
+        parallelism: this.parallelism,
         ...(restored === undefined ? {} : { restored: restored.position }),
       });
-      if (this.#checkpoints !== undefined && typeof reader.position !== 'function') {
+      if (this.#checkpointing && typeof reader.position !== 'function') {
         throw new EddyError(
           'EDDY_CONFIG_INVALID',
           `source "${node.id}" (${node.source!.source.kind}) cannot be checkpointed: its reader has no position(); use a source that supports checkpoints or run without checkpoints`,
@@ -539,203 +590,19 @@ export class Executor {
     this.#parkWaiter?.();
   }
 
-  #scheduleCheckpoint(): void {
-    const interval = this.#checkpoints?.intervalMs ?? 0;
-    if (interval <= 0 || this.#closed) return;
-    this.#checkpointTimer = setTimeout(() => {
-      this.#checkpointTimer = undefined;
-      if (this.#closed || this.#abort.signal.aborted) return;
-      void this.#checkpoint('checkpoint').then(() => this.#scheduleCheckpoint());
-    }, interval);
-  }
-
-  /** Takes a checkpoint (or savepoint); never rejects: failures are reported in the result. */
-  #checkpoint(kind: 'checkpoint' | 'savepoint', savepointDir?: string): Promise<CheckpointInfo> {
-    const previous = this.#inFlight ?? Promise.resolve(undefined);
-    const next = previous.then(() => this.#takeCheckpoint(kind, savepointDir));
-    this.#inFlight = next;
-    return next;
-  }
-
-  async #takeCheckpoint(kind: 'checkpoint' | 'savepoint', savepointDir?: string): Promise<CheckpointInfo> {
-    const id = this.#nextCheckpointId++;
-    const t0 = performance.now();
-    let alignmentMs = 0;
-    let syncMs = 0;
-    let dir = savepointDir ?? this.#checkpoints?.storage.dir ?? '';
-    const fail = (error: unknown): CheckpointInfo => {
-      this.#failedCheckpoints++;
-      const info: CheckpointInfo = {
-        id,
-        kind,
-        dir,
-        bytes: 0,
-        entries: 0,
-        alignmentMs,
-        syncMs,
-        asyncMs: 0,
-        durationMs: performance.now() - t0,
-        error,
-      };
-      this.#onCheckpoint?.(info);
-      return info;
-    };
-    if (this.#closed)
-      return fail(new EddyError('EDDY_STATE_INVALID', 'the run has stopped; no checkpoint taken'));
-    let release!: () => void;
-    this.#gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const tasks = [...this.#tasks.values()].reverse(); // upstream first
-    const pending: Promise<OperatorSnapshot | undefined>[] = [];
-    const taskIds: string[] = [];
-    let meta: CheckpointMeta;
-    let state: ReturnType<typeof readAllNow>;
-    const chunks: Chunk[] = [];
-    try {
-      // Alignment: every source loop stops at the gate, then in-flight work drains through.
-      while (this.#parked < this.#liveSources && !this.#closed) {
-        await new Promise<void>((resolve) => {
-          this.#parkWaiter = resolve;
-        });
-      }
-      this.#parkWaiter = undefined;
-      await this.drainPressure();
-      for (const task of tasks) {
-        const wait = task.operator.onBarrier?.(task.output);
-        if (wait !== undefined) await wait;
-        task.output.flush();
-      }
-      this.#flushDeadLetters();
-      await this.drainPressure();
-      if (this.#closed) throw new EddyError('EDDY_STATE_INVALID', 'the run stopped during the checkpoint');
-      const t1 = performance.now();
-      alignmentMs = t1 - t0;
-      // The barrier: everything below runs synchronously, with nothing in flight.
-      const tasksMeta: Record<string, TaskWatermarks> = {};
-      const sources: CheckpointMeta['sources'] = {};
-      for (const [id, reader] of this.#readers) {
-        sources[id] = { position: reader.position!(), feeder: this.#feeders.get(id)!.snapshot() };
-      }
-      for (const task of tasks) {
-        tasksMeta[task.id] = task.snapshotWatermarks();
-        const snap = task.operator.onCheckpoint?.(id);
-        if (snap === undefined) continue;
-        taskIds.push(task.id);
-        pending.push(Promise.resolve(snap));
-      }
-      state = this.#state.snapshot?.() ?? readAllNow(this.#state);
-      meta = { tasks: tasksMeta, sources, operators: {} };
-      syncMs = performance.now() - t1;
-    } catch (e) {
-      return fail(e);
-    } finally {
-      if (kind === 'savepoint') this.#heldGate = release;
-      else {
-        this.#gate = undefined;
-        release();
-      }
-    }
-    // Asynchronous part: records flow again meanwhile.
-    try {
-      const t2 = performance.now();
-      const snaps = await Promise.all(pending);
-      for (let i = 0; i < snaps.length; i++) {
-        const snap = snaps[i];
-        if (snap === undefined) continue;
-        if (snap.keyed !== undefined) chunks.push(...keyedChunks(taskIds[i]!, snap.keyed));
-        if (snap.data !== undefined) meta.operators[taskIds[i]!] = snap.data;
-      }
-      const stateChunks = await state.complete(() => new Promise((resolve) => setImmediate(resolve)));
-      let entries = 0;
-      for (const c of stateChunks) {
-        chunks.push(stateChunk(c));
-        entries += c.entries;
-      }
-      chunks.push(metaChunk(meta));
-      const header = {
-        id,
-        kind,
-        pipeline: this.#pipelineName,
-        createdAt: Date.now(),
-        maxParallelism: this.#maxParallelism,
-        parallelism: 1,
-      };
-      const storage = this.#checkpoints?.storage;
-      const written =
-        savepointDir !== undefined || storage === undefined
-          ? await writeCheckpointDir(savepointDir ?? dir, header, chunks)
-          : await storage.write(header, chunks);
-      dir = written.dir;
-      // Durable: sinks may now make the checkpoint's output visible.
-      for (const task of tasks) await task.operator.onCheckpointComplete?.(id);
-      if (savepointDir === undefined) await storage?.prune();
-      this.#completedCheckpoints++;
-      const info: CheckpointInfo = {
-        id,
-        kind,
-        dir,
-        bytes: written.bytes,
-        entries,
-        alignmentMs,
-        syncMs,
-        asyncMs: performance.now() - t2,
-        durationMs: performance.now() - t0,
-      };
-      this.#lastCheckpoint = info;
-      this.#onCheckpoint?.(info);
-      return info;
-    } catch (e) {
-      return fail(e);
-    }
-  }
-
-  /** Puts a checkpoint's state back before any operator starts. */
-  #restoreState(loaded: LoadedCheckpoint): void {
-    const known = new Set<string>([...this.#graph.nodes.keys(), ...this.#tasks.keys()]);
-    const restore = restoreFrom(loaded, this.#state, this.#owns, known);
-    for (const id of Object.keys(restore.meta.sources)) {
-      if (!this.#feeders.has(id)) {
-        throw new EddyError(
-          'EDDY_CHECKPOINT_INVALID',
-          `${loaded.dir} holds the position of source "${id}", which this pipeline has no source for; keep source ids stable or start without the checkpoint`,
-        );
-      }
-    }
-    for (const [id, w] of Object.entries(restore.meta.tasks)) this.#tasks.get(id)?.restoreWatermarks(w);
-    this.#restore = restore;
-    this.#nextCheckpointId = restore.checkpointId + 1;
-  }
-
-  async #finish(): Promise<void> {
-    if (this.#closed) return;
-    try {
-      await this.drainPressure();
-      if (this.#checkpoints !== undefined) {
-        // The end of the input is a checkpoint too: it commits the sinks' last output, and a
-        // restart after it finds every source exhausted rather than replaying the tail.
-        const info = await this.#checkpoint('checkpoint');
-        if (info.error !== undefined) throw info.error;
-      }
-      await this.#close();
-      this.#settle.resolve();
-    } catch (e) {
-      this.#settle.reject(e);
-    }
-  }
-
   async #fail(error: unknown): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#cancelled) return;
+    this.#cancelled = true;
     this.#abort.abort();
-    await this.#close().catch(() => {});
-    this.#settle.reject(error);
+    this.#onFail?.(error);
   }
 
-  async #close(): Promise<void> {
+  /** Stops timers and closes every operator and the state backend. */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#checkpointTimer !== undefined) clearTimeout(this.#checkpointTimer);
     this.#parkWaiter?.();
+    this.openGate();
     for (const cancel of [...this.#cancels]) cancel();
     for (const task of this.#tasks.values()) await task.operator.onClose?.();
     await this.#state.close?.();
@@ -753,4 +620,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** One subtask's part of a checkpoint, as taken at the barrier. */
+export interface SubtaskSnapshot {
+  readonly meta: SubtaskMeta;
+  /** Operator snapshots (sinks pre-commit asynchronously), by task. */
+  readonly operators: readonly { task: string; snapshot: Promise<OperatorSnapshot | undefined> }[];
+  readonly state: StateSnapshot;
 }

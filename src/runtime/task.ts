@@ -7,14 +7,71 @@
  * time measured per batch is the operator's own and the call stack stays as
  * deep as the graph, not as the data.
  */
+import type { Key } from '../state/key-groups.ts';
 import type { Batch } from './batch.ts';
 import type { StepCounters } from './metrics.ts';
 import type { Operator, OperatorContext, Output } from './operator.ts';
 
-/** Where a task's output tag goes: a downstream task and which of its inputs. */
+/** Where a task's output tag goes in the same subtask: a downstream task and which of its channels. */
 export interface Edge {
   readonly task: Task;
   readonly input: number;
+}
+
+/**
+ * An edge that crosses subtasks. `hash` sends each record to the subtask that
+ * owns its key group (the records carry groups from their keyBy); `gather`
+ * sends everything to subtask 0 (sinks that are not parallel). Watermarks,
+ * idleness and the end go to every target (`gather`: to subtask 0), each on
+ * this subtask's own channel, so the consumer's watermark is the minimum over
+ * its upstream subtasks.
+ */
+export interface ExchangeEdge {
+  readonly kind: 'hash' | 'gather';
+  /** The consumer's task in each subtask, filled in when the subtasks are wired together. */
+  readonly targets: Task[];
+  /** The channel this subtask writes to on every target. */
+  readonly channel: number;
+  /** Key group → subtask (hash edges). */
+  readonly workerOf: Int32Array;
+}
+
+export type AnyEdge = Edge | ExchangeEdge;
+
+function isExchange(e: AnyEdge): e is ExchangeEdge {
+  return (e as ExchangeEdge).targets !== undefined;
+}
+
+/** Splits a keyed batch by subtask and hands each part to its target. */
+function partition(e: ExchangeEdge, batch: Batch): void {
+  const targets = e.targets;
+  if (e.kind === 'gather' || targets.length === 1) {
+    targets[0]!.receive(batch, e.channel);
+    return;
+  }
+  const n = targets.length;
+  const groups = batch.groups!;
+  const keys = batch.keys!;
+  const { values, times } = batch;
+  const parts: { values: unknown[]; times: number[]; keys: Key[]; groups: number[] }[] = [];
+  for (let t = 0; t < n; t++) parts.push({ values: [], times: [], keys: [], groups: [] });
+  const workerOf = e.workerOf;
+  for (let i = 0; i < values.length; i++) {
+    const g = groups[i]!;
+    const part = parts[workerOf[g]!]!;
+    part.values.push(values[i]);
+    part.times.push(times[i]!);
+    part.keys.push(keys[i]!);
+    part.groups.push(g);
+  }
+  for (let t = 0; t < n; t++) if (parts[t]!.values.length > 0) targets[t]!.receive(parts[t]!, e.channel);
+}
+
+/** Calls `fn` with (task, channel) for every task an edge reaches with watermarks, idleness and the end. */
+function eachTarget(e: AnyEdge, fn: (task: Task, channel: number) => void): void {
+  if (!isExchange(e)) fn(e.task, e.input);
+  else if (e.kind === 'gather') fn(e.targets[0]!, e.channel);
+  else for (const t of e.targets) fn(t, e.channel);
 }
 
 export interface TaskWatermarks {
@@ -30,14 +87,14 @@ export interface PressureSink {
 
 class TaskOutput implements Output {
   readonly #task: Task;
-  readonly #edges: Edge[][];
+  readonly #edges: AnyEdge[][];
   readonly #values: unknown[][];
   readonly #times: number[][];
   readonly #batchSize: number;
   readonly #ready: { tag: number; batch: Batch }[] = [];
   #dispatching = false;
 
-  constructor(task: Task, edges: Edge[][], batchSize: number) {
+  constructor(task: Task, edges: AnyEdge[][], batchSize: number) {
     this.#task = task;
     this.#edges = edges;
     this.#batchSize = batchSize;
@@ -105,7 +162,9 @@ export class Task {
   // A chained task runs several steps: records out count for the last, the watermark for all.
   readonly #members: readonly StepCounters[];
   readonly #outCounters: StepCounters;
-  readonly #edges: Edge[][];
+  readonly #edges: AnyEdge[][];
+  // Channel → the operator's input: several upstream subtasks feed one input over their own channels.
+  readonly #inputOf: ArrayLike<number>;
   readonly #pressure: PressureSink;
   readonly #inputWatermarks: number[];
   readonly #inputIdle: boolean[];
@@ -118,11 +177,12 @@ export class Task {
   #onEnded: (() => void) | undefined;
   readonly ended: Promise<void>;
 
+  /** `inputOf[channel]` is the operator input a channel feeds; one channel per input without parallelism. */
   constructor(
     id: string,
     operator: Operator,
-    inputs: number,
-    edges: Edge[][],
+    inputOf: ArrayLike<number>,
+    edges: AnyEdge[][],
     members: readonly StepCounters[],
     pressure: PressureSink,
     batchSize: number,
@@ -133,7 +193,9 @@ export class Task {
     this.#members = members;
     this.#outCounters = members.at(-1)!;
     this.#edges = edges;
+    this.#inputOf = inputOf;
     this.#pressure = pressure;
+    const inputs = inputOf.length;
     this.#inputWatermarks = new Array(inputs).fill(Number.NEGATIVE_INFINITY);
     this.#inputIdle = new Array(inputs).fill(false);
     this.#inputEnded = new Array(inputs).fill(false);
@@ -147,6 +209,11 @@ export class Task {
     return this.#watermark;
   }
 
+  /** How many input channels the task has. */
+  get channels(): number {
+    return this.#inputOf.length;
+  }
+
   /** The watermarks to restore this task with after a crash. */
   snapshotWatermarks(): TaskWatermarks {
     return { watermark: this.#watermark, inputs: [...this.#inputWatermarks], forwarded: this.#forwarded };
@@ -156,8 +223,10 @@ export class Task {
   restoreWatermarks(w: TaskWatermarks): void {
     this.#watermark = w.watermark;
     this.#forwarded = w.forwarded;
-    for (let i = 0; i < this.#inputWatermarks.length && i < w.inputs.length; i++)
-      this.#inputWatermarks[i] = w.inputs[i]!;
+    // At another parallelism the channels differ: each starts at the task's combined watermark.
+    const same = w.inputs.length === this.#inputWatermarks.length;
+    for (let i = 0; i < this.#inputWatermarks.length; i++)
+      this.#inputWatermarks[i] = same ? w.inputs[i]! : w.watermark;
     for (const m of this.#members) m.watermark = w.watermark;
   }
 
@@ -171,18 +240,19 @@ export class Task {
     c.recordsIn += batch.values.length;
     c.batchesIn++;
     const t0 = performance.now();
-    const wait = this.operator.processBatch(batch, input, this.output);
+    const wait = this.operator.processBatch(batch, this.#inputOf[input]!, this.output);
     c.recordBatchMicros((performance.now() - t0) * 1000);
     if (wait !== undefined) this.#pressure.push(wait);
     this.output.flush();
   }
 
   /** Sends a batch to every edge of a tag. Called by the output. */
-  dispatch(edges: readonly Edge[], batch: Batch, tag: number): void {
+  dispatch(edges: readonly AnyEdge[], batch: Batch, tag: number): void {
     if (tag === 0) this.#outCounters.recordsOut += batch.values.length;
     for (let i = 0; i < edges.length; i++) {
       const e = edges[i]!;
-      e.task.receive(batch, e.input);
+      if (isExchange(e)) partition(e, batch);
+      else e.task.receive(batch, e.input);
     }
   }
 
@@ -218,7 +288,7 @@ export class Task {
     this.output.flush();
     this.forwardWatermark(Number.POSITIVE_INFINITY);
     this.#ended = true;
-    for (const edges of this.#edges) for (const e of edges) e.task.receiveEnd(e.input);
+    for (const edges of this.#edges) for (const e of edges) eachTarget(e, (t, c) => t.receiveEnd(c));
     this.#onEnded?.();
   }
 
@@ -249,13 +319,14 @@ export class Task {
   #setIdle(idle: boolean): void {
     if (this.#idleForwarded === idle || this.#ended) return;
     this.#idleForwarded = idle;
-    for (const edges of this.#edges) for (const e of edges) e.task.receiveIdle(e.input, idle);
+    for (const edges of this.#edges) for (const e of edges) eachTarget(e, (t, c) => t.receiveIdle(c, idle));
   }
 
   forwardWatermark(watermark: number): void {
     if (watermark <= this.#forwarded || this.#ended) return;
     this.#forwarded = watermark;
     this.#idleForwarded = false;
-    for (const edges of this.#edges) for (const e of edges) e.task.receiveWatermark(e.input, watermark);
+    for (const edges of this.#edges)
+      for (const e of edges) eachTarget(e, (t, c) => t.receiveWatermark(c, watermark));
   }
 }

@@ -19,7 +19,7 @@ import type { Pipeline } from '../api/pipeline.ts';
 import { type CollectSink, collectSink } from '../connectors/memory/index.ts';
 import { EddyError } from '../errors/index.ts';
 import { ManualClock } from '../runtime/clock.ts';
-import type { Executor } from '../runtime/executor.ts';
+import type { Job } from '../runtime/job.ts';
 import type { PipelineMetrics } from '../runtime/metrics.ts';
 import { type Key, keyGroupOf } from '../state/key-groups.ts';
 
@@ -51,14 +51,14 @@ export interface StateView {
 
 export class TestDriver {
   readonly clock: ManualClock;
-  readonly #executor: Executor;
+  readonly #executor: Job;
   readonly #sinks: Map<string, CollectSink<unknown>>;
   readonly #deadLetters: DeadLetter[];
   readonly #maxParallelism: number;
   readonly #ended = new Set<string>();
 
   private constructor(
-    executor: Executor,
+    executor: Job,
     clock: ManualClock,
     sinks: Map<string, CollectSink<unknown>>,
     deadLetters: DeadLetter[],
@@ -72,11 +72,15 @@ export class TestDriver {
   }
 
   /** Starts `pipeline` under the driver. Its sinks are replaced by collectors read with `output`. */
-  static async create(pipeline: Pipeline, options: { startTime?: number } = {}): Promise<TestDriver> {
+  static async create(
+    pipeline: Pipeline,
+    options: { startTime?: number; parallelism?: number } = {},
+  ): Promise<TestDriver> {
     const clock = new ManualClock(options.startTime ?? 0);
     const sinks = new Map<string, CollectSink<unknown>>();
     const deadLetters: DeadLetter[] = [];
-    const executor = pipeline.createExecutor({
+    const executor = pipeline.createJob({
+      ...(options.parallelism === undefined ? {} : { parallelism: options.parallelism }),
       clock,
       manualSources: true,
       defaultDeadLetters: (l) => deadLetters.push(l),
@@ -162,16 +166,20 @@ export class TestDriver {
   }
 
   state(stepId: string): StateView {
-    const backend = this.#executor.state;
+    const job = this.#executor;
     const mp = this.#maxParallelism;
     return {
-      tables: () => backend.tableNames(stepId),
-      get: <V>(table: string, key: Key, namespace = 0) =>
-        backend.table<V>(stepId, table).get(keyGroupOf(key, mp), key, namespace),
+      tables: () => [...new Set(job.states().flatMap((b) => b.tableNames(stepId)))],
+      get: <V>(table: string, key: Key, namespace = 0) => {
+        const g = keyGroupOf(key, mp);
+        return job.stateFor(g).table<V>(stepId, table).get(g, key, namespace);
+      },
       entries: <V>(table: string) => {
-        const t = backend.table<V>(stepId, table);
         const result: [Key, number, V][] = [];
-        for (const g of t.keyGroups()) for (const [k, ns, v] of t.entries(g)) result.push([k, ns, v]);
+        for (const backend of job.states()) {
+          const t = backend.table<V>(stepId, table);
+          for (const g of t.keyGroups()) for (const [k, ns, v] of t.entries(g)) result.push([k, ns, v]);
+        }
         return result;
       },
     };

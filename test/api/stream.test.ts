@@ -155,15 +155,26 @@ describe('stream operators', () => {
     const d = await TestDriver.create(p);
     d.input('in').send([1, 2, 3, 4, 5, 6]);
     await d.end();
-    assert.deepEqual(d.output('sums'), [1, 2, 4, 6, 9, 12]);
-    assert.deepEqual(d.output('counts'), [
-      { key: 'odd', value: 1 },
-      { key: 'even', value: 1 },
-      { key: 'odd', value: 2 },
-      { key: 'even', value: 2 },
-      { key: 'odd', value: 3 },
-      { key: 'even', value: 3 },
-    ]);
+    // Order holds per key; across keys it depends on which subtask owns each key.
+    const sums = d.output<number>('sums');
+    assert.deepEqual(
+      sums.filter((x) => [1, 4, 9].includes(x)),
+      [1, 4, 9],
+    );
+    assert.deepEqual(
+      sums.filter((x) => [2, 6, 12].includes(x)),
+      [2, 6, 12],
+    );
+    assert.equal(sums.length, 6);
+    const counts = d.output<{ key: string; value: number }>('counts');
+    assert.deepEqual(
+      counts.filter((c) => c.key === 'odd').map((c) => c.value),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      counts.filter((c) => c.key === 'even').map((c) => c.value),
+      [1, 2, 3],
+    );
     assert.equal(d.state('reduce-2').get('acc', 'even'), 12);
   });
 

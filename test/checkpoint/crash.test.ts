@@ -59,6 +59,8 @@ async function inputEvents(): Promise<GoldenEvent[]> {
     batchSize: 4096,
     deadLetter: () => {},
     signal: new AbortController().signal,
+    subtask: 0,
+    parallelism: 1,
   });
   const events: GoldenEvent[] = [];
   for (;;) {

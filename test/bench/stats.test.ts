@@ -178,6 +178,13 @@ describe('comparing two systems (Fieller)', () => {
     assert.equal(c.differs, false);
     assert.ok(c.overlap);
   });
+  it('has no interval when a side has one value', () => {
+    const one = { ...summary(4, 0), n: 1, df: 0, stdErr: 0 };
+    const c = compare(summary(2, 0.4), one);
+    assert.equal(c.ratio, 0.5);
+    assert.ok(Number.isNaN(c.low) && Number.isNaN(c.high));
+    assert.equal(c.differs, false);
+  });
   it('is unbounded when B cannot be told from zero', () => {
     const c = compare(summary(5, 1), summary(1, 3));
     assert.equal(c.low, Number.NEGATIVE_INFINITY);

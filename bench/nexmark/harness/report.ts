@@ -143,8 +143,9 @@ function withInterval(s: Summary): string {
 
 function ratioText(c: Comparison | undefined): string {
   if (c === undefined || !Number.isFinite(c.ratio)) return '–';
-  const iv =
-    Number.isFinite(c.low) && Number.isFinite(c.high)
+  const iv = Number.isNaN(c.low)
+    ? ' (no interval: one value)'
+    : Number.isFinite(c.low) && Number.isFinite(c.high)
       ? ` [${c.low.toFixed(2)}, ${c.high.toFixed(2)}]`
       : ' [unbounded]';
   return `${c.ratio.toFixed(2)}×${iv}${c.overlap ? ' (CIs overlap)' : ''}`;

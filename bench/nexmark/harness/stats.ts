@@ -337,7 +337,10 @@ export function summarize(rounds: readonly (readonly number[])[], options: Summa
 export interface Comparison {
   /** mean(A) / mean(B). */
   readonly ratio: number;
-  /** Fieller's 95 % interval for the ratio; ±Infinity when B's mean is not distinguishable from 0. */
+  /**
+   * Fieller's 95 % interval for the ratio; ±Infinity when B's mean is not
+   * distinguishable from 0; NaN when either side has a single value (no interval).
+   */
   readonly low: number;
   readonly high: number;
   /** Whether the two systems' own intervals overlap. */
@@ -365,11 +368,11 @@ export function compare(a: Summary, b: Summary, confidence = 0.95): Comparison {
   const df = Math.min(a.df, b.df);
   const sa = a.stdErr;
   const sb = b.stdErr;
-  if (!(df >= 1) || (sa === 0 && sb === 0)) {
-    // No spread to speak of (or too few samples for any): only the point ratio.
-    const exact = sa === 0 && sb === 0 && df >= 1;
-    return { ratio, low: ratio, high: ratio, overlap, differs: exact ? ratio !== 1 : false };
+  if (!(df >= 1)) {
+    // One side has a single value, so no interval of its own: none for the ratio either.
+    return { ratio, low: Number.NaN, high: Number.NaN, overlap, differs: false };
   }
+  if (sa === 0 && sb === 0) return { ratio, low: ratio, high: ratio, overlap, differs: ratio !== 1 };
   const t = tQuantile(1 - (1 - confidence) / 2, df);
   const am = a.mean;
   const bm = b.mean;

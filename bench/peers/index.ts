@@ -48,6 +48,13 @@ export interface PeerResult {
   readonly peakRssMb: number;
   readonly latencyMs: { p50: number; p99: number; p999: number } | null;
   readonly samples: number[];
+  /**
+   * Everything else the JVM reported: `parallelism`, versions, Flink's `startupMs` (job
+   * submission and deployment, not timed), Kafka Streams' `graceMs`, `droppedRecords` and
+   * `brokerCpuMs` (CPU the local broker spent during the timed section — Kafka Streams'
+   * repartitioning happens there), and the latency `max` and `count`.
+   */
+  readonly details?: Readonly<Record<string, number | string>>;
 }
 
 const PEERS_DIR = dirname(fileURLToPath(import.meta.url));
@@ -113,7 +120,9 @@ function run(
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    lines(child.stderr, log);
+    lines(child.stderr, (l) => {
+      if (l.trim().length > 0) log(l);
+    });
     child.once('error', (e: NodeJS.ErrnoException) =>
       reject(e.code === 'ENOENT' ? new Error(notFound, { cause: e }) : e),
     );
@@ -158,11 +167,21 @@ export async function buildPeers(
   const t0 = performance.now();
   const { code, stdout } = await run(
     'mvn',
-    ['-q', '-B', '-f', join(PEERS_DIR, 'pom.xml'), '-pl', modules.join(','), '-am', 'package'],
+    [
+      '-q',
+      '-B',
+      '-Dstyle.color=never',
+      '-f',
+      join(PEERS_DIR, 'pom.xml'),
+      '-pl',
+      modules.join(','),
+      '-am',
+      'package',
+    ],
     log,
     'mvn not found; install Maven 3.8+ (and a Java 17 JDK) to build the Flink and Kafka Streams peers',
   );
-  for (const l of stdout.split('\n')) if (l.length > 0) log(l);
+  for (const l of stdout.split('\n')) if (l.trim().length > 0) log(l);
   if (code !== 0) throw new Error(`peers: mvn package failed (exit ${code}); see the Maven output above`);
   log(`peers: built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
@@ -214,12 +233,25 @@ export function peerCommand(options: PeerRunOptions): string[] {
   if (options.rate !== undefined) args.push('--rate', String(options.rate));
   if (options.system === 'kafka-streams') {
     args.push('--brokers', brokersOf(options));
+    const pid = localBrokerPid(brokersOf(options));
+    if (pid !== undefined) args.push('--broker-pid', String(pid));
   }
   return args;
 }
 
 function brokersOf(options: PeerRunOptions): string {
   return options.brokers ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+}
+
+/** The pid of the broker `npm run kafka:up` started for `brokers`, when it is that one. */
+function localBrokerPid(brokers: string): number | undefined {
+  const m = /^(?:127\.0\.0\.1|localhost):(\d+)$/.exec(brokers.trim());
+  if (m === null) return undefined;
+  const home = process.env.KAFKA_HOME_DIR ?? join(PEERS_DIR, '..', '..', '.kafka');
+  const file = join(home, `broker-${m[1]}`, 'kafka.pid');
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isSafeInteger(pid) && existsSync(`/proc/${pid}`) ? pid : undefined;
 }
 
 /** Resolves once one of `brokers` (host:port,…) accepts a TCP connection; rejects with what to do if none does. */
@@ -315,11 +347,31 @@ export async function runPeer(options: PeerRunOptions): Promise<PeerResult> {
   });
 }
 
+const RESULT_FIELDS = new Set([
+  'system',
+  'query',
+  'events',
+  'outputs',
+  'elapsedMs',
+  'eventsPerSec',
+  'cpuMs',
+  'peakRssMb',
+  'latencyMs',
+  'samples',
+]);
+
 function parseResult(line: string, system: PeerSystem): PeerResult {
-  const r = JSON.parse(line) as PeerResult;
+  const r = JSON.parse(line) as PeerResult & Record<string, unknown>;
   if (r.system !== system || typeof r.outputs !== 'number' || !Array.isArray(r.samples)) {
     throw new Error('not a peer result');
   }
+  const details: Record<string, number | string> = {};
+  for (const [k, v] of Object.entries(r)) {
+    if (!RESULT_FIELDS.has(k) && (typeof v === 'number' || typeof v === 'string')) details[k] = v;
+  }
+  const latency = r.latencyMs as (PeerResult['latencyMs'] & { max?: number; count?: number }) | null;
+  if (latency !== null && latency.max !== undefined) details.latencyMaxMs = latency.max;
+  if (latency !== null && latency.count !== undefined) details.latencyCount = latency.count;
   return {
     system: r.system,
     query: r.query,
@@ -329,8 +381,9 @@ function parseResult(line: string, system: PeerSystem): PeerResult {
     eventsPerSec: r.eventsPerSec,
     cpuMs: r.cpuMs,
     peakRssMb: r.peakRssMb,
-    latencyMs: r.latencyMs,
+    latencyMs: latency === null ? null : { p50: latency.p50, p99: latency.p99, p999: latency.p999 },
     samples: r.samples,
+    details,
   };
 }
 

@@ -1,0 +1,148 @@
+package dev.eddy.peers.flink;
+
+import dev.eddy.peers.common.Args;
+import dev.eddy.peers.common.Event;
+import dev.eddy.peers.common.EventParser;
+import dev.eddy.peers.common.LineReader;
+import dev.eddy.peers.common.Measure;
+import dev.eddy.peers.common.Pacer;
+import dev.eddy.peers.common.Stamped;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.PipelineOptions;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.sink.RichSinkFunction;
+import org.apache.flink.streaming.api.functions.source.RichParallelSourceFunction;
+
+/**
+ * One Nexmark query on Apache Flink, in a local MiniCluster in this JVM:
+ *
+ * <pre>
+ * java ... dev.eddy.peers.flink.FlinkNexmark --query q5 --events-file /tmp/e.jsonl --events 1000000
+ *     [--parallelism 2] [--rate 50000]
+ * </pre>
+ *
+ * <p>The source has the run's parallelism; subtask {@code i} reads every {@code P}-th line of the
+ * file from line {@code i} (so each is in time order, like a Kafka partition) and parses it.
+ * Event time is {@code dateTime} with monotonous watermarks (Flink's default periodic interval,
+ * 200 ms). At the end of the input the source finishes and Flink's final watermark closes every
+ * window. The sink counts outputs; with {@code --rate} it also records each output's latency,
+ * now minus the scheduled creation time of the newest input event it derives from.
+ *
+ * <p>Elapsed time runs from the first source subtask starting to read until {@code execute}
+ * returns (the job finished): it excludes JVM start and the job's submission and deployment, and
+ * includes the job's shutdown (a few ms). Prints one JSON result line on stdout.
+ */
+public final class FlinkNexmark {
+  private FlinkNexmark() {}
+
+  public static void main(String[] argv) throws Exception {
+    if (argv.length == 1 && argv[0].equals("--list")) {
+      System.out.println(String.join(",", FlinkQueries.NAMES));
+      return;
+    }
+    Args args;
+    try {
+      args = Args.parse(argv, FlinkQueries.NAMES);
+    } catch (IllegalArgumentException e) {
+      System.err.println("flink: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    boolean latency = args.rate > 0;
+    Configuration conf = new Configuration();
+    // As nexmark/nexmark's Flink setup: records are not copied between chained operators.
+    conf.set(PipelineOptions.OBJECT_REUSE, true);
+    StreamExecutionEnvironment env =
+        StreamExecutionEnvironment.createLocalEnvironment(args.parallelism, conf);
+    DataStream<Event> events =
+        env.addSource(new FileSource(args.eventsFile.toString(), args.events, args.rate))
+            .name("events")
+            .assignTimestampsAndWatermarks(
+                WatermarkStrategy.<Event>forMonotonousTimestamps()
+                    .withTimestampAssigner((e, previous) -> e.time()))
+            .name("event-time");
+    @SuppressWarnings("unchecked")
+    DataStream<Stamped> out = (DataStream<Stamped>) (DataStream<?>) FlinkQueries.build(args.query, events);
+    out.addSink(new CountingSink(latency)).name("count");
+
+    long submitted = System.nanoTime();
+    env.execute("nexmark-" + args.query);
+    long end = System.nanoTime();
+
+    long read = Measure.EVENTS_IN.sum();
+    if (read != args.events) {
+      System.err.println(
+          "flink: the events file has " + read + " events; --events asked for " + args.events);
+      System.exit(1);
+    }
+    Map<String, Object> extra = new LinkedHashMap<>();
+    extra.put("parallelism", args.parallelism);
+    extra.put("startupMs", Math.round((Measure.startNanos() - submitted) / 1e6));
+    extra.put("flinkVersion", org.apache.flink.runtime.util.EnvironmentInformation.getVersion());
+    System.out.println(
+        Measure.result("flink", args.query, args.events, Measure.OUTPUTS.sum(), end, latency, extra));
+    System.out.flush();
+    System.exit(0);
+  }
+
+  /** Reads and parses this subtask's share of the events file, paced in rate mode. */
+  static final class FileSource extends RichParallelSourceFunction<Event> {
+    private static final long serialVersionUID = 1L;
+    private final String path;
+    private final long limit;
+    private final double rate;
+    private volatile boolean running = true;
+
+    FileSource(String path, long limit, double rate) {
+      this.path = path;
+      this.limit = limit;
+      this.rate = rate;
+    }
+
+    @Override
+    public void run(SourceContext<Event> ctx) throws Exception {
+      int part = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+      int parts = getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks();
+      Pacer pacer = rate > 0 ? new Pacer(rate) : null;
+      EventParser parser = new EventParser();
+      Measure.markStart();
+      try (LineReader r = new LineReader(Path.of(path), limit, part, parts)) {
+        while (running && r.next()) {
+          Event e = parser.parse(r.line, r.off, r.len);
+          if (pacer != null) {
+            long due = pacer.due(r.index);
+            Pacer.waitUntil(due);
+            e.stamp(due);
+          }
+          ctx.collect(e);
+          Measure.EVENTS_IN.increment();
+        }
+      }
+    }
+
+    @Override
+    public void cancel() {
+      running = false;
+    }
+  }
+
+  /** Counts outputs (and their latency in rate mode); discards them. */
+  static final class CountingSink extends RichSinkFunction<Stamped> {
+    private static final long serialVersionUID = 1L;
+    private final boolean latency;
+
+    CountingSink(boolean latency) {
+      this.latency = latency;
+    }
+
+    @Override
+    public void invoke(Stamped value, Context context) {
+      Measure.output(value, latency);
+    }
+  }
+}

@@ -1,0 +1,455 @@
+package dev.eddy.peers.flink;
+
+import static dev.eddy.peers.common.Nexmark.windowStart;
+
+import dev.eddy.peers.common.Auction;
+import dev.eddy.peers.common.Bid;
+import dev.eddy.peers.common.Event;
+import dev.eddy.peers.common.Nexmark;
+import dev.eddy.peers.common.Person;
+import dev.eddy.peers.common.Rows.AuctionCount;
+import dev.eddy.peers.common.Rows.Average;
+import dev.eddy.peers.common.Rows.Count;
+import dev.eddy.peers.common.Rows.MaxBids;
+import dev.eddy.peers.common.Rows.MaxCount;
+import dev.eddy.peers.common.Rows.Q1Row;
+import dev.eddy.peers.common.Rows.Q2Row;
+import dev.eddy.peers.common.Rows.Q3Row;
+import dev.eddy.peers.common.Rows.Q4Row;
+import dev.eddy.peers.common.Rows.Q5Row;
+import dev.eddy.peers.common.Rows.Q8Row;
+import dev.eddy.peers.common.Rows.Q11Row;
+import dev.eddy.peers.common.Rows.SellerWindow;
+import dev.eddy.peers.common.Rows.Winner;
+import dev.eddy.peers.common.Stamped;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.api.common.functions.AggregateFunction;
+import org.apache.flink.api.common.functions.JoinFunction;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.functions.co.ProcessJoinFunction;
+import org.apache.flink.streaming.api.functions.windowing.ProcessAllWindowFunction;
+import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
+import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
+import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
+import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
+import org.apache.flink.util.Collector;
+
+/**
+ * The Nexmark queries on Flink's DataStream API, computing what bench/nexmark/queries.ts computes
+ * (same windows, join bounds and tie rules; see bench/peers/README.md for each mapping).
+ */
+public final class FlinkQueries {
+  private FlinkQueries() {}
+
+  /** The queries implemented here (bench/peers/index.ts lists the same). */
+  public static final List<String> NAMES =
+      List.of("q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11");
+
+  public static DataStream<? extends Stamped> build(String query, DataStream<Event> events) {
+    switch (query) {
+      case "q0":
+        return events.map(e -> e).returns(Event.class).name("q0-passthrough");
+      case "q1":
+        return bids(events).map(Q1Row::of).returns(Q1Row.class).name("q1-euros");
+      case "q2":
+        return bids(events)
+            .filter(b -> b.auction % Nexmark.Q2_AUCTION_SKIP == 0)
+            .name("q2-select")
+            .map(Q2Row::of)
+            .returns(Q2Row.class)
+            .name("q2-project");
+      case "q3":
+        return q3(events);
+      case "q4":
+        return q4(events);
+      case "q5":
+        return q5(events);
+      case "q7":
+        return q7(events);
+      case "q8":
+        return q8(events);
+      case "q11":
+        return q11(events);
+      default:
+        throw new IllegalArgumentException("unknown query " + query);
+    }
+  }
+
+  static DataStream<Bid> bids(DataStream<Event> events) {
+    return events.filter(e -> e.kind == Event.BID).name("bids").map(e -> e.bid).returns(Bid.class).name("bid");
+  }
+
+  static DataStream<Auction> auctions(DataStream<Event> events) {
+    return events
+        .filter(e -> e.kind == Event.AUCTION)
+        .name("auctions")
+        .map(e -> e.auction)
+        .returns(Auction.class)
+        .name("auction");
+  }
+
+  static DataStream<Person> persons(DataStream<Event> events) {
+    return events
+        .filter(e -> e.kind == Event.PERSON)
+        .name("persons")
+        .map(e -> e.person)
+        .returns(Person.class)
+        .name("person");
+  }
+
+  // ---------------------------------------------------------------------------------------- Q3
+
+  /** Interval join, auction time ± 600 s, both bounds inclusive (as eddy's intervalJoin). */
+  static DataStream<Q3Row> q3(DataStream<Event> events) {
+    DataStream<Person> sellers =
+        persons(events).filter(p -> Nexmark.Q3_STATES.contains(p.state)).name("q3-states");
+    return auctions(events)
+        .filter(a -> a.category == Nexmark.Q3_CATEGORY)
+        .name("q3-category")
+        .keyBy(a -> a.seller)
+        .intervalJoin(sellers.keyBy(p -> p.id))
+        .between(Duration.ofMillis(-Nexmark.Q3_HORIZON_MS), Duration.ofMillis(Nexmark.Q3_HORIZON_MS))
+        .process(new Q3Join())
+        .name("q3-join");
+  }
+
+  static final class Q3Join extends ProcessJoinFunction<Auction, Person, Q3Row> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public void processElement(Auction a, Person p, Context ctx, Collector<Q3Row> out) {
+      out.collect(Q3Row.of(a, p));
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------- Q4
+
+  static DataStream<Q4Row> q4(DataStream<Event> events) {
+    return events
+        .filter(e -> e.kind != Event.PERSON)
+        .name("q4-auctions-and-bids")
+        .keyBy(e -> e.kind == Event.AUCTION ? e.auction.id : e.bid.auction)
+        .process(new Q4Winners())
+        .name("q4-winners")
+        .keyBy(w -> w.category)
+        .process(new Q4Average())
+        .name("q4-average");
+  }
+
+  /**
+   * Per auction: its best bid among those in {@code [dateTime, expires]}, emitted when the
+   * watermark passes {@code expires}. A bid seen before its auction waits until the watermark
+   * passes its own time. The same steps as eddy's q4 process function.
+   */
+  static final class Q4Winners extends KeyedProcessFunction<Long, Event, Winner> {
+    private static final long serialVersionUID = 1L;
+    private transient ValueState<Auction> auction;
+    private transient ValueState<Bid> best;
+    private transient ListState<Bid> early;
+
+    @Override
+    public void open(OpenContext openContext) {
+      auction = getRuntimeContext().getState(new ValueStateDescriptor<>("auction", Auction.class));
+      best = getRuntimeContext().getState(new ValueStateDescriptor<>("best", Bid.class));
+      early = getRuntimeContext().getListState(new ListStateDescriptor<>("early", Bid.class));
+    }
+
+    @Override
+    public void processElement(Event e, Context ctx, Collector<Winner> out) throws Exception {
+      if (e.kind == Event.AUCTION) {
+        Auction a = e.auction;
+        auction.update(a);
+        Bid top = null;
+        for (Bid b : early.get()) {
+          if (b.dateTime >= a.dateTime && b.dateTime <= a.expires && (top == null || b.price > top.price)) {
+            top = b;
+          }
+        }
+        early.clear();
+        if (top != null) best.update(top);
+        ctx.timerService().registerEventTimeTimer(a.expires);
+        return;
+      }
+      Bid b = e.bid;
+      Auction a = auction.value();
+      if (a == null) {
+        // Its auction may still come in this millisecond; after that it cannot.
+        early.add(b);
+        ctx.timerService().registerEventTimeTimer(b.dateTime);
+        return;
+      }
+      if (b.dateTime < a.dateTime || b.dateTime > a.expires) return;
+      Bid top = best.value();
+      if (top == null || b.price > top.price) best.update(b);
+    }
+
+    @Override
+    public void onTimer(long time, OnTimerContext ctx, Collector<Winner> out) throws Exception {
+      Auction a = auction.value();
+      if (a != null && time >= a.expires) {
+        Bid top = best.value();
+        if (top != null) out.collect(new Winner(a.category, top.price, Math.max(a.created, top.created)));
+        auction.clear();
+        best.clear();
+      }
+      List<Bid> keep = new ArrayList<>();
+      boolean any = false;
+      for (Bid b : early.get()) {
+        any = true;
+        if (b.dateTime > time) keep.add(b);
+      }
+      if (!any) return;
+      if (keep.isEmpty()) early.clear();
+      else early.update(keep);
+    }
+  }
+
+  /** A rolling average per category: one refined row per closed auction. */
+  static final class Q4Average extends KeyedProcessFunction<Long, Winner, Q4Row> {
+    private static final long serialVersionUID = 1L;
+    private transient ValueState<Average> average;
+
+    @Override
+    public void open(OpenContext openContext) {
+      average = getRuntimeContext().getState(new ValueStateDescriptor<>("average", Average.class));
+    }
+
+    @Override
+    public void processElement(Winner w, Context ctx, Collector<Q4Row> out) throws Exception {
+      Average acc = average.value();
+      if (acc == null) acc = new Average();
+      acc.sum += w.price;
+      acc.n++;
+      average.update(acc);
+      out.collect(new Q4Row(w.category, acc.sum / acc.n, w.created));
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------- Q5
+
+  /**
+   * Bids per auction per sliding window (10 s every 2 s); the counts of one window, all stamped
+   * with its end − 1, meet in a 2 s tumbling window keyed by the window's start, which keeps the
+   * highest count and every auction that has it.
+   */
+  static DataStream<Q5Row> q5(DataStream<Event> events) {
+    return bids(events)
+        .keyBy(b -> b.auction)
+        .window(
+            SlidingEventTimeWindows.of(
+                Duration.ofMillis(Nexmark.Q5_SIZE_MS), Duration.ofMillis(Nexmark.Q5_SLIDE_MS)))
+        .aggregate(new CountBids(), new ToAuctionCount())
+        .name("q5-count")
+        .keyBy(c -> c.start)
+        .window(TumblingEventTimeWindows.of(Duration.ofMillis(Nexmark.Q5_SLIDE_MS)))
+        .aggregate(new MaxCounts(), new ToQ5Rows())
+        .name("q5-max");
+  }
+
+  static final class CountBids implements AggregateFunction<Bid, Count, Count> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public Count createAccumulator() {
+      return new Count();
+    }
+
+    @Override
+    public Count add(Bid b, Count acc) {
+      return acc.add(b.created);
+    }
+
+    @Override
+    public Count getResult(Count acc) {
+      return acc;
+    }
+
+    @Override
+    public Count merge(Count a, Count b) {
+      return a.merge(b);
+    }
+  }
+
+  static final class ToAuctionCount extends ProcessWindowFunction<Count, AuctionCount, Long, TimeWindow> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public void process(Long auction, Context ctx, Iterable<Count> counts, Collector<AuctionCount> out) {
+      Count c = counts.iterator().next();
+      TimeWindow w = ctx.window();
+      out.collect(new AuctionCount(auction, c.count, w.getStart(), w.getEnd(), c.created));
+    }
+  }
+
+  static final class MaxCounts implements AggregateFunction<AuctionCount, MaxCount, MaxCount> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public MaxCount createAccumulator() {
+      return new MaxCount();
+    }
+
+    @Override
+    public MaxCount add(AuctionCount c, MaxCount acc) {
+      return acc.add(c);
+    }
+
+    @Override
+    public MaxCount getResult(MaxCount acc) {
+      return acc;
+    }
+
+    @Override
+    public MaxCount merge(MaxCount a, MaxCount b) {
+      throw new UnsupportedOperationException("tumbling windows do not merge");
+    }
+  }
+
+  static final class ToQ5Rows extends ProcessWindowFunction<MaxCount, Q5Row, Long, TimeWindow> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public void process(Long start, Context ctx, Iterable<MaxCount> maxes, Collector<Q5Row> out) {
+      MaxCount m = maxes.iterator().next();
+      for (long auction : m.auctions) out.collect(new Q5Row(auction, m.num, start, m.end, m.created));
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------- Q7
+
+  /**
+   * The highest bid(s) per tumbling 10 s window, on one parallel instance (a global window, as
+   * eddy's single key and the reference's GROUP BY window). A bid counts in its own window only.
+   */
+  static DataStream<Bid> q7(DataStream<Event> events) {
+    return bids(events)
+        .windowAll(TumblingEventTimeWindows.of(Duration.ofMillis(Nexmark.Q7_SIZE_MS)))
+        .aggregate(new MaxBidsAgg(), new EmitBids())
+        .name("q7-max");
+  }
+
+  static final class MaxBidsAgg implements AggregateFunction<Bid, MaxBids, MaxBids> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public MaxBids createAccumulator() {
+      return new MaxBids();
+    }
+
+    @Override
+    public MaxBids add(Bid b, MaxBids acc) {
+      return acc.add(b);
+    }
+
+    @Override
+    public MaxBids getResult(MaxBids acc) {
+      return acc;
+    }
+
+    @Override
+    public MaxBids merge(MaxBids a, MaxBids b) {
+      throw new UnsupportedOperationException("tumbling windows do not merge");
+    }
+  }
+
+  static final class EmitBids extends ProcessAllWindowFunction<MaxBids, Bid, TimeWindow> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public void process(Context ctx, Iterable<MaxBids> maxes, Collector<Bid> out) {
+      for (Bid b : maxes.iterator().next().bids) out.collect(b);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------- Q8
+
+  /**
+   * Sellers grouped per tumbling 10 s window (one row per seller and window, stamped end − 1), then
+   * a tumbling-window join with the persons registered in that window.
+   */
+  static DataStream<Q8Row> q8(DataStream<Event> events) {
+    DataStream<SellerWindow> sellers =
+        auctions(events)
+            .keyBy(a -> a.seller)
+            .window(TumblingEventTimeWindows.of(Duration.ofMillis(Nexmark.Q8_SIZE_MS)))
+            .aggregate(new CountAuctions(), new ToSellerWindow())
+            .name("q8-sellers");
+    return persons(events)
+        .join(sellers)
+        .where(p -> p.id)
+        .equalTo(s -> s.seller)
+        .window(TumblingEventTimeWindows.of(Duration.ofMillis(Nexmark.Q8_SIZE_MS)))
+        .apply(new Q8Join());
+  }
+
+  static final class CountAuctions implements AggregateFunction<Auction, Count, Count> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public Count createAccumulator() {
+      return new Count();
+    }
+
+    @Override
+    public Count add(Auction a, Count acc) {
+      return acc.add(a.created);
+    }
+
+    @Override
+    public Count getResult(Count acc) {
+      return acc;
+    }
+
+    @Override
+    public Count merge(Count a, Count b) {
+      return a.merge(b);
+    }
+  }
+
+  static final class ToSellerWindow extends ProcessWindowFunction<Count, SellerWindow, Long, TimeWindow> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public void process(Long seller, Context ctx, Iterable<Count> counts, Collector<SellerWindow> out) {
+      out.collect(new SellerWindow(seller, ctx.window().getStart(), counts.iterator().next().created));
+    }
+  }
+
+  static final class Q8Join implements JoinFunction<Person, SellerWindow, Q8Row> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public Q8Row join(Person p, SellerWindow s) {
+      return new Q8Row(p.id, p.name, windowStart(p.dateTime, Nexmark.Q8_SIZE_MS), Math.max(p.created, s.created));
+    }
+  }
+
+  // --------------------------------------------------------------------------------------- Q11
+
+  /** Bids per bidder per session (10 s gap; sessions merge only when they overlap, as eddy's). */
+  static DataStream<Q11Row> q11(DataStream<Event> events) {
+    return bids(events)
+        .keyBy(b -> b.bidder)
+        .window(new OverlappingSessions(Nexmark.Q11_GAP_MS))
+        .aggregate(new CountBids(), new ToQ11Row())
+        .name("q11-sessions");
+  }
+
+  static final class ToQ11Row extends ProcessWindowFunction<Count, Q11Row, Long, TimeWindow> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public void process(Long bidder, Context ctx, Iterable<Count> counts, Collector<Q11Row> out) {
+      Count c = counts.iterator().next();
+      out.collect(new Q11Row(bidder, c.count, ctx.window().getStart(), ctx.window().getEnd(), c.created));
+    }
+  }
+}

@@ -1,0 +1,73 @@
+package dev.eddy.peers.kstreams;
+
+import com.fasterxml.jackson.annotation.JsonAutoDetect.Visibility;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.databind.ObjectWriter;
+import java.io.IOException;
+import org.apache.kafka.common.errors.SerializationException;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serializer;
+
+/** JSON (Jackson, public fields) for the records that cross repartition and changelog topics. */
+final class JsonSerde<T> implements Serde<T>, Serializer<T>, Deserializer<T> {
+  private static final ObjectMapper MAPPER = new ObjectMapper();
+
+  static {
+    MAPPER.configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+    MAPPER.setVisibility(
+        MAPPER
+            .getSerializationConfig()
+            .getDefaultVisibilityChecker()
+            .withFieldVisibility(Visibility.PUBLIC_ONLY)
+            .withGetterVisibility(Visibility.NONE)
+            .withIsGetterVisibility(Visibility.NONE)
+            .withSetterVisibility(Visibility.NONE));
+  }
+
+  private final ObjectWriter writer;
+  private final ObjectReader reader;
+
+  JsonSerde(Class<T> type) {
+    this.writer = MAPPER.writerFor(type);
+    this.reader = MAPPER.readerFor(type);
+  }
+
+  @Override
+  public byte[] serialize(String topic, T value) {
+    if (value == null) return null;
+    try {
+      return writer.writeValueAsBytes(value);
+    } catch (IOException e) {
+      throw new SerializationException(e);
+    }
+  }
+
+  @Override
+  public T deserialize(String topic, byte[] bytes) {
+    if (bytes == null) return null;
+    try {
+      return reader.readValue(bytes);
+    } catch (IOException e) {
+      throw new SerializationException(e);
+    }
+  }
+
+  @Override
+  public void configure(java.util.Map<String, ?> configs, boolean isKey) {}
+
+  @Override
+  public void close() {}
+
+  @Override
+  public Serializer<T> serializer() {
+    return this;
+  }
+
+  @Override
+  public Deserializer<T> deserializer() {
+    return this;
+  }
+}

@@ -1,0 +1,410 @@
+package dev.eddy.peers.kstreams;
+
+import dev.eddy.peers.common.Args;
+import dev.eddy.peers.common.Event;
+import dev.eddy.peers.common.EventParser;
+import dev.eddy.peers.common.LineReader;
+import dev.eddy.peers.common.Measure;
+import dev.eddy.peers.common.Pacer;
+import dev.eddy.peers.common.Stamped;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.Named;
+import org.apache.kafka.streams.processor.api.ContextualProcessor;
+import org.apache.kafka.streams.processor.api.Record;
+
+/**
+ * One Nexmark query on Kafka Streams against a running broker:
+ *
+ * <pre>
+ * java ... dev.eddy.peers.kstreams.KafkaStreamsNexmark --query q5 --events-file /tmp/e.jsonl
+ *     --events 1000000 [--parallelism 2] [--rate 50000] [--brokers 127.0.0.1:9092]
+ *     [--grace-ms 60000] [--broker-pid N]
+ * </pre>
+ *
+ * <p>Creates a fresh input topic ({@code parallelism} partitions, line {@code i} in partition
+ * {@code i mod P}, record time = event time), loads it, and runs the topology with
+ * {@code num.stream.threads = parallelism}, {@code processing.guarantee = at_least_once}, reading
+ * from the earliest offset. At maximum rate the load is a separate, untimed phase; with
+ * {@code --rate} the loader paces production while the topology runs and stamps each record
+ * (header {@code c}) with its scheduled time, which latency is measured from. The input ends with
+ * one END record per partition ({@link Flow}); the run ends when every sink task has seen its END,
+ * i.e. every input record has been processed and every output produced. Outputs are counted in a
+ * terminal processor, not written to a topic. Then the topics of the run are deleted.
+ *
+ * <p>Elapsed time runs from the first input record reaching the topology (at maximum rate) or from
+ * the first record produced (at a fixed rate) until the last sink task has seen its END. It
+ * excludes JVM start, topic creation, the load phase and the consumer group's first rebalance.
+ */
+public final class KafkaStreamsNexmark {
+  private KafkaStreamsNexmark() {}
+
+  public static void main(String[] argv) throws Exception {
+    if (argv.length == 1 && argv[0].equals("--list")) {
+      System.out.println(String.join(",", KsQueries.NAMES));
+      return;
+    }
+    Args args;
+    try {
+      args = Args.parse(argv, KsQueries.NAMES);
+    } catch (IllegalArgumentException e) {
+      System.err.println("kafka-streams: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    String brokers = args.get("brokers", System.getenv().getOrDefault("KAFKA_BROKERS", "127.0.0.1:9092"));
+    Duration grace = Duration.ofMillis(Long.parseLong(args.get("grace-ms", "60000")));
+    long brokerPid = Long.parseLong(args.get("broker-pid", "-1"));
+    if (brokerPid > 0) Measure.watchBroker(brokerPid);
+    int exit = new KafkaStreamsNexmarkRun(args, brokers, grace).run();
+    System.exit(exit);
+  }
+}
+
+/** One run: topics, load, topology, wait, result, cleanup. */
+final class KafkaStreamsNexmarkRun {
+  private static final long DAY_MS = 86_400_000L;
+
+  private final Args args;
+  private final String brokers;
+  private final Duration grace;
+  private final boolean latency;
+  private final String runId;
+  private final String appId;
+  private final String inputTopic;
+  /**
+   * Added to event times to make record timestamps: Kafka's are not negative, and eddy's (and
+   * Flink's) sliding windows start before 0 for the first events. One day keeps windows aligned.
+   * Not a recent time: the first emission of a windowed aggregation with a cache walks the cache
+   * segment by segment from time 0, which at today's epoch millis costs tens of seconds of CPU
+   * per task; topics created here keep records regardless of their time (retention.ms -1).
+   */
+  private final long base = DAY_MS;
+
+  private final AtomicBoolean cleaned = new AtomicBoolean();
+  private Admin admin;
+  private KafkaStreams streams;
+  private Path stateDir;
+
+  KafkaStreamsNexmarkRun(Args args, String brokers, Duration grace) {
+    this.args = args;
+    this.brokers = brokers;
+    this.grace = grace;
+    this.latency = args.rate > 0;
+    this.runId = args.query + "-" + UUID.randomUUID().toString().substring(0, 8);
+    this.appId = "eddy-peers-" + runId;
+    this.inputTopic = "eddy-peers-in-" + runId;
+  }
+
+  int run() throws Exception {
+    Properties ap = new Properties();
+    ap.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
+    ap.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
+    ap.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 15_000);
+    admin = Admin.create(ap);
+    try {
+      admin.describeCluster().clusterId().get(10, TimeUnit.SECONDS);
+    } catch (ExecutionException | TimeoutException e) {
+      System.err.println(
+          "kafka-streams: Kafka broker not reachable at " + brokers + "; run npm run kafka:up (" + e + ")");
+      admin.close(Duration.ofSeconds(1));
+      return 1;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(this::cleanup, "cleanup"));
+    try {
+      return runTopology();
+    } finally {
+      cleanup();
+    }
+  }
+
+  private int runTopology() throws Exception {
+    int p = args.parallelism;
+    admin
+        .createTopics(
+            List.of(
+                new NewTopic(inputTopic, p, (short) 1)
+                    .configs(Map.of("retention.ms", "-1", "retention.bytes", "-1"))))
+        .all()
+        .get(30, TimeUnit.SECONDS);
+    log("created topic " + inputTopic + " (" + p + " partitions)");
+
+    if (!latency) {
+      long t0 = System.nanoTime();
+      long loaded = load(null);
+      log(String.format("loaded %d events in %.1f s (untimed)", loaded, (System.nanoTime() - t0) / 1e9));
+    }
+
+    Flow flow = new Flow(p, grace, base);
+    StreamsBuilder builder = new StreamsBuilder();
+    KStream<Long, Event> events =
+        builder.stream(inputTopic, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("input"))
+            .process(() -> new Parse(latency), Named.as("parse"));
+    @SuppressWarnings("unchecked")
+    KStream<Long, Stamped> out = (KStream<Long, Stamped>) (KStream<Long, ?>) KsQueries.build(args.query, builder, flow, events);
+    out.process(() -> new Flow.Sink<>(latency), Named.as("count"));
+    Topology topology = builder.build();
+    if (Boolean.parseBoolean(args.get("describe", "false"))) log(topology.describe().toString());
+
+    stateDir = Files.createTempDirectory("eddy-peers-ks-");
+    Properties props = new Properties();
+    props.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
+    props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
+    props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, p);
+    props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
+    props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+    props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+    // Check for closed windows on every record (default: at most once a second of wall time), so
+    // an END record closes the last windows at once.
+    props.put("__emit.interval.ms.kstreams.windowed.aggregation__", 0L);
+    Flow.Done.expect(p);
+
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    streams = new KafkaStreams(topology, props);
+    streams.setUncaughtExceptionHandler(
+        e -> {
+          failure.compareAndSet(null, e);
+          return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse
+              .SHUTDOWN_CLIENT;
+        });
+    streams.start();
+
+    Thread loader = null;
+    if (latency) {
+      waitRunning();
+      AtomicReference<Throwable> loadFailure = failure;
+      loader =
+          new Thread(
+              () -> {
+                try {
+                  Measure.markStart();
+                  load(new Pacer(args.rate));
+                } catch (Throwable t) {
+                  loadFailure.compareAndSet(null, t);
+                }
+              },
+              "loader");
+      loader.setDaemon(true);
+      loader.start();
+    }
+
+    while (!Flow.Done.await(Duration.ofMillis(500))) {
+      if (failure.get() != null) {
+        System.err.println("kafka-streams: the run failed: " + failure.get());
+        failure.get().printStackTrace();
+        return 1;
+      }
+      KafkaStreams.State s = streams.state();
+      if (s == KafkaStreams.State.ERROR || s == KafkaStreams.State.NOT_RUNNING) {
+        System.err.println("kafka-streams: the topology stopped (" + s + ")");
+        return 1;
+      }
+    }
+    long end = Flow.Done.endNanos();
+    long read = Measure.EVENTS_IN.sum();
+    if (read != args.events) {
+      System.err.println(
+          "kafka-streams: the topology read " + read + " events; --events asked for " + args.events);
+      return 1;
+    }
+    Map<String, Object> extra = new LinkedHashMap<>();
+    extra.put("parallelism", args.parallelism);
+    extra.put("graceMs", grace.toMillis());
+    extra.put("droppedRecords", Math.round(metricSum("dropped-records-total")));
+    extra.put("processingGuarantee", "at_least_once");
+    extra.put("kafkaStreamsVersion", org.apache.kafka.common.utils.internals.AppInfoParser.getVersion());
+    String result =
+        Measure.result("kafka-streams", args.query, args.events, Measure.OUTPUTS.sum(), end, latency, extra);
+    cleanup();
+    System.out.println(result);
+    System.out.flush();
+    return 0;
+  }
+
+  private double metricSum(String name) {
+    double sum = 0;
+    for (Map.Entry<MetricName, ? extends Metric> e : streams.metrics().entrySet()) {
+      if (e.getKey().name().equals(name) && e.getValue().metricValue() instanceof Number) {
+        sum += ((Number) e.getValue().metricValue()).doubleValue();
+      }
+    }
+    return sum;
+  }
+
+  private void waitRunning() throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (streams.state() != KafkaStreams.State.RUNNING) {
+      if (System.nanoTime() > deadline) throw new IllegalStateException("streams did not reach RUNNING in 60 s");
+      Thread.sleep(20);
+    }
+  }
+
+  /**
+   * Produces the first {@code --events} lines into the input topic (line i to partition i mod P,
+   * timestamp base + dateTime), then one END record per partition. With a pacer, each record is
+   * sent at its scheduled time and carries it in header {@code c}.
+   */
+  private long load(Pacer pacer) throws IOException {
+    int p = args.parallelism;
+    Properties pp = new Properties();
+    pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
+    pp.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
+    pp.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
+    pp.put(ProducerConfig.LINGER_MS_CONFIG, pacer == null ? 20 : 1);
+    pp.put(ProducerConfig.BATCH_SIZE_CONFIG, 512 * 1024);
+    pp.put(ProducerConfig.BUFFER_MEMORY_CONFIG, 128L * 1024 * 1024);
+    long count = 0;
+    long last = 0;
+    AtomicReference<Exception> sendError = new AtomicReference<>();
+    try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(pp);
+        LineReader r = new LineReader(args.eventsFile, args.events, 0, 1)) {
+      while (r.next()) {
+        byte[] value = Arrays.copyOfRange(r.line, r.off, r.off + r.len);
+        long time = dateTime(value);
+        last = time;
+        int partition = (int) (r.index % p);
+        RecordHeaders headers = new RecordHeaders();
+        if (pacer != null) {
+          long due = pacer.due(r.index);
+          Pacer.waitUntil(due);
+          headers.add("c", ByteBuffer.allocate(8).putLong(due).array());
+        }
+        producer.send(
+            new ProducerRecord<>(inputTopic, partition, base + time, null, value, headers),
+            (md, e) -> {
+              if (e != null) sendError.compareAndSet(null, e);
+            });
+        count++;
+        if (sendError.get() != null) break;
+      }
+      byte[] end = "{\"kind\":\"end\"}".getBytes(StandardCharsets.UTF_8);
+      for (int i = 0; i < p; i++) {
+        producer.send(new ProducerRecord<>(inputTopic, i, base + last + grace.toMillis() + Flow.END_OFFSET_MS, null, end));
+      }
+      producer.flush();
+    }
+    if (sendError.get() != null) throw new IllegalStateException("producing the input failed", sendError.get());
+    if (count != args.events) {
+      throw new IllegalStateException("the events file has " + count + " events; --events asked for " + args.events);
+    }
+    return count;
+  }
+
+  private static final byte[] DATE_TIME = "\"dateTime\":".getBytes(StandardCharsets.UTF_8);
+
+  /** The first {@code "dateTime":N} of a line (each event has exactly one). */
+  static long dateTime(byte[] line) {
+    outer:
+    for (int i = 0; i + DATE_TIME.length < line.length; i++) {
+      for (int j = 0; j < DATE_TIME.length; j++) if (line[i + j] != DATE_TIME[j]) continue outer;
+      long v = 0;
+      for (int k = i + DATE_TIME.length; k < line.length && line[k] >= '0' && line[k] <= '9'; k++) {
+        v = v * 10 + (line[k] - '0');
+      }
+      return v;
+    }
+    throw new IllegalArgumentException("no dateTime in line " + new String(line, 0, Math.min(200, line.length), StandardCharsets.UTF_8));
+  }
+
+  private void cleanup() {
+    if (!cleaned.compareAndSet(false, true)) return;
+    try {
+      if (streams != null) {
+        streams.close(Duration.ofSeconds(30));
+        streams.cleanUp();
+      }
+      if (admin != null) {
+        List<String> mine = new ArrayList<>();
+        for (String t : admin.listTopics().names().get(15, TimeUnit.SECONDS)) {
+          if (t.equals(inputTopic) || t.startsWith(appId + "-")) mine.add(t);
+        }
+        if (!mine.isEmpty()) admin.deleteTopics(mine).all().get(30, TimeUnit.SECONDS);
+        log("deleted topics " + mine);
+        admin.close(Duration.ofSeconds(5));
+      }
+      if (stateDir != null && Files.exists(stateDir)) {
+        try (var paths = Files.walk(stateDir)) {
+          paths.sorted(Comparator.reverseOrder()).forEach(q -> q.toFile().delete());
+        }
+      }
+    } catch (Exception e) {
+      System.err.println("kafka-streams: cleanup failed (topics of run " + runId + " may remain): " + e);
+    }
+  }
+
+  private static void log(String line) {
+    System.err.println("kafka-streams: " + line);
+  }
+
+  /**
+   * Parses input lines into events (key null; END records keyed {@link Flow#END}), counts them,
+   * and in rate mode stamps them with the creation time from header {@code c}.
+   */
+  static final class Parse extends ContextualProcessor<byte[], byte[], Long, Event> {
+    private final boolean latency;
+    private final EventParser parser = new EventParser();
+
+    Parse(boolean latency) {
+      this.latency = latency;
+    }
+
+    @Override
+    public void process(Record<byte[], byte[]> record) {
+      byte[] v = record.value();
+      Event e;
+      try {
+        e = parser.parse(v, 0, v.length);
+      } catch (IOException x) {
+        throw new UncheckedIOException(x);
+      }
+      if (e.kind == Event.END) {
+        context().forward(record.withKey(Flow.END).withValue(e));
+        return;
+      }
+      Measure.markStart();
+      if (latency) {
+        Header c = record.headers().lastHeader("c");
+        if (c != null) e.stamp(ByteBuffer.wrap(c.value()).getLong());
+      }
+      Measure.EVENTS_IN.increment();
+      context().forward(record.withKey((Long) null).withValue(e));
+    }
+  }
+}

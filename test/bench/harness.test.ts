@@ -25,7 +25,7 @@ describe('flags', () => {
     assert.ok(quick !== 'help');
     assert.deepEqual(quick.systems, ['eddy', 'flink', 'kafka-streams']);
     assert.deepEqual(quick.queries, ['q0', 'q5']);
-    assert.equal(quick.events, 200_000);
+    assert.equal(quick.events, 100_000);
     const some = parseSettings(['--profile', 'skew,ramp', '--events', '1_000', '--fractions', '0.3']);
     assert.ok(some !== 'help');
     assert.deepEqual(some.profiles, ['max', 'skew', 'ramp']);

@@ -55,7 +55,7 @@ const FLAGS = {
   vs: { type: 'string', doc: 'peers to compare with: flink, kafka-streams (comma-separated)' },
   quick: { type: 'boolean', doc: 'a short run (under 2 minutes): fewer events, rounds and queries' },
   queries: { type: 'string', doc: 'queries to run, e.g. q0,q5 (default: all eddy has; --quick: q0,q5)' },
-  events: { type: 'string', doc: 'events per run (default 1,000,000; --quick: 200,000)' },
+  events: { type: 'string', doc: 'events per run (default 1,000,000; --quick: 100,000)' },
   profile: {
     type: 'string',
     doc: `load profiles: ${PROFILES.join(', ')} or all (default max,constant; max always runs)`,
@@ -66,7 +66,7 @@ const FLAGS = {
     type: 'string',
     doc: 'fixed rates as fractions of each maximum (default 0.5,0.8; --quick: 0.5)',
   },
-  interval: { type: 'string', doc: 'eddy sampling interval in ms (default 250; --quick: 100)' },
+  interval: { type: 'string', doc: 'eddy sampling interval in ms (default 100; --quick: 50)' },
   parallelism: { type: 'string', doc: 'peers’ parallelism (default 1: eddy runs on one thread)' },
   seed: { type: 'string', doc: 'generator seed (default 1)' },
   zipf: { type: 'string', doc: 'Zipf exponent of the skew profile (default 1.2)' },
@@ -170,12 +170,12 @@ export function parseSettings(args: readonly string[]): Settings | 'help' {
     systems: ['eddy', ...PEERS.filter((p) => vs.includes(p))],
     quick,
     queries,
-    events: whole('events', str('events'), quick ? 200_000 : 1_000_000),
+    events: whole('events', str('events'), quick ? 100_000 : 1_000_000),
     profiles: profiles as ProfileName[],
     rounds: whole('rounds', str('rounds'), quick ? 1 : 3),
     latencyRounds: whole('latency-rounds', str('latency-rounds'), quick ? 1 : 2),
     fractions,
-    intervalMs: whole('interval', str('interval'), quick ? 100 : 250, 10),
+    intervalMs: whole('interval', str('interval'), quick ? 50 : 100, 10),
     parallelism: whole('parallelism', str('parallelism'), 1),
     seed: whole('seed', str('seed'), 1, 0),
     zipf,
@@ -323,7 +323,11 @@ async function runRound(
       cpuMs: Math.round(r.cpuMs),
       peakRssMb: Math.round(r.peakRssMb),
       samples: r.samples,
-      latency: r.latencyMs === null ? null : { ...r.latencyMs, count: 0 },
+      // The peers also report how many outputs they timed (beyond the declared API); 0 when they do not.
+      latency:
+        r.latencyMs === null
+          ? null
+          : { ...r.latencyMs, count: (r.latencyMs as { count?: number }).count ?? 0 },
       behindMs: Math.max(0, Math.round(r.elapsedMs - scheduled)),
     };
   } catch (e) {
@@ -359,7 +363,8 @@ function latencyPoint(
   rate: number,
   rounds: readonly Round[],
 ): LatencyPoint | undefined {
-  const measured = rounds.filter((r) => r.latency !== null);
+  // A peer whose sink timed nothing reports zeros: that is no measurement, not zero latency.
+  const measured = rounds.filter((r) => r.latency !== null && (r.latency.count > 0 || r.latency.p99 > 0));
   if (measured.length === 0) return undefined;
   const encoded = measured.map((r) => r.latency!.encoded).filter((e): e is string => e !== undefined);
   const behindMs = Math.max(...rounds.map((r) => r.behindMs));
@@ -386,7 +391,7 @@ function latencyPoint(
     p50: median(measured.map((r) => r.latency!.p50)),
     p99: median(measured.map((r) => r.latency!.p99)),
     p999: median(measured.map((r) => r.latency!.p999)),
-    count: 0,
+    count: measured.reduce((n, r) => n + r.latency!.count, 0),
     rounds: rounds.length,
     behindMs,
   };
@@ -596,6 +601,10 @@ async function runQuery(
     for (const p of acc.fixed.values()) {
       const l = latencyPoint(p.profile, p.fraction, p.rate, p.rounds);
       if (l !== undefined) latency.push(l);
+      else if (p.rounds.length > 0)
+        acc.errors.push(
+          `${p.profile} at ${Math.round(p.fraction * 100)} %: no output was timed (latency not reported)`,
+        );
     }
     let ramp: SystemResult['ramp'];
     if (acc.ramp !== undefined) {

@@ -22,6 +22,8 @@ export interface SourceContext {
   /** Which subtask opens this reader, of how many. A splittable source reads only this subtask's share. */
   readonly subtask: number;
   readonly parallelism: number;
+  /** When the job started (the clock's time): the same for every subtask. */
+  readonly jobStart: number;
 }
 
 /** One poll's worth of records. */

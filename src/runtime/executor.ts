@@ -42,6 +42,8 @@ export interface ExecutorOptions {
   readonly sinkFor?: (stepId: string, sink: Sink<unknown>) => Sink<unknown>;
   /** Which subtask this is, of how many (default 0 of 1). */
   readonly subtask?: number;
+  /** When the job started, on the clock (default: now). */
+  readonly jobStart?: number;
   readonly parallelism?: number;
   /** Whether the job takes checkpoints (sinks then commit only on checkpoint completion). */
   readonly checkpointing?: boolean;
@@ -80,6 +82,7 @@ export class Executor {
   readonly subtask: number;
   readonly parallelism: number;
   readonly #checkpointing: boolean;
+  readonly #jobStart: number;
   readonly #restore: SubtaskRestore | undefined;
   readonly #onFail: ((error: unknown) => void) | undefined;
   // Exchange edges out of this subtask, to be pointed at the other subtasks' tasks by the job.
@@ -113,6 +116,7 @@ export class Executor {
     this.subtask = options.subtask ?? 0;
     this.parallelism = options.parallelism ?? 1;
     this.#checkpointing = options.checkpointing ?? false;
+    this.#jobStart = options.jobStart ?? this.#clock.now();
     this.#restore = options.restore;
     this.#onFail = options.onFail;
     this.drained = new Promise((resolve) => {
@@ -526,6 +530,7 @@ export class Executor {
         },
         subtask: this.subtask,
         parallelism: this.parallelism,
+        jobStart: this.#jobStart,
         ...(restored === undefined ? {} : { restored: restored.position }),
       });
       if (this.#checkpointing && typeof reader.position !== 'function') {

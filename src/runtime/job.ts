@@ -29,6 +29,7 @@ import type { LogicalGraph } from '../plan/graph.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
 import { workerForKeyGroup } from '../state/key-groups.ts';
+import { systemClock } from './clock.ts';
 import { Executor, type ExecutorOptions, type SubtaskSnapshot } from './executor.ts';
 import type { PipelineMetrics, StepMetrics } from './metrics.ts';
 import type { SourceFeeder } from './timestamps.ts';
@@ -62,7 +63,8 @@ export interface CheckpointMetrics {
   readonly restoredFrom: number | undefined;
 }
 
-export interface JobOptions extends Omit<ExecutorOptions, 'subtask' | 'parallelism' | 'restore' | 'onFail'> {
+export interface JobOptions
+  extends Omit<ExecutorOptions, 'subtask' | 'parallelism' | 'restore' | 'onFail' | 'jobStart'> {
   /** How many subtasks (default 1). */
   readonly parallelism?: number;
   /** Periodic checkpoints: where, and how often (ms; 0 = only on demand and at the end). */
@@ -142,6 +144,7 @@ export class Job {
           );
     this.#restoredFrom = restore?.checkpointId;
     if (restore !== undefined) this.#nextCheckpointId = restore.checkpointId + 1;
+    const jobStart = (o.clock ?? systemClock).now();
     try {
       for (let k = 0; k < n; k++) {
         const backend: KeyedStateBackend =
@@ -153,6 +156,7 @@ export class Job {
             stateBackend: backend,
             subtask: k,
             parallelism: n,
+            jobStart,
             checkpointing: this.#checkpoints !== undefined,
             ...(subtaskRestore === undefined ? {} : { restore: subtaskRestore }),
             onFail: (e) => void this.#fail(e),

@@ -61,6 +61,7 @@ async function inputEvents(): Promise<GoldenEvent[]> {
     signal: new AbortController().signal,
     subtask: 0,
     parallelism: 1,
+    jobStart: 0,
   });
   const events: GoldenEvent[] = [];
   for (;;) {

@@ -36,6 +36,13 @@ export interface GeneratorOptions<T> {
   readonly disorder?: { readonly maxDelay: number; readonly fraction?: number };
   /** A `fraction` of records get event time earlier by `by` ms plus up to `maxDelay` more: late records. */
   readonly late?: { readonly fraction: number; readonly by: number };
+  /**
+   * Into how many splits the records are divided (record i is in split
+   * i % splits, each with its own random stream); subtasks share the splits.
+   * Default 1: one subtask generates everything. The same splits give the
+   * same records at any parallelism.
+   */
+  readonly splits?: number;
 }
 
 /**
@@ -86,33 +93,60 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
       'use delays >= 0 and fractions in [0, 1]',
     );
   }
+  const splits = options.splits ?? 1;
+  if (!Number.isInteger(splits) || splits < 1)
+    throw configError(
+      'generator splits must be a whole number >= 1',
+      splits,
+      'pass e.g. splits: 8 (at least the parallelism)',
+    );
   return {
     kind: 'generator',
+    splittable: true,
     open(ctx): SourceReader<T> {
-      const rng = new Random(options.seed ?? 1);
-      const restored = ctx.restored as GeneratorPosition | undefined;
-      if (restored !== undefined) checkPosition(restored);
-      // Restored: the same start time and the exact random state, so records continue as if never stopped.
-      const start = restored?.start ?? options.startTime ?? ctx.clock.now();
-      if (restored !== undefined) rng.state = restored.rng;
+      // Record i belongs to split i % splits, and each split has its own seeded random stream, so a
+      // record is the same whichever subtask makes it: any parallelism gives the same records.
+      const n = ctx.parallelism;
+      const restored = ctx.restored as Record<string, SplitPosition> | undefined;
+      const states: (SplitState | undefined)[] = new Array(splits);
+      let start = options.startTime ?? ctx.jobStart;
+      for (let s = 0; s < splits; s++) {
+        if (Math.floor((s * n) / splits) !== ctx.subtask) continue;
+        const rng = new Random(splits === 1 ? (options.seed ?? 1) : mixSeed(options.seed ?? 1, s));
+        const r = restored?.[String(s)];
+        if (r !== undefined) {
+          checkPosition(r);
+          rng.state = r.rng;
+          // Restored: the same start time and the exact random state, so records continue as if never stopped.
+          start = r.start;
+        }
+        states[s] = { next: r?.next ?? s, rng };
+      }
+      const owned = states.filter((x) => x !== undefined).length;
+      let cursor = Math.min(count, ...states.filter((x) => x !== undefined).map((x) => x.next));
       // Time of record i is start + i * 1000 / eventsPerSecond, computed as (i * 1000) / rate so that
       // whole results stay exact (i * (1000 / rate) can land 1 ms short).
       const make = options.make;
-      // One context object, its time overwritten per record: no allocation per record.
+      // One context object, its time and random stream set per record: no allocation per record.
+      let rng!: Random;
       const g: { time: number; random(): number; int(n: number): number } = {
         time: 0,
         random: () => rng.next(),
-        int: (n) => rng.int(n),
+        int: (k) => rng.int(k),
       };
-      let next = restored?.next ?? 0;
-      // Rate limiting counts from where this run started.
-      const resumedAt = next;
+      // Rate limiting counts what this subtask made since it started, at its share of the rate.
+      const myRate = (rate * owned) / splits;
+      let made = 0;
       const wallStart = Date.now();
-      const produce = (n: number): SourceBatch<T> => {
+      const produce = (want: number): SourceBatch<T> => {
         const values: T[] = [];
         const times: number[] = [];
-        const first = next;
-        for (let i = first; i < first + n; i++) {
+        let i = cursor;
+        for (; i < count && values.length < want; i++) {
+          const state = states[i % splits];
+          // Splits restored from several old subtasks may stand at different indexes.
+          if (state === undefined || i < state.next) continue;
+          rng = state.rng;
           let t = Math.floor(start + (i * 1000) / eventsPerSecond);
           if (maxDelay > 0 && (disorderFraction === 1 || rng.next() < disorderFraction))
             t -= Math.floor(rng.next() * maxDelay);
@@ -121,21 +155,23 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
           g.time = t;
           times.push(t);
           values.push(make(i, g));
+          state.next = i + splits;
         }
-        next += n;
+        cursor = i;
+        made += values.length;
         return { values, times };
       };
       return {
         poll(max) {
-          if (next >= count) return null;
-          let n = Math.min(max, count - next);
-          if (rate > 0) {
-            const due = Math.floor(((Date.now() - wallStart) / 1000) * rate) - (next - resumedAt);
+          if (cursor >= count || owned === 0) return null;
+          let want = max;
+          if (myRate > 0) {
+            const due = Math.floor(((Date.now() - wallStart) / 1000) * myRate) - made;
             if (due <= 0) {
               const wait = Math.max(
                 1,
                 Math.ceil(
-                  ((next - resumedAt + Math.min(n, Math.ceil(rate / 200))) / rate) * 1000 -
+                  ((made + Math.min(want, Math.ceil(myRate / 200))) / myRate) * 1000 -
                     (Date.now() - wallStart),
                 ),
               );
@@ -151,24 +187,45 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
                 ctx.signal.addEventListener('abort', onAbort, { once: true });
               });
             }
-            n = Math.min(n, due);
+            want = Math.min(want, due);
           }
-          return produce(n);
+          return produce(want);
         },
-        position: (): GeneratorPosition => ({ next, rng: rng.state, start }),
+        position: () => {
+          const position: Record<string, SplitPosition> = {};
+          for (let s = 0; s < splits; s++) {
+            const state = states[s];
+            if (state !== undefined) position[String(s)] = { next: state.next, rng: state.rng.state, start };
+          }
+          return position;
+        },
       };
     },
   };
 }
 
-/** Where a generator is: the next index, the random state, and the start time it used. */
-interface GeneratorPosition {
+interface SplitState {
+  /** The next index of this split to make. */
+  next: number;
+  readonly rng: Random;
+}
+
+/** A distinct, well-mixed seed per split (splitmix32 of seed and split). */
+function mixSeed(seed: number, split: number): number {
+  let z = (seed ^ Math.imul(split + 1, 0x9e3779b9)) | 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) | 0;
+}
+
+/** Where one split of a generator is: its next index, its random state, and the start time used. */
+interface SplitPosition {
   readonly next: number;
   readonly rng: [number, number, number, number];
   readonly start: number;
 }
 
-function checkPosition(p: GeneratorPosition): void {
+function checkPosition(p: SplitPosition): void {
   const ok =
     Number.isInteger(p?.next) &&
     p.next >= 0 &&

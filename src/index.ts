@@ -64,6 +64,7 @@ export {
 export { type Clock, ManualClock, systemClock } from './runtime/clock.ts';
 export type { PipelineMetrics, StepMetrics } from './runtime/metrics.ts';
 export type { ErrorPolicy } from './runtime/operator.ts';
+export type { DurableStateOptions } from './state/durable/index.ts';
 export {
   type ListState,
   listState,

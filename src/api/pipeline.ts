@@ -3,6 +3,7 @@
  * to run it. Runs on the embedded default (this process, in-memory channels,
  * heap state) unless told otherwise.
  */
+import { join } from 'node:path';
 import { CheckpointStorage, type LoadedCheckpoint, loadCheckpoint } from '../checkpoint/storage.ts';
 import type { Source, SourceOptions } from '../connectors/types.ts';
 import { configError, EddyError } from '../errors/index.ts';
@@ -27,11 +28,22 @@ export interface PipelineOptions {
   readonly lingerMs?: number;
   /** When a user function throws: 'dead-letter' (default) sends the record there and goes on; 'fail' stops the pipeline. */
   readonly errorPolicy?: ErrorPolicy;
+  /**
+   * Where keyed state lives: `'heap'` (default; fastest while it fits in
+   * memory) or `{ kind: 'durable', path }` for state larger than memory: an
+   * embedded LMDB store under `path` (one directory per subtask) with hot
+   * entries in a write-back cache of `cacheEntries` (default 100,000). Both
+   * are checkpointed the same way.
+   */
+  readonly state?:
+    | 'heap'
+    | { readonly kind: 'durable'; readonly path: string; readonly cacheEntries?: number };
 }
 
 /** Settings read once at construction, defaults in one place. */
 const DEFAULTS = {
   name: 'pipeline',
+  state: 'heap' as NonNullable<PipelineOptions['state']>,
   maxParallelism: DEFAULT_MAX_PARALLELISM,
   batchSize: DEFAULT_BATCH_SIZE,
   lingerMs: DEFAULT_LINGER_MS,
@@ -128,7 +140,19 @@ export class Pipeline {
     if (o.errorPolicy !== 'dead-letter' && o.errorPolicy !== 'fail') {
       throw configError('errorPolicy must be "dead-letter" or "fail"', o.errorPolicy, 'pick one of the two');
     }
+    const state = o.state;
+    if (
+      state !== 'heap' &&
+      (state?.kind !== 'durable' || typeof state.path !== 'string' || state.path === '')
+    ) {
+      throw configError(
+        'state must be "heap" or { kind: "durable", path }',
+        state,
+        'pass state: { kind: "durable", path: ".eddy/state" } or leave it out for the heap',
+      );
+    }
     this.options = {
+      state,
       maxParallelism,
       batchSize: checkInt('batchSize', o.batchSize, 1),
       lingerMs: checkInt('lingerMs', o.lingerMs, 0),
@@ -208,7 +232,27 @@ export class Pipeline {
     const { signal: _signal, ...rest } = options;
     const env = process.env['EDDY_PARALLELISM'];
     const parallelism = rest.parallelism ?? (env === undefined || env === '' ? 1 : Number(env));
-    return new Job(this.scope.graph, { ...this.options, ...rest, parallelism, pipelineName: this.name });
+    const { state, ...pipelineOptions } = this.options;
+    const maxParallelism = this.options.maxParallelism;
+    const durable =
+      state === 'heap'
+        ? {}
+        : {
+            // Imported on use: the native store is not loaded by pipelines that keep state on the heap.
+            stateBackendFactory: async (subtask: number) =>
+              (await import('../state/durable/index.ts')).durableStateBackend({
+                path: join(state.path, `subtask-${subtask}`),
+                maxParallelism,
+                ...(state.cacheEntries === undefined ? {} : { cacheEntries: state.cacheEntries }),
+              }),
+          };
+    return new Job(this.scope.graph, {
+      ...pipelineOptions,
+      ...durable,
+      ...rest,
+      parallelism,
+      pipelineName: this.name,
+    });
   }
 
   /** Starts the pipeline and returns at once. */

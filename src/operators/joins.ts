@@ -117,7 +117,10 @@ export class WindowJoinOperator implements Operator {
         this.#timers.register(end - 1, group, key, start);
         if (this.#lateness > 0) this.#timers.register(end - 1 + this.#lateness, group, key, start);
       }
-    } else list.push([v, t]);
+    } else {
+      list.push([v, t]);
+      mine.put(group, key, start, list); // a durable backend hands out copies
+    }
     if (end - 1 <= this.#watermark) {
       // Late but within lateness: the window already fired, so emit only the new pairs.
       const partners = this.#sides[1 - input]!.get(group, key, start) ?? [];
@@ -202,7 +205,10 @@ export class IntervalJoinOperator implements Operator {
         const mine = this.#sides[input]!;
         const list = mine.get(g, key, 0);
         if (list === undefined) mine.put(g, key, 0, [[v, t]]);
-        else list.push([v, t]);
+        else {
+          list.push([v, t]);
+          mine.put(g, key, 0, list); // a durable backend hands out copies
+        }
         this.#timers.registerOnce(horizon, g, key, input);
       }
       const partners = this.#sides[1 - input]!.get(g, key, 0);

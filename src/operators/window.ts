@@ -39,6 +39,8 @@ export class WindowOperator implements Operator {
   #acc!: StateTable<unknown>;
   #sessions!: StateTable<Session<unknown>[]>;
   #watermark = Number.NEGATIVE_INFINITY;
+  // Whether values read from state are copies (a durable backend): then a value changed in place must be put back.
+  #putBack = false;
   // Only with early results: windows changed since the last early emission, ns -> key -> key group.
   #dirty: Map<number, Map<Key, number>> | undefined;
   #out!: Output;
@@ -55,6 +57,7 @@ export class WindowOperator implements Operator {
     this.#ctx = ctx;
     this.#acc = ctx.state.table(ctx.stepId, 'acc');
     this.#sessions = ctx.state.table(ctx.stepId, 'sessions');
+    this.#putBack = ctx.state.kind !== 'heap';
     if (ctx.restored !== undefined) this.#restoreTimers(ctx.restored.watermark);
     if (this.#earlyEvery > 0) {
       this.#dirty = new Map();
@@ -166,7 +169,7 @@ export class WindowOperator implements Operator {
       if (this.#lateness > 0) this.#timers.register(end - 1 + this.#lateness, group, key, start);
     } else {
       after = agg.add(before, v);
-      if (after !== before) table.put(group, key, start, after);
+      if (after !== before || this.#putBack) table.put(group, key, start, after);
     }
     if (end - 1 <= wm) this.#emit(key, start, end, after, 'late');
     else if (this.#dirty !== undefined) this.#markDirty(start, key, group);

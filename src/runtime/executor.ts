@@ -31,7 +31,7 @@ export interface ExecutorOptions {
   readonly maxParallelism: number;
   readonly stateBackend?: KeyedStateBackend;
   /** Makes each subtask's backend (a job with parallelism > 1 needs one per subtask). */
-  readonly stateBackendFactory?: (subtask: number) => KeyedStateBackend;
+  readonly stateBackendFactory?: (subtask: number) => KeyedStateBackend | Promise<KeyedStateBackend>;
   /** How long a source loop sleeps after an empty poll, in ms. */
   readonly pollIntervalMs?: number;
   /** Sources are not pulled; the caller feeds them through {@link Executor.input} (the test driver). */

@@ -148,7 +148,7 @@ export class Job {
     try {
       for (let k = 0; k < n; k++) {
         const backend: KeyedStateBackend =
-          o.stateBackend ?? o.stateBackendFactory?.(k) ?? new HeapStateBackend(o.maxParallelism);
+          o.stateBackend ?? (await o.stateBackendFactory?.(k)) ?? new HeapStateBackend(o.maxParallelism);
         const subtaskRestore = restore?.restoreSubtask(k, backend);
         this.#executors.push(
           new Executor(this.#graph, {

@@ -9,6 +9,7 @@ import {
   type Aggregator,
   generatorSource,
   Pipeline,
+  type PipelineOptions,
   type Sink,
   type Source,
   session,
@@ -76,8 +77,9 @@ export function goldenPipeline(
   source: Source<GoldenEvent>,
   sinkOf: (name: OutputName) => Sink<unknown>,
   batchSize = 64,
+  state: PipelineOptions['state'] = 'heap',
 ): Pipeline {
-  const p = new Pipeline({ name: 'golden', batchSize });
+  const p = new Pipeline({ name: 'golden', batchSize, state });
   const events = p.source('events', source, { timestamp: (e) => e.ts, maxOutOfOrderness: 1000 });
   const keyed = events.keyBy((e) => e.key, 'by-key');
   const tumbled = keyed.window(tumbling(1000), { allowedLateness: 1000 }).aggregate(idsAgg, 'tumbling');

@@ -69,6 +69,7 @@ async function withSavepoints(
   stops: readonly number[],
   dir: string,
   parallelism?: readonly number[],
+  state: 'heap' | 'durable' = 'heap',
 ): Promise<Outputs> {
   const outputs = emptyOutputs();
   let resumeFrom: string | undefined;
@@ -89,7 +90,12 @@ async function withSavepoints(
         savepoint = running!.stopWithSavepoint(join(dir, `sp-${i}`));
       },
     );
-    const p = goldenPipeline(source, sinksInto(outputs));
+    const p = goldenPipeline(
+      source,
+      sinksInto(outputs),
+      64,
+      state === 'heap' ? 'heap' : { kind: 'durable', path: join(dir, 'state'), cacheEntries: 50 },
+    );
     const par = parallelism?.[i];
     running = await p.start({
       ...(resumeFrom === undefined ? {} : { resumeFrom }),
@@ -127,6 +133,23 @@ describe('savepoints: stop, resume, same results (golden)', () => {
         ),
         { numRuns: 12 },
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with the durable state backend (a tiny cache, so values go through the store) results are the same', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-durable-golden-'));
+    try {
+      for (const [seed, stops] of [
+        [3, [700, 1900]],
+        [8, [1500]],
+      ] as const) {
+        const expected = await straight(2000, seed);
+        const actual = await withSavepoints(2000, seed, stops, join(dir, String(seed)), undefined, 'durable');
+        for (const name of OUTPUTS)
+          assert.deepEqual(canonical(actual[name]), canonical(expected[name]), `output ${name}`);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

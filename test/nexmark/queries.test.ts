@@ -8,52 +8,50 @@ import {
   type Bid,
   type Event,
   generateEvents,
-  type NexmarkConfig,
   nexmarkGenerator,
   nexmarkSourceOptions,
   splitEvents,
 } from '../../bench/nexmark/generator.ts';
-import { q0, q1, q2, q3, q4, q5, q7, q8, q11 } from '../../bench/nexmark/queries.ts';
+import {
+  bidTimeType,
+  channelIdOf,
+  countChar,
+  priceRank,
+  QUERIES,
+  q0,
+  q1,
+  q2,
+  q3,
+  q4,
+  q5,
+  q6,
+  q7,
+  q8,
+  q9,
+  q11,
+  q13,
+  q13SideInput,
+  q14,
+  q15,
+  q16,
+  q17,
+  q20,
+  q21,
+  q22,
+} from '../../bench/nexmark/queries.ts';
 import { collectSink, Pipeline, type Stream } from '../../src/index.ts';
-
-/**
- * The inputs: 5,000 events each. At 50 events/s they span 100 s of event
- * time, so the 10 s windows and sessions see many windows; the dense one
- * draws from few people and auctions, so joins and sessions find matches; at
- * 1M events/s many events share a millisecond, so bids can precede their
- * auction within it (q4); without hot auctions, counts tie (q5).
- */
-const CONFIGS: readonly Partial<NexmarkConfig>[] = [
-  { seed: 1, count: 5000, eventsPerSecond: 50 },
-  { seed: 2, count: 5000, eventsPerSecond: 10_000 },
-  { seed: 3, count: 5000, eventsPerSecond: 20, numActivePeople: 8, numInFlightAuctions: 6 },
-  { seed: 4, count: 5000, eventsPerSecond: 1_000_000 },
-  { seed: 5, count: 5000, eventsPerSecond: 100, hotAuctionRatio: 1, numInFlightAuctions: 30 },
-];
-
-async function run<R>(
-  config: Partial<NexmarkConfig>,
-  query: (p: Pipeline, events: Stream<Event>) => Stream<R>,
-): Promise<R[]> {
-  const p = new Pipeline({ name: 'nexmark-test', errorPolicy: 'fail' });
-  const out = collectSink<R>();
-  query(p, p.source('events', nexmarkGenerator(config), nexmarkSourceOptions)).sink(out);
-  await p.run();
-  return out.values;
-}
-
-/** Rows as a sorted multiset, to compare results whose order is not defined. */
-function bag(rows: readonly unknown[]): string[] {
-  return rows.map((r) => JSON.stringify(r)).sort();
-}
-
-function windowStart(t: number, size: number): number {
-  return t - (t % size);
-}
-
-function forEachConfig(name: string, check: (config: Partial<NexmarkConfig>) => Promise<void>): void {
-  for (const config of CONFIGS) it(`${name} (seed ${config.seed})`, () => check(config));
-}
+import {
+  bag,
+  DAILY_CONFIGS,
+  DISORDERED,
+  disorder,
+  forEachConfig,
+  groupBy,
+  oracleWinners,
+  run,
+  runArray,
+  windowStart,
+} from './support.ts';
 
 describe('nexmark queries against oracles', () => {
   forEachConfig('q0 passes every event through in order', async (config) => {
@@ -185,4 +183,319 @@ describe('nexmark queries against oracles', () => {
     for (const [bidder, s] of open) close(bidder, s);
     assert.deepEqual(bag(await run(config, q11)), bag(expected));
   });
+
+  forEachConfig(
+    "q6 averages each seller's last 10 closed auctions, a row per closed auction",
+    async (config) => {
+      const rows = await run(config, q6);
+      const expected = q6Oracle(generateEvents(config));
+      assert.deepEqual(q6BySeller(rows), expected);
+      // Hot sellers close more than 10 auctions, so the window slides.
+      assert.ok([...expected.values()].some((avgs) => avgs.length > 10));
+    },
+  );
+
+  forEachConfig("q9 finds each auction's winning bid", async (config) => {
+    const events = generateEvents(config);
+    const rows = await run(config, q9);
+    assert.deepEqual(byId(rows), byId(q9Oracle(events)));
+    assert.ok(rows.length > 0);
+  });
+
+  for (const { config, maxDelay } of DISORDERED) {
+    it(`q6, q9 and q20 give the same results from disordered input (seed ${config.seed})`, async () => {
+      const events = disorder(generateEvents(config), maxDelay, config.seed ?? 0);
+      assert.deepEqual(q6BySeller(await runArray(events, q6, maxDelay)), q6Oracle(events));
+      assert.deepEqual(byId(await runArray(events, q9, maxDelay)), byId(q9Oracle(events)));
+      assert.deepEqual(bag(await runArray(events, q20, maxDelay)), bag(q20Oracle(events)));
+    });
+  }
+
+  forEachConfig('q13 joins bids with the side input on auction mod 10,000', async (config) => {
+    const { bids } = splitEvents(generateEvents(config));
+    const row = (b: Bid, value: string) => ({
+      auction: b.auction,
+      bidder: b.bidder,
+      price: b.price,
+      dateTime: b.dateTime,
+      value,
+    });
+    // The default side input maps every key to itself, so every bid matches.
+    assert.deepEqual(
+      await run(config, q13),
+      bids.map((b) => row(b, String(b.auction % 10_000))),
+    );
+    // A sparser one drops the bids whose key it lacks.
+    const side = new Map([...q13SideInput()].filter(([k]) => k % 3 === 0).map(([k]) => [k, `v${k}`]));
+    const expected = [];
+    for (const b of bids) if ((b.auction % 10_000) % 3 === 0) expected.push(row(b, `v${b.auction % 10_000}`));
+    assert.ok(expected.length > 0 && expected.length < bids.length);
+    assert.deepEqual(await run(config, (p, e) => q13(p, e, side)), expected);
+  });
+
+  forEachConfig(
+    'q14 keeps bids between 1M and 50M euro cents, with their hour class and c count',
+    async (config) => {
+      const { bids } = splitEvents(generateEvents(config));
+      const expected = [];
+      for (const b of bids) {
+        const price = 0.908 * b.price;
+        if (!(price > 1_000_000 && price < 50_000_000)) continue;
+        const hour = new Date(b.dateTime).getUTCHours();
+        const bidTimeType =
+          hour >= 8 && hour <= 18 ? 'dayTime' : hour <= 6 || hour >= 20 ? 'nightTime' : 'otherTime';
+        const cCounts = b.extra.split('c').length - 1;
+        expected.push({
+          auction: b.auction,
+          bidder: b.bidder,
+          price,
+          bidTimeType,
+          dateTime: b.dateTime,
+          extra: b.extra,
+          cCounts,
+        });
+      }
+      assert.ok(expected.length > bids.length / 5);
+      assert.deepEqual(await run(config, q14), expected);
+      const span = bids.at(-1)!.dateTime - bids[0]!.dateTime;
+      if (span > 12 * 3_600_000) assert.equal(new Set(expected.map((r) => r.bidTimeType)).size, 3);
+    },
+    DAILY_CONFIGS,
+  );
+
+  forEachConfig(
+    'q15 reports bids, bidders and auctions per day and price band',
+    async (config) => {
+      const { bids } = splitEvents(generateEvents(config));
+      const expected = [...groupBy(bids, (b) => utcDay(b.dateTime))].map(([day, list]) => ({
+        day,
+        ...statsOf(list),
+      }));
+      const rows = await run(config, q15);
+      assert.deepEqual(
+        sortBy(rows, (r) => r.day),
+        expected,
+      );
+    },
+    DAILY_CONFIGS,
+  );
+
+  forEachConfig(
+    'q16 reports the same per channel and day, with the minute of the last bid',
+    async (config) => {
+      const { bids } = splitEvents(generateEvents(config));
+      const expected = [...groupBy(bids, (b) => `${b.channel} ${utcDay(b.dateTime)}`)].map(([, list]) => {
+        const minutes = list.map((b) => new Date(b.dateTime).toISOString().slice(11, 16));
+        return {
+          channel: list[0]!.channel,
+          day: utcDay(list[0]!.dateTime),
+          minute: minutes.sort().at(-1)!,
+          ...statsOf(list),
+        };
+      });
+      const key = (r: { channel: string; day: string }) => `${r.channel} ${r.day}`;
+      assert.deepEqual(sortBy(await run(config, q16), key), sortBy(expected, key));
+    },
+    DAILY_CONFIGS,
+  );
+
+  forEachConfig(
+    'q17 reports bids and prices per auction and day',
+    async (config) => {
+      const { bids } = splitEvents(generateEvents(config));
+      const expected = [...groupBy(bids, (b) => `${b.auction} ${utcDay(b.dateTime)}`)].map(([, list]) => {
+        const prices = list.map((b) => b.price);
+        const sum = prices.reduce((a, b) => a + b, 0);
+        return {
+          auction: list[0]!.auction,
+          day: utcDay(list[0]!.dateTime),
+          totalBids: list.length,
+          rank1Bids: prices.filter((x) => x < 10_000).length,
+          rank2Bids: prices.filter((x) => x >= 10_000 && x < 1_000_000).length,
+          rank3Bids: prices.filter((x) => x >= 1_000_000).length,
+          minPrice: Math.min(...prices),
+          maxPrice: Math.max(...prices),
+          avgPrice: sum / list.length,
+          sumPrice: sum,
+        };
+      });
+      const key = (r: { auction: number; day: string }) => `${r.auction} ${r.day}`;
+      const rows = await run(config, q17);
+      assert.deepEqual(sortBy(rows, key), sortBy(expected, key));
+      if (config.eventsPerSecond === 0.01) {
+        // Auctions bid on across midnight have a row per day.
+        assert.ok(new Set(rows.map((r) => r.auction)).size < rows.length);
+      }
+    },
+    DAILY_CONFIGS,
+  );
+
+  forEachConfig('q20 joins bids with their category-10 auctions, whenever each came', async (config) => {
+    const events = generateEvents(config);
+    const rows = await run(config, q20);
+    const expected = q20Oracle(events);
+    assert.ok(expected.length > 0);
+    assert.deepEqual(bag(rows), bag(expected));
+  });
+
+  forEachConfig('q21 adds the channel id from the channel name or the URL', async (config) => {
+    const { bids } = splitEvents(generateEvents(config));
+    const hot: Record<string, string> = { apple: '0', google: '1', facebook: '2', baidu: '3' };
+    const expected = [];
+    for (const b of bids) {
+      const channelId = hot[b.channel.toLowerCase()] ?? new URL(b.url).searchParams.get('channel_id');
+      if (channelId === null) continue;
+      expected.push({ auction: b.auction, bidder: b.bidder, price: b.price, channel: b.channel, channelId });
+    }
+    // Some channel-N URLs have no channel_id: those bids are dropped.
+    assert.ok(expected.length < bids.length);
+    assert.deepEqual(await run(config, q21), expected);
+  });
+
+  it('q14–q17 band prices and hours at the reference boundaries', () => {
+    assert.deepEqual([99, 9_999, 10_000, 999_999, 1_000_000].map(priceRank), [0, 0, 1, 1, 2]);
+    const at = (h: number) => Date.UTC(2024, 5, 1, h, 59, 59, 999);
+    assert.deepEqual(
+      [0, 6, 7, 8, 18, 19, 20, 23].map((h) => bidTimeType(at(h))),
+      ['nightTime', 'nightTime', 'otherTime', 'dayTime', 'dayTime', 'otherTime', 'nightTime', 'nightTime'],
+    );
+    assert.equal(countChar('cacbcc', 'c'), 4);
+  });
+
+  it('q21 reads channel ids as the reference SQL does', () => {
+    assert.equal(channelIdOf('APPLE', 'https://x/?channel_id=9'), '0');
+    assert.equal(channelIdOf('Baidu', ''), '3');
+    assert.equal(channelIdOf('channel-7', 'channel_id=12&a=1'), '12');
+    assert.equal(channelIdOf('channel-7', 'https://x/?q=1&channel_id=34&b=2'), '34');
+    assert.equal(channelIdOf('channel-7', 'https://x/?q=1&channel_id='), '');
+    assert.equal(channelIdOf('channel-7', 'https://x/?xchannel_id=5'), null);
+    assert.equal(channelIdOf('channel-7', 'https://x/item.htm?query=1'), null);
+  });
+
+  forEachConfig('q22 splits every bid URL into its directories', async (config) => {
+    const { bids } = splitEvents(generateEvents(config));
+    const expected = bids.map((b) => {
+      const [, dir1, dir2, dir3] = new URL(b.url).pathname.split('/');
+      return { auction: b.auction, bidder: b.bidder, price: b.price, channel: b.channel, dir1, dir2, dir3 };
+    });
+    assert.deepEqual(await run(config, q22), expected);
+  });
+
+  it('QUERIES lists q0–q9 and q11–q22, and each runs', async () => {
+    const names = Object.keys(QUERIES);
+    assert.deepEqual(
+      names,
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22].map((n) => `q${n}`),
+    );
+    for (const [name, query] of Object.entries(QUERIES)) {
+      const p = new Pipeline({ name, errorPolicy: 'fail' });
+      const out = collectSink<unknown>();
+      (query as (p: Pipeline, e: Stream<Event>) => Stream<unknown>)(
+        p,
+        p.source(
+          'events',
+          nexmarkGenerator({ seed: 31, count: 3000, eventsPerSecond: 100 }),
+          nexmarkSourceOptions,
+        ),
+      ).sink(out);
+      await p.run();
+      assert.ok(out.values.length > 0, `${name} gave no rows`);
+    }
+  });
 });
+
+function utcDay(t: number): string {
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+function sortBy<T>(rows: readonly T[], key: (r: T) => string): T[] {
+  return [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+function byId<T extends { id: number }>(rows: readonly T[]): T[] {
+  return [...rows].sort((a, b) => a.id - b.id);
+}
+
+/** q15's and q16's statistics columns for a group of bids. */
+function statsOf(list: readonly Bid[]) {
+  const band = (lo: number, hi: number) => list.filter((b) => b.price >= lo && b.price < hi);
+  const distinct = (xs: readonly Bid[], f: (b: Bid) => number) => new Set(xs.map(f)).size;
+  const bands = [band(0, 10_000), band(10_000, 1_000_000), band(1_000_000, Infinity)] as const;
+  return {
+    totalBids: list.length,
+    rank1Bids: bands[0].length,
+    rank2Bids: bands[1].length,
+    rank3Bids: bands[2].length,
+    totalBidders: distinct(list, (b) => b.bidder),
+    rank1Bidders: distinct(bands[0], (b) => b.bidder),
+    rank2Bidders: distinct(bands[1], (b) => b.bidder),
+    rank3Bidders: distinct(bands[2], (b) => b.bidder),
+    totalAuctions: distinct(list, (b) => b.auction),
+    rank1Auctions: distinct(bands[0], (b) => b.auction),
+    rank2Auctions: distinct(bands[1], (b) => b.auction),
+    rank3Auctions: distinct(bands[2], (b) => b.auction),
+  };
+}
+
+/** Per seller, the averages of its last 10 winning prices, one per auction in closing order. */
+function q6Oracle(events: readonly Event[]): Map<number, number[]> {
+  const closed = oracleWinners(events).sort(
+    (x, y) => x.auction.expires - y.auction.expires || x.auction.id - y.auction.id,
+  );
+  const last = new Map<number, number[]>();
+  const averages = new Map<number, number[]>();
+  for (const { auction, bid } of closed) {
+    const prices = last.get(auction.seller) ?? [];
+    prices.push(bid.price);
+    if (prices.length > 10) prices.shift();
+    last.set(auction.seller, prices);
+    let sum = 0;
+    for (const p of prices) sum += p;
+    averages.set(auction.seller, [...(averages.get(auction.seller) ?? []), sum / prices.length]);
+  }
+  return averages;
+}
+
+function q6BySeller(rows: readonly { seller: number; avgPrice: number }[]): Map<number, number[]> {
+  return new Map([...groupBy(rows, (r) => r.seller)].map(([s, list]) => [s, list.map((r) => r.avgPrice)]));
+}
+
+function q9Oracle(events: readonly Event[]) {
+  return oracleWinners(events).map(({ auction: a, bid: b }) => ({
+    ...a,
+    auction: b.auction,
+    bidder: b.bidder,
+    price: b.price,
+    bidDateTime: b.dateTime,
+    bidExtra: b.extra,
+  }));
+}
+
+function q20Oracle(events: readonly Event[]) {
+  const { auctions, bids } = splitEvents(events);
+  const byId = new Map(auctions.map((a) => [a.id, a]));
+  const rows = [];
+  for (const b of bids) {
+    const a = byId.get(b.auction);
+    if (a === undefined || a.category !== 10) continue;
+    rows.push({
+      auction: b.auction,
+      bidder: b.bidder,
+      price: b.price,
+      channel: b.channel,
+      url: b.url,
+      bidDateTime: b.dateTime,
+      bidExtra: b.extra,
+      itemName: a.itemName,
+      description: a.description,
+      initialBid: a.initialBid,
+      reserve: a.reserve,
+      auctionDateTime: a.dateTime,
+      expires: a.expires,
+      seller: a.seller,
+      category: a.category,
+      auctionExtra: a.extra,
+    });
+  }
+  return rows;
+}

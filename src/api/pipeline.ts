@@ -13,6 +13,8 @@ import type { Clock } from '../runtime/clock.ts';
 import { type CheckpointInfo, Job, type JobOptions } from '../runtime/job.ts';
 import type { PipelineMetrics } from '../runtime/metrics.ts';
 import type { ErrorPolicy } from '../runtime/operator.ts';
+import type { KeyedStateBackend } from '../state/backend.ts';
+import { HeapStateBackend } from '../state/heap.ts';
 import { DEFAULT_MAX_PARALLELISM } from '../state/key-groups.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { type PlanScope, Stream } from './stream.ts';
@@ -220,6 +222,29 @@ export class Pipeline {
     }
   }
 
+  /** The settings every subtask's executor shares. Internal. */
+  executorOptions(): {
+    maxParallelism: number;
+    batchSize: number;
+    lingerMs: number;
+    errorPolicy: ErrorPolicy;
+  } {
+    const { maxParallelism, batchSize, lingerMs, errorPolicy } = this.options;
+    return { maxParallelism, batchSize, lingerMs, errorPolicy };
+  }
+
+  /** The state backend of subtask `subtask` as the pipeline's `state` option asks. Internal. */
+  async stateBackendFor(subtask: number): Promise<KeyedStateBackend> {
+    const state = this.options.state;
+    if (state === 'heap') return new HeapStateBackend(this.options.maxParallelism);
+    // Imported on use: the native store is not loaded by pipelines that keep state on the heap.
+    return (await import('../state/durable/index.ts')).durableStateBackend({
+      path: join(state.path, `subtask-${subtask}`),
+      maxParallelism: this.options.maxParallelism,
+      ...(state.cacheEntries === undefined ? {} : { cacheEntries: state.cacheEntries }),
+    });
+  }
+
   /** Builds the job for a run. Internal: used by `start` and by the test driver. */
   createJob(options: Pick<RunOptions, 'clock' | 'signal' | 'parallelism'> & Partial<JobOptions> = {}): Job {
     this.validate();
@@ -232,23 +257,9 @@ export class Pipeline {
     const { signal: _signal, ...rest } = options;
     const env = process.env['EDDY_PARALLELISM'];
     const parallelism = rest.parallelism ?? (env === undefined || env === '' ? 1 : Number(env));
-    const { state, ...pipelineOptions } = this.options;
-    const maxParallelism = this.options.maxParallelism;
-    const durable =
-      state === 'heap'
-        ? {}
-        : {
-            // Imported on use: the native store is not loaded by pipelines that keep state on the heap.
-            stateBackendFactory: async (subtask: number) =>
-              (await import('../state/durable/index.ts')).durableStateBackend({
-                path: join(state.path, `subtask-${subtask}`),
-                maxParallelism,
-                ...(state.cacheEntries === undefined ? {} : { cacheEntries: state.cacheEntries }),
-              }),
-          };
     return new Job(this.scope.graph, {
-      ...pipelineOptions,
-      ...durable,
+      ...this.executorOptions(),
+      stateBackendFactory: (subtask: number) => this.stateBackendFor(subtask),
       ...rest,
       parallelism,
       pipelineName: this.name,

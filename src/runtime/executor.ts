@@ -16,11 +16,12 @@ import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from '
 import type { KeyedStateBackend, StateSnapshot } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
 import { workerForKeyGroup } from '../state/key-groups.ts';
+import type { Batch } from './batch.ts';
 import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from './batch.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type PipelineMetrics, StepCounters, type StepMetrics } from './metrics.ts';
 import type { ErrorPolicy, Operator, OperatorContext, OperatorSnapshot } from './operator.ts';
-import { type AnyEdge, type ExchangeEdge, Task, type TaskWatermarks } from './task.ts';
+import { type AnyEdge, type ChannelTarget, type ExchangeEdge, Task, type TaskWatermarks } from './task.ts';
 import { SourceFeeder } from './timestamps.ts';
 
 export interface ExecutorOptions {
@@ -70,6 +71,8 @@ export class Executor {
   readonly #maxParallelism: number;
   readonly #feeders = new Map<string, SourceFeeder>();
   readonly #pressure: Promise<void>[] = [];
+  // Full links to other threads: sources wait on these too.
+  readonly #linkPressure: Promise<void>[] = [];
   readonly #abort = new AbortController();
   readonly #cancels = new Set<() => void>();
   readonly #defaultDeadLetters: (letter: DeadLetter) => void;
@@ -138,10 +141,32 @@ export class Executor {
 
   /** Points this subtask's exchange edges at the consumers' tasks in every subtask. */
   wire(subtasks: readonly Executor[]): void {
+    this.wireTo((k, consumer) => subtasks[k]!.#tasks.get(consumer)!);
+  }
+
+  /** Points exchange edges at `target(subtask, consumer)`: a local task, or a proxy for another thread's. */
+  wireTo(target: (subtask: number, consumer: string) => ChannelTarget): void {
     for (const { edge, consumer } of this.#exchanges) {
       edge.targets.length = 0;
-      for (const ex of subtasks) edge.targets.push(ex.#tasks.get(consumer)!);
+      for (let k = 0; k < this.parallelism; k++) edge.targets.push(target(k, consumer));
     }
+  }
+
+  /** Hands a backpressure promise to this subtask's sources (an exchange to another thread is full). */
+  pushPressure(wait: Promise<void>): void {
+    this.#linkPressure.push(wait);
+  }
+
+  /**
+   * Delivers a batch from another thread to task `consumer`. Resolves when the
+   * steps it went through have room again (a slow sink), not counting full
+   * links to other threads: waiting on those could wait in a circle.
+   */
+  deliver(consumer: string, batch: Batch, channel: number): Promise<unknown> | undefined {
+    const from = this.#pressure.length;
+    this.#tasks.get(consumer)!.receive(batch, channel);
+    this.#flushDeadLetters();
+    return this.#pressure.length > from ? Promise.all(this.#pressure.slice(from)) : undefined;
   }
 
   /** The task a step runs in (for wiring and inspection). */
@@ -300,7 +325,8 @@ export class Executor {
 
   /** Resolves once every backpressure promise raised so far has settled. */
   async drainPressure(): Promise<void> {
-    while (this.#pressure.length > 0) await Promise.all(this.#pressure.splice(0));
+    while (this.#pressure.length > 0 || this.#linkPressure.length > 0)
+      await Promise.all([...this.#pressure.splice(0), ...this.#linkPressure.splice(0)]);
   }
 
   metrics(): PipelineMetrics {
@@ -549,7 +575,7 @@ export class Executor {
           slice = performance.now();
           if (signal.aborted || this.#closed) break;
         }
-        if (this.#pressure.length > 0) await this.drainPressure();
+        if (this.#pressure.length > 0 || this.#linkPressure.length > 0) await this.drainPressure();
         let polled = reader.poll(max);
         if (polled instanceof Promise) polled = await polled;
         if (polled === null || this.#closed) break;

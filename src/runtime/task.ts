@@ -18,6 +18,14 @@ export interface Edge {
   readonly input: number;
 }
 
+/** What an exchange delivers to: a task in this thread, or a proxy for one in another thread. */
+export interface ChannelTarget {
+  receive(batch: Batch, channel: number): void;
+  receiveWatermark(channel: number, watermark: number): void;
+  receiveIdle(channel: number, idle: boolean): void;
+  receiveEnd(channel: number): void;
+}
+
 /**
  * An edge that crosses subtasks. `hash` sends each record to the subtask that
  * owns its key group (the records carry groups from their keyBy); `gather`
@@ -29,7 +37,7 @@ export interface Edge {
 export interface ExchangeEdge {
   readonly kind: 'hash' | 'gather';
   /** The consumer's task in each subtask, filled in when the subtasks are wired together. */
-  readonly targets: Task[];
+  readonly targets: ChannelTarget[];
   /** The channel this subtask writes to on every target. */
   readonly channel: number;
   /** Key group → subtask (hash edges). */
@@ -68,7 +76,7 @@ function partition(e: ExchangeEdge, batch: Batch): void {
 }
 
 /** Calls `fn` with (task, channel) for every task an edge reaches with watermarks, idleness and the end. */
-function eachTarget(e: AnyEdge, fn: (task: Task, channel: number) => void): void {
+function eachTarget(e: AnyEdge, fn: (task: ChannelTarget, channel: number) => void): void {
   if (!isExchange(e)) fn(e.task, e.input);
   else if (e.kind === 'gather') fn(e.targets[0]!, e.channel);
   else for (const t of e.targets) fn(t, e.channel);

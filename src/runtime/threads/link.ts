@@ -1,0 +1,90 @@
+/**
+ * One end of the link between two subtasks in different threads: proxies for
+ * the other side's tasks (what exchange edges deliver to), credit-based
+ * backpressure, and the handler that delivers what the other side sends.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { Batch } from '../batch.ts';
+import type { Executor } from '../executor.ts';
+import type { ChannelTarget } from '../task.ts';
+import { type PeerMessage, packBatch, unpackBatch } from './protocol.ts';
+
+/** Batches in flight on one link before the sending subtask's sources wait. */
+const CREDITS = 16;
+
+export class Link {
+  readonly #port: MessagePort;
+  readonly #executor: Executor;
+  #outstanding = 0;
+  #waiters: (() => void)[] = [];
+  /** Batches sent and received, for tests and metrics. */
+  sent = 0;
+  received = 0;
+
+  constructor(port: MessagePort, executor: Executor) {
+    this.#port = port;
+    this.#executor = executor;
+    port.on('message', (m: PeerMessage) => this.#deliver(m));
+  }
+
+  /** A proxy for task `consumer` on the other side of this link. */
+  target(consumer: string): ChannelTarget {
+    return {
+      receive: (batch: Batch, ch: number) => this.#sendBatch(consumer, ch, batch),
+      receiveWatermark: (ch, w) =>
+        this.#port.postMessage({ t: 'w', c: consumer, ch, w } satisfies PeerMessage),
+      receiveIdle: (ch, idle) =>
+        this.#port.postMessage({ t: 'i', c: consumer, ch, idle } satisfies PeerMessage),
+      receiveEnd: (ch) => this.#port.postMessage({ t: 'e', c: consumer, ch } satisfies PeerMessage),
+    };
+  }
+
+  #sendBatch(consumer: string, ch: number, batch: Batch): void {
+    const p = packBatch(batch);
+    this.#port.postMessage({ t: 'b', c: consumer, ch, p } satisfies PeerMessage, [p.buffer as ArrayBuffer]);
+    this.sent++;
+    if (++this.#outstanding >= CREDITS) {
+      // The other side is behind: the sources of this subtask wait until it catches up.
+      this.#executor.pushPressure(new Promise((resolve) => this.#waiters.push(resolve)));
+    }
+  }
+
+  #deliver(m: PeerMessage): void {
+    const ex = this.#executor;
+    switch (m.t) {
+      case 'a':
+        this.#outstanding--;
+        if (this.#outstanding <= CREDITS / 2 && this.#waiters.length > 0) {
+          const waiters = this.#waiters;
+          this.#waiters = [];
+          for (const w of waiters) w();
+        }
+        return;
+      case 'b': {
+        this.received++;
+        // Credit goes back once what this batch started downstream has room again.
+        const wait = ex.deliver(m.c, unpackBatch(m.p), m.ch);
+        if (wait === undefined) this.#port.postMessage({ t: 'a' } satisfies PeerMessage);
+        else void wait.then(() => this.#port.postMessage({ t: 'a' } satisfies PeerMessage));
+        return;
+      }
+      case 'w':
+        ex.task(m.c)!.receiveWatermark(m.ch, m.w);
+        ex.flushDeadLetters();
+        return;
+      case 'i':
+        ex.task(m.c)!.receiveIdle(m.ch, m.idle);
+        return;
+      case 'e':
+        ex.task(m.c)!.receiveEnd(m.ch);
+        ex.flushDeadLetters();
+        return;
+    }
+  }
+
+  close(): void {
+    for (const w of this.#waiters) w();
+    this.#waiters = [];
+    this.#port.close();
+  }
+}

@@ -695,67 +695,76 @@ export async function main(args: string[]): Promise<void> {
   const histograms = await initHistograms();
   const dir = join('.bench', 'nexmark');
   const plain = await writeEvents(dir, { count: s.events, seed: s.seed });
-  log(`events: ${fmt(plain.events)} (${(plain.bytes / 1e6).toFixed(0)} MB) in ${plain.path}`);
   let skewed: EventsFile | undefined;
+  log(`events: ${fmt(plain.events)} (${(plain.bytes / 1e6).toFixed(0)} MB) in ${plain.path}`);
   if (s.profiles.includes('skew')) {
     skewed = await writeSkewedEvents(plain, { exponent: s.zipf, seed: s.seed });
     log(`events: skewed copy (Zipf ${s.zipf}) in ${skewed.path}`);
   }
-  const peers = s.systems.filter((x): x is PeerSystem => x !== 'eddy');
-  let brokers: string | undefined;
-  if (peers.length > 0) {
-    const tail: string[] = [];
-    log(`peers: building ${peers.join(', ')} (cached when up to date)`);
-    await buildPeers(peers, peerLog(s.verbose, tail)).catch((e: unknown) => {
-      process.stderr.write(tail.map((l) => `    | ${l}\n`).join(''));
-      throw e;
-    });
-    if (peers.includes('kafka-streams')) brokers = await ensureBroker();
+  try {
+    const peers = s.systems.filter((x): x is PeerSystem => x !== 'eddy');
+    let brokers: string | undefined;
+    if (peers.length > 0) {
+      const tail: string[] = [];
+      log(`peers: building ${peers.join(', ')} (cached when up to date)`);
+      await buildPeers(peers, peerLog(s.verbose, tail)).catch((e: unknown) => {
+        process.stderr.write(tail.map((l) => `    | ${l}\n`).join(''));
+        throw e;
+      });
+      if (peers.includes('kafka-streams')) brokers = await ensureBroker();
+    }
+    const ctx: RunContext = { settings: s, brokers };
+    const queries: QueryResult[] = [];
+    for (const q of s.queries) queries.push(await runQuery(ctx, q, plain, skewed, skipped));
+    const mode = histogramMode();
+    const report: NexmarkReport = {
+      bench: 'nexmark',
+      date: new Date().toISOString().slice(0, 10),
+      machine: {
+        cpus: availableParallelism(),
+        memoryGb: Math.round(totalmem() / 2 ** 30),
+        node: process.versions.node,
+        os: `${process.platform} ${process.arch}`,
+      },
+      config: {
+        events: s.events,
+        rounds: s.rounds,
+        latencyRounds: s.latencyRounds,
+        queries: s.queries,
+        systems: s.systems,
+        profiles: s.profiles,
+        fractions: s.fractions,
+        intervalMs: s.intervalMs,
+        parallelism: s.parallelism,
+        seed: s.seed,
+        zipf: s.zipf,
+        quick: s.quick,
+      },
+      histograms:
+        histograms === 'wasm'
+          ? 'hdr-histogram-js, WebAssembly'
+          : `hdr-histogram-js, JS (WebAssembly failed: ${mode.reason})`,
+      skipped: [...skipped],
+      queries,
+      elapsedS: (performance.now() - t0) / 1000,
+    };
+    await mkdir(s.out, { recursive: true });
+    await writeFile(join(s.out, 'nexmark.json'), `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(join(s.out, 'nexmark.md'), markdown(report));
+    await writeFile(join(s.out, 'nexmark.svg'), chart(report));
+    log(
+      `wrote ${join(s.out, 'nexmark.md')}, nexmark.json and nexmark.svg in ${Math.round(report.elapsedS)} s`,
+    );
+    process.stderr.write(`\n${markdown(report)}\n`);
+    process.stdout.write(`${JSON.stringify(summaryLine(report))}\n`);
+  } catch (e) {
+    // Setup failures (a peer that does not build, no broker) end the run with what to do, not a stack.
+    log(`nexmark: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+  } finally {
+    if (!s.keepEvents) {
+      await rm(plain.path, { force: true });
+      if (skewed !== undefined) await rm(skewed.path, { force: true });
+    }
   }
-  const ctx: RunContext = { settings: s, brokers };
-  const queries: QueryResult[] = [];
-  for (const q of s.queries) queries.push(await runQuery(ctx, q, plain, skewed, skipped));
-  const mode = histogramMode();
-  const report: NexmarkReport = {
-    bench: 'nexmark',
-    date: new Date().toISOString().slice(0, 10),
-    machine: {
-      cpus: availableParallelism(),
-      memoryGb: Math.round(totalmem() / 2 ** 30),
-      node: process.versions.node,
-      os: `${process.platform} ${process.arch}`,
-    },
-    config: {
-      events: s.events,
-      rounds: s.rounds,
-      latencyRounds: s.latencyRounds,
-      queries: s.queries,
-      systems: s.systems,
-      profiles: s.profiles,
-      fractions: s.fractions,
-      intervalMs: s.intervalMs,
-      parallelism: s.parallelism,
-      seed: s.seed,
-      zipf: s.zipf,
-      quick: s.quick,
-    },
-    histograms:
-      histograms === 'wasm'
-        ? 'hdr-histogram-js, WebAssembly'
-        : `hdr-histogram-js, JS (WebAssembly failed: ${mode.reason})`,
-    skipped: [...skipped],
-    queries,
-    elapsedS: (performance.now() - t0) / 1000,
-  };
-  await mkdir(s.out, { recursive: true });
-  await writeFile(join(s.out, 'nexmark.json'), `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(join(s.out, 'nexmark.md'), markdown(report));
-  await writeFile(join(s.out, 'nexmark.svg'), chart(report));
-  if (!s.keepEvents) {
-    await rm(plain.path, { force: true });
-    if (skewed !== undefined) await rm(skewed.path, { force: true });
-  }
-  log(`wrote ${join(s.out, 'nexmark.md')}, nexmark.json and nexmark.svg in ${Math.round(report.elapsedS)} s`);
-  process.stderr.write(`\n${markdown(report)}\n`);
-  process.stdout.write(`${JSON.stringify(summaryLine(report))}\n`);
 }

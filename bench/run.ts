@@ -5,6 +5,7 @@
 const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   core: () => import('./core.ts'),
   checkpoint: () => import('./checkpoint.ts'),
+  parallel: () => import('./parallel.ts'),
   nexmark: () => import('./nexmark/harness/main.ts'),
   'state-store': () => import('./state-store.ts'),
 };

@@ -40,8 +40,8 @@ export class Link {
   }
 
   #sendBatch(consumer: string, ch: number, batch: Batch): void {
-    const p = packBatch(batch);
-    this.#port.postMessage({ t: 'b', c: consumer, ch, p } satisfies PeerMessage, [p.buffer as ArrayBuffer]);
+    const { message, transfer } = packBatch(batch);
+    this.#port.postMessage({ t: 'b', c: consumer, ch, p: message } satisfies PeerMessage, transfer);
     this.sent++;
     if (++this.#outstanding >= CREDITS) {
       // The other side is behind: the sources of this subtask wait until it catches up.

@@ -66,10 +66,31 @@ const MAIN_CLASS: Record<PeerSystem, string> = {
 };
 
 /** The queries each peer implements (kept equal to `Queries.NAMES` in each Java main; `verify.ts` checks). */
-const QUERIES: Record<PeerSystem, readonly string[]> = {
-  flink: Object.freeze(['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q11']),
-  'kafka-streams': Object.freeze(['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q11']),
-};
+const ALL_QUERIES = Object.freeze([
+  'q0',
+  'q1',
+  'q2',
+  'q3',
+  'q4',
+  'q5',
+  'q6',
+  'q7',
+  'q8',
+  'q9',
+  'q11',
+  'q12',
+  'q13',
+  'q14',
+  'q15',
+  'q16',
+  'q17',
+  'q18',
+  'q19',
+  'q20',
+  'q21',
+  'q22',
+]);
+const QUERIES: Record<PeerSystem, readonly string[]> = { flink: ALL_QUERIES, 'kafka-streams': ALL_QUERIES };
 
 /** The Nexmark queries `system` can run, e.g. `['q0', 'q1', …]`. */
 export function peerQueries(system: PeerSystem): readonly string[] {
@@ -121,13 +142,19 @@ function run(
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     lines(child.stderr, (l) => {
-      if (l.trim().length > 0) log(l);
+      if (visible(l)) log(l);
     });
     child.once('error', (e: NodeJS.ErrnoException) =>
       reject(e.code === 'ENOENT' ? new Error(notFound, { cause: e }) : e),
     );
     child.once('close', (code) => resolve({ code, stdout }));
   });
+}
+
+/** Whether a line has text besides ANSI colour codes (Maven's -q still prints bare resets). */
+function visible(line: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes are what is stripped
+  return line.replace(/\x1b\[[0-9;]*m/g, '').trim().length > 0;
 }
 
 function lines(stream: NodeJS.ReadableStream, log: (line: string) => void): void {
@@ -181,7 +208,7 @@ export async function buildPeers(
     log,
     'mvn not found; install Maven 3.8+ (and a Java 17 JDK) to build the Flink and Kafka Streams peers',
   );
-  for (const l of stdout.split('\n')) if (l.trim().length > 0) log(l);
+  for (const l of stdout.split('\n')) if (visible(l)) log(l);
   if (code !== 0) throw new Error(`peers: mvn package failed (exit ${code}); see the Maven output above`);
   log(`peers: built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

@@ -23,6 +23,11 @@ import { buildPeers, type PeerSystem, peerCommand, peerQueries, runPeer } from '
 
 const DEFAULT_QUERIES = ['q0', 'q1', 'q2', 'q5', 'q8', 'q11'];
 
+/** Queries whose output count depends on the run, not only on the events: not compared. */
+const NOT_COMPARABLE: Readonly<Record<string, string>> = {
+  q12: 'processing-time windows: the count depends on the speed of the run',
+};
+
 type Query = (p: Pipeline, events: Stream<Event>) => Stream<unknown>;
 
 /** Runs eddy's `name` over the generated events and counts its outputs. */
@@ -101,8 +106,15 @@ async function main(args: readonly string[]): Promise<number> {
           timeoutMs: 10 * 60_000,
           log: verbose ? (l) => log(`  [${system}] ${l}`) : () => {},
         });
+        const skip = NOT_COMPARABLE[query];
         const verdict =
-          expected === undefined ? 'eddy has no such query' : r.outputs === expected ? 'ok' : 'MISMATCH';
+          skip !== undefined
+            ? `not compared (${skip})`
+            : expected === undefined
+              ? 'eddy has no such query'
+              : r.outputs === expected
+                ? 'ok'
+                : 'MISMATCH';
         if (verdict === 'MISMATCH')
           problems.push(`${query} ${system}: ${r.outputs} outputs, eddy ${expected}`);
         log(

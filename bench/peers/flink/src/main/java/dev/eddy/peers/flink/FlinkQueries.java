@@ -21,6 +21,7 @@ import dev.eddy.peers.common.Rows.Q8Row;
 import dev.eddy.peers.common.Rows.Q11Row;
 import dev.eddy.peers.common.Rows.SellerWindow;
 import dev.eddy.peers.common.Rows.Winner;
+import dev.eddy.peers.common.Rows.WinningBid;
 import dev.eddy.peers.common.Stamped;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -51,7 +52,9 @@ public final class FlinkQueries {
 
   /** The queries implemented here (bench/peers/index.ts lists the same). */
   public static final List<String> NAMES =
-      List.of("q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11");
+      List.of(
+          "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q11", "q12", "q13", "q14", "q15", "q16",
+          "q17", "q18", "q19", "q20", "q21", "q22");
 
   public static DataStream<? extends Stamped> build(String query, DataStream<Event> events) {
     switch (query) {
@@ -79,7 +82,7 @@ public final class FlinkQueries {
       case "q11":
         return q11(events);
       default:
-        throw new IllegalArgumentException("unknown query " + query);
+        return FlinkMoreQueries.build(query, events);
     }
   }
 
@@ -133,23 +136,32 @@ public final class FlinkQueries {
   // ---------------------------------------------------------------------------------------- Q4
 
   static DataStream<Q4Row> q4(DataStream<Event> events) {
-    return events
-        .filter(e -> e.kind != Event.PERSON)
-        .name("q4-auctions-and-bids")
-        .keyBy(e -> e.kind == Event.AUCTION ? e.auction.id : e.bid.auction)
-        .process(new Q4Winners())
-        .name("q4-winners")
+    return winningBids(events, "q4-winners")
+        .map(w -> new Winner(w.auction.category, w.bid.price, w.created))
+        .returns(Winner.class)
+        .name("q4-price")
         .keyBy(w -> w.category)
         .process(new Q4Average())
         .name("q4-average");
   }
 
+  /** Each auction with its winning bid, emitted (at event time {@code expires}) when it closes. */
+  static DataStream<WinningBid> winningBids(DataStream<Event> events, String name) {
+    return events
+        .filter(e -> e.kind != Event.PERSON)
+        .name(name + "-auctions-and-bids")
+        .keyBy(e -> e.kind == Event.AUCTION ? e.auction.id : e.bid.auction)
+        .process(new WinningBids())
+        .name(name);
+  }
+
   /**
-   * Per auction: its best bid among those in {@code [dateTime, expires]}, emitted when the
-   * watermark passes {@code expires}. A bid seen before its auction waits until the watermark
-   * passes its own time. The same steps as eddy's q4 process function.
+   * Per auction: its best bid among those in {@code [dateTime, expires]} (higher price, equal
+   * prices the earlier bid, equal times the first to arrive), emitted when the watermark passes
+   * {@code expires}. A bid seen before its auction waits until the watermark passes its own time.
+   * The same steps as eddy's winningBids.
    */
-  static final class Q4Winners extends KeyedProcessFunction<Long, Event, Winner> {
+  static final class WinningBids extends KeyedProcessFunction<Long, Event, WinningBid> {
     private static final long serialVersionUID = 1L;
     private transient ValueState<Auction> auction;
     private transient ValueState<Bid> best;
@@ -163,15 +175,13 @@ public final class FlinkQueries {
     }
 
     @Override
-    public void processElement(Event e, Context ctx, Collector<Winner> out) throws Exception {
+    public void processElement(Event e, Context ctx, Collector<WinningBid> out) throws Exception {
       if (e.kind == Event.AUCTION) {
         Auction a = e.auction;
         auction.update(a);
         Bid top = null;
         for (Bid b : early.get()) {
-          if (b.dateTime >= a.dateTime && b.dateTime <= a.expires && (top == null || b.price > top.price)) {
-            top = b;
-          }
+          if (b.dateTime >= a.dateTime && b.dateTime <= a.expires && Nexmark.beats(b, top)) top = b;
         }
         early.clear();
         if (top != null) best.update(top);
@@ -181,22 +191,21 @@ public final class FlinkQueries {
       Bid b = e.bid;
       Auction a = auction.value();
       if (a == null) {
-        // Its auction may still come in this millisecond; after that it cannot.
+        // Its auction may still come, until the watermark passes this bid.
         early.add(b);
         ctx.timerService().registerEventTimeTimer(b.dateTime);
         return;
       }
       if (b.dateTime < a.dateTime || b.dateTime > a.expires) return;
-      Bid top = best.value();
-      if (top == null || b.price > top.price) best.update(b);
+      if (Nexmark.beats(b, best.value())) best.update(b);
     }
 
     @Override
-    public void onTimer(long time, OnTimerContext ctx, Collector<Winner> out) throws Exception {
+    public void onTimer(long time, OnTimerContext ctx, Collector<WinningBid> out) throws Exception {
       Auction a = auction.value();
       if (a != null && time >= a.expires) {
         Bid top = best.value();
-        if (top != null) out.collect(new Winner(a.category, top.price, Math.max(a.created, top.created)));
+        if (top != null) out.collect(new WinningBid(a, top));
         auction.clear();
         best.clear();
       }

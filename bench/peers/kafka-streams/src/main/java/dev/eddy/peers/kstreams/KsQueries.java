@@ -19,6 +19,7 @@ import dev.eddy.peers.common.Rows.Q8Row;
 import dev.eddy.peers.common.Rows.Q11Row;
 import dev.eddy.peers.common.Rows.SellerWindow;
 import dev.eddy.peers.common.Rows.Winner;
+import dev.eddy.peers.common.Rows.WinningBid;
 import dev.eddy.peers.common.Stamped;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -38,6 +39,8 @@ import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.StreamJoined;
+import org.apache.kafka.streams.kstream.Suppressed;
+import org.apache.kafka.streams.kstream.Suppressed.BufferConfig;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.processor.api.ContextualFixedKeyProcessor;
 import org.apache.kafka.streams.processor.api.FixedKeyRecord;
@@ -56,7 +59,10 @@ final class KsQueries {
   private KsQueries() {}
 
   /** The queries implemented here (bench/peers/index.ts lists the same). */
-  static final List<String> NAMES = List.of("q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11");
+  static final List<String> NAMES =
+      List.of(
+          "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q11", "q12", "q13", "q14", "q15", "q16",
+          "q17", "q18", "q19", "q20", "q21", "q22");
 
   /** Builds {@code query} over {@code events} (key null, END key {@link Flow#END}); returns its output. */
   static KStream<Long, ? extends Stamped> build(String query, StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
@@ -82,7 +88,7 @@ final class KsQueries {
       case "q11":
         return q11(f, events);
       default:
-        throw new IllegalArgumentException("unknown query " + query);
+        return KsMoreQueries.build(query, builder, f, events);
     }
   }
 
@@ -171,30 +177,41 @@ final class KsQueries {
 
   // ---------------------------------------------------------------------------------------- Q4
 
-  /** Winners per auction ({@link Q4Winners}), then a running average per category (one row per winner). */
-  static KStream<Long, Q4Row> q4(StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
+  /** Each auction with its winning bid ({@link WinningBids}), keyed by auction id; for q4, q6 and q9. */
+  static KStream<Long, WinningBid> winningBids(StreamsBuilder builder, Flow f, KStream<Long, Event> events, String name) {
     builder.addStateStore(
         Stores.keyValueStoreBuilder(
-            Stores.persistentKeyValueStore(Q4Winners.AUCTIONS), Serdes.Long(), Flow.serde(Q4Winners.State.class)));
+            Stores.persistentKeyValueStore(WinningBids.AUCTIONS), Serdes.Long(), Flow.serde(WinningBids.State.class)));
     builder.addStateStore(
         Stores.keyValueStoreBuilder(
-            Stores.persistentKeyValueStore(Q4Winners.EARLY), Serdes.Long(), Flow.serde(Q4Winners.Early.class)));
+            Stores.persistentKeyValueStore(WinningBids.EARLY), Serdes.Long(), Flow.serde(WinningBids.Early.class)));
     builder.addStateStore(
-        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(Q4Winners.EXPIRY), Serdes.Bytes(), Serdes.ByteArray()));
+        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(WinningBids.EXPIRY), Serdes.Bytes(), Serdes.ByteArray()));
     KStream<Long, Event> auctionsAndBids =
         f.rekey(
-            events.filter((k, e) -> Flow.isEnd(k) || e.kind != Event.PERSON, Named.as("q4-auctions-and-bids")),
+            events.filter((k, e) -> Flow.isEnd(k) || e.kind != Event.PERSON, Named.as(name + "-auctions-and-bids")),
             e -> e.kind == Event.AUCTION ? e.auction.id : e.bid.auction,
             Event.class,
-            "q4-by-auction");
+            name + "-by-auction");
     long graceMs = f.grace.toMillis();
+    return auctionsAndBids.process(
+        () -> new WinningBids(graceMs, f.base),
+        Named.as(name),
+        WinningBids.AUCTIONS,
+        WinningBids.EARLY,
+        WinningBids.EXPIRY);
+  }
+
+  /** Winning bids, then a running average per category (one row per winner). */
+  static KStream<Long, Q4Row> q4(StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
     KStream<Long, Winner> winners =
-        auctionsAndBids.process(
-            () -> new Q4Winners(graceMs, f.base),
-            Named.as("q4-winners"),
-            Q4Winners.AUCTIONS,
-            Q4Winners.EARLY,
-            Q4Winners.EXPIRY);
+        winningBids(builder, f, events, "q4-winners")
+            .map(
+                (k, w) ->
+                    Flow.isEnd(k)
+                        ? KeyValue.pair(Flow.END, new Winner())
+                        : KeyValue.pair(w.auction.category, new Winner(w.auction.category, w.bid.price, w.created)),
+                Named.as("q4-price"));
     return f.exchange(winners, Winner.class, "q4-by-category", f.parallelism)
         .groupByKey(Grouped.with("q4-group", Serdes.Long(), Flow.serde(Winner.class)))
         .aggregate(
@@ -431,7 +448,6 @@ final class KsQueries {
             in.groupByKey(Grouped.with("q11-group", Serdes.Long(), Flow.serde(Bid.class)))
                 .windowedBy(
                     SessionWindows.ofInactivityGapAndGrace(Duration.ofMillis(Nexmark.Q11_GAP_MS - 1), f.grace))
-                .emitStrategy(EmitStrategy.onWindowClose())
                 .aggregate(
                     Count::new,
                     (bidder, b, acc) -> acc.add(b.created),
@@ -439,7 +455,9 @@ final class KsQueries {
                     Named.as("q11-sessions"),
                     Materialized.<Long, Count, SessionStore<Bytes, byte[]>>as("q11-sessions")
                         .withKeySerde(Serdes.Long())
-                        .withValueSerde(Flow.serde(Count.class)))
+                        .withValueSerde(Flow.serde(Count.class))
+                        .withCachingDisabled())
+                .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()).withName("q11-final"))
                 .toStream(Named.as("q11-closed"))
                 .filter((w, c) -> c != null, Named.as("q11-not-merged"))
                 .<Long, Q11Row>map(

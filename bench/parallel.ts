@@ -25,8 +25,7 @@ async function runChild(parallelism: number, events: number): Promise<Result> {
   const t0 = performance.now();
   if (parallelism === 1) await pipeline.run({ parallelism: 1 });
   else {
-    const { startThreaded } = await import('../src/runtime/threads/cluster.ts');
-    await (await startThreaded(pipeline, MODULE.href, values, parallelism)).done;
+    await (await pipeline.startInThreads(MODULE.href, values, { parallelism })).done;
   }
   return { secs: (performance.now() - t0) / 1000, n: mod.checksum.n, sum: mod.checksum.sum };
 }

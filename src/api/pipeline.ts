@@ -268,45 +268,8 @@ export class Pipeline {
 
   /** Starts the pipeline and returns at once. */
   async start(options: RunOptions = {}): Promise<RunningPipeline> {
-    const { checkpoints, resumeFrom, onCheckpoint, ...rest } = options;
-    const extra: Partial<JobOptions> = {};
-    let storage: CheckpointStorage | undefined;
-    if (checkpoints !== undefined) {
-      if (typeof checkpoints.dir !== 'string' || checkpoints.dir === '')
-        throw configError(
-          'checkpoints.dir must be a directory path',
-          checkpoints.dir,
-          'pass e.g. { dir: ".eddy/checkpoints" }',
-        );
-      const intervalMs = checkInt('checkpoints.intervalMs', checkpoints.intervalMs ?? 10_000, 0);
-      const retain = checkInt('checkpoints.retain', checkpoints.retain ?? 3, 1);
-      storage = new CheckpointStorage(checkpoints.dir, retain);
-      (extra as { checkpoints?: unknown }).checkpoints = { storage, intervalMs };
-    }
-    let restore: LoadedCheckpoint | undefined;
-    if (resumeFrom === 'latest') {
-      if (storage === undefined)
-        throw configError(
-          'resumeFrom "latest" needs checkpoints',
-          resumeFrom,
-          'pass checkpoints: { dir } as well',
-        );
-      await storage.prune();
-      restore = await storage.latest((dir, why) =>
-        process.stderr.write(`eddy: skipping checkpoint ${dir}: ${why}\n`),
-      );
-    } else if (resumeFrom !== undefined) {
-      if (typeof resumeFrom !== 'string' || resumeFrom === '')
-        throw configError(
-          'resumeFrom must be "latest" or a savepoint directory',
-          resumeFrom,
-          'pass the directory a savepoint was written to',
-        );
-      restore = await loadCheckpoint(resumeFrom);
-      await storage?.clear();
-    } else await storage?.clear();
-    if (restore !== undefined) (extra as { restoreFrom?: unknown }).restoreFrom = restore;
-    if (onCheckpoint !== undefined) (extra as { onCheckpoint?: unknown }).onCheckpoint = onCheckpoint;
+    const { checkpoints: _c, resumeFrom: _r, onCheckpoint: _o, ...rest } = options;
+    const extra = await prepareCheckpoints(options);
     const job = this.createJob({ ...rest, ...extra });
     options.signal?.addEventListener('abort', () => job.stop(), { once: true });
     await job.start();
@@ -319,10 +282,75 @@ export class Pipeline {
     };
   }
 
+  /**
+   * Starts the pipeline with its subtasks in `parallelism` worker threads.
+   * Each thread imports `moduleUrl` (a `definePipeline` module) and builds the
+   * pipeline with `values`, which must give this same pipeline. Internal: used
+   * by `eddy run --parallelism`.
+   */
+  async startInThreads(
+    moduleUrl: string,
+    values: Record<string, unknown>,
+    options: RunOptions & { readonly parallelism: number },
+  ): Promise<RunningPipeline> {
+    this.validate();
+    const extra = await prepareCheckpoints(options);
+    const { startThreaded } = await import('../runtime/threads/cluster.ts');
+    return startThreaded(this, moduleUrl, values, { ...extra, parallelism: options.parallelism });
+  }
+
   /** Runs the pipeline until its sources are exhausted (or `signal` aborts); resolves with the final metrics. */
   async run(options: RunOptions = {}): Promise<PipelineMetrics> {
     const running = await this.start(options);
     await running.done;
     return running.metrics();
   }
+}
+
+/** Checks the checkpoint options and finds the checkpoint to resume from (clearing old ones on a fresh start). */
+async function prepareCheckpoints(
+  options: RunOptions,
+): Promise<Pick<JobOptions, 'checkpoints' | 'restoreFrom' | 'onCheckpoint'>> {
+  const { checkpoints, resumeFrom, onCheckpoint } = options;
+  const extra: {
+    -readonly [K in keyof Pick<JobOptions, 'checkpoints' | 'restoreFrom' | 'onCheckpoint'>]?: JobOptions[K];
+  } = {};
+  let storage: CheckpointStorage | undefined;
+  if (checkpoints !== undefined) {
+    if (typeof checkpoints.dir !== 'string' || checkpoints.dir === '')
+      throw configError(
+        'checkpoints.dir must be a directory path',
+        checkpoints.dir,
+        'pass e.g. { dir: ".eddy/checkpoints" }',
+      );
+    const intervalMs = checkInt('checkpoints.intervalMs', checkpoints.intervalMs ?? 10_000, 0);
+    const retain = checkInt('checkpoints.retain', checkpoints.retain ?? 3, 1);
+    storage = new CheckpointStorage(checkpoints.dir, retain);
+    extra.checkpoints = { storage, intervalMs };
+  }
+  let restore: LoadedCheckpoint | undefined;
+  if (resumeFrom === 'latest') {
+    if (storage === undefined)
+      throw configError(
+        'resumeFrom "latest" needs checkpoints',
+        resumeFrom,
+        'pass checkpoints: { dir } as well',
+      );
+    await storage.prune();
+    restore = await storage.latest((dir, why) =>
+      process.stderr.write(`eddy: skipping checkpoint ${dir}: ${why}\n`),
+    );
+  } else if (resumeFrom !== undefined) {
+    if (typeof resumeFrom !== 'string' || resumeFrom === '')
+      throw configError(
+        'resumeFrom must be "latest" or a savepoint directory',
+        resumeFrom,
+        'pass the directory a savepoint was written to',
+      );
+    restore = await loadCheckpoint(resumeFrom);
+    await storage?.clear();
+  } else await storage?.clear();
+  if (restore !== undefined) extra.restoreFrom = restore;
+  if (onCheckpoint !== undefined) extra.onCheckpoint = onCheckpoint;
+  return extra;
 }

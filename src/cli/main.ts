@@ -10,7 +10,6 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EddyError } from '../errors/index.ts';
 import type { PipelineMetrics } from '../runtime/metrics.ts';
-import { startThreaded } from '../runtime/threads/cluster.ts';
 import type { OptionSpec, PipelineModule } from './define.ts';
 
 const HELP = `eddy — real-time dataflow for TypeScript
@@ -29,8 +28,7 @@ Options of 'eddy run' (before or after the module's own):
   --from-savepoint <dir>           Resume from a savepoint
   --savepoint-dir <dir>            Where SIGTERM writes its savepoint (default .eddy/savepoints/<pipeline>-<time>)
   --parallelism <n>                Run n subtasks in n threads (default 1). Keyed state is split by key
-                                   group; sinks run in the main thread. Without checkpoints for now:
-                                   file output is at-least-once and SIGTERM drains.
+                                   group; sinks run in the main thread; checkpoints span every thread.
 
 Runs on the embedded default: one process, in-memory channels, heap state.
 Checkpoints make file output exactly-once: it becomes visible when a
@@ -131,25 +129,23 @@ export async function main(argv: readonly string[]): Promise<number> {
     );
     return 2;
   }
-  if (
-    parallelism > 1 &&
-    (parsed['resume'] || parsed['from-savepoint'] !== undefined || parsed['checkpoint-dir'] !== undefined)
-  ) {
-    process.stderr.write(
-      'eddy run: checkpoints across threads are not supported yet; drop --checkpoint-dir/--resume/--from-savepoint or run with --parallelism 1\n',
-    );
-    return 2;
-  }
   const pipeline = await mod.build(values as never);
-  if (parallelism > 1) return runThreads(file, mod, pipeline, values, parallelism, parsed, progressMs);
   const checkpointDir = String(parsed['checkpoint-dir'] ?? join('.eddy', 'checkpoints', pipeline.name));
   const fromSavepoint = parsed['from-savepoint'] as string | undefined;
   const started = performance.now();
-  const running = await pipeline.start({
+  const runOptions = {
     checkpoints: { dir: checkpointDir, intervalMs },
     ...(parsed['resume'] ? { resumeFrom: 'latest' } : {}),
     ...(fromSavepoint === undefined ? {} : { resumeFrom: fromSavepoint }),
-  });
+  };
+  const running =
+    parallelism > 1
+      ? await pipeline.startInThreads(
+          pathToFileURL(resolve(file)).href,
+          { ...values },
+          { ...runOptions, parallelism },
+        )
+      : await pipeline.start(runOptions);
   const resumed = running.metrics().checkpoints?.restoredFrom;
   if (resumed !== undefined)
     process.stderr.write(
@@ -217,59 +213,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .map((m) => `${m.id} ${m.lateRecords}`);
   const dead = Object.values(metrics.steps).reduce((s, m) => s + m.deadLetters, 0);
   const lines = [
-    `eddy: ${mod.name} finished in ${secs.toFixed(1)} s — ${metrics.sourceRecords.toLocaleString('en-US')} events (${Math.round(metrics.sourceRecords / secs).toLocaleString('en-US')}/s); late: ${late.length === 0 ? 'none' : late.join(', ')}; ${dead} dead-lettered`,
+    `eddy: ${mod.name} finished in ${secs.toFixed(1)} s${parallelism > 1 ? ` on ${parallelism} threads` : ''} — ${metrics.sourceRecords.toLocaleString('en-US')} events (${Math.round(metrics.sourceRecords / secs).toLocaleString('en-US')}/s); late: ${late.length === 0 ? 'none' : late.join(', ')}; ${dead} dead-lettered`,
     ...(mod.summary?.(metrics, values as never) ?? []),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  return 0;
-}
-
-/** `eddy run --parallelism n`: subtasks in n threads, no checkpoints; Ctrl-C and SIGTERM drain. */
-async function runThreads(
-  file: string,
-  mod: PipelineModule<Record<string, OptionSpec>>,
-  pipeline: Awaited<ReturnType<PipelineModule<Record<string, OptionSpec>>['build']>>,
-  values: Record<string, unknown>,
-  parallelism: number,
-  parsed: Record<string, string | boolean | undefined>,
-  progressMs: number,
-): Promise<number> {
-  const started = performance.now();
-  const running = await startThreaded(
-    pipeline,
-    pathToFileURL(resolve(file)).href,
-    { ...values },
-    parallelism,
-  );
-  const onSignal = () => {
-    process.stderr.write('\neddy: stopping — draining what is in flight\n');
-    running.stop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let last = { at: started, records: 0 };
-  const ticker = parsed['quiet']
-    ? undefined
-    : setInterval(() => {
-        const m = running.metrics();
-        const now = performance.now();
-        process.stderr.write(
-          `${progressLine(m, (now - started) / 1000, ((m.sourceRecords - last.records) * 1000) / (now - last.at))}\n`,
-        );
-        last = { at: now, records: m.sourceRecords };
-      }, progressMs);
-  try {
-    await running.done;
-  } finally {
-    if (ticker !== undefined) clearInterval(ticker);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  const secs = (performance.now() - started) / 1000;
-  const m = running.metrics();
-  process.stdout.write(
-    `eddy: ${mod.name} finished in ${secs.toFixed(1)} s on ${parallelism} threads — ${m.sourceRecords.toLocaleString('en-US')} events (${Math.round(m.sourceRecords / secs).toLocaleString('en-US')}/s)\n`,
-  );
   return 0;
 }
 

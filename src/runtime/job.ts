@@ -11,13 +11,8 @@
  * its synchronous snapshot, the gates open, and the snapshots are encoded and
  * written as one checkpoint while records flow again.
  */
-import {
-  type CheckpointMeta,
-  CheckpointRestore,
-  keyedChunks,
-  metaChunk,
-  stateChunk,
-} from '../checkpoint/snapshot.ts';
+import { barrier, collect, type Participant } from '../checkpoint/coordinator.ts';
+import { CheckpointRestore, keyedChunks, stateChunk } from '../checkpoint/snapshot.ts';
 import {
   type CheckpointStorage,
   type Chunk,
@@ -298,103 +293,38 @@ export class Job {
   }
 
   async #take(kind: 'checkpoint' | 'savepoint', savepointDir?: string): Promise<CheckpointInfo> {
-    const id = this.#nextCheckpointId++;
-    const t0 = performance.now();
-    let alignmentMs = 0;
-    let syncMs = 0;
-    let dir = savepointDir ?? this.#checkpoints?.storage.dir ?? '';
-    const fail = (error: unknown): CheckpointInfo => {
+    if (this.#finished && !this.#finalPending && kind === 'checkpoint') {
       this.#failed++;
-      const info: CheckpointInfo = {
-        id,
+      return {
+        id: this.#nextCheckpointId,
         kind,
-        dir,
+        dir: '',
         bytes: 0,
         entries: 0,
-        alignmentMs,
-        syncMs,
+        alignmentMs: 0,
+        syncMs: 0,
         asyncMs: 0,
-        durationMs: performance.now() - t0,
-        error,
+        durationMs: 0,
+        error: new EddyError('EDDY_STATE_INVALID', 'the run has stopped; no checkpoint taken'),
       };
-      this.#options.onCheckpoint?.(info);
-      return info;
-    };
-    if (this.#finished && kind === 'checkpoint' && savepointDir === undefined && !this.#finalPending)
-      return fail(new EddyError('EDDY_STATE_INVALID', 'the run has stopped; no checkpoint taken'));
-    const executors = this.#executors;
-    let snapshots: SubtaskSnapshot[];
-    try {
-      // Barrier: every source loop of every subtask stops; then in-flight work drains everywhere.
-      for (const ex of executors) ex.closeGate();
-      await Promise.all(executors.map((ex) => ex.whenParked()));
-      for (let busy = true; busy; ) {
-        busy = false;
-        for (const ex of executors) if (await ex.drainInFlight()) busy = true;
-      }
-      const t1 = performance.now();
-      alignmentMs = t1 - t0;
-      snapshots = executors.map((ex) => ex.snapshot(id));
-      syncMs = performance.now() - t1;
-    } catch (e) {
-      for (const ex of executors) ex.openGate();
-      return fail(e);
     }
-    // A savepoint keeps the sources paused until the job stops.
-    if (kind === 'savepoint') this.#heldGates = true;
-    else for (const ex of executors) ex.openGate();
-    try {
-      const t2 = performance.now();
-      const chunks: Chunk[] = [];
-      let entries = 0;
-      for (const snap of snapshots) {
-        for (const { task, snapshot } of snap.operators) {
-          const s = await snapshot;
-          if (s?.keyed !== undefined) chunks.push(...keyedChunks(task, s.keyed));
-          if (s?.data !== undefined) snap.meta.operators[task] = s.data;
-        }
-        for (const c of await snap.state.complete(() => new Promise((resolve) => setImmediate(resolve)))) {
-          chunks.push(stateChunk(c));
-          entries += c.entries;
-        }
-      }
-      const meta: CheckpointMeta = { parallelism: this.parallelism, subtasks: snapshots.map((s) => s.meta) };
-      chunks.push(metaChunk(meta));
-      const header = {
-        id,
-        kind,
-        pipeline: this.#options.pipelineName ?? 'pipeline',
-        createdAt: Date.now(),
-        maxParallelism: this.#options.maxParallelism,
-        parallelism: this.parallelism,
-      };
-      const storage = this.#checkpoints?.storage;
-      const written =
-        savepointDir !== undefined || storage === undefined
-          ? await writeCheckpointDir(savepointDir ?? dir, header, chunks)
-          : await storage.write(header, chunks);
-      dir = written.dir;
-      // Durable: sinks may now make the checkpoint's output visible.
-      for (const ex of executors) await ex.checkpointComplete(id);
-      if (savepointDir === undefined) await storage?.prune();
+    const info = await takeCheckpoint({
+      participants: this.#executors.map((ex) => localParticipant(ex)),
+      id: this.#nextCheckpointId++,
+      kind,
+      parallelism: this.parallelism,
+      maxParallelism: this.#options.maxParallelism,
+      pipeline: this.#options.pipelineName ?? 'pipeline',
+      storage: this.#checkpoints?.storage,
+      savepointDir,
+    });
+    if (info.error === undefined) {
       this.#completed++;
-      const info: CheckpointInfo = {
-        id,
-        kind,
-        dir,
-        bytes: written.bytes,
-        entries,
-        alignmentMs,
-        syncMs,
-        asyncMs: performance.now() - t2,
-        durationMs: performance.now() - t0,
-      };
       this.#last = info;
-      this.#options.onCheckpoint?.(info);
-      return info;
-    } catch (e) {
-      return fail(e);
-    }
+    } else this.#failed++;
+    if (kind === 'savepoint' && info.error === undefined) this.#heldGates = true;
+    this.#options.onCheckpoint?.(info);
+    return info;
   }
 
   #finalPending = false;
@@ -431,6 +361,113 @@ export class Job {
   get paused(): boolean {
     return this.#heldGates;
   }
+}
+
+/** Takes one checkpoint or savepoint over `participants`; never throws: a failure is in `error`. */
+export async function takeCheckpoint(o: {
+  readonly participants: readonly Participant[];
+  readonly id: number;
+  readonly kind: 'checkpoint' | 'savepoint';
+  readonly parallelism: number;
+  readonly maxParallelism: number;
+  readonly pipeline: string;
+  readonly storage: CheckpointStorage | undefined;
+  readonly savepointDir: string | undefined;
+}): Promise<CheckpointInfo> {
+  const t0 = performance.now();
+  const timings = { alignmentMs: 0, syncMs: 0 };
+  let dir = o.savepointDir ?? o.storage?.dir ?? '';
+  const result = (extra: Partial<CheckpointInfo>): CheckpointInfo => ({
+    id: o.id,
+    kind: o.kind,
+    dir,
+    bytes: 0,
+    entries: 0,
+    ...timings,
+    asyncMs: 0,
+    durationMs: performance.now() - t0,
+    ...extra,
+  });
+  try {
+    await barrier(o.participants, o.id, o.kind === 'savepoint', timings);
+  } catch (error) {
+    return result({ error });
+  }
+  try {
+    const t2 = performance.now();
+    const { chunks, entries } = await collect(o.participants, o.parallelism);
+    const header = {
+      id: o.id,
+      kind: o.kind,
+      pipeline: o.pipeline,
+      createdAt: Date.now(),
+      maxParallelism: o.maxParallelism,
+      parallelism: o.parallelism,
+    };
+    const written =
+      o.savepointDir !== undefined || o.storage === undefined
+        ? await writeCheckpointDir(o.savepointDir ?? dir, header, chunks)
+        : await o.storage.write(header, chunks);
+    dir = written.dir;
+    // Durable: sinks may now make the checkpoint's output visible.
+    for (const p of o.participants) await p.complete(o.id);
+    if (o.savepointDir === undefined) await o.storage?.prune();
+    return result({ bytes: written.bytes, entries, asyncMs: performance.now() - t2 });
+  } catch (error) {
+    return result({ error });
+  }
+}
+
+/** An executor in this thread as a checkpoint participant; `links` are its links to other threads. */
+export function localParticipant(
+  ex: Executor,
+  links: ReadonlyMap<number, { sent: number; received: number }> = new Map(),
+): Participant {
+  let taken: SubtaskSnapshot | undefined;
+  return {
+    async park() {
+      ex.closeGate();
+      await ex.whenParked();
+    },
+    async drain() {
+      const busy = await ex.drainInFlight();
+      const sent: Record<number, number> = {};
+      const received: Record<number, number> = {};
+      for (const [k, l] of links) {
+        sent[k] = l.sent;
+        received[k] = l.received;
+      }
+      return { busy, sent, received };
+    },
+    async snapshot(id) {
+      taken = ex.snapshot(id);
+    },
+    openGate: () => ex.openGate(),
+    async collect() {
+      const snap = taken!;
+      taken = undefined;
+      return collectSubtask(snap);
+    },
+    complete: (id) => ex.checkpointComplete(id),
+  };
+}
+
+/** Awaits a subtask's snapshot parts (sinks' pre-commits, background encoding) and encodes them. */
+export async function collectSubtask(
+  snap: SubtaskSnapshot,
+): Promise<{ meta: SubtaskSnapshot['meta']; chunks: Chunk[]; entries: number }> {
+  const chunks: Chunk[] = [];
+  let entries = 0;
+  for (const { task, snapshot } of snap.operators) {
+    const s = await snapshot;
+    if (s?.keyed !== undefined) chunks.push(...keyedChunks(task, s.keyed));
+    if (s?.data !== undefined) snap.meta.operators[task] = s.data;
+  }
+  for (const c of await snap.state.complete(() => new Promise((resolve) => setImmediate(resolve)))) {
+    chunks.push(stateChunk(c));
+    entries += c.entries;
+  }
+  return { meta: snap.meta, chunks, entries };
 }
 
 function sum<T>(items: readonly T[], f: (t: T) => number): number {

@@ -6,63 +6,118 @@
  * to the subtask that owns their key group, exactly as between in-thread
  * subtasks, so results are the same at any parallelism.
  *
- * Not yet here: checkpoints and savepoints across threads (use in-thread
- * parallelism or parallelism 1 for those; `start` fails fast if asked).
+ * Checkpoints use the same coordinator as in-thread subtasks
+ * (`checkpoint/coordinator.ts`): this thread drives each worker's phases by
+ * messages, and quiescence includes every link being empty (messages sent =
+ * received at the other end).
  */
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { Pipeline } from '../../api/pipeline.ts';
+import type { Participant } from '../../checkpoint/coordinator.ts';
+import type { SubtaskMeta } from '../../checkpoint/snapshot.ts';
+import type { CheckpointStorage, Chunk, LoadedCheckpoint } from '../../checkpoint/storage.ts';
 import { EddyError } from '../../errors/index.ts';
 import { systemClock } from '../clock.ts';
-import { Executor } from '../executor.ts';
+import { type CheckpointInfo, type CheckpointMetrics, localParticipant, takeCheckpoint } from '../job.ts';
 import type { PipelineMetrics, StepMetrics } from '../metrics.ts';
-import { Link } from './link.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
+import { setUpSubtask } from './subtask.ts';
+
+export interface ThreadedOptions {
+  readonly parallelism: number;
+  readonly checkpoints?: { readonly storage: CheckpointStorage; readonly intervalMs: number };
+  readonly restoreFrom?: LoadedCheckpoint;
+  readonly onCheckpoint?: (info: CheckpointInfo) => void;
+}
 
 export interface ThreadedRun {
   metrics(): PipelineMetrics;
   stop(): void;
+  stopWithSavepoint(dir: string): Promise<CheckpointInfo>;
+  checkpoint(): Promise<CheckpointInfo>;
   readonly done: Promise<void>;
+}
+
+/** A worker's subtask as a checkpoint participant: each phase is a message and its answer. */
+class RemoteParticipant implements Participant {
+  readonly #worker: Worker;
+  readonly #waiting = new Map<string, ((m: ReportMessage) => void)[]>();
+
+  constructor(worker: Worker) {
+    this.#worker = worker;
+  }
+
+  /** Called with every report of the worker; resolves the request waiting for it. */
+  answer(m: ReportMessage): boolean {
+    const queue = this.#waiting.get(m.t);
+    const next = queue?.shift();
+    if (next === undefined) return false;
+    next(m);
+    return true;
+  }
+
+  #ask<T extends ReportMessage['t']>(m: ControlMessage, reply: T): Promise<Extract<ReportMessage, { t: T }>> {
+    return new Promise((resolve) => {
+      let queue = this.#waiting.get(reply);
+      if (queue === undefined) this.#waiting.set(reply, (queue = []));
+      queue.push(resolve as (m: ReportMessage) => void);
+      this.#worker.postMessage(m);
+    });
+  }
+
+  async park(): Promise<void> {
+    await this.#ask({ t: 'cp-park' }, 'cp-parked');
+  }
+
+  async drain() {
+    const r = await this.#ask({ t: 'cp-drain' }, 'cp-drained');
+    return { busy: r.busy, sent: r.sent, received: r.received };
+  }
+
+  async snapshot(id: number): Promise<void> {
+    await this.#ask({ t: 'cp-snapshot', id }, 'cp-snapshotted');
+  }
+
+  openGate(): void {
+    this.#worker.postMessage({ t: 'cp-open' } satisfies ControlMessage);
+  }
+
+  async collect(): Promise<{ meta: SubtaskMeta; chunks: Chunk[]; entries: number }> {
+    const r = await this.#ask({ t: 'cp-collect' }, 'cp-collected');
+    return { meta: r.meta as SubtaskMeta, chunks: r.chunks as Chunk[], entries: r.entries };
+  }
+
+  async complete(id: number): Promise<void> {
+    await this.#ask({ t: 'cp-complete', id }, 'cp-completed');
+  }
 }
 
 /**
  * Runs `pipeline` (built from the module at `moduleUrl` with `values`) on
- * `parallelism` threads.
+ * `options.parallelism` threads.
  */
 export async function startThreaded(
   pipeline: Pipeline,
   moduleUrl: string,
   values: Record<string, unknown>,
-  parallelism: number,
+  options: ThreadedOptions,
 ): Promise<ThreadedRun> {
-  if (!Number.isInteger(parallelism) || parallelism < 2) {
-    throw new EddyError(
-      'EDDY_CONFIG_INVALID',
-      `threaded runs need parallelism >= 2; received ${parallelism}`,
-    );
+  const n = options.parallelism;
+  if (!Number.isInteger(n) || n < 2) {
+    throw new EddyError('EDDY_CONFIG_INVALID', `threaded runs need parallelism >= 2; received ${n}`);
   }
+  const checkpointing = options.checkpoints !== undefined;
+  const restoreDir = options.restoreFrom?.dir;
   const jobStart = systemClock.now();
   // A link between every two subtasks.
-  const ports: Record<number, MessagePort>[] = Array.from({ length: parallelism }, () => ({}));
-  for (let a = 0; a < parallelism; a++) {
-    for (let b = a + 1; b < parallelism; b++) {
+  const ports: Record<number, MessagePort>[] = Array.from({ length: n }, () => ({}));
+  for (let a = 0; a < n; a++) {
+    for (let b = a + 1; b < n; b++) {
       const { port1, port2 } = new MessageChannel();
       ports[a]![b] = port1;
       ports[b]![a] = port2;
     }
   }
-  const executor = new Executor(pipeline.scope.graph, {
-    ...pipeline.executorOptions(),
-    stateBackend: await pipeline.stateBackendFor(0),
-    subtask: 0,
-    parallelism,
-    jobStart,
-    onFail: (e) => fail(e),
-  });
-  executor.build();
-  const links = new Map<number, Link>();
-  for (const [k, p] of Object.entries(ports[0]!)) links.set(Number(k), new Link(p, executor));
-  executor.wireTo((k, consumer) => (k === 0 ? executor.task(consumer)! : links.get(k)!.target(consumer)));
-
   let settle!: { resolve: () => void; reject: (e: unknown) => void };
   const done = new Promise<void>((resolve, reject) => {
     settle = { resolve, reject };
@@ -70,46 +125,64 @@ export async function startThreaded(
   done.catch(() => {});
   let finished = false;
   const workers: Worker[] = [];
+  const remotes: RemoteParticipant[] = [];
   const latest: (PipelineMetrics | undefined)[] = [];
-  const waiting = { ready: 0, drained: 0, closed: 0 };
+  let ready = 0;
+  let drained = 0;
+  let closed = 0;
   let onReady!: () => void;
   const allReady = new Promise<void>((resolve) => {
     onReady = resolve;
   });
+  let onClosed!: () => void;
+  const allClosed = new Promise<void>((resolve) => {
+    onClosed = resolve;
+  });
   const fail = (e: unknown) => {
     if (finished) return;
     finished = true;
+    if (timer !== undefined) clearTimeout(timer);
     clearInterval(poll);
     for (const w of workers) void w.terminate();
-    void executor.cancel();
+    void setup?.executor.cancel();
     settle.reject(e);
   };
   const send = (m: ControlMessage) => {
     for (const w of workers) w.postMessage(m);
   };
-  for (let k = 1; k < parallelism; k++) {
+  let setup: Awaited<ReturnType<typeof setUpSubtask>> | undefined;
+  let ownDrained = false;
+  const maybeFinish = () => {
+    if (ownDrained && drained === n - 1) void finish();
+  };
+  for (let k = 1; k < n; k++) {
     const data: WorkerData = {
       module: moduleUrl,
       values,
       subtask: k,
-      parallelism,
+      parallelism: n,
       jobStart,
       ports: ports[k]!,
+      checkpointing,
+      restoreDir,
     };
     const worker = new Worker(new URL('./worker.ts', import.meta.url), {
       workerData: data,
       transferList: Object.values(ports[k]!),
     });
+    const remote = new RemoteParticipant(worker);
     workers.push(worker);
+    remotes.push(remote);
     worker.on('error', fail);
     worker.on('message', (m: ReportMessage) => {
+      if (remote.answer(m)) return;
       switch (m.t) {
         case 'ready':
-          if (++waiting.ready === parallelism - 1) onReady();
+          if (++ready === n - 1) onReady();
           return;
         case 'drained':
-          waiting.drained++;
-          maybeClose();
+          drained++;
+          maybeFinish();
           return;
         case 'metrics':
           latest[k] = m.m as PipelineMetrics;
@@ -118,52 +191,143 @@ export async function startThreaded(
           fail(new EddyError('EDDY_INTERNAL', `subtask ${k} failed: ${m.message}`, { cause: m.stack }));
           return;
         case 'closed':
-          if (++waiting.closed === parallelism - 1) void finish();
+          if (++closed === n - 1) onClosed();
           return;
       }
     });
   }
-  let ownDrained = false;
-  const maybeClose = () => {
-    if (ownDrained && waiting.drained === parallelism - 1 && !finished) {
-      // Final figures first: each worker answers before it handles the close.
-      send({ t: 'metrics' });
-      send({ t: 'close' });
-    }
+  const poll = setInterval(() => send({ t: 'metrics' }), 500);
+  try {
+    setup = await setUpSubtask(pipeline, {
+      subtask: 0,
+      parallelism: n,
+      jobStart,
+      ports: ports[0]!,
+      checkpointing,
+      restoreDir,
+      onFail: fail,
+    });
+    await allReady;
+  } catch (e) {
+    fail(e);
+    throw e;
+  }
+  const { executor, links } = setup;
+  const participants: Participant[] = [localParticipant(executor, links), ...remotes];
+
+  // Checkpoints, one at a time.
+  let inFlight: Promise<CheckpointInfo> | undefined;
+  let nextId = (setup.restoredFrom ?? 0) + 1;
+  let completed = 0;
+  let failedCount = 0;
+  let last: CheckpointInfo | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const checkpoint = (kind: 'checkpoint' | 'savepoint', savepointDir?: string): Promise<CheckpointInfo> => {
+    const next = (inFlight ?? Promise.resolve(undefined)).then(async () => {
+      const info = await takeCheckpoint({
+        participants,
+        id: nextId++,
+        kind,
+        parallelism: n,
+        maxParallelism: pipeline.options.maxParallelism,
+        pipeline: pipeline.name,
+        storage: options.checkpoints?.storage,
+        savepointDir,
+      });
+      if (info.error === undefined) {
+        completed++;
+        last = info;
+      } else failedCount++;
+      options.onCheckpoint?.(info);
+      return info;
+    });
+    inFlight = next;
+    return next;
+  };
+  const schedule = () => {
+    const interval = options.checkpoints?.intervalMs ?? 0;
+    if (interval <= 0 || finished) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (!finished) void checkpoint('checkpoint').then(schedule);
+    }, interval);
+  };
+  const closeAll = async (how: 'close' | 'cancel') => {
+    if (timer !== undefined) clearTimeout(timer);
+    // Final figures first: each worker answers before it handles the close.
+    send({ t: 'metrics' });
+    send({ t: how });
+    await allClosed;
+    clearInterval(poll);
+    if (how === 'close') await executor.close();
+    else await executor.cancel();
+    for (const link of links.values()) link.close();
   };
   const finish = async () => {
     if (finished) return;
     finished = true;
-    clearInterval(poll);
-    await executor.close();
-    for (const link of links.values()) link.close();
-    settle.resolve();
+    try {
+      if (checkpointing) {
+        // The end of the input is a checkpoint too: it commits the sinks' last output.
+        const info = await checkpoint('checkpoint');
+        if (info.error !== undefined) throw info.error;
+      }
+      await closeAll('close');
+      settle.resolve();
+    } catch (e) {
+      fail(e);
+    }
   };
-  const poll = setInterval(() => send({ t: 'metrics' }), 500);
-  try {
-    await executor.startOperators();
-    await allReady;
-  } catch (e) {
-    fail(e);
-    return { metrics: () => executor.metrics(), stop: () => {}, done };
-  }
   void executor.drained.then(() => {
     ownDrained = true;
-    maybeClose();
+    maybeFinish();
   });
   send({ t: 'start' });
   executor.startSources();
+  schedule();
   return {
-    metrics: () => merge([executor.metrics(), ...latest.slice(1).filter((m) => m !== undefined)]),
+    metrics: () => {
+      const m = merge([executor.metrics(), ...latest.slice(1).filter((x) => x !== undefined)]);
+      if (!checkpointing && setup.restoredFrom === undefined) return m;
+      const checkpoints: CheckpointMetrics = {
+        completed,
+        failed: failedCount,
+        last,
+        restoredFrom: setup.restoredFrom,
+      };
+      return { ...m, checkpoints };
+    },
     stop: () => {
       executor.stop();
       send({ t: 'stop' });
+    },
+    async stopWithSavepoint(dir) {
+      const info = await checkpoint('savepoint', dir);
+      if (info.error !== undefined) {
+        for (const p of participants) p.openGate();
+        throw info.error;
+      }
+      // The sources stayed paused since the barrier, so nothing after it reached a sink.
+      finished = true;
+      await closeAll('cancel');
+      settle.resolve();
+      return info;
+    },
+    checkpoint: () => {
+      if (!checkpointing)
+        return Promise.reject(
+          new EddyError(
+            'EDDY_CONFIG_INVALID',
+            'this run takes no checkpoints; pass checkpoints to enable them',
+          ),
+        );
+      return checkpoint('checkpoint');
     },
     done,
   };
 }
 
-/** Sums step counters over subtasks (watermark: the lowest of those that saw data). */
+/** Sums step counters over subtasks. */
 function merge(all: readonly PipelineMetrics[]): PipelineMetrics {
   const first = all[0]!;
   const steps: Record<string, StepMetrics> = {};
@@ -171,12 +335,12 @@ function merge(all: readonly PipelineMetrics[]): PipelineMetrics {
     const parts = all.map((x) => x.steps[id]).filter((p) => p !== undefined);
     steps[id] = {
       ...m,
-      recordsIn: parts.reduce((n, p) => n + p.recordsIn, 0),
-      recordsOut: parts.reduce((n, p) => n + p.recordsOut, 0),
-      batchesIn: parts.reduce((n, p) => n + p.batchesIn, 0),
-      lateRecords: parts.reduce((n, p) => n + p.lateRecords, 0),
-      deadLetters: parts.reduce((n, p) => n + p.deadLetters, 0),
+      recordsIn: parts.reduce((s, p) => s + p.recordsIn, 0),
+      recordsOut: parts.reduce((s, p) => s + p.recordsOut, 0),
+      batchesIn: parts.reduce((s, p) => s + p.batchesIn, 0),
+      lateRecords: parts.reduce((s, p) => s + p.lateRecords, 0),
+      deadLetters: parts.reduce((s, p) => s + p.deadLetters, 0),
     };
   }
-  return { ...first, steps, sourceRecords: all.reduce((n, x) => n + x.sourceRecords, 0) };
+  return { ...first, steps, sourceRecords: all.reduce((s, x) => s + x.sourceRecords, 0) };
 }

@@ -17,7 +17,7 @@ export class Link {
   readonly #executor: Executor;
   #outstanding = 0;
   #waiters: (() => void)[] = [];
-  /** Batches sent and received, for tests and metrics. */
+  /** Messages sent and received (not counting credit): equal on both ends when nothing is in flight. */
   sent = 0;
   received = 0;
 
@@ -31,12 +31,15 @@ export class Link {
   target(consumer: string): ChannelTarget {
     return {
       receive: (batch: Batch, ch: number) => this.#sendBatch(consumer, ch, batch),
-      receiveWatermark: (ch, w) =>
-        this.#port.postMessage({ t: 'w', c: consumer, ch, w } satisfies PeerMessage),
-      receiveIdle: (ch, idle) =>
-        this.#port.postMessage({ t: 'i', c: consumer, ch, idle } satisfies PeerMessage),
-      receiveEnd: (ch) => this.#port.postMessage({ t: 'e', c: consumer, ch } satisfies PeerMessage),
+      receiveWatermark: (ch, w) => this.#post({ t: 'w', c: consumer, ch, w }),
+      receiveIdle: (ch, idle) => this.#post({ t: 'i', c: consumer, ch, idle }),
+      receiveEnd: (ch) => this.#post({ t: 'e', c: consumer, ch }),
     };
+  }
+
+  #post(m: PeerMessage): void {
+    this.sent++;
+    this.#port.postMessage(m);
   }
 
   #sendBatch(consumer: string, ch: number, batch: Batch): void {
@@ -69,13 +72,16 @@ export class Link {
         return;
       }
       case 'w':
+        this.received++;
         ex.task(m.c)!.receiveWatermark(m.ch, m.w);
         ex.flushDeadLetters();
         return;
       case 'i':
+        this.received++;
         ex.task(m.c)!.receiveIdle(m.ch, m.idle);
         return;
       case 'e':
+        this.received++;
         ex.task(m.c)!.receiveEnd(m.ch);
         ex.flushDeadLetters();
         return;

@@ -23,7 +23,15 @@ export type ControlMessage =
   | { readonly t: 'start' }
   | { readonly t: 'stop' }
   | { readonly t: 'metrics' }
-  | { readonly t: 'close' };
+  | { readonly t: 'close' }
+  | { readonly t: 'cancel' }
+  // The checkpoint phases (see checkpoint/coordinator.ts); each is answered by the same name + 'ed'.
+  | { readonly t: 'cp-park' }
+  | { readonly t: 'cp-drain' }
+  | { readonly t: 'cp-snapshot'; readonly id: number }
+  | { readonly t: 'cp-open' }
+  | { readonly t: 'cp-collect' }
+  | { readonly t: 'cp-complete'; readonly id: number };
 
 /** From a worker thread to the job. */
 export type ReportMessage =
@@ -31,7 +39,22 @@ export type ReportMessage =
   | { readonly t: 'drained' }
   | { readonly t: 'metrics'; readonly m: unknown }
   | { readonly t: 'error'; readonly message: string; readonly stack: string | undefined }
-  | { readonly t: 'closed' };
+  | { readonly t: 'closed' }
+  | { readonly t: 'cp-parked' }
+  | {
+      readonly t: 'cp-drained';
+      readonly busy: boolean;
+      readonly sent: Record<number, number>;
+      readonly received: Record<number, number>;
+    }
+  | { readonly t: 'cp-snapshotted' }
+  | {
+      readonly t: 'cp-collected';
+      readonly meta: unknown;
+      readonly chunks: unknown[];
+      readonly entries: number;
+    }
+  | { readonly t: 'cp-completed' };
 
 /** What a worker thread starts with. */
 export interface WorkerData {
@@ -42,6 +65,10 @@ export interface WorkerData {
   readonly jobStart: number;
   /** The link to each other subtask, by subtask index. */
   readonly ports: Record<number, MessagePort>;
+  /** Whether the job takes checkpoints (sinks then commit on completion). */
+  readonly checkpointing: boolean;
+  /** The checkpoint or savepoint directory the job resumes from. */
+  readonly restoreDir: string | undefined;
 }
 
 const OPTIONS = { useRecords: true, moreTypes: true } as const;

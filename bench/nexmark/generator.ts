@@ -14,8 +14,8 @@
  * reproduced bit for bit; the draws come from eddy's seeded sfc32 (`Random`),
  * so the same seed gives the same events here every run, but not the same
  * events as Beam or Flink. Bids carry nexmark/nexmark's `channel` and `url`
- * (see `nextChannel`), whose URLs the reference draws from an unseeded random
- * per process; here they derive from the seed. Event times are in epoch ms
+ * (see `Bid`), whose URLs the reference draws from an unseeded random per
+ * process; here they derive from the seed. Event times are in epoch ms
  * starting at `startTime` (default 0) rather than the wall clock, so runs are
  * reproducible.
  *

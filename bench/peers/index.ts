@@ -14,7 +14,7 @@
  * ```
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -113,13 +113,18 @@ function moduleDir(system: PeerSystem): string {
   return join(PEERS_DIR, MODULE[system]);
 }
 
-/** What `mvn package` leaves: the module's classes and its dependency classpath. */
+/** When `buildPeers` last built the module (a stamp it writes; Maven leaves unchanged outputs alone). */
 function builtAt(system: PeerSystem): number {
-  const cp = join(moduleDir(system), 'target', 'classpath.txt');
-  const jar = join(moduleDir(system), 'target', `peers-${MODULE[system]}-0.jar`);
-  if (!existsSync(cp) || !existsSync(jar)) return 0;
-  return Math.min(statSync(cp).mtimeMs, statSync(jar).mtimeMs);
+  const target = join(moduleDir(system), 'target');
+  const files = [
+    join(target, 'classpath.txt'),
+    join(target, `peers-${MODULE[system]}-0.jar`),
+    join(target, STAMP),
+  ];
+  return files.every((f) => existsSync(f)) ? statSync(join(target, STAMP)).mtimeMs : 0;
 }
+
+const STAMP = '.peers-built';
 
 function sourcesAt(system: PeerSystem): number {
   return Math.max(
@@ -210,6 +215,7 @@ export async function buildPeers(
   );
   for (const l of stdout.split('\n')) if (visible(l)) log(l);
   if (code !== 0) throw new Error(`peers: mvn package failed (exit ${code}); see the Maven output above`);
+  for (const s of stale) writeFileSync(join(moduleDir(s), 'target', STAMP), `${new Date().toISOString()}\n`);
   log(`peers: built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 

@@ -313,7 +313,11 @@ final class FlinkMoreQueries {
 
   // --------------------------------------------------------------------------------------- Q18
 
-  /** Per (bidder, auction): a bid is emitted when it is later than the latest seen for the key. */
+  /**
+   * Per (bidder, auction): a bid is emitted unless it is older than the key's latest (equal times:
+   * the later arrival wins). Arrival order, as eddy's: with parallel sources, a bid that arrives
+   * after a newer one of its key from another subtask is not emitted.
+   */
   static final class Q18Latest extends KeyedProcessFunction<Long, Bid, Bid> {
     private static final long serialVersionUID = 1L;
     private transient ValueState<Long> latest;
@@ -326,7 +330,7 @@ final class FlinkMoreQueries {
     @Override
     public void processElement(Bid b, Context ctx, Collector<Bid> out) throws Exception {
       Long l = latest.value();
-      if (l != null && b.dateTime <= l) return;
+      if (l != null && b.dateTime < l) return;
       latest.update(b.dateTime);
       out.collect(b);
     }

@@ -93,6 +93,9 @@ public final class FlinkNexmark {
   /** Reads and parses this subtask's share of the events file, paced in rate mode. */
   static final class FileSource extends RichParallelSourceFunction<Event> {
     private static final long serialVersionUID = 1L;
+    /** How many subtasks are ready to read (one JVM: the MiniCluster runs them all here). */
+    private static final int[] READY = new int[1];
+
     private final String path;
     private final long limit;
     private final double rate;
@@ -110,6 +113,14 @@ public final class FlinkNexmark {
       int parts = getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks();
       Pacer pacer = rate > 0 ? new Pacer(rate) : null;
       EventParser parser = new EventParser();
+      // Subtasks are deployed one after another; start reading together so that the shared
+      // schedule (rate mode) and the timed section begin when all of them run.
+      synchronized (READY) {
+        READY[0]++;
+        READY.notifyAll();
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (READY[0] < parts && running && System.nanoTime() < deadline) READY.wait(100);
+      }
       Measure.markStart();
       try (LineReader r = new LineReader(Path.of(path), limit, part, parts)) {
         while (running && r.next()) {

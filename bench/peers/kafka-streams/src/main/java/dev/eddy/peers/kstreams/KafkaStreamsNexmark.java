@@ -316,7 +316,7 @@ final class KafkaStreamsNexmarkRun {
       }
       byte[] end = "{\"kind\":\"end\"}".getBytes(StandardCharsets.UTF_8);
       for (int i = 0; i < p; i++) {
-        producer.send(new ProducerRecord<>(inputTopic, i, base + last + grace.toMillis() + Flow.END_OFFSET_MS, null, end));
+        producer.send(new ProducerRecord<>(inputTopic, i, base + KsQueries.endTime(args.query, last, grace.toMillis()), null, end));
       }
       producer.flush();
     }

@@ -471,7 +471,10 @@ final class KsMoreQueries {
 
   // --------------------------------------------------------------------------------------- Q18
 
-  /** Per (bidder, auction): a bid is emitted when it is later than the latest seen for the key. */
+  /**
+   * Per (bidder, auction): a bid is emitted unless it is older than the key's latest (equal times:
+   * the later arrival wins), in arrival order as eddy's.
+   */
   static final class Q18Latest extends ContextualFixedKeyProcessor<Long, Bid, Bid> {
     private KeyValueStore<Long, Long> latest;
 
@@ -489,7 +492,7 @@ final class KsMoreQueries {
       }
       Bid b = record.value();
       Long l = latest.get(record.key());
-      if (l != null && b.dateTime <= l) return;
+      if (l != null && b.dateTime < l) return;
       latest.put(record.key(), b.dateTime);
       context().forward(record);
     }

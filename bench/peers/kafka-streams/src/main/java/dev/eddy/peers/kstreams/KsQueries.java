@@ -64,6 +64,17 @@ final class KsQueries {
           "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q11", "q12", "q13", "q14", "q15", "q16",
           "q17", "q18", "q19", "q20", "q21", "q22");
 
+  /**
+   * The event time of the END records: past every window and join bound of {@code query} by
+   * more than the grace, but no further than needed (see {@link Flow#END_OFFSET_MS}).
+   */
+  static long endTime(String query, long lastEventTime, long graceMs) {
+    long t = lastEventTime + graceMs + Flow.END_OFFSET_MS;
+    // q17's one-day windows: past the end of the last event's day.
+    if (query.equals("q17")) t = Math.max(t, Nexmark.windowStart(lastEventTime, Nexmark.DAY_MS) + Nexmark.DAY_MS + graceMs + 1);
+    return t;
+  }
+
   /** Builds {@code query} over {@code events} (key null, END key {@link Flow#END}); returns its output. */
   static KStream<Long, ? extends Stamped> build(String query, StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
     switch (query) {

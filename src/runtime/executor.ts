@@ -197,7 +197,8 @@ export class Executor {
     }
     for (const node of this.#graph.ordered()) {
       if (node.kind !== 'source') continue;
-      if (this.subtask > 0 && node.source!.source.splittable !== true) {
+      // Fed by hand (the test driver), sources take records in subtask 0 only.
+      if (this.subtask > 0 && (this.#manual || node.source!.source.splittable !== true)) {
         // A source that cannot split its input reads it in subtask 0 only.
         this.#feeders.get(node.id)!.end();
         continue;

@@ -460,7 +460,8 @@ final class KsMoreQueries {
                     Named.as("q17-auction-days"),
                     Materialized.<Long, AuctionDay, WindowStore<Bytes, byte[]>>as("q17-auction-days")
                         .withKeySerde(Serdes.Long())
-                        .withValueSerde(Flow.serde(AuctionDay.class)))
+                        .withValueSerde(Flow.serde(AuctionDay.class))
+                        .withRetention(f.windowRetention(Nexmark.DAY_MS)))
                 .toStream(Named.as("q17-days"))
                 .<Long, Q17Row>map(
                     (w, d) -> KeyValue.pair(w.key(), Q17Row.of(w.key(), w.window().start() - f.base, d)),

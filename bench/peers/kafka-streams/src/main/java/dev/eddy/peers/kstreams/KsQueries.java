@@ -267,7 +267,8 @@ final class KsQueries {
                         Named.as("q5-count"),
                         Materialized.<Long, Count, WindowStore<Bytes, byte[]>>as("q5-count")
                             .withKeySerde(Serdes.Long())
-                            .withValueSerde(Flow.serde(Count.class)))
+                            .withValueSerde(Flow.serde(Count.class))
+                            .withRetention(f.windowRetention(Nexmark.Q5_SIZE_MS)))
                     .toStream(Named.as("q5-counts"))
                     .<Long, AuctionCount>map(
                             (w, c) ->
@@ -295,7 +296,8 @@ final class KsQueries {
                     Named.as("q5-max"),
                     Materialized.<Long, MaxCount, WindowStore<Bytes, byte[]>>as("q5-max")
                         .withKeySerde(Serdes.Long())
-                        .withValueSerde(Flow.serde(MaxCount.class)))
+                        .withValueSerde(Flow.serde(MaxCount.class))
+                        .withRetention(f.windowRetention(Nexmark.Q5_SLIDE_MS)))
                 .toStream(Named.as("q5-maxes"))
                 .<Long, Q5Row>flatMap(
                     (w, m) -> {
@@ -329,7 +331,8 @@ final class KsQueries {
                     Named.as("q7-max"),
                     Materialized.<Long, MaxBids, WindowStore<Bytes, byte[]>>as("q7-max")
                         .withKeySerde(Serdes.Long())
-                        .withValueSerde(Flow.serde(MaxBids.class)))
+                        .withValueSerde(Flow.serde(MaxBids.class))
+                        .withRetention(f.windowRetention(Nexmark.Q7_SIZE_MS)))
                 .toStream(Named.as("q7-maxes"))
                 .<Long, Bid>flatMap(
                     (w, m) -> {
@@ -375,7 +378,8 @@ final class KsQueries {
                             Named.as("q8-sellers"),
                             Materialized.<Long, Count, WindowStore<Bytes, byte[]>>as("q8-sellers")
                                 .withKeySerde(Serdes.Long())
-                                .withValueSerde(Flow.serde(Count.class)))
+                                .withValueSerde(Flow.serde(Count.class))
+                                .withRetention(f.windowRetention(Nexmark.Q8_SIZE_MS)))
                         .toStream(Named.as("q8-seller-windows"))
                         .<Long, SellerWindow>map(
                             (w, c) ->
@@ -431,7 +435,8 @@ final class KsQueries {
                     Named.as("q8-join"),
                     Materialized.<Long, Q8Side, WindowStore<Bytes, byte[]>>as("q8-join")
                         .withKeySerde(Serdes.Long())
-                        .withValueSerde(Flow.serde(Q8Side.class)))
+                        .withValueSerde(Flow.serde(Q8Side.class))
+                        .withRetention(f.windowRetention(Nexmark.Q8_SIZE_MS)))
                 .toStream(Named.as("q8-windows"))
                 .filter((w, acc) -> acc.person && acc.seller, Named.as("q8-both"))
                 .<Long, Q8Row>map(

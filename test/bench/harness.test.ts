@@ -31,6 +31,10 @@ describe('flags', () => {
     assert.deepEqual(some.profiles, ['max', 'skew', 'ramp']);
     assert.equal(some.events, 1000);
     assert.deepEqual(some.fractions, [0.3]);
+    assert.equal(some.chart, undefined);
+    const charted = parseSettings(['--chart', 'docs/img/nexmark.svg']);
+    assert.ok(charted !== 'help');
+    assert.equal(charted.chart, 'docs/img/nexmark.svg');
   });
   it('errors name the flag and the fix', () => {
     assert.throws(() => parseSettings(['--bogus']), /unknown flag --bogus; run with --help/);
@@ -41,6 +45,10 @@ describe('flags', () => {
     assert.throws(() => parseSettings(['--vs', 'spark']), /unknown system "spark"; use flink, kafka-streams/);
     assert.throws(() => parseSettings(['--queries', 'q99']), /unknown query "q99"; eddy has q0,/);
     assert.throws(() => parseSettings(['--profile', 'spiky']), /unknown profile "spiky"/);
+    assert.throws(
+      () => parseSettings(['--chart', 'x.png']),
+      /--chart: the chart is an SVG file; received "x.png"/,
+    );
     assert.equal(parseSettings(['--help']), 'help');
   });
 });
@@ -184,5 +192,16 @@ describe('the report', () => {
     assert.match(svg, /^<svg [^>]*>/);
     assert.equal((svg.match(/<rect x="\d/g) ?? []).length, 2 + 2, 'two bars and two legend keys');
     assert.ok(svg.trimEnd().endsWith('</svg>'));
+    assert.doesNotMatch(svg, /outputs differ/);
+  });
+  it("marks a peer whose outputs differ from eddy's in the chart", () => {
+    const q5 = report.queries[0]!;
+    const differs: NexmarkReport = {
+      ...report,
+      queries: [{ ...q5, systems: { ...q5.systems, flink: { ...system('flink', 600_000), outputs: 0 } } }],
+    };
+    const svg = chart(differs);
+    assert.equal((svg.match(/font-weight="bold">\*<\/text>/g) ?? []).length, 1);
+    assert.match(svg, /\* outputs differ from eddy's/);
   });
 });

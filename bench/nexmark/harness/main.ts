@@ -9,7 +9,8 @@
  * Pilot method (`stats.ts`); latency is per output in HDR histograms
  * (`latency.ts`).
  *
- * Writes `bench/results/nexmark.{md,json,svg}`, prints progress on stderr and
+ * Writes `bench/results/nexmark.{md,json,svg}` (and the chart also to
+ * `--chart <path>`, for one that is committed), prints progress on stderr and
  * ends with one JSON line on stdout:
  * `{"bench":"nexmark","queries":{"q0":{"eddy":…,"flink":…,"kafkaStreams":…,"ratioVsFlink":…},…}}`.
  *
@@ -23,7 +24,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { availableParallelism, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildPeers, type PeerResult, type PeerSystem, peerQueries, runPeer } from '../../peers/index.ts';
 import { QUERIES } from '../queries.ts';
@@ -71,6 +72,7 @@ const FLAGS = {
   seed: { type: 'string', doc: 'generator seed (default 1)' },
   zipf: { type: 'string', doc: 'Zipf exponent of the skew profile (default 1.2)' },
   out: { type: 'string', doc: 'where the report goes (default bench/results)' },
+  chart: { type: 'string', doc: 'also write the chart (SVG) here, e.g. docs/img/nexmark.svg' },
   'keep-events': { type: 'boolean', doc: 'keep the events files in .bench/nexmark afterwards' },
   verbose: { type: 'boolean', doc: 'pass the peers’ logs through to stderr' },
   help: { type: 'boolean', doc: 'this text' },
@@ -100,6 +102,8 @@ export interface Settings {
   readonly seed: number;
   readonly zipf: number;
   readonly out: string;
+  /** A second place for the chart (bench/results is not committed); undefined: none. */
+  readonly chart: string | undefined;
   readonly keepEvents: boolean;
   readonly verbose: boolean;
 }
@@ -119,6 +123,15 @@ function list(value: string | undefined): string[] | undefined {
     ?.split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
+}
+
+function chartPath(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!value.endsWith('.svg'))
+    throw new FlagError(
+      `--chart: the chart is an SVG file; received "${value}" (e.g. --chart docs/img/nexmark.svg)`,
+    );
+  return value;
 }
 
 /** Parses and checks the flags; throws a `FlagError` naming the flag and the fix. */
@@ -181,6 +194,7 @@ export function parseSettings(args: readonly string[]): Settings | 'help' {
     seed: whole('seed', str('seed'), 1, 0),
     zipf,
     out: str('out') ?? 'bench/results',
+    chart: chartPath(str('chart')),
     keepEvents: values['keep-events'] === true,
     verbose: values.verbose === true,
   };
@@ -751,9 +765,14 @@ export async function main(args: string[]): Promise<void> {
     await mkdir(s.out, { recursive: true });
     await writeFile(join(s.out, 'nexmark.json'), `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(join(s.out, 'nexmark.md'), markdown(report));
-    await writeFile(join(s.out, 'nexmark.svg'), chart(report));
+    const svg = chart(report);
+    await writeFile(join(s.out, 'nexmark.svg'), svg);
+    if (s.chart !== undefined) {
+      await mkdir(dirname(s.chart), { recursive: true });
+      await writeFile(s.chart, svg);
+    }
     log(
-      `wrote ${join(s.out, 'nexmark.md')}, nexmark.json and nexmark.svg in ${Math.round(report.elapsedS)} s`,
+      `wrote ${join(s.out, 'nexmark.md')}, nexmark.json and nexmark.svg${s.chart === undefined ? '' : ` (and ${s.chart})`} in ${Math.round(report.elapsedS)} s`,
     );
     process.stderr.write(`\n${markdown(report)}\n`);
     process.stdout.write(`${JSON.stringify(summaryLine(report))}\n`);

@@ -336,7 +336,7 @@ export function chart(report: NexmarkReport): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${left}" y="22" font-size="15" font-weight="bold">Nexmark: events/s at maximum rate (mean, 95 % CI)</text>`,
-    `<text x="${left}" y="40" fill="#555">${escapeXml(`${report.date}: ${report.config.events.toLocaleString('en-US')} events, ${report.config.rounds} round${report.config.rounds === 1 ? '' : 's'}, ${report.machine.cpus} cores${report.config.quick ? ', --quick' : ''}`)}</text>`,
+    `<text x="${left}" y="40" fill="#555">${escapeXml(`${report.date}: ${report.config.events.toLocaleString('en-US')} events, ${report.config.rounds} round${report.config.rounds === 1 ? '' : 's'}, ${report.machine.cpus} cores, eddy on one thread, peers at parallelism ${report.config.parallelism}${report.config.quick ? ', --quick' : ''}`)}</text>`,
   );
   for (let v = 0; v <= yMax + 1e-9; v += step) {
     parts.push(
@@ -344,12 +344,21 @@ export function chart(report: NexmarkReport): string {
       `<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end" fill="#333">${rate(v)}</text>`,
     );
   }
+  let differ = false;
   report.queries.forEach((q, qi) => {
     const x0 = left + 10 + qi * groupW;
     systems.forEach((s, si) => {
       const t = q.systems[s]?.throughput;
       if (t === undefined || !Number.isFinite(t.mean)) return;
       const x = x0 + si * barW;
+      // A peer that computed something else is not comparable: mark its bar.
+      const eddyOutputs = q.systems.eddy?.outputs;
+      if (s !== 'eddy' && eddyOutputs !== undefined && q.systems[s]?.outputs !== eddyOutputs) {
+        differ = true;
+        parts.push(
+          `<text x="${x + (barW - 3) / 2}" y="${y(t.mean) - 4}" text-anchor="middle" font-weight="bold">*</text>`,
+        );
+      }
       parts.push(
         `<rect x="${x}" y="${y(t.mean)}" width="${barW - 3}" height="${y(0) - y(t.mean)}" fill="${COLOR[s]}"><title>${escapeXml(`${q.query} ${LABEL[s]}: ${Math.round(t.mean)} events/s [${Math.round(t.low)}, ${Math.round(t.high)}]`)}</title></rect>`,
       );
@@ -372,6 +381,10 @@ export function chart(report: NexmarkReport): string {
       `<text x="${x + 18}" y="${height - 18}">${LABEL[s]}</text>`,
     );
   });
+  if (differ)
+    parts.push(
+      `<text x="${left + systems.length * 130}" y="${height - 18}" fill="#555">* outputs differ from eddy's</text>`,
+    );
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }

@@ -2,5 +2,27 @@
  * Kafka connectors (exported as `eddy/kafka`), on @platformatic/kafka (chosen
  * by benchmark: docs/KAFKA.md).
  */
+export {
+  DEAD_LETTER_HEADERS,
+  type DeadLetter,
+  DeadLetterTopic,
+  deadLetterMessage,
+} from './dead-letters.ts';
+export {
+  type AvroFormat,
+  type AvroFormatOptions,
+  avroFormat,
+  bytesFormat,
+  FRAME_HEADER_BYTES,
+  frameSchemaRegistry,
+  jsonFormat,
+  KAFKA_DECODE_FAILURES,
+  type KafkaDecodeFailure,
+  type KafkaDecodeResult,
+  type KafkaFormat,
+  type SchemaRegistryOptions,
+  stringFormat,
+  unframeSchemaRegistry,
+} from './formats.ts';
 export { type KafkaSinkOptions, kafkaSink } from './sink.ts';
 export { type KafkaSourceOptions, kafkaSource } from './source.ts';

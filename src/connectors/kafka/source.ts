@@ -6,8 +6,11 @@
  * for records that have already passed through the pipeline, so a restart
  * re-reads at most what was in flight: at-least-once. When eddy's buffer of
  * fetched records is full the stream is paused (backpressure) and resumed when
- * it drains. Values are decoded safely (src/codec): undecodable records go to
- * the dead-letter output with the reason, topic, partition and offset.
+ * it drains. Values are decoded by a format (formats.ts: JSON with the safe
+ * codec, string, bytes, Avro with schema-registry framing): undecodable records
+ * go to the dead-letter output with the reason, topic, partition and offset,
+ * and, with `deadLetterTopic`, to that topic (dead-letters.ts) before their
+ * offsets can be committed.
  */
 import {
   Consumer,
@@ -16,23 +19,30 @@ import {
   MessagesStreamFallbackModes,
   MessagesStreamModes,
 } from '@platformatic/kafka';
-import { type DecodeLimits, decodeJson, resolveDecodeLimits } from '../../codec/index.ts';
+import type { DecodeLimits } from '../../codec/index.ts';
 import { configError } from '../../errors/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../types.ts';
 import { brokersOf } from './brokers.ts';
+import { type DeadLetter, DeadLetterTopic } from './dead-letters.ts';
+import { type KafkaFormat, resolveFormat } from './formats.ts';
 
 export interface KafkaSourceOptions<T> {
   readonly topics: readonly string[];
   /** The consumer group: every process with the same group shares the partitions. */
   readonly groupId: string;
   readonly brokers?: readonly string[];
-  /** How values are decoded: JSON (default), a UTF-8 string, or the raw bytes. */
-  readonly format?: 'json' | 'string' | 'bytes';
+  /** How values are decoded: JSON (default), a UTF-8 string, the raw bytes, or a format such as `avroFormat(…)`. */
+  readonly format?: 'json' | 'string' | 'bytes' | KafkaFormat;
   /** Checks and converts a decoded value; throw to dead-letter the record with your message. */
   readonly parse?: (value: unknown) => T;
   readonly limits?: Partial<DecodeLimits>;
   /** Fetched records eddy holds before it pauses the fetch. Default 10,000. */
   readonly bufferSize?: number;
+  /**
+   * Undecodable records (and those `parse` rejects) are also produced to this topic, with their key,
+   * value and headers unchanged and `eddy.error.*` / `eddy.source.*` headers (dead-letters.ts).
+   */
+  readonly deadLetterTopic?: string;
 }
 
 /**
@@ -54,9 +64,18 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
   if (typeof options.groupId !== 'string' || options.groupId === '') {
     throw configError('kafkaSource needs a groupId', options.groupId, 'pass { groupId: "my-app" }');
   }
+  if (
+    options.deadLetterTopic !== undefined &&
+    (typeof options.deadLetterTopic !== 'string' || options.deadLetterTopic === '')
+  ) {
+    throw configError(
+      'kafkaSource deadLetterTopic must be a topic name',
+      options.deadLetterTopic,
+      'pass e.g. { deadLetterTopic: "orders-dlq" } or leave it out',
+    );
+  }
   const bootstrapBrokers = brokersOf(options.brokers);
-  const format = options.format ?? 'json';
-  const limits = resolveDecodeLimits(options.limits);
+  const format = resolveFormat(options.format, options.limits);
   const capacity = options.bufferSize ?? 10_000;
   const parse = options.parse;
   return {
@@ -69,6 +88,14 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         autocommit: false,
         isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       });
+      const deadLetterTopic =
+        options.deadLetterTopic === undefined
+          ? undefined
+          : new DeadLetterTopic({
+              topic: options.deadLetterTopic,
+              bootstrapBrokers,
+              clientId: `eddy-${ctx.stepId}-dlq`,
+            });
       const stream = await consumer.consume({
         topics: [...options.topics],
         mode: MessagesStreamModes.COMMITTED,
@@ -113,30 +140,28 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         lastCommit = Date.now();
         await consumer.commit({ offsets });
       };
+      // Dead letters of the batch being decoded; written to the topic before its offsets are handed out.
+      const failed: DeadLetter[] = [];
       const decode = (m: Message): { ok: true; value: T } | { ok: false } => {
         const where = `${m.topic}[${m.partition}]@${m.offset}`;
-        let value: unknown;
-        if (format === 'bytes') value = m.value;
-        else if (format === 'string') value = m.value?.toString('utf8') ?? '';
-        else {
-          const r = decodeJson(m.value ?? new Uint8Array(), limits);
-          if (!r.ok) {
-            ctx.deadLetter('EDDY_DECODE_FAILED', `${where}: ${r.reason}`, m.value ?? '');
-            return { ok: false };
+        const r = format.decode(m.value);
+        let code: string;
+        let reason: string;
+        if (r.ok) {
+          if (parse === undefined) return { ok: true, value: r.value as T };
+          try {
+            return { ok: true, value: parse(r.value) };
+          } catch (e) {
+            code = 'parse-failed';
+            reason = e instanceof Error ? e.message : String(e);
           }
-          value = r.value;
+        } else {
+          code = r.code;
+          reason = r.reason;
         }
-        if (parse === undefined) return { ok: true, value: value as T };
-        try {
-          return { ok: true, value: parse(value) };
-        } catch (e) {
-          ctx.deadLetter(
-            'EDDY_DECODE_FAILED',
-            `${where}: ${e instanceof Error ? e.message : String(e)}`,
-            m.value ?? '',
-          );
-          return { ok: false };
-        }
+        ctx.deadLetter('EDDY_DECODE_FAILED', `${where}: ${reason}`, m.value ?? '');
+        if (deadLetterTopic !== undefined) failed.push({ message: m, code, reason });
+        return { ok: false };
       };
       return {
         async poll(max): Promise<SourceBatch<T> | null> {
@@ -167,17 +192,29 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           const values: T[] = [];
           const times: number[] = [];
           let last = first;
-          while (head < buffer.length && values.length < max) {
+          const batch: Message[] = [];
+          while (head < buffer.length && batch.length < max) {
             const m = buffer[head]!;
             if (m.topic !== first.topic || m.partition !== first.partition) break;
             head++;
             if (m.offset <= top) continue; // fetched again after a rebalance: already handed out
             top = m.offset;
             last = m;
+            batch.push(m);
+          }
+          // Whatever the format needs for the whole batch (Avro schemas), fetched once, bounded in time.
+          const preparing = format.prepare?.(batch.map((m) => m.value));
+          if (preparing !== undefined) await preparing;
+          for (const m of batch) {
             const d = decode(m);
             if (!d.ok) continue;
             values.push(d.value);
             times.push(Number(m.timestamp));
+          }
+          if (failed.length > 0) {
+            // Durable before the offsets below can be committed or checkpointed; a failure fails the source.
+            const letters = failed.splice(0);
+            await deadLetterTopic!.send(letters);
           }
           if (top > seen) {
             highest.set(split, top);
@@ -204,6 +241,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           await commit().catch(() => {});
           await stream.close().catch(() => {});
           await consumer.close(true).catch(() => {});
+          await deadLetterTopic?.close().catch(() => {});
         },
       };
     },

@@ -41,7 +41,7 @@ export const DEAD_LETTER_HEADERS = Object.freeze({
 export const MAX_REASON_LENGTH = 1000;
 
 /** A consumed record that failed, and why. */
-export interface DeadLetter {
+export interface KafkaDeadLetter {
   readonly message: Pick<
     Message,
     'topic' | 'partition' | 'offset' | 'timestamp' | 'key' | 'value' | 'headers'
@@ -62,7 +62,7 @@ const EDDY_HEADERS = new Set<string>(Object.values(DEAD_LETTER_HEADERS));
  * await producer.send({ messages: [out] });
  * ```
  */
-export function deadLetterMessage(topic: string, letter: DeadLetter): MessageToProduce {
+export function deadLetterMessage(topic: string, letter: KafkaDeadLetter): MessageToProduce {
   const m = letter.message;
   const headers = new Map<Buffer, Buffer>();
   for (const [k, v] of m.headers ?? []) {
@@ -109,7 +109,7 @@ export class DeadLetterTopic {
     this.#options = { bootstrapBrokers: options.bootstrapBrokers, clientId: options.clientId };
   }
 
-  async send(letters: readonly DeadLetter[]): Promise<void> {
+  async send(letters: readonly KafkaDeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
     // Made on first use: most runs never dead-letter anything and should not pay for a producer.
     this.#producer ??= new Producer({

@@ -279,6 +279,12 @@ class SafeMap extends avro.types.LogicalType {
     if (typeof value !== 'object' || value === null) return value;
     return Object.keys(value).map((key) => ({ key, value: (value as Record<string, unknown>)[key] }));
   }
+  // Field defaults and JSON give a map as an object, not as the entries underneath: convert first
+  // (avsc's own copy would hand the object to the array type when reading a default).
+  _copy(value: unknown, opts: unknown): unknown {
+    const under = this.underlyingType as unknown as { _copy(v: unknown, o: unknown): unknown };
+    return this._fromValue(under._copy(this._toValue(value), opts) as { key: string; value: unknown }[]);
+  }
 }
 
 class LongRangeError extends Error {}

@@ -4,9 +4,9 @@
  */
 export {
   DEAD_LETTER_HEADERS,
-  type DeadLetter,
   DeadLetterTopic,
   deadLetterMessage,
+  type KafkaDeadLetter,
 } from './dead-letters.ts';
 export {
   type AvroFormat,

@@ -23,7 +23,7 @@ import type { DecodeLimits } from '../../codec/index.ts';
 import { configError } from '../../errors/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../types.ts';
 import { brokersOf } from './brokers.ts';
-import { type DeadLetter, DeadLetterTopic } from './dead-letters.ts';
+import { DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
 import { type KafkaFormat, resolveFormat } from './formats.ts';
 
 export interface KafkaSourceOptions<T> {
@@ -141,7 +141,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         await consumer.commit({ offsets });
       };
       // Dead letters of the batch being decoded; written to the topic before its offsets are handed out.
-      const failed: DeadLetter[] = [];
+      const failed: KafkaDeadLetter[] = [];
       const decode = (m: Message): { ok: true; value: T } | { ok: false } => {
         const where = `${m.topic}[${m.partition}]@${m.offset}`;
         const r = format.decode(m.value);

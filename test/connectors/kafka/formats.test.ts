@@ -288,6 +288,30 @@ describe('avroFormat with static schemas', () => {
     );
   });
 
+  it('accepts map and record defaults written as JSON', () => {
+    const g = avroFormat({
+      schemas: {
+        1: {
+          type: 'record',
+          name: 'D',
+          fields: [
+            { name: 'm', type: { type: 'map', values: 'int' }, default: { a: 1 } },
+            {
+              name: 'r',
+              type: { type: 'record', name: 'In', fields: [{ name: 'x', type: 'int' }] },
+              default: { x: 2 },
+            },
+          ],
+        },
+      },
+    });
+    assert.deepEqual(g.decode(g.encode(1, { m: { b: 2 }, r: { x: 3 } })), {
+      ok: true,
+      value: { m: { b: 2 }, r: { x: 3 } },
+    });
+    assert.deepEqual(g.decode(g.encode(1, {})), { ok: true, value: { m: { a: 1 }, r: { x: 2 } } });
+  });
+
   it('checks its options', () => {
     assert.throws(() => avroFormat({}), /needs schemas or a registry/);
     assert.throws(() => avroFormat({ registry: { url: 'ftp://x' } }), /http\(s\) URL/);

@@ -61,7 +61,24 @@ export interface LoadedCheckpoint {
 const PREFIX = 'chk-';
 const IN_PROGRESS = '.inprogress';
 
-export class CheckpointStorage {
+/**
+ * Where a job's periodic checkpoints go: a local directory
+ * ({@link CheckpointStorage}), or Kafka (changelog topics and consumer offsets
+ * in one transaction: connectors/kafka/changelog.ts).
+ */
+export interface CheckpointStore {
+  /** Shown in checkpoint reports. */
+  readonly dir: string;
+  /** Makes the checkpoint durable (atomically); returns where and how big. */
+  write(
+    header: Omit<Manifest, 'format' | 'dataBytes' | 'dataCrc32' | 'chunks'>,
+    chunks: readonly Chunk[],
+  ): Promise<{ dir: string; bytes: number }>;
+  /** Removes what is no longer needed after a checkpoint completed. */
+  prune(): Promise<void>;
+}
+
+export class CheckpointStorage implements CheckpointStore {
   readonly dir: string;
   readonly #retain: number;
 

@@ -14,7 +14,7 @@
 import { barrier, collect, type Participant } from '../checkpoint/coordinator.ts';
 import { CheckpointRestore, keyedChunks, stateChunk } from '../checkpoint/snapshot.ts';
 import {
-  type CheckpointStorage,
+  type CheckpointStore,
   type Chunk,
   type LoadedCheckpoint,
   writeCheckpointDir,
@@ -63,7 +63,7 @@ export interface JobOptions
   /** How many subtasks (default 1). */
   readonly parallelism?: number;
   /** Periodic checkpoints: where, and how often (ms; 0 = only on demand and at the end). */
-  readonly checkpoints?: { readonly storage: CheckpointStorage; readonly intervalMs: number };
+  readonly checkpoints?: { readonly storage: CheckpointStore; readonly intervalMs: number };
   /** Resume from this checkpoint or savepoint. */
   readonly restoreFrom?: LoadedCheckpoint;
   /** The pipeline's name, written into checkpoints. */
@@ -357,6 +357,16 @@ export class Job {
     this.#settle.reject(error);
   }
 
+  /**
+   * Stops at once without draining and without a final checkpoint: what was in
+   * flight is dropped, sinks are closed without committing. `done` rejects
+   * with `reason`. Used when the last checkpoint must be the state to go back
+   * to (a Kafka rebalance or a failed transaction).
+   */
+  async cancel(reason: unknown): Promise<void> {
+    await this.#fail(reason);
+  }
+
   /** Whether a savepoint holds the sources paused. */
   get paused(): boolean {
     return this.#heldGates;
@@ -371,7 +381,7 @@ export async function takeCheckpoint(o: {
   readonly parallelism: number;
   readonly maxParallelism: number;
   readonly pipeline: string;
-  readonly storage: CheckpointStorage | undefined;
+  readonly storage: CheckpointStore | undefined;
   readonly savepointDir: string | undefined;
 }): Promise<CheckpointInfo> {
   const t0 = performance.now();

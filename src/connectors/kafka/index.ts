@@ -2,6 +2,16 @@
  * Kafka connectors (exported as `eddy/kafka`), on @platformatic/kafka (chosen
  * by benchmark: docs/KAFKA.md).
  */
+
+export {
+  KafkaApp,
+  type KafkaAppOptions,
+  type KafkaAppRunOptions,
+  type KafkaAppSinkOptions,
+  type KafkaAppSourceOptions,
+  kafkaApp,
+  kafkaPartition,
+} from './app.ts';
 export {
   DEAD_LETTER_HEADERS,
   DeadLetterTopic,

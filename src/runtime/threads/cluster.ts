@@ -15,7 +15,7 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { Pipeline } from '../../api/pipeline.ts';
 import type { Participant } from '../../checkpoint/coordinator.ts';
 import type { SubtaskMeta } from '../../checkpoint/snapshot.ts';
-import type { CheckpointStorage, Chunk, LoadedCheckpoint } from '../../checkpoint/storage.ts';
+import type { CheckpointStore, Chunk, LoadedCheckpoint } from '../../checkpoint/storage.ts';
 import { EddyError } from '../../errors/index.ts';
 import { systemClock } from '../clock.ts';
 import { type CheckpointInfo, type CheckpointMetrics, localParticipant, takeCheckpoint } from '../job.ts';
@@ -25,7 +25,7 @@ import { setUpSubtask } from './subtask.ts';
 
 export interface ThreadedOptions {
   readonly parallelism: number;
-  readonly checkpoints?: { readonly storage: CheckpointStorage; readonly intervalMs: number };
+  readonly checkpoints?: { readonly storage: CheckpointStore; readonly intervalMs: number };
   readonly restoreFrom?: LoadedCheckpoint;
   readonly onCheckpoint?: (info: CheckpointInfo) => void;
 }

@@ -1,0 +1,685 @@
+/**
+ * A Kafka application: eddy scaled out over processes that share nothing but a
+ * Kafka cluster (no eddy master). Every process runs the same pipeline with the
+ * same `applicationId`; the consumer group (that id) spreads the input
+ * partitions over them, and partition p of the input is key group p of the
+ * pipeline's keyed state.
+ *
+ * Each checkpoint is one Kafka transaction (changelog.ts): the sinks' output,
+ * the changed key groups in the changelog topic, and the consumed offsets. A
+ * crash loses only the open transaction, which read_committed consumers never
+ * see; the partitions' next owner restores their key groups from the changelog
+ * and continues from the committed offsets: exactly-once.
+ *
+ * When the group's assignment changes (a process joins, leaves or dies), this
+ * process abandons its open transaction, goes back to the last commit, reads
+ * the state of the partitions it now owns and starts again. Zombies are fenced
+ * by the group: a process that was replaced commits offsets with an old
+ * generation and the broker refuses its transaction.
+ *
+ * @example
+ * ```ts
+ * const app = kafkaApp({ applicationId: 'order-totals' });
+ * await app.run(() => {
+ *   const p = new Pipeline({ name: 'order-totals' });
+ *   p.source('orders', app.source<Order>({ topics: ['orders'] }))
+ *     .keyBy((o) => o.customer)
+ *     .aggregate(sumOf((o) => o.amount))
+ *     .sink(app.sink({ topic: 'totals', key: (t) => t.key }));
+ *   return p;
+ * });
+ * ```
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  Admin,
+  Consumer,
+  FetchIsolationLevels,
+  type Message,
+  type MessagesStream,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  ProduceAcks,
+  Producer,
+} from '@platformatic/kafka';
+
+type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
+
+import type { Pipeline } from '../../api/pipeline.ts';
+import { type DecodeLimits, decodeJson, resolveDecodeLimits } from '../../codec/index.ts';
+import { configError, EddyError } from '../../errors/index.ts';
+import type { CheckpointInfo, Job } from '../../runtime/job.ts';
+import { HeapStateBackend } from '../../state/heap.ts';
+import { type Key, keyGroupOf } from '../../state/key-groups.ts';
+import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../types.ts';
+import { brokersOf } from './brokers.ts';
+import { ChangelogStore, readChangelog, type Written } from './changelog.ts';
+
+/**
+ * The partition eddy writes a record with key `key` to, of `partitions`: the
+ * key's key group. Producers of an application's input topics must partition
+ * this way (the Kafka sinks do), so that a partition holds exactly the keys of
+ * its key group.
+ */
+export function kafkaPartition(key: Key, partitions: number): number {
+  return keyGroupOf(key, partitions);
+}
+
+export interface KafkaAppOptions {
+  /** The consumer group, the prefix of the transactional id and of the changelog topic. */
+  readonly applicationId: string;
+  readonly brokers?: readonly string[];
+  /** How often a transaction commits (ms). Default 1000. Output becomes visible at commits. */
+  readonly commitIntervalMs?: number;
+  /** This process's id in the transactional id; default random. A restart with the same id fences the old one at once. */
+  readonly instanceId?: string;
+}
+
+export interface KafkaAppSourceOptions<T> {
+  readonly topics: readonly string[];
+  /** How values are decoded: JSON (default), a UTF-8 string, or the raw bytes. */
+  readonly format?: 'json' | 'string' | 'bytes';
+  /** Checks and converts a decoded value; throw to dead-letter the record with your message. */
+  readonly parse?: (value: unknown) => T;
+  readonly limits?: Partial<DecodeLimits>;
+  /** Fetched records held before the fetch pauses. Default 10,000. */
+  readonly bufferSize?: number;
+}
+
+export interface KafkaAppSinkOptions<T> {
+  readonly topic: string;
+  /** The record's key; keyed records go to partition `kafkaPartition(key, partitions)`. */
+  readonly key?: (value: T) => string | number;
+  /** Turns a record into the JSON value written; default the record itself. */
+  readonly format?: (value: T) => unknown;
+}
+
+export interface KafkaAppRunOptions {
+  /** Aborting stops the application: it drains, commits a last time and leaves the group. */
+  readonly signal?: AbortSignal;
+  /** Called after each commit (or failed commit). */
+  readonly onCheckpoint?: (info: CheckpointInfo) => void;
+  /** Called when the process goes back to its last commit and starts again, with why. */
+  readonly onRestart?: (reason: string) => void;
+}
+
+type Offsets = Map<string, Message>;
+
+export function kafkaApp(options: KafkaAppOptions): KafkaApp {
+  return new KafkaApp(options);
+}
+
+export class KafkaApp {
+  readonly applicationId: string;
+  readonly #brokers: string[];
+  readonly #intervalMs: number;
+  readonly #transactionalId: string;
+  readonly changelogTopic: string;
+  #source: { topics: string[]; bufferSize: number } | undefined;
+  readonly #sinks = new Set<AppSinkWriter>();
+
+  // Live while running.
+  #consumer: Consumer | undefined;
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #producer: Producer | undefined;
+  #tx: Promise<Transaction> | undefined;
+  #buffer: Message[] = [];
+  #head = 0;
+  #wake: (() => void) | undefined;
+  #streamError: Error | undefined;
+  #generation = -1;
+  #owned = new Set<number>();
+  /** The last record handed out per partition, and as of the last checkpoint barrier. */
+  #handedOut: Offsets = new Map();
+  #atBarrier: Offsets = new Map();
+  #restart: ((reason: string) => void) | undefined;
+  #partitions = 0;
+
+  constructor(options: KafkaAppOptions) {
+    if (typeof options?.applicationId !== 'string' || !/^[\w.-]{1,200}$/.test(options.applicationId)) {
+      throw configError(
+        'kafkaApp needs an applicationId of letters, digits, ".", "_" or "-"',
+        options?.applicationId,
+        'pass { applicationId: "order-totals" }',
+      );
+    }
+    this.applicationId = options.applicationId;
+    this.#brokers = brokersOf(options.brokers);
+    this.#intervalMs = options.commitIntervalMs ?? 1000;
+    if (!Number.isInteger(this.#intervalMs) || this.#intervalMs < 10) {
+      throw configError(
+        'commitIntervalMs must be a whole number ≥ 10',
+        options.commitIntervalMs,
+        'pass e.g. 1000',
+      );
+    }
+    this.#transactionalId = `${this.applicationId}-${options.instanceId ?? randomUUID()}`;
+    this.changelogTopic = `${this.applicationId}-changelog`;
+  }
+
+  /** The application's input: its consumer group reads `topics`; one source per application. */
+  source<T>(options: KafkaAppSourceOptions<T>): Source<T> {
+    if (
+      !Array.isArray(options?.topics) ||
+      options.topics.length === 0 ||
+      options.topics.some((t) => typeof t !== 'string' || t === '')
+    ) {
+      throw configError('app.source needs topics', options?.topics, 'pass { topics: ["orders"] }');
+    }
+    this.#source = { topics: [...options.topics], bufferSize: options.bufferSize ?? 10_000 };
+    const format = options.format ?? 'json';
+    const limits = resolveDecodeLimits(options.limits);
+    const parse = options.parse;
+    const app = this;
+    return {
+      kind: 'kafka-app',
+      splittable: true,
+      open(ctx): SourceReader<T> {
+        const decode = (m: Message): { ok: true; value: T } | { ok: false } => {
+          const where = `${m.topic}[${m.partition}]@${m.offset}`;
+          let value: unknown;
+          if (format === 'bytes') value = m.value;
+          else if (format === 'string') value = m.value?.toString('utf8') ?? '';
+          else {
+            const r = decodeJson(m.value ?? new Uint8Array(), limits);
+            if (!r.ok) {
+              ctx.deadLetter('EDDY_DECODE_FAILED', `${where}: ${r.reason}`, m.value ?? '');
+              return { ok: false };
+            }
+            value = r.value;
+          }
+          if (parse === undefined) return { ok: true, value: value as T };
+          try {
+            return { ok: true, value: parse(value) };
+          } catch (e) {
+            ctx.deadLetter(
+              'EDDY_DECODE_FAILED',
+              `${where}: ${e instanceof Error ? e.message : String(e)}`,
+              m.value ?? '',
+            );
+            return { ok: false };
+          }
+        };
+        let stopped = false;
+        ctx.signal.addEventListener('abort', () => {
+          stopped = true;
+          app.#wake?.();
+        });
+        return {
+          async poll(max): Promise<SourceBatch<T> | null> {
+            if (stopped) return null;
+            if (app.#streamError !== undefined) throw app.#streamError;
+            if (app.#head >= app.#buffer.length) {
+              await new Promise<void>((resolve) => {
+                const t = setTimeout(done, 50);
+                function done() {
+                  clearTimeout(t);
+                  app.#wake = undefined;
+                  resolve();
+                }
+                app.#wake = done;
+              });
+              if (app.#head >= app.#buffer.length) return { values: [] };
+            }
+            return app.#take(max, decode);
+          },
+          position() {
+            // At the barrier: these offsets go into the checkpoint's transaction.
+            app.#atBarrier = new Map(app.#handedOut);
+            const out: Record<string, string> = {};
+            for (const [split, m] of app.#atBarrier) out[split] = String(m.offset + 1n);
+            return out;
+          },
+        };
+      },
+    };
+  }
+
+  /** Writes to `topic` inside the application's transactions: visible (read_committed) once a checkpoint commits. */
+  sink<T>(options: KafkaAppSinkOptions<T>): Sink<T> {
+    if (typeof options?.topic !== 'string' || options.topic === '') {
+      throw configError('app.sink needs a topic', options?.topic, 'pass { topic: "results" }');
+    }
+    const app = this;
+    return {
+      kind: 'kafka-app',
+      guarantee: 'exactly-once',
+      async open() {
+        const admin = new Admin({ clientId: `${app.applicationId}-sink`, bootstrapBrokers: app.#brokers });
+        let partitions: number;
+        try {
+          const meta = await admin.metadata({ topics: [options.topic], autocreateTopics: true });
+          partitions = meta.topics.get(options.topic)?.partitionsCount ?? 1;
+        } finally {
+          await admin.close().catch(() => {});
+        }
+        const writer = new AppSinkWriter(app, options as KafkaAppSinkOptions<unknown>, partitions);
+        app.#sinks.add(writer);
+        return writer as SinkWriter<T>;
+      },
+    };
+  }
+
+  /** The open transaction of the current checkpoint (begun on first use). Internal. */
+  transaction(): Promise<Transaction> {
+    if (this.#tx === undefined) {
+      const producer = this.#producer;
+      if (producer === undefined)
+        throw new EddyError('EDDY_STATE_INVALID', 'the Kafka application is not running');
+      this.#tx = producer.beginTransaction();
+      this.#tx.catch(() => {});
+    }
+    return this.#tx;
+  }
+
+  /** Adds the offsets at the barrier and commits. */
+  async #commit(tx: Transaction): Promise<void> {
+    const consumer = this.#consumer!;
+    if (this.#atBarrier.size > 0) {
+      await tx.addConsumer(consumer as unknown as Consumer);
+      for (const m of this.#atBarrier.values()) await tx.addOffset(m);
+    }
+    await tx.commit();
+    this.#tx = undefined;
+  }
+
+  /** Hands out up to `max` buffered records of one partition. */
+  #take<T>(max: number, decode: (m: Message) => { ok: true; value: T } | { ok: false }): SourceBatch<T> {
+    const buffer = this.#buffer;
+    const first = buffer[this.#head]!;
+    const split = `${first.topic}:${first.partition}`;
+    const values: T[] = [];
+    const times: number[] = [];
+    let last: Message | undefined;
+    while (this.#head < buffer.length && values.length < max) {
+      const m = buffer[this.#head]!;
+      if (m.topic !== first.topic || m.partition !== first.partition) break;
+      this.#head++;
+      last = m;
+      const d = decode(m);
+      if (!d.ok) continue;
+      values.push(d.value);
+      times.push(Number(m.timestamp));
+    }
+    if (last !== undefined) this.#handedOut.set(split, last);
+    if (this.#head > 4096 && this.#head * 2 > buffer.length) {
+      this.#buffer = buffer.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.#stream?.isPaused() && this.#buffer.length - this.#head < this.#source!.bufferSize / 2)
+      this.#stream.resume();
+    return { values, times, split };
+  }
+
+  /**
+   * Runs the application until `signal` aborts. `build` makes the pipeline
+   * (with this app's source and sinks); it is called again whenever the
+   * process goes back to its last commit.
+   */
+  async run(build: () => Pipeline | Promise<Pipeline>, options: KafkaAppRunOptions = {}): Promise<void> {
+    const first = await build();
+    if (this.#source === undefined) {
+      throw configError(
+        'the pipeline has no app.source',
+        undefined,
+        'read the input with app.source({ topics })',
+      );
+    }
+    const { topics, bufferSize } = this.#source;
+    const admin = new Admin({ clientId: `${this.applicationId}-admin`, bootstrapBrokers: this.#brokers });
+    try {
+      const meta = await admin.metadata({ topics, autocreateTopics: true });
+      const counts = new Set(topics.map((t) => meta.topics.get(t)?.partitionsCount ?? 0));
+      if (counts.size !== 1 || counts.has(0)) {
+        throw configError(
+          'the input topics of a Kafka application must exist and have the same number of partitions',
+          topics.map((t) => `${t}:${meta.topics.get(t)?.partitionsCount ?? 0}`).join(', '),
+          'create them with the same partition count',
+        );
+      }
+      this.#partitions = [...counts][0]!;
+      const existing = await admin.listTopics();
+      if (!existing.includes(this.changelogTopic)) {
+        await admin
+          .createTopics({
+            topics: [this.changelogTopic],
+            partitions: this.#partitions,
+            replicas: -1,
+            configs: [{ name: 'cleanup.policy', value: 'compact' }],
+          })
+          .catch((e: unknown) => {
+            if (!/already exists/i.test(String((e as Error)?.message) + JSON.stringify(e))) throw e;
+          });
+      }
+    } finally {
+      await admin.close().catch(() => {});
+    }
+
+    this.#producer = this.#newProducer();
+    const consumer = new Consumer({
+      clientId: `${this.applicationId}-consumer`,
+      bootstrapBrokers: this.#brokers,
+      groupId: this.applicationId,
+      autocommit: false,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    });
+    this.#consumer = consumer;
+    consumer.on('consumer:group:join', (p: { generationId?: number }) => {
+      if (p.generationId !== undefined && p.generationId !== this.#generation)
+        this.#restart?.(`the group moved to generation ${p.generationId}`);
+    });
+    consumer.on('consumer:group:rebalance', () => this.#restart?.('the group is rebalancing'));
+    // The first stream makes the consumer join the group; every incarnation opens its own (#runOnce).
+    await this.#openStream(topics, bufferSize, undefined);
+
+    let pipeline: Pipeline | undefined = first;
+    const stop = options.signal;
+    try {
+      while (!stop?.aborted) {
+        const reason = await this.#runOnce(pipeline ?? (await build()), options);
+        pipeline = undefined;
+        if (reason === undefined) break; // stopped by the signal
+        options.onRestart?.(reason);
+        await this.#rollBack();
+      }
+    } finally {
+      await this.#stream?.close().catch(() => {});
+      await consumer.close(true).catch(() => {});
+      await this.#producer.close().catch(() => {});
+    }
+  }
+
+  /** One incarnation: restore the owned partitions, run until stopped (undefined) or told to go back (the reason). */
+  async #runOnce(pipeline: Pipeline, options: KafkaAppRunOptions): Promise<string | undefined> {
+    // Wait for an assignment to settle.
+    for (let i = 0; this.#consumer!.assignments === null && i < 600; i++) await sleep(50);
+    this.#generation = this.#consumer!.generationId ?? -1;
+    const owned = new Set<number>();
+    for (const a of this.#consumer!.assignments ?? []) {
+      if (this.#source!.topics.includes(a.topic)) for (const p of a.partitions) owned.add(p);
+    }
+    this.#owned = owned;
+    // Offsets first, then state: a commit still in flight (a previous owner's) must be complete in both.
+    const offsets = await this.#stableOffsets(owned);
+    const { loaded, written } = await readChangelog({
+      bootstrapBrokers: this.#brokers,
+      topic: this.changelogTopic,
+      partitions: [...owned].sort((a, b) => a - b),
+      maxParallelism: this.#partitions,
+      pipeline: pipeline.name,
+      clientId: `${this.applicationId}-${process.pid}`,
+    });
+    let restartReason: string | undefined;
+    let job: Job | undefined;
+    const restarted = new Promise<string>((resolve) => {
+      this.#restart = (reason) => {
+        if (restartReason !== undefined) return;
+        restartReason = reason;
+        resolve(reason);
+      };
+    });
+    // A rebalance between reading the assignment and now: go round again.
+    if ((this.#consumer!.generationId ?? -1) !== this.#generation)
+      this.#restart!('the group moved on during the restore');
+    if (restartReason !== undefined) return restartReason;
+    await this.#openStream(this.#source!.topics, this.#source!.bufferSize, offsets);
+    const store = new ChangelogStore({
+      topic: this.changelogTopic,
+      transaction: () => this.transaction(),
+      commit: (tx) => this.#commit(tx),
+      owned: () => this.#owned,
+      written: written as Written,
+    });
+    job = pipeline.createJob({
+      parallelism: 1,
+      maxParallelism: this.#partitions,
+      stateBackend: new HeapStateBackend(this.#partitions),
+      checkpoints: { storage: store, intervalMs: this.#intervalMs },
+      ...(loaded === undefined ? {} : { restoreFrom: loaded }),
+      onCheckpoint: (info) => {
+        options.onCheckpoint?.(info);
+        if (info.error !== undefined) this.#restart?.(`a commit failed: ${errorText(info.error)}`);
+      },
+    });
+    const onAbort = () => job?.stop();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await job.start();
+      const outcome = await Promise.race([
+        job.done.then(
+          () => undefined,
+          (e: unknown) => `the run failed: ${errorText(e)}`,
+        ),
+        restarted,
+      ]);
+      if (outcome === undefined) return undefined;
+      await job.cancel(new EddyError('EDDY_IO_FAILED', outcome)).catch(() => {});
+      await job.done.catch(() => {});
+      await store.idle();
+      return outcome;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      this.#restart = undefined;
+    }
+  }
+
+  /** Back to the last commit: abandon the open transaction and fetch again from the committed offsets. */
+  async #rollBack(): Promise<void> {
+    const tx = this.#tx;
+    this.#tx = undefined;
+    if (tx !== undefined) {
+      try {
+        const t = await tx;
+        if (!t.completed) await t.abort();
+      } catch {
+        // Whatever state it is in, the new producer below fences it and aborts what it left open.
+      }
+    }
+    // A new producer with the same transactional id, always: after an ambiguous failure the old one's
+    // state is unknown, and even after a clean abort the client would re-initialise with a producer
+    // epoch the broker has since bumped (transactions v2), which the broker refuses as fenced.
+    await this.#producer?.close().catch(() => {});
+    this.#producer = this.#newProducer();
+    for (const s of this.#sinks) s.reset();
+    this.#sinks.clear();
+    this.#handedOut = new Map();
+    this.#atBarrier = new Map();
+  }
+
+  /**
+   * The committed offsets of the owned partitions, once no transaction that
+   * commits offsets for them is pending (the broker answers "unstable" until
+   * then). The consumer's own fetch of committed offsets does not wait for
+   * that, and a new owner starting from an offset the previous owner is about
+   * to move past would process those records twice.
+   */
+  async #stableOffsets(
+    owned: ReadonlySet<number>,
+  ): Promise<{ topic: string; partition: number; offset: bigint }[]> {
+    const topics = this.#source!.topics;
+    const partitionIndexes = [...owned].sort((a, b) => a - b);
+    if (partitionIndexes.length === 0) return [];
+    const admin = new Admin({ clientId: `${this.applicationId}-offsets`, bootstrapBrokers: this.#brokers });
+    try {
+      const deadline = Date.now() + 60_000;
+      let committed: Map<string, bigint> | undefined;
+      while (committed === undefined) {
+        try {
+          const groups = await admin.listConsumerGroupOffsets({
+            groups: [
+              { groupId: this.applicationId, topics: topics.map((name) => ({ name, partitionIndexes })) },
+            ],
+            requireStable: true,
+          });
+          committed = new Map();
+          for (const t of groups[0]?.topics ?? [])
+            for (const p of t.partitions) committed.set(`${t.name}:${p.partitionIndex}`, p.committedOffset);
+        } catch (e) {
+          if (Date.now() > deadline || !/UNSTABLE_OFFSET_COMMIT/.test(errorText(e))) throw e;
+          await sleep(50);
+        }
+      }
+      // Partitions without a commit start at the beginning.
+      const earliest = await this.#consumer!.listOffsets({ topics, timestamp: -2n });
+      const out: { topic: string; partition: number; offset: bigint }[] = [];
+      for (const topic of topics) {
+        for (const partition of partitionIndexes) {
+          const c = committed.get(`${topic}:${partition}`) ?? -1n;
+          out.push({ topic, partition, offset: c >= 0n ? c : (earliest.get(topic)?.[partition] ?? 0n) });
+        }
+      }
+      return out;
+    } finally {
+      await admin.close().catch(() => {});
+    }
+  }
+
+  #newProducer(): Producer {
+    return new Producer({
+      clientId: `${this.applicationId}-producer`,
+      bootstrapBrokers: this.#brokers,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      transactionalId: this.#transactionalId,
+      // "No producer yet" in InitProducerId is -1/-1. The client's default of 0/0 makes the broker
+      // take the request for a stale incarnation of an id that was used before and refuse it as
+      // fenced, so a restarted process could never take over its own transactional id.
+      producerId: -1n,
+      producerEpoch: -1,
+    });
+  }
+
+  /**
+   * (Re)opens the message stream, at `offsets` (or, to join the group, at the
+   * committed ones). The new stream is opened before the old one is closed, so
+   * the consumer stays in the group. Only records of the owned partitions from
+   * this generation of the group are kept: anything else arrives because the
+   * group moved on, and this process starts again then anyway.
+   */
+  async #openStream(
+    topics: string[],
+    bufferSize: number,
+    offsets: { topic: string; partition: number; offset: bigint }[] | undefined,
+  ): Promise<void> {
+    const old = this.#stream;
+    this.#buffer = [];
+    this.#head = 0;
+    this.#streamError = undefined;
+    const stream = (await this.#consumer!.consume({
+      topics,
+      autocommit: false,
+      ...(offsets === undefined
+        ? { mode: MessagesStreamModes.COMMITTED, fallbackMode: MessagesStreamFallbackModes.EARLIEST }
+        : { mode: MessagesStreamModes.MANUAL, offsets }),
+    })) as MessagesStream<Buffer, Buffer, Buffer, Buffer>;
+    const generation = this.#generation;
+    const owned = new Set(offsets?.map((o) => `${o.topic}:${o.partition}`) ?? []);
+    if (old !== undefined) {
+      old.removeAllListeners('data');
+      await old.close().catch(() => {});
+    }
+    this.#stream = stream;
+    stream.on('data', (m: Message) => {
+      if (this.#stream !== stream || offsets === undefined) return;
+      const meta = m.metadata as { consumer?: { generationId?: number } } | undefined;
+      if (!owned.has(`${m.topic}:${m.partition}`) || meta?.consumer?.generationId !== generation) return;
+      this.#buffer.push(m);
+      if (this.#buffer.length - this.#head >= bufferSize && !stream.isPaused()) stream.pause();
+      this.#wake?.();
+    });
+    stream.on('error', (e: Error) => {
+      this.#streamError = e;
+      this.#wake?.();
+    });
+  }
+}
+
+/** A sink writing into the application's transaction; after a barrier it holds output back until the commit. */
+class AppSinkWriter implements SinkWriter<unknown> {
+  readonly #app: KafkaApp;
+  readonly #o: KafkaAppSinkOptions<unknown>;
+  readonly #partitions: number;
+  #sending: Promise<unknown> = Promise.resolve();
+  #failure: unknown;
+  #sealed = false;
+  #held: { topic: string; key?: Buffer; partition?: number; value: Buffer }[][] = [];
+  #dead = false;
+
+  constructor(app: KafkaApp, o: KafkaAppSinkOptions<unknown>, partitions: number) {
+    this.#app = app;
+    this.#o = o;
+    this.#partitions = partitions;
+  }
+
+  write(values: readonly unknown[]): void | Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
+    const { key, format, topic } = this.#o;
+    const messages = values.map((v) => {
+      const value = Buffer.from(JSON.stringify(format === undefined ? v : format(v)));
+      if (key === undefined) return { topic, value };
+      const k = key(v);
+      return { topic, key: Buffer.from(String(k)), partition: kafkaPartition(k, this.#partitions), value };
+    });
+    if (this.#sealed) {
+      this.#held.push(messages);
+      return;
+    }
+    return this.#send(messages);
+  }
+
+  #send(messages: { topic: string; key?: Buffer; partition?: number; value: Buffer }[]): Promise<void> {
+    const sent = this.#sending.then(async () => {
+      if (this.#dead) return;
+      const tx = await this.#app.transaction();
+      await tx.send({ messages: messages as never });
+    });
+    this.#sending = sent.catch((e: unknown) => {
+      this.#failure ??= e;
+    });
+    return sent;
+  }
+
+  /** At the barrier: everything so far is in the transaction; later output waits for the commit. */
+  async preCommit(): Promise<null> {
+    await this.#sending;
+    if (this.#failure !== undefined) throw this.#failure;
+    this.#sealed = true;
+    return null;
+  }
+
+  /** The transaction committed: held output goes into the next one. */
+  async commit(): Promise<void> {
+    this.#sealed = false;
+    const held = this.#held;
+    this.#held = [];
+    for (const messages of held) void this.#send(messages);
+  }
+
+  async flush(): Promise<void> {
+    await this.#sending;
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** The application went back to its last commit: drop everything. */
+  reset(): void {
+    this.#dead = true;
+    this.#held = [];
+  }
+}
+
+/** An error's message with its causes (the client nests the broker's error codes). */
+function errorText(e: unknown, depth = 0): string {
+  if (!(e instanceof Error)) return String(e);
+  const parts = [e.message];
+  const x = e as Error & { errors?: unknown[]; apiCode?: number; apiId?: string; cause?: unknown };
+  if (x.apiId !== undefined) parts.push(`(${x.apiId} ${x.apiCode ?? ''})`);
+  if (depth < 3) {
+    for (const inner of x.errors ?? []) parts.push(`: ${errorText(inner, depth + 1)}`);
+    if (x.cause !== undefined) parts.push(`: ${errorText(x.cause, depth + 1)}`);
+  }
+  return parts.join(' ');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,318 @@
+/**
+ * Checkpoints kept in Kafka: the state of a Kafka application (`kafkaApp`)
+ * lives in a compacted changelog topic with one partition per input partition,
+ * and a checkpoint is one Kafka transaction holding the sinks' output since the
+ * last one, the changed state, and the consumed offsets. So output, state and
+ * input position commit together or not at all (exactly-once), and whichever
+ * process the consumer group gives a partition to next reads that partition's
+ * state back from the changelog before it processes the partition's records.
+ *
+ * Layout of changelog partition p (= key group p = input partition p):
+ * - `c/<kind>/<step>/<name>#<i>/<n>`: part i of n of the encoded checkpoint
+ *   chunk of key group p (a state table's entries or an operator's keyed items
+ *   such as timers), split to stay under Kafka's message size;
+ * - `m`: the writer's non-keyed checkpoint meta (watermarks).
+ * A record whose key is no longer written is deleted with a tombstone, and a
+ * chunk whose bytes did not change since the last checkpoint is not written
+ * again. Each chunk is a whole key group rewritten when it changed — simple and
+ * exact, but heavier than per-key deltas for large state (see docs/KAFKA.md).
+ */
+import { crc32 } from 'node:zlib';
+import {
+  Consumer,
+  FetchIsolationLevels,
+  type Message,
+  MessagesStreamModes,
+  type Producer,
+} from '@platformatic/kafka';
+
+type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
+
+import { decode, encode } from '../../checkpoint/codec.ts';
+import type { CheckpointMeta } from '../../checkpoint/snapshot.ts';
+import type {
+  CheckpointStore,
+  Chunk,
+  ChunkRef,
+  LoadedCheckpoint,
+  Manifest,
+} from '../../checkpoint/storage.ts';
+import { EddyError } from '../../errors/index.ts';
+
+/** Kafka's default message limit is ~1 MB; parts stay well below it. */
+const PART_BYTES = 512 * 1024;
+
+/** What one changelog partition held when it was read, or was written last: record key → CRC-32 + length. */
+export type Written = Map<number, Map<string, string>>;
+
+export interface ChangelogWriterOptions {
+  readonly topic: string;
+  /** The transaction of the current checkpoint (the sinks' output is already in it). */
+  readonly transaction: () => Promise<Transaction>;
+  /** Commits `tx` after adding the consumed offsets; throws if the group has moved on (a rebalance). */
+  readonly commit: (tx: Transaction) => Promise<void>;
+  /** The partitions (key groups) this process owns now. */
+  readonly owned: () => ReadonlySet<number>;
+  /** What the changelog holds for the owned partitions (from the restore), updated on every commit. */
+  readonly written: Written;
+}
+
+/** A {@link CheckpointStore} that writes checkpoints into the changelog topic in a Kafka transaction. */
+export class ChangelogStore implements CheckpointStore {
+  readonly dir: string;
+  readonly #o: ChangelogWriterOptions;
+  #writing: Promise<unknown> = Promise.resolve();
+
+  constructor(o: ChangelogWriterOptions) {
+    this.#o = o;
+    this.dir = `kafka:${o.topic}`;
+  }
+
+  /** Settles once no write is in progress. */
+  idle(): Promise<void> {
+    return this.#writing.then(
+      () => {},
+      () => {},
+    );
+  }
+
+  write(
+    header: Omit<Manifest, 'format' | 'dataBytes' | 'dataCrc32' | 'chunks'>,
+    chunks: readonly Chunk[],
+  ): Promise<{ dir: string; bytes: number }> {
+    const run = this.#write(header, chunks);
+    this.#writing = run;
+    return run;
+  }
+
+  async #write(
+    header: Omit<Manifest, 'format' | 'dataBytes' | 'dataCrc32' | 'chunks'>,
+    chunks: readonly Chunk[],
+  ): Promise<{ dir: string; bytes: number }> {
+    const owned = this.#o.owned();
+    const now = new Map<number, Map<string, { value: Uint8Array; sum: string }>>();
+    for (const p of owned) now.set(p, new Map());
+    let meta: Uint8Array | undefined;
+    for (const c of chunks) {
+      if (c.kind === 'meta') {
+        meta = encode({ id: header.id, meta: decode(c.bytes) });
+        continue;
+      }
+      const records = now.get(c.keyGroup);
+      if (records === undefined) {
+        throw new EddyError(
+          'EDDY_CONFIG_INVALID',
+          `step "${c.step}" holds state in key group ${c.keyGroup}, but this process owns partitions [${[...owned].join(', ')}]: records reach a keyed step in a partition other than the one their key belongs to. Partition the input topics by the keyBy key with eddy's partitioner (kafkaPartition(key, partitions); the Kafka sinks do so), or key by the topic's record key`,
+        );
+      }
+      const n = Math.max(1, Math.ceil(c.bytes.length / PART_BYTES));
+      for (let i = 0; i < n; i++) {
+        const value = c.bytes.subarray(i * PART_BYTES, Math.min(c.bytes.length, (i + 1) * PART_BYTES));
+        records.set(`c/${c.kind}/${c.step}/${c.name}#${i}/${n}`, { value, sum: checksum(value) });
+      }
+    }
+    const messages: { topic: string; partition: number; key: Buffer; value: Buffer | null }[] = [];
+    let bytes = 0;
+    for (const [p, records] of now) {
+      if (meta !== undefined) records.set('m', { value: meta, sum: checksum(meta) });
+      const before = this.#o.written.get(p) ?? new Map<string, string>();
+      for (const [key, { value, sum }] of records) {
+        if (before.get(key) === sum) continue; // unchanged since the last checkpoint
+        messages.push({
+          topic: this.#o.topic,
+          partition: p,
+          key: Buffer.from(key),
+          value: Buffer.from(value),
+        });
+        bytes += value.length;
+      }
+      for (const key of before.keys()) {
+        if (!records.has(key))
+          messages.push({ topic: this.#o.topic, partition: p, key: Buffer.from(key), value: null });
+      }
+    }
+    const tx = await this.#o.transaction();
+    for (let i = 0; i < messages.length; i += 500) {
+      await tx.send({ messages: messages.slice(i, i + 500) as never });
+    }
+    await this.#o.commit(tx);
+    for (const [p, records] of now) {
+      this.#o.written.set(p, new Map([...records].map(([k, { sum }]) => [k, sum])));
+    }
+    return { dir: this.dir, bytes };
+  }
+
+  async prune(): Promise<void> {}
+}
+
+function checksum(bytes: Uint8Array): string {
+  return `${crc32(bytes).toString(16)}:${bytes.length}`;
+}
+
+/**
+ * Reads the changelog partitions `partitions` to their end (read_committed)
+ * and returns them as a checkpoint the job restores from (undefined when they
+ * hold nothing), plus what each partition holds for the writer.
+ */
+export async function readChangelog(o: {
+  readonly bootstrapBrokers: string[];
+  readonly topic: string;
+  readonly partitions: readonly number[];
+  readonly maxParallelism: number;
+  readonly pipeline: string;
+  readonly clientId: string;
+  readonly timeoutMs?: number;
+}): Promise<{ loaded: LoadedCheckpoint | undefined; written: Written }> {
+  const written: Written = new Map();
+  for (const p of o.partitions) written.set(p, new Map());
+  if (o.partitions.length === 0) return { loaded: undefined, written };
+  const latest = new Map<number, Map<string, Buffer>>();
+  for (const p of o.partitions) latest.set(p, new Map());
+  // A consumer of its own (a group of one, never committing) reads the changelog from the start.
+  const consumer = new Consumer({
+    clientId: o.clientId,
+    bootstrapBrokers: o.bootstrapBrokers,
+    groupId: `${o.clientId}-restore-${process.pid}-${Date.now()}`,
+    autocommit: false,
+    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+  });
+  try {
+    const ends = await consumer.listOffsets({
+      topics: [o.topic],
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    });
+    const end = ends.get(o.topic) ?? [];
+    const pending = new Set(o.partitions.filter((p) => (end[p] ?? 0n) > 0n));
+    if (pending.size > 0) {
+      const stream = await consumer.consume({
+        topics: [o.topic],
+        mode: MessagesStreamModes.EARLIEST,
+        autocommit: false,
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () =>
+              reject(
+                new EddyError(
+                  'EDDY_IO_FAILED',
+                  `reading changelog ${o.topic} partitions [${[...pending].join(', ')}] did not reach their end within ${o.timeoutMs ?? 60_000} ms; is the broker reachable?`,
+                ),
+              ),
+            o.timeoutMs ?? 60_000,
+          );
+          const check = () => {
+            for (const p of pending) {
+              const next = stream.offsetsToFetch.get(`${o.topic}:${p}`) ?? 0n;
+              if (next >= end[p]!) pending.delete(p);
+            }
+            if (pending.size === 0) {
+              clearTimeout(timer);
+              clearInterval(poll);
+              resolve();
+            }
+          };
+          const poll = setInterval(check, 20);
+          stream.on('data', (m: Message) => {
+            const records = latest.get(m.partition);
+            if (records === undefined || m.offset >= end[m.partition]!) return;
+            const key = m.key?.toString('utf8') ?? '';
+            if (m.value === null || m.value === undefined || m.value.length === 0) records.delete(key);
+            else records.set(key, m.value);
+          });
+          stream.on('error', (e: Error) => {
+            clearTimeout(timer);
+            clearInterval(poll);
+            reject(e);
+          });
+        });
+      } finally {
+        await stream.close().catch(() => {});
+      }
+    }
+  } finally {
+    await consumer.close(true).catch(() => {});
+  }
+  return toCheckpoint(o, latest, written);
+}
+
+/** Assembles what the partitions hold into an in-memory checkpoint for the job's restore. */
+function toCheckpoint(
+  o: { readonly topic: string; readonly maxParallelism: number; readonly pipeline: string },
+  latest: Map<number, Map<string, Buffer>>,
+  written: Written,
+): { loaded: LoadedCheckpoint | undefined; written: Written } {
+  const buffers: Uint8Array[] = [];
+  const chunks: ChunkRef[] = [];
+  const metas: CheckpointMeta[] = [];
+  let id = 0;
+  for (const [p, records] of latest) {
+    const sums = written.get(p)!;
+    for (const [key, value] of records) sums.set(key, checksum(value));
+    const m = records.get('m');
+    if (m !== undefined) {
+      const r = decode(m) as { id: number; meta: CheckpointMeta };
+      id = Math.max(id, r.id);
+      metas.push(r.meta);
+    }
+    // Reassemble chunks from their parts; a chunk with a part missing is a bug or a torn write.
+    const parts = new Map<string, Buffer[]>();
+    for (const [key, value] of records) {
+      const match = /^c\/(state|keyed)\/(.+)\/([^/]+)#(\d+)\/(\d+)$/.exec(key);
+      if (match === null) continue;
+      const base = `${match[1]}\u0000${match[2]}\u0000${match[3]}`;
+      const n = Number(match[5]);
+      let list = parts.get(base);
+      if (list === undefined) parts.set(base, (list = new Array<Buffer>(n)));
+      list[Number(match[4])] = value;
+    }
+    for (const [base, list] of parts) {
+      const [kind, step, name] = base.split('\u0000') as ['state' | 'keyed', string, string];
+      if (list.some((b) => b === undefined)) {
+        throw new EddyError(
+          'EDDY_IO_FAILED',
+          `changelog ${o.topic} partition ${p} holds an incomplete chunk ${kind}/${step}/${name}`,
+        );
+      }
+      const bytes = Buffer.concat(list);
+      chunks.push({
+        kind,
+        step,
+        name,
+        keyGroup: p,
+        offset: buffers.length,
+        length: bytes.length,
+        entries: 0,
+      });
+      buffers.push(bytes);
+    }
+  }
+  if (metas.length === 0 && chunks.length === 0) return { loaded: undefined, written };
+  // Several writers' metas (one per partition): the restore takes the minimum watermark over them.
+  const subtasks = metas.flatMap((m) => m.subtasks);
+  const meta: CheckpointMeta = { parallelism: subtasks.length, subtasks };
+  const metaBytes = encode(meta);
+  chunks.push({
+    kind: 'meta',
+    step: '',
+    name: 'meta',
+    keyGroup: -1,
+    offset: buffers.length,
+    length: metaBytes.length,
+    entries: 1,
+  });
+  buffers.push(metaBytes);
+  const manifest: Manifest = {
+    format: 1,
+    id,
+    kind: 'checkpoint',
+    pipeline: o.pipeline,
+    createdAt: Date.now(),
+    maxParallelism: o.maxParallelism,
+    parallelism: Math.max(1, subtasks.length),
+    dataBytes: 0,
+    dataCrc32: 0,
+    chunks,
+  };
+  return { loaded: { dir: `kafka:${o.topic}`, manifest, read: (ref) => buffers[ref.offset]! }, written };
+}

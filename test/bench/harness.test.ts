@@ -24,7 +24,7 @@ describe('flags', () => {
     const quick = parseSettings(['--quick', '--vs', 'kafka-streams,flink']);
     assert.ok(quick !== 'help');
     assert.deepEqual(quick.systems, ['eddy', 'flink', 'kafka-streams']);
-    assert.deepEqual(quick.queries, ['q0', 'q2']);
+    assert.deepEqual(quick.queries, ['q0', 'q2', 'q5']);
     assert.equal(quick.events, 100_000);
     const some = parseSettings(['--profile', 'skew,ramp', '--events', '1_000', '--fractions', '0.3']);
     assert.ok(some !== 'help');

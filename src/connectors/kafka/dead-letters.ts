@@ -15,6 +15,7 @@
  * ```
  */
 import { Buffer } from 'node:buffer';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Message, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
 import { EddyError } from '../../errors/index.ts';
 
@@ -87,10 +88,22 @@ export function deadLetterMessage(topic: string, letter: KafkaDeadLetter): Messa
   };
 }
 
+/** Where and how a {@link DeadLetterTopic} writes. */
+export interface DeadLetterTopicOptions {
+  readonly topic: string;
+  readonly bootstrapBrokers: string[];
+  readonly clientId: string;
+  /** How long a send is retried (brokers restarting) before it fails. Default 60,000 ms. */
+  readonly retryForMs?: number;
+  /** Stops retrying (the send then fails) when aborted. */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * A producer for one dead-letter topic. `send` resolves once the broker has every record (acks=all,
  * idempotent, so the client's own retries cannot duplicate them) and rejects with `EDDY_IO_FAILED`
- * otherwise.
+ * otherwise. A failed send is tried again with backoff for `retryForMs`, so a broker restart only
+ * delays it; such a retry may write a record twice (at-least-once).
  *
  * @example
  * ```ts
@@ -102,11 +115,11 @@ export function deadLetterMessage(topic: string, letter: KafkaDeadLetter): Messa
 export class DeadLetterTopic {
   readonly topic: string;
   #producer: Producer | undefined;
-  readonly #options: { readonly bootstrapBrokers: string[]; readonly clientId: string };
+  readonly #options: DeadLetterTopicOptions;
 
-  constructor(options: { topic: string; bootstrapBrokers: string[]; clientId: string }) {
+  constructor(options: DeadLetterTopicOptions) {
     this.topic = options.topic;
-    this.#options = { bootstrapBrokers: options.bootstrapBrokers, clientId: options.clientId };
+    this.#options = options;
   }
 
   async send(letters: readonly KafkaDeadLetter[]): Promise<void> {
@@ -118,15 +131,28 @@ export class DeadLetterTopic {
       idempotent: true,
       acks: ProduceAcks.ALL,
     });
-    try {
-      await this.#producer.send({ messages: letters.map((l) => deadLetterMessage(this.topic, l)) });
-    } catch (e) {
-      throw new EddyError(
-        'EDDY_IO_FAILED',
-        `could not write ${letters.length} dead letter(s) to topic "${this.topic}": ${e instanceof Error ? e.message : String(e)}; ` +
-          'their source offsets were not committed, so they are read again on restart',
-        { cause: e, retriable: true },
-      );
+    const messages = letters.map((l) => deadLetterMessage(this.topic, l));
+    const since = Date.now();
+    const retryForMs = this.#options.retryForMs ?? 60_000;
+    const signal = this.#options.signal;
+    let delay = 200;
+    for (;;) {
+      try {
+        await this.#producer.send({ messages });
+        return;
+      } catch (e) {
+        if (Date.now() - since >= retryForMs || signal?.aborted === true) {
+          throw new EddyError(
+            'EDDY_IO_FAILED',
+            `could not write ${letters.length} dead letter(s) to topic "${this.topic}" for ${Date.now() - since} ms: ${
+              e instanceof Error ? e.message : String(e)
+            }; their source offsets were not committed, so they are read again on restart`,
+            { cause: e, retriable: true },
+          );
+        }
+      }
+      await sleep(delay, undefined, signal === undefined ? {} : { signal }).catch(() => {});
+      delay = Math.min(delay * 2, 5000);
     }
   }
 

@@ -12,15 +12,17 @@
  * and, with `deadLetterTopic`, to that topic (dead-letters.ts) before their
  * offsets can be committed.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Consumer,
   FetchIsolationLevels,
   type Message,
+  type MessagesStream,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
 } from '@platformatic/kafka';
 import type { DecodeLimits } from '../../codec/index.ts';
-import { configError } from '../../errors/index.ts';
+import { configError, EddyError } from '../../errors/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../types.ts';
 import { brokersOf } from './brokers.ts';
 import { DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
@@ -43,6 +45,12 @@ export interface KafkaSourceOptions<T> {
    * value and headers unchanged and `eddy.error.*` / `eddy.source.*` headers (dead-letters.ts).
    */
   readonly deadLetterTopic?: string;
+  /**
+   * How long the brokers may be unreachable (a restart, a network partition) before the source
+   * fails. Meanwhile it keeps handing out what it has fetched and reconnects with backoff. Default
+   * 60,000 ms.
+   */
+  readonly reconnectTimeoutMs?: number;
 }
 
 /**
@@ -74,6 +82,14 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       'pass e.g. { deadLetterTopic: "orders-dlq" } or leave it out',
     );
   }
+  const reconnectTimeoutMs = options.reconnectTimeoutMs ?? 60_000;
+  if (!Number.isFinite(reconnectTimeoutMs) || reconnectTimeoutMs < 0) {
+    throw configError(
+      'kafkaSource reconnectTimeoutMs must be >= 0',
+      reconnectTimeoutMs,
+      'pass milliseconds, e.g. 60000',
+    );
+  }
   const bootstrapBrokers = brokersOf(options.brokers);
   const format = resolveFormat(options.format, options.limits);
   const capacity = options.bufferSize ?? 10_000;
@@ -95,30 +111,105 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
               topic: options.deadLetterTopic,
               bootstrapBrokers,
               clientId: `eddy-${ctx.stepId}-dlq`,
+              retryForMs: reconnectTimeoutMs,
+              signal: ctx.signal,
             });
-      const stream = await consumer.consume({
-        topics: [...options.topics],
-        mode: MessagesStreamModes.COMMITTED,
-        fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-        autocommit: false,
-      });
+      const consume = () =>
+        consumer.consume({
+          topics: [...options.topics],
+          mode: MessagesStreamModes.COMMITTED,
+          fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+          autocommit: false,
+        });
+      let stream = await consume();
       let buffer: Message[] = [];
       let head = 0;
       let paused = false;
       let failure: Error | undefined;
       let wake: (() => void) | undefined;
-      stream.on('data', (m: Message) => {
-        buffer.push(m);
-        if (!paused && buffer.length - head >= capacity) {
-          paused = true;
-          stream.pause(); // backpressure: stop fetching until the pipeline catches up
+      let closed = false;
+      const lost = (what: string, e: unknown) =>
+        new EddyError(
+          'EDDY_IO_FAILED',
+          `could not ${what} for ${reconnectTimeoutMs} ms (brokers ${bootstrapBrokers.join(',')}); last error: ${
+            e instanceof Error ? e.message : String(e)
+          }; check that the brokers run, or raise reconnectTimeoutMs`,
+          { cause: e, retriable: true, stepId: ctx.stepId },
+        );
+      // Issue 4 (broker restart). The client retries a failed fetch a few times (3 x 1 s by default), then ends the stream with the
+      // error, and a broker restart takes longer than that. So a failed stream is replaced: same consumer
+      // (it rejoins the group by itself), from the committed offsets (`highest` below drops what was
+      // already handed out), with backoff; only an outage longer than reconnectTimeoutMs fails the source.
+      // When the current outage began: kept across replacement streams that fail again soon (a stream
+      // can open and then fail, e.g. on a topic it may not read), so those cannot retry for ever.
+      let outageSince: number | undefined;
+      let connectedAt = Date.now();
+      const reconnect = async (failed: MessagesStream<Buffer, Buffer, Buffer, Buffer>, error: Error) => {
+        if (outageSince === undefined || Date.now() - connectedAt > 10_000) outageSince = Date.now();
+        const since = outageSince;
+        if (Date.now() - since >= reconnectTimeoutMs) {
+          failure ??= lost('read from Kafka', error);
+          wake?.();
+          return;
         }
-        wake?.();
-      });
-      stream.on('error', (e: Error) => {
-        failure = e;
-        wake?.();
-      });
+        await failed.close().catch(() => {});
+        let delay = 200;
+        while (!closed && !ctx.signal.aborted) {
+          await sleep(delay, undefined, { signal: ctx.signal }).catch(() => {});
+          if (closed || ctx.signal.aborted) return;
+          try {
+            // A join may itself retry for a while; wait for it no longer than the outage has left.
+            const joining = consume();
+            const left = since + reconnectTimeoutMs - Date.now();
+            const next = await Promise.race([
+              joining,
+              sleep(Math.max(left, 0)).then(() => {
+                throw new Error(`no answer within ${reconnectTimeoutMs} ms`);
+              }),
+            ]).catch((e: unknown) => {
+              joining.then(
+                (late) => late.close().catch(() => {}),
+                () => {},
+              );
+              throw e;
+            });
+            if (closed) {
+              await next.close().catch(() => {});
+              return;
+            }
+            stream = next;
+            connectedAt = Date.now();
+            paused = false;
+            attach(next);
+            wake?.();
+            return;
+          } catch (e) {
+            if (Date.now() - since >= reconnectTimeoutMs) {
+              failure ??= lost('reach the Kafka brokers', e);
+              wake?.();
+              return;
+            }
+            delay = Math.min(delay * 2, 5000);
+          }
+        }
+      };
+      const attach = (s: MessagesStream<Buffer, Buffer, Buffer, Buffer>) => {
+        s.on('data', (m: Message) => {
+          if (s !== stream) return; // a replaced stream's last records: the new one fetches them again
+          outageSince = undefined;
+          buffer.push(m);
+          if (!paused && buffer.length - head >= capacity) {
+            paused = true;
+            s.pause(); // backpressure: stop fetching until the pipeline catches up
+          }
+          wake?.();
+        });
+        s.on('error', (e: Error) => {
+          if (s !== stream || closed) return;
+          void reconnect(s, e);
+        });
+      };
+      attach(stream);
       // Offsets of records handed out by the last poll: safe to commit once the next poll is asked for,
       // because the runtime only polls again after the previous batch has gone through the pipeline.
       let handedOut = new Map<
@@ -133,12 +224,38 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       // The highest offset handed out per partition. A rebalance makes the client fetch again from the
       // last commit; offsets only grow, so anything at or below this was already processed here.
       const highest = new Map<string, bigint>();
-      const commit = async () => {
-        if (toCommit.size === 0) return;
+      // One commit at a time, not awaited by poll: while the brokers are away the pipeline goes on with
+      // what it has fetched, and offsets that could not be committed are committed with the next ones.
+      let committing: Promise<void> | undefined;
+      let commitFailingSince: number | undefined;
+      const commit = (): Promise<void> => {
+        if (committing !== undefined) return committing;
+        if (toCommit.size === 0) return Promise.resolve();
         const offsets = [...toCommit.values()];
         toCommit.clear();
         lastCommit = Date.now();
-        await consumer.commit({ offsets });
+        const started = lastCommit;
+        committing = consumer
+          .commit({ offsets })
+          .then(
+            () => {
+              commitFailingSince = undefined;
+            },
+            (e: unknown) => {
+              for (const o of offsets) {
+                const k = `${o.topic}:${o.partition}`;
+                if ((toCommit.get(k)?.offset ?? -1n) < o.offset) toCommit.set(k, o);
+              }
+              commitFailingSince ??= started;
+              if (Date.now() - commitFailingSince >= reconnectTimeoutMs) {
+                failure ??= lost('commit offsets', e);
+              }
+            },
+          )
+          .finally(() => {
+            committing = undefined;
+          });
+        return committing;
       };
       // Dead letters of the batch being decoded; written to the topic before its offsets are handed out.
       const failed: KafkaDeadLetter[] = [];
@@ -167,7 +284,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         async poll(max): Promise<SourceBatch<T> | null> {
           for (const [k, v] of handedOut) toCommit.set(k, v);
           handedOut = new Map();
-          if (Date.now() - lastCommit >= 1000) await commit();
+          if (Date.now() - lastCommit >= 1000) void commit();
           if (failure !== undefined) throw failure;
           if (head >= buffer.length) {
             // Wait briefly for data rather than spin; the runtime polls again on an empty batch.
@@ -238,7 +355,9 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         async close() {
           // Records handed out by the last poll have been processed by the time the runtime closes the reader.
           for (const [k, v] of handedOut) toCommit.set(k, v);
-          await commit().catch(() => {});
+          closed = true;
+          await committing;
+          await commit();
           await stream.close().catch(() => {});
           await consumer.close(true).catch(() => {});
           await deadLetterTopic?.close().catch(() => {});

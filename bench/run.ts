@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   parallel: () => import('./parallel.ts'),
   nexmark: () => import('./nexmark/harness/main.ts'),
   'state-store': () => import('./state-store.ts'),
+  kafka: () => import('./kafka.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,0 +1,781 @@
+/**
+ * The Kafka benchmark: consume → keyBy → rolling count per key → produce,
+ * exactly-once (`kafkaApp`: every commit interval one Kafka transaction with
+ * the output, the changelog and the consumed offsets), against the bare
+ * @platformatic/kafka client doing the same work by hand (consume, count per
+ * key, produce each result with an idempotent producer), on the same broker
+ * in the same run; then eddy at a fixed offered rate, for end-to-end latency.
+ *
+ * 1. An input topic is pre-filled with `--events` keyed JSON events,
+ *    partitioned by `kafkaPartition(key)` as a Kafka application needs.
+ * 2. Client and eddy rounds alternate (each a fresh child process, a fresh
+ *    consumer group and output topic); each is timed from its start until
+ *    all results are out: for the client, until the producer has acked the
+ *    last one; for eddy, until the commit whose consumed offsets reach the
+ *    end of the input (its results are then visible to read_committed
+ *    consumers). eddy's output is then read back (read_committed) and
+ *    checked: per key exactly the counts 1..c, each once.
+ * 3. A paced producer offers events at `--rate-fraction` of eddy's measured
+ *    maximum to a running eddy application; a read_committed consumer in the
+ *    producer's process records, per output, the time since its event was
+ *    scheduled to be created (in the event) into an HDR histogram. Outputs
+ *    become visible only at commits, so `commitIntervalMs` bounds latency
+ *    from below.
+ *
+ * Output: progress on stderr, then one JSON line on stdout:
+ * {"bench":"kafka","eddyEventsPerSec":…,"clientEventsPerSec":…,"ratio":…,"p50Ms":…,"p99Ms":…,"commitIntervalMs":…,"events":…}
+ * Flags: see KAFKA_BENCH_USAGE in bench/kafka-plan.ts (`--help`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { Socket } from 'node:net';
+import {
+  Admin,
+  Consumer,
+  FetchIsolationLevels,
+  type Message,
+  MessagesStreamModes,
+  ProduceAcks,
+  Producer,
+} from '@platformatic/kafka';
+import { kafkaApp, kafkaPartition } from '../src/connectors/kafka/index.ts';
+import { Pipeline } from '../src/index.ts';
+import type { CheckpointInfo } from '../src/runtime/job.ts';
+import {
+  checkCounts,
+  dueCount,
+  eventKey,
+  expectedCounts,
+  KAFKA_BENCH_USAGE,
+  type KafkaBenchOptions,
+  median,
+  parseKafkaBenchArgs,
+  scheduledMs,
+} from './kafka-plan.ts';
+import { initHistograms, newHistogram, percentiles } from './nexmark/harness/latency.ts';
+
+const SELF = new URL(import.meta.url).pathname;
+/** eddy's default batch size: the client sends batches of the same size. */
+const BATCH = 1024;
+/** eddy's default linger: the client flushes a partly filled batch after as long. */
+const LINGER_MS = 5;
+/** Sends the client keeps in flight before it pauses its consumer. */
+const WINDOW = 4;
+
+/** An input event: `t` is when it was (scheduled to be) created, in the producer's performance.now(). */
+interface BenchEvent {
+  readonly key: string;
+  readonly seq: number;
+  readonly t: number;
+}
+
+/** An output: the key's count so far, and the `t` of the event that made it. */
+interface BenchOutput {
+  readonly key: string;
+  readonly n: number;
+  readonly t: number;
+}
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+// ─── child processes ────────────────────────────────────────────────────────
+
+interface ClientParams {
+  readonly brokers: string[];
+  readonly input: string;
+  readonly output: string;
+  readonly group: string;
+  readonly events: number;
+  readonly timeoutMs: number;
+}
+
+interface EddyParams {
+  readonly brokers: string[];
+  readonly input: string;
+  readonly output: string;
+  readonly appId: string;
+  readonly events: number;
+  readonly partitions: number;
+  readonly commitIntervalMs: number;
+  readonly timeoutMs: number;
+}
+
+interface RoundResult {
+  /** From the start of the round's work (client or app created) to the last result out. */
+  readonly secs: number;
+  /** From the start to the first record received. */
+  readonly firstMs: number;
+  readonly checkpoints?: number;
+  readonly meanCheckpointMs?: number;
+  readonly restarts?: number;
+}
+
+/** The bare client: consume, count per key, produce each result; batches of eddy's size, a few sends in flight. */
+async function clientChild(p: ClientParams): Promise<RoundResult> {
+  const t0 = performance.now();
+  const base = { clientId: `${p.group}-client`, bootstrapBrokers: p.brokers };
+  const consumer = new Consumer({
+    ...base,
+    groupId: p.group,
+    autocommit: false,
+    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+  });
+  const producer = new Producer({
+    ...base,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    autocreateTopics: false,
+  });
+  const counts = new Map<string, number>();
+  let first = 0;
+  try {
+    const stream = await consumer.consume({
+      topics: [p.input],
+      mode: MessagesStreamModes.EARLIEST,
+      autocommit: false,
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`client round: not done within ${p.timeoutMs} ms`)),
+        p.timeoutMs,
+      );
+      let batch: { topic: string; partition: number; key: Buffer; value: Buffer }[] = [];
+      let linger: NodeJS.Timeout | undefined;
+      let inFlight = 0;
+      let acked = 0;
+      const flush = () => {
+        clearTimeout(linger);
+        linger = undefined;
+        if (batch.length === 0) return;
+        const messages = batch;
+        batch = [];
+        if (++inFlight >= WINDOW) stream.pause();
+        producer.send({ messages }).then(() => {
+          inFlight--;
+          acked += messages.length;
+          if (acked >= p.events) {
+            clearTimeout(timer);
+            resolve();
+          } else if (inFlight < WINDOW && stream.isPaused()) stream.resume();
+        }, reject);
+      };
+      stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
+        if (first === 0) first = performance.now();
+        const e = JSON.parse(m.value.toString('utf8')) as BenchEvent;
+        const n = (counts.get(e.key) ?? 0) + 1;
+        counts.set(e.key, n);
+        batch.push({
+          topic: p.output,
+          partition: m.partition,
+          key: m.key,
+          value: Buffer.from(JSON.stringify({ key: e.key, n, t: e.t })),
+        });
+        if (batch.length >= BATCH) flush();
+        else linger ??= setTimeout(flush, LINGER_MS);
+      });
+      stream.on('error', reject);
+    });
+    const end = performance.now();
+    await stream.close();
+    return { secs: (end - t0) / 1000, firstMs: first - t0 };
+  } finally {
+    await consumer.close(true).catch(() => {});
+    await producer.close().catch(() => {});
+  }
+}
+
+/** The eddy pipeline of both eddy runs; `onOutput` sees every result before the sink. */
+function benchPipeline(
+  app: ReturnType<typeof kafkaApp>,
+  input: string,
+  output: string,
+  onOutput: () => void,
+): Pipeline {
+  const p = new Pipeline({ name: 'bench-kafka' });
+  p.source('events', app.source<BenchEvent>({ topics: [input] }))
+    .keyBy((e) => e.key)
+    .aggregate({
+      create: () => ({ n: 0, t: 0 }),
+      add: (acc, e: BenchEvent) => ({ n: acc.n + 1, t: e.t }),
+      result: (acc) => acc,
+    })
+    .map(({ key, value }): BenchOutput => {
+      onOutput();
+      return { key, n: value.n, t: value.t };
+    })
+    .sink(app.sink<BenchOutput>({ topic: output, key: (o) => o.key }));
+  return p;
+}
+
+/** The sum of the group's committed offsets over the input's partitions. */
+async function committedTotal(
+  admin: Admin,
+  group: string,
+  topic: string,
+  partitions: number,
+): Promise<bigint> {
+  const groups = await admin.listConsumerGroupOffsets({
+    groups: [{ groupId: group, topics: [{ name: topic, partitionIndexes: [...Array(partitions).keys()] }] }],
+  });
+  let sum = 0n;
+  for (const t of groups[0]?.topics ?? [])
+    for (const q of t.partitions) if (q.committedOffset > 0n) sum += q.committedOffset;
+  return sum;
+}
+
+/** eddy at its maximum rate over the pre-filled input: done at the commit that covers the input's end. */
+async function eddyChild(p: EddyParams): Promise<RoundResult> {
+  const t0 = performance.now();
+  const app = kafkaApp({
+    applicationId: p.appId,
+    brokers: p.brokers,
+    commitIntervalMs: p.commitIntervalMs,
+    instanceId: 'bench',
+  });
+  const admin = new Admin({ clientId: `${p.appId}-bench`, bootstrapBrokers: p.brokers });
+  const stop = new AbortController();
+  let processed = 0;
+  let first = 0;
+  let end = 0;
+  let checking = false;
+  let restarts = 0;
+  let failure: unknown;
+  const checkpoints: CheckpointInfo[] = [];
+  const timer = setTimeout(() => {
+    failure = new Error(
+      `eddy round: not done within ${p.timeoutMs} ms (${processed} of ${p.events} processed)`,
+    );
+    stop.abort();
+  }, p.timeoutMs);
+  try {
+    await app.run(
+      () =>
+        benchPipeline(app, p.input, p.output, () => {
+          if (processed++ === 0) first = performance.now();
+        }),
+      {
+        signal: stop.signal,
+        onRestart: (why) => {
+          restarts++;
+          log(`  eddy: back to the last commit (${why})`);
+        },
+        onCheckpoint: (info) => {
+          checkpoints.push(info);
+          if (info.error !== undefined) log(`  eddy: commit failed: ${String(info.error)}`);
+          else if (processed >= p.events && !checking && end === 0) {
+            // This commit may be the one whose offsets reach the input's end.
+            const at = performance.now();
+            checking = true;
+            committedTotal(admin, p.appId, p.input, p.partitions).then(
+              (sum) => {
+                checking = false;
+                if (sum >= BigInt(p.events)) {
+                  end = at;
+                  stop.abort();
+                }
+              },
+              (e: unknown) => {
+                failure = e;
+                stop.abort();
+              },
+            );
+          }
+        },
+      },
+    );
+  } finally {
+    clearTimeout(timer);
+    await admin.close().catch(() => {});
+  }
+  if (failure !== undefined) throw failure;
+  const ok = checkpoints.filter((c) => c.error === undefined);
+  return {
+    secs: (end - t0) / 1000,
+    firstMs: first - t0,
+    checkpoints: ok.length,
+    meanCheckpointMs: ok.reduce((s, c) => s + c.durationMs, 0) / Math.max(1, ok.length),
+    restarts,
+  };
+}
+
+/** eddy for the latency run: says "ready" after its first commit and runs until SIGTERM. */
+async function latencyAppChild(p: EddyParams): Promise<RoundResult> {
+  const t0 = performance.now();
+  const app = kafkaApp({
+    applicationId: p.appId,
+    brokers: p.brokers,
+    commitIntervalMs: p.commitIntervalMs,
+    instanceId: 'bench',
+  });
+  const stop = new AbortController();
+  process.on('SIGTERM', () => stop.abort());
+  const timer = setTimeout(() => stop.abort(), p.timeoutMs);
+  const checkpoints: CheckpointInfo[] = [];
+  let restarts = 0;
+  let first = 0;
+  await app.run(
+    () =>
+      benchPipeline(app, p.input, p.output, () => {
+        if (first === 0) first = performance.now();
+      }),
+    {
+      signal: stop.signal,
+      onRestart: (why) => {
+        restarts++;
+        log(`  eddy: back to the last commit (${why})`);
+      },
+      onCheckpoint: (info) => {
+        if (checkpoints.length === 0) process.stdout.write('ready\n');
+        checkpoints.push(info);
+        if (info.error !== undefined) log(`  eddy: commit failed: ${String(info.error)}`);
+      },
+    },
+  );
+  clearTimeout(timer);
+  const ok = checkpoints.filter((c) => c.error === undefined);
+  return {
+    secs: (performance.now() - t0) / 1000,
+    firstMs: first - t0,
+    checkpoints: ok.length,
+    meanCheckpointMs: ok.reduce((s, c) => s + c.durationMs, 0) / Math.max(1, ok.length),
+    restarts,
+  };
+}
+
+interface Child {
+  readonly process: ChildProcess;
+  /** The last stdout line, parsed, once the child exits with 0. */
+  readonly result: Promise<RoundResult>;
+  /** Resolves when the child writes "ready". */
+  readonly ready: Promise<void>;
+}
+
+function startChild(kind: string, params: object, timeoutMs: number, profileDir?: string): Child {
+  const execArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const child = spawn(process.execPath, [...execArgs, SELF, '--child', kind, JSON.stringify(params)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (profileDir !== undefined) log(`  (${kind} process ${child.pid}: CPU profile into ${profileDir})`);
+  let out = '';
+  let onReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (s: string) => {
+    out += s;
+    if (/^ready$/m.test(out)) onReady();
+  });
+  const result = new Promise<RoundResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${kind} process did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const last = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && last.startsWith('{')) resolve(JSON.parse(last) as RoundResult);
+      else reject(new Error(`${kind} process failed (exit ${code ?? signal}); its stderr is above`));
+    });
+  });
+  result.catch(() => {});
+  return { process: child, result, ready };
+}
+
+// ─── the parent ─────────────────────────────────────────────────────────────
+
+function reachable(broker: string, timeoutMs: number): Promise<boolean> {
+  const [host, port] = broker.split(':') as [string, string];
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(Number(port), host, () => done(true));
+  });
+}
+
+/** Produces events [from, to) of the schedule; `t` = when each was due. */
+function eventMessages(
+  topic: string,
+  from: number,
+  to: number,
+  keys: number,
+  partitions: number,
+  t: (i: number) => number,
+) {
+  const messages = [];
+  for (let i = from; i < to; i++) {
+    const key = eventKey(i, keys);
+    const e: BenchEvent = { key, seq: i, t: t(i) };
+    messages.push({
+      topic,
+      partition: kafkaPartition(key, partitions),
+      key: Buffer.from(key),
+      value: Buffer.from(JSON.stringify(e)),
+    });
+  }
+  return messages;
+}
+
+async function prefill(producer: Producer, o: KafkaBenchOptions, topic: string): Promise<number> {
+  const t0 = performance.now();
+  const inFlight = new Set<Promise<unknown>>();
+  for (let i = 0; i < o.events; i += 1000) {
+    const messages = eventMessages(topic, i, Math.min(o.events, i + 1000), o.keys, o.partitions, () => 0);
+    const sent: Promise<unknown> = producer.send({ messages }).finally(() => inFlight.delete(sent));
+    inFlight.add(sent);
+    if (inFlight.size >= WINDOW) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  return (performance.now() - t0) / 1000;
+}
+
+/** Every record of `topic` as a read_committed consumer sees it, to the end. */
+async function readCommitted(brokers: string[], topic: string, group: string): Promise<BenchOutput[]> {
+  const consumer = new Consumer({
+    clientId: `${group}-check`,
+    bootstrapBrokers: brokers,
+    groupId: group,
+    autocommit: false,
+    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+  });
+  try {
+    const ends = (
+      await consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_COMMITTED })
+    ).get(topic)!;
+    const out: BenchOutput[] = [];
+    if (ends.every((e) => e === 0n)) return out;
+    const stream = await consumer.consume({
+      topics: [topic],
+      mode: MessagesStreamModes.EARLIEST,
+      autocommit: false,
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`reading ${topic} did not reach its end`)), 120_000);
+      const poll = setInterval(() => {
+        if (ends.every((e, p) => (stream.offsetsToFetch.get(`${topic}:${p}`) ?? 0n) >= e)) {
+          clearTimeout(timer);
+          clearInterval(poll);
+          resolve();
+        }
+      }, 20);
+      stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
+        if (m.offset < ends[m.partition]!) out.push(JSON.parse(m.value.toString('utf8')) as BenchOutput);
+      });
+      stream.on('error', reject);
+    });
+    await stream.close();
+    return out;
+  } finally {
+    await consumer.close(true).catch(() => {});
+  }
+}
+
+interface LatencyResult {
+  readonly rate: number;
+  readonly offered: number;
+  readonly recorded: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly achievedRate: number;
+  /** Outputs not yet read when the producer had sent the last event, and how long they took to arrive. */
+  readonly behind: number;
+  readonly drainMs: number;
+  readonly checkpoints: number;
+  readonly meanCheckpointMs: number;
+}
+
+/** eddy at a fixed offered rate: per-output latency from its event's scheduled creation to read_committed arrival. */
+async function latencyRun(
+  o: KafkaBenchOptions,
+  run: string,
+  admin: Admin,
+  rate: number,
+  topics: Set<string>,
+): Promise<LatencyResult> {
+  const input = `${run}-lat-in`;
+  const output = `${run}-lat-out`;
+  const appId = `${run}-lat-app`;
+  await admin.createTopics({ topics: [input, output], partitions: o.partitions, replicas: 1 });
+  topics.add(input).add(output).add(`${appId}-changelog`);
+  const total = Math.round(rate * o.latencySecs);
+  const params: EddyParams = {
+    brokers: o.brokers,
+    input,
+    output,
+    appId,
+    events: total,
+    partitions: o.partitions,
+    commitIntervalMs: o.commitIntervalMs,
+    timeoutMs: (o.latencySecs + 240) * 1000,
+  };
+  const child = startChild('latency-app', params, params.timeoutMs + 30_000, o.profileDir);
+  const consumer = new Consumer({
+    clientId: `${run}-lat-reader`,
+    bootstrapBrokers: o.brokers,
+    groupId: `${run}-lat-reader`,
+    autocommit: false,
+    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    maxWaitTime: 50,
+  });
+  const producer = new Producer({
+    clientId: `${run}-lat-producer`,
+    bootstrapBrokers: o.brokers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    autocreateTopics: false,
+  });
+  try {
+    await Promise.race([
+      withTimeout(child.ready, 120_000, 'the latency run: eddy did not commit'),
+      child.result.then(() => {
+        throw new Error('the latency run: eddy stopped before it was ready');
+      }),
+    ]);
+    const stream = await consumer.consume({
+      topics: [output],
+      mode: MessagesStreamModes.EARLIEST,
+      autocommit: false,
+    });
+    await initHistograms();
+    const histogram = newHistogram();
+    let received = 0;
+    let t0 = Number.POSITIVE_INFINITY;
+    const warmupMs = o.warmupSecs * 1000;
+    const allIn = new Promise<void>((resolve, reject) => {
+      stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
+        const now = performance.now();
+        const out = JSON.parse(m.value.toString('utf8')) as BenchOutput;
+        if (out.t - t0 >= warmupMs) histogram.recordValue(Math.max(1, Math.round((now - out.t) * 1000)));
+        if (++received >= total) resolve();
+      });
+      stream.on('error', reject);
+    });
+    allIn.catch(() => {});
+    // The paced producer: every few ms, whatever the schedule says is due (late sends keep their scheduled time).
+    t0 = performance.now();
+    let sent = 0;
+    const inFlight = new Set<Promise<unknown>>();
+    while (sent < total) {
+      const due = Math.min(dueCount(performance.now() - t0, rate, total), sent + 4 * BATCH);
+      if (due > sent) {
+        const messages = eventMessages(
+          input,
+          sent,
+          due,
+          o.keys,
+          o.partitions,
+          (i) => t0 + scheduledMs(i, rate),
+        );
+        sent = due;
+        const p: Promise<unknown> = producer.send({ messages }).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        if (inFlight.size >= WINDOW) await Promise.race(inFlight);
+      }
+      await sleep(2);
+    }
+    await Promise.all(inFlight);
+    const producedAt = performance.now();
+    const producedSecs = (producedAt - t0) / 1000;
+    const behind = total - received;
+    await withTimeout(
+      Promise.race([
+        allIn,
+        child.result.then(() => {
+          throw new Error('eddy stopped early');
+        }),
+      ]),
+      120_000,
+      `the latency run: ${received} of ${total} outputs arrived`,
+    );
+    const drainMs = performance.now() - producedAt;
+    await stream.close();
+    child.process.kill('SIGTERM');
+    const app = await child.result;
+    const pc = percentiles(histogram);
+    return {
+      rate,
+      offered: total,
+      recorded: pc.count,
+      p50: pc.p50,
+      p99: pc.p99,
+      p999: pc.p999,
+      max: pc.max,
+      achievedRate: total / producedSecs,
+      behind,
+      drainMs,
+      checkpoints: app.checkpoints ?? 0,
+      meanCheckpointMs: app.meanCheckpointMs ?? 0,
+    };
+  } finally {
+    if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
+    await consumer.close(true).catch(() => {});
+    await producer.close().catch(() => {});
+  }
+}
+
+/** Deletes the run's topics and every consumer group named after it. */
+async function cleanUp(admin: Admin, run: string, topics: ReadonlySet<string>): Promise<void> {
+  try {
+    const existing = new Set(await withTimeout(admin.listTopics(), 15_000, 'listing topics'));
+    const ours = [...topics].filter((t) => existing.has(t));
+    if (ours.length > 0) await withTimeout(admin.deleteTopics({ topics: ours }), 30_000, 'deleting topics');
+    const groups = [...(await withTimeout(admin.listGroups(), 15_000, 'listing groups')).keys()].filter((g) =>
+      g.startsWith(run),
+    );
+    if (groups.length > 0) await withTimeout(admin.deleteGroups({ groups }), 30_000, 'deleting groups');
+    log(`kafka: removed ${ours.length} topics and ${groups.length} consumer groups of ${run}`);
+  } catch (e) {
+    log(
+      `kafka: cleaning up ${run} failed (${e instanceof Error ? e.message : String(e)}); its topics start with "${run}"`,
+    );
+  }
+}
+
+export async function main(args: string[]): Promise<void> {
+  if (args.includes('--help')) {
+    log(KAFKA_BENCH_USAGE);
+    return;
+  }
+  const o = parseKafkaBenchArgs(args, process.env);
+  const brokerList = o.brokers.join(',');
+  if (!(await reachable(o.brokers[0]!, 3000))) {
+    log(
+      `kafka: no Kafka broker answers at ${brokerList}. Start one with "npm run kafka:up", or point KAFKA_BROKERS (or --brokers) at a cluster.`,
+    );
+    process.exitCode = 1;
+    return;
+  }
+  if (o.profileDir !== undefined) mkdirSync(o.profileDir, { recursive: true });
+  const run = `eddy-bench-kafka-${randomUUID().slice(0, 8)}`;
+  const admin = new Admin({ clientId: `${run}-admin`, bootstrapBrokers: o.brokers, retries: 3 });
+  const topics = new Set<string>();
+  try {
+    await withTimeout(admin.metadata({ topics: [] }), 15_000, `the broker at ${brokerList} (metadata)`);
+    log(
+      `kafka: ${fmt(o.events)} events, ${fmt(o.keys)} keys, ${o.partitions} partitions, commit every ${o.commitIntervalMs} ms; ${o.rounds} alternating client / eddy rounds; then ${o.latencySecs} s at a fixed rate (broker ${brokerList})`,
+    );
+    const input = `${run}-in`;
+    await admin.createTopics({ topics: [input], partitions: o.partitions, replicas: 1 });
+    topics.add(input);
+    const producer = new Producer({
+      clientId: `${run}-prefill`,
+      bootstrapBrokers: o.brokers,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      autocreateTopics: false,
+    });
+    try {
+      const secs = await withTimeout(prefill(producer, o, input), 60_000 + o.events, 'pre-filling the input');
+      log(`  pre-filled ${input}: ${fmt(o.events)} events in ${secs.toFixed(1)} s`);
+    } finally {
+      await producer.close().catch(() => {});
+    }
+    const expected = expectedCounts(o.events, o.keys);
+    const roundTimeoutMs = 120_000 + o.events / 2; // at least 2,000 events/s
+    const client: number[] = [];
+    const eddy: number[] = [];
+    const afterFirst = (res: RoundResult) => o.events / (res.secs - res.firstMs / 1000);
+    for (let r = 1; r <= o.rounds; r++) {
+      // Alternate which side goes first, so that drift on this shared machine hits both alike.
+      for (const side of r % 2 === 1 ? (['client', 'eddy'] as const) : (['eddy', 'client'] as const)) {
+        const output = `${run}-out-${side}-${r}`;
+        await admin.createTopics({ topics: [output], partitions: o.partitions, replicas: 1 });
+        topics.add(output);
+        if (side === 'client') {
+          const params: ClientParams = {
+            brokers: o.brokers,
+            input,
+            output,
+            group: `${run}-client-${r}`,
+            events: o.events,
+            timeoutMs: roundTimeoutMs,
+          };
+          const res = await startChild('client', params, roundTimeoutMs + 30_000, o.profileDir).result;
+          client.push(o.events / res.secs);
+          log(
+            `  round ${r} client: ${fmt(o.events / res.secs)} events/s (${res.secs.toFixed(2)} s; first record after ${fmt(res.firstMs)} ms, ${fmt(afterFirst(res))} events/s from there)`,
+          );
+        } else {
+          const appId = `${run}-app-${r}`;
+          topics.add(`${appId}-changelog`);
+          const params: EddyParams = {
+            brokers: o.brokers,
+            input,
+            output,
+            appId,
+            events: o.events,
+            partitions: o.partitions,
+            commitIntervalMs: o.commitIntervalMs,
+            timeoutMs: roundTimeoutMs,
+          };
+          const res = await startChild('eddy', params, roundTimeoutMs + 30_000, o.profileDir).result;
+          eddy.push(o.events / res.secs);
+          const check = checkCounts(expected, await readCommitted(o.brokers, output, `${run}-check-${r}`));
+          log(
+            `  round ${r} eddy:   ${fmt(o.events / res.secs)} events/s (${res.secs.toFixed(2)} s; first record after ${fmt(res.firstMs)} ms, ${fmt(afterFirst(res))} events/s from there; ${res.checkpoints} commits, mean ${(res.meanCheckpointMs ?? 0).toFixed(1)} ms${res.restarts ? `; ${res.restarts} restarts` : ''}); read_committed output: ${fmt(check.outputs)}, lost ${check.lost}, duplicated ${check.duplicated}, invalid ${check.invalid}`,
+          );
+          if (check.lost + check.duplicated + check.invalid > 0 || check.outputs !== o.events) {
+            throw new Error(
+              `eddy's read_committed output is not exactly one count per event: ${JSON.stringify(check)}`,
+            );
+          }
+        }
+      }
+    }
+    const eddyRate = median(eddy);
+    const clientRate = median(client);
+    const rate = o.rate ?? Math.max(100, Math.round(eddyRate * o.rateFraction));
+    log(
+      `  latency: ${fmt(rate)} events/s offered for ${o.latencySecs} s (${o.rate === undefined ? `${o.rateFraction} × eddy's maximum` : '--rate'}), first ${o.warmupSecs} s not recorded`,
+    );
+    const lat = await latencyRun(o, run, admin, rate, topics);
+    log(
+      `  latency: p50 ${lat.p50} ms, p99 ${lat.p99} ms, p99.9 ${lat.p999} ms, max ${lat.max} ms over ${fmt(lat.recorded)} outputs; offered ${fmt(lat.achievedRate)} events/s; when the last was sent, ${fmt(lat.behind)} outputs were still to come (in ${fmt(lat.drainMs)} ms); ${lat.checkpoints} commits, mean ${lat.meanCheckpointMs.toFixed(1)} ms`,
+    );
+    console.log(
+      JSON.stringify({
+        bench: 'kafka',
+        eddyEventsPerSec: Math.round(eddyRate),
+        clientEventsPerSec: Math.round(clientRate),
+        ratio: Number((eddyRate / clientRate).toFixed(3)),
+        p50Ms: lat.p50,
+        p99Ms: lat.p99,
+        commitIntervalMs: o.commitIntervalMs,
+        events: o.events,
+      }),
+    );
+  } finally {
+    await cleanUp(admin, run, topics);
+    await admin.close().catch(() => {});
+  }
+}
+
+if (process.argv[2] === '--child') {
+  const kind = process.argv[3];
+  const params = JSON.parse(process.argv[4] ?? '{}') as ClientParams & EddyParams;
+  const result =
+    kind === 'client'
+      ? await clientChild(params)
+      : kind === 'eddy'
+        ? await eddyChild(params)
+        : await latencyAppChild(params);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  // Client sockets may linger a little; the result is out.
+  process.exit(0);
+}

@@ -136,10 +136,11 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           }; check that the brokers run, or raise reconnectTimeoutMs`,
           { cause: e, retriable: true, stepId: ctx.stepId },
         );
-      // Issue 4 (broker restart). The client retries a failed fetch a few times (3 x 1 s by default), then ends the stream with the
-      // error, and a broker restart takes longer than that. So a failed stream is replaced: same consumer
-      // (it rejoins the group by itself), from the committed offsets (`highest` below drops what was
-      // already handed out), with backoff; only an outage longer than reconnectTimeoutMs fails the source.
+      // Issue 4 (broker restart). The client retries a failed fetch a few times (3 x 1 s by default),
+      // then ends the stream with the error, and a broker restart takes longer than that. So a failed
+      // stream is replaced: same consumer (it rejoins the group by itself), from the committed offsets
+      // (`highest` below drops what was already handed out), with backoff; only an outage longer than
+      // reconnectTimeoutMs fails the source.
       // When the current outage began: kept across replacement streams that fail again soon (a stream
       // can open and then fail, e.g. on a topic it may not read), so those cannot retry for ever.
       let outageSince: number | undefined;

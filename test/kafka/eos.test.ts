@@ -37,8 +37,9 @@ function startApp(
   output: string,
   instance: string,
   log: string[],
+  mode: Mode,
 ): ChildProcess {
-  const child = spawn(process.execPath, [CHILD, brokers, app, input, output, instance], {
+  const child = spawn(process.execPath, [CHILD, brokers, app, input, output, instance, mode], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr!.setEncoding('utf8');
@@ -92,115 +93,126 @@ async function readCommitted(brokers: string[], topic: string): Promise<Message[
   }
 }
 
+/**
+ * `copartitioned`: the input is partitioned by the key with kafkaPartition;
+ * `repartition`: every key sits in another partition than its key group's, so
+ * every record goes through the application's repartition topic.
+ */
+type Mode = 'copartitioned' | 'repartition';
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('Kafka application: exactly-once across processes', { skip: kafka.skip }, () => {
-  it('3 processes, one SIGKILLed and restarted, a fourth joining: output = batch recomputation, sequences +1', {
-    timeout: 300_000,
-  }, async () => {
-    assert.ok(kafka.address, 'CI=true: the Kafka broker must be running (npm run kafka:up)');
-    const brokers = kafka.address.split(',');
-    const id = randomUUID().slice(0, 8);
-    const input = `eddy-eos-in-${id}`;
-    const output = `eddy-eos-out-${id}`;
-    const app = `eddy-eos-${id}`;
-    const admin = new Admin({ clientId: 'eddy-eos-test', bootstrapBrokers: brokers });
-    const producer = new Producer({
-      clientId: 'eddy-eos-test',
-      bootstrapBrokers: brokers,
-      idempotent: true,
-      acks: ProduceAcks.ALL,
+  for (const mode of ['copartitioned', 'repartition'] as const)
+    it(`${mode}: 3 processes, one SIGKILLed and restarted, a fourth joining: output = batch recomputation, sequences +1`, {
+      timeout: 300_000,
+    }, async () => {
+      assert.ok(kafka.address, 'CI=true: the Kafka broker must be running (npm run kafka:up)');
+      const brokers = kafka.address.split(',');
+      const id = randomUUID().slice(0, 8);
+      const input = `eddy-eos-in-${id}`;
+      const output = `eddy-eos-out-${id}`;
+      const app = `eddy-eos-${id}`;
+      const admin = new Admin({ clientId: 'eddy-eos-test', bootstrapBrokers: brokers });
+      const producer = new Producer({
+        clientId: 'eddy-eos-test',
+        bootstrapBrokers: brokers,
+        idempotent: true,
+        acks: ProduceAcks.ALL,
+      });
+      const log: string[] = [];
+      const children: ChildProcess[] = [];
+      try {
+        await admin.createTopics({ topics: [input, output], partitions: PARTITIONS, replicas: 1 });
+        // The input, produced in rounds while the processes run; per key: seq 0, 1, 2, …
+        const next = new Array<number>(KEYS).fill(0);
+        const sums = new Array<number>(KEYS).fill(0);
+        const expected = new Map<string, Total[]>();
+        let produced = 0;
+        const produceRound = async (n: number) => {
+          const messages = [];
+          for (let i = 0; i < n; i++) {
+            const k = (produced * 7 + i * 13) % KEYS;
+            const key = `k${k}`;
+            const seq = next[k]!++;
+            const v = (seq * 31 + k) % 97;
+            sums[k]! += v;
+            if (!expected.has(key)) expected.set(key, []);
+            expected.get(key)!.push({ key, count: seq + 1, sum: sums[k]!, seq });
+            messages.push({
+              topic: input,
+              partition: (kafkaPartition(key, PARTITIONS) + (mode === 'repartition' ? 1 : 0)) % PARTITIONS,
+              key: Buffer.from(key),
+              value: Buffer.from(JSON.stringify({ key, seq, v })),
+            });
+          }
+          produced += n;
+          await producer.send({ messages });
+        };
+        for (let i = 0; i < 3; i++)
+          children.push(startApp(kafka.address, app, input, output, `p${i}`, log, mode));
+        const ROUNDS = 30;
+        for (let r = 0; r < ROUNDS; r++) {
+          await produceRound(200);
+          await sleep(250);
+          if (r === 8) {
+            children[1]!.kill('SIGKILL'); // mid-run, likely inside a transaction
+            await exited(children[1]!);
+          }
+          // Restarted with its transactional id, which aborts the transaction it left open.
+          if (r === 12) children[1] = startApp(kafka.address, app, input, output, 'p1', log, mode);
+          if (r === 18) children.push(startApp(kafka.address, app, input, output, 'p3', log, mode));
+        }
+        // Wait until every key's last output is committed.
+        const total = ROUNDS * 200;
+        const deadline = Date.now() + 120_000;
+        let outputs: Message[] = [];
+        for (;;) {
+          outputs = await readCommitted(brokers, output);
+          if (outputs.length >= total || Date.now() > deadline) break;
+          await sleep(1000);
+        }
+        for (const c of children) c.kill('SIGTERM');
+        const codes = await Promise.all(children.map(exited));
+        const byKey = new Map<string, Total[]>();
+        for (const m of outputs.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset))) {
+          const t = JSON.parse(m.value!.toString('utf8')) as Total;
+          if (!byKey.has(t.key)) byKey.set(t.key, []);
+          byKey.get(t.key)!.push(t);
+        }
+        let lost = 0;
+        let duplicated = 0;
+        for (const [key, want] of expected) {
+          const got = byKey.get(key) ?? [];
+          const counts = got.map((t) => t.count);
+          lost += Math.max(0, want.length - new Set(counts).size);
+          duplicated += got.length - new Set(counts).size;
+          const at = want.findIndex((w, i) => JSON.stringify(w) !== JSON.stringify(got[i]));
+          if (at >= 0 || got.length !== want.length) {
+            assert.fail(
+              `key ${key}: ${got.length} outputs, expected ${want.length}; first difference at #${at}: got ${JSON.stringify(got[at])}, expected ${JSON.stringify(want[at])}\nprocess log:\n${log.join('').slice(-3000)}`,
+            );
+          }
+        }
+        assert.equal(lost, 0);
+        assert.equal(duplicated, 0);
+        assert.equal(outputs.length, total);
+        assert.ok(
+          log.some((l) => l.includes('back to the last commit')),
+          'partitions moved at least once',
+        );
+        assert.deepEqual(
+          codes.filter((c) => c !== 0),
+          [],
+          `every process stopped cleanly on SIGTERM:\n${log.join('')}`,
+        );
+      } finally {
+        for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+        await producer.close();
+        await admin
+          .deleteTopics({ topics: [input, output, `${app}-changelog`, `${app}-repartition`] })
+          .catch(() => {});
+        await admin.close();
+      }
     });
-    const log: string[] = [];
-    const children: ChildProcess[] = [];
-    try {
-      await admin.createTopics({ topics: [input, output], partitions: PARTITIONS, replicas: 1 });
-      // The input, produced in rounds while the processes run; per key: seq 0, 1, 2, …
-      const next = new Array<number>(KEYS).fill(0);
-      const sums = new Array<number>(KEYS).fill(0);
-      const expected = new Map<string, Total[]>();
-      let produced = 0;
-      const produceRound = async (n: number) => {
-        const messages = [];
-        for (let i = 0; i < n; i++) {
-          const k = (produced * 7 + i * 13) % KEYS;
-          const key = `k${k}`;
-          const seq = next[k]!++;
-          const v = (seq * 31 + k) % 97;
-          sums[k]! += v;
-          if (!expected.has(key)) expected.set(key, []);
-          expected.get(key)!.push({ key, count: seq + 1, sum: sums[k]!, seq });
-          messages.push({
-            topic: input,
-            partition: kafkaPartition(key, PARTITIONS),
-            key: Buffer.from(key),
-            value: Buffer.from(JSON.stringify({ key, seq, v })),
-          });
-        }
-        produced += n;
-        await producer.send({ messages });
-      };
-      for (let i = 0; i < 3; i++) children.push(startApp(kafka.address, app, input, output, `p${i}`, log));
-      const ROUNDS = 30;
-      for (let r = 0; r < ROUNDS; r++) {
-        await produceRound(200);
-        await sleep(250);
-        if (r === 8) {
-          children[1]!.kill('SIGKILL'); // mid-run, likely inside a transaction
-          await exited(children[1]!);
-        }
-        // Restarted with its transactional id, which aborts the transaction it left open.
-        if (r === 12) children[1] = startApp(kafka.address, app, input, output, 'p1', log);
-        if (r === 18) children.push(startApp(kafka.address, app, input, output, 'p3', log));
-      }
-      // Wait until every key's last output is committed.
-      const total = ROUNDS * 200;
-      const deadline = Date.now() + 120_000;
-      let outputs: Message[] = [];
-      for (;;) {
-        outputs = await readCommitted(brokers, output);
-        if (outputs.length >= total || Date.now() > deadline) break;
-        await sleep(1000);
-      }
-      for (const c of children) c.kill('SIGTERM');
-      const codes = await Promise.all(children.map(exited));
-      const byKey = new Map<string, Total[]>();
-      for (const m of outputs.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset))) {
-        const t = JSON.parse(m.value!.toString('utf8')) as Total;
-        if (!byKey.has(t.key)) byKey.set(t.key, []);
-        byKey.get(t.key)!.push(t);
-      }
-      let lost = 0;
-      let duplicated = 0;
-      for (const [key, want] of expected) {
-        const got = byKey.get(key) ?? [];
-        const counts = got.map((t) => t.count);
-        lost += Math.max(0, want.length - new Set(counts).size);
-        duplicated += got.length - new Set(counts).size;
-        const at = want.findIndex((w, i) => JSON.stringify(w) !== JSON.stringify(got[i]));
-        if (at >= 0 || got.length !== want.length) {
-          assert.fail(
-            `key ${key}: ${got.length} outputs, expected ${want.length}; first difference at #${at}: got ${JSON.stringify(got[at])}, expected ${JSON.stringify(want[at])}\nprocess log:\n${log.join('').slice(-3000)}`,
-          );
-        }
-      }
-      assert.equal(lost, 0);
-      assert.equal(duplicated, 0);
-      assert.equal(outputs.length, total);
-      assert.ok(
-        log.some((l) => l.includes('back to the last commit')),
-        'partitions moved at least once',
-      );
-      assert.deepEqual(
-        codes.filter((c) => c !== 0),
-        [],
-        `every process stopped cleanly on SIGTERM:\n${log.join('')}`,
-      );
-    } finally {
-      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      await producer.close();
-      await admin.deleteTopics({ topics: [input, output] }).catch(() => {});
-      await admin.close();
-    }
-  });
 });

@@ -73,6 +73,12 @@ export interface KafkaAppOptions {
   readonly commitIntervalMs?: number;
   /** This process's id in the transactional id; default random. A restart with the same id fences the old one at once. */
   readonly instanceId?: string;
+  /**
+   * How long (ms) the application keeps trying to start again while the
+   * brokers cannot be reached (a broker restart, a network partition) before
+   * `run` fails. Default 60,000.
+   */
+  readonly reconnectTimeoutMs?: number;
 }
 
 export interface KafkaAppSourceOptions<T> {
@@ -84,6 +90,15 @@ export interface KafkaAppSourceOptions<T> {
   readonly limits?: Partial<DecodeLimits>;
   /** Fetched records held before the fetch pauses. Default 10,000. */
   readonly bufferSize?: number;
+  /**
+   * The key the pipeline's keyed steps use (its `keyBy`), when the input
+   * topics are not already partitioned by it with `kafkaPartition`. Records
+   * then go through the internal topic `<applicationId>-repartition`
+   * (partitioned by this key, inside the same transactions) before the
+   * pipeline sees them, so that a partition holds exactly its key group.
+   * Without it there must be one input topic, partitioned by the key.
+   */
+  readonly keyBy?: (value: T) => Key;
 }
 
 export interface KafkaAppSinkOptions<T> {
@@ -113,9 +128,31 @@ export class KafkaApp {
   readonly applicationId: string;
   readonly #brokers: string[];
   readonly #intervalMs: number;
+  readonly #reconnectTimeoutMs: number;
   readonly #transactionalId: string;
   readonly changelogTopic: string;
-  #source: { topics: string[]; bufferSize: number } | undefined;
+  #source:
+    | {
+        topics: string[];
+        bufferSize: number;
+        /** The topic whose partitions are the key groups: the repartition topic, or the one input topic. */
+        keyed: string;
+        repartition: boolean;
+      }
+    | undefined;
+  readonly repartitionTopic: string;
+  /** Writes re-keyed input records to the repartition topic, in the transactions. */
+  #forwarder: TxWriter | undefined;
+  /**
+   * Per repartition partition: the highest offset taken so far from each input
+   * partition (`topic:partition`). A repartition record at or below it is a
+   * copy from an aborted transaction that reached us (the client's
+   * read_committed filter lets some through when one producer aborts several
+   * transactions within one fetch), and is skipped. Checkpointed with the
+   * partition's state (changelog record `x`), as of the barrier.
+   */
+  #marks = new Map<number, Map<string, bigint>>();
+  #marksAtBarrier = new Map<number, Uint8Array>();
   readonly #sinks = new Set<AppSinkWriter>();
 
   // Live while running.
@@ -153,8 +190,10 @@ export class KafkaApp {
         'pass e.g. 1000',
       );
     }
+    this.#reconnectTimeoutMs = options.reconnectTimeoutMs ?? 60_000;
     this.#transactionalId = `${this.applicationId}-${options.instanceId ?? randomUUID()}`;
     this.changelogTopic = `${this.applicationId}-changelog`;
+    this.repartitionTopic = `${this.applicationId}-repartition`;
   }
 
   /** The application's input: its consumer group reads `topics`; one source per application. */
@@ -166,7 +205,27 @@ export class KafkaApp {
     ) {
       throw configError('app.source needs topics', options?.topics, 'pass { topics: ["orders"] }');
     }
-    this.#source = { topics: [...options.topics], bufferSize: options.bufferSize ?? 10_000 };
+    const keyBy = options.keyBy;
+    if (keyBy !== undefined && typeof keyBy !== 'function') {
+      throw configError(
+        'app.source keyBy must be a function',
+        keyBy,
+        'pass { keyBy: (order) => order.customer }',
+      );
+    }
+    if (keyBy === undefined && options.topics.length > 1) {
+      throw configError(
+        'app.source with several topics needs keyBy (their partitions are assigned independently, so they are repartitioned into one topic)',
+        options.topics,
+        'pass { keyBy: (value) => value.key }',
+      );
+    }
+    this.#source = {
+      topics: [...options.topics],
+      bufferSize: options.bufferSize ?? 10_000,
+      keyed: keyBy === undefined ? options.topics[0]! : this.repartitionTopic,
+      repartition: keyBy !== undefined,
+    };
     const format = options.format ?? 'json';
     const limits = resolveDecodeLimits(options.limits);
     const parse = options.parse;
@@ -221,11 +280,22 @@ export class KafkaApp {
               });
               if (app.#head >= app.#buffer.length) return { values: [] };
             }
+            const next = app.#buffer[app.#head]!;
+            if (keyBy !== undefined && next.topic !== app.repartitionTopic)
+              return app.#forward(max, decode, keyBy, ctx);
             return app.#take(max, decode);
           },
           position() {
-            // At the barrier: these offsets go into the checkpoint's transaction.
+            // At the barrier: these offsets go into the checkpoint's transaction, and so do the
+            // re-keyed records forwarded so far; later ones wait for the next transaction.
             app.#atBarrier = new Map(app.#handedOut);
+            app.#forwarder?.seal();
+            app.#marksAtBarrier = new Map(
+              [...app.#marks].map(([p, marks]) => [
+                p,
+                Buffer.from(JSON.stringify([...marks].map(([split, o]) => [split, String(o)]))),
+              ]),
+            );
             const out: Record<string, string> = {};
             for (const [split, m] of app.#atBarrier) out[split] = String(m.offset + 1n);
             return out;
@@ -275,12 +345,85 @@ export class KafkaApp {
   /** Adds the offsets at the barrier and commits. */
   async #commit(tx: Transaction): Promise<void> {
     const consumer = this.#consumer!;
+    await this.#forwarder?.settled();
     if (this.#atBarrier.size > 0) {
       await tx.addConsumer(consumer as unknown as Consumer);
       for (const m of this.#atBarrier.values()) await tx.addOffset(m);
     }
     await tx.commit();
     this.#tx = undefined;
+    this.#forwarder?.unseal();
+  }
+
+  /**
+   * Sends up to `max` buffered input records of one partition to the
+   * repartition topic, keyed and partitioned by `keyBy`, with their bytes and
+   * timestamps unchanged. The pipeline sees them when they come back from
+   * there; this poll hands out nothing.
+   */
+  #forward<T>(
+    max: number,
+    decode: (m: Message) => { ok: true; value: T } | { ok: false },
+    keyBy: (value: T) => Key,
+    ctx: { deadLetter(code: string, reason: string, payload: unknown): void },
+  ): SourceBatch<T> {
+    const buffer = this.#buffer;
+    const first = buffer[this.#head]!;
+    const out: TxMessage[] = [];
+    let last: Message | undefined;
+    while (this.#head < buffer.length && out.length < max) {
+      const m = buffer[this.#head]!;
+      if (m.topic !== first.topic || m.partition !== first.partition) break;
+      this.#head++;
+      last = m;
+      const d = decode(m);
+      if (!d.ok) continue;
+      let key: Key;
+      try {
+        key = keyBy(d.value);
+      } catch (e) {
+        ctx.deadLetter(
+          'EDDY_USER_FUNCTION_FAILED',
+          `${m.topic}[${m.partition}]@${m.offset}: keyBy threw: ${errorText(e)}`,
+          m.value ?? '',
+        );
+        continue;
+      }
+      out.push({
+        topic: this.repartitionTopic,
+        key: Buffer.from(String(key)),
+        partition: kafkaPartition(key, this.#partitions),
+        value: m.value ?? Buffer.alloc(0),
+        timestamp: m.timestamp,
+        // A Map: with a plain object for headers the client's send never settles (2.12).
+        headers: new Map([[SOURCE_HEADER_KEY, Buffer.from(`${m.offset} ${m.topic}:${m.partition}`)]]),
+      });
+    }
+    if (last !== undefined) this.#handedOut.set(`${first.topic}:${first.partition}`, last);
+    if (out.length > 0) void this.#forwarder!.send(out).catch(() => {});
+    this.#compact();
+    return { values: [] };
+  }
+
+  /** Whether repartition record `m` carries an input record taken before (see #marks); marks it taken. */
+  #duplicate(m: Message): boolean {
+    const source = sourceOf(m);
+    if (source === undefined) return false;
+    let marks = this.#marks.get(m.partition);
+    if (marks === undefined) this.#marks.set(m.partition, (marks = new Map()));
+    const seen = marks.get(source.split);
+    if (seen !== undefined && source.offset <= seen) return true;
+    marks.set(source.split, source.offset);
+    return false;
+  }
+
+  #compact(): void {
+    if (this.#head > 4096 && this.#head * 2 > this.#buffer.length) {
+      this.#buffer = this.#buffer.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.#stream?.isPaused() && this.#buffer.length - this.#head < this.#source!.bufferSize / 2)
+      this.#stream.resume();
   }
 
   /** Hands out up to `max` buffered records of one partition. */
@@ -296,18 +439,14 @@ export class KafkaApp {
       if (m.topic !== first.topic || m.partition !== first.partition) break;
       this.#head++;
       last = m;
+      if (m.topic === this.repartitionTopic && this.#duplicate(m)) continue;
       const d = decode(m);
       if (!d.ok) continue;
       values.push(d.value);
       times.push(Number(m.timestamp));
     }
     if (last !== undefined) this.#handedOut.set(split, last);
-    if (this.#head > 4096 && this.#head * 2 > buffer.length) {
-      this.#buffer = buffer.slice(this.#head);
-      this.#head = 0;
-    }
-    if (this.#stream?.isPaused() && this.#buffer.length - this.#head < this.#source!.bufferSize / 2)
-      this.#stream.resume();
+    this.#compact();
     return { values, times, split };
   }
 
@@ -325,37 +464,55 @@ export class KafkaApp {
         'read the input with app.source({ topics })',
       );
     }
-    const { topics, bufferSize } = this.#source;
+    const { topics: inputs, bufferSize, repartition } = this.#source;
+    const topics = repartition ? [...inputs, this.repartitionTopic] : inputs;
     const admin = new Admin({ clientId: `${this.applicationId}-admin`, bootstrapBrokers: this.#brokers });
     try {
-      const meta = await admin.metadata({ topics, autocreateTopics: true });
-      const counts = new Set(topics.map((t) => meta.topics.get(t)?.partitionsCount ?? 0));
-      if (counts.size !== 1 || counts.has(0)) {
+      const meta = await admin.metadata({ topics: inputs, autocreateTopics: true });
+      const counts = new Set(inputs.map((t) => meta.topics.get(t)?.partitionsCount ?? 0));
+      if (counts.has(0) || (!repartition && counts.size !== 1)) {
         throw configError(
-          'the input topics of a Kafka application must exist and have the same number of partitions',
-          topics.map((t) => `${t}:${meta.topics.get(t)?.partitionsCount ?? 0}`).join(', '),
-          'create them with the same partition count',
+          'the input topics of a Kafka application must exist',
+          inputs.map((t) => `${t}:${meta.topics.get(t)?.partitionsCount ?? 0} partitions`).join(', '),
+          'create them first',
         );
       }
-      this.#partitions = [...counts][0]!;
+      // The key groups: the repartition topic's partitions (as many as the widest input), or the input's.
+      this.#partitions = Math.max(...counts);
       const existing = await admin.listTopics();
-      if (!existing.includes(this.changelogTopic)) {
+      const internal: [string, string][] = [[this.changelogTopic, 'compact']];
+      if (repartition) internal.push([this.repartitionTopic, 'delete']);
+      for (const [topic, policy] of internal) {
+        if (existing.includes(topic)) continue;
         await admin
           .createTopics({
-            topics: [this.changelogTopic],
+            topics: [topic],
             partitions: this.#partitions,
             replicas: -1,
-            configs: [{ name: 'cleanup.policy', value: 'compact' }],
+            configs: [{ name: 'cleanup.policy', value: policy }],
           })
           .catch((e: unknown) => {
-            if (!/already exists/i.test(String((e as Error)?.message) + JSON.stringify(e))) throw e;
+            if (!/already exists/i.test(errorText(e))) throw e;
           });
+      }
+      if (existing.includes(this.changelogTopic)) {
+        const have = (await admin.metadata({ topics: [this.changelogTopic] })).topics.get(
+          this.changelogTopic,
+        );
+        if (have?.partitionsCount !== this.#partitions) {
+          throw configError(
+            `the changelog topic ${this.changelogTopic} has ${have?.partitionsCount} partitions, but the application's key groups are ${this.#partitions}`,
+            have?.partitionsCount,
+            'keep the input partition count, or start a new application id',
+          );
+        }
       }
     } finally {
       await admin.close().catch(() => {});
     }
 
     this.#producer = this.#newProducer();
+    this.#forwarder = repartition ? new TxWriter(this) : undefined;
     const consumer = new Consumer({
       clientId: `${this.applicationId}-consumer`,
       bootstrapBrokers: this.#brokers,
@@ -375,8 +532,23 @@ export class KafkaApp {
     let pipeline: Pipeline | undefined = first;
     const stop = options.signal;
     try {
+      let failingSince: number | undefined;
+      let backoff = 250;
       while (!stop?.aborted) {
-        const reason = await this.#runOnce(pipeline ?? (await build()), options);
+        let reason: string | undefined;
+        try {
+          reason = await this.#runOnce(pipeline ?? (await build()), options, () => {
+            failingSince = undefined;
+            backoff = 250;
+          });
+        } catch (e) {
+          // The brokers are unreachable (or the group is in flux) while starting: try again, for a while.
+          failingSince ??= Date.now();
+          if (Date.now() - failingSince > this.#reconnectTimeoutMs) throw e;
+          reason = `starting failed (${errorText(e)}); trying again in ${backoff} ms`;
+          await sleep(backoff);
+          backoff = Math.min(backoff * 2, 5000);
+        }
         pipeline = undefined;
         if (reason === undefined) break; // stopped by the signal
         options.onRestart?.(reason);
@@ -390,18 +562,29 @@ export class KafkaApp {
   }
 
   /** One incarnation: restore the owned partitions, run until stopped (undefined) or told to go back (the reason). */
-  async #runOnce(pipeline: Pipeline, options: KafkaAppRunOptions): Promise<string | undefined> {
+  async #runOnce(
+    pipeline: Pipeline,
+    options: KafkaAppRunOptions,
+    started: () => void,
+  ): Promise<string | undefined> {
     // Wait for an assignment to settle.
     for (let i = 0; this.#consumer!.assignments === null && i < 600; i++) await sleep(50);
     this.#generation = this.#consumer!.generationId ?? -1;
-    const owned = new Set<number>();
+    const source = this.#source!;
+    const topics = source.repartition ? [...source.topics, this.repartitionTopic] : source.topics;
+    const assigned = new Map<string, number[]>();
     for (const a of this.#consumer!.assignments ?? []) {
-      if (this.#source!.topics.includes(a.topic)) for (const p of a.partitions) owned.add(p);
+      if (topics.includes(a.topic))
+        assigned.set(
+          a.topic,
+          [...a.partitions].sort((x, y) => x - y),
+        );
     }
+    const owned = new Set(assigned.get(source.keyed) ?? []);
     this.#owned = owned;
     // Offsets first, then state: a commit still in flight (a previous owner's) must be complete in both.
-    const offsets = await this.#stableOffsets(owned);
-    const { loaded, written } = await readChangelog({
+    const offsets = await this.#stableOffsets(assigned);
+    const { loaded, written, extras } = await readChangelog({
       bootstrapBrokers: this.#brokers,
       topic: this.changelogTopic,
       partitions: [...owned].sort((a, b) => a - b),
@@ -409,6 +592,12 @@ export class KafkaApp {
       pipeline: pipeline.name,
       clientId: `${this.applicationId}-${process.pid}`,
     });
+    this.#marks = new Map();
+    for (const [p, bytes] of extras) {
+      const pairs = JSON.parse(bytes.toString('utf8')) as [string, string][];
+      this.#marks.set(p, new Map(pairs.map(([split, o]) => [split, BigInt(o)])));
+    }
+    this.#marksAtBarrier = new Map();
     let restartReason: string | undefined;
     let job: Job | undefined;
     const restarted = new Promise<string>((resolve) => {
@@ -422,13 +611,14 @@ export class KafkaApp {
     if ((this.#consumer!.generationId ?? -1) !== this.#generation)
       this.#restart!('the group moved on during the restore');
     if (restartReason !== undefined) return restartReason;
-    await this.#openStream(this.#source!.topics, this.#source!.bufferSize, offsets);
+    await this.#openStream(topics, source.bufferSize, offsets);
     const store = new ChangelogStore({
       topic: this.changelogTopic,
       transaction: () => this.transaction(),
       commit: (tx) => this.#commit(tx),
       owned: () => this.#owned,
       written: written as Written,
+      extras: () => this.#marksAtBarrier,
     });
     job = pipeline.createJob({
       parallelism: 1,
@@ -445,6 +635,7 @@ export class KafkaApp {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await job.start();
+      started();
       const outcome = await Promise.race([
         job.done.then(
           () => undefined,
@@ -481,6 +672,8 @@ export class KafkaApp {
     await this.#producer?.close().catch(() => {});
     this.#producer = this.#newProducer();
     for (const s of this.#sinks) s.reset();
+    this.#forwarder?.reset();
+    if (this.#forwarder !== undefined) this.#forwarder = new TxWriter(this);
     this.#sinks.clear();
     this.#handedOut = new Map();
     this.#atBarrier = new Map();
@@ -494,11 +687,10 @@ export class KafkaApp {
    * to move past would process those records twice.
    */
   async #stableOffsets(
-    owned: ReadonlySet<number>,
+    assigned: ReadonlyMap<string, number[]>,
   ): Promise<{ topic: string; partition: number; offset: bigint }[]> {
-    const topics = this.#source!.topics;
-    const partitionIndexes = [...owned].sort((a, b) => a - b);
-    if (partitionIndexes.length === 0) return [];
+    const topics = [...assigned.keys()];
+    if (topics.length === 0) return [];
     const admin = new Admin({ clientId: `${this.applicationId}-offsets`, bootstrapBrokers: this.#brokers });
     try {
       const deadline = Date.now() + 60_000;
@@ -507,7 +699,10 @@ export class KafkaApp {
         try {
           const groups = await admin.listConsumerGroupOffsets({
             groups: [
-              { groupId: this.applicationId, topics: topics.map((name) => ({ name, partitionIndexes })) },
+              {
+                groupId: this.applicationId,
+                topics: topics.map((name) => ({ name, partitionIndexes: assigned.get(name)! })),
+              },
             ],
             requireStable: true,
           });
@@ -523,7 +718,7 @@ export class KafkaApp {
       const earliest = await this.#consumer!.listOffsets({ topics, timestamp: -2n });
       const out: { topic: string; partition: number; offset: bigint }[] = [];
       for (const topic of topics) {
-        for (const partition of partitionIndexes) {
+        for (const partition of assigned.get(topic)!) {
           const c = committed.get(`${topic}:${partition}`) ?? -1n;
           out.push({ topic, partition, offset: c >= 0n ? c : (earliest.get(topic)?.[partition] ?? 0n) });
         }
@@ -546,6 +741,11 @@ export class KafkaApp {
       // fenced, so a restarted process could never take over its own transactional id.
       producerId: -1n,
       producerEpoch: -1,
+      // Right after a commit the broker refuses the next transaction's first send until the commit
+      // markers are written (CONCURRENT_TRANSACTIONS); the client retries after retryDelay, whose
+      // default of 1 s would be most of a commit interval's latency. Java's producer waits 20 ms.
+      retryDelay: 20,
+      retries: 50,
     });
   }
 
@@ -594,40 +794,53 @@ export class KafkaApp {
   }
 }
 
-/** A sink writing into the application's transaction; after a barrier it holds output back until the commit. */
-class AppSinkWriter implements SinkWriter<unknown> {
+type TxMessage = {
+  topic: string;
+  key?: Buffer;
+  partition?: number;
+  value: Buffer;
+  timestamp?: bigint;
+  headers?: Map<Buffer, Buffer>;
+};
+
+/** On a repartition record: `<offset> <topic>:<partition>` of the input record it carries. */
+const SOURCE_HEADER = 'eddy.source';
+const SOURCE_HEADER_KEY = Buffer.from(SOURCE_HEADER);
+
+/** The input position a repartition record carries, or undefined. */
+function sourceOf(m: Message): { split: string; offset: bigint } | undefined {
+  for (const [k, v] of m.headers ?? []) {
+    if (k?.toString() !== SOURCE_HEADER || v === undefined || v === null) continue;
+    const text = v.toString();
+    const space = text.indexOf(' ');
+    return { offset: BigInt(text.slice(0, space)), split: text.slice(space + 1) };
+  }
+  return undefined;
+}
+
+/**
+ * Sends into the application's current transaction, in order. Between a
+ * checkpoint's barrier (`seal`) and its commit (`unseal`) new messages are held
+ * back: they belong to the next transaction.
+ */
+class TxWriter {
   readonly #app: KafkaApp;
-  readonly #o: KafkaAppSinkOptions<unknown>;
-  readonly #partitions: number;
   #sending: Promise<unknown> = Promise.resolve();
   #failure: unknown;
   #sealed = false;
-  #held: { topic: string; key?: Buffer; partition?: number; value: Buffer }[][] = [];
+  #held: TxMessage[][] = [];
   #dead = false;
 
-  constructor(app: KafkaApp, o: KafkaAppSinkOptions<unknown>, partitions: number) {
+  constructor(app: KafkaApp) {
     this.#app = app;
-    this.#o = o;
-    this.#partitions = partitions;
   }
 
-  write(values: readonly unknown[]): void | Promise<void> {
-    if (this.#failure !== undefined) throw this.#failure;
-    const { key, format, topic } = this.#o;
-    const messages = values.map((v) => {
-      const value = Buffer.from(JSON.stringify(format === undefined ? v : format(v)));
-      if (key === undefined) return { topic, value };
-      const k = key(v);
-      return { topic, key: Buffer.from(String(k)), partition: kafkaPartition(k, this.#partitions), value };
-    });
+  send(messages: TxMessage[]): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#sealed) {
       this.#held.push(messages);
-      return;
+      return Promise.resolve();
     }
-    return this.#send(messages);
-  }
-
-  #send(messages: { topic: string; key?: Buffer; partition?: number; value: Buffer }[]): Promise<void> {
     const sent = this.#sending.then(async () => {
       if (this.#dead) return;
       const tx = await this.#app.transaction();
@@ -639,31 +852,71 @@ class AppSinkWriter implements SinkWriter<unknown> {
     return sent;
   }
 
-  /** At the barrier: everything so far is in the transaction; later output waits for the commit. */
-  async preCommit(): Promise<null> {
+  /** Everything sent so far is in the transaction (or the first failure is thrown). */
+  async settled(): Promise<void> {
     await this.#sending;
     if (this.#failure !== undefined) throw this.#failure;
-    this.#sealed = true;
-    return null;
   }
 
-  /** The transaction committed: held output goes into the next one. */
-  async commit(): Promise<void> {
+  seal(): void {
+    this.#sealed = true;
+  }
+
+  /** The transaction committed: what was held goes into the next one. */
+  unseal(): void {
     this.#sealed = false;
     const held = this.#held;
     this.#held = [];
-    for (const messages of held) void this.#send(messages);
-  }
-
-  async flush(): Promise<void> {
-    await this.#sending;
-    if (this.#failure !== undefined) throw this.#failure;
+    for (const messages of held) void this.send(messages).catch(() => {});
   }
 
   /** The application went back to its last commit: drop everything. */
   reset(): void {
     this.#dead = true;
     this.#held = [];
+  }
+}
+
+/** A sink writing into the application's transactions. */
+class AppSinkWriter implements SinkWriter<unknown> {
+  readonly #o: KafkaAppSinkOptions<unknown>;
+  readonly #partitions: number;
+  readonly #tx: TxWriter;
+
+  constructor(app: KafkaApp, o: KafkaAppSinkOptions<unknown>, partitions: number) {
+    this.#o = o;
+    this.#partitions = partitions;
+    this.#tx = new TxWriter(app);
+  }
+
+  write(values: readonly unknown[]): void | Promise<void> {
+    const { key, format, topic } = this.#o;
+    const messages = values.map((v): TxMessage => {
+      const value = Buffer.from(JSON.stringify(format === undefined ? v : format(v)));
+      if (key === undefined) return { topic, value };
+      const k = key(v);
+      return { topic, key: Buffer.from(String(k)), partition: kafkaPartition(k, this.#partitions), value };
+    });
+    return this.#tx.send(messages);
+  }
+
+  /** At the barrier: everything so far is in the transaction; later output waits for the commit. */
+  async preCommit(): Promise<null> {
+    await this.#tx.settled();
+    this.#tx.seal();
+    return null;
+  }
+
+  async commit(): Promise<void> {
+    this.#tx.unseal();
+  }
+
+  flush(): Promise<void> {
+    return this.#tx.settled();
+  }
+
+  reset(): void {
+    this.#tx.reset();
   }
 }
 

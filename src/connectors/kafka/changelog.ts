@@ -11,7 +11,9 @@
  * - `c/<kind>/<step>/<name>#<i>/<n>`: part i of n of the encoded checkpoint
  *   chunk of key group p (a state table's entries or an operator's keyed items
  *   such as timers), split to stay under Kafka's message size;
- * - `m`: the writer's non-keyed checkpoint meta (watermarks).
+ * - `m`: the writer's non-keyed checkpoint meta (watermarks);
+ * - `x`: the application's own bytes for the partition (kafkaApp keeps the
+ *   repartition topic's de-duplication marks there).
  * A record whose key is no longer written is deleted with a tombstone, and a
  * chunk whose bytes did not change since the last checkpoint is not written
  * again. Each chunk is a whole key group rewritten when it changed — simple and
@@ -55,6 +57,8 @@ export interface ChangelogWriterOptions {
   readonly owned: () => ReadonlySet<number>;
   /** What the changelog holds for the owned partitions (from the restore), updated on every commit. */
   readonly written: Written;
+  /** The application's own record per owned partition, as of the barrier (key `x`). */
+  readonly extras?: () => ReadonlyMap<number, Uint8Array>;
 }
 
 /** A {@link CheckpointStore} that writes checkpoints into the changelog topic in a Kafka transaction. */
@@ -113,8 +117,11 @@ export class ChangelogStore implements CheckpointStore {
     }
     const messages: { topic: string; partition: number; key: Buffer; value: Buffer | null }[] = [];
     let bytes = 0;
+    const extras = this.#o.extras?.() ?? new Map<number, Uint8Array>();
     for (const [p, records] of now) {
       if (meta !== undefined) records.set('m', { value: meta, sum: checksum(meta) });
+      const x = extras.get(p);
+      if (x !== undefined) records.set('x', { value: x, sum: checksum(x) });
       const before = this.#o.written.get(p) ?? new Map<string, string>();
       for (const [key, { value, sum }] of records) {
         if (before.get(key) === sum) continue; // unchanged since the last checkpoint
@@ -162,10 +169,10 @@ export async function readChangelog(o: {
   readonly pipeline: string;
   readonly clientId: string;
   readonly timeoutMs?: number;
-}): Promise<{ loaded: LoadedCheckpoint | undefined; written: Written }> {
+}): Promise<{ loaded: LoadedCheckpoint | undefined; written: Written; extras: Map<number, Buffer> }> {
   const written: Written = new Map();
   for (const p of o.partitions) written.set(p, new Map());
-  if (o.partitions.length === 0) return { loaded: undefined, written };
+  if (o.partitions.length === 0) return { loaded: undefined, written, extras: new Map() };
   const latest = new Map<number, Map<string, Buffer>>();
   for (const p of o.partitions) latest.set(p, new Map());
   // A consumer of its own (a group of one, never committing) reads the changelog from the start.
@@ -233,7 +240,12 @@ export async function readChangelog(o: {
   } finally {
     await consumer.close(true).catch(() => {});
   }
-  return toCheckpoint(o, latest, written);
+  const extras = new Map<number, Buffer>();
+  for (const [p, records] of latest) {
+    const x = records.get('x');
+    if (x !== undefined) extras.set(p, x);
+  }
+  return { ...toCheckpoint(o, latest, written), extras };
 }
 
 /** Assembles what the partitions hold into an in-memory checkpoint for the job's restore. */

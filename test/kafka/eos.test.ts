@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
   Admin,
@@ -129,6 +130,7 @@ describe('Kafka application: exactly-once across processes', { skip: kafka.skip 
         const sums = new Array<number>(KEYS).fill(0);
         const expected = new Map<string, Total[]>();
         let produced = 0;
+        const poison: string[] = [];
         const produceRound = async (n: number) => {
           const messages = [];
           for (let i = 0; i < n; i++) {
@@ -147,6 +149,16 @@ describe('Kafka application: exactly-once across processes', { skip: kafka.skip 
             });
           }
           produced += n;
+          // Two poison records per round: the dead-letter topic must hold each exactly once.
+          for (const bad of ['{"key": oops', '{"__proto__": {"x": 1}}']) {
+            poison.push(bad);
+            messages.push({
+              topic: input,
+              partition: produced % PARTITIONS,
+              key: Buffer.from('bad'),
+              value: Buffer.from(bad),
+            });
+          }
           await producer.send({ messages });
         };
         for (let i = 0; i < 3; i++)
@@ -197,6 +209,18 @@ describe('Kafka application: exactly-once across processes', { skip: kafka.skip 
         assert.equal(lost, 0);
         assert.equal(duplicated, 0);
         assert.equal(outputs.length, total);
+        const dead = await readCommitted(brokers, `${output}-dlq`);
+        assert.deepEqual(
+          dead.map((m) => m.value!.toString('utf8')).sort(),
+          [...poison].sort(),
+          'every poison record in the dead-letter topic exactly once',
+        );
+        for (const m of dead) {
+          const headers = new Map([...m.headers].map(([k, v]) => [k.toString(), v.toString()]));
+          assert.match(headers.get('eddy.error.code') ?? '', /invalid-json|forbidden-key/);
+          assert.ok((headers.get('eddy.error.reason') ?? '').length > 0);
+          assert.equal(headers.get('eddy.source.topic'), input);
+        }
         assert.ok(
           log.some((l) => l.includes('back to the last commit')),
           'partitions moved at least once',
@@ -208,9 +232,13 @@ describe('Kafka application: exactly-once across processes', { skip: kafka.skip 
         );
       } finally {
         for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+        if (process.env['EDDY_TEST_LOG'] !== undefined)
+          writeFileSync(process.env['EDDY_TEST_LOG'], log.join(''));
         await producer.close();
         await admin
-          .deleteTopics({ topics: [input, output, `${app}-changelog`, `${app}-repartition`] })
+          .deleteTopics({
+            topics: [input, output, `${output}-dlq`, `${app}-changelog`, `${app}-repartition`],
+          })
           .catch(() => {});
         await admin.close();
       }

@@ -46,7 +46,7 @@ import {
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 
 import type { Pipeline } from '../../api/pipeline.ts';
-import { type DecodeLimits, decodeJson, resolveDecodeLimits } from '../../codec/index.ts';
+import type { DecodeLimits } from '../../codec/index.ts';
 import { configError, EddyError } from '../../errors/index.ts';
 import type { CheckpointInfo, Job } from '../../runtime/job.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
@@ -54,6 +54,8 @@ import { type Key, keyGroupOf } from '../../state/key-groups.ts';
 import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../types.ts';
 import { brokersOf } from './brokers.ts';
 import { ChangelogStore, readChangelog, type Written } from './changelog.ts';
+import { deadLetterMessage } from './dead-letters.ts';
+import { type KafkaFormat, resolveFormat } from './formats.ts';
 
 /**
  * The partition eddy writes a record with key `key` to, of `partitions`: the
@@ -83,8 +85,14 @@ export interface KafkaAppOptions {
 
 export interface KafkaAppSourceOptions<T> {
   readonly topics: readonly string[];
-  /** How values are decoded: JSON (default), a UTF-8 string, or the raw bytes. */
-  readonly format?: 'json' | 'string' | 'bytes';
+  /** How values are decoded: JSON (default), a UTF-8 string, the raw bytes, or a format such as `avroFormat(…)`. */
+  readonly format?: 'json' | 'string' | 'bytes' | KafkaFormat;
+  /**
+   * Undecodable records (and those `parse` or `keyBy` rejects) are also
+   * written to this topic, unchanged, with the reason in `eddy.*` headers —
+   * inside the same transactions as everything else, so each exactly once.
+   */
+  readonly deadLetterTopic?: string;
   /** Checks and converts a decoded value; throw to dead-letter the record with your message. */
   readonly parse?: (value: unknown) => T;
   readonly limits?: Partial<DecodeLimits>;
@@ -138,11 +146,14 @@ export class KafkaApp {
         /** The topic whose partitions are the key groups: the repartition topic, or the one input topic. */
         keyed: string;
         repartition: boolean;
+        deadLetterTopic: string | undefined;
       }
     | undefined;
   readonly repartitionTopic: string;
   /** Writes re-keyed input records to the repartition topic, in the transactions. */
   #forwarder: TxWriter | undefined;
+  /** Writes dead letters to the dead-letter topic, in the transactions. */
+  #dlq: { topic: string; writer: TxWriter } | undefined;
   /**
    * Per repartition partition: the highest offset taken so far from each input
    * partition (`topic:partition`). A repartition record at or below it is a
@@ -225,40 +236,53 @@ export class KafkaApp {
       bufferSize: options.bufferSize ?? 10_000,
       keyed: keyBy === undefined ? options.topics[0]! : this.repartitionTopic,
       repartition: keyBy !== undefined,
+      deadLetterTopic: options.deadLetterTopic,
     };
-    const format = options.format ?? 'json';
-    const limits = resolveDecodeLimits(options.limits);
+    const format = resolveFormat(options.format, options.limits);
     const parse = options.parse;
+    if (
+      options.deadLetterTopic !== undefined &&
+      (typeof options.deadLetterTopic !== 'string' || options.deadLetterTopic === '')
+    ) {
+      throw configError(
+        'app.source deadLetterTopic must be a topic name',
+        options.deadLetterTopic,
+        'pass e.g. { deadLetterTopic: "orders-dlq" } or leave it out',
+      );
+    }
+    const dlqTopic = options.deadLetterTopic;
     const app = this;
     return {
       kind: 'kafka-app',
       splittable: true,
       open(ctx): SourceReader<T> {
-        const decode = (m: Message): { ok: true; value: T } | { ok: false } => {
+        if (dlqTopic !== undefined && app.#dlq === undefined)
+          app.#dlq = { topic: dlqTopic, writer: new TxWriter(app) };
+        const reject = (m: Message, code: string, reason: string, eddyCode: string) => {
           const where = `${m.topic}[${m.partition}]@${m.offset}`;
-          let value: unknown;
-          if (format === 'bytes') value = m.value;
-          else if (format === 'string') value = m.value?.toString('utf8') ?? '';
-          else {
-            const r = decodeJson(m.value ?? new Uint8Array(), limits);
-            if (!r.ok) {
-              ctx.deadLetter('EDDY_DECODE_FAILED', `${where}: ${r.reason}`, m.value ?? '');
-              return { ok: false };
-            }
-            value = r.value;
+          ctx.deadLetter(eddyCode, `${where}: ${reason}`, m.value ?? '');
+          const dlq = app.#dlq;
+          if (dlq !== undefined)
+            void dlq.writer
+              .send([deadLetterMessage(dlq.topic, { message: m, code, reason }) as TxMessage])
+              .catch(() => {});
+        };
+        const decode = (m: Message): { ok: true; value: T } | { ok: false } => {
+          const r = format.decode(m.value);
+          if (!r.ok) {
+            reject(m, r.code, r.reason, 'EDDY_DECODE_FAILED');
+            return { ok: false };
           }
-          if (parse === undefined) return { ok: true, value: value as T };
+          if (parse === undefined) return { ok: true, value: r.value as T };
           try {
-            return { ok: true, value: parse(value) };
+            return { ok: true, value: parse(r.value) };
           } catch (e) {
-            ctx.deadLetter(
-              'EDDY_DECODE_FAILED',
-              `${where}: ${e instanceof Error ? e.message : String(e)}`,
-              m.value ?? '',
-            );
+            reject(m, 'parse-failed', errorText(e), 'EDDY_DECODE_FAILED');
             return { ok: false };
           }
         };
+        const rejectKey = (m: Message, e: unknown) =>
+          reject(m, 'key-failed', `keyBy threw: ${errorText(e)}`, 'EDDY_USER_FUNCTION_FAILED');
         let stopped = false;
         ctx.signal.addEventListener('abort', () => {
           stopped = true;
@@ -280,9 +304,14 @@ export class KafkaApp {
               });
               if (app.#head >= app.#buffer.length) return { values: [] };
             }
+            if (format.prepare !== undefined) {
+              // Whatever the format needs for these records (Avro schemas), fetched once per batch.
+              const slice = app.#buffer.slice(app.#head, app.#head + max).map((m) => m.value);
+              await format.prepare(slice);
+            }
             const next = app.#buffer[app.#head]!;
             if (keyBy !== undefined && next.topic !== app.repartitionTopic)
-              return app.#forward(max, decode, keyBy, ctx);
+              return app.#forward(max, decode, keyBy, rejectKey);
             return app.#take(max, decode);
           },
           position() {
@@ -290,6 +319,7 @@ export class KafkaApp {
             // re-keyed records forwarded so far; later ones wait for the next transaction.
             app.#atBarrier = new Map(app.#handedOut);
             app.#forwarder?.seal();
+            app.#dlq?.writer.seal();
             app.#marksAtBarrier = new Map(
               [...app.#marks].map(([p, marks]) => [
                 p,
@@ -336,16 +366,39 @@ export class KafkaApp {
       const producer = this.#producer;
       if (producer === undefined)
         throw new EddyError('EDDY_STATE_INVALID', 'the Kafka application is not running');
-      this.#tx = producer.beginTransaction();
-      this.#tx.catch(() => {});
+      const begun = producer.beginTransaction();
+      this.#tx = begun;
+      // A failed begin is not kept: the next call (after the roll-back) begins afresh.
+      begun.catch(() => {
+        if (this.#tx === begun) this.#tx = undefined;
+      });
     }
     return this.#tx;
   }
+
+  /**
+   * Sends into the current transaction. Every send of every writer goes
+   * through one queue: the client adds a partition to the transaction on the
+   * first send to it, and two sends racing to do that make the broker abort
+   * the transaction (TRANSACTION_ABORTABLE). Internal.
+   */
+  sendInTransaction(messages: readonly TxMessage[]): Promise<void> {
+    const sent = this.#sends.then(async () => {
+      const tx = await this.transaction();
+      await tx.send({ messages: messages as never });
+    });
+    this.#sends = sent.catch(() => {});
+    return sent;
+  }
+
+  #sends: Promise<unknown> = Promise.resolve();
 
   /** Adds the offsets at the barrier and commits. */
   async #commit(tx: Transaction): Promise<void> {
     const consumer = this.#consumer!;
     await this.#forwarder?.settled();
+    await this.#dlq?.writer.settled();
+    await this.#sends;
     if (this.#atBarrier.size > 0) {
       await tx.addConsumer(consumer as unknown as Consumer);
       for (const m of this.#atBarrier.values()) await tx.addOffset(m);
@@ -353,6 +406,7 @@ export class KafkaApp {
     await tx.commit();
     this.#tx = undefined;
     this.#forwarder?.unseal();
+    this.#dlq?.writer.unseal();
   }
 
   /**
@@ -365,7 +419,7 @@ export class KafkaApp {
     max: number,
     decode: (m: Message) => { ok: true; value: T } | { ok: false },
     keyBy: (value: T) => Key,
-    ctx: { deadLetter(code: string, reason: string, payload: unknown): void },
+    rejectKey: (m: Message, e: unknown) => void,
   ): SourceBatch<T> {
     const buffer = this.#buffer;
     const first = buffer[this.#head]!;
@@ -382,11 +436,7 @@ export class KafkaApp {
       try {
         key = keyBy(d.value);
       } catch (e) {
-        ctx.deadLetter(
-          'EDDY_USER_FUNCTION_FAILED',
-          `${m.topic}[${m.partition}]@${m.offset}: keyBy threw: ${errorText(e)}`,
-          m.value ?? '',
-        );
+        rejectKey(m, e);
         continue;
       }
       out.push({
@@ -479,6 +529,11 @@ export class KafkaApp {
       }
       // The key groups: the repartition topic's partitions (as many as the widest input), or the input's.
       this.#partitions = Math.max(...counts);
+      const dlq = this.#source.deadLetterTopic;
+      if (dlq !== undefined) {
+        // Transactional sends do not create topics on the fly.
+        await admin.metadata({ topics: [dlq], autocreateTopics: true });
+      }
       const existing = await admin.listTopics();
       const internal: [string, string][] = [[this.changelogTopic, 'compact']];
       if (repartition) internal.push([this.repartitionTopic, 'delete']);
@@ -614,8 +669,8 @@ export class KafkaApp {
     await this.#openStream(topics, source.bufferSize, offsets);
     const store = new ChangelogStore({
       topic: this.changelogTopic,
-      transaction: () => this.transaction(),
-      commit: (tx) => this.#commit(tx),
+      send: (messages) => this.sendInTransaction(messages as TxMessage[]),
+      commit: async () => this.#commit(await this.transaction()),
       owned: () => this.#owned,
       written: written as Written,
       extras: () => this.#marksAtBarrier,
@@ -674,9 +729,14 @@ export class KafkaApp {
     for (const s of this.#sinks) s.reset();
     this.#forwarder?.reset();
     if (this.#forwarder !== undefined) this.#forwarder = new TxWriter(this);
+    this.#dlq?.writer.reset();
+    if (this.#dlq !== undefined) this.#dlq = { topic: this.#dlq.topic, writer: new TxWriter(this) };
     this.#sinks.clear();
     this.#handedOut = new Map();
     this.#atBarrier = new Map();
+    // Anything a writer of the old incarnation began in between is void too.
+    this.#tx = undefined;
+    this.#sends = Promise.resolve();
   }
 
   /**
@@ -843,8 +903,7 @@ class TxWriter {
     }
     const sent = this.#sending.then(async () => {
       if (this.#dead) return;
-      const tx = await this.#app.transaction();
-      await tx.send({ messages: messages as never });
+      await this.#app.sendInTransaction(messages);
     });
     this.#sending = sent.catch((e: unknown) => {
       this.#failure ??= e;

@@ -25,10 +25,7 @@ import {
   FetchIsolationLevels,
   type Message,
   MessagesStreamModes,
-  type Producer,
 } from '@platformatic/kafka';
-
-type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 
 import { decode, encode } from '../../checkpoint/codec.ts';
 import type { CheckpointMeta } from '../../checkpoint/snapshot.ts';
@@ -49,10 +46,12 @@ export type Written = Map<number, Map<string, string>>;
 
 export interface ChangelogWriterOptions {
   readonly topic: string;
-  /** The transaction of the current checkpoint (the sinks' output is already in it). */
-  readonly transaction: () => Promise<Transaction>;
-  /** Commits `tx` after adding the consumed offsets; throws if the group has moved on (a rebalance). */
-  readonly commit: (tx: Transaction) => Promise<void>;
+  /** Sends into the transaction of the current checkpoint (the sinks' output is already in it). */
+  readonly send: (
+    messages: { topic: string; partition: number; key: Buffer; value: Buffer | null }[],
+  ) => Promise<void>;
+  /** Adds the consumed offsets and commits; throws if the group has moved on (a rebalance). */
+  readonly commit: () => Promise<void>;
   /** The partitions (key groups) this process owns now. */
   readonly owned: () => ReadonlySet<number>;
   /** What the changelog holds for the owned partitions (from the restore), updated on every commit. */
@@ -138,11 +137,8 @@ export class ChangelogStore implements CheckpointStore {
           messages.push({ topic: this.#o.topic, partition: p, key: Buffer.from(key), value: null });
       }
     }
-    const tx = await this.#o.transaction();
-    for (let i = 0; i < messages.length; i += 500) {
-      await tx.send({ messages: messages.slice(i, i + 500) as never });
-    }
-    await this.#o.commit(tx);
+    for (let i = 0; i < messages.length; i += 500) await this.#o.send(messages.slice(i, i + 500));
+    await this.#o.commit();
     for (const [p, records] of now) {
       this.#o.written.set(p, new Map([...records].map(([k, { sum }]) => [k, sum])));
     }

@@ -182,6 +182,7 @@ export class KafkaApp {
   #atBarrier: Offsets = new Map();
   #restart: ((reason: string) => void) | undefined;
   #partitions = 0;
+  #fatal: Error | undefined;
 
   constructor(options: KafkaAppOptions) {
     if (typeof options?.applicationId !== 'string' || !/^[\w.-]{1,200}$/.test(options.applicationId)) {
@@ -605,6 +606,7 @@ export class KafkaApp {
           backoff = Math.min(backoff * 2, 5000);
         }
         pipeline = undefined;
+        if (this.#fatal !== undefined) throw this.#fatal;
         if (reason === undefined) break; // stopped by the signal
         options.onRestart?.(reason);
         await this.#rollBack();
@@ -683,6 +685,9 @@ export class KafkaApp {
       ...(loaded === undefined ? {} : { restoreFrom: loaded }),
       onCheckpoint: (info) => {
         options.onCheckpoint?.(info);
+        // A misconfiguration (state outside the owned key groups) fails the same way every time.
+        if (info.error instanceof EddyError && info.error.code === 'EDDY_CONFIG_INVALID')
+          this.#fatal ??= info.error;
         if (info.error !== undefined) this.#restart?.(`a commit failed: ${errorText(info.error)}`);
       },
     });

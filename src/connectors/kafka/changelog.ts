@@ -20,12 +20,7 @@
  * exact, but heavier than per-key deltas for large state (see docs/KAFKA.md).
  */
 import { crc32 } from 'node:zlib';
-import {
-  Consumer,
-  FetchIsolationLevels,
-  type Message,
-  MessagesStreamModes,
-} from '@platformatic/kafka';
+import { Consumer, FetchIsolationLevels, type Message, MessagesStreamModes } from '@platformatic/kafka';
 
 import { decode, encode } from '../../checkpoint/codec.ts';
 import type { CheckpointMeta } from '../../checkpoint/snapshot.ts';

@@ -101,6 +101,59 @@ async function readCommitted(brokers: string[], topic: string): Promise<Message[
  */
 type Mode = 'copartitioned' | 'repartition';
 
+/**
+ * Every record of `topic` as Kafka's own Java consumer sees it with
+ * isolation.level=read_committed (kafka-tools, from the broker's jars). The
+ * verdict is not left to @platformatic/kafka: its read_committed filter keeps
+ * one aborted range per producer per fetch, so it can show records of aborted
+ * transactions (docs/KAFKA.md), which would read as duplicates here.
+ */
+function readCommittedJava(
+  brokers: string,
+  topic: string,
+): Promise<{ partition: number; offset: number; headers: string; value: string }[]> {
+  return new Promise((resolve, reject) => {
+    const tool = spawn(
+      'bash',
+      [
+        new URL('../../kafka/run-class.sh', import.meta.url).pathname,
+        'org.apache.kafka.tools.consumer.ConsoleConsumer',
+        '--bootstrap-server',
+        brokers,
+        '--topic',
+        topic,
+        '--from-beginning',
+        '--isolation-level',
+        'read_committed',
+        '--formatter-property',
+        'print.partition=true',
+        '--formatter-property',
+        'print.offset=true',
+        '--formatter-property',
+        'print.headers=true',
+        '--timeout-ms',
+        '5000',
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    let out = '';
+    tool.stdout!.setEncoding('utf8');
+    tool.stdout!.on('data', (s: string) => {
+      out += s;
+    });
+    tool.once('error', reject);
+    tool.once('exit', () => {
+      const records = [];
+      for (const line of out.split('\n')) {
+        const m = /^Partition:(\d+)\tOffset:(\d+)\t(.*?)\t(.*)$/.exec(line);
+        if (m !== null)
+          records.push({ partition: Number(m[1]), offset: Number(m[2]), headers: m[3]!, value: m[4]! });
+      }
+      resolve(records);
+    });
+  });
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('Kafka application: exactly-once across processes', { skip: kafka.skip }, () => {
@@ -161,20 +214,50 @@ describe('Kafka application: exactly-once across processes', { skip: kafka.skip 
           }
           await producer.send({ messages });
         };
+        /** The partitions each process (by pid) owned last, from their `owns [..] in generation g` lines. */
+        const owners = () => {
+          const last = new Map<number, { partitions: number[]; generation: number }>();
+          for (const m of log.join('').matchAll(/eos-app (\d+): owns \[([\d,]*)\] in generation (\d+)/g))
+            last.set(Number(m[1]), {
+              partitions: m[2] === '' ? [] : m[2]!.split(',').map(Number),
+              generation: Number(m[3]),
+            });
+          return last;
+        };
+        const waitFor = async (what: string, ok: () => boolean) => {
+          const until = Date.now() + 90_000;
+          while (!ok()) {
+            if (Date.now() > until)
+              assert.fail(`timed out waiting until ${what}; process log:\n${log.join('').slice(-3000)}`);
+            await sleep(100);
+          }
+        };
+        const owning = (pid: number | undefined) => (owners().get(pid ?? -1)?.partitions.length ?? 0) > 0;
         for (let i = 0; i < 3; i++)
           children.push(startApp(kafka.address, app, input, output, `p${i}`, log, mode));
+        // All three own partitions before the input starts, so that the kill below moves state.
+        await waitFor('three processes own partitions', () => children.every((c) => owning(c.pid)));
         const ROUNDS = 30;
+        let killedIn = 0;
         for (let r = 0; r < ROUNDS; r++) {
           await produceRound(200);
           await sleep(250);
           if (r === 8) {
+            killedIn = owners().get(children[1]!.pid!)?.generation ?? 0;
             children[1]!.kill('SIGKILL'); // mid-run, likely inside a transaction
             await exited(children[1]!);
           }
-          // Restarted with its transactional id, which aborts the transaction it left open.
-          if (r === 12) children[1] = startApp(kafka.address, app, input, output, 'p1', log, mode);
+          if (r === 12) {
+            // Its partitions go to the others (after the session timeout), their state from the changelog.
+            await waitFor("the killed process's partitions move", () =>
+              [children[0]!, children[2]!].every((c) => (owners().get(c.pid!)?.generation ?? 0) > killedIn),
+            );
+            // Restarted with its transactional id, which aborts the transaction it left open.
+            children[1] = startApp(kafka.address, app, input, output, 'p1', log, mode);
+          }
           if (r === 18) children.push(startApp(kafka.address, app, input, output, 'p3', log, mode));
         }
+        await waitFor('the fourth process owns partitions', () => owning(children[3]!.pid));
         // Wait until every key's last output is committed.
         const total = ROUNDS * 200;
         const deadline = Date.now() + 120_000;
@@ -186,9 +269,11 @@ describe('Kafka application: exactly-once across processes', { skip: kafka.skip 
         }
         for (const c of children) c.kill('SIGTERM');
         const codes = await Promise.all(children.map(exited));
+        // The verdict, from Java's read_committed consumer.
+        const committed = await readCommittedJava(kafka.address, output);
         const byKey = new Map<string, Total[]>();
-        for (const m of outputs.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset))) {
-          const t = JSON.parse(m.value!.toString('utf8')) as Total;
+        for (const m of committed.sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
+          const t = JSON.parse(m.value) as Total;
           if (!byKey.has(t.key)) byKey.set(t.key, []);
           byKey.get(t.key)!.push(t);
         }
@@ -208,24 +293,19 @@ describe('Kafka application: exactly-once across processes', { skip: kafka.skip 
         }
         assert.equal(lost, 0);
         assert.equal(duplicated, 0);
-        assert.equal(outputs.length, total);
-        const dead = await readCommitted(brokers, `${output}-dlq`);
+        assert.equal(committed.length, total);
+        const dead = await readCommittedJava(kafka.address, `${output}-dlq`);
         assert.deepEqual(
-          dead.map((m) => m.value!.toString('utf8')).sort(),
+          dead.map((m) => m.value).sort(),
           [...poison].sort(),
           'every poison record in the dead-letter topic exactly once',
         );
         for (const m of dead) {
-          const headers = new Map([...m.headers].map(([k, v]) => [k.toString(), v.toString()]));
-          assert.match(headers.get('eddy.error.code') ?? '', /invalid-json|forbidden-key/);
-          assert.ok((headers.get('eddy.error.reason') ?? '').length > 0);
-          assert.equal(headers.get('eddy.source.topic'), input);
+          assert.match(m.headers, /eddy\.error\.code:(invalid-json|forbidden-key)/);
+          assert.match(m.headers, /eddy\.error\.reason:./);
+          assert.ok(m.headers.includes(`eddy.source.topic:${input}`), m.headers);
         }
-        assert.ok(
-          // Joined: a line can arrive split over two chunks of stderr.
-          log.join('').includes('back to the last commit'),
-          'partitions moved at least once',
-        );
+        assert.ok(log.join('').includes('back to the last commit'), 'partitions moved');
         assert.deepEqual(
           codes.filter((c) => c !== 0),
           [],

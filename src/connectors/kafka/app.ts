@@ -81,6 +81,12 @@ export interface KafkaAppOptions {
    * `run` fails. Default 60,000.
    */
   readonly reconnectTimeoutMs?: number;
+  /**
+   * How long (ms) the group waits for a silent process (crashed, partitioned)
+   * before its partitions go to the others. Default 30,000; lower means faster
+   * fail-over and more false alarms on long pauses.
+   */
+  readonly sessionTimeoutMs?: number;
 }
 
 export interface KafkaAppSourceOptions<T> {
@@ -124,6 +130,8 @@ export interface KafkaAppRunOptions {
   readonly onCheckpoint?: (info: CheckpointInfo) => void;
   /** Called when the process goes back to its last commit and starts again, with why. */
   readonly onRestart?: (reason: string) => void;
+  /** Called when an incarnation starts: the key groups (partitions) this process owns and the group generation. */
+  readonly onAssigned?: (partitions: readonly number[], generation: number) => void;
 }
 
 type Offsets = Map<string, Message>;
@@ -137,6 +145,7 @@ export class KafkaApp {
   readonly #brokers: string[];
   readonly #intervalMs: number;
   readonly #reconnectTimeoutMs: number;
+  readonly #sessionTimeoutMs: number;
   readonly #transactionalId: string;
   readonly changelogTopic: string;
   #source:
@@ -183,6 +192,8 @@ export class KafkaApp {
   #restart: ((reason: string) => void) | undefined;
   #partitions = 0;
   #fatal: Error | undefined;
+  /** The last completed assignment, from the consumer's join event. */
+  #joined: { generation: number; assignments: { topic: string; partitions: number[] }[] } | undefined;
 
   constructor(options: KafkaAppOptions) {
     if (typeof options?.applicationId !== 'string' || !/^[\w.-]{1,200}$/.test(options.applicationId)) {
@@ -203,6 +214,14 @@ export class KafkaApp {
       );
     }
     this.#reconnectTimeoutMs = options.reconnectTimeoutMs ?? 60_000;
+    this.#sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
+    if (!Number.isInteger(this.#sessionTimeoutMs) || this.#sessionTimeoutMs < 1000) {
+      throw configError(
+        'sessionTimeoutMs must be a whole number ≥ 1000',
+        options.sessionTimeoutMs,
+        'pass e.g. 30000',
+      );
+    }
     this.#transactionalId = `${this.applicationId}-${options.instanceId ?? randomUUID()}`;
     this.changelogTopic = `${this.applicationId}-changelog`;
     this.repartitionTopic = `${this.applicationId}-repartition`;
@@ -384,8 +403,12 @@ export class KafkaApp {
    * the transaction (TRANSACTION_ABORTABLE). Internal.
    */
   sendInTransaction(messages: readonly TxMessage[]): Promise<void> {
+    const epoch = this.#epoch;
     const sent = this.#sends.then(async () => {
+      // Queued by an incarnation that has since gone back to its last commit: void.
+      if (epoch !== this.#epoch) return;
       const tx = await this.transaction();
+      if (epoch !== this.#epoch) return;
       await tx.send({ messages: messages as never });
     });
     this.#sends = sent.catch(() => {});
@@ -393,6 +416,8 @@ export class KafkaApp {
   }
 
   #sends: Promise<unknown> = Promise.resolve();
+  /** Bumped by every roll-back, so that sends queued before it are dropped. */
+  #epoch = 0;
 
   /** Adds the offsets at the barrier and commits. */
   async #commit(tx: Transaction): Promise<void> {
@@ -575,12 +600,23 @@ export class KafkaApp {
       groupId: this.applicationId,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      sessionTimeout: this.#sessionTimeoutMs,
+      rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
+      heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
     });
     this.#consumer = consumer;
-    consumer.on('consumer:group:join', (p: { generationId?: number }) => {
-      if (p.generationId !== undefined && p.generationId !== this.#generation)
-        this.#restart?.(`the group moved to generation ${p.generationId}`);
-    });
+    consumer.on(
+      'consumer:group:join',
+      (p: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) => {
+        // The assignment is taken from this event only: the consumer's own fields change at different
+        // moments of a rebalance (the generation at the join, the assignment at the sync), and reading
+        // them in between would pair a new generation with the old partitions.
+        if (p.generationId !== undefined && p.assignments !== undefined)
+          this.#joined = { generation: p.generationId, assignments: p.assignments };
+        if (p.generationId !== undefined && p.generationId !== this.#generation)
+          this.#restart?.(`the group moved to generation ${p.generationId}`);
+      },
+    );
     consumer.on('consumer:group:rebalance', () => this.#restart?.('the group is rebalancing'));
     // The first stream makes the consumer join the group; every incarnation opens its own (#runOnce).
     await this.#openStream(topics, bufferSize, undefined);
@@ -624,13 +660,17 @@ export class KafkaApp {
     options: KafkaAppRunOptions,
     started: () => void,
   ): Promise<string | undefined> {
-    // Wait for an assignment to settle.
-    for (let i = 0; this.#consumer!.assignments === null && i < 600; i++) await sleep(50);
-    this.#generation = this.#consumer!.generationId ?? -1;
+    // Wait for a completed assignment of the current generation.
+    const settled = () =>
+      this.#joined !== undefined && this.#joined.generation === this.#consumer!.generationId;
+    for (let i = 0; !settled() && i < 1200; i++) await sleep(50);
+    if (!settled()) throw new EddyError('EDDY_IO_FAILED', 'the consumer group did not settle within 60 s');
+    const joined = this.#joined!;
+    this.#generation = joined.generation;
     const source = this.#source!;
     const topics = source.repartition ? [...source.topics, this.repartitionTopic] : source.topics;
     const assigned = new Map<string, number[]>();
-    for (const a of this.#consumer!.assignments ?? []) {
+    for (const a of joined.assignments) {
       if (topics.includes(a.topic))
         assigned.set(
           a.topic,
@@ -665,7 +705,7 @@ export class KafkaApp {
       };
     });
     // A rebalance between reading the assignment and now: go round again.
-    if ((this.#consumer!.generationId ?? -1) !== this.#generation)
+    if (this.#joined !== joined || (this.#consumer!.generationId ?? -1) !== this.#generation)
       this.#restart!('the group moved on during the restore');
     if (restartReason !== undefined) return restartReason;
     await this.#openStream(topics, source.bufferSize, offsets);
@@ -696,6 +736,10 @@ export class KafkaApp {
     try {
       await job.start();
       started();
+      options.onAssigned?.(
+        [...owned].sort((a, b) => a - b),
+        this.#generation,
+      );
       const outcome = await Promise.race([
         job.done.then(
           () => undefined,
@@ -716,6 +760,7 @@ export class KafkaApp {
 
   /** Back to the last commit: abandon the open transaction and fetch again from the committed offsets. */
   async #rollBack(): Promise<void> {
+    this.#epoch++;
     const tx = this.#tx;
     this.#tx = undefined;
     if (tx !== undefined) {

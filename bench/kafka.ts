@@ -40,6 +40,7 @@ import {
   Producer,
 } from '@platformatic/kafka';
 import { kafkaApp, kafkaPartition } from '../src/connectors/kafka/index.ts';
+import { readToEnd } from '../src/connectors/kafka/read-to-end.ts';
 import { Pipeline } from '../src/index.ts';
 import type { CheckpointInfo } from '../src/runtime/job.ts';
 import {
@@ -445,43 +446,16 @@ async function prefill(producer: Producer, o: KafkaBenchOptions, topic: string):
 
 /** Every record of `topic` as a read_committed consumer sees it, to the end. */
 async function readCommitted(brokers: string[], topic: string, group: string): Promise<BenchOutput[]> {
-  const consumer = new Consumer({
-    clientId: `${group}-check`,
+  const out: BenchOutput[] = [];
+  await readToEnd({
     bootstrapBrokers: brokers,
+    topic,
+    clientId: `${group}-check`,
     groupId: group,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    timeoutMs: 120_000,
+    onMessage: (m) => out.push(JSON.parse(m.value.toString('utf8')) as BenchOutput),
   });
-  try {
-    const ends = (
-      await consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_COMMITTED })
-    ).get(topic)!;
-    const out: BenchOutput[] = [];
-    if (ends.every((e) => e === 0n)) return out;
-    const stream = await consumer.consume({
-      topics: [topic],
-      mode: MessagesStreamModes.EARLIEST,
-      autocommit: false,
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`reading ${topic} did not reach its end`)), 120_000);
-      const poll = setInterval(() => {
-        if (ends.every((e, p) => (stream.offsetsToFetch.get(`${topic}:${p}`) ?? 0n) >= e)) {
-          clearTimeout(timer);
-          clearInterval(poll);
-          resolve();
-        }
-      }, 20);
-      stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
-        if (m.offset < ends[m.partition]!) out.push(JSON.parse(m.value.toString('utf8')) as BenchOutput);
-      });
-      stream.on('error', reject);
-    });
-    await stream.close();
-    return out;
-  } finally {
-    await consumer.close(true).catch(() => {});
-  }
+  return out;
 }
 
 interface LatencyResult {

@@ -55,7 +55,7 @@ import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../typ
 import { brokersOf } from './brokers.ts';
 import { ChangelogStore, readChangelog, type Written } from './changelog.ts';
 import { deadLetterMessage } from './dead-letters.ts';
-import { type KafkaFormat, resolveFormat } from './formats.ts';
+import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
 
 /**
  * The partition eddy writes a record with key `key` to, of `partitions`: the
@@ -251,15 +251,6 @@ export class KafkaApp {
         'pass { keyBy: (value) => value.key }',
       );
     }
-    this.#source = {
-      topics: [...options.topics],
-      bufferSize: options.bufferSize ?? 10_000,
-      keyed: keyBy === undefined ? options.topics[0]! : this.repartitionTopic,
-      repartition: keyBy !== undefined,
-      deadLetterTopic: options.deadLetterTopic,
-    };
-    const format = resolveFormat(options.format, options.limits);
-    const parse = options.parse;
     if (
       options.deadLetterTopic !== undefined &&
       (typeof options.deadLetterTopic !== 'string' || options.deadLetterTopic === '')
@@ -270,6 +261,15 @@ export class KafkaApp {
         'pass e.g. { deadLetterTopic: "orders-dlq" } or leave it out',
       );
     }
+    this.#source = {
+      topics: [...options.topics],
+      bufferSize: options.bufferSize ?? 10_000,
+      keyed: keyBy === undefined ? options.topics[0]! : this.repartitionTopic,
+      repartition: keyBy !== undefined,
+      deadLetterTopic: options.deadLetterTopic,
+    };
+    const format = resolveFormat(options.format, options.limits);
+    const parse = options.parse;
     const dlqTopic = options.deadLetterTopic;
     const app = this;
     return {
@@ -288,18 +288,10 @@ export class KafkaApp {
               .catch(() => {});
         };
         const decode = (m: Message): { ok: true; value: T } | { ok: false } => {
-          const r = format.decode(m.value);
-          if (!r.ok) {
-            reject(m, r.code, r.reason, 'EDDY_DECODE_FAILED');
-            return { ok: false };
-          }
-          if (parse === undefined) return { ok: true, value: r.value as T };
-          try {
-            return { ok: true, value: parse(r.value) };
-          } catch (e) {
-            reject(m, 'parse-failed', errorText(e), 'EDDY_DECODE_FAILED');
-            return { ok: false };
-          }
+          const r = decodeValue(format, parse, m.value);
+          if (r.ok) return { ok: true, value: r.value as T };
+          reject(m, r.code, r.reason, 'EDDY_DECODE_FAILED');
+          return { ok: false };
         };
         const rejectKey = (m: Message, e: unknown) =>
           reject(m, 'key-failed', `keyBy threw: ${errorText(e)}`, 'EDDY_USER_FUNCTION_FAILED');

@@ -20,7 +20,6 @@
  * exact, but heavier than per-key deltas for large state (see docs/KAFKA.md).
  */
 import { crc32 } from 'node:zlib';
-import { Consumer, FetchIsolationLevels, type Message, MessagesStreamModes } from '@platformatic/kafka';
 
 import { decode, encode } from '../../checkpoint/codec.ts';
 import type { CheckpointMeta } from '../../checkpoint/snapshot.ts';
@@ -32,6 +31,7 @@ import type {
   Manifest,
 } from '../../checkpoint/storage.ts';
 import { EddyError } from '../../errors/index.ts';
+import { readToEnd } from './read-to-end.ts';
 
 /** Kafka's default message limit is ~1 MB; parts stay well below it. */
 const PART_BYTES = 512 * 1024;
@@ -166,71 +166,20 @@ export async function readChangelog(o: {
   if (o.partitions.length === 0) return { loaded: undefined, written, extras: new Map() };
   const latest = new Map<number, Map<string, Buffer>>();
   for (const p of o.partitions) latest.set(p, new Map());
-  // A consumer of its own (a group of one, never committing) reads the changelog from the start.
-  const consumer = new Consumer({
-    clientId: o.clientId,
+  // Read with a consumer of its own (a group of one, never committing), from the start.
+  await readToEnd({
     bootstrapBrokers: o.bootstrapBrokers,
-    groupId: `${o.clientId}-restore-${process.pid}-${Date.now()}`,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    topic: o.topic,
+    partitions: o.partitions,
+    clientId: `${o.clientId}-restore`,
+    ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+    onMessage(m) {
+      const records = latest.get(m.partition)!;
+      const key = m.key?.toString('utf8') ?? '';
+      if (m.value === null || m.value === undefined || m.value.length === 0) records.delete(key);
+      else records.set(key, m.value);
+    },
   });
-  try {
-    const ends = await consumer.listOffsets({
-      topics: [o.topic],
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    });
-    const end = ends.get(o.topic) ?? [];
-    const pending = new Set(o.partitions.filter((p) => (end[p] ?? 0n) > 0n));
-    if (pending.size > 0) {
-      const stream = await consumer.consume({
-        topics: [o.topic],
-        mode: MessagesStreamModes.EARLIEST,
-        autocommit: false,
-      });
-      try {
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(
-            () =>
-              reject(
-                new EddyError(
-                  'EDDY_IO_FAILED',
-                  `reading changelog ${o.topic} partitions [${[...pending].join(', ')}] did not reach their end within ${o.timeoutMs ?? 60_000} ms; is the broker reachable?`,
-                ),
-              ),
-            o.timeoutMs ?? 60_000,
-          );
-          const check = () => {
-            for (const p of pending) {
-              const next = stream.offsetsToFetch.get(`${o.topic}:${p}`) ?? 0n;
-              if (next >= end[p]!) pending.delete(p);
-            }
-            if (pending.size === 0) {
-              clearTimeout(timer);
-              clearInterval(poll);
-              resolve();
-            }
-          };
-          const poll = setInterval(check, 20);
-          stream.on('data', (m: Message) => {
-            const records = latest.get(m.partition);
-            if (records === undefined || m.offset >= end[m.partition]!) return;
-            const key = m.key?.toString('utf8') ?? '';
-            if (m.value === null || m.value === undefined || m.value.length === 0) records.delete(key);
-            else records.set(key, m.value);
-          });
-          stream.on('error', (e: Error) => {
-            clearTimeout(timer);
-            clearInterval(poll);
-            reject(e);
-          });
-        });
-      } finally {
-        await stream.close().catch(() => {});
-      }
-    }
-  } finally {
-    await consumer.close(true).catch(() => {});
-  }
   const extras = new Map<number, Buffer>();
   for (const [p, records] of latest) {
     const x = records.get('x');

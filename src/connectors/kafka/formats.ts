@@ -147,6 +147,25 @@ export function resolveFormat(
   );
 }
 
+/**
+ * Decodes a record's value with `format`, then checks and converts it with
+ * `parse` if given; a throwing `parse` is the failure `parse-failed` with its
+ * message. Never throws. Shared by `kafkaSource` and `kafkaApp`'s source.
+ */
+export function decodeValue(
+  format: KafkaFormat,
+  parse: ((value: unknown) => unknown) | undefined,
+  value: Uint8Array | null | undefined,
+): KafkaDecodeResult {
+  const r = format.decode(value);
+  if (!r.ok || parse === undefined) return r;
+  try {
+    return { ok: true, value: parse(r.value) };
+  } catch (e) {
+    return { ok: false, code: 'parse-failed', reason: e instanceof Error ? e.message : String(e) };
+  }
+}
+
 function tooLarge(bytes: number, maxBytes: number): KafkaDecodeResult {
   return { ok: false, code: 'too-large', reason: `record is ${bytes} bytes; maxBytes is ${maxBytes}` };
 }

@@ -26,7 +26,7 @@ import { configError, EddyError } from '../../errors/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../types.ts';
 import { brokersOf } from './brokers.ts';
 import { DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
-import { type KafkaFormat, resolveFormat } from './formats.ts';
+import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
 
 export interface KafkaSourceOptions<T> {
   readonly topics: readonly string[];
@@ -261,24 +261,14 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       // Dead letters of the batch being decoded; written to the topic before its offsets are handed out.
       const failed: KafkaDeadLetter[] = [];
       const decode = (m: Message): { ok: true; value: T } | { ok: false } => {
-        const where = `${m.topic}[${m.partition}]@${m.offset}`;
-        const r = format.decode(m.value);
-        let code: string;
-        let reason: string;
-        if (r.ok) {
-          if (parse === undefined) return { ok: true, value: r.value as T };
-          try {
-            return { ok: true, value: parse(r.value) };
-          } catch (e) {
-            code = 'parse-failed';
-            reason = e instanceof Error ? e.message : String(e);
-          }
-        } else {
-          code = r.code;
-          reason = r.reason;
-        }
-        ctx.deadLetter('EDDY_DECODE_FAILED', `${where}: ${reason}`, m.value ?? '');
-        if (deadLetterTopic !== undefined) failed.push({ message: m, code, reason });
+        const r = decodeValue(format, parse, m.value);
+        if (r.ok) return { ok: true, value: r.value as T };
+        ctx.deadLetter(
+          'EDDY_DECODE_FAILED',
+          `${m.topic}[${m.partition}]@${m.offset}: ${r.reason}`,
+          m.value ?? '',
+        );
+        if (deadLetterTopic !== undefined) failed.push({ message: m, code: r.code, reason: r.reason });
         return { ok: false };
       };
       return {

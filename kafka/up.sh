@@ -107,8 +107,12 @@ EOF
 
 # 3. Storage: format once per data directory, as a single-node dynamic quorum.
 if [[ ! -f "$KAFKA_BROKER_DIR/data/meta.properties" ]]; then
-  # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (22 characters).
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (22 characters). Drawn again when
+  # it starts with "-", which the storage tool's argument parser takes for an option (1 id in 64).
+  cluster_id="-"
+  while [[ $cluster_id == -* ]]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
   echo "kafka: formatting $KAFKA_BROKER_DIR/data (cluster id $cluster_id)"
   if ! "$KAFKA_JAVA" -Xmx256m "-Dlog4j2.configurationFile=$KAFKA_SCRIPT_DIR/tools-log4j2.properties" \
     -cp "$KAFKA_LIB_DIR/*" kafka.tools.StorageTool format --standalone \

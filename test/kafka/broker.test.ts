@@ -17,6 +17,8 @@ import {
   stringDeserializers,
   stringSerializers,
 } from '@platformatic/kafka';
+import { committedReads } from '../../src/connectors/kafka/aborted.ts';
+import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { kafkaService } from '../helpers/services.ts';
 
 const kafka = await kafkaService();
@@ -83,6 +85,101 @@ describe('Kafka broker (real, KRaft) and client', { skip: kafka.skip }, () => {
     } finally {
       await producer.close();
       await consumer.close(true);
+      await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+      await admin.close();
+    }
+  });
+
+  it("several aborted transactions of one producer in a row stay invisible (eddy's read_committed filter)", {
+    timeout: 60_000,
+  }, async () => {
+    // What a Kafka application's roll-backs produce: one producer id, transactions aborted
+    // back to back, interleaved with another producer's commits. The client alone lets
+    // records of all but the last aborted transaction of each fetch through (see aborted.ts).
+    assert.ok(kafka.address, 'CI=true: the Kafka broker must be running (npm run kafka:up)');
+    const bootstrapBrokers = kafka.address.split(',');
+    const topic = `eddy-test-${randomUUID()}`;
+    const admin = new Admin({ clientId: 'eddy-test-admin', bootstrapBrokers });
+    const producer = (id: string) =>
+      new Producer({
+        clientId: `eddy-test-${id}`,
+        bootstrapBrokers,
+        idempotent: true,
+        acks: ProduceAcks.ALL,
+        transactionalId: `eddy-test-${id}-${randomUUID()}`,
+        serializers: stringSerializers,
+      });
+    const a = producer('a');
+    const b = producer('b');
+    const expected: string[] = [];
+    try {
+      await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+      for (let round = 0; round < 4; round++) {
+        for (let t = 0; t < 3; t++) {
+          const tx = await a.beginTransaction();
+          await tx.send({
+            messages: Array.from({ length: 40 }, (_, i) => ({ topic, value: `aborted-${round}-${t}-${i}` })),
+          });
+          await tx.abort();
+        }
+        const other = await b.beginTransaction();
+        await other.send({ messages: [{ topic, value: `b-${round}` }] });
+        await other.commit();
+        expected.push(`b-${round}`);
+        const tx = await a.beginTransaction();
+        const values = Array.from({ length: 10 }, (_, i) => `a-${round}-${i}`);
+        await tx.send({ messages: values.map((value) => ({ topic, value })) });
+        await tx.commit();
+        expected.push(...values);
+      }
+
+      const read: string[] = [];
+      await readToEnd({
+        bootstrapBrokers,
+        topic,
+        clientId: 'eddy-test-read',
+        onMessage: (m) => read.push(m.value!.toString()),
+      });
+      assert.deepEqual(
+        read,
+        expected,
+        'readToEnd (changelog restores) sees exactly the committed records, in order',
+      );
+
+      // A stream with small fetches: responses end inside aborted transactions, and must still move on.
+      const consumer = committedReads(
+        new Consumer({
+          clientId: 'eddy-test-consumer',
+          bootstrapBrokers,
+          groupId: `eddy-test-${randomUUID()}`,
+          autocommit: false,
+          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+          deserializers: stringDeserializers,
+          maxBytesPerPartition: 1500,
+        }),
+      );
+      try {
+        const stream = await consumer.consume({
+          topics: [topic],
+          mode: MessagesStreamModes.EARLIEST,
+          autocommit: false,
+        });
+        const seen: string[] = [];
+        await new Promise<void>((resolve, reject) => {
+          stream.on('data', (m: Message<string, string, string, string>) => {
+            seen.push(m.value);
+            if (m.value === expected.at(-1)) resolve();
+          });
+          stream.on('error', reject);
+        });
+        await stream.close();
+        assert.deepEqual(seen, expected, 'a consumer stream sees exactly the committed records, in order');
+      } finally {
+        await consumer.close(true);
+      }
+    } finally {
+      await a.close();
+      await b.close();
       await admin.deleteTopics({ topics: [topic] }).catch(() => {});
       await admin.close();
     }

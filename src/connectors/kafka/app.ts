@@ -52,6 +52,7 @@ import type { CheckpointInfo, Job } from '../../runtime/job.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
 import { type Key, keyGroupOf } from '../../state/key-groups.ts';
 import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../types.ts';
+import { committedReads } from './aborted.ts';
 import { brokersOf } from './brokers.ts';
 import { ChangelogStore, readChangelog, type Written } from './changelog.ts';
 import { deadLetterMessage } from './dead-letters.ts';
@@ -166,10 +167,10 @@ export class KafkaApp {
   /**
    * Per repartition partition: the highest offset taken so far from each input
    * partition (`topic:partition`). A repartition record at or below it is a
-   * copy from an aborted transaction that reached us (the client's
-   * read_committed filter lets some through when one producer aborts several
-   * transactions within one fetch), and is skipped. Checkpointed with the
-   * partition's state (changelog record `x`), as of the barrier.
+   * copy that was already taken, and is skipped: a second guard behind the
+   * read_committed filter (aborted.ts; the client's own filter let copies from
+   * aborted transactions through). Checkpointed with the partition's state
+   * (changelog record `x`), as of the barrier.
    */
   #marks = new Map<number, Map<string, bigint>>();
   #marksAtBarrier = new Map<number, Uint8Array>();
@@ -586,16 +587,18 @@ export class KafkaApp {
 
     this.#producer = this.#newProducer();
     this.#forwarder = repartition ? new TxWriter(this) : undefined;
-    const consumer = new Consumer({
-      clientId: `${this.applicationId}-consumer`,
-      bootstrapBrokers: this.#brokers,
-      groupId: this.applicationId,
-      autocommit: false,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      sessionTimeout: this.#sessionTimeoutMs,
-      rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
-      heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
-    });
+    const consumer = committedReads(
+      new Consumer({
+        clientId: `${this.applicationId}-consumer`,
+        bootstrapBrokers: this.#brokers,
+        groupId: this.applicationId,
+        autocommit: false,
+        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        sessionTimeout: this.#sessionTimeoutMs,
+        rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
+        heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
+      }),
+    );
     this.#consumer = consumer;
     consumer.on(
       'consumer:group:join',

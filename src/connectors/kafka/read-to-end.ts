@@ -8,6 +8,7 @@
  */
 import { Consumer, FetchIsolationLevels, type Message, MessagesStreamModes } from '@platformatic/kafka';
 import { EddyError } from '../../errors/index.ts';
+import { committedReads } from './aborted.ts';
 
 export interface ReadToEndOptions {
   readonly bootstrapBrokers: string[];
@@ -25,13 +26,15 @@ export interface ReadToEndOptions {
 
 export async function readToEnd(o: ReadToEndOptions): Promise<void> {
   const timeoutMs = o.timeoutMs ?? 60_000;
-  const consumer = new Consumer({
-    clientId: o.clientId,
-    bootstrapBrokers: o.bootstrapBrokers,
-    groupId: o.groupId ?? `${o.clientId}-read-${process.pid}-${Date.now()}`,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-  });
+  const consumer = committedReads(
+    new Consumer({
+      clientId: o.clientId,
+      bootstrapBrokers: o.bootstrapBrokers,
+      groupId: o.groupId ?? `${o.clientId}-read-${process.pid}-${Date.now()}`,
+      autocommit: false,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    }),
+  );
   try {
     const end =
       (

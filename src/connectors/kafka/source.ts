@@ -24,6 +24,7 @@ import {
 import type { DecodeLimits } from '../../codec/index.ts';
 import { configError, EddyError } from '../../errors/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../types.ts';
+import { committedReads } from './aborted.ts';
 import { brokersOf } from './brokers.ts';
 import { DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
@@ -97,13 +98,15 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
   return {
     kind: 'kafka',
     async open(ctx): Promise<SourceReader<T>> {
-      const consumer = new Consumer({
-        clientId: `eddy-${ctx.stepId}`,
-        bootstrapBrokers,
-        groupId: options.groupId,
-        autocommit: false,
-        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      });
+      const consumer = committedReads(
+        new Consumer({
+          clientId: `eddy-${ctx.stepId}`,
+          bootstrapBrokers,
+          groupId: options.groupId,
+          autocommit: false,
+          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        }),
+      );
       const deadLetterTopic =
         options.deadLetterTopic === undefined
           ? undefined

@@ -211,7 +211,7 @@ describe('Kafka application: exactly-once across processes', { skip: kafka.skip 
             await waitFor("the killed process's partitions move", () =>
               [children[0]!, children[2]!].every((c) => (owners().get(c.pid!)?.generation ?? 0) > killedIn),
             );
-            // Restarted with its transactional id, which aborts the transaction it left open.
+            // Restarted: it gets partitions back from the others, who stop only those.
             children[1] = startApp(kafka.address, app, input, output, 'p1', log, mode);
           }
           if (r === 18) children.push(startApp(kafka.address, app, input, output, 'p3', log, mode));
@@ -263,6 +263,44 @@ describe('Kafka application: exactly-once across processes', { skip: kafka.skip 
           assert.ok(m.headers.includes(`eddy.source.topic:${input}`), m.headers);
         }
         assert.ok(log.join('').includes('back to the last commit'), 'partitions moved');
+        // Cooperative hand-over: across every change of its partitions, a process stops only the
+        // tasks of partitions that leave it; those it keeps run on (no roll-back, no restore).
+        const keyed = mode === 'repartition' ? `${app}-repartition` : input;
+        const lines = new Map<number, { owns?: number[]; stopped?: number }[]>();
+        for (const m of log
+          .join('')
+          .matchAll(
+            /eos-app (\d+): (?:owns \[([\d,]*)\]|back to the last commit \(partition ([^ ]+):(\d+) )/g,
+          )) {
+          const pid = Number(m[1]);
+          if (!lines.has(pid)) lines.set(pid, []);
+          if (m[2] !== undefined)
+            lines.get(pid)!.push({ owns: m[2] === '' ? [] : m[2].split(',').map(Number) });
+          else if (m[3] === keyed) lines.get(pid)!.push({ stopped: Number(m[4]) });
+        }
+        let keptAcrossChanges = 0;
+        for (const [pid, events] of lines) {
+          let before: number[] | undefined;
+          let stopped: number[] = [];
+          for (const e of events) {
+            if (e.stopped !== undefined) {
+              stopped.push(e.stopped);
+              continue;
+            }
+            if (before !== undefined) {
+              const kept = before.filter((p) => e.owns!.includes(p));
+              keptAcrossChanges += kept.length;
+              assert.deepEqual(
+                stopped.filter((p) => kept.includes(p)),
+                [],
+                `process ${pid} stopped partitions it kept (${before} → ${e.owns}):\n${log.join('')}`,
+              );
+            }
+            before = e.owns;
+            stopped = [];
+          }
+        }
+        assert.ok(keptAcrossChanges > 0, 'some process kept partitions across a rebalance');
         assert.deepEqual(
           codes.filter((c) => c !== 0),
           [],

@@ -1,21 +1,27 @@
 /**
  * A Kafka application: eddy scaled out over processes that share nothing but a
  * Kafka cluster (no eddy master). Every process runs the same pipeline with the
- * same `applicationId`; the consumer group (that id) spreads the input
- * partitions over them, and partition p of the input is key group p of the
- * pipeline's keyed state.
+ * same `applicationId`; the consumer group (that id, cooperative-sticky
+ * assignment) spreads the input partitions over them, and partition p of the
+ * input is key group p of the pipeline's keyed state.
  *
- * Each checkpoint is one Kafka transaction (changelog.ts): the sinks' output,
- * the changed key groups in the changelog topic, and the consumed offsets. A
- * crash loses only the open transaction, which read_committed consumers never
- * see; the partitions' next owner restores their key groups from the changelog
- * and continues from the committed offsets: exactly-once.
+ * A process runs one task per partition it owns (task.ts): a job of the
+ * pipeline over that partition alone, with its own transactional producer.
+ * Each checkpoint of a task is one Kafka transaction (changelog.ts): the sinks'
+ * output, the partition's changed state in the changelog topic, and its
+ * consumed offset. A crash loses only open transactions, which read_committed
+ * consumers never see; a partition's next owner fences the old one through
+ * the partition's transactional id, restores the key group from the changelog
+ * and continues from the committed offset: exactly-once.
  *
- * When the group's assignment changes (a process joins, leaves or dies), this
- * process abandons its open transaction, goes back to the last commit, reads
- * the state of the partitions it now owns and starts again. Zombies are fenced
- * by the group: a process that was replaced commits offsets with an old
- * generation and the broker refuses its transaction.
+ * When the group's assignment changes, only the partitions that move stop
+ * (here) and start (there, after their restore); the tasks of partitions that
+ * stay keep running, their open transactions included.
+ *
+ * With `keyBy` on the source, the input partitions' tasks only forward their
+ * records, keyed, to the internal repartition topic (in their transactions,
+ * with their offsets), and the repartition topic's partitions are the key
+ * groups.
  *
  * @example
  * ```ts
@@ -30,7 +36,6 @@
  * });
  * ```
  */
-import { randomUUID } from 'node:crypto';
 import {
   Admin,
   Consumer,
@@ -39,24 +44,22 @@ import {
   type MessagesStream,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
-  ProduceAcks,
-  Producer,
 } from '@platformatic/kafka';
-
-type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 
 import type { Pipeline } from '../../api/pipeline.ts';
 import type { DecodeLimits } from '../../codec/index.ts';
 import { configError, EddyError } from '../../errors/index.ts';
-import type { CheckpointInfo, Job } from '../../runtime/job.ts';
+import type { CheckpointInfo } from '../../runtime/job.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
 import { type Key, keyGroupOf } from '../../state/key-groups.ts';
 import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../types.ts';
 import { committedReads } from './aborted.ts';
+import { perTopicCooperativeSticky } from './assignor.ts';
 import { brokersOf } from './brokers.ts';
-import { ChangelogStore, readChangelog, type Written } from './changelog.ts';
+import { ChangelogStore, readChangelog } from './changelog.ts';
 import { deadLetterMessage } from './dead-letters.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
+import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 
 /**
  * The partition eddy writes a record with key `key` to, of `partitions`: the
@@ -74,7 +77,7 @@ export interface KafkaAppOptions {
   readonly brokers?: readonly string[];
   /** How often a transaction commits (ms). Default 1000. Output becomes visible at commits. */
   readonly commitIntervalMs?: number;
-  /** This process's id in the transactional id; default random. A restart with the same id fences the old one at once. */
+  /** A name for this process in the clients' ids (broker logs, metrics); default random. */
   readonly instanceId?: string;
   /**
    * How long (ms) the application keeps trying to start again while the
@@ -129,72 +132,59 @@ export interface KafkaAppRunOptions {
   readonly signal?: AbortSignal;
   /** Called after each commit (or failed commit). */
   readonly onCheckpoint?: (info: CheckpointInfo) => void;
-  /** Called when the process goes back to its last commit and starts again, with why. */
+  /** Called when a partition's task stops without the application stopping (it moved away, or its commit failed and it goes back to its last commit), with why. */
   readonly onRestart?: (reason: string) => void;
-  /** Called when an incarnation starts: the key groups (partitions) this process owns and the group generation. */
+  /** Called when the partitions this process runs change: the key groups (partitions) it owns and the group generation. */
   readonly onAssigned?: (partitions: readonly number[], generation: number) => void;
 }
-
-type Offsets = Map<string, Message>;
 
 export function kafkaApp(options: KafkaAppOptions): KafkaApp {
   return new KafkaApp(options);
 }
 
+interface SourceConfig {
+  topics: string[];
+  bufferSize: number;
+  /** The topic whose partitions are the key groups: the repartition topic, or the one input topic. */
+  keyed: string;
+  keyBy: ((value: unknown) => Key) | undefined;
+  deadLetterTopic: string | undefined;
+  format: KafkaFormat;
+  parse: ((value: unknown) => unknown) | undefined;
+}
+
+type Decoded = { ok: true; value: unknown } | { ok: false; code: string; reason: string; eddyCode: string };
+
 export class KafkaApp {
   readonly applicationId: string;
+  readonly changelogTopic: string;
+  readonly repartitionTopic: string;
   readonly #brokers: string[];
   readonly #intervalMs: number;
   readonly #reconnectTimeoutMs: number;
   readonly #sessionTimeoutMs: number;
-  readonly #transactionalId: string;
-  readonly changelogTopic: string;
-  #source:
-    | {
-        topics: string[];
-        bufferSize: number;
-        /** The topic whose partitions are the key groups: the repartition topic, or the one input topic. */
-        keyed: string;
-        repartition: boolean;
-        deadLetterTopic: string | undefined;
-      }
-    | undefined;
-  readonly repartitionTopic: string;
-  /** Writes re-keyed input records to the repartition topic, in the transactions. */
-  #forwarder: TxWriter | undefined;
-  /** Writes dead letters to the dead-letter topic, in the transactions. */
-  #dlq: { topic: string; writer: TxWriter } | undefined;
-  /**
-   * Per repartition partition: the highest offset taken so far from each input
-   * partition (`topic:partition`). A repartition record at or below it is a
-   * copy that was already taken, and is skipped: a second guard behind the
-   * read_committed filter (aborted.ts; the client's own filter let copies from
-   * aborted transactions through). Checkpointed with the partition's state
-   * (changelog record `x`), as of the barrier.
-   */
-  #marks = new Map<number, Map<string, bigint>>();
-  #marksAtBarrier = new Map<number, Uint8Array>();
-  readonly #sinks = new Set<AppSinkWriter>();
+  readonly #instanceId: string;
+  #source: SourceConfig | undefined;
+  /** Partition counts of the sinks' topics, looked up once. */
+  readonly #sinkPartitions = new Map<string, Promise<number>>();
 
   // Live while running.
   #consumer: Consumer | undefined;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
-  #producer: Producer | undefined;
-  #tx: Promise<Transaction> | undefined;
-  #buffer: Message[] = [];
-  #head = 0;
-  #wake: (() => void) | undefined;
-  #streamError: Error | undefined;
-  #generation = -1;
-  #owned = new Set<number>();
-  /** The last record handed out per partition, and as of the last checkpoint barrier. */
-  #handedOut: Offsets = new Map();
-  #atBarrier: Offsets = new Map();
-  #restart: ((reason: string) => void) | undefined;
+  #streamId = 0;
+  #streamBroken = false;
+  /** The running tasks by `topic:partition`. */
+  readonly #tasks = new Map<string, PartitionTask>();
+  /** The task whose job is starting: its source and sinks open into it. */
+  #opening: PartitionTask | undefined;
   #partitions = 0;
   #fatal: Error | undefined;
   /** The last completed assignment, from the consumer's join event. */
   #joined: { generation: number; assignments: { topic: string; partitions: number[] }[] } | undefined;
+  #kick: () => void = () => {};
+  /** The generation last reported to onAssigned. */
+  #reported = -1;
+  #pipelineName = '';
 
   constructor(options: KafkaAppOptions) {
     if (typeof options?.applicationId !== 'string' || !/^[\w.-]{1,200}$/.test(options.applicationId)) {
@@ -223,7 +213,7 @@ export class KafkaApp {
         'pass e.g. 30000',
       );
     }
-    this.#transactionalId = `${this.applicationId}-${options.instanceId ?? randomUUID()}`;
+    this.#instanceId = options.instanceId ?? `${process.pid}`;
     this.changelogTopic = `${this.applicationId}-changelog`;
     this.repartitionTopic = `${this.applicationId}-repartition`;
   }
@@ -266,82 +256,60 @@ export class KafkaApp {
       topics: [...options.topics],
       bufferSize: options.bufferSize ?? 10_000,
       keyed: keyBy === undefined ? options.topics[0]! : this.repartitionTopic,
-      repartition: keyBy !== undefined,
+      keyBy: keyBy as ((value: unknown) => Key) | undefined,
       deadLetterTopic: options.deadLetterTopic,
+      format: resolveFormat(options.format, options.limits),
+      parse: options.parse,
     };
-    const format = resolveFormat(options.format, options.limits);
-    const parse = options.parse;
-    const dlqTopic = options.deadLetterTopic;
     const app = this;
     return {
       kind: 'kafka-app',
       splittable: true,
       open(ctx): SourceReader<T> {
-        if (dlqTopic !== undefined && app.#dlq === undefined)
-          app.#dlq = { topic: dlqTopic, writer: new TxWriter(app) };
+        const task = app.#opening;
+        if (task === undefined || task.kind !== 'state')
+          throw new EddyError('EDDY_STATE_INVALID', 'app.source is read by kafkaApp.run only');
+        const config = app.#source!;
+        const dlq =
+          config.deadLetterTopic === undefined
+            ? undefined
+            : { topic: config.deadLetterTopic, writer: new TxWriter(task) };
         const reject = (m: Message, code: string, reason: string, eddyCode: string) => {
           const where = `${m.topic}[${m.partition}]@${m.offset}`;
           ctx.deadLetter(eddyCode, `${where}: ${reason}`, m.value ?? '');
-          const dlq = app.#dlq;
           if (dlq !== undefined)
             void dlq.writer
               .send([deadLetterMessage(dlq.topic, { message: m, code, reason }) as TxMessage])
               .catch(() => {});
         };
-        const decode = (m: Message): { ok: true; value: T } | { ok: false } => {
-          const r = decodeValue(format, parse, m.value);
-          if (r.ok) return { ok: true, value: r.value as T };
-          reject(m, r.code, r.reason, 'EDDY_DECODE_FAILED');
-          return { ok: false };
-        };
-        const rejectKey = (m: Message, e: unknown) =>
-          reject(m, 'key-failed', `keyBy threw: ${errorText(e)}`, 'EDDY_USER_FUNCTION_FAILED');
         let stopped = false;
         ctx.signal.addEventListener('abort', () => {
           stopped = true;
-          app.#wake?.();
+          task.wake?.();
         });
         return {
           async poll(max): Promise<SourceBatch<T> | null> {
-            if (stopped) return null;
-            if (app.#streamError !== undefined) throw app.#streamError;
-            if (app.#head >= app.#buffer.length) {
-              await new Promise<void>((resolve) => {
-                const t = setTimeout(done, 50);
-                function done() {
-                  clearTimeout(t);
-                  app.#wake = undefined;
-                  resolve();
-                }
-                app.#wake = done;
-              });
-              if (app.#head >= app.#buffer.length) return { values: [] };
+            if (stopped || task.closed) return null;
+            if (task.backlog() === 0) {
+              await waitForRecords(task, 50);
+              if (task.backlog() === 0) return { values: [] };
             }
-            if (format.prepare !== undefined) {
+            if (config.format.prepare !== undefined) {
               // Whatever the format needs for these records (Avro schemas), fetched once per batch.
-              const slice = app.#buffer.slice(app.#head, app.#head + max).map((m) => m.value);
-              await format.prepare(slice);
+              const slice = task.buffer.slice(task.head, task.head + max).map((m) => m.value);
+              await config.format.prepare(slice);
             }
-            const next = app.#buffer[app.#head]!;
-            if (keyBy !== undefined && next.topic !== app.repartitionTopic)
-              return app.#forward(max, decode, keyBy, rejectKey);
-            return app.#take(max, decode);
+            return app.#take(task, max, reject) as SourceBatch<T>;
           },
           position() {
-            // At the barrier: these offsets go into the checkpoint's transaction, and so do the
-            // re-keyed records forwarded so far; later ones wait for the next transaction.
-            app.#atBarrier = new Map(app.#handedOut);
-            app.#forwarder?.seal();
-            app.#dlq?.writer.seal();
-            app.#marksAtBarrier = new Map(
-              [...app.#marks].map(([p, marks]) => [
-                p,
-                Buffer.from(JSON.stringify([...marks].map(([split, o]) => [split, String(o)]))),
-              ]),
+            // At the barrier: the offset goes into the checkpoint's transaction, and so do the dead
+            // letters so far; later ones wait for the next transaction (the sinks seal themselves).
+            task.atBarrier = task.taken;
+            dlq?.writer.seal();
+            task.marksAtBarrier = Buffer.from(
+              JSON.stringify([...task.marks].map(([split, o]) => [split, String(o)])),
             );
-            const out: Record<string, string> = {};
-            for (const [split, m] of app.#atBarrier) out[split] = String(m.offset + 1n);
-            return out;
+            return task.taken === undefined ? {} : { [task.split]: String(task.taken) };
           },
         };
       },
@@ -358,174 +326,96 @@ export class KafkaApp {
       kind: 'kafka-app',
       guarantee: 'exactly-once',
       async open() {
-        const admin = new Admin({ clientId: `${app.applicationId}-sink`, bootstrapBrokers: app.#brokers });
-        let partitions: number;
-        try {
-          const meta = await admin.metadata({ topics: [options.topic], autocreateTopics: true });
-          partitions = meta.topics.get(options.topic)?.partitionsCount ?? 1;
-        } finally {
-          await admin.close().catch(() => {});
-        }
-        const writer = new AppSinkWriter(app, options as KafkaAppSinkOptions<unknown>, partitions);
-        app.#sinks.add(writer);
-        return writer as SinkWriter<T>;
+        const task = app.#opening;
+        if (task === undefined)
+          throw new EddyError('EDDY_STATE_INVALID', 'app.sink is written by kafkaApp.run only');
+        const partitions = await app.#partitionsOf(options.topic);
+        return new AppSinkWriter(task, options as KafkaAppSinkOptions<unknown>, partitions) as SinkWriter<T>;
       },
     };
   }
 
-  /** The open transaction of the current checkpoint (begun on first use). Internal. */
-  transaction(): Promise<Transaction> {
-    if (this.#tx === undefined) {
-      const producer = this.#producer;
-      if (producer === undefined)
-        throw new EddyError('EDDY_STATE_INVALID', 'the Kafka application is not running');
-      const begun = producer.beginTransaction();
-      this.#tx = begun;
-      // A failed begin is not kept: the next call (after the roll-back) begins afresh.
-      begun.catch(() => {
-        if (this.#tx === begun) this.#tx = undefined;
-      });
+  #partitionsOf(topic: string): Promise<number> {
+    let known = this.#sinkPartitions.get(topic);
+    if (known === undefined) {
+      known = (async () => {
+        const admin = new Admin({ clientId: `${this.applicationId}-sink`, bootstrapBrokers: this.#brokers });
+        try {
+          const meta = await admin.metadata({ topics: [topic], autocreateTopics: true });
+          return meta.topics.get(topic)?.partitionsCount ?? 1;
+        } finally {
+          await admin.close().catch(() => {});
+        }
+      })();
+      known.catch(() => this.#sinkPartitions.delete(topic));
+      this.#sinkPartitions.set(topic, known);
     }
-    return this.#tx;
+    return known;
   }
 
-  /**
-   * Sends into the current transaction. Every send of every writer goes
-   * through one queue: the client adds a partition to the transaction on the
-   * first send to it, and two sends racing to do that make the broker abort
-   * the transaction (TRANSACTION_ABORTABLE). Internal.
-   */
-  sendInTransaction(messages: readonly TxMessage[]): Promise<void> {
-    const epoch = this.#epoch;
-    const sent = this.#sends.then(async () => {
-      // Queued by an incarnation that has since gone back to its last commit: void.
-      if (epoch !== this.#epoch) return;
-      const tx = await this.transaction();
-      if (epoch !== this.#epoch) return;
-      await tx.send({ messages: messages as never });
-    });
-    this.#sends = sent.catch(() => {});
-    return sent;
+  /** Decodes a record's value and checks it with `parse`. */
+  #decode(m: Message): Decoded {
+    const config = this.#source!;
+    const r = decodeValue(config.format, config.parse, m.value);
+    return r.ok ? r : { ...r, eddyCode: 'EDDY_DECODE_FAILED' };
   }
 
-  #sends: Promise<unknown> = Promise.resolve();
-  /** Bumped by every roll-back, so that sends queued before it are dropped. */
-  #epoch = 0;
-
-  /** Adds the offsets at the barrier and commits. */
-  async #commit(tx: Transaction): Promise<void> {
-    const consumer = this.#consumer!;
-    await this.#forwarder?.settled();
-    await this.#dlq?.writer.settled();
-    await this.#sends;
-    if (this.#atBarrier.size > 0) {
-      await tx.addConsumer(consumer as unknown as Consumer);
-      for (const m of this.#atBarrier.values()) await tx.addOffset(m);
-    }
-    await tx.commit();
-    this.#tx = undefined;
-    this.#forwarder?.unseal();
-    this.#dlq?.writer.unseal();
-  }
-
-  /**
-   * Sends up to `max` buffered input records of one partition to the
-   * repartition topic, keyed and partitioned by `keyBy`, with their bytes and
-   * timestamps unchanged. The pipeline sees them when they come back from
-   * there; this poll hands out nothing.
-   */
-  #forward<T>(
+  /** Hands out up to `max` buffered records of a key-group partition. */
+  #take(
+    task: PartitionTask,
     max: number,
-    decode: (m: Message) => { ok: true; value: T } | { ok: false },
-    keyBy: (value: T) => Key,
-    rejectKey: (m: Message, e: unknown) => void,
-  ): SourceBatch<T> {
-    const buffer = this.#buffer;
-    const first = buffer[this.#head]!;
-    const out: TxMessage[] = [];
-    let last: Message | undefined;
-    while (this.#head < buffer.length && out.length < max) {
-      const m = buffer[this.#head]!;
-      if (m.topic !== first.topic || m.partition !== first.partition) break;
-      this.#head++;
-      last = m;
-      const d = decode(m);
-      if (!d.ok) continue;
-      let key: Key;
-      try {
-        key = keyBy(d.value);
-      } catch (e) {
-        rejectKey(m, e);
+    reject: (m: Message, code: string, reason: string, eddyCode: string) => void,
+  ): SourceBatch<unknown> {
+    const values: unknown[] = [];
+    const times: number[] = [];
+    const repartitioned = task.topic === this.repartitionTopic;
+    while (task.head < task.buffer.length && values.length < max) {
+      const m = task.buffer[task.head++]!;
+      task.taken = m.offset + 1n;
+      if (repartitioned) {
+        const forwarded = forwardedOf(m);
+        if (forwarded !== undefined) {
+          if (this.#duplicate(task, forwarded)) continue;
+          if (forwarded.rejected !== undefined) {
+            const r = forwarded.rejected;
+            reject(forwarded.original, r.code, r.reason, r.eddyCode);
+            continue;
+          }
+        }
+      }
+      const d = this.#decode(m);
+      if (!d.ok) {
+        reject(m, d.code, d.reason, d.eddyCode);
         continue;
       }
-      out.push({
-        topic: this.repartitionTopic,
-        key: Buffer.from(String(key)),
-        partition: kafkaPartition(key, this.#partitions),
-        value: m.value ?? Buffer.alloc(0),
-        timestamp: m.timestamp,
-        // A Map: with a plain object for headers the client's send never settles (2.12).
-        headers: new Map([[SOURCE_HEADER_KEY, Buffer.from(`${m.offset} ${m.topic}:${m.partition}`)]]),
-      });
-    }
-    if (last !== undefined) this.#handedOut.set(`${first.topic}:${first.partition}`, last);
-    if (out.length > 0) void this.#forwarder!.send(out).catch(() => {});
-    this.#compact();
-    return { values: [] };
-  }
-
-  /** Whether repartition record `m` carries an input record taken before (see #marks); marks it taken. */
-  #duplicate(m: Message): boolean {
-    const source = sourceOf(m);
-    if (source === undefined) return false;
-    let marks = this.#marks.get(m.partition);
-    if (marks === undefined) this.#marks.set(m.partition, (marks = new Map()));
-    const seen = marks.get(source.split);
-    if (seen !== undefined && source.offset <= seen) return true;
-    marks.set(source.split, source.offset);
-    return false;
-  }
-
-  #compact(): void {
-    if (this.#head > 4096 && this.#head * 2 > this.#buffer.length) {
-      this.#buffer = this.#buffer.slice(this.#head);
-      this.#head = 0;
-    }
-    if (this.#stream?.isPaused() && this.#buffer.length - this.#head < this.#source!.bufferSize / 2)
-      this.#stream.resume();
-  }
-
-  /** Hands out up to `max` buffered records of one partition. */
-  #take<T>(max: number, decode: (m: Message) => { ok: true; value: T } | { ok: false }): SourceBatch<T> {
-    const buffer = this.#buffer;
-    const first = buffer[this.#head]!;
-    const split = `${first.topic}:${first.partition}`;
-    const values: T[] = [];
-    const times: number[] = [];
-    let last: Message | undefined;
-    while (this.#head < buffer.length && values.length < max) {
-      const m = buffer[this.#head]!;
-      if (m.topic !== first.topic || m.partition !== first.partition) break;
-      this.#head++;
-      last = m;
-      if (m.topic === this.repartitionTopic && this.#duplicate(m)) continue;
-      const d = decode(m);
-      if (!d.ok) continue;
       values.push(d.value);
       times.push(Number(m.timestamp));
     }
-    if (last !== undefined) this.#handedOut.set(split, last);
-    this.#compact();
-    return { values, times, split };
+    task.compact();
+    this.#maybeResume();
+    return { values, times, split: task.split };
+  }
+
+  /**
+   * Whether a repartition record carries an input record taken before, and
+   * marks it taken: per input partition, the highest input offset seen. A
+   * second guard behind fencing and the read_committed filter (aborted.ts);
+   * the marks are checkpointed with the key group (changelog record `x`).
+   */
+  #duplicate(task: PartitionTask, f: Forwarded): boolean {
+    const seen = task.marks.get(f.split);
+    if (seen !== undefined && f.offset <= seen) return true;
+    task.marks.set(f.split, f.offset);
+    return false;
   }
 
   /**
    * Runs the application until `signal` aborts. `build` makes the pipeline
-   * (with this app's source and sinks); it is called again whenever the
-   * process goes back to its last commit.
+   * (with this app's source and sinks); it is called once for every partition
+   * task this process starts.
    */
   async run(build: () => Pipeline | Promise<Pipeline>, options: KafkaAppRunOptions = {}): Promise<void> {
-    const first = await build();
+    let first: Pipeline | undefined = await build();
     if (this.#source === undefined) {
       throw configError(
         'the pipeline has no app.source',
@@ -533,8 +423,90 @@ export class KafkaApp {
         'read the input with app.source({ topics })',
       );
     }
-    const { topics: inputs, bufferSize, repartition } = this.#source;
-    const topics = repartition ? [...inputs, this.repartitionTopic] : inputs;
+    this.#pipelineName = first.name;
+    const pipelines = async () => {
+      const p = first ?? (await build());
+      first = undefined;
+      return p;
+    };
+    const { topics: inputs, keyBy } = this.#source;
+    const topics = keyBy !== undefined ? [...inputs, this.repartitionTopic] : inputs;
+    await this.#prepareTopics(inputs, keyBy !== undefined);
+
+    const consumer = committedReads(
+      new Consumer({
+        clientId: `${this.applicationId}-${this.#instanceId}-consumer`,
+        bootstrapBrokers: this.#brokers,
+        groupId: this.applicationId,
+        autocommit: false,
+        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        // Partitions stay where they are when the group changes; only the moved ones are handed over.
+        protocols: [{ name: 'cooperative-sticky', version: 3 }],
+        partitionAssigner: perTopicCooperativeSticky,
+        sessionTimeout: this.#sessionTimeoutMs,
+        rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
+        heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
+      }),
+    );
+    this.#consumer = consumer;
+    consumer.on(
+      'consumer:group:join',
+      (p: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) => {
+        // The assignment is taken from this event only: the consumer's own fields change at different
+        // moments of a rebalance (the generation at the join, the assignment at the sync).
+        if (p.generationId !== undefined && p.assignments !== undefined)
+          this.#joined = { generation: p.generationId, assignments: p.assignments };
+        this.#kick();
+      },
+    );
+    consumer.on('consumer:group:rebalance', () => this.#kick());
+    // The first stream makes the consumer join the group; it is reopened whenever the tasks change.
+    await this.#openStream(topics);
+
+    const stop = options.signal;
+    const onStop = () => this.#kick();
+    stop?.addEventListener('abort', onStop);
+    let failingSince: number | undefined;
+    let backoff = 250;
+    try {
+      while (!stop?.aborted) {
+        const changed = new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 1000);
+          this.#kick = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        try {
+          await this.#reconcile(topics, pipelines, options);
+          failingSince = undefined;
+          backoff = 250;
+        } catch (e) {
+          if (this.#fatal !== undefined) throw this.#fatal;
+          // The brokers are unreachable (or the group is in flux) while starting: try again, for a while.
+          failingSince ??= Date.now();
+          if (Date.now() - failingSince > this.#reconnectTimeoutMs) throw e;
+          options.onRestart?.(`starting partitions failed (${errorText(e)}); trying again in ${backoff} ms`);
+          await sleep(backoff);
+          backoff = Math.min(backoff * 2, 5000);
+          continue;
+        }
+        if (this.#fatal !== undefined) throw this.#fatal;
+        await changed;
+      }
+      // Stopped: every task drains, commits a last time and closes.
+      await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { drain: true })));
+    } finally {
+      stop?.removeEventListener('abort', onStop);
+      this.#kick = () => {};
+      await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { drain: false })));
+      await this.#stream?.close().catch(() => {});
+      await consumer.close(true).catch(() => {});
+    }
+  }
+
+  /** Creates what the application needs (the changelog and repartition topics) and checks the input. */
+  async #prepareTopics(inputs: string[], repartition: boolean): Promise<void> {
     const admin = new Admin({ clientId: `${this.applicationId}-admin`, bootstrapBrokers: this.#brokers });
     try {
       const meta = await admin.metadata({ topics: inputs, autocreateTopics: true });
@@ -548,7 +520,7 @@ export class KafkaApp {
       }
       // The key groups: the repartition topic's partitions (as many as the widest input), or the input's.
       this.#partitions = Math.max(...counts);
-      const dlq = this.#source.deadLetterTopic;
+      const dlq = this.#source!.deadLetterTopic;
       if (dlq !== undefined) {
         // Transactional sends do not create topics on the fly.
         await admin.metadata({ topics: [dlq], autocreateTopics: true });
@@ -584,413 +556,437 @@ export class KafkaApp {
     } finally {
       await admin.close().catch(() => {});
     }
+  }
 
-    this.#producer = this.#newProducer();
-    this.#forwarder = repartition ? new TxWriter(this) : undefined;
-    const consumer = committedReads(
-      new Consumer({
-        clientId: `${this.applicationId}-consumer`,
-        bootstrapBrokers: this.#brokers,
-        groupId: this.applicationId,
-        autocommit: false,
-        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-        sessionTimeout: this.#sessionTimeoutMs,
-        rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
-        heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
-      }),
-    );
-    this.#consumer = consumer;
-    consumer.on(
-      'consumer:group:join',
-      (p: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) => {
-        // The assignment is taken from this event only: the consumer's own fields change at different
-        // moments of a rebalance (the generation at the join, the assignment at the sync), and reading
-        // them in between would pair a new generation with the old partitions.
-        if (p.generationId !== undefined && p.assignments !== undefined)
-          this.#joined = { generation: p.generationId, assignments: p.assignments };
-        if (p.generationId !== undefined && p.generationId !== this.#generation)
-          this.#restart?.(`the group moved to generation ${p.generationId}`);
-      },
-    );
-    consumer.on('consumer:group:rebalance', () => this.#restart?.('the group is rebalancing'));
-    // The first stream makes the consumer join the group; every incarnation opens its own (#runOnce).
-    await this.#openStream(topics, bufferSize, undefined);
-
-    let pipeline: Pipeline | undefined = first;
-    const stop = options.signal;
-    try {
-      let failingSince: number | undefined;
-      let backoff = 250;
-      while (!stop?.aborted) {
-        let reason: string | undefined;
-        try {
-          reason = await this.#runOnce(pipeline ?? (await build()), options, () => {
-            failingSince = undefined;
-            backoff = 250;
-          });
-        } catch (e) {
-          // The brokers are unreachable (or the group is in flux) while starting: try again, for a while.
-          failingSince ??= Date.now();
-          if (Date.now() - failingSince > this.#reconnectTimeoutMs) throw e;
-          reason = `starting failed (${errorText(e)}); trying again in ${backoff} ms`;
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, 5000);
-        }
-        pipeline = undefined;
-        if (this.#fatal !== undefined) throw this.#fatal;
-        if (reason === undefined) break; // stopped by the signal
-        options.onRestart?.(reason);
-        await this.#rollBack();
+  /**
+   * Brings the running tasks in line with the group's assignment: stops the
+   * tasks of partitions that moved away (or failed), starts those of
+   * partitions that arrived (or failed) after fencing and restoring them,
+   * and leaves the rest running. Then reopens the stream if anything changed.
+   */
+  async #reconcile(
+    topics: string[],
+    pipelines: () => Promise<Pipeline>,
+    options: KafkaAppRunOptions,
+  ): Promise<void> {
+    const joined = this.#joined;
+    const consumer = this.#consumer!;
+    // A rebalance in progress: wait for its assignment.
+    if (joined === undefined || joined.generation !== consumer.generationId) return;
+    const source = this.#source!;
+    const want = new Map<string, { topic: string; partition: number; kind: 'state' | 'forward' }>();
+    for (const a of joined.assignments) {
+      if (!topics.includes(a.topic)) continue;
+      const kind = a.topic === source.keyed ? 'state' : 'forward';
+      for (const partition of a.partitions)
+        want.set(`${a.topic}:${partition}`, { topic: a.topic, partition, kind });
+    }
+    let changed = this.#streamBroken;
+    for (const task of [...this.#tasks.values()]) {
+      const failure = task.failure;
+      if (want.has(task.split) && failure === undefined) continue;
+      changed = true;
+      options.onRestart?.(
+        failure === undefined
+          ? `partition ${task.split} moved to another process (generation ${joined.generation})`
+          : `partition ${task.split} goes back to its last commit: ${failure}`,
+      );
+      await this.#stopTask(task, { drain: false });
+    }
+    const arriving = [...want.entries()].filter(([split]) => !this.#tasks.has(split));
+    if (arriving.length > 0) {
+      changed = true;
+      // Fence, read offsets and state of all arriving partitions at once; start their jobs one by one.
+      const firstStream = this.#streamId + 1;
+      const prepared = await Promise.allSettled(
+        arriving.map(([, w]) => this.#prepareTask(w.topic, w.partition, w.kind, firstStream)),
+      );
+      const failed = prepared.find((r) => r.status === 'rejected');
+      if (failed !== undefined || this.#joined !== joined) {
+        for (const r of prepared) if (r.status === 'fulfilled') await r.value.task.close();
+        if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+        return; // the group moved on meanwhile: next round
       }
-    } finally {
-      await this.#stream?.close().catch(() => {});
-      await consumer.close(true).catch(() => {});
-      await this.#producer.close().catch(() => {});
+      for (const r of prepared) {
+        const { task, restore } = (r as PromiseFulfilledResult<Prepared>).value;
+        this.#tasks.set(task.split, task);
+        void task.ended.then((reason) => {
+          if (reason !== undefined) this.#kick();
+        });
+        if (task.kind === 'forward') void this.#forwardLoop(task);
+        else await this.#startJob(task, restore, await pipelines(), options);
+      }
+    }
+    if (changed) await this.#openStream(topics);
+    if (!changed && joined.generation === this.#reported) return;
+    this.#reported = joined.generation;
+    options.onAssigned?.(
+      [...this.#tasks.values()]
+        .filter((t) => t.kind === 'state')
+        .map((t) => t.partition)
+        .sort((a, b) => a - b),
+      joined.generation,
+    );
+  }
+
+  /** A task for an arriving partition: fenced, at its committed offset, its key group read from the changelog. */
+  async #prepareTask(
+    topic: string,
+    partition: number,
+    kind: 'state' | 'forward',
+    firstStream: number,
+  ): Promise<Prepared> {
+    const task = new PartitionTask({
+      topic,
+      partition,
+      kind,
+      applicationId: this.applicationId,
+      clientId: `${this.applicationId}-${this.#instanceId}-producer`,
+      brokers: this.#brokers,
+      groupId: this.applicationId,
+      coordinator: () => this.#consumer!.coordinatorId,
+      firstStream,
+    });
+    try {
+      // Fencing first: the previous owner's open transaction is aborted (or completes) before the
+      // offset and the state are read, so both are final.
+      await task.fence();
+      task.next = await this.#committedOffset(topic, partition);
+      if (kind === 'forward') return { task, restore: undefined };
+      const restore = await readChangelog({
+        bootstrapBrokers: this.#brokers,
+        topic: this.changelogTopic,
+        partitions: [partition],
+        maxParallelism: this.#partitions,
+        pipeline: this.#pipelineName,
+        clientId: `${this.applicationId}-${this.#instanceId}`,
+      });
+      const marks = restore.extras.get(partition);
+      if (marks !== undefined) {
+        const pairs = JSON.parse(marks.toString('utf8')) as [string, string][];
+        task.marks = new Map(pairs.map(([split, o]) => [split, BigInt(o)]));
+      }
+      return { task, restore };
+    } catch (e) {
+      await task.close();
+      throw e;
     }
   }
 
-  /** One incarnation: restore the owned partitions, run until stopped (undefined) or told to go back (the reason). */
-  async #runOnce(
+  /** Starts the job of a key-group partition, restored from its changelog. */
+  async #startJob(
+    task: PartitionTask,
+    restore: Prepared['restore'],
     pipeline: Pipeline,
     options: KafkaAppRunOptions,
-    started: () => void,
-  ): Promise<string | undefined> {
-    // Wait for a completed assignment of the current generation.
-    const settled = () =>
-      this.#joined !== undefined && this.#joined.generation === this.#consumer!.generationId;
-    for (let i = 0; !settled() && i < 1200; i++) await sleep(50);
-    if (!settled()) throw new EddyError('EDDY_IO_FAILED', 'the consumer group did not settle within 60 s');
-    const joined = this.#joined!;
-    this.#generation = joined.generation;
-    const source = this.#source!;
-    const topics = source.repartition ? [...source.topics, this.repartitionTopic] : source.topics;
-    const assigned = new Map<string, number[]>();
-    for (const a of joined.assignments) {
-      if (topics.includes(a.topic))
-        assigned.set(
-          a.topic,
-          [...a.partitions].sort((x, y) => x - y),
-        );
-    }
-    const owned = new Set(assigned.get(source.keyed) ?? []);
-    this.#owned = owned;
-    // Offsets first, then state: a commit still in flight (a previous owner's) must be complete in both.
-    const offsets = await this.#stableOffsets(assigned);
-    const { loaded, written, extras } = await readChangelog({
-      bootstrapBrokers: this.#brokers,
-      topic: this.changelogTopic,
-      partitions: [...owned].sort((a, b) => a - b),
-      maxParallelism: this.#partitions,
-      pipeline: pipeline.name,
-      clientId: `${this.applicationId}-${process.pid}`,
-    });
-    this.#marks = new Map();
-    for (const [p, bytes] of extras) {
-      const pairs = JSON.parse(bytes.toString('utf8')) as [string, string][];
-      this.#marks.set(p, new Map(pairs.map(([split, o]) => [split, BigInt(o)])));
-    }
-    this.#marksAtBarrier = new Map();
-    let restartReason: string | undefined;
-    let job: Job | undefined;
-    const restarted = new Promise<string>((resolve) => {
-      this.#restart = (reason) => {
-        if (restartReason !== undefined) return;
-        restartReason = reason;
-        resolve(reason);
-      };
-    });
-    // A rebalance between reading the assignment and now: go round again.
-    if (this.#joined !== joined || (this.#consumer!.generationId ?? -1) !== this.#generation)
-      this.#restart!('the group moved on during the restore');
-    if (restartReason !== undefined) return restartReason;
-    await this.#openStream(topics, source.bufferSize, offsets);
+  ): Promise<void> {
     const store = new ChangelogStore({
       topic: this.changelogTopic,
-      send: (messages) => this.sendInTransaction(messages as TxMessage[]),
-      commit: async () => this.#commit(await this.transaction()),
-      owned: () => this.#owned,
-      written: written as Written,
-      extras: () => this.#marksAtBarrier,
+      send: (messages) => task.send(messages as TxMessage[]),
+      commit: () => task.commit(),
+      owned: () => new Set([task.partition]),
+      written: restore!.written,
+      extras: () =>
+        task.marksAtBarrier === undefined ? new Map() : new Map([[task.partition, task.marksAtBarrier]]),
     });
-    job = pipeline.createJob({
+    task.idle = () => store.idle();
+    const job = pipeline.createJob({
       parallelism: 1,
       maxParallelism: this.#partitions,
       stateBackend: new HeapStateBackend(this.#partitions),
       checkpoints: { storage: store, intervalMs: this.#intervalMs },
-      ...(loaded === undefined ? {} : { restoreFrom: loaded }),
+      ...(restore!.loaded === undefined ? {} : { restoreFrom: restore!.loaded }),
       onCheckpoint: (info) => {
+        if (task.closed) return;
         options.onCheckpoint?.(info);
-        // A misconfiguration (state outside the owned key groups) fails the same way every time.
-        if (info.error instanceof EddyError && info.error.code === 'EDDY_CONFIG_INVALID')
+        // A misconfiguration (state outside the owned key group) fails the same way every time.
+        if (info.error instanceof EddyError && info.error.code === 'EDDY_CONFIG_INVALID') {
           this.#fatal ??= info.error;
-        if (info.error !== undefined) this.#restart?.(`a commit failed: ${errorText(info.error)}`);
+          this.#kick();
+        }
+        if (info.error !== undefined) task.fail(`a commit failed: ${errorText(info.error)}`);
       },
     });
-    const onAbort = () => job?.stop();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    task.job = job;
+    this.#opening = task;
     try {
       await job.start();
-      started();
-      options.onAssigned?.(
-        [...owned].sort((a, b) => a - b),
-        this.#generation,
-      );
-      const outcome = await Promise.race([
-        job.done.then(
-          () => undefined,
-          (e: unknown) => `the run failed: ${errorText(e)}`,
-        ),
-        restarted,
-      ]);
-      if (outcome === undefined) return undefined;
-      await job.cancel(new EddyError('EDDY_IO_FAILED', outcome)).catch(() => {});
-      await job.done.catch(() => {});
-      await store.idle();
-      return outcome;
     } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-      this.#restart = undefined;
+      this.#opening = undefined;
     }
-  }
-
-  /** Back to the last commit: abandon the open transaction and fetch again from the committed offsets. */
-  async #rollBack(): Promise<void> {
-    this.#epoch++;
-    const tx = this.#tx;
-    this.#tx = undefined;
-    if (tx !== undefined) {
-      try {
-        const t = await tx;
-        if (!t.completed) await t.abort();
-      } catch {
-        // Whatever state it is in, the new producer below fences it and aborts what it left open.
-      }
-    }
-    // A new producer with the same transactional id, always: after an ambiguous failure the old one's
-    // state is unknown, and even after a clean abort the client would re-initialise with a producer
-    // epoch the broker has since bumped (transactions v2), which the broker refuses as fenced.
-    await this.#producer?.close().catch(() => {});
-    this.#producer = this.#newProducer();
-    for (const s of this.#sinks) s.reset();
-    this.#forwarder?.reset();
-    if (this.#forwarder !== undefined) this.#forwarder = new TxWriter(this);
-    this.#dlq?.writer.reset();
-    if (this.#dlq !== undefined) this.#dlq = { topic: this.#dlq.topic, writer: new TxWriter(this) };
-    this.#sinks.clear();
-    this.#handedOut = new Map();
-    this.#atBarrier = new Map();
-    // Anything a writer of the old incarnation began in between is void too.
-    this.#tx = undefined;
-    this.#sends = Promise.resolve();
+    job.done.then(
+      () => task.fail('the run ended'),
+      (e: unknown) => task.fail(`the run failed: ${errorText(e)}`),
+    );
   }
 
   /**
-   * The committed offsets of the owned partitions, once no transaction that
-   * commits offsets for them is pending (the broker answers "unstable" until
-   * then). The consumer's own fetch of committed offsets does not wait for
-   * that, and a new owner starting from an offset the previous owner is about
-   * to move past would process those records twice.
+   * A forwarding task: decodes its partition's records, keys them and sends
+   * them to the repartition topic (bytes and timestamp unchanged, the input
+   * position in a header), committing its offset with them every interval.
+   * Records that cannot be keyed go along marked as rejected, to the key
+   * group of their input partition, whose job dead-letters them.
    */
-  async #stableOffsets(
-    assigned: ReadonlyMap<string, number[]>,
-  ): Promise<{ topic: string; partition: number; offset: bigint }[]> {
-    const topics = [...assigned.keys()];
-    if (topics.length === 0) return [];
-    const admin = new Admin({ clientId: `${this.applicationId}-offsets`, bootstrapBrokers: this.#brokers });
+  async #forwardLoop(task: PartitionTask): Promise<void> {
+    const config = this.#source!;
+    const out = new TxWriter(task);
+    let lastCommit = Date.now();
+    let dirty = false;
     try {
-      const deadline = Date.now() + 60_000;
-      let committed: Map<string, bigint> | undefined;
-      while (committed === undefined) {
-        try {
-          const groups = await admin.listConsumerGroupOffsets({
-            groups: [
-              {
-                groupId: this.applicationId,
-                topics: topics.map((name) => ({ name, partitionIndexes: assigned.get(name)! })),
-              },
-            ],
-            requireStable: true,
-          });
-          committed = new Map();
-          for (const t of groups[0]?.topics ?? [])
-            for (const p of t.partitions) committed.set(`${t.name}:${p.partitionIndex}`, p.committedOffset);
-        } catch (e) {
-          if (Date.now() > deadline || !/UNSTABLE_OFFSET_COMMIT/.test(errorText(e))) throw e;
-          await sleep(50);
+      while (!task.closed) {
+        if (task.backlog() === 0) await waitForRecords(task, 50);
+        if (task.closed) break;
+        if (task.backlog() > 0) {
+          const slice = task.buffer.slice(task.head, task.head + 1000);
+          task.head += slice.length;
+          if (config.format.prepare !== undefined) await config.format.prepare(slice.map((m) => m.value));
+          const messages: TxMessage[] = [];
+          for (const m of slice) {
+            let rejected: Decoded | undefined;
+            let key: Key | undefined;
+            const d = this.#decode(m);
+            if (!d.ok) rejected = d;
+            else {
+              try {
+                key = config.keyBy!(d.value);
+              } catch (e) {
+                rejected = {
+                  ok: false,
+                  code: 'key-failed',
+                  reason: `keyBy threw: ${errorText(e)}`,
+                  eddyCode: 'EDDY_USER_FUNCTION_FAILED',
+                };
+              }
+            }
+            const headers = new Map<Buffer, Buffer>();
+            for (const [k, v] of m.headers ?? []) if (k !== undefined && v !== undefined) headers.set(k, v);
+            // A Map: with a plain object for headers the client's send never settles (2.12).
+            headers.set(SOURCE_HEADER_KEY, Buffer.from(`${m.offset} ${m.topic}:${m.partition}`));
+            if (rejected !== undefined && !rejected.ok)
+              headers.set(
+                REJECT_HEADER_KEY,
+                Buffer.from(
+                  JSON.stringify([rejected.code, rejected.eddyCode, rejected.reason, String(m.timestamp)]),
+                ),
+              );
+            messages.push({
+              topic: this.repartitionTopic,
+              ...(key === undefined ? (m.key ? { key: m.key } : {}) : { key: Buffer.from(String(key)) }),
+              partition:
+                key === undefined ? m.partition % this.#partitions : kafkaPartition(key, this.#partitions),
+              value: m.value ?? Buffer.alloc(0),
+              timestamp: m.timestamp,
+              headers,
+            });
+          }
+          task.taken = slice.at(-1)!.offset + 1n;
+          void out.send(messages).catch(() => {});
+          dirty = true;
+          task.compact();
+          this.#maybeResume();
         }
-      }
-      // Partitions without a commit start at the beginning.
-      const earliest = await this.#consumer!.listOffsets({ topics, timestamp: -2n });
-      const out: { topic: string; partition: number; offset: bigint }[] = [];
-      for (const topic of topics) {
-        for (const partition of assigned.get(topic)!) {
-          const c = committed.get(`${topic}:${partition}`) ?? -1n;
-          out.push({ topic, partition, offset: c >= 0n ? c : (earliest.get(topic)?.[partition] ?? 0n) });
+        const draining = task.draining && task.backlog() === 0;
+        if (dirty && (draining || Date.now() - lastCommit >= this.#intervalMs)) {
+          task.atBarrier = task.taken;
+          await task.commit();
+          dirty = false;
+          lastCommit = Date.now();
         }
+        if (draining) break;
       }
-      return out;
+    } catch (e) {
+      task.fail(`forwarding failed: ${errorText(e)}`);
     } finally {
-      await admin.close().catch(() => {});
+      task.loopDone();
     }
   }
 
-  #newProducer(): Producer {
-    return new Producer({
-      clientId: `${this.applicationId}-producer`,
-      bootstrapBrokers: this.#brokers,
-      idempotent: true,
-      acks: ProduceAcks.ALL,
-      transactionalId: this.#transactionalId,
-      // "No producer yet" in InitProducerId is -1/-1. The client's default of 0/0 makes the broker
-      // take the request for a stale incarnation of an id that was used before and refuse it as
-      // fenced, so a restarted process could never take over its own transactional id.
-      producerId: -1n,
-      producerEpoch: -1,
-      // Right after a commit the broker refuses the next transaction's first send until the commit
-      // markers are written (CONCURRENT_TRANSACTIONS); the client retries after retryDelay, whose
-      // default of 1 s would be most of a commit interval's latency. Java's producer waits 20 ms.
-      retryDelay: 20,
-      retries: 50,
-    });
+  /** Stops a task: with `drain`, its job (or forwarding) finishes what it has and commits a last time. */
+  async #stopTask(task: PartitionTask, o: { drain: boolean }): Promise<void> {
+    if (this.#tasks.get(task.split) === task) this.#tasks.delete(task.split);
+    if (task.closed) return;
+    task.stopping = true;
+    if (o.drain) {
+      task.draining = true;
+      task.wake?.();
+      if (task.job !== undefined) {
+        task.job.stop();
+        await task.job.done.catch(() => {});
+      } else await task.loopEnded;
+    } else if (task.job !== undefined) {
+      await task.job.cancel(new EddyError('EDDY_IO_FAILED', `${task.split} stopped`)).catch(() => {});
+      await task.job.done.catch(() => {});
+    }
+    await task.idle();
+    await task.close();
+    if (task.job === undefined) await task.loopEnded;
   }
 
   /**
-   * (Re)opens the message stream, at `offsets` (or, to join the group, at the
-   * committed ones). The new stream is opened before the old one is closed, so
-   * the consumer stays in the group. Only records of the owned partitions from
-   * this generation of the group are kept: anything else arrives because the
-   * group moved on, and this process starts again then anyway.
+   * (Re)opens the message stream: each task's partition at the offset after
+   * what it has buffered (or its committed offset), other partitions at the
+   * committed ones (their records are dropped until a task runs for them).
+   * The new stream is opened before the old one is closed, so the consumer
+   * stays in the group.
    */
-  async #openStream(
-    topics: string[],
-    bufferSize: number,
-    offsets: { topic: string; partition: number; offset: bigint }[] | undefined,
-  ): Promise<void> {
+  async #openStream(topics: string[]): Promise<void> {
     const old = this.#stream;
-    this.#buffer = [];
-    this.#head = 0;
-    this.#streamError = undefined;
+    const id = ++this.#streamId;
+    this.#streamBroken = false;
+    const offsets = [...this.#tasks.values()].map((t) => ({
+      topic: t.topic,
+      partition: t.partition,
+      offset: t.next,
+    }));
     const stream = (await this.#consumer!.consume({
       topics,
       autocommit: false,
-      ...(offsets === undefined
+      ...(offsets.length === 0
         ? { mode: MessagesStreamModes.COMMITTED, fallbackMode: MessagesStreamFallbackModes.EARLIEST }
         : { mode: MessagesStreamModes.MANUAL, offsets }),
+      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
     })) as MessagesStream<Buffer, Buffer, Buffer, Buffer>;
-    const generation = this.#generation;
-    const owned = new Set(offsets?.map((o) => `${o.topic}:${o.partition}`) ?? []);
     if (old !== undefined) {
       old.removeAllListeners('data');
       await old.close().catch(() => {});
     }
     this.#stream = stream;
+    const bufferSize = this.#source!.bufferSize;
     stream.on('data', (m: Message) => {
-      if (this.#stream !== stream || offsets === undefined) return;
-      const meta = m.metadata as { consumer?: { generationId?: number } } | undefined;
-      if (!owned.has(`${m.topic}:${m.partition}`) || meta?.consumer?.generationId !== generation) return;
-      this.#buffer.push(m);
-      if (this.#buffer.length - this.#head >= bufferSize && !stream.isPaused()) stream.pause();
-      this.#wake?.();
+      if (this.#stream !== stream) return;
+      const task = this.#tasks.get(`${m.topic}:${m.partition}`);
+      // Only a stream opened after the task started reads its partition from where the task is.
+      if (task === undefined || task.closed || id < task.firstStream || m.offset < task.next) return;
+      task.next = m.offset + 1n;
+      task.buffer.push(m);
+      if (task.backlog() >= bufferSize && !stream.isPaused()) stream.pause();
+      task.wake?.();
     });
-    stream.on('error', (e: Error) => {
-      this.#streamError = e;
-      this.#wake?.();
+    stream.on('error', () => {
+      if (this.#stream !== stream) return;
+      // The tasks keep what they buffered; the next round opens a new stream where they are.
+      this.#streamBroken = true;
+      this.#kick();
     });
+  }
+
+  #maybeResume(): void {
+    const stream = this.#stream;
+    if (stream === undefined || !stream.isPaused()) return;
+    const half = this.#source!.bufferSize / 2;
+    for (const t of this.#tasks.values()) if (t.backlog() >= half) return;
+    stream.resume();
+  }
+
+  /**
+   * The committed offset of a partition, once no transaction that commits
+   * an offset for it is pending (the broker answers "unstable" until then);
+   * the earliest offset if none was committed.
+   */
+  async #committedOffset(topic: string, partition: number): Promise<bigint> {
+    const admin = new Admin({ clientId: `${this.applicationId}-offsets`, bootstrapBrokers: this.#brokers });
+    try {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          const groups = await admin.listConsumerGroupOffsets({
+            groups: [
+              { groupId: this.applicationId, topics: [{ name: topic, partitionIndexes: [partition] }] },
+            ],
+            requireStable: true,
+          });
+          for (const t of groups[0]?.topics ?? [])
+            for (const p of t.partitions)
+              if (t.name === topic && p.partitionIndex === partition && p.committedOffset >= 0n)
+                return p.committedOffset;
+          break;
+        } catch (e) {
+          if (Date.now() > deadline || !/UNSTABLE_OFFSET_COMMIT/.test(errorText(e))) throw e;
+          await sleep(50);
+        }
+      }
+      const earliest = await this.#consumer!.listOffsets({ topics: [topic], timestamp: -2n });
+      return earliest.get(topic)?.[partition] ?? 0n;
+    } finally {
+      await admin.close().catch(() => {});
+    }
   }
 }
 
-type TxMessage = {
-  topic: string;
-  key?: Buffer;
-  partition?: number;
-  value: Buffer;
-  timestamp?: bigint;
-  headers?: Map<Buffer, Buffer>;
-};
+type Prepared = { task: PartitionTask; restore: Awaited<ReturnType<typeof readChangelog>> | undefined };
+
+/** Waits until the task has records, is woken, or `ms` pass. */
+function waitForRecords(task: PartitionTask, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      task.wake = undefined;
+      resolve();
+    }
+    task.wake = done;
+  });
+}
 
 /** On a repartition record: `<offset> <topic>:<partition>` of the input record it carries. */
 const SOURCE_HEADER = 'eddy.source';
 const SOURCE_HEADER_KEY = Buffer.from(SOURCE_HEADER);
+/** On a repartition record the forwarder could not key: JSON [code, eddyCode, reason, input timestamp]. */
+const REJECT_HEADER = 'eddy.rejected';
+const REJECT_HEADER_KEY = Buffer.from(REJECT_HEADER);
 
-/** The input position a repartition record carries, or undefined. */
-function sourceOf(m: Message): { split: string; offset: bigint } | undefined {
+interface Forwarded {
+  split: string;
+  offset: bigint;
+  /** Set when the forwarder rejected the record: the input record as it was, and why. */
+  rejected?: { code: string; eddyCode: string; reason: string };
+  original: Message;
+}
+
+/** The input record a repartition record carries, or undefined. */
+function forwardedOf(m: Message): Forwarded | undefined {
+  let source: string | undefined;
+  let rejected: string | undefined;
+  const headers = new Map<Buffer, Buffer>();
   for (const [k, v] of m.headers ?? []) {
-    if (k?.toString() !== SOURCE_HEADER || v === undefined || v === null) continue;
-    const text = v.toString();
-    const space = text.indexOf(' ');
-    return { offset: BigInt(text.slice(0, space)), split: text.slice(space + 1) };
+    const name = k?.toString();
+    if (name === SOURCE_HEADER) source = v?.toString();
+    else if (name === REJECT_HEADER) rejected = v?.toString();
+    else if (k !== undefined && v !== undefined) headers.set(k, v);
   }
-  return undefined;
+  if (source === undefined) return undefined;
+  const space = source.indexOf(' ');
+  const split = source.slice(space + 1);
+  const colon = split.lastIndexOf(':');
+  const offset = BigInt(source.slice(0, space));
+  let why: Forwarded['rejected'];
+  let timestamp = m.timestamp;
+  if (rejected !== undefined) {
+    const [code, eddyCode, reason, ts] = JSON.parse(rejected) as [string, string, string, string];
+    why = { code, eddyCode, reason };
+    timestamp = BigInt(ts);
+  }
+  const original = {
+    ...m,
+    topic: split.slice(0, colon),
+    partition: Number(split.slice(colon + 1)),
+    offset,
+    timestamp,
+    headers,
+  } as Message;
+  return { split, offset, original, ...(why === undefined ? {} : { rejected: why }) };
 }
 
-/**
- * Sends into the application's current transaction, in order. Between a
- * checkpoint's barrier (`seal`) and its commit (`unseal`) new messages are held
- * back: they belong to the next transaction.
- */
-class TxWriter {
-  readonly #app: KafkaApp;
-  #sending: Promise<unknown> = Promise.resolve();
-  #failure: unknown;
-  #sealed = false;
-  #held: TxMessage[][] = [];
-  #dead = false;
-
-  constructor(app: KafkaApp) {
-    this.#app = app;
-  }
-
-  send(messages: TxMessage[]): Promise<void> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (this.#sealed) {
-      this.#held.push(messages);
-      return Promise.resolve();
-    }
-    const sent = this.#sending.then(async () => {
-      if (this.#dead) return;
-      await this.#app.sendInTransaction(messages);
-    });
-    this.#sending = sent.catch((e: unknown) => {
-      this.#failure ??= e;
-    });
-    return sent;
-  }
-
-  /** Everything sent so far is in the transaction (or the first failure is thrown). */
-  async settled(): Promise<void> {
-    await this.#sending;
-    if (this.#failure !== undefined) throw this.#failure;
-  }
-
-  seal(): void {
-    this.#sealed = true;
-  }
-
-  /** The transaction committed: what was held goes into the next one. */
-  unseal(): void {
-    this.#sealed = false;
-    const held = this.#held;
-    this.#held = [];
-    for (const messages of held) void this.send(messages).catch(() => {});
-  }
-
-  /** The application went back to its last commit: drop everything. */
-  reset(): void {
-    this.#dead = true;
-    this.#held = [];
-  }
-}
-
-/** A sink writing into the application's transactions. */
+/** A sink writing into its task's transactions. */
 class AppSinkWriter implements SinkWriter<unknown> {
   readonly #o: KafkaAppSinkOptions<unknown>;
   readonly #partitions: number;
   readonly #tx: TxWriter;
 
-  constructor(app: KafkaApp, o: KafkaAppSinkOptions<unknown>, partitions: number) {
+  constructor(task: PartitionTask, o: KafkaAppSinkOptions<unknown>, partitions: number) {
     this.#o = o;
     this.#partitions = partitions;
-    this.#tx = new TxWriter(app);
+    this.#tx = new TxWriter(task);
   }
 
   write(values: readonly unknown[]): void | Promise<void> {
@@ -1017,10 +1013,6 @@ class AppSinkWriter implements SinkWriter<unknown> {
 
   flush(): Promise<void> {
     return this.#tx.settled();
-  }
-
-  reset(): void {
-    this.#tx.reset();
   }
 }
 

@@ -1,0 +1,292 @@
+/**
+ * One input partition's share of a Kafka application (app.ts): its fetched
+ * records, and its own transactional producer with the id
+ * `<applicationId>-<topic>-<partition>` (Kafka Streams' first exactly-once
+ * design, one producer per task). A checkpoint of the partition is one
+ * transaction of that producer: the output made from the partition's records,
+ * its state in the changelog, and its consumed offset.
+ *
+ * The id is the partition's, not the process's, so whichever process takes the
+ * partition over fences the one that had it: initialising the producer aborts
+ * what the previous owner left open (or waits for its commit to finish) and
+ * makes every later send or commit of the previous owner fail. That is why a
+ * partition can move without stopping the others: the processes that keep
+ * their partitions keep their tasks, their producers and their open
+ * transactions, and only the moved partition's task stops on one side and
+ * starts, from the changelog, on the other. The consumed offsets are committed
+ * without the group's generation (the broker accepts that in a transaction),
+ * so a rebalance does not fail the transactions of partitions it did not move.
+ */
+import { type Message, ProduceAcks, Producer } from '@platformatic/kafka';
+
+import { EddyError } from '../../errors/index.ts';
+import type { Job } from '../../runtime/job.ts';
+
+export type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
+
+export type TxMessage = {
+  topic: string;
+  key?: Buffer;
+  partition?: number;
+  value: Buffer;
+  timestamp?: bigint;
+  headers?: Map<Buffer, Buffer>;
+};
+
+export interface PartitionTaskOptions {
+  readonly topic: string;
+  readonly partition: number;
+  /** `state`: the partition is a key group and a job processes it; `forward`: its records go to the repartition topic. */
+  readonly kind: 'state' | 'forward';
+  readonly applicationId: string;
+  /** The producer's client id (broker logs). */
+  readonly clientId: string;
+  readonly brokers: string[];
+  /** The group the consumed offsets are committed for (the application id). */
+  readonly groupId: string;
+  /** The group coordinator's node id (from the consumer). */
+  readonly coordinator: () => number | null;
+  /** Records of streams opened before this one are not for this task. */
+  readonly firstStream: number;
+}
+
+export class PartitionTask {
+  readonly topic: string;
+  readonly partition: number;
+  readonly kind: 'state' | 'forward';
+  readonly split: string;
+  readonly transactionalId: string;
+  readonly firstStream: number;
+  /** Fetched records; those before `head` were taken. */
+  buffer: Message[] = [];
+  head = 0;
+  /** The next offset to buffer: records below it were buffered before (or precede the start). Set to the committed offset before the task runs. */
+  next = 0n;
+  /** Wakes a poll waiting for records. */
+  wake: (() => void) | undefined;
+  /** The offset after the last record taken, and that as of the last checkpoint barrier. */
+  taken: bigint | undefined;
+  atBarrier: bigint | undefined;
+  /** Repartition de-duplication marks (app.ts), and their bytes as of the barrier. */
+  marks = new Map<string, bigint>();
+  marksAtBarrier: Uint8Array | undefined;
+  /** The writers whose output goes into this task's transactions (sinks, dead letters). */
+  readonly writers = new Set<TxWriter>();
+  job: Job | undefined;
+  /** Set once the task is stopped: its queued sends are void. */
+  closed = false;
+  /** Set once the application stops the task (it did not end on its own). */
+  stopping = false;
+  /** Set when the task should finish what it has, commit and end (the application stops). */
+  draining = false;
+  /** Why the task ended on its own, once it did. */
+  failure: string | undefined;
+  /** Settles once the task's checkpoint store has no write in flight. */
+  idle: () => Promise<void> = async () => {};
+  /** Settles once a forwarding task's loop has ended. */
+  readonly loopEnded: Promise<void>;
+  loopDone!: () => void;
+  /** Settles with why the task ended on its own (a failed commit or run), or undefined when stopped. */
+  readonly ended: Promise<string | undefined>;
+
+  readonly #o: PartitionTaskOptions;
+  readonly #producer: Producer;
+  #tx: Promise<Transaction> | undefined;
+  #sends: Promise<unknown> = Promise.resolve();
+  #end!: (reason: string | undefined) => void;
+
+  constructor(o: PartitionTaskOptions) {
+    this.#o = o;
+    this.topic = o.topic;
+    this.partition = o.partition;
+    this.kind = o.kind;
+    this.split = `${o.topic}:${o.partition}`;
+    this.firstStream = o.firstStream;
+    this.transactionalId = `${o.applicationId}-${o.topic}-${o.partition}`;
+    this.ended = new Promise((resolve) => {
+      this.#end = resolve;
+    });
+    this.loopEnded = new Promise((resolve) => {
+      this.loopDone = resolve;
+    });
+    this.#producer = new Producer({
+      clientId: o.clientId,
+      bootstrapBrokers: o.brokers,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      transactionalId: this.transactionalId,
+      // "No producer yet" in InitProducerId is -1/-1. The client's default of 0/0 makes the broker
+      // take the request for a stale incarnation of an id that was used before and refuse it as
+      // fenced, so a partition's next owner could never take over its transactional id.
+      producerId: -1n,
+      producerEpoch: -1,
+      // Right after a commit the broker refuses the next transaction's first send until the commit
+      // markers are written (CONCURRENT_TRANSACTIONS); the client retries after retryDelay, whose
+      // default of 1 s would be most of a commit interval's latency. Java's producer waits 20 ms.
+      retryDelay: 20,
+      retries: 50,
+    });
+  }
+
+  /** Ends the task on its own (a failure): the application stops it and, if it still owns the partition, starts it again. */
+  fail(reason: string): void {
+    if (this.stopping || this.closed || this.failure !== undefined) return;
+    this.failure = reason;
+    this.#end(reason);
+  }
+
+  /**
+   * Takes the partition's transactional id: the previous owner's open
+   * transaction is aborted (or its commit completes) before this returns, so
+   * the committed offset and changelog read afterwards are final.
+   */
+  async fence(): Promise<void> {
+    await this.transaction();
+  }
+
+  /** The open transaction of the current checkpoint (begun on first use). */
+  transaction(): Promise<Transaction> {
+    if (this.closed) return Promise.reject(new EddyError('EDDY_STATE_INVALID', `${this.split} was stopped`));
+    if (this.#tx === undefined) {
+      const begun = this.#producer.beginTransaction();
+      this.#tx = begun;
+      begun.catch(() => {
+        if (this.#tx === begun) this.#tx = undefined;
+      });
+    }
+    return this.#tx;
+  }
+
+  /**
+   * Sends into the current transaction. All sends go through one queue: the
+   * client adds a partition to the transaction on the first send to it, and
+   * two sends racing to do that make the broker abort the transaction
+   * (TRANSACTION_ABORTABLE).
+   */
+  send(messages: readonly TxMessage[]): Promise<void> {
+    const sent = this.#sends.then(async () => {
+      if (this.closed) return;
+      const tx = await this.transaction();
+      if (this.closed) return;
+      await tx.send({ messages: messages as never });
+    });
+    this.#sends = sent.catch(() => {});
+    return sent;
+  }
+
+  /** Adds the offset as of the barrier and commits; the writers' held output goes into the next transaction. */
+  async commit(): Promise<void> {
+    for (const w of this.writers) await w.settled();
+    await this.#sends;
+    const tx = await this.transaction();
+    const offset = this.atBarrier;
+    if (offset !== undefined) {
+      const groupId = this.#o.groupId;
+      await tx.addConsumer({ groupId } as never);
+      // Without the group's generation and member id: fencing is by the transactional id, and a
+      // rebalance that moved other partitions must not fail this one's commit.
+      await tx.addOffset({
+        topic: this.topic,
+        partition: this.partition,
+        offset: offset - 1n,
+        metadata: {
+          consumer: { groupId, generationId: -1, memberId: '', coordinatorId: this.#o.coordinator() },
+        },
+      } as never);
+    }
+    await tx.commit();
+    this.#tx = undefined;
+    for (const w of this.writers) w.unseal();
+  }
+
+  /** Records buffered and not yet taken. */
+  backlog(): number {
+    return this.buffer.length - this.head;
+  }
+
+  /** Drops taken records from the buffer's front once they are most of it. */
+  compact(): void {
+    if (this.head > 4096 && this.head * 2 > this.buffer.length) {
+      this.buffer = this.buffer.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Stops for good: queued sends are dropped, an open transaction is aborted, the producer closed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.#end(undefined);
+    this.wake?.();
+    for (const w of this.writers) w.reset();
+    const tx = this.#tx;
+    this.#tx = undefined;
+    if (tx !== undefined) {
+      try {
+        const t = await tx;
+        if (!t.completed) await t.abort();
+      } catch {
+        // Whatever state it is in, the partition's next owner fences it and aborts what it left open.
+      }
+    }
+    await this.#producer.close().catch(() => {});
+  }
+}
+
+/**
+ * Sends into a task's current transaction, in order. Between a checkpoint's
+ * barrier (`seal`) and its commit (`unseal`) new messages are held back: they
+ * belong to the next transaction.
+ */
+export class TxWriter {
+  readonly #task: PartitionTask;
+  #sending: Promise<unknown> = Promise.resolve();
+  #failure: unknown;
+  #sealed = false;
+  #held: TxMessage[][] = [];
+  #dead = false;
+
+  constructor(task: PartitionTask) {
+    this.#task = task;
+    task.writers.add(this);
+  }
+
+  send(messages: TxMessage[]): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#sealed) {
+      this.#held.push(messages);
+      return Promise.resolve();
+    }
+    const sent = this.#sending.then(async () => {
+      if (this.#dead) return;
+      await this.#task.send(messages);
+    });
+    this.#sending = sent.catch((e: unknown) => {
+      this.#failure ??= e;
+    });
+    return sent;
+  }
+
+  /** Everything sent so far is in the transaction (or the first failure is thrown). */
+  async settled(): Promise<void> {
+    await this.#sending;
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  seal(): void {
+    this.#sealed = true;
+  }
+
+  /** The transaction committed: what was held goes into the next one. */
+  unseal(): void {
+    this.#sealed = false;
+    const held = this.#held;
+    this.#held = [];
+    for (const messages of held) void this.send(messages).catch(() => {});
+  }
+
+  /** The task stopped: drop everything. */
+  reset(): void {
+    this.#dead = true;
+    this.#held = [];
+  }
+}

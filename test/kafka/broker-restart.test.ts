@@ -16,7 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
-import { kafkaSource } from '../../src/connectors/kafka/index.ts';
+import { kafkaApp, kafkaPartition, kafkaSource } from '../../src/connectors/kafka/index.ts';
+import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { collectSink, type DeadLetter, EddyError, Pipeline, type Sink, valueState } from '../../src/index.ts';
 import { kafkaService } from '../helpers/services.ts';
 
@@ -212,7 +213,144 @@ describe('broker restart (a second real broker)', { skip }, () => {
     // Both poison records were dead-lettered (the dead-letter topic itself is checked in poison.test.ts).
     assert.equal(dead.values.length, 2);
   });
-  // Runs after the test above, on the same broker, and leaves it stopped (after() stops it anyway).
+  it('kafkaApp (exactly-once): rides out the outage, and its committed output is the batch count', {
+    timeout: 150_000,
+  }, async () => {
+    const id = randomUUID().slice(0, 8);
+    const input = `eddy-restart-app-in-${id}`;
+    const output = `eddy-restart-app-out-${id}`;
+    const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: BROKERS });
+    try {
+      await admin.createTopics({ topics: [input, output], partitions: 2, replicas: 1 });
+    } finally {
+      await admin.close();
+    }
+    const event = (seq: number): Event => ({ key: `k${seq % 7}`, seq });
+    const message = (e: Event): MessageToProduce => ({
+      topic: input,
+      key: Buffer.from(e.key),
+      partition: kafkaPartition(e.key, 2),
+      value: Buffer.from(JSON.stringify(e)),
+    });
+    const first = Array.from({ length: 2000 }, (_, i) => event(i));
+    const second = Array.from({ length: 1000 }, (_, i) => event(2000 + i));
+    await produce(first.map(message));
+
+    const app = kafkaApp({
+      applicationId: `eddy-restart-app-${id}`,
+      brokers: BROKERS,
+      commitIntervalMs: 200,
+      reconnectTimeoutMs: 90_000,
+    });
+    const seen = collectSink<unknown>();
+    const slow: Sink<unknown> = {
+      kind: 'slow',
+      guarantee: 'best-effort',
+      open: () => ({ write: () => new Promise<void>((r) => setTimeout(r, 40)) }),
+    };
+    const stop = new AbortController();
+    let commits = 0;
+    const restarts: string[] = [];
+    const running = app.run(
+      () => {
+        const p = new Pipeline({ name: 'restart-app' });
+        const counted = p
+          .source('events', app.source<Event>({ topics: [input] }), { batchSize: 20 })
+          .keyBy((e) => e.key)
+          .withState({ n: valueState<number>() })
+          .process<{ key: string; seq: number; count: number }>({
+            processElement(e, ctx) {
+              const n = (ctx.state.n.get() ?? 0) + 1;
+              ctx.state.n.set(n);
+              ctx.emit({ key: e.key, seq: e.seq, count: n });
+            },
+          });
+        counted.sink(app.sink({ topic: output, key: (c) => c.key }));
+        counted.sink(seen);
+        counted.sink(slow);
+        return p;
+      },
+      {
+        signal: stop.signal,
+        onCheckpoint: (info) => {
+          if (info.error === undefined) commits++;
+          else if (process.env.DEBUG_APP) process.stderr.write(`${new Date().toISOString()} commit failed: ${String(info.error).slice(0, 200)}\n`);
+        },
+        onRestart: (why) => {
+          restarts.push(why);
+          if (process.env.DEBUG_APP) process.stderr.write(`${new Date().toISOString()} restart: ${why}\n`);
+        },
+        onAssigned: (ps, g) => {
+          if (process.env.DEBUG_APP) process.stderr.write(`${new Date().toISOString()} owns ${ps} in ${g}\n`);
+        },
+      },
+    );
+    let failed: unknown;
+    const done = running.catch((e: unknown) => {
+      failed = e;
+    });
+    const committedOutput = async () => {
+      const out: { key: string; seq: number; count: number }[] = [];
+      await readToEnd({
+        bootstrapBrokers: BROKERS,
+        topic: output,
+        clientId: 'eddy-test-read',
+        onMessage: (m) => out.push(JSON.parse(m.value!.toString())),
+      });
+      return out;
+    };
+    try {
+      await until(
+        () => (seen.values.length >= 300 && commits >= 2) || failed !== undefined,
+        40_000,
+        () => `only ${seen.values.length} events and ${commits} commits before the restart`,
+      );
+      assert.equal(failed, undefined, `the application failed: ${String(failed)}`);
+      const atStop = seen.values.length;
+      await broker('down.sh');
+      await new Promise((r) => setTimeout(r, OUTAGE_MS));
+      await broker('up.sh');
+      await produce(second.map(message));
+      const total = first.length + second.length;
+      let out: { key: string; seq: number; count: number }[] = [];
+      const deadline = Date.now() + 60_000;
+      while (failed === undefined && Date.now() < deadline) {
+        out = await committedOutput();
+        if (out.length >= total) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      assert.equal(failed, undefined, `the application failed: ${String(failed)}`);
+      assert.ok(atStop < first.length, 'the broker stopped in the middle of the run');
+      process.stderr.write(
+        `broker-restart (kafkaApp): ${atStop} events seen when the broker stopped, ${restarts.length} task restarts (${restarts[0] ?? ''}), ${out.length} committed outputs\n`,
+      );
+      // Exactly-once: per key, counts 1, 2, 3, … in input order, each input event once.
+      const byKey = new Map<string, { seq: number; count: number }[]>();
+      for (const o of out) {
+        if (!byKey.has(o.key)) byKey.set(o.key, []);
+        byKey.get(o.key)!.push(o);
+      }
+      const all = [...first, ...second];
+      assert.deepEqual(
+        out.map((o) => o.seq).sort((a, b) => a - b),
+        all.map((e) => e.seq),
+        'every input event in the committed output exactly once',
+      );
+      for (const [key, list] of byKey) {
+        const want = all.filter((e) => e.key === key).map((e, i) => ({ seq: e.seq, count: i + 1 }));
+        assert.deepEqual(
+          list.map(({ seq, count }) => ({ seq, count })),
+          want,
+          `key ${key}: the batch count`,
+        );
+      }
+    } finally {
+      stop.abort();
+      await done;
+    }
+    assert.equal(failed, undefined, `the application failed: ${String(failed)}`);
+  });
+  // Runs after the tests above, on the same broker, and leaves it stopped (after() stops it anyway).
   it('fails with a clear error when the broker stays away longer than reconnectTimeoutMs', {
     timeout: 60_000,
   }, async () => {

@@ -182,6 +182,8 @@ export class KafkaApp {
   /** The last completed assignment, from the consumer's join event. */
   #joined: { generation: number; assignments: { topic: string; partitions: number[] }[] } | undefined;
   #kick: () => void = () => {};
+  /** Set when the consumer left the group for good (see #newConsumer). */
+  #consumerLost = false;
   /** The generation last reported to onAssigned. */
   #reported = -1;
   #pipelineName = '';
@@ -433,35 +435,10 @@ export class KafkaApp {
     const topics = keyBy !== undefined ? [...inputs, this.repartitionTopic] : inputs;
     await this.#prepareTopics(inputs, keyBy !== undefined);
 
-    const consumer = committedReads(
-      new Consumer({
-        clientId: `${this.applicationId}-${this.#instanceId}-consumer`,
-        bootstrapBrokers: this.#brokers,
-        groupId: this.applicationId,
-        autocommit: false,
-        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-        // Partitions stay where they are when the group changes; only the moved ones are handed over.
-        protocols: [{ name: 'cooperative-sticky', version: 3 }],
-        partitionAssigner: perTopicCooperativeSticky,
-        sessionTimeout: this.#sessionTimeoutMs,
-        rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
-        heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
-      }),
-    );
-    this.#consumer = consumer;
-    consumer.on(
-      'consumer:group:join',
-      (p: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) => {
-        // The assignment is taken from this event only: the consumer's own fields change at different
-        // moments of a rebalance (the generation at the join, the assignment at the sync).
-        if (p.generationId !== undefined && p.assignments !== undefined)
-          this.#joined = { generation: p.generationId, assignments: p.assignments };
-        this.#kick();
-      },
-    );
-    consumer.on('consumer:group:rebalance', () => this.#kick());
+    this.#newConsumer();
     // The first stream makes the consumer join the group; it is reopened whenever the tasks change.
     await this.#openStream(topics);
+    const consumer = (): Consumer => this.#consumer!;
 
     const stop = options.signal;
     const onStop = () => this.#kick();
@@ -501,8 +478,55 @@ export class KafkaApp {
       this.#kick = () => {};
       await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { drain: false })));
       await this.#stream?.close().catch(() => {});
-      await consumer.close(true).catch(() => {});
+      await consumer()
+        .close(true)
+        .catch(() => {});
     }
+  }
+
+  /**
+   * A consumer in the application's group. The client gives up rejoining the
+   * group after a few failed attempts (a broker down for longer) and stays out
+   * of it, so the application then makes a new one (#reconcile): the tasks
+   * keep running meanwhile, and the new member gets its partitions back from
+   * the sticky assignor.
+   */
+  #newConsumer(): void {
+    this.#joined = undefined;
+    this.#consumerLost = false;
+    const consumer = committedReads(
+      new Consumer({
+        clientId: `${this.applicationId}-${this.#instanceId}-consumer`,
+        bootstrapBrokers: this.#brokers,
+        groupId: this.applicationId,
+        autocommit: false,
+        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        // Partitions stay where they are when the group changes; only the moved ones are handed over.
+        protocols: [{ name: 'cooperative-sticky', version: 3 }],
+        partitionAssigner: perTopicCooperativeSticky,
+        sessionTimeout: this.#sessionTimeoutMs,
+        rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
+        heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
+      }),
+    );
+    this.#consumer = consumer;
+    consumer.on('error', () => {
+      if (this.#consumer !== consumer) return;
+      this.#consumerLost = true;
+      this.#kick();
+    });
+    consumer.on(
+      'consumer:group:join',
+      (p: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) => {
+        // The assignment is taken from this event only: the consumer's own fields change at different
+        // moments of a rebalance (the generation at the join, the assignment at the sync).
+        if (this.#consumer !== consumer) return;
+        if (p.generationId !== undefined && p.assignments !== undefined)
+          this.#joined = { generation: p.generationId, assignments: p.assignments };
+        this.#kick();
+      },
+    );
+    consumer.on('consumer:group:rebalance', () => this.#kick());
   }
 
   /** Creates what the application needs (the changelog and repartition topics) and checks the input. */
@@ -569,6 +593,20 @@ export class KafkaApp {
     pipelines: () => Promise<Pipeline>,
     options: KafkaAppRunOptions,
   ): Promise<void> {
+    if (this.#consumerLost) {
+      const old = this.#consumer!;
+      options.onRestart?.('the consumer lost the group; joining again with a new one');
+      this.#newConsumer();
+      try {
+        await this.#openStream(topics);
+      } catch (e) {
+        this.#consumerLost = true; // not in the group yet either: next round, another one
+        throw e;
+      } finally {
+        await old.close(true).catch(() => {});
+      }
+      return; // the new member's assignment comes with its join
+    }
     const joined = this.#joined;
     const consumer = this.#consumer!;
     // A rebalance in progress: wait for its assignment.
@@ -644,7 +682,7 @@ export class KafkaApp {
       clientId: `${this.applicationId}-${this.#instanceId}-producer`,
       brokers: this.#brokers,
       groupId: this.applicationId,
-      coordinator: () => this.#consumer!.coordinatorId,
+      coordinator: async () => (await this.#consumer!.findGroupCoordinator()) as number,
       firstStream,
     });
     try {
@@ -832,20 +870,28 @@ export class KafkaApp {
   async #openStream(topics: string[]): Promise<void> {
     const old = this.#stream;
     const id = ++this.#streamId;
-    this.#streamBroken = false;
     const offsets = [...this.#tasks.values()].map((t) => ({
       topic: t.topic,
       partition: t.partition,
       offset: t.next,
     }));
-    const stream = (await this.#consumer!.consume({
+    const consuming = this.#consumer!.consume({
       topics,
       autocommit: false,
       ...(offsets.length === 0
         ? { mode: MessagesStreamModes.COMMITTED, fallbackMode: MessagesStreamFallbackModes.EARLIEST }
         : { mode: MessagesStreamModes.MANUAL, offsets }),
       fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-    })) as MessagesStream<Buffer, Buffer, Buffer, Buffer>;
+    });
+    let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
+    try {
+      stream = (await consuming) as MessagesStream<Buffer, Buffer, Buffer, Buffer>;
+    } catch (e) {
+      // Joining failed for good (the brokers are away): the next round starts over with a new consumer.
+      this.#consumerLost = true;
+      throw e;
+    }
+    this.#streamBroken = false;
     if (old !== undefined) {
       old.removeAllListeners('data');
       await old.close().catch(() => {});
@@ -997,7 +1043,10 @@ class AppSinkWriter implements SinkWriter<unknown> {
       const k = key(v);
       return { topic, key: Buffer.from(String(k)), partition: kafkaPartition(k, this.#partitions), value };
     });
-    return this.#tx.send(messages);
+    const sent = this.#tx.send(messages);
+    // A failed send also fails the next commit (the writer keeps it); the runtime may not await this one.
+    sent.catch(() => {});
+    return sent;
   }
 
   /** At the barrier: everything so far is in the transaction; later output waits for the commit. */

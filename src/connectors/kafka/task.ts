@@ -44,8 +44,8 @@ export interface PartitionTaskOptions {
   readonly brokers: string[];
   /** The group the consumed offsets are committed for (the application id). */
   readonly groupId: string;
-  /** The group coordinator's node id (from the consumer). */
-  readonly coordinator: () => number | null;
+  /** The group coordinator's node id (the consumer's, found again after it changed). */
+  readonly coordinator: () => Promise<number>;
   /** Records of streams opened before this one are not for this task. */
   readonly firstStream: number;
 }
@@ -182,6 +182,7 @@ export class PartitionTask {
     const offset = this.atBarrier;
     if (offset !== undefined) {
       const groupId = this.#o.groupId;
+      const coordinatorId = await this.#o.coordinator();
       await tx.addConsumer({ groupId } as never);
       // Without the group's generation and member id: fencing is by the transactional id, and a
       // rebalance that moved other partitions must not fail this one's commit.
@@ -190,7 +191,7 @@ export class PartitionTask {
         partition: this.partition,
         offset: offset - 1n,
         metadata: {
-          consumer: { groupId, generationId: -1, memberId: '', coordinatorId: this.#o.coordinator() },
+          consumer: { groupId, generationId: -1, memberId: '', coordinatorId },
         },
       } as never);
     }

@@ -274,14 +274,18 @@ describe('broker restart (a second real broker)', { skip }, () => {
         signal: stop.signal,
         onCheckpoint: (info) => {
           if (info.error === undefined) commits++;
-          else if (process.env.DEBUG_APP) process.stderr.write(`${new Date().toISOString()} commit failed: ${String(info.error).slice(0, 200)}\n`);
+          else if (process.env['DEBUG_APP'])
+            process.stderr.write(
+              `${new Date().toISOString()} commit failed: ${String(info.error).slice(0, 200)}\n`,
+            );
         },
         onRestart: (why) => {
           restarts.push(why);
-          if (process.env.DEBUG_APP) process.stderr.write(`${new Date().toISOString()} restart: ${why}\n`);
+          if (process.env['DEBUG_APP']) process.stderr.write(`${new Date().toISOString()} restart: ${why}\n`);
         },
         onAssigned: (ps, g) => {
-          if (process.env.DEBUG_APP) process.stderr.write(`${new Date().toISOString()} owns ${ps} in ${g}\n`);
+          if (process.env['DEBUG_APP'])
+            process.stderr.write(`${new Date().toISOString()} owns ${ps} in ${g}\n`);
         },
       },
     );

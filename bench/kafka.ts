@@ -451,7 +451,6 @@ async function readCommitted(brokers: string[], topic: string, group: string): P
     bootstrapBrokers: brokers,
     topic,
     clientId: `${group}-check`,
-    groupId: group,
     timeoutMs: 120_000,
     onMessage: (m) => out.push(JSON.parse(m.value.toString('utf8')) as BenchOutput),
   });

@@ -326,7 +326,7 @@ describe('broker restart (a second real broker)', { skip }, () => {
       assert.equal(failed, undefined, `the application failed: ${String(failed)}`);
       assert.ok(atStop < first.length, 'the broker stopped in the middle of the run');
       process.stderr.write(
-        `broker-restart (kafkaApp): ${atStop} events seen when the broker stopped, ${restarts.length} task restarts (${restarts[0] ?? ''}), ${out.length} committed outputs\n`,
+        `broker-restart (kafkaApp): ${atStop} events seen when the broker stopped, ${restarts.length} task restarts (${(restarts[0] ?? '').slice(0, 160)}), ${out.length} committed outputs\n`,
       );
       // Exactly-once: per key, counts 1, 2, 3, … in input order, each input event once.
       const byKey = new Map<string, { seq: number; count: number }[]>();

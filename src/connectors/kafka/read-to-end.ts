@@ -5,10 +5,17 @@
  * counts as read once the fetch position passes it (transaction markers take
  * offsets but are never delivered, so waiting for the last record's offset
  * would never finish).
+ *
+ * It fetches from the partitions' leaders directly, without joining a
+ * consumer group: a group join costs a round of the group protocol, and on
+ * brokers with the default `group.initial.rebalance.delay.ms` three seconds,
+ * on every restore of a moved partition. Aborted transactions are dropped by
+ * eddy's filter (aborted.ts).
  */
-import { Consumer, FetchIsolationLevels, type Message, MessagesStreamModes } from '@platformatic/kafka';
+import { Consumer, FetchIsolationLevels, type Message } from '@platformatic/kafka';
+
 import { EddyError } from '../../errors/index.ts';
-import { committedReads } from './aborted.ts';
+import { committedReads, type FetchedBatch } from './aborted.ts';
 
 export interface ReadToEndOptions {
   readonly bootstrapBrokers: string[];
@@ -16,68 +23,127 @@ export interface ReadToEndOptions {
   /** Which partitions; default all. */
   readonly partitions?: readonly number[];
   readonly clientId: string;
-  /** The consumer group the read uses (it never commits); default a fresh one. */
-  readonly groupId?: string;
   /** Default 60,000. */
   readonly timeoutMs?: number;
   /** Every record of the partitions up to their end, in offset order per partition. */
   readonly onMessage: (m: Message) => void;
 }
 
+const CONTROL = 1 << 5;
+/** Per partition and fetch; a partition's records arrive in order, fetch after fetch. */
+const PARTITION_MAX_BYTES = 8 * 1024 * 1024;
+
+type FetchedRecord = {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: [Buffer, Buffer][];
+  offsetDelta: number;
+  timestampDelta: bigint;
+};
+
+interface FetchResponse {
+  responses: {
+    topicId: string;
+    partitions: {
+      partitionIndex: number;
+      records?: (FetchedBatch & { firstTimestamp: bigint; records: FetchedRecord[] })[] | null;
+    }[];
+  }[];
+}
+
 export async function readToEnd(o: ReadToEndOptions): Promise<void> {
   const timeoutMs = o.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
   const consumer = committedReads(
     new Consumer({
       clientId: o.clientId,
       bootstrapBrokers: o.bootstrapBrokers,
-      groupId: o.groupId ?? `${o.clientId}-read-${process.pid}-${Date.now()}`,
+      // Required by the client; never joined (nothing here uses the group).
+      groupId: `${o.clientId}-read`,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     }),
   );
   try {
+    const topics = [o.topic];
     const end =
-      (
-        await consumer.listOffsets({ topics: [o.topic], isolationLevel: FetchIsolationLevels.READ_COMMITTED })
-      ).get(o.topic) ?? [];
-    const wanted = new Set(o.partitions ?? end.map((_, p) => p));
-    const pending = new Set([...wanted].filter((p) => (end[p] ?? 0n) > 0n));
-    if (pending.size === 0) return;
-    const stream = await consumer.consume({
-      topics: [o.topic],
-      mode: MessagesStreamModes.EARLIEST,
-      autocommit: false,
-    });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const finish = (error?: Error) => {
-          clearTimeout(timer);
-          clearInterval(poll);
-          if (error === undefined) resolve();
-          else reject(error);
-        };
-        const timer = setTimeout(
-          () =>
-            finish(
-              new EddyError(
-                'EDDY_IO_FAILED',
-                `reading ${o.topic} partitions [${[...pending].join(', ')}] did not reach their end within ${timeoutMs} ms; is the broker reachable?`,
-              ),
-            ),
-          timeoutMs,
+      (await consumer.listOffsets({ topics, isolationLevel: FetchIsolationLevels.READ_COMMITTED })).get(
+        o.topic,
+      ) ?? [];
+    const start = (await consumer.listOffsets({ topics, timestamp: -2n })).get(o.topic) ?? [];
+    const position = new Map<number, bigint>();
+    for (const p of o.partitions ?? end.map((_, i) => i)) {
+      const from = start[p] ?? 0n;
+      if ((end[p] ?? 0n) > from) position.set(p, from);
+    }
+    while (position.size > 0) {
+      if (Date.now() > deadline) {
+        throw new EddyError(
+          'EDDY_IO_FAILED',
+          `reading ${o.topic} partitions [${[...position.keys()].join(', ')}] did not reach their end within ${timeoutMs} ms; is the broker reachable?`,
         );
-        const poll = setInterval(() => {
-          for (const p of pending)
-            if ((stream.offsetsToFetch.get(`${o.topic}:${p}`) ?? 0n) >= end[p]!) pending.delete(p);
-          if (pending.size === 0) finish();
-        }, 20);
-        stream.on('data', (m: Message) => {
-          if (wanted.has(m.partition) && m.offset < end[m.partition]!) o.onMessage(m);
-        });
-        stream.on('error', (e: Error) => finish(e));
-      });
-    } finally {
-      await stream.close().catch(() => {});
+      }
+      const metadata = await consumer.metadata({ topics });
+      const meta = metadata.topics.get(o.topic);
+      if (meta === undefined) throw new EddyError('EDDY_IO_FAILED', `topic ${o.topic} is gone`);
+      const byLeader = new Map<number, number[]>();
+      for (const p of position.keys()) {
+        const leader = meta.partitions[p]?.leader ?? -1;
+        if (!byLeader.has(leader)) byLeader.set(leader, []);
+        byLeader.get(leader)!.push(p);
+      }
+      await Promise.all(
+        [...byLeader].map(async ([node, partitions]) => {
+          const response = (await consumer.fetch({
+            node,
+            topics: [
+              {
+                topicId: meta.id,
+                partitions: partitions.map((partition) => ({
+                  partition,
+                  fetchOffset: position.get(partition)!,
+                  partitionMaxBytes: PARTITION_MAX_BYTES,
+                  currentLeaderEpoch: -1,
+                  lastFetchedEpoch: -1,
+                })),
+              },
+            ],
+            maxWaitTime: 200,
+            minBytes: 1,
+            maxBytes: 4 * PARTITION_MAX_BYTES,
+            isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+          })) as unknown as FetchResponse;
+          for (const topic of response.responses) {
+            for (const fetched of topic.partitions) {
+              const p = fetched.partitionIndex;
+              let at = position.get(p);
+              if (at === undefined) continue;
+              const stop = end[p]!;
+              for (const batch of fetched.records ?? []) {
+                if ((batch.attributes & CONTROL) === 0) {
+                  for (const r of batch.records) {
+                    const offset = batch.firstOffset + BigInt(r.offsetDelta);
+                    if (offset < at || offset >= stop) continue;
+                    o.onMessage({
+                      topic: o.topic,
+                      partition: p,
+                      offset,
+                      key: r.key,
+                      value: r.value,
+                      headers: new Map(r.headers),
+                      timestamp: batch.firstTimestamp + BigInt(r.timestampDelta),
+                    } as unknown as Message);
+                  }
+                }
+                const next = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
+                if (next > at) at = next;
+              }
+              if (at >= stop) position.delete(p);
+              else position.set(p, at);
+            }
+          }
+        }),
+      );
     }
   } finally {
     await consumer.close(true).catch(() => {});

@@ -862,8 +862,8 @@ export class KafkaApp {
 
   /**
    * (Re)opens the message stream: each task's partition at the offset after
-   * what it has buffered (or its committed offset), other partitions at the
-   * committed ones (their records are dropped until a task runs for them).
+   * what it has buffered (or its committed offset), other partitions at their
+   * end (until a task runs for them).
    * The new stream is opened before the old one is closed, so the consumer
    * stays in the group.
    */
@@ -878,10 +878,11 @@ export class KafkaApp {
     const consuming = this.#consumer!.consume({
       topics,
       autocommit: false,
-      ...(offsets.length === 0
-        ? { mode: MessagesStreamModes.COMMITTED, fallbackMode: MessagesStreamFallbackModes.EARLIEST }
-        : { mode: MessagesStreamModes.MANUAL, offsets }),
-      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+      mode: MessagesStreamModes.MANUAL,
+      offsets,
+      // Partitions without a task yet are read from their end: their records would be dropped, and
+      // reading a long backlog only to drop it slows the restores running meanwhile.
+      fallbackMode: MessagesStreamFallbackModes.LATEST,
     });
     let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
     try {

@@ -594,16 +594,16 @@ export class KafkaApp {
     options: KafkaAppRunOptions,
   ): Promise<void> {
     if (this.#consumerLost) {
-      const old = this.#consumer!;
       options.onRestart?.('the consumer lost the group; joining again with a new one');
+      // The old member leaves first (if the broker still counts it): else the group waits for its
+      // session to expire before the new one's join completes.
+      await this.#consumer!.close(true).catch(() => {});
       this.#newConsumer();
       try {
         await this.#openStream(topics);
       } catch (e) {
         this.#consumerLost = true; // not in the group yet either: next round, another one
         throw e;
-      } finally {
-        await old.close(true).catch(() => {});
       }
       return; // the new member's assignment comes with its join
     }

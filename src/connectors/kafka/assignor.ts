@@ -1,33 +1,123 @@
 /**
- * The partition assignor of Kafka applications: the client's cooperative-sticky
- * assignor, run for each topic on its own. The client's balances the count of
- * partitions over all topics together, so with the input topic and the
- * repartition topic one process could end up with all the input partitions
- * (which only forward records) and none of the key groups (which hold the
- * state and do the work). Per topic, every process gets its share of both.
- * Stickiness and the cooperative rule (a partition taken from one member is
- * given to another only in the next round) hold per topic, so they hold for
- * the whole.
+ * The partition assignor of Kafka applications: cooperative and sticky, and
+ * balanced per topic.
+ *
+ * Written here because the client's cooperative-sticky assignor (2.12) falls
+ * short twice: it balances the count of partitions over all topics together,
+ * so with the input topic and the repartition topic one process could end up
+ * with all the input partitions (which only forward records) and none of the
+ * key groups (which hold the state and do the work); and it only moves
+ * partitions away from members above the ceiling, so 4 partitions over 3
+ * members can stay 2 + 2 + 0 after the third joins (nobody is above 2).
+ *
+ * Per topic: a member keeps the partitions it owned in the last generation
+ * (Kafka's rule for trusting claims: the highest generation wins, a claim two
+ * members make for the same generation is trusted for neither) up to its
+ * quota, where at most `partitions mod members` members get one more than
+ * `floor(partitions / members)`; the rest go to the members furthest below
+ * their quota. Cooperative rule: a partition taken from one member is not
+ * given to another in the same round; the loser gives it up and rejoins, and
+ * the next round hands it over.
  */
-import {
-  cooperativeStickyAssigner,
-  type ExtendedGroupProtocolSubscription,
-  type GroupPartitionsAssigner,
-  type GroupPartitionsAssignments,
+import type {
+  ExtendedGroupProtocolSubscription,
+  GroupAssignment,
+  GroupPartitionsAssigner,
+  GroupPartitionsAssignments,
 } from '@platformatic/kafka';
 
-export const perTopicCooperativeSticky: GroupPartitionsAssigner = (current, members, topics, metadata) => {
-  const merged = new Map<string, GroupPartitionsAssignments>();
-  for (const memberId of members.keys()) merged.set(memberId, { memberId, assignments: new Map() });
+export const perTopicCooperativeSticky: GroupPartitionsAssigner = (_current, members, topics, metadata) => {
+  const out = new Map<string, Map<string, GroupAssignment>>();
+  for (const id of members.keys()) out.set(id, new Map());
   for (const topic of [...topics].sort()) {
-    const only = new Map<string, ExtendedGroupProtocolSubscription>();
-    for (const [id, m] of members) {
-      only.set(id, { ...m, ownedPartitions: (m.ownedPartitions ?? []).filter((o) => o.topic === topic) });
-    }
-    for (const a of cooperativeStickyAssigner(current, only, new Set([topic]), metadata)) {
-      const into = merged.get(a.memberId)!;
-      for (const [t, assignment] of a.assignments) into.assignments.set(t, assignment);
+    const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+    const eligible = [...members.keys()].filter((id) => members.get(id)!.topics?.includes(topic)).sort();
+    if (count === 0 || eligible.length === 0) continue;
+    const assigned = assignTopic(topic, count, eligible, members);
+    for (const [id, partitions] of assigned)
+      if (partitions.length > 0) out.get(id)!.set(topic, { topic, partitions });
+  }
+  return [...out].map(([memberId, assignments]): GroupPartitionsAssignments => ({ memberId, assignments }));
+};
+
+/** One topic's assignment: member → partitions. Exported for tests. */
+export function assignTopic(
+  topic: string,
+  count: number,
+  eligible: readonly string[],
+  members: ReadonlyMap<string, ExtendedGroupProtocolSubscription>,
+): Map<string, number[]> {
+  // Trusted previous owners: the highest generation's claim, if only one member makes it.
+  const claims = new Map<number, { id: string; generation: number }[]>();
+  // A member behind the group's latest generation may have been replaced: its claims do not count.
+  const latest = Math.max(-1, ...eligible.map((id) => members.get(id)!.generationId ?? -1));
+  for (const id of eligible) {
+    const m = members.get(id)!;
+    const generation = m.generationId ?? -1;
+    if (latest >= 0 && generation < latest) continue;
+    for (const owned of m.ownedPartitions ?? []) {
+      if (owned.topic !== topic) continue;
+      for (const p of owned.partitions) {
+        if (p < 0 || p >= count) continue;
+        if (!claims.has(p)) claims.set(p, []);
+        claims.get(p)!.push({ id, generation });
+      }
     }
   }
-  return [...merged.values()];
-};
+  const owner = new Map<number, string>();
+  const claimed = new Set<number>();
+  for (const [p, list] of claims) {
+    claimed.add(p);
+    const top = Math.max(...list.map((c) => c.generation));
+    const best = list.filter((c) => c.generation === top);
+    if (best.length === 1) owner.set(p, best[0]!.id);
+  }
+  const base = Math.floor(count / eligible.length);
+  let extra = count % eligible.length;
+  const result = new Map<string, number[]>(eligible.map((id) => [id, []]));
+  // Keep owned partitions up to the quota; members owning more keep the extra slots first.
+  const owned = new Map<string, number[]>(eligible.map((id) => [id, []]));
+  for (const [p, id] of owner) owned.get(id)!.push(p);
+  const byOwned = [...eligible].sort(
+    (a, b) => owned.get(b)!.length - owned.get(a)!.length || (a < b ? -1 : 1),
+  );
+  const quota = new Map<string, number>();
+  for (const id of byOwned) {
+    const mine = owned.get(id)!.sort((a, b) => a - b);
+    let q = base;
+    if (extra > 0 && mine.length > base) {
+      q = base + 1;
+      extra--;
+    }
+    quota.set(id, q);
+    result.get(id)!.push(...mine.slice(0, q));
+  }
+  // Members that did not get an extra slot for what they owned may still get one for free partitions.
+  for (const id of byOwned) {
+    if (extra === 0) break;
+    if (quota.get(id) === base) {
+      quota.set(id, base + 1);
+      extra--;
+    }
+  }
+  const taken = new Set([...result.values()].flat());
+  // Free partitions go to the members furthest below their quota.
+  for (let p = 0; p < count; p++) {
+    if (taken.has(p)) continue;
+    let pick: string | undefined;
+    let room = 0;
+    for (const id of eligible) {
+      const r = quota.get(id)! - result.get(id)!.length;
+      if (r > room) {
+        room = r;
+        pick = id;
+      }
+    }
+    if (pick === undefined) break;
+    // Cooperative: a partition someone else claims (it is giving it up now) moves next round.
+    if (claimed.has(p) && owner.get(p) !== pick) continue;
+    result.get(pick)!.push(p);
+  }
+  for (const partitions of result.values()) partitions.sort((a, b) => a - b);
+  return result;
+}

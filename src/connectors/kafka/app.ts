@@ -57,7 +57,7 @@ import { committedReads } from './aborted.ts';
 import { perTopicCooperativeSticky } from './assignor.ts';
 import { brokersOf } from './brokers.ts';
 import { ChangelogStore, readChangelog } from './changelog.ts';
-import { deadLetterMessage } from './dead-letters.ts';
+import { checkDeadLetterTopic, deadLetterMessage } from './dead-letters.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 
@@ -244,16 +244,7 @@ export class KafkaApp {
         'pass { keyBy: (value) => value.key }',
       );
     }
-    if (
-      options.deadLetterTopic !== undefined &&
-      (typeof options.deadLetterTopic !== 'string' || options.deadLetterTopic === '')
-    ) {
-      throw configError(
-        'app.source deadLetterTopic must be a topic name',
-        options.deadLetterTopic,
-        'pass e.g. { deadLetterTopic: "orders-dlq" } or leave it out',
-      );
-    }
+    checkDeadLetterTopic('app.source', options.deadLetterTopic);
     this.#source = {
       topics: [...options.topics],
       bufferSize: options.bufferSize ?? 10_000,

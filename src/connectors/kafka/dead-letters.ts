@@ -14,10 +14,11 @@
  * // orders-dlq: key and value as they were; headers eddy.error.code = "invalid-json", …
  * ```
  */
+
 import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Message, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
-import { EddyError } from '../../errors/index.ts';
+import { configError, EddyError } from '../../errors/index.ts';
 
 /**
  * The headers eddy adds to a dead letter. Values are UTF-8 text: the failure code (one of
@@ -29,6 +30,18 @@ import { EddyError } from '../../errors/index.ts';
  * const code = message.headers.get(Buffer.from(DEAD_LETTER_HEADERS.code))?.toString();
  * ```
  */
+
+/** Checks a `deadLetterTopic` option (absent, or a topic name); `owner` names the option's owner. */
+export function checkDeadLetterTopic(owner: string, topic: unknown): void {
+  if (topic !== undefined && (typeof topic !== 'string' || topic === '')) {
+    throw configError(
+      `${owner} deadLetterTopic must be a topic name`,
+      topic,
+      'pass e.g. { deadLetterTopic: "orders-dlq" } or leave it out',
+    );
+  }
+}
+
 export const DEAD_LETTER_HEADERS = Object.freeze({
   code: 'eddy.error.code',
   reason: 'eddy.error.reason',

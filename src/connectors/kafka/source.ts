@@ -26,7 +26,7 @@ import { configError, EddyError } from '../../errors/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../types.ts';
 import { committedReads } from './aborted.ts';
 import { brokersOf } from './brokers.ts';
-import { DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
+import { checkDeadLetterTopic, DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
 
 export interface KafkaSourceOptions<T> {
@@ -73,16 +73,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
   if (typeof options.groupId !== 'string' || options.groupId === '') {
     throw configError('kafkaSource needs a groupId', options.groupId, 'pass { groupId: "my-app" }');
   }
-  if (
-    options.deadLetterTopic !== undefined &&
-    (typeof options.deadLetterTopic !== 'string' || options.deadLetterTopic === '')
-  ) {
-    throw configError(
-      'kafkaSource deadLetterTopic must be a topic name',
-      options.deadLetterTopic,
-      'pass e.g. { deadLetterTopic: "orders-dlq" } or leave it out',
-    );
-  }
+  checkDeadLetterTopic('kafkaSource', options.deadLetterTopic);
   const reconnectTimeoutMs = options.reconnectTimeoutMs ?? 60_000;
   if (!Number.isFinite(reconnectTimeoutMs) || reconnectTimeoutMs < 0) {
     throw configError(

@@ -429,7 +429,6 @@ export class KafkaApp {
     this.#newConsumer();
     // The first stream makes the consumer join the group; it is reopened whenever the tasks change.
     await this.#openStream(topics);
-    const consumer = (): Consumer => this.#consumer!;
 
     const stop = options.signal;
     const onStop = () => this.#kick();
@@ -469,9 +468,7 @@ export class KafkaApp {
       this.#kick = () => {};
       await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { drain: false })));
       await this.#stream?.close().catch(() => {});
-      await consumer()
-        .close(true)
-        .catch(() => {});
+      await this.#consumer?.close(true).catch(() => {});
     }
   }
 

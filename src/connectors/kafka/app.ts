@@ -495,6 +495,10 @@ export class KafkaApp {
         sessionTimeout: this.#sessionTimeoutMs,
         rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
         heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
+        // Kafka's own consumer defaults. The client's are 50 MB for both, so one fetch of a backlog
+        // could be 50 MB decoded at once: memory far past bufferSize and a long wait for the first record.
+        maxBytes: 50 * 1024 * 1024,
+        maxBytesPerPartition: 1024 * 1024,
       }),
     );
     this.#consumer = consumer;

@@ -370,8 +370,8 @@ export class KafkaApp {
         if (forwarded !== undefined) {
           if (this.#duplicate(task, forwarded)) continue;
           if (forwarded.rejected !== undefined) {
-            const r = forwarded.rejected;
-            reject(forwarded.original, r.code, r.reason, r.eddyCode);
+            const r = rejectedInput(m, forwarded);
+            reject(r.original, r.code, r.reason, r.eddyCode);
             continue;
           }
         }
@@ -975,45 +975,49 @@ const REJECT_HEADER = 'eddy.rejected';
 const REJECT_HEADER_KEY = Buffer.from(REJECT_HEADER);
 
 interface Forwarded {
+  /** The input partition (`topic:partition`) and offset of the record carried. */
   split: string;
   offset: bigint;
-  /** Set when the forwarder rejected the record: the input record as it was, and why. */
-  rejected?: { code: string; eddyCode: string; reason: string };
-  original: Message;
+  /** The forwarder's JSON [code, eddyCode, reason, input timestamp] when it could not key the record. */
+  rejected: string | undefined;
 }
 
-/** The input record a repartition record carries, or undefined. */
+/** Where the record a repartition record carries came from (read for every record: no copies). */
 function forwardedOf(m: Message): Forwarded | undefined {
   let source: string | undefined;
   let rejected: string | undefined;
-  const headers = new Map<Buffer, Buffer>();
   for (const [k, v] of m.headers ?? []) {
     const name = k?.toString();
     if (name === SOURCE_HEADER) source = v?.toString();
     else if (name === REJECT_HEADER) rejected = v?.toString();
-    else if (k !== undefined && v !== undefined) headers.set(k, v);
   }
   if (source === undefined) return undefined;
   const space = source.indexOf(' ');
-  const split = source.slice(space + 1);
-  const colon = split.lastIndexOf(':');
-  const offset = BigInt(source.slice(0, space));
-  let why: Forwarded['rejected'];
-  let timestamp = m.timestamp;
-  if (rejected !== undefined) {
-    const [code, eddyCode, reason, ts] = JSON.parse(rejected) as [string, string, string, string];
-    why = { code, eddyCode, reason };
-    timestamp = BigInt(ts);
+  return { split: source.slice(space + 1), offset: BigInt(source.slice(0, space)), rejected };
+}
+
+/** A record the forwarder rejected, as it was in its input partition, and why. */
+function rejectedInput(
+  m: Message,
+  f: Forwarded,
+): { original: Message; code: string; eddyCode: string; reason: string } {
+  const [code, eddyCode, reason, ts] = JSON.parse(f.rejected!) as [string, string, string, string];
+  const headers = new Map<Buffer, Buffer>();
+  for (const [k, v] of m.headers ?? []) {
+    const name = k?.toString();
+    if (name !== SOURCE_HEADER && name !== REJECT_HEADER && k !== undefined && v !== undefined)
+      headers.set(k, v);
   }
+  const colon = f.split.lastIndexOf(':');
   const original = {
     ...m,
-    topic: split.slice(0, colon),
-    partition: Number(split.slice(colon + 1)),
-    offset,
-    timestamp,
+    topic: f.split.slice(0, colon),
+    partition: Number(f.split.slice(colon + 1)),
+    offset: f.offset,
+    timestamp: BigInt(ts),
     headers,
   } as Message;
-  return { split, offset, original, ...(why === undefined ? {} : { rejected: why }) };
+  return { original, code, eddyCode, reason };
 }
 
 /** A sink writing into its task's transactions. */

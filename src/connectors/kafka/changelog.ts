@@ -47,7 +47,7 @@ export interface ChangelogWriterOptions {
   ) => Promise<void>;
   /** Adds the consumed offsets and commits; throws if the group has moved on (a rebalance). */
   readonly commit: () => Promise<void>;
-  /** The partitions (key groups) this process owns now. */
+  /** The partitions (key groups) this store writes: in kafkaApp, its task's one partition. */
   readonly owned: () => ReadonlySet<number>;
   /** What the changelog holds for the owned partitions (from the restore), updated on every commit. */
   readonly written: Written;

@@ -15,6 +15,7 @@ import type { FeederSnapshot } from '../runtime/timestamps.ts';
 import type { KeyedStateBackend, StateChunk, StateSnapshot } from '../state/backend.ts';
 import { type Key, workerForKeyGroup } from '../state/key-groups.ts';
 import { decode, encode } from './codec.ts';
+import { EntryWriter } from './entry-codec.ts';
 import type { Chunk, LoadedCheckpoint } from './storage.ts';
 
 /** One subtask's non-keyed part of a checkpoint. */
@@ -65,12 +66,12 @@ export function metaChunk(meta: CheckpointMeta): Chunk {
  */
 export function readAllNow(backend: KeyedStateBackend): StateSnapshot {
   const chunks: StateChunk[] = [];
+  const w = new EntryWriter();
   for (const [step, table, t] of backend.tables()) {
     for (const g of [...t.keyGroups()]) {
-      const flat: unknown[] = [];
-      for (const [key, ns, value] of t.entries(g)) flat.push(key, ns, value);
-      if (flat.length > 0)
-        chunks.push({ step, table, keyGroup: g, entries: flat.length / 3, bytes: encode(flat) });
+      w.begin();
+      for (const [key, ns, value] of t.entries(g)) w.entry(key, ns, value);
+      if (w.count > 0) chunks.push({ step, table, keyGroup: g, entries: w.count, bytes: w.finish() });
     }
   }
   return { complete: async () => chunks };

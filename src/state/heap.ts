@@ -9,9 +9,12 @@
  * caller can read a value and change it in place — so the snapshot holds
  * exactly the state at the barrier while records keep flowing.
  */
-import { encode } from '../checkpoint/codec.ts';
+import { EntryWriter } from '../checkpoint/entry-codec.ts';
 import type { KeyedStateBackend, StateChunk, StateSnapshot, StateTable } from './backend.ts';
 import type { Key } from './key-groups.ts';
+
+/** One writer for every table: captures never interleave (each runs to its end synchronously). */
+const writer = new EntryWriter();
 
 /** Encode pending groups for about this long before letting records through again. */
 const SLICE_MS = 4;
@@ -145,15 +148,16 @@ class HeapTable<V> implements StateTable<V> {
     this.#pendingCount--;
     const group = this.#groups[g];
     if (group === undefined) return;
-    const flat: unknown[] = [];
-    for (const [namespace, ns] of group) for (const [key, value] of ns) flat.push(key, namespace, value);
-    if (flat.length === 0) return;
+    const w = writer;
+    w.begin();
+    for (const [namespace, ns] of group) for (const [key, value] of ns) w.entry(key, namespace, value);
+    if (w.count === 0) return;
     this.#chunks.push({
       step: this.step,
       table: this.name,
       keyGroup: g,
-      entries: flat.length / 3,
-      bytes: encode(flat),
+      entries: w.count,
+      bytes: w.finish(),
     });
   }
 }

@@ -51,6 +51,12 @@ export default definePipeline({
           return acc;
         },
         result: (acc) => acc.sum,
+        // Partials merge, so at parallelism > 1 each subtask pre-aggregates before the exchange.
+        merge(a, b) {
+          a.n += b.n;
+          a.sum += b.sum;
+          return a;
+        },
       })
       .sink(sink);
     return p;

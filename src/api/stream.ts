@@ -18,6 +18,7 @@ import {
 } from '../operators/process.ts';
 import { BranchOperator, TimestampsOperator, UnionOperator } from '../operators/stateless.ts';
 import { LATE_TAG, WindowOperator } from '../operators/window.ts';
+import { WindowCombiner } from '../operators/window-combine.ts';
 import { checkFn, checkInt, type LogicalGraph, type NodeKind, type StreamRef } from '../plan/graph.ts';
 import type { Operator } from '../runtime/operator.ts';
 import type { StateSpec } from '../state/handles.ts';
@@ -43,9 +44,15 @@ function addNode(
   name: string | undefined,
   inputs: readonly StreamRef[],
   make: (id: string) => Operator,
-  options: { outputs?: readonly string[]; keyed?: boolean } = {},
+  options: {
+    outputs?: readonly string[];
+    keyed?: boolean;
+    /** Makes the local pre-aggregation step's operator factory (see `PlanNode.combine`). */
+    combine?: ((id: string) => () => Operator) | undefined;
+  } = {},
 ): string {
   const id = scope.graph.stepId(kind, name);
+  const local = options.combine?.(id);
   scope.graph.add({
     id,
     kind,
@@ -53,6 +60,7 @@ function addNode(
     outputs: ['main', ...(options.outputs ?? [])],
     keyed: options.keyed ?? false,
     operator: () => make(id),
+    ...(local === undefined ? {} : { combine: local }),
   });
   return id;
 }
@@ -545,6 +553,10 @@ export class WindowedStream<T, K extends Key> {
     checkAggregator(agg, this.#assigner.kind === 'session');
     const assigner = this.#assigner;
     const options = { allowedLateness: this.#lateness, earlyEvery: this.#earlyEvery };
+    // Partials that merge can be pre-aggregated before the exchange (see WindowCombiner);
+    // not with early results, which must see every record as it comes.
+    const combinable =
+      typeof agg.merge === 'function' && assigner.kind !== 'session' && this.#earlyEvery === 0;
     const id = addNode(
       this.#keyed.scope,
       'window',
@@ -554,6 +566,7 @@ export class WindowedStream<T, K extends Key> {
       {
         outputs: ['late'],
         keyed: true,
+        combine: combinable ? (id) => () => new WindowCombiner(assigner, agg as never, id) : undefined,
       },
     );
     return new LateAwareStream(this.#keyed.scope, { node: id, tag: 0 });

@@ -14,6 +14,7 @@ import type { StateTable } from '../state/backend.ts';
 import type { Key } from '../state/key-groups.ts';
 import { TimerQueue } from '../time/timers.ts';
 import { userFunctionFailed } from './user-errors.ts';
+import { PARTIALS_TAG } from './window-combine.ts';
 
 export const LATE_TAG = 1;
 
@@ -100,8 +101,12 @@ export class WindowOperator implements Operator {
     }
   }
 
-  processBatch(batch: Batch, _input: number, out: Output): void {
+  processBatch(batch: Batch, input: number, out: Output): void {
     this.#out = out;
+    if (input === PARTIALS_TAG) {
+      this.#mergePartials(batch);
+      return;
+    }
     const { values, times } = batch;
     const keys = batch.keys!;
     const groups = batch.groups!;
@@ -173,6 +178,56 @@ export class WindowOperator implements Operator {
     }
     if (end - 1 <= wm) this.#emit(key, start, end, after, 'late');
     else if (this.#dirty !== undefined) this.#markDirty(start, key, group);
+    return true;
+  }
+
+  /**
+   * Input 1, with a `WindowCombiner` before the exchange: partial accumulators
+   * of (key, window start = record time), merged into the window's state.
+   */
+  #mergePartials(batch: Batch): void {
+    const { values, times } = batch;
+    const keys = batch.keys!;
+    const groups = batch.groups!;
+    const size = (this.#assigner as { size: number }).size;
+    for (let i = 0; i < values.length; i++) {
+      const start = times[i]!;
+      try {
+        if (this.#mergeInto(start, size, keys[i]!, groups[i]!, values[i])) continue;
+      } catch (e) {
+        userFunctionFailed(this.#ctx, e, values[i], start);
+        continue;
+      }
+      // The combiner sends a partial before its watermark can fire the window; one past the
+      // window's lateness means that broke. Never dropped: it goes to the dead letters.
+      this.#ctx.metrics.lateRecords++;
+      this.#ctx.deadLetter(
+        'EDDY_LATE_PARTIAL',
+        `a pre-aggregated partial of window [${start}, ${start + size}) arrived after the window's state was dropped (watermark ${this.#watermark})`,
+        values[i],
+        start,
+      );
+    }
+  }
+
+  /** Merges a partial into window [start, start+size) of `key`; false if that window is past its allowed lateness. */
+  #mergeInto(start: number, size: number, key: Key, group: number, partial: unknown): boolean {
+    const end = start + size;
+    const wm = this.#watermark;
+    if (end - 1 + this.#lateness <= wm) return false;
+    const table = this.#acc;
+    const before = table.get(group, key, start);
+    let after: unknown;
+    if (before === undefined) {
+      after = partial;
+      table.put(group, key, start, after);
+      this.#timers.register(end - 1, group, key, start);
+      if (this.#lateness > 0) this.#timers.register(end - 1 + this.#lateness, group, key, start);
+    } else {
+      after = this.#agg.merge!(before, partial);
+      if (after !== before || this.#putBack) table.put(group, key, start, after);
+    }
+    if (end - 1 <= wm) this.#emit(key, start, end, after, 'late');
     return true;
   }
 

@@ -50,6 +50,14 @@ export interface PlanNode {
   readonly operator?: () => Operator;
   /** For map, filter, flatMap and keyBy: the stage the planner chains with its neighbours. */
   readonly stage?: Stage;
+  /**
+   * For a window aggregation whose partial results merge: with parallelism
+   * above 1 the planner puts this operator before the exchange (it
+   * pre-aggregates each subtask's records per key and window; output 0:
+   * records passed on as they were, output 1: partial accumulators) and the
+   * node's own operator takes both, as inputs 0 and 1.
+   */
+  readonly combine?: () => Operator;
   readonly source?: { readonly source: Source<unknown>; readonly options: SourceOptions<unknown> };
   readonly sink?: Sink<unknown>;
 }

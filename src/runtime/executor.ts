@@ -12,6 +12,7 @@ import { EddyError } from '../errors/index.ts';
 import { ChainOperator } from '../operators/chain.ts';
 import { SinkOperator } from '../operators/sink.ts';
 import { PassThroughOperator } from '../operators/stateless.ts';
+import { PARTIALS_TAG, RAW_TAG } from '../operators/window-combine.ts';
 import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from '../plan/graph.ts';
 import type { KeyedStateBackend, StateSnapshot } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
@@ -90,6 +91,8 @@ export class Executor {
   readonly #onFail: ((error: unknown) => void) | undefined;
   // Exchange edges out of this subtask, to be pointed at the other subtasks' tasks by the job.
   readonly #exchanges: { edge: ExchangeEdge; consumer: string }[] = [];
+  // Combiner step -> the window step it pre-aggregates for.
+  readonly #combinerOf = new Map<string, string>();
   // Tasks that do nothing in this subtask (sinks gathered into subtask 0).
   readonly #inactive: string[] = [];
   // Checkpointing: the gate source loops wait at, how many loops run and how many wait.
@@ -134,8 +137,15 @@ export class Executor {
   /** Builds the tasks (call before `wire` and `start`). */
   build(): void {
     this.#build();
-    if (this.#restore !== undefined) {
-      for (const [id, w] of Object.entries(this.#restore.tasks)) this.#tasks.get(id)?.restoreWatermarks(w);
+    const restore = this.#restore;
+    if (restore !== undefined) {
+      for (const [id, w] of Object.entries(restore.tasks)) this.#tasks.get(id)?.restoreWatermarks(w);
+      // A checkpoint taken without combiners: each starts where its window step was.
+      for (const [local, step] of this.#combinerOf) {
+        const w = restore.tasks[step];
+        if (restore.tasks[local] === undefined && w !== undefined)
+          this.#tasks.get(local)?.restoreWatermarks(w);
+      }
     }
   }
 
@@ -350,8 +360,46 @@ export class Executor {
     };
   }
 
+  /**
+   * With several subtasks, a window aggregation whose partials merge gets a
+   * combiner step before its exchange (`<step>.local`, see `WindowCombiner`):
+   * the step then reads the records the combiner passed on (input 0) and its
+   * partials (input 1).
+   */
+  #withCombiners(nodes: PlanNode[]): PlanNode[] {
+    if (this.parallelism === 1) return nodes;
+    const taken = new Set(nodes.map((node) => node.id));
+    const out: PlanNode[] = [];
+    for (const node of nodes) {
+      if (node.combine === undefined) {
+        out.push(node);
+        continue;
+      }
+      let id = `${node.id}.local`;
+      for (let i = 2; taken.has(id); i++) id = `${node.id}.local-${i}`;
+      taken.add(id);
+      this.#combinerOf.set(id, node.id);
+      out.push({
+        id,
+        kind: node.kind,
+        inputs: node.inputs,
+        outputs: ['main', 'partials'],
+        keyed: false,
+        operator: node.combine,
+      });
+      out.push({
+        ...node,
+        inputs: [
+          { node: id, tag: RAW_TAG },
+          { node: id, tag: PARTIALS_TAG },
+        ],
+      });
+    }
+    return out;
+  }
+
   #build(): void {
-    const nodes = this.#graph.ordered();
+    const nodes = this.#withCombiners(this.#graph.ordered());
     let consumers = consumersOf(nodes);
     if (consumers.get(DEAD_LETTERS_ID)?.[0]?.length === 0) {
       const write = this.#defaultDeadLetters;
@@ -474,6 +522,7 @@ export class Executor {
 
   #context(task: Task): OperatorContext {
     const stepId = task.id;
+    const combines = this.#combinerOf.get(stepId);
     return {
       stepId,
       clock: this.#clock,
@@ -484,7 +533,8 @@ export class Executor {
       lingerMs: this.#lingerMs,
       output: task.output,
       checkpointing: this.#checkpointing,
-      restored: this.#restore?.operators.get(stepId),
+      // A combiner missing from the checkpoint starts at its window step's watermark.
+      restored: this.#restore?.operators.get(stepId) ?? this.#restore?.operators.get(combines ?? ''),
       deadLetter: (code, reason, payload, time, step = stepId) => {
         (this.#counters.get(step) ?? task.counters).deadLetters++;
         this.#deadLetter(step, code, reason, payload, time);

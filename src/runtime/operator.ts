@@ -75,8 +75,8 @@ export interface Output {
   emit(value: unknown, time: number): void;
   /** Emits one record on side output `tag` (1, 2, ... as the plan numbered them). */
   emitTo(tag: number, value: unknown, time: number): void;
-  /** Emits a whole batch on the main output without copying it. */
-  emitBatch(batch: Batch): void;
+  /** Emits a whole batch (keys and groups included) on output `tag` (default: main) without copying it. */
+  emitBatch(batch: Batch, tag?: number): void;
   /** Hands every buffered record downstream now. */
   flush(): void;
   /** Forwards a watermark (after flushing). Only for operators that hold watermarks back themselves. */
@@ -97,6 +97,12 @@ export interface Operator {
    * (the operator then forwards it later through {@link Output.watermark}).
    */
   onWatermark?(watermark: number, out: Output): number;
+  /**
+   * Every input went idle (no data for the sources' idle timeout), or one
+   * became active again. Downstream may now advance its watermark without
+   * this task, so anything held back for a later watermark should go now.
+   */
+  onIdle?(idle: boolean, out: Output): void;
   /**
    * A checkpoint barrier reached the operator (sources are paused): finish
    * work in flight, emitting its results, so that the snapshot is complete.

@@ -125,10 +125,10 @@ class TaskOutput implements Output {
     if (values.length >= this.#batchSize) this.#seal(tag);
   }
 
-  emitBatch(batch: Batch): void {
-    if (batch.values.length === 0) return;
-    if (this.#values[0]!.length > 0) this.#seal(0);
-    this.#ready.push({ tag: 0, batch });
+  emitBatch(batch: Batch, tag = 0): void {
+    if (batch.values.length === 0 || this.#values[tag] === undefined) return;
+    if (this.#values[tag]!.length > 0) this.#seal(tag);
+    this.#ready.push({ tag, batch });
   }
 
   #seal(tag: number): void {
@@ -326,6 +326,10 @@ export class Task {
 
   #setIdle(idle: boolean): void {
     if (this.#idleForwarded === idle || this.#ended) return;
+    if (this.operator.onIdle !== undefined) {
+      this.operator.onIdle(idle, this.output);
+      this.output.flush();
+    }
     this.#idleForwarded = idle;
     for (const edges of this.#edges) for (const e of edges) eachTarget(e, (t, c) => t.receiveIdle(c, idle));
   }

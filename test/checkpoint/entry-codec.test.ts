@@ -13,7 +13,14 @@ function expected(v: unknown): unknown {
   if (Array.isArray(v) && Object.getPrototypeOf(v) === Array.prototype) return v.map(expected);
   if (Object.getPrototypeOf(v) === Object.prototype) {
     const o: Record<string, unknown> = {};
-    for (const k in v) o[k] = expected((v as Record<string, unknown>)[k]);
+    // An own __proto__ key stays an own property (assigning it would set the prototype).
+    for (const k in v)
+      Object.defineProperty(o, k, {
+        value: expected((v as Record<string, unknown>)[k]),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     return o;
   }
   return new Unpackr(OPTIONS).unpack(new Packr(OPTIONS).pack(v));

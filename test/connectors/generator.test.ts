@@ -28,6 +28,19 @@ describe('generator source', () => {
     );
   });
 
+  it('makes the same records at any parallelism: every subtask its own splits, none twice or skipped', async () => {
+    const options = { count: 3001, seed: 3, startTime: 0, splits: 8, disorder: { maxDelay: 300 }, make };
+    const byIndex = (xs: { i: number }[]) => [...xs].sort((a, b) => a.i - b.i);
+    const one = await generate(options);
+    for (const parallelism of [2, 3, 5, 8]) {
+      const out = collectSink<{ i: number; r: number; ts: number }>();
+      const p = new Pipeline({ batchSize: 97 });
+      p.source('gen', generatorSource(options)).sink(out);
+      await p.run({ parallelism });
+      assert.deepEqual(byIndex(out.values), one.values, `parallelism ${parallelism}`);
+    }
+  });
+
   it('keeps disorder within maxDelay and makes the asked fraction of records late by at least `by`', async () => {
     const out = await generate({
       count: 20_000,

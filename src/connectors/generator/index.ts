@@ -123,6 +123,14 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
         states[s] = { next: r?.next ?? s, rng };
       }
       const owned = states.filter((x) => x !== undefined).length;
+      // From a split this subtask does not own, how far to the next one it does (so `produce`
+      // steps over the other subtasks' records instead of testing each of them).
+      const skip = new Int32Array(splits);
+      for (let s = 0; s < splits; s++) {
+        let d = 0;
+        while (d < splits && states[(s + d) % splits] === undefined) d++;
+        skip[s] = d;
+      }
       let cursor = Math.min(count, ...states.filter((x) => x !== undefined).map((x) => x.next));
       // Time of record i is start + i * 1000 / eventsPerSecond, computed as (i * 1000) / rate so that
       // whole results stay exact (i * (1000 / rate) can land 1 ms short).
@@ -143,9 +151,14 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
         const times: number[] = [];
         let i = cursor;
         for (; i < count && values.length < want; i++) {
-          const state = states[i % splits];
+          const split = i % splits;
+          const state = states[split];
+          if (state === undefined) {
+            i += skip[split]! - 1;
+            continue;
+          }
           // Splits restored from several old subtasks may stand at different indexes.
-          if (state === undefined || i < state.next) continue;
+          if (i < state.next) continue;
           rng = state.rng;
           let t = Math.floor(start + (i * 1000) / eventsPerSecond);
           if (maxDelay > 0 && (disorderFraction === 1 || rng.next() < disorderFraction))

@@ -166,10 +166,14 @@ export async function startThreaded(
       checkpointing,
       restoreDir,
     };
-    const worker = new Worker(new URL('./worker.ts', import.meta.url), {
-      workerData: data,
-      transferList: Object.values(ports[k]!),
-    });
+    // From source the thread runs TypeScript; from the built package, its JavaScript.
+    const worker = new Worker(
+      new URL(import.meta.url.endsWith('.ts') ? './boot.ts' : './boot.js', import.meta.url),
+      {
+        workerData: data,
+        transferList: Object.values(ports[k]!),
+      },
+    );
     const remote = new RemoteParticipant(worker);
     workers.push(worker);
     remotes.push(remote);

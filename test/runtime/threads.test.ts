@@ -19,8 +19,14 @@ describe('subtasks in worker threads', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-threads-'));
     try {
       const outs: string[][] = [];
-      for (const parallelism of [1, 2, 3]) {
-        const out = join(dir, `p${parallelism}.jsonl`);
+      // 2 and 3 with pre-aggregation before the exchange (the aggregator merges), then 2 without.
+      for (const [parallelism, plain] of [
+        [1, false],
+        [2, false],
+        [3, false],
+        [2, true],
+      ] as const) {
+        const out = join(dir, `p${parallelism}-${plain}.jsonl`);
         const { stdout } = await run(
           process.execPath,
           [
@@ -34,6 +40,7 @@ describe('subtasks in worker threads', () => {
             '--parallelism',
             String(parallelism),
             '--quiet',
+            ...(plain ? ['--plain'] : []),
           ],
           { timeout: 120_000, cwd: dir },
         );
@@ -45,6 +52,7 @@ describe('subtasks in worker threads', () => {
       assert.equal(total, 120_000, 'every event is counted once');
       assert.deepEqual(outs[1], outs[0]);
       assert.deepEqual(outs[2], outs[0]);
+      assert.deepEqual(outs[3], outs[0]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

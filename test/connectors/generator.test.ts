@@ -31,13 +31,17 @@ describe('generator source', () => {
   it('makes the same records at any parallelism: every subtask its own splits, none twice or skipped', async () => {
     const options = { count: 3001, seed: 3, startTime: 0, splits: 8, disorder: { maxDelay: 300 }, make };
     const byIndex = (xs: { i: number }[]) => [...xs].sort((a, b) => a.i - b.i);
-    const one = await generate(options);
-    for (const parallelism of [2, 3, 5, 8]) {
+    const runAt = async (parallelism: number) => {
       const out = collectSink<{ i: number; r: number; ts: number }>();
       const p = new Pipeline({ batchSize: 97 });
       p.source('gen', generatorSource(options)).sink(out);
       await p.run({ parallelism });
-      assert.deepEqual(byIndex(out.values), one.values, `parallelism ${parallelism}`);
+      return byIndex(out.values);
+    };
+    const one = await runAt(1);
+    assert.equal(one.length, 3001);
+    for (const parallelism of [2, 3, 5, 8]) {
+      assert.deepEqual(await runAt(parallelism), one, `parallelism ${parallelism}`);
     }
   });
 

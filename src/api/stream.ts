@@ -566,7 +566,9 @@ export class WindowedStream<T, K extends Key> {
       {
         outputs: ['late'],
         keyed: true,
-        combine: combinable ? (id) => () => new WindowCombiner(assigner, agg as never, id) : undefined,
+        combine: combinable
+          ? (stepId) => () => new WindowCombiner(assigner, agg as never, stepId)
+          : undefined,
       },
     );
     return new LateAwareStream(this.#keyed.scope, { node: id, tag: 0 });

@@ -103,7 +103,11 @@ export function alignedStart(time: number, step: number, offset: number): number
 /**
  * An incremental aggregation: `create` an accumulator, `add` each record, turn
  * the accumulator into a `result`. `merge` combines two accumulators; session
- * windows need it.
+ * windows need it, and with it tumbling and sliding windows at parallelism > 1
+ * are pre-aggregated in each subtask before records cross to the subtask that
+ * owns their key (only one partial per key, window and subtask crosses). It
+ * must be associative, and `merge(a, b)` must equal adding b's records to a
+ * (it may change `a` in place and return it).
  *
  * @example
  * ```ts

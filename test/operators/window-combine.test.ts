@@ -252,6 +252,25 @@ describe('WindowCombiner', () => {
     ]);
   });
 
+  it('holds at most 100,000 partials: past that it sends them all', () => {
+    const h = harness();
+    const c = new WindowCombiner(tumbling(1000), sum as never, 'agg');
+    c.onStart(h.ctx);
+    const n = 100_001;
+    c.processBatch(
+      keyed(Array.from({ length: n }, (_, i) => [`k${i}`, 10, 1] as [string, number, number])),
+      0,
+      h.out,
+    );
+    assert.equal(
+      h.sent.reduce((a, s) => a + s.batch.values.length, 0),
+      n,
+    );
+    const before = h.sent.length;
+    c.onWatermark(999, h.out);
+    assert.equal(h.sent.length, before, 'nothing was left to send');
+  });
+
   it('sends partials in batches of the configured size', () => {
     const h = harness(4);
     const c = new WindowCombiner(tumbling(1000), sum as never, 'agg');

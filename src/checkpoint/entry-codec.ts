@@ -36,6 +36,8 @@ const T_NEW_SHAPE = 0x89;
 const T_PACKED = 0x8a;
 const T_UINT8 = 0x8b;
 const T_UINT16 = 0x8c;
+/** In the namespace position only: the same namespace as the entry before (a window start, often 9 bytes). */
+const T_SAME_NAMESPACE = 0x8d;
 
 /** Entries buffered before they are written (see `EntryWriter#flushRun`). */
 const RUN = 128;
@@ -58,6 +60,7 @@ export class EntryWriter {
   readonly #runNamespaces: number[] = new Array(RUN).fill(0);
   readonly #runValues: unknown[] = new Array(RUN);
   #run = 0;
+  #lastNamespace = Number.NaN;
   // Keeps the touch loop's result observable, so it is not optimised away.
   #touched = 0;
 
@@ -66,6 +69,7 @@ export class EntryWriter {
     this.#pos = 0;
     this.#count = 0;
     this.#run = 0;
+    this.#lastNamespace = Number.NaN;
     this.#runValues.fill(undefined);
     this.#runKeys.fill(undefined);
     this.#shapes.clear();
@@ -110,7 +114,14 @@ export class EntryWriter {
     this.#touched += touched;
     for (let i = 0; i < n; i++) {
       this.#value(keys[i], 0);
-      this.#value(namespaces[i], 0);
+      const ns = namespaces[i]!;
+      const last = this.#lastNamespace;
+      // NaN never equals itself, so it is written each time; 0 and -0 are told apart.
+      if (ns === last && (ns !== 0 || Object.is(ns, last))) this.#tag(T_SAME_NAMESPACE);
+      else {
+        this.#value(ns, 0);
+        this.#lastNamespace = ns;
+      }
       this.#value(values[i], 0);
       values[i] = undefined;
       keys[i] = undefined;
@@ -347,7 +358,14 @@ class EntryReader {
     const count = this.#view.getUint32(2, true);
     this.#pos = 6;
     const out = new Array<unknown>(count * 3);
-    for (let i = 0; i < out.length; i++) out[i] = this.#value();
+    let namespace: unknown;
+    for (let i = 0; i < out.length; i += 3) {
+      out[i] = this.#value();
+      if (this.#buf[this.#pos] === T_SAME_NAMESPACE && i > 0) this.#pos++;
+      else namespace = this.#value();
+      out[i + 1] = namespace;
+      out[i + 2] = this.#value();
+    }
     if (this.#pos !== this.#buf.length)
       throw new Error(`state chunk has ${this.#buf.length - this.#pos} bytes after its entries`);
     return out;

@@ -93,6 +93,30 @@ describe('state entry codec', () => {
     );
   });
 
+  it('writes a namespace once for a run of entries, telling 0 from -0 and NaN from itself', () => {
+    const entries: (readonly [unknown, number, unknown])[] = [
+      0,
+      -0,
+      -0,
+      0,
+      0,
+      Number.NaN,
+      Number.NaN,
+      1.5e12,
+      1.5e12,
+    ].map((ns, i) => [i, ns, i] as const);
+    const back = roundTrip(entries);
+    assert.deepStrictEqual(
+      back,
+      entries.flatMap((e) => [...e]),
+    );
+    // Nine entries of one window: its 9-byte start once, then one byte each.
+    const w = new EntryWriter();
+    w.begin();
+    for (let i = 0; i < 9; i++) w.entry(i, 1_700_000_000_123.5, 0);
+    assert.equal(w.finish().length, 6 + 9 * 2 + 9 + 8);
+  });
+
   it('a key named __proto__ comes back as an own property, never as the prototype', () => {
     const evil = JSON.parse('{"__proto__": {"polluted": true}, "n": 1}') as Record<string, unknown>;
     const [, , back] = roundTrip([['k', 0, evil]]) as [unknown, unknown, Record<string, unknown>];

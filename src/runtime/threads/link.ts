@@ -17,9 +17,17 @@ export class Link {
   readonly #executor: Executor;
   #outstanding = 0;
   #waiters: (() => void)[] = [];
-  /** Messages sent and received (not counting credit): equal on both ends when nothing is in flight. */
-  sent = 0;
+  #sent = 0;
+  /** Messages received (not counting credit): equal to the other end's `sent` when nothing is in flight. */
   received = 0;
+  // Watermarks not posted yet, by consumer and channel: a source loop advances them once per poll,
+  // many times per turn of the event loop, and only the last one of a turn needs to cross.
+  readonly #watermarks = new Map<string, { c: string; ch: number; w: number }>();
+  #flushQueued = false;
+  readonly #flush = () => {
+    this.#flushQueued = false;
+    this.#flushWatermarks();
+  };
 
   constructor(port: MessagePort, executor: Executor) {
     this.#port = port;
@@ -27,25 +35,55 @@ export class Link {
     port.on('message', (m: PeerMessage) => this.#deliver(m));
   }
 
+  /** Messages sent (not counting credit), watermarks still held back included: they are posted first. */
+  get sent(): number {
+    this.#flushWatermarks();
+    return this.#sent;
+  }
+
   /** A proxy for task `consumer` on the other side of this link. */
   target(consumer: string): ChannelTarget {
     return {
       receive: (batch: Batch, ch: number) => this.#sendBatch(consumer, ch, batch),
-      receiveWatermark: (ch, w) => this.#post({ t: 'w', c: consumer, ch, w }),
+      receiveWatermark: (ch, w) => this.#holdWatermark(consumer, ch, w),
       receiveIdle: (ch, idle) => this.#post({ t: 'i', c: consumer, ch, idle }),
       receiveEnd: (ch) => this.#post({ t: 'e', c: consumer, ch }),
     };
   }
 
+  /** Keeps the newest watermark per channel until this turn ends or another message goes first. */
+  #holdWatermark(c: string, ch: number, w: number): void {
+    const id = `${ch}/${c}`;
+    const held = this.#watermarks.get(id);
+    if (held === undefined) this.#watermarks.set(id, { c, ch, w });
+    else held.w = w;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  #flushWatermarks(): void {
+    if (this.#watermarks.size === 0) return;
+    for (const { c, ch, w } of this.#watermarks.values()) {
+      this.#sent++;
+      this.#port.postMessage({ t: 'w', c, ch, w } satisfies PeerMessage);
+    }
+    this.#watermarks.clear();
+  }
+
   #post(m: PeerMessage): void {
-    this.sent++;
+    // Whatever came before on this link crosses before it: a held watermark precedes a later record.
+    this.#flushWatermarks();
+    this.#sent++;
     this.#port.postMessage(m);
   }
 
   #sendBatch(consumer: string, ch: number, batch: Batch): void {
+    this.#flushWatermarks();
     const { message, transfer } = packBatch(batch);
     this.#port.postMessage({ t: 'b', c: consumer, ch, p: message } satisfies PeerMessage, transfer);
-    this.sent++;
+    this.#sent++;
     if (++this.#outstanding >= CREDITS) {
       // The other side is behind: the sources of this subtask wait until it catches up.
       this.#executor.pushPressure(new Promise((resolve) => this.#waiters.push(resolve)));
@@ -89,6 +127,7 @@ export class Link {
   }
 
   close(): void {
+    this.#flushWatermarks();
     for (const w of this.#waiters) w();
     this.#waiters = [];
     this.#port.close();

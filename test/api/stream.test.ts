@@ -131,6 +131,32 @@ describe('stream operators', () => {
     assert.equal(m.steps['not-thirty']!.deadLetters, 1);
   });
 
+  it('a keyBy alone: a throwing key function or a key that is not a string or number dead-letters that record only', async () => {
+    const p = new Pipeline({ batchSize: 4 });
+    const counts = collectSink<{ key: string; value: number }>();
+    const dead = collectSink<DeadLetter>();
+    p.source('in', arraySource([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
+      .keyBy((x) => {
+        if (x === 3) throw new Error('three is bad');
+        return (x === 8 ? { not: 'a key' } : x % 2 === 0 ? 'even' : 'odd') as string;
+      }, 'by-parity')
+      .aggregate({ create: () => 0, add: (n) => n + 1, result: (n) => n })
+      .sink(counts);
+    p.deadLetters().sink(dead);
+    const m = await p.run();
+    assert.deepEqual(dead.values.map((d) => [d.step, d.payload, d.reason]).sort(), [
+      ['by-parity', '3', 'user function threw: three is bad'],
+      ['by-parity', '8', 'user function threw: key must be a string or number, got object'],
+    ]);
+    // The last running count per key: odd 1, 5, 7, 9 and even 2, 4, 6, 10.
+    const last = new Map<string, number>();
+    for (const c of counts.values) last.set(c.key, c.value);
+    assert.deepEqual(Object.fromEntries(last), { odd: 4, even: 4 });
+    assert.equal(m.steps['by-parity']!.recordsIn, 10);
+    assert.equal(m.steps['by-parity']!.recordsOut, 8);
+    assert.equal(m.steps['by-parity']!.deadLetters, 2);
+  });
+
   it("with errorPolicy 'fail' the run rejects with the step id", async () => {
     const p = new Pipeline({ errorPolicy: 'fail' });
     p.source('in', arraySource([1]))

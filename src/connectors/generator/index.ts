@@ -147,10 +147,13 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
       let made = 0;
       const wallStart = Date.now();
       const produce = (want: number): SourceBatch<T> => {
-        const values: T[] = [];
-        const times: number[] = [];
+        // Sized up front (and cut to what was made): no growing and copying per batch.
+        const size = Math.max(0, Math.min(want, count - cursor));
+        const values: T[] = new Array(size);
+        const times: number[] = new Array(size);
+        let filled = 0;
         let i = cursor;
-        for (; i < count && values.length < want; i++) {
+        for (; i < count && filled < want; i++) {
           const split = i % splits;
           const state = states[split];
           if (state === undefined) {
@@ -166,12 +169,16 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
           if (lateFraction > 0 && rng.next() < lateFraction)
             t -= lateBy + Math.floor(rng.next() * (maxDelay + 1));
           g.time = t;
-          times.push(t);
-          values.push(make(i, g));
+          times[filled] = t;
+          values[filled++] = make(i, g);
           state.next = i + splits;
         }
         cursor = i;
-        made += values.length;
+        if (filled < size) {
+          values.length = filled;
+          times.length = filled;
+        }
+        made += filled;
         return { values, times };
       };
       return {

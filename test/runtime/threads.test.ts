@@ -58,6 +58,19 @@ describe('subtasks in worker threads', () => {
     }
   });
 
+  it('a worker thread that fails as it starts fails the run with its error', async () => {
+    const failing = new URL('./fixtures/failing-worker-module.ts', import.meta.url).pathname;
+    const r = await run(process.execPath, [bin, 'run', failing, '--parallelism', '2', '--quiet'], {
+      timeout: 60_000,
+    }).then(
+      () => assert.fail('the run should fail'),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /this worker cannot start/);
+    assert.doesNotMatch(r.stderr, /ReferenceError/);
+  });
+
   it('SIGKILLed at random and resumed with --resume on 2 threads, the committed output equals the 1-thread run', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-threads-crash-'));
     try {

@@ -23,6 +23,18 @@ import type { PipelineMetrics, StepMetrics } from '../metrics.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
 import { setUpSubtask } from './subtask.ts';
 
+/**
+ * What a worker thread runs first, as plain JavaScript (a TypeScript entry
+ * would load the type stripper before anything could be cached): it turns on
+ * Node's on-disk compile cache, which keeps compiled code and, from source,
+ * the stripped TypeScript in the OS temp directory, then loads the worker.
+ * Silently without the cache where its directory cannot be written or
+ * `NODE_DISABLE_COMPILE_CACHE` is set. From source the worker is TypeScript;
+ * from the built package, its JavaScript.
+ */
+const BOOT = `require('node:module').enableCompileCache?.();
+import(${JSON.stringify(new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href)});`;
+
 export interface ThreadedOptions {
   readonly parallelism: number;
   readonly checkpoints?: { readonly storage: CheckpointStore; readonly intervalMs: number };
@@ -131,13 +143,19 @@ export async function startThreaded(
   let drained = 0;
   let closed = 0;
   let onReady!: () => void;
-  const allReady = new Promise<void>((resolve) => {
+  // Rejected by a failure before every thread is ready, so start-up reports it instead of waiting forever.
+  let onNotReady!: (e: unknown) => void;
+  const allReady = new Promise<void>((resolve, reject) => {
     onReady = resolve;
+    onNotReady = reject;
   });
+  allReady.catch(() => {}); // awaited below; a failure while this thread still sets up is not "unhandled"
   let onClosed!: () => void;
   const allClosed = new Promise<void>((resolve) => {
     onClosed = resolve;
   });
+  // The checkpoint timer (declared before `fail`, which a worker failing at start-up calls).
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const fail = (e: unknown) => {
     if (finished) return;
     finished = true;
@@ -145,6 +163,7 @@ export async function startThreaded(
     clearInterval(poll);
     for (const w of workers) void w.terminate();
     void setup?.executor.cancel();
+    onNotReady(e);
     settle.reject(e);
   };
   const send = (m: ControlMessage) => {
@@ -166,14 +185,7 @@ export async function startThreaded(
       checkpointing,
       restoreDir,
     };
-    // From source the thread runs TypeScript; from the built package, its JavaScript.
-    const worker = new Worker(
-      new URL(import.meta.url.endsWith('.ts') ? './boot.ts' : './boot.js', import.meta.url),
-      {
-        workerData: data,
-        transferList: Object.values(ports[k]!),
-      },
-    );
+    const worker = new Worker(BOOT, { eval: true, workerData: data, transferList: Object.values(ports[k]!) });
     const remote = new RemoteParticipant(worker);
     workers.push(worker);
     remotes.push(remote);
@@ -225,7 +237,6 @@ export async function startThreaded(
   let completed = 0;
   let failedCount = 0;
   let last: CheckpointInfo | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   const checkpoint = (kind: 'checkpoint' | 'savepoint', savepointDir?: string): Promise<CheckpointInfo> => {
     const next = (inFlight ?? Promise.resolve(undefined)).then(async () => {
       const info = await takeCheckpoint({

@@ -199,11 +199,11 @@ export class WindowOperator implements Operator {
         continue;
       }
       // The combiner sends a partial before its watermark can fire the window; one past the
-      // window's lateness means that broke. Never dropped: it goes to the dead letters.
+      // window's lateness means that broke (a bug in eddy). Never dropped: it goes to the dead letters.
       this.#ctx.metrics.lateRecords++;
       this.#ctx.deadLetter(
-        'EDDY_LATE_PARTIAL',
-        `a pre-aggregated partial of window [${start}, ${start + size}) arrived after the window's state was dropped (watermark ${this.#watermark})`,
+        'EDDY_INTERNAL',
+        `a pre-aggregated partial of window [${start}, ${start + size}) arrived after the window's state was dropped (watermark ${this.#watermark}); please report this`,
         values[i],
         start,
       );

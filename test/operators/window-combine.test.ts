@@ -4,9 +4,11 @@ import fc from 'fast-check';
 import type { Aggregator, WindowAssigner, Windowed } from '../../src/api/windows.ts';
 import { arraySource } from '../../src/connectors/memory/index.ts';
 import { Pipeline, sliding, tumbling } from '../../src/index.ts';
+import { WindowOperator } from '../../src/operators/window.ts';
 import { WindowCombiner } from '../../src/operators/window-combine.ts';
 import type { Batch } from '../../src/runtime/batch.ts';
 import type { OperatorContext, Output } from '../../src/runtime/operator.ts';
+import { HeapStateBackend } from '../../src/state/heap.ts';
 import { TestDriver } from '../../src/testing/index.ts';
 import type { Ev } from '../helpers/oracle.ts';
 
@@ -172,6 +174,39 @@ const sum: Aggregator<number, { n: number }, number> = {
   merge: (a, b) => ({ n: a.n + b.n }),
   result: (a) => a.n,
 };
+
+describe('WindowOperator, partials input', () => {
+  it('merges partials into the window and fires once; a partial past the window’s lateness is dead-lettered, not dropped', () => {
+    const h = harness();
+    const emitted: unknown[] = [];
+    const out: Output = { ...h.out, emit: (v) => emitted.push(v) };
+    const ctx = {
+      ...h.ctx,
+      stepId: 'agg',
+      state: new HeapStateBackend(128),
+      metrics: { lateRecords: 0 },
+      clock: { now: () => 0 },
+    } as unknown as OperatorContext;
+    const w = new WindowOperator(tumbling(1000), sum as never, { allowedLateness: 0, earlyEvery: 0 });
+    w.onStart(ctx);
+    // Partials of window [0, 1000) for key a: time = the window's start.
+    const partial = (n: number) => ({ ...keyed([['a', 0, 0]]), values: [{ n }] });
+    w.processBatch(partial(2), 1, out);
+    w.processBatch(partial(5), 1, out);
+    w.onWatermark(999, out);
+    assert.deepEqual(emitted, [{ key: 'a', window: { start: 0, end: 1000 }, value: 7, timing: 'on-time' }]);
+    w.processBatch(partial(1), 1, out);
+    assert.equal(emitted.length, 1);
+    assert.deepEqual(h.deadLetters, [
+      {
+        reason:
+          "a pre-aggregated partial of window [0, 1000) arrived after the window's state was dropped (watermark 999); please report this",
+        step: undefined,
+      },
+    ]);
+    assert.equal((ctx.metrics as { lateRecords: number }).lateRecords, 1);
+  });
+});
 
 describe('WindowCombiner', () => {
   it('sends a window’s partials when the watermark reaches its end, and records of reached windows as they are', () => {

@@ -158,8 +158,12 @@ export class WindowOperator implements Operator {
     }
   }
 
-  /** Adds `v` to window [start, start+size) of `key`; false if that window is past its allowed lateness. */
-  #addTo(start: number, size: number, key: Key, group: number, v: unknown): boolean {
+  /**
+   * Adds record `v` (or, with `partial`, merges the accumulator `v` a combiner
+   * sent) to window [start, start+size) of `key`; false if that window is past
+   * its allowed lateness.
+   */
+  #addTo(start: number, size: number, key: Key, group: number, v: unknown, partial = false): boolean {
     const end = start + size;
     const wm = this.#watermark;
     if (end - 1 + this.#lateness <= wm) return false;
@@ -168,12 +172,12 @@ export class WindowOperator implements Operator {
     const agg = this.#agg;
     let after: unknown;
     if (before === undefined) {
-      after = agg.add(agg.create(), v);
+      after = partial ? v : agg.add(agg.create(), v);
       table.put(group, key, start, after);
       this.#timers.register(end - 1, group, key, start);
       if (this.#lateness > 0) this.#timers.register(end - 1 + this.#lateness, group, key, start);
     } else {
-      after = agg.add(before, v);
+      after = partial ? agg.merge!(before, v) : agg.add(before, v);
       if (after !== before || this.#putBack) table.put(group, key, start, after);
     }
     if (end - 1 <= wm) this.#emit(key, start, end, after, 'late');
@@ -193,7 +197,7 @@ export class WindowOperator implements Operator {
     for (let i = 0; i < values.length; i++) {
       const start = times[i]!;
       try {
-        if (this.#mergeInto(start, size, keys[i]!, groups[i]!, values[i])) continue;
+        if (this.#addTo(start, size, keys[i]!, groups[i]!, values[i], true)) continue;
       } catch (e) {
         userFunctionFailed(this.#ctx, e, values[i], start);
         continue;
@@ -208,27 +212,6 @@ export class WindowOperator implements Operator {
         start,
       );
     }
-  }
-
-  /** Merges a partial into window [start, start+size) of `key`; false if that window is past its allowed lateness. */
-  #mergeInto(start: number, size: number, key: Key, group: number, partial: unknown): boolean {
-    const end = start + size;
-    const wm = this.#watermark;
-    if (end - 1 + this.#lateness <= wm) return false;
-    const table = this.#acc;
-    const before = table.get(group, key, start);
-    let after: unknown;
-    if (before === undefined) {
-      after = partial;
-      table.put(group, key, start, after);
-      this.#timers.register(end - 1, group, key, start);
-      if (this.#lateness > 0) this.#timers.register(end - 1 + this.#lateness, group, key, start);
-    } else {
-      after = this.#agg.merge!(before, partial);
-      if (after !== before || this.#putBack) table.put(group, key, start, after);
-    }
-    if (end - 1 <= wm) this.#emit(key, start, end, after, 'late');
-    return true;
   }
 
   #addToSession(t: number, gap: number, key: Key, group: number, v: unknown): boolean {

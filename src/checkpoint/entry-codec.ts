@@ -42,6 +42,10 @@ const T_UINT16 = 0x8c;
 /** In the namespace position only: the same namespace as the entry before (a window start, often 9 bytes). */
 const T_SAME_NAMESPACE = 0x8d;
 
+/** The writer's buffer: its first size, and the largest it keeps between chunks. */
+const INITIAL = 1 << 16;
+const MAX_KEPT = 1 << 22;
+
 /** Entries buffered before they are written (see `EntryWriter#flushRun`). */
 const RUN = 128;
 
@@ -49,8 +53,8 @@ const MSGPACK_OPTIONS = { useRecords: true, moreTypes: true, mapsAsObjects: fals
 
 /** Writes entries into one buffer, reused from chunk to chunk (`finish` copies the bytes out). */
 export class EntryWriter {
-  #buf = Buffer.allocUnsafe(1 << 16);
-  #view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
+  #buf: Buffer = Buffer.allocUnsafe(INITIAL);
+  #view: DataView = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
   #pos = 0;
   #count = 0;
   // Object shapes of the current chunk: key list -> id, and the last one used at each depth (the usual hit).
@@ -144,7 +148,14 @@ export class EntryWriter {
     // Not zero-filled (every byte is copied over), and not a view of the shared pool.
     const out = Buffer.allocUnsafeSlow(this.#pos);
     this.#buf.copy(out, 0, 0, this.#pos);
+    // One huge key group must not keep its buffer's size alive for the life of the process.
+    if (this.#buf.length > MAX_KEPT) this.#setBuffer(Buffer.allocUnsafe(INITIAL));
     return out;
+  }
+
+  #setBuffer(buf: Buffer): void {
+    this.#buf = buf;
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   #ensure(n: number): void {
@@ -153,8 +164,7 @@ export class EntryWriter {
     while (size < this.#pos + n) size *= 2;
     const next = Buffer.allocUnsafe(size);
     this.#buf.copy(next, 0, 0, this.#pos);
-    this.#buf = next;
-    this.#view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.#setBuffer(next);
   }
 
   #varint(n: number): void {

@@ -132,10 +132,13 @@ describe('state entry codec', () => {
       { length: 5_000 },
       (_, i) => [`device-${i}`, i * 10_000, { s: long.slice(0, i), n: i }] as const,
     );
+    // One writer: ~25 MB in one chunk, then a small one (after it gave the big buffer up).
+    const w = new EntryWriter();
     assert.deepStrictEqual(
-      roundTrip(entries),
+      roundTrip(entries, w),
       entries.flatMap((e) => [...e]),
     );
+    assert.deepStrictEqual(roundTrip([['a', 1, { n: 1 }]], w), ['a', 1, { n: 1 }]);
   });
 
   it('a truncated or corrupt chunk fails with a message, never a wrong value', () => {

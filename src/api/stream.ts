@@ -47,12 +47,12 @@ function addNode(
   options: {
     outputs?: readonly string[];
     keyed?: boolean;
-    /** Makes the local pre-aggregation step's operator factory (see `PlanNode.combine`). */
-    combine?: ((id: string) => () => Operator) | undefined;
+    /** Makes the operator of the step's pre-aggregation before its exchange (see `PlanNode.combine`). */
+    combine?: ((id: string) => Operator) | undefined;
   } = {},
 ): string {
   const id = scope.graph.stepId(kind, name);
-  const local = options.combine?.(id);
+  const combine = options.combine;
   scope.graph.add({
     id,
     kind,
@@ -60,7 +60,7 @@ function addNode(
     outputs: ['main', ...(options.outputs ?? [])],
     keyed: options.keyed ?? false,
     operator: () => make(id),
-    ...(local === undefined ? {} : { combine: local }),
+    ...(combine === undefined ? {} : { combine: () => combine(id) }),
   });
   return id;
 }
@@ -566,9 +566,7 @@ export class WindowedStream<T, K extends Key> {
       {
         outputs: ['late'],
         keyed: true,
-        combine: combinable
-          ? (stepId) => () => new WindowCombiner(assigner, agg as never, stepId)
-          : undefined,
+        combine: combinable ? (stepId) => new WindowCombiner(assigner, agg as never, stepId) : undefined,
       },
     );
     return new LateAwareStream(this.#keyed.scope, { node: id, tag: 0 });

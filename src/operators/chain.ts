@@ -120,6 +120,8 @@ ${writeBack}
 export class ChainOperator implements Operator {
   readonly #fns: readonly ((value: unknown) => unknown)[];
   readonly #keyed: boolean;
+  // The chain is a keyBy and nothing else (see #keyOnly).
+  readonly #onlyKeyBy: boolean;
   readonly #maxParallelism: number;
   readonly #members: readonly StepCounters[];
   readonly #counts: Float64Array;
@@ -133,6 +135,7 @@ export class ChainOperator implements Operator {
     this.#memberIds = members.map((m) => m.id);
     this.#fns = stages.map((s) => s.fn);
     this.#keyed = stages.at(-1)?.kind === 'keyBy';
+    this.#onlyKeyBy = this.#keyed && stages.length === 1;
     this.#maxParallelism = maxParallelism;
     this.#members = members;
     this.#counts = new Float64Array(stages.length + 1);
@@ -147,7 +150,7 @@ export class ChainOperator implements Operator {
   }
 
   processBatch(batch: Batch, _input: number, out: Output): void {
-    if (this.#members.length === 1 && this.#keyed && this.#keyOnly(batch, out)) return;
+    if (this.#onlyKeyBy && this.#keyOnly(batch, out)) return;
     const values: unknown[] = [];
     const times: number[] = [];
     const keys: Key[] = [];

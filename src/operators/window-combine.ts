@@ -23,6 +23,7 @@
  * every partial is sent and from then on records go on unchanged.
  */
 import { type Aggregator, alignedStart, type WindowAssigner } from '../api/windows.ts';
+import { EddyError } from '../errors/index.ts';
 import type { Batch } from '../runtime/batch.ts';
 import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
 import type { Key } from '../state/key-groups.ts';
@@ -61,7 +62,11 @@ export class WindowCombiner implements Operator {
 
   /** `stepId`: the window step, which dead letters of the aggregator's functions name. */
   constructor(assigner: WindowAssigner, agg: Aggregator<unknown, unknown, unknown>, stepId: string) {
-    if (assigner.kind === 'session') throw new Error('session windows are not pre-aggregated');
+    if (assigner.kind === 'session')
+      throw new EddyError(
+        'EDDY_INTERNAL',
+        'session windows are not pre-aggregated; the planner must not add a combiner',
+      );
     this.#size = assigner.size;
     this.#slide = assigner.kind === 'sliding' ? assigner.slide : assigner.size;
     this.#offset = assigner.offset;

@@ -534,7 +534,9 @@ export class Executor {
       output: task.output,
       checkpointing: this.#checkpointing,
       // A combiner missing from the checkpoint starts at its window step's watermark.
-      restored: this.#restore?.operators.get(stepId) ?? this.#restore?.operators.get(combines ?? ''),
+      restored:
+        this.#restore?.operators.get(stepId) ??
+        (combines === undefined ? undefined : this.#restore?.operators.get(combines)),
       deadLetter: (code, reason, payload, time, step = stepId) => {
         (this.#counters.get(step) ?? task.counters).deadLetters++;
         this.#deadLetter(step, code, reason, payload, time);

@@ -2,12 +2,25 @@
  * Batch oracles: the same computations as the streaming steps, done directly
  * over a whole input with plain loops. Streaming results are checked against them.
  */
+import type { Aggregator } from '../../src/index.ts';
+
 export interface Ev {
   readonly id: number;
   readonly key: string;
   readonly ts: number;
   readonly value: number;
 }
+
+/** Collects the ids of a window's events: lets a test compare exact membership, not just a number. */
+export const idsAgg: Aggregator<Ev, number[], number[]> = {
+  create: () => [],
+  add: (acc, e) => {
+    acc.push(e.id);
+    return acc;
+  },
+  merge: (a, b) => [...a, ...b],
+  result: (acc) => [...acc].sort((x, y) => x - y),
+};
 
 export type WindowKey = `${string}|${number}|${number}`;
 

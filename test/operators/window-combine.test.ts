@@ -10,23 +10,9 @@ import type { Batch } from '../../src/runtime/batch.ts';
 import type { OperatorContext, Output } from '../../src/runtime/operator.ts';
 import { HeapStateBackend } from '../../src/state/heap.ts';
 import { TestDriver } from '../../src/testing/index.ts';
-import type { Ev } from '../helpers/oracle.ts';
+import { type Ev, idsAgg } from '../helpers/oracle.ts';
 
 const BOUND = 2000;
-
-/** The ids of a window's events, merged in any order: exact membership, not just a number. */
-const idsAgg: Aggregator<Ev, number[], number[]> = {
-  create: () => [],
-  add: (acc, e) => {
-    acc.push(e.id);
-    return acc;
-  },
-  merge: (a, b) => {
-    for (const id of b) a.push(id);
-    return a;
-  },
-  result: (acc) => [...acc].sort((x, y) => x - y),
-};
 
 function eventsArb() {
   return fc

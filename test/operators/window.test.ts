@@ -15,6 +15,7 @@ import { TestDriver } from '../../src/testing/index.ts';
 import {
   type Ev,
   gridWindows,
+  idsAgg,
   lastPerWindow,
   sessionWindows,
   sortedEntries,
@@ -23,17 +24,6 @@ import {
 } from '../helpers/oracle.ts';
 
 const BOUND = 3000;
-
-/** Collects the ids of a window's events: lets a test compare exact membership, not just a number. */
-const idsAgg: Aggregator<Ev, number[], number[]> = {
-  create: () => [],
-  add: (acc, e) => {
-    acc.push(e.id);
-    return acc;
-  },
-  merge: (a, b) => [...a, ...b],
-  result: (acc) => [...acc].sort((x, y) => x - y),
-};
 
 /**
  * Random events whose arrival order is their nominal time, while their event

@@ -180,6 +180,8 @@ export class Pipeline {
     checkInt('maxOutOfOrderness', options.maxOutOfOrderness ?? 0, 0, id);
     checkInt('idleTimeout', options.idleTimeout ?? 0, 0, id);
     if (options.batchSize !== undefined) checkInt('batchSize', options.batchSize, 1, id);
+    if (options.maxDrift !== undefined && options.maxDrift !== Number.POSITIVE_INFINITY)
+      checkInt('maxDrift', options.maxDrift, 0, id);
     if (options.timestamp !== undefined && typeof options.timestamp !== 'function') {
       throw configError(
         'timestamp must be a function of the record',

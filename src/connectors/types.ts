@@ -89,6 +89,12 @@ export interface SourceOptions<T> {
   readonly idleTimeout?: number;
   /** The most records per batch. */
   readonly batchSize?: number;
+  /**
+   * At parallelism > 1, how far (ms of event time) one subtask's reader of a
+   * splittable source may run ahead of the slowest subtask's before it waits
+   * (watermark alignment). Default 1,000; `Infinity` turns alignment off.
+   */
+  readonly maxDrift?: number;
 }
 
 /** What a sink promises about duplicates after a failure. */

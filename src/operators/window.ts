@@ -216,25 +216,31 @@ export class WindowOperator implements Operator {
 
   #addToSession(t: number, gap: number, key: Key, group: number, v: unknown): boolean {
     const agg = this.#agg;
-    const merge = agg.merge!;
-    const sessions = this.#sessions.get(group, key, 0) ?? [];
     let start = t;
     let end = t + gap;
     let acc = agg.add(agg.create(), v);
-    // Sessions are sorted and disjoint; absorb every one that overlaps [start, end).
-    const kept: Session<unknown>[] = [];
-    for (const s of sessions) {
-      if (s.start < end && start < s.end) {
-        start = Math.min(start, s.start);
-        end = Math.max(end, s.end);
+    const sessions = this.#sessions.get(group, key, 0) ?? [];
+    // Sessions are sorted and disjoint, so the ones the new one overlaps — and then the ones the
+    // merged session overlaps — are one run [lo, hi): skip those that end before it starts, then
+    // absorb while the next starts before the (growing) end. Replaced in place, so an in-order
+    // record (the common case) costs no copy of the list and no sort.
+    let lo = 0;
+    while (lo < sessions.length && sessions[lo]!.end <= start) lo++;
+    let hi = lo;
+    if (hi < sessions.length && sessions[hi]!.start < end) {
+      const merge = agg.merge!;
+      do {
+        const s = sessions[hi]!;
+        if (s.start < start) start = s.start;
+        if (s.end > end) end = s.end;
         acc = merge(s.acc, acc);
-      } else kept.push(s);
+        hi++;
+      } while (hi < sessions.length && sessions[hi]!.start < end);
     }
     const wm = this.#watermark;
     if (end - 1 + this.#lateness <= wm) return false;
-    kept.push({ start, end, acc });
-    kept.sort((x, y) => x.start - y.start);
-    this.#sessions.put(group, key, 0, kept);
+    sessions.splice(lo, hi - lo, { start, end, acc });
+    this.#sessions.put(group, key, 0, sessions);
     // Deduplicated: every record of a session re-registers its end.
     this.#timers.registerOnce(end - 1, group, key, 0);
     if (this.#lateness > 0) this.#timers.registerOnce(end - 1 + this.#lateness, group, key, 0);
@@ -277,9 +283,16 @@ export class WindowOperator implements Operator {
         this.#emit(key, s.start, s.end, s.acc, 'on-time');
       }
     }
-    const left = sessions.filter((s) => s.end - 1 + this.#lateness > time);
-    if (left.length === 0) this.#sessions.remove(group, key, 0);
-    else if (left.length !== sessions.length) this.#sessions.put(group, key, 0, left);
+    let left = 0;
+    for (const s of sessions) if (s.end - 1 + this.#lateness > time) left++;
+    if (left === 0) this.#sessions.remove(group, key, 0);
+    else if (left !== sessions.length)
+      this.#sessions.put(
+        group,
+        key,
+        0,
+        sessions.filter((s) => s.end - 1 + this.#lateness > time),
+      );
   }
 
   #emit(key: Key, start: number, end: number, acc: unknown, timing: Timing): void {

@@ -17,6 +17,7 @@ import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from '
 import type { KeyedStateBackend, StateSnapshot } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
 import { workerForKeyGroup } from '../state/key-groups.ts';
+import { DEFAULT_MAX_DRIFT_MS, type WatermarkAlignment } from './alignment.ts';
 import type { Batch } from './batch.ts';
 import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from './batch.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -53,6 +54,8 @@ export interface ExecutorOptions {
   readonly restore?: SubtaskRestore;
   /** Called once when this subtask fails; the job then stops every subtask. */
   readonly onFail?: (error: unknown) => void;
+  /** The job's watermark alignment board (parallelism > 1): splittable sources keep within `maxDrift` of each other. */
+  readonly alignment?: WatermarkAlignment;
 }
 
 /** Yield to the event loop after this much uninterrupted work, so timers and I/O keep running. */
@@ -89,6 +92,7 @@ export class Executor {
   readonly #jobStart: number;
   readonly #restore: SubtaskRestore | undefined;
   readonly #onFail: ((error: unknown) => void) | undefined;
+  readonly #alignment: WatermarkAlignment | undefined;
   // Exchange edges out of this subtask, to be pointed at the other subtasks' tasks by the job.
   readonly #exchanges: { edge: ExchangeEdge; consumer: string }[] = [];
   // Combiner step -> the window step it pre-aggregates for.
@@ -125,6 +129,7 @@ export class Executor {
     this.#jobStart = options.jobStart ?? this.#clock.now();
     this.#restore = options.restore;
     this.#onFail = options.onFail;
+    this.#alignment = options.alignment;
     this.drained = new Promise((resolve) => {
       this.#drainedResolve = resolve;
     });
@@ -621,6 +626,13 @@ export class Executor {
       }
       this.#readers.set(node.id, reader);
       const max = node.source!.options.batchSize ?? this.#batchSize;
+      const board = this.#alignment;
+      const slot = board?.indexOf(node.id) ?? -1;
+      const maxDrift = node.source!.options.maxDrift ?? DEFAULT_MAX_DRIFT_MS;
+      const aligned = slot >= 0 && maxDrift !== Number.POSITIVE_INFINITY;
+      let published = Number.NEGATIVE_INFINITY;
+      // The last poll found nothing: waiting for this reader cannot help the others catch up.
+      let starving = false;
       let slice = performance.now();
       while (!signal.aborted && !this.#closed) {
         if (this.#gate !== undefined) {
@@ -629,10 +641,24 @@ export class Executor {
           if (signal.aborted || this.#closed) break;
         }
         if (this.#pressure.length > 0 || this.#linkPressure.length > 0) await this.drainPressure();
+        if (aligned) {
+          const own = feeder.published;
+          const shown = starving ? Number.POSITIVE_INFINITY : own;
+          if (shown !== published) board!.publish(slot, this.subtask, (published = shown));
+          // Ahead of the slowest subtask's reader by more than maxDrift: let it catch up first.
+          if (own !== Number.POSITIVE_INFINITY && own - board!.lowest(slot) > maxDrift) {
+            const t = performance.now();
+            await sleep(1, signal);
+            slice = performance.now();
+            task.counters.alignmentWaitMs += slice - t;
+            continue;
+          }
+        }
         let polled = reader.poll(max);
         if (polled instanceof Promise) polled = await polled;
         if (polled === null || this.#closed) break;
-        if (polled.values.length === 0) {
+        starving = polled.values.length === 0;
+        if (starving) {
           if (polled.split !== undefined) feeder.register(polled.split);
           this.#flushDeadLetters();
           feeder.noData();
@@ -648,6 +674,7 @@ export class Executor {
         }
       }
       this.#sourceDone();
+      if (aligned) board!.publish(slot, this.subtask, Number.POSITIVE_INFINITY);
       await reader.close?.();
       if (this.#closed || this.#cancelled) return;
       await this.drainPressure();

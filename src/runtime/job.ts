@@ -24,6 +24,7 @@ import type { LogicalGraph } from '../plan/graph.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
 import { workerForKeyGroup } from '../state/key-groups.ts';
+import { alignedSources, WatermarkAlignment } from './alignment.ts';
 import { systemClock } from './clock.ts';
 import { Executor, type ExecutorOptions, type SubtaskSnapshot } from './executor.ts';
 import type { PipelineMetrics, StepMetrics } from './metrics.ts';
@@ -140,6 +141,9 @@ export class Job {
     this.#restoredFrom = restore?.checkpointId;
     if (restore !== undefined) this.#nextCheckpointId = restore.checkpointId + 1;
     const jobStart = (o.clock ?? systemClock).now();
+    // Subtasks reading shares of the same source keep within each source's maxDrift of each other.
+    const alignment =
+      n > 1 && o.manualSources !== true ? new WatermarkAlignment(alignedSources(this.#graph), n) : undefined;
     try {
       for (let k = 0; k < n; k++) {
         const backend: KeyedStateBackend =
@@ -154,6 +158,7 @@ export class Job {
             jobStart,
             checkpointing: this.#checkpoints !== undefined,
             ...(subtaskRestore === undefined ? {} : { restore: subtaskRestore }),
+            ...(alignment === undefined ? {} : { alignment }),
             onFail: (e) => void this.#fail(e),
           }),
         );
@@ -260,6 +265,7 @@ export class Job {
         batchesIn: sum(parts, (p) => p.batchesIn),
         lateRecords: sum(parts, (p) => p.lateRecords),
         deadLetters: sum(parts, (p) => p.deadLetters),
+        alignmentWaitMs: sum(parts, (p) => p.alignmentWaitMs),
         watermark: Math.min(...(live.length > 0 ? live : parts).map((p) => p.watermark)),
       };
     }

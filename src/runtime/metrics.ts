@@ -18,6 +18,8 @@ export interface StepMetrics {
   readonly lateRecords: number;
   /** Records this step sent to the dead-letter output. */
   readonly deadLetters: number;
+  /** Sources at parallelism > 1: ms the reader waited for slower subtasks to catch up (watermark alignment). */
+  readonly alignmentWaitMs: number;
   /** Processing time per batch in microseconds. */
   readonly batchMicros: {
     readonly count: number;
@@ -52,6 +54,7 @@ export class StepCounters {
   watermark = Number.NEGATIVE_INFINITY;
   lateRecords = 0;
   deadLetters = 0;
+  alignmentWaitMs = 0;
   readonly id: string;
   readonly kind: string;
   readonly #batchMicros: Histogram;
@@ -77,6 +80,7 @@ export class StepCounters {
       watermark: this.watermark,
       lateRecords: this.lateRecords,
       deadLetters: this.deadLetters,
+      alignmentWaitMs: this.alignmentWaitMs,
       batchMicros: {
         count: h.count,
         p50: h.percentile(50),

@@ -152,6 +152,11 @@ export class SourceFeeder {
     }
   }
 
+  /** The watermark this source holds others to (alignment): +Infinity while idle, -Infinity before the first. */
+  get published(): number {
+    return this.#idle ? Number.POSITIVE_INFINITY : this.#emitted;
+  }
+
   end(): void {
     this.#task.receiveEnd(0);
   }

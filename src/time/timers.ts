@@ -16,8 +16,11 @@ export interface Timer {
 export class TimerQueue {
   readonly #byTime = new Map<number, Timer[]>();
   readonly #heap: number[] = [];
-  // Only for deduplicated timers (user timers in process functions): "time|keyGroup|key|namespace".
-  readonly #dedup = new Set<string>();
+  // Only for deduplicated timers (sessions, user timers in process functions): the keys with a
+  // pending timer by time, then namespace. Nested maps instead of one set of "time|key|namespace"
+  // strings: no string per registration, and a time's entry goes in one delete when it fires.
+  // (The key group follows from the key.)
+  readonly #dedup = new Map<number, Map<number, Set<Key>>>();
 
   /** Registers a timer; the same timer may be registered twice (callers that need once use `registerOnce`). */
   register(time: number, keyGroup: number, key: Key, namespace: number): void {
@@ -31,16 +34,18 @@ export class TimerQueue {
 
   /** Registers a timer unless the same one is already pending. */
   registerOnce(time: number, keyGroup: number, key: Key, namespace: number): void {
-    const id = dedupId(time, keyGroup, key, namespace);
-    if (this.#dedup.has(id)) return;
-    this.#dedup.add(id);
+    let byNamespace = this.#dedup.get(time);
+    if (byNamespace === undefined) this.#dedup.set(time, (byNamespace = new Map()));
+    let keys = byNamespace.get(namespace);
+    if (keys === undefined) byNamespace.set(namespace, (keys = new Set()));
+    if (keys.has(key)) return;
+    keys.add(key);
     this.register(time, keyGroup, key, namespace);
   }
 
   /** Cancels a deduplicated timer (it is skipped when its time comes). */
   cancel(time: number, keyGroup: number, key: Key, namespace: number): void {
-    const id = dedupId(time, keyGroup, key, namespace);
-    if (!this.#dedup.delete(id)) return;
+    if (this.#dedup.get(time)?.get(namespace)?.delete(key) !== true) return;
     const bucket = this.#byTime.get(time);
     if (bucket === undefined) return;
     const i = bucket.findIndex((t) => t.keyGroup === keyGroup && t.key === key && t.namespace === namespace);
@@ -58,8 +63,7 @@ export class TimerQueue {
     const time = this.#pop();
     const bucket = this.#byTime.get(time)!;
     this.#byTime.delete(time);
-    if (this.#dedup.size > 0)
-      for (const t of bucket) this.#dedup.delete(dedupId(t.time, t.keyGroup, t.key, t.namespace));
+    this.#dedup.delete(time);
     return bucket;
   }
 
@@ -128,8 +132,4 @@ export class TimerQueue {
     }
     return top;
   }
-}
-
-function dedupId(time: number, keyGroup: number, key: Key, namespace: number): string {
-  return `${time}|${keyGroup}|${typeof key}:${key}|${namespace}`;
 }

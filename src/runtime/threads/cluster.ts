@@ -17,6 +17,7 @@ import type { Participant } from '../../checkpoint/coordinator.ts';
 import type { SubtaskMeta } from '../../checkpoint/snapshot.ts';
 import type { CheckpointStore, Chunk, LoadedCheckpoint } from '../../checkpoint/storage.ts';
 import { EddyError } from '../../errors/index.ts';
+import { alignedSources, WatermarkAlignment } from '../alignment.ts';
 import { systemClock } from '../clock.ts';
 import { type CheckpointInfo, type CheckpointMetrics, localParticipant, takeCheckpoint } from '../job.ts';
 import type { PipelineMetrics, StepMetrics } from '../metrics.ts';
@@ -121,6 +122,8 @@ export async function startThreaded(
   const checkpointing = options.checkpoints !== undefined;
   const restoreDir = options.restoreFrom?.dir;
   const jobStart = systemClock.now();
+  // The watermark alignment board, shared by every thread's subtask.
+  const alignment = new WatermarkAlignment(alignedSources(pipeline.scope.graph), n).buffer;
   // A link between every two subtasks.
   const ports: Record<number, MessagePort>[] = Array.from({ length: n }, () => ({}));
   for (let a = 0; a < n; a++) {
@@ -184,6 +187,7 @@ export async function startThreaded(
       ports: ports[k]!,
       checkpointing,
       restoreDir,
+      alignment,
     };
     const worker = new Worker(BOOT, { eval: true, workerData: data, transferList: Object.values(ports[k]!) });
     const remote = new RemoteParticipant(worker);
@@ -221,6 +225,7 @@ export async function startThreaded(
       ports: ports[0]!,
       checkpointing,
       restoreDir,
+      alignment,
       onFail: fail,
     });
     await allReady;
@@ -355,6 +360,7 @@ function merge(all: readonly PipelineMetrics[]): PipelineMetrics {
       batchesIn: parts.reduce((s, p) => s + p.batchesIn, 0),
       lateRecords: parts.reduce((s, p) => s + p.lateRecords, 0),
       deadLetters: parts.reduce((s, p) => s + p.deadLetters, 0),
+      alignmentWaitMs: parts.reduce((s, p) => s + p.alignmentWaitMs, 0),
     };
   }
   return { ...first, steps, sourceRecords: all.reduce((s, x) => s + x.sourceRecords, 0) };

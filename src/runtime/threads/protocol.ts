@@ -69,6 +69,8 @@ export interface WorkerData {
   readonly checkpointing: boolean;
   /** The checkpoint or savepoint directory the job resumes from. */
   readonly restoreDir: string | undefined;
+  /** The job's watermark alignment board (see runtime/alignment.ts). */
+  readonly alignment: SharedArrayBuffer;
 }
 
 const OPTIONS = { useRecords: true, moreTypes: true } as const;

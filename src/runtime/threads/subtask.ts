@@ -8,6 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Pipeline } from '../../api/pipeline.ts';
 import { CheckpointRestore } from '../../checkpoint/snapshot.ts';
 import { loadCheckpoint } from '../../checkpoint/storage.ts';
+import { alignedSources, WatermarkAlignment } from '../alignment.ts';
 import { Executor } from '../executor.ts';
 import { Link } from './link.ts';
 
@@ -27,6 +28,7 @@ export async function setUpSubtask(
     readonly ports: Record<number, MessagePort>;
     readonly checkpointing: boolean;
     readonly restoreDir: string | undefined;
+    readonly alignment: SharedArrayBuffer;
     readonly onFail: (e: unknown) => void;
   },
 ): Promise<SubtaskSetup> {
@@ -54,6 +56,7 @@ export async function setUpSubtask(
     jobStart: o.jobStart,
     checkpointing: o.checkpointing,
     ...(restore === undefined ? {} : { restore }),
+    alignment: new WatermarkAlignment(alignedSources(graph), o.parallelism, o.alignment),
     onFail: o.onFail,
   });
   executor.build();

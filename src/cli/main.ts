@@ -27,8 +27,10 @@ Options of 'eddy run' (before or after the module's own):
   --resume                         Resume from the latest checkpoint in --checkpoint-dir
   --from-savepoint <dir>           Resume from a savepoint
   --savepoint-dir <dir>            Where SIGTERM writes its savepoint (default .eddy/savepoints/<pipeline>-<time>)
-  --parallelism <n>                Run n subtasks in n threads (default 1). Keyed state is split by key
-                                   group; sinks run in the main thread; checkpoints span every thread.
+  --parallelism <n>                Run n subtasks in n threads (default: EDDY_PARALLELISM, else the
+                                   number of cores if a source splits its input, else 1). Keyed
+                                   state is split by key group; sinks run in the main thread;
+                                   checkpoints span every thread.
 
 Runs on the embedded default: one process, in-memory channels, heap state.
 Checkpoints make file output exactly-once: it becomes visible when a
@@ -122,14 +124,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write('eddy run: pass either --resume or --from-savepoint, not both\n');
     return 2;
   }
-  const parallelism = Number(parsed['parallelism'] ?? 1);
-  if (!Number.isInteger(parallelism) || parallelism < 1) {
+  // --parallelism, else EDDY_PARALLELISM, else the pipeline's default (the number of cores).
+  const env = process.env['EDDY_PARALLELISM'];
+  const asked = parsed['parallelism'] ?? (env === '' ? undefined : env);
+  const askedBy = parsed['parallelism'] !== undefined ? '--parallelism' : 'EDDY_PARALLELISM';
+  if (asked !== undefined && (!Number.isInteger(Number(asked)) || Number(asked) < 1)) {
     process.stderr.write(
-      `eddy run: --parallelism must be a whole number >= 1; received ${JSON.stringify(parsed['parallelism'])}\n`,
+      `eddy run: ${askedBy} must be a whole number >= 1; received ${JSON.stringify(asked)}\n`,
     );
     return 2;
   }
   const pipeline = await mod.build(values as never);
+  const parallelism = asked === undefined ? pipeline.defaultParallelism() : Number(asked);
   const checkpointDir = String(parsed['checkpoint-dir'] ?? join('.eddy', 'checkpoints', pipeline.name));
   const fromSavepoint = parsed['from-savepoint'] as string | undefined;
   const started = performance.now();

@@ -76,6 +76,8 @@ export interface Source<T> {
    * subtask gets the positions of all splits as `restored`.
    */
   readonly splittable?: boolean;
+  /** How many splits a splittable source has, when known up front (a generator's): with 1, only one subtask reads. */
+  readonly splits?: number;
   open(ctx: SourceContext): SourceReader<T> | Promise<SourceReader<T>>;
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -9,6 +9,8 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const bin = new URL('../../bin/eddy.js', import.meta.url).pathname;
 const demo = new URL('../../examples/iot/pipeline.ts', import.meta.url).pathname;
+const stateless = new URL('./fixtures/stateless.ts', import.meta.url).pathname;
+const splitModule = new URL('../runtime/fixtures/keyed-module.ts', import.meta.url).pathname;
 
 describe('eddy CLI', () => {
   it('runs the IoT demo to completion with progress and a summary, writing its outputs', async () => {
@@ -78,6 +80,41 @@ describe('eddy CLI', () => {
       .filter((s) => s.timing === 'on-time')
       .reduce((n, s) => n + s.value.count, 0);
     assert.equal(counted + lines('late.jsonl').length + lines('dead-letters.jsonl').length, 60_000);
+  });
+
+  it('runs on every core unless told when a source splits its input, else on one thread', async () => {
+    const env = { ...process.env, EDDY_PARALLELISM: '' };
+    const out = mkdtempSync(join(tmpdir(), 'eddy-cli-cores-'));
+    const keyed = ['--events', '20000', '--out', join(out, 'keyed.jsonl'), '--quiet'];
+    const split = await run(process.execPath, [bin, 'run', splitModule, ...keyed], { env, timeout: 60_000 });
+    const cores = availableParallelism();
+    if (cores > 1) assert.match(split.stdout, new RegExp(`keyed-counts finished in .* on ${cores} threads`));
+    else assert.doesNotMatch(split.stdout, /threads/);
+    // One reader (the demo's generator has one split; the fixture's too): one thread.
+    const demoRun = ['--events', '20000', '--rate', '1000000', '--out', out, '--quiet'];
+    const single = await run(process.execPath, [bin, 'run', demo, ...demoRun], { env, timeout: 60_000 });
+    assert.match(single.stdout, /iot-sensors finished in [\d.]+ s — 20,000 events/);
+    const plain = await run(process.execPath, [bin, 'run', stateless, '--quiet'], { env, timeout: 60_000 });
+    assert.match(plain.stdout, /stateless finished in [\d.]+ s — 1,000 events/);
+    // EDDY_PARALLELISM stands in for --parallelism; the flag wins over it.
+    const one = await run(process.execPath, [bin, 'run', splitModule, ...keyed], {
+      env: { ...process.env, EDDY_PARALLELISM: '1' },
+      timeout: 60_000,
+    });
+    assert.doesNotMatch(one.stdout, /threads/);
+    const two = await run(process.execPath, [bin, 'run', stateless, '--parallelism', '2', '--quiet'], {
+      env: { ...process.env, EDDY_PARALLELISM: '1' },
+      timeout: 60_000,
+    });
+    assert.match(two.stdout, /on 2 threads/);
+    await assert.rejects(
+      run(process.execPath, [bin, 'run', stateless], { env: { ...process.env, EDDY_PARALLELISM: 'many' } }),
+      (e: { stderr: string; code: number }) => {
+        assert.equal(e.code, 2);
+        assert.match(e.stderr, /EDDY_PARALLELISM must be a whole number >= 1; received "many"/);
+        return true;
+      },
+    );
   });
 
   it('rejects a bad flag value, naming it', async () => {

@@ -103,6 +103,7 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
   return {
     kind: 'generator',
     splittable: true,
+    splits,
     open(ctx): SourceReader<T> {
       // Record i belongs to split i % splits, and each split has its own seeded random stream, so a
       // record is the same whichever subtask makes it: any parallelism gives the same records.

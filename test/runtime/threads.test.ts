@@ -76,7 +76,8 @@ describe('subtasks in worker threads', () => {
     try {
       const events = '60000';
       const expectedOut = join(dir, 'expected.jsonl');
-      await run(process.execPath, [bin, 'run', module, '--events', events, '--out', expectedOut, '--quiet'], {
+      const once = ['--events', events, '--out', expectedOut, '--parallelism', '1', '--quiet'];
+      await run(process.execPath, [bin, 'run', module, ...once], {
         timeout: 60_000,
         cwd: dir,
       });

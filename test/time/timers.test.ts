@@ -8,11 +8,15 @@ type Op =
   | { op: 'register' | 'once' | 'cancel'; time: number; key: Key; ns: number }
   | { op: 'poll'; upTo: number };
 
+const id = (o: { time: number; key: Key; ns: number }) => `${o.time}|${typeof o.key}:${o.key}|${o.ns}`;
+
 /** The queue as a plain list: what TimerQueue must behave like. */
 class Model {
   pending: (Timer & { once: boolean })[] = [];
   // Times with a registration not yet fired: a time whose timers were all cancelled still fires, empty.
   times = new Set<number>();
+  // The deduplicated registrations not yet fired or cancelled (0 and -0 are one key, 1 and '1' two).
+  once = new Set<string>();
 
   apply(o: Op): Timer[] | undefined {
     const same = (t: Timer, x: { time: number; key: Key; ns: number }) =>
@@ -25,13 +29,14 @@ class Model {
         this.times.add(o.time);
         return undefined;
       case 'once':
-        if (!this.pending.some((t) => t.once && same(t, o))) {
+        if (!this.once.has(id(o))) {
+          this.once.add(id(o));
           this.pending.push({ time: o.time, keyGroup: 0, key: o.key, namespace: o.ns, once: true });
           this.times.add(o.time);
         }
         return undefined;
       case 'cancel': {
-        if (!this.pending.some((t) => t.once && same(t, o))) return undefined;
+        if (!this.once.delete(id(o))) return undefined;
         // The first timer of that time, key and namespace goes (as in TimerQueue).
         const i = this.pending.findIndex((t) => same(t, o));
         this.pending.splice(i, 1);
@@ -42,6 +47,7 @@ class Model {
         const first = Math.min(...this.times);
         if (first > o.upTo) return undefined;
         this.times.delete(first);
+        for (const x of [...this.once]) if (x.startsWith(`${first}|`)) this.once.delete(x);
         const due = this.pending.filter((t) => t.time === first);
         this.pending = this.pending.filter((t) => t.time !== first);
         return due.map(({ time, keyGroup, key, namespace }) => ({ time, keyGroup, key, namespace }));

@@ -645,10 +645,11 @@ export class Executor {
           const own = feeder.published;
           const shown = starving ? Number.POSITIVE_INFINITY : own;
           if (shown !== published) board!.publish(slot, this.subtask, (published = shown));
-          // Ahead of the slowest subtask's reader by more than maxDrift: let it catch up first.
+          // Ahead of the slowest subtask's reader by more than maxDrift: wait for it to move (or 10 ms).
+          const version = board!.version(slot);
           if (own !== Number.POSITIVE_INFINITY && own - board!.lowest(slot) > maxDrift) {
             const t = performance.now();
-            await sleep(1, signal);
+            await board!.changed(slot, version, 10);
             slice = performance.now();
             task.counters.alignmentWaitMs += slice - t;
             continue;

@@ -16,11 +16,12 @@
  * reader that is more than `maxDrift` ms of event time ahead of the slowest
  * one waits before its next poll — until the next publish on the board
  * (`Atomics.waitAsync` on a counter per source), not a fixed sleep: a fast
- * pipeline crosses a second of event time in a few ms, and 1 ms sleeps cost
- * the parallel bench ~5 % of its threads' time. Only readers that have a watermark count: a
- * subtask whose reader has not started, or whose share is empty so far, holds
- * nobody back; an idle or finished one counts as +Infinity. Results never
- * depend on this — only when records are read does.
+ * pipeline crosses a second of event time in a few ms.
+ *
+ * Only readers that have a watermark count: a subtask whose reader has not
+ * started, or whose last poll found nothing, holds nobody back; an idle or
+ * finished one counts as +Infinity. Results never depend on this — only when
+ * records are read does.
  */
 import type { LogicalGraph } from '../plan/graph.ts';
 

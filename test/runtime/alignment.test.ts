@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import type { Source, SourceBatch } from '../../src/connectors/types.ts';
 import { collectSink, Pipeline } from '../../src/index.ts';
 import { WatermarkAlignment } from '../../src/runtime/alignment.ts';
@@ -115,6 +116,27 @@ describe('watermark alignment between subtasks', () => {
   });
 });
 
+describe('watermark alignment between worker threads', () => {
+  const module = new URL('./fixtures/uneven-module.ts', import.meta.url).href;
+  const run = async (drift: number) => {
+    const { default: mod } = (await import(module)) as typeof import('./fixtures/uneven-module.ts');
+    const values = { drift };
+    const pipeline = await mod.build(values);
+    const running = await pipeline.startInThreads(module, values, { parallelism: 2 });
+    await running.done;
+    return running.metrics();
+  };
+
+  it('makes the fast thread wait for the slow one (the board is shared), and not without it', async () => {
+    const aligned = await run(300);
+    assert.equal(aligned.sourceRecords, 40_000);
+    assert.ok(aligned.steps['s']!.alignmentWaitMs > 0, 'the fast reader waited');
+    const free = await run(Number.POSITIVE_INFINITY);
+    assert.equal(free.sourceRecords, 40_000);
+    assert.equal(free.steps['s']!.alignmentWaitMs, 0);
+  });
+});
+
 describe('WatermarkAlignment board', () => {
   it('gives the lowest known watermark; unknown slots count for nothing, finished ones as +Infinity', () => {
     const board = new WatermarkAlignment(['a', 'b'], 3);
@@ -151,6 +173,17 @@ describe('WatermarkAlignment board', () => {
     await waiting;
     assert.ok(woke);
     await board.changed(0, seen, 20_000);
+  });
+
+  it('sees what a reader in a worker thread publishes, and wakes for it', { timeout: 10_000 }, async () => {
+    const board = new WatermarkAlignment(['a'], 2);
+    const seen = board.version(0);
+    const worker = new Worker(new URL('./fixtures/alignment-worker.ts', import.meta.url), {
+      workerData: board.buffer,
+    });
+    await board.changed(0, seen, 20_000);
+    assert.equal(board.lowest(0), 42);
+    await worker.terminate();
   });
 
   it('is shared through its buffer, as worker threads share it', () => {

@@ -42,6 +42,45 @@ describe('batches between threads', () => {
     );
   });
 
+  it("sends columns only when every record has exactly the first one's fields, in order, all numbers", () => {
+    const send = (values: unknown[]) => {
+      const { message } = packBatch({ values, times: values.map(() => 0) });
+      assert.deepEqual(unpackBatch(structuredClone(message)).values, values);
+      return message.fields;
+    };
+    assert.deepEqual(
+      send([
+        { a: 1, b: 2 },
+        { a: 3, b: -0.5 },
+      ]),
+      ['a', 'b'],
+    );
+    assert.equal(
+      send([
+        { a: 1, b: 2 },
+        { b: 3, a: 4 },
+      ]),
+      undefined,
+    );
+    assert.equal(
+      send([
+        { a: 1, b: 2 },
+        { a: 3, b: 4, c: 5 },
+      ]),
+      undefined,
+    );
+    assert.equal(send([{ a: 1, b: 2 }, { a: 3 }]), undefined);
+    assert.equal(
+      send([
+        { a: 1, b: 2 },
+        { a: 3, b: '4' },
+      ]),
+      undefined,
+    );
+    assert.equal(send([{ a: 1, b: 2 }, Object.assign(Object.create({ z: 1 }), { a: 3, b: 4 })]), undefined);
+    assert.equal(send([{ a: 1, b: 2 }, [3, 4]]), undefined);
+  });
+
   it('a __proto__ field arrives as a plain field, never as a prototype', () => {
     const evil = JSON.parse('{"__proto__": 1, "x": 2}') as Record<string, number>;
     const back = unpackBatch(structuredClone(packBatch({ values: [evil], times: [0] }).message));

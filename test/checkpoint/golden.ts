@@ -6,7 +6,6 @@
  * late records. Shared by the savepoint golden test and the crash test.
  */
 import {
-  type Aggregator,
   generatorSource,
   Pipeline,
   type PipelineOptions,
@@ -17,6 +16,7 @@ import {
   tumbling,
   valueState,
 } from '../../src/index.ts';
+import { idsAgg } from '../helpers/oracle.ts';
 
 export interface GoldenEvent {
   readonly id: number;
@@ -24,17 +24,6 @@ export interface GoldenEvent {
   readonly ts: number;
   readonly value: number;
 }
-
-/** Collects a window's event ids (mutating its accumulator in place, as user code may). */
-export const idsAgg: Aggregator<GoldenEvent, number[], number[]> = {
-  create: () => [],
-  add: (acc, e) => {
-    acc.push(e.id);
-    return acc;
-  },
-  merge: (a, b) => [...a, ...b],
-  result: (acc) => [...acc].sort((x, y) => x - y),
-};
 
 export interface GoldenOptions {
   readonly count: number;

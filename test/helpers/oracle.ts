@@ -11,8 +11,11 @@ export interface Ev {
   readonly value: number;
 }
 
-/** Collects the ids of a window's events: lets a test compare exact membership, not just a number. */
-export const idsAgg: Aggregator<Ev, number[], number[]> = {
+/**
+ * Collects the ids of a window's events (mutating its accumulator in place, as
+ * user code may): lets a test compare exact membership, not just a number.
+ */
+export const idsAgg: Aggregator<{ readonly id: number }, number[], number[]> = {
   create: () => [],
   add: (acc, e) => {
     acc.push(e.id);

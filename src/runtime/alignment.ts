@@ -90,6 +90,16 @@ export class WatermarkAlignment {
     return r.async ? r.value : Promise.resolve();
   }
 
+  /**
+   * Subtask `subtask`'s reader of source `id` on this board, or undefined when
+   * that source is not aligned (not splittable, or `maxDrift` is Infinity).
+   */
+  reader(id: string, subtask: number, maxDrift: number): AlignedReader | undefined {
+    const index = this.indexOf(id);
+    if (index < 0 || maxDrift === Number.POSITIVE_INFINITY) return undefined;
+    return new AlignedReader(this, index, subtask, maxDrift);
+  }
+
   /** The lowest published watermark of source `index` over all subtasks; -Infinity when none has one. */
   lowest(index: number): number {
     let low = DONE;
@@ -103,6 +113,48 @@ export class WatermarkAlignment {
     }
     if (!known) return Number.NEGATIVE_INFINITY;
     return low === DONE ? Number.POSITIVE_INFINITY : Number(low);
+  }
+}
+
+/** One subtask's reader of an aligned source: what it publishes, and whether it must wait. */
+export class AlignedReader {
+  readonly #board: WatermarkAlignment;
+  readonly #index: number;
+  readonly #subtask: number;
+  readonly #maxDrift: number;
+  #published = Number.NEGATIVE_INFINITY;
+
+  constructor(board: WatermarkAlignment, index: number, subtask: number, maxDrift: number) {
+    this.#board = board;
+    this.#index = index;
+    this.#subtask = subtask;
+    this.#maxDrift = maxDrift;
+  }
+
+  /**
+   * Publishes the reader's watermark (+Infinity while `starving`: its last
+   * poll found nothing, so waiting for it cannot help the others). Returns
+   * the board's version to wait on when the reader is more than `maxDrift`
+   * ahead of the slowest one, else undefined.
+   */
+  check(watermark: number, starving: boolean): number | undefined {
+    const board = this.#board;
+    const shown = starving ? Number.POSITIVE_INFINITY : watermark;
+    if (shown !== this.#published) board.publish(this.#index, this.#subtask, (this.#published = shown));
+    // Read before `lowest`: a publish in between makes the wait return at once.
+    const version = board.version(this.#index);
+    if (watermark === Number.POSITIVE_INFINITY) return undefined;
+    return watermark - board.lowest(this.#index) > this.#maxDrift ? version : undefined;
+  }
+
+  /** Resolves at the next publish after `version`, or after 10 ms. */
+  wait(version: number): Promise<unknown> {
+    return this.#board.changed(this.#index, version, 10);
+  }
+
+  /** The reader has finished: it holds nobody back any more. */
+  finish(): void {
+    this.#board.publish(this.#index, this.#subtask, Number.POSITIVE_INFINITY);
   }
 }
 

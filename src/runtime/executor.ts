@@ -626,12 +626,9 @@ export class Executor {
       }
       this.#readers.set(node.id, reader);
       const max = node.source!.options.batchSize ?? this.#batchSize;
-      const board = this.#alignment;
-      const slot = board?.indexOf(node.id) ?? -1;
       const maxDrift = node.source!.options.maxDrift ?? DEFAULT_MAX_DRIFT_MS;
-      const aligned = slot >= 0 && maxDrift !== Number.POSITIVE_INFINITY;
-      let published = Number.NEGATIVE_INFINITY;
-      // The last poll found nothing: waiting for this reader cannot help the others catch up.
+      const aligned = this.#alignment?.reader(node.id, this.subtask, maxDrift);
+      // The last poll found nothing.
       let starving = false;
       let slice = performance.now();
       while (!signal.aborted && !this.#closed) {
@@ -641,19 +638,14 @@ export class Executor {
           if (signal.aborted || this.#closed) break;
         }
         if (this.#pressure.length > 0 || this.#linkPressure.length > 0) await this.drainPressure();
-        if (aligned) {
-          const own = feeder.published;
-          const shown = starving ? Number.POSITIVE_INFINITY : own;
-          if (shown !== published) board!.publish(slot, this.subtask, (published = shown));
-          // Ahead of the slowest subtask's reader by more than maxDrift: wait for it to move (or 10 ms).
-          const version = board!.version(slot);
-          if (own !== Number.POSITIVE_INFINITY && own - board!.lowest(slot) > maxDrift) {
-            const t = performance.now();
-            await board!.changed(slot, version, 10);
-            slice = performance.now();
-            task.counters.alignmentWaitMs += slice - t;
-            continue;
-          }
+        // Ahead of the slowest subtask's reader by more than maxDrift: wait for it to move.
+        const behind = aligned?.check(feeder.published, starving);
+        if (behind !== undefined) {
+          const t = performance.now();
+          await aligned!.wait(behind);
+          slice = performance.now();
+          task.counters.alignmentWaitMs += slice - t;
+          continue;
         }
         let polled = reader.poll(max);
         if (polled instanceof Promise) polled = await polled;
@@ -675,7 +667,7 @@ export class Executor {
         }
       }
       this.#sourceDone();
-      if (aligned) board!.publish(slot, this.subtask, Number.POSITIVE_INFINITY);
+      aligned?.finish();
       await reader.close?.();
       if (this.#closed || this.#cancelled) return;
       await this.drainPressure();

@@ -81,6 +81,17 @@ describe('batches between threads', () => {
     assert.equal(send([{ a: 1, b: 2 }, [3, 4]]), undefined);
   });
 
+  it('generates code for a bounded number of shapes; records of the others still arrive whole', () => {
+    const sent = Array.from({ length: 100 }, (_, i) => {
+      const values = [{ [`f${i}`]: i, g: -i }];
+      const { message } = packBatch({ values, times: [0] });
+      assert.deepEqual(unpackBatch(structuredClone(message)).values, values);
+      return message.fields !== undefined;
+    });
+    // Shapes past the cache's limit go the general way.
+    assert.ok(sent.slice(-30).every((columns) => !columns));
+  });
+
   it('a __proto__ field arrives as a plain field, never as a prototype', () => {
     const evil = JSON.parse('{"__proto__": 1, "x": 2}') as Record<string, number>;
     const back = unpackBatch(structuredClone(packBatch({ values: [evil], times: [0] }).message));

@@ -1,9 +1,9 @@
 /**
  * Messages between subtasks in different threads. Records cross as batches,
- * never one by one: a batch is packed with msgpackr into one buffer whose
- * memory is transferred, not copied, by postMessage. Measured here, packing
- * and unpacking costs about a quarter of what postMessage's own structured
- * clone of the same records costs.
+ * never one by one, packed into buffers whose memory is transferred, not
+ * copied, by postMessage (see {@link PackedBatch}). Measured here, even the
+ * general path (msgpackr) costs about a quarter of what postMessage's own
+ * structured clone of the same records costs.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { Packr, Unpackr } from 'msgpackr';
@@ -164,6 +164,7 @@ function toArray(column: Float64Array): number[] {
 
 /** The keys as a column when every one is a number. */
 function numberColumn(keys: readonly unknown[], n: number): Float64Array | undefined {
+  if (typeof keys[0] !== 'number') return undefined;
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const k = keys[i];
@@ -188,6 +189,13 @@ interface Shape {
 }
 
 const shapes = new Map<string, Shape>();
+/**
+ * At most this many shapes get generated code: records whose field names vary
+ * (objects used as maps) would otherwise compile two functions per new name
+ * set for ever. A sender goes the msgpackr way for shapes past the limit; a
+ * receiver rebuilds them without caching.
+ */
+const MAX_SHAPES = 64;
 
 /** The shape of the first value when it is a plain object of 1–32 fields; the packer checks every value. */
 function flatNumericShape(values: readonly unknown[]): Shape | undefined {
@@ -196,9 +204,11 @@ function flatNumericShape(values: readonly unknown[]): Shape | undefined {
     return undefined;
   const fields = Object.keys(first);
   if (fields.length === 0 || fields.length > 32) return undefined;
-  return shapeOf(fields);
+  const id = JSON.stringify(fields);
+  return shapes.get(id) ?? (shapes.size < MAX_SHAPES ? shapeOf(fields) : undefined);
 }
 
+/** The shape of `fields`: cached while fewer than MAX_SHAPES are, else made for this batch only. */
 function shapeOf(fields: readonly string[]): Shape {
   const id = JSON.stringify(fields);
   let shape = shapes.get(id);
@@ -233,7 +243,7 @@ function shapeOf(fields: readonly string[]): Shape {
       `return { ${q.map((name, j) => `[${name}]: c[${j} * n + i]`).join(', ')} };`,
     ) as Shape['make'];
     shape = { fields, pack, make };
-    shapes.set(id, shape);
+    if (shapes.size < MAX_SHAPES) shapes.set(id, shape);
   }
   return shape;
 }

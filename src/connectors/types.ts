@@ -53,6 +53,12 @@ export interface SourceReader<T> {
    */
   position?(): unknown;
   close?(): void | Promise<void>;
+  /**
+   * The splits this reader will read, when it knows them on opening (a
+   * generator's): each holds the source's watermark back from the start,
+   * before its first record. Splits found later register with an empty batch.
+   */
+  readonly splits?: readonly string[];
 }
 
 /**

@@ -37,13 +37,19 @@ type ChainLoop = (
   onError: (error: unknown, value: unknown, time: number, stage: number) => void,
   keyGroup: (key: Key, maxParallelism: number) => number,
   maxParallelism: number,
+  floors: readonly number[] | undefined,
+  outFloors: number[] | undefined,
 ) => void;
 
 const compiled = new Map<string, ChainLoop>();
 
-/** Generates (and caches, by shape) the loop for a sequence of stage kinds. */
-function compile(kinds: readonly StageKind[]): ChainLoop {
-  const shape = kinds.join(',');
+/**
+ * Generates (and caches, by shape) the loop for a sequence of stage kinds;
+ * `withFloors`: the variant that also carries records' floors (see
+ * `Batch.floors`), used only for the rare batches that have them.
+ */
+function compile(kinds: readonly StageKind[], withFloors: boolean): ChainLoop {
+  const shape = `${kinds.join(',')}${withFloors ? '+floors' : ''}`;
   const cached = compiled.get(shape);
   if (cached !== undefined) return cached;
   const s = kinds.length;
@@ -73,7 +79,7 @@ function compile(kinds: readonly StageKind[]): ChainLoop {
         break;
     }
   }
-  body += `c${s}++;\noutValues.push(v${s}); outTimes.push(t);\n`;
+  body += `c${s}++;\noutValues.push(v${s}); outTimes.push(t);${withFloors ? ' outFloors.push(floors[i]);' : ''}\n`;
   const locals = Array.from({ length: s + 1 }, (_, k) => `c${k} = 0`).join(', ');
   const fns = Array.from({ length: s }, (_, k) => `const f${k} = fns[${k}];`).join('\n');
   const writeBack = Array.from({ length: s + 1 }, (_, k) => `counts[${k}] += c${k};`).join('\n');
@@ -111,6 +117,8 @@ ${writeBack}
     'onError',
     'keyGroup',
     'mp',
+    'floors',
+    'outFloors',
     source,
   ) as ChainLoop;
   compiled.set(shape, loop);
@@ -127,6 +135,8 @@ export class ChainOperator implements Operator {
   readonly #counts: Float64Array;
   readonly #memberIds: readonly string[];
   readonly #loop: ChainLoop;
+  readonly #kinds: readonly StageKind[];
+  #floorLoop: ChainLoop | undefined;
   #ctx!: OperatorContext;
   #onError!: (error: unknown, value: unknown, time: number, stage: number) => void;
 
@@ -139,7 +149,8 @@ export class ChainOperator implements Operator {
     this.#maxParallelism = maxParallelism;
     this.#members = members;
     this.#counts = new Float64Array(stages.length + 1);
-    this.#loop = compile(stages.map((s) => s.kind));
+    this.#kinds = stages.map((s) => s.kind);
+    this.#loop = compile(this.#kinds, false);
   }
 
   onStart(ctx: OperatorContext): void {
@@ -157,7 +168,10 @@ export class ChainOperator implements Operator {
     const groups: number[] = [];
     const counts = this.#counts;
     counts.fill(0);
-    this.#loop(
+    const floors = batch.floors;
+    const outFloors: number[] | undefined = floors === undefined ? undefined : [];
+    const loop = floors === undefined ? this.#loop : (this.#floorLoop ??= compile(this.#kinds, true));
+    loop(
       batch.values,
       batch.times,
       this.#fns,
@@ -169,6 +183,8 @@ export class ChainOperator implements Operator {
       this.#onError,
       keyGroupOf,
       this.#maxParallelism,
+      floors,
+      outFloors,
     );
     const members = this.#members;
     // counts[k] = records that reached stage k; counts[last] = records out of the chain.
@@ -181,7 +197,8 @@ export class ChainOperator implements Operator {
       if (k < members.length - 1) m.recordsOut += counts[k + 1]!;
     }
     if (values.length === 0) return;
-    out.emitBatch(this.#keyed ? { values, times, keys, groups } : { values, times });
+    const batchOut: Batch = this.#keyed ? { values, times, keys, groups } : { values, times };
+    out.emitBatch(outFloors === undefined ? batchOut : { ...batchOut, floors: outFloors });
   }
 
   /**
@@ -211,7 +228,13 @@ export class ChainOperator implements Operator {
       keys[i] = key;
       groups[i] = keyGroupOf(key, mp);
     }
-    if (n > 0) out.emitBatch({ values, times: batch.times, keys, groups });
+    if (n === 0) return true;
+    const floors = batch.floors;
+    out.emitBatch(
+      floors === undefined
+        ? { values, times: batch.times, keys, groups }
+        : { values, times: batch.times, keys, groups, floors },
+    );
     return true;
   }
 }

@@ -14,7 +14,7 @@
  *   arrives.
  */
 import { alignedStart, type WindowAssigner } from '../api/windows.ts';
-import type { Batch } from '../runtime/batch.ts';
+import { type Batch, effectiveWatermark } from '../runtime/batch.ts';
 import type { Operator, OperatorContext, OperatorSnapshot, Output } from '../runtime/operator.ts';
 import type { StateTable } from '../state/backend.ts';
 import { type Key, keyGroupOf } from '../state/key-groups.ts';
@@ -86,35 +86,48 @@ export class WindowJoinOperator implements Operator {
   }
 
   processBatch(batch: Batch, input: number, out: Output): void {
-    const { values, times } = batch;
+    const { values, times, floors } = batch;
     const keys = batch.keys!;
     const groups = batch.groups!;
     const a = this.#assigner;
     const step = a.kind === 'sliding' ? a.slide : a.size;
     for (let i = 0; i < values.length; i++) {
       const t = times[i]!;
+      const floor = floors === undefined ? Number.NEGATIVE_INFINITY : floors[i]!;
       let accepted = false;
       for (let start = alignedStart(t, step, a.offset); start > t - a.size; start -= step) {
-        if (this.#add(input, start, keys[i]!, groups[i]!, values[i], t, out)) accepted = true;
+        if (this.#add(input, start, keys[i]!, groups[i]!, values[i], t, floor, out)) accepted = true;
       }
       if (!accepted) {
         this.#ctx.metrics.lateRecords++;
-        out.emitTo(LATE_TAG, values[i], t);
+        out.emitTo(LATE_TAG, values[i], t, floor);
       }
     }
   }
 
-  #add(input: number, start: number, key: Key, group: number, v: unknown, t: number, out: Output): boolean {
+  #add(
+    input: number,
+    start: number,
+    key: Key,
+    group: number,
+    v: unknown,
+    t: number,
+    floor: number,
+    out: Output,
+  ): boolean {
     const end = start + this.#assigner.size;
-    if (end - 1 + this.#lateness <= this.#watermark) return false;
+    const wm = this.#watermark;
+    if (end - 1 + this.#lateness <= (floor > wm ? floor : wm)) return false;
     const mine = this.#sides[input]!;
     const list = mine.get(group, key, start);
     if (list === undefined) {
       mine.put(group, key, start, [[v, t]]);
       const other = this.#sides[1 - input]!;
-      // One timer pair per (key, window): registered by whichever side arrives first.
+      // One timer pair per (key, window): registered by whichever side arrives first. No on-time
+      // timer once the watermark passed the window's end: its pairs are emitted below as they
+      // arrive, and a timer in the past would emit them all again (issue 19).
       if (other.get(group, key, start) === undefined) {
-        this.#timers.register(end - 1, group, key, start);
+        if (end - 1 > wm) this.#timers.register(end - 1, group, key, start);
         if (this.#lateness > 0) this.#timers.register(end - 1 + this.#lateness, group, key, start);
       }
     } else {
@@ -184,7 +197,7 @@ export class IntervalJoinOperator implements Operator {
   }
 
   processBatch(batch: Batch, input: number, out: Output): void {
-    const { values, times } = batch;
+    const { values, times, floors } = batch;
     const keys = batch.keys!;
     const groups = batch.groups!;
     const lower = this.#lower;
@@ -194,9 +207,11 @@ export class IntervalJoinOperator implements Operator {
       const v = values[i];
       const key = keys[i]!;
       const g = groups[i]!;
-      if (t <= this.#watermark) {
+      // Judged against the record's floor too (Batch.floors): then a partner it could meet is
+      // still buffered whatever the speed of the other inputs, and results are the same at any parallelism.
+      if (t <= effectiveWatermark(floors, i, this.#watermark)) {
         this.#ctx.metrics.lateRecords++;
-        out.emitTo(LATE_TAG, v, t);
+        out.emitTo(LATE_TAG, v, t, floors?.[i]);
         continue;
       }
       // The latest time a partner still to come can have: buffer the record until the watermark passes it.

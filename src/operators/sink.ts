@@ -12,6 +12,8 @@ import type { Operator, OperatorContext, OperatorSnapshot } from '../runtime/ope
 export class SinkOperator implements Operator {
   readonly #sink: Sink<unknown>;
   #writer: SinkWriter<unknown> | undefined;
+  // The last write that has not settled: the next waits for it (see processBatch).
+  #inFlight: Promise<void> | undefined;
   // Pre-committed at a barrier, waiting for that checkpoint to complete: checkpoint id -> committable.
   readonly #pending = new Map<number, unknown>();
 
@@ -29,11 +31,31 @@ export class SinkOperator implements Operator {
     });
   }
 
+  /**
+   * A writer's `write` is never called again before the promise of its
+   * previous call has settled (issue 19): batches can arrive while one is
+   * pending (from other subtasks' channels, or from a worker thread), and
+   * writers — a file stream, a producer — are not made for overlapping
+   * calls. Later batches queue behind the pending write, and the queue's
+   * promise is this step's backpressure, so sources wait while it is long.
+   */
   processBatch(batch: Batch): void | Promise<void> {
-    return this.#writer!.write(batch.values, batch.times);
+    const pending = this.#inFlight;
+    const writer = this.#writer!;
+    const written =
+      pending === undefined
+        ? writer.write(batch.values, batch.times)
+        : pending.then(() => writer.write(batch.values, batch.times));
+    if (written === undefined) return;
+    const settled: Promise<void> = written.then(() => {
+      if (this.#inFlight === settled) this.#inFlight = undefined;
+    });
+    this.#inFlight = settled;
+    return settled;
   }
 
   async onCheckpoint(checkpointId: number): Promise<OperatorSnapshot | undefined> {
+    await this.#inFlight;
     const writer = this.#writer;
     if (writer?.preCommit === undefined) {
       await writer?.flush?.();
@@ -55,6 +77,7 @@ export class SinkOperator implements Operator {
   }
 
   async onEnd(): Promise<void> {
+    await this.#inFlight;
     await this.#writer?.flush?.();
   }
 

@@ -28,6 +28,7 @@ function without<T>(values: readonly T[], times: readonly number[], drop: readon
 /**
  * Re-assigns event time mid-stream and generates its own watermarks
  * (bounded out-of-orderness), ignoring upstream watermarks except the final one.
+ * Records leave without floors (`Batch.floors`): those belonged to the old times.
  */
 export class TimestampsOperator implements Operator {
   readonly #fn: Fn<unknown, number>;
@@ -83,7 +84,11 @@ export class TimestampsOperator implements Operator {
 /** Merges its inputs; the task already takes the minimum of their watermarks. */
 export class UnionOperator implements Operator {
   processBatch(batch: Batch, _input: number, out: Output): void {
-    out.emitBatch(batch.keys === undefined ? batch : { values: batch.values, times: batch.times });
+    if (batch.keys === undefined) out.emitBatch(batch);
+    else {
+      const { values, times, floors } = batch;
+      out.emitBatch(floors === undefined ? { values, times } : { values, times, floors });
+    }
   }
 }
 
@@ -101,7 +106,7 @@ export class BranchOperator implements Operator {
   }
 
   processBatch(batch: Batch, _input: number, out: Output): void {
-    const { values, times } = batch;
+    const { values, times, floors } = batch;
     const preds = this.#predicates;
     const rest = preds.length + 1;
     for (let i = 0; i < values.length; i++) {
@@ -118,7 +123,7 @@ export class BranchOperator implements Operator {
         userFunctionFailed(this.#ctx, e, v, times[i]!);
         continue;
       }
-      out.emitTo(tag, v, times[i]!);
+      out.emitTo(tag, v, times[i]!, floors?.[i]);
     }
   }
 }

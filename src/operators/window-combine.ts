@@ -24,7 +24,7 @@
  */
 import { type Aggregator, alignedStart, type WindowAssigner } from '../api/windows.ts';
 import { EddyError } from '../errors/index.ts';
-import type { Batch } from '../runtime/batch.ts';
+import { type Batch, effectiveWatermark } from '../runtime/batch.ts';
 import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
 import type { Key } from '../state/key-groups.ts';
 import { userFunctionFailed } from './user-errors.ts';
@@ -85,7 +85,7 @@ export class WindowCombiner implements Operator {
       out.emitBatch(batch, RAW_TAG);
       return;
     }
-    const { values, times } = batch;
+    const { values, times, floors } = batch;
     const keys = batch.keys!;
     const groups = batch.groups!;
     const size = this.#size;
@@ -96,10 +96,11 @@ export class WindowCombiner implements Operator {
     for (let i = 0; i < values.length; i++) {
       const t = times[i]!;
       const last = alignedStart(t, slide, offset);
-      // The record's earliest window ends first: if the watermark reached it, send the record as it is.
+      // The record's earliest window ends first: if the watermark (or the record's floor, which the
+      // window step judges lateness by too) reached it, send the record as it is.
       let first = last;
       while (first - slide > t - size) first -= slide;
-      if (first + size - 1 <= wm) {
+      if (first + size - 1 <= effectiveWatermark(floors, i, wm)) {
         (raw ??= []).push(i);
         continue;
       }
@@ -185,10 +186,12 @@ export class WindowCombiner implements Operator {
 function pick(batch: Batch, indices: readonly number[]): Batch {
   const keys = batch.keys!;
   const groups = batch.groups!;
-  return {
+  const floors = batch.floors;
+  const picked = {
     values: indices.map((i) => batch.values[i]),
     times: indices.map((i) => batch.times[i]!),
     keys: indices.map((i) => keys[i]!),
     groups: indices.map((i) => groups[i]!),
   };
+  return floors === undefined ? picked : { ...picked, floors: indices.map((i) => floors[i]!) };
 }

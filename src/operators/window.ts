@@ -2,10 +2,18 @@
  * The keyed window aggregation. Accumulators live in the state table "acc",
  * namespaced by window start (tumbling, sliding) or, for sessions, as a sorted
  * list of sessions per key in the table "sessions". Timers fire a window at
- * `end - 1` (on-time result) and drop its state at `end - 1 + allowedLateness`.
+ * `end - 1` (on-time result) and drop its state at `end - 1 + allowedLateness`
+ * (sessions: `+ gap` more, see #addToSession).
  *
- * A record is late when every window it belongs to is past that cleanup time;
- * it goes to side output 1 (the late output) and is counted, never dropped.
+ * A record is late when every window it belongs to is past that cleanup time,
+ * judged against the higher of this step's watermark and the record's floor
+ * (`Batch.floors`, so the same at any parallelism); it goes to side output 1
+ * (the late output) and is counted, never dropped.
+ *
+ * A window gets its on-time timer only while the watermark has not reached
+ * its end: a record that opens (or, for sessions, grows) a window the
+ * watermark already passed is emitted at once as `late`, and must not be
+ * emitted again as `on-time` by a timer in the past (issue 19).
  */
 import { type Aggregator, alignedStart, type Timing, type WindowAssigner } from '../api/windows.ts';
 import type { Batch } from '../runtime/batch.ts';
@@ -82,11 +90,12 @@ export class WindowOperator implements Operator {
       else timers.register(time, g, key, ns);
     };
     if (this.#assigner.kind === 'session') {
+      const gap = this.#assigner.gap;
       for (const g of [...this.#sessions.keyGroups()]) {
         for (const [key, , list] of this.#sessions.entries(g)) {
           for (const s of list) {
             register(s.end - 1, g, key, 0, true);
-            if (lateness > 0) register(s.end - 1 + lateness, g, key, 0, true);
+            register(s.end - 1 + lateness + gap, g, key, 0, true);
           }
         }
       }
@@ -107,7 +116,7 @@ export class WindowOperator implements Operator {
       this.#mergePartials(batch);
       return;
     }
-    const { values, times } = batch;
+    const { values, times, floors } = batch;
     const keys = batch.keys!;
     const groups = batch.groups!;
     const a = this.#assigner;
@@ -118,20 +127,21 @@ export class WindowOperator implements Operator {
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
       const t = times[i]!;
+      const floor = floors === undefined ? Number.NEGATIVE_INFINITY : floors[i]!;
       try {
         let accepted: boolean;
         if (a.kind === 'tumbling')
-          accepted = this.#addTo(alignedStart(t, a.size, a.offset), a.size, keys[i]!, groups[i]!, v);
+          accepted = this.#addTo(alignedStart(t, a.size, a.offset), a.size, keys[i]!, groups[i]!, v, floor);
         else if (a.kind === 'sliding') {
           accepted = false;
           const last = alignedStart(t, a.slide, a.offset);
           for (let start = last; start > t - a.size; start -= a.slide) {
-            if (this.#addTo(start, a.size, keys[i]!, groups[i]!, v)) accepted = true;
+            if (this.#addTo(start, a.size, keys[i]!, groups[i]!, v, floor)) accepted = true;
           }
-        } else accepted = this.#addToSession(t, a.gap, keys[i]!, groups[i]!, v);
+        } else accepted = this.#addToSession(t, a.gap, keys[i]!, groups[i]!, v, floor);
         if (!accepted) {
           this.#ctx.metrics.lateRecords++;
-          out.emitTo(LATE_TAG, v, t);
+          out.emitTo(LATE_TAG, v, t, floor);
         }
       } catch (e) {
         userFunctionFailed(this.#ctx, e, v, t);
@@ -141,32 +151,41 @@ export class WindowOperator implements Operator {
 
   /** The common case (tumbling, no early results): one window per record, no branching on the assigner. */
   #tumbling(batch: Batch, size: number, offset: number, out: Output): void {
-    const { values, times } = batch;
+    const { values, times, floors } = batch;
     const keys = batch.keys!;
     const groups = batch.groups!;
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
       const t = times[i]!;
+      const floor = floors === undefined ? Number.NEGATIVE_INFINITY : floors[i]!;
       try {
-        if (this.#addTo(alignedStart(t, size, offset), size, keys[i]!, groups[i]!, v)) continue;
+        if (this.#addTo(alignedStart(t, size, offset), size, keys[i]!, groups[i]!, v, floor)) continue;
       } catch (e) {
         userFunctionFailed(this.#ctx, e, v, t);
         continue;
       }
       this.#ctx.metrics.lateRecords++;
-      out.emitTo(LATE_TAG, v, t);
+      out.emitTo(LATE_TAG, v, t, floor);
     }
   }
 
   /**
    * Adds record `v` (or, with `partial`, merges the accumulator `v` a combiner
    * sent) to window [start, start+size) of `key`; false if that window is past
-   * its allowed lateness.
+   * its allowed lateness by this step's watermark or the record's `floor`.
    */
-  #addTo(start: number, size: number, key: Key, group: number, v: unknown, partial = false): boolean {
+  #addTo(
+    start: number,
+    size: number,
+    key: Key,
+    group: number,
+    v: unknown,
+    floor: number,
+    partial = false,
+  ): boolean {
     const end = start + size;
     const wm = this.#watermark;
-    if (end - 1 + this.#lateness <= wm) return false;
+    if (end - 1 + this.#lateness <= (floor > wm ? floor : wm)) return false;
     const table = this.#acc;
     const before = table.get(group, key, start);
     const agg = this.#agg;
@@ -174,7 +193,8 @@ export class WindowOperator implements Operator {
     if (before === undefined) {
       after = partial ? v : agg.add(agg.create(), v);
       table.put(group, key, start, after);
-      this.#timers.register(end - 1, group, key, start);
+      // A window the watermark already passed fired (or never will on time): no on-time timer.
+      if (end - 1 > wm) this.#timers.register(end - 1, group, key, start);
       if (this.#lateness > 0) this.#timers.register(end - 1 + this.#lateness, group, key, start);
     } else {
       after = partial ? agg.merge!(before, v) : agg.add(before, v);
@@ -197,7 +217,8 @@ export class WindowOperator implements Operator {
     for (let i = 0; i < values.length; i++) {
       const start = times[i]!;
       try {
-        if (this.#addTo(start, size, keys[i]!, groups[i]!, values[i], true)) continue;
+        if (this.#addTo(start, size, keys[i]!, groups[i]!, values[i], Number.NEGATIVE_INFINITY, true))
+          continue;
       } catch (e) {
         userFunctionFailed(this.#ctx, e, values[i], start);
         continue;
@@ -214,16 +235,29 @@ export class WindowOperator implements Operator {
     }
   }
 
-  #addToSession(t: number, gap: number, key: Key, group: number, v: unknown): boolean {
+  /**
+   * Adds a record at `t` to the sessions of `key`. Late when the session the
+   * record alone would open, [t, t + gap), is past the allowed lateness — not
+   * the merged session: whether a session it would merge with is still in
+   * state depends on when the watermark passed, and merging with it or not
+   * would give different results at different speeds. For the same reason a
+   * session's state is kept `gap` longer than its lateness: any record that
+   * is not late and would merge with it finds it (its end is at most `gap`
+   * past the record's own session's), so sessions are always those of a
+   * batch sessionization of the accepted records.
+   */
+  #addToSession(t: number, gap: number, key: Key, group: number, v: unknown, floor: number): boolean {
+    const wm = this.#watermark;
+    const lateness = this.#lateness;
+    if (t + gap - 1 + lateness <= (floor > wm ? floor : wm)) return false;
     const agg = this.#agg;
     let start = t;
     let end = t + gap;
     let acc = agg.add(agg.create(), v);
     const sessions = this.#sessions.get(group, key, 0) ?? [];
-    // Sessions are sorted and disjoint, so the ones the new one overlaps — and then the ones the
-    // merged session overlaps — are one run [lo, hi): skip those that end before it starts, then
-    // absorb while the next starts before the (growing) end. Replaced in place, so an in-order
-    // record (the common case) costs no copy of the list and no sort.
+    // Sessions are sorted and disjoint, so the ones the new one overlaps are one run [lo, hi):
+    // skip those that end before it starts, then absorb while the next starts before its end.
+    // Replaced in place, so an in-order record (the common case) costs no copy of the list and no sort.
     let lo = 0;
     while (lo < sessions.length && sessions[lo]!.end <= start) lo++;
     let hi = lo;
@@ -237,13 +271,12 @@ export class WindowOperator implements Operator {
         hi++;
       } while (hi < sessions.length && sessions[hi]!.start < end);
     }
-    const wm = this.#watermark;
-    if (end - 1 + this.#lateness <= wm) return false;
     sessions.splice(lo, hi - lo, { start, end, acc });
     this.#sessions.put(group, key, 0, sessions);
-    // Deduplicated: every record of a session re-registers its end.
-    this.#timers.registerOnce(end - 1, group, key, 0);
-    if (this.#lateness > 0) this.#timers.registerOnce(end - 1 + this.#lateness, group, key, 0);
+    // Deduplicated: every record of a session re-registers its end. No on-time timer for a
+    // session the watermark already passed: it is emitted as late below, once.
+    if (end - 1 > wm) this.#timers.registerOnce(end - 1, group, key, 0);
+    this.#timers.registerOnce(end - 1 + lateness + gap, group, key, 0);
     if (end - 1 <= wm) this.#emit(key, start, end, acc, 'late');
     else if (this.#dirty !== undefined) this.#markDirty(start, key, group);
     return true;
@@ -283,20 +316,35 @@ export class WindowOperator implements Operator {
         this.#emit(key, s.start, s.end, s.acc, 'on-time');
       }
     }
+    // Kept `gap` past the lateness (see #addToSession).
+    const keep = this.#lateness + (this.#assigner as { gap: number }).gap;
     let left = 0;
-    for (const s of sessions) if (s.end - 1 + this.#lateness > time) left++;
+    for (const s of sessions) if (s.end - 1 + keep > time) left++;
     if (left === 0) this.#sessions.remove(group, key, 0);
     else if (left !== sessions.length)
       this.#sessions.put(
         group,
         key,
         0,
-        sessions.filter((s) => s.end - 1 + this.#lateness > time),
+        sessions.filter((s) => s.end - 1 + keep > time),
       );
   }
 
+  /**
+   * Emits a window's result. A throwing `result()` dead-letters the window
+   * (its key, bounds and timing) like any other user function, instead of
+   * failing the run (issue 19); the window's state stays, so a later update
+   * may still emit.
+   */
   #emit(key: Key, start: number, end: number, acc: unknown, timing: Timing): void {
-    this.#out.emit({ key, window: { start, end }, value: this.#agg.result(acc), timing }, end - 1);
+    let value: unknown;
+    try {
+      value = this.#agg.result(acc);
+    } catch (e) {
+      userFunctionFailed(this.#ctx, e, { key, window: { start, end }, timing }, end - 1);
+      return;
+    }
+    this.#out.emit({ key, window: { start, end }, value, timing }, end - 1);
   }
 
   #markDirty(start: number, key: Key, group: number): void {

@@ -56,6 +56,12 @@ export interface ExecutorOptions {
   readonly onFail?: (error: unknown) => void;
   /** The job's watermark alignment board (parallelism > 1): splittable sources keep within `maxDrift` of each other. */
   readonly alignment?: WatermarkAlignment;
+  /**
+   * Backpressure promises, shared by the executors of one thread: a slow
+   * sink in subtask 0 then holds back the sources of every subtask that
+   * feeds it, not only its own (issue 19). Default: this executor's own.
+   */
+  readonly pressure?: Promise<void>[];
 }
 
 /** Yield to the event loop after this much uninterrupted work, so timers and I/O keep running. */
@@ -74,7 +80,7 @@ export class Executor {
   readonly #counters = new Map<string, StepCounters>();
   readonly #maxParallelism: number;
   readonly #feeders = new Map<string, SourceFeeder>();
-  readonly #pressure: Promise<void>[] = [];
+  readonly #pressure: Promise<void>[];
   // Full links to other threads: sources wait on these too.
   readonly #linkPressure: Promise<void>[] = [];
   readonly #abort = new AbortController();
@@ -130,6 +136,7 @@ export class Executor {
     this.#restore = options.restore;
     this.#onFail = options.onFail;
     this.#alignment = options.alignment;
+    this.#pressure = options.pressure ?? [];
     this.drained = new Promise((resolve) => {
       this.#drainedResolve = resolve;
     });
@@ -341,8 +348,15 @@ export class Executor {
 
   /** Resolves once every backpressure promise raised so far has settled. */
   async drainPressure(): Promise<void> {
-    while (this.#pressure.length > 0 || this.#linkPressure.length > 0)
-      await Promise.all([...this.#pressure.splice(0), ...this.#linkPressure.splice(0)]);
+    // Not spliced out before they settle: the list may be shared with other subtasks' source
+    // loops, which must go on seeing a pending promise until it has settled.
+    while (this.#pressure.length > 0 || this.#linkPressure.length > 0) {
+      const waits = [...this.#pressure, ...this.#linkPressure];
+      await Promise.all(waits);
+      const settled = new Set(waits);
+      removeFrom(this.#pressure, settled);
+      removeFrom(this.#linkPressure, settled);
+    }
   }
 
   metrics(): PipelineMetrics {
@@ -625,6 +639,7 @@ export class Executor {
         );
       }
       this.#readers.set(node.id, reader);
+      for (const split of reader.splits ?? []) feeder.register(split);
       const max = node.source!.options.batchSize ?? this.#batchSize;
       const maxDrift = node.source!.options.maxDrift ?? DEFAULT_MAX_DRIFT_MS;
       const aligned = this.#alignment?.reader(node.id, this.subtask, maxDrift);
@@ -711,6 +726,13 @@ export class Executor {
     for (const task of this.#tasks.values()) await task.operator.onClose?.();
     await this.#state.close?.();
   }
+}
+
+/** Removes the members of `gone` from `list`, in place. */
+function removeFrom<T>(list: T[], gone: ReadonlySet<T>): void {
+  let k = 0;
+  for (let i = 0; i < list.length; i++) if (!gone.has(list[i]!)) list[k++] = list[i]!;
+  list.length = k;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

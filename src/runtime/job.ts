@@ -144,6 +144,8 @@ export class Job {
     // Subtasks reading shares of the same source keep within each source's maxDrift of each other.
     const alignment =
       n > 1 && o.manualSources !== true ? new WatermarkAlignment(alignedSources(this.#graph), n) : undefined;
+    // One backpressure list for every subtask of this thread: a full sink holds back all sources.
+    const pressure: Promise<void>[] = [];
     try {
       for (let k = 0; k < n; k++) {
         const backend: KeyedStateBackend =
@@ -159,6 +161,7 @@ export class Job {
             checkpointing: this.#checkpoints !== undefined,
             ...(subtaskRestore === undefined ? {} : { restore: subtaskRestore }),
             ...(alignment === undefined ? {} : { alignment }),
+            pressure,
             onFail: (e) => void this.#fail(e),
           }),
         );

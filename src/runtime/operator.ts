@@ -73,8 +73,12 @@ export interface OperatorContext {
 export interface Output {
   /** Emits one record on the main output. */
   emit(value: unknown, time: number): void;
-  /** Emits one record on side output `tag` (1, 2, ... as the plan numbered them). */
-  emitTo(tag: number, value: unknown, time: number): void;
+  /**
+   * Emits one record on output `tag` (side outputs are 1, 2, ... as the plan
+   * numbered them); `floor` passes on the record's watermark floor (see
+   * `Batch.floors`) when the record goes on unchanged.
+   */
+  emitTo(tag: number, value: unknown, time: number, floor?: number): void;
   /** Emits a whole batch (keys and groups included) on output `tag` (default: main) without copying it. */
   emitBatch(batch: Batch, tag?: number): void;
   /** Hands every buffered record downstream now. */

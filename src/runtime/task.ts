@@ -61,8 +61,15 @@ function partition(e: ExchangeEdge, batch: Batch): void {
   const groups = batch.groups!;
   const keys = batch.keys!;
   const { values, times } = batch;
-  const parts: { values: unknown[]; times: number[]; keys: Key[]; groups: number[] }[] = [];
-  for (let t = 0; t < n; t++) parts.push({ values: [], times: [], keys: [], groups: [] });
+  const floors = batch.floors;
+  const parts: { values: unknown[]; times: number[]; keys: Key[]; groups: number[]; floors?: number[] }[] =
+    [];
+  for (let t = 0; t < n; t++)
+    parts.push(
+      floors === undefined
+        ? { values: [], times: [], keys: [], groups: [] }
+        : { values: [], times: [], keys: [], groups: [], floors: [] },
+    );
   const workerOf = e.workerOf;
   for (let i = 0; i < values.length; i++) {
     const g = groups[i]!;
@@ -71,6 +78,7 @@ function partition(e: ExchangeEdge, batch: Batch): void {
     part.times.push(times[i]!);
     part.keys.push(keys[i]!);
     part.groups.push(g);
+    if (floors !== undefined) part.floors!.push(floors[i]!);
   }
   for (let t = 0; t < n; t++) if (parts[t]!.values.length > 0) targets[t]!.receive(parts[t]!, e.channel);
 }
@@ -98,6 +106,8 @@ class TaskOutput implements Output {
   readonly #edges: AnyEdge[][];
   readonly #values: unknown[][];
   readonly #times: number[][];
+  // Per tag, made on the first record with a floor (see Batch.floors); -Infinity before it.
+  readonly #floors: (number[] | undefined)[];
   readonly #batchSize: number;
   readonly #ready: { tag: number; batch: Batch }[] = [];
   #dispatching = false;
@@ -108,6 +118,7 @@ class TaskOutput implements Output {
     this.#batchSize = batchSize;
     this.#values = edges.map(() => []);
     this.#times = edges.map(() => []);
+    this.#floors = edges.map(() => undefined);
   }
 
   emit(value: unknown, time: number): void {
@@ -117,9 +128,16 @@ class TaskOutput implements Output {
     if (values.length >= this.#batchSize) this.#seal(0);
   }
 
-  emitTo(tag: number, value: unknown, time: number): void {
+  emitTo(tag: number, value: unknown, time: number, floor?: number): void {
     const values = this.#values[tag];
     if (values === undefined) return; // a side output nobody consumes
+    const floors = this.#floors[tag];
+    if (floors !== undefined) floors.push(floor ?? Number.NEGATIVE_INFINITY);
+    else if (floor !== undefined && floor > Number.NEGATIVE_INFINITY) {
+      const made = new Array<number>(values.length).fill(Number.NEGATIVE_INFINITY);
+      made.push(floor);
+      this.#floors[tag] = made;
+    }
     values.push(value);
     this.#times[tag]!.push(time);
     if (values.length >= this.#batchSize) this.#seal(tag);
@@ -134,9 +152,12 @@ class TaskOutput implements Output {
   #seal(tag: number): void {
     const values = this.#values[tag]!;
     if (values.length === 0) return;
-    this.#ready.push({ tag, batch: { values, times: this.#times[tag]! } });
+    const floors = this.#floors[tag];
+    const times = this.#times[tag]!;
+    this.#ready.push({ tag, batch: floors === undefined ? { values, times } : { values, times, floors } });
     this.#values[tag] = [];
     this.#times[tag] = [];
+    this.#floors[tag] = undefined;
   }
 
   flush(): void {

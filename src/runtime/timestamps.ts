@@ -8,11 +8,21 @@
  * keeps its own maximum, and the source's watermark is the lowest over the
  * splits that are not idle — one slow partition holds the watermark back, an
  * idle one does not.
+ *
+ * A record at or below its split's watermark so far (`max seen - bound - 1`
+ * over the split's earlier records, record by record, not batch by batch)
+ * broke the bound: it carries that watermark as its floor (`Batch.floors`),
+ * and steps judge its lateness against it. So lateness depends only on the
+ * order of records within their split — not on batch sizes, parallelism,
+ * threads or how far other splits have got.
  */
 import type { SourceOptions } from '../connectors/types.ts';
 import type { Batch } from './batch.ts';
 import type { Clock } from './clock.ts';
 import type { Task } from './task.ts';
+
+/** The floor of a record that did not break its source's bound (see `Batch.floors`). */
+const NO_FLOOR = Number.NEGATIVE_INFINITY;
 
 export class SourceFeeder {
   readonly #task: Task;
@@ -71,6 +81,9 @@ export class SourceFeeder {
     }
     let batch: Batch;
     let max = split.max;
+    const bound = this.#bound;
+    // Floors (see Batch.floors): made only once a record is at or below its split's watermark.
+    let floors: number[] | undefined;
     const extract = this.#extract;
     if (extract !== undefined) {
       const times = new Array<number>(n);
@@ -88,24 +101,31 @@ export class SourceFeeder {
         }
         times[i] = t;
         if (t > max) max = t;
+        else if (t <= max - bound - 1) (floors ??= new Array<number>(n).fill(NO_FLOOR))[i] = max - bound - 1;
       }
-      if (bad === undefined) batch = { values, times };
+      if (bad === undefined) batch = floors === undefined ? { values, times } : { values, times, floors };
       else {
         const drop = new Set(bad);
         const v: unknown[] = [];
         const t: number[] = [];
+        const f: number[] | undefined = floors === undefined ? undefined : [];
         for (let i = 0; i < n; i++) {
           if (drop.has(i)) continue;
           v.push(values[i]);
           t.push(times[i]!);
+          f?.push(floors![i]!);
         }
-        batch = { values: v, times: t };
+        batch = f === undefined ? { values: v, times: t } : { values: v, times: t, floors: f };
       }
     } else {
       let times = sourceTimes;
       if (times === undefined) times = new Array<number>(n).fill(split.lastData);
-      for (let i = 0; i < n; i++) if (times[i]! > max) max = times[i]!;
-      batch = { values, times };
+      for (let i = 0; i < n; i++) {
+        const t = times[i]!;
+        if (t > max) max = t;
+        else if (t <= max - bound - 1) (floors ??= new Array<number>(n).fill(NO_FLOOR))[i] = max - bound - 1;
+      }
+      batch = floors === undefined ? { values, times } : { values, times, floors };
     }
     split.max = max;
     if (batch.values.length > 0) this.#task.receive(batch, 0);

@@ -4,6 +4,40 @@ import fc from 'fast-check';
 import { packBatch, unpackBatch } from '../../src/runtime/threads/protocol.ts';
 
 describe('batches between threads', () => {
+  it('regression (issue 19): keys and values with lone surrogates cross exactly, so distinct keys stay distinct', () => {
+    // fast-check's fullUnicode strings never hold lone surrogates: build strings of arbitrary UTF-16 units.
+    const units = fc
+      .array(fc.oneof(fc.integer({ min: 0xd800, max: 0xdfff }), fc.integer({ min: 0, max: 0xffff })), {
+        maxLength: 6,
+      })
+      .map((cs) => String.fromCharCode(...cs));
+    fc.assert(
+      fc.property(fc.array(units, { minLength: 1, maxLength: 30 }), (keys) => {
+        const values = keys.map((k) => ({ k, nested: [k, { k }] }));
+        const batch = { values, times: keys.map(() => 0), keys, groups: keys.map(() => 0) };
+        const back = unpackBatch(structuredClone(packBatch(batch).message));
+        assert.deepEqual(back.keys, keys);
+        assert.deepEqual(back.values, values);
+      }),
+      { numRuns: 300 },
+    );
+    const lone = packBatch({ values: ['\uD800'], times: [0], keys: ['\uD800'], groups: [0] }).message;
+    const back = unpackBatch(structuredClone(lone));
+    assert.equal(back.keys![0], '\uD800');
+    assert.notEqual(back.keys![0], '\uFFFD');
+    assert.equal(back.values[0], '\uD800');
+  });
+
+  it("carries records' floors when a batch has them, and none when it has none", () => {
+    const floors = [Number.NEGATIVE_INFINITY, 999, Number.NEGATIVE_INFINITY];
+    const withFloors = unpackBatch(
+      structuredClone(packBatch({ values: [1, 2, 3], times: [1, 2, 3], floors }).message),
+    );
+    assert.deepEqual(withFloors.floors, floors);
+    const without = unpackBatch(structuredClone(packBatch({ values: [{ a: 1 }], times: [1] }).message));
+    assert.equal(without.floors, undefined);
+  });
+
   it('round-trips any batch: flat numeric records as columns, everything else generically', () => {
     // msgpackr writes -0 as the integer 0 (a known loss, also in checkpoints).
     const double = () => fc.double().map((x) => (Object.is(x, -0) ? 0 : x));

@@ -123,16 +123,13 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
         }
         states[s] = { next: r?.next ?? s, rng };
       }
-      const owned = states.filter((x) => x !== undefined).length;
-      // From a split this subtask does not own, how far to the next one it does (so `produce`
-      // steps over the other subtasks' records instead of testing each of them).
-      const skip = new Int32Array(splits);
-      for (let s = 0; s < splits; s++) {
-        let d = 0;
-        while (d < splits && states[(s + d) % splits] === undefined) d++;
-        skip[s] = d;
-      }
-      let cursor = Math.min(count, ...states.filter((x) => x !== undefined).map((x) => x.next));
+      // The splits this subtask makes, served round-robin, one split per batch: each batch is one
+      // split's next records in order, so every split's watermark and the floors of its records
+      // (Batch.floors) are the same whichever subtask makes it — lateness is the same at any parallelism.
+      const mine: number[] = [];
+      for (let s = 0; s < splits; s++) if (states[s] !== undefined) mine.push(s);
+      const owned = mine.length;
+      let turn = 0;
       // Time of record i is start + i * 1000 / eventsPerSecond, computed as (i * 1000) / rate so that
       // whole results stay exact (i * (1000 / rate) can land 1 ms short).
       const make = options.make;
@@ -147,23 +144,29 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
       const myRate = (rate * owned) / splits;
       let made = 0;
       const wallStart = Date.now();
-      const produce = (want: number): SourceBatch<T> => {
+      /** The next split with records left, from `turn` on; -1 when all are done. */
+      const nextSplit = (): number => {
+        for (let k = 0; k < owned; k++) {
+          const s = mine[(turn + k) % owned]!;
+          if (states[s]!.next < count) {
+            turn = (turn + k + 1) % owned;
+            return s;
+          }
+        }
+        return -1;
+      };
+      const produce = (want: number): SourceBatch<T> | null => {
+        const split = nextSplit();
+        if (split < 0) return null;
+        const state = states[split]!;
         // Sized up front (and cut to what was made): no growing and copying per batch.
-        const size = Math.max(0, Math.min(want, count - cursor));
+        const size = Math.max(0, Math.min(want, Math.ceil((count - state.next) / splits)));
         const values: T[] = new Array(size);
         const times: number[] = new Array(size);
+        rng = state.rng;
         let filled = 0;
-        let i = cursor;
-        for (; i < count && filled < want; i++) {
-          const split = i % splits;
-          const state = states[split];
-          if (state === undefined) {
-            i += skip[split]! - 1;
-            continue;
-          }
-          // Splits restored from several old subtasks may stand at different indexes.
-          if (i < state.next) continue;
-          rng = state.rng;
+        let i = state.next;
+        for (; i < count && filled < size; i += splits) {
           let t = Math.floor(start + (i * 1000) / eventsPerSecond);
           if (maxDelay > 0 && (disorderFraction === 1 || rng.next() < disorderFraction))
             t -= Math.floor(rng.next() * maxDelay);
@@ -172,19 +175,19 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
           g.time = t;
           times[filled] = t;
           values[filled++] = make(i, g);
-          state.next = i + splits;
         }
-        cursor = i;
+        state.next = i;
         if (filled < size) {
           values.length = filled;
           times.length = filled;
         }
         made += filled;
-        return { values, times };
+        return { values, times, split: String(split) };
       };
       return {
+        splits: mine.map(String),
         poll(max) {
-          if (cursor >= count || owned === 0) return null;
+          if (owned === 0) return null;
           let want = max;
           if (myRate > 0) {
             const due = Math.floor(((Date.now() - wallStart) / 1000) * myRate) - made;

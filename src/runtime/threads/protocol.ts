@@ -88,10 +88,35 @@ export interface PackedBatch {
   readonly fields: readonly string[] | undefined;
   readonly columns: Float64Array | undefined;
   readonly packed: Uint8Array | undefined;
+  /** Values sent through postMessage's structured clone instead (see {@link packExact}). */
+  readonly cloned: readonly unknown[] | undefined;
   readonly times: Float64Array;
   readonly groups: Int32Array | undefined;
   readonly numericKeys: Float64Array | undefined;
   readonly keys: Uint8Array | undefined;
+  /** String keys through the structured clone (see {@link packExact}). */
+  readonly clonedKeys: readonly unknown[] | undefined;
+  /** The records' floors (Batch.floors), when the batch has them. */
+  readonly floors: Float64Array | undefined;
+}
+
+/** U+FFFD in UTF-8: what msgpackr (like TextEncoder) writes for a lone surrogate. */
+const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd]);
+
+/**
+ * Packs `items` with msgpackr, unless that would not give them back exactly:
+ * msgpackr writes strings as UTF-8, where a lone surrogate ('\uD800') has no
+ * encoding and becomes U+FFFD — two distinct keys could merge on the other
+ * side (issue 19). Any U+FFFD in the output (a lone surrogate, or a real
+ * U+FFFD, both rare) sends the batch through the structured clone instead,
+ * which copies JavaScript strings as they are. The check is one native
+ * byte search over the packed bytes.
+ */
+function packExact(items: readonly unknown[]): Uint8Array | undefined {
+  const packed = packr.pack(items);
+  if (packed.indexOf(REPLACEMENT) >= 0) return undefined;
+  // msgpackr reuses its buffer between calls (and a Buffer's slice() is a view): copy what goes to the other thread.
+  return new Uint8Array(packed);
 }
 
 export function packBatch(batch: Batch): { message: PackedBatch; transfer: ArrayBuffer[] } {
@@ -111,28 +136,44 @@ export function packBatch(batch: Batch): { message: PackedBatch; transfer: Array
   }
   let numericKeys: Float64Array | undefined;
   let keys: Uint8Array | undefined;
+  let clonedKeys: readonly unknown[] | undefined;
   if (batch.keys !== undefined) {
     numericKeys = numberColumn(batch.keys, n);
     if (numericKeys !== undefined) transfer.push(numericKeys.buffer as ArrayBuffer);
     else {
-      keys = new Uint8Array(packr.pack(batch.keys));
-      transfer.push(keys.buffer as ArrayBuffer);
+      keys = packExact(batch.keys);
+      if (keys === undefined) clonedKeys = batch.keys;
+      else transfer.push(keys.buffer as ArrayBuffer);
     }
   }
+  let floors: Float64Array | undefined;
+  if (batch.floors !== undefined) {
+    const f = batch.floors;
+    floors = new Float64Array(n);
+    for (let i = 0; i < n; i++) floors[i] = f[i]!;
+    transfer.push(floors.buffer as ArrayBuffer);
+  }
+  const rest = { times, groups, numericKeys, keys, clonedKeys, floors };
   const shape = flatNumericShape(batch.values);
   if (shape !== undefined) {
     const columns = new Float64Array(n * shape.fields.length);
     if (shape.pack(batch.values, columns, n)) {
       transfer.push(columns.buffer as ArrayBuffer);
-      const message = { fields: shape.fields, columns, packed: undefined, times, groups, numericKeys, keys };
-      return { message, transfer };
+      return {
+        message: { fields: shape.fields, columns, packed: undefined, cloned: undefined, ...rest },
+        transfer,
+      };
     }
   }
-  // msgpackr reuses its buffer between calls (and a Buffer's slice() is a view): copy what goes to the other thread.
-  const packed = new Uint8Array(packr.pack(batch.values));
+  const packed = packExact(batch.values);
+  if (packed === undefined)
+    return {
+      message: { fields: undefined, columns: undefined, packed: undefined, cloned: batch.values, ...rest },
+      transfer,
+    };
   transfer.push(packed.buffer as ArrayBuffer);
   return {
-    message: { fields: undefined, columns: undefined, packed, times, groups, numericKeys, keys },
+    message: { fields: undefined, columns: undefined, packed, cloned: undefined, ...rest },
     transfer,
   };
 }
@@ -146,14 +187,17 @@ export function unpackBatch(m: PackedBatch): Batch {
     const make = shapeOf(m.fields).make;
     values = new Array(n);
     for (let i = 0; i < n; i++) values[i] = make(columns, i, n);
-  } else values = unpackr.unpack(m.packed!) as unknown[];
+  } else if (m.cloned !== undefined) values = m.cloned as unknown[];
+  else values = unpackr.unpack(m.packed!) as unknown[];
   const keys =
     m.numericKeys !== undefined
       ? toArray(m.numericKeys)
       : m.keys !== undefined
         ? (unpackr.unpack(m.keys) as Batch['keys'])
-        : undefined;
-  return { values, times: toArray(m.times), keys, groups: m.groups };
+        : (m.clonedKeys as Batch['keys']);
+  const times = toArray(m.times);
+  if (m.floors === undefined) return { values, times, keys, groups: m.groups };
+  return { values, times, keys, groups: m.groups, floors: toArray(m.floors) };
 }
 
 function toArray(column: Float64Array): number[] {

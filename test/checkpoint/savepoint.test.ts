@@ -37,6 +37,7 @@ function counting<T>(source: Source<T>, onPolled: (total: number) => void): Sour
     async open(ctx) {
       const reader = await source.open(ctx);
       return {
+        ...(reader.splits === undefined ? {} : { splits: reader.splits }),
         async poll(max) {
           const batch = await reader.poll(max);
           if (batch !== null) total += batch.values.length;

@@ -123,13 +123,14 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
         }
         states[s] = { next: r?.next ?? s, rng };
       }
-      // The splits this subtask makes, served round-robin, one split per batch: each batch is one
-      // split's next records in order, so every split's watermark and the floors of its records
-      // (Batch.floors) are the same whichever subtask makes it — lateness is the same at any parallelism.
+      // The splits this subtask makes, one split per batch: each batch is one split's next records in
+      // order, so every split's watermark and the floors of its records (Batch.floors) are the same
+      // whichever subtask makes it — lateness is the same at any parallelism. The next batch comes
+      // from the split furthest behind (lowest next index, then lowest split): round-robin while
+      // batches are full, kept in no state, so a restored run goes on in the very same order.
       const mine: number[] = [];
       for (let s = 0; s < splits; s++) if (states[s] !== undefined) mine.push(s);
       const owned = mine.length;
-      let turn = 0;
       // Time of record i is start + i * 1000 / eventsPerSecond, computed as (i * 1000) / rate so that
       // whole results stay exact (i * (1000 / rate) can land 1 ms short).
       const make = options.make;
@@ -144,16 +145,18 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
       const myRate = (rate * owned) / splits;
       let made = 0;
       const wallStart = Date.now();
-      /** The next split with records left, from `turn` on; -1 when all are done. */
+      /** The split with records left that is furthest behind; -1 when all are done. */
       const nextSplit = (): number => {
-        for (let k = 0; k < owned; k++) {
-          const s = mine[(turn + k) % owned]!;
-          if (states[s]!.next < count) {
-            turn = (turn + k + 1) % owned;
-            return s;
+        let best = -1;
+        let lowest = count;
+        for (const s of mine) {
+          const next = states[s]!.next;
+          if (next < lowest) {
+            lowest = next;
+            best = s;
           }
         }
-        return -1;
+        return best;
       };
       const produce = (want: number): SourceBatch<T> | null => {
         const split = nextSplit();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CheckpointStorage, type LoadedCheckpoint, loadCheckpoint } from '../checkpoint/storage.ts';
 import type { Source, SourceOptions } from '../connectors/types.ts';
 import { configError, EddyError } from '../errors/index.ts';
-import { checkInt, DEAD_LETTERS_ID, LogicalGraph } from '../plan/graph.ts';
+import { checkInt, DEAD_LETTERS_ID, LogicalGraph, type PlanNode } from '../plan/graph.ts';
 import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../runtime/batch.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { type CheckpointInfo, Job, type JobOptions } from '../runtime/job.ts';
@@ -19,6 +19,7 @@ import { HeapStateBackend } from '../state/heap.ts';
 import { DEFAULT_MAX_PARALLELISM } from '../state/key-groups.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { type PlanScope, Stream } from './stream.ts';
+import { checkDuration, MAX_TIMER_MS, orDefault } from './windows.ts';
 
 export interface PipelineOptions {
   /** A name for logs and metrics. */
@@ -42,6 +43,45 @@ export interface PipelineOptions {
     | 'heap'
     | { readonly kind: 'durable'; readonly path: string; readonly cacheEntries?: number };
 }
+
+/**
+ * A source's options as `pipeline.source` takes them. `timestamp` says where
+ * each record's event time comes from:
+ * - a function of the record, e.g. `(r) => r.ts`;
+ * - `'source'`: the time the source gives each record (a Kafka record's
+ *   timestamp, a generator's clock, an `arraySource`'s `times`); the default
+ *   for the sources known to give one (generator, Kafka);
+ * - `'ingestion'`: the time the record was read (processing time), chosen
+ *   on purpose.
+ *
+ * Left out on a source that gives no time of its own, records carry the time
+ * they were read, and a window or join downstream is refused when the run
+ * starts: results would depend on how fast the pipeline ran (issue 19).
+ *
+ * @example
+ * ```ts
+ * p.source('orders', jsonLinesSource<Order>({ path: 'orders.jsonl' }), { timestamp: (o) => o.ts, maxOutOfOrderness: 2_000 });
+ * p.source('clicks', clickSource, { timestamp: 'ingestion' }); // windows by arrival time, on purpose
+ * ```
+ */
+export interface PipelineSourceOptions<T> extends Omit<SourceOptions<T>, 'timestamp'> {
+  readonly timestamp?: ((value: T) => number) | 'source' | 'ingestion';
+}
+
+/**
+ * Source kinds whose batches carry their records' event times
+ * (`SourceBatch.times`): a generator's clock, a Kafka record's timestamp.
+ * Other sources need a `timestamp` option before a window or join reads
+ * them. (Better declared by the source itself; the Source contract has no
+ * field for it yet.)
+ */
+const OWN_EVENT_TIME_KINDS: ReadonlySet<string> = new Set(['generator', 'kafka', 'kafka-app']);
+
+/** Steps whose results depend on event time: they group or match records by it. */
+const EVENT_TIME_STEPS: ReadonlySet<PlanNode['kind']> = new Set(['window', 'windowJoin', 'intervalJoin']);
+
+/** What a source's event time is, as settled by `pipeline.source`. */
+type TimeChoice = 'extracted' | 'source' | 'ingestion' | 'none';
 
 /** Settings read once at construction, defaults in one place. */
 const DEFAULTS = {
@@ -129,6 +169,8 @@ export class Pipeline {
   /** The logical plan. Internal. */
   readonly scope: PlanScope;
   #running = false;
+  /** Where each source's event time comes from (see `PipelineSourceOptions.timestamp`). */
+  readonly #times = new Map<string, TimeChoice>();
 
   constructor(options: PipelineOptions = {}) {
     const o = { ...DEFAULTS, ...options };
@@ -158,7 +200,7 @@ export class Pipeline {
       state,
       maxParallelism,
       batchSize: checkInt('batchSize', o.batchSize, 1),
-      lingerMs: checkInt('lingerMs', o.lingerMs, 0),
+      lingerMs: checkDuration('lingerMs', o.lingerMs, { min: 0, max: MAX_TIMER_MS, example: '5' }),
       errorPolicy: o.errorPolicy,
     };
     const graph = new LogicalGraph();
@@ -167,10 +209,12 @@ export class Pipeline {
   }
 
   /**
-   * Adds a source. Event time comes from `options.timestamp`, else from the
-   * source, else the time of ingestion.
+   * Adds a source. Event time comes from `options.timestamp` (a function of
+   * the record, `'source'` or `'ingestion'`), else from the source when it
+   * gives one, else the time of ingestion — which a window or join refuses
+   * (see {@link PipelineSourceOptions}).
    */
-  source<T>(id: string, source: Source<T>, options: SourceOptions<T> = {}): Stream<T> {
+  source<T>(id: string, source: Source<T>, options: PipelineSourceOptions<T> = {}): Stream<T> {
     if (source === null || typeof source !== 'object' || typeof source.open !== 'function') {
       throw configError(
         'source must be a Source (an object with open())',
@@ -178,19 +222,45 @@ export class Pipeline {
         'pass e.g. generatorSource({...}) or jsonLinesSource({...})',
       );
     }
-    checkInt('maxOutOfOrderness', options.maxOutOfOrderness ?? 0, 0, id);
-    checkInt('idleTimeout', options.idleTimeout ?? 0, 0, id);
-    if (options.batchSize !== undefined) checkInt('batchSize', options.batchSize, 1, id);
-    if (options.maxDrift !== undefined && options.maxDrift !== Number.POSITIVE_INFINITY)
-      checkInt('maxDrift', options.maxDrift, 0, id);
-    if (options.timestamp !== undefined && typeof options.timestamp !== 'function') {
+    if (options === null || typeof options !== 'object')
       throw configError(
-        'timestamp must be a function of the record',
-        options.timestamp,
-        'pass e.g. (r) => r.ts',
+        'source options must be an object',
+        options,
+        'pass e.g. { timestamp: (r) => r.ts }',
         id,
       );
-    }
+    checkDuration('maxOutOfOrderness', orDefault(options.maxOutOfOrderness, 0), {
+      min: 0,
+      stepId: id,
+      example: '2_000 for 2 s of disorder',
+    });
+    checkDuration('idleTimeout', orDefault(options.idleTimeout, 0), {
+      min: 0,
+      stepId: id,
+      example: '5_000, or 0 for never',
+    });
+    if (options.batchSize !== undefined) checkInt('batchSize', options.batchSize, 1, id);
+    if (options.maxDrift !== undefined && options.maxDrift !== Number.POSITIVE_INFINITY)
+      checkDuration('maxDrift', options.maxDrift, {
+        min: 0,
+        stepId: id,
+        example: '1_000, or Infinity for no alignment',
+      });
+    const { timestamp, ...rest } = options;
+    let choice: TimeChoice;
+    if (typeof timestamp === 'function') choice = 'extracted';
+    else if (timestamp === 'source' || timestamp === 'ingestion') choice = timestamp;
+    else if (timestamp === undefined) choice = OWN_EVENT_TIME_KINDS.has(source.kind) ? 'source' : 'none';
+    else
+      throw configError(
+        "timestamp must be a function of the record, 'source' or 'ingestion'",
+        timestamp,
+        "pass e.g. (r) => r.ts; 'source' for the time the source gives; 'ingestion' for the time of reading",
+        id,
+      );
+    // The runtime extracts with a function, else takes the source's times, else the time of reading:
+    // 'source' and 'ingestion' only tell the plan check that the choice was made.
+    const runtimeOptions: SourceOptions<T> = typeof timestamp === 'function' ? { ...rest, timestamp } : rest;
     const stepId = this.scope.graph.stepId('source', id);
     this.scope.graph.add({
       id: stepId,
@@ -198,8 +268,9 @@ export class Pipeline {
       inputs: [],
       outputs: ['main'],
       keyed: false,
-      source: { source: source as Source<unknown>, options: options as SourceOptions<unknown> },
+      source: { source: source as Source<unknown>, options: runtimeOptions as SourceOptions<unknown> },
     });
+    this.#times.set(stepId, choice);
     return new Stream<T>(this.scope, { node: stepId, tag: 0 });
   }
 
@@ -208,8 +279,16 @@ export class Pipeline {
     return new Stream<DeadLetter>(this.scope, { node: DEAD_LETTERS_ID, tag: 0 });
   }
 
-  /** Checks the plan without running it. */
+  /**
+   * Checks the plan without running it: it has a source and a sink, and every
+   * window and join reads event time (see {@link PipelineSourceOptions}).
+   */
   validate(): void {
+    this.#validate(true);
+  }
+
+  /** The test driver feeds sources by hand with explicit times, so it skips the event-time check. */
+  #validate(eventTime: boolean): void {
     const nodes = [...this.scope.graph.nodes.values()];
     if (!nodes.some((n) => n.kind === 'source')) {
       throw new EddyError(
@@ -222,6 +301,41 @@ export class Pipeline {
         'EDDY_PLAN_INVALID',
         `pipeline "${this.name}" has no sink, so its results go nowhere; end a stream with .sink(...)`,
       );
+    }
+    if (eventTime) for (const n of nodes) if (EVENT_TIME_STEPS.has(n.kind)) this.#checkEventTime(n);
+  }
+
+  /**
+   * Refuses an event-time step fed, through any path, by a source without
+   * event time: its records carry the time they were read, so windows would
+   * close by how fast the run went and results would change from run to run,
+   * silently. A `withTimestamps` step on the path gives event time.
+   */
+  #checkEventTime(step: PlanNode): void {
+    const what =
+      step.kind === 'window' ? 'a window' : step.kind === 'windowJoin' ? 'a window join' : 'an interval join';
+    const seen = new Set<string>();
+    const stack = step.inputs.map((i) => i.node);
+    for (let id = stack.pop(); id !== undefined; id = stack.pop()) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const node = this.scope.graph.nodes.get(id)!;
+      if (node.kind === 'timestamps') continue;
+      if (node.kind === 'dead-letters') {
+        throw new EddyError(
+          'EDDY_PLAN_INVALID',
+          `${what} needs event time, but it reads the dead-letter stream, whose times are when records were dead-lettered (processing time); received pipeline.deadLetters() upstream of it; re-time them on purpose first, e.g. .withTimestamps((d) => d.at)`,
+          { stepId: step.id },
+        );
+      }
+      if (node.kind === 'source' && this.#times.get(id) === 'none') {
+        throw new EddyError(
+          'EDDY_PLAN_INVALID',
+          `${what} needs event time, but source "${id}" has no timestamp and gives no time of its own, so its records would carry the time they were read and results would depend on how fast the run went; received no timestamp option for a ${JSON.stringify(node.source?.source.kind)} source; pass { timestamp: (r) => r.ts } to pipeline.source("${id}", ...), or { timestamp: 'ingestion' } to use the time of reading on purpose`,
+          { stepId: step.id },
+        );
+      }
+      for (const input of node.inputs) stack.push(input.node);
     }
   }
 
@@ -250,7 +364,7 @@ export class Pipeline {
 
   /** Builds the job for a run. Internal: used by `start` and by the test driver. */
   createJob(options: Pick<RunOptions, 'clock' | 'signal' | 'parallelism'> & Partial<JobOptions> = {}): Job {
-    this.validate();
+    this.#validate(options.manualSources !== true);
     if (this.#running)
       throw new EddyError(
         'EDDY_STATE_INVALID',
@@ -344,7 +458,11 @@ async function prepareCheckpoints(
         checkpoints.dir,
         'pass e.g. { dir: ".eddy/checkpoints" }',
       );
-    const intervalMs = checkInt('checkpoints.intervalMs', checkpoints.intervalMs ?? 10_000, 0);
+    const intervalMs = checkDuration('checkpoints.intervalMs', orDefault(checkpoints.intervalMs, 10_000), {
+      min: 0,
+      max: MAX_TIMER_MS,
+      example: '10_000, or 0 for only at the end and on demand',
+    });
     const retain = checkInt('checkpoints.retain', checkpoints.retain ?? 3, 1);
     storage = new CheckpointStorage(checkpoints.dir, retain);
     extra.checkpoints = { storage, intervalMs };

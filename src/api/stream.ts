@@ -21,9 +21,18 @@ import { LATE_TAG, WindowOperator } from '../operators/window.ts';
 import { WindowCombiner } from '../operators/window-combine.ts';
 import { checkFn, checkInt, type LogicalGraph, type NodeKind, type StreamRef } from '../plan/graph.ts';
 import type { Operator } from '../runtime/operator.ts';
-import type { StateSpec } from '../state/handles.ts';
+import type { StateDescriptor, StateSpec } from '../state/handles.ts';
 import type { Key } from '../state/key-groups.ts';
-import type { Aggregator, WindowAssigner, Windowed } from './windows.ts';
+import {
+  type Aggregator,
+  checkAssigner,
+  checkDuration,
+  MAX_DURATION_MS,
+  MAX_TIMER_MS,
+  orDefault,
+  type WindowAssigner,
+  type Windowed,
+} from './windows.ts';
 
 /** What every handle shares: the plan it adds to and the plan-wide settings. */
 export interface PlanScope {
@@ -143,7 +152,10 @@ export class Stream<T> {
     name?: string,
   ): Stream<T> {
     checkFn('timestamp function', fn);
-    const bound = checkInt('maxOutOfOrderness', options.maxOutOfOrderness ?? 0, 0);
+    const bound = checkDuration('maxOutOfOrderness', orDefault(options.maxOutOfOrderness, 0), {
+      min: 0,
+      example: '2_000 for 2 s of disorder',
+    });
     return this.#next(
       addNode(this.scope, 'timestamps', name, [this.ref], () => new TimestampsOperator(fn as never, bound)),
     );
@@ -235,10 +247,24 @@ export interface MapAsyncStepOptions {
   readonly name?: string;
 }
 
+/** The most mapAsync calls in flight a step may allow. */
+const MAX_CONCURRENCY = 65_536;
+
 function addMapAsync(scope: PlanScope, ref: StreamRef, fn: unknown, options: MapAsyncStepOptions): string {
   checkFn('mapAsync function', fn);
-  const concurrency = checkInt('mapAsync concurrency', options.concurrency ?? 16, 1);
-  const timeout = checkInt('mapAsync timeout', options.timeout ?? 0, 0);
+  const concurrency = checkInt('mapAsync concurrency', orDefault(options.concurrency, 16), 1);
+  // Records wait in memory while every slot is busy; past this many slots that is no bound at all.
+  if (concurrency > MAX_CONCURRENCY)
+    throw configError(
+      `mapAsync concurrency must be at most ${MAX_CONCURRENCY}`,
+      concurrency,
+      'pass the most calls the service can take at once, e.g. 64',
+    );
+  const timeout = checkDuration('mapAsync timeout', orDefault(options.timeout, 0), {
+    min: 0,
+    max: MAX_TIMER_MS,
+    example: '5_000 for 5 s, or 0 for no limit',
+  });
   return addNode(
     scope,
     'mapAsync',
@@ -340,6 +366,16 @@ export class KeyedStream<T, K extends Key> extends Stream<T> {
   withState<S extends StateSpec>(spec: S): StatefulKeyedStream<T, K, S> {
     if (spec === null || typeof spec !== 'object')
       throw configError('state spec must be an object', spec, 'pass e.g. { count: valueState<number>() }');
+    for (const [name, d] of Object.entries(spec) as [string, Partial<StateDescriptor<unknown>> | null][]) {
+      if (d === null || typeof d !== 'object' || !['value', 'map', 'list'].includes(d.kind as string))
+        throw configError(
+          `state "${name}" must be declared with valueState(), mapState() or listState()`,
+          d,
+          `pass e.g. { ${name}: valueState<number>() }`,
+        );
+      // Descriptors may be written by hand, so the TTL is checked here, where every one passes.
+      checkDuration(`state "${name}" ttl`, d.ttl, { min: 0, example: '{ ttl: 60_000 }, or 0 for none' });
+    }
     return new StatefulKeyedStream<T, K, S>(this, spec);
   }
 
@@ -377,10 +413,23 @@ export class KeyedStream<T, K extends Key> extends Stream<T> {
   ): LateAwareStream<R, T | U> {
     sameScope(this.scope, other, 'joined streams');
     checkFn('interval join function', fn);
-    const { lower, upper } = bounds;
-    if (!Number.isFinite(lower) || !Number.isFinite(upper) || lower > upper) {
+    if (bounds === null || typeof bounds !== 'object')
       throw configError(
-        'interval join bounds need finite lower <= upper',
+        'interval join bounds must be { lower, upper }',
+        bounds,
+        'pass e.g. { lower: -5000, upper: 5000 }',
+      );
+    const bound = (which: 'lower' | 'upper') =>
+      checkDuration(`interval join ${which} bound`, bounds[which], {
+        min: -MAX_DURATION_MS,
+        must: 'a whole number of milliseconds (negative: before the record)',
+        example: '{ lower: -5000, upper: 5000 }',
+      });
+    const lower = bound('lower');
+    const upper = bound('upper');
+    if (lower > upper) {
+      throw configError(
+        'interval join bounds need lower <= upper',
         `${lower}..${upper}`,
         'pass e.g. { lower: -5000, upper: 5000 }',
       );
@@ -497,6 +546,14 @@ function addProcess<R>(
   return new ProcessedStream<R>(keyed.scope, { node: id, tag: 0 }, tags);
 }
 
+/** How long past a window's end its state is kept for late records. */
+function checkLateness(value: unknown): number {
+  return checkDuration('allowedLateness', orDefault(value, 0), {
+    min: 0,
+    example: '5_000 to accept records up to 5 s late, or 0',
+  });
+}
+
 function checkAggregator(agg: unknown, needMerge: boolean): void {
   const a = agg as Partial<Aggregator<unknown, unknown, unknown>> | null;
   if (
@@ -531,21 +588,16 @@ export class WindowedStream<T, K extends Key> {
   readonly #earlyEvery: number;
 
   constructor(keyed: KeyedStream<T, K>, assigner: WindowAssigner, options: WindowStepOptions) {
-    if (
-      assigner === null ||
-      typeof assigner !== 'object' ||
-      !['tumbling', 'sliding', 'session'].includes(assigner.kind)
-    ) {
-      throw configError(
-        'window needs a window assigner',
-        assigner,
-        'pass tumbling(ms), sliding(size, slide) or session(gap)',
-      );
-    }
     this.#keyed = keyed;
-    this.#assigner = assigner;
-    this.#lateness = checkInt('allowedLateness', options.allowedLateness ?? 0, 0);
-    this.#earlyEvery = checkInt('earlyEvery', options.earlyEvery ?? 0, 0);
+    this.#assigner = checkAssigner(assigner);
+    const o = options ?? {};
+    this.#lateness = checkLateness(o.allowedLateness);
+    // A processing-time period: it is a timer, so no longer than a timer can wait.
+    this.#earlyEvery = checkDuration('earlyEvery', orDefault(o.earlyEvery, 0), {
+      min: 0,
+      max: MAX_TIMER_MS,
+      example: '1_000 for early results every second, or 0 for none',
+    });
   }
 
   /** Aggregates each key's window incrementally; emits a {@link Windowed} result per key and window. */
@@ -599,19 +651,15 @@ export class JoinBuilder<L, R, K extends Key> {
 
   /** Joins records of the same key that fall in the same tumbling or sliding window. */
   window(assigner: WindowAssigner, options: { readonly allowedLateness?: number } = {}): WindowJoin<L, R, K> {
-    if (assigner?.kind !== 'tumbling' && assigner?.kind !== 'sliding') {
+    if (assigner !== null && typeof assigner === 'object' && assigner.kind === 'session') {
       throw configError(
         'a window join takes a tumbling or sliding window',
         assigner?.kind,
         'use tumbling(ms) or sliding(size, slide); for sessions aggregate both sides instead',
       );
     }
-    return new WindowJoin(
-      this.#left,
-      this.#right,
-      assigner,
-      checkInt('allowedLateness', options.allowedLateness ?? 0, 0),
-    );
+    const checked = checkAssigner(assigner) as Extract<WindowAssigner, { kind: 'tumbling' | 'sliding' }>;
+    return new WindowJoin(this.#left, this.#right, checked, checkLateness(options?.allowedLateness));
   }
 }
 

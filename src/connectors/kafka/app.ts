@@ -48,18 +48,35 @@ import {
 
 import type { Pipeline } from '../../api/pipeline.ts';
 import type { DecodeLimits } from '../../codec/index.ts';
-import { configError, EddyError } from '../../errors/index.ts';
+import { configError, describe, EddyError, type ErrorCode } from '../../errors/index.ts';
 import type { CheckpointInfo } from '../../runtime/job.ts';
+import type { PipelineMetrics } from '../../runtime/metrics.ts';
+import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
 import { type Key, keyGroupOf } from '../../state/key-groups.ts';
 import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../types.ts';
 import { committedReads } from './aborted.ts';
 import { perTopicCooperativeSticky } from './assignor.ts';
 import { brokersOf } from './brokers.ts';
-import { ChangelogStore, readChangelog } from './changelog.ts';
-import { checkDeadLetterTopic, deadLetterMessage } from './dead-letters.ts';
+import { ChangelogStore, PART_BYTES, readChangelog } from './changelog.ts';
+import { checkDeadLetterTopic, deadLetterMessage, sinkDeadLetterMessage } from './dead-letters.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
+import {
+  BATCH_OVERHEAD_BYTES,
+  type CreateTopicOptions,
+  checkCreateTopic,
+  describeTopics,
+  ensureTopic,
+  fitsAlone,
+  fitToLimit,
+  INTERNAL_HEADROOM_BYTES,
+  KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+  recordBytes,
+  sinkTopic,
+  type TopicInfo,
+  truncatedNote,
+} from './topics.ts';
 
 /**
  * The partition eddy writes a record with key `key` to, of `partitions`: the
@@ -91,6 +108,26 @@ export interface KafkaAppOptions {
    * fail-over and more false alarms on long pauses.
    */
   readonly sessionTimeoutMs?: number;
+  /**
+   * When a failed partition task (a failed commit or run) starts again, and
+   * when the application gives up: exponential backoff with a failure-rate
+   * limit, per partition, and the same for the application's own attempts to
+   * start its tasks. Exhausted, `run` rejects with the last error. Defaults:
+   * `RESTART_DEFAULTS` (100 ms doubling to 30 s; more than 10 failures in 60 s fails).
+   */
+  readonly restart?: RestartOptions;
+}
+
+/** What a running Kafka application reports about itself (`KafkaApp#metrics`). */
+export interface KafkaAppMetrics {
+  /** Restarts after failures so far: partition tasks started again from their last commit, and retries to start tasks. */
+  readonly restarts: number;
+  /** Partition tasks stopped here because their partition moved to another process. */
+  readonly moved: number;
+  /** The partitions this process runs tasks for, as `topic:partition`. */
+  readonly tasks: readonly string[];
+  /** Each key-group task's pipeline metrics, by `topic:partition`. */
+  readonly pipelines: Readonly<Record<string, PipelineMetrics>>;
 }
 
 export interface KafkaAppSourceOptions<T> {
@@ -125,15 +162,42 @@ export interface KafkaAppSinkOptions<T> {
   readonly key?: (value: T) => string | number;
   /** Turns a record into the JSON value written; default the record itself. */
   readonly format?: (value: T) => unknown;
+  /**
+   * What to do with a record the topic refuses (larger than its
+   * `max.message.bytes`, or without a key for a compacted topic), as Kafka
+   * Streams' ProductionExceptionHandler: `'fail'` (default) fails the task
+   * with an error naming the topic, the size and the limit (and, once the
+   * restart strategy gives up, the run); `'dead-letter'` writes the record,
+   * cut to fit, to the dead-letter topic with the reason, in the same
+   * transaction, and goes on.
+   */
+  readonly onProduceError?: 'fail' | 'dead-letter';
+  /** Where `onProduceError: 'dead-letter'` writes; default the app source's `deadLetterTopic`. */
+  readonly deadLetterTopic?: string;
+  /**
+   * Creates the topic if it does not exist. Without it a missing topic fails
+   * the run at once, naming the topic (the client would wait for it for ever).
+   */
+  readonly createTopic?: CreateTopicOptions;
 }
 
 export interface KafkaAppRunOptions {
-  /** Aborting stops the application: it drains, commits a last time and leaves the group. */
+  /**
+   * Aborting stops the application with a savepoint: each task commits its
+   * state, offsets and output in a last transaction *without* ending its
+   * input (open windows stay open, in the changelog), then the process
+   * leaves the group. A rolling restart loses and repeats nothing.
+   */
   readonly signal?: AbortSignal;
   /** Called after each commit (or failed commit). */
   readonly onCheckpoint?: (info: CheckpointInfo) => void;
-  /** Called when a partition's task stops without the application stopping (it moved away, or its commit failed and it goes back to its last commit), with why. */
-  readonly onRestart?: (reason: string) => void;
+  /**
+   * Called when a partition's task stops without the application stopping
+   * (it moved away, or it failed and goes back to its last commit) and when
+   * starting tasks failed and is tried again, with why and the number of
+   * restarts after failures so far.
+   */
+  readonly onRestart?: (reason: string, restarts: number) => void;
   /** Called when the partitions this process runs change: the key groups (partitions) it owns and the group generation. */
   readonly onAssigned?: (partitions: readonly number[], generation: number) => void;
 }
@@ -155,6 +219,17 @@ interface SourceConfig {
 
 type Decoded = { ok: true; value: unknown } | { ok: false; code: string; reason: string; eddyCode: string };
 
+/** Dead-letters a record read (eddy's dead-letter output, and the dead-letter topic if any). */
+type Reject = (m: Message, code: string, reason: string, eddyCode: string, truncated?: string) => void;
+
+function twoSources(first: readonly string[], second: readonly string[]): EddyError {
+  return configError(
+    `a Kafka application reads one app.source, and this one already reads [${first.join(', ')}]`,
+    `a second app.source of [${second.join(', ')}]`,
+    `read every topic with one app.source({ topics: [${[...first, ...second].map((t) => JSON.stringify(t)).join(', ')}], keyBy }), or run another kafkaApp with its own applicationId`,
+  );
+}
+
 export class KafkaApp {
   readonly applicationId: string;
   readonly changelogTopic: string;
@@ -164,9 +239,25 @@ export class KafkaApp {
   readonly #reconnectTimeoutMs: number;
   readonly #sessionTimeoutMs: number;
   readonly #instanceId: string;
+  readonly #restart: RestartOptions | undefined;
   #source: SourceConfig | undefined;
-  /** Partition counts of the sinks' topics, looked up once. */
-  readonly #sinkPartitions = new Map<string, Promise<number>>();
+  /** The sources this app made (to find them in a pipeline's plan). */
+  readonly #sources = new WeakSet<object>();
+  /** The topics of each app.source call of the build in progress (one is allowed). */
+  #building: string[][] | undefined;
+  /** The pipeline's key of a record as read, when its keyBy follows app.source directly (no repartition). */
+  #keyOf: ((value: unknown) => Key) | undefined;
+  /** The sinks' topics, looked up (or created) once. */
+  readonly #sinkTopics = new Map<string, Promise<TopicInfo>>();
+  /** max.message.bytes of every topic the tasks write to. */
+  readonly #limits = new Map<string, number>();
+  readonly #limitOf = (topic: string) => this.#limits.get(topic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
+  /** Per partition (`topic:partition`): its restart strategy and when its task may start again. */
+  readonly #taskRestarts = new Map<string, { strategy: RestartStrategy; at: number }>();
+  /** The application's own restarts: retries to start tasks, a new consumer. */
+  #appRestarts: RestartStrategy;
+  #restarts = 0;
+  #moved = 0;
 
   // Live while running.
   #consumer: Consumer | undefined;
@@ -216,6 +307,8 @@ export class KafkaApp {
       );
     }
     this.#instanceId = options.instanceId ?? `${process.pid}`;
+    this.#restart = options.restart;
+    this.#appRestarts = new RestartStrategy(this.#restart); // also checks the options now
     this.changelogTopic = `${this.applicationId}-changelog`;
     this.repartitionTopic = `${this.applicationId}-repartition`;
   }
@@ -245,6 +338,12 @@ export class KafkaApp {
       );
     }
     checkDeadLetterTopic('app.source', options.deadLetterTopic);
+    // Issue 19 (point 11): a second app.source replaced the first without a word. The pipeline is
+    // built again for every partition task, so "second" means within one build (or before run).
+    const first = this.#building === undefined ? this.#source?.topics : this.#building[0];
+    if (this.#building !== undefined) this.#building.push([...options.topics]);
+    if (first !== undefined && (this.#building === undefined || this.#building.length > 1))
+      throw twoSources(first, options.topics);
     this.#source = {
       topics: [...options.topics],
       bufferSize: options.bufferSize ?? 10_000,
@@ -255,7 +354,7 @@ export class KafkaApp {
       parse: options.parse,
     };
     const app = this;
-    return {
+    const source: Source<T> = {
       kind: 'kafka-app',
       splittable: true,
       open(ctx): SourceReader<T> {
@@ -267,13 +366,19 @@ export class KafkaApp {
           config.deadLetterTopic === undefined
             ? undefined
             : { topic: config.deadLetterTopic, writer: new TxWriter(task) };
-        const reject = (m: Message, code: string, reason: string, eddyCode: string) => {
+        const reject: Reject = (m, code, reason, eddyCode, truncated) => {
           const where = `${m.topic}[${m.partition}]@${m.offset}`;
           ctx.deadLetter(eddyCode, `${where}: ${reason}`, m.value ?? '');
-          if (dlq !== undefined)
-            void dlq.writer
-              .send([deadLetterMessage(dlq.topic, { message: m, code, reason }) as TxMessage])
-              .catch(() => {});
+          if (dlq !== undefined) {
+            const letter = deadLetterMessage(dlq.topic, {
+              message: m,
+              code,
+              reason,
+              ...(truncated === undefined ? {} : { truncated }),
+            }) as TxMessage;
+            // Never lost for its size: cut to fit, with what was cut named (issue 19, point 9).
+            void dlq.writer.send([fitToLimit(letter, app.#limitOf(dlq.topic))]).catch(() => {});
+          }
         };
         let stopped = false;
         ctx.signal.addEventListener('abort', () => {
@@ -283,6 +388,12 @@ export class KafkaApp {
         return {
           async poll(max): Promise<SourceBatch<T> | null> {
             if (stopped || task.closed) return null;
+            if (task.pausing) {
+              // Stopping with a savepoint: nothing more is handed out, and the input does not end (an
+              // ended input would fire every open window as if final: issue 19, point 8).
+              await waitForRecords(task, 50);
+              return { values: [] };
+            }
             if (task.backlog() === 0) {
               await waitForRecords(task, 50);
               if (task.backlog() === 0) return { values: [] };
@@ -307,6 +418,8 @@ export class KafkaApp {
         };
       },
     };
+    this.#sources.add(source);
+    return source;
   }
 
   /** Writes to `topic` inside the application's transactions: visible (read_committed) once a checkpoint commits. */
@@ -314,36 +427,86 @@ export class KafkaApp {
     if (typeof options?.topic !== 'string' || options.topic === '') {
       throw configError('app.sink needs a topic', options?.topic, 'pass { topic: "results" }');
     }
+    const policy = options.onProduceError ?? 'fail';
+    if (policy !== 'fail' && policy !== 'dead-letter')
+      throw configError(
+        'app.sink onProduceError must be "fail" or "dead-letter"',
+        policy,
+        'pass onProduceError: "dead-letter" (with a deadLetterTopic) or leave it out',
+      );
+    checkDeadLetterTopic('app.sink', options.deadLetterTopic);
+    checkCreateTopic('app.sink', options.createTopic);
     const app = this;
     return {
       kind: 'kafka-app',
       guarantee: 'exactly-once',
-      async open() {
+      async open(ctx) {
         const task = app.#opening;
         if (task === undefined)
           throw new EddyError('EDDY_STATE_INVALID', 'app.sink is written by kafkaApp.run only');
-        const partitions = await app.#partitionsOf(options.topic);
-        return new AppSinkWriter(task, options as KafkaAppSinkOptions<unknown>, partitions) as SinkWriter<T>;
+        const info = await app.#sinkTopic(options.topic, options.createTopic);
+        let dlq: string | undefined;
+        if (policy === 'dead-letter') {
+          dlq = options.deadLetterTopic ?? app.#source?.deadLetterTopic;
+          if (dlq === undefined)
+            throw configError(
+              `app.sink to "${options.topic}" has onProduceError: "dead-letter" but no dead-letter topic`,
+              undefined,
+              'pass deadLetterTopic to app.sink or to app.source',
+              ctx.stepId,
+            );
+          if (!app.#limits.has(dlq)) await app.#sinkTopic(dlq, undefined, true);
+        }
+        return new AppSinkWriter(task, options as KafkaAppSinkOptions<unknown>, {
+          info,
+          stepId: ctx.stepId,
+          policy,
+          dlq,
+          limitOf: app.#limitOf,
+        }) as SinkWriter<T>;
       },
     };
   }
 
-  #partitionsOf(topic: string): Promise<number> {
-    let known = this.#sinkPartitions.get(topic);
+  /**
+   * A sink's topic, looked up once (created when `create` says so, else a
+   * missing topic is an error naming it); `dlq`: a dead-letter topic, created
+   * sized like the app's internal topics when missing.
+   */
+  #sinkTopic(topic: string, create: CreateTopicOptions | undefined, dlq = false): Promise<TopicInfo> {
+    let known = this.#sinkTopics.get(topic);
     if (known === undefined) {
       known = (async () => {
         const admin = new Admin({ clientId: `${this.applicationId}-sink`, bootstrapBrokers: this.#brokers });
         try {
-          const meta = await admin.metadata({ topics: [topic], autocreateTopics: true });
-          return meta.topics.get(topic)?.partitionsCount ?? 1;
+          const info = dlq
+            ? await ensureTopic(admin, {
+                topic,
+                partitions: -1,
+                minMaxMessageBytes: await this.#internalLimit(admin),
+                grow: false,
+              })
+            : await sinkTopic(admin, `app.sink`, topic, this.#brokers, create);
+          this.#limits.set(topic, info.maxMessageBytes);
+          return info;
         } finally {
           await admin.close().catch(() => {});
         }
       })();
-      known.catch(() => this.#sinkPartitions.delete(topic));
-      this.#sinkPartitions.set(topic, known);
+      known.catch(() => this.#sinkTopics.delete(topic));
+      this.#sinkTopics.set(topic, known);
     }
     return known;
+  }
+
+  /** The max.message.bytes of the topics eddy creates: the widest input's, plus room for eddy's headers. */
+  async #internalLimit(admin: Admin): Promise<number> {
+    const inputs = await describeTopics(admin, this.#source?.topics ?? []);
+    const widest = Math.max(
+      KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+      ...[...inputs.values()].map((i) => i.maxMessageBytes),
+    );
+    return widest + INTERNAL_HEADROOM_BYTES;
   }
 
   /** Decodes a record's value and checks it with `parse`. */
@@ -354,14 +517,11 @@ export class KafkaApp {
   }
 
   /** Hands out up to `max` buffered records of a key-group partition. */
-  #take(
-    task: PartitionTask,
-    max: number,
-    reject: (m: Message, code: string, reason: string, eddyCode: string) => void,
-  ): SourceBatch<unknown> {
+  #take(task: PartitionTask, max: number, reject: Reject): SourceBatch<unknown> {
     const values: unknown[] = [];
     const times: number[] = [];
     const repartitioned = task.topic === this.repartitionTopic;
+    const keyOf = repartitioned ? undefined : this.#keyOf;
     while (task.head < task.buffer.length && values.length < max) {
       const m = task.buffer[task.head++]!;
       task.taken = m.offset + 1n;
@@ -371,7 +531,7 @@ export class KafkaApp {
           if (this.#duplicate(task, forwarded)) continue;
           if (forwarded.rejected !== undefined) {
             const r = rejectedInput(m, forwarded);
-            reject(r.original, r.code, r.reason, r.eddyCode);
+            reject(r.original, r.code, r.reason, r.eddyCode, r.truncated);
             continue;
           }
         }
@@ -381,12 +541,34 @@ export class KafkaApp {
         reject(m, d.code, d.reason, d.eddyCode);
         continue;
       }
+      if (keyOf !== undefined) {
+        // Issue 19 (point 9): a record whose key belongs to another partition put state into a key group
+        // this task does not own, and every commit failed on it, for ever. It is a dead letter instead.
+        const wrong = this.#wrongPartition(keyOf, d.value, m);
+        if (wrong !== undefined) {
+          reject(m, 'wrong-partition', wrong, 'EDDY_CONFIG_INVALID');
+          continue;
+        }
+      }
       values.push(d.value);
       times.push(Number(m.timestamp));
     }
     task.compact();
     this.#maybeResume();
     return { values, times, split: task.split };
+  }
+
+  /** Why a record read without repartitioning is in the wrong partition for its key, or undefined. */
+  #wrongPartition(keyOf: (value: unknown) => Key, value: unknown, m: Message): string | undefined {
+    let key: Key;
+    try {
+      key = keyOf(value);
+    } catch {
+      return undefined; // the pipeline's keyBy throws on it too, and dead-letters it there
+    }
+    const expected = kafkaPartition(key, this.#partitions);
+    if (expected === m.partition) return undefined;
+    return `key ${describe(key)} belongs to partition ${expected} of ${this.#partitions} (kafkaPartition), but the record was read from partition ${m.partition}; produce records with partition kafkaPartition(key, ${this.#partitions}), or give app.source a keyBy to repartition them`;
   }
 
   /**
@@ -408,7 +590,15 @@ export class KafkaApp {
    * task this process starts.
    */
   async run(build: () => Pipeline | Promise<Pipeline>, options: KafkaAppRunOptions = {}): Promise<void> {
-    let first: Pipeline | undefined = await build();
+    const building = async () => {
+      this.#building = [];
+      try {
+        return await build();
+      } finally {
+        this.#building = undefined;
+      }
+    };
+    let first: Pipeline | undefined = await building();
     if (this.#source === undefined) {
       throw configError(
         'the pipeline has no app.source',
@@ -416,9 +606,10 @@ export class KafkaApp {
         'read the input with app.source({ topics })',
       );
     }
+    this.#checkPlan(first);
     this.#pipelineName = first.name;
     const pipelines = async () => {
-      const p = first ?? (await build());
+      const p = first ?? (await building());
       first = undefined;
       return p;
     };
@@ -433,12 +624,14 @@ export class KafkaApp {
     const stop = options.signal;
     const onStop = () => this.#kick();
     stop?.addEventListener('abort', onStop);
+    // Failing to start tasks (brokers away, the group in flux) is retried with the restart strategy,
+    // and for at most reconnectTimeoutMs in a row.
+    const restarts = this.#appRestarts;
     let failingSince: number | undefined;
-    let backoff = 250;
     try {
       while (!stop?.aborted) {
         const changed = new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, 1000);
+          const t = setTimeout(resolve, this.#nextWake());
           this.#kick = () => {
             clearTimeout(t);
             resolve();
@@ -447,29 +640,79 @@ export class KafkaApp {
         try {
           await this.#reconcile(topics, pipelines, options);
           failingSince = undefined;
-          backoff = 250;
         } catch (e) {
           if (this.#fatal !== undefined) throw this.#fatal;
-          // The brokers are unreachable (or the group is in flux) while starting: try again, for a while.
-          failingSince ??= Date.now();
-          if (Date.now() - failingSince > this.#reconnectTimeoutMs) throw e;
-          options.onRestart?.(`starting partitions failed (${errorText(e)}); trying again in ${backoff} ms`);
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, 5000);
+          const now = Date.now();
+          failingSince ??= now;
+          const delay = restarts.onFailure(now);
+          if (delay === undefined) throw gaveUp(restarts.exhaustedMessage('starting partition tasks'), e);
+          if (now - failingSince > this.#reconnectTimeoutMs)
+            throw gaveUp(
+              `starting partition tasks failed for ${now - failingSince} ms (reconnectTimeoutMs ${this.#reconnectTimeoutMs}); check that the brokers ${this.#brokers.join(',')} run, or raise reconnectTimeoutMs`,
+              e,
+            );
+          this.#restarts++;
+          options.onRestart?.(
+            `starting partitions failed (${errorText(e)}); trying again in ${delay} ms`,
+            this.#restarts,
+          );
+          await sleep(delay, stop);
           continue;
         }
         if (this.#fatal !== undefined) throw this.#fatal;
         await changed;
       }
-      // Stopped: every task drains, commits a last time and closes.
-      await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { drain: true })));
+      // Stopped: a savepoint, not a drain (issue 19, point 8). Each task commits what it has without
+      // ending its input, so open windows stay open in the changelog and go on after a restart.
+      await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { savepoint: true })));
     } finally {
       stop?.removeEventListener('abort', onStop);
       this.#kick = () => {};
-      await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { drain: false })));
+      await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { savepoint: false })));
       await this.#stream?.close().catch(() => {});
       await this.#consumer?.close(true).catch(() => {});
     }
+  }
+
+  /** What this process runs and how often it restarted. */
+  metrics(): KafkaAppMetrics {
+    const pipelines: Record<string, PipelineMetrics> = {};
+    for (const t of this.#tasks.values()) if (t.job !== undefined) pipelines[t.split] = t.job.metrics();
+    return {
+      restarts: this.#restarts,
+      moved: this.#moved,
+      tasks: [...this.#tasks.keys()].sort(),
+      pipelines,
+    };
+  }
+
+  /** How long the run loop may wait before looking again: at most 1 s, less when a task's restart is due. */
+  #nextWake(): number {
+    let wake = 1000;
+    const now = Date.now();
+    for (const r of this.#taskRestarts.values()) if (r.at > now) wake = Math.min(wake, r.at - now + 1);
+    return wake;
+  }
+
+  /**
+   * Checks the first pipeline built: one app.source in it, and finds the
+   * key its keyBy takes from a record as read (when the keyBy follows the
+   * source directly), so that records in the wrong partition can be told.
+   */
+  #checkPlan(p: Pipeline): void {
+    const nodes = [...p.scope.graph.nodes.values()];
+    const ours = nodes.filter((n) => n.source !== undefined && this.#sources.has(n.source.source));
+    if (ours.length > 1)
+      throw configError(
+        `a Kafka application reads one app.source, but steps ${ours.map((n) => `"${n.id}"`).join(' and ')} both read it`,
+        this.#source?.topics,
+        'read it with one p.source(...) and share the stream it returns',
+      );
+    const read = ours[0];
+    if (read === undefined || this.#source?.keyBy !== undefined) return;
+    const keyBys = nodes.filter((n) => n.kind === 'keyBy' && n.inputs.some((i) => i.node === read.id));
+    const keyBy = keyBys.length === 1 ? keyBys[0]!.stage : undefined;
+    this.#keyOf = keyBy === undefined ? undefined : (keyBy.fn as (value: unknown) => Key);
   }
 
   /**
@@ -521,50 +764,54 @@ export class KafkaApp {
     consumer.on('consumer:group:rebalance', () => this.#kick());
   }
 
-  /** Creates what the application needs (the changelog and repartition topics) and checks the input. */
+  /**
+   * Checks the input topics and creates what the application needs: the
+   * changelog and repartition topics, and the dead-letter topic, each taking
+   * records at least as large as the widest input's (an older, smaller
+   * internal topic is raised), so that every record read can be forwarded
+   * or dead-lettered (issue 19, point 9).
+   */
   async #prepareTopics(inputs: string[], repartition: boolean): Promise<void> {
     const admin = new Admin({ clientId: `${this.applicationId}-admin`, bootstrapBrokers: this.#brokers });
     try {
-      const meta = await admin.metadata({ topics: inputs, autocreateTopics: true });
-      const counts = new Set(inputs.map((t) => meta.topics.get(t)?.partitionsCount ?? 0));
+      const found = await describeTopics(admin, inputs);
+      const counts = new Set(inputs.map((t) => found.get(t)?.partitions ?? 0));
       if (counts.has(0) || (!repartition && counts.size !== 1)) {
         throw configError(
           'the input topics of a Kafka application must exist',
-          inputs.map((t) => `${t}:${meta.topics.get(t)?.partitionsCount ?? 0} partitions`).join(', '),
+          inputs.map((t) => `${t}:${found.get(t)?.partitions ?? 0} partitions`).join(', '),
           'create them first',
         );
       }
       // The key groups: the repartition topic's partitions (as many as the widest input), or the input's.
       this.#partitions = Math.max(...counts);
+      const limit = await this.#internalLimit(admin);
       const dlq = this.#source!.deadLetterTopic;
       if (dlq !== undefined) {
-        // Transactional sends do not create topics on the fly.
-        await admin.metadata({ topics: [dlq], autocreateTopics: true });
+        // Transactional sends do not create topics on the fly. A topic the user made keeps its limit;
+        // dead letters are cut to fit it.
+        const info = await ensureTopic(admin, {
+          topic: dlq,
+          partitions: -1,
+          minMaxMessageBytes: limit,
+          grow: false,
+        });
+        this.#limits.set(dlq, info.maxMessageBytes);
       }
-      const existing = await admin.listTopics();
       const internal: [string, string][] = [[this.changelogTopic, 'compact']];
       if (repartition) internal.push([this.repartitionTopic, 'delete']);
       for (const [topic, policy] of internal) {
-        if (existing.includes(topic)) continue;
-        await admin
-          .createTopics({
-            topics: [topic],
-            partitions: this.#partitions,
-            replicas: -1,
-            configs: [{ name: 'cleanup.policy', value: policy }],
-          })
-          .catch((e: unknown) => {
-            if (!/already exists/i.test(errorText(e))) throw e;
-          });
-      }
-      if (existing.includes(this.changelogTopic)) {
-        const have = (await admin.metadata({ topics: [this.changelogTopic] })).topics.get(
-          this.changelogTopic,
-        );
-        if (have?.partitionsCount !== this.#partitions) {
+        const info = await ensureTopic(admin, {
+          topic,
+          partitions: this.#partitions,
+          configs: { 'cleanup.policy': policy },
+          minMaxMessageBytes: limit,
+        });
+        this.#limits.set(topic, info.maxMessageBytes);
+        if (topic === this.changelogTopic && info.partitions !== this.#partitions) {
           throw configError(
-            `the changelog topic ${this.changelogTopic} has ${have?.partitionsCount} partitions, but the application's key groups are ${this.#partitions}`,
-            have?.partitionsCount,
+            `the changelog topic ${this.changelogTopic} has ${info.partitions} partitions, but the application's key groups are ${this.#partitions}`,
+            info.partitions,
             'keep the input partition count, or start a new application id',
           );
         }
@@ -586,7 +833,20 @@ export class KafkaApp {
     options: KafkaAppRunOptions,
   ): Promise<void> {
     if (this.#consumerLost) {
-      options.onRestart?.('the consumer lost the group; joining again with a new one');
+      const delay = this.#appRestarts.onFailure(Date.now());
+      if (delay === undefined) {
+        this.#fatal ??= gaveUp(
+          this.#appRestarts.exhaustedMessage("the application's consumer"),
+          new EddyError('EDDY_IO_FAILED', 'the consumer left the group and could not rejoin it'),
+        );
+        throw this.#fatal;
+      }
+      this.#restarts++;
+      options.onRestart?.(
+        `the consumer lost the group; joining again with a new one in ${delay} ms`,
+        this.#restarts,
+      );
+      await sleep(delay);
       // The old member leaves first (if the broker still counts it): else the group waits for its
       // session to expire before the new one's join completes.
       await this.#consumer!.close(true).catch(() => {});
@@ -612,18 +872,42 @@ export class KafkaApp {
         want.set(`${a.topic}:${partition}`, { topic: a.topic, partition, kind });
     }
     let changed = this.#streamBroken;
+    const now = Date.now();
     for (const task of [...this.#tasks.values()]) {
       const failure = task.failure;
       if (want.has(task.split) && failure === undefined) continue;
       changed = true;
+      let delay = 0;
+      if (failure !== undefined) {
+        // Issue 19 (point 10): a task failing every time (a record its sink refuses, say) restarted
+        // ~30 times a second for ever. Now it waits a growing backoff, and too many failures fail the run.
+        let r = this.#taskRestarts.get(task.split);
+        if (r === undefined)
+          this.#taskRestarts.set(task.split, (r = { strategy: new RestartStrategy(this.#restart), at: 0 }));
+        const d = r.strategy.onFailure(now);
+        if (d === undefined) {
+          await this.#stopTask(task, { savepoint: false });
+          this.#fatal ??= gaveUp(
+            r.strategy.exhaustedMessage(`partition task ${task.split}`),
+            task.error ?? failure,
+          );
+          throw this.#fatal;
+        }
+        delay = d;
+        r.at = now + d;
+        this.#restarts++;
+      } else this.#moved++;
       options.onRestart?.(
         failure === undefined
           ? `partition ${task.split} moved to another process (generation ${joined.generation})`
-          : `partition ${task.split} goes back to its last commit: ${failure}`,
+          : `partition ${task.split} goes back to its last commit: ${failure} (restart in ${delay} ms)`,
+        this.#restarts,
       );
-      await this.#stopTask(task, { drain: false });
+      await this.#stopTask(task, { savepoint: false });
     }
-    const arriving = [...want.entries()].filter(([split]) => !this.#tasks.has(split));
+    const arriving = [...want.entries()].filter(
+      ([split]) => !this.#tasks.has(split) && (this.#taskRestarts.get(split)?.at ?? 0) <= Date.now(),
+    );
     if (arriving.length > 0) {
       changed = true;
       // Fence, read offsets and state of all arriving partitions at once; start their jobs one by one.
@@ -676,6 +960,7 @@ export class KafkaApp {
       groupId: this.applicationId,
       coordinator: async () => (await this.#consumer!.findGroupCoordinator()) as number,
       firstStream,
+      limitOf: this.#limitOf,
     });
     try {
       // Fencing first: the previous owner's open transaction is aborted (or completes) before the
@@ -718,6 +1003,8 @@ export class KafkaApp {
       written: restore!.written,
       extras: () =>
         task.marksAtBarrier === undefined ? new Map() : new Map([[task.partition, task.marksAtBarrier]]),
+      // Parts well below the changelog's limit: a part also carries its key and the batch's overhead.
+      partBytes: Math.min(PART_BYTES, this.#limitOf(this.changelogTopic) - 4096),
     });
     task.idle = () => store.idle();
     const job = pipeline.createJob({
@@ -734,7 +1021,7 @@ export class KafkaApp {
           this.#fatal ??= info.error;
           this.#kick();
         }
-        if (info.error !== undefined) task.fail(`a commit failed: ${errorText(info.error)}`);
+        if (info.error !== undefined) task.fail(`a commit failed: ${errorText(info.error)}`, info.error);
       },
     });
     task.job = job;
@@ -746,7 +1033,7 @@ export class KafkaApp {
     }
     job.done.then(
       () => task.fail('the run ended'),
-      (e: unknown) => task.fail(`the run failed: ${errorText(e)}`),
+      (e: unknown) => task.fail(`the run failed: ${errorText(e)}`, e),
     );
   }
 
@@ -755,18 +1042,21 @@ export class KafkaApp {
    * them to the repartition topic (bytes and timestamp unchanged, the input
    * position in a header), committing its offset with them every interval.
    * Records that cannot be keyed go along marked as rejected, to the key
-   * group of their input partition, whose job dead-letters them.
+   * group of their input partition, whose job dead-letters them; so do
+   * records too large for the repartition topic, cut to fit (issue 19,
+   * point 9: refused, they failed every transaction of the task for ever).
    */
   async #forwardLoop(task: PartitionTask): Promise<void> {
     const config = this.#source!;
     const out = new TxWriter(task);
+    const limit = this.#limitOf(this.repartitionTopic);
     let lastCommit = Date.now();
     let dirty = false;
     try {
       while (!task.closed) {
-        if (task.backlog() === 0) await waitForRecords(task, 50);
+        if (task.backlog() === 0 && !task.pausing) await waitForRecords(task, 50);
         if (task.closed) break;
-        if (task.backlog() > 0) {
+        if (task.backlog() > 0 && !task.pausing) {
           const slice = task.buffer.slice(task.head, task.head + 1000);
           task.head += slice.length;
           if (config.format.prepare !== undefined) await config.format.prepare(slice.map((m) => m.value));
@@ -792,14 +1082,13 @@ export class KafkaApp {
             for (const [k, v] of m.headers ?? []) if (k !== undefined && v !== undefined) headers.set(k, v);
             // A Map: with a plain object for headers the client's send never settles (2.12).
             headers.set(SOURCE_HEADER_KEY, Buffer.from(`${m.offset} ${m.topic}:${m.partition}`));
-            if (rejected !== undefined && !rejected.ok)
+            const reject = (r: { code: string; eddyCode: string; reason: string }) =>
               headers.set(
                 REJECT_HEADER_KEY,
-                Buffer.from(
-                  JSON.stringify([rejected.code, rejected.eddyCode, rejected.reason, String(m.timestamp)]),
-                ),
+                Buffer.from(JSON.stringify([r.code, r.eddyCode, r.reason, String(m.timestamp)])),
               );
-            messages.push({
+            if (rejected !== undefined && !rejected.ok) reject(rejected);
+            let message: TxMessage = {
               topic: this.repartitionTopic,
               ...(key === undefined ? (m.key ? { key: m.key } : {}) : { key: Buffer.from(String(key)) }),
               partition:
@@ -807,7 +1096,19 @@ export class KafkaApp {
               value: m.value ?? Buffer.alloc(0),
               timestamp: m.timestamp,
               headers,
-            });
+            };
+            if (!fitsAlone(message, limit)) {
+              // Read, so it fitted its input topic, but compressed there, or with headers: it goes on cut
+              // to fit, marked rejected, and its key group's task dead-letters it (and says what was cut).
+              const size = BATCH_OVERHEAD_BYTES + recordBytes(message);
+              reject({
+                code: 'too-large',
+                eddyCode: 'EDDY_IO_FAILED',
+                reason: `the record takes ${size} bytes with eddy's headers, more than the repartition topic ${this.repartitionTopic} allows (max.message.bytes ${limit}); raise that topic's max.message.bytes to forward such records`,
+              });
+              message = fitToLimit(message, limit);
+            }
+            messages.push(message);
           }
           task.taken = slice.at(-1)!.offset + 1n;
           void out.send(messages).catch(() => {});
@@ -815,35 +1116,42 @@ export class KafkaApp {
           task.compact();
           this.#maybeResume();
         }
-        const draining = task.draining && task.backlog() === 0;
-        if (dirty && (draining || Date.now() - lastCommit >= this.#intervalMs)) {
+        // Stopping with a savepoint: what was taken so far is committed, the rest is read again later.
+        const last = task.pausing;
+        if (dirty && (last || Date.now() - lastCommit >= this.#intervalMs)) {
           task.atBarrier = task.taken;
           await task.commit();
           dirty = false;
           lastCommit = Date.now();
         }
-        if (draining) break;
+        if (last) break;
       }
     } catch (e) {
-      task.fail(`forwarding failed: ${errorText(e)}`);
+      task.fail(`forwarding failed: ${errorText(e)}`, e);
     } finally {
       task.loopDone();
     }
   }
 
-  /** Stops a task: with `drain`, its job (or forwarding) finishes what it has and commits a last time. */
-  async #stopTask(task: PartitionTask, o: { drain: boolean }): Promise<void> {
+  /**
+   * Stops a task. With `savepoint` (the application stops), it first
+   * commits a last time without ending its input: its source hands out
+   * nothing more, one more checkpoint commits state, offsets and output, and
+   * the job is then cancelled, so no open window fires (issue 19, point 8).
+   * Otherwise (the partition moved, or the task failed) what was not
+   * committed is dropped and the partition goes on from its last commit.
+   */
+  async #stopTask(task: PartitionTask, o: { savepoint: boolean }): Promise<void> {
     if (this.#tasks.get(task.split) === task) this.#tasks.delete(task.split);
     if (task.closed) return;
     task.stopping = true;
-    if (o.drain) {
-      task.draining = true;
+    if (o.savepoint && task.failure === undefined) {
+      task.pausing = true;
       task.wake?.();
-      if (task.job !== undefined) {
-        task.job.stop();
-        await task.job.done.catch(() => {});
-      } else await task.loopEnded;
-    } else if (task.job !== undefined) {
+      if (task.job !== undefined) await task.job.triggerCheckpoint().catch(() => {});
+      else await task.loopEnded;
+    }
+    if (task.job !== undefined) {
       await task.job.cancel(new EddyError('EDDY_IO_FAILED', `${task.split} stopped`)).catch(() => {});
       await task.job.done.catch(() => {});
     }
@@ -1000,8 +1308,9 @@ function forwardedOf(m: Message): Forwarded | undefined {
 function rejectedInput(
   m: Message,
   f: Forwarded,
-): { original: Message; code: string; eddyCode: string; reason: string } {
+): { original: Message; code: string; eddyCode: string; reason: string; truncated: string | undefined } {
   const [code, eddyCode, reason, ts] = JSON.parse(f.rejected!) as [string, string, string, string];
+  const truncated = truncatedNote(m.headers);
   const headers = new Map<Buffer, Buffer>();
   for (const [k, v] of m.headers ?? []) {
     const name = k?.toString();
@@ -1017,29 +1326,78 @@ function rejectedInput(
     timestamp: BigInt(ts),
     headers,
   } as Message;
-  return { original, code, eddyCode, reason };
+  return { original, code, eddyCode, reason, truncated };
 }
 
 /** A sink writing into its task's transactions. */
 class AppSinkWriter implements SinkWriter<unknown> {
   readonly #o: KafkaAppSinkOptions<unknown>;
-  readonly #partitions: number;
+  readonly #task: PartitionTask;
+  readonly #info: TopicInfo;
+  readonly #stepId: string;
+  readonly #policy: 'fail' | 'dead-letter';
+  readonly #dlq: string | undefined;
+  readonly #limitOf: (topic: string) => number;
   readonly #tx: TxWriter;
 
-  constructor(task: PartitionTask, o: KafkaAppSinkOptions<unknown>, partitions: number) {
+  constructor(
+    task: PartitionTask,
+    o: KafkaAppSinkOptions<unknown>,
+    w: {
+      info: TopicInfo;
+      stepId: string;
+      policy: 'fail' | 'dead-letter';
+      dlq: string | undefined;
+      limitOf: (topic: string) => number;
+    },
+  ) {
     this.#o = o;
-    this.#partitions = partitions;
+    this.#task = task;
+    this.#info = w.info;
+    this.#stepId = w.stepId;
+    this.#policy = w.policy;
+    this.#dlq = w.dlq;
+    this.#limitOf = w.limitOf;
     this.#tx = new TxWriter(task);
   }
 
   write(values: readonly unknown[]): void | Promise<void> {
     const { key, format, topic } = this.#o;
-    const messages = values.map((v): TxMessage => {
+    const { partitions, maxMessageBytes: limit, compacted } = this.#info;
+    const messages: TxMessage[] = [];
+    for (const v of values) {
       const value = Buffer.from(JSON.stringify(format === undefined ? v : format(v)));
-      if (key === undefined) return { topic, value };
-      const k = key(v);
-      return { topic, key: Buffer.from(String(k)), partition: kafkaPartition(k, this.#partitions), value };
-    });
+      let m: TxMessage;
+      if (key === undefined) m = { topic, value };
+      else {
+        const k = key(v);
+        m = { topic, key: Buffer.from(String(k)), partition: kafkaPartition(k, partitions), value };
+      }
+      // Issue 19 (point 9): a record the topic refuses fails the whole transaction, and retrying it
+      // fails the same way; so it is checked here, and handled as onProduceError says.
+      const refused = !fitsAlone(m, limit)
+        ? `a record of ${BATCH_OVERHEAD_BYTES + recordBytes(m)} bytes is larger than topic "${topic}" allows (max.message.bytes ${limit})`
+        : compacted && m.key === undefined
+          ? `topic "${topic}" is compacted and refuses records without a key`
+          : undefined;
+      if (refused === undefined) messages.push(m);
+      else if (this.#policy === 'fail')
+        throw new EddyError(
+          'EDDY_IO_FAILED',
+          `${refused}; received onProduceError: "fail"; raise the topic's max.message.bytes (or give records a key), make the record smaller, or pass onProduceError: "dead-letter" with a deadLetterTopic`,
+          { stepId: this.#stepId },
+        );
+      else {
+        const dlq = this.#dlq!;
+        const letter = sinkDeadLetterMessage(dlq, {
+          record: m,
+          code: compacted && m.key === undefined ? 'no-key' : 'too-large',
+          reason: refused,
+          input: this.#task.split,
+        });
+        messages.push(fitToLimit(letter as TxMessage, this.#limitOf(dlq)));
+      }
+    }
     const sent = this.#tx.send(messages);
     // A failed send also fails the next commit (the writer keeps it); the runtime may not await this one.
     sent.catch(() => {});
@@ -1075,6 +1433,21 @@ function errorText(e: unknown, depth = 0): string {
   return parts.join(' ');
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The error `run` rejects with once restarting gave up: what failed and how often, then the last error. */
+function gaveUp(what: string, last: unknown): EddyError {
+  const code: ErrorCode = last instanceof EddyError ? last.code : 'EDDY_IO_FAILED';
+  return new EddyError(code, `${what}; last error: ${errorText(last)}`, { cause: last });
 }

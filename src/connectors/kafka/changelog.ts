@@ -34,7 +34,7 @@ import { EddyError } from '../../errors/index.ts';
 import { readToEnd } from './read-to-end.ts';
 
 /** Kafka's default message limit is ~1 MB; parts stay well below it. */
-const PART_BYTES = 512 * 1024;
+export const PART_BYTES = 512 * 1024;
 
 /** What one changelog partition held when it was read, or was written last: record key → CRC-32 + length. */
 export type Written = Map<number, Map<string, string>>;
@@ -53,6 +53,8 @@ export interface ChangelogWriterOptions {
   readonly written: Written;
   /** The application's own record per owned partition, as of the barrier (key `x`). */
   readonly extras?: () => ReadonlyMap<number, Uint8Array>;
+  /** The largest part of a chunk, in bytes (default 512 KiB); below the changelog topic's max.message.bytes. */
+  readonly partBytes?: number;
 }
 
 /** A {@link CheckpointStore} that writes checkpoints into the changelog topic in a Kafka transaction. */
@@ -103,9 +105,10 @@ export class ChangelogStore implements CheckpointStore {
           `step "${c.step}" holds state in key group ${c.keyGroup}, but this process owns partitions [${[...owned].join(', ')}]: records reach a keyed step in a partition other than the one their key belongs to. Partition the input topics by the keyBy key with eddy's partitioner (kafkaPartition(key, partitions); the Kafka sinks do so), or key by the topic's record key`,
         );
       }
-      const n = Math.max(1, Math.ceil(c.bytes.length / PART_BYTES));
+      const part = this.#o.partBytes ?? PART_BYTES;
+      const n = Math.max(1, Math.ceil(c.bytes.length / part));
       for (let i = 0; i < n; i++) {
-        const value = c.bytes.subarray(i * PART_BYTES, Math.min(c.bytes.length, (i + 1) * PART_BYTES));
+        const value = c.bytes.subarray(i * part, Math.min(c.bytes.length, (i + 1) * part));
         records.set(`c/${c.kind}/${c.step}/${c.name}#${i}/${n}`, { value, sum: checksum(value) });
       }
     }

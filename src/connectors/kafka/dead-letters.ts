@@ -17,8 +17,18 @@
 
 import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Message, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
+import { Admin, type Message, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
 import { configError, EddyError } from '../../errors/index.ts';
+import {
+  describeTopics,
+  ensureTopic,
+  fitToLimit,
+  INTERNAL_HEADROOM_BYTES,
+  KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+  type OutRecord,
+  splitByLimit,
+  TRUNCATED_HEADER,
+} from './topics.ts';
 
 /**
  * The headers eddy adds to a dead letter. Values are UTF-8 text: the failure code (one of
@@ -62,9 +72,11 @@ export interface KafkaDeadLetter {
   >;
   readonly code: string;
   readonly reason: string;
+  /** What was cut from the record on an earlier hop to fit a topic (the `eddy.truncated` header). */
+  readonly truncated?: string;
 }
 
-const EDDY_HEADERS = new Set<string>(Object.values(DEAD_LETTER_HEADERS));
+const EDDY_HEADERS = new Set<string>([...Object.values(DEAD_LETTER_HEADERS), TRUNCATED_HEADER]);
 
 /**
  * The record to produce for a dead letter: same key and value (a null value stays null), the
@@ -93,11 +105,58 @@ export function deadLetterMessage(topic: string, letter: KafkaDeadLetter): Messa
   add(DEAD_LETTER_HEADERS.partition, String(m.partition));
   add(DEAD_LETTER_HEADERS.offset, String(m.offset));
   add(DEAD_LETTER_HEADERS.timestamp, String(m.timestamp));
+  if (letter.truncated !== undefined) add(TRUNCATED_HEADER, letter.truncated);
   return {
     topic,
     headers,
     ...(m.key == null ? {} : { key: m.key }),
     ...(m.value == null ? {} : { value: m.value }),
+  };
+}
+
+/** The header a sink's dead letter names its destination with (the topic that refused it). */
+export const SINK_TOPIC_HEADER = 'eddy.sink.topic';
+
+/**
+ * The dead letter of a record a sink's topic refused (`onProduceError:
+ * 'dead-letter'`): its key, value and headers, the reason, the topic that
+ * refused it (`eddy.sink.topic`) and, when known, the input partition whose
+ * records it was made from (`eddy.source.topic`/`eddy.source.partition`:
+ * a Kafka application's task). Cut to fit by the caller.
+ */
+export function sinkDeadLetterMessage(
+  topic: string,
+  o: {
+    readonly record: {
+      readonly topic: string;
+      readonly key?: Buffer | undefined;
+      readonly value?: Buffer | null | undefined;
+      readonly headers?: Map<Buffer, Buffer> | undefined;
+    };
+    readonly code: string;
+    readonly reason: string;
+    /** `topic:partition` of the input the record was made from. */
+    readonly input?: string;
+  },
+): MessageToProduce {
+  const headers = new Map<Buffer, Buffer>(o.record.headers ?? []);
+  const add = (name: string, value: string) => headers.set(Buffer.from(name), Buffer.from(value));
+  add(DEAD_LETTER_HEADERS.code, o.code);
+  add(
+    DEAD_LETTER_HEADERS.reason,
+    o.reason.length > MAX_REASON_LENGTH ? `${o.reason.slice(0, MAX_REASON_LENGTH - 1)}…` : o.reason,
+  );
+  add(SINK_TOPIC_HEADER, o.record.topic);
+  if (o.input !== undefined) {
+    const colon = o.input.lastIndexOf(':');
+    add(DEAD_LETTER_HEADERS.topic, o.input.slice(0, colon));
+    add(DEAD_LETTER_HEADERS.partition, o.input.slice(colon + 1));
+  }
+  return {
+    topic,
+    headers,
+    ...(o.record.key == null ? {} : { key: o.record.key }),
+    ...(o.record.value == null ? {} : { value: o.record.value }),
   };
 }
 
@@ -110,6 +169,11 @@ export interface DeadLetterTopicOptions {
   readonly retryForMs?: number;
   /** Stops retrying (the send then fails) when aborted. */
   readonly signal?: AbortSignal;
+  /**
+   * The input topics whose records may become dead letters: a missing
+   * dead-letter topic is created taking records as large as theirs.
+   */
+  readonly sizeFrom?: readonly string[];
 }
 
 /**
@@ -129,6 +193,8 @@ export class DeadLetterTopic {
   readonly topic: string;
   #producer: Producer | undefined;
   readonly #options: DeadLetterTopicOptions;
+  /** The topic's max.message.bytes, looked up (the topic created if missing) on first use. */
+  #limit: Promise<number> | undefined;
 
   constructor(options: DeadLetterTopicOptions) {
     this.topic = options.topic;
@@ -136,6 +202,11 @@ export class DeadLetterTopic {
   }
 
   async send(letters: readonly KafkaDeadLetter[]): Promise<void> {
+    await this.sendMessages(letters.map((l) => deadLetterMessage(this.topic, l)));
+  }
+
+  /** Sends dead letters already made (e.g. by {@link sinkDeadLetterMessage}), cut to fit, as `send` does. */
+  async sendMessages(letters: readonly MessageToProduce[]): Promise<void> {
     if (letters.length === 0) return;
     // Made on first use: most runs never dead-letter anything and should not pay for a producer.
     this.#producer ??= new Producer({
@@ -144,16 +215,20 @@ export class DeadLetterTopic {
       idempotent: true,
       acks: ProduceAcks.ALL,
     });
-    const messages = letters.map((l) => deadLetterMessage(this.topic, l));
     const since = Date.now();
     const retryForMs = this.#options.retryForMs ?? 60_000;
     const signal = this.#options.signal;
     let delay = 200;
     for (;;) {
       try {
-        await this.#producer.send({ messages });
+        // Issue 19 (point 9): a dead letter larger than its topic allows was refused, and retried, for
+        // ever. It is cut to fit (what was cut named in eddy.truncated; reason and source kept).
+        const limit = await this.#maxMessageBytes();
+        const messages = letters.map((l) => fitToLimit(l as MessageToProduce & OutRecord, limit));
+        for (const part of splitByLimit(messages, () => limit)) await this.#producer.send({ messages: part });
         return;
       } catch (e) {
+        this.#limit = undefined; // the topic may have changed (or not been reachable): look again
         if (Date.now() - since >= retryForMs || signal?.aborted === true) {
           throw new EddyError(
             'EDDY_IO_FAILED',
@@ -167,6 +242,35 @@ export class DeadLetterTopic {
       await sleep(delay, undefined, signal === undefined ? {} : { signal }).catch(() => {});
       delay = Math.min(delay * 2, 5000);
     }
+  }
+
+  #maxMessageBytes(): Promise<number> {
+    this.#limit ??= (async () => {
+      const o = this.#options;
+      const admin = new Admin({ clientId: `${o.clientId}-admin`, bootstrapBrokers: o.bootstrapBrokers });
+      try {
+        const inputs = await describeTopics(admin, o.sizeFrom ?? []);
+        const widest = Math.max(
+          KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+          ...[...inputs.values()].map((i) => i.maxMessageBytes),
+        );
+        // A missing topic would make the producer wait for ever: create it (a user's own topic keeps its limit).
+        const info = await ensureTopic(admin, {
+          topic: this.topic,
+          partitions: -1,
+          minMaxMessageBytes: widest + INTERNAL_HEADROOM_BYTES,
+          grow: false,
+        });
+        return info.maxMessageBytes;
+      } finally {
+        await admin.close().catch(() => {});
+      }
+    })();
+    const known = this.#limit;
+    known.catch(() => {
+      if (this.#limit === known) this.#limit = undefined;
+    });
+    return known;
   }
 
   async close(): Promise<void> {

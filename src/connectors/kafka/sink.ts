@@ -1,8 +1,18 @@
 /** The Kafka sink (idempotent producer, at-least-once), on @platformatic/kafka. */
-import { ProduceAcks, Producer } from '@platformatic/kafka';
-import { configError } from '../../errors/index.ts';
+import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
+import { configError, EddyError } from '../../errors/index.ts';
 import type { Sink } from '../types.ts';
 import { brokersOf } from './brokers.ts';
+import { checkDeadLetterTopic, DeadLetterTopic, sinkDeadLetterMessage } from './dead-letters.ts';
+import {
+  BATCH_OVERHEAD_BYTES,
+  type CreateTopicOptions,
+  checkCreateTopic,
+  fitsAlone,
+  recordBytes,
+  sinkTopic,
+  splitByLimit,
+} from './topics.ts';
 
 export interface KafkaSinkOptions<T> {
   readonly topic: string;
@@ -11,6 +21,23 @@ export interface KafkaSinkOptions<T> {
   readonly key?: (value: T) => string;
   /** Turns a record into the JSON value written; default the record itself. */
   readonly format?: (value: T) => unknown;
+  /**
+   * Creates the topic if it does not exist. Without it a missing topic fails
+   * the sink when it opens, naming the topic (the client would wait for it
+   * for ever, and so would a drain).
+   */
+  readonly createTopic?: CreateTopicOptions;
+  /**
+   * What to do with a record the topic refuses (larger than its
+   * `max.message.bytes`, or without a key for a compacted topic), as Kafka
+   * Streams' ProductionExceptionHandler: `'fail'` (default) fails the
+   * pipeline with an error naming the topic, the size and the limit;
+   * `'dead-letter'` writes the record, cut to fit, to `deadLetterTopic` with
+   * the reason in `eddy.*` headers, and goes on.
+   */
+  readonly onProduceError?: 'fail' | 'dead-letter';
+  /** Where `onProduceError: 'dead-letter'` writes (created if missing). */
+  readonly deadLetterTopic?: string;
 }
 
 /**
@@ -27,17 +54,48 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
   if (typeof options?.topic !== 'string' || options.topic === '') {
     throw configError('kafkaSink needs a topic', options?.topic, 'pass { topic: "results" }');
   }
+  const policy = options.onProduceError ?? 'fail';
+  if (policy !== 'fail' && policy !== 'dead-letter')
+    throw configError(
+      'kafkaSink onProduceError must be "fail" or "dead-letter"',
+      policy,
+      'pass onProduceError: "dead-letter" with a deadLetterTopic, or leave it out',
+    );
+  checkDeadLetterTopic('kafkaSink', options.deadLetterTopic);
+  if (policy === 'dead-letter' && options.deadLetterTopic === undefined)
+    throw configError(
+      'kafkaSink onProduceError: "dead-letter" needs a deadLetterTopic',
+      undefined,
+      'pass deadLetterTopic: "results-dlq"',
+    );
+  checkCreateTopic('kafkaSink', options.createTopic);
   const bootstrapBrokers = brokersOf(options.brokers);
+  const topic = options.topic;
   return {
     kind: 'kafka',
     guarantee: 'at-least-once',
-    open(ctx) {
+    async open(ctx) {
+      // Issue 19 (point 11): a send to a missing topic waited for ever (and so did Ctrl-C's drain).
+      const admin = new Admin({ clientId: `eddy-${ctx.stepId}-admin`, bootstrapBrokers });
+      const info = await sinkTopic(admin, 'kafkaSink', topic, bootstrapBrokers, options.createTopic).finally(
+        () => admin.close().catch(() => {}),
+      );
+      const limit = info.maxMessageBytes;
       const producer = new Producer({
         clientId: `eddy-${ctx.stepId}`,
         bootstrapBrokers,
         idempotent: true,
         acks: ProduceAcks.ALL,
       });
+      const dlq =
+        options.deadLetterTopic === undefined
+          ? undefined
+          : new DeadLetterTopic({
+              topic: options.deadLetterTopic,
+              bootstrapBrokers,
+              clientId: `eddy-${ctx.stepId}-dlq`,
+              sizeFrom: [topic],
+            });
       // Sends are chained so that batches reach the topic in the order they were written; upstream waits
       // only when several are in flight.
       let last: Promise<unknown> = Promise.resolve();
@@ -47,15 +105,44 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
       const format = options.format;
       return {
         write(values) {
-          const messages = values.map((v) => ({
-            topic: options.topic,
-            value: Buffer.from(JSON.stringify(format === undefined ? v : format(v))),
-            ...(key === undefined ? {} : { key: Buffer.from(key(v)) }),
-          }));
           if (failure !== undefined) throw failure;
+          const messages: { topic: string; value: Buffer; key?: Buffer }[] = [];
+          const letters: MessageToProduce[] = [];
+          for (const v of values) {
+            const m = {
+              topic,
+              value: Buffer.from(JSON.stringify(format === undefined ? v : format(v))),
+              ...(key === undefined ? {} : { key: Buffer.from(key(v)) }),
+            };
+            // Issue 19 (point 9): a refused record failed its batch, and the retry failed the same way.
+            const refused = !fitsAlone(m, limit)
+              ? `a record of ${BATCH_OVERHEAD_BYTES + recordBytes(m)} bytes is larger than topic "${topic}" allows (max.message.bytes ${limit})`
+              : info.compacted && m.key === undefined
+                ? `topic "${topic}" is compacted and refuses records without a key`
+                : undefined;
+            if (refused === undefined) messages.push(m);
+            else if (dlq === undefined)
+              throw new EddyError(
+                'EDDY_IO_FAILED',
+                `${refused}; received onProduceError: "fail"; raise the topic's max.message.bytes (or give records a key), make the record smaller, or pass onProduceError: "dead-letter" with a deadLetterTopic`,
+                { stepId: ctx.stepId },
+              );
+            else
+              letters.push(
+                sinkDeadLetterMessage(dlq.topic, {
+                  record: m,
+                  code: m.key === undefined && info.compacted ? 'no-key' : 'too-large',
+                  reason: refused,
+                }),
+              );
+          }
           inFlight++;
           const sent = last
-            .then(() => producer.send({ messages }))
+            .then(async () => {
+              // One send per share that fits: the client makes one batch of a send's records per partition.
+              for (const part of splitByLimit(messages, () => limit)) await producer.send({ messages: part });
+              await dlq?.sendMessages(letters);
+            })
             .then(
               () => {
                 inFlight--;
@@ -76,6 +163,7 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
         async close() {
           await last.catch(() => {});
           await producer.close();
+          await dlq?.close().catch(() => {});
         },
       };
     },

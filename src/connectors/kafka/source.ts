@@ -107,6 +107,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
               clientId: `eddy-${ctx.stepId}-dlq`,
               retryForMs: reconnectTimeoutMs,
               signal: ctx.signal,
+              sizeFrom: options.topics,
             });
       const consume = () =>
         consumer.consume({

@@ -21,6 +21,7 @@ import { type Message, ProduceAcks, Producer } from '@platformatic/kafka';
 
 import { EddyError } from '../../errors/index.ts';
 import type { Job } from '../../runtime/job.ts';
+import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, splitByLimit } from './topics.ts';
 
 export type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 
@@ -28,7 +29,8 @@ export type TxMessage = {
   topic: string;
   key?: Buffer;
   partition?: number;
-  value: Buffer;
+  /** Null: a tombstone (changelog deletes). */
+  value: Buffer | null;
   timestamp?: bigint;
   headers?: Map<Buffer, Buffer>;
 };
@@ -48,6 +50,8 @@ export interface PartitionTaskOptions {
   readonly coordinator: () => Promise<number>;
   /** Records of streams opened before this one are not for this task. */
   readonly firstStream: number;
+  /** A destination topic's max.message.bytes: sends are split so that no batch passes it. */
+  readonly limitOf?: (topic: string) => number;
 }
 
 export class PartitionTask {
@@ -77,10 +81,15 @@ export class PartitionTask {
   closed = false;
   /** Set once the application stops the task (it did not end on its own). */
   stopping = false;
-  /** Set when the task should finish what it has, commit and end (the application stops). */
-  draining = false;
-  /** Why the task ended on its own, once it did. */
+  /**
+   * Set when the application stops with a savepoint: the source hands out
+   * nothing more (without ending its input, so no window fires), and the
+   * next commit is the task's last.
+   */
+  pausing = false;
+  /** Why the task ended on its own, once it did, and the error if there was one. */
   failure: string | undefined;
+  error: unknown;
   /** Settles once the task's checkpoint store has no write in flight. */
   idle: () => Promise<void> = async () => {};
   /** Settles once a forwarding task's loop has ended. */
@@ -129,9 +138,10 @@ export class PartitionTask {
   }
 
   /** Ends the task on its own (a failure): the application stops it and, if it still owns the partition, starts it again. */
-  fail(reason: string): void {
+  fail(reason: string, error?: unknown): void {
     if (this.stopping || this.closed || this.failure !== undefined) return;
     this.failure = reason;
+    this.error = error;
     this.#end(reason);
   }
 
@@ -167,8 +177,12 @@ export class PartitionTask {
     const sent = this.#sends.then(async () => {
       if (this.closed) return;
       const tx = await this.transaction();
-      if (this.closed) return;
-      await tx.send({ messages: messages as never });
+      // The client makes one record batch of a send's messages per partition, and the broker refuses a
+      // batch larger than the topic's max.message.bytes (issue 19, point 9): one send per share that fits.
+      for (const part of splitByLimit(messages, this.#o.limitOf ?? (() => KAFKA_DEFAULT_MAX_MESSAGE_BYTES))) {
+        if (this.closed) return;
+        await tx.send({ messages: part as never });
+      }
     });
     this.#sends = sent.catch(() => {});
     return sent;

@@ -3,16 +3,15 @@
 // (Node >= 22.18 strips types); a published package runs the built dist/.
 import { existsSync } from 'node:fs';
 
+// A SIGTERM while eddy loads is kept for the run, which then stops with a
+// savepoint, instead of killing the process (issue 19). The listener stays:
+// removing it before eddy's own is installed would leave a moment without one.
+let terminated = false;
+process.on('SIGTERM', () => {
+  terminated = true;
+});
 const dist = new URL('../dist/cli/main.js', import.meta.url);
-const { main } = await import(
+const { cli } = await import(
   existsSync(dist) ? dist.href : new URL('../src/cli/main.ts', import.meta.url).href
 );
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
-    process.stderr.write(`eddy: ${e?.code?.startsWith?.('EDDY_') ? e.message : (e?.stack ?? String(e))}\n`);
-    process.exitCode = 1;
-  },
-);
+await cli(process.argv.slice(2), { terminatedEarly: () => terminated });

@@ -4,13 +4,49 @@
  *   eddy run <module> [--option value ...]   run a pipeline module
  *   eddy run <module> --help                 show the module's options
  *   eddy --help
+ *
+ * Exit codes: 0 done (or stopped with a savepoint); 1 the run failed; 2 a
+ * usage error; 65 (`EX_DATAERR` of sysexits.h) more of the input was
+ * dead-lettered than `--max-dead-letter-ratio` allows; 130 Ctrl-C twice.
  */
-import { join, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { RunningPipeline } from '../api/pipeline.ts';
+import { checkDuration, MAX_TIMER_MS } from '../api/windows.ts';
 import { EddyError } from '../errors/index.ts';
 import type { PipelineMetrics } from '../runtime/metrics.ts';
 import type { OptionSpec, PipelineModule } from './define.ts';
+
+/**
+ * The default of `--max-dead-letter-ratio`: a run that dead-letters more
+ * than half of what it read exits 65. Dirty input (a few broken sensors,
+ * the odd malformed line) stays far below it — the IoT demo dead-letters
+ * 0.02 % — while a systematic failure (a wrong format, a schema change, a
+ * bug on the main path) sends nearly every record there; then the output no
+ * longer stands for the input, and a script or CI job must not read the run
+ * as a success (issue 19). Lower it for pipelines that must see every
+ * record; raise it (e.g. to 1) to accept any share.
+ */
+const DEFAULT_MAX_DEAD_LETTER_RATIO = 0.5;
+
+/** Exit code of a run that dead-lettered too much: sysexits.h's EX_DATAERR, "the input data was incorrect". */
+const EXIT_DEAD_LETTERS = 65;
+
+/** eddy's own options of `eddy run`: parsed with the module's, and the names "did you mean" picks from. */
+const RUN_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  quiet: { type: 'boolean' },
+  'progress-ms': { type: 'string' },
+  'checkpoint-dir': { type: 'string' },
+  'checkpoint-interval': { type: 'string' },
+  resume: { type: 'boolean' },
+  'from-savepoint': { type: 'string' },
+  'savepoint-dir': { type: 'string' },
+  parallelism: { type: 'string' },
+  'max-dead-letter-ratio': { type: 'string' },
+} as const;
 
 const HELP = `eddy — real-time dataflow for TypeScript
 
@@ -31,59 +67,103 @@ Options of 'eddy run' (before or after the module's own):
                                    number of cores if a source splits its input, else 1). Keyed
                                    state is split by key group; sinks run in the main thread;
                                    checkpoints span every thread.
+  --max-dead-letter-ratio <r>      Exit 65 when more than this share of the records read was
+                                   dead-lettered (default ${DEFAULT_MAX_DEAD_LETTER_RATIO}; 1 accepts any share)
 
 Runs on the embedded default: one process, in-memory channels, heap state.
 Checkpoints make file output exactly-once: it becomes visible when a
 checkpoint completes. SIGTERM pauses the sources, writes a savepoint and
 exits 0; SIGINT (Ctrl-C) drains: it ends the input and emits what is open.
+The summary counts dead letters per step.
+Exit codes: 0 done or stopped with a savepoint, 1 failed, 2 usage error,
+65 too many dead letters, 130 Ctrl-C twice.
 `;
 
-export async function main(argv: readonly string[]): Promise<number> {
+/** What the `eddy` launcher knows before `main` is loaded. */
+export interface CliContext {
+  /** Whether a SIGTERM arrived while eddy was still loading: the run then stops with a savepoint as soon as it starts. */
+  readonly terminatedEarly?: () => boolean;
+}
+
+/**
+ * Runs the command line and exits the process with its code. It exits
+ * explicitly: whatever the module left open (a client made in `build`, a
+ * timer) must not keep a finished or failed run alive (issue 19).
+ *
+ * @example
+ * ```ts
+ * await cli(process.argv.slice(2));
+ * ```
+ */
+export async function cli(argv: readonly string[], context: CliContext = {}): Promise<never> {
+  let code: number;
+  try {
+    code = await main(argv, context);
+  } catch (e) {
+    process.stderr.write(`${errorLine(e)}\n`);
+    code = 1;
+  }
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  process.exit(code);
+}
+
+/** Resolves once what was written to `stream` has been handed to the OS. */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+/**
+ * The command line; resolves with the exit code. Installs SIGINT and
+ * SIGTERM handlers for the life of the process (see {@link cli}).
+ */
+export async function main(argv: readonly string[], context: CliContext = {}): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP);
     return command === undefined ? 2 : 0;
   }
   if (command !== 'run') {
-    process.stderr.write(`eddy: unknown command "${command}"; run "eddy --help" for the commands\n`);
-    return 2;
-  }
-  const [file, ...args] = rest;
-  if (file === undefined || file.startsWith('-')) {
-    process.stderr.write('eddy run: which pipeline module? usage: eddy run <module.ts> [options]\n');
-    return 2;
-  }
-  const loaded = (await import(pathToFileURL(resolve(file)).href)) as {
-    default?: PipelineModule<Record<string, OptionSpec>>;
-  };
-  const mod = loaded.default;
-  if (mod === undefined || typeof mod.build !== 'function') {
+    const near = closest(command, ['run', 'help']);
     process.stderr.write(
-      `eddy run: ${file} does not default-export a pipeline; export default definePipeline({...})\n`,
+      `eddy: unknown command "${command}"${near === undefined ? '' : ` (did you mean "${near}"?)`}; run "eddy --help" for the commands\n`,
     );
     return 2;
   }
+  const [file, ...args] = rest;
+  if (file === '--help' || file === '-h') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (file === undefined || file.startsWith('-')) {
+    process.stderr.write(
+      'eddy run: which pipeline module? usage: eddy run <module.ts> [options]; "eddy run --help" lists the options\n',
+    );
+    return 2;
+  }
+  const stopper = new Stopper(context.terminatedEarly?.() === true);
+  const mod = await loadModule(file);
+  if (typeof mod === 'string') {
+    process.stderr.write(`${mod}\n`);
+    return 2;
+  }
   const specs = mod.options;
-  const parseOptions: Record<string, { type: 'string' | 'boolean' }> = {
-    help: { type: 'boolean' },
-    quiet: { type: 'boolean' },
-    'progress-ms': { type: 'string' },
-    'checkpoint-dir': { type: 'string' },
-    'checkpoint-interval': { type: 'string' },
-    resume: { type: 'boolean' },
-    'from-savepoint': { type: 'string' },
-    'savepoint-dir': { type: 'string' },
-    parallelism: { type: 'string' },
-  };
+  const parseOptions: Record<string, { type: 'string' | 'boolean'; short?: string }> = { ...RUN_OPTIONS };
   for (const [name, spec] of Object.entries(specs))
     parseOptions[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string' };
+  const usage = `run "eddy run ${file} --help" for the options`;
+  const unknown = unknownArgument(args, parseOptions);
+  if (unknown !== undefined) {
+    process.stderr.write(`eddy run: ${unknown}; ${usage}\n`);
+    return 2;
+  }
   let parsed: Record<string, string | boolean | undefined>;
   try {
     parsed = parseArgs({ args: [...args], options: parseOptions, strict: true, allowPositionals: false })
       .values as Record<string, string | boolean | undefined>;
   } catch (e) {
+    // parseArgs explains over several lines; the CLI's errors are one line each.
     process.stderr.write(
-      `eddy run: ${(e as Error).message}; run "eddy run ${file} --help" for the options\n`,
+      `eddy run: ${(e as Error).message.replace(/([.?!]?)\n/g, (_, end: string) => `${end || '.'} `).replace(/\.$/, '')}; ${usage}\n`,
     );
     return 2;
   }
@@ -106,18 +186,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       values[name] = n;
     } else values[name] = raw;
   }
-  const progressMs = Number(parsed['progress-ms'] ?? 1000);
-  if (!(progressMs > 0)) {
-    process.stderr.write(
-      `eddy run: --progress-ms must be a positive number; received ${JSON.stringify(parsed['progress-ms'])}\n`,
-    );
-    return 2;
-  }
-  const intervalMs = Number(parsed['checkpoint-interval'] ?? 10_000);
-  if (!Number.isInteger(intervalMs) || intervalMs < 0) {
-    process.stderr.write(
-      `eddy run: --checkpoint-interval must be a whole number of ms >= 0; received ${JSON.stringify(parsed['checkpoint-interval'])}\n`,
-    );
+  let progressMs: number;
+  let intervalMs: number;
+  let maxDeadRatio: number;
+  try {
+    progressMs = flagMs('progress-ms', parsed['progress-ms'], 1000, 1);
+    intervalMs = flagMs('checkpoint-interval', parsed['checkpoint-interval'], 10_000, 0);
+    maxDeadRatio = ratioFlag(parsed['max-dead-letter-ratio']);
+  } catch (e) {
+    process.stderr.write(`eddy run: ${(e as Error).message}\n`);
     return 2;
   }
   if (parsed['resume'] && parsed['from-savepoint'] !== undefined) {
@@ -157,35 +234,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(
       `eddy: resumed from ${fromSavepoint ?? `checkpoint ${resumed} in ${checkpointDir}`}\n`,
     );
-  let stopping = false;
-  const onInterrupt = () => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    process.stderr.write('\neddy: stopping — draining what is in flight (press again to exit at once)\n');
-    running.stop();
-  };
-  let savepoint: string | undefined;
-  let savepointDone: Promise<void> | undefined;
-  const onTerminate = () => {
-    if (stopping) return;
-    stopping = true;
-    const dir = String(
+  const savepointDir = () =>
+    String(
       parsed['savepoint-dir'] ??
         join('.eddy', 'savepoints', `${pipeline.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`),
     );
-    process.stderr.write(`\neddy: SIGTERM — pausing sources and writing a savepoint to ${dir}\n`);
-    savepointDone = running.stopWithSavepoint(dir).then(
-      () => {
-        savepoint = dir;
-      },
-      (e: unknown) => {
-        process.stderr.write(`eddy: the savepoint failed (${(e as Error).message}); stopping without one\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', onInterrupt);
-  process.on('SIGTERM', onTerminate);
+  stopper.attach(running, savepointDir);
   let last = { at: started, records: 0 };
   const ticker = parsed['quiet']
     ? undefined
@@ -197,33 +251,297 @@ export async function main(argv: readonly string[]): Promise<number> {
         );
         last = { at: now, records: m.sourceRecords };
       }, progressMs);
+  let savepoint: string | undefined;
   try {
-    await running.done;
-    await savepointDone;
+    await Promise.race([running.done, stopper.failed]);
+    savepoint = await stopper.savepoint;
   } finally {
     if (ticker !== undefined) clearInterval(ticker);
-    process.off('SIGINT', onInterrupt);
-    process.off('SIGTERM', onTerminate);
+    stopper.finished();
   }
   const metrics = running.metrics();
+  const dead = deadLetterCounts(metrics);
   if (savepoint !== undefined) {
     process.stdout.write(
-      `eddy: ${mod.name} stopped with a savepoint after ${metrics.sourceRecords.toLocaleString('en-US')} events\n` +
+      `eddy: ${mod.name} stopped with a savepoint after ${metrics.sourceRecords.toLocaleString('en-US')} events; ${dead.text}\n` +
         `eddy: resume with: eddy run ${file} --from-savepoint ${savepoint}\n`,
     );
+    // A savepoint is a pause, not the end of the run: its exit code says whether the savepoint was written.
+    if (dead.ratio > maxDeadRatio) process.stderr.write(`${tooManyDeadLetters(dead, maxDeadRatio)}\n`);
     return 0;
   }
   const secs = (performance.now() - started) / 1000;
   const late = Object.values(metrics.steps)
     .filter((m) => m.lateRecords > 0)
     .map((m) => `${m.id} ${m.lateRecords}`);
-  const dead = Object.values(metrics.steps).reduce((s, m) => s + m.deadLetters, 0);
   const lines = [
-    `eddy: ${mod.name} finished in ${secs.toFixed(1)} s${parallelism > 1 ? ` on ${parallelism} threads` : ''} — ${metrics.sourceRecords.toLocaleString('en-US')} events (${Math.round(metrics.sourceRecords / secs).toLocaleString('en-US')}/s); late: ${late.length === 0 ? 'none' : late.join(', ')}; ${dead} dead-lettered`,
+    `eddy: ${mod.name} finished in ${secs.toFixed(1)} s${parallelism > 1 ? ` on ${parallelism} threads` : ''} — ${metrics.sourceRecords.toLocaleString('en-US')} events (${Math.round(metrics.sourceRecords / secs).toLocaleString('en-US')}/s); late: ${late.length === 0 ? 'none' : late.join(', ')}; ${dead.text}`,
     ...(mod.summary?.(metrics, values as never) ?? []),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+  if (dead.ratio > maxDeadRatio) {
+    process.stderr.write(`${tooManyDeadLetters(dead, maxDeadRatio)}\n`);
+    return EXIT_DEAD_LETTERS;
+  }
   return 0;
+}
+
+/**
+ * SIGINT drains (twice: exit at once); SIGTERM stops with a savepoint, once.
+ * The handlers stay for the life of the process: a second SIGTERM that came
+ * after the savepoint was written, while threads and files were closing,
+ * used to find no handler and kill the process (issue 19).
+ */
+class Stopper {
+  #how: 'drain' | 'savepoint' | undefined;
+  #running: RunningPipeline | undefined;
+  #savepointDir: (() => string) | undefined;
+  #finished = false;
+  /** Resolves with the savepoint's directory once written; undefined when the run was not stopped by SIGTERM. */
+  savepoint: Promise<string | undefined> = Promise.resolve(undefined);
+  #fail!: (e: unknown) => void;
+  /** Rejects when the savepoint fails (the sources stay paused, so the run would not end on its own). */
+  readonly failed = new Promise<never>((_, reject) => {
+    this.#fail = reject;
+  });
+
+  constructor(terminatedEarly: boolean) {
+    this.failed.catch(() => {}); // raced against the run's end
+    process.on('SIGINT', this.#onInterrupt);
+    process.on('SIGTERM', this.#onTerminate);
+    if (terminatedEarly) this.#onTerminate();
+  }
+
+  /** The run has started: a stop asked for while it was loading happens now. */
+  attach(running: RunningPipeline, savepointDir: () => string): void {
+    this.#running = running;
+    this.#savepointDir = savepointDir;
+    if (this.#how === 'drain') this.#drain();
+    else if (this.#how === 'savepoint') this.#stopWithSavepoint();
+  }
+
+  /** The run is over; signals from now on change nothing. */
+  finished(): void {
+    this.#finished = true;
+  }
+
+  readonly #onInterrupt = (): void => {
+    if (this.#how !== undefined) {
+      process.stderr.write('\neddy: interrupted again — exiting at once\n');
+      process.exit(130);
+    }
+    this.#how = 'drain';
+    if (this.#finished) return;
+    if (this.#running === undefined) {
+      // Nothing runs yet, so nothing to drain: stop as Ctrl-C stops any command.
+      process.stderr.write('\neddy: interrupted while starting\n');
+      process.exit(130);
+    }
+    this.#drain();
+  };
+
+  readonly #onTerminate = (): void => {
+    if (this.#how !== undefined || this.#finished) {
+      process.stderr.write(
+        this.#how === 'savepoint' && !this.#finished
+          ? 'eddy: SIGTERM again — the savepoint is being written; eddy exits once it is\n'
+          : 'eddy: SIGTERM — already stopping\n',
+      );
+      return;
+    }
+    this.#how = 'savepoint';
+    if (this.#running !== undefined) this.#stopWithSavepoint();
+  };
+
+  #drain(): void {
+    process.stderr.write('\neddy: stopping — draining what is in flight (press again to exit at once)\n');
+    this.#running!.stop();
+  }
+
+  #stopWithSavepoint(): void {
+    const dir = this.#savepointDir!();
+    process.stderr.write(`\neddy: SIGTERM — pausing sources and writing a savepoint to ${dir}\n`);
+    this.savepoint = this.#running!.stopWithSavepoint(dir).then(
+      () => dir,
+      (e: unknown) => {
+        const error = new EddyError(
+          'EDDY_CHECKPOINT_INVALID',
+          `the savepoint to ${dir} failed (${(e as Error).message}); stopped without one`,
+          { cause: e },
+        );
+        this.#fail(error);
+        throw error;
+      },
+    );
+    this.savepoint.catch(() => {}); // awaited once the run is done
+  }
+}
+
+/** Imports the module; a string when it cannot be found or is not a pipeline module (one line to print). */
+async function loadModule(file: string): Promise<PipelineModule<Record<string, OptionSpec>> | string> {
+  const path = resolve(file);
+  if (!existsSync(path))
+    return `eddy run: no pipeline module at ${file} (${path}); check the path, e.g. eddy run examples/iot/pipeline.ts`;
+  if (statSync(path).isDirectory())
+    return `eddy run: ${file} is a directory; name the module file in it, e.g. ${join(file, 'pipeline.ts')}`;
+  let loaded: { default?: PipelineModule<Record<string, OptionSpec>> };
+  try {
+    loaded = (await import(pathToFileURL(path).href)) as typeof loaded;
+  } catch (e) {
+    // A module that imports something missing is one line; an error in the module's own code keeps its stack.
+    const code = (e as { code?: unknown })?.code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_UNSUPPORTED_DIR_IMPORT')
+      return `eddy run: cannot load ${file}: ${(e as Error).message.split('\n')[0]}; check its imports`;
+    throw e;
+  }
+  const mod = loaded.default;
+  if (mod === undefined || typeof mod.build !== 'function')
+    return `eddy run: ${file} does not default-export a pipeline; export default definePipeline({...})`;
+  return mod;
+}
+
+/** The first argument that is no known option (with a "did you mean"), or undefined. */
+function unknownArgument(
+  args: readonly string[],
+  options: Record<string, { type: 'string' | 'boolean'; short?: string }>,
+): string | undefined {
+  const { tokens } = parseArgs({
+    args: [...args],
+    options,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  for (const t of tokens) {
+    if (t.kind === 'option' && !Object.hasOwn(options, t.name)) {
+      const near = closest(t.name, Object.keys(options));
+      return `unknown option ${t.rawName}${near === undefined ? '' : ` (did you mean --${near}?)`}`;
+    }
+    if (t.kind === 'positional')
+      return `unexpected argument ${JSON.stringify(t.value)} (only one module per run; options take the form --name value)`;
+  }
+  return undefined;
+}
+
+/**
+ * The candidate nearest to `word` by edit distance (with transpositions), if
+ * near enough to be a typo: at most 2 edits, or a third of the word.
+ */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
+}
+
+/** Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of neighbours. */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      row.push(d);
+    }
+    rows.push(row);
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/** A millisecond flag: a whole number from `min` to the longest a timer waits (it drives one). */
+function flagMs(name: string, raw: string | boolean | undefined, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || Number.isNaN(n))
+    throw new EddyError(
+      'EDDY_CONFIG_INVALID',
+      `--${name} must be a whole number of milliseconds; received ${JSON.stringify(raw)}; pass e.g. --${name} ${fallback}`,
+    );
+  return checkDuration(`--${name}`, n, { min, max: MAX_TIMER_MS, example: String(fallback) });
+}
+
+function ratioFlag(raw: string | boolean | undefined): number {
+  if (raw === undefined) return DEFAULT_MAX_DEAD_LETTER_RATIO;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new EddyError(
+      'EDDY_CONFIG_INVALID',
+      `--max-dead-letter-ratio must be a number >= 0 (a share of the records read: 0.5 is half); received ${JSON.stringify(raw)}; pass e.g. 0.01, or 1 to accept any share`,
+    );
+  return n;
+}
+
+interface DeadLetterCounts {
+  readonly total: number;
+  /** Records the sources read: emitted, or dead-lettered because they could not be decoded. */
+  readonly read: number;
+  /** total / read (0 when nothing was read). */
+  readonly ratio: number;
+  /** "dead-lettered: none" or "dead-lettered: 12 of 1,000 read (1.2 %): validate 10, readings 2". */
+  readonly text: string;
+}
+
+function deadLetterCounts(m: PipelineMetrics): DeadLetterCounts {
+  const steps = Object.values(m.steps).filter((s) => s.deadLetters > 0);
+  const total = steps.reduce((n, s) => n + s.deadLetters, 0);
+  const read =
+    m.sourceRecords + steps.filter((s) => s.kind === 'source').reduce((n, s) => n + s.deadLetters, 0);
+  const ratio = read === 0 ? 0 : total / read;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const text =
+    total === 0
+      ? 'dead-lettered: none'
+      : `dead-lettered: ${n(total)} of ${n(read)} read (${percent(ratio)}): ${steps
+          .sort((a, b) => b.deadLetters - a.deadLetters)
+          .map((s) => `${s.id} ${n(s.deadLetters)}`)
+          .join(', ')}`;
+  return { total, read, ratio, text };
+}
+
+function percent(ratio: number): string {
+  const p = ratio * 100;
+  return `${p >= 1 || p === 0 ? Math.round(p * 10) / 10 : Number(p.toPrecision(2))} %`;
+}
+
+function tooManyDeadLetters(dead: DeadLetterCounts, max: number): string {
+  return `eddy: ${percent(dead.ratio)} of the records read were dead-lettered (${dead.total.toLocaleString('en-US')} of ${dead.read.toLocaleString('en-US')}), more than --max-dead-letter-ratio ${max} allows; the output is missing that share of the input: fix the cause (each dead letter gives its step, code and reason), or pass --max-dead-letter-ratio ${Math.min(1, Math.ceil(dead.ratio * 100) / 100)} to accept it`;
+}
+
+/**
+ * One line for an error the user can act on (eddy's own, or the system's
+ * such as a missing directory); a stack only for an unexpected error, which
+ * is a bug (in the module or in eddy) and needs it.
+ */
+function errorLine(e: unknown): string {
+  if (e instanceof EddyError) return `eddy: ${e.message}`;
+  const sys = e as { code?: unknown; syscall?: unknown; path?: unknown; message?: unknown } | null;
+  if (
+    sys !== null &&
+    typeof sys === 'object' &&
+    typeof sys.code === 'string' &&
+    typeof sys.syscall === 'string'
+  ) {
+    const path = typeof sys.path === 'string' ? sys.path : undefined;
+    if (path !== undefined && sys.code === 'ENOENT' && !existsSync(dirname(path)))
+      return `eddy: cannot ${sys.syscall} ${path}: the directory ${dirname(path)} does not exist; create it (mkdir -p ${dirname(path)}) or pass another path`;
+    if (path !== undefined && (sys.code === 'EACCES' || sys.code === 'EPERM'))
+      return `eddy: cannot ${sys.syscall} ${path}: permission denied; pass a path eddy may use, or change its permissions`;
+    return `eddy: ${String(sys.message)}; check the path and try again`;
+  }
+  return `eddy: ${(e as Error)?.stack ?? String(e)}`;
 }
 
 function progressLine(m: PipelineMetrics, secs: number, rate: number): string {
@@ -240,22 +558,11 @@ function moduleHelp(file: string, mod: PipelineModule<Record<string, OptionSpec>
   lines.push(
     '  --quiet          No progress lines',
     '  --progress-ms    Progress line interval in ms (default 1000)',
-    "  (and eddy's own: --checkpoint-dir, --checkpoint-interval, --resume, --from-savepoint, --savepoint-dir; see eddy --help)",
+    "  (and eddy's own: --checkpoint-dir, --checkpoint-interval, --resume, --from-savepoint, --savepoint-dir,",
+    '   --parallelism, --max-dead-letter-ratio; see eddy run --help)',
     '',
   );
   return lines.join('\n');
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(
-        `eddy: ${e instanceof EddyError ? e.message : ((e as Error)?.stack ?? String(e))}\n`,
-      );
-      process.exitCode = 1;
-    },
-  );
-}
+if (import.meta.main) await cli(process.argv.slice(2));

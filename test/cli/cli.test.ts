@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -11,6 +11,35 @@ const bin = new URL('../../bin/eddy.js', import.meta.url).pathname;
 const demo = new URL('../../examples/iot/pipeline.ts', import.meta.url).pathname;
 const stateless = new URL('./fixtures/stateless.ts', import.meta.url).pathname;
 const splitModule = new URL('../runtime/fixtures/keyed-module.ts', import.meta.url).pathname;
+const deadLetters = new URL('./fixtures/dead-letters.ts', import.meta.url).pathname;
+const buildError = new URL('./fixtures/build-error.ts', import.meta.url).pathname;
+
+interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `eddy` and resolves when it exits, whatever the code (execFile rejects on a non-zero one). */
+function eddy(args: readonly string[], timeout = 60_000): Promise<Exit> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { timeout }, (error, stdout, stderr) => {
+      const e = error as { code?: number; signal?: NodeJS.Signals } | null;
+      resolve({
+        code: e === null ? 0 : typeof e.code === 'number' ? e.code : null,
+        signal: e?.signal ?? null,
+        stdout,
+        stderr,
+      });
+    });
+  });
+}
+
+/** No line of `text` is a stack frame. */
+function noStack(text: string): void {
+  assert.doesNotMatch(text, /^\s+at /m, text);
+}
 
 describe('eddy CLI', () => {
   it('runs the IoT demo to completion with progress and a summary, writing its outputs', async () => {
@@ -132,5 +161,194 @@ describe('eddy CLI', () => {
     const { stdout } = await run(process.execPath, [bin, 'run', demo, '--help']);
     assert.match(stdout, /--events .*how many readings/);
     assert.match(stdout, /--duration/);
+  });
+
+  describe('issue 19: no silent surprises', () => {
+    it('a run that dead-letters every record prints the count per step and exits 65, naming the ratio and the flag', async () => {
+      const all = await eddy(['run', deadLetters, '--quiet']);
+      assert.equal(all.code, 65, all.stderr);
+      assert.match(
+        all.stdout,
+        /dead-letters finished in .*; dead-lettered: 1,000 of 1,000 read \(100 %\): parse 1,000/,
+      );
+      assert.match(
+        all.stderr,
+        /100 % of the records read were dead-lettered \(1,000 of 1,000\), more than --max-dead-letter-ratio 0.5 allows; .*pass --max-dead-letter-ratio 1 to accept it/,
+      );
+      // A third is below the default; the flag lowers the bar, and 1 accepts any share.
+      const third = await eddy(['run', deadLetters, '--quiet', '--bad-every', '3']);
+      assert.equal(third.code, 0, third.stderr);
+      assert.match(third.stdout, /dead-lettered: 334 of 1,000 read \(33.4 %\): parse 334/);
+      const strict = await eddy([
+        'run',
+        deadLetters,
+        '--quiet',
+        '--bad-every',
+        '3',
+        '--max-dead-letter-ratio',
+        '0.2',
+      ]);
+      assert.equal(strict.code, 65);
+      assert.match(strict.stderr, /33.4 % .* more than --max-dead-letter-ratio 0.2 allows/);
+      const lenient = await eddy(['run', deadLetters, '--quiet', '--max-dead-letter-ratio', '1']);
+      assert.equal(lenient.code, 0, lenient.stderr);
+      const bad = await eddy(['run', deadLetters, '--max-dead-letter-ratio=-1']);
+      assert.equal(bad.code, 2);
+      assert.match(
+        bad.stderr,
+        /--max-dead-letter-ratio must be a number >= 0 .*; received "-1"; pass e.g. 0.01/,
+      );
+      // A clean run says so.
+      const clean = await eddy(['run', stateless, '--quiet']);
+      assert.match(clean.stdout, /dead-lettered: none/);
+    });
+
+    it('after a build error eddy run exits, although the module left a client open', async () => {
+      // Before: the error was printed and the open socket kept the process alive until the timeout.
+      const thrown = await eddy(['run', buildError, '--fail', 'build']);
+      assert.equal(thrown.signal, null, 'eddy did not exit by itself');
+      assert.equal(thrown.code, 1);
+      assert.match(thrown.stderr, /the schema registry said no/);
+      const refused = await eddy(['run', buildError, '--fail', 'plan']);
+      assert.equal(refused.signal, null, 'eddy did not exit by itself');
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.stderr,
+        /^eddy: \[per-device\] a window needs event time, but source "readings" has no timestamp/,
+      );
+      noStack(refused.stderr);
+    });
+
+    it('eddy run --help without a module exits 0 with usage; an unknown flag gets a "did you mean"', async () => {
+      const help = await eddy(['run', '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /Usage:\n +eddy run <module.ts> \[options\]/);
+      assert.match(help.stdout, /--max-dead-letter-ratio <r>/);
+      for (const [typo, meant] of [
+        ['--evnets', '--events'],
+        ['--checkpoint-intervall', '--checkpoint-interval'],
+        ['--qiuet', '--quiet'],
+        ['--max-dead-letters-ratio', '--max-dead-letter-ratio'],
+      ] as const) {
+        const r = await eddy(['run', demo, typo, '5']);
+        assert.equal(r.code, 2);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^eddy run: unknown option ${typo} \\(did you mean ${meant}\\?\\); run "eddy run .* --help" for the options\n$`,
+          ),
+        );
+      }
+      const far = await eddy(['run', demo, '--colour']);
+      assert.match(far.stderr, /^eddy run: unknown option --colour; run /);
+      const command = await eddy(['rnu', demo]);
+      assert.equal(command.code, 2);
+      assert.match(command.stderr, /unknown command "rnu" \(did you mean "run"\?\)/);
+    });
+
+    it('a missing module or output directory is one clear line, not a stack trace', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'eddy-cli-missing-'));
+      const module = await eddy(['run', join(dir, 'nope.ts')]);
+      assert.equal(module.code, 2);
+      assert.match(module.stderr, /^eddy run: no pipeline module at .*nope.ts .*; check the path/);
+      assert.equal(module.stderr.trim().split('\n').length, 1, module.stderr);
+      const missing = join(dir, 'no', 'such', 'dir');
+      const out = await eddy([
+        'run',
+        splitModule,
+        '--events',
+        '100',
+        '--parallelism',
+        '1',
+        '--out',
+        join(missing, 'x.jsonl'),
+      ]);
+      assert.equal(out.code, 1);
+      assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+      assert.match(
+        out.stderr,
+        new RegExp(
+          `the directory ${missing} does not exist; create it \\(mkdir -p ${missing}\\) or pass another path`,
+        ),
+      );
+      noStack(out.stderr);
+    });
+
+    /** Runs the split module on 2 threads and sends SIGTERM once it runs, then again at `again`. */
+    function terminateTwice(
+      savepoint: string,
+      again: (kill: () => void, seen: { stdout: string }) => void,
+    ): Promise<Exit> {
+      return new Promise((resolve) => {
+        const dir = mkdtempSync(join(tmpdir(), 'eddy-cli-2term-'));
+        const child = spawn(process.execPath, [
+          bin,
+          'run',
+          splitModule,
+          '--events',
+          '5000000',
+          '--rate',
+          '50000',
+          '--parallelism',
+          '2',
+          '--out',
+          join(dir, 'out.jsonl'),
+          '--checkpoint-dir',
+          join(dir, 'chk'),
+          '--savepoint-dir',
+          savepoint,
+          '--progress-ms',
+          '100',
+        ]);
+        const seen = { stdout: '', stderr: '' };
+        let signalled = false;
+        const kill = () => child.kill('SIGTERM');
+        child.stdout.on('data', (d) => {
+          seen.stdout += d;
+          if (signalled) again(kill, seen);
+        });
+        // Stop once it runs (its first progress line), not at a fixed time: a loaded machine starts slowly.
+        child.stderr.on('data', (d) => {
+          seen.stderr += d;
+          if (!signalled && /events\/s/.test(seen.stderr)) {
+            signalled = true;
+            kill();
+            again(kill, seen);
+          }
+        });
+        child.on('exit', (code, signal) => resolve({ code, signal, ...seen }));
+      });
+    }
+
+    function oneSavepoint(r: Exit, savepoint: string): void {
+      assert.equal(r.signal, null, `killed by ${r.signal}; stderr: ${r.stderr}`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.match(/stopped with a savepoint/g)?.length, 1, r.stdout);
+      assert.equal(r.stderr.match(/writing a savepoint/g)?.length, 1, r.stderr);
+      assert.ok(existsSync(join(savepoint, 'manifest.json')), 'the savepoint is complete');
+    }
+
+    it('two SIGTERMs 50 ms apart exit 0 with one savepoint', async () => {
+      const savepoint = join(mkdtempSync(join(tmpdir(), 'eddy-cli-sp2-')), 'sp');
+      let sent = false;
+      const r = await terminateTwice(savepoint, (kill) => {
+        if (sent) return;
+        sent = true;
+        setTimeout(kill, 50);
+      });
+      oneSavepoint(r, savepoint);
+    });
+
+    it('a second SIGTERM while eddy closes after its savepoint does not kill it', async () => {
+      // Before: the handlers were gone once the savepoint was written, and this SIGTERM killed the process.
+      const savepoint = join(mkdtempSync(join(tmpdir(), 'eddy-cli-sp3-')), 'sp');
+      let sent = false;
+      const r = await terminateTwice(savepoint, (kill, seen) => {
+        if (sent || !/stopped with a savepoint/.test(seen.stdout)) return;
+        sent = true;
+        kill();
+      });
+      oneSavepoint(r, savepoint);
+    });
   });
 });

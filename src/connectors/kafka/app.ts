@@ -1033,7 +1033,14 @@ export class KafkaApp {
     }
     job.done.then(
       () => task.fail('the run ended'),
-      (e: unknown) => task.fail(`the run failed: ${errorText(e)}`, e),
+      (e: unknown) => {
+        // A misconfiguration (a sink's topic missing, say) fails the same way every time: no restarts.
+        if (e instanceof EddyError && e.code === 'EDDY_CONFIG_INVALID' && !task.stopping && !task.closed) {
+          this.#fatal ??= e;
+          this.#kick();
+        }
+        task.fail(`the run failed: ${errorText(e)}`, e);
+      },
     );
   }
 

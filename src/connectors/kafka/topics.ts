@@ -149,7 +149,11 @@ export async function ensureTopic(
       .catch((e: unknown) => {
         if (!/already exists/i.test(errorText(e))) throw e;
       });
-    info = (await describeTopics(admin, [o.topic])).get(o.topic);
+    // A new topic reaches the brokers' metadata a moment after CreateTopics answers.
+    for (let wait = 50; info === undefined && wait <= 3200; wait *= 2) {
+      info = (await describeTopics(admin, [o.topic])).get(o.topic);
+      if (info === undefined) await new Promise((r) => setTimeout(r, wait));
+    }
     if (info === undefined)
       throw new EddyError(
         'EDDY_IO_FAILED',
@@ -307,7 +311,9 @@ export function fitToLimit<M extends OutRecord>(m: M, limit: number): M {
     const bytes = out[field];
     if (bytes == null || over() <= 0) return;
     const keep = Math.max(0, bytes.length - over() - 10); // 10: the length's varint may shrink less
-    notes.push(`${field}:${bytes.length}`);
+    // The size before the first cut is what the reader wants (an earlier hop may have cut already).
+    if (!notes.some((n) => n.split(',').some((part) => part.startsWith(`${field}:`))))
+      notes.push(`${field}:${bytes.length}`);
     out = { ...out, [field]: Buffer.from(bytes.subarray(0, keep)) };
   };
   cut('value');

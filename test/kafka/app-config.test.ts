@@ -1,7 +1,8 @@
 /** kafkaApp misconfiguration fails fast, naming the bad value and the fix (no broker needed). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
+import { kafkaApp, kafkaPartition, kafkaSink } from '../../src/connectors/kafka/index.ts';
+import { EddyError, Pipeline } from '../../src/index.ts';
 import { keyGroupOf } from '../../src/state/key-groups.ts';
 
 describe('kafkaApp configuration', () => {
@@ -14,6 +15,71 @@ describe('kafkaApp configuration', () => {
     assert.throws(() => app.source({ topics: ['x'], keyBy: 'k' as never }), /keyBy must be a function/);
     assert.throws(() => app.source({ topics: ['x'], deadLetterTopic: '' }), /deadLetterTopic/);
     assert.throws(() => app.sink({ topic: '' }), /needs a topic/);
+  });
+
+  it('rejects bad restart, onProduceError and createTopic options with the fix', () => {
+    assert.throws(
+      () => kafkaApp({ applicationId: 'a', restart: { maxFailures: -1 } }),
+      /restart maxFailures must be a finite number >= 0.*pass e\.g\. 10/s,
+    );
+    const app = kafkaApp({ applicationId: 'a' });
+    assert.throws(() => app.sink({ topic: 't', onProduceError: 'skip' as never }), /onProduceError must be/);
+    assert.throws(
+      () => app.sink({ topic: 't', createTopic: { partitions: 0 } }),
+      /createTopic needs a whole number of partitions/,
+    );
+    assert.throws(
+      () => kafkaSink({ topic: 't', onProduceError: 'dead-letter' }),
+      /"dead-letter" needs a deadLetterTopic; .*pass deadLetterTopic/,
+    );
+    assert.throws(
+      () => kafkaSink({ topic: 't', createTopic: { partitions: 2, replicationFactor: 0 } }),
+      /replicationFactor must be a whole number/,
+    );
+  });
+
+  // Issue 19 (point 11): a second app.source replaced the first without a word.
+  it('refuses a second app.source, naming both and the fix, before touching a broker', async () => {
+    const app = kafkaApp({ applicationId: 'a', brokers: ['127.0.0.1:1'] });
+    app.source({ topics: ['orders'] });
+    assert.throws(
+      () => app.source({ topics: ['payments'] }),
+      (e: unknown) =>
+        e instanceof EddyError &&
+        e.code === 'EDDY_CONFIG_INVALID' &&
+        /already reads \[orders\]; received "a second app\.source of \[payments\]"; read every topic with one app\.source\(\{ topics: \["orders", "payments"\], keyBy \}\)/.test(
+          e.message,
+        ),
+    );
+    const other = kafkaApp({ applicationId: 'b', brokers: ['127.0.0.1:1'] });
+    await assert.rejects(
+      other.run(() => {
+        const p = new Pipeline({ name: 'two' });
+        p.source('a', other.source({ topics: ['orders'] })).sink({
+          kind: 'x',
+          guarantee: 'best-effort',
+          open: () => ({ write() {} }),
+        });
+        p.source('b', other.source({ topics: ['payments'] })).sink({
+          kind: 'x',
+          guarantee: 'best-effort',
+          open: () => ({ write() {} }),
+        });
+        return p;
+      }),
+      /a Kafka application reads one app\.source, and this one already reads \[orders\]/,
+    );
+    const shared = kafkaApp({ applicationId: 'c', brokers: ['127.0.0.1:1'] });
+    await assert.rejects(
+      shared.run(() => {
+        const p = new Pipeline({ name: 'same' });
+        const src = shared.source({ topics: ['orders'] });
+        p.source('a', src).sink({ kind: 'x', guarantee: 'best-effort', open: () => ({ write() {} }) });
+        p.source('b', src).sink({ kind: 'x', guarantee: 'best-effort', open: () => ({ write() {} }) });
+        return p;
+      }),
+      /steps "a" and "b" both read it/,
+    );
   });
 
   it('kafkaPartition is the key group, so partition p holds exactly key group p', () => {

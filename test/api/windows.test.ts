@@ -43,7 +43,13 @@ function join(p = new Pipeline()) {
  * and the least value it takes. `set(v)` declares a step (or option) with
  * the argument `v` and a valid everything else.
  */
-const ARGUMENTS: readonly { name: string; min: number; set: (v: unknown) => unknown }[] = [
+const ARGUMENTS: readonly {
+  name: string;
+  min: number;
+  set: (v: unknown) => unknown;
+  /** Values this path takes as "left out" on purpose. */
+  skip?: (v: unknown) => boolean;
+}[] = [
   { name: 'tumbling window size', min: 1, set: (v) => tumbling(v as number) },
   { name: 'tumbling window offset', min: -9, set: (v) => tumbling(10, v as number) },
   { name: 'sliding window size', min: 1, set: (v) => sliding(v as number, 1) },
@@ -112,9 +118,11 @@ const ARGUMENTS: readonly { name: string; min: number; set: (v: unknown) => unkn
   },
   {
     // valueState() checks its ttl itself (src/state/handles.ts); withState checks what it let through.
+    // It reads a null ttl as none (`?? 0`) before withState sees it.
     name: 'state',
     min: 0,
     set: (v) => keyed().withState({ seen: valueState<number>({ ttl: v as number }) }),
+    skip: (v) => v === null,
   },
   {
     name: 'mapAsync timeout',
@@ -167,6 +175,7 @@ const badAnywhere = fc.oneof(
 );
 
 function rejects(arg: (typeof ARGUMENTS)[number], value: unknown): void {
+  if (arg.skip?.(value)) return;
   assert.throws(
     () => arg.set(value),
     (e: unknown) => {

@@ -14,9 +14,10 @@ import {
 } from '@platformatic/kafka';
 import { kafkaSink, kafkaSource } from '../../src/connectors/kafka/index.ts';
 import { collectSink, type DeadLetter, Pipeline } from '../../src/index.ts';
-import { kafkaService } from '../helpers/services.ts';
+import { kafkaReady } from '../kafka/helpers.ts';
 
-const kafka = await kafkaService();
+// Issue 19: a broker that answers (coordinators loaded), not one that only listens.
+const kafka = await kafkaReady();
 
 interface Order {
   readonly id: number;

@@ -19,10 +19,11 @@ import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformat
 import { kafkaApp, kafkaPartition, kafkaSource } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { collectSink, type DeadLetter, EddyError, Pipeline, type Sink, valueState } from '../../src/index.ts';
-import { kafkaService } from '../helpers/services.ts';
+import { kafkaReady } from './helpers.ts';
 
 const run = promisify(execFile);
-const kafka = await kafkaService();
+// Issue 19: a broker that answers (coordinators loaded), not one that only listens.
+const kafka = await kafkaReady();
 const PORT = 19192;
 const BROKERS = [`127.0.0.1:${PORT}`];
 const REPO = fileURLToPath(new URL('../..', import.meta.url));

@@ -19,9 +19,10 @@ import {
 } from '@platformatic/kafka';
 import { committedReads } from '../../src/connectors/kafka/aborted.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
-import { kafkaService } from '../helpers/services.ts';
+import { kafkaReady } from './helpers.ts';
 
-const kafka = await kafkaService();
+// Issue 19: a broker that answers (coordinators loaded), not one that only listens.
+const kafka = await kafkaReady();
 
 describe('Kafka broker (real, KRaft) and client', { skip: kafka.skip }, () => {
   it('read_committed sees committed transactions only', { timeout: 60_000 }, async () => {

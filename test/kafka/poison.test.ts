@@ -27,9 +27,10 @@ import {
   kafkaSource,
 } from '../../src/connectors/kafka/index.ts';
 import { collectSink, type DeadLetter, Pipeline, valueState } from '../../src/index.ts';
-import { kafkaService } from '../helpers/services.ts';
+import { kafkaReady } from './helpers.ts';
 
-const kafka = await kafkaService();
+// Issue 19: a broker that answers (coordinators loaded), not one that only listens.
+const kafka = await kafkaReady();
 
 interface Event {
   readonly key: string;

@@ -5,6 +5,7 @@
 
 export {
   KafkaApp,
+  type KafkaAppMetrics,
   type KafkaAppOptions,
   type KafkaAppRunOptions,
   type KafkaAppSinkOptions,
@@ -17,6 +18,8 @@ export {
   DeadLetterTopic,
   deadLetterMessage,
   type KafkaDeadLetter,
+  SINK_TOPIC_HEADER,
+  sinkDeadLetterMessage,
 } from './dead-letters.ts';
 export {
   type AvroFormat,
@@ -36,3 +39,4 @@ export {
 } from './formats.ts';
 export { type KafkaSinkOptions, kafkaSink } from './sink.ts';
 export { type KafkaSourceOptions, kafkaSource } from './source.ts';
+export { type CreateTopicOptions, TRUNCATED_HEADER } from './topics.ts';

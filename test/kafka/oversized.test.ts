@@ -32,7 +32,7 @@ import {
 } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { describeTopics } from '../../src/connectors/kafka/topics.ts';
-import { collectSink, EddyError, Pipeline } from '../../src/index.ts';
+import { collectSink, EddyError, Pipeline, valueState } from '../../src/index.ts';
 import { nullSink } from '../helpers/sinks.ts';
 import { kafkaReady, until, untilProgress } from './helpers.ts';
 
@@ -408,6 +408,94 @@ describe('oversized records and records in the wrong partition (real broker)', {
       await a
         .deleteTopics({ topics: [input, output, dlq, `${appId}-changelog`, `${appId}-repartition`] })
         .catch(() => {});
+      await a.close();
+    }
+  });
+
+  it('records that fit one by one but not together are sent in shares that fit (outputs in a 20 KB topic; a 3 MB key group in the changelog), and the state comes back after a restart', {
+    timeout: 180_000,
+  }, async () => {
+    assert.ok(kafka.address, 'CI=true: the Kafka broker must be running (npm run kafka:up)');
+    const n = id();
+    const appId = `eddy-many-${n}`;
+    const [input, output] = [`eddy-many-in-${n}`, `eddy-many-out-${n}`];
+    const a = admin();
+    try {
+      await a.createTopics({ topics: [input], partitions: 1, replicas: 1 });
+      await a.createTopics({
+        topics: [output],
+        partitions: 1,
+        replicas: 1,
+        configs: [{ name: 'max.message.bytes', value: '20000' }],
+      });
+      // 300 keys x 10 KB of state each: one key group of 3 MB, in one partition; every output is 1 KB.
+      const wave = (from: number) =>
+        Array.from({ length: 300 }, (_, i) => event(input, { key: `k${i}`, seq: from + i }, 1));
+      await produce(wave(0));
+      const build = (app: KafkaApp) => () => {
+        const p = new Pipeline({ name: 'many' });
+        p.source('events', app.source<Event>({ topics: [input], bufferSize: 1000 }), { batchSize: 300 })
+          .keyBy((e) => e.key)
+          .withState({ blob: valueState<string>() })
+          .process<{ key: string; seq: number; had: number; pad: string }>({
+            processElement(e, ctx) {
+              const had = ctx.state.blob.get()?.length ?? 0;
+              ctx.state.blob.set('s'.repeat(had + 10_000));
+              ctx.emit({ key: e.key, seq: e.seq, had, pad: 'o'.repeat(1000) });
+            },
+          })
+          .sink(app.sink({ topic: output, key: (o) => o.key }));
+        return p;
+      };
+      const outputs = async () =>
+        (await readAll(brokers, output)).map(
+          (m) => JSON.parse(m.value!.toString()) as { seq: number; had: number },
+        );
+      const first = kafkaApp({ applicationId: appId, brokers, commitIntervalMs: 200 });
+      const run1 = runApp(first, build(first));
+      try {
+        await untilProgress(
+          'the first wave is committed',
+          async () => {
+            if (run1.failed !== undefined) return Number.POSITIVE_INFINITY;
+            return (await outputs()).length;
+          },
+          300,
+        );
+        assert.equal(run1.failed, undefined, `the application failed: ${String(run1.failed)}`);
+        assert.equal(first.metrics().restarts, 0, `no task restarted: ${run1.restarts.join('; ')}`);
+      } finally {
+        await run1.stop(); // a savepoint: the 3 MB key group is in the changelog
+      }
+      assert.equal(run1.failed, undefined, `the application failed: ${String(run1.failed)}`);
+      await produce(wave(300));
+      const second = kafkaApp({ applicationId: appId, brokers, commitIntervalMs: 200 });
+      const run2 = runApp(second, build(second));
+      try {
+        await untilProgress(
+          'the second wave is committed',
+          async () => {
+            if (run2.failed !== undefined) return Number.POSITIVE_INFINITY;
+            return (await outputs()).length;
+          },
+          600,
+        );
+      } finally {
+        await run2.stop();
+      }
+      assert.equal(run2.failed, undefined, `the application failed: ${String(run2.failed)}`);
+      const out = await outputs();
+      assert.deepEqual(
+        out.map((o) => o.seq).sort((x, y) => x - y),
+        Array.from({ length: 600 }, (_, i) => i),
+        'every output once',
+      );
+      assert.ok(
+        out.filter((o) => o.seq >= 300).every((o) => o.had === 10_000),
+        "the second wave found each key's state from the changelog",
+      );
+    } finally {
+      await a.deleteTopics({ topics: [input, output, `${appId}-changelog`] }).catch(() => {});
       await a.close();
     }
   });

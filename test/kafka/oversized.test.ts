@@ -31,7 +31,7 @@ import {
   kafkaSource,
 } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
-import { describeTopics } from '../../src/connectors/kafka/topics.ts';
+import { describeTopics, fitsAlone } from '../../src/connectors/kafka/topics.ts';
 import { collectSink, EddyError, Pipeline, valueState } from '../../src/index.ts';
 import { nullSink } from '../helpers/sinks.ts';
 import { kafkaReady, until, untilProgress } from './helpers.ts';
@@ -113,6 +113,46 @@ describe('oversized records and records in the wrong partition (real broker)', {
     partition: partition ?? kafkaPartition(e.key, partitions),
     key: Buffer.from(e.key),
     value: Buffer.from(JSON.stringify(e)),
+  });
+
+  it('eddy sizes a record as the broker does: the largest value fitsAlone allows is accepted, one byte more refused', {
+    timeout: 60_000,
+  }, async () => {
+    assert.ok(kafka.address, 'CI=true: the Kafka broker must be running (npm run kafka:up)');
+    const topic = `eddy-size-${id()}`;
+    const a = admin();
+    const producer = new Producer({
+      clientId: 'eddy-test',
+      bootstrapBrokers: brokers,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+    });
+    try {
+      await a.createTopics({
+        topics: [topic],
+        partitions: 1,
+        replicas: 1,
+        configs: [{ name: 'max.message.bytes', value: '2000' }],
+      });
+      for (const withHeaders of [false, true]) {
+        const record = (size: number) => ({
+          topic,
+          key: Buffer.from('key'),
+          value: Buffer.alloc(size),
+          ...(withHeaders
+            ? { headers: new Map([[Buffer.from('eddy.error.reason'), Buffer.alloc(300)]]) }
+            : {}),
+        });
+        let size = 0;
+        while (fitsAlone(record(size + 1), 2000)) size++;
+        await producer.send({ messages: [record(size)] });
+        await assert.rejects(producer.send({ messages: [record(size + 1)] }), 'one byte more is refused');
+      }
+    } finally {
+      await producer.close();
+      await a.deleteTopics({ topics: [topic] }).catch(() => {});
+      await a.close();
+    }
   });
 
   it("app.sink: an output record larger than its topic allows is a dead letter (onProduceError: 'dead-letter'), a poison record larger than the dead-letter topic is cut to fit, a record in the wrong partition is a dead letter; no restart", {

@@ -63,7 +63,7 @@ import { checkDeadLetterTopic, deadLetterMessage, sinkDeadLetterMessage } from '
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 import {
-  BATCH_OVERHEAD_BYTES,
+  aloneBytes,
   type CreateTopicOptions,
   checkCreateTopic,
   describeTopics,
@@ -72,7 +72,6 @@ import {
   fitToLimit,
   INTERNAL_HEADROOM_BYTES,
   KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
-  recordBytes,
   sinkTopic,
   type TopicInfo,
   truncatedNote,
@@ -1107,7 +1106,7 @@ export class KafkaApp {
             if (!fitsAlone(message, limit)) {
               // Read, so it fitted its input topic, but compressed there, or with headers: it goes on cut
               // to fit, marked rejected, and its key group's task dead-letters it (and says what was cut).
-              const size = BATCH_OVERHEAD_BYTES + recordBytes(message);
+              const size = aloneBytes(message);
               reject({
                 code: 'too-large',
                 eddyCode: 'EDDY_IO_FAILED',
@@ -1383,7 +1382,7 @@ class AppSinkWriter implements SinkWriter<unknown> {
       // Issue 19 (point 9): a record the topic refuses fails the whole transaction, and retrying it
       // fails the same way; so it is checked here, and handled as onProduceError says.
       const refused = !fitsAlone(m, limit)
-        ? `a record of ${BATCH_OVERHEAD_BYTES + recordBytes(m)} bytes is larger than topic "${topic}" allows (max.message.bytes ${limit})`
+        ? `a record of ${aloneBytes(m)} bytes is larger than topic "${topic}" allows (max.message.bytes ${limit})`
         : compacted && m.key === undefined
           ? `topic "${topic}" is compacted and refuses records without a key`
           : undefined;

@@ -5,11 +5,10 @@ import type { Sink } from '../types.ts';
 import { brokersOf } from './brokers.ts';
 import { checkDeadLetterTopic, DeadLetterTopic, sinkDeadLetterMessage } from './dead-letters.ts';
 import {
-  BATCH_OVERHEAD_BYTES,
+  aloneBytes,
   type CreateTopicOptions,
   checkCreateTopic,
   fitsAlone,
-  recordBytes,
   sinkTopic,
   splitByLimit,
 } from './topics.ts';
@@ -116,7 +115,7 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
             };
             // Issue 19 (point 9): a refused record failed its batch, and the retry failed the same way.
             const refused = !fitsAlone(m, limit)
-              ? `a record of ${BATCH_OVERHEAD_BYTES + recordBytes(m)} bytes is larger than topic "${topic}" allows (max.message.bytes ${limit})`
+              ? `a record of ${aloneBytes(m)} bytes is larger than topic "${topic}" allows (max.message.bytes ${limit})`
               : info.compacted && m.key === undefined
                 ? `topic "${topic}" is compacted and refuses records without a key`
                 : undefined;

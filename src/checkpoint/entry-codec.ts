@@ -19,6 +19,7 @@
  * (a window's start would be nine per entry). `decodeEntries` returns the
  * flat array.
  */
+import { deserialize, serialize } from 'node:v8';
 import { Packr, Unpackr } from 'msgpackr';
 
 /** The first byte of an entries chunk. */
@@ -41,6 +42,13 @@ const T_UINT8 = 0x8b;
 const T_UINT16 = 0x8c;
 /** In the namespace position only: the same namespace as the entry before (a window start, often 9 bytes). */
 const T_SAME_NAMESPACE = 0x8d;
+// A string that is not well-formed UTF-16 (a lone surrogate): UTF-8 has no encoding for it, so its
+// code units are written as they are (UTF-16LE). Issue 19: keys like '\uD800' came back as U+FFFD.
+const T_STRING16 = 0x8e;
+// A value msgpackr would not give back exactly (a string inside it with a lone surrogate): v8.serialize.
+const T_V8 = 0x8f;
+/** U+FFFD in UTF-8: what msgpackr writes for a lone surrogate. */
+export const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd]);
 
 /** The writer's buffer: its first size, and the largest it keeps between chunks. */
 const INITIAL = 1 << 16;
@@ -182,7 +190,8 @@ export class EntryWriter {
     this.#buf[this.#pos++] = t;
   }
 
-  #string(s: string): void {
+  /** Writes `s` as UTF-8; false, having written nothing, when it is not well-formed (see T_STRING16). */
+  #string(s: string): boolean {
     const n = s.length;
     if (n < 128) {
       // Short strings are mostly ASCII: copy char codes, fall back on the first wider one.
@@ -198,13 +207,15 @@ export class EntryWriter {
       }
       if (i === n) {
         this.#pos = start + 1 + n;
-        return;
+        return true;
       }
     }
+    if (!s.isWellFormed()) return false;
     const bytes = Buffer.byteLength(s, 'utf8');
     this.#varint(bytes);
     this.#ensure(bytes);
     this.#pos += this.#buf.write(s, this.#pos, bytes, 'utf8');
+    return true;
   }
 
   #value(v: unknown, depth: number): void {
@@ -243,10 +254,17 @@ export class EntryWriter {
         }
         return;
       }
-      case 'string':
+      case 'string': {
+        const at = this.#pos;
         this.#tag(T_STRING);
-        this.#string(v);
+        if (this.#string(v)) return;
+        this.#pos = at;
+        this.#tag(T_STRING16);
+        this.#varint(v.length);
+        this.#ensure(v.length * 2);
+        this.#pos += this.#buf.write(v, this.#pos, v.length * 2, 'utf16le');
         return;
+      }
       case 'boolean':
         this.#tag(v ? T_TRUE : T_FALSE);
         return;
@@ -308,7 +326,16 @@ export class EntryWriter {
       this.#forgetShapesFrom(shapes, depth);
     }
     const own: string[] = [];
-    for (const k in o) own.push(k);
+    let wellFormed = true;
+    for (const k in o) {
+      own.push(k);
+      if (!k.isWellFormed()) wellFormed = false;
+    }
+    // A field name with a lone surrogate cannot be a shape's (UTF-8) name: the exact way instead.
+    if (!wellFormed) {
+      this.#packed(o);
+      return;
+    }
     const sig = JSON.stringify(own);
     let id = this.#shapes.get(sig);
     if (id === undefined) {
@@ -338,7 +365,17 @@ export class EntryWriter {
   }
 
   #packed(v: unknown): void {
-    const bytes = new Packr(MSGPACK_OPTIONS).pack(v);
+    let bytes: Uint8Array = new Packr(MSGPACK_OPTIONS).pack(v);
+    // msgpackr writes U+FFFD for a lone surrogate: such a value goes through v8.serialize, which keeps strings exact.
+    if ((bytes as Buffer).indexOf(REPLACEMENT) >= 0) {
+      bytes = serialize(v);
+      this.#tag(T_V8);
+      this.#varint(bytes.length);
+      this.#ensure(bytes.length);
+      this.#buf.set(bytes, this.#pos);
+      this.#pos += bytes.length;
+      return;
+    }
     this.#tag(T_PACKED);
     this.#varint(bytes.length);
     this.#ensure(bytes.length);
@@ -467,6 +504,20 @@ class EntryReader {
       }
       case T_STRING:
         return this.#string();
+      case T_STRING16: {
+        const n = this.#varint();
+        this.#need(n * 2);
+        const start = this.#pos;
+        this.#pos += n * 2;
+        return this.#buf.toString('utf16le', start, start + n * 2);
+      }
+      case T_V8: {
+        const n = this.#varint();
+        this.#need(n);
+        const v = deserialize(this.#buf.subarray(this.#pos, this.#pos + n));
+        this.#pos += n;
+        return v;
+      }
       case T_ARRAY: {
         const n = this.#varint();
         this.#need(n); // at least a byte per item: a corrupt length cannot allocate a huge array

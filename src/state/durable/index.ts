@@ -68,8 +68,7 @@ const openPaths = new Set<string>();
  * writes stay synchronous: hot entries are served from a bounded write-back
  * cache, the rest with a synchronous LMDB read. Values are copied when they go
  * to the store (msgpackr, structured-clone types), so change a value and `put`
- * it again rather than mutating it in place. `-0` reads back as `0`, and
- * strings inside values with lone surrogates read back with U+FFFD.
+ * it again rather than mutating it in place. `-0` reads back as `0`.
  *
  * Opening at a path that holds an earlier store starts empty unless
  * `reuse: true`. Call `close()` (or at least `flush()`) before the process

@@ -14,6 +14,8 @@ import type { Clock } from '../runtime/clock.ts';
 import { type CheckpointInfo, Job, type JobOptions } from '../runtime/job.ts';
 import type { PipelineMetrics } from '../runtime/metrics.ts';
 import type { ErrorPolicy } from '../runtime/operator.ts';
+import { type RestartOptions, RestartStrategy } from '../runtime/restart.ts';
+import { type Attempt, type SuperviseOptions, supervise } from '../runtime/supervisor.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
 import { DEFAULT_MAX_PARALLELISM } from '../state/key-groups.ts';
@@ -128,11 +130,25 @@ export interface RunOptions {
   readonly resumeFrom?: 'latest' | (string & {});
   /** Called after each checkpoint or savepoint, with its figures (or its error). */
   readonly onCheckpoint?: (info: CheckpointInfo) => void;
+  /**
+   * What to do when the run fails (a sink or source failing on I/O, a worker
+   * thread dying): restart from the newest complete checkpoint after an
+   * exponential backoff, at most `maxFailures` times within `intervalMs`, then
+   * fail with the last error (Flink's exponential-delay and failure-rate
+   * strategies; see `RestartOptions` for the settings). Errors a restart
+   * would only repeat — configuration, plan, and user functions under
+   * `errorPolicy: 'fail'` — fail at once. Default: restarts with the default
+   * settings when the run takes checkpoints, none without (a restart would
+   * replay the input from the start); `false`: never.
+   */
+  readonly restart?: RestartOptions | false;
+  /** Called before each restart, with the error, which restart it is and the backoff. */
+  readonly onRestart?: (info: { error: unknown; restart: number; delayMs: number }) => void;
 }
 
 /** A pipeline that is running. */
 export interface RunningPipeline {
-  /** A snapshot of every step's metrics. */
+  /** A snapshot of every step's metrics (of the current attempt, with the number of restarts). */
   metrics(): PipelineMetrics;
   /** Stops the sources; resolves `done` once everything pulled has drained. */
   stop(): void;
@@ -371,6 +387,11 @@ export class Pipeline {
         `pipeline "${this.name}" is already running; build a new Pipeline to run it again`,
       );
     this.#running = true;
+    return this.#job(options);
+  }
+
+  /** A job of this pipeline (a first run, or a restart of one). */
+  #job(options: Pick<RunOptions, 'clock' | 'signal' | 'parallelism'> & Partial<JobOptions>): Job {
     const { signal: _signal, ...rest } = options;
     const env = process.env['EDDY_PARALLELISM'];
     const parallelism = rest.parallelism ?? (env === undefined || env === '' ? 1 : Number(env));
@@ -385,18 +406,36 @@ export class Pipeline {
 
   /** Starts the pipeline and returns at once. */
   async start(options: RunOptions = {}): Promise<RunningPipeline> {
-    const { checkpoints: _c, resumeFrom: _r, onCheckpoint: _o, ...rest } = options;
+    const {
+      checkpoints: _c,
+      resumeFrom: _r,
+      onCheckpoint: _o,
+      restart: _s,
+      onRestart: _n,
+      ...rest
+    } = options;
     const extra = await prepareCheckpoints(options);
-    const job = this.createJob({ ...rest, ...extra });
-    options.signal?.addEventListener('abort', () => job.stop(), { once: true });
-    await job.start();
-    return {
-      metrics: () => job.metrics(),
-      stop: () => job.stop(),
-      stopWithSavepoint: (dir) => job.stopWithSavepoint(dir),
-      checkpoint: () => job.triggerCheckpoint(),
-      done: job.done,
+    const launch = async (job: Job): Promise<Attempt> => {
+      options.signal?.addEventListener('abort', () => job.stop(), { once: true });
+      await job.start();
+      return {
+        metrics: () => job.metrics(),
+        stop: () => job.stop(),
+        stopWithSavepoint: (dir) => job.stopWithSavepoint(dir),
+        checkpoint: () => job.triggerCheckpoint(),
+        done: job.done,
+      };
     };
+    return supervise(
+      () => launch(this.createJob({ ...rest, ...extra })),
+      (restoreFrom) => {
+        const { restoreFrom: _first, ...again } = extra;
+        return launch(
+          this.#job({ ...rest, ...again, ...(restoreFrom === undefined ? {} : { restoreFrom }) }),
+        );
+      },
+      supervision(options, extra),
+    );
   }
 
   /**
@@ -431,7 +470,14 @@ export class Pipeline {
     this.validate();
     const extra = await prepareCheckpoints(options);
     const { startThreaded } = await import('../runtime/threads/cluster.ts');
-    return startThreaded(this, moduleUrl, values, { ...extra, parallelism: options.parallelism });
+    const { restoreFrom: first, ...again } = extra;
+    const launch = (restoreFrom: LoadedCheckpoint | undefined) =>
+      startThreaded(this, moduleUrl, values, {
+        ...again,
+        ...(restoreFrom === undefined ? {} : { restoreFrom }),
+        parallelism: options.parallelism,
+      });
+    return supervise(() => launch(first), launch, supervision(options, extra));
   }
 
   /** Runs the pipeline until its sources are exhausted (or `signal` aborts); resolves with the final metrics. */
@@ -440,6 +486,23 @@ export class Pipeline {
     await running.done;
     return running.metrics();
   }
+}
+
+/** How a run restarts (see `RunOptions.restart`): from the newest checkpoint of its storage. */
+function supervision(options: RunOptions, extra: Pick<JobOptions, 'checkpoints'>): SuperviseOptions {
+  const storage = extra.checkpoints?.storage;
+  const restart =
+    options.restart === false ? undefined : (options.restart ?? (storage === undefined ? undefined : {}));
+  // Checked now, so a bad setting fails the start rather than the first restart.
+  if (restart !== undefined) new RestartStrategy(restart);
+  return {
+    restart,
+    latest: async () =>
+      storage instanceof CheckpointStorage
+        ? storage.latest((dir, why) => process.stderr.write(`eddy: skipping checkpoint ${dir}: ${why}\n`))
+        : undefined,
+    ...(options.onRestart === undefined ? {} : { onRestart: options.onRestart }),
+  };
 }
 
 /** Checks the checkpoint options and finds the checkpoint to resume from (clearing old ones on a fresh start). */

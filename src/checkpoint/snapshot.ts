@@ -211,6 +211,8 @@ export class CheckpointRestore {
         feeder: {
           emitted: Math.min(...feeders.map((f) => f.emitted)),
           splits: [],
+          // Each split's maximum goes to its new owner: its records' floors go on as before (issue 19).
+          known: feeders.flatMap((f) => [...f.splits, ...(f.known ?? [])]),
         },
       };
     }

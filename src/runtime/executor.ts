@@ -675,6 +675,7 @@ export class Executor {
           continue;
         }
         feeder.feed(polled.values, polled.times, polled.split);
+        aligned?.publish(feeder.published);
         this.#flushDeadLetters();
         if (performance.now() - slice > SLICE_MS) {
           await new Promise((r) => setImmediate(r));

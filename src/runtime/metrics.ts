@@ -44,6 +44,8 @@ export interface PipelineMetrics {
     readonly last: object | undefined;
     readonly restoredFrom: number | undefined;
   };
+  /** How many times the run restarted after a failure (see `RunOptions.restart`). */
+  readonly restarts?: number;
 }
 
 /** The mutable counters behind a {@link StepMetrics} snapshot. Internal. */

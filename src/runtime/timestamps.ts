@@ -32,6 +32,8 @@ export class SourceFeeder {
   readonly #idleTimeout: number;
   readonly #onBadTimestamp: (value: unknown, error: unknown) => void;
   readonly #splits = new Map<string, Split>();
+  // Maxima of splits restored from another parallelism, taken up when the split is read here.
+  #known = new Map<string, number>();
   #emitted = Number.NEGATIVE_INFINITY;
   #idle = false;
   readonly #created: number;
@@ -54,7 +56,9 @@ export class SourceFeeder {
   #split(id: string): Split {
     let split = this.#splits.get(id);
     if (split === undefined) {
-      split = { max: Number.NEGATIVE_INFINITY, lastData: this.#clock.now(), idle: false };
+      // A split read before a restore at another parallelism continues from its maximum there.
+      const max = this.#known.get(id) ?? Number.NEGATIVE_INFINITY;
+      split = { max, lastData: this.#clock.now(), idle: false };
       this.#splits.set(id, split);
     }
     return split;
@@ -183,20 +187,35 @@ export class SourceFeeder {
 
   /** The per-split maxima and the last watermark, for a checkpoint. */
   snapshot(): FeederSnapshot {
-    return { emitted: this.#emitted, splits: [...this.#splits].map(([id, s]) => [id, s.max] as const) };
+    const splits = [...this.#splits].map(([id, s]) => [id, s.max] as const);
+    const known = [...this.#known].filter(([id]) => !this.#splits.has(id));
+    return known.length === 0
+      ? { emitted: this.#emitted, splits }
+      : { emitted: this.#emitted, splits, known };
   }
 
-  /** Continues from a snapshot: the same maxima, so watermarks never go back. */
+  /**
+   * Continues from a snapshot: the same maxima, so watermarks never go back
+   * and records' floors are what they would have been without the stop.
+   */
   restore(snapshot: FeederSnapshot): void {
     this.#emitted = snapshot.emitted;
     const now = this.#clock.now();
     for (const [id, max] of snapshot.splits) this.#splits.set(id, { max, lastData: now, idle: false });
+    this.#known = new Map(snapshot.known ?? []);
   }
 }
 
 export interface FeederSnapshot {
   readonly emitted: number;
+  /** The splits this feeder read, with their maxima: restored as they were. */
   readonly splits: readonly (readonly [string, number])[];
+  /**
+   * After a rescale: every split's maximum from every old subtask, taken up
+   * only by the splits this subtask goes on to read (the others would hold
+   * its watermark back for ever).
+   */
+  readonly known?: readonly (readonly [string, number])[];
 }
 
 interface Split {

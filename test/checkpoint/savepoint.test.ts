@@ -81,6 +81,10 @@ async function withSavepoints(
     const stopAt = sorted[i];
     let requested = false;
     let running: Awaited<ReturnType<ReturnType<typeof goldenPipeline>['start']>> | undefined;
+    let onStarted!: (r: NonNullable<typeof running>) => void;
+    const started = new Promise<NonNullable<typeof running>>((resolve) => {
+      onStarted = resolve;
+    });
     let savepoint: Promise<unknown> | undefined;
     const source = counting(
       goldenSource({ count, seed, keys: 9, late: LATE && parallelism === undefined }),
@@ -88,7 +92,8 @@ async function withSavepoints(
         segment = total;
         if (stopAt === undefined || requested || consumed + total < stopAt) return;
         requested = true;
-        savepoint = running!.stopWithSavepoint(join(dir, `sp-${i}`));
+        // The sources may poll before start() has returned the handle: take the savepoint once it has.
+        savepoint = started.then((r) => r.stopWithSavepoint(join(dir, `sp-${i}`)));
       },
     );
     const p = goldenPipeline(
@@ -102,6 +107,7 @@ async function withSavepoints(
       ...(resumeFrom === undefined ? {} : { resumeFrom }),
       ...(par === undefined ? {} : { parallelism: par }),
     });
+    onStarted(running);
     await running.done;
     // Several subtasks may read past a stop point before their sources pause, so a later stop
     // can lie beyond the input: then that run simply finished.

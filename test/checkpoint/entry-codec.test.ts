@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Packr, Unpackr } from 'msgpackr';
-import { decode } from '../../src/checkpoint/codec.ts';
+import { decode, encode } from '../../src/checkpoint/codec.ts';
 import { EntryWriter } from '../../src/checkpoint/entry-codec.ts';
 
 const OPTIONS = { useRecords: true, moreTypes: true, mapsAsObjects: false } as const;
@@ -33,7 +33,33 @@ function roundTrip(entries: (readonly [unknown, number, unknown])[], w = new Ent
   return decode(w.finish()) as unknown[];
 }
 
+/** Strings of any UTF-16 code units, lone surrogates included (fast-check's strings are well-formed). */
+const units = fc
+  .array(fc.oneof(fc.integer({ min: 0xd800, max: 0xdfff }), fc.integer({ min: 0, max: 0xffff })), {
+    maxLength: 8,
+  })
+  .map((cs) => String.fromCharCode(...cs));
+
 describe('state entry codec', () => {
+  it('regression (issue 19): strings with lone surrogates come back exactly, as keys, values, field names and in fallbacks', () => {
+    const w = new EntryWriter();
+    fc.assert(
+      fc.property(fc.array(fc.tuple(units, units), { minLength: 1, maxLength: 20 }), (pairs) => {
+        const entries: [unknown, number, unknown][] = pairs.map(([a, b], i) => [
+          a,
+          i,
+          // A plain string, a record with the string as a field name and value, and a Map (msgpackr's way).
+          i % 3 === 0 ? b : i % 3 === 1 ? { [a]: b, x: [b] } : new Map([[a, b]]),
+        ]);
+        assert.deepStrictEqual(roundTrip(entries, w), entries.flat());
+        // The chunk codec (timers, source positions) too.
+        assert.deepStrictEqual(decode(encode(entries)), entries);
+      }),
+      { numRuns: 1000 },
+    );
+    assert.equal(roundTrip([['\uD800', 0, 'x\uDC00']], w)[0], '\uD800');
+  });
+
   it('reads back any entries: plain values exactly (-0, NaN, unicode, nesting), the rest as msgpackr would', () => {
     const value = fc.anything({
       maxDepth: 3,

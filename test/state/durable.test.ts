@@ -175,6 +175,9 @@ describe('durable state backend', () => {
         new Date(1_700_000_000_000),
         { a: undefined, nan: Number.NaN, inf: -Infinity, big: 2n ** 70n },
         [undefined, null, 'héllo'],
+        // Issue 19: lone surrogates came back as U+FFFD.
+        { '\uD800': 'x\uDC00', list: ['\uDBFF'] },
+        '\uD800',
       ];
       for (const [i, v] of values.entries()) t.put(0, i, 0, v);
       // cacheEntries 1: every value but the last went through the store.

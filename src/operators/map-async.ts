@@ -28,6 +28,8 @@ interface Epoch {
 interface Entry {
   readonly value: unknown;
   readonly time: number;
+  /** The record's floor (Batch.floors), passed on with its result. */
+  readonly floor: number;
   readonly key: Key | undefined;
   readonly epoch: Epoch;
   done: boolean;
@@ -56,6 +58,7 @@ export class MapAsyncOperator implements Operator {
   #room: (() => void) | undefined;
   #idle: (() => void) | undefined;
   #cancelLinger: (() => void) | undefined;
+  #closed = false;
 
   constructor(fn: (value: unknown) => Promise<unknown> | unknown, options: MapAsyncOptions) {
     this.#fn = fn;
@@ -69,12 +72,13 @@ export class MapAsyncOperator implements Operator {
 
   processBatch(batch: Batch, _input: number, out: Output): void | Promise<void> {
     this.#out = out;
-    const { values, times, keys } = batch;
+    const { values, times, keys, floors } = batch;
     const epoch = this.#epochs[this.#epochs.length - 1]!;
     for (let i = 0; i < values.length; i++) {
       const entry: Entry = {
         value: values[i],
         time: times[i]!,
+        floor: floors === undefined ? Number.NEGATIVE_INFINITY : floors[i]!,
         key: keys?.[i],
         epoch,
         done: false,
@@ -135,7 +139,9 @@ export class MapAsyncOperator implements Operator {
   }
 
   #complete(entry: Entry, result: unknown, error: unknown): void {
-    if (entry.done) return; // a timeout already completed it
+    // A call that ends after the run stopped (cancelled, failed, killed) emits nothing: the steps after
+    // this one are closed, and a restart replays the record from the checkpoint.
+    if (entry.done || this.#closed) return; // done: a timeout already completed it
     entry.done = true;
     entry.result = result;
     entry.error = error;
@@ -183,7 +189,7 @@ export class MapAsyncOperator implements Operator {
   #emit(entry: Entry): void {
     entry.epoch.outstanding--;
     if (entry.error === undefined) {
-      this.#out.emit(entry.result, entry.time);
+      this.#out.emitTo(0, entry.result, entry.time, entry.floor);
       return;
     }
     const reason = `async call failed: ${messageOf(entry.error)}`;
@@ -255,6 +261,7 @@ export class MapAsyncOperator implements Operator {
   }
 
   onClose(): void {
+    this.#closed = true;
     this.#cancelLinger?.();
   }
 }

@@ -724,6 +724,7 @@ export class Executor {
     this.#parkWaiter?.();
     this.openGate();
     for (const cancel of [...this.#cancels]) cancel();
+    for (const task of this.#tasks.values()) task.halt();
     for (const task of this.#tasks.values()) await task.operator.onClose?.();
     await this.#state.close?.();
   }

@@ -203,6 +203,8 @@ export class Task {
   #forwarded = Number.NEGATIVE_INFINITY;
   #idleForwarded = false;
   #ended = false;
+  // Set when the subtask closes: anything arriving later (an async call completing, a timer) is dropped.
+  #halted = false;
   #onEnded: (() => void) | undefined;
   readonly ended: Promise<void>;
 
@@ -263,8 +265,18 @@ export class Task {
     await this.operator.onStart?.(ctx);
   }
 
+  /**
+   * Stops the task for good, before the operators close: a close awaits each
+   * operator in turn, and meanwhile an async call completing upstream must
+   * not hand records to a sink that has already closed.
+   */
+  halt(): void {
+    this.#halted = true;
+  }
+
   /** Processes one batch; a backpressure promise from the operator goes to the pressure sink. */
   receive(batch: Batch, input: number): void {
+    if (this.#halted) return;
     const c = this.counters;
     c.recordsIn += batch.values.length;
     c.batchesIn++;
@@ -286,6 +298,7 @@ export class Task {
   }
 
   receiveWatermark(input: number, watermark: number): void {
+    if (this.#halted) return;
     if (this.#inputEnded[input] || watermark <= this.#inputWatermarks[input]!) {
       if (this.#inputIdle[input]) this.receiveIdle(input, false);
       return;
@@ -297,13 +310,14 @@ export class Task {
 
   /** Input `input` went idle (no data for its idle timeout) or became active again. */
   receiveIdle(input: number, idle: boolean): void {
+    if (this.#halted) return;
     if (this.#inputEnded[input] || this.#inputIdle[input] === idle) return;
     this.#inputIdle[input] = idle;
     this.#advance();
   }
 
   receiveEnd(input: number): void {
-    if (this.#inputEnded[input]) return;
+    if (this.#halted || this.#inputEnded[input]) return;
     this.#inputEnded[input] = true;
     this.#inputWatermarks[input] = Number.POSITIVE_INFINITY;
     this.#endedCount++;

@@ -38,6 +38,7 @@ import {
   type PipelineOptions,
   type Sink,
   type Source,
+  type Stream,
   session,
   sliding,
   tumbling,
@@ -110,6 +111,13 @@ export interface Case {
   readonly op: Op;
   /** Records with `v % 17 === 0` make a map throw: they must all reach the dead letters, and nothing else. */
   readonly poison: boolean;
+  /**
+   * 2: side-0 and side-1 records come from two sources (of the same kind), each with its own
+   * watermark and floors — a join reads one per side, anything else their union.
+   */
+  readonly sources: 1 | 2;
+  /** The records pass through an async map (mapAsync) before the keyBy. */
+  readonly async: boolean;
 }
 
 /** Keys that have broken things: lone surrogates, prototype names, numbers next to their strings. */
@@ -193,12 +201,16 @@ export function makeCase(seed: number): Case {
     default:
       op = { kind: 'rolling' };
   }
-  return { seed, records, splits, generator, bound, batchSize, op, poison: r.chance(0.3) };
+  const poison = r.chance(0.3);
+  // Drawn last, so the cases of earlier seeds stay as they were.
+  const sources = r.chance(0.3) ? 2 : 1;
+  return { seed, records, splits, generator, bound, batchSize, op, poison, sources, async: r.chance(0.2) };
 }
 
 export function describeCase(c: Case): string {
-  const src = c.generator ? `generator(${c.splits} splits)` : 'array';
-  return `${c.records.length} records from ${src}, bound ${c.bound}, batch ${c.batchSize}${c.poison ? ', poison' : ''}, ${JSON.stringify(c.op)}`;
+  const src = `${c.sources === 2 ? 'two sources, ' : ''}${c.generator ? `generator(${c.splits} splits)` : 'array'}`;
+  const extras = `${c.poison ? ', poison' : ''}${c.async ? ', mapAsync' : ''}`;
+  return `${c.records.length} records from ${src}, bound ${c.bound}, batch ${c.batchSize}${extras}, ${JSON.stringify(c.op)}`;
 }
 
 // ---------- the pipeline ----------
@@ -265,23 +277,43 @@ export interface Sinks {
 export function buildPipeline(
   c: Case,
   sinks: Sinks,
-  options: { state?: PipelineOptions['state']; source?: Source<Rec> } = {},
+  options: {
+    state?: PipelineOptions['state'];
+    /** Replace the case's sources (gated ones, for kills): one, or one per side with two sources. */
+    sources?: readonly Source<Rec>[];
+  } = {},
 ): Pipeline {
   const p = new Pipeline({
     name: `diff-${c.seed}`,
     ...(options.state === undefined ? {} : { state: options.state }),
   });
-  const source = options.source ?? caseSource(c);
-  let events = p.source('in', source, {
-    timestamp: (r) => r.t,
-    maxOutOfOrderness: c.bound,
-    batchSize: c.batchSize,
-  });
-  if (c.poison)
-    events = events.map((r) => {
-      if (r.v % 17 === 0) throw new Error(`poison ${r.id}`);
-      return r;
-    }, 'poison');
+  const sourceOptions = { timestamp: (r: Rec) => r.t, maxOutOfOrderness: c.bound, batchSize: c.batchSize };
+  const prepare = (stream: Stream<Rec>, suffix: string): Stream<Rec> => {
+    let events = stream;
+    if (c.poison)
+      events = events.map((r) => {
+        if (r.v % 17 === 0) throw new Error(`poison ${r.id}`);
+        return r;
+      }, `poison${suffix}`);
+    if (c.async) events = events.mapAsync(async (r) => r, { concurrency: 3, name: `async${suffix}` });
+    return events;
+  };
+  // One source, or one per side.
+  const sides: Stream<Rec>[] =
+    c.sources === 1
+      ? [prepare(p.source('in', options.sources?.[0] ?? caseSource(c), sourceOptions), '')]
+      : ([0, 1] as const).map((side) =>
+          prepare(
+            p.source(`in-${side}`, options.sources?.[side] ?? caseSource(c, side), sourceOptions),
+            `-${side}`,
+          ),
+        );
+  const events = sides.length === 1 ? sides[0]! : sides[0]!.union(sides[1]!);
+  const side = (s: 0 | 1) =>
+    (sides.length === 2 ? sides[s]! : events.filter((r) => r.side === s, `side-${s}`)).keyBy(
+      (r) => r.k,
+      `key-${s}`,
+    );
   const keyed = events.keyBy((r) => r.k, 'by-key');
   const op = c.op;
   switch (op.kind) {
@@ -301,8 +333,6 @@ export function buildPipeline(
       break;
     }
     case 'window-join': {
-      const side = (s: 0 | 1) =>
-        events.filter((r) => r.side === s, `side-${s}`).keyBy((r) => r.k, `key-${s}`);
       const j = side(0)
         .join(side(1))
         .window(op.size === op.slide ? tumbling(op.size) : sliding(op.size, op.slide), {
@@ -314,8 +344,6 @@ export function buildPipeline(
       break;
     }
     case 'interval-join': {
-      const side = (s: 0 | 1) =>
-        events.filter((r) => r.side === s, `side-${s}`).keyBy((r) => r.k, `key-${s}`);
       const j = side(0).intervalJoin(
         side(1),
         { lower: op.lower, upper: op.upper },
@@ -358,9 +386,14 @@ export function buildPipeline(
   return p;
 }
 
-export function caseSource(c: Case): Source<Rec> {
-  if (!c.generator) return arraySource(c.records);
-  const records = c.records;
+/** The records a source reads: all of them, or one side's (two sources). */
+export function recordsOf(c: Case, side?: 0 | 1): readonly Rec[] {
+  return side === undefined ? c.records : c.records.filter((r) => r.side === side);
+}
+
+export function caseSource(c: Case, side?: 0 | 1): Source<Rec> {
+  const records = recordsOf(c, side);
+  if (!c.generator) return arraySource(records);
   return generatorSource<Rec>({
     count: records.length,
     splits: c.splits,
@@ -378,15 +411,20 @@ function floorTo(t: number, step: number, offset: number): number {
   return t - r;
 }
 
-/** Each record's floor, from its split's earlier records. */
+/** Each record's floor (by id), from the earlier records of its source's split. */
 export function floorsOf(c: Case): number[] {
-  const max = new Array<number>(c.splits).fill(NONE);
-  return c.records.map((r, i) => {
-    const s = i % c.splits;
-    const before = max[s]!;
-    if (r.t > before) max[s] = r.t;
-    return r.t <= before - c.bound - 1 ? before - c.bound - 1 : NONE;
-  });
+  const floors = new Array<number>(c.records.length).fill(NONE);
+  const lists = c.sources === 1 ? [c.records] : [recordsOf(c, 0), recordsOf(c, 1)];
+  for (const list of lists) {
+    const max = new Array<number>(c.splits).fill(NONE);
+    list.forEach((r, i) => {
+      const s = i % c.splits;
+      const before = max[s]!;
+      if (r.t > before) max[s] = r.t;
+      if (r.t <= before - c.bound - 1) floors[r.id] = before - c.bound - 1;
+    });
+  }
+  return floors;
 }
 
 export interface Expected {

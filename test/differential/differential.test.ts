@@ -121,11 +121,11 @@ async function inThreads(c: Case, mode: Mode): Promise<Outputs> {
 }
 
 /**
- * Hands out records only up to `limit` (over every subtask's reader), so the
+ * Hands out records only up to `limit` (over every subtask's reader of every source), so the
  * run can be checkpointed and killed at chosen points; `reached` resolves once
  * that many were handed out (or the input ended).
  */
-function gated(source: Source<Rec>, total: number) {
+function gated(sources: readonly Source<Rec>[], total: number) {
   let handed = 0;
   let limit = 0;
   let waiter: { at: number; resolve: () => void } | undefined;
@@ -135,7 +135,7 @@ function gated(source: Source<Rec>, total: number) {
       waiter = undefined;
     }
   };
-  const gatedSource: Source<Rec> = {
+  const gate = (source: Source<Rec>): Source<Rec> => ({
     ...source,
     async open(ctx) {
       const reader = await source.open(ctx);
@@ -151,9 +151,9 @@ function gated(source: Source<Rec>, total: number) {
         },
       };
     },
-  };
+  });
   return {
-    source: gatedSource,
+    sources: sources.map(gate),
     /** Lets records through up to `n` and resolves once they have been handed out. */
     openTo(n: number): Promise<void> {
       limit = n;
@@ -198,8 +198,11 @@ async function killAndResume(c: Case, mode: Mode): Promise<Outputs> {
   mkdirSync(dir, { recursive: true });
   const storage = new CheckpointStorage(join(dir, 'checkpoints'), 3);
   await storage.clear();
-  const gate = gated(caseSource(c), c.records.length);
-  const first = buildPipeline(c, fileSinks(dir), { source: gate.source }).createJob({
+  const gate = gated(
+    c.sources === 1 ? [caseSource(c)] : [caseSource(c, 0), caseSource(c, 1)],
+    c.records.length,
+  );
+  const first = buildPipeline(c, fileSinks(dir), { sources: gate.sources }).createJob({
     parallelism: mode.parallelism,
     checkpoints: { storage, intervalMs: 0 },
   });

@@ -41,8 +41,9 @@ import differential, { outputsBySeed } from './module.ts';
 
 const env = process.env;
 const only = env['EDDY_DIFF_SEED'];
-const from = Number(env['EDDY_DIFF_FROM'] ?? 1);
-const cases = Number(env['EDDY_DIFF_CASES'] ?? 48);
+const cases = Number(env['EDDY_DIFF_CASES'] ?? 300);
+// npm test runs the suite twice (EDDY_PARALLELISM 1, then 2); each pass takes its own seeds.
+const from = Number(env['EDDY_DIFF_FROM'] ?? 1 + (Number(env['EDDY_PARALLELISM'] || 1) - 1) * cases);
 const seeds = only !== undefined ? [Number(only)] : Array.from({ length: cases }, (_, i) => from + i);
 
 interface Mode {

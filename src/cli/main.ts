@@ -218,6 +218,11 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
   const started = performance.now();
   const runOptions = {
     checkpoints: { dir: checkpointDir, intervalMs },
+    // Restarts (on by default with checkpoints) are announced: a run that fails and restarts must not look stuck.
+    onRestart: ({ error, restart, delayMs }: { error: unknown; restart: number; delayMs: number }) =>
+      process.stderr.write(
+        `eddy: the run failed: ${describeError(error, false)}; restart ${restart} from the newest checkpoint in ${(delayMs / 1000).toFixed(1)} s\n`,
+      ),
     ...(parsed['resume'] ? { resumeFrom: 'latest' } : {}),
     ...(fromSavepoint === undefined ? {} : { resumeFrom: fromSavepoint }),
   };
@@ -275,7 +280,7 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
     .filter((m) => m.lateRecords > 0)
     .map((m) => `${m.id} ${m.lateRecords}`);
   const lines = [
-    `eddy: ${mod.name} finished in ${secs.toFixed(1)} s${parallelism > 1 ? ` on ${parallelism} threads` : ''} — ${metrics.sourceRecords.toLocaleString('en-US')} events (${Math.round(metrics.sourceRecords / secs).toLocaleString('en-US')}/s); late: ${late.length === 0 ? 'none' : late.join(', ')}; ${dead.text}`,
+    `eddy: ${mod.name} finished in ${secs.toFixed(1)} s${parallelism > 1 ? ` on ${parallelism} threads` : ''} — ${metrics.sourceRecords.toLocaleString('en-US')} events (${Math.round(metrics.sourceRecords / secs).toLocaleString('en-US')}/s); late: ${late.length === 0 ? 'none' : late.join(', ')}; ${dead.text}${metrics.restarts ? `; restarted ${metrics.restarts} times (counts are since the last restart)` : ''}`,
     ...(mod.summary?.(metrics, values as never) ?? []),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -526,7 +531,12 @@ function tooManyDeadLetters(dead: DeadLetterCounts, max: number): string {
  * is a bug (in the module or in eddy) and needs it.
  */
 function errorLine(e: unknown): string {
-  if (e instanceof EddyError) return `eddy: ${e.message}`;
+  return `eddy: ${describeError(e, true)}`;
+}
+
+/** What went wrong, for a person: with the stack of an unexpected error only when `stack`. */
+function describeError(e: unknown, stack: boolean): string {
+  if (e instanceof EddyError) return e.message;
   const sys = e as { code?: unknown; syscall?: unknown; path?: unknown; message?: unknown } | null;
   if (
     sys !== null &&
@@ -534,14 +544,20 @@ function errorLine(e: unknown): string {
     typeof sys.code === 'string' &&
     typeof sys.syscall === 'string'
   ) {
+    const message = String(sys.message);
+    // A note the restart strategy appended when it gave up (see RestartStrategy.exhaustedMessage).
+    const note = / (\([^()]*\))$/.exec(message)?.[1];
     const path = typeof sys.path === 'string' ? sys.path : undefined;
+    let line: string;
     if (path !== undefined && sys.code === 'ENOENT' && !existsSync(dirname(path)))
-      return `eddy: cannot ${sys.syscall} ${path}: the directory ${dirname(path)} does not exist; create it (mkdir -p ${dirname(path)}) or pass another path`;
-    if (path !== undefined && (sys.code === 'EACCES' || sys.code === 'EPERM'))
-      return `eddy: cannot ${sys.syscall} ${path}: permission denied; pass a path eddy may use, or change its permissions`;
-    return `eddy: ${String(sys.message)}; check the path and try again`;
+      line = `cannot ${sys.syscall} ${path}: the directory ${dirname(path)} does not exist; create it (mkdir -p ${dirname(path)}) or pass another path`;
+    else if (path !== undefined && (sys.code === 'EACCES' || sys.code === 'EPERM'))
+      line = `cannot ${sys.syscall} ${path}: permission denied; pass a path eddy may use, or change its permissions`;
+    else return `${message}; check the path and try again`;
+    return note === undefined ? line : `${line} ${note}`;
   }
-  return `eddy: ${(e as Error)?.stack ?? String(e)}`;
+  if (!stack) return String((e as Error)?.message ?? e).split('\n')[0]!;
+  return (e as Error)?.stack ?? String(e);
 }
 
 function progressLine(m: PipelineMetrics, secs: number, rate: number): string {

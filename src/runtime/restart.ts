@@ -29,9 +29,14 @@ export interface RestartOptions {
   readonly jitter?: number;
   /** At most this many failures within `intervalMs`; one more and the run fails. Default 10. */
   readonly maxFailures?: number;
-  /** The window of the failure-rate limit, in ms. Default 60,000. */
+  /**
+   * The window of the failure-rate limit, in ms. Default 600,000 (10 min): long
+   * enough to hold `maxFailures` failures of a run that fails at every start
+   * even at the longest backoffs (with the defaults it gives up after about
+   * 2.5 min), where a 1 min window would let it retry every 30 s for ever.
+   */
   readonly intervalMs?: number;
-  /** After this long without a failure the delay starts again from `initialBackoffMs`. Default 60,000. */
+  /** After this long without a failure the delay starts again from `initialBackoffMs`. Default 600,000. */
   readonly resetAfterMs?: number;
 }
 
@@ -42,8 +47,8 @@ export const RESTART_DEFAULTS: Required<RestartOptions> = {
   multiplier: 2,
   jitter: 0.1,
   maxFailures: 10,
-  intervalMs: 60_000,
-  resetAfterMs: 60_000,
+  intervalMs: 600_000,
+  resetAfterMs: 600_000,
 };
 
 /** Restarting is switched off: the first failure fails the run. */

@@ -239,7 +239,8 @@ async function killAndResume(c: Case, mode: Mode): Promise<Outputs> {
 describe('differential: random pipelines against a batch oracle', () => {
   after(() => rmSync(root, { recursive: true, force: true }));
   for (const seed of seeds) {
-    it(`seed ${seed}`, async () => {
+    // The timeout only turns a hang (a bug) into a failure that names its seed; runs take well under a second.
+    it(`seed ${seed}`, { timeout: 300_000 }, async () => {
       const c = makeCase(seed);
       const want = expected(c);
       for (const mode of modesOf(c)) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EddyError } from '../../src/errors/index.ts';
-import { RestartStrategy } from '../../src/runtime/restart.ts';
+import { RESTART_DEFAULTS, RestartStrategy } from '../../src/runtime/restart.ts';
 
 describe('RestartStrategy', () => {
   it('backs off exponentially up to the maximum, without jitter when told', () => {
@@ -35,6 +35,22 @@ describe('RestartStrategy', () => {
     r.onFailure(1);
     assert.equal(r.onFailure(2), 200);
     assert.equal(r.onFailure(5000), 50);
+  });
+
+  it('with the defaults, a run that fails at every start gives up (the backoffs fit in the rate window)', () => {
+    // Simulated time: each failure comes one backoff after the one before, as for a run that never starts.
+    for (const random of [() => 0, () => 0.5, () => 0.999]) {
+      const r = new RestartStrategy(undefined, random);
+      let now = 0;
+      let failures = 0;
+      for (let delay = r.onFailure(now); delay !== undefined; delay = r.onFailure(now)) {
+        now += delay;
+        failures++;
+        assert.ok(failures < 100, 'never gives up');
+      }
+      assert.equal(failures, RESTART_DEFAULTS.maxFailures);
+      assert.ok(now < RESTART_DEFAULTS.intervalMs, `gave up after ${now} ms`);
+    }
   });
 
   it('keeps jitter within its fraction', () => {

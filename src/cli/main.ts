@@ -545,16 +545,18 @@ function describeError(e: unknown, stack: boolean): string {
     typeof sys.syscall === 'string'
   ) {
     const message = String(sys.message);
-    // A note the restart strategy appended when it gave up (see RestartStrategy.exhaustedMessage).
-    const note = / (\([^()]*\))$/.exec(message)?.[1];
     const path = typeof sys.path === 'string' ? sys.path : undefined;
+    // Node's message ends with the path; anything after it was appended, e.g. the restart strategy's
+    // note when it gave up (RestartStrategy.exhaustedMessage).
+    const end = path === undefined ? -1 : message.indexOf(`'${path}'`);
+    const note = end < 0 ? '' : message.slice(end + path!.length + 2).trim();
     let line: string;
     if (path !== undefined && sys.code === 'ENOENT' && !existsSync(dirname(path)))
       line = `cannot ${sys.syscall} ${path}: the directory ${dirname(path)} does not exist; create it (mkdir -p ${dirname(path)}) or pass another path`;
     else if (path !== undefined && (sys.code === 'EACCES' || sys.code === 'EPERM'))
       line = `cannot ${sys.syscall} ${path}: permission denied; pass a path eddy may use, or change its permissions`;
     else return `${message}; check the path and try again`;
-    return note === undefined ? line : `${line} ${note}`;
+    return note === '' ? line : `${line} ${note}`;
   }
   if (!stack) return String((e as Error)?.message ?? e).split('\n')[0]!;
   return (e as Error)?.stack ?? String(e);

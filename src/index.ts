@@ -63,8 +63,8 @@ export {
 } from './operators/process.ts';
 export { type Clock, ManualClock, systemClock } from './runtime/clock.ts';
 export type { PipelineMetrics, StepMetrics } from './runtime/metrics.ts';
-export { RESTART_DEFAULTS, type RestartOptions } from './runtime/restart.ts';
 export type { ErrorPolicy } from './runtime/operator.ts';
+export { RESTART_DEFAULTS, type RestartOptions } from './runtime/restart.ts';
 export type { DurableStateOptions } from './state/durable/index.ts';
 export {
   type ListState,

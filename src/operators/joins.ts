@@ -117,7 +117,7 @@ export class WindowJoinOperator implements Operator {
   ): boolean {
     const end = start + this.#assigner.size;
     const wm = this.#watermark;
-    if (end - 1 + this.#lateness <= (floor > wm ? floor : wm)) return false;
+    if (end - 1 + this.#lateness <= Math.max(floor, wm)) return false;
     const mine = this.#sides[input]!;
     const list = mine.get(group, key, start);
     if (list === undefined) {

@@ -185,7 +185,7 @@ export class WindowOperator implements Operator {
   ): boolean {
     const end = start + size;
     const wm = this.#watermark;
-    if (end - 1 + this.#lateness <= (floor > wm ? floor : wm)) return false;
+    if (end - 1 + this.#lateness <= Math.max(floor, wm)) return false;
     const table = this.#acc;
     const before = table.get(group, key, start);
     const agg = this.#agg;
@@ -249,7 +249,7 @@ export class WindowOperator implements Operator {
   #addToSession(t: number, gap: number, key: Key, group: number, v: unknown, floor: number): boolean {
     const wm = this.#watermark;
     const lateness = this.#lateness;
-    if (t + gap - 1 + lateness <= (floor > wm ? floor : wm)) return false;
+    if (t + gap - 1 + lateness <= Math.max(floor, wm)) return false;
     const agg = this.#agg;
     let start = t;
     let end = t + gap;

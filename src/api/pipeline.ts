@@ -52,7 +52,7 @@ export interface PipelineOptions {
  * - a function of the record, e.g. `(r) => r.ts`;
  * - `'source'`: the time the source gives each record (a Kafka record's
  *   timestamp, a generator's clock, an `arraySource`'s `times`); the default
- *   for the sources known to give one (generator, Kafka);
+ *   for sources that declare they give one (`Source.eventTimes`: generator, Kafka);
  * - `'ingestion'`: the time the record was read (processing time), chosen
  *   on purpose.
  *
@@ -69,15 +69,6 @@ export interface PipelineOptions {
 export interface PipelineSourceOptions<T> extends Omit<SourceOptions<T>, 'timestamp'> {
   readonly timestamp?: ((value: T) => number) | 'source' | 'ingestion';
 }
-
-/**
- * Source kinds whose batches carry their records' event times
- * (`SourceBatch.times`): a generator's clock, a Kafka record's timestamp.
- * Other sources need a `timestamp` option before a window or join reads
- * them. (Better declared by the source itself; the Source contract has no
- * field for it yet.)
- */
-const OWN_EVENT_TIME_KINDS: ReadonlySet<string> = new Set(['generator', 'kafka', 'kafka-app']);
 
 /** Steps whose results depend on event time: they group or match records by it. */
 const EVENT_TIME_STEPS: ReadonlySet<PlanNode['kind']> = new Set(['window', 'windowJoin', 'intervalJoin']);
@@ -266,7 +257,7 @@ export class Pipeline {
     let choice: TimeChoice;
     if (typeof timestamp === 'function') choice = 'extracted';
     else if (timestamp === 'source' || timestamp === 'ingestion') choice = timestamp;
-    else if (timestamp === undefined) choice = OWN_EVENT_TIME_KINDS.has(source.kind) ? 'source' : 'none';
+    else if (timestamp === undefined) choice = source.eventTimes === true ? 'source' : 'none';
     else
       throw configError(
         "timestamp must be a function of the record, 'source' or 'ingestion'",

@@ -8,6 +8,7 @@
  * goes to the window step's late output.
  */
 import { configError } from '../errors/index.ts';
+import { MAX_TIMER_MS } from '../runtime/clock.ts';
 import type { Key } from '../state/key-groups.ts';
 
 /** The event-time interval `[start, end)`. */
@@ -45,12 +46,11 @@ export type WindowAssigner =
 export const MAX_DURATION_MS = 3_155_760_000_000;
 
 /**
- * The longest a processing-time timer can wait (2^31 - 1 ms, about 24.8
- * days): Node fires a longer `setTimeout` after 1 ms instead (issue 19), so a
- * longer call timeout, early-result period or checkpoint interval would fire
- * at once, over and over.
+ * The longest a processing-time timer can wait in one `setTimeout` (2^31 - 1
+ * ms, about 24.8 days; see runtime/clock.ts): a longer call timeout,
+ * early-result period or checkpoint interval is refused.
  */
-export const MAX_TIMER_MS = 2_147_483_647;
+export { MAX_TIMER_MS };
 
 /** What {@link checkDuration} accepts besides the value. */
 export interface DurationRule {

@@ -84,6 +84,12 @@ export interface Source<T> {
   readonly splittable?: boolean;
   /** How many splits a splittable source has, when known up front (a generator's): with 1, only one subtask reads. */
   readonly splits?: number;
+  /**
+   * Whether its batches carry each record's event time (`SourceBatch.times`:
+   * a generator's clock, a Kafka record's timestamp). Such a source needs no
+   * `timestamp` option before a window or join; any other does.
+   */
+  readonly eventTimes?: boolean;
   open(ctx: SourceContext): SourceReader<T> | Promise<SourceReader<T>>;
 }
 

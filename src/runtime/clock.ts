@@ -11,12 +11,24 @@ export interface Clock {
   schedule(at: number, fn: () => void): () => void;
 }
 
+/**
+ * The longest one `setTimeout` can wait (2^31 - 1 ms, about 24.8 days): Node
+ * fires a longer one after 1 ms instead (issue 19), so longer waits go in steps.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** Wall-clock time, with timers that never keep the process alive on their own. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   schedule(at, fn) {
-    const t = setTimeout(fn, Math.max(0, at - Date.now()));
-    t.unref();
+    // Node fires a timer of more than 2^31 - 1 ms (~24.8 days) after 1 ms: wait in steps of at most that.
+    let t: ReturnType<typeof setTimeout>;
+    const arm = () => {
+      const wait = at - Date.now();
+      t = setTimeout(wait > MAX_TIMER_MS ? arm : fn, Math.min(Math.max(0, wait), MAX_TIMER_MS));
+      t.unref();
+    };
+    arm();
     return () => clearTimeout(t);
   },
 };

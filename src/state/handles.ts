@@ -58,7 +58,8 @@ function descriptor<H>(
   kind: 'value' | 'map' | 'list',
   options: StateOptions | undefined,
 ): StateDescriptor<H> {
-  const ttl = options?.ttl ?? 0;
+  // Only a missing ttl means none: null is a mistake to name, not a default.
+  const ttl = options?.ttl === undefined ? 0 : options.ttl;
   if (typeof ttl !== 'number' || !(ttl >= 0)) {
     throw configError(
       'state ttl must be a number of milliseconds >= 0',

@@ -118,11 +118,9 @@ const ARGUMENTS: readonly {
   },
   {
     // valueState() checks its ttl itself (src/state/handles.ts); withState checks what it let through.
-    // It reads a null ttl as none (`?? 0`) before withState sees it.
     name: 'state',
     min: 0,
     set: (v) => keyed().withState({ seen: valueState<number>({ ttl: v as number }) }),
-    skip: (v) => v === null,
   },
   {
     name: 'mapAsync timeout',

@@ -158,7 +158,18 @@ export function jsonLinesSink<T>(options: JsonLinesSinkOptions<T>): Sink<T> {
   return {
     kind: 'jsonl-file',
     guarantee: 'exactly-once',
-    open(ctx) {
+    async open(ctx) {
+      // A missing directory is the user's to fix: a configuration error, which fails the run at
+      // once rather than restarting it until the restart limit (issue 19).
+      const dir = dirname(options.path);
+      const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
+      if (!isDir)
+        throw configError(
+          `jsonLinesSink cannot write ${options.path}: the directory ${dir} does not exist`,
+          options.path,
+          `create it (mkdir -p ${dir}) or pass another path`,
+          ctx.stepId,
+        );
       if (ctx.checkpointing)
         return openTransactional(options.path, format, options.append ?? false, ctx.restored);
       const stream = createWriteStream(options.path, { flags: options.append ? 'a' : 'w' });

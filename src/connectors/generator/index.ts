@@ -102,6 +102,7 @@ export function generatorSource<T>(options: GeneratorOptions<T>): Source<T> {
     );
   return {
     kind: 'generator',
+    eventTimes: true,
     splittable: true,
     splits,
     open(ctx): SourceReader<T> {

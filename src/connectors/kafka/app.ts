@@ -355,6 +355,7 @@ export class KafkaApp {
     const app = this;
     const source: Source<T> = {
       kind: 'kafka-app',
+      eventTimes: true,
       splittable: true,
       open(ctx): SourceReader<T> {
         const task = app.#opening;

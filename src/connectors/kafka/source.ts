@@ -88,6 +88,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
   const parse = options.parse;
   return {
     kind: 'kafka',
+    eventTimes: true,
     async open(ctx): Promise<SourceReader<T>> {
       const consumer = committedReads(
         new Consumer({

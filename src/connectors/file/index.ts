@@ -162,7 +162,10 @@ export function jsonLinesSink<T>(options: JsonLinesSinkOptions<T>): Sink<T> {
       // A missing directory is the user's to fix: a configuration error, which fails the run at
       // once rather than restarting it until the restart limit (issue 19).
       const dir = dirname(options.path);
-      const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
+      const isDir = await stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
       if (!isDir)
         throw configError(
           `jsonLinesSink cannot write ${options.path}: the directory ${dir} does not exist`,

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { CheckpointRestore } from '../src/checkpoint/snapshot.ts';
 import { loadCheckpoint } from '../src/checkpoint/storage.ts';
 import { generatorSource } from '../src/connectors/generator/index.ts';
-import type { Sink } from '../src/connectors/types.ts';
+import type { Sink } from '../src/core/connector.ts';
 import { type Aggregator, Pipeline, tumbling } from '../src/index.ts';
 import type { CheckpointInfo } from '../src/runtime/job.ts';
 import { HeapStateBackend } from '../src/state/heap.ts';

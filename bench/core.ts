@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { generatorSource } from '../src/connectors/generator/index.ts';
-import type { Sink } from '../src/connectors/types.ts';
+import type { Sink } from '../src/core/connector.ts';
 import { Pipeline, tumbling } from '../src/index.ts';
 
 interface Event {

@@ -4,7 +4,7 @@
  * build it too. Results go to a checksum sink (count and sum), printed by the
  * bench so both parallelisms can be checked against each other.
  */
-import type { Sink } from '../src/connectors/types.ts';
+import type { Sink } from '../src/core/connector.ts';
 import { definePipeline, generatorSource, Pipeline, tumbling } from '../src/index.ts';
 
 export const checksum = { n: 0, sum: 0 };

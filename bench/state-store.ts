@@ -23,11 +23,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { open } from 'lmdb';
+import { keyGroupOf } from '../src/core/key-groups.ts';
 import type { StateTable } from '../src/state/backend.ts';
 import { encodeKey, encodeValue, groupPrefix, prefixEnd } from '../src/state/durable/encoding.ts';
 import { durableStateBackend } from '../src/state/durable/index.ts';
 import { HeapStateBackend } from '../src/state/heap.ts';
-import { keyGroupOf } from '../src/state/key-groups.ts';
 
 const BATCH = 1000;
 const MAX_P = 128;

@@ -2,7 +2,7 @@
  * eddy's public API. Everything a pipeline author needs is exported here;
  * anything not exported here is internal and may change.
  */
-export type { DeadLetter } from './api/dead-letter.ts';
+
 export { Pipeline, type PipelineOptions, type RunningPipeline, type RunOptions } from './api/pipeline.ts';
 export {
   JoinBuilder,
@@ -42,6 +42,7 @@ export {
   generatorSource,
 } from './connectors/generator/index.ts';
 export { arraySource, type CollectSink, collectSink } from './connectors/memory/index.ts';
+export { type Clock, ManualClock, systemClock } from './core/clock.ts';
 export type {
   DeliveryGuarantee,
   Sink,
@@ -52,8 +53,12 @@ export type {
   SourceContext,
   SourceOptions,
   SourceReader,
-} from './connectors/types.ts';
+} from './core/connector.ts';
+export type { DeadLetter } from './core/dead-letter.ts';
+export type { Key } from './core/key-groups.ts';
+export type { PipelineMetrics, StepMetrics } from './core/metrics.ts';
 export { EddyError, ERROR_CODES, type ErrorCode, type ErrorDomain } from './errors/index.ts';
+export type { ErrorPolicy } from './operators/operator.ts';
 export {
   type OutputTag,
   outputTag,
@@ -61,9 +66,6 @@ export {
   type ProcessFunction,
   type TimerService,
 } from './operators/process.ts';
-export { type Clock, ManualClock, systemClock } from './runtime/clock.ts';
-export type { PipelineMetrics, StepMetrics } from './runtime/metrics.ts';
-export type { ErrorPolicy } from './runtime/operator.ts';
 export { RESTART_DEFAULTS, type RestartOptions } from './runtime/restart.ts';
 export type { DurableStateOptions } from './state/durable/index.ts';
 export {
@@ -76,4 +78,3 @@ export {
   type ValueState,
   valueState,
 } from './state/handles.ts';
-export type { Key } from './state/key-groups.ts';

@@ -6,20 +6,20 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointStorage, type LoadedCheckpoint, loadCheckpoint } from '../checkpoint/storage.ts';
-import type { Source, SourceOptions } from '../connectors/types.ts';
+import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../core/batch.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Source, SourceOptions } from '../core/connector.ts';
+import type { DeadLetter } from '../core/dead-letter.ts';
+import { DEFAULT_MAX_PARALLELISM } from '../core/key-groups.ts';
+import type { PipelineMetrics } from '../core/metrics.ts';
 import { configError, EddyError } from '../errors/index.ts';
+import type { ErrorPolicy } from '../operators/operator.ts';
 import { checkInt, DEAD_LETTERS_ID, LogicalGraph, type PlanNode } from '../plan/graph.ts';
-import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../runtime/batch.ts';
-import type { Clock } from '../runtime/clock.ts';
 import { type CheckpointInfo, Job, type JobOptions } from '../runtime/job.ts';
-import type { PipelineMetrics } from '../runtime/metrics.ts';
-import type { ErrorPolicy } from '../runtime/operator.ts';
 import { type RestartOptions, RestartStrategy } from '../runtime/restart.ts';
 import { type Attempt, type SuperviseOptions, supervise } from '../runtime/supervisor.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
-import { DEFAULT_MAX_PARALLELISM } from '../state/key-groups.ts';
-import type { DeadLetter } from './dead-letter.ts';
 import { type PlanScope, Stream } from './stream.ts';
 import { checkDuration, MAX_TIMER_MS, orDefault } from './windows.ts';
 

@@ -4,11 +4,13 @@
  * handle; nothing runs here. Types flow by inference: `map((r) => r.temp)` on a
  * `Stream<Reading>` gives a `Stream<number>`.
  */
-import type { Sink } from '../connectors/types.ts';
+import type { Sink } from '../core/connector.ts';
+import type { Key } from '../core/key-groups.ts';
 import { configError } from '../errors/index.ts';
 import type { Stage } from '../operators/chain.ts';
 import { IntervalJoinOperator, TableJoinOperator, WindowJoinOperator } from '../operators/joins.ts';
 import { MapAsyncOperator } from '../operators/map-async.ts';
+import type { Operator } from '../operators/operator.ts';
 import {
   type OutputTag,
   type ProcessFunction,
@@ -20,9 +22,7 @@ import { BranchOperator, TimestampsOperator, UnionOperator } from '../operators/
 import { LATE_TAG, WindowOperator } from '../operators/window.ts';
 import { WindowCombiner } from '../operators/window-combine.ts';
 import { checkFn, checkInt, type LogicalGraph, type NodeKind, type StreamRef } from '../plan/graph.ts';
-import type { Operator } from '../runtime/operator.ts';
 import type { StateDescriptor, StateSpec } from '../state/handles.ts';
-import type { Key } from '../state/key-groups.ts';
 import {
   type Aggregator,
   checkAssigner,

@@ -7,35 +7,19 @@
  * late record updates it (a result with `timing: 'late'`); after that the record
  * goes to the window step's late output.
  */
+
+import { MAX_TIMER_MS } from '../core/clock.ts';
+import type { WindowAssigner } from '../core/windows.ts';
 import { configError } from '../errors/index.ts';
-import { MAX_TIMER_MS } from '../runtime/clock.ts';
-import type { Key } from '../state/key-groups.ts';
 
-/** The event-time interval `[start, end)`. */
-export interface Window {
-  readonly start: number;
-  readonly end: number;
-}
-
-/**
- * Why a result was emitted: `early` before the window closed (periodic early
- * results), `on-time` when the watermark passed its end, `late` when a record
- * within the allowed lateness updated an already emitted result.
- */
-export type Timing = 'early' | 'on-time' | 'late';
-
-/** One result of a windowed aggregation. Later results for the same key and window supersede earlier ones. */
-export interface Windowed<K extends Key, R> {
-  readonly key: K;
-  readonly window: Window;
-  readonly value: R;
-  readonly timing: Timing;
-}
-
-export type WindowAssigner =
-  | { readonly kind: 'tumbling'; readonly size: number; readonly offset: number }
-  | { readonly kind: 'sliding'; readonly size: number; readonly slide: number; readonly offset: number }
-  | { readonly kind: 'session'; readonly gap: number };
+export {
+  type Aggregator,
+  alignedStart,
+  type Timing,
+  type Window,
+  type WindowAssigner,
+  type Windowed,
+} from '../core/windows.ts';
 
 /**
  * The longest duration the DSL takes: 100 years of milliseconds. Anything
@@ -47,7 +31,7 @@ export const MAX_DURATION_MS = 3_155_760_000_000;
 
 /**
  * The longest a processing-time timer can wait in one `setTimeout` (2^31 - 1
- * ms, about 24.8 days; see runtime/clock.ts): a longer call timeout,
+ * ms, about 24.8 days; see core/clock.ts): a longer call timeout,
  * early-result period or checkpoint interval is refused.
  */
 export { MAX_TIMER_MS };
@@ -230,36 +214,4 @@ export function sliding(size: number, slide: number, offset = 0): WindowAssigner
  */
 export function session(gap: number): WindowAssigner {
   return checkAssigner({ kind: 'session', gap });
-}
-
-/** The start of the tumbling/sliding-grid window of `size`/`step` that contains `time`. */
-export function alignedStart(time: number, step: number, offset: number): number {
-  const r = (time - offset) % step;
-  return time - (r < 0 ? r + step : r);
-}
-
-/**
- * An incremental aggregation: `create` an accumulator, `add` each record, turn
- * the accumulator into a `result`. `merge` combines two accumulators; session
- * windows need it, and with it tumbling and sliding windows at parallelism > 1
- * are pre-aggregated in each subtask before records cross to the subtask that
- * owns their key (only one partial per key, window and subtask crosses). It
- * must be associative, and `merge(a, b)` must equal adding b's records to a
- * (it may change `a` in place and return it).
- *
- * @example
- * ```ts
- * const average: Aggregator<Reading, { sum: number; n: number }, number> = {
- *   create: () => ({ sum: 0, n: 0 }),
- *   add: (acc, r) => ({ sum: acc.sum + r.temp, n: acc.n + 1 }),
- *   merge: (a, b) => ({ sum: a.sum + b.sum, n: a.n + b.n }),
- *   result: (acc) => acc.sum / acc.n,
- * };
- * ```
- */
-export interface Aggregator<T, A, R> {
-  create(): A;
-  add(accumulator: A, value: T): A;
-  result(accumulator: A): R;
-  merge?(a: A, b: A): A;
 }

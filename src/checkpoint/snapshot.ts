@@ -8,15 +8,34 @@
  * Everything keyed is split by key group, so a restore can take only the
  * groups it owns — that is what rescaling is.
  */
+
+import { decode, encode } from '../codec/chunks.ts';
+import { EntryWriter } from '../codec/entries.ts';
+import { type Key, workerForKeyGroup } from '../core/key-groups.ts';
 import { EddyError } from '../errors/index.ts';
-import type { KeyedItems, RestoredOperator } from '../runtime/operator.ts';
-import type { TaskWatermarks } from '../runtime/task.ts';
-import type { FeederSnapshot } from '../runtime/timestamps.ts';
+import type { KeyedItems, RestoredOperator } from '../operators/operator.ts';
 import type { KeyedStateBackend, StateChunk, StateSnapshot } from '../state/backend.ts';
-import { type Key, workerForKeyGroup } from '../state/key-groups.ts';
-import { decode, encode } from './codec.ts';
-import { EntryWriter } from './entry-codec.ts';
 import type { Chunk, LoadedCheckpoint } from './storage.ts';
+
+/** A task's watermarks in a checkpoint: its own, each input channel's, and what it forwarded. */
+export interface TaskWatermarks {
+  readonly watermark: number;
+  readonly inputs: readonly number[];
+  readonly forwarded: number;
+}
+
+/** A source's watermark generator in a checkpoint (its per-split maxima). */
+export interface FeederSnapshot {
+  readonly emitted: number;
+  /** The splits this feeder read, with their maxima: restored as they were. */
+  readonly splits: readonly (readonly [string, number])[];
+  /**
+   * After a rescale: every split's maximum from every old subtask, taken up
+   * only by the splits this subtask goes on to read (the others would hold
+   * its watermark back for ever).
+   */
+  readonly known?: readonly (readonly [string, number])[];
+}
 
 /** One subtask's non-keyed part of a checkpoint. */
 export interface SubtaskMeta {

@@ -4,7 +4,7 @@
  * that builds the pipeline from them.
  */
 import type { Pipeline } from '../api/pipeline.ts';
-import type { PipelineMetrics } from '../runtime/metrics.ts';
+import type { PipelineMetrics } from '../core/metrics.ts';
 
 export type OptionSpec =
   | { readonly type: 'number'; readonly default: number; readonly description: string; readonly min?: number }

@@ -15,8 +15,8 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { RunningPipeline } from '../api/pipeline.ts';
 import { checkDuration, MAX_TIMER_MS } from '../api/windows.ts';
+import type { PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
-import type { PipelineMetrics } from '../runtime/metrics.ts';
 import type { OptionSpec, PipelineModule } from './define.ts';
 
 /**

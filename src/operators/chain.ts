@@ -12,10 +12,10 @@
  * A throw isolates the record that caused it (see user-errors.ts) and the loop
  * resumes at the next one. Each member step keeps its own record counts.
  */
-import type { Batch } from '../runtime/batch.ts';
-import type { StepCounters } from '../runtime/metrics.ts';
-import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
-import { type Key, keyGroupOf } from '../state/key-groups.ts';
+import type { Batch } from '../core/batch.ts';
+import { type Key, keyGroupOf } from '../core/key-groups.ts';
+import type { StepCounters } from '../core/metrics.ts';
+import type { Operator, OperatorContext, Output } from './operator.ts';
 import { userFunctionFailed } from './user-errors.ts';
 
 export type StageKind = 'map' | 'filter' | 'flatMap' | 'keyBy';

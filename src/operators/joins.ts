@@ -13,12 +13,13 @@
  *   key; each left record is joined with the table as it is when the record
  *   arrives.
  */
-import { alignedStart, type WindowAssigner } from '../api/windows.ts';
-import { type Batch, effectiveWatermark } from '../runtime/batch.ts';
-import type { Operator, OperatorContext, OperatorSnapshot, Output } from '../runtime/operator.ts';
+
+import { type Batch, effectiveWatermark } from '../core/batch.ts';
+import { type Key, keyGroupOf } from '../core/key-groups.ts';
+import { alignedStart, type WindowAssigner } from '../core/windows.ts';
 import type { StateTable } from '../state/backend.ts';
-import { type Key, keyGroupOf } from '../state/key-groups.ts';
 import { TimerQueue } from '../time/timers.ts';
+import type { Operator, OperatorContext, OperatorSnapshot, Output } from './operator.ts';
 import { userFunctionFailed } from './user-errors.ts';
 import { LATE_TAG } from './window.ts';
 

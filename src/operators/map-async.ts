@@ -8,10 +8,11 @@
  * When more records wait than can run, processBatch returns a promise, so the
  * source slows down instead of the queue growing.
  */
+
+import type { Batch } from '../core/batch.ts';
+import type { Key } from '../core/key-groups.ts';
 import { EddyError } from '../errors/index.ts';
-import type { Batch } from '../runtime/batch.ts';
-import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
-import type { Key } from '../state/key-groups.ts';
+import type { Operator, OperatorContext, Output } from './operator.ts';
 import { messageOf } from './user-errors.ts';
 
 export interface MapAsyncOptions {

@@ -3,13 +3,14 @@
  * processing-time timers (Flink's KeyedProcessFunction). Rolling `reduce` and
  * `aggregate` on a keyed stream are built on the same cursor-and-table pattern.
  */
-import type { Aggregator } from '../api/windows.ts';
-import type { Batch } from '../runtime/batch.ts';
-import type { Operator, OperatorContext, OperatorSnapshot, Output } from '../runtime/operator.ts';
+
+import type { Batch } from '../core/batch.ts';
+import { type Key, keyGroupOf } from '../core/key-groups.ts';
+import type { Aggregator } from '../core/windows.ts';
 import type { StateTable } from '../state/backend.ts';
 import { type KeyCursor, makeHandles, type StateHandles, type StateSpec } from '../state/handles.ts';
-import { type Key, keyGroupOf } from '../state/key-groups.ts';
 import { TimerQueue } from '../time/timers.ts';
+import type { Operator, OperatorContext, OperatorSnapshot, Output } from './operator.ts';
 import { userFunctionFailed } from './user-errors.ts';
 
 /** Registers and deletes timers for the current key. Times are epoch ms. */

@@ -5,9 +5,10 @@
  * barrier (the committable goes into the checkpoint), commit once the
  * checkpoint is durable.
  */
-import type { Sink, SinkWriter } from '../connectors/types.ts';
-import type { Batch } from '../runtime/batch.ts';
-import type { Operator, OperatorContext, OperatorSnapshot } from '../runtime/operator.ts';
+
+import type { Batch } from '../core/batch.ts';
+import type { Sink, SinkWriter } from '../core/connector.ts';
+import type { Operator, OperatorContext, OperatorSnapshot } from './operator.ts';
 
 export class SinkOperator implements Operator {
   readonly #sink: Sink<unknown>;

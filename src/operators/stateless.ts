@@ -3,8 +3,8 @@
  * branch, and the pass-through of source steps. (map, filter, flatMap and
  * keyBy run as chains: see chain.ts.)
  */
-import type { Batch } from '../runtime/batch.ts';
-import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
+import type { Batch } from '../core/batch.ts';
+import type { Operator, OperatorContext, Output } from './operator.ts';
 import { userFunctionFailed } from './user-errors.ts';
 
 type Fn<A, B> = (value: A) => B;

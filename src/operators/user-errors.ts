@@ -4,7 +4,7 @@
  * goes on; with the 'fail' policy the pipeline stops with the error.
  */
 import { EddyError } from '../errors/index.ts';
-import type { OperatorContext } from '../runtime/operator.ts';
+import type { OperatorContext } from './operator.ts';
 
 export function userFunctionFailed(
   ctx: OperatorContext,

@@ -22,11 +22,12 @@
  * pass this subtask's while it is idle), so the first time the input goes idle
  * every partial is sent and from then on records go on unchanged.
  */
-import { type Aggregator, alignedStart, type WindowAssigner } from '../api/windows.ts';
+
+import { type Batch, effectiveWatermark } from '../core/batch.ts';
+import type { Key } from '../core/key-groups.ts';
+import { type Aggregator, alignedStart, type WindowAssigner } from '../core/windows.ts';
 import { EddyError } from '../errors/index.ts';
-import { type Batch, effectiveWatermark } from '../runtime/batch.ts';
-import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
-import type { Key } from '../state/key-groups.ts';
+import type { Operator, OperatorContext, Output } from './operator.ts';
 import { userFunctionFailed } from './user-errors.ts';
 
 /** The local step's outputs: records passed on as they were, and partial accumulators. */

@@ -15,12 +15,13 @@
  * watermark already passed is emitted at once as `late`, and must not be
  * emitted again as `on-time` by a timer in the past (issue 19).
  */
-import { type Aggregator, alignedStart, type Timing, type WindowAssigner } from '../api/windows.ts';
-import type { Batch } from '../runtime/batch.ts';
-import type { Operator, OperatorContext, Output } from '../runtime/operator.ts';
+
+import type { Batch } from '../core/batch.ts';
+import type { Key } from '../core/key-groups.ts';
+import { type Aggregator, alignedStart, type Timing, type WindowAssigner } from '../core/windows.ts';
 import type { StateTable } from '../state/backend.ts';
-import type { Key } from '../state/key-groups.ts';
 import { TimerQueue } from '../time/timers.ts';
+import type { Operator, OperatorContext, Output } from './operator.ts';
 import { userFunctionFailed } from './user-errors.ts';
 import { PARTIALS_TAG } from './window-combine.ts';
 

@@ -5,10 +5,10 @@
  * make its operator, so the runtime can make one operator per worker.
  */
 
-import type { Sink, Source, SourceOptions } from '../connectors/types.ts';
+import type { Sink, Source, SourceOptions } from '../core/connector.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { Stage } from '../operators/chain.ts';
-import type { Operator } from '../runtime/operator.ts';
+import type { Operator } from '../operators/operator.ts';
 
 /** A reference to one output of one node: what a stream handle points at. */
 export interface StreamRef {

@@ -5,25 +5,31 @@
  * has finished. A {@link Job} runs one executor per subtask, wires their
  * exchanges, and coordinates checkpoints, completion and failure.
  */
-import { type DeadLetter, payloadText } from '../api/dead-letter.ts';
-import { readAllNow, type SubtaskMeta, type SubtaskRestore } from '../checkpoint/snapshot.ts';
-import type { Sink, SourceReader } from '../connectors/types.ts';
+
+import {
+  readAllNow,
+  type SubtaskMeta,
+  type SubtaskRestore,
+  type TaskWatermarks,
+} from '../checkpoint/snapshot.ts';
+import type { Batch } from '../core/batch.ts';
+import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../core/batch.ts';
+import { type Clock, systemClock } from '../core/clock.ts';
+import type { Sink, SourceReader } from '../core/connector.ts';
+import { type DeadLetter, payloadText } from '../core/dead-letter.ts';
+import { workerForKeyGroup } from '../core/key-groups.ts';
+import { type PipelineMetrics, StepCounters, type StepMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import { ChainOperator } from '../operators/chain.ts';
+import type { ErrorPolicy, Operator, OperatorContext, OperatorSnapshot } from '../operators/operator.ts';
 import { SinkOperator } from '../operators/sink.ts';
 import { PassThroughOperator } from '../operators/stateless.ts';
 import { PARTIALS_TAG, RAW_TAG } from '../operators/window-combine.ts';
 import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from '../plan/graph.ts';
 import type { KeyedStateBackend, StateSnapshot } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
-import { workerForKeyGroup } from '../state/key-groups.ts';
 import { DEFAULT_MAX_DRIFT_MS, type WatermarkAlignment } from './alignment.ts';
-import type { Batch } from './batch.ts';
-import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from './batch.ts';
-import { type Clock, systemClock } from './clock.ts';
-import { type PipelineMetrics, StepCounters, type StepMetrics } from './metrics.ts';
-import type { ErrorPolicy, Operator, OperatorContext, OperatorSnapshot } from './operator.ts';
-import { type AnyEdge, type ChannelTarget, type ExchangeEdge, Task, type TaskWatermarks } from './task.ts';
+import { type AnyEdge, type ChannelTarget, type ExchangeEdge, Task } from './task.ts';
 import { SourceFeeder } from './timestamps.ts';
 
 export interface ExecutorOptions {

@@ -19,15 +19,15 @@ import {
   type LoadedCheckpoint,
   writeCheckpointDir,
 } from '../checkpoint/storage.ts';
+import { systemClock } from '../core/clock.ts';
+import { workerForKeyGroup } from '../core/key-groups.ts';
+import type { PipelineMetrics, StepMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import type { LogicalGraph } from '../plan/graph.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
-import { workerForKeyGroup } from '../state/key-groups.ts';
 import { alignedSources, WatermarkAlignment } from './alignment.ts';
-import { systemClock } from './clock.ts';
 import { Executor, type ExecutorOptions, type SubtaskSnapshot } from './executor.ts';
-import type { PipelineMetrics, StepMetrics } from './metrics.ts';
 import type { SourceFeeder } from './timestamps.ts';
 
 /** What one checkpoint or savepoint took. */

@@ -13,9 +13,9 @@
  * fails with the last error.
  */
 import type { LoadedCheckpoint } from '../checkpoint/storage.ts';
+import type { PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import type { CheckpointInfo } from './job.ts';
-import type { PipelineMetrics } from './metrics.ts';
 import { type RestartOptions, RestartStrategy } from './restart.ts';
 
 /** One attempt of a run: what `Pipeline.start` returns, for one job. */

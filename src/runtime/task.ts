@@ -7,10 +7,12 @@
  * time measured per batch is the operator's own and the call stack stays as
  * deep as the graph, not as the data.
  */
-import type { Key } from '../state/key-groups.ts';
-import type { Batch } from './batch.ts';
-import type { StepCounters } from './metrics.ts';
-import type { Operator, OperatorContext, Output } from './operator.ts';
+
+import type { TaskWatermarks } from '../checkpoint/snapshot.ts';
+import type { Batch } from '../core/batch.ts';
+import type { Key } from '../core/key-groups.ts';
+import type { StepCounters } from '../core/metrics.ts';
+import type { Operator, OperatorContext, Output } from '../operators/operator.ts';
 
 /** Where a task's output tag goes in the same subtask: a downstream task and which of its channels. */
 export interface Edge {
@@ -88,12 +90,6 @@ function eachTarget(e: AnyEdge, fn: (task: ChannelTarget, channel: number) => vo
   if (!isExchange(e)) fn(e.task, e.input);
   else if (e.kind === 'gather') fn(e.targets[0]!, e.channel);
   else for (const t of e.targets) fn(t, e.channel);
-}
-
-export interface TaskWatermarks {
-  readonly watermark: number;
-  readonly inputs: readonly number[];
-  readonly forwarded: number;
 }
 
 /** Collects backpressure promises from every task of a run; sources wait on them. */

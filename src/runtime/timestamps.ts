@@ -16,9 +16,11 @@
  * order of records within their split — not on batch sizes, parallelism,
  * threads or how far other splits have got.
  */
-import type { SourceOptions } from '../connectors/types.ts';
-import type { Batch } from './batch.ts';
-import type { Clock } from './clock.ts';
+
+import type { FeederSnapshot } from '../checkpoint/snapshot.ts';
+import type { Batch } from '../core/batch.ts';
+import type { Clock } from '../core/clock.ts';
+import type { SourceOptions } from '../core/connector.ts';
 import type { Task } from './task.ts';
 
 /** The floor of a record that did not break its source's bound (see `Batch.floors`). */
@@ -204,18 +206,6 @@ export class SourceFeeder {
     for (const [id, max] of snapshot.splits) this.#splits.set(id, { max, lastData: now, idle: false });
     this.#known = new Map(snapshot.known ?? []);
   }
-}
-
-export interface FeederSnapshot {
-  readonly emitted: number;
-  /** The splits this feeder read, with their maxima: restored as they were. */
-  readonly splits: readonly (readonly [string, number])[];
-  /**
-   * After a rescale: every split's maximum from every old subtask, taken up
-   * only by the splits this subtask goes on to read (the others would hold
-   * its watermark back for ever).
-   */
-  readonly known?: readonly (readonly [string, number])[];
 }
 
 interface Split {

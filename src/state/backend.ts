@@ -9,7 +9,7 @@
  * hot path. A durable backend keeps hot entries in memory (write-back) and
  * reads the rest with a synchronous store call.
  */
-import type { Key } from './key-groups.ts';
+import type { Key } from '../core/key-groups.ts';
 
 /** One state table of one step. */
 export interface StateTable<V> {

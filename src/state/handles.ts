@@ -4,10 +4,11 @@
  * time-to-live. Handles are made once per step and read the current key from a
  * shared cursor, so switching keys costs nothing.
  */
+
+import type { Clock } from '../core/clock.ts';
+import type { Key } from '../core/key-groups.ts';
 import { configError } from '../errors/index.ts';
-import type { Clock } from '../runtime/clock.ts';
 import type { StateTable } from './backend.ts';
-import type { Key } from './key-groups.ts';
 
 /** The key the step is processing now; set by the operator before each call into user code. */
 export interface KeyCursor {

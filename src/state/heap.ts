@@ -9,9 +9,9 @@
  * caller can read a value and change it in place — so the snapshot holds
  * exactly the state at the barrier while records keep flowing.
  */
-import { EntryWriter } from '../checkpoint/entry-codec.ts';
+import { EntryWriter } from '../codec/entries.ts';
+import type { Key } from '../core/key-groups.ts';
 import type { KeyedStateBackend, StateChunk, StateSnapshot, StateTable } from './backend.ts';
-import type { Key } from './key-groups.ts';
 
 /** One writer for every table: captures never interleave (each runs to its end synchronously). */
 const writer = new EntryWriter();

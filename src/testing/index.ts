@@ -14,14 +14,15 @@
  * await d.end();
  * ```
  */
-import type { DeadLetter } from '../api/dead-letter.ts';
+
 import type { Pipeline } from '../api/pipeline.ts';
 import { type CollectSink, collectSink } from '../connectors/memory/index.ts';
+import { ManualClock } from '../core/clock.ts';
+import type { DeadLetter } from '../core/dead-letter.ts';
+import { type Key, keyGroupOf } from '../core/key-groups.ts';
+import type { PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
-import { ManualClock } from '../runtime/clock.ts';
 import type { Job } from '../runtime/job.ts';
-import type { PipelineMetrics } from '../runtime/metrics.ts';
-import { type Key, keyGroupOf } from '../state/key-groups.ts';
 
 /** A source step fed by hand. */
 export interface TestInput<T> {

@@ -4,7 +4,7 @@
  * a registration is one Map lookup and a push, and the heap holds one entry per
  * distinct time rather than per timer.
  */
-import type { Key } from '../state/key-groups.ts';
+import type { Key } from '../core/key-groups.ts';
 
 export interface Timer {
   readonly time: number;

@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { decode, encode } from '../../src/checkpoint/codec.ts';
 import { CheckpointStorage, type Chunk, loadCheckpoint } from '../../src/checkpoint/storage.ts';
+import { decode, encode } from '../../src/codec/chunks.ts';
 import { EddyError } from '../../src/index.ts';
 
 function chunk(value: unknown, keyGroup = 0): Chunk {

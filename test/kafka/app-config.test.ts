@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { kafkaApp, kafkaPartition, kafkaSink } from '../../src/connectors/kafka/index.ts';
+import { keyGroupOf } from '../../src/core/key-groups.ts';
 import { EddyError, Pipeline } from '../../src/index.ts';
-import { keyGroupOf } from '../../src/state/key-groups.ts';
 
 describe('kafkaApp configuration', () => {
   it('rejects a bad applicationId, commit interval, topics and keyBy with the fix', () => {

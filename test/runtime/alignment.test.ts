@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import type { Source, SourceBatch } from '../../src/connectors/types.ts';
+import type { Source, SourceBatch } from '../../src/core/connector.ts';
 import { collectSink, Pipeline } from '../../src/index.ts';
 import { WatermarkAlignment } from '../../src/runtime/alignment.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_TIMER_MS, systemClock } from '../../src/runtime/clock.ts';
+import { MAX_TIMER_MS, systemClock } from '../../src/core/clock.ts';
 
 describe('system clock', () => {
   it('a timer beyond 2^31 - 1 ms does not fire at once (Node fires such a setTimeout after 1 ms)', async () => {

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
+import type { Key } from '../../src/core/key-groups.ts';
 import { EddyError } from '../../src/errors/index.ts';
 import type { KeyedStateBackend } from '../../src/state/backend.ts';
 import { type DurableStateBackend, durableStateBackend } from '../../src/state/durable/index.ts';
 import { HeapStateBackend } from '../../src/state/heap.ts';
-import type { Key } from '../../src/state/key-groups.ts';
 
 const MAX_P = 4;
 const TABLES = [
@@ -273,7 +273,7 @@ describe('durable state backend', () => {
       const script = `
         const { durableStateBackend } = await import(${JSON.stringify(moduleUrl('../../src/state/durable/index.ts'))});
         const { HeapStateBackend } = await import(${JSON.stringify(moduleUrl('../../src/state/heap.ts'))});
-        const { keyGroupOf } = await import(${JSON.stringify(moduleUrl('../../src/state/key-groups.ts'))});
+        const { keyGroupOf } = await import(${JSON.stringify(moduleUrl('../../src/core/key-groups.ts'))});
         const N = ${entries};
         const b = ${JSON.stringify(backend)} === 'durable'
           ? durableStateBackend({ path: ${JSON.stringify(dir)}, cacheEntries: 20000 })

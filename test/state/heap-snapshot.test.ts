@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decode } from '../../src/checkpoint/codec.ts';
+import { decode } from '../../src/codec/chunks.ts';
 import { HeapStateBackend } from '../../src/state/heap.ts';
 
 type Op =

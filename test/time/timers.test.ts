@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { Key } from '../../src/state/key-groups.ts';
+import type { Key } from '../../src/core/key-groups.ts';
 import { type Timer, TimerQueue } from '../../src/time/timers.ts';
 
 type Op =

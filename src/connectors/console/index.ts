@@ -3,7 +3,7 @@
  * writable stream), waiting when the stream is full.
  */
 import type { Writable } from 'node:stream';
-import type { Sink } from '../types.ts';
+import type { Sink } from '../../core/connector.ts';
 
 export interface ConsoleSinkOptions<T> {
   /** Turns a record into its line; default JSON. */

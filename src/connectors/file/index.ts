@@ -8,8 +8,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type DecodeLimits, decodeJson, LineSplitter, resolveDecodeLimits } from '../../codec/index.ts';
+import type { Sink, SinkWriter, Source, SourceReader } from '../../core/connector.ts';
 import { configError } from '../../errors/index.ts';
-import type { Sink, SinkWriter, Source, SourceReader } from '../types.ts';
 
 export interface JsonLinesSourceOptions<T> {
   readonly path: string;

@@ -5,9 +5,10 @@
  * time, so they arrive out of order (within the bound) or late (beyond it).
  * The same seed gives the same records, times and disorder every run.
  */
+
+import type { Source, SourceBatch, SourceReader } from '../../core/connector.ts';
 import { configError } from '../../errors/index.ts';
 import { Random } from '../../util/random.ts';
-import type { Source, SourceBatch, SourceReader } from '../types.ts';
 
 /** What `make` gets besides the index: the record's event time and the seeded randomness. */
 export interface GeneratorContext {

@@ -48,13 +48,13 @@ import {
 
 import type { Pipeline } from '../../api/pipeline.ts';
 import type { DecodeLimits } from '../../codec/index.ts';
+import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../../core/connector.ts';
+import { type Key, keyGroupOf } from '../../core/key-groups.ts';
+import type { PipelineMetrics } from '../../core/metrics.ts';
 import { configError, describe, EddyError, type ErrorCode } from '../../errors/index.ts';
 import type { CheckpointInfo } from '../../runtime/job.ts';
-import type { PipelineMetrics } from '../../runtime/metrics.ts';
 import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
-import { type Key, keyGroupOf } from '../../state/key-groups.ts';
-import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../types.ts';
 import { committedReads } from './aborted.ts';
 import { perTopicCooperativeSticky } from './assignor.ts';
 import { brokersOf } from './brokers.ts';

@@ -20,8 +20,6 @@
  * exact, but heavier than per-key deltas for large state (see docs/KAFKA.md).
  */
 import { crc32 } from 'node:zlib';
-
-import { decode, encode } from '../../checkpoint/codec.ts';
 import type { CheckpointMeta } from '../../checkpoint/snapshot.ts';
 import type {
   CheckpointStore,
@@ -30,6 +28,7 @@ import type {
   LoadedCheckpoint,
   Manifest,
 } from '../../checkpoint/storage.ts';
+import { decode, encode } from '../../codec/chunks.ts';
 import { EddyError } from '../../errors/index.ts';
 import { readToEnd } from './read-to-end.ts';
 

@@ -1,7 +1,7 @@
 /** The Kafka sink (idempotent producer, at-least-once), on @platformatic/kafka. */
 import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
+import type { Sink } from '../../core/connector.ts';
 import { configError, EddyError } from '../../errors/index.ts';
-import type { Sink } from '../types.ts';
 import { brokersOf } from './brokers.ts';
 import { checkDeadLetterTopic, DeadLetterTopic, sinkDeadLetterMessage } from './dead-letters.ts';
 import {

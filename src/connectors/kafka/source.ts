@@ -22,8 +22,8 @@ import {
   MessagesStreamModes,
 } from '@platformatic/kafka';
 import type { DecodeLimits } from '../../codec/index.ts';
+import type { Source, SourceBatch, SourceReader } from '../../core/connector.ts';
 import { configError, EddyError } from '../../errors/index.ts';
-import type { Source, SourceBatch, SourceReader } from '../types.ts';
 import { committedReads } from './aborted.ts';
 import { brokersOf } from './brokers.ts';
 import { checkDeadLetterTopic, DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';

@@ -2,7 +2,7 @@
  * In-memory sources and sinks: a source over an array, and a sink that
  * collects what reaches it. For tests, examples and small jobs.
  */
-import type { Sink, Source } from '../types.ts';
+import type { Sink, Source } from '../../core/connector.ts';
 
 /**
  * A bounded source over an array, in batches.

@@ -12,17 +12,16 @@
  * received at the other end).
  */
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import type { Pipeline } from '../../api/pipeline.ts';
 import type { Participant } from '../../checkpoint/coordinator.ts';
 import type { SubtaskMeta } from '../../checkpoint/snapshot.ts';
 import type { CheckpointStore, Chunk, LoadedCheckpoint } from '../../checkpoint/storage.ts';
+import { systemClock } from '../../core/clock.ts';
+import type { PipelineMetrics, StepMetrics } from '../../core/metrics.ts';
 import { EddyError } from '../../errors/index.ts';
 import { alignedSources, WatermarkAlignment } from '../alignment.ts';
-import { systemClock } from '../clock.ts';
 import { type CheckpointInfo, type CheckpointMetrics, localParticipant, takeCheckpoint } from '../job.ts';
-import type { PipelineMetrics, StepMetrics } from '../metrics.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
-import { setUpSubtask } from './subtask.ts';
+import { setUpSubtask, type ThreadedPipeline } from './subtask.ts';
 
 /**
  * What a worker thread runs first, as plain JavaScript (a TypeScript entry
@@ -110,7 +109,7 @@ class RemoteParticipant implements Participant {
  * `options.parallelism` threads.
  */
 export async function startThreaded(
-  pipeline: Pipeline,
+  pipeline: ThreadedPipeline,
   moduleUrl: string,
   values: Record<string, unknown>,
   options: ThreadedOptions,

@@ -4,7 +4,7 @@
  * backpressure, and the handler that delivers what the other side sends.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { Batch } from '../batch.ts';
+import type { Batch } from '../../core/batch.ts';
 import type { Executor } from '../executor.ts';
 import type { ChannelTarget } from '../task.ts';
 import { type PeerMessage, packBatch, unpackBatch } from './protocol.ts';

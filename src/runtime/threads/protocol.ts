@@ -7,7 +7,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { Packr, Unpackr } from 'msgpackr';
-import type { Batch } from '../batch.ts';
+import type { Batch } from '../../core/batch.ts';
 
 /** On a link between two subtasks. */
 export type PeerMessage =

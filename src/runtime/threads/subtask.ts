@@ -5,12 +5,27 @@
  * to proxies on those links.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { Pipeline } from '../../api/pipeline.ts';
 import { CheckpointRestore } from '../../checkpoint/snapshot.ts';
 import { loadCheckpoint } from '../../checkpoint/storage.ts';
+import type { LogicalGraph } from '../../plan/graph.ts';
+import type { KeyedStateBackend } from '../../state/backend.ts';
 import { alignedSources, WatermarkAlignment } from '../alignment.ts';
-import { Executor } from '../executor.ts';
+import { Executor, type ExecutorOptions } from '../executor.ts';
 import { Link } from './link.ts';
+
+/**
+ * What a threaded run needs of a pipeline — the DSL's `Pipeline` is one —
+ * declared here so that the runtime does not import the DSL above it.
+ */
+export interface ThreadedPipeline {
+  readonly name: string;
+  readonly scope: { readonly graph: LogicalGraph };
+  readonly options: { readonly maxParallelism: number };
+  executorOptions(): Pick<ExecutorOptions, 'maxParallelism' | 'batchSize' | 'lingerMs' | 'errorPolicy'> & {
+    readonly maxParallelism: number;
+  };
+  stateBackendFor(subtask: number): Promise<KeyedStateBackend>;
+}
 
 export interface SubtaskSetup {
   readonly executor: Executor;
@@ -20,7 +35,7 @@ export interface SubtaskSetup {
 }
 
 export async function setUpSubtask(
-  pipeline: Pipeline,
+  pipeline: ThreadedPipeline,
   o: {
     readonly subtask: number;
     readonly parallelism: number;

@@ -6,10 +6,9 @@
  * part of each checkpoint.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { OptionSpec, PipelineModule } from '../../cli/define.ts';
 import { collectSubtask, localParticipant } from '../job.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
-import { setUpSubtask } from './subtask.ts';
+import { setUpSubtask, type ThreadedPipeline } from './subtask.ts';
 
 const data = workerData as WorkerData;
 const port = parentPort!;
@@ -18,9 +17,13 @@ const failed = (e: unknown) =>
   report({ t: 'error', message: (e as Error)?.message ?? String(e), stack: (e as Error)?.stack });
 
 try {
-  const mod = ((await import(data.module)) as { default: PipelineModule<Record<string, OptionSpec>> })
-    .default;
-  const pipeline = await mod.build(data.values as never);
+  // A `definePipeline` module (cli/define.ts), known here only by the shape the worker uses.
+  const mod = (
+    (await import(data.module)) as {
+      default: { build(values: unknown): ThreadedPipeline | Promise<ThreadedPipeline> };
+    }
+  ).default;
+  const pipeline = await mod.build(data.values);
   const { executor, links } = await setUpSubtask(pipeline, { ...data, onFail: failed });
   const participant = localParticipant(executor, links);
   let snapshot: ReturnType<typeof executor.snapshot> | undefined;

@@ -9,8 +9,9 @@
  * hot-key reads close to the heap backend's speed. Eviction takes a batch of
  * victims at a time and writes the dirty ones in one store transaction.
  */
+
+import type { Key } from '../../core/key-groups.ts';
 import { configError } from '../../errors/index.ts';
-import type { Key } from '../key-groups.ts';
 import { encodeKey, encodeValue } from './encoding.ts';
 import type { LmdbStore, StoreWrite } from './store.ts';
 

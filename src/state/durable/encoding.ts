@@ -13,7 +13,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import { Packr } from 'msgpackr';
-import type { Key } from '../key-groups.ts';
+import type { Key } from '../../core/key-groups.ts';
 
 /** Bytes before the namespace: table id and key group. */
 export const GROUP_PREFIX_BYTES = 6;

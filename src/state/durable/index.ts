@@ -20,9 +20,9 @@
  * Layout, cache and counts: see `encoding.ts`, `cache.ts` and `table.ts`.
  */
 import { resolve } from 'node:path';
+import { DEFAULT_MAX_PARALLELISM } from '../../core/key-groups.ts';
 import { configError, EddyError } from '../../errors/index.ts';
 import type { KeyedStateBackend } from '../backend.ts';
-import { DEFAULT_MAX_PARALLELISM } from '../key-groups.ts';
 import { DurableBackend } from './backend.ts';
 import { MAX_KEY_GROUPS } from './encoding.ts';
 import { LmdbStore } from './store.ts';

@@ -3,9 +3,10 @@
  * slots (laid out like the heap backend's maps, so a hit costs what a heap
  * read costs), exact entry counts, and the store behind both.
  */
+
+import type { Key } from '../../core/key-groups.ts';
 import { configError } from '../../errors/index.ts';
 import type { StateTable } from '../backend.ts';
-import type { Key } from '../key-groups.ts';
 import { type ClockCache, Slot, type SlotOwner } from './cache.ts';
 import {
   decodeValue,

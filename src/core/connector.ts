@@ -3,7 +3,7 @@
  * when asked (pull), so a slow pipeline simply asks less often; a sink receives
  * batches and may return a promise to make upstream wait (backpressure).
  */
-import type { Clock } from '../runtime/clock.ts';
+import type { Clock } from './clock.ts';
 
 export interface SourceContext {
   readonly stepId: string;

@@ -4,7 +4,7 @@
  * array of values and shares the timestamps, and a keyed step reads keys that
  * the exchange already computed.
  */
-import type { Key } from '../state/key-groups.ts';
+import type { Key } from './key-groups.ts';
 
 export interface Batch<T = unknown> {
   /** The records. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { hashKey, keyGroupOf, keyGroupRange, workerForKeyGroup } from '../../src/state/key-groups.ts';
+import { hashKey, keyGroupOf, keyGroupRange, workerForKeyGroup } from '../../src/core/key-groups.ts';
 
 describe('key groups', () => {
   it('hashes are stable across releases (saved state depends on them)', () => {

@@ -1,6 +1,6 @@
 /**
  * The binary encoding of checkpoint chunks other than state entries (those
- * are written by `entry-codec.ts`; `decode` reads both). msgpackr with records: measured
+ * are written by `entries.ts`; `decode` reads both). msgpackr with records: measured
  * here on 1M window accumulators `[key, namespace, {count, sum}]` it packed in
  * ~0.21 s against ~1.6 s for `v8.serialize` and ~0.9 s for JSON (which also
  * loses NaN, ±Infinity and undefined). Each chunk is packed on its own with a
@@ -9,7 +9,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import { Packr, Unpackr } from 'msgpackr';
-import { decodeEntries, ENTRIES_MAGIC, REPLACEMENT } from './entry-codec.ts';
+import { decodeEntries, ENTRIES_MAGIC, REPLACEMENT } from './entries.ts';
 
 const OPTIONS = { useRecords: true, moreTypes: true, mapsAsObjects: false } as const;
 /** After ENTRIES_MAGIC (a byte msgpack never starts with): a v8.serialize chunk follows. */

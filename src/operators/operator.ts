@@ -4,10 +4,11 @@
  * Processor). Operators never call each other: they write to an {@link Output},
  * and the task that owns them hands the buffered batches downstream.
  */
+
+import type { Batch } from '../core/batch.ts';
+import type { Clock } from '../core/clock.ts';
+import type { StepCounters } from '../core/metrics.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
-import type { Batch } from './batch.ts';
-import type { Clock } from './clock.ts';
-import type { StepCounters } from './metrics.ts';
 
 /** An operator's own part of a checkpoint, besides its state tables. */
 export interface OperatorSnapshot {

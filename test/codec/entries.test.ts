@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Packr, Unpackr } from 'msgpackr';
-import { decode, encode } from '../../src/checkpoint/codec.ts';
-import { EntryWriter } from '../../src/checkpoint/entry-codec.ts';
+import { decode, encode } from '../../src/codec/chunks.ts';
+import { EntryWriter } from '../../src/codec/entries.ts';
 
 const OPTIONS = { useRecords: true, moreTypes: true, mapsAsObjects: false } as const;
 

@@ -15,7 +15,9 @@ import type { PipelineMetrics } from '../core/metrics.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { ErrorPolicy } from '../operators/operator.ts';
 import { checkInt, DEAD_LETTERS_ID, LogicalGraph, type PlanNode } from '../plan/graph.ts';
+import { physicalPlan } from '../plan/physical.ts';
 import { type CheckpointInfo, Job, type JobOptions } from '../runtime/job.ts';
+import type { PhysicalPlan } from '../runtime/physical.ts';
 import { type RestartOptions, RestartStrategy } from '../runtime/restart.ts';
 import { type Attempt, type SuperviseOptions, supervise } from '../runtime/supervisor.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
@@ -357,6 +359,11 @@ export class Pipeline {
     return { maxParallelism, batchSize, lingerMs, errorPolicy };
   }
 
+  /** The plan the runtime runs at `parallelism` (chaining, combiners, exchanges decided). Internal. */
+  physicalPlan(parallelism: number): PhysicalPlan {
+    return physicalPlan(this.scope.graph, parallelism, this.options.maxParallelism);
+  }
+
   /** The state backend of subtask `subtask` as the pipeline's `state` option asks. Internal. */
   async stateBackendFor(subtask: number): Promise<KeyedStateBackend> {
     const state = this.options.state;
@@ -386,7 +393,7 @@ export class Pipeline {
     const { signal: _signal, ...rest } = options;
     const env = process.env['EDDY_PARALLELISM'];
     const parallelism = rest.parallelism ?? (env === undefined || env === '' ? 1 : Number(env));
-    return new Job(this.scope.graph, {
+    return new Job(this.physicalPlan(parallelism), {
       ...this.executorOptions(),
       stateBackendFactory: (subtask: number) => this.stateBackendFor(subtask),
       ...rest,

@@ -23,8 +23,6 @@
  * finished one counts as +Infinity. Results never depend on this — only when
  * records are read does.
  */
-import type { LogicalGraph } from '../plan/graph.ts';
-
 /** The most a subtask's reader may run ahead of the slowest one, in ms of event time, by default. */
 export const DEFAULT_MAX_DRIFT_MS = 1000;
 
@@ -167,13 +165,4 @@ export class AlignedReader {
   finish(): void {
     this.#board.publish(this.#index, this.#subtask, Number.POSITIVE_INFINITY);
   }
-}
-
-/** The sources a board aligns: the splittable ones (every subtask reads a share), in plan order. */
-export function alignedSources(graph: LogicalGraph): string[] {
-  const ids: string[] = [];
-  for (const node of graph.ordered()) {
-    if (node.kind === 'source' && node.source!.source.splittable === true) ids.push(node.id);
-  }
-  return ids;
 }

@@ -24,11 +24,10 @@ import { ChainOperator } from '../operators/chain.ts';
 import type { ErrorPolicy, Operator, OperatorContext, OperatorSnapshot } from '../operators/operator.ts';
 import { SinkOperator } from '../operators/sink.ts';
 import { PassThroughOperator } from '../operators/stateless.ts';
-import { PARTIALS_TAG, RAW_TAG } from '../operators/window-combine.ts';
-import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from '../plan/graph.ts';
 import type { KeyedStateBackend, StateSnapshot } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
 import { DEFAULT_MAX_DRIFT_MS, type WatermarkAlignment } from './alignment.ts';
+import type { PhysicalPlan, Vertex } from './physical.ts';
 import { type AnyEdge, type ChannelTarget, type ExchangeEdge, Task } from './task.ts';
 import { SourceFeeder } from './timestamps.ts';
 
@@ -74,7 +73,9 @@ export interface ExecutorOptions {
 const SLICE_MS = 8;
 
 export class Executor {
-  readonly #graph: LogicalGraph;
+  readonly #plan: PhysicalPlan;
+  // Step id -> its kind (metrics tell sources and sinks apart).
+  readonly #kindOf = new Map<string, string>();
   readonly #clock: Clock;
   readonly #batchSize: number;
   readonly #lingerMs: number;
@@ -95,7 +96,7 @@ export class Executor {
   readonly #sinkFor: ((stepId: string, sink: Sink<unknown>) => Sink<unknown>) | undefined;
   #deadLetterBuffer: DeadLetter[] = [];
   #deadLetterTask!: Task;
-  #afterDeadLetters = new Set<string>();
+
   #closed = false;
   #cancelled = false;
   readonly subtask: number;
@@ -107,8 +108,6 @@ export class Executor {
   readonly #alignment: WatermarkAlignment | undefined;
   // Exchange edges out of this subtask, to be pointed at the other subtasks' tasks by the job.
   readonly #exchanges: { edge: ExchangeEdge; consumer: string }[] = [];
-  // Combiner step -> the window step it pre-aggregates for.
-  readonly #combinerOf = new Map<string, string>();
   // Tasks that do nothing in this subtask (sinks gathered into subtask 0).
   readonly #inactive: string[] = [];
   // Checkpointing: the gate source loops wait at, how many loops run and how many wait.
@@ -122,8 +121,8 @@ export class Executor {
   /** Resolves once every source has ended and every task of this subtask has finished. */
   readonly drained: Promise<void>;
 
-  constructor(graph: LogicalGraph, options: ExecutorOptions) {
-    this.#graph = graph;
+  constructor(plan: PhysicalPlan, options: ExecutorOptions) {
+    this.#plan = plan;
     this.#clock = options.clock ?? systemClock;
     this.#batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.#lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
@@ -159,7 +158,7 @@ export class Executor {
     if (restore !== undefined) {
       for (const [id, w] of Object.entries(restore.tasks)) this.#tasks.get(id)?.restoreWatermarks(w);
       // A checkpoint taken without combiners: each starts where its window step was.
-      for (const [local, step] of this.#combinerOf) {
+      for (const [local, step] of this.#plan.combinerOf) {
         const w = restore.tasks[step];
         if (restore.tasks[local] === undefined && w !== undefined)
           this.#tasks.get(local)?.restoreWatermarks(w);
@@ -209,7 +208,7 @@ export class Executor {
 
   /** Starts the sources, and the bookkeeping that notices when everything has drained. */
   startSources(): void {
-    const others = [...this.#tasks.values()].filter((t) => !this.#afterDeadLetters.has(t.id));
+    const others = [...this.#tasks.values()].filter((t) => !this.#plan.afterDeadLetters.has(t.id));
     void Promise.all(others.map((t) => t.ended)).then(() => {
       this.#flushDeadLetters();
       this.#deadLetterTask.receiveEnd(0);
@@ -223,15 +222,15 @@ export class Executor {
       const task = this.#tasks.get(id)!;
       for (let c = 0; c < task.channels; c++) task.receiveEnd(c);
     }
-    for (const node of this.#graph.ordered()) {
-      if (node.kind !== 'source') continue;
+    for (const vertex of this.#plan.vertices) {
+      if (vertex.role !== 'source') continue;
       // Fed by hand (the test driver), sources take records in subtask 0 only.
-      if (this.subtask > 0 && (this.#manual || node.source!.source.splittable !== true)) {
+      if (this.subtask > 0 && (this.#manual || vertex.source!.source.splittable !== true)) {
         // A source that cannot split its input reads it in subtask 0 only.
-        this.#feeders.get(node.id)!.end();
+        this.#feeders.get(vertex.id)!.end();
         continue;
       }
-      if (!this.#manual) void this.#runSource(node);
+      if (!this.#manual) void this.#runSource(vertex);
     }
   }
 
@@ -372,10 +371,10 @@ export class Executor {
     for (const [id, counters] of this.#counters) {
       const m = counters.snapshot();
       steps[id] = m;
-      const node = this.#graph.nodes.get(id);
-      if (node?.kind === 'source') sourceRecords += m.recordsOut;
+      const kind = this.#kindOf.get(id);
+      if (kind === 'source') sourceRecords += m.recordsOut;
       // Dead letters carry no event time: sinks fed by them do not hold the pipeline's watermark.
-      if (node?.kind === 'sink' && !this.#afterDeadLetters.has(id) && m.watermark < watermark)
+      if (kind === 'sink' && !this.#plan.afterDeadLetters.has(id) && m.watermark < watermark)
         watermark = m.watermark;
     }
     return {
@@ -385,149 +384,54 @@ export class Executor {
     };
   }
 
-  /**
-   * With several subtasks, a window aggregation whose partials merge gets a
-   * combiner step before its exchange (`<step>.local`, see `WindowCombiner`):
-   * the step then reads the records the combiner passed on (input 0) and its
-   * partials (input 1).
-   */
-  #withCombiners(nodes: PlanNode[]): PlanNode[] {
-    if (this.parallelism === 1) return nodes;
-    const taken = new Set(nodes.map((node) => node.id));
-    const out: PlanNode[] = [];
-    for (const node of nodes) {
-      if (node.combine === undefined) {
-        out.push(node);
-        continue;
-      }
-      let id = `${node.id}.local`;
-      for (let i = 2; taken.has(id); i++) id = `${node.id}.local-${i}`;
-      taken.add(id);
-      this.#combinerOf.set(id, node.id);
-      out.push({
-        id,
-        kind: node.kind,
-        inputs: node.inputs,
-        outputs: ['main', 'partials'],
-        keyed: false,
-        operator: node.combine,
-      });
-      out.push({
-        ...node,
-        inputs: [
-          { node: id, tag: RAW_TAG },
-          { node: id, tag: PARTIALS_TAG },
-        ],
-      });
-    }
-    return out;
-  }
-
+  /** Makes this subtask's task for each vertex of the plan, downstream first (edges point at existing tasks). */
   #build(): void {
-    const nodes = this.#withCombiners(this.#graph.ordered());
-    let consumers = consumersOf(nodes);
-    if (consumers.get(DEAD_LETTERS_ID)?.[0]?.length === 0) {
-      const write = this.#defaultDeadLetters;
-      nodes.push({
-        id: 'dead-letters.default',
-        kind: 'sink',
-        inputs: [{ node: DEAD_LETTERS_ID, tag: 0 }],
-        outputs: ['main'],
-        keyed: false,
-        sink: {
-          kind: 'stderr',
-          guarantee: 'best-effort',
-          open: () => ({
-            write: (values) => {
-              for (const l of values) write(l as DeadLetter);
-            },
-          }),
-        },
-      });
-      consumers = consumersOf(nodes);
-    }
-    // Everything fed by the dead-letter step must not be waited for before it ends.
-    const afterDeadLetters = new Set<string>([DEAD_LETTERS_ID]);
-    for (const node of nodes)
-      if (node.inputs.some((r) => afterDeadLetters.has(r.node))) afterDeadLetters.add(node.id);
-    this.#afterDeadLetters = afterDeadLetters;
-    // Chaining: a stateless stage joins its input's chain when that input is a
-    // stage (not a keyBy, which must end a chain) read by nothing else.
-    const chains = new Map<string, PlanNode[]>();
-    const headOf = new Map<string, string>();
-    for (const node of nodes) {
-      if (node.stage === undefined) continue;
-      const parent = this.#graph.nodes.get(node.inputs[0]!.node)!;
-      const parentHead = headOf.get(parent.id);
-      if (
-        parentHead !== undefined &&
-        parent.stage!.kind !== 'keyBy' &&
-        consumers.get(parent.id)![0]!.length === 1
-      ) {
-        chains.get(parentHead)!.push(node);
-        headOf.set(node.id, parentHead);
-      } else {
-        chains.set(node.id, [node]);
-        headOf.set(node.id, node.id);
-      }
-    }
-    for (const node of nodes) this.#counters.set(node.id, new StepCounters(node.id, node.kind));
-    // With several subtasks, keyed inputs are hash exchanges and sink inputs gather to subtask 0;
-    // every other edge stays in the subtask. An exchanged input has one channel per upstream subtask.
+    const plan = this.#plan;
     const n = this.parallelism;
-    const exchangeOf = (consumer: PlanNode): ExchangeEdge['kind'] | undefined =>
-      n === 1 ? undefined : consumer.keyed ? 'hash' : consumer.kind === 'sink' ? 'gather' : undefined;
-    const channelBase = (consumer: PlanNode, input: number): number =>
-      exchangeOf(consumer) === undefined ? input : input * n;
+    const byId = new Map(plan.vertices.map((v) => [v.id, v]));
+    for (const v of plan.vertices)
+      for (const step of v.steps) {
+        this.#counters.set(step.id, new StepCounters(step.id, step.kind));
+        this.#kindOf.set(step.id, step.kind);
+      }
+    // An exchanged input has one channel per upstream subtask.
+    const channelBase = (consumer: Vertex, input: number): number =>
+      consumer.arrival === 'local' ? input : input * n;
     const workerOf = new Int32Array(this.#maxParallelism);
     for (let g = 0; g < workerOf.length; g++) workerOf[g] = workerForKeyGroup(this.#maxParallelism, n, g);
-    // Downstream first, so every edge can point at an existing task.
-    for (let i = nodes.length - 1; i >= 0; i--) {
-      const node = nodes[i]!;
-      if (headOf.has(node.id) && headOf.get(node.id) !== node.id) continue; // runs in its chain's task
-      const members = chains.get(node.id) ?? [node];
-      const last = members.at(-1)!;
-      const edges: AnyEdge[][] = consumers.get(last.id)!.map((list) =>
-        list.map(([consumer, input]): AnyEdge => {
-          const kind = exchangeOf(consumer);
-          if (kind === undefined)
-            return { task: this.#tasks.get(consumer.id)!, input: channelBase(consumer, input) };
+    for (let i = plan.vertices.length - 1; i >= 0; i--) {
+      const vertex = plan.vertices[i]!;
+      const edges: AnyEdge[][] = vertex.outputs.map((list) =>
+        list.map(({ vertex: id, input }): AnyEdge => {
+          const consumer = byId.get(id)!;
+          if (consumer.arrival === 'local')
+            return { task: this.#tasks.get(id)!, input: channelBase(consumer, input) };
           const edge: ExchangeEdge = {
-            kind,
+            kind: consumer.arrival,
             targets: [],
             channel: channelBase(consumer, input) + this.subtask,
             workerOf,
           };
-          this.#exchanges.push({ edge, consumer: consumer.id });
+          this.#exchanges.push({ edge, consumer: id });
           return edge;
         }),
       );
-      const counters = members.map((m) => this.#counters.get(m.id)!);
-      const logical = node.kind === 'source' || node.kind === 'dead-letters' ? 1 : node.inputs.length;
-      const perInput = exchangeOf(node) === undefined ? 1 : n;
-      const inputOf = new Int32Array(logical * perInput);
+      const counters = vertex.steps.map((step) => this.#counters.get(step.id)!);
+      const perInput = vertex.arrival === 'local' ? 1 : n;
+      const inputOf = new Int32Array(vertex.inputs * perInput);
       for (let c = 0; c < inputOf.length; c++) inputOf[c] = Math.floor(c / perInput);
-      const inactive = exchangeOf(node) === 'gather' && this.subtask > 0;
-      if (inactive) this.#inactive.push(node.id);
-      const operator = inactive
-        ? new PassThroughOperator()
-        : node.stage === undefined
-          ? this.#operatorOf(node)
-          : new ChainOperator(
-              members.map((m) => m.stage!),
-              this.#maxParallelism,
-              counters,
-            );
-      const task = new Task(node.id, operator, inputOf, edges, counters, this.#pressure, this.#batchSize);
-      this.#tasks.set(node.id, task);
-      if (node.kind === 'dead-letters') this.#deadLetterTask = task;
-      if (node.kind === 'source') {
-        const options = node.source!.options;
+      const inactive = vertex.arrival === 'gather' && this.subtask > 0;
+      if (inactive) this.#inactive.push(vertex.id);
+      const operator = inactive ? new PassThroughOperator() : this.#operatorOf(vertex, counters);
+      const task = new Task(vertex.id, operator, inputOf, edges, counters, this.#pressure, this.#batchSize);
+      this.#tasks.set(vertex.id, task);
+      if (vertex.role === 'dead-letters') this.#deadLetterTask = task;
+      if (vertex.role === 'source') {
         this.#feeders.set(
-          node.id,
-          new SourceFeeder(task, this.#clock, options, (value, error) =>
+          vertex.id,
+          new SourceFeeder(task, this.#clock, vertex.source!.options, (value, error) =>
             this.#deadLetter(
-              node.id,
+              vertex.id,
               'EDDY_USER_FUNCTION_FAILED',
               `timestamp extractor failed: ${String(error)}`,
               value,
@@ -539,15 +443,39 @@ export class Executor {
     }
   }
 
-  #operatorOf(node: PlanNode): Operator {
-    if (node.kind === 'source' || node.kind === 'dead-letters') return new PassThroughOperator();
-    if (node.kind === 'sink') return new SinkOperator(this.#sinkFor?.(node.id, node.sink!) ?? node.sink!);
-    return node.operator!();
+  #operatorOf(vertex: Vertex, counters: readonly StepCounters[]): Operator {
+    switch (vertex.role) {
+      case 'source':
+      case 'dead-letters':
+        return new PassThroughOperator();
+      case 'sink': {
+        const sink = vertex.sink ?? this.#defaultDeadLetterSink();
+        return new SinkOperator(this.#sinkFor?.(vertex.id, sink) ?? sink);
+      }
+      case 'chain':
+        return new ChainOperator(vertex.chain!, this.#maxParallelism, counters);
+      case 'operator':
+        return vertex.operator!();
+    }
+  }
+
+  /** Where dead letters go when nothing reads them (the plan's default sink). */
+  #defaultDeadLetterSink(): Sink<unknown> {
+    const write = this.#defaultDeadLetters;
+    return {
+      kind: 'stderr',
+      guarantee: 'best-effort',
+      open: () => ({
+        write: (values) => {
+          for (const l of values) write(l as DeadLetter);
+        },
+      }),
+    };
   }
 
   #context(task: Task): OperatorContext {
     const stepId = task.id;
-    const combines = this.#combinerOf.get(stepId);
+    const combines = this.#plan.combinerOf.get(stepId);
     return {
       stepId,
       clock: this.#clock,
@@ -614,7 +542,7 @@ export class Executor {
     this.#deadLetterTask.receive({ values: letters, times: letters.map((l) => l.at) }, 0);
   }
 
-  async #runSource(node: PlanNode): Promise<void> {
+  async #runSource(node: Vertex): Promise<void> {
     const feeder = this.#feeders.get(node.id)!;
     const task = this.#tasks.get(node.id)!;
     const signal = this.#abort.signal;

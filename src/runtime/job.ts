@@ -23,11 +23,11 @@ import { systemClock } from '../core/clock.ts';
 import { workerForKeyGroup } from '../core/key-groups.ts';
 import type { PipelineMetrics, StepMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
-import type { LogicalGraph } from '../plan/graph.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
-import { alignedSources, WatermarkAlignment } from './alignment.ts';
+import { WatermarkAlignment } from './alignment.ts';
 import { Executor, type ExecutorOptions, type SubtaskSnapshot } from './executor.ts';
+import type { PhysicalPlan } from './physical.ts';
 import type { SourceFeeder } from './timestamps.ts';
 
 /** What one checkpoint or savepoint took. */
@@ -74,7 +74,7 @@ export interface JobOptions
 }
 
 export class Job {
-  readonly #graph: LogicalGraph;
+  readonly #plan: PhysicalPlan;
   readonly #options: JobOptions;
   readonly parallelism: number;
   readonly #executors: Executor[] = [];
@@ -92,10 +92,11 @@ export class Job {
   /** Settles when the run has finished (every subtask drained and closed) or failed. */
   readonly done: Promise<void>;
 
-  constructor(graph: LogicalGraph, options: JobOptions) {
-    this.#graph = graph;
+  /** A job running `plan`; its parallelism is the plan's (the planner decided exchanges and combiners for it). */
+  constructor(plan: PhysicalPlan, options: JobOptions) {
+    this.#plan = plan;
     this.#options = options;
-    this.parallelism = options.parallelism ?? 1;
+    this.parallelism = plan.parallelism;
     if (
       !Number.isInteger(this.parallelism) ||
       this.parallelism < 1 ||
@@ -103,7 +104,7 @@ export class Job {
     ) {
       throw new EddyError(
         'EDDY_CONFIG_INVALID',
-        `parallelism must be a whole number from 1 to maxParallelism (${options.maxParallelism}); received ${String(options.parallelism)}; pass e.g. parallelism: 2`,
+        `parallelism must be a whole number from 1 to maxParallelism (${options.maxParallelism}); received ${String(plan.parallelism)}; pass e.g. parallelism: 2`,
       );
     }
     if (options.stateBackend !== undefined && this.parallelism > 1) {
@@ -130,20 +131,15 @@ export class Job {
             o.restoreFrom,
             n,
             o.maxParallelism,
-            {
-              steps: new Set(this.#graph.nodes.keys()),
-              sources: new Set(
-                [...this.#graph.nodes.values()].filter((x) => x.kind === 'source').map((x) => x.id),
-              ),
-            },
-            (id) => this.#graph.nodes.get(id)?.source?.source.splittable === true,
+            { steps: this.#plan.steps, sources: this.#plan.sources },
+            (id) => this.#plan.splittable.includes(id),
           );
     this.#restoredFrom = restore?.checkpointId;
     if (restore !== undefined) this.#nextCheckpointId = restore.checkpointId + 1;
     const jobStart = (o.clock ?? systemClock).now();
     // Subtasks reading shares of the same source keep within each source's maxDrift of each other.
     const alignment =
-      n > 1 && o.manualSources !== true ? new WatermarkAlignment(alignedSources(this.#graph), n) : undefined;
+      n > 1 && o.manualSources !== true ? new WatermarkAlignment(this.#plan.splittable, n) : undefined;
     // One backpressure list for every subtask of this thread: a full sink holds back all sources.
     const pressure: Promise<void>[] = [];
     try {
@@ -152,7 +148,7 @@ export class Job {
           o.stateBackend ?? (await o.stateBackendFactory?.(k)) ?? new HeapStateBackend(o.maxParallelism);
         const subtaskRestore = restore?.restoreSubtask(k, backend);
         this.#executors.push(
-          new Executor(this.#graph, {
+          new Executor(this.#plan, {
             ...o,
             stateBackend: backend,
             subtask: k,

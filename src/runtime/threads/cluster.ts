@@ -18,7 +18,7 @@ import type { CheckpointStore, Chunk, LoadedCheckpoint } from '../../checkpoint/
 import { systemClock } from '../../core/clock.ts';
 import type { PipelineMetrics, StepMetrics } from '../../core/metrics.ts';
 import { EddyError } from '../../errors/index.ts';
-import { alignedSources, WatermarkAlignment } from '../alignment.ts';
+import { WatermarkAlignment } from '../alignment.ts';
 import { type CheckpointInfo, type CheckpointMetrics, localParticipant, takeCheckpoint } from '../job.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
 import { setUpSubtask, type ThreadedPipeline } from './subtask.ts';
@@ -122,7 +122,7 @@ export async function startThreaded(
   const restoreDir = options.restoreFrom?.dir;
   const jobStart = systemClock.now();
   // The watermark alignment board, shared by every thread's subtask.
-  const alignment = new WatermarkAlignment(alignedSources(pipeline.scope.graph), n).buffer;
+  const alignment = new WatermarkAlignment(pipeline.physicalPlan(n).splittable, n).buffer;
   // A link between every two subtasks.
   const ports: Record<number, MessagePort>[] = Array.from({ length: n }, () => ({}));
   for (let a = 0; a < n; a++) {

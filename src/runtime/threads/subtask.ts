@@ -7,10 +7,10 @@
 import type { MessagePort } from 'node:worker_threads';
 import { CheckpointRestore } from '../../checkpoint/snapshot.ts';
 import { loadCheckpoint } from '../../checkpoint/storage.ts';
-import type { LogicalGraph } from '../../plan/graph.ts';
 import type { KeyedStateBackend } from '../../state/backend.ts';
-import { alignedSources, WatermarkAlignment } from '../alignment.ts';
+import { WatermarkAlignment } from '../alignment.ts';
 import { Executor, type ExecutorOptions } from '../executor.ts';
+import type { PhysicalPlan } from '../physical.ts';
 import { Link } from './link.ts';
 
 /**
@@ -19,8 +19,9 @@ import { Link } from './link.ts';
  */
 export interface ThreadedPipeline {
   readonly name: string;
-  readonly scope: { readonly graph: LogicalGraph };
   readonly options: { readonly maxParallelism: number };
+  /** The physical plan for `parallelism` subtasks (the same in every thread: it is planned from the same module). */
+  physicalPlan(parallelism: number): PhysicalPlan;
   executorOptions(): Pick<ExecutorOptions, 'maxParallelism' | 'batchSize' | 'lingerMs' | 'errorPolicy'> & {
     readonly maxParallelism: number;
   };
@@ -47,23 +48,19 @@ export async function setUpSubtask(
     readonly onFail: (e: unknown) => void;
   },
 ): Promise<SubtaskSetup> {
-  const graph = pipeline.scope.graph;
+  const plan = pipeline.physicalPlan(o.parallelism);
   const backend = await pipeline.stateBackendFor(o.subtask);
   let restore: ReturnType<CheckpointRestore['restoreSubtask']> | undefined;
   if (o.restoreDir !== undefined) {
-    const nodes = [...graph.nodes.values()];
     restore = new CheckpointRestore(
       await loadCheckpoint(o.restoreDir),
       o.parallelism,
       pipeline.options.maxParallelism,
-      {
-        steps: new Set(graph.nodes.keys()),
-        sources: new Set(nodes.filter((n) => n.kind === 'source').map((n) => n.id)),
-      },
-      (id) => graph.nodes.get(id)?.source?.source.splittable === true,
+      { steps: plan.steps, sources: plan.sources },
+      (id) => plan.splittable.includes(id),
     ).restoreSubtask(o.subtask, backend);
   }
-  const executor = new Executor(graph, {
+  const executor = new Executor(plan, {
     ...pipeline.executorOptions(),
     stateBackend: backend,
     subtask: o.subtask,
@@ -71,7 +68,7 @@ export async function setUpSubtask(
     jobStart: o.jobStart,
     checkpointing: o.checkpointing,
     ...(restore === undefined ? {} : { restore }),
-    alignment: new WatermarkAlignment(alignedSources(graph), o.parallelism, o.alignment),
+    alignment: new WatermarkAlignment(plan.splittable, o.parallelism, o.alignment),
     onFail: o.onFail,
   });
   executor.build();

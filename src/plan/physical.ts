@@ -1,0 +1,136 @@
+/**
+ * Physical planning, in one place (issue 13): from the logical graph the DSL
+ * built to the vertices the runtime runs at a parallelism.
+ *
+ * - **Combiners.** With parallelism above 1, a window aggregation whose
+ *   aggregator merges gets a step `<id>.local` before its exchange
+ *   (`WindowCombiner`): the step then reads the records the combiner passed
+ *   on (input 0) and its partials (input 1).
+ * - **Default dead letters.** If nothing reads `deadLetters()`, a sink is
+ *   added for them (the runtime writes them to standard error).
+ * - **Chaining.** A stateless stage joins its input's chain when that input
+ *   is a stage (not a keyBy, which must end a chain) read by nothing else.
+ * - **Exchanges.** With parallelism above 1, a keyed step's inputs arrive by
+ *   hash (each record to the subtask owning its key group) and a sink's are
+ *   gathered into subtask 0; every other input stays in its subtask.
+ */
+
+import { PARTIALS_TAG, RAW_TAG } from '../operators/window-combine.ts';
+import type { Arrival, PhysicalPlan, Vertex } from '../runtime/physical.ts';
+import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from './graph.ts';
+
+/** The id of the sink the plan adds when nothing reads the dead letters. */
+export const DEFAULT_DEAD_LETTERS_ID = 'dead-letters.default';
+
+export function physicalPlan(graph: LogicalGraph, parallelism: number, maxParallelism: number): PhysicalPlan {
+  const combinerOf = new Map<string, string>();
+  const nodes = withCombiners(graph.ordered(), parallelism, combinerOf);
+  let consumers = consumersOf(nodes);
+  if (consumers.get(DEAD_LETTERS_ID)?.[0]?.length === 0) {
+    // No `sink`: the runtime gives this one its default writer.
+    nodes.push({
+      id: DEFAULT_DEAD_LETTERS_ID,
+      kind: 'sink',
+      inputs: [{ node: DEAD_LETTERS_ID, tag: 0 }],
+      outputs: ['main'],
+      keyed: false,
+    });
+    consumers = consumersOf(nodes);
+  }
+  // Everything fed by the dead-letter step must not be waited for before it ends.
+  const afterDeadLetters = new Set<string>([DEAD_LETTERS_ID]);
+  for (const node of nodes)
+    if (node.inputs.some((r) => afterDeadLetters.has(r.node))) afterDeadLetters.add(node.id);
+  const chains = new Map<string, PlanNode[]>();
+  const headOf = new Map<string, string>();
+  for (const node of nodes) {
+    if (node.stage === undefined) continue;
+    const parent = graph.nodes.get(node.inputs[0]!.node)!;
+    const parentHead = headOf.get(parent.id);
+    if (
+      parentHead !== undefined &&
+      parent.stage!.kind !== 'keyBy' &&
+      consumers.get(parent.id)![0]!.length === 1
+    ) {
+      chains.get(parentHead)!.push(node);
+      headOf.set(node.id, parentHead);
+    } else {
+      chains.set(node.id, [node]);
+      headOf.set(node.id, node.id);
+    }
+  }
+  const arrival = (node: PlanNode): Arrival =>
+    parallelism === 1 ? 'local' : node.keyed ? 'hash' : node.kind === 'sink' ? 'gather' : 'local';
+  const vertices: Vertex[] = [];
+  for (const node of nodes) {
+    if (headOf.has(node.id) && headOf.get(node.id) !== node.id) continue; // runs in its chain's task
+    const members = chains.get(node.id) ?? [node];
+    const last = members.at(-1)!;
+    const role: Vertex['role'] =
+      node.stage !== undefined
+        ? 'chain'
+        : node.kind === 'source' || node.kind === 'sink' || node.kind === 'dead-letters'
+          ? node.kind
+          : 'operator';
+    vertices.push({
+      id: node.id,
+      steps: members.map((m) => ({ id: m.id, kind: m.kind })),
+      role,
+      ...(role === 'chain' ? { chain: members.map((m) => m.stage!) } : {}),
+      ...(role === 'operator' ? { operator: node.operator! } : {}),
+      ...(node.source === undefined ? {} : { source: node.source }),
+      ...(node.sink === undefined ? {} : { sink: node.sink }),
+      inputs: node.kind === 'source' || node.kind === 'dead-letters' ? 1 : node.inputs.length,
+      arrival: arrival(node),
+      outputs: consumers
+        .get(last.id)!
+        .map((list) =>
+          list.map(([consumer, input]) => ({ vertex: headOf.get(consumer.id) ?? consumer.id, input })),
+        ),
+    });
+  }
+  const sources = nodes.filter((n) => n.kind === 'source');
+  return {
+    parallelism,
+    maxParallelism,
+    vertices,
+    afterDeadLetters,
+    combinerOf,
+    steps: new Set(graph.nodes.keys()),
+    sources: new Set(sources.map((n) => n.id)),
+    splittable: sources.filter((n) => n.source!.source.splittable === true).map((n) => n.id),
+  };
+}
+
+/** The nodes with a combiner before each window aggregation that has one (parallelism > 1). */
+function withCombiners(nodes: PlanNode[], parallelism: number, combinerOf: Map<string, string>): PlanNode[] {
+  if (parallelism === 1) return nodes;
+  const taken = new Set(nodes.map((node) => node.id));
+  const out: PlanNode[] = [];
+  for (const node of nodes) {
+    if (node.combine === undefined) {
+      out.push(node);
+      continue;
+    }
+    let id = `${node.id}.local`;
+    for (let i = 2; taken.has(id); i++) id = `${node.id}.local-${i}`;
+    taken.add(id);
+    combinerOf.set(id, node.id);
+    out.push({
+      id,
+      kind: node.kind,
+      inputs: node.inputs,
+      outputs: ['main', 'partials'],
+      keyed: false,
+      operator: node.combine,
+    });
+    out.push({
+      ...node,
+      inputs: [
+        { node: id, tag: RAW_TAG },
+        { node: id, tag: PARTIALS_TAG },
+      ],
+    });
+  }
+  return out;
+}

@@ -20,8 +20,14 @@ import {
 } from '../operators/process.ts';
 import { BranchOperator, TimestampsOperator, UnionOperator } from '../operators/stateless.ts';
 import { LATE_TAG, WindowOperator } from '../operators/window.ts';
-import { WindowCombiner } from '../operators/window-combine.ts';
-import { checkFn, checkInt, type LogicalGraph, type NodeKind, type StreamRef } from '../plan/graph.ts';
+import {
+  checkFn,
+  checkInt,
+  type LogicalGraph,
+  type NodeKind,
+  type PlanNode,
+  type StreamRef,
+} from '../plan/graph.ts';
 import type { StateDescriptor, StateSpec } from '../state/handles.ts';
 import {
   type Aggregator,
@@ -56,12 +62,12 @@ function addNode(
   options: {
     outputs?: readonly string[];
     keyed?: boolean;
-    /** Makes the operator of the step's pre-aggregation before its exchange (see `PlanNode.combine`). */
-    combine?: ((id: string) => Operator) | undefined;
+    /** A window aggregation's assigner and aggregator, for the planner (see `PlanNode.window`). */
+    window?: PlanNode['window'];
   } = {},
 ): string {
   const id = scope.graph.stepId(kind, name);
-  const combine = options.combine;
+  const window = options.window;
   scope.graph.add({
     id,
     kind,
@@ -69,7 +75,7 @@ function addNode(
     outputs: ['main', ...(options.outputs ?? [])],
     keyed: options.keyed ?? false,
     operator: () => make(id),
-    ...(combine === undefined ? {} : { combine: () => combine(id) }),
+    ...(window === undefined ? {} : { window }),
   });
   return id;
 }
@@ -605,10 +611,6 @@ export class WindowedStream<T, K extends Key> {
     checkAggregator(agg, this.#assigner.kind === 'session');
     const assigner = this.#assigner;
     const options = { allowedLateness: this.#lateness, earlyEvery: this.#earlyEvery };
-    // Partials that merge can be pre-aggregated before the exchange (see WindowCombiner);
-    // not with early results, which must see every record as it comes.
-    const combinable =
-      typeof agg.merge === 'function' && assigner.kind !== 'session' && this.#earlyEvery === 0;
     const id = addNode(
       this.#keyed.scope,
       'window',
@@ -618,7 +620,11 @@ export class WindowedStream<T, K extends Key> {
       {
         outputs: ['late'],
         keyed: true,
-        combine: combinable ? (stepId) => new WindowCombiner(assigner, agg as never, stepId) : undefined,
+        window: {
+          assigner,
+          aggregator: agg as Aggregator<unknown, unknown, unknown>,
+          earlyEvery: this.#earlyEvery,
+        },
       },
     );
     return new LateAwareStream(this.#keyed.scope, { node: id, tag: 0 });

@@ -6,6 +6,7 @@
  */
 
 import type { Sink, Source, SourceOptions } from '../core/connector.ts';
+import type { Aggregator, WindowAssigner } from '../core/windows.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { Stage } from '../operators/chain.ts';
 import type { Operator } from '../operators/operator.ts';
@@ -51,13 +52,15 @@ export interface PlanNode {
   /** For map, filter, flatMap and keyBy: the stage the planner chains with its neighbours. */
   readonly stage?: Stage;
   /**
-   * For a window aggregation whose partial results merge: with parallelism
-   * above 1 the planner puts this operator before the exchange (it
-   * pre-aggregates each subtask's records per key and window; output 0:
-   * records passed on as they were, output 1: partial accumulators) and the
-   * node's own operator takes both, as inputs 0 and 1.
+   * For a window aggregation: its assigner, aggregator and early-result
+   * period, from which the planner decides whether to pre-aggregate before
+   * the exchange (`plan/physical.ts`).
    */
-  readonly combine?: () => Operator;
+  readonly window?: {
+    readonly assigner: WindowAssigner;
+    readonly aggregator: Aggregator<unknown, unknown, unknown>;
+    readonly earlyEvery: number;
+  };
   readonly source?: { readonly source: Source<unknown>; readonly options: SourceOptions<unknown> };
   readonly sink?: Sink<unknown>;
 }

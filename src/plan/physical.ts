@@ -15,7 +15,8 @@
  *   gathered into subtask 0; every other input stays in its subtask.
  */
 
-import { PARTIALS_TAG, RAW_TAG } from '../operators/window-combine.ts';
+import type { Operator } from '../operators/operator.ts';
+import { PARTIALS_TAG, RAW_TAG, WindowCombiner } from '../operators/window-combine.ts';
 import type { Arrival, PhysicalPlan, Vertex } from '../runtime/physical.ts';
 import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from './graph.ts';
 
@@ -102,13 +103,27 @@ export function physicalPlan(graph: LogicalGraph, parallelism: number, maxParall
   };
 }
 
-/** The nodes with a combiner before each window aggregation that has one (parallelism > 1). */
+/**
+ * A window aggregation's pre-aggregation before its exchange, when its
+ * partials merge (`WindowCombiner`); not for sessions, whose windows depend on
+ * every record of the key, nor with early results, which must see every
+ * record as it comes.
+ */
+function combinerFor(node: PlanNode): (() => Operator) | undefined {
+  const w = node.window;
+  if (w === undefined || typeof w.aggregator.merge !== 'function') return undefined;
+  if (w.assigner.kind === 'session' || w.earlyEvery > 0) return undefined;
+  return () => new WindowCombiner(w.assigner, w.aggregator, node.id);
+}
+
+/** The nodes with a combiner before each window aggregation that takes one (parallelism > 1). */
 function withCombiners(nodes: PlanNode[], parallelism: number, combinerOf: Map<string, string>): PlanNode[] {
   if (parallelism === 1) return nodes;
   const taken = new Set(nodes.map((node) => node.id));
   const out: PlanNode[] = [];
   for (const node of nodes) {
-    if (node.combine === undefined) {
+    const combine = combinerFor(node);
+    if (combine === undefined) {
       out.push(node);
       continue;
     }
@@ -122,7 +137,7 @@ function withCombiners(nodes: PlanNode[], parallelism: number, combinerOf: Map<s
       inputs: node.inputs,
       outputs: ['main', 'partials'],
       keyed: false,
-      operator: node.combine,
+      operator: combine,
     });
     out.push({
       ...node,

@@ -17,7 +17,7 @@ import { loadCheckpoint } from '../src/checkpoint/storage.ts';
 import { generatorSource } from '../src/connectors/generator/index.ts';
 import type { Sink } from '../src/core/connector.ts';
 import { type Aggregator, Pipeline, tumbling } from '../src/index.ts';
-import type { CheckpointInfo } from '../src/runtime/job.ts';
+import type { CheckpointInfo } from '../src/runtime/checkpoints.ts';
 import { HeapStateBackend } from '../src/state/heap.ts';
 
 const KEYS = 1_000_000;

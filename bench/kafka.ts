@@ -42,7 +42,7 @@ import {
 import { kafkaApp, kafkaPartition } from '../src/connectors/kafka/index.ts';
 import { readToEnd } from '../src/connectors/kafka/read-to-end.ts';
 import { Pipeline } from '../src/index.ts';
-import type { CheckpointInfo } from '../src/runtime/job.ts';
+import type { CheckpointInfo } from '../src/runtime/checkpoints.ts';
 import {
   checkCounts,
   dueCount,

@@ -38,7 +38,8 @@ const RANK: Record<string, number> = {
 const KNOWN_UPWARD: Record<string, string> = {
   'connectors/kafka/app.ts -> api/pipeline.ts':
     'kafkaApp builds Pipelines: it becomes a run mode of the runtime',
-  'connectors/kafka/app.ts -> runtime/job.ts': 'kafkaApp drives jobs: it becomes a run mode of the runtime',
+  'connectors/kafka/app.ts -> runtime/checkpoints.ts':
+    'kafkaApp reports checkpoints: it becomes a run mode of the runtime',
   'connectors/kafka/app.ts -> runtime/restart.ts':
     'kafkaApp restarts tasks: it becomes a run mode of the runtime',
   'connectors/kafka/task.ts -> runtime/job.ts':

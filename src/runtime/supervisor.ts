@@ -15,7 +15,7 @@
 import type { LoadedCheckpoint } from '../checkpoint/storage.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
-import type { CheckpointInfo } from './job.ts';
+import type { CheckpointInfo } from './checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from './restart.ts';
 
 /** One attempt of a run: what `Pipeline.start` returns, for one job. */

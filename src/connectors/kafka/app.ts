@@ -52,7 +52,7 @@ import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../../
 import { type Key, keyGroupOf } from '../../core/key-groups.ts';
 import type { PipelineMetrics } from '../../core/metrics.ts';
 import { configError, describe, EddyError, type ErrorCode } from '../../errors/index.ts';
-import type { CheckpointInfo } from '../../runtime/job.ts';
+import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
 import { committedReads } from './aborted.ts';

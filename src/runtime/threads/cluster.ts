@@ -16,10 +16,11 @@ import type { Participant } from '../../checkpoint/coordinator.ts';
 import type { SubtaskMeta } from '../../checkpoint/snapshot.ts';
 import type { CheckpointStore, Chunk, LoadedCheckpoint } from '../../checkpoint/storage.ts';
 import { systemClock } from '../../core/clock.ts';
-import type { PipelineMetrics, StepMetrics } from '../../core/metrics.ts';
+import type { PipelineMetrics } from '../../core/metrics.ts';
 import { EddyError } from '../../errors/index.ts';
 import { WatermarkAlignment } from '../alignment.ts';
-import { type CheckpointInfo, type CheckpointMetrics, localParticipant, takeCheckpoint } from '../job.ts';
+import { type CheckpointInfo, localParticipant } from '../checkpoints.ts';
+import { JobController } from '../controller.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
 import { setUpSubtask, type ThreadedPipeline } from './subtask.ts';
 
@@ -132,12 +133,14 @@ export async function startThreaded(
       ports[b]![a] = port2;
     }
   }
-  let settle!: { resolve: () => void; reject: (e: unknown) => void };
-  const done = new Promise<void>((resolve, reject) => {
-    settle = { resolve, reject };
+  const controller = new JobController({
+    parallelism: n,
+    maxParallelism: pipeline.options.maxParallelism,
+    pipeline: pipeline.name,
+    checkpoints: options.checkpoints,
+    restoredFrom: options.restoreFrom?.manifest.id,
+    onCheckpoint: options.onCheckpoint,
   });
-  done.catch(() => {});
-  let finished = false;
   const workers: Worker[] = [];
   const remotes: RemoteParticipant[] = [];
   const latest: (PipelineMetrics | undefined)[] = [];
@@ -156,17 +159,20 @@ export async function startThreaded(
   const allClosed = new Promise<void>((resolve) => {
     onClosed = resolve;
   });
-  // The checkpoint timer (declared before `fail`, which a worker failing at start-up calls).
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const fail = (e: unknown) => {
-    if (finished) return;
-    finished = true;
-    if (timer !== undefined) clearTimeout(timer);
+  let failed = false;
+  /** Stops every thread at once (a failure). */
+  const abort = async () => {
     clearInterval(poll);
     for (const w of workers) void w.terminate();
-    void setup?.executor.cancel();
+    await setup?.executor.cancel();
+  };
+  const fail = (e: unknown) => {
+    if (failed) return;
+    failed = true;
     onNotReady(e);
-    settle.reject(e);
+    // Before the controller knows the subtasks (a thread failing at start-up), stop them here.
+    if (setup === undefined) void abort();
+    void controller.fail(e);
   };
   const send = (m: ControlMessage) => {
     for (const w of workers) w.postMessage(m);
@@ -174,7 +180,7 @@ export async function startThreaded(
   let setup: Awaited<ReturnType<typeof setUpSubtask>> | undefined;
   let ownDrained = false;
   const maybeFinish = () => {
-    if (ownDrained && drained === n - 1) void finish();
+    if (ownDrained && drained === n - 1) void controller.finish();
   };
   for (let k = 1; k < n; k++) {
     const data: WorkerData = {
@@ -233,46 +239,8 @@ export async function startThreaded(
     throw e;
   }
   const { executor, links } = setup;
-  const participants: Participant[] = [localParticipant(executor, links), ...remotes];
-
-  // Checkpoints, one at a time.
-  let inFlight: Promise<CheckpointInfo> | undefined;
-  let nextId = (setup.restoredFrom ?? 0) + 1;
-  let completed = 0;
-  let failedCount = 0;
-  let last: CheckpointInfo | undefined;
-  const checkpoint = (kind: 'checkpoint' | 'savepoint', savepointDir?: string): Promise<CheckpointInfo> => {
-    const next = (inFlight ?? Promise.resolve(undefined)).then(async () => {
-      const info = await takeCheckpoint({
-        participants,
-        id: nextId++,
-        kind,
-        parallelism: n,
-        maxParallelism: pipeline.options.maxParallelism,
-        pipeline: pipeline.name,
-        storage: options.checkpoints?.storage,
-        savepointDir,
-      });
-      if (info.error === undefined) {
-        completed++;
-        last = info;
-      } else failedCount++;
-      options.onCheckpoint?.(info);
-      return info;
-    });
-    inFlight = next;
-    return next;
-  };
-  const schedule = () => {
-    const interval = options.checkpoints?.intervalMs ?? 0;
-    if (interval <= 0 || finished) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      if (!finished) void checkpoint('checkpoint').then(schedule);
-    }, interval);
-  };
+  /** Closes (after the end) or cancels (after a savepoint) every thread in order, answering for its metrics first. */
   const closeAll = async (how: 'close' | 'cancel') => {
-    if (timer !== undefined) clearTimeout(timer);
     // Final figures first: each worker answers before it handles the close.
     send({ t: 'metrics' });
     send({ t: how });
@@ -282,85 +250,26 @@ export async function startThreaded(
     else await executor.cancel();
     for (const link of links.values()) link.close();
   };
-  const finish = async () => {
-    if (finished) return;
-    finished = true;
-    try {
-      if (checkpointing) {
-        // The end of the input is a checkpoint too: it commits the sinks' last output.
-        const info = await checkpoint('checkpoint');
-        if (info.error !== undefined) throw info.error;
-      }
-      await closeAll('close');
-      settle.resolve();
-    } catch (e) {
-      fail(e);
-    }
-  };
+  controller.attach({
+    participants: [localParticipant(executor, links), ...remotes],
+    metrics: () => [executor.metrics(), ...latest.slice(1).filter((x) => x !== undefined)],
+    close: () => closeAll('close'),
+    cancel: (why) => (why === 'savepoint' ? closeAll('cancel') : abort()),
+  });
   void executor.drained.then(() => {
     ownDrained = true;
     maybeFinish();
   });
   send({ t: 'start' });
   executor.startSources();
-  schedule();
   return {
-    metrics: () => {
-      const m = merge([executor.metrics(), ...latest.slice(1).filter((x) => x !== undefined)]);
-      if (!checkpointing && setup.restoredFrom === undefined) return m;
-      const checkpoints: CheckpointMetrics = {
-        completed,
-        failed: failedCount,
-        last,
-        restoredFrom: setup.restoredFrom,
-      };
-      return { ...m, checkpoints };
-    },
+    metrics: () => controller.metrics(),
     stop: () => {
       executor.stop();
       send({ t: 'stop' });
     },
-    async stopWithSavepoint(dir) {
-      const info = await checkpoint('savepoint', dir);
-      if (info.error !== undefined) {
-        for (const p of participants) p.openGate();
-        throw info.error;
-      }
-      // The sources stayed paused since the barrier, so nothing after it reached a sink.
-      finished = true;
-      await closeAll('cancel');
-      settle.resolve();
-      return info;
-    },
-    checkpoint: () => {
-      if (!checkpointing)
-        return Promise.reject(
-          new EddyError(
-            'EDDY_CONFIG_INVALID',
-            'this run takes no checkpoints; pass checkpoints to enable them',
-          ),
-        );
-      return checkpoint('checkpoint');
-    },
-    done,
+    stopWithSavepoint: (dir) => controller.stopWithSavepoint(dir),
+    checkpoint: () => controller.triggerCheckpoint(),
+    done: controller.done,
   };
-}
-
-/** Sums step counters over subtasks. */
-function merge(all: readonly PipelineMetrics[]): PipelineMetrics {
-  const first = all[0]!;
-  const steps: Record<string, StepMetrics> = {};
-  for (const [id, m] of Object.entries(first.steps)) {
-    const parts = all.map((x) => x.steps[id]).filter((p) => p !== undefined);
-    steps[id] = {
-      ...m,
-      recordsIn: parts.reduce((s, p) => s + p.recordsIn, 0),
-      recordsOut: parts.reduce((s, p) => s + p.recordsOut, 0),
-      batchesIn: parts.reduce((s, p) => s + p.batchesIn, 0),
-      lateRecords: parts.reduce((s, p) => s + p.lateRecords, 0),
-      deadLetters: parts.reduce((s, p) => s + p.deadLetters, 0),
-      alignmentWaitMs: parts.reduce((s, p) => s + p.alignmentWaitMs, 0),
-    };
-  }
-  return { ...first, steps, sourceRecords: all.reduce((s, x) => s + x.sourceRecords, 0) };
 }

@@ -6,7 +6,7 @@
  * part of each checkpoint.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { collectSubtask, localParticipant } from '../job.ts';
+import { collectSubtask, localParticipant } from '../checkpoints.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
 import { setUpSubtask, type ThreadedPipeline } from './subtask.ts';
 

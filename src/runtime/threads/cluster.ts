@@ -21,6 +21,7 @@ import { EddyError } from '../../errors/index.ts';
 import { WatermarkAlignment } from '../alignment.ts';
 import { type CheckpointInfo, localParticipant } from '../checkpoints.ts';
 import { JobController } from '../controller.ts';
+import type { Attempt } from '../supervisor.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
 import { setUpSubtask, type ThreadedPipeline } from './subtask.ts';
 
@@ -41,14 +42,6 @@ export interface ThreadedOptions {
   readonly checkpoints?: { readonly storage: CheckpointStore; readonly intervalMs: number };
   readonly restoreFrom?: LoadedCheckpoint;
   readonly onCheckpoint?: (info: CheckpointInfo) => void;
-}
-
-export interface ThreadedRun {
-  metrics(): PipelineMetrics;
-  stop(): void;
-  stopWithSavepoint(dir: string): Promise<CheckpointInfo>;
-  checkpoint(): Promise<CheckpointInfo>;
-  readonly done: Promise<void>;
 }
 
 /** A worker's subtask as a checkpoint participant: each phase is a message and its answer. */
@@ -114,7 +107,7 @@ export async function startThreaded(
   moduleUrl: string,
   values: Record<string, unknown>,
   options: ThreadedOptions,
-): Promise<ThreadedRun> {
+): Promise<Attempt> {
   const n = options.parallelism;
   if (!Number.isInteger(n) || n < 2) {
     throw new EddyError('EDDY_CONFIG_INVALID', `threaded runs need parallelism >= 2; received ${n}`);

@@ -92,7 +92,8 @@ export type Op =
       readonly assigner: Assigner;
       readonly lateness: number;
       /** ids: the sorted ids (with merge); ids-nomerge: the same without merge; count. */
-      readonly agg: 'ids' | 'ids-nomerge' | 'count';
+      /** ids: the sorted ids (with merge); ids-nomerge: the same without merge; count; max: reduce to the highest id. */
+      readonly agg: 'ids' | 'ids-nomerge' | 'count' | 'max';
     }
   | { readonly kind: 'window-join'; readonly size: number; readonly slide: number; readonly lateness: number }
   | { readonly kind: 'interval-join'; readonly lower: number; readonly upper: number }
@@ -180,8 +181,8 @@ export function makeCase(seed: number): Case {
       } else assigner = { kind: 'session', gap: r.pick([5, 20, 60]) };
       const agg =
         assigner.kind === 'session'
-          ? r.pick(['ids', 'count'] as const)
-          : r.pick(['ids', 'ids-nomerge', 'count'] as const);
+          ? r.pick(['ids', 'count', 'max'] as const)
+          : r.pick(['ids', 'ids-nomerge', 'count', 'max'] as const);
       op = { kind: 'window', assigner, lateness, agg };
       break;
     }
@@ -327,7 +328,11 @@ export function buildPipeline(
             : session(a.gap);
       const w = keyed.window(assigner, { allowedLateness: op.lateness });
       const out =
-        op.agg === 'count' ? w.count('win') : w.aggregate(op.agg === 'ids' ? idsAgg : idsNoMerge, 'win');
+        op.agg === 'count'
+          ? w.count('win')
+          : op.agg === 'max'
+            ? w.reduce((a, b) => (a.id > b.id ? a : b), 'win')
+            : w.aggregate(op.agg === 'ids' ? idsAgg : idsNoMerge, 'win');
       out.sink(sinks.main as Sink<unknown>, 'out');
       out.late().sink(sinks.late as Sink<unknown>, 'late-out');
       break;
@@ -591,8 +596,13 @@ export function check(c: Case, want: Expected, got: Outputs): string[] {
     problems.push(`late output ${show(lateIds)}, expected ${show(sorted(want.late))}`);
   const op = c.op;
   if (op.kind === 'window') {
+    // Each kind of result as the ids it stands for: count → how many, max → the highest id, else the ids.
     const count = op.agg === 'count';
-    const valueIds = (v: unknown): number[] | number => (count ? (v as number) : (v as number[]));
+    const max = op.agg === 'max';
+    const valueIds = (v: unknown): number[] | number =>
+      count ? (v as number) : max ? (v as Rec).id : (v as number[]);
+    const finalOf = (ids: readonly number[]): number[] | number =>
+      count ? ids.length : max ? Math.max(...ids) : [...ids];
     const byWindow = new Map<string, Windowed<Key, unknown>[]>();
     for (const w of got.main as Windowed<Key, unknown>[]) {
       const id = windowId(w.key, w.window.start, w.window.end);
@@ -608,10 +618,9 @@ export function check(c: Case, want: Expected, got: Outputs): string[] {
         continue;
       }
       const last = valueIds(emitted.at(-1)!.value);
-      if (count ? last !== ids.length : !sameIds(last as number[], ids))
-        problems.push(
-          `window ${id}: last result ${JSON.stringify(last)}, expected ${count ? ids.length : show(ids)}`,
-        );
+      const want = finalOf(ids);
+      if (typeof want === 'number' ? last !== want : !sameIds(last as number[], want))
+        problems.push(`window ${id}: last result ${JSON.stringify(last)}, expected ${JSON.stringify(want)}`);
     }
     for (const [id, emitted] of byWindow) {
       const timings = emitted.map((w) => w.timing);
@@ -625,9 +634,12 @@ export function check(c: Case, want: Expected, got: Outputs): string[] {
       for (let i = 1; i < emitted.length; i++) {
         const a = valueIds(emitted[i - 1]!.value);
         const b = valueIds(emitted[i]!.value);
+        // A reduce to the highest id may emit the same record again (a late record with a lower id).
         const grows = count
           ? (b as number) > (a as number)
-          : (b as number[]).length > (a as number[]).length && isSubset(a as number[], b as number[]);
+          : max
+            ? (b as number) >= (a as number)
+            : (b as number[]).length > (a as number[]).length && isSubset(a as number[], b as number[]);
         if (!grows)
           problems.push(
             `window ${id}: result ${i} ${JSON.stringify(b)} does not add to ${JSON.stringify(a)} (a duplicate or a loss)`,
@@ -645,7 +657,13 @@ export function check(c: Case, want: Expected, got: Outputs): string[] {
           });
           const last = valueIds(emitted.at(-1)!.value);
           if (within === undefined) problems.push(`session ${id} is in no final session`);
-          else if (count ? (last as number) >= within[1].length : !isSubset(last as number[], within[1]))
+          else if (
+            count
+              ? (last as number) >= within[1].length
+              : max
+                ? !within[1].includes(last as number)
+                : !isSubset(last as number[], within[1])
+          )
             problems.push(
               `session ${id} holds ${JSON.stringify(last)}, not a part of ${within[0]} ${show(within[1])}`,
             );

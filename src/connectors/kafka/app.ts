@@ -60,6 +60,7 @@ import { perTopicCooperativeSticky } from './assignor.ts';
 import { brokersOf } from './brokers.ts';
 import { ChangelogStore, PART_BYTES, readChangelog } from './changelog.ts';
 import { checkDeadLetterTopic, deadLetterMessage, sinkDeadLetterMessage } from './dead-letters.ts';
+import { hasKafkaError } from './errors.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 import {
@@ -1255,7 +1256,7 @@ export class KafkaApp {
                 return p.committedOffset;
           break;
         } catch (e) {
-          if (Date.now() > deadline || !/UNSTABLE_OFFSET_COMMIT/.test(errorText(e))) throw e;
+          if (Date.now() > deadline || !hasKafkaError(e, 'UNSTABLE_OFFSET_COMMIT')) throw e;
           await sleep(50);
         }
       }

@@ -28,6 +28,7 @@
 import { type Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka';
 
 import { configError, EddyError } from '../../errors/index.ts';
+import { hasKafkaError } from './errors.ts';
 
 /** Kafka's own default for `max.message.bytes` (1 MiB + 12), used for a topic eddy cannot look up. */
 export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
@@ -147,7 +148,7 @@ export async function ensureTopic(
         configs,
       })
       .catch((e: unknown) => {
-        if (!/already exists/i.test(errorText(e))) throw e;
+        if (!hasKafkaError(e, 'TOPIC_ALREADY_EXISTS')) throw e;
       });
     // A new topic reaches the brokers' metadata a moment after CreateTopics answers.
     for (let wait = 50; info === undefined && wait <= 3200; wait *= 2) {
@@ -347,10 +348,4 @@ export function truncatedNote(headers: Iterable<[Uint8Array, Uint8Array]> | unde
   for (const [k, v] of headers ?? [])
     if (Buffer.from(k).toString() === TRUNCATED_HEADER) return Buffer.from(v).toString();
   return undefined;
-}
-
-function errorText(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  const inner = (e as Error & { errors?: unknown[] }).errors ?? [];
-  return [e.message, ...inner.map(errorText)].join(': ');
 }

@@ -51,9 +51,6 @@ export const RESTART_DEFAULTS: Required<RestartOptions> = {
   resetAfterMs: 600_000,
 };
 
-/** Restarting is switched off: the first failure fails the run. */
-export const NO_RESTARTS: RestartOptions = { maxFailures: 0 };
-
 function checkOptions(o: RestartOptions | undefined): Required<RestartOptions> {
   const r = { ...RESTART_DEFAULTS, ...o };
   const nonNegative = (name: keyof RestartOptions) => {

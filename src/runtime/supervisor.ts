@@ -27,11 +27,6 @@ export interface Attempt {
   readonly done: Promise<void>;
 }
 
-export interface SupervisedRun extends Attempt {
-  /** Restarts so far. */
-  readonly restarts: number;
-}
-
 export interface SuperviseOptions {
   /** Restarting; undefined: the first failure fails the run. */
   readonly restart: RestartOptions | undefined;
@@ -42,7 +37,7 @@ export interface SuperviseOptions {
 }
 
 /** Whether restarting could help: not when the error is the user's code or configuration. */
-export function restartable(error: unknown): boolean {
+function restartable(error: unknown): boolean {
   return !(error instanceof EddyError && error.domain === 'user');
 }
 
@@ -51,7 +46,7 @@ export async function supervise(
   first: () => Promise<Attempt>,
   start: (restoreFrom: LoadedCheckpoint | undefined) => Promise<Attempt>,
   options: SuperviseOptions,
-): Promise<SupervisedRun> {
+): Promise<Attempt> {
   const strategy = options.restart === undefined ? undefined : new RestartStrategy(options.restart);
   let current = await first();
   let stopped = false;
@@ -96,9 +91,6 @@ export async function supervise(
   })();
   done.catch(() => {}); // observed by the caller through `done`
   return {
-    get restarts() {
-      return restarts;
-    },
     metrics: () => ({ ...current.metrics(), restarts }),
     stop: () => {
       stopped = true;

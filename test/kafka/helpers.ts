@@ -211,3 +211,20 @@ export function readCommittedJava(
     });
   });
 }
+
+/** Creates each topic: its partitions, one replica, and `max.message.bytes` when given. */
+export async function createTopics(
+  admin: Admin,
+  topics: Record<string, { readonly partitions: number; readonly maxMessageBytes?: number }>,
+): Promise<void> {
+  for (const [topic, t] of Object.entries(topics)) {
+    await admin.createTopics({
+      topics: [topic],
+      partitions: t.partitions,
+      replicas: 1,
+      ...(t.maxMessageBytes === undefined
+        ? {}
+        : { configs: [{ name: 'max.message.bytes', value: String(t.maxMessageBytes) }] }),
+    });
+  }
+}

@@ -14,7 +14,7 @@ import { kafkaApp, kafkaPartition, kafkaSink } from '../../src/connectors/kafka/
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { describeTopics } from '../../src/connectors/kafka/topics.ts';
 import { arraySource, EddyError, Pipeline } from '../../src/index.ts';
-import { kafkaReady } from './helpers.ts';
+import { createTopics, kafkaReady } from './helpers.ts';
 
 const kafka = await kafkaReady();
 
@@ -79,7 +79,7 @@ describe('a sink to a topic that does not exist (real broker)', { skip: kafka.sk
       acks: ProduceAcks.ALL,
     });
     try {
-      await admin.createTopics({ topics: [input], partitions: 2, replicas: 1 });
+      await createTopics(admin, { [input]: { partitions: 2 } });
       await producer.send({
         messages: ['a', 'b', 'c'].map((key, seq) => ({
           topic: input,

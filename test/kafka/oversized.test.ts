@@ -34,7 +34,7 @@ import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { describeTopics, fitsAlone } from '../../src/connectors/kafka/topics.ts';
 import { collectSink, EddyError, Pipeline, valueState } from '../../src/index.ts';
 import { nullSink } from '../helpers/sinks.ts';
-import { kafkaReady, until, untilProgress } from './helpers.ts';
+import { createTopics, kafkaReady, until, untilProgress } from './helpers.ts';
 
 const kafka = await kafkaReady();
 
@@ -128,12 +128,7 @@ describe('oversized records and records in the wrong partition (real broker)', {
       acks: ProduceAcks.ALL,
     });
     try {
-      await a.createTopics({
-        topics: [topic],
-        partitions: 1,
-        replicas: 1,
-        configs: [{ name: 'max.message.bytes', value: '2000' }],
-      });
+      await createTopics(a, { [topic]: { partitions: 1, maxMessageBytes: 2000 } });
       for (const withHeaders of [false, true]) {
         const record = (size: number) => ({
           topic,
@@ -163,20 +158,12 @@ describe('oversized records and records in the wrong partition (real broker)', {
     const [input, output, dlq] = [`eddy-big-in-${n}`, `eddy-big-out-${n}`, `eddy-big-dlq-${n}`];
     const a = admin();
     try {
-      await a.createTopics({ topics: [input], partitions: 2, replicas: 1 });
-      await a.createTopics({
-        topics: [output],
-        partitions: 2,
-        replicas: 1,
-        configs: [{ name: 'max.message.bytes', value: '2000' }],
+      await createTopics(a, {
+        [input]: { partitions: 2 },
+        [output]: { partitions: 2, maxMessageBytes: 2000 },
       });
       // The user's own dead-letter topic, smaller than the poison below: eddy keeps its limit.
-      await a.createTopics({
-        topics: [dlq],
-        partitions: 1,
-        replicas: 1,
-        configs: [{ name: 'max.message.bytes', value: '6000' }],
-      });
+      await createTopics(a, { [dlq]: { partitions: 1, maxMessageBytes: 6000 } });
       const events: Event[] = Array.from({ length: 60 }, (_, seq) => ({
         key: `k${seq % 5}`,
         seq,
@@ -273,12 +260,9 @@ describe('oversized records and records in the wrong partition (real broker)', {
     const [input, output] = [`eddy-fail-in-${n}`, `eddy-fail-out-${n}`];
     const a = admin();
     try {
-      await a.createTopics({ topics: [input], partitions: 1, replicas: 1 });
-      await a.createTopics({
-        topics: [output],
-        partitions: 1,
-        replicas: 1,
-        configs: [{ name: 'max.message.bytes', value: '2000' }],
+      await createTopics(a, {
+        [input]: { partitions: 1 },
+        [output]: { partitions: 1, maxMessageBytes: 2000 },
       });
       await produce([
         event(input, { key: 'a', seq: 0 }, 1),
@@ -331,13 +315,10 @@ describe('oversized records and records in the wrong partition (real broker)', {
     const a = admin();
     try {
       const INPUT_LIMIT = 3_000_000;
-      await a.createTopics({
-        topics: [input],
-        partitions: 2,
-        replicas: 1,
-        configs: [{ name: 'max.message.bytes', value: String(INPUT_LIMIT) }],
+      await createTopics(a, {
+        [input]: { partitions: 2, maxMessageBytes: INPUT_LIMIT },
+        [output]: { partitions: 2 },
       });
-      await a.createTopics({ topics: [output], partitions: 2, replicas: 1 });
       const blob = 'b'.repeat(2_000_000);
       const poison = Buffer.alloc(2_000_000, 'x');
       // Compressed in the input (a few KB), 4 MB once read: more than any internal topic takes.
@@ -461,12 +442,9 @@ describe('oversized records and records in the wrong partition (real broker)', {
     const [input, output] = [`eddy-many-in-${n}`, `eddy-many-out-${n}`];
     const a = admin();
     try {
-      await a.createTopics({ topics: [input], partitions: 1, replicas: 1 });
-      await a.createTopics({
-        topics: [output],
-        partitions: 1,
-        replicas: 1,
-        configs: [{ name: 'max.message.bytes', value: '20000' }],
+      await createTopics(a, {
+        [input]: { partitions: 1 },
+        [output]: { partitions: 1, maxMessageBytes: 20000 },
       });
       // 300 keys x 10 KB of state each: one key group of 3 MB, in one partition; every output is 1 KB.
       const wave = (from: number) =>
@@ -548,13 +526,7 @@ describe('oversized records and records in the wrong partition (real broker)', {
     const [input, dlq] = [`eddy-src-in-${n}`, `eddy-src-dlq-${n}`];
     const a = admin();
     try {
-      await a.createTopics({ topics: [input], partitions: 1, replicas: 1 });
-      await a.createTopics({
-        topics: [dlq],
-        partitions: 1,
-        replicas: 1,
-        configs: [{ name: 'max.message.bytes', value: '5000' }],
-      });
+      await createTopics(a, { [input]: { partitions: 1 }, [dlq]: { partitions: 1, maxMessageBytes: 5000 } });
       const poison = Buffer.alloc(50_000, 'x');
       await produce([
         event(input, { key: 'a', seq: 0 }, 1),

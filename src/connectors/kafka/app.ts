@@ -60,7 +60,7 @@ import { perTopicCooperativeSticky } from './assignor.ts';
 import { brokersOf } from './brokers.ts';
 import { ChangelogStore, PART_BYTES, readChangelog } from './changelog.ts';
 import { checkDeadLetterTopic, deadLetterMessage, sinkDeadLetterMessage } from './dead-letters.ts';
-import { hasKafkaError } from './errors.ts';
+import { hasKafkaError, isTransientKafkaError } from './errors.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 import {
@@ -253,7 +253,10 @@ export class KafkaApp {
   readonly #limits = new Map<string, number>();
   readonly #limitOf = (topic: string) => this.#limits.get(topic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
   /** Per partition (`topic:partition`): its restart strategy and when its task may start again. */
-  readonly #taskRestarts = new Map<string, { strategy: RestartStrategy; at: number }>();
+  readonly #taskRestarts = new Map<
+    string,
+    { strategy: RestartStrategy; waits: RestartStrategy; transientSince?: number | undefined; at: number }
+  >();
   /** The application's own restarts: retries to start tasks, a new consumer. */
   #appRestarts: RestartStrategy;
   #restarts = 0;
@@ -275,6 +278,11 @@ export class KafkaApp {
   #kick: () => void = () => {};
   /** Set when the consumer left the group for good (see #newConsumer). */
   #consumerLost = false;
+  /** What the consumer failed with when it was lost. */
+  #lostBecause: unknown;
+  /** Delays between the application's own retries while the brokers are away, and since when they are. */
+  readonly #appWaits = transientWaits();
+  #appTransientSince: number | undefined;
   /** The generation last reported to onAssigned. */
   #reported = -1;
   #pipelineName = '';
@@ -625,9 +633,8 @@ export class KafkaApp {
     const stop = options.signal;
     const onStop = () => this.#kick();
     stop?.addEventListener('abort', onStop);
-    // Failing to start tasks (brokers away, the group in flux) is retried with the restart strategy,
-    // and for at most reconnectTimeoutMs in a row.
-    const restarts = this.#appRestarts;
+    // Failing to start tasks (brokers away, the group in flux) is retried (#appFailed), and for at
+    // most reconnectTimeoutMs in a row.
     let failingSince: number | undefined;
     try {
       while (!stop?.aborted) {
@@ -641,12 +648,12 @@ export class KafkaApp {
         try {
           await this.#reconcile(topics, pipelines, options);
           failingSince = undefined;
+          this.#appTransientSince = undefined;
         } catch (e) {
           if (this.#fatal !== undefined) throw this.#fatal;
           const now = Date.now();
           failingSince ??= now;
-          const delay = restarts.onFailure(now);
-          if (delay === undefined) throw gaveUp(restarts.exhaustedMessage('starting partition tasks'), e);
+          const delay = this.#appFailed('starting partition tasks', e, now);
           if (now - failingSince > this.#reconnectTimeoutMs)
             throw gaveUp(
               `starting partition tasks failed for ${now - failingSince} ms (reconnectTimeoutMs ${this.#reconnectTimeoutMs}); check that the brokers ${this.#brokers.join(',')} run, or raise reconnectTimeoutMs`,
@@ -673,6 +680,32 @@ export class KafkaApp {
       await this.#stream?.close().catch(() => {});
       await this.#consumer?.close(true).catch(() => {});
     }
+  }
+
+  /**
+   * A failure of the application's own work (its consumer, starting tasks):
+   * how long to wait before trying again. The brokers being away is waited
+   * out for reconnectTimeoutMs (not counted against the failure limit);
+   * other failures count, and the limit reached fails the run.
+   */
+  #appFailed(what: string, e: unknown, now: number): number {
+    if (isTransientKafkaError(e)) {
+      this.#appTransientSince ??= now;
+      if (now - this.#appTransientSince > this.#reconnectTimeoutMs) {
+        this.#fatal ??= gaveUp(
+          `${what} could not reach the brokers ${this.#brokers.join(',')} for ${now - this.#appTransientSince} ms (reconnectTimeoutMs ${this.#reconnectTimeoutMs}); check that they run, or raise reconnectTimeoutMs`,
+          e,
+        );
+        throw this.#fatal;
+      }
+      return this.#appWaits.onFailure(now) ?? 0;
+    }
+    const delay = this.#appRestarts.onFailure(now);
+    if (delay === undefined) {
+      this.#fatal ??= gaveUp(this.#appRestarts.exhaustedMessage(what), e);
+      throw this.#fatal;
+    }
+    return delay;
   }
 
   /** What this process runs and how often it restarted. */
@@ -746,9 +779,10 @@ export class KafkaApp {
       }),
     );
     this.#consumer = consumer;
-    consumer.on('error', () => {
+    consumer.on('error', (e: unknown) => {
       if (this.#consumer !== consumer) return;
       this.#consumerLost = true;
+      this.#lostBecause = e;
       this.#kick();
     });
     consumer.on(
@@ -834,14 +868,12 @@ export class KafkaApp {
     options: KafkaAppRunOptions,
   ): Promise<void> {
     if (this.#consumerLost) {
-      const delay = this.#appRestarts.onFailure(Date.now());
-      if (delay === undefined) {
-        this.#fatal ??= gaveUp(
-          this.#appRestarts.exhaustedMessage("the application's consumer"),
+      const delay = this.#appFailed(
+        "the application's consumer",
+        this.#lostBecause ??
           new EddyError('EDDY_IO_FAILED', 'the consumer left the group and could not rejoin it'),
-        );
-        throw this.#fatal;
-      }
+        Date.now(),
+      );
       this.#restarts++;
       options.onRestart?.(
         `the consumer lost the group; joining again with a new one in ${delay} ms`,
@@ -884,8 +916,30 @@ export class KafkaApp {
         // ~30 times a second for ever. Now it waits a growing backoff, and too many failures fail the run.
         let r = this.#taskRestarts.get(task.split);
         if (r === undefined)
-          this.#taskRestarts.set(task.split, (r = { strategy: new RestartStrategy(this.#restart), at: 0 }));
-        const d = r.strategy.onFailure(now);
+          this.#taskRestarts.set(
+            task.split,
+            (r = { strategy: new RestartStrategy(this.#restart), waits: transientWaits(), at: 0 }),
+          );
+        let d: number | undefined;
+        if (task.commits > 0) r.transientSince = undefined;
+        if (isTransientKafkaError(task.error)) {
+          // The brokers away or busy (an outage, a coordinator loading its transactions after one):
+          // waited out for reconnectTimeoutMs, as Kafka Streams' task.timeout.ms does, without using
+          // up the failure limit meant for failures that repeat (a refused record, say).
+          r.transientSince ??= now;
+          if (now - r.transientSince > this.#reconnectTimeoutMs) {
+            await this.#stopTask(task, { savepoint: false });
+            this.#fatal ??= gaveUp(
+              `partition task ${task.split} could not reach the brokers ${this.#brokers.join(',')} for ${now - r.transientSince} ms (reconnectTimeoutMs ${this.#reconnectTimeoutMs}); check that they run, or raise reconnectTimeoutMs`,
+              task.error ?? failure,
+            );
+            throw this.#fatal;
+          }
+          d = r.waits.onFailure(now);
+        } else {
+          r.transientSince = undefined;
+          d = r.strategy.onFailure(now);
+        }
         if (d === undefined) {
           await this.#stopTask(task, { savepoint: false });
           this.#fatal ??= gaveUp(
@@ -1198,6 +1252,7 @@ export class KafkaApp {
     } catch (e) {
       // Joining failed for good (the brokers are away): the next round starts over with a new consumer.
       this.#consumerLost = true;
+      this.#lostBecause = e;
       throw e;
     }
     this.#streamBroken = false;
@@ -1451,6 +1506,20 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     const t = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * The delays between a task's restarts while the brokers are away: from
+ * 100 ms doubling to 2 s (Kafka's reconnect.backoff.max.ms is 1 s), so a task
+ * is back within about 2 s of the brokers; never exhausted (reconnectTimeoutMs
+ * bounds how long).
+ */
+function transientWaits(): RestartStrategy {
+  return new RestartStrategy({
+    initialBackoffMs: 100,
+    maxBackoffMs: 2000,
+    maxFailures: Number.MAX_SAFE_INTEGER,
   });
 }
 

@@ -16,3 +16,33 @@ export function hasKafkaError(e: unknown, apiId: string): boolean {
   );
   return found !== null && found !== undefined;
 }
+
+const CLIENT_CODES = new Set(['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT']);
+
+/**
+ * Whether a failure came from the brokers being away or busy for a while
+ * (connections refused, timeouts, a coordinator loading or moving, a leader
+ * election, a transaction still completing), and nothing else: every error
+ * in it, followed through `errors` and `cause`, is the client's network
+ * error or a protocol error the client marks retriable. Such failures are
+ * waited out for `reconnectTimeoutMs`, as Kafka Streams' `task.timeout.ms`
+ * does, instead of counting against the restart strategy's failure limit; a
+ * refused record, a fenced producer or a user's error is not one of them.
+ */
+export function isTransientKafkaError(e: unknown): boolean {
+  let found = false;
+  const transient = (x: unknown, depth: number): boolean => {
+    if (depth > 16 || x === null || typeof x !== 'object') return false;
+    const err = x as { code?: unknown; canRetry?: unknown; errors?: unknown; cause?: unknown };
+    if (Array.isArray(err.errors) && err.errors.length > 0)
+      return err.errors.every((inner) => transient(inner, depth + 1));
+    if (typeof err.code === 'string' && CLIENT_CODES.has(err.code)) return (found = true);
+    if (err.code === 'PLT_KFK_PROTOCOL') return err.canRetry === true && (found = true);
+    // eddy's own errors other than I/O (a misconfiguration, a user's function) never are.
+    if (typeof err.code === 'string' && err.code.startsWith('EDDY_') && err.code !== 'EDDY_IO_FAILED')
+      return false;
+    // The client's other errors and eddy's own: transient only as a wrapper of a transient cause.
+    return err.cause !== undefined && transient(err.cause, depth + 1);
+  };
+  return transient(e, 0) && found;
+}

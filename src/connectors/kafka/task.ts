@@ -87,6 +87,8 @@ export class PartitionTask {
    * next commit is the task's last.
    */
   pausing = false;
+  /** Transactions this task committed: one shows the brokers were reachable since it started. */
+  commits = 0;
   /** Why the task ended on its own, once it did, and the error if there was one. */
   failure: string | undefined;
   error: unknown;
@@ -211,6 +213,7 @@ export class PartitionTask {
     }
     await tx.commit();
     this.#tx = undefined;
+    this.commits++;
     for (const w of this.writers) w.unseal();
   }
 

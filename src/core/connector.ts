@@ -47,11 +47,54 @@ export interface SourceReader<T> {
   poll(max: number): SourceBatch<T> | null | Promise<SourceBatch<T> | null>;
   /**
    * Where the reader is: every record handed out so far lies before it. Called
-   * between polls at a checkpoint; the value is given back as
-   * `SourceContext.restored` on recovery. Must be plain data (numbers,
-   * strings, arrays, objects). A source without it cannot be checkpointed.
+   * between polls at a checkpoint's barrier, with that checkpoint's id (the
+   * runtime always passes it; a wrapper may not); the value is given back as `SourceContext.restored` on recovery. Must be plain
+   * data (numbers, strings, arrays, objects). A source without it cannot be
+   * checkpointed.
    */
-  position?(): unknown;
+  position?(checkpointId?: number): unknown;
+  /**
+   * Checkpoint `checkpointId` is complete (durable, and sinks have committed
+   * its output): acknowledge to the broker exactly the records handed out
+   * before the `position(checkpointId)` call of that checkpoint — never one
+   * handed out after it, which the checkpoint does not cover. Flink's
+   * `notifyCheckpointComplete`, for sources whose broker tracks delivery
+   * (a JetStream consumer, a Redis consumer group) rather than an offset the
+   * checkpoint stores.
+   *
+   * A completion subsumes earlier checkpoints: a checkpoint that failed or
+   * was aborted is never notified, and the records of its barrier are
+   * acknowledged by the next one that completes. So keep what was handed out
+   * per barrier and, on completion of `id`, acknowledge every barrier up to
+   * and including `id`. Called in the thread that runs the reader, once per
+   * completed checkpoint or savepoint, in id order; the gate is open again by
+   * then, so it may run while a `poll` awaits I/O. A rejection becomes the
+   * checkpoint's error (a periodic one is counted as failed and the run goes
+   * on; the final one fails the run); a source that can ride out a broker
+   * outage should rather keep the acknowledgements for the next completion —
+   * unacknowledged records are redelivered, so nothing is lost either way.
+   *
+   * With the hook, the runtime closes the reader only after the run's final
+   * checkpoint has completed (or the run stopped), so the last records are
+   * acknowledged too. Runs without checkpoints never call it: such a source
+   * acknowledges on its own, e.g. at the next `poll` (the runtime polls again
+   * only once the previous batch has passed the synchronous steps and any
+   * backpressure has settled — as the Kafka source commits offsets).
+   *
+   * @example
+   * ```ts
+   * const barriers = new Map<number, number>(); // checkpoint id -> records handed out before it
+   * let handedOut = 0, acked = 0;
+   * const reader: SourceReader<Msg> = {
+   *   poll: (max) => { const values = take(max); handedOut += values.length; return { values }; },
+   *   position: (id) => { barriers.set(id, handedOut); return null; },
+   *   checkpointComplete: async (id) => {
+   *     for (const [cp, upTo] of barriers) if (cp <= id) { await ackUpTo(upTo); acked = upTo; barriers.delete(cp); }
+   *   },
+   * };
+   * ```
+   */
+  checkpointComplete?(checkpointId: number): void | Promise<void>;
   close?(): void | Promise<void>;
   /**
    * The splits this reader will read, when it knows them on opening (a

@@ -112,6 +112,10 @@ export class Executor {
   readonly #inactive: string[] = [];
   // Checkpointing: the gate source loops wait at, how many loops run and how many wait.
   readonly #readers = new Map<string, SourceReader<unknown>>();
+  // Open readers with `checkpointComplete` (told of each completed checkpoint), and those of them
+  // whose loop has ended: they stay open for the final checkpoint and `close()` closes them.
+  readonly #acking = new Set<SourceReader<unknown>>();
+  readonly #ended = new Set<SourceReader<unknown>>();
   #gate: Promise<void> | undefined;
   #openGate: (() => void) | undefined;
   #liveSources = 0;
@@ -300,13 +304,18 @@ export class Executor {
     const tasks: Record<string, TaskWatermarks> = {};
     const sources: SubtaskMeta['sources'] = {};
     for (const [id, reader] of this.#readers) {
-      sources[id] = { position: reader.position!(), feeder: this.#feeders.get(id)!.snapshot() };
+      sources[id] = { position: reader.position!(checkpointId), feeder: this.#feeders.get(id)!.snapshot() };
     }
     const operators: { task: string; snapshot: Promise<OperatorSnapshot | undefined> }[] = [];
     for (const task of [...this.#tasks.values()].reverse()) {
       tasks[task.id] = task.snapshotWatermarks();
       const snap = task.operator.onCheckpoint?.(checkpointId);
-      if (snap !== undefined) operators.push({ task: task.id, snapshot: Promise.resolve(snap) });
+      if (snap === undefined) continue;
+      const snapshot = Promise.resolve(snap);
+      // Awaited when the snapshot is collected, which may come later (other threads' phases): a
+      // failing pre-commit must fail the checkpoint there, not the process as an unhandled rejection.
+      snapshot.catch(() => {});
+      operators.push({ task: task.id, snapshot });
     }
     return {
       meta: { tasks, sources, operators: {} },
@@ -323,10 +332,15 @@ export class Executor {
     open?.();
   }
 
-  /** Phase 5, once the checkpoint is durable: operators (sinks) commit. */
+  /**
+   * Phase 5, once the checkpoint is durable: operators (sinks) commit, then
+   * sources acknowledge what they handed out before its barrier — after the
+   * commit, so a crash between the two redelivers rather than loses.
+   */
   async checkpointComplete(checkpointId: number): Promise<void> {
     for (const task of [...this.#tasks.values()].reverse())
       await task.operator.onCheckpointComplete?.(checkpointId);
+    for (const reader of [...this.#acking]) await reader.checkpointComplete!(checkpointId);
   }
 
   /** Feeds a source by hand (only with `manualSources`). */
@@ -573,6 +587,7 @@ export class Executor {
         );
       }
       this.#readers.set(node.id, reader);
+      if (this.#checkpointing && typeof reader.checkpointComplete === 'function') this.#acking.add(reader);
       for (const split of reader.splits ?? []) feeder.register(split);
       const max = node.source!.options.batchSize ?? this.#batchSize;
       const maxDrift = node.source!.options.maxDrift ?? DEFAULT_MAX_DRIFT_MS;
@@ -618,16 +633,23 @@ export class Executor {
       }
       this.#sourceDone();
       aligned?.finish();
-      await reader.close?.();
+      if (this.#acking.has(reader) && !this.#closed && !this.#cancelled) this.#ended.add(reader);
+      else await this.#closeReader(reader);
       if (this.#closed || this.#cancelled) return;
       await this.drainPressure();
       this.#flushDeadLetters();
       feeder.end();
     } catch (e) {
       this.#sourceDone();
-      await reader?.close?.();
+      if (reader !== undefined) await this.#closeReader(reader);
       await this.#fail(e);
     }
+  }
+
+  async #closeReader(reader: SourceReader<unknown>): Promise<void> {
+    this.#acking.delete(reader);
+    this.#ended.delete(reader);
+    await reader.close?.();
   }
 
   /** A source loop waits here while a checkpoint is being aligned. */
@@ -660,6 +682,7 @@ export class Executor {
     for (const cancel of [...this.#cancels]) cancel();
     for (const task of this.#tasks.values()) task.halt();
     for (const task of this.#tasks.values()) await task.operator.onClose?.();
+    for (const reader of [...this.#ended]) await this.#closeReader(reader);
     await this.#state.close?.();
   }
 }

@@ -183,7 +183,7 @@ describe('postgresSink exactly-once', { skip, timeout: 600_000 }, () => {
     await again.close?.();
 
     // Resuming from checkpoint 2 while the table holds checkpoint 3's output: appends would double it.
-    await assert.rejects(append.open(ctx(k2)), (e: unknown) => {
+    await assert.rejects(Promise.resolve(append.open(ctx(k2))), (e: unknown) => {
       assert.ok(e instanceof EddyError);
       assert.equal(e.code, 'EDDY_CHECKPOINT_INVALID');
       assert.match(e.message, /already holds the output up to checkpoint 3.*after checkpoint 2.*twice/);

@@ -24,6 +24,12 @@ export interface SourceContext {
   readonly parallelism: number;
   /** When the job started (the clock's time): the same for every subtask. */
   readonly jobStart: number;
+  /**
+   * Whether the run takes checkpoints, so that `position` and
+   * `checkpointComplete` will be called (absent: no). A source that
+   * acknowledges to a broker does so on completion then, else on its own.
+   */
+  readonly checkpointing?: boolean;
 }
 
 /** One poll's worth of records. */

@@ -577,6 +577,7 @@ export class Executor {
         subtask: this.subtask,
         parallelism: this.parallelism,
         jobStart: this.#jobStart,
+        checkpointing: this.#checkpointing,
         ...(restored === undefined ? {} : { restored: restored.position }),
       });
       if (this.#checkpointing && typeof reader.position !== 'function') {

@@ -26,7 +26,7 @@ export interface NatsFixture {
   publish(stream: string, payloads: readonly (string | Uint8Array)[]): Promise<void>;
   /** Every message of the stream, in order, as text. */
   readAll(stream: string): Promise<string[]>;
-  /** The durable consumer's counts: delivered not acknowledged, and not yet delivered. */
+  /** The durable consumer's counts: delivered not acknowledged, and not yet delivered (NaN before it exists). */
   consumerState(stream: string, consumer: string): Promise<{ ackPending: number; pending: number }>;
   cleanup(): Promise<void>;
 }
@@ -60,7 +60,9 @@ export async function natsFixture(): Promise<NatsFixture> {
       return out;
     },
     async consumerState(stream, consumer) {
-      const i = await jsm.consumers.info(stream, consumer);
+      // Not created yet (the source creates it when it opens): nothing delivered, nothing known.
+      const i = await jsm.consumers.info(stream, consumer).catch(() => undefined);
+      if (i === undefined) return { ackPending: Number.NaN, pending: Number.NaN };
       return { ackPending: i.num_ack_pending, pending: i.num_pending };
     },
     async cleanup() {

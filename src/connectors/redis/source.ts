@@ -166,7 +166,7 @@ export function redisSource<T = unknown>(options: RedisSourceOptions<T>): RedisS
         }
         stats.acked += live.length;
       };
-      const read = async (max: number): Promise<{ entries: Entry[]; again: boolean }> => {
+      const read = async (max: number): Promise<{ entries: Entry[]; again: boolean; claimed: boolean }> => {
         if (ownFrom !== undefined) {
           const r = (await redis.callBuffer(
             'XREADGROUP',
@@ -183,7 +183,7 @@ export function redisSource<T = unknown>(options: RedisSourceOptions<T>): RedisS
           if (entries.length === 0) ownFrom = undefined;
           else {
             ownFrom = String(entries.at(-1)![0]);
-            return { entries, again: true };
+            return { entries, again: true, claimed: false };
           }
         }
         if (Date.now() >= nextClaim) {
@@ -201,10 +201,7 @@ export function redisSource<T = unknown>(options: RedisSourceOptions<T>): RedisS
           if (claimFrom === '0-0') nextClaim = Date.now() + o.claimIntervalMs;
           // Entries deleted from the stream come back as null: nothing to process, nothing pending any more.
           const entries = r[1].filter((e) => e[1] !== null);
-          if (entries.length > 0) {
-            stats.claimed += entries.length;
-            return { entries, again: true };
-          }
+          if (entries.length > 0) return { entries, again: true, claimed: true };
         }
         const r = (await redis.callBuffer(
           'XREADGROUP',
@@ -219,7 +216,7 @@ export function redisSource<T = unknown>(options: RedisSourceOptions<T>): RedisS
           o.stream,
           '>',
         )) as [Buffer, Entry[]][] | null;
-        return { entries: r?.[0]?.[1] ?? [], again: false };
+        return { entries: r?.[0]?.[1] ?? [], again: false, claimed: false };
       };
       return {
         splits: [split],
@@ -246,13 +243,15 @@ export function redisSource<T = unknown>(options: RedisSourceOptions<T>): RedisS
           for (const [rawId, fields] of got.entries) {
             const id = String(rawId);
             stats.read++;
+            // Still held by this reader: its own entries come back from XAUTOCLAIM once idle that long.
+            if (pending.has(id)) continue;
             if (got.again) stats.redelivered++;
+            if (got.claimed) stats.claimed++;
             if (covered.delete(id)) {
               dropped.push(id); // in the restored checkpoint's state already
               stats.skipped++;
               continue;
             }
-            if (pending.has(id)) continue; // still held by this reader
             if (fields === null) {
               dropped.push(id); // deleted from the stream (XDEL, trimming) while pending
               continue;

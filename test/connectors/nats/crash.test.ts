@@ -60,6 +60,7 @@ describe('NATS JetStream: crash and resume', { skip: service.skip }, () => {
       // 2. Resumed from the newest checkpoint, until the consumer has nothing delivered or pending.
       const { pipeline, source, sink, deadLetters } = crashPipeline({ input, consumer, output });
       const running = await pipeline.start({
+        parallelism: 1,
         checkpoints: { dir, intervalMs: 200 },
         resumeFrom: 'latest',
         restart: false,

@@ -52,6 +52,7 @@ describe('Redis Streams: crash and resume', { skip: service.skip }, () => {
 
       const { pipeline, source, sink, deadLetters } = crashPipeline({ input, group, output });
       const running = await pipeline.start({
+        parallelism: 1,
         checkpoints: { dir, intervalMs: 200 },
         resumeFrom: 'latest',
         restart: false,

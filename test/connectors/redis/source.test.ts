@@ -23,6 +23,8 @@ interface Rec {
 }
 
 const records = (n: number): Rec[] => Array.from({ length: n }, (_, id) => ({ id }));
+/** In id order: with EDDY_PARALLELISM=2 two subtasks share the group and their records interleave. */
+const byId = (values: readonly Rec[]) => [...values].sort((a, b) => a.id - b.id);
 
 const context = (over: Partial<SourceContext> = {}): SourceContext => ({
   stepId: 'in',
@@ -57,7 +59,7 @@ describe('Redis Streams source', { skip: service.skip }, () => {
       await waitUntil('the checkpoint acknowledged them', async () => (await r.pending(stream, 'g')) === 0);
       running.stop();
       await running.done;
-      assert.deepEqual(out.values, records(300));
+      assert.deepEqual(byId(out.values), records(300));
     } finally {
       rmSync(dir, { recursive: true, force: true });
       await r.cleanup();
@@ -89,18 +91,15 @@ describe('Redis Streams source', { skip: service.skip }, () => {
       );
       running.stop();
       await running.done;
-      assert.deepEqual(out.values, records(200));
+      assert.deepEqual(byId(out.values), records(200));
       const entries = await r.readAll(stream);
+      const reasons = dead.values.map((d) => d.reason);
+      assert.ok(dead.values.every((d) => d.code === 'EDDY_DECODE_FAILED'));
       for (const [i, m] of MALFORMED.entries()) {
-        assert.equal(dead.values[i]!.code, 'EDDY_DECODE_FAILED');
-        assert.equal(
-          dead.values[i]!.reason.startsWith(`${m.code}: `) &&
-            dead.values[i]!.reason.endsWith(`(stream ${stream} entry ${entries[200 + i]!.id})`),
-          true,
-          dead.values[i]!.reason,
-        );
+        const reason = reasons.find((x) => x.startsWith(`${m.code}: `));
+        assert.ok(reason?.endsWith(`(stream ${stream} entry ${entries[200 + i]!.id})`), reasons.join(' | '));
       }
-      assert.match(dead.values.at(-1)!.reason, /^missing-field: the entry has no field "data"/);
+      assert.ok(reasons.some((x) => x.startsWith('missing-field: the entry has no field "data"')));
       assert.equal(source.stats().acked, 200 + MALFORMED.length + 1);
     } finally {
       await r.cleanup();

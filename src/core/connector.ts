@@ -139,6 +139,16 @@ export interface Source<T> {
    * `timestamp` option before a window or join; any other does.
    */
   readonly eventTimes?: boolean;
+  /**
+   * Whether a run resumed from a checkpoint gets the records after the
+   * checkpoint's position again (a file offset, a Kafka offset, a table's
+   * last row, a broker that redelivers what was not acknowledged). Absent
+   * means yes. `false` (an MQTT subscription, an HTTP endpoint) means the
+   * source cannot go back: what was read after the last checkpoint is lost
+   * by a crash — at-most-once — so a runner should say so rather than
+   * refuse the source or promise more.
+   */
+  readonly replayable?: boolean;
   open(ctx: SourceContext): SourceReader<T> | Promise<SourceReader<T>>;
 }
 

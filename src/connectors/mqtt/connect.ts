@@ -1,0 +1,69 @@
+/**
+ * Opening an MQTT 5 connection: a broker that does not answer within the
+ * timeout, or refuses the client (bad credentials, a client id it rejects),
+ * fails the open with the URL and the fix instead of retrying for ever in
+ * the background; after that, mqtt.js reconnects on its own.
+ */
+import mqtt from 'mqtt';
+import { configError, EddyError } from '../../errors/index.ts';
+
+export type MqttClient = mqtt.MqttClient;
+
+/** How long mqtt.js waits before reconnecting a dropped connection. */
+const RECONNECT_MS = 1000;
+
+/** Connects with MQTT 5; `options` are mqtt.js's; `setup` attaches listeners before the connection opens. */
+export async function connectMqtt(
+  url: string,
+  options: mqtt.IClientOptions,
+  timeoutMs: number,
+  owner: string,
+  stepId: string,
+  setup?: (client: MqttClient) => void,
+): Promise<MqttClient> {
+  // Not connected until setup has run: a stored session's messages follow CONNACK at once.
+  const client = mqtt.connect(url, {
+    protocolVersion: 5,
+    connectTimeout: timeoutMs,
+    // No reconnects until the first connection stands: a failed open must not leave a client retrying for ever.
+    reconnectPeriod: 0,
+    ...options,
+    manualConnect: true,
+  });
+  setup?.(client);
+  client.connect();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      client.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      client.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  } catch (e) {
+    client.end(true);
+    const message = e instanceof Error ? e.message : String(e);
+    const code = (e as { code?: unknown }).code;
+    // CONNACK reason codes of MQTT 5: 0x85 client id, 0x86 credentials, 0x87 not authorized.
+    if (code === 133 || code === 134 || code === 135)
+      throw configError(
+        `${owner}: the broker at ${url} refused the client: ${message}`,
+        options.clientId,
+        'check the client id, username and password',
+        stepId,
+      );
+    throw new EddyError(
+      'EDDY_IO_FAILED',
+      `${owner} cannot connect to ${url}: ${message}; check that the broker runs there (the run restarts with backoff)`,
+      { cause: e, stepId, retriable: true },
+    );
+  }
+  // Later errors (a dropped connection) are ridden out by mqtt.js's reconnects; without a listener they would throw.
+  client.on('error', () => {});
+  client.options.reconnectPeriod = RECONNECT_MS;
+  return client;
+}

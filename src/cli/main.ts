@@ -18,6 +18,7 @@ import { checkDuration, MAX_TIMER_MS } from '../api/windows.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import type { OptionSpec, PipelineModule } from './define.ts';
+import { runOnKafka } from './kafka.ts';
 
 /**
  * The default of `--max-dead-letter-ratio`: a run that dead-letters more
@@ -46,7 +47,13 @@ const RUN_OPTIONS = {
   'savepoint-dir': { type: 'string' },
   parallelism: { type: 'string' },
   'max-dead-letter-ratio': { type: 'string' },
+  kafka: { type: 'string' },
+  'app-id': { type: 'string' },
+  'instance-id': { type: 'string' },
 } as const;
+
+/** Options of the embedded runtime that a Kafka application has no use for: state and savepoints live in its topics. */
+const EMBEDDED_ONLY = ['checkpoint-dir', 'resume', 'from-savepoint', 'savepoint-dir', 'parallelism'] as const;
 
 const HELP = `eddy — real-time dataflow for TypeScript
 
@@ -69,8 +76,18 @@ Options of 'eddy run' (before or after the module's own):
                                    checkpoints span every thread.
   --max-dead-letter-ratio <r>      Exit 65 when more than this share of the records read was
                                    dead-lettered (default ${DEFAULT_MAX_DEAD_LETTER_RATIO}; 1 accepts any share)
+  --kafka <brokers>                Run as one instance of a Kafka application on these brokers
+                                   (host:port,...): a consumer group, state in changelog topics,
+                                   exactly-once output; the module's kafkaSource/kafkaSink become the
+                                   application's. Start more instances with the same --app-id to
+                                   share the partitions. --checkpoint-interval sets the commit
+                                   interval (default 1000 ms)
+  --app-id <id>                    The Kafka application's id (consumer group, topic prefix); with --kafka
+  --instance-id <name>             This instance's name in client ids (default random); with --kafka
 
-Runs on the embedded default: one process, in-memory channels, heap state.
+Runs on the embedded default: one process, in-memory channels, heap state;
+with --kafka, as a Kafka application (SIGTERM or Ctrl-C stop it with a savepoint
+in its topics).
 Checkpoints make file output exactly-once: it becomes visible when a
 checkpoint completes. SIGTERM pauses the sources, writes a savepoint and
 exits 0; SIGINT (Ctrl-C) drains: it ends the input and emits what is open.
@@ -210,6 +227,38 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
       `eddy run: ${askedBy} must be a whole number >= 1; received ${JSON.stringify(asked)}\n`,
     );
     return 2;
+  }
+  if (
+    parsed['kafka'] !== undefined ||
+    parsed['app-id'] !== undefined ||
+    parsed['instance-id'] !== undefined
+  ) {
+    const problem = kafkaUsage(parsed);
+    if (problem !== undefined) {
+      process.stderr.write(`eddy run: ${problem}\n`);
+      return 2;
+    }
+    const result = await runOnKafka({
+      file,
+      name: mod.name,
+      build: () => mod.build(values as never),
+      brokers: String(parsed['kafka'])
+        .split(',')
+        .map((b) => b.trim()),
+      applicationId: String(parsed['app-id']),
+      ...(parsed['instance-id'] === undefined ? {} : { instanceId: String(parsed['instance-id']) }),
+      ...(parsed['checkpoint-interval'] === undefined ? {} : { commitIntervalMs: Math.max(1, intervalMs) }),
+      progressMs,
+      quiet: parsed['quiet'] === true,
+      terminatedEarly: context.terminatedEarly?.() === true,
+    });
+    const dead = deadLetterCounts(result.metrics);
+    process.stdout.write(
+      `eddy: ${mod.name} (Kafka application ${String(parsed['app-id'])}) stopped with a savepoint after ${result.seconds.toFixed(1)} s — ${result.metrics.sourceRecords.toLocaleString('en-US')} events on this instance's partitions; ${dead.text}${result.restarts > 0 ? `; ${result.restarts} restarts` : ''}\n` +
+        `eddy: start it again with the same --app-id to go on from there\n`,
+    );
+    if (dead.ratio > maxDeadRatio) process.stderr.write(`${tooManyDeadLetters(dead, maxDeadRatio)}\n`);
+    return 0;
   }
   const pipeline = await mod.build(values as never);
   const parallelism = asked === undefined ? pipeline.defaultParallelism() : Number(asked);
@@ -380,6 +429,26 @@ class Stopper {
     );
     this.savepoint.catch(() => {}); // awaited once the run is done
   }
+}
+
+/** What is wrong with the Kafka flags (one line), or undefined. */
+function kafkaUsage(parsed: Record<string, string | boolean | undefined>): string | undefined {
+  const brokers = parsed['kafka'];
+  if (brokers === undefined)
+    return '--app-id and --instance-id run a Kafka application: add --kafka <brokers>, e.g. --kafka 127.0.0.1:9092';
+  const list = String(brokers)
+    .split(',')
+    .map((b) => b.trim());
+  const bad = list.find((b) => !/^[^\s:/]+:\d{1,5}$/.test(b));
+  if (bad !== undefined)
+    return `--kafka takes host:port[,host:port...]; received ${JSON.stringify(brokers)} (${JSON.stringify(bad)} is not host:port)`;
+  const id = parsed['app-id'];
+  if (id === undefined || !/^[A-Za-z0-9._-]{1,200}$/.test(String(id)))
+    return `--kafka needs --app-id <id> (letters, digits, . _ -: it names the consumer group and the internal topics); received ${id === undefined ? 'none' : JSON.stringify(id)}`;
+  const other = EMBEDDED_ONLY.find((f) => parsed[f] !== undefined);
+  if (other !== undefined)
+    return `--${other} is for the embedded runtime; a Kafka application keeps its state, offsets and savepoints in its topics: leave --${other} out, and start the same --app-id again to resume`;
+  return undefined;
 }
 
 /** Imports the module; a string when it cannot be found or is not a pipeline module (one line to print). */

@@ -152,8 +152,10 @@ export interface KafkaAppSourceOptions<T> {
    * (partitioned by this key, inside the same transactions) before the
    * pipeline sees them, so that a partition holds exactly its key group.
    * Without it there must be one input topic, partitioned by the key.
+   * A record it gives no key (undefined) stays in its input partition's key
+   * group (`eddy run --kafka` does so for records a filter before the keyBy drops).
    */
-  readonly keyBy?: (value: T) => Key;
+  readonly keyBy?: (value: T) => Key | undefined;
 }
 
 export interface KafkaAppSinkOptions<T> {
@@ -211,7 +213,7 @@ interface SourceConfig {
   bufferSize: number;
   /** The topic whose partitions are the key groups: the repartition topic, or the one input topic. */
   keyed: string;
-  keyBy: ((value: unknown) => Key) | undefined;
+  keyBy: ((value: unknown) => Key | undefined) | undefined;
   deadLetterTopic: string | undefined;
   format: KafkaFormat;
   parse: ((value: unknown) => unknown) | undefined;
@@ -356,7 +358,7 @@ export class KafkaApp {
       topics: [...options.topics],
       bufferSize: options.bufferSize ?? 10_000,
       keyed: keyBy === undefined ? options.topics[0]! : this.repartitionTopic,
-      keyBy: keyBy as ((value: unknown) => Key) | undefined,
+      keyBy: keyBy as ((value: unknown) => Key | undefined) | undefined,
       deadLetterTopic: options.deadLetterTopic,
       format: resolveFormat(options.format, options.limits),
       parse: options.parse,

@@ -39,6 +39,18 @@ export interface KafkaSinkOptions<T> {
   readonly deadLetterTopic?: string;
 }
 
+/** What each sink `kafkaSink` made was made with (for `kafkaSinkOptions`). */
+const made = new WeakMap<object, KafkaSinkOptions<unknown>>();
+
+/**
+ * The options `sink` was made with, when `kafkaSink` made it; else
+ * undefined. `eddy run --kafka` reads them to write the same topic inside the
+ * Kafka application's transactions.
+ */
+export function kafkaSinkOptions(sink: object): KafkaSinkOptions<unknown> | undefined {
+  return made.get(sink);
+}
+
 /**
  * Writes records as JSON to a Kafka topic with an idempotent producer
  * (acks=all, no duplicates from retries). At-least-once across restarts until
@@ -70,7 +82,7 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
   checkCreateTopic('kafkaSink', options.createTopic);
   const bootstrapBrokers = brokersOf(options.brokers);
   const topic = options.topic;
-  return {
+  const sink: Sink<T> = {
     kind: 'kafka',
     guarantee: 'at-least-once',
     async open(ctx) {
@@ -167,4 +179,6 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
       };
     },
   };
+  made.set(sink, options as KafkaSinkOptions<unknown>);
+  return sink;
 }

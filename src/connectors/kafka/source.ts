@@ -4,7 +4,11 @@
  * It joins a consumer group; each partition is a split with its own
  * watermark. Offsets are committed (at most once a second, and on close) only
  * for records that have already passed through the pipeline, so a restart
- * re-reads at most what was in flight: at-least-once. When eddy's buffer of
+ * re-reads at most what was in flight: at-least-once. With checkpoints, each
+ * partition's offset goes into the checkpoint (`position()`), and a restore
+ * reads on from there, so restored state and input agree (the group's
+ * committed offsets, taken after processing, may be ahead of a checkpoint;
+ * they serve a start without one). When eddy's buffer of
  * fetched records is full the stream is paused (backpressure) and resumed when
  * it drains. Values are decoded by a format (formats.ts: JSON with the safe
  * codec, string, bytes, Avro with schema-registry framing): undecodable records
@@ -54,6 +58,35 @@ export interface KafkaSourceOptions<T> {
   readonly reconnectTimeoutMs?: number;
 }
 
+/** A checkpoint's positions (`position()`: "topic:partition" → next offset), checked. */
+function restoredOffsets(restored: unknown, stepId: string): Map<string, bigint> | undefined {
+  if (restored === undefined) return undefined;
+  const bad = () =>
+    new EddyError(
+      'EDDY_CHECKPOINT_INVALID',
+      `the checkpoint's position of Kafka source "${stepId}" is not { "topic:partition": "offset" }: ${JSON.stringify(restored).slice(0, 200)}; restore from a checkpoint this source wrote, or start without one`,
+    );
+  if (restored === null || typeof restored !== 'object' || Array.isArray(restored)) throw bad();
+  const at = new Map<string, bigint>();
+  for (const [split, offset] of Object.entries(restored)) {
+    if (!/^.+:\d+$/.test(split) || typeof offset !== 'string' || !/^\d+$/.test(offset)) throw bad();
+    at.set(split, BigInt(offset));
+  }
+  return at;
+}
+
+/** What each source `kafkaSource` made was made with (for `kafkaSourceOptions`). */
+const made = new WeakMap<object, KafkaSourceOptions<unknown>>();
+
+/**
+ * The options `source` was made with, when `kafkaSource` made it; else
+ * undefined. `eddy run --kafka` reads them to run the same module as a Kafka
+ * application (its sources become the application's input).
+ */
+export function kafkaSourceOptions(source: object): KafkaSourceOptions<unknown> | undefined {
+  return made.get(source);
+}
+
 /**
  * Reads Kafka topics as a consumer group.
  *
@@ -86,7 +119,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
   const format = resolveFormat(options.format, options.limits);
   const capacity = options.bufferSize ?? 10_000;
   const parse = options.parse;
-  return {
+  const source: Source<T> = {
     kind: 'kafka',
     eventTimes: true,
     async open(ctx): Promise<SourceReader<T>> {
@@ -110,13 +143,37 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
               signal: ctx.signal,
               sizeFrom: options.topics,
             });
-      const consume = () =>
-        consumer.consume({
+      // Restored from a checkpoint: where each partition was when it was taken. The pipeline's state
+      // holds exactly the records before these offsets, so reading goes on from them, not from the
+      // group's committed offsets (committed after processing, they may be ahead of the checkpoint).
+      const restored = restoredOffsets(ctx.restored, ctx.stepId);
+      const consume = () => {
+        if (restored === undefined)
+          return consumer.consume({
+            topics: [...options.topics],
+            mode: MessagesStreamModes.COMMITTED,
+            fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+            autocommit: false,
+          });
+        // After a restore, every stream (a reconnect's too) starts where this reader is: after what it
+        // handed out, else at the checkpoint's offset; a partition in neither from its earliest record.
+        const at = new Map(restored);
+        for (const [split, top] of highest) if ((at.get(split) ?? -1n) <= top) at.set(split, top + 1n);
+        return consumer.consume({
           topics: [...options.topics],
-          mode: MessagesStreamModes.COMMITTED,
+          mode: MessagesStreamModes.MANUAL,
+          offsets: [...at].map(([split, offset]) => {
+            const i = split.lastIndexOf(':');
+            return { topic: split.slice(0, i), partition: Number(split.slice(i + 1)), offset };
+          }),
           fallbackMode: MessagesStreamFallbackModes.EARLIEST,
           autocommit: false,
         });
+      };
+      // The highest offset handed out per partition. A rebalance makes the client fetch again from the
+      // last commit; offsets only grow, so anything at or below this was already processed here.
+      const highest = new Map<string, bigint>();
+      for (const [split, offset] of restored ?? []) highest.set(split, offset - 1n);
       let stream = await consume();
       let buffer: Message[] = [];
       let head = 0;
@@ -218,9 +275,6 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         { topic: string; partition: number; offset: bigint; leaderEpoch: number }
       >();
       let lastCommit = Date.now();
-      // The highest offset handed out per partition. A rebalance makes the client fetch again from the
-      // last commit; offsets only grow, so anything at or below this was already processed here.
-      const highest = new Map<string, bigint>();
       // One commit at a time, not awaited by poll: while the brokers are away the pipeline goes on with
       // what it has fetched, and offsets that could not be committed are committed with the next ones.
       let committing: Promise<void> | undefined;
@@ -267,7 +321,12 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         if (deadLetterTopic !== undefined) failed.push({ message: m, code: r.code, reason: r.reason });
         return { ok: false };
       };
+      // The partitions assigned on joining, known before their first record: each holds the
+      // watermark back until it has reported, so a partition fetched later than the others (a backlog
+      // read one partition at a time) is not judged late against them.
+      const splits = (consumer.assignments ?? []).flatMap((a) => a.partitions.map((p) => `${a.topic}:${p}`));
       return {
+        splits,
         async poll(max): Promise<SourceBatch<T> | null> {
           for (const [k, v] of handedOut) toCommit.set(k, v);
           handedOut = new Map();
@@ -339,6 +398,12 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           }
           return { values, times, split };
         },
+        position() {
+          // At a checkpoint barrier: per partition, the offset after the last record handed out.
+          const at: Record<string, string> = {};
+          for (const [split, top] of highest) at[split] = String(top + 1n);
+          return at;
+        },
         async close() {
           // Records handed out by the last poll have been processed by the time the runtime closes the reader.
           for (const [k, v] of handedOut) toCommit.set(k, v);
@@ -352,4 +417,6 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       };
     },
   };
+  made.set(source, options as KafkaSourceOptions<unknown>);
+  return source;
 }

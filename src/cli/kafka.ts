@@ -1,0 +1,234 @@
+/**
+ * `eddy run <module> --kafka <brokers> --app-id <id>`: the same pipeline
+ * module that runs embedded runs as one instance of a Kafka application
+ * (`kafkaApp`: a consumer group, state in changelog topics, each partition's
+ * output, offsets and state in one transaction). Start the command on several
+ * machines with the same `--app-id` and they share the partitions; stop one
+ * (SIGTERM or Ctrl-C) and it commits a savepoint and leaves the group.
+ *
+ * The module is built as it is embedded; then its Kafka connectors become the
+ * application's (`deployOnKafka`): each `kafkaSource` becomes the
+ * application's input (its `groupId` gives way to the application id), each
+ * `kafkaSink` writes inside the application's transactions. The first
+ * `keyBy` decides the partitioning: records go through the internal topic
+ * `<app-id>-repartition`, keyed by what the map and filter steps before that
+ * `keyBy` and the `keyBy` itself make of them, as Kafka Streams repartitions
+ * before a keyed step.
+ */
+import type { Pipeline } from '../api/pipeline.ts';
+import { type KafkaApp, kafkaApp } from '../connectors/kafka/app.ts';
+import { kafkaSinkOptions } from '../connectors/kafka/sink.ts';
+import { kafkaSourceOptions } from '../connectors/kafka/source.ts';
+import type { Key } from '../core/key-groups.ts';
+import type { PipelineMetrics } from '../core/metrics.ts';
+import { configError } from '../errors/index.ts';
+import { consumersOf, type PlanNode } from '../plan/graph.ts';
+import { mergeMetrics } from '../runtime/controller.ts';
+
+/**
+ * Turns a pipeline built for the embedded runtime into one of `app`: its
+ * Kafka sources become the application's source (one), its Kafka sinks the
+ * application's sinks. Fails fast, naming the step and the fix, on what a
+ * Kafka application cannot run yet: a source that is not Kafka, and more
+ * than one keyed stage (issue 13).
+ */
+export function deployOnKafka(p: Pipeline, app: KafkaApp): void {
+  const graph = p.scope.graph;
+  const nodes = [...graph.nodes.values()];
+  const keyBys = nodes.filter((n) => n.kind === 'keyBy');
+  if (keyBys.length > 1)
+    throw configError(
+      `eddy run --kafka: the pipeline keys its records ${keyBys.length} times (steps ${keyBys.map((n) => `"${n.id}"`).join(', ')}); a Kafka application runs one keyed stage so far`,
+      keyBys.map((n) => n.id),
+      'key once (one keyBy), or run the module embedded (without --kafka)',
+    );
+  const consumers = consumersOf(nodes);
+  for (const n of nodes) {
+    if (n.source !== undefined) {
+      const o = kafkaSourceOptions(n.source.source);
+      if (o === undefined)
+        throw configError(
+          `eddy run --kafka: step "${n.id}" reads a "${n.source.source.kind}" source; a Kafka application reads Kafka topics`,
+          n.source.source.kind,
+          'read the input with kafkaSource({ topics, groupId }) (--app-id takes the place of the groupId), or run the module without --kafka',
+        );
+      const keyBy = keyByOf(n, consumers, keyBys[0]);
+      const source = app.source({
+        topics: o.topics,
+        ...(o.format === undefined ? {} : { format: o.format }),
+        ...(o.parse === undefined ? {} : { parse: o.parse }),
+        ...(o.limits === undefined ? {} : { limits: o.limits }),
+        ...(o.bufferSize === undefined ? {} : { bufferSize: o.bufferSize }),
+        ...(o.deadLetterTopic === undefined ? {} : { deadLetterTopic: o.deadLetterTopic }),
+        ...(keyBy === undefined ? {} : { keyBy }),
+      });
+      graph.nodes.set(n.id, { ...n, source: { source, options: n.source.options } });
+    } else if (n.sink !== undefined) {
+      const o = kafkaSinkOptions(n.sink);
+      if (o === undefined) continue; // console, file, …: each instance writes its own
+      const sink = app.sink({
+        topic: o.topic,
+        ...(o.key === undefined ? {} : { key: o.key }),
+        ...(o.format === undefined ? {} : { format: o.format }),
+        ...(o.createTopic === undefined ? {} : { createTopic: o.createTopic }),
+        ...(o.onProduceError === undefined ? {} : { onProduceError: o.onProduceError }),
+        ...(o.deadLetterTopic === undefined ? {} : { deadLetterTopic: o.deadLetterTopic }),
+      });
+      graph.nodes.set(n.id, { ...n, sink });
+    }
+  }
+}
+
+/**
+ * The key a record read by `source` gets at the pipeline's `keyBy`: the map
+ * and filter steps between them applied, then the keyBy's function. A record
+ * a filter drops, or one a step throws on, gets no key: it stays in its input
+ * partition's key group, where the same step drops it or dead-letters it as
+ * it would embedded. Undefined when the pipeline has no keyBy.
+ */
+function keyByOf(
+  source: PlanNode,
+  consumers: Map<string, [PlanNode, number][][]>,
+  keyBy: PlanNode | undefined,
+): ((value: unknown) => Key | undefined) | undefined {
+  if (keyBy === undefined) return undefined;
+  const stages: { kind: string; fn: (value: unknown) => unknown }[] = [];
+  let node = source;
+  for (;;) {
+    const next = (consumers.get(node.id)?.[0] ?? []).filter(([c]) => c.kind !== 'dead-letters');
+    const step = next.length === 1 ? next[0]![0] : undefined;
+    if (step === keyBy) {
+      stages.push(keyBy.stage!);
+      break;
+    }
+    if (step !== undefined && (step.kind === 'map' || step.kind === 'filter') && step.stage !== undefined) {
+      stages.push(step.stage);
+      node = step;
+      continue;
+    }
+    if (step !== undefined && step.kind === 'timestamps') {
+      node = step;
+      continue;
+    }
+    throw configError(
+      `eddy run --kafka: between source "${source.id}" and keyBy "${keyBy.id}" the pipeline ${next.length === 1 ? `has a ${step!.kind} step ("${step!.id}")` : `branches (step "${node.id}" feeds ${next.length} steps)`}; a Kafka application keys the records it reads, so only map and filter steps may come before its keyBy`,
+      node.id,
+      'key the stream right after the source (or after map/filter steps), and branch or flatMap after the keyBy',
+    );
+  }
+  const key = stages.pop()!.fn;
+  return (value) => {
+    let v = value;
+    try {
+      for (const s of stages) {
+        if (s.kind === 'map') v = s.fn(v);
+        else if (!s.fn(v)) return undefined;
+      }
+    } catch {
+      return undefined;
+    }
+    return key(v) as Key;
+  };
+}
+
+export interface KafkaRunOptions {
+  readonly file: string;
+  readonly name: string;
+  readonly build: () => Pipeline | Promise<Pipeline>;
+  readonly brokers: readonly string[];
+  readonly applicationId: string;
+  readonly instanceId?: string;
+  /** How often each partition commits (ms); the application's default when undefined. */
+  readonly commitIntervalMs?: number;
+  readonly progressMs: number;
+  readonly quiet: boolean;
+  /** Whether a SIGTERM came while eddy was loading: stop as soon as the application runs. */
+  readonly terminatedEarly: boolean;
+}
+
+/** What `runOnKafka` saw: the partitions' merged metrics when it stopped, and restarts. */
+export interface KafkaRunResult {
+  readonly metrics: PipelineMetrics;
+  readonly restarts: number;
+  readonly seconds: number;
+}
+
+/**
+ * Runs the module as one instance of the Kafka application until SIGTERM or
+ * SIGINT, which stop it with a savepoint (each partition commits its state,
+ * offsets and output without ending its input, then the instance leaves the
+ * group); a second Ctrl-C exits at once (130). Rejects when the application
+ * fails (its restart strategy gave up, or a misconfiguration).
+ */
+export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
+  const app = kafkaApp({
+    applicationId: o.applicationId,
+    brokers: o.brokers,
+    ...(o.instanceId === undefined ? {} : { instanceId: o.instanceId }),
+    ...(o.commitIntervalMs === undefined ? {} : { commitIntervalMs: o.commitIntervalMs }),
+  });
+  const stop = new AbortController();
+  const onStop = (signal: string) => () => {
+    if (stop.signal.aborted) {
+      if (signal === 'SIGINT') {
+        process.stderr.write('\neddy: interrupted again — exiting at once\n');
+        process.exit(130);
+      }
+      process.stderr.write('eddy: already stopping\n');
+      return;
+    }
+    final = metrics(); // stopped partitions leave metrics(): their figures as of the stop
+    process.stderr.write(
+      `\neddy: ${signal} — each partition commits a savepoint (state, offsets, output), then this instance leaves the group${signal === 'SIGINT' ? ' (press again to exit at once)' : ''}\n`,
+    );
+    stop.abort();
+  };
+  const metrics = (): PipelineMetrics => mergeMetrics(Object.values(app.metrics().pipelines));
+  let final = metrics();
+  const onTerm = onStop('SIGTERM');
+  const onInt = onStop('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  if (o.terminatedEarly) onTerm();
+  const started = performance.now();
+  let last = { at: started, records: 0 };
+  const ticker = o.quiet
+    ? undefined
+    : setInterval(() => {
+        const m = metrics();
+        const a = app.metrics();
+        const now = performance.now();
+        const rate = Math.max(0, ((m.sourceRecords - last.records) * 1000) / (now - last.at));
+        process.stderr.write(
+          `eddy: ${((now - started) / 1000).toFixed(1)} s — ${m.sourceRecords.toLocaleString('en-US')} events on ${a.tasks.length === 0 ? 'no partitions yet' : a.tasks.join(' ')} (${Math.round(rate).toLocaleString('en-US')}/s)${a.restarts > 0 ? `; ${a.restarts} restarts` : ''}\n`,
+        );
+        last = { at: now, records: m.sourceRecords };
+      }, o.progressMs);
+  try {
+    await app.run(
+      async () => {
+        const p = await o.build();
+        deployOnKafka(p, app);
+        return p;
+      },
+      {
+        signal: stop.signal,
+        onRestart: (reason) => process.stderr.write(`eddy: ${reason}\n`),
+        onAssigned: (partitions, generation) =>
+          process.stderr.write(
+            `eddy: ${o.name} (Kafka application ${o.applicationId}) runs partitions ${partitions.length === 0 ? 'none' : partitions.join(', ')} (generation ${generation})\n`,
+          ),
+      },
+    );
+  } finally {
+    if (ticker !== undefined) clearInterval(ticker);
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+  }
+  const now = metrics();
+  return {
+    metrics: now.sourceRecords >= final.sourceRecords ? now : final,
+    restarts: app.metrics().restarts,
+    seconds: (performance.now() - started) / 1000,
+  };
+}

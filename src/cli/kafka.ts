@@ -80,6 +80,25 @@ export function deployOnKafka(p: Pipeline, app: KafkaApp): void {
 }
 
 /**
+ * The key the application repartitions the records of source step
+ * `sourceId` by (see keyByOf); undefined when the pipeline has no keyBy.
+ */
+export function repartitionKey(
+  p: Pipeline,
+  sourceId: string,
+): ((value: unknown) => Key | undefined) | undefined {
+  const nodes = [...p.scope.graph.nodes.values()];
+  const source = p.scope.graph.nodes.get(sourceId);
+  if (source === undefined)
+    throw configError('no such source step', sourceId, 'name a step made by p.source');
+  return keyByOf(
+    source,
+    consumersOf(nodes),
+    nodes.find((n) => n.kind === 'keyBy'),
+  );
+}
+
+/**
  * The key a record read by `source` gets at the pipeline's `keyBy`: the map
  * and filter steps between them applied, then the keyBy's function. A record
  * a filter drops, or one a step throws on, gets no key: it stays in its input

@@ -13,7 +13,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { RunningPipeline } from '../api/pipeline.ts';
+import type { Pipeline, RunningPipeline } from '../api/pipeline.ts';
 import { checkDuration, MAX_TIMER_MS } from '../api/windows.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
@@ -261,6 +261,7 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
     return 0;
   }
   const pipeline = await mod.build(values as never);
+  for (const line of notReplayable(pipeline)) process.stderr.write(`${line}\n`);
   const parallelism = asked === undefined ? pipeline.defaultParallelism() : Number(asked);
   const checkpointDir = String(parsed['checkpoint-dir'] ?? join('.eddy', 'checkpoints', pipeline.name));
   const fromSavepoint = parsed['from-savepoint'] as string | undefined;
@@ -429,6 +430,23 @@ class Stopper {
     );
     this.savepoint.catch(() => {}); // awaited once the run is done
   }
+}
+
+/**
+ * One line per source that cannot replay (MQTT, HTTP ingest: `replayable:
+ * false`): it runs, and the user is told what a crash can lose rather than
+ * the source being refused or more being promised (issue 16).
+ */
+function notReplayable(pipeline: Pipeline): string[] {
+  const lines: string[] = [];
+  for (const node of pipeline.scope.graph.nodes.values()) {
+    const source = node.source?.source;
+    if (source?.replayable === false)
+      lines.push(
+        `eddy: source "${node.id}" (${source.kind}) cannot replay its input: records it has read but not yet checkpointed are lost if the process crashes (at-most-once); checkpoints still make state and output consistent with what it read`,
+      );
+  }
+  return lines;
 }
 
 /** What is wrong with the Kafka flags (one line), or undefined. */

@@ -217,10 +217,15 @@ export class Executor {
       this.#flushDeadLetters();
       this.#deadLetterTask.receiveEnd(0);
     });
-    void this.#deadLetterTask.ended.then(async () => {
-      await this.drainPressure();
-      this.#drainedResolve();
-    });
+    // A write that failed (a sink refusing a batch) rejects its pressure promise, and the list is
+    // shared by the subtasks of a thread: the run fails with it here too, once, instead of the
+    // rejection going unhandled when no source loop is left to see it.
+    void this.#deadLetterTask.ended
+      .then(async () => {
+        await this.drainPressure();
+        this.#drainedResolve();
+      })
+      .catch((e: unknown) => this.#fail(e));
     // Gathered sinks run in subtask 0 only: here they have nothing to wait for.
     for (const id of this.#inactive) {
       const task = this.#tasks.get(id)!;

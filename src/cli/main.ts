@@ -19,6 +19,7 @@ import type { PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import type { OptionSpec, PipelineModule } from './define.ts';
 import { runOnKafka } from './kafka.ts';
+import { kafkaCommand } from './kafka-reset.ts';
 
 /**
  * The default of `--max-dead-letter-ratio`: a run that dead-letters more
@@ -60,6 +61,7 @@ const HELP = `eddy — real-time dataflow for TypeScript
 Usage:
   eddy run <module.ts> [options]   Run the pipeline that <module.ts> default-exports (definePipeline)
   eddy run <module.ts> --help      Show that pipeline's options
+  eddy kafka reset --app-id <id>   Delete a Kafka application's internal topics and offsets (--dry-run)
   eddy --help                      Show this help
 
 Options of 'eddy run' (before or after the module's own):
@@ -139,8 +141,9 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
     process.stdout.write(HELP);
     return command === undefined ? 2 : 0;
   }
+  if (command === 'kafka') return kafkaCommand(rest);
   if (command !== 'run') {
-    const near = closest(command, ['run', 'help']);
+    const near = closest(command, ['run', 'kafka', 'help']);
     process.stderr.write(
       `eddy: unknown command "${command}"${near === undefined ? '' : ` (did you mean "${near}"?)`}; run "eddy --help" for the commands\n`,
     );

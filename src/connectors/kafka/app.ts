@@ -62,6 +62,7 @@ import { ChangelogStore, PART_BYTES, readChangelog } from './changelog.ts';
 import { checkDeadLetterTopic, deadLetterMessage, sinkDeadLetterMessage } from './dead-letters.ts';
 import { hasKafkaError, isTransientKafkaError } from './errors.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
+import { internalTopics } from './reset.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 import {
   aloneBytes,
@@ -319,8 +320,9 @@ export class KafkaApp {
     this.#instanceId = options.instanceId ?? `${process.pid}`;
     this.#restart = options.restart;
     this.#appRestarts = new RestartStrategy(this.#restart); // also checks the options now
-    this.changelogTopic = `${this.applicationId}-changelog`;
-    this.repartitionTopic = `${this.applicationId}-repartition`;
+    const internal = internalTopics(this.applicationId);
+    this.changelogTopic = internal.changelog;
+    this.repartitionTopic = internal.repartition;
   }
 
   /** The application's input: its consumer group reads `topics`; one source per application. */

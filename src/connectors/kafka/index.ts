@@ -37,6 +37,7 @@ export {
   stringFormat,
   unframeSchemaRegistry,
 } from './formats.ts';
+export { internalTopics, type ResetOptions, type ResetPlan, resetKafkaApp } from './reset.ts';
 export { type KafkaSinkOptions, kafkaSink } from './sink.ts';
 export { type KafkaSourceOptions, kafkaSource } from './source.ts';
 export { type CreateTopicOptions, TRUNCATED_HEADER } from './topics.ts';

@@ -1,7 +1,8 @@
 /**
  * The house's layering (STYLE.md, issue 13): every import points down —
- * entry points → api → plan → runtime → operators/state/connectors/checkpoint/time
- * → core (shared vocabulary) → codec/errors/util — and nothing imports in a
+ * entry points → api and ops (a run's metrics endpoint and logs, issue 17)
+ * → plan → runtime → operators/state/connectors/checkpoint/time → core
+ * (shared vocabulary) → codec/errors/util — and nothing imports in a
  * circle, between folders or between files. Read from the source text, so it
  * needs no build; `import type` counts like any import.
  */
@@ -18,6 +19,7 @@ const RANK: Record<string, number> = {
   cli: 0,
   testing: 0,
   api: 1,
+  ops: 1,
   plan: 2,
   runtime: 3,
   checkpoint: 4,

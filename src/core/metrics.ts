@@ -20,6 +20,10 @@ export interface StepMetrics {
   readonly deadLetters: number;
   /** Sources at parallelism > 1: ms the reader waited for slower subtasks to catch up (watermark alignment). */
   readonly alignmentWaitMs: number;
+  /** Sources: ms the reader waited for downstream backpressure (a slow sink, async calls, full thread links) before polling again. */
+  readonly backpressureMs: number;
+  /** Processing time of all the step's batches together, in microseconds: the sum behind `batchMicros`. */
+  readonly busyMicros: number;
   /** Processing time per batch in microseconds. */
   readonly batchMicros: {
     readonly count: number;
@@ -57,6 +61,8 @@ export class StepCounters {
   lateRecords = 0;
   deadLetters = 0;
   alignmentWaitMs = 0;
+  backpressureMs = 0;
+  busyMicros = 0;
   readonly id: string;
   readonly kind: string;
   readonly #batchMicros: Histogram;
@@ -68,6 +74,7 @@ export class StepCounters {
   }
 
   recordBatchMicros(us: number): void {
+    this.busyMicros += us;
     this.#batchMicros.record(us);
   }
 
@@ -83,6 +90,8 @@ export class StepCounters {
       lateRecords: this.lateRecords,
       deadLetters: this.deadLetters,
       alignmentWaitMs: this.alignmentWaitMs,
+      backpressureMs: this.backpressureMs,
+      busyMicros: this.busyMicros,
       batchMicros: {
         count: h.count,
         p50: h.percentile(50),

@@ -247,6 +247,8 @@ export function mergeMetrics(all: readonly PipelineMetrics[]): PipelineMetrics {
       lateRecords: sum(parts, (p) => p.lateRecords),
       deadLetters: sum(parts, (p) => p.deadLetters),
       alignmentWaitMs: sum(parts, (p) => p.alignmentWaitMs),
+      backpressureMs: sum(parts, (p) => p.backpressureMs),
+      busyMicros: sum(parts, (p) => p.busyMicros),
       watermark: Math.min(...(live.length > 0 ? live : parts).map((p) => p.watermark)),
     };
   }

@@ -607,7 +607,12 @@ export class Executor {
           slice = performance.now();
           if (signal.aborted || this.#closed) break;
         }
-        if (this.#pressure.length > 0 || this.#linkPressure.length > 0) await this.drainPressure();
+        if (this.#pressure.length > 0 || this.#linkPressure.length > 0) {
+          // Timed only when there is pressure to wait for: the metrics' backpressured time (issue 17).
+          const t = performance.now();
+          await this.drainPressure();
+          task.counters.backpressureMs += performance.now() - t;
+        }
         // Ahead of the slowest subtask's reader by more than maxDrift: wait for it to move.
         const behind = aligned?.check(feeder.published, starving);
         if (behind !== undefined) {

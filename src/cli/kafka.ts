@@ -22,6 +22,7 @@ import { kafkaSourceOptions } from '../connectors/kafka/source.ts';
 import type { Key } from '../core/key-groups.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 import { configError } from '../errors/index.ts';
+import type { RunOps } from '../ops/run-ops.ts';
 import { consumersOf, type PlanNode } from '../plan/graph.ts';
 import { mergeMetrics } from '../runtime/controller.ts';
 
@@ -163,6 +164,8 @@ export interface KafkaRunOptions {
   readonly quiet: boolean;
   /** Whether a SIGTERM came while eddy was loading: stop as soon as the application runs. */
   readonly terminatedEarly: boolean;
+  /** The metrics server and health of the run (issue 17): given the application's metrics, assignments and commits. */
+  readonly ops?: Pick<RunOps, 'attachKafka' | 'assigned' | 'onCheckpoint'>;
 }
 
 /** What `runOnKafka` saw: the partitions' merged metrics when it stopped, and restarts. */
@@ -186,6 +189,7 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
     ...(o.instanceId === undefined ? {} : { instanceId: o.instanceId }),
     ...(o.commitIntervalMs === undefined ? {} : { commitIntervalMs: o.commitIntervalMs }),
   });
+  o.ops?.attachKafka(app);
   const stop = new AbortController();
   const onStop = (signal: string) => () => {
     if (stop.signal.aborted) {
@@ -233,10 +237,13 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
       {
         signal: stop.signal,
         onRestart: (reason) => process.stderr.write(`eddy: ${reason}\n`),
-        onAssigned: (partitions, generation) =>
+        onAssigned: (partitions, generation) => {
           process.stderr.write(
             `eddy: ${o.name} (Kafka application ${o.applicationId}) runs partitions ${partitions.length === 0 ? 'none' : partitions.join(', ')} (generation ${generation})\n`,
-          ),
+          );
+          o.ops?.assigned(partitions, generation);
+        },
+        ...(o.ops === undefined ? {} : { onCheckpoint: o.ops.onCheckpoint }),
       },
     );
   } finally {

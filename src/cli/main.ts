@@ -17,6 +17,8 @@ import type { Pipeline, RunningPipeline } from '../api/pipeline.ts';
 import { checkDuration, MAX_TIMER_MS } from '../api/windows.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
+import { OPS_FLAGS, OPS_HELP, opsOptions } from '../ops/options.ts';
+import { startRunOps } from '../ops/run-ops.ts';
 import type { OptionSpec, PipelineModule } from './define.ts';
 import { runOnKafka } from './kafka.ts';
 import { kafkaCommand } from './kafka-reset.ts';
@@ -51,6 +53,7 @@ const RUN_OPTIONS = {
   kafka: { type: 'string' },
   'app-id': { type: 'string' },
   'instance-id': { type: 'string' },
+  ...OPS_FLAGS,
 } as const;
 
 /** Options of the embedded runtime that a Kafka application has no use for: state and savepoints live in its topics. */
@@ -86,7 +89,7 @@ Options of 'eddy run' (before or after the module's own):
                                    interval (default 1000 ms)
   --app-id <id>                    The Kafka application's id (consumer group, topic prefix); with --kafka
   --instance-id <name>             This instance's name in client ids (default random); with --kafka
-
+${OPS_HELP}
 Runs on the embedded default: one process, in-memory channels, heap state;
 with --kafka, as a Kafka application (SIGTERM or Ctrl-C stop it with a savepoint
 in its topics).
@@ -217,6 +220,11 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
     process.stderr.write(`eddy run: ${(e as Error).message}\n`);
     return 2;
   }
+  const opsFlags = opsOptions(parsed, process.env);
+  if (typeof opsFlags === 'string') {
+    process.stderr.write(`eddy run: ${opsFlags}\n`);
+    return 2;
+  }
   if (parsed['resume'] && parsed['from-savepoint'] !== undefined) {
     process.stderr.write('eddy run: pass either --resume or --from-savepoint, not both\n');
     return 2;
@@ -241,6 +249,7 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
       process.stderr.write(`eddy run: ${problem}\n`);
       return 2;
     }
+    const ops = await startRunOps(opsFlags, { pipeline: mod.name, mode: 'kafka' });
     const result = await runOnKafka({
       file,
       name: mod.name,
@@ -254,7 +263,9 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
       progressMs,
       quiet: parsed['quiet'] === true,
       terminatedEarly: context.terminatedEarly?.() === true,
-    });
+      ops,
+    }).catch(ops.fail);
+    await ops.end('stopped: each partition committed a savepoint');
     const dead = deadLetterCounts(result.metrics);
     process.stdout.write(
       `eddy: ${mod.name} (Kafka application ${String(parsed['app-id'])}) stopped with a savepoint after ${result.seconds.toFixed(1)} s — ${result.metrics.sourceRecords.toLocaleString('en-US')} events on this instance's partitions; ${dead.text}${result.restarts > 0 ? `; ${result.restarts} restarts` : ''}\n` +
@@ -268,30 +279,37 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
   const parallelism = asked === undefined ? pipeline.defaultParallelism() : Number(asked);
   const checkpointDir = String(parsed['checkpoint-dir'] ?? join('.eddy', 'checkpoints', pipeline.name));
   const fromSavepoint = parsed['from-savepoint'] as string | undefined;
+  const ops = await startRunOps(opsFlags, {
+    pipeline: pipeline.name,
+    mode: parallelism > 1 ? 'threads' : 'embedded',
+  });
   const started = performance.now();
   const runOptions = {
     checkpoints: { dir: checkpointDir, intervalMs },
     // Restarts (on by default with checkpoints) are announced: a run that fails and restarts must not look stuck.
-    onRestart: ({ error, restart, delayMs }: { error: unknown; restart: number; delayMs: number }) =>
-      process.stderr.write(
-        `eddy: the run failed: ${describeError(error, false)}; restart ${restart} from the newest checkpoint in ${(delayMs / 1000).toFixed(1)} s\n`,
+    onRestart: (info: { error: unknown; restart: number; delayMs: number }) =>
+      ops.restarting(
+        info,
+        `eddy: the run failed: ${describeError(info.error, false)}; restart ${info.restart} from the newest checkpoint in ${(info.delayMs / 1000).toFixed(1)} s`,
       ),
+    onCheckpoint: ops.onCheckpoint,
     ...(parsed['resume'] ? { resumeFrom: 'latest' } : {}),
     ...(fromSavepoint === undefined ? {} : { resumeFrom: fromSavepoint }),
   };
-  const running =
-    parallelism > 1
-      ? await pipeline.startInThreads(
-          pathToFileURL(resolve(file)).href,
-          { ...values },
-          { ...runOptions, parallelism },
-        )
-      : await pipeline.start(runOptions);
+  const running = await (parallelism > 1
+    ? pipeline.startInThreads(
+        pathToFileURL(resolve(file)).href,
+        { ...values },
+        { ...runOptions, parallelism },
+      )
+    : pipeline.start(runOptions)
+  ).catch(ops.fail);
+  ops.attach(running);
   const resumed = running.metrics().checkpoints?.restoredFrom;
   if (resumed !== undefined)
-    process.stderr.write(
-      `eddy: resumed from ${fromSavepoint ?? `checkpoint ${resumed} in ${checkpointDir}`}\n`,
-    );
+    ops.log.info(`eddy: resumed from ${fromSavepoint ?? `checkpoint ${resumed} in ${checkpointDir}`}`, {
+      checkpoint: resumed,
+    });
   const savepointDir = () =>
     String(
       parsed['savepoint-dir'] ??
@@ -313,10 +331,13 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
   try {
     await Promise.race([running.done, stopper.failed]);
     savepoint = await stopper.savepoint;
+  } catch (e) {
+    await ops.fail(e);
   } finally {
     if (ticker !== undefined) clearInterval(ticker);
     stopper.finished();
   }
+  await ops.end(savepoint === undefined ? undefined : `stopped with a savepoint in ${savepoint}`);
   const metrics = running.metrics();
   const dead = deadLetterCounts(metrics);
   if (savepoint !== undefined) {

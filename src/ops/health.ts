@@ -76,11 +76,11 @@ export class RunHealth {
     this.#set('stopping', reason);
   }
 
-  /** The input ended and the run finished: alive until the process exits, not ready. */
-  finished(): void {
+  /** The run ended (its input, or stopped with a savepoint): alive until the process exits, not ready. */
+  finished(reason = 'finished: the input ended and the output is committed'): void {
     if (this.#final()) return;
     this.#clearTimer();
-    this.#set('finished', 'finished: the input ended and the output is committed');
+    this.#set('finished', reason);
   }
 
   /** The run failed for good: the process should be replaced. */

@@ -34,30 +34,39 @@ const SCHEMA = {
   'metrics-port': {
     type: 'string',
     arg: '<port>',
-    doc: 'Serve Prometheus metrics (/metrics), /healthz and /readyz on this port (0 = any free port)',
+    doc: ['Serve Prometheus metrics (/metrics), /healthz and /readyz on this', 'port (0 = any free port)'],
   },
   'metrics-host': {
     type: 'string',
     arg: '<host>',
     default: '127.0.0.1',
-    doc: 'Address the metrics server binds (default 127.0.0.1); any other than loopback needs a token',
+    doc: [
+      'Address the metrics server binds (default 127.0.0.1); any address',
+      'beyond loopback needs a token',
+    ],
   },
   'metrics-token': {
     type: 'string',
     arg: '<token>',
-    doc: 'Require "Authorization: Bearer <token>" on every request (or set EDDY_METRICS_TOKEN)',
+    doc: [
+      'Require "Authorization: Bearer <token>" on every request',
+      '(better: set EDDY_METRICS_TOKEN, which ps does not show)',
+    ],
   },
   'log-level': {
     type: 'string',
     arg: '<level>',
     default: 'info',
-    doc: `Least severe log line written: ${Object.keys(LOG_LEVELS).join(', ')} (default info)`,
+    doc: ['Least severe log line written: trace, debug, info (default), warn,', 'error, fatal, silent'],
   },
   'log-format': {
     type: 'string',
     arg: '<fmt>',
     default: 'text',
-    doc: "eddy's own lines as text (default) or json (pino: one object per line, with pipeline and runId)",
+    doc: [
+      "eddy's own lines (restarts, failures, resumes) as text (default) or",
+      'json (pino: one object per line, with the pipeline and a run id)',
+    ],
   },
 } as const;
 
@@ -72,7 +81,7 @@ export const OPS_FLAGS: { readonly [K in keyof typeof SCHEMA]: { readonly type: 
 
 /** The flags' lines for `eddy --help`, aligned as the CLI's own. */
 export const OPS_HELP: string = Object.entries(SCHEMA)
-  .map(([name, s]) => `  ${`--${name} ${s.arg}`.padEnd(33)}${s.doc}\n`)
+  .map(([name, s]) => `  ${`--${name} ${s.arg}`.padEnd(33)}${s.doc.join(`\n${' '.repeat(35)}`)}\n`)
   .join('');
 
 /** Where the metrics server listens, and whom it answers. */

@@ -135,12 +135,12 @@ export class RunExporter {
     stepCounter(
       'eddy_step_backpressure_seconds_total',
       'Sources: time the reader waited for downstream backpressure (slow sink, async calls, full thread links).',
-      (s) => s.backpressureMs / 1e3,
+      (s) => (s.kind === 'source' ? s.backpressureMs / 1e3 : undefined),
     );
     stepCounter(
       'eddy_step_alignment_wait_seconds_total',
       'Sources at parallelism > 1: time the reader waited for slower subtasks (watermark alignment).',
-      (s) => s.alignmentWaitMs / 1e3,
+      (s) => (s.kind === 'source' ? s.alignmentWaitMs / 1e3 : undefined),
     );
     stepGauge(
       'eddy_step_watermark_seconds',

@@ -1,0 +1,123 @@
+/**
+ * What `eddy run` adds around a run for operating it (issue 17), in one
+ * object the CLI holds: the log, the health of the run, and — with
+ * `--metrics-port` — the Prometheus exporter and the HTTP server, started
+ * before the run (so `/readyz` answers 503 while state is restored) and
+ * closed when it ends. prom-client is loaded only when a port is given.
+ *
+ * @example
+ * ```ts
+ * const ops = await startRunOps(options, { pipeline: 'iot', mode: 'embedded' });
+ * const running = await pipeline.start({ onCheckpoint: ops.onCheckpoint }).catch(ops.fail);
+ * ops.attach(running);
+ * await running.done.catch(ops.fail);
+ * await ops.end();
+ * ```
+ */
+import { randomUUID } from 'node:crypto';
+import type { PipelineMetrics } from '../core/metrics.ts';
+import { RunHealth } from './health.ts';
+import { type RunLog, runLog } from './log.ts';
+import type { MetricsServer } from './metrics-server.ts';
+import type { OpsOptions } from './options.ts';
+import type { CheckpointFigures, KafkaAppView, RunExporter } from './prometheus.ts';
+
+export interface RunOps {
+  readonly runId: string;
+  readonly log: RunLog;
+  readonly health: RunHealth;
+  /** The server's address, when one listens. */
+  readonly url: string | undefined;
+  /** For `RunOptions.onCheckpoint` (and a Kafka application's commits). */
+  readonly onCheckpoint: (info: CheckpointFigures) => void;
+  /** The run started (state restored, sources open): ready, and scrapes read its metrics. */
+  attach(running: { metrics(): PipelineMetrics }): void;
+  /** A Kafka application runs: scrapes read its tasks; ready once partitions are assigned (see `assigned`). */
+  attachKafka(app: { metrics(): KafkaAppView }): void;
+  /** A Kafka application's partitions were assigned and their tasks restored. */
+  assigned(partitions: readonly number[], generation: number): void;
+  /** The run failed and restarts: not ready during the backoff; `line` is the CLI's line for it. */
+  restarting(info: { error: unknown; restart: number; delayMs: number }, line: string): void;
+  /** The run failed (for good): not live; the server closes. Rethrows `error`. */
+  readonly fail: (error: unknown) => Promise<never>;
+  /** The run ended (input done, or stopped with a savepoint: say so in `reason`): the server closes. */
+  end(reason?: string): Promise<void>;
+}
+
+export async function startRunOps(
+  options: OpsOptions,
+  run: { readonly pipeline: string; readonly mode: 'embedded' | 'threads' | 'kafka' },
+): Promise<RunOps> {
+  const runId = randomUUID().slice(0, 8);
+  const log = await runLog({
+    level: options.logLevel,
+    format: options.logFormat,
+    pipeline: run.pipeline,
+    runId,
+  });
+  const health = new RunHealth();
+  let exporter: RunExporter | undefined;
+  let server: MetricsServer | undefined;
+  if (options.metrics !== undefined) {
+    const [{ RunExporter }, { startMetricsServer }] = await Promise.all([
+      import('./prometheus.ts'),
+      import('./metrics-server.ts'),
+    ]);
+    exporter = new RunExporter({ pipeline: run.pipeline, runId, mode: run.mode, health });
+    server = await startMetricsServer(options.metrics, exporter, health);
+    log.info(`eddy: metrics on ${server.url}/metrics (health: /healthz, /readyz)`, {
+      url: server.url,
+      mode: run.mode,
+    });
+  }
+  // Draining or writing a savepoint: no longer ready. The CLI's own handlers do the stopping.
+  const onSignal = (signal: string) => () => health.stopping(`stopping: ${signal}`);
+  const onInt = onSignal('SIGINT');
+  const onTerm = onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      await server?.close();
+      log.flush();
+    })();
+    return closed;
+  };
+  return {
+    runId,
+    log,
+    health,
+    url: server?.url,
+    onCheckpoint: (info) => exporter?.observeCheckpoint(info),
+    attach(running) {
+      exporter?.attach(() => running.metrics());
+      health.running();
+    },
+    attachKafka(app) {
+      exporter?.attachKafka(() => app.metrics());
+      health.unready('starting: joining the group, waiting for partitions and restoring their state');
+    },
+    assigned(partitions, generation) {
+      health.running(
+        `running: generation ${generation}, partitions ${partitions.length === 0 ? 'none' : partitions.join(', ')} assigned and restored`,
+      );
+    },
+    restarting(info, line) {
+      health.restarting(info.restart, info.delayMs, info.error);
+      log.warn(line, { restart: info.restart, delayMs: info.delayMs });
+    },
+    fail: async (error) => {
+      health.failed(error);
+      if (log.json) log.error(`the run failed: ${String((error as Error)?.message ?? error)}`);
+      await close();
+      throw error;
+    },
+    async end(reason) {
+      health.finished(reason);
+      await close();
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { PipelineMetrics, StepMetrics } from '../../src/core/metrics.ts';
+import { RunHealth } from '../../src/ops/health.ts';
+import { RunExporter } from '../../src/ops/prometheus.ts';
+import { parseExposition } from './exposition.ts';
+
+const step = (id: string, kind: string, recordsIn: number, watermark: number): StepMetrics => ({
+  id,
+  kind,
+  recordsIn,
+  recordsOut: recordsIn,
+  batchesIn: 2,
+  watermark,
+  lateRecords: 1,
+  deadLetters: 0,
+  alignmentWaitMs: 0,
+  backpressureMs: 1500,
+  busyMicros: 2500,
+  batchMicros: { count: 2, p50: 1000, p99: 1500, max: 1500 },
+});
+
+const pipeline = (records: number, watermark: number): PipelineMetrics => ({
+  steps: {
+    src: step('src', 'source', records, watermark),
+    'win-1': step('win-1', 'window', records, watermark),
+  },
+  sourceRecords: records,
+  watermark,
+});
+
+describe('Prometheus exporter (issue 17)', () => {
+  it('a Kafka application: its counters, and each task’s figures labelled by partition', async () => {
+    const health = new RunHealth();
+    const exporter = new RunExporter({
+      pipeline: 'orders',
+      runId: 'k1',
+      mode: 'kafka',
+      health,
+      processMetrics: false,
+    });
+    let app = {
+      restarts: 2,
+      moved: 1,
+      tasks: ['in:0', 'in:1', 'orders-repartition:0'],
+      pipelines: {} as Record<string, PipelineMetrics>,
+    };
+    exporter.attachKafka(() => app);
+    health.unready('starting: waiting for partitions');
+    let m = parseExposition(await exporter.scrape());
+    assert.equal(m.get('eddy_ready'), 0);
+    assert.equal(m.get('eddy_kafka_tasks'), 3);
+    assert.equal(m.get('eddy_kafka_restarts_total'), 2);
+    assert.equal(m.get('eddy_kafka_tasks_moved_total'), 1);
+    assert.equal(m.get('eddy_kafka_task_info', { partition: 'in:1' }), 1);
+    assert.equal(m.get('eddy_restarts_total'), undefined);
+
+    app = {
+      ...app,
+      pipelines: {
+        'orders-repartition:0': pipeline(10, 5000),
+        'orders-repartition:1': pipeline(7, Number.NEGATIVE_INFINITY),
+      },
+    };
+    health.running();
+    m = parseExposition(await exporter.scrape());
+    assert.equal(m.get('eddy_ready'), 1);
+    assert.equal(
+      m.get('eddy_step_records_in_total', {
+        partition: 'orders-repartition:0',
+        step: 'win-1',
+        kind: 'window',
+      }),
+      10,
+    );
+    assert.equal(m.get('eddy_step_records_in_total', { partition: 'orders-repartition:1', step: 'src' }), 7);
+    assert.equal(m.get('eddy_source_records_total', { partition: 'orders-repartition:1' }), 7);
+    assert.equal(m.get('eddy_step_watermark_seconds', { partition: 'orders-repartition:0', step: 'src' }), 5);
+    // No watermark yet: no sample (not -Inf).
+    assert.equal(
+      m.get('eddy_step_watermark_seconds', { partition: 'orders-repartition:1', step: 'src' }),
+      undefined,
+    );
+    assert.equal(
+      m.get('eddy_step_backpressure_seconds_total', { partition: 'orders-repartition:0', step: 'src' }),
+      1.5,
+    );
+    assert.equal(
+      m.get('eddy_step_backpressure_seconds_total', { partition: 'orders-repartition:0', step: 'win-1' }),
+      undefined,
+    );
+    assert.equal(
+      m.get('eddy_step_batch_duration_seconds', {
+        partition: 'orders-repartition:0',
+        step: 'src',
+        quantile: '0.99',
+      }),
+      0.0015,
+    );
+    assert.equal(
+      m.get('eddy_step_batch_duration_seconds_sum', { partition: 'orders-repartition:0', step: 'src' }),
+      0.0025,
+    );
+    assert.equal(
+      m.get('eddy_step_batch_duration_seconds_count', { partition: 'orders-repartition:0', step: 'src' }),
+      2,
+    );
+
+    exporter.observeCheckpoint({ kind: 'checkpoint', bytes: 5000, alignmentMs: 2, durationMs: 30 });
+    exporter.observeCheckpoint({
+      kind: 'checkpoint',
+      bytes: 0,
+      alignmentMs: 0,
+      durationMs: 1,
+      error: new Error('x'),
+    });
+    m = parseExposition(await exporter.scrape());
+    assert.equal(m.get('eddy_checkpoint_duration_seconds_count', { kind: 'checkpoint' }), 1);
+    assert.equal(m.get('eddy_checkpoint_duration_seconds_bucket', { kind: 'checkpoint', le: '0.025' }), 0);
+    assert.equal(m.get('eddy_checkpoint_duration_seconds_bucket', { kind: 'checkpoint', le: '0.05' }), 1);
+    assert.equal(m.get('eddy_checkpoint_size_bytes_sum', { kind: 'checkpoint' }), 5000);
+  });
+
+  it('no per-key labels: only step, kind, partition, quantile, le and the run’s own', async () => {
+    const exporter = new RunExporter({ pipeline: 'p', runId: 'r', mode: 'embedded', processMetrics: false });
+    exporter.attach(() => ({ ...pipeline(3, 1000), restarts: 1 }));
+    exporter.observeCheckpoint({ kind: 'savepoint', bytes: 10, alignmentMs: 1, durationMs: 2 });
+    const m = parseExposition(await exporter.scrape());
+    const names = new Set(m.samples.flatMap((s) => Object.keys(s.labels)));
+    assert.deepEqual([...names].sort(), ['kind', 'le', 'mode', 'pipeline', 'quantile', 'run_id', 'step']);
+    assert.equal(m.get('eddy_restarts_total'), 1);
+    for (const name of m.types.keys()) assert.match(name, /^eddy_[a-z_]+$/);
+  });
+
+  it('scrapes arriving together read the run once', async () => {
+    let reads = 0;
+    const exporter = new RunExporter({ pipeline: 'p', runId: 'r', mode: 'embedded', processMetrics: false });
+    exporter.attach(() => {
+      reads++;
+      return pipeline(1, 1);
+    });
+    const texts = await Promise.all([exporter.scrape(), exporter.scrape(), exporter.scrape()]);
+    assert.equal(reads, 1);
+    assert.equal(new Set(texts).size, 1);
+  });
+});

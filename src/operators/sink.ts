@@ -52,6 +52,10 @@ export class SinkOperator implements Operator {
       if (this.#inFlight === settled) this.#inFlight = undefined;
     });
     this.#inFlight = settled;
+    // Awaited as backpressure by the source loops, the next checkpoint and the end of input, which
+    // fail the run with its error; a job cancelled meanwhile (a Kafka partition task stopped after a
+    // failed commit) awaits it no more, and its rejection must not then end the process.
+    settled.catch(() => {});
     return settled;
   }
 

@@ -58,7 +58,7 @@ import { HeapStateBackend } from '../../state/heap.ts';
 import { committedReads } from './aborted.ts';
 import { perTopicCooperativeSticky } from './assignor.ts';
 import { brokersOf } from './brokers.ts';
-import { ChangelogStore, PART_BYTES, readChangelog } from './changelog.ts';
+import { ChangelogReplica, ChangelogStore, PART_BYTES, readChangelog } from './changelog.ts';
 import { checkDeadLetterTopic, deadLetterMessage, sinkDeadLetterMessage } from './dead-letters.ts';
 import { hasKafkaError, isTransientKafkaError } from './errors.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
@@ -110,6 +110,17 @@ export interface KafkaAppOptions {
    */
   readonly sessionTimeoutMs?: number;
   /**
+   * Warm standby state (Kafka Streams' standby replicas): this process keeps
+   * a copy of every key-group partition's state current from the changelog
+   * in the background (a read every `standbyIntervalMs`), so a partition that
+   * moves here (a process stopped, crashed or joined) restores only what was
+   * written since, instead of its whole changelog. Costs the memory of the
+   * whole state in every process and a changelog read per round. Default off.
+   */
+  readonly warmStandby?: boolean;
+  /** How often (ms) a warm standby reads the changelog. Default 1000. */
+  readonly standbyIntervalMs?: number;
+  /**
    * When a failed partition task (a failed commit or run) starts again, and
    * when the application gives up: exponential backoff with a failure-rate
    * limit, per partition, and the same for the application's own attempts to
@@ -129,6 +140,19 @@ export interface KafkaAppMetrics {
   readonly tasks: readonly string[];
   /** Each key-group task's pipeline metrics, by `topic:partition`. */
   readonly pipelines: Readonly<Record<string, PipelineMetrics>>;
+  /** The last restores of key-group partitions here (newest last, at most 32): how long, how many records read, and whether from a warm standby. */
+  readonly restores: readonly RestoreMetrics[];
+}
+
+/** One restore of a key-group partition's state before its task started. */
+export interface RestoreMetrics {
+  readonly partition: number;
+  /** From fencing the previous owner to the state read back, in ms. */
+  readonly ms: number;
+  /** Changelog records read for it. */
+  readonly records: number;
+  readonly standby: boolean;
+  readonly at: number;
 }
 
 export interface KafkaAppSourceOptions<T> {
@@ -241,6 +265,8 @@ export class KafkaApp {
   readonly #intervalMs: number;
   readonly #reconnectTimeoutMs: number;
   readonly #sessionTimeoutMs: number;
+  readonly #standby: { intervalMs: number; replica?: ChangelogReplica; stop?: () => void } | undefined;
+  readonly #restores: RestoreMetrics[] = [];
   readonly #instanceId: string;
   readonly #restart: RestartOptions | undefined;
   #source: SourceConfig | undefined;
@@ -317,6 +343,16 @@ export class KafkaApp {
         'pass e.g. 30000',
       );
     }
+    if (options.warmStandby !== undefined && typeof options.warmStandby !== 'boolean')
+      throw configError('warmStandby must be true or false', options.warmStandby, 'pass warmStandby: true');
+    const standbyIntervalMs = options.standbyIntervalMs ?? 1000;
+    if (!Number.isInteger(standbyIntervalMs) || standbyIntervalMs < 10)
+      throw configError(
+        'standbyIntervalMs must be a whole number ≥ 10',
+        options.standbyIntervalMs,
+        'pass e.g. 1000',
+      );
+    this.#standby = options.warmStandby === true ? { intervalMs: standbyIntervalMs } : undefined;
     this.#instanceId = options.instanceId ?? `${process.pid}`;
     this.#restart = options.restart;
     this.#appRestarts = new RestartStrategy(this.#restart); // also checks the options now
@@ -641,6 +677,7 @@ export class KafkaApp {
     // most reconnectTimeoutMs in a row.
     let failingSince: number | undefined;
     try {
+      this.#startStandby();
       while (!stop?.aborted) {
         const changed = new Promise<void>((resolve) => {
           const t = setTimeout(resolve, this.#nextWake());
@@ -679,6 +716,7 @@ export class KafkaApp {
       await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { savepoint: true })));
     } finally {
       stop?.removeEventListener('abort', onStop);
+      this.#standby?.stop?.();
       this.#kick = () => {};
       await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { savepoint: false })));
       await this.#stream?.close().catch(() => {});
@@ -721,7 +759,43 @@ export class KafkaApp {
       moved: this.#moved,
       tasks: [...this.#tasks.keys()].sort(),
       pipelines,
+      restores: [...this.#restores],
     };
+  }
+
+  /**
+   * The warm standby's loop: reads every key-group partition's changelog
+   * to its end, again every interval, until stopped. A failed round (the
+   * brokers away) is retried at the next; a restore then reads the rest.
+   */
+  #startStandby(): void {
+    const standby = this.#standby;
+    if (standby === undefined) return;
+    const replica = new ChangelogReplica({
+      bootstrapBrokers: this.#brokers,
+      topic: this.changelogTopic,
+      clientId: `${this.applicationId}-${this.#instanceId}-standby`,
+    });
+    standby.replica = replica;
+    const partitions = Array.from({ length: this.#partitions }, (_, i) => i);
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    standby.stop = () => {
+      stopped = true;
+      wake?.();
+    };
+    void (async () => {
+      while (!stopped) {
+        await replica.catchUp(partitions).catch(() => {});
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, standby.intervalMs);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    })();
   }
 
   /** How long the run loop may wait before looking again: at most 1 s, less when a task's restart is due. */
@@ -1027,6 +1101,10 @@ export class KafkaApp {
       await task.fence();
       task.next = await this.#committedOffset(topic, partition);
       if (kind === 'forward') return { task, restore: undefined };
+      // After fencing the changelog's end is final: read to it, from the start or from where the
+      // warm standby is.
+      const started = Date.now();
+      const replica = this.#standby?.replica;
       const restore = await readChangelog({
         bootstrapBrokers: this.#brokers,
         topic: this.changelogTopic,
@@ -1034,7 +1112,16 @@ export class KafkaApp {
         maxParallelism: this.#partitions,
         pipeline: this.#pipelineName,
         clientId: `${this.applicationId}-${this.#instanceId}`,
+        ...(replica === undefined ? {} : { replica }),
       });
+      this.#restores.push({
+        partition,
+        ms: Date.now() - started,
+        records: restore.records,
+        standby: replica !== undefined,
+        at: started,
+      });
+      if (this.#restores.length > 32) this.#restores.shift();
       const marks = restore.extras.get(partition);
       if (marks !== undefined) {
         const pairs = JSON.parse(marks.toString('utf8')) as [string, string][];

@@ -150,9 +150,74 @@ function checksum(bytes: Uint8Array): string {
 }
 
 /**
- * Reads the changelog partitions `partitions` to their end (read_committed)
- * and returns them as a checkpoint the job restores from (undefined when they
- * hold nothing), plus what each partition holds for the writer.
+ * What a changelog's partitions hold, key by key, read as a read_committed
+ * consumer sees them, and how far: the restore of a moved partition reads
+ * one from the start; a warm standby (`kafkaApp({ warmStandby: true })`)
+ * keeps one current in the background, so that taking a partition over
+ * reads only what was written since its last round (Kafka Streams' standby
+ * replicas). Reads are serialised: two at once could apply a key's records
+ * out of order.
+ */
+export class ChangelogReplica {
+  readonly #o: { readonly bootstrapBrokers: string[]; readonly topic: string; readonly clientId: string };
+  /** Per partition, record key → its latest value. */
+  readonly #latest = new Map<number, Map<string, Buffer>>();
+  /** Per partition, the next offset to read. */
+  readonly #position = new Map<number, bigint>();
+  #reading: Promise<unknown> = Promise.resolve();
+
+  constructor(o: { readonly bootstrapBrokers: string[]; readonly topic: string; readonly clientId: string }) {
+    this.#o = o;
+  }
+
+  /** Reads `partitions` from where this replica is to their end now; resolves with the records read. */
+  catchUp(partitions: readonly number[], timeoutMs?: number): Promise<number> {
+    const read = this.#reading.then(async () => {
+      let records = 0;
+      for (const p of partitions) if (!this.#latest.has(p)) this.#latest.set(p, new Map());
+      const reached = await readToEnd({
+        bootstrapBrokers: this.#o.bootstrapBrokers,
+        topic: this.#o.topic,
+        partitions,
+        from: this.#position,
+        clientId: `${this.#o.clientId}-restore`,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        onMessage: (m) => {
+          records++;
+          const latest = this.#latest.get(m.partition)!;
+          const key = m.key?.toString('utf8') ?? '';
+          if (m.value === null || m.value === undefined || m.value.length === 0) latest.delete(key);
+          else latest.set(key, m.value);
+        },
+      });
+      for (const [p, offset] of reached) this.#position.set(p, offset);
+      return records;
+    });
+    this.#reading = read.catch(() => {});
+    return read;
+  }
+
+  /** A copy of what partition `p` holds (as of the last read). */
+  copy(p: number): Map<string, Buffer> {
+    return new Map(this.#latest.get(p) ?? []);
+  }
+
+  /** Where the replica is in partition `p`: the next offset it reads. */
+  position(p: number): bigint | undefined {
+    return this.#position.get(p);
+  }
+}
+
+/** What a restore of changelog partitions gives a job: the checkpoint, what was written, the app's own bytes. */
+export type Restored = {
+  loaded: LoadedCheckpoint | undefined;
+  written: Written;
+  extras: Map<number, Buffer>;
+};
+
+/**
+ * Reads the latest checkpoint of `partitions` from the changelog topic, from
+ * the start (or, with `replica`, from where a warm standby is), for a restore.
  */
 export async function readChangelog(o: {
   readonly bootstrapBrokers: string[];
@@ -162,32 +227,22 @@ export async function readChangelog(o: {
   readonly pipeline: string;
   readonly clientId: string;
   readonly timeoutMs?: number;
-}): Promise<{ loaded: LoadedCheckpoint | undefined; written: Written; extras: Map<number, Buffer> }> {
+  readonly replica?: ChangelogReplica;
+}): Promise<Restored & { records: number }> {
   const written: Written = new Map();
   for (const p of o.partitions) written.set(p, new Map());
-  if (o.partitions.length === 0) return { loaded: undefined, written, extras: new Map() };
+  if (o.partitions.length === 0) return { loaded: undefined, written, extras: new Map(), records: 0 };
+  // Read with a consumer of its own (a group of one, never committing).
+  const replica = o.replica ?? new ChangelogReplica(o);
+  const records = await replica.catchUp(o.partitions, o.timeoutMs);
   const latest = new Map<number, Map<string, Buffer>>();
-  for (const p of o.partitions) latest.set(p, new Map());
-  // Read with a consumer of its own (a group of one, never committing), from the start.
-  await readToEnd({
-    bootstrapBrokers: o.bootstrapBrokers,
-    topic: o.topic,
-    partitions: o.partitions,
-    clientId: `${o.clientId}-restore`,
-    ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
-    onMessage(m) {
-      const records = latest.get(m.partition)!;
-      const key = m.key?.toString('utf8') ?? '';
-      if (m.value === null || m.value === undefined || m.value.length === 0) records.delete(key);
-      else records.set(key, m.value);
-    },
-  });
+  for (const p of o.partitions) latest.set(p, replica.copy(p));
   const extras = new Map<number, Buffer>();
-  for (const [p, records] of latest) {
-    const x = records.get('x');
+  for (const [p, held] of latest) {
+    const x = held.get('x');
     if (x !== undefined) extras.set(p, x);
   }
-  return { ...toCheckpoint(o, latest, written), extras };
+  return { ...toCheckpoint(o, latest, written), extras, records };
 }
 
 /** Assembles what the partitions hold into an in-memory checkpoint for the job's restore. */

@@ -12,6 +12,7 @@ export {
   type KafkaAppSourceOptions,
   kafkaApp,
   kafkaPartition,
+  type RestoreMetrics,
 } from './app.ts';
 export {
   DEAD_LETTER_HEADERS,

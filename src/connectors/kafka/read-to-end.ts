@@ -22,6 +22,8 @@ export interface ReadToEndOptions {
   readonly topic: string;
   /** Which partitions; default all. */
   readonly partitions?: readonly number[];
+  /** Where to start per partition (a warm standby goes on from where it was); default each log's start. */
+  readonly from?: ReadonlyMap<number, bigint>;
   readonly clientId: string;
   /** Default 60,000. */
   readonly timeoutMs?: number;
@@ -51,7 +53,8 @@ interface FetchResponse {
   }[];
 }
 
-export async function readToEnd(o: ReadToEndOptions): Promise<void> {
+/** Resolves with the offset each partition was read up to (its end when the read began). */
+export async function readToEnd(o: ReadToEndOptions): Promise<Map<number, bigint>> {
   const timeoutMs = o.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
   const consumer = committedReads(
@@ -72,9 +75,15 @@ export async function readToEnd(o: ReadToEndOptions): Promise<void> {
       ) ?? [];
     const start = (await consumer.listOffsets({ topics, timestamp: -2n })).get(o.topic) ?? [];
     const position = new Map<number, bigint>();
+    const reached = new Map<number, bigint>();
     for (const p of o.partitions ?? end.map((_, i) => i)) {
-      const from = start[p] ?? 0n;
-      if ((end[p] ?? 0n) > from) position.set(p, from);
+      // A start below the log's (compaction or retention removed records) reads from the log's start.
+      const logStart = start[p] ?? 0n;
+      const asked = o.from?.get(p) ?? logStart;
+      const from = asked < logStart ? logStart : asked;
+      const stop = end[p] ?? 0n;
+      reached.set(p, stop > from ? stop : from);
+      if (stop > from) position.set(p, from);
     }
     while (position.size > 0) {
       if (Date.now() > deadline) {
@@ -145,6 +154,7 @@ export async function readToEnd(o: ReadToEndOptions): Promise<void> {
         }),
       );
     }
+    return reached;
   } finally {
     await consumer.close(true).catch(() => {});
   }

@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   checkpoint: () => import('./checkpoint.ts'),
   parallel: () => import('./parallel.ts'),
   nexmark: () => import('./nexmark/harness/main.ts'),
+  'nexmark-fair': () => import('./nexmark/harness/fair.ts'),
   'state-store': () => import('./state-store.ts'),
   kafka: () => import('./kafka.ts'),
 };

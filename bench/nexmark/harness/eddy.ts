@@ -52,6 +52,17 @@ export interface EddyRoundSpec {
   readonly profile: RateProfile;
   /** The throughput and latency sampling interval (ms). */
   readonly intervalMs: number;
+  /**
+   * The fair method (issue 14): print `@p <epoch µs> <events in> <outputs> <max output event
+   * time> <epoch µs it was emitted>` on stdout every `progressMs`, as the peers do
+   * (`Measure.progressEvery`); the harness computes everything from these lines (`steady.ts`).
+   */
+  readonly progressMs?: number;
+}
+
+/** Wall-clock time in whole µs since the epoch (the clock of the progress lines). */
+export function epochMicros(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
 /** What one eddy round measured. */
@@ -287,12 +298,22 @@ export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult
   }
   let outputs = 0;
   let flushOutputs = 0;
+  let maxOutTime = Number.NEGATIVE_INFINITY;
+  let maxOutAt = 0;
   const sink: Sink<unknown> = {
     kind: 'nexmark-count',
     guarantee: 'best-effort',
     open: () => ({
       write(values, times) {
         outputs += values.length;
+        if (spec.progressMs !== undefined) {
+          let m = maxOutTime;
+          for (const t of times) if (t > m) m = t;
+          if (m > maxOutTime) {
+            maxOutTime = m;
+            maxOutAt = epochMicros();
+          }
+        }
         if (latencies === undefined || eventTimes === undefined || schedule === undefined) return;
         const now = performance.now() - clock.t0;
         for (const t of times) {
@@ -316,6 +337,13 @@ export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult
     samples.push(((counter.n - last.n) * 1000) / (now - last.at));
     last = { at: now, n: counter.n };
   }, spec.intervalMs);
+  const progress =
+    spec.progressMs === undefined
+      ? undefined
+      : setInterval(() => {
+          const max = maxOutTime === Number.NEGATIVE_INFINITY ? '- -' : `${maxOutTime} ${maxOutAt}`;
+          process.stdout.write(`@p ${epochMicros()} ${counter.n} ${outputs} ${max}\n`);
+        }, spec.progressMs);
   const cpu0 = process.cpuUsage();
   const start = performance.now();
   if (schedule === undefined) clock.t0 = start;
@@ -323,6 +351,7 @@ export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult
     await p.run();
   } finally {
     clearInterval(sampler);
+    if (progress !== undefined) clearInterval(progress);
   }
   const elapsedMs = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);

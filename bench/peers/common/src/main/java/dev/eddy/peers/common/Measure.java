@@ -37,6 +37,93 @@ public final class Measure {
   private static final List<Long> SAMPLES = new ArrayList<>();
   private static Thread sampler;
 
+  // ---- Fair method (issue 14): progress lines for the harness -----------------------------------
+
+  /** Wall clock at class load (epoch µs) and the System.nanoTime it corresponds to. */
+  private static final long EPOCH0_MICROS;
+
+  private static final long NANO0;
+
+  static {
+    java.time.Instant now = java.time.Instant.now();
+    NANO0 = System.nanoTime();
+    EPOCH0_MICROS = now.getEpochSecond() * 1_000_000L + now.getNano() / 1000;
+  }
+
+  private static volatile long progressMs;
+  private static final Object MAX_LOCK = new Object();
+  /** The largest event time of an output so far, and when (System.nanoTime) it reached the sink. */
+  private static volatile long maxOutTime = Long.MIN_VALUE;
+
+  private static volatile long maxOutAt;
+
+  /** The epoch time in µs of a System.nanoTime reading (one clock for every line of this process). */
+  public static long epochMicros(long nanos) {
+    return EPOCH0_MICROS + (nanos - NANO0) / 1000;
+  }
+
+  /**
+   * Prints a progress line every {@code ms} once the timed section starts ({@link #markStart}):
+   * {@code @p <epochµs> <eventsIn> <outputs> <maxOutputEventTime> <epochµs it was emitted>} on
+   * stdout. The harness takes warm-up, the steady-state window, throughput and latency from these
+   * lines, the same way for every system (bench/nexmark/harness/steady.ts). 0: none.
+   */
+  public static void progressEvery(long ms) {
+    progressMs = ms;
+  }
+
+  /** An output with event time {@code eventTime} reached the sink now. */
+  public static void outputAt(long eventTime) {
+    if (eventTime > maxOutTime) {
+      synchronized (MAX_LOCK) {
+        if (eventTime > maxOutTime) {
+          maxOutAt = System.nanoTime();
+          maxOutTime = eventTime;
+        }
+      }
+    }
+  }
+
+  private static void startProgress() {
+    long ms = progressMs;
+    if (ms <= 0) return;
+    Thread t =
+        new Thread(
+            () -> {
+              long tick = System.nanoTime();
+              StringBuilder sb = new StringBuilder(96);
+              try {
+                while (true) {
+                  long now = System.nanoTime();
+                  long in = EVENTS_IN.sum();
+                  long out = OUTPUTS.sum();
+                  long maxT;
+                  long maxAt;
+                  synchronized (MAX_LOCK) {
+                    maxT = maxOutTime;
+                    maxAt = maxOutAt;
+                  }
+                  sb.setLength(0);
+                  sb.append("@p ").append(epochMicros(now)).append(' ').append(in).append(' ').append(out);
+                  if (maxT == Long.MIN_VALUE) sb.append(" - -");
+                  else sb.append(' ').append(maxT).append(' ').append(epochMicros(maxAt));
+                  synchronized (System.out) {
+                    System.out.println(sb);
+                    System.out.flush();
+                  }
+                  tick += ms * 1_000_000L;
+                  long sleep = tick - System.nanoTime();
+                  if (sleep > 0) Thread.sleep(sleep / 1_000_000, (int) (sleep % 1_000_000));
+                }
+              } catch (InterruptedException e) {
+                // the run is over
+              }
+            },
+            "progress");
+    t.setDaemon(true);
+    t.start();
+  }
+
   /** The Kafka broker's pid, to report its CPU time too (Kafka Streams: it does the repartitioning). */
   public static void watchBroker(long pid) {
     brokerPid = pid;
@@ -71,6 +158,7 @@ public final class Measure {
             "throughput-sampler");
     sampler.setDaemon(true);
     sampler.start();
+    startProgress();
   }
 
   public static boolean started() {

@@ -15,8 +15,8 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.flink.streaming.api.functions.sink.RichSinkFunction;
-import org.apache.flink.streaming.api.functions.source.RichParallelSourceFunction;
+import org.apache.flink.streaming.api.functions.sink.legacy.RichSinkFunction;
+import org.apache.flink.streaming.api.functions.source.legacy.RichParallelSourceFunction;
 
 /**
  * One Nexmark query on Apache Flink, in a local MiniCluster in this JVM:
@@ -54,6 +54,7 @@ public final class FlinkNexmark {
       return;
     }
     boolean latency = args.rate > 0;
+    Measure.progressEvery(Long.parseLong(args.get("progress-ms", "0")));
     Configuration conf = new Configuration();
     // As nexmark/nexmark's Flink setup: records are not copied between chained operators.
     conf.set(PipelineOptions.OBJECT_REUSE, true);
@@ -130,8 +131,9 @@ public final class FlinkNexmark {
             Pacer.waitUntil(due);
             e.stamp(due);
           }
-          ctx.collect(e);
+          // Counted when it enters the pipeline (its arrival, for the fair method's latency).
           Measure.EVENTS_IN.increment();
+          ctx.collect(e);
         }
       }
     }
@@ -154,6 +156,8 @@ public final class FlinkNexmark {
     @Override
     public void invoke(Stamped value, Context context) {
       Measure.output(value, latency);
+      Long t = context.timestamp();
+      if (t != null) Measure.outputAt(t);
     }
   }
 }

@@ -6,7 +6,6 @@ import java.util.Collections;
 import java.util.List;
 import org.apache.flink.api.common.ExecutionConfig;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.windowing.assigners.MergingWindowAssigner;
 import org.apache.flink.streaming.api.windowing.triggers.EventTimeTrigger;
 import org.apache.flink.streaming.api.windowing.triggers.Trigger;
@@ -51,11 +50,6 @@ public final class OverlappingSessions extends MergingWindowAssigner<Object, Tim
       end = w.getEnd();
     }
     if (run.size() > 1) callback.merge(run, new TimeWindow(start, end));
-  }
-
-  @Override
-  public Trigger<Object, TimeWindow> getDefaultTrigger(StreamExecutionEnvironment env) {
-    return EventTimeTrigger.create();
   }
 
   @Override

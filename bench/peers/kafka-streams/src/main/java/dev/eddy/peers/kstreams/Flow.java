@@ -15,6 +15,11 @@ import java.util.function.ToLongFunction;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.Materialized;
+import org.apache.kafka.streams.processor.StateStore;
+import org.apache.kafka.streams.state.KeyValueBytesStoreSupplier;
+import org.apache.kafka.streams.state.StoreBuilder;
+import org.apache.kafka.streams.state.Stores;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Repartitioned;
 import org.apache.kafka.streams.processor.StreamPartitioner;
@@ -70,6 +75,25 @@ final class Flow {
    */
   Duration windowRetention(long sizeMs) {
     return Duration.ofMillis(2 * (sizeMs + grace.toMillis() + END_OFFSET_MS));
+  }
+
+  /**
+   * The "none" durability mode (issue 14's fair method, {@code --durability none}): every store in
+   * memory with its changelog disabled, as Flink's heap state without checkpoints and eddy without
+   * checkpoints. Set before the topology is built. Otherwise RocksDB stores with changelogs.
+   */
+  static volatile boolean noDurability;
+
+  static <K, V, S extends StateStore> Materialized<K, V, S> durability(Materialized<K, V, S> m) {
+    return noDurability ? m.withLoggingDisabled() : m;
+  }
+
+  static <T extends StateStore> StoreBuilder<T> durability(StoreBuilder<T> b) {
+    return noDurability ? b.withLoggingDisabled() : b;
+  }
+
+  static KeyValueBytesStoreSupplier kvStore(String name) {
+    return noDurability ? Stores.inMemoryKeyValueStore(name) : Stores.persistentKeyValueStore(name);
   }
 
   static boolean isEnd(Long key) {
@@ -174,15 +198,20 @@ final class Flow {
   /** Counts outputs (and their latency in rate mode) and the END of each task. */
   static final class Sink<V extends Stamped> extends ContextualProcessor<Long, V, Void, Void> {
     private final boolean latency;
+    private final long base;
 
-    Sink(boolean latency) {
+    Sink(boolean latency, long base) {
       this.latency = latency;
+      this.base = base;
     }
 
     @Override
     public void process(Record<Long, V> record) {
       if (isEnd(record.key())) Done.arrive();
-      else Measure.output(record.value(), latency);
+      else {
+        Measure.output(record.value(), latency);
+        Measure.outputAt(record.timestamp() - base);
+      }
     }
   }
 

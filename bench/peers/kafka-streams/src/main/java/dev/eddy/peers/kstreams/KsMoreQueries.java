@@ -134,12 +134,12 @@ final class KsMoreQueries {
   }
 
   static <K, V> void store(StreamsBuilder builder, String name, Serde<K> keys, Class<V> values) {
-    builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), keys, Flow.serde(values)));
+    builder.addStateStore(Flow.durability(Stores.keyValueStoreBuilder(Flow.kvStore(name), keys, Flow.serde(values))));
   }
 
   static void dueStore(StreamsBuilder builder, String name) {
-    builder.addStateStore(
-        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), Serdes.Bytes(), Serdes.ByteArray()));
+    builder.addStateStore(Flow.durability(
+        Stores.keyValueStoreBuilder(Flow.kvStore(name), Serdes.Bytes(), Serdes.ByteArray())));
   }
 
   // ---------------------------------------------------------------------------------------- Q6
@@ -337,8 +337,8 @@ final class KsMoreQueries {
   static KStream<Long, StatsRow> dayStats(
       StreamsBuilder builder, Flow f, KStream<Long, Event> events, String name, java.util.function.ToLongFunction<Bid> key, boolean perChannel) {
     store(builder, name + "-stats", Serdes.String(), DayCounters.class);
-    builder.addStateStore(
-        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name + "-seen"), Serdes.String(), Serdes.ByteArray()));
+    builder.addStateStore(Flow.durability(
+        Stores.keyValueStoreBuilder(Flow.kvStore(name + "-seen"), Serdes.String(), Serdes.ByteArray())));
     dueStore(builder, name + "-due");
     long graceMs = f.grace.toMillis();
     return f.rekey(bids(events), key, Bid.class, name + "-by-group")
@@ -458,7 +458,7 @@ final class KsMoreQueries {
                     AuctionDay::new,
                     (auction, b, acc) -> acc.add(b),
                     Named.as("q17-auction-days"),
-                    Materialized.<Long, AuctionDay, WindowStore<Bytes, byte[]>>as("q17-auction-days")
+                    Flow.durability(Materialized.<Long, AuctionDay, WindowStore<Bytes, byte[]>>as("q17-auction-days"))
                         .withKeySerde(Serdes.Long())
                         .withValueSerde(Flow.serde(AuctionDay.class))
                         .withRetention(f.windowRetention(Nexmark.DAY_MS)))

@@ -190,14 +190,14 @@ final class KsQueries {
 
   /** Each auction with its winning bid ({@link WinningBids}), keyed by auction id; for q4, q6 and q9. */
   static KStream<Long, WinningBid> winningBids(StreamsBuilder builder, Flow f, KStream<Long, Event> events, String name) {
-    builder.addStateStore(
+    builder.addStateStore(Flow.durability(
         Stores.keyValueStoreBuilder(
-            Stores.persistentKeyValueStore(WinningBids.AUCTIONS), Serdes.Long(), Flow.serde(WinningBids.State.class)));
-    builder.addStateStore(
+            Flow.kvStore(WinningBids.AUCTIONS), Serdes.Long(), Flow.serde(WinningBids.State.class))));
+    builder.addStateStore(Flow.durability(
         Stores.keyValueStoreBuilder(
-            Stores.persistentKeyValueStore(WinningBids.EARLY), Serdes.Long(), Flow.serde(WinningBids.Early.class)));
-    builder.addStateStore(
-        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(WinningBids.EXPIRY), Serdes.Bytes(), Serdes.ByteArray()));
+            Flow.kvStore(WinningBids.EARLY), Serdes.Long(), Flow.serde(WinningBids.Early.class))));
+    builder.addStateStore(Flow.durability(
+        Stores.keyValueStoreBuilder(Flow.kvStore(WinningBids.EXPIRY), Serdes.Bytes(), Serdes.ByteArray())));
     KStream<Long, Event> auctionsAndBids =
         f.rekey(
             events.filter((k, e) -> Flow.isEnd(k) || e.kind != Event.PERSON, Named.as(name + "-auctions-and-bids")),
@@ -234,7 +234,7 @@ final class KsQueries {
               return acc;
             },
             Named.as("q4-average"),
-            Materialized.<Long, Average, KeyValueStore<Bytes, byte[]>>as("q4-average")
+            Flow.durability(Materialized.<Long, Average, KeyValueStore<Bytes, byte[]>>as("q4-average"))
                 .withKeySerde(Serdes.Long())
                 .withValueSerde(Flow.serde(Average.class))
                 // Every update is a result (the reference's updating aggregate), so none is cached away.
@@ -265,7 +265,7 @@ final class KsQueries {
                         Count::new,
                         (auction, b, acc) -> acc.add(b.created),
                         Named.as("q5-count"),
-                        Materialized.<Long, Count, WindowStore<Bytes, byte[]>>as("q5-count")
+                        Flow.durability(Materialized.<Long, Count, WindowStore<Bytes, byte[]>>as("q5-count"))
                             .withKeySerde(Serdes.Long())
                             .withValueSerde(Flow.serde(Count.class))
                             .withRetention(f.windowRetention(Nexmark.Q5_SIZE_MS)))
@@ -294,7 +294,7 @@ final class KsQueries {
                     MaxCount::new,
                     (start, c, acc) -> acc.add(c),
                     Named.as("q5-max"),
-                    Materialized.<Long, MaxCount, WindowStore<Bytes, byte[]>>as("q5-max")
+                    Flow.durability(Materialized.<Long, MaxCount, WindowStore<Bytes, byte[]>>as("q5-max"))
                         .withKeySerde(Serdes.Long())
                         .withValueSerde(Flow.serde(MaxCount.class))
                         .withRetention(f.windowRetention(Nexmark.Q5_SLIDE_MS)))
@@ -329,7 +329,7 @@ final class KsQueries {
                     MaxBids::new,
                     (k, b, acc) -> acc.add(b),
                     Named.as("q7-max"),
-                    Materialized.<Long, MaxBids, WindowStore<Bytes, byte[]>>as("q7-max")
+                    Flow.durability(Materialized.<Long, MaxBids, WindowStore<Bytes, byte[]>>as("q7-max"))
                         .withKeySerde(Serdes.Long())
                         .withValueSerde(Flow.serde(MaxBids.class))
                         .withRetention(f.windowRetention(Nexmark.Q7_SIZE_MS)))
@@ -376,7 +376,7 @@ final class KsQueries {
                             Count::new,
                             (seller, a, acc) -> acc.add(a.created),
                             Named.as("q8-sellers"),
-                            Materialized.<Long, Count, WindowStore<Bytes, byte[]>>as("q8-sellers")
+                            Flow.durability(Materialized.<Long, Count, WindowStore<Bytes, byte[]>>as("q8-sellers"))
                                 .withKeySerde(Serdes.Long())
                                 .withValueSerde(Flow.serde(Count.class))
                                 .withRetention(f.windowRetention(Nexmark.Q8_SIZE_MS)))
@@ -433,7 +433,7 @@ final class KsQueries {
                       return acc;
                     },
                     Named.as("q8-join"),
-                    Materialized.<Long, Q8Side, WindowStore<Bytes, byte[]>>as("q8-join")
+                    Flow.durability(Materialized.<Long, Q8Side, WindowStore<Bytes, byte[]>>as("q8-join"))
                         .withKeySerde(Serdes.Long())
                         .withValueSerde(Flow.serde(Q8Side.class))
                         .withRetention(f.windowRetention(Nexmark.Q8_SIZE_MS)))
@@ -469,7 +469,7 @@ final class KsQueries {
                     (bidder, b, acc) -> acc.add(b.created),
                     (bidder, a, b) -> a.merge(b),
                     Named.as("q11-sessions"),
-                    Materialized.<Long, Count, SessionStore<Bytes, byte[]>>as("q11-sessions")
+                    Flow.durability(Materialized.<Long, Count, SessionStore<Bytes, byte[]>>as("q11-sessions"))
                         .withKeySerde(Serdes.Long())
                         .withValueSerde(Flow.serde(Count.class))
                         .withCachingDisabled())

@@ -1,0 +1,620 @@
+/**
+ * `npm run bench -- nexmark-fair [--vs flink,kafka-streams] [--queries q0,q5] [--quick] …`
+ *
+ * The fair method of issue 14: every system runs the same events file under
+ * the same rules, and the harness computes every figure the same way
+ * (`steady.ts`):
+ *
+ * - Each round is one process pinned with `taskset` to the same cores
+ *   (`--cores`, default core 0 at parallelism 1; `--parallelism cores` runs
+ *   every system at parallelism = cores on all cores).
+ * - Each system prints a progress line every `--interval` ms (cumulative input
+ *   events, outputs, the newest output's event time and when it was emitted);
+ *   warm-up is the first `--warmup-events`, then the steady-state window runs
+ *   until it holds `--window-events` or lasts `--window-s`, whichever comes
+ *   first; then the harness stops the process (it need not drain the file).
+ * - Throughput = events in the window ÷ its duration. CPU = user + system of
+ *   the process from `/proc/<pid>/stat`, read by the harness every interval and
+ *   interpolated to the window's ends; events per CPU-second over the window.
+ *   Kafka Streams' broker is another process: its CPU over the window is
+ *   reported beside it (and a ratio with it included).
+ * - Latency: emit time − arrival of the newest contributing input, sampled
+ *   once per interval for the newest output, inside the window only.
+ * - Durability "none": no checkpoints anywhere; Kafka Streams' stores in memory
+ *   with changelogs disabled.
+ * - Rounds alternate the systems (the first system rotates each round), so the
+ *   noise of this shared machine hits all alike.
+ *
+ * Writes `bench/results/nexmark-fair.{json,md}`, prints progress and the table
+ * on stderr and ends with one JSON line on stdout.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { availableParallelism, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { exportEvents } from '../../peers/export.ts';
+import { buildPeers, type PeerSystem, peerCommand, peerQueries } from '../../peers/index.ts';
+import { NEXMARK_DEFAULTS } from '../generator.ts';
+import { QUERIES } from '../queries.ts';
+import { epochMicros } from './eddy.ts';
+import { mean, tQuantile } from './stats.ts';
+import {
+  type CpuSample,
+  cpuBetween,
+  drift,
+  latencySamples,
+  newestEventAt,
+  parseProgress,
+  percentile,
+  procStatCpuMs,
+  selectWindow,
+  type Tick,
+  type WindowRule,
+  windowThroughput,
+} from './steady.ts';
+
+type System = 'eddy' | PeerSystem;
+const PEERS: readonly PeerSystem[] = ['flink', 'kafka-streams'];
+
+const FLAGS = {
+  vs: { type: 'string', doc: 'peers: flink, kafka-streams (comma-separated)' },
+  queries: { type: 'string', doc: 'queries (default q0,q5)' },
+  quick: { type: 'boolean', doc: 'short: 300k warm-up, window 1M events or 5 s, 1 round' },
+  'warmup-events': { type: 'string', doc: 'warm-up: input events before the window (default 3,000,000)' },
+  'window-events': { type: 'string', doc: 'window ends at this many events… (default 10,000,000)' },
+  'window-s': { type: 'string', doc: '…or after this many seconds, whichever first (default 30)' },
+  rounds: { type: 'string', doc: 'rounds per query and system, alternating (default 3)' },
+  interval: { type: 'string', doc: 'progress and CPU sampling interval in ms (default 100)' },
+  parallelism: { type: 'string', doc: '1 (default) or "cores": parallelism = cores, on all cores' },
+  cores: { type: 'string', doc: 'taskset CPU list (default "0" at parallelism 1, all cores otherwise)' },
+  durability: { type: 'string', doc: 'none (default; no checkpoints anywhere)' },
+  dir: {
+    type: 'string',
+    doc: 'where the events file goes (default .bench/nexmark-fair; reused when complete)',
+  },
+  'keep-input': { type: 'boolean', doc: 'keep Kafka Streams’ loaded input topics afterwards' },
+  out: { type: 'string', doc: 'report directory (default bench/results)' },
+  verbose: { type: 'boolean', doc: 'pass the systems’ logs through to stderr' },
+  help: { type: 'boolean', doc: 'this text' },
+} as const;
+
+class FlagError extends Error {}
+
+export interface FairSettings {
+  readonly systems: readonly System[];
+  readonly queries: readonly string[];
+  readonly quick: boolean;
+  readonly rule: WindowRule;
+  readonly rounds: number;
+  readonly intervalMs: number;
+  readonly parallelism: number;
+  readonly cores: string;
+  readonly durability: 'none';
+  readonly dir: string;
+  readonly keepInput: boolean;
+  readonly out: string;
+  readonly verbose: boolean;
+}
+
+function whole(flag: string, v: string | undefined, fallback: number, min = 1): number {
+  if (v === undefined) return fallback;
+  const n = Number(v.replaceAll('_', '').replaceAll(',', ''));
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new FlagError(`--${flag} must be a whole number >= ${min}; received "${v}"`);
+  return n;
+}
+
+/** Parses and checks the flags. */
+export function parseFairSettings(args: readonly string[]): FairSettings | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const options = Object.fromEntries(Object.entries(FLAGS).map(([k, f]) => [k, { type: f.type }]));
+    ({ values } = parseArgs({ args: [...args], options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new FlagError(`${(e as Error).message}; run with --help for the flags`);
+  }
+  if (values.help === true) return 'help';
+  const str = (k: keyof typeof FLAGS) => values[k] as string | undefined;
+  const quick = values.quick === true;
+  const vs = (str('vs') ?? '').split(',').filter((s) => s !== '');
+  for (const s of vs)
+    if (!PEERS.includes(s as PeerSystem))
+      throw new FlagError(`--vs: unknown system "${s}"; use flink, kafka-streams`);
+  const queries = (str('queries') ?? 'q0,q5').split(',').filter((s) => s !== '');
+  for (const q of queries)
+    if (!(q in QUERIES))
+      throw new FlagError(`--queries: unknown query "${q}"; eddy has ${Object.keys(QUERIES).join(',')}`);
+  const cores = availableParallelism();
+  const p = str('parallelism');
+  const parallelism = p === 'cores' ? cores : whole('parallelism', p, 1);
+  const durability = str('durability') ?? 'none';
+  if (durability !== 'none')
+    throw new FlagError(`--durability: only "none" is implemented; received "${durability}"`);
+  return {
+    systems: ['eddy', ...PEERS.filter((s) => vs.includes(s))],
+    queries,
+    quick,
+    rule: {
+      warmupEvents: whole('warmup-events', str('warmup-events'), quick ? 300_000 : 3_000_000, 0),
+      windowEvents: whole('window-events', str('window-events'), quick ? 1_000_000 : 10_000_000),
+      windowMs: whole('window-s', str('window-s'), quick ? 5 : 30) * 1000,
+    },
+    rounds: whole('rounds', str('rounds'), quick ? 1 : 3),
+    intervalMs: whole('interval', str('interval'), 100, 10),
+    parallelism,
+    cores: str('cores') ?? (parallelism === 1 ? '0' : `0-${cores - 1}`),
+    durability: 'none',
+    dir: str('dir') ?? join('.bench', 'nexmark-fair'),
+    keepInput: values['keep-input'] === true,
+    out: str('out') ?? 'bench/results',
+    verbose: values.verbose === true,
+  };
+}
+
+/** How many events the file needs: warm-up and a full window, and 5 % to spare (100k to 500k). */
+export function fileEvents(rule: WindowRule): number {
+  const need = rule.warmupEvents + rule.windowEvents;
+  return need + Math.min(500_000, Math.max(100_000, Math.ceil(need * 0.05)));
+}
+
+const t0 = performance.now();
+function log(line: string): void {
+  const s = Math.floor((performance.now() - t0) / 1000);
+  process.stderr.write(
+    `[${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${line}\n`,
+  );
+}
+const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
+
+/** One round's figures, all over the steady-state window. */
+export interface FairRound {
+  readonly system: System;
+  readonly query: string;
+  readonly round: number;
+  readonly complete: boolean;
+  readonly events: number;
+  readonly durationS: number;
+  readonly eventsPerSec: number;
+  readonly cpuS: number;
+  readonly eventsPerCpuS: number;
+  /** Kafka Streams: the broker's CPU over the same window (another process, not pinned). */
+  readonly brokerCpuS?: number;
+  /** Second half vs first half of the window (a too-short warm-up shows as a large positive drift). */
+  readonly drift: number;
+  readonly latencyMs: {
+    readonly p50: number;
+    readonly p99: number;
+    readonly max: number;
+    readonly n: number;
+  } | null;
+  readonly peakRssMb: number;
+  /** Seconds from spawn to the window's start (JVM start, Kafka Streams' load, warm-up). */
+  readonly startS: number;
+}
+
+function readCpu(pid: number): number | undefined {
+  try {
+    return procStatCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function peakRss(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? Number.NaN : Number(m[1]) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+interface Command {
+  readonly system: System;
+  readonly query: string;
+  readonly argv: readonly string[];
+  readonly brokerPid?: number;
+}
+
+/** Runs one round: spawns the pinned process, reads its progress, stops it when the window is complete. */
+export function runFairRound(
+  cmd: Command,
+  s: FairSettings,
+  round: number,
+  logLine: (l: string) => void,
+): Promise<FairRound> {
+  const ticks: Tick[] = [];
+  const cpu: CpuSample[] = [];
+  const broker: CpuSample[] = [];
+  const spawned = epochMicros();
+  return new Promise((resolve, reject) => {
+    const child = spawn('taskset', ['-c', s.cores, ...cmd.argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const pid = child.pid!;
+    let rss = Number.NaN;
+    let stopping = false;
+    const sample = () => {
+      const t = epochMicros();
+      const c = readCpu(pid);
+      if (c !== undefined) cpu.push({ t, cpuMs: c });
+      if (cmd.brokerPid !== undefined) {
+        const b = readCpu(cmd.brokerPid);
+        if (b !== undefined) broker.push({ t, cpuMs: b });
+      }
+      const r = peakRss(pid);
+      if (Number.isFinite(r)) rss = r;
+    };
+    sample();
+    const sampler = setInterval(sample, s.intervalMs);
+    let killer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      sample(); // the CPU reading at the window's end
+      child.kill('SIGTERM'); // Kafka Streams deletes its run's topics on SIGTERM
+      killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    };
+    const timeout = setTimeout(() => {
+      logLine(`${cmd.system} ${cmd.query}: no complete window after 12 min; stopping`);
+      stop();
+    }, 12 * 60_000);
+    let rest = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      rest += d;
+      let i = rest.indexOf('\n');
+      while (i >= 0) {
+        const tick = parseProgress(rest.slice(0, i));
+        rest = rest.slice(i + 1);
+        i = rest.indexOf('\n');
+        if (tick === undefined) continue;
+        ticks.push(tick);
+        if (!stopping && selectWindow(ticks, s.rule)?.complete === true) stop();
+      }
+    });
+    let errRest = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      errRest += d;
+      let i = errRest.indexOf('\n');
+      while (i >= 0) {
+        logLine(errRest.slice(0, i));
+        errRest = errRest.slice(i + 1);
+        i = errRest.indexOf('\n');
+      }
+    });
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearInterval(sampler);
+      clearTimeout(timeout);
+      if (killer !== undefined) clearTimeout(killer);
+      const w = selectWindow(ticks, s.rule);
+      if (w === undefined)
+        return reject(
+          new Error(
+            `${cmd.system} ${cmd.query}: no steady-state window (${ticks.length} progress lines, exit ${signal ?? code})`,
+          ),
+        );
+      if (!stopping && code !== 0)
+        return reject(new Error(`${cmd.system} ${cmd.query} failed (${signal ?? `exit ${code}`})`));
+      const a = ticks[w.start]!;
+      const b = ticks[w.end]!;
+      const th = windowThroughput(ticks, w);
+      const cpuMs = cpuBetween(cpu, a.t, b.t);
+      const lat = latencySamples(ticks, w, (t) => newestEventAt(t, NEXMARK_DEFAULTS.eventsPerSecond));
+      resolve({
+        system: cmd.system,
+        query: cmd.query,
+        round,
+        complete: w.complete,
+        events: th.events,
+        durationS: th.durationMs / 1000,
+        eventsPerSec: th.eventsPerSec,
+        cpuS: cpuMs / 1000,
+        eventsPerCpuS: (th.events * 1000) / cpuMs,
+        ...(cmd.brokerPid === undefined ? {} : { brokerCpuS: cpuBetween(broker, a.t, b.t) / 1000 }),
+        drift: drift(ticks, w),
+        latencyMs:
+          lat.length === 0
+            ? null
+            : {
+                p50: percentile(lat, 50),
+                p99: percentile(lat, 99),
+                max: percentile(lat, 100),
+                n: lat.length,
+              },
+        peakRssMb: Math.round(rss),
+        startS: (a.t - spawned) / 1e6,
+      });
+    });
+  });
+}
+
+/** Mean and the Student t 95 % interval over rounds. */
+export function interval(xs: readonly number[]): { mean: number; low: number; high: number; n: number } {
+  const m = mean(xs);
+  if (xs.length < 2) return { mean: m, low: Number.NaN, high: Number.NaN, n: xs.length };
+  const sd = Math.sqrt(xs.reduce((acc, x) => acc + (x - m) ** 2, 0) / (xs.length - 1));
+  const h = tQuantile(0.975, xs.length - 1) * (sd / Math.sqrt(xs.length));
+  return { mean: m, low: m - h, high: m + h, n: xs.length };
+}
+
+async function reachable(hostPort: string): Promise<boolean> {
+  const i = hostPort.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) });
+    socket.setTimeout(2000);
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
+}
+
+function localBrokerPid(brokers: string): number | undefined {
+  const m = /^(?:127\.0\.0\.1|localhost):(\d+)$/.exec(brokers.trim());
+  if (m === null) return undefined;
+  const file = join(process.env.KAFKA_HOME_DIR ?? '.kafka', `broker-${m[1]}`, 'kafka.pid');
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isSafeInteger(pid) && existsSync(`/proc/${pid}`) ? pid : undefined;
+}
+
+async function ensureEvents(dir: string, count: number): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `events-${count}-s1.jsonl`);
+  const done = `${path}.done`;
+  if (existsSync(path) && existsSync(done) && statSync(path).size === Number(readFileSync(done, 'utf8'))) {
+    log(`events: reusing ${path}`);
+    return path;
+  }
+  log(`events: writing ${fmt(count)} events to ${path}`);
+  const { bytes } = await exportEvents(path, { count, seed: 1 });
+  await writeFile(done, String(bytes));
+  return path;
+}
+
+function commandOf(
+  system: System,
+  query: string,
+  s: FairSettings,
+  file: string,
+  events: number,
+  brokers: string,
+): Command {
+  if (system === 'eddy') {
+    const child = new URL('./eddy-child.ts', import.meta.url).pathname;
+    const spec = {
+      query,
+      eventsFile: file,
+      events,
+      profile: { kind: 'max' },
+      intervalMs: 1000,
+      progressMs: s.intervalMs,
+    };
+    return { system, query, argv: [process.execPath, '--expose-gc', child, JSON.stringify(spec)] };
+  }
+  const base = peerCommand({ system, query, eventsFile: file, events, parallelism: s.parallelism, brokers });
+  // peerCommand adds --broker-pid for Kafka Streams; the harness measures the broker itself.
+  const args = ['java', ...base, '--progress-ms', String(s.intervalMs)];
+  if (system === 'flink') return { system, query, argv: args };
+  const brokerPid = localBrokerPid(brokers);
+  args.push(
+    '--durability',
+    s.durability,
+    // At parallelism 1 every stream is in order (one partition, one task upstream): no grace needed.
+    '--grace-ms',
+    s.parallelism === 1 ? '0' : '60000',
+    '--input-topic',
+    inputTopic(query, events, s),
+  );
+  return { system, query, argv: args, ...(brokerPid === undefined ? {} : { brokerPid }) };
+}
+
+function inputTopic(query: string, events: number, s: FairSettings): string {
+  return `eddy-fair-in-${query}-${events}-p${s.parallelism}-g${s.parallelism === 1 ? 0 : 60000}`;
+}
+
+/** Runs the fair benchmark with command-line `args`. */
+export async function main(args: string[]): Promise<void> {
+  let settings: FairSettings | 'help';
+  try {
+    settings = parseFairSettings(args);
+  } catch (e) {
+    if (!(e instanceof FlagError)) throw e;
+    process.stderr.write(`nexmark-fair: ${e.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (settings === 'help') {
+    process.stderr.write(
+      `usage: npm run bench -- nexmark-fair [flags]\n${Object.entries(FLAGS)
+        .map(([k, f]) => `  --${k}${f.type === 'string' ? ' <value>' : ''}`.padEnd(28) + f.doc)
+        .join('\n')}\n`,
+    );
+    return;
+  }
+  const s = settings;
+  const events = fileEvents(s.rule);
+  log(
+    `nexmark-fair: ${s.systems.join(' vs ')}; ${s.queries.join(',')}; parallelism ${s.parallelism} on cores ${s.cores}; ` +
+      `warm-up ${fmt(s.rule.warmupEvents)} events, window ${fmt(s.rule.windowEvents)} events or ${s.rule.windowMs / 1000} s; ${s.rounds} rounds; durability ${s.durability}`,
+  );
+  const file = await ensureEvents(s.dir, events);
+  const peers = s.systems.filter((x): x is PeerSystem => x !== 'eddy');
+  const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+  if (peers.length > 0) await buildPeers(peers, log);
+  if (peers.includes('kafka-streams') && !(await reachable(brokers.split(',')[0]!)))
+    throw new Error(`no Kafka broker at ${brokers}: run npm run kafka:up`);
+  const rounds: FairRound[] = [];
+  const errors: string[] = [];
+  const topics: string[] = [];
+  for (const query of s.queries) {
+    const systems = s.systems.filter((x) => x === 'eddy' || peerQueries(x).includes(query));
+    if (systems.includes('kafka-streams')) topics.push(inputTopic(query, events, s));
+    for (let r = 1; r <= s.rounds; r++) {
+      // Alternate, and rotate who goes first, so drift on this shared machine hits all alike.
+      const order = systems.map((_, i) => systems[(i + r - 1) % systems.length]!);
+      for (const sys of order) {
+        const tail: string[] = [];
+        const cmd = commandOf(sys, query, s, file, events, brokers);
+        try {
+          const res = await runFairRound(cmd, s, r, (l) => {
+            if (s.verbose) process.stderr.write(`    | ${l}\n`);
+            tail.push(l);
+            if (tail.length > 20) tail.shift();
+          });
+          rounds.push(res);
+          log(
+            `${query} ${sys} ${r}/${s.rounds}: ${fmt(res.eventsPerSec)} events/s, ${fmt(res.eventsPerCpuS)} events/CPU-s ` +
+              `(${fmt(res.events)} events in ${res.durationS.toFixed(1)} s, CPU ${res.cpuS.toFixed(1)} s` +
+              `${res.brokerCpuS === undefined ? '' : `, broker ${res.brokerCpuS.toFixed(1)} s`}), drift ${(res.drift * 100).toFixed(0)} %, ` +
+              `latency ${res.latencyMs === null ? '–' : `p50 ${res.latencyMs.p50.toFixed(1)} p99 ${res.latencyMs.p99.toFixed(1)} ms`}` +
+              `${res.complete ? '' : ' (INCOMPLETE window)'}; window began ${res.startS.toFixed(0)} s after spawn`,
+          );
+        } catch (e) {
+          const m = e instanceof Error ? e.message : String(e);
+          errors.push(`${query} ${sys} round ${r}: ${m}`);
+          log(`  ! ${query} ${sys} round ${r}: ${m}\n${tail.map((l) => `    | ${l}`).join('\n')}`);
+          process.exitCode = 1;
+        }
+      }
+    }
+  }
+  if (topics.length > 0 && !s.keepInput) {
+    const cp = peerCommand({
+      system: 'kafka-streams',
+      query: 'q0',
+      eventsFile: file,
+      events,
+      parallelism: 1,
+      brokers,
+    });
+    const at = cp.indexOf('dev.eddy.peers.kstreams.KafkaStreamsNexmark');
+    await new Promise((resolve) => {
+      const c = spawn('java', [...cp.slice(0, at + 1), '--delete-topics', brokers, topics.join(',')], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      c.once('close', resolve);
+      c.once('error', resolve);
+    });
+  }
+  const report = summarise(s, events, rounds, errors);
+  await mkdir(s.out, { recursive: true });
+  await writeFile(join(s.out, 'nexmark-fair.json'), `${JSON.stringify({ ...report, rounds }, null, 2)}\n`);
+  const md = markdownOf(report);
+  await writeFile(join(s.out, 'nexmark-fair.md'), md);
+  process.stderr.write(`\n${md}\n`);
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+type Summary = ReturnType<typeof interval>;
+export interface FairSystemSummary {
+  readonly eventsPerSec: Summary;
+  readonly eventsPerCpuS: Summary;
+  readonly eventsPerCpuSWithBroker?: Summary;
+  readonly latencyP50Ms: number | null;
+  readonly latencyP99Ms: number | null;
+  readonly maxDrift: number;
+  readonly incomplete: number;
+  readonly peakRssMb: number;
+}
+
+const round1 = (x: number) => (Number.isFinite(x) ? Math.round(x) : null);
+function compact(i: Summary) {
+  return { mean: round1(i.mean), low: round1(i.low), high: round1(i.high), n: i.n };
+}
+
+/** The machine-readable summary (the JSON line). */
+export function summarise(
+  s: FairSettings,
+  events: number,
+  rounds: readonly FairRound[],
+  errors: readonly string[],
+) {
+  const queries: Record<string, Record<string, unknown>> = {};
+  for (const q of s.queries) {
+    const per: Record<string, unknown> = {};
+    for (const sys of s.systems) {
+      const rs = rounds.filter((r) => r.query === q && r.system === sys);
+      if (rs.length === 0) continue;
+      const lat = rs.filter((r) => r.latencyMs !== null);
+      const median = (xs: number[]) => {
+        const v = [...xs].sort((a, b) => a - b);
+        return v.length === 0
+          ? null
+          : Math.round(((v[(v.length - 1) >> 1]! + v[v.length >> 1]!) / 2) * 10) / 10;
+      };
+      per[sys === 'kafka-streams' ? 'kafkaStreams' : sys] = {
+        eventsPerSec: compact(interval(rs.map((r) => r.eventsPerSec))),
+        eventsPerCpuS: compact(interval(rs.map((r) => r.eventsPerCpuS))),
+        ...(rs.every((r) => r.brokerCpuS !== undefined)
+          ? {
+              eventsPerCpuSWithBroker: compact(
+                interval(rs.map((r) => r.events / (r.cpuS + (r.brokerCpuS ?? 0)))),
+              ),
+            }
+          : {}),
+        latencyP50Ms: median(lat.map((r) => r.latencyMs!.p50)),
+        latencyP99Ms: median(lat.map((r) => r.latencyMs!.p99)),
+        maxDrift: Math.round(Math.max(...rs.map((r) => r.drift)) * 100) / 100,
+        incomplete: rs.filter((r) => !r.complete).length,
+        peakRssMb: Math.max(...rs.map((r) => r.peakRssMb)),
+      };
+    }
+    queries[q] = per;
+  }
+  return {
+    bench: 'nexmark-fair',
+    date: new Date().toISOString().slice(0, 10),
+    machine: {
+      cpus: availableParallelism(),
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      node: process.versions.node,
+      loadavg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+    },
+    method: {
+      warmupEvents: s.rule.warmupEvents,
+      windowEvents: s.rule.windowEvents,
+      windowS: s.rule.windowMs / 1000,
+      intervalMs: s.intervalMs,
+      parallelism: s.parallelism,
+      cores: s.cores,
+      durability: s.durability,
+      rounds: s.rounds,
+      fileEvents: events,
+    },
+    queries,
+    errors,
+  };
+}
+
+function markdownOf(report: ReturnType<typeof summarise>): string {
+  const rows = [
+    '| query | system | events/s (95 % CI) | events/CPU-s (95 % CI) | latency p50 / p99 ms | max drift | peak RSS MB |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  const ci = (i: { mean: number | null; low: number | null; high: number | null }) =>
+    `${fmt(i.mean ?? Number.NaN)} (${fmt(i.low ?? Number.NaN)}–${fmt(i.high ?? Number.NaN)})`;
+  for (const [q, per] of Object.entries(report.queries)) {
+    for (const [sys, v] of Object.entries(per as Record<string, FairSummaryJson>)) {
+      rows.push(
+        `| ${q} | ${sys} | ${ci(v.eventsPerSec)} | ${ci(v.eventsPerCpuS)}${v.eventsPerCpuSWithBroker === undefined ? '' : `; with broker ${ci(v.eventsPerCpuSWithBroker)}`} | ${v.latencyP50Ms ?? '–'} / ${v.latencyP99Ms ?? '–'} | ${Math.round(v.maxDrift * 100)} % | ${v.peakRssMb} |`,
+      );
+    }
+  }
+  return `${rows.join('\n')}\n`;
+}
+
+interface FairSummaryJson {
+  eventsPerSec: { mean: number | null; low: number | null; high: number | null };
+  eventsPerCpuS: { mean: number | null; low: number | null; high: number | null };
+  eventsPerCpuSWithBroker?: { mean: number | null; low: number | null; high: number | null };
+  latencyP50Ms: number | null;
+  latencyP99Ms: number | null;
+  maxDrift: number;
+  peakRssMb: number;
+}

@@ -1,0 +1,229 @@
+/**
+ * The fair method's arithmetic (issue 14), the same for every system: each
+ * system prints a progress line every sampling interval (`@p <epoch µs>
+ * <events in> <outputs> <max output event time> <epoch µs it was emitted>`),
+ * the harness reads the process's CPU time from `/proc/<pid>/stat`, and
+ * everything reported is computed here from those two series:
+ *
+ * - {@link selectWindow}: warm-up is the first `warmupEvents` input events;
+ *   the steady-state window starts at the first progress line at or past
+ *   them and ends at the first line where it holds `windowEvents` events or
+ *   lasts `windowMs`, whichever comes first.
+ * - {@link windowThroughput}: events in the window ÷ its duration.
+ * - {@link cpuBetween}: process user + system CPU over the window,
+ *   interpolated linearly between the harness's `/proc` samples.
+ * - {@link latencySamples}: emit time − arrival time of the newest input that
+ *   can have contributed to the newest output (the newest event whose event
+ *   time is at or before the output's), one sample per new newest output,
+ *   only for outputs emitted inside the window; arrival times come from the
+ *   same progress lines (interpolated between them).
+ *
+ * @example
+ * ```ts
+ * const ticks = lines.map(parseProgress).filter((t) => t !== undefined);
+ * const w = selectWindow(ticks, { warmupEvents: 3e6, windowEvents: 1e7, windowMs: 30_000 });
+ * if (w?.complete) console.log(windowThroughput(ticks, w), cpuBetween(cpu, ticks[w.start].t, ticks[w.end].t));
+ * ```
+ */
+
+/** One progress line. Times in epoch µs; `maxOut` is an event time (ms), null before the first output. */
+export interface Tick {
+  readonly t: number;
+  readonly events: number;
+  readonly outputs: number;
+  readonly maxOut: number | null;
+  readonly maxOutAt: number | null;
+}
+
+/** Parses a progress line; undefined for any other line. */
+export function parseProgress(line: string): Tick | undefined {
+  if (!line.startsWith('@p ')) return undefined;
+  const f = line.trim().split(/\s+/);
+  if (f.length !== 6) return undefined;
+  const t = Number(f[1]);
+  const events = Number(f[2]);
+  const outputs = Number(f[3]);
+  if (!Number.isFinite(t) || !Number.isFinite(events) || !Number.isFinite(outputs)) return undefined;
+  const none = f[4] === '-';
+  return {
+    t,
+    events,
+    outputs,
+    maxOut: none ? null : Number(f[4]),
+    maxOutAt: none ? null : Number(f[5]),
+  };
+}
+
+/** The warm-up and steady-state rule. */
+export interface WindowRule {
+  /** Input events before the window starts. */
+  readonly warmupEvents: number;
+  /** The window ends once it holds this many events… */
+  readonly windowEvents: number;
+  /** …or once it lasts this long (ms), whichever comes first. */
+  readonly windowMs: number;
+}
+
+/** A steady-state window: indices into the ticks. */
+export interface SteadyWindow {
+  readonly start: number;
+  readonly end: number;
+  /** False when the input (or the run) ended before the window reached either bound. */
+  readonly complete: boolean;
+}
+
+/**
+ * The steady-state window of `ticks` under `rule`, or undefined when the
+ * warm-up never ended or nothing followed it. An incomplete window ends at
+ * the last tick whose count still grew (idle ticks after the end of the input
+ * are not part of it).
+ */
+export function selectWindow(ticks: readonly Tick[], rule: WindowRule): SteadyWindow | undefined {
+  const start = ticks.findIndex((k) => k.events >= rule.warmupEvents);
+  if (start < 0) return undefined;
+  const s = ticks[start]!;
+  for (let j = start + 1; j < ticks.length; j++) {
+    const k = ticks[j]!;
+    if (k.events - s.events >= rule.windowEvents || k.t - s.t >= rule.windowMs * 1000)
+      return { start, end: j, complete: true };
+  }
+  let end = ticks.length - 1;
+  while (end > start && ticks[end]!.events === ticks[end - 1]!.events) end--;
+  return end > start ? { start, end, complete: false } : undefined;
+}
+
+/** Events, duration and events/s of a window. */
+export function windowThroughput(
+  ticks: readonly Tick[],
+  w: SteadyWindow,
+): { events: number; durationMs: number; eventsPerSec: number } {
+  const a = ticks[w.start]!;
+  const b = ticks[w.end]!;
+  const events = b.events - a.events;
+  const durationMs = (b.t - a.t) / 1000;
+  return { events, durationMs, eventsPerSec: durationMs > 0 ? (events * 1000) / durationMs : Number.NaN };
+}
+
+/** Events/s of each sampling interval inside the window (for intervals and drift). */
+export function intervalRates(ticks: readonly Tick[], w: SteadyWindow): number[] {
+  const rates: number[] = [];
+  for (let j = w.start + 1; j <= w.end; j++) {
+    const a = ticks[j - 1]!;
+    const b = ticks[j]!;
+    if (b.t > a.t) rates.push(((b.events - a.events) * 1e6) / (b.t - a.t));
+  }
+  return rates;
+}
+
+/**
+ * How much faster the window's second half ran than its first, as a fraction
+ * (0.1 = 10 % faster): a warm-up that was too short shows as a large positive drift.
+ */
+export function drift(ticks: readonly Tick[], w: SteadyWindow): number {
+  const mid = ticks[w.start]!.t + (ticks[w.end]!.t - ticks[w.start]!.t) / 2;
+  let m = w.start;
+  while (m < w.end && ticks[m + 1]!.t <= mid) m++;
+  if (m === w.start || m === w.end) return 0;
+  const first = windowThroughput(ticks, { start: w.start, end: m, complete: true }).eventsPerSec;
+  const second = windowThroughput(ticks, { start: m, end: w.end, complete: true }).eventsPerSec;
+  return second / first - 1;
+}
+
+/** A CPU reading: the process's user + system CPU (ms) at epoch µs `t`. */
+export interface CpuSample {
+  readonly t: number;
+  readonly cpuMs: number;
+}
+
+/** User + system CPU (ms) from the text of `/proc/<pid>/stat` (`clockTicks` per second, 100 on Linux). */
+export function procStatCpuMs(stat: string, clockTicks = 100): number {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 (utime) and 15 (stime) of proc(5), counted from field 3 (state) here.
+  return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
+}
+
+/** Cumulative CPU at `t`, interpolated between the samples around it (clamped to the first and last). */
+export function cpuAt(samples: readonly CpuSample[], t: number): number {
+  if (samples.length === 0) return Number.NaN;
+  if (t <= samples[0]!.t) return samples[0]!.cpuMs;
+  for (let i = 1; i < samples.length; i++) {
+    const b = samples[i]!;
+    if (t <= b.t) {
+      const a = samples[i - 1]!;
+      return b.t === a.t ? b.cpuMs : a.cpuMs + ((b.cpuMs - a.cpuMs) * (t - a.t)) / (b.t - a.t);
+    }
+  }
+  return samples.at(-1)!.cpuMs;
+}
+
+/** CPU (ms) spent between epoch µs `t0` and `t1`. */
+export function cpuBetween(samples: readonly CpuSample[], t0: number, t1: number): number {
+  return cpuAt(samples, t1) - cpuAt(samples, t0);
+}
+
+/**
+ * When the `k`-th input event (1-based) arrived: the time the cumulative
+ * count reached `k`, interpolated between the ticks around it; undefined if
+ * it had not arrived by the last tick.
+ */
+export function arrivalTime(ticks: readonly Tick[], k: number): number | undefined {
+  let lo = 0;
+  let hi = ticks.length; // first tick with events >= k
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ticks[mid]!.events >= k) hi = mid;
+    else lo = mid + 1;
+  }
+  if (lo === ticks.length) return undefined;
+  const b = ticks[lo]!;
+  if (lo === 0) return b.t;
+  const a = ticks[lo - 1]!;
+  return a.t + ((b.t - a.t) * (k - a.events)) / (b.events - a.events);
+}
+
+/**
+ * The newest event of the Nexmark generator at or before event time `time`
+ * (ms): event `n` is at `startTime + floor(n · 1000 / eventsPerSecond)`
+ * (`eventTimestamp` in generator.ts), so it is the largest `n` with
+ * `n · 1000 < (time − startTime + 1) · eventsPerSecond`. −1 before the first.
+ */
+export function newestEventAt(time: number, eventsPerSecond: number, startTime = 0): number {
+  const limit = (time - startTime + 1) * eventsPerSecond; // n * 1000 < limit
+  return Math.max(-1, Math.ceil(limit / 1000) - 1);
+}
+
+/**
+ * Latency samples (ms) of the window: for each tick whose newest output is
+ * new and was emitted inside the window, its emit time minus the arrival of
+ * `newestInput(maxOut)` (0-based index of the newest contributing input).
+ */
+export function latencySamples(
+  ticks: readonly Tick[],
+  w: SteadyWindow,
+  newestInput: (eventTime: number) => number,
+): number[] {
+  const t0 = ticks[w.start]!.t;
+  const t1 = ticks[w.end]!.t;
+  const out: number[] = [];
+  let last: number | null = null;
+  for (let j = w.start; j <= w.end; j++) {
+    const k = ticks[j]!;
+    if (k.maxOut === null || k.maxOutAt === null || k.maxOutAt === last) continue;
+    last = k.maxOutAt;
+    if (k.maxOutAt <= t0 || k.maxOutAt > t1) continue;
+    const n = newestInput(k.maxOut);
+    if (n < 0) continue;
+    const arrived = arrivalTime(ticks, n + 1);
+    if (arrived === undefined) continue;
+    out.push(Math.max(0, (k.maxOutAt - arrived) / 1000));
+  }
+  return out;
+}
+
+/** Nearest-rank percentile `p` (0–100) of `xs`; NaN when empty. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * s.length));
+  return s[Math.min(s.length, rank) - 1]!;
+}

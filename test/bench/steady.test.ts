@@ -1,0 +1,263 @@
+/**
+ * The fair method's arithmetic (bench/nexmark/harness/steady.ts) on made-up
+ * progress lines and CPU samples, so nothing here depends on how fast this
+ * machine runs: the steady-state window, throughput, CPU-second accounting
+ * and the latency definition.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { eventTimestamp, NEXMARK_DEFAULTS } from '../../bench/nexmark/generator.ts';
+import { fileEvents, interval, parseFairSettings } from '../../bench/nexmark/harness/fair.ts';
+import {
+  arrivalTime,
+  cpuAt,
+  cpuBetween,
+  drift,
+  latencySamples,
+  newestEventAt,
+  parseProgress,
+  percentile,
+  procStatCpuMs,
+  selectWindow,
+  type Tick,
+  windowThroughput,
+} from '../../bench/nexmark/harness/steady.ts';
+
+const MS = 1000; // µs per ms
+
+/** Ticks every 100 ms at `rate(i)` events per tick. */
+function ticks(n: number, perTick: (i: number) => number, t0 = 1_000_000 * MS): Tick[] {
+  const out: Tick[] = [];
+  let events = 0;
+  for (let i = 0; i < n; i++) {
+    if (i > 0) events += perTick(i);
+    out.push({ t: t0 + i * 100 * MS, events, outputs: events, maxOut: null, maxOutAt: null });
+  }
+  return out;
+}
+
+describe('parseProgress', () => {
+  it('reads a progress line with and without an output', () => {
+    assert.deepEqual(parseProgress('@p 1700000000000123 500 40 9999 1700000000000100'), {
+      t: 1700000000000123,
+      events: 500,
+      outputs: 40,
+      maxOut: 9999,
+      maxOutAt: 1700000000000100,
+    });
+    assert.deepEqual(parseProgress('@p 5 0 0 - -'), {
+      t: 5,
+      events: 0,
+      outputs: 0,
+      maxOut: null,
+      maxOutAt: null,
+    });
+  });
+  it('ignores other lines', () => {
+    assert.equal(parseProgress('{"system":"flink"}'), undefined);
+    assert.equal(parseProgress('@p 1 2'), undefined);
+    assert.equal(parseProgress('@p x 2 3 - -'), undefined);
+  });
+});
+
+describe('selectWindow', () => {
+  const rule = { warmupEvents: 1000, windowEvents: 5000, windowMs: 60_000 };
+
+  it('starts at the first tick past the warm-up and ends when the window holds its events', () => {
+    const ts = ticks(100, () => 100); // 100 events per tick
+    const w = selectWindow(ts, rule)!;
+    assert.equal(w.start, 10); // 1000 events
+    assert.equal(w.end, 60); // 6000 events: 5000 in the window
+    assert.equal(w.complete, true);
+    assert.deepEqual(windowThroughput(ts, w), { events: 5000, durationMs: 5000, eventsPerSec: 1000 });
+  });
+
+  it('ends on the time bound when it comes first', () => {
+    const ts = ticks(1000, () => 1);
+    const w = selectWindow(ts, { warmupEvents: 10, windowEvents: 1e9, windowMs: 2000 })!;
+    assert.equal(w.start, 10);
+    assert.equal(w.end, 30); // 20 ticks of 100 ms
+    assert.equal(w.complete, true);
+  });
+
+  it('excludes a slow start: the warm-up is trimmed the same way for every system', () => {
+    // A cold start: 10 events per tick for 50 ticks, then 100.
+    const ts = ticks(200, (i) => (i <= 50 ? 10 : 100));
+    const w = selectWindow(ts, { warmupEvents: 500, windowEvents: 5000, windowMs: 60_000 })!;
+    assert.equal(ts[w.start]!.events, 500);
+    assert.equal(windowThroughput(ts, w).eventsPerSec, 1000);
+    assert.equal(drift(ts, w), 0);
+  });
+
+  it('is incomplete when the input ends first, and leaves out the idle ticks after it', () => {
+    const ts = ticks(40, (i) => (i <= 30 ? 100 : 0)); // 3000 events, then idle
+    const w = selectWindow(ts, rule)!;
+    assert.equal(w.complete, false);
+    assert.equal(w.end, 30);
+    assert.equal(windowThroughput(ts, w).eventsPerSec, 1000);
+  });
+
+  it('has no window when the warm-up never ends', () => {
+    assert.equal(
+      selectWindow(
+        ticks(5, () => 100),
+        rule,
+      ),
+      undefined,
+    );
+  });
+
+  it('uses the tick timestamps, not the nominal interval', () => {
+    // Late ticks (a busy event loop or a GC pause) still give the right rate.
+    const ts: Tick[] = [0, 130, 200, 460, 500].map((ms) => ({
+      t: ms * MS,
+      events: ms * 10,
+      outputs: 0,
+      maxOut: null,
+      maxOutAt: null,
+    }));
+    const w = selectWindow(ts, { warmupEvents: 1, windowEvents: 1e9, windowMs: 300 })!;
+    assert.equal(w.start, 1);
+    assert.equal(w.end, 3);
+    assert.equal(windowThroughput(ts, w).eventsPerSec, 10_000);
+  });
+});
+
+describe('drift', () => {
+  it('is positive when the second half ran faster (warm-up too short)', () => {
+    const ts = ticks(21, (i) => (i <= 10 ? 100 : 150));
+    const d = drift(ts, { start: 0, end: 20, complete: true });
+    assert.ok(Math.abs(d - 0.5) < 1e-9, String(d));
+  });
+});
+
+describe('CPU-second accounting', () => {
+  it('reads utime + stime from /proc/<pid>/stat, whatever the command name holds', () => {
+    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
+    const stat = '4242 (java (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 30 0 0 20 0 40 0';
+    assert.equal(procStatCpuMs(stat), 2800);
+    assert.equal(procStatCpuMs(stat, 1000), 280);
+  });
+
+  it('interpolates the cumulative CPU to the window’s ends', () => {
+    const cpu = [
+      { t: 0, cpuMs: 0 },
+      { t: 100 * MS, cpuMs: 100 },
+      { t: 200 * MS, cpuMs: 150 },
+      { t: 300 * MS, cpuMs: 250 },
+    ];
+    assert.equal(cpuAt(cpu, 50 * MS), 50);
+    assert.equal(cpuAt(cpu, 150 * MS), 125);
+    assert.equal(cpuBetween(cpu, 50 * MS, 250 * MS), 200 - 50);
+    // Clamped outside the samples.
+    assert.equal(cpuAt(cpu, -5), 0);
+    assert.equal(cpuAt(cpu, 10_000 * MS), 250);
+  });
+
+  it('gives events per CPU-second of the window only, not of start-up', () => {
+    // Start-up burns 5 s of CPU before the window; in the window 2 s of CPU for 4000 events.
+    const cpu = [
+      { t: 0, cpuMs: 5000 },
+      { t: 4000 * MS, cpuMs: 7000 },
+    ];
+    const events = 4000;
+    assert.equal((events * 1000) / cpuBetween(cpu, 0, 4000 * MS), 2000);
+  });
+});
+
+describe('latency: emit time − arrival of the newest contributing input', () => {
+  it('finds the newest generator event at or before an event time', () => {
+    const config = NEXMARK_DEFAULTS;
+    for (const time of [0, 1, 7, 999, 1000, 123_456]) {
+      const n = newestEventAt(time, config.eventsPerSecond);
+      assert.ok(eventTimestamp(n, config) <= time, `event ${n} is after ${time}`);
+      assert.ok(eventTimestamp(n + 1, config) > time, `event ${n + 1} is not after ${time}`);
+    }
+    assert.equal(newestEventAt(-1, 10_000), -1);
+    assert.equal(newestEventAt(0, 3), 0); // events at 0, 333, 666, …
+    assert.equal(newestEventAt(333, 3), 1);
+  });
+
+  it('interpolates an input’s arrival between progress lines', () => {
+    const ts = ticks(5, () => 100); // 0, 100, 200, 300, 400 events at 0, 100, … ms
+    assert.equal(arrivalTime(ts, 150), ts[1]!.t + 50 * MS);
+    assert.equal(arrivalTime(ts, 100), ts[1]!.t);
+    assert.equal(arrivalTime(ts, 401), undefined);
+  });
+
+  it('measures each new newest output once, inside the window only', () => {
+    // 1000 events per 100 ms tick; event n has event time n ms. At tick i the newest output is
+    // event 1000·(i − 1) − 1 (the 1000·(i − 1)-th input, which arrived at tick i − 1), emitted
+    // 40 ms before tick i: 60 ms after its input arrived.
+    const base = ticks(11, () => 1000);
+    const ts: Tick[] = base.map((k, i) => ({
+      ...k,
+      maxOut: i < 2 ? null : 1000 * (i - 1) - 1,
+      maxOutAt: i < 2 ? null : k.t - 40 * MS,
+    }));
+    // The same newest output reported by two ticks counts once.
+    const repeated = [...ts.slice(0, 6), { ...ts[6]!, t: ts[6]!.t + 1 }, ...ts.slice(6)].sort(
+      (x, y) => x.t - y.t,
+    );
+    const w = { start: 2, end: 10, complete: true };
+    const lat = latencySamples(ts, w, (t) => newestEventAt(t, 1000));
+    // Tick 2's output left before the window started (warm-up): left out. Ticks 3..10 remain.
+    assert.equal(lat.length, 8);
+    for (const x of lat) assert.ok(Math.abs(x - 60) < 1e-9, String(x));
+    assert.equal(
+      latencySamples(repeated, { start: 2, end: 11, complete: true }, (t) => newestEventAt(t, 1000)).length,
+      8,
+    );
+  });
+
+  it('is the time from arrival to emission for a window result', () => {
+    // Progress: 100 events per 100 ms. A window closing at event time 149 (events up to index 149)
+    // is emitted 250 ms after event 149 arrived.
+    const ts = ticks(30, () => 100);
+    const arrived = arrivalTime(ts, 150)!; // the 150th event is index 149
+    const withOut = ts.map((k, i) => (i >= 10 ? { ...k, maxOut: 149, maxOutAt: arrived + 250 * MS } : k));
+    const lat = latencySamples(withOut, { start: 0, end: 29, complete: true }, (t) => newestEventAt(t, 1000));
+    assert.deepEqual(lat, [250]);
+  });
+
+  it('percentiles are nearest-rank', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+    assert.equal(percentile(xs, 50), 50);
+    assert.equal(percentile(xs, 99), 99);
+    assert.equal(percentile(xs, 100), 100);
+    assert.ok(Number.isNaN(percentile([], 50)));
+  });
+});
+
+describe('fair harness settings', () => {
+  it('defaults to the issue’s rule: a fixed warm-up, then 10M events or 30 s, parallelism 1 on core 0', () => {
+    const s = parseFairSettings([]);
+    assert.notEqual(s, 'help');
+    if (s === 'help') return;
+    assert.deepEqual(s.rule, { warmupEvents: 3_000_000, windowEvents: 10_000_000, windowMs: 30_000 });
+    assert.equal(s.parallelism, 1);
+    assert.equal(s.cores, '0');
+    assert.equal(s.rounds, 3);
+    assert.equal(s.durability, 'none');
+    assert.equal(fileEvents(s.rule), 13_500_000);
+  });
+
+  it('allows a shorter window with --quick or the flags', () => {
+    const s = parseFairSettings(['--quick', '--window-s', '3']);
+    if (s === 'help') return assert.fail('help');
+    assert.equal(s.rule.windowMs, 3000);
+    assert.equal(s.rounds, 1);
+  });
+
+  it('refuses what it does not implement', () => {
+    assert.throws(() => parseFairSettings(['--durability', 'checkpoint']), /only "none"/);
+    assert.throws(() => parseFairSettings(['--vs', 'spark']), /unknown system/);
+  });
+
+  it('gives a Student t interval over rounds', () => {
+    const i = interval([10, 12, 14]);
+    assert.equal(i.mean, 12);
+    // sd 2, se 2/√3, t(0.975, 2) = 4.303
+    assert.ok(Math.abs(i.high - 12 - 4.303 * (2 / Math.sqrt(3))) < 0.01);
+  });
+});

@@ -134,7 +134,13 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
       await produce(2);
       const after = sent;
       await until(`${after} outputs`, async () => (await read()).length >= after, { timeoutMs: 120_000 });
-      const restores = standby.app.metrics().restores;
+      const m = standby.app.metrics();
+      assert.ok(m.rebalances >= 2, `the standby took part in its join and the hand-over: ${m.rebalances}`);
+      assert.ok(
+        m.commits.count > 0 && m.commits.lastMs > 0 && m.commits.maxMs >= m.commits.lastMs,
+        JSON.stringify(m.commits),
+      );
+      const restores = m.restores;
       const handover = restores.at(-1)!;
       // A cold restore of the same partition, for comparison: a third process without a standby.
       standby.stop.abort();

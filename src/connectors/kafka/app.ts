@@ -140,6 +140,15 @@ export interface KafkaAppMetrics {
   readonly tasks: readonly string[];
   /** Each key-group task's pipeline metrics, by `topic:partition`. */
   readonly pipelines: Readonly<Record<string, PipelineMetrics>>;
+  /** Group generations this process joined (each a rebalance it took part in). */
+  readonly rebalances: number;
+  /** Commits of key-group tasks here: how many, how many failed, and their duration (ms) — the last and the largest. */
+  readonly commits: {
+    readonly count: number;
+    readonly failed: number;
+    readonly lastMs: number;
+    readonly maxMs: number;
+  };
   /** The last restores of key-group partitions here (newest last, at most 32): how long, how many records read, and whether from a warm standby. */
   readonly restores: readonly RestoreMetrics[];
 }
@@ -290,6 +299,8 @@ export class KafkaApp {
   #appRestarts: RestartStrategy;
   #restarts = 0;
   #moved = 0;
+  #rebalances = 0;
+  readonly #commits = { count: 0, failed: 0, lastMs: 0, maxMs: 0 };
 
   // Live while running.
   #consumer: Consumer | undefined;
@@ -757,6 +768,8 @@ export class KafkaApp {
     return {
       restarts: this.#restarts,
       moved: this.#moved,
+      rebalances: this.#rebalances,
+      commits: { ...this.#commits },
       tasks: [...this.#tasks.keys()].sort(),
       pipelines,
       restores: [...this.#restores],
@@ -869,8 +882,10 @@ export class KafkaApp {
         // The assignment is taken from this event only: the consumer's own fields change at different
         // moments of a rebalance (the generation at the join, the assignment at the sync).
         if (this.#consumer !== consumer) return;
-        if (p.generationId !== undefined && p.assignments !== undefined)
+        if (p.generationId !== undefined && p.assignments !== undefined) {
+          if (p.generationId !== this.#joined?.generation) this.#rebalances++;
           this.#joined = { generation: p.generationId, assignments: p.assignments };
+        }
         this.#kick();
       },
     );
@@ -1161,6 +1176,12 @@ export class KafkaApp {
       ...(restore!.loaded === undefined ? {} : { restoreFrom: restore!.loaded }),
       onCheckpoint: (info) => {
         if (task.closed) return;
+        const c = this.#commits;
+        if (info.error === undefined) {
+          c.count++;
+          c.lastMs = info.durationMs;
+          c.maxMs = Math.max(c.maxMs, info.durationMs);
+        } else c.failed++;
         options.onCheckpoint?.(info);
         // A misconfiguration (state outside the owned key group) fails the same way every time.
         if (info.error instanceof EddyError && info.error.code === 'EDDY_CONFIG_INVALID') {

@@ -1,0 +1,48 @@
+/**
+ * Turning a message body into a record: the codec's safe JSON decoder (size,
+ * UTF-8, nesting depth, `__proto__`/`constructor`/`prototype` keys), a
+ * UTF-8 string under the same size limit, or the bytes; then the user's
+ * `parse`. Never throws: a failure carries a code and a reason for the
+ * dead-letter record.
+ */
+import { type DecodeLimits, decodeJson } from '../../codec/index.ts';
+import { message } from './connection.ts';
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; code: string; reason: string };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function payloadDecoder<T>(o: {
+  readonly format: 'json' | 'string' | 'bytes';
+  readonly parse?: (value: unknown) => T;
+  readonly limits: DecodeLimits;
+}): (data: Uint8Array) => Decoded<T> {
+  const { format, parse, limits } = o;
+  return (data) => {
+    let value: unknown;
+    if (format === 'bytes') value = data;
+    else if (format === 'string') {
+      if (data.byteLength > limits.maxBytes)
+        return {
+          ok: false,
+          code: 'too-large',
+          reason: `message is ${data.byteLength} bytes; maxBytes is ${limits.maxBytes}`,
+        };
+      try {
+        value = utf8.decode(data);
+      } catch {
+        return { ok: false, code: 'invalid-utf8', reason: 'payload is not valid UTF-8' };
+      }
+    } else {
+      const r = decodeJson(data, limits);
+      if (!r.ok) return r;
+      value = r.value;
+    }
+    if (parse === undefined) return { ok: true, value: value as T };
+    try {
+      return { ok: true, value: parse(value) };
+    } catch (e) {
+      return { ok: false, code: 'parse-failed', reason: message(e) };
+    }
+  };
+}

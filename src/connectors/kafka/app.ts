@@ -320,8 +320,13 @@ export class KafkaApp {
   #consumerLost = false;
   /** What the consumer failed with when it was lost. */
   #lostBecause: unknown;
-  /** Delays between the application's own retries while the brokers are away, and since when they are. */
-  readonly #appWaits = transientWaits();
+  /**
+   * Delays between the application's own retries while the brokers are away, and since when they
+   * are: the restart strategy's backoff (not its failure limit). Each retry makes a new consumer,
+   * and joining faster than that while the coordinator loads after an outage leaves members the
+   * group then waits for (session timeout) before it settles.
+   */
+  readonly #appWaits: RestartStrategy;
   #appTransientSince: number | undefined;
   /** The generation last reported to onAssigned. */
   #reported = -1;
@@ -367,6 +372,7 @@ export class KafkaApp {
     this.#instanceId = options.instanceId ?? `${process.pid}`;
     this.#restart = options.restart;
     this.#appRestarts = new RestartStrategy(this.#restart); // also checks the options now
+    this.#appWaits = new RestartStrategy({ ...this.#restart, maxFailures: Number.MAX_SAFE_INTEGER });
     const internal = internalTopics(this.applicationId);
     this.changelogTopic = internal.changelog;
     this.repartitionTopic = internal.repartition;

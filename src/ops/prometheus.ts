@@ -32,6 +32,15 @@ export interface KafkaAppView {
   readonly tasks: readonly string[];
   /** Each key-group task's pipeline metrics, by `topic:partition`. */
   readonly pipelines: Readonly<Record<string, PipelineMetrics>>;
+  /** Group generations this instance joined. */
+  readonly rebalances?: number;
+  /** The last restores of key-group partitions (ms, changelog records read, from a warm standby). */
+  readonly restores?: readonly {
+    readonly partition: number;
+    readonly ms: number;
+    readonly records: number;
+    readonly standby: boolean;
+  }[];
 }
 
 /** What one checkpoint (or a Kafka task's commit) took: `CheckpointInfo`, as far as the exporter reads it. */
@@ -226,6 +235,32 @@ export class RunExporter {
         'Partition tasks stopped here because their partition moved to another instance.',
         [],
         (emit) => emit({}, this.#app?.moved),
+      );
+      this.#counter(
+        'eddy_kafka_rebalances_total',
+        'Consumer group generations this instance joined (each a rebalance it took part in).',
+        [],
+        (emit) => emit({}, this.#app?.rebalances),
+      );
+      this.#gauge(
+        'eddy_kafka_last_restore_seconds',
+        "The last restore of each key-group partition here: from fencing the previous owner to its state read back (the partition's stall).",
+        ['partition', 'standby'],
+        (emit) => {
+          const last = new Map<number, { ms: number; standby: boolean }>();
+          for (const r of this.#app?.restores ?? []) last.set(r.partition, r);
+          for (const [p, r] of last) emit({ partition: String(p), standby: String(r.standby) }, r.ms / 1000);
+        },
+      );
+      this.#gauge(
+        'eddy_kafka_last_restore_records',
+        'Changelog records the last restore of each key-group partition here read.',
+        ['partition'],
+        (emit) => {
+          const last = new Map<number, number>();
+          for (const r of this.#app?.restores ?? []) last.set(r.partition, r.records);
+          for (const [p, n] of last) emit({ partition: String(p) }, n);
+        },
       );
       this.#gauge('eddy_kafka_tasks', 'Partition tasks this instance runs.', [], (emit) =>
         emit({}, this.#app?.tasks.length),

@@ -44,6 +44,12 @@ describe('Prometheus exporter (issue 17)', () => {
       moved: 1,
       tasks: ['in:0', 'in:1', 'orders-repartition:0'],
       pipelines: {} as Record<string, PipelineMetrics>,
+      rebalances: 3,
+      restores: [
+        { partition: 0, ms: 900, records: 115, standby: false },
+        { partition: 1, ms: 40, records: 2, standby: false },
+        { partition: 0, ms: 8, records: 0, standby: true },
+      ],
     };
     exporter.attachKafka(() => app);
     health.unready('starting: waiting for partitions');
@@ -53,6 +59,11 @@ describe('Prometheus exporter (issue 17)', () => {
     assert.equal(m.get('eddy_kafka_restarts_total'), 2);
     assert.equal(m.get('eddy_kafka_tasks_moved_total'), 1);
     assert.equal(m.get('eddy_kafka_task_info', { partition: 'in:1' }), 1);
+    assert.equal(m.get('eddy_kafka_rebalances_total'), 3);
+    // The last restore of each partition: 0 came back from the warm standby.
+    assert.equal(m.get('eddy_kafka_last_restore_seconds', { partition: '0', standby: 'true' }), 0.008);
+    assert.equal(m.get('eddy_kafka_last_restore_seconds', { partition: '0', standby: 'false' }), undefined);
+    assert.equal(m.get('eddy_kafka_last_restore_records', { partition: '1' }), 2);
     assert.equal(m.get('eddy_restarts_total'), undefined);
 
     app = {

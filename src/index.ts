@@ -3,6 +3,7 @@
  * anything not exported here is internal and may change.
  */
 
+export { type DedupeOptions, dedupe } from './api/dedupe.ts';
 export { Pipeline, type PipelineOptions, type RunningPipeline, type RunOptions } from './api/pipeline.ts';
 export {
   JoinBuilder,

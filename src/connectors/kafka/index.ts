@@ -42,3 +42,4 @@ export { internalTopics, type ResetOptions, type ResetPlan, resetKafkaApp } from
 export { type KafkaSinkOptions, kafkaSink } from './sink.ts';
 export { type KafkaSourceOptions, kafkaSource } from './source.ts';
 export { type CreateTopicOptions, TRUNCATED_HEADER } from './topics.ts';
+export { type KafkaTransactionalSinkOptions, kafkaTransactionalSink } from './tx-sink.ts';

@@ -410,6 +410,9 @@ function commandOf(
     s.parallelism === 1 ? '0' : '60000',
     '--input-topic',
     inputTopic(query, events, s),
+    // The round is stopped before its END: Kafka Streams' default window retention (size + grace).
+    '--window-retention',
+    'default',
   );
   return { system, query, argv: args, ...(brokerPid === undefined ? {} : { brokerPid }) };
 }

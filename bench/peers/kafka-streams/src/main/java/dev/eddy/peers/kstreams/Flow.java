@@ -74,6 +74,7 @@ final class Flow {
    * ({@link KsQueries#endTime}); twice that covers the jump and the windows open before it.
    */
   Duration windowRetention(long sizeMs) {
+    if (defaultRetention) return Duration.ofMillis(sizeMs + grace.toMillis());
     return Duration.ofMillis(2 * (sizeMs + grace.toMillis() + END_OFFSET_MS));
   }
 
@@ -83,6 +84,13 @@ final class Flow {
    * checkpoints. Set before the topology is built. Otherwise RocksDB stores with changelogs.
    */
   static volatile boolean noDurability;
+
+  /**
+   * {@code --window-retention default}: window stores keep Kafka Streams' default, size + grace.
+   * For runs stopped before their END (the fair harness stops each round after its window), where
+   * the longer retention above only holds ~20 minutes of event time of windows in the stores.
+   */
+  static volatile boolean defaultRetention;
 
   static <K, V, S extends StateStore> Materialized<K, V, S> durability(Materialized<K, V, S> m) {
     return noDurability ? m.withLoggingDisabled() : m;

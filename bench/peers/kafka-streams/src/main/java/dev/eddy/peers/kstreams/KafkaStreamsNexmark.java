@@ -99,6 +99,7 @@ public final class KafkaStreamsNexmark {
     if (brokerPid > 0) Measure.watchBroker(brokerPid);
     Measure.progressEvery(Long.parseLong(args.get("progress-ms", "0")));
     Flow.noDurability = args.get("durability", "changelog").equals("none");
+    Flow.defaultRetention = args.get("window-retention", "end").equals("default");
     int exit = new KafkaStreamsNexmarkRun(args, brokers, grace).run();
     System.exit(exit);
   }

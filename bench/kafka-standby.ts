@@ -18,7 +18,7 @@
  * read; and the hand-over from the stop (abort) to the new owner's restore
  * done. Output: progress on stderr, one JSON line on stdout.
  *
- *   node bench/kafka-standby.ts [--keys 100000] [--rounds 8] [--pad 64]
+ *   npm run bench -- kafka-standby [--keys 100000] [--rounds 8] [--pad 64]
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';

@@ -10,6 +10,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   'nexmark-fair': () => import('./nexmark/harness/fair.ts'),
   'state-store': () => import('./state-store.ts'),
   kafka: () => import('./kafka.ts'),
+  'kafka-standby': () => import('./kafka-standby.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -35,9 +35,10 @@
  * consumer and the server shares the messages among them.
  */
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg, jetstream } from '@nats-io/jetstream';
-import { decodeJson, resolveDecodeLimits } from '../../codec/index.ts';
+import { resolveDecodeLimits } from '../../codec/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../../core/connector.ts';
 import { configError, EddyError } from '../../errors/index.ts';
+import { payloadDecoder } from '../payload.ts';
 import { connectNats, message } from './connection.ts';
 import { type NatsSourceOptions, resolveNatsSourceOptions } from './options.ts';
 
@@ -63,8 +64,6 @@ export interface NatsSource<T> extends Source<T> {
 /** Per split (one per subtask): the stream sequences handed out but not acknowledged, as [first, last] ranges. */
 type NatsPosition = Record<string, { readonly unacked: readonly (readonly [number, number])[] }>;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 /**
  * Reads a JetStream stream through a durable pull consumer.
  *
@@ -79,33 +78,11 @@ export function natsSource<T = unknown>(options: NatsSourceOptions<T>): NatsSour
   const o = resolveNatsSourceOptions(options);
   const limits = resolveDecodeLimits(o.limits);
   const stats: NatsSourceStats = { delivered: 0, redelivered: 0, skipped: 0, acked: 0, deadLettered: 0 };
-  const decode = (data: Uint8Array): { ok: true; value: T } | { ok: false; code: string; reason: string } => {
-    let value: unknown;
-    if (o.format === 'bytes') value = data;
-    else if (o.format === 'string') {
-      if (data.byteLength > limits.maxBytes)
-        return {
-          ok: false,
-          code: 'too-large',
-          reason: `message is ${data.byteLength} bytes; maxBytes is ${limits.maxBytes}`,
-        };
-      try {
-        value = utf8.decode(data);
-      } catch {
-        return { ok: false, code: 'invalid-utf8', reason: 'payload is not valid UTF-8' };
-      }
-    } else {
-      const r = decodeJson(data, limits);
-      if (!r.ok) return r;
-      value = r.value;
-    }
-    if (o.parse === undefined) return { ok: true, value: value as T };
-    try {
-      return { ok: true, value: o.parse(value) };
-    } catch (e) {
-      return { ok: false, code: 'parse-failed', reason: message(e) };
-    }
-  };
+  const decode = payloadDecoder<T>({
+    format: o.format,
+    limits,
+    ...(o.parse === undefined ? {} : { parse: o.parse }),
+  });
   return {
     kind: 'nats',
     splittable: true,

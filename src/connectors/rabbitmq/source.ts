@@ -33,7 +33,7 @@
  * option.
  *
  * Payloads are decoded by the codec's safe JSON decoder, as a string, or
- * kept as bytes (decode.ts); an undecodable message (or one `parse`
+ * kept as bytes (connectors/payload.ts); an undecodable message (or one `parse`
  * refuses) is dead-lettered with the reason, the queue and its message id or
  * delivery tag, and acknowledged like any other (RabbitMQ's own dead-letter
  * exchange is not used: the reason would be lost).
@@ -45,8 +45,8 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import { resolveDecodeLimits } from '../../codec/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../../core/connector.ts';
 import { EddyError } from '../../errors/index.ts';
+import { payloadDecoder } from '../payload.ts';
 import { ensureQueue, type Link, message, openLink } from './connection.ts';
-import { payloadDecoder } from './decode.ts';
 import { type RabbitSourceOptions, resolveRabbitSourceOptions, safeUrl } from './options.ts';
 
 /** What the readers of one `rabbitmqSource` in this thread have seen (each thread counts its own). */

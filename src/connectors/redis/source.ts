@@ -27,9 +27,10 @@
  * The source is splittable: subtask k reads as consumer `<consumer>-k` of
  * the same group, and the server shares the entries among them.
  */
-import { decodeJson, resolveDecodeLimits } from '../../codec/index.ts';
+import { resolveDecodeLimits } from '../../codec/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../../core/connector.ts';
 import { EddyError } from '../../errors/index.ts';
+import { payloadDecoder } from '../payload.ts';
 import { checkStream, connectRedis, message, safeUrl } from './connection.ts';
 import { type RedisSourceOptions, resolveRedisSourceOptions } from './options.ts';
 
@@ -60,8 +61,6 @@ type RedisPosition = Record<string, { readonly unacked: readonly string[] }>;
 /** An entry as the server sends it: id and the flat field/value list (null when the entry was deleted). */
 type Entry = [id: Buffer, fields: Buffer[] | null];
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 /**
  * Reads a Redis stream through a consumer group.
  *
@@ -84,33 +83,11 @@ export function redisSource<T = unknown>(options: RedisSourceOptions<T>): RedisS
     acked: 0,
     deadLettered: 0,
   };
-  const decode = (data: Buffer): { ok: true; value: T } | { ok: false; code: string; reason: string } => {
-    let value: unknown;
-    if (o.format === 'bytes') value = data;
-    else if (o.format === 'string') {
-      if (data.byteLength > limits.maxBytes)
-        return {
-          ok: false,
-          code: 'too-large',
-          reason: `payload is ${data.byteLength} bytes; maxBytes is ${limits.maxBytes}`,
-        };
-      try {
-        value = utf8.decode(data);
-      } catch {
-        return { ok: false, code: 'invalid-utf8', reason: 'payload is not valid UTF-8' };
-      }
-    } else {
-      const r = decodeJson(data, limits);
-      if (!r.ok) return r;
-      value = r.value;
-    }
-    if (o.parse === undefined) return { ok: true, value: value as T };
-    try {
-      return { ok: true, value: o.parse(value) };
-    } catch (e) {
-      return { ok: false, code: 'parse-failed', reason: message(e) };
-    }
-  };
+  const decode = payloadDecoder<T>({
+    format: o.format,
+    limits,
+    ...(o.parse === undefined ? {} : { parse: o.parse }),
+  });
   return {
     kind: 'redis',
     splittable: true,

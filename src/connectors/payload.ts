@@ -1,17 +1,18 @@
 /**
- * Turning a message body into a record: the codec's safe JSON decoder (size,
+ * Turning a message body into a record, for the connectors whose brokers carry
+ * opaque payloads (NATS, Redis Streams, RabbitMQ): the codec's safe JSON decoder (size,
  * UTF-8, nesting depth, `__proto__`/`constructor`/`prototype` keys), a
  * UTF-8 string under the same size limit, or the bytes; then the user's
  * `parse`. Never throws: a failure carries a code and a reason for the
  * dead-letter record.
  */
-import { type DecodeLimits, decodeJson } from '../../codec/index.ts';
-import { message } from './connection.ts';
+import { type DecodeLimits, decodeJson } from '../codec/index.ts';
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; code: string; reason: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** A decoder for one source's payloads, by its `format`, `limits` and `parse`. */
 export function payloadDecoder<T>(o: {
   readonly format: 'json' | 'string' | 'bytes';
   readonly parse?: (value: unknown) => T;
@@ -42,7 +43,7 @@ export function payloadDecoder<T>(o: {
     try {
       return { ok: true, value: parse(value) };
     } catch (e) {
-      return { ok: false, code: 'parse-failed', reason: message(e) };
+      return { ok: false, code: 'parse-failed', reason: e instanceof Error ? e.message : String(e) };
     }
   };
 }

@@ -7,6 +7,35 @@
  * dead-letter record.
  */
 import { type DecodeLimits, decodeJson } from '../codec/index.ts';
+import type { OptionsSchema } from './options.ts';
+
+/** How a source decodes its payloads: the options every payload source shares. */
+export interface PayloadOptions<T> {
+  /** How a payload is decoded: safe JSON (default), a UTF-8 string, or the bytes. */
+  readonly format?: 'json' | 'string' | 'bytes';
+  /** Checks and converts a decoded value; throw to dead-letter the message with your reason. */
+  readonly parse?: (value: unknown) => T;
+  /** Size and nesting limits of the JSON decoder (default 1 MiB, depth 64). */
+  readonly limits?: Partial<DecodeLimits>;
+}
+
+/** The schema entries of {@link PayloadOptions}, spread into each payload source's schema. */
+export const PAYLOAD_OPTIONS = {
+  format: {
+    type: 'any',
+    default: 'json',
+    check: (v: unknown) => v === 'json' || v === 'string' || v === 'bytes',
+    doc: 'payload format: "json", "string" or "bytes"',
+    example: '"json"',
+  },
+  parse: { type: 'function', doc: 'checks and converts a decoded value', example: '(v) => schema.parse(v)' },
+  limits: {
+    type: 'any',
+    check: (v: unknown) => typeof v === 'object' && v !== null,
+    doc: 'JSON decode limits { maxBytes, maxDepth }',
+    example: '{ maxBytes: 65536 }',
+  },
+} as const satisfies OptionsSchema<PayloadOptions<unknown>>;
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; code: string; reason: string };
 

@@ -9,9 +9,9 @@
  * o.ackWaitMs; // 60000
  * ```
  */
-import type { DecodeLimits } from '../../codec/index.ts';
 import { configError } from '../../errors/index.ts';
 import { type OptionsSchema, type Resolved, resolveOptions } from '../options.ts';
+import { PAYLOAD_OPTIONS, type PayloadOptions } from '../payload.ts';
 
 /** Stream and consumer names: no whitespace, `.`, `*`, `>`, `/` or `\` (the server refuses them). */
 const NAME = /^[^\s.*>/\\]+$/;
@@ -87,7 +87,7 @@ const COMMON = {
   },
 } as const satisfies OptionsSchema<NatsCommonOptions>;
 
-export interface NatsSourceOptions<T> extends NatsCommonOptions {
+export interface NatsSourceOptions<T> extends NatsCommonOptions, PayloadOptions<T> {
   /**
    * The durable pull consumer (created if missing, its ack wait and max ack
    * pending updated if they differ). Every subtask reading this source, and
@@ -111,12 +111,6 @@ export interface NatsSourceOptions<T> extends NatsCommonOptions {
    * above rate × interval, or the source waits for each checkpoint. Default 10,000.
    */
   readonly maxAckPending?: number;
-  /** How a payload is decoded: safe JSON (default), a UTF-8 string, or the bytes. */
-  readonly format?: 'json' | 'string' | 'bytes';
-  /** Checks and converts a decoded value; throw to dead-letter the message with your reason. */
-  readonly parse?: (value: unknown) => T;
-  /** Size and nesting limits of the JSON decoder (default 1 MiB, depth 64). */
-  readonly limits?: Partial<DecodeLimits>;
 }
 
 export const NATS_SOURCE_OPTIONS = {
@@ -150,20 +144,7 @@ export const NATS_SOURCE_OPTIONS = {
     doc: 'messages delivered and not yet acknowledged at most (backpressure)',
     example: '10000',
   },
-  format: {
-    type: 'any',
-    default: 'json',
-    check: (v) => v === 'json' || v === 'string' || v === 'bytes',
-    doc: 'payload format: "json", "string" or "bytes"',
-    example: '"json"',
-  },
-  parse: { type: 'function', doc: 'checks and converts a decoded value', example: '(v) => schema.parse(v)' },
-  limits: {
-    type: 'any',
-    check: (v) => typeof v === 'object' && v !== null,
-    doc: 'JSON decode limits { maxBytes, maxDepth }',
-    example: '{ maxBytes: 65536 }',
-  },
+  ...PAYLOAD_OPTIONS,
 } as const satisfies OptionsSchema<NatsSourceOptions<unknown>>;
 
 export interface NatsSinkOptions<T> extends NatsCommonOptions {

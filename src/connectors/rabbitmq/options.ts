@@ -9,9 +9,9 @@
  * o.prefetch; // 1000
  * ```
  */
-import type { DecodeLimits } from '../../codec/index.ts';
 import { configError } from '../../errors/index.ts';
 import { type OptionsSchema, type Resolved, resolveOptions } from '../options.ts';
+import { PAYLOAD_OPTIONS, type PayloadOptions } from '../payload.ts';
 
 /** How a queue is declared when eddy declares it (durable either way). */
 export type QueueType = 'classic' | 'quorum';
@@ -69,7 +69,7 @@ const COMMON = {
   },
 } as const satisfies OptionsSchema<RabbitCommonOptions>;
 
-export interface RabbitSourceOptions<T> extends RabbitCommonOptions {
+export interface RabbitSourceOptions<T> extends RabbitCommonOptions, PayloadOptions<T> {
   /** The queue consumed from. Every subtask, and every process, consuming it shares its messages. */
   readonly queue: string;
   /**
@@ -81,12 +81,6 @@ export interface RabbitSourceOptions<T> extends RabbitCommonOptions {
    * the source waits for each checkpoint. Default 1,000 (at most 65,535).
    */
   readonly prefetch?: number;
-  /** How a payload is decoded: safe JSON (default), a UTF-8 string, or the bytes. */
-  readonly format?: 'json' | 'string' | 'bytes';
-  /** Checks and converts a decoded value; throw to dead-letter the message with your reason. */
-  readonly parse?: (value: unknown) => T;
-  /** Size and nesting limits of the JSON decoder (default 1 MiB, depth 64). */
-  readonly limits?: Partial<DecodeLimits>;
 }
 
 export const RABBIT_SOURCE_OPTIONS = {
@@ -100,20 +94,7 @@ export const RABBIT_SOURCE_OPTIONS = {
     doc: 'messages delivered and not yet acknowledged at most (backpressure); above rate x checkpoint interval',
     example: '1000',
   },
-  format: {
-    type: 'any',
-    default: 'json',
-    check: (v) => v === 'json' || v === 'string' || v === 'bytes',
-    doc: 'payload format: "json", "string" or "bytes"',
-    example: '"json"',
-  },
-  parse: { type: 'function', doc: 'checks and converts a decoded value', example: '(v) => schema.parse(v)' },
-  limits: {
-    type: 'any',
-    check: (v) => typeof v === 'object' && v !== null,
-    doc: 'JSON decode limits { maxBytes, maxDepth }',
-    example: '{ maxBytes: 65536 }',
-  },
+  ...PAYLOAD_OPTIONS,
 } as const satisfies OptionsSchema<RabbitSourceOptions<unknown>>;
 
 export interface RabbitSinkOptions<T> extends RabbitCommonOptions {

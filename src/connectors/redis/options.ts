@@ -8,9 +8,9 @@
  * o.claimMinIdleMs; // 60000
  * ```
  */
-import type { DecodeLimits } from '../../codec/index.ts';
 import { configError } from '../../errors/index.ts';
 import { type OptionsSchema, type Resolved, resolveOptions } from '../options.ts';
+import { PAYLOAD_OPTIONS, type PayloadOptions } from '../payload.ts';
 
 interface RedisCommonOptions {
   /** The server, `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS). Default `redis://127.0.0.1:6379`. */
@@ -64,7 +64,7 @@ const COMMON = {
   },
 } as const satisfies OptionsSchema<RedisCommonOptions>;
 
-export interface RedisSourceOptions<T> extends RedisCommonOptions {
+export interface RedisSourceOptions<T> extends RedisCommonOptions, PayloadOptions<T> {
   /** The consumer group (created at `startId` if missing). */
   readonly group: string;
   /**
@@ -91,12 +91,6 @@ export interface RedisSourceOptions<T> extends RedisCommonOptions {
    * eddy's backpressure. Default 10,000.
    */
   readonly maxPending?: number;
-  /** How a payload is decoded: safe JSON (default), a UTF-8 string, or the bytes. */
-  readonly format?: 'json' | 'string' | 'bytes';
-  /** Checks and converts a decoded value; throw to dead-letter the entry with your reason. */
-  readonly parse?: (value: unknown) => T;
-  /** Size and nesting limits of the JSON decoder (default 1 MiB, depth 64). */
-  readonly limits?: Partial<DecodeLimits>;
 }
 
 export const REDIS_SOURCE_OPTIONS = {
@@ -136,20 +130,7 @@ export const REDIS_SOURCE_OPTIONS = {
     doc: 'entries read and not yet acknowledged at most (backpressure)',
     example: '10000',
   },
-  format: {
-    type: 'any',
-    default: 'json',
-    check: (v) => v === 'json' || v === 'string' || v === 'bytes',
-    doc: 'payload format: "json", "string" or "bytes"',
-    example: '"json"',
-  },
-  parse: { type: 'function', doc: 'checks and converts a decoded value', example: '(v) => schema.parse(v)' },
-  limits: {
-    type: 'any',
-    check: (v) => typeof v === 'object' && v !== null,
-    doc: 'JSON decode limits { maxBytes, maxDepth }',
-    example: '{ maxBytes: 65536 }',
-  },
+  ...PAYLOAD_OPTIONS,
 } as const satisfies OptionsSchema<RedisSourceOptions<unknown>>;
 
 export interface RedisSinkOptions<T> extends RedisCommonOptions {

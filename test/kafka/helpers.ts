@@ -14,6 +14,8 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
+import type { KafkaApp } from '../../src/connectors/kafka/index.ts';
+import { Pipeline, valueState } from '../../src/index.ts';
 import { kafkaService, type Service } from '../helpers/services.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -227,4 +229,31 @@ export async function createTopics(
         : { configs: [{ name: 'max.message.bytes', value: String(t.maxMessageBytes) }] }),
     });
   }
+}
+
+/** A key's running count as a counting application writes it. */
+export interface Counted {
+  key: string;
+  count: number;
+}
+
+/**
+ * A Kafka application's pipeline that counts records per key (`{ key }` JSON)
+ * in keyed state and writes each new count to `output`: `{ key, count }`,
+ * counts 1, 2, 3, … per key when each record is counted exactly once.
+ */
+export function countingPipeline(app: KafkaApp, input: string, output: string, name = 'counting'): Pipeline {
+  const p = new Pipeline({ name });
+  p.source('in', app.source<{ key: string }>({ topics: [input] }))
+    .keyBy((e) => e.key)
+    .withState({ n: valueState<number>() })
+    .process<Counted>({
+      processElement(e, ctx) {
+        const n = (ctx.state.n.get() ?? 0) + 1;
+        ctx.state.n.set(n);
+        ctx.emit({ key: e.key, count: n });
+      },
+    })
+    .sink(app.sink({ topic: output, key: (c) => c.key }));
+  return p;
 }

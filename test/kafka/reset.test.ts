@@ -12,8 +12,7 @@ import { describe, it } from 'node:test';
 import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
 import { internalTopics, kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
-import { Pipeline, valueState } from '../../src/index.ts';
-import { createTopics, kafkaReady, until } from './helpers.ts';
+import { type Counted, countingPipeline, createTopics, kafkaReady, until } from './helpers.ts';
 
 const kafka = await kafkaReady();
 const BIN = new URL('../../bin/eddy.js', import.meta.url).pathname;
@@ -25,11 +24,6 @@ function eddy(args: readonly string[]): Promise<{ code: number | null; stdout: s
       resolve({ code: error === null ? 0 : typeof code === 'number' ? code : null, stdout, stderr });
     });
   });
-}
-
-interface Counted {
-  key: string;
-  count: number;
 }
 
 describe('eddy kafka reset', { skip: kafka.skip }, () => {
@@ -73,24 +67,7 @@ describe('eddy kafka reset', { skip: kafka.skip }, () => {
       const runUntil = async (want: number, during?: () => Promise<void>) => {
         const app = kafkaApp({ applicationId: id, brokers, commitIntervalMs: 200 });
         const stop = new AbortController();
-        const running = app.run(
-          () => {
-            const p = new Pipeline({ name: 'reset' });
-            p.source('in', app.source<{ key: string }>({ topics: [input] }))
-              .keyBy((e) => e.key)
-              .withState({ n: valueState<number>() })
-              .process<Counted>({
-                processElement(e, ctx) {
-                  const n = (ctx.state.n.get() ?? 0) + 1;
-                  ctx.state.n.set(n);
-                  ctx.emit({ key: e.key, count: n });
-                },
-              })
-              .sink(app.sink({ topic: output, key: (c) => c.key }));
-            return p;
-          },
-          { signal: stop.signal },
-        );
+        const running = app.run(() => countingPipeline(app, input, output, 'reset'), { signal: stop.signal });
         try {
           await until(`${want} outputs`, async () => (await read()).length >= want, { timeoutMs: 120_000 });
           await during?.();

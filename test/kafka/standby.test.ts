@@ -14,17 +14,11 @@ import { describe, it } from 'node:test';
 import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
 import { internalTopics, type KafkaApp, kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
-import { Pipeline, valueState } from '../../src/index.ts';
-import { createTopics, kafkaReady, until } from './helpers.ts';
+import { type Counted, countingPipeline, createTopics, kafkaReady, until } from './helpers.ts';
 
 const kafka = await kafkaReady();
 const PARTITIONS = 2;
 const KEYS = 40;
-
-interface Counted {
-  key: string;
-  count: number;
-}
 
 describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
   it('a moved partition restores from the standby, reading less than a cold restore; counts go on exactly', {
@@ -78,24 +72,7 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
         standbyIntervalMs: 100,
       });
       const stop = new AbortController();
-      const done = app.run(
-        () => {
-          const p = new Pipeline({ name: 'standby' });
-          p.source('in', app.source<{ key: string }>({ topics: [input] }))
-            .keyBy((e) => e.key)
-            .withState({ n: valueState<number>() })
-            .process<Counted>({
-              processElement(e, ctx) {
-                const n = (ctx.state.n.get() ?? 0) + 1;
-                ctx.state.n.set(n);
-                ctx.emit({ key: e.key, count: n });
-              },
-            })
-            .sink(app.sink({ topic: output, key: (c) => c.key }));
-          return p;
-        },
-        { signal: stop.signal },
-      );
+      const done = app.run(() => countingPipeline(app, input, output, 'standby'), { signal: stop.signal });
       const entry = { app, stop, done };
       apps.push(entry);
       return entry;

@@ -85,11 +85,13 @@ export function rabbitmqSink<T = unknown>(options: RabbitSinkOptions<T>): Rabbit
       let failure: Error | undefined;
       let closed = false;
       let link: Link | undefined;
-      let waiting: (() => void) | undefined;
+      // Everyone waiting for a confirm: a write waiting for room and a checkpoint's flush may wait at once.
+      let waiting: (() => void)[] = [];
       const signal = () => {
-        const w = waiting;
-        waiting = undefined;
-        w?.();
+        if (waiting.length === 0) return;
+        const ws = waiting;
+        waiting = [];
+        for (const w of ws) w();
       };
       const fail = (e: Error) => {
         failure ??= e;
@@ -173,7 +175,7 @@ export function rabbitmqSink<T = unknown>(options: RabbitSinkOptions<T>): Rabbit
       };
       const settle = () =>
         new Promise<void>((resolve) => {
-          waiting = resolve;
+          waiting.push(resolve);
         });
       return {
         async write(values) {

@@ -88,6 +88,23 @@ describe('RabbitMQ sink', { skip: service.skip }, () => {
     }
   });
 
+  it('a flush that starts while a write waits for room completes (regression: one waiter slot lost the other)', async () => {
+    const r = await rabbitFixture();
+    try {
+      const queue = uniqueName('out');
+      await r.queue(queue);
+      const w = await rabbitmqSink<Rec>({ queue, maxInFlight: 2 }).open(context());
+      const writing = w.write(records(300), []);
+      const flushing = w.flush?.();
+      await Promise.all([writing, flushing]);
+      await w.flush?.();
+      await w.close?.();
+      assert.equal((await r.count(queue)).messages, 300);
+    } finally {
+      await r.cleanup();
+    }
+  });
+
   it('misconfiguration fails at construction, naming the fix', () => {
     assert.throws(() => rabbitmqSink({}), /needs a destination: queue or exchange.*pass \{ queue: "out" \}/);
     assert.throws(() => rabbitmqSink({ queue: 'a', exchange: 'b' }), /takes queue or exchange, not both/);

@@ -59,16 +59,38 @@ export class SinkOperator implements Operator {
     return settled;
   }
 
+  /**
+   * At the barrier (called synchronously there): the writes before it
+   * finish, then the writer flushes or pre-commits. The snapshot finishes
+   * while the sources go on, so batches after the barrier arrive meanwhile;
+   * they queue behind the pre-commit, so the writer is never called during
+   * it and no record after the barrier lands in this checkpoint's
+   * committable (an exactly-once sink would write it again after a restore).
+   */
   async onCheckpoint(checkpointId: number): Promise<OperatorSnapshot | undefined> {
-    await this.#inFlight;
-    const writer = this.#writer;
-    if (writer?.preCommit === undefined) {
-      await writer?.flush?.();
-      return undefined;
+    const before = this.#inFlight;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // A write that failed before the barrier still fails the writes after it, as without a checkpoint.
+    const after = before === undefined ? gate : before.then(() => gate);
+    after.catch(() => {});
+    this.#inFlight = after;
+    try {
+      await before;
+      const writer = this.#writer;
+      if (writer?.preCommit === undefined) {
+        await writer?.flush?.();
+        return undefined;
+      }
+      const committable = await writer.preCommit(checkpointId);
+      this.#pending.set(checkpointId, committable);
+      return { data: committable };
+    } finally {
+      release();
+      if (this.#inFlight === after) this.#inFlight = undefined;
     }
-    const committable = await writer.preCommit(checkpointId);
-    this.#pending.set(checkpointId, committable);
-    return { data: committable };
   }
 
   async onCheckpointComplete(checkpointId: number): Promise<void> {

@@ -8,11 +8,11 @@
  * here from the input.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { runChild } from '../../helpers/crash.ts';
 import { waitUntil } from '../broker-service.ts';
 import { crashPipeline, type In } from './fixtures/pipeline.ts';
 import { MALFORMED, natsFixture, natsService, uniqueName } from './helpers.ts';
@@ -39,20 +39,7 @@ describe('NATS JetStream: crash and resume', { skip: service.skip }, () => {
       ]);
 
       // 1. The run that crashes (in a child process, SIGKILL: no final checkpoint, no clean close).
-      const log = await new Promise<string>((resolve, reject) => {
-        const cp = spawn(process.execPath, [child, input, consumer, output, dir], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let out = '';
-        cp.stdout.on('data', (d) => (out += String(d)));
-        cp.stderr.on('data', (d) => (out += String(d)));
-        const timer = setTimeout(() => cp.kill('SIGKILL'), 180_000);
-        cp.on('error', reject);
-        cp.on('exit', (code, signal) => {
-          clearTimeout(timer);
-          resolve(`${out}\nexit ${code} ${signal}`);
-        });
-      });
+      const log = await runChild(child, [input, consumer, output, dir]);
       assert.match(log, /killing after checkpoint \d+\n+exit null SIGKILL/, log);
       const written = (await nats.readAll(output)).length;
       assert.ok(written > 0 && written < n, `the crashed run published part of the output (${written})`);

@@ -7,11 +7,11 @@
  * commands against the expectation computed here from the input.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { runChild } from '../../helpers/crash.ts';
 import { waitUntil } from '../broker-service.ts';
 import { crashPipeline, type In } from './fixtures/pipeline.ts';
 import { MALFORMED, redisFixture, redisService } from './helpers.ts';
@@ -31,20 +31,7 @@ describe('Redis Streams: crash and resume', { skip: service.skip }, () => {
       const records: In[] = Array.from({ length: n }, (_, i) => ({ id: i, v: i * 3 }));
       await r.add(input, [...records.map((x) => JSON.stringify(x)), ...MALFORMED.map((m) => m.payload)]);
 
-      const log = await new Promise<string>((resolve, reject) => {
-        const cp = spawn(process.execPath, [child, input, group, output, dir], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let out = '';
-        cp.stdout.on('data', (d) => (out += String(d)));
-        cp.stderr.on('data', (d) => (out += String(d)));
-        const timer = setTimeout(() => cp.kill('SIGKILL'), 180_000);
-        cp.on('error', reject);
-        cp.on('exit', (code, signal) => {
-          clearTimeout(timer);
-          resolve(`${out}\nexit ${code} ${signal}`);
-        });
-      });
+      const log = await runChild(child, [input, group, output, dir]);
       assert.match(log, /killing after checkpoint \d+\n+exit null SIGKILL/, log);
       const written = (await r.readAll(output)).length;
       assert.ok(written > 0 && written < n, `the crashed run wrote part of the output (${written})`);

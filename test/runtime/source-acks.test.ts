@@ -140,7 +140,13 @@ describe('source acknowledgements on checkpoint completion', () => {
       await waitUntil('more records flow', () => handed(events) > after1 + 50);
       failing = true;
       await assert.rejects(running.done, /the sink failed/);
-      await waitUntil('the reader is closed', () => events.some((e) => e.t === 'closed'));
+      // Every subtask's reader (EDDY_PARALLELISM may give several): one closing first is not the end.
+      const closedAll = () => {
+        const readers = new Set(events.filter((e) => e.t === 'handed').map((e) => ('s' in e ? e.s : -1)));
+        const closed = new Set(events.filter((e) => e.t === 'closed').map((e) => ('s' in e ? e.s : -1)));
+        return readers.size > 0 && [...readers].every((r) => closed.has(r));
+      };
+      await waitUntil('every reader is closed', closedAll);
       const r = checkAcks(events, { failed: [], subtasks: 1 });
       assert.deepEqual(r.completes[0], [1]);
       const barrier = events.find((e) => e.t === 'position' && e.cp === 1);

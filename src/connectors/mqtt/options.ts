@@ -3,45 +3,14 @@
  * default and check in one schema per connector, read once when the
  * connector is made. Defaults live here and nowhere else.
  */
-import { configError } from '../../errors/index.ts';
 
-interface OptionSpec {
-  readonly doc: string;
-  readonly default?: unknown;
-  readonly required?: boolean;
-  /** Returns the fix when the value is wrong, else undefined. */
-  readonly check: (value: unknown) => string | undefined;
-}
+import {
+  type CheckedOptionSchema as OptionSchema,
+  type CheckedOptionSpec as OptionSpec,
+  resolveCheckedOptions as resolveOptions,
+} from '../checked-options.ts';
 
-type OptionSchema = Readonly<Record<string, OptionSpec>>;
-
-/** Validates `options` (unknown names refused too) and fills in the defaults. */
-export function resolveOptions<R>(owner: string, schema: OptionSchema, options: unknown): R {
-  if (options === null || typeof options !== 'object')
-    throw configError(`${owner} needs an options object`, options, `pass e.g. ${owner}({ ... })`);
-  const given = options as Record<string, unknown>;
-  for (const name of Object.keys(given))
-    if (!(name in schema) && given[name] !== undefined)
-      throw configError(
-        `${owner} has no option "${name}"`,
-        name,
-        `use one of ${Object.keys(schema).join(', ')}`,
-      );
-  const out: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(schema)) {
-    const value = given[name];
-    if (value === undefined) {
-      if (spec.required)
-        throw configError(`${owner} needs ${name} (${spec.doc})`, value, spec.check(value) ?? '');
-      if (spec.default !== undefined) out[name] = spec.default;
-      continue;
-    }
-    const fix = spec.check(value);
-    if (fix !== undefined) throw configError(`${owner} ${name} is invalid (${spec.doc})`, value, fix);
-    out[name] = value;
-  }
-  return out as R;
-}
+export { resolveOptions };
 
 const URL_SPEC: OptionSpec = {
   doc: 'the broker, an mqtt:// or mqtts:// URL',

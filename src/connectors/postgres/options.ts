@@ -3,50 +3,15 @@
  * with each option's documentation, default and check, read once when the
  * connector is made. Defaults live here and nowhere else.
  */
-import { configError } from '../../errors/index.ts';
 
-/** One option: what it means, its default (absent: required or unset), and its check. */
-export interface OptionSpec {
-  readonly doc: string;
-  readonly default?: unknown;
-  /** Returns the fix when the value is wrong, else undefined. Never called for an absent optional option. */
-  readonly check: (value: unknown) => string | undefined;
-  readonly required?: boolean;
-}
+import {
+  type CheckedOptionSchema as OptionSchema,
+  type CheckedOptionSpec as OptionSpec,
+  resolveCheckedOptions as resolveOptions,
+} from '../checked-options.ts';
 
-export type OptionSchema = Readonly<Record<string, OptionSpec>>;
-
-/**
- * Validates `options` against `schema` (unknown names are refused too, with
- * the known ones) and returns them with the defaults filled in.
- */
-export function resolveOptions<R>(owner: string, schema: OptionSchema, options: unknown): R {
-  if (options === null || typeof options !== 'object')
-    throw configError(`${owner} needs an options object`, options, `pass e.g. ${owner}({ ... })`);
-  const given = options as Record<string, unknown>;
-  for (const name of Object.keys(given)) {
-    if (!(name in schema) && given[name] !== undefined)
-      throw configError(
-        `${owner} has no option "${name}"`,
-        name,
-        `use one of ${Object.keys(schema).join(', ')}`,
-      );
-  }
-  const out: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(schema)) {
-    const value = given[name];
-    if (value === undefined) {
-      if (spec.required)
-        throw configError(`${owner} needs ${name} (${spec.doc})`, value, spec.check(value) ?? '');
-      if (spec.default !== undefined) out[name] = spec.default;
-      continue;
-    }
-    const fix = spec.check(value);
-    if (fix !== undefined) throw configError(`${owner} ${name} is invalid (${spec.doc})`, value, fix);
-    out[name] = value;
-  }
-  return out as R;
-}
+export type { OptionSchema, OptionSpec };
+export { resolveOptions };
 
 const isName = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 63 && !v.includes('\0');
 const names = (v: unknown) =>

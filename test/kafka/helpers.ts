@@ -229,6 +229,28 @@ export async function createTopics(
         : { configs: [{ name: 'max.message.bytes', value: String(t.maxMessageBytes) }] }),
     });
   }
+  // CreateTopics answers before every broker's metadata cache has the topic;
+  // a client that looks it up at once may find nothing (seen in a CI run).
+  // Wait until the listing shows every topic with a leader for each partition.
+  const deadline = Date.now() + 60_000;
+  const names = Object.keys(topics);
+  for (;;) {
+    const listed = new Set(await admin.listTopics());
+    if (names.every((t) => listed.has(t))) {
+      const meta = await admin.metadata({ topics: names, autocreateTopics: false, forceUpdate: true });
+      const ready = names.every((t) => {
+        const info = meta.topics.get(t);
+        return (
+          info !== undefined &&
+          info.partitionsCount === topics[t]!.partitions &&
+          [...info.partitions.values()].every((p) => p.leader >= 0)
+        );
+      });
+      if (ready) return;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${names.join(', ')} not visible 60 s after creation`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** A key's running count as a counting application writes it. */

@@ -67,6 +67,7 @@ export {
   type ProcessFunction,
   type TimerService,
 } from './operators/process.ts';
+export type { JobGraph } from './plan/job-graph.ts';
 export { RESTART_DEFAULTS, type RestartOptions } from './runtime/restart.ts';
 export type { DurableStateOptions } from './state/durable/index.ts';
 export {

@@ -15,6 +15,7 @@ import type { PipelineMetrics } from '../core/metrics.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { ErrorPolicy } from '../operators/operator.ts';
 import { checkInt, DEAD_LETTERS_ID, LogicalGraph, type PlanNode } from '../plan/graph.ts';
+import type { JobGraph } from '../plan/job-graph.ts';
 import { physicalPlan } from '../plan/physical.ts';
 import type { CheckpointInfo } from '../runtime/checkpoints.ts';
 import { Job, type JobOptions } from '../runtime/job.ts';
@@ -358,6 +359,14 @@ export class Pipeline {
   } {
     const { maxParallelism, batchSize, lingerMs, errorPolicy } = this.options;
     return { maxParallelism, batchSize, lingerMs, errorPolicy };
+  }
+
+  /**
+   * The pipeline's steps and the streams between them, as plain data: what
+   * `eddy run --ui` draws. Step ids are the ones `metrics()` reports.
+   */
+  graph(): JobGraph {
+    return this.scope.graph.describe();
   }
 
   /** The plan the runtime runs at `parallelism` (chaining, combiners, exchanges decided). Internal. */

@@ -165,7 +165,7 @@ export interface KafkaRunOptions {
   /** Whether a SIGTERM came while eddy was loading: stop as soon as the application runs. */
   readonly terminatedEarly: boolean;
   /** The metrics server and health of the run (issue 17): given the application's metrics, assignments and commits. */
-  readonly ops?: Pick<RunOps, 'attachKafka' | 'assigned' | 'onCheckpoint'>;
+  readonly ops?: Pick<RunOps, 'attachKafka' | 'assigned' | 'onCheckpoint' | 'graph'>;
 }
 
 /** What `runOnKafka` saw: the partitions' merged metrics when it stopped, and restarts. */
@@ -231,6 +231,7 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
     await app.run(
       async () => {
         const p = await o.build();
+        o.ops?.graph(p.graph());
         deployOnKafka(p, app);
         return p;
       },

@@ -282,7 +282,9 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
   const ops = await startRunOps(opsFlags, {
     pipeline: pipeline.name,
     mode: parallelism > 1 ? 'threads' : 'embedded',
+    parallelism,
   });
+  ops.graph(pipeline.graph());
   const started = performance.now();
   const runOptions = {
     checkpoints: { dir: checkpointDir, intervalMs },

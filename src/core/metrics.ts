@@ -18,6 +18,12 @@ export interface StepMetrics {
   readonly lateRecords: number;
   /** Records this step sent to the dead-letter output. */
   readonly deadLetters: number;
+  /** The same, by error code (`EDDY_DECODE_FAILED`, …): codes are eddy's own, a short fixed list. */
+  readonly deadLettersByCode: Readonly<Record<string, number>>;
+  /** The latest dead letter of this step: its code, reason and when (epoch ms); for a person looking at a run. */
+  readonly lastDeadLetter:
+    | { readonly code: string; readonly reason: string; readonly at: number }
+    | undefined;
   /** Sources at parallelism > 1: ms the reader waited for slower subtasks to catch up (watermark alignment). */
   readonly alignmentWaitMs: number;
   /** Sources: ms the reader waited for downstream backpressure (a slow sink, async calls, full thread links) before polling again. */
@@ -60,6 +66,8 @@ export class StepCounters {
   watermark = Number.NEGATIVE_INFINITY;
   lateRecords = 0;
   deadLetters = 0;
+  readonly #deadLettersByCode = new Map<string, number>();
+  #lastDeadLetter: { readonly code: string; readonly reason: string; readonly at: number } | undefined;
   alignmentWaitMs = 0;
   backpressureMs = 0;
   busyMicros = 0;
@@ -71,6 +79,13 @@ export class StepCounters {
     this.id = id;
     this.kind = kind;
     this.#batchMicros = new Histogram();
+  }
+
+  /** One record of this step went to the dead letters (`reason` is kept cut to 500 characters). */
+  noteDeadLetter(code: string, reason: string, at: number): void {
+    this.deadLetters++;
+    this.#deadLettersByCode.set(code, (this.#deadLettersByCode.get(code) ?? 0) + 1);
+    this.#lastDeadLetter = { code, reason: reason.length > 500 ? `${reason.slice(0, 500)}…` : reason, at };
   }
 
   recordBatchMicros(us: number): void {
@@ -89,6 +104,8 @@ export class StepCounters {
       watermark: this.watermark,
       lateRecords: this.lateRecords,
       deadLetters: this.deadLetters,
+      deadLettersByCode: Object.fromEntries(this.#deadLettersByCode),
+      lastDeadLetter: this.#lastDeadLetter,
       alignmentWaitMs: this.alignmentWaitMs,
       backpressureMs: this.backpressureMs,
       busyMicros: this.busyMicros,

@@ -1,12 +1,19 @@
 /**
  * The HTTP endpoint of a run (issue 17): `GET /metrics` (Prometheus text),
  * `GET /healthz` (liveness) and `GET /readyz` (readiness), JSON bodies with
- * the reason. Nothing else: another path is 404, another method 405, a
- * request body is never read, headers are bounded in size and time, and
+ * the reason; with a dashboard (`--ui`) also its page (`/`, `/dashboard.js`,
+ * `/dashboard.css`) and its data (`/api/state`, `/api/events` as
+ * Server-Sent Events). Nothing else: another path is 404, another method 405,
+ * a request body is never read, headers are bounded in size and time, and
  * connections are capped. With a token, every request needs
- * `Authorization: Bearer <token>` (401 without; compared in constant time).
- * The CLI refuses to bind beyond loopback without a token (`options.ts`);
- * this module checks it again so no caller can forget.
+ * `Authorization: Bearer <token>` (401 without; compared in constant time),
+ * or — for a browser, which cannot set that header on a page or an
+ * EventSource — the `eddy_token` cookie that `GET /?token=<token>` sets
+ * (HttpOnly, SameSite=Strict) before it redirects to `/`. Without a token the
+ * server answers only requests whose Host is loopback, so a web page
+ * elsewhere cannot read it through DNS rebinding. The CLI refuses to bind
+ * beyond loopback without a token (`options.ts`); this module checks it again
+ * so no caller can forget.
  *
  * @example
  * ```ts
@@ -16,9 +23,11 @@
  * ```
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EddyError } from '../errors/index.ts';
+import type { Dashboard } from './dashboard.ts';
 import type { RunHealth } from './health.ts';
 import { isLoopback, type MetricsServerOptions } from './options.ts';
 import type { RunExporter } from './prometheus.ts';
@@ -41,6 +50,7 @@ export async function startMetricsServer(
   options: MetricsServerOptions,
   exporter: RunExporter,
   health: RunHealth,
+  dashboard?: Dashboard,
 ): Promise<MetricsServer> {
   if (options.token === undefined && !isLoopback(options.host))
     throw new EddyError(
@@ -55,7 +65,7 @@ export async function startMetricsServer(
       maxHeaderSize: 8192,
       keepAliveTimeout: 5_000,
     },
-    (req, res) => void handle(req, res, expected, exporter, health),
+    (req, res) => void handle(req, res, { expected, exporter, health, dashboard }),
   );
   server.maxConnections = MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
@@ -84,37 +94,131 @@ export async function startMetricsServer(
   };
 }
 
-async function handle(
-  req: IncomingMessage,
-  res: ServerResponse,
-  expected: Buffer | undefined,
-  exporter: RunExporter,
-  health: RunHealth,
-): Promise<void> {
+interface Served {
+  readonly expected: Buffer | undefined;
+  readonly exporter: RunExporter;
+  readonly health: RunHealth;
+  readonly dashboard: Dashboard | undefined;
+}
+
+const PATHS = ['/metrics', '/healthz', '/readyz'];
+const UI_PATHS = ['/', '/dashboard.js', '/dashboard.css', '/api/state', '/api/events'];
+
+async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Promise<void> {
   try {
-    if (expected !== undefined && !timingSafeEqual(digest(req.headers.authorization ?? ''), expected)) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="eddy"');
-      return json(res, 401, { status: 'unauthorized', reason: 'send Authorization: Bearer <token>' });
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname;
+    const ui = o.dashboard !== undefined && UI_PATHS.includes(path);
+    if (o.expected === undefined && !isLoopback(hostName(req.headers.host)))
+      return json(res, 403, {
+        status: 'forbidden',
+        reason: `this server answers only requests for localhost, 127.0.0.1 or [::1] without a token; received Host ${JSON.stringify(req.headers.host ?? '')}`,
+      });
+    if (o.expected !== undefined && path === '/' && ui && url.searchParams.has('token')) {
+      // A browser's way in: the token once in the address, then a cookie, and the address without it.
+      if (!timingSafeEqual(digest(`Bearer ${url.searchParams.get('token')}`), o.expected))
+        return json(res, 401, { status: 'unauthorized', reason: 'the token does not match' });
+      res.writeHead(303, {
+        Location: '/',
+        'Set-Cookie': `eddy_token=${encodeURIComponent(url.searchParams.get('token')!)}; HttpOnly; SameSite=Strict; Path=/`,
+        'Cache-Control': 'no-store',
+      });
+      res.end();
+      return;
     }
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== '/metrics' && path !== '/healthz' && path !== '/readyz')
-      return json(res, 404, { status: 'not found', reason: 'the paths are /metrics, /healthz and /readyz' });
+    if (o.expected !== undefined && !authorized(req, o.expected)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="eddy"');
+      return json(res, 401, {
+        status: 'unauthorized',
+        reason:
+          o.dashboard === undefined
+            ? 'send Authorization: Bearer <token>'
+            : 'send Authorization: Bearer <token>, or open /?token=<token> in a browser',
+      });
+    }
+    if (!PATHS.includes(path) && !ui)
+      return json(res, 404, {
+        status: 'not found',
+        reason:
+          o.dashboard === undefined
+            ? 'the paths are /metrics, /healthz and /readyz (the dashboard at / needs --ui)'
+            : 'the paths are / (the dashboard), /api/state, /api/events, /metrics, /healthz and /readyz',
+      });
     if (req.method !== 'GET') {
       res.setHeader('Allow', 'GET');
       return json(res, 405, { status: 'method not allowed', reason: 'only GET' });
     }
     if (path === '/metrics') {
-      const text = await exporter.scrape();
-      res.writeHead(200, { 'Content-Type': exporter.contentType, 'Cache-Control': 'no-store' });
+      const text = await o.exporter.scrape();
+      res.writeHead(200, { 'Content-Type': o.exporter.contentType, 'Cache-Control': 'no-store' });
       res.end(text);
       return;
     }
-    const probe = path === '/healthz' ? health.liveness() : health.readiness();
-    json(res, probe.ok ? 200 : 503, probe.body);
+    if (path === '/healthz' || path === '/readyz') {
+      const probe = path === '/healthz' ? o.health.liveness() : o.health.readiness();
+      return json(res, probe.ok ? 200 : 503, probe.body);
+    }
+    const dashboard = o.dashboard!;
+    if (path === '/api/state') return json(res, 200, dashboard.state());
+    if (path === '/api/events') {
+      if (!dashboard.subscribe(res))
+        json(res, 503, { status: 'unavailable', reason: 'too many pages are listening; close one' });
+      return;
+    }
+    const file = path === '/' ? 'index.html' : path.slice(1);
+    res.writeHead(200, {
+      'Content-Type': CONTENT_TYPES[file.slice(file.lastIndexOf('.'))]!,
+      'Cache-Control': 'no-cache',
+      'X-Content-Type-Options': 'nosniff',
+      'X-Frame-Options': 'DENY',
+      'Referrer-Policy': 'no-referrer',
+      'Content-Security-Policy':
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+    });
+    res.end(await asset(file));
   } catch (e) {
     if (!res.headersSent) json(res, 500, { status: 'error', reason: String((e as Error)?.message ?? e) });
     else res.destroy();
   }
+}
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+};
+
+/** The dashboard's committed bundle (`npm run build:ui`), read once. */
+const assets = new Map<string, Promise<Buffer>>();
+function asset(file: string): Promise<Buffer> {
+  let found = assets.get(file);
+  if (found === undefined) {
+    found = readFile(new URL(`../../web/dist/${file}`, import.meta.url));
+    found.catch(() => assets.delete(file));
+    assets.set(file, found);
+  }
+  return found;
+}
+
+function authorized(req: IncomingMessage, expected: Buffer): boolean {
+  if (timingSafeEqual(digest(req.headers.authorization ?? ''), expected)) return true;
+  const cookie = /(?:^|;\s*)eddy_token=([^;]*)/.exec(req.headers.cookie ?? '')?.[1];
+  if (cookie === undefined) return false;
+  let token: string;
+  try {
+    token = decodeURIComponent(cookie);
+  } catch {
+    return false;
+  }
+  return timingSafeEqual(digest(`Bearer ${token}`), expected);
+}
+
+/** `host:port`, `[::1]:port` or `host` → the host. */
+function hostName(host: string | undefined): string {
+  if (host === undefined) return '';
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
+  const colon = host.lastIndexOf(':');
+  return colon < 0 ? host : host.slice(0, colon);
 }
 
 function json(res: ServerResponse, status: number, body: object): void {

@@ -31,6 +31,15 @@ export type LogLevel = keyof typeof LOG_LEVELS;
 
 /** The flags, for `parseArgs`, with their help lines and defaults. */
 const SCHEMA = {
+  ui: {
+    type: 'boolean',
+    arg: '',
+    doc: [
+      'Serve a live dashboard at / on the metrics server: job graph,',
+      'rates, watermarks, checkpoints, dead letters (on any free port',
+      'unless --metrics-port is given)',
+    ],
+  },
   'metrics-port': {
     type: 'string',
     arg: '<port>',
@@ -71,7 +80,10 @@ const SCHEMA = {
 } as const;
 
 /** The flags for `parseArgs` (strings, checked by {@link opsOptions}). */
-export const OPS_FLAGS: { readonly [K in keyof typeof SCHEMA]: { readonly type: 'string' } } = {
+export const OPS_FLAGS: {
+  readonly [K in keyof typeof SCHEMA]: { readonly type: (typeof SCHEMA)[K]['type'] };
+} = {
+  ui: { type: 'boolean' },
   'metrics-port': { type: 'string' },
   'metrics-host': { type: 'string' },
   'metrics-token': { type: 'string' },
@@ -81,7 +93,7 @@ export const OPS_FLAGS: { readonly [K in keyof typeof SCHEMA]: { readonly type: 
 
 /** The flags' lines for `eddy --help`, aligned as the CLI's own. */
 export const OPS_HELP: string = Object.entries(SCHEMA)
-  .map(([name, s]) => `  ${`--${name} ${s.arg}`.padEnd(33)}${s.doc.join(`\n${' '.repeat(35)}`)}\n`)
+  .map(([name, s]) => `  ${`--${name} ${s.arg}`.trimEnd().padEnd(33)}${s.doc.join(`\n${' '.repeat(35)}`)}\n`)
   .join('');
 
 /** Where the metrics server listens, and whom it answers. */
@@ -93,8 +105,10 @@ export interface MetricsServerOptions {
 }
 
 export interface OpsOptions {
-  /** Undefined: no server (no --metrics-port). */
+  /** Undefined: no server (no --metrics-port, no --ui). */
   readonly metrics: MetricsServerOptions | undefined;
+  /** Whether the server also serves the dashboard (`--ui`). */
+  readonly ui: boolean;
   readonly logLevel: LogLevel;
   readonly logFormat: 'text' | 'json';
 }
@@ -116,8 +130,9 @@ export function opsOptions(
   const format = String(parsed['log-format'] ?? SCHEMA['log-format'].default);
   if (format !== 'text' && format !== 'json')
     return `--log-format must be text or json; received ${JSON.stringify(format)}`;
-  const logs = { logLevel: level as LogLevel, logFormat: format } as const;
-  const rawPort = parsed['metrics-port'];
+  const ui = parsed['ui'] === true;
+  const logs = { logLevel: level as LogLevel, logFormat: format, ui } as const;
+  const rawPort = parsed['metrics-port'] ?? (ui ? '0' : undefined);
   if (rawPort === undefined) {
     const stray = (['metrics-host', 'metrics-token'] as const).find((f) => parsed[f] !== undefined);
     if (stray !== undefined)

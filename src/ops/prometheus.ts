@@ -131,10 +131,14 @@ export class RunExporter {
       'Records that came after their window’s allowed lateness (sent to the late output).',
       (s) => s.lateRecords,
     );
-    stepCounter(
+    this.#counter(
       'eddy_step_dead_letters_total',
-      'Records the step sent to the dead-letter output.',
-      (s) => s.deadLetters,
+      'Records the step sent to the dead-letter output, by eddy error code (sum by step for the total).',
+      [...stepLabels, 'code'],
+      (emit) =>
+        this.#eachStep((l, s) => {
+          for (const [code, n] of Object.entries(s.deadLettersByCode ?? {})) emit({ ...l, code }, n);
+        }),
     );
     stepCounter(
       'eddy_step_busy_seconds_total',

@@ -16,6 +16,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { PipelineMetrics } from '../core/metrics.ts';
+import type { JobGraph } from '../plan/job-graph.ts';
+import type { Dashboard } from './dashboard.ts';
 import { RunHealth } from './health.ts';
 import { type RunLog, runLog } from './log.ts';
 import type { MetricsServer } from './metrics-server.ts';
@@ -28,6 +30,8 @@ export interface RunOps {
   readonly health: RunHealth;
   /** The server's address, when one listens. */
   readonly url: string | undefined;
+  /** The pipeline's steps, for the dashboard to draw (with `--ui`). */
+  graph(graph: JobGraph): void;
   /** For `RunOptions.onCheckpoint` (and a Kafka application's commits). */
   readonly onCheckpoint: (info: CheckpointFigures) => void;
   /** The run started (state restored, sources open): ready, and scrapes read its metrics. */
@@ -46,7 +50,12 @@ export interface RunOps {
 
 export async function startRunOps(
   options: OpsOptions,
-  run: { readonly pipeline: string; readonly mode: 'embedded' | 'threads' | 'kafka' },
+  run: {
+    readonly pipeline: string;
+    readonly mode: 'embedded' | 'threads' | 'kafka';
+    /** Subtasks per step (worker threads); default 1. */
+    readonly parallelism?: number;
+  },
 ): Promise<RunOps> {
   const runId = randomUUID().slice(0, 8);
   const log = await runLog({
@@ -58,17 +67,37 @@ export async function startRunOps(
   const health = new RunHealth();
   let exporter: RunExporter | undefined;
   let server: MetricsServer | undefined;
+  let dashboard: Dashboard | undefined;
   if (options.metrics !== undefined) {
-    const [{ RunExporter }, { startMetricsServer }] = await Promise.all([
+    const [{ RunExporter }, { startMetricsServer }, ui] = await Promise.all([
       import('./prometheus.ts'),
       import('./metrics-server.ts'),
+      options.ui ? import('./dashboard.ts') : undefined,
     ]);
     exporter = new RunExporter({ pipeline: run.pipeline, runId, mode: run.mode, health });
-    server = await startMetricsServer(options.metrics, exporter, health);
+    dashboard =
+      ui === undefined
+        ? undefined
+        : new ui.Dashboard({
+            pipeline: run.pipeline,
+            runId,
+            mode: run.mode,
+            parallelism: run.parallelism ?? 1,
+            health,
+          });
+    server = await startMetricsServer(options.metrics, exporter, health, dashboard).catch((e: unknown) => {
+      dashboard?.close();
+      throw e;
+    });
     log.info(`eddy: metrics on ${server.url}/metrics (health: /healthz, /readyz)`, {
       url: server.url,
       mode: run.mode,
     });
+    if (dashboard !== undefined)
+      log.info(
+        `eddy: dashboard on ${server.url}/${options.metrics.token === undefined ? '' : '?token=<your token>'}`,
+        { url: `${server.url}/` },
+      );
   }
   // Draining or writing a savepoint: no longer ready. The CLI's own handlers do the stopping.
   const onSignal = (signal: string) => () => health.stopping(`stopping: ${signal}`);
@@ -81,6 +110,7 @@ export async function startRunOps(
     closed ??= (async () => {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
+      dashboard?.close();
       await server?.close();
       log.flush();
     })();
@@ -91,13 +121,19 @@ export async function startRunOps(
     log,
     health,
     url: server?.url,
-    onCheckpoint: (info) => exporter?.observeCheckpoint(info),
+    graph: (graph) => dashboard?.setGraph(graph),
+    onCheckpoint: (info) => {
+      exporter?.observeCheckpoint(info);
+      dashboard?.observeCheckpoint(info);
+    },
     attach(running) {
       exporter?.attach(() => running.metrics());
+      dashboard?.attach(() => running.metrics());
       health.running();
     },
     attachKafka(app) {
       exporter?.attachKafka(() => app.metrics());
+      dashboard?.attachKafka(() => app.metrics());
       health.unready('starting: joining the group, waiting for partitions and restoring their state');
     },
     assigned(partitions, generation) {

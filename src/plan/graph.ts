@@ -10,6 +10,7 @@ import type { Aggregator, WindowAssigner } from '../core/windows.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { Stage } from '../operators/chain.ts';
 import type { Operator } from '../operators/operator.ts';
+import type { JobGraph } from './job-graph.ts';
 
 /** A reference to one output of one node: what a stream handle points at. */
 export interface StreamRef {
@@ -120,6 +121,17 @@ export class LogicalGraph {
   /** Nodes in an order where every node comes after its inputs (insertion order is one). */
   ordered(): PlanNode[] {
     return [...this.nodes.values()];
+  }
+
+  /** The steps and the streams between them, as a person looks at them (no operators or functions). */
+  describe(): JobGraph {
+    const nodes = this.ordered();
+    return {
+      nodes: nodes.map((n) => ({ id: n.id, kind: n.kind, keyed: n.keyed })),
+      edges: nodes.flatMap((n) =>
+        n.inputs.map((r) => ({ from: r.node, to: n.id, output: this.nodes.get(r.node)!.outputs[r.tag]! })),
+      ),
+    };
   }
 }
 

@@ -246,6 +246,8 @@ export function mergeMetrics(all: readonly PipelineMetrics[]): PipelineMetrics {
       batchesIn: sum(parts, (p) => p.batchesIn),
       lateRecords: sum(parts, (p) => p.lateRecords),
       deadLetters: sum(parts, (p) => p.deadLetters),
+      deadLettersByCode: sumByKey(parts.map((p) => p.deadLettersByCode)),
+      lastDeadLetter: latest(parts.map((p) => p.lastDeadLetter)),
       alignmentWaitMs: sum(parts, (p) => p.alignmentWaitMs),
       backpressureMs: sum(parts, (p) => p.backpressureMs),
       busyMicros: sum(parts, (p) => p.busyMicros),
@@ -258,6 +260,19 @@ export function mergeMetrics(all: readonly PipelineMetrics[]): PipelineMetrics {
     sourceRecords: sum(all, (x) => x.sourceRecords),
     watermark: watermarks.length === 0 ? Number.NaN : Math.min(...watermarks),
   };
+}
+
+function sumByKey(all: readonly Readonly<Record<string, number>>[]): Record<string, number> {
+  const out = new Map<string, number>();
+  for (const counts of all)
+    for (const [k, n] of Object.entries(counts ?? {})) out.set(k, (out.get(k) ?? 0) + n);
+  return Object.fromEntries(out);
+}
+
+function latest<T extends { readonly at: number }>(all: readonly (T | undefined)[]): T | undefined {
+  let best: T | undefined;
+  for (const x of all) if (x !== undefined && (best === undefined || x.at > best.at)) best = x;
+  return best;
 }
 
 function sum<T>(items: readonly T[], f: (t: T) => number): number {

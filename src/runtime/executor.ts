@@ -510,8 +510,7 @@ export class Executor {
         this.#restore?.operators.get(stepId) ??
         (combines === undefined ? undefined : this.#restore?.operators.get(combines)),
       deadLetter: (code, reason, payload, time, step = stepId) => {
-        (this.#counters.get(step) ?? task.counters).deadLetters++;
-        this.#deadLetter(step, code, reason, payload, time);
+        this.#deadLetter(step, code, reason, payload, time, task.counters);
       },
       scheduleProcessingTime: (at, fn) =>
         this.#schedule(at, () => {
@@ -543,15 +542,18 @@ export class Executor {
     return cancel;
   }
 
-  #deadLetter(step: string, code: string, reason: string, payload: unknown, time: number): void {
-    this.#deadLetterBuffer.push({
-      step,
-      code,
-      reason,
-      payload: payloadText(payload),
-      eventTime: time,
-      at: this.#clock.now(),
-    });
+  /** Counts the letter on `step` (or on `fallback`, the task's own counters, for a step id the plan does not know). */
+  #deadLetter(
+    step: string,
+    code: string,
+    reason: string,
+    payload: unknown,
+    time: number,
+    fallback?: StepCounters,
+  ): void {
+    const at = this.#clock.now();
+    (this.#counters.get(step) ?? fallback)?.noteDeadLetter(code, reason, at);
+    this.#deadLetterBuffer.push({ step, code, reason, payload: payloadText(payload), eventTime: time, at });
   }
 
   #flushDeadLetters(): void {
@@ -576,8 +578,7 @@ export class Executor {
         batchSize: node.source!.options.batchSize ?? this.#batchSize,
         signal,
         deadLetter: (code, reason, payload) => {
-          task.counters.deadLetters++;
-          this.#deadLetter(node.id, code, reason, payload, Number.NaN);
+          this.#deadLetter(node.id, code, reason, payload, Number.NaN, task.counters);
         },
         subtask: this.subtask,
         parallelism: this.parallelism,

@@ -73,6 +73,10 @@ describe('metrics server (issue 17)', () => {
       assert.equal(m.get('eddy_source_records_total'), events);
       assert.equal(m.get('eddy_step_records_in_total', { step: 'check', kind: 'map' }), events);
       assert.equal(m.get('eddy_step_dead_letters_total', { step: 'check' }), deadLetters);
+      assert.equal(
+        m.get('eddy_step_dead_letters_total', { step: 'check', code: 'EDDY_USER_FUNCTION_FAILED' }),
+        deadLetters,
+      );
       assert.equal(m.get('eddy_step_records_out_total', { step: 'keep', kind: 'filter' }), kept);
       assert.equal(
         m.get('eddy_step_records_in_total', { step: 'dead-letter-out', kind: 'sink' }),

@@ -4,7 +4,26 @@ import { isLoopback, OPS_FLAGS, OPS_HELP, opsOptions } from '../../src/ops/optio
 
 describe('operations flags (issue 17)', () => {
   it('no flags: no server, info-level text logs', () => {
-    assert.deepEqual(opsOptions({}, {}), { metrics: undefined, logLevel: 'info', logFormat: 'text' });
+    assert.deepEqual(opsOptions({}, {}), {
+      metrics: undefined,
+      logLevel: 'info',
+      logFormat: 'text',
+      ui: false,
+    });
+  });
+
+  it('--ui serves the dashboard on the metrics server: on any free port unless --metrics-port says', () => {
+    assert.deepEqual(opsOptions({ ui: true }, {}), {
+      metrics: { host: '127.0.0.1', port: 0, token: undefined },
+      logLevel: 'info',
+      logFormat: 'text',
+      ui: true,
+    });
+    assert.equal(
+      (opsOptions({ ui: true, 'metrics-port': '9464' }, {}) as { metrics: { port: number } }).metrics.port,
+      9464,
+    );
+    assert.match(opsOptions({ ui: true, 'metrics-host': '0.0.0.0' }, {}) as string, /without a token/);
   });
 
   it('binds 127.0.0.1 by default; takes the token from the flag, else EDDY_METRICS_TOKEN', () => {
@@ -12,6 +31,7 @@ describe('operations flags (issue 17)', () => {
       metrics: { host: '127.0.0.1', port: 9464, token: undefined },
       logLevel: 'info',
       logFormat: 'text',
+      ui: false,
     });
     const env = { EDDY_METRICS_TOKEN: 'from-env' };
     assert.equal(
@@ -56,7 +76,8 @@ describe('operations flags (issue 17)', () => {
   });
 
   it('documents every flag in the help', () => {
-    for (const name of Object.keys(OPS_FLAGS)) assert.match(OPS_HELP, new RegExp(`--${name} <`));
+    for (const [name, flag] of Object.entries(OPS_FLAGS))
+      assert.match(OPS_HELP, new RegExp(flag.type === 'boolean' ? `--${name} ` : `--${name} <`));
     for (const line of OPS_HELP.split('\n')) assert.ok(line.length <= 102, line);
   });
 });

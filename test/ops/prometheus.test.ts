@@ -14,6 +14,8 @@ const step = (id: string, kind: string, recordsIn: number, watermark: number): S
   watermark,
   lateRecords: 1,
   deadLetters: 0,
+  deadLettersByCode: {},
+  lastDeadLetter: undefined,
   alignmentWaitMs: 0,
   backpressureMs: 1500,
   busyMicros: 2500,

@@ -1,0 +1,253 @@
+/**
+ * The live dashboard's server side (issue 17, `eddy run --ui`): once a second
+ * it reads the run's metrics, turns counters into rates and busy fractions
+ * over the interval, keeps five minutes of history and the last checkpoints,
+ * and pushes the result to every page that listens (Server-Sent Events). A
+ * page gets an `init` message (graph, history, state) when it connects, then
+ * a `state` message a second. Nothing is sampled while no page listens
+ * except the cheap counters the history needs.
+ *
+ * The page itself is `web/dashboard/` (plain TypeScript, dagre for the job
+ * graph's layout, uPlot for the charts), bundled into `web/dist/` by
+ * `npm run build:ui`; the bundle is committed so a fresh `npm ci` serves it.
+ *
+ * @example
+ * ```ts
+ * const dash = new Dashboard({ pipeline: 'iot', runId: 'r1', mode: 'embedded', parallelism: 1, health });
+ * dash.setGraph(pipeline.graph());
+ * dash.attach(() => running.metrics());
+ * // metrics-server.ts routes GET /api/events to dash.subscribe(res)
+ * dash.close();
+ * ```
+ */
+import type { ServerResponse } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { PipelineMetrics } from '../core/metrics.ts';
+import type { JobGraph } from '../plan/job-graph.ts';
+import { mergeMetrics } from '../runtime/controller.ts';
+import type {
+  CheckpointView,
+  DashboardInit,
+  DashboardState,
+  KafkaView,
+  Sample,
+  StepView,
+} from './dashboard-state.ts';
+import type { RunHealth } from './health.ts';
+import type { CheckpointFigures, KafkaAppView } from './prometheus.ts';
+
+export interface DashboardOptions {
+  readonly pipeline: string;
+  readonly runId: string;
+  readonly mode: 'embedded' | 'threads' | 'kafka';
+  /** Subtasks per step (worker threads); 1 for embedded and Kafka runs (one thread). */
+  readonly parallelism: number;
+  readonly health: RunHealth;
+  /** Sampling period; default 1000 ms. */
+  readonly intervalMs?: number;
+}
+
+const HISTORY = 300;
+const CHECKPOINTS = 30;
+/** Pages listening at once; more get 503 (each costs one JSON encode a second). */
+const MAX_LISTENERS = 16;
+/** A page that does not read its events is dropped past this many buffered bytes. */
+const MAX_BUFFERED = 1 << 20;
+
+interface Previous {
+  readonly at: number;
+  readonly steps: ReadonlyMap<string, { recordsIn: number; recordsOut: number; busy: number; bp: number }>;
+  readonly tasks: ReadonlyMap<string, number>;
+}
+
+export class Dashboard {
+  readonly #o: DashboardOptions;
+  #graph: JobGraph | null = null;
+  #embedded: (() => PipelineMetrics) | undefined;
+  #kafka: (() => KafkaAppView) | undefined;
+  readonly #history: Sample[] = [];
+  readonly #checkpoints: CheckpointView[] = [];
+  #completed = 0;
+  #failed = 0;
+  #previous: Previous | undefined;
+  #state: DashboardState;
+  readonly #listeners = new Set<ServerResponse>();
+  readonly #loop = monitorEventLoopDelay({ resolution: 10 });
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(options: DashboardOptions) {
+    this.#o = options;
+    this.#loop.enable();
+    this.#state = this.#sample();
+    this.#timer = setInterval(() => this.#tick(), options.intervalMs ?? 1000);
+    this.#timer.unref();
+  }
+
+  setGraph(graph: JobGraph): void {
+    this.#graph = graph;
+  }
+
+  attach(read: () => PipelineMetrics): void {
+    this.#embedded = read;
+  }
+
+  attachKafka(read: () => KafkaAppView): void {
+    this.#kafka = read;
+  }
+
+  observeCheckpoint(info: CheckpointFigures): void {
+    if (info.error === undefined) this.#completed++;
+    else this.#failed++;
+    this.#checkpoints.push({
+      at: Date.now(),
+      kind: info.kind,
+      durationMs: info.durationMs,
+      bytes: info.bytes,
+      alignmentMs: info.alignmentMs,
+      error: info.error === undefined ? null : String((info.error as Error)?.message ?? info.error),
+    });
+    if (this.#checkpoints.length > CHECKPOINTS) this.#checkpoints.shift();
+  }
+
+  /** What a page gets first. */
+  init(): DashboardInit {
+    return {
+      pipeline: this.#o.pipeline,
+      runId: this.#o.runId,
+      mode: this.#o.mode,
+      parallelism: this.#o.parallelism,
+      graph: this.#graph,
+      history: this.#history,
+      state: this.#state,
+    };
+  }
+
+  /** The latest state (`GET /api/state`). */
+  state(): DashboardState {
+    return this.#state;
+  }
+
+  /** Streams `init`, then every state, to `res` until the page goes away; false when too many listen. */
+  subscribe(res: ServerResponse): boolean {
+    if (this.#listeners.size >= MAX_LISTENERS) return false;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.socket?.setTimeout(0);
+    this.#listeners.add(res);
+    res.on('close', () => this.#listeners.delete(res));
+    res.write(`retry: 2000\nevent: init\ndata: ${JSON.stringify(this.init())}\n\n`);
+    return true;
+  }
+
+  /** Ends every stream and stops sampling. */
+  close(): void {
+    clearInterval(this.#timer);
+    this.#loop.disable();
+    for (const res of this.#listeners) res.end();
+    this.#listeners.clear();
+  }
+
+  #tick(): void {
+    this.#state = this.#sample();
+    if (this.#listeners.size === 0) return;
+    const message = `event: state\ndata: ${JSON.stringify(this.#state)}\n\n`;
+    for (const res of this.#listeners) {
+      if (res.writableLength > MAX_BUFFERED) {
+        res.destroy();
+        this.#listeners.delete(res);
+      } else res.write(message);
+    }
+  }
+
+  #sample(): DashboardState {
+    const at = Date.now();
+    const app = this.#kafka?.();
+    const perTask = app === undefined ? undefined : Object.entries(app.pipelines);
+    const m: PipelineMetrics | undefined =
+      app !== undefined ? mergeMetrics(perTask!.map(([, p]) => p)) : this.#embedded?.();
+    const prev = this.#previous;
+    const dt = prev === undefined ? 0 : (at - prev.at) / 1000;
+    const rate = (now: number, before: number | undefined) =>
+      dt > 0 && before !== undefined ? Math.max(0, (now - before) / dt) : 0;
+    const threads = Math.max(1, this.#o.parallelism);
+    const steps: StepView[] = [];
+    const nextSteps = new Map<string, { recordsIn: number; recordsOut: number; busy: number; bp: number }>();
+    let inRate = 0;
+    let outRate = 0;
+    for (const s of Object.values(m?.steps ?? {})) {
+      const before = prev?.steps.get(s.id);
+      const busyNow = s.busyMicros;
+      const bpNow = s.backpressureMs;
+      nextSteps.set(s.id, { recordsIn: s.recordsIn, recordsOut: s.recordsOut, busy: busyNow, bp: bpNow });
+      const view: StepView = {
+        id: s.id,
+        kind: s.kind,
+        recordsIn: s.recordsIn,
+        recordsOut: s.recordsOut,
+        inRate: rate(s.recordsIn, before?.recordsIn),
+        outRate: rate(s.recordsOut, before?.recordsOut),
+        busy: fraction(busyNow - (before?.busy ?? busyNow), dt * 1e6 * threads),
+        backpressure: fraction(bpNow - (before?.bp ?? bpNow), dt * 1e3 * threads),
+        watermark: Number.isFinite(s.watermark) ? s.watermark : null,
+        lateRecords: s.lateRecords,
+        deadLetters: s.deadLetters,
+        deadLettersByCode: s.deadLettersByCode ?? {},
+        lastDeadLetter: s.lastDeadLetter ?? null,
+        p99Micros: s.batchMicros.p99,
+      };
+      steps.push(view);
+      if (s.kind === 'source') inRate += view.outRate;
+      if (s.kind === 'sink') outRate += view.inRate;
+    }
+    const tasks = new Map<string, number>();
+    let kafka: KafkaView | null = null;
+    if (app !== undefined) {
+      const partitions = perTask!.map(([task, p]) => {
+        tasks.set(task, p.sourceRecords);
+        return { task, records: p.sourceRecords, rate: rate(p.sourceRecords, prev?.tasks.get(task)) };
+      });
+      kafka = {
+        tasks: app.tasks,
+        restarts: app.restarts,
+        rebalances: app.rebalances ?? 0,
+        partitions,
+        restores: app.restores ?? [],
+      };
+    }
+    this.#previous = { at, steps: nextSteps, tasks };
+    const mem = process.memoryUsage();
+    const sample: Sample = {
+      t: at / 1000,
+      inRate,
+      outRate,
+      rssMb: mem.rss / 2 ** 20,
+      heapMb: mem.heapUsed / 2 ** 20,
+      loopP99Ms: this.#loop.count > 0 ? this.#loop.percentile(99) / 1e6 : 0,
+    };
+    this.#loop.reset();
+    this.#history.push(sample);
+    if (this.#history.length > HISTORY) this.#history.shift();
+    const health = this.#o.health.liveness().body;
+    return {
+      at,
+      phase: health.phase,
+      reason: health.reason,
+      sourceRecords: m?.sourceRecords ?? 0,
+      restarts: m?.restarts ?? app?.restarts ?? 0,
+      steps,
+      checkpoints: [...this.#checkpoints],
+      checkpointsCompleted: m?.checkpoints?.completed ?? this.#completed,
+      checkpointsFailed: m?.checkpoints?.failed ?? this.#failed,
+      kafka,
+      sample,
+    };
+  }
+}
+
+function fraction(part: number, whole: number): number {
+  return whole > 0 ? Math.min(1, Math.max(0, part / whole)) : 0;
+}

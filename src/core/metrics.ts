@@ -4,6 +4,8 @@
  * one histogram records batch processing time, once per batch, never per record.
  */
 import { Histogram } from '../util/histogram.ts';
+import { SpaceSaving } from '../util/space-saving.ts';
+import type { Key } from './key-groups.ts';
 
 /** A read-only snapshot of one step's metrics. */
 export interface StepMetrics {
@@ -30,6 +32,16 @@ export interface StepMetrics {
   readonly backpressureMs: number;
   /** Processing time of all the step's batches together, in microseconds: the sum behind `batchMicros`. */
   readonly busyMicros: number;
+  /** `busyMicros` of each subtask, in subtask order (one entry in a single subtask's figures). */
+  readonly subtaskBusyMicros: readonly number[];
+  /**
+   * Keyed steps: the heaviest keys of the recent load (a sampled, decaying
+   * Space-Saving sketch, issue 18), heaviest first, at most 10. A key's share
+   * of the step's load is `count / hotKeysTotal`.
+   */
+  readonly hotKeys: readonly { readonly key: Key; readonly count: number; readonly error: number }[];
+  /** The sampled, decayed records `hotKeys` counts are a share of (0 for steps without keys). */
+  readonly hotKeysTotal: number;
   /** Processing time per batch in microseconds. */
   readonly batchMicros: {
     readonly count: number;
@@ -71,6 +83,8 @@ export class StepCounters {
   alignmentWaitMs = 0;
   backpressureMs = 0;
   busyMicros = 0;
+  /** Set by `sampleKeys` for a keyed step; the task offers each batch's keys. */
+  hotKeys: SpaceSaving<Key> | undefined;
   readonly id: string;
   readonly kind: string;
   readonly #batchMicros: Histogram;
@@ -79,6 +93,11 @@ export class StepCounters {
     this.id = id;
     this.kind = kind;
     this.#batchMicros = new Histogram();
+  }
+
+  /** Makes this step follow its heaviest keys (`hotKeys`). */
+  sampleKeys(): void {
+    this.hotKeys ??= new SpaceSaving<Key>({ capacity: 32, stride: 8 });
   }
 
   /** One record of this step went to the dead letters (`reason` is kept cut to 500 characters). */
@@ -109,6 +128,9 @@ export class StepCounters {
       alignmentWaitMs: this.alignmentWaitMs,
       backpressureMs: this.backpressureMs,
       busyMicros: this.busyMicros,
+      subtaskBusyMicros: [this.busyMicros],
+      hotKeys: this.hotKeys?.top(10) ?? [],
+      hotKeysTotal: this.hotKeys?.total ?? 0,
       batchMicros: {
         count: h.count,
         p50: h.percentile(50),

@@ -26,6 +26,24 @@ export interface StepView {
   readonly lastDeadLetter: { readonly code: string; readonly reason: string; readonly at: number } | null;
   /** Batch processing time, 99th percentile, microseconds. */
   readonly p99Micros: number;
+  /** Keyed steps: the heaviest keys of the recent load and their share of it (issue 18), heaviest first. */
+  readonly hotKeys: readonly { readonly key: string; readonly share: number }[];
+  /** Busiest subtask's busy time ÷ the mean over subtasks, this interval; null with one subtask or no work. */
+  readonly skew: number | null;
+  /** DS2: records per second of busy time (what one subtask does when never idle); null when not measured. */
+  readonly trueRate: number | null;
+  /** DS2: subtasks that keep up with this step's input at the sources' current rate. */
+  readonly needed: number | null;
+}
+
+/** DS2's answer for the whole job (`ops/scale.ts`). */
+export interface ScaleView {
+  /** The step that caps the source rate the job sustains now, if any was measured. */
+  readonly bottleneck: string | null;
+  /** Source records/s the job sustains at its current parallelism (null when not measured). */
+  readonly sustainableRate: number | null;
+  /** Subtasks the busiest step needs at the current source rate. */
+  readonly parallelism: number;
 }
 
 export interface CheckpointView {
@@ -81,6 +99,7 @@ export interface DashboardState {
   readonly checkpointsCompleted: number;
   readonly checkpointsFailed: number;
   readonly kafka: KafkaView | null;
+  readonly scale: ScaleView;
   readonly sample: Sample;
 }
 

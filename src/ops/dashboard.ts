@@ -31,10 +31,12 @@ import type {
   DashboardState,
   KafkaView,
   Sample,
+  ScaleView,
   StepView,
 } from './dashboard-state.ts';
 import type { RunHealth } from './health.ts';
 import type { CheckpointFigures, KafkaAppView } from './prometheus.ts';
+import { recommend } from './scale.ts';
 
 export interface DashboardOptions {
   readonly pipeline: string;
@@ -56,7 +58,7 @@ const MAX_BUFFERED = 1 << 20;
 
 interface Previous {
   readonly at: number;
-  readonly steps: ReadonlyMap<string, { recordsIn: number; recordsOut: number; busy: number; bp: number }>;
+  readonly metrics: PipelineMetrics | undefined;
   readonly tasks: ReadonlyMap<string, number>;
 }
 
@@ -174,15 +176,17 @@ export class Dashboard {
     const rate = (now: number, before: number | undefined) =>
       dt > 0 && before !== undefined ? Math.max(0, (now - before) / dt) : 0;
     const threads = Math.max(1, this.#o.parallelism);
+    const scale =
+      m !== undefined && prev?.metrics !== undefined && dt > 0
+        ? recommend(prev.metrics, m, { seconds: dt, parallelism: threads })
+        : undefined;
+    const scaled = new Map(scale?.steps.map((x) => [x.id, x]));
     const steps: StepView[] = [];
-    const nextSteps = new Map<string, { recordsIn: number; recordsOut: number; busy: number; bp: number }>();
     let inRate = 0;
     let outRate = 0;
     for (const s of Object.values(m?.steps ?? {})) {
-      const before = prev?.steps.get(s.id);
-      const busyNow = s.busyMicros;
-      const bpNow = s.backpressureMs;
-      nextSteps.set(s.id, { recordsIn: s.recordsIn, recordsOut: s.recordsOut, busy: busyNow, bp: bpNow });
+      const before = prev?.metrics?.steps[s.id];
+      const ds2 = scaled.get(s.id);
       const view: StepView = {
         id: s.id,
         kind: s.kind,
@@ -190,19 +194,36 @@ export class Dashboard {
         recordsOut: s.recordsOut,
         inRate: rate(s.recordsIn, before?.recordsIn),
         outRate: rate(s.recordsOut, before?.recordsOut),
-        busy: fraction(busyNow - (before?.busy ?? busyNow), dt * 1e6 * threads),
-        backpressure: fraction(bpNow - (before?.bp ?? bpNow), dt * 1e3 * threads),
+        busy: fraction(s.busyMicros - (before?.busyMicros ?? s.busyMicros), dt * 1e6 * threads),
+        backpressure: fraction(
+          s.backpressureMs - (before?.backpressureMs ?? s.backpressureMs),
+          dt * 1e3 * threads,
+        ),
         watermark: Number.isFinite(s.watermark) ? s.watermark : null,
         lateRecords: s.lateRecords,
         deadLetters: s.deadLetters,
         deadLettersByCode: s.deadLettersByCode ?? {},
         lastDeadLetter: s.lastDeadLetter ?? null,
         p99Micros: s.batchMicros.p99,
+        hotKeys: (s.hotKeys ?? []).slice(0, 5).map((h) => ({
+          key: String(h.key),
+          share: s.hotKeysTotal > 0 ? h.count / s.hotKeysTotal : 0,
+        })),
+        // Keyed steps only: elsewhere subtasks idle by design (a gathered sink runs in subtask 0).
+        skew: s.hotKeysTotal > 0 ? skew(s.subtaskBusyMicros, before?.subtaskBusyMicros) : null,
+        trueRate: ds2?.trueRate ?? null,
+        needed: ds2?.needed ?? null,
       };
       steps.push(view);
       if (s.kind === 'source') inRate += view.outRate;
       if (s.kind === 'sink') outRate += view.inRate;
     }
+    const scaleView: ScaleView = {
+      bottleneck: scale?.bottleneck ?? null,
+      sustainableRate:
+        scale === undefined || !Number.isFinite(scale.sustainableRate) ? null : scale.sustainableRate,
+      parallelism: scale?.parallelism ?? threads,
+    };
     const tasks = new Map<string, number>();
     let kafka: KafkaView | null = null;
     if (app !== undefined) {
@@ -218,7 +239,7 @@ export class Dashboard {
         restores: app.restores ?? [],
       };
     }
-    this.#previous = { at, steps: nextSteps, tasks };
+    this.#previous = { at, metrics: m, tasks };
     const mem = process.memoryUsage();
     const sample: Sample = {
       t: at / 1000,
@@ -243,9 +264,18 @@ export class Dashboard {
       checkpointsCompleted: m?.checkpoints?.completed ?? this.#completed,
       checkpointsFailed: m?.checkpoints?.failed ?? this.#failed,
       kafka,
+      scale: scaleView,
       sample,
     };
   }
+}
+
+/** Max ÷ mean of the subtasks' busy time over the interval; null with one subtask or no work. */
+function skew(now: readonly number[] | undefined, before: readonly number[] | undefined): number | null {
+  if (now === undefined || now.length < 2) return null;
+  const spent = now.map((x, i) => x - (before?.[i] ?? x));
+  const mean = spent.reduce((a, b) => a + b, 0) / spent.length;
+  return mean > 0 ? Math.max(...spent) / mean : null;
 }
 
 function fraction(part: number, whole: number): number {

@@ -131,6 +131,12 @@ export class RunExporter {
       'Records that came after their window’s allowed lateness (sent to the late output).',
       (s) => s.lateRecords,
     );
+    stepGauge(
+      'eddy_step_hot_key_share',
+      'Keyed steps: the share of the recent load taken by the heaviest key (a sampled sketch; no key label).',
+      (s) =>
+        s.hotKeysTotal > 0 && s.hotKeys[0] !== undefined ? s.hotKeys[0].count / s.hotKeysTotal : undefined,
+    );
     this.#counter(
       'eddy_step_dead_letters_total',
       'Records the step sent to the dead-letter output, by eddy error code (sum by step for the total).',

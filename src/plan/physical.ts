@@ -83,6 +83,7 @@ export function physicalPlan(graph: LogicalGraph, parallelism: number, maxParall
       ...(node.sink === undefined ? {} : { sink: node.sink }),
       inputs: node.kind === 'source' || node.kind === 'dead-letters' ? 1 : node.inputs.length,
       arrival: arrival(node),
+      keyed: node.keyed,
       outputs: consumers
         .get(last.id)!
         .map((list) =>

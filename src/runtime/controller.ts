@@ -251,6 +251,13 @@ export function mergeMetrics(all: readonly PipelineMetrics[]): PipelineMetrics {
       alignmentWaitMs: sum(parts, (p) => p.alignmentWaitMs),
       backpressureMs: sum(parts, (p) => p.backpressureMs),
       busyMicros: sum(parts, (p) => p.busyMicros),
+      subtaskBusyMicros: parts.flatMap((p) => p.subtaskBusyMicros ?? [p.busyMicros]),
+      // Keyed subtasks hold disjoint keys, sampled at the same rate: their counts compare.
+      hotKeys: parts
+        .flatMap((p) => p.hotKeys ?? [])
+        .sort((a, b) => b.count - a.count)
+        .slice(0, 10),
+      hotKeysTotal: sum(parts, (p) => p.hotKeysTotal ?? 0),
       watermark: Math.min(...(live.length > 0 ? live : parts).map((p) => p.watermark)),
     };
   }

@@ -436,6 +436,8 @@ export class Executor {
         }),
       );
       const counters = vertex.steps.map((step) => this.#counters.get(step.id)!);
+      // A keyed step follows its heaviest keys (issue 18); its batches carry them.
+      if (vertex.keyed === true) counters[0]!.sampleKeys();
       const perInput = vertex.arrival === 'local' ? 1 : n;
       const inputOf = new Int32Array(vertex.inputs * perInput);
       for (let c = 0; c < inputOf.length; c++) inputOf[c] = Math.floor(c / perInput);

@@ -38,6 +38,8 @@ export interface Vertex {
   /** How many logical inputs it has (a source and the dead-letter entry have one, fed by the runtime). */
   readonly inputs: number;
   readonly arrival: Arrival;
+  /** Whether its operator reads keys set by an upstream keyBy (holds keyed state); its batches carry keys. */
+  readonly keyed?: boolean;
   /** Per output tag of its last step: the vertices that read it, and as which of their inputs. */
   readonly outputs: readonly (readonly { readonly vertex: string; readonly input: number }[])[];
 }

@@ -276,6 +276,7 @@ export class Task {
     const c = this.counters;
     c.recordsIn += batch.values.length;
     c.batchesIn++;
+    if (c.hotKeys !== undefined && batch.keys !== undefined) c.hotKeys.offer(batch.keys);
     const t0 = performance.now();
     const wait = this.operator.processBatch(batch, this.#inputOf[input]!, this.output);
     c.recordBatchMicros((performance.now() - t0) * 1000);

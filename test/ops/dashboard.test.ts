@@ -203,6 +203,16 @@ describe('live dashboard (issue 17)', () => {
         );
         assert.equal(letter[2], deadLetters.toLocaleString('en-US'));
         assert.match(letter[3] ?? '', /reading \d+ is unlucky/);
+        // Hot keys of the keyed reduce: its seven keys k0..k6 come evenly, so each has about 1/7.
+        const hot = await page.$$eval('#hot-keys tr[data-step="sum"]', (trs) =>
+          trs.map((tr) => [tr.getAttribute('data-key'), tr.children[2]?.textContent]),
+        );
+        assert.equal(hot.length, 5, JSON.stringify(hot));
+        for (const [key, share] of hot) {
+          assert.match(key ?? '', /^k[0-6]$/);
+          assert.ok(Math.abs(Number.parseInt(share ?? '', 10) - 14) <= 3, `${key}: ${share}`);
+        }
+        assert.match((await page.textContent('#scale')) ?? '', /^DS2: /);
         // Checkpoints (every 300 ms) arrive in the history; the charts draw.
         await page.waitForSelector('#checkpoints tr[data-result="ok"]', { timeout: 30_000 });
         assert.match(

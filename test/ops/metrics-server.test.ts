@@ -77,6 +77,10 @@ describe('metrics server (issue 17)', () => {
         m.get('eddy_step_dead_letters_total', { step: 'check', code: 'EDDY_USER_FUNCTION_FAILED' }),
         deadLetters,
       );
+      // The keyed reduce's seven keys come evenly: the heaviest has about 1/7 of its load.
+      const hot = m.get('eddy_step_hot_key_share', { step: 'sum' })!;
+      assert.ok(Math.abs(hot - 1 / 7) < 0.04, `hot key share ${hot}`);
+      assert.equal(m.get('eddy_step_hot_key_share', { step: 'check' }), undefined);
       assert.equal(m.get('eddy_step_records_out_total', { step: 'keep', kind: 'filter' }), kept);
       assert.equal(
         m.get('eddy_step_records_in_total', { step: 'dead-letter-out', kind: 'sink' }),

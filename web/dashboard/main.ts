@@ -48,6 +48,9 @@ function render(s: DashboardState): void {
           f.eventTime(x.watermark),
           f.count(x.lateRecords),
           f.count(x.deadLetters),
+          x.trueRate === null ? '' : f.rate(x.trueRate),
+          x.needed === null ? '' : String(x.needed),
+          x.skew === null ? '' : x.skew.toFixed(2),
         ],
         { step: x.id, recordsIn: String(x.recordsIn), recordsOut: String(x.recordsOut) },
       ),
@@ -76,6 +79,19 @@ function render(s: DashboardState): void {
     'no checkpoint since the page opened the run',
   );
   fill('dead-letters', deadLetterRows(s.steps), 'none');
+  byId('scale').textContent =
+    s.scale.bottleneck === null || s.scale.sustainableRate === null
+      ? 'DS2: not enough work in the last second to measure the steps'
+      : `DS2: the steps' own processing sustains about ${f.rate(s.scale.sustainableRate)} source records/s at this parallelism (reading and the event loop not counted); bottleneck "${s.scale.bottleneck}"; the current input needs ${s.scale.parallelism} subtask${s.scale.parallelism === 1 ? '' : 's'}`;
+  fill(
+    'hot-keys',
+    s.steps.flatMap((x) =>
+      x.hotKeys.map((h) =>
+        row([x.id, h.key, f.percent(h.share), f.rate(h.share * x.inRate)], { step: x.id, key: h.key }),
+      ),
+    ),
+    'no keyed step has seen records',
+  );
   const kafka = s.kafka;
   byId('kafka-panel').hidden = kafka === null;
   if (kafka !== null) {

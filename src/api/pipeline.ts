@@ -126,6 +126,12 @@ export interface RunOptions {
   /** Called after each checkpoint or savepoint, with its figures (or its error). */
   readonly onCheckpoint?: (info: CheckpointInfo) => void;
   /**
+   * Keyed steps follow their heaviest keys: `metrics().steps[id].hotKeys`,
+   * from a sampled sketch (issue 18). Off by default (a few percent of a
+   * keyed step's time when on); `eddy run` turns it on with --metrics-port or --ui.
+   */
+  readonly hotKeys?: boolean;
+  /**
    * What to do when the run fails (a sink or source failing on I/O, a worker
    * thread dying): restart from the newest complete checkpoint after an
    * exponential backoff, at most `maxFailures` times within `intervalMs`, then
@@ -484,6 +490,7 @@ export class Pipeline {
         ...again,
         ...(restoreFrom === undefined ? {} : { restoreFrom }),
         parallelism: options.parallelism,
+        hotKeys: options.hotKeys === true,
       });
     return supervise(() => launch(first), launch, supervision(options, extra));
   }

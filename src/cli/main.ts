@@ -295,6 +295,8 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
         `eddy: the run failed: ${describeError(info.error, false)}; restart ${info.restart} from the newest checkpoint in ${(info.delayMs / 1000).toFixed(1)} s`,
       ),
     onCheckpoint: ops.onCheckpoint,
+    // Someone looks at the run: keyed steps follow their hot keys.
+    hotKeys: opsFlags.metrics !== undefined,
     ...(parsed['resume'] ? { resumeFrom: 'latest' } : {}),
     ...(fromSavepoint === undefined ? {} : { resumeFrom: fromSavepoint }),
   };

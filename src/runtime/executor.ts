@@ -67,6 +67,8 @@ export interface ExecutorOptions {
    * feeds it, not only its own (issue 19). Default: this executor's own.
    */
   readonly pressure?: Promise<void>[];
+  /** Keyed steps follow their heaviest keys (`StepMetrics.hotKeys`, issue 18); off costs nothing. */
+  readonly hotKeys?: boolean;
 }
 
 /** Yield to the event loop after this much uninterrupted work, so timers and I/O keep running. */
@@ -85,6 +87,7 @@ export class Executor {
   readonly #manual: boolean;
   readonly #tasks = new Map<string, Task>();
   readonly #counters = new Map<string, StepCounters>();
+  readonly #hotKeys: boolean;
   readonly #maxParallelism: number;
   readonly #feeders = new Map<string, SourceFeeder>();
   readonly #pressure: Promise<void>[];
@@ -135,6 +138,7 @@ export class Executor {
     this.#state = options.stateBackend ?? new HeapStateBackend(options.maxParallelism);
     this.#pollInterval = options.pollIntervalMs ?? 10;
     this.#manual = options.manualSources ?? false;
+    this.#hotKeys = options.hotKeys === true;
     this.#defaultDeadLetters =
       options.defaultDeadLetters ?? ((l) => process.stderr.write(`eddy dead letter: ${JSON.stringify(l)}\n`));
     this.#sinkFor = options.sinkFor;
@@ -437,7 +441,7 @@ export class Executor {
       );
       const counters = vertex.steps.map((step) => this.#counters.get(step.id)!);
       // A keyed step follows its heaviest keys (issue 18); its batches carry them.
-      if (vertex.keyed === true) counters[0]!.sampleKeys();
+      if (this.#hotKeys && vertex.keyed === true) counters[0]!.sampleKeys();
       const perInput = vertex.arrival === 'local' ? 1 : n;
       const inputOf = new Int32Array(vertex.inputs * perInput);
       for (let c = 0; c < inputOf.length; c++) inputOf[c] = Math.floor(c / perInput);

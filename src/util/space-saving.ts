@@ -54,7 +54,12 @@ export class SpaceSaving<K> {
   readonly #capacity: number;
   readonly #stride: number;
   readonly #halfLife: number;
-  readonly #counts = new Map<K, { count: number; error: number }>();
+  // Counters in flat arrays (no allocation per update; the min scan reads one typed array).
+  readonly #keys: (K | undefined)[];
+  readonly #count: Float64Array;
+  readonly #error: Float64Array;
+  readonly #index = new Map<K, number>();
+  #size = 0;
   #total = 0;
   #sinceDecay = 0;
   /** Where the next sampled record is, counted from the start of the next batch. */
@@ -66,6 +71,9 @@ export class SpaceSaving<K> {
     this.#stride = Math.max(1, options.stride ?? 8);
     this.#halfLife = Math.max(1, options.halfLife ?? 50_000);
     this.#rand = (options.seed ?? 1) >>> 0 || 1;
+    this.#keys = new Array<K | undefined>(this.#capacity);
+    this.#count = new Float64Array(this.#capacity);
+    this.#error = new Float64Array(this.#capacity);
     this.#next = this.#gap() - 1;
   }
 
@@ -84,27 +92,31 @@ export class SpaceSaving<K> {
 
   /** The `k` heaviest keys held, heaviest first. */
   top(k: number): HeavyKey<K>[] {
-    return [...this.#counts]
-      .map(([key, c]) => ({ key, count: c.count, error: c.error }))
-      .sort((a, b) => b.count - a.count)
-      .slice(0, k);
+    const out: HeavyKey<K>[] = [];
+    for (let i = 0; i < this.#size; i++)
+      out.push({ key: this.#keys[i]!, count: this.#count[i]!, error: this.#error[i]! });
+    return out.sort((a, b) => b.count - a.count).slice(0, k);
   }
 
   #add(key: K): void {
     this.#total++;
-    const held = this.#counts.get(key);
-    if (held !== undefined) held.count++;
-    else if (this.#counts.size < this.#capacity) this.#counts.set(key, { count: 1, error: 0 });
-    else {
-      let minKey: K | undefined;
-      let min = Number.POSITIVE_INFINITY;
-      for (const [k, c] of this.#counts)
-        if (c.count < min) {
-          min = c.count;
-          minKey = k;
-        }
-      this.#counts.delete(minKey!);
-      this.#counts.set(key, { count: min + 1, error: min });
+    const held = this.#index.get(key);
+    if (held !== undefined) this.#count[held]!++;
+    else if (this.#size < this.#capacity) {
+      const i = this.#size++;
+      this.#keys[i] = key;
+      this.#count[i] = 1;
+      this.#error[i] = 0;
+      this.#index.set(key, i);
+    } else {
+      const count = this.#count;
+      let m = 0;
+      for (let i = 1; i < count.length; i++) if (count[i]! < count[m]!) m = i;
+      this.#index.delete(this.#keys[m]!);
+      this.#keys[m] = key;
+      this.#index.set(key, m);
+      this.#error[m] = count[m]!;
+      count[m]!++;
     }
     if (++this.#sinceDecay >= this.#halfLife) this.#decay();
   }
@@ -112,9 +124,9 @@ export class SpaceSaving<K> {
   #decay(): void {
     this.#sinceDecay = 0;
     this.#total /= 2;
-    for (const c of this.#counts.values()) {
-      c.count /= 2;
-      c.error /= 2;
+    for (let i = 0; i < this.#size; i++) {
+      this.#count[i]! /= 2;
+      this.#error[i]! /= 2;
     }
   }
 

@@ -53,6 +53,7 @@ describe('metrics server (issue 17)', () => {
       assert.deepEqual(before.all('eddy_step_records_in_total'), []);
 
       const running = await build(events).start({
+        hotKeys: true,
         checkpoints: { dir, intervalMs: 0 },
         onCheckpoint: (info) => exporter.observeCheckpoint(info),
       });

@@ -26,7 +26,7 @@ describe('hot keys per keyed step (issue 18)', () => {
         .keyBy((r) => r.key, 'by-key')
         .reduce((a, b) => ({ key: a.key, n: a.n + b.n }), 'count')
         .sink(collectSink(), 'out');
-      const m = await p.run({ parallelism });
+      const m = await p.run({ parallelism, hotKeys: true });
       const count = m.steps['count']!;
       assert.ok(count.hotKeysTotal > 0);
       const share = (i: number) => count.hotKeys[i]!.count / count.hotKeysTotal;
@@ -38,4 +38,15 @@ describe('hot keys per keyed step (issue 18)', () => {
       assert.deepEqual(m.steps['in']!.hotKeys, []);
       assert.equal(m.steps['out']!.hotKeysTotal, 0);
     });
+
+  it('off unless asked for: nothing is sampled', async () => {
+    const p = new Pipeline({ name: 'hot-keys-off' });
+    p.source('in', arraySource(input().slice(0, 1000)), { timestamp: 'ingestion' })
+      .keyBy((r) => r.key, 'by-key')
+      .reduce((a, b) => ({ key: a.key, n: a.n + b.n }), 'count')
+      .sink(collectSink(), 'out');
+    const m = await p.run({ parallelism: 2 });
+    assert.deepEqual(m.steps['count']!.hotKeys, []);
+    assert.equal(m.steps['count']!.hotKeysTotal, 0);
+  });
 });

@@ -42,6 +42,7 @@ export interface ThreadedOptions {
   readonly checkpoints?: { readonly storage: CheckpointStore; readonly intervalMs: number };
   readonly restoreFrom?: LoadedCheckpoint;
   readonly onCheckpoint?: (info: CheckpointInfo) => void;
+  readonly hotKeys?: boolean;
 }
 
 /** A worker's subtask as a checkpoint participant: each phase is a message and its answer. */
@@ -186,6 +187,7 @@ export async function startThreaded(
       checkpointing,
       restoreDir,
       alignment,
+      hotKeys: options.hotKeys === true,
     };
     const worker = new Worker(BOOT, { eval: true, workerData: data, transferList: Object.values(ports[k]!) });
     const remote = new RemoteParticipant(worker);
@@ -224,6 +226,7 @@ export async function startThreaded(
       checkpointing,
       restoreDir,
       alignment,
+      hotKeys: options.hotKeys === true,
       onFail: fail,
     });
     await allReady;

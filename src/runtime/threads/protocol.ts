@@ -71,6 +71,8 @@ export interface WorkerData {
   readonly restoreDir: string | undefined;
   /** The job's watermark alignment board (see runtime/alignment.ts). */
   readonly alignment: SharedArrayBuffer;
+  /** Keyed steps follow their heaviest keys (RunOptions.hotKeys). */
+  readonly hotKeys: boolean;
 }
 
 const OPTIONS = { useRecords: true, moreTypes: true } as const;

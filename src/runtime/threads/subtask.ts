@@ -45,6 +45,7 @@ export async function setUpSubtask(
     readonly checkpointing: boolean;
     readonly restoreDir: string | undefined;
     readonly alignment: SharedArrayBuffer;
+    readonly hotKeys: boolean;
     readonly onFail: (e: unknown) => void;
   },
 ): Promise<SubtaskSetup> {
@@ -69,6 +70,7 @@ export async function setUpSubtask(
     checkpointing: o.checkpointing,
     ...(restore === undefined ? {} : { restore }),
     alignment: new WatermarkAlignment(plan.splittable, o.parallelism, o.alignment),
+    hotKeys: o.hotKeys,
     onFail: o.onFail,
   });
   executor.build();

@@ -135,7 +135,8 @@ setsid "$KAFKA_JAVA" "${heap_opts[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:
   "-Dlog4j2.configurationFile=$KAFKA_SCRIPT_DIR/log4j2.properties" "${jvm_opts[@]}" \
   -cp "$KAFKA_LIB_DIR/*" kafka.Kafka "$KAFKA_PROPS_FILE" "${overrides[@]}" \
   </dev/null >>"$out" 2>&1 &
-echo $! >"$KAFKA_PID_FILE"
+broker_pid=$!
+echo "$broker_pid" >"$KAFKA_PID_FILE"
 
 fail() {
   echo "kafka: $1" >&2
@@ -151,7 +152,9 @@ probe_props="$KAFKA_BROKER_DIR/probe.properties"
 printf 'request.timeout.ms=3000\ndefault.api.timeout.ms=5000\n' >"$probe_props"
 deadline=$((start_s + timeout_s))
 while :; do
-  if ! kafka_running_pid >/dev/null; then
+  # Our own child, by pid: right after the fork its command line is still this shell's (before
+  # setsid and java exec), so kafka_running_pid's command-line check would call it gone (seen in CI).
+  if ! kill -0 "$broker_pid" 2>/dev/null || [[ "$(ps -o stat= -p "$broker_pid" 2>/dev/null)" == Z* ]]; then
     rm -f "$KAFKA_PID_FILE"
     fail "the broker exited during startup."
   fi

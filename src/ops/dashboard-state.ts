@@ -76,8 +76,14 @@ export interface KafkaView {
   readonly tasks: readonly string[];
   readonly restarts: number;
   readonly rebalances: number;
-  /** Per partition task: records its sources read and their rate. */
-  readonly partitions: readonly { readonly task: string; readonly records: number; readonly rate: number }[];
+  /** Per partition task: records its sources read and their rate; consumer lag (-1: not known yet) and fetched-but-unprocessed records. */
+  readonly partitions: readonly {
+    readonly task: string;
+    readonly records: number;
+    readonly rate: number;
+    readonly lag: number;
+    readonly buffered: number;
+  }[];
   readonly restores: readonly {
     readonly partition: number;
     readonly ms: number;

@@ -227,9 +227,17 @@ export class Dashboard {
     const tasks = new Map<string, number>();
     let kafka: KafkaView | null = null;
     if (app !== undefined) {
-      const partitions = perTask!.map(([task, p]) => {
-        tasks.set(task, p.sourceRecords);
-        return { task, records: p.sourceRecords, rate: rate(p.sourceRecords, prev?.tasks.get(task)) };
+      // Every task the instance runs: key-group tasks have pipelines, forwarding tasks only lag.
+      const partitions = app.tasks.map((task) => {
+        const records = app.pipelines[task]?.sourceRecords ?? 0;
+        tasks.set(task, records);
+        return {
+          task,
+          records,
+          rate: rate(records, prev?.tasks.get(task)),
+          lag: app.lag?.[task]?.lag ?? -1,
+          buffered: app.lag?.[task]?.buffered ?? 0,
+        };
       });
       kafka = {
         tasks: app.tasks,

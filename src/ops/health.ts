@@ -30,6 +30,8 @@ export class RunHealth {
   #phase: RunPhase = 'starting';
   #reason = 'starting: loading the module, restoring state and opening sources';
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Why a partition is stuck (`stall.ts`), while it is. */
+  #stuck: string | undefined;
 
   get phase(): RunPhase {
     return this.#phase;
@@ -83,22 +85,31 @@ export class RunHealth {
     this.#set('finished', reason);
   }
 
+  /** A partition is stuck (a reason), or no longer (undefined): neither live nor ready while it is. */
+  stuck(reason: string | undefined): void {
+    this.#stuck = reason;
+  }
+
   /** The run failed for good: the process should be replaced. */
   failed(error: unknown): void {
     this.#clearTimer();
     this.#set('failed', `failed: ${firstLine(error)}`);
   }
 
-  /** 200 unless the run failed for good. */
+  /** 200 unless the run failed for good, or a partition is stuck. */
   liveness(): Probe {
-    const ok = this.#phase !== 'failed';
-    return { ok, body: { status: ok ? 'ok' : 'unavailable', phase: this.#phase, reason: this.#reason } };
+    const stuck = this.#stuck !== undefined && !this.#final();
+    const ok = this.#phase !== 'failed' && !stuck;
+    const reason = stuck ? this.#stuck! : this.#reason;
+    return { ok, body: { status: ok ? 'ok' : 'unavailable', phase: this.#phase, reason } };
   }
 
-  /** 200 only while running. */
+  /** 200 only while running, and no partition is stuck. */
   readiness(): Probe {
-    const ok = this.#phase === 'running';
-    return { ok, body: { status: ok ? 'ok' : 'unavailable', phase: this.#phase, reason: this.#reason } };
+    const stuck = this.#stuck !== undefined && this.#phase === 'running';
+    const ok = this.#phase === 'running' && !stuck;
+    const reason = stuck ? this.#stuck! : this.#reason;
+    return { ok, body: { status: ok ? 'ok' : 'unavailable', phase: this.#phase, reason } };
   }
 
   #final(): boolean {

@@ -62,6 +62,15 @@ const SCHEMA = {
       '(better: set EDDY_METRICS_TOKEN, which ps does not show)',
     ],
   },
+  'stall-timeout': {
+    type: 'string',
+    arg: '<s>',
+    default: '300',
+    doc: [
+      'With --kafka and a metrics port: /healthz and /readyz fail while a',
+      'partition has input and has not moved for this long (0 = never)',
+    ],
+  },
   'log-level': {
     type: 'string',
     arg: '<level>',
@@ -87,6 +96,7 @@ export const OPS_FLAGS: {
   'metrics-port': { type: 'string' },
   'metrics-host': { type: 'string' },
   'metrics-token': { type: 'string' },
+  'stall-timeout': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
 };
@@ -109,6 +119,8 @@ export interface OpsOptions {
   readonly metrics: MetricsServerOptions | undefined;
   /** Whether the server also serves the dashboard (`--ui`). */
   readonly ui: boolean;
+  /** A Kafka application's partition with input that has not moved for this long makes the instance unhealthy; 0 never. */
+  readonly stallTimeoutMs: number;
   readonly logLevel: LogLevel;
   readonly logFormat: 'text' | 'json';
 }
@@ -131,7 +143,11 @@ export function opsOptions(
   if (format !== 'text' && format !== 'json')
     return `--log-format must be text or json; received ${JSON.stringify(format)}`;
   const ui = parsed['ui'] === true;
-  const logs = { logLevel: level as LogLevel, logFormat: format, ui } as const;
+  const rawStall = String(parsed['stall-timeout'] ?? SCHEMA['stall-timeout'].default).trim();
+  const stall = Number(rawStall);
+  if (!/^\d+(\.\d+)?$/.test(rawStall) || !Number.isFinite(stall))
+    return `--stall-timeout must be a number of seconds, 0 or more (0 = never); received ${JSON.stringify(parsed['stall-timeout'])}; pass e.g. --stall-timeout 300`;
+  const logs = { logLevel: level as LogLevel, logFormat: format, ui, stallTimeoutMs: stall * 1000 } as const;
   const rawPort = parsed['metrics-port'] ?? (ui ? '0' : undefined);
   if (rawPort === undefined) {
     const stray = (['metrics-host', 'metrics-token'] as const).find((f) => parsed[f] !== undefined);

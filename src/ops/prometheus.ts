@@ -34,6 +34,13 @@ export interface KafkaAppView {
   readonly pipelines: Readonly<Record<string, PipelineMetrics>>;
   /** Group generations this instance joined. */
   readonly rebalances?: number;
+  /** Consumer lag of each input partition, by `topic:partition` (-1: not known yet). */
+  readonly lag?: Readonly<
+    Record<
+      string,
+      { readonly lag: number; readonly buffered: number; readonly end: number; readonly next: number }
+    >
+  >;
   /** The last restores of key-group partitions (ms, changelog records read, from a warm standby). */
   readonly restores?: readonly {
     readonly partition: number;
@@ -281,6 +288,23 @@ export class RunExporter {
         ['partition'],
         (emit) => {
           for (const t of this.#app?.tasks ?? []) emit({ partition: t }, 1);
+        },
+      );
+      this.#gauge(
+        'eddy_kafka_consumer_lag_records',
+        "Records between an input partition's last stable offset and the next offset this instance fetches (refreshed every 5 s).",
+        ['partition'],
+        (emit) => {
+          for (const [p, l] of Object.entries(this.#app?.lag ?? {}))
+            if (l.lag >= 0) emit({ partition: p }, l.lag);
+        },
+      );
+      this.#gauge(
+        'eddy_kafka_consumer_buffered_records',
+        'Records of an input partition fetched but not yet processed.',
+        ['partition'],
+        (emit) => {
+          for (const [p, l] of Object.entries(this.#app?.lag ?? {})) emit({ partition: p }, l.buffered);
         },
       );
     }

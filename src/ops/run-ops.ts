@@ -23,6 +23,7 @@ import { type RunLog, runLog } from './log.ts';
 import type { MetricsServer } from './metrics-server.ts';
 import type { OpsOptions } from './options.ts';
 import type { CheckpointFigures, KafkaAppView, RunExporter } from './prometheus.ts';
+import { type PartitionProgress, StallWatch } from './stall.ts';
 
 export interface RunOps {
   readonly runId: string;
@@ -105,9 +106,11 @@ export async function startRunOps(
   const onTerm = onSignal('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  let stallTimer: ReturnType<typeof setInterval> | undefined;
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
+      if (stallTimer !== undefined) clearInterval(stallTimer);
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
       dashboard?.close();
@@ -134,6 +137,27 @@ export async function startRunOps(
     attachKafka(app) {
       exporter?.attachKafka(() => app.metrics());
       dashboard?.attachKafka(() => app.metrics());
+      // Someone probes the instance: a partition with input that does not move makes it unhealthy.
+      if (server !== undefined && options.stallTimeoutMs > 0) {
+        const watch = new StallWatch(options.stallTimeoutMs);
+        let said: string | undefined;
+        stallTimer = setInterval(() => {
+          const m = app.metrics();
+          const progress: Record<string, PartitionProgress> = {};
+          for (const [split, l] of Object.entries(m.lag ?? {}))
+            progress[split] = { ...l, processed: m.pipelines[split]?.sourceRecords ?? 0 };
+          const stuck = watch.observe(progress, Date.now());
+          // Said once when it starts (the seconds in the reason move on) and once when it ends.
+          const partition = stuck?.split(' ')[2];
+          if (partition !== said) {
+            if (stuck !== undefined) log.warn(`eddy: ${stuck}`, {});
+            else log.info(`eddy: partition ${said} moves again`, {});
+            said = partition;
+          }
+          health.stuck(stuck);
+        }, 1000);
+        stallTimer.unref();
+      }
       health.unready('starting: joining the group, waiting for partitions and restoring their state');
     },
     assigned(partitions, generation) {

@@ -9,6 +9,7 @@ describe('operations flags (issue 17)', () => {
       logLevel: 'info',
       logFormat: 'text',
       ui: false,
+      stallTimeoutMs: 300_000,
     });
   });
 
@@ -18,6 +19,7 @@ describe('operations flags (issue 17)', () => {
       logLevel: 'info',
       logFormat: 'text',
       ui: true,
+      stallTimeoutMs: 300_000,
     });
     assert.equal(
       (opsOptions({ ui: true, 'metrics-port': '9464' }, {}) as { metrics: { port: number } }).metrics.port,
@@ -32,6 +34,7 @@ describe('operations flags (issue 17)', () => {
       logLevel: 'info',
       logFormat: 'text',
       ui: false,
+      stallTimeoutMs: 300_000,
     });
     const env = { EDDY_METRICS_TOKEN: 'from-env' };
     assert.equal(

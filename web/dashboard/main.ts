@@ -107,6 +107,8 @@ function render(s: DashboardState): void {
             p.task,
             f.count(p.records),
             f.rate(p.rate),
+            p.lag < 0 ? '—' : f.count(p.lag),
+            f.count(p.buffered),
             restore === undefined
               ? '—'
               : `${f.ms(restore.ms)}, ${f.count(restore.records)} records${restore.standby ? ' (warm standby)' : ''}`,

@@ -151,6 +151,31 @@ export interface KafkaAppMetrics {
   };
   /** The last restores of key-group partitions here (newest last, at most 32): how long, how many records read, and whether from a warm standby. */
   readonly restores: readonly RestoreMetrics[];
+  /**
+   * Consumer lag of each input partition this process runs, by
+   * `topic:partition`: its end (last stable offset, read_committed) as last
+   * asked of the brokers, the next offset this process fetches, what it has
+   * fetched but not processed, and `lag` = end − next. The ends are asked
+   * for when `metrics()` is called and the last answer is older than 5 s (in
+   * the background: the call returns what is known), so nothing is asked
+   * while nobody looks. A transaction's commit marker takes an offset, so a
+   * partition fed by transactions may show a lag of 1 when caught up.
+   */
+  readonly lag: Readonly<Record<string, PartitionLag>>;
+}
+
+/** One input partition's consumer lag (see `KafkaAppMetrics.lag`). */
+export interface PartitionLag {
+  /** The partition's last stable offset, as last asked (-1 before the first answer). */
+  readonly end: number;
+  /** The next offset this process fetches. */
+  readonly next: number;
+  /** Records fetched but not yet processed. */
+  readonly buffered: number;
+  /** `end − next` (≥ 0), or -1 before the first answer. */
+  readonly lag: number;
+  /** How old `end` is, in ms (-1 before the first answer). */
+  readonly ageMs: number;
 }
 
 /** One restore of a key-group partition's state before its task started. */
@@ -276,6 +301,9 @@ export class KafkaApp {
   readonly #sessionTimeoutMs: number;
   readonly #standby: { intervalMs: number; replica?: ChangelogReplica; stop?: () => void } | undefined;
   readonly #restores: RestoreMetrics[] = [];
+  /** Each input partition's last stable offset, and when it was asked (consumer lag). */
+  readonly #ends = new Map<string, { end: bigint; at: number }>();
+  #endsAsked = 0;
   readonly #instanceId: string;
   readonly #restart: RestartOptions | undefined;
   #source: SourceConfig | undefined;
@@ -779,7 +807,48 @@ export class KafkaApp {
       tasks: [...this.#tasks.keys()].sort(),
       pipelines,
       restores: [...this.#restores],
+      lag: this.#lag(),
     };
+  }
+
+  /** What `metrics().lag` says now; asks the brokers for the ends again when the answer is old. */
+  #lag(): Record<string, PartitionLag> {
+    const now = Date.now();
+    const out: Record<string, PartitionLag> = {};
+    for (const [split, t] of this.#tasks) {
+      const known = this.#ends.get(split);
+      out[split] = {
+        end: known === undefined ? -1 : Number(known.end),
+        next: Number(t.next),
+        buffered: t.backlog(),
+        lag: known === undefined ? -1 : Math.max(0, Number(known.end - t.next)),
+        ageMs: known === undefined ? -1 : now - known.at,
+      };
+    }
+    if (now - this.#endsAsked >= 5_000 && this.#consumer !== undefined && this.#tasks.size > 0) {
+      this.#endsAsked = now;
+      const consumer = this.#consumer;
+      const partitions: Record<string, number[]> = {};
+      for (const t of this.#tasks.values()) (partitions[t.topic] ??= []).push(t.partition);
+      consumer
+        .listOffsets({
+          topics: Object.keys(partitions),
+          partitions,
+          timestamp: -1n,
+          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        })
+        .then((ends) => {
+          const at = Date.now();
+          for (const [topic, offsets] of ends)
+            for (const p of partitions[topic] ?? []) {
+              const end = offsets[p];
+              if (end !== undefined) this.#ends.set(`${topic}:${p}`, { end, at });
+            }
+        })
+        // The brokers away: the last answer stays, and ageMs says how old it is.
+        .catch(() => {});
+    }
+    return out;
   }
 
   /**

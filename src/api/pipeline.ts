@@ -14,6 +14,7 @@ import { DEFAULT_MAX_PARALLELISM } from '../core/key-groups.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { ErrorPolicy } from '../operators/operator.ts';
+import { observeWithOpenTelemetry } from '../ops/otel.ts';
 import { checkInt, DEAD_LETTERS_ID, LogicalGraph, type PlanNode } from '../plan/graph.ts';
 import type { JobGraph } from '../plan/job-graph.ts';
 import { physicalPlan } from '../plan/physical.ts';
@@ -440,15 +441,18 @@ export class Pipeline {
         done: job.done,
       };
     };
-    return supervise(
-      () => launch(this.createJob({ ...rest, ...extra })),
-      (restoreFrom) => {
-        const { restoreFrom: _first, ...again } = extra;
-        return launch(
-          this.#job({ ...rest, ...again, ...(restoreFrom === undefined ? {} : { restoreFrom }) }),
-        );
-      },
-      supervision(options, extra),
+    return observed(
+      this.name,
+      await supervise(
+        () => launch(this.createJob({ ...rest, ...extra })),
+        (restoreFrom) => {
+          const { restoreFrom: _first, ...again } = extra;
+          return launch(
+            this.#job({ ...rest, ...again, ...(restoreFrom === undefined ? {} : { restoreFrom }) }),
+          );
+        },
+        supervision(options, extra),
+      ),
     );
   }
 
@@ -492,7 +496,7 @@ export class Pipeline {
         parallelism: options.parallelism,
         hotKeys: options.hotKeys === true,
       });
-    return supervise(() => launch(first), launch, supervision(options, extra));
+    return observed(this.name, await supervise(() => launch(first), launch, supervision(options, extra)));
   }
 
   /** Runs the pipeline until its sources are exhausted (or `signal` aborts); resolves with the final metrics. */
@@ -501,6 +505,13 @@ export class Pipeline {
     await running.done;
     return running.metrics();
   }
+}
+
+/** The run's figures through OpenTelemetry while it runs (a no-op unless a meter provider is registered). */
+function observed(name: string, running: RunningPipeline): RunningPipeline {
+  const stop = observeWithOpenTelemetry(name, () => running.metrics());
+  running.done.then(stop, stop);
+  return running;
 }
 
 /** How a run restarts (see `RunOptions.restart`): from the newest checkpoint of its storage. */

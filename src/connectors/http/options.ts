@@ -10,8 +10,10 @@
  * o.host; // '127.0.0.1'
  * ```
  */
+
 import type { DecodeLimits } from '../../codec/index.ts';
 import { type OptionsSchema, type Resolved, resolveOptions } from '../options.ts';
+import type { RateControlOptions } from '../rate-control.ts';
 import { checkExposure, MIN_TOKEN_LENGTH } from './exposure.ts';
 
 interface HttpCommonOptions {
@@ -71,6 +73,15 @@ export interface HttpSourceOptions<T> extends HttpCommonOptions {
   readonly parse?: (value: unknown) => T;
   /** How long a client may take to send a request, ms (slow senders hold a socket). Default 30,000. */
   readonly requestTimeoutMs?: number;
+  /**
+   * Adaptive rate control (issue 18): admit records at the rate the pipeline
+   * processes them, estimated by Spark's PID controller from what it takes
+   * and what stays queued, so the queue stays short under a burst; beyond
+   * the rate, 429 with a `Retry-After` of the seconds needed. `true` for the
+   * defaults (minimum 100 records/s, estimated every 200 ms), or options.
+   * Default off: only the queue bound (429 when full).
+   */
+  readonly rateControl?: boolean | RateControlOptions;
 }
 
 export const HTTP_SOURCE_OPTIONS = {
@@ -118,6 +129,24 @@ export const HTTP_SOURCE_OPTIONS = {
     default: 30_000,
     doc: 'how long a client may take to send a request, ms',
     example: '30000',
+  },
+  rateControl: {
+    type: 'any',
+    check: (v: unknown) =>
+      typeof v === 'boolean' ||
+      (typeof v === 'object' &&
+        v !== null &&
+        Object.entries(v).every(
+          ([k, x]) =>
+            ['minRate', 'intervalMs', 'proportional', 'integral', 'derivative'].includes(k) &&
+            typeof x === 'number' &&
+            Number.isFinite(x) &&
+            x >= 0 &&
+            (k !== 'minRate' || x > 0) &&
+            (k !== 'intervalMs' || x >= 10),
+        )),
+    doc: 'true, or { minRate > 0, intervalMs >= 10, proportional, integral, derivative >= 0 }',
+    example: '{ minRate: 500 }',
   },
 } as const satisfies OptionsSchema<HttpSourceOptions<unknown>>;
 

@@ -31,9 +31,11 @@
  * (exposure.ts). Reads in subtask 0 only. Event time is ingestion time
  * unless the pipeline's `timestamp` option reads it from the record.
  */
+
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { resolveDecodeLimits } from '../../codec/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../../core/connector.ts';
+import { RateController } from '../rate-control.ts';
 import { ACCEPTED_TYPES, bodyKind, recordsOf } from './body.ts';
 import { bearer } from './exposure.ts';
 import { type Bound, listen } from './listen.ts';
@@ -47,6 +49,10 @@ export interface HttpSourceStats {
   accepted: number;
   /** Requests answered with each error status. */
   refused: Record<string, number>;
+  /** The most records queued at once. */
+  maxQueued: number;
+  /** With `rateControl`: the admitted rate now, records/s (Infinity before the first estimate). */
+  rate?: number;
 }
 
 /** An HTTP ingest source: not replayable, with its address once it listens. */
@@ -71,7 +77,7 @@ export function httpSource<T = unknown>(options: HttpSourceOptions<T>): HttpSour
   const o = resolveHttpSourceOptions(options);
   const limits = resolveDecodeLimits({ maxBytes: o.maxBodyBytes, ...o.limits });
   const authorized = bearer(o.token);
-  const stats: HttpSourceStats = { requests: 0, accepted: 0, refused: {} };
+  const stats: HttpSourceStats = { requests: 0, accepted: 0, refused: {}, maxQueued: 0 };
   let bound: Bound | undefined;
   let waiters: ((b: Bound) => void)[] = [];
   return {
@@ -86,6 +92,23 @@ export function httpSource<T = unknown>(options: HttpSourceOptions<T>): HttpSour
       let closed = false;
       let wake: (() => void) | undefined;
       const room = () => o.queueSize - (queue.length - head);
+      const rc =
+        o.rateControl === undefined || o.rateControl === false
+          ? undefined
+          : new RateController(o.rateControl === true ? {} : o.rateControl);
+      // What the controller measures: records taken per poll, and the time the pipeline spent on them.
+      let lastTaken = 0;
+      let mark = performance.now();
+      let polls = 0;
+      const estimating =
+        rc === undefined
+          ? undefined
+          : setInterval(() => {
+              const queued = queue.length - head;
+              stats.rate = rc.update(Date.now(), queued, polls === 0 && queued > 0);
+              polls = 0;
+            }, rc.intervalMs);
+      estimating?.unref();
 
       const answer = (
         res: ServerResponse,
@@ -157,7 +180,16 @@ export function httpSource<T = unknown>(options: HttpSourceOptions<T>): HttpSour
               res,
               `${r.values.length} records do not fit in the queue (${o.queueSize - room()} of ${o.queueSize} queued)`,
             );
+          const admitted = rc?.admit(r.values.length, Date.now());
+          if (admitted !== undefined && !admitted.ok)
+            return refuse(
+              res,
+              429,
+              `the pipeline processes about ${Math.round(rc!.rate)} records/s (rateControl); retry after ${admitted.retryAfterSeconds} s`,
+              { 'retry-after': String(admitted.retryAfterSeconds) },
+            );
           for (const v of r.values) queue.push(v);
+          stats.maxQueued = Math.max(stats.maxQueued, queue.length - head);
           stats.accepted += r.values.length;
           wake?.();
           answer(res, 202, { accepted: r.values.length });
@@ -171,6 +203,12 @@ export function httpSource<T = unknown>(options: HttpSourceOptions<T>): HttpSour
       waiters = [];
       return {
         async poll(max): Promise<SourceBatch<T>> {
+          polls++;
+          if (rc !== undefined) {
+            // Since the last poll returned, the pipeline worked on what it took (or waited downstream).
+            rc.taken(lastTaken, performance.now() - mark);
+            lastTaken = 0;
+          }
           if (head >= queue.length) {
             await new Promise<void>((resolve) => {
               const t = setTimeout(done, 50);
@@ -187,6 +225,8 @@ export function httpSource<T = unknown>(options: HttpSourceOptions<T>): HttpSour
           const end = Math.min(queue.length, head + max);
           const values = queue.slice(head, end);
           head = end;
+          lastTaken = values.length;
+          mark = performance.now();
           if (head === queue.length) {
             queue = [];
             head = 0;
@@ -202,6 +242,7 @@ export function httpSource<T = unknown>(options: HttpSourceOptions<T>): HttpSour
           new Promise<void>((resolve) => {
             closed = true;
             bound = undefined;
+            if (estimating !== undefined) clearInterval(estimating);
             server.close(() => resolve());
             server.closeAllConnections();
           }),

@@ -42,6 +42,10 @@ export interface StepMetrics {
   readonly hotKeys: readonly { readonly key: Key; readonly count: number; readonly error: number }[];
   /** The sampled, decayed records `hotKeys` counts are a share of (0 for steps without keys). */
   readonly hotKeysTotal: number;
+  /** Entries in the step's state tables now (keyed state: one per key and namespace). */
+  readonly stateEntries: number;
+  /** Encoded bytes of the step's state and keyed items in the last checkpoint; undefined before one. */
+  readonly stateBytes: number | undefined;
   /** Processing time per batch in microseconds. */
   readonly batchMicros: {
     readonly count: number;
@@ -83,6 +87,10 @@ export class StepCounters {
   alignmentWaitMs = 0;
   backpressureMs = 0;
   busyMicros = 0;
+  /** Set by the executor when metrics are read. */
+  stateEntries = 0;
+  /** Set when a checkpoint's snapshot of the step is encoded. */
+  stateBytes: number | undefined;
   /** Set by `sampleKeys` for a keyed step; the task offers each batch's keys. */
   hotKeys: SpaceSaving<Key> | undefined;
   readonly id: string;
@@ -131,6 +139,8 @@ export class StepCounters {
       subtaskBusyMicros: [this.busyMicros],
       hotKeys: this.hotKeys?.top(10) ?? [],
       hotKeysTotal: this.hotKeys?.total ?? 0,
+      stateEntries: this.stateEntries,
+      stateBytes: this.stateBytes,
       batchMicros: {
         count: h.count,
         p50: h.percentile(50),

@@ -26,6 +26,9 @@ export interface StepView {
   readonly lastDeadLetter: { readonly code: string; readonly reason: string; readonly at: number } | null;
   /** Batch processing time, 99th percentile, microseconds. */
   readonly p99Micros: number;
+  /** Entries in the step's state now, and their encoded bytes in the last checkpoint (null before one). */
+  readonly stateEntries: number;
+  readonly stateBytes: number | null;
   /** Keyed steps: the heaviest keys of the recent load and their share of it (issue 18), heaviest first. */
   readonly hotKeys: readonly { readonly key: string; readonly share: number }[];
   /** Busiest subtask's busy time ÷ the mean over subtasks, this interval; null with one subtask or no work. */

@@ -205,6 +205,8 @@ export class Dashboard {
         deadLettersByCode: s.deadLettersByCode ?? {},
         lastDeadLetter: s.lastDeadLetter ?? null,
         p99Micros: s.batchMicros.p99,
+        stateEntries: s.stateEntries ?? 0,
+        stateBytes: s.stateBytes ?? null,
         hotKeys: (s.hotKeys ?? []).slice(0, 5).map((h) => ({
           key: String(h.key),
           share: s.hotKeysTotal > 0 ? h.count / s.hotKeysTotal : 0,

@@ -58,7 +58,25 @@ export function observeWithOpenTelemetry(pipeline: string, read: () => PipelineM
     'Keyed steps with hot keys on: the heaviest key’s share of the step’s load.',
     '1',
   );
-  const observables = [recordsIn, recordsOut, busy, backpressure, late, dead, lag, checkpoints, hotShare];
+  const stateEntries = gauge('eddy.step.state.entries', 'Entries in the step’s state tables.', '{entry}');
+  const stateBytes = gauge(
+    'eddy.step.state.size',
+    'Encoded size of the step’s state in the last checkpoint.',
+    'By',
+  );
+  const observables = [
+    recordsIn,
+    recordsOut,
+    busy,
+    backpressure,
+    late,
+    dead,
+    lag,
+    checkpoints,
+    hotShare,
+    stateEntries,
+    stateBytes,
+  ];
   const callback = (result: {
     observe(observable: ObservableCounter | ObservableGauge, value: number, attributes?: Attributes): void;
   }) => {
@@ -72,6 +90,8 @@ export function observeWithOpenTelemetry(pipeline: string, read: () => PipelineM
       if (s.lateRecords > 0) result.observe(late, s.lateRecords, a);
       for (const [code, n] of Object.entries(s.deadLettersByCode))
         result.observe(dead, n, { ...a, 'error.type': code });
+      if (s.stateEntries > 0) result.observe(stateEntries, s.stateEntries, a);
+      if (s.stateBytes !== undefined && s.stateBytes > 0) result.observe(stateBytes, s.stateBytes, a);
       if (s.hotKeysTotal > 0 && s.hotKeys[0] !== undefined)
         result.observe(hotShare, s.hotKeys[0].count / s.hotKeysTotal, a);
     }

@@ -139,6 +139,16 @@ export class RunExporter {
       (s) => s.lateRecords,
     );
     stepGauge(
+      'eddy_step_state_entries',
+      "Entries in the step's state tables (keyed state: one per key and namespace).",
+      (s) => s.stateEntries,
+    );
+    stepGauge(
+      'eddy_step_state_bytes',
+      "Encoded bytes of the step's state in the last checkpoint.",
+      (s) => s.stateBytes,
+    );
+    stepGauge(
       'eddy_step_hot_key_share',
       'Keyed steps: the share of the recent load taken by the heaviest key (a sampled sketch; no key label).',
       (s) =>

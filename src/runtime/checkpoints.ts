@@ -121,10 +121,19 @@ export function localParticipant(
     async collect() {
       const snap = taken!;
       taken = undefined;
-      return collectSubtask(snap);
+      const collected = await collectSubtask(snap);
+      ex.noteStateBytes(bytesByStep(collected.chunks));
+      return collected;
     },
     complete: (id) => ex.checkpointComplete(id),
   };
+}
+
+/** The encoded bytes of a subtask's chunks, by step. */
+export function bytesByStep(chunks: readonly Chunk[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of chunks) out.set(c.step, (out.get(c.step) ?? 0) + c.bytes.length);
+  return out;
 }
 
 /** Awaits a subtask's snapshot parts (sinks' pre-commits, background encoding) and encodes them. */

@@ -258,6 +258,10 @@ export function mergeMetrics(all: readonly PipelineMetrics[]): PipelineMetrics {
         .sort((a, b) => b.count - a.count)
         .slice(0, 10),
       hotKeysTotal: sum(parts, (p) => p.hotKeysTotal ?? 0),
+      stateEntries: sum(parts, (p) => p.stateEntries ?? 0),
+      stateBytes: parts.every((p) => p.stateBytes === undefined)
+        ? undefined
+        : sum(parts, (p) => p.stateBytes ?? 0),
       watermark: Math.min(...(live.length > 0 ? live : parts).map((p) => p.watermark)),
     };
   }

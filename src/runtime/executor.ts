@@ -387,7 +387,16 @@ export class Executor {
     }
   }
 
+  /** The encoded bytes of each step's state in a checkpoint just collected (see `collectSubtask`). */
+  noteStateBytes(byStep: ReadonlyMap<string, number>): void {
+    for (const [id, counters] of this.#counters) counters.stateBytes = byStep.get(id) ?? 0;
+  }
+
   metrics(): PipelineMetrics {
+    const entries = new Map<string, number>();
+    for (const [step, , table] of this.#state.tables())
+      entries.set(step, (entries.get(step) ?? 0) + table.size());
+    for (const [id, counters] of this.#counters) counters.stateEntries = entries.get(id) ?? 0;
     const steps: Record<string, StepMetrics> = {};
     let sourceRecords = 0;
     let watermark = Number.POSITIVE_INFINITY;

@@ -194,6 +194,12 @@ describe('live dashboard (issue 17)', () => {
           page.$$eval(`#steps tr[data-step="${step}"] td`, (tds) => tds.map((td) => td.textContent));
         assert.equal((await cells('readings'))[4], events.toLocaleString('en-US'));
         assert.equal((await cells('keep'))[4], kept.toLocaleString('en-US'));
+        // Seven keys in the keyed reduce's state; with checkpoints every 300 ms, their size too.
+        await page.waitForFunction(
+          'document.querySelector(\'#steps tr[data-step="sum"]\')?.children[12]?.textContent?.startsWith("7 · ")',
+          null,
+          { timeout: 30_000 },
+        );
         // Dead letters by step and code, with the reason the user function gave.
         await page.waitForSelector(
           '#dead-letters tr[data-step="check"][data-code="EDDY_USER_FUNCTION_FAILED"]',

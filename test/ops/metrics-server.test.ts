@@ -82,6 +82,9 @@ describe('metrics server (issue 17)', () => {
       const hot = m.get('eddy_step_hot_key_share', { step: 'sum' })!;
       assert.ok(Math.abs(hot - 1 / 7) < 0.04, `hot key share ${hot}`);
       assert.equal(m.get('eddy_step_hot_key_share', { step: 'check' }), undefined);
+      // Seven keys: seven entries in the keyed reduce's state.
+      assert.equal(m.get('eddy_step_state_entries', { step: 'sum' }), 7);
+      assert.equal(m.get('eddy_step_state_entries', { step: 'check' }), 0);
       assert.equal(m.get('eddy_step_records_out_total', { step: 'keep', kind: 'filter' }), kept);
       assert.equal(
         m.get('eddy_step_records_in_total', { step: 'dead-letter-out', kind: 'sink' }),

@@ -19,6 +19,8 @@ const step = (id: string, kind: string, recordsIn: number, watermark: number): S
   subtaskBusyMicros: [2500],
   hotKeys: [],
   hotKeysTotal: 0,
+  stateEntries: 0,
+  stateBytes: undefined,
   alignmentWaitMs: 0,
   backpressureMs: 1500,
   busyMicros: 2500,

@@ -31,6 +31,8 @@ function step(
     subtaskBusyMicros: [busySeconds * 1e6],
     hotKeys: [],
     hotKeysTotal: 0,
+    stateEntries: 0,
+    stateBytes: undefined,
     batchMicros: { count: 0, p50: 0, p99: 0, max: 0 },
   };
 }

@@ -48,6 +48,9 @@ function render(s: DashboardState): void {
           f.eventTime(x.watermark),
           f.count(x.lateRecords),
           f.count(x.deadLetters),
+          x.stateEntries === 0 && x.stateBytes === null
+            ? ''
+            : `${f.count(x.stateEntries)}${x.stateBytes === null ? '' : ` · ${f.bytes(x.stateBytes)}`}`,
           x.trueRate === null ? '' : f.rate(x.trueRate),
           x.needed === null ? '' : String(x.needed),
           x.skew === null ? '' : x.skew.toFixed(2),

@@ -6,7 +6,7 @@
  * part of each checkpoint.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { collectSubtask, localParticipant } from '../checkpoints.ts';
+import { bytesByStep, collectSubtask, localParticipant } from '../checkpoints.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
 import { setUpSubtask, type ThreadedPipeline } from './subtask.ts';
 
@@ -57,6 +57,7 @@ try {
         case 'cp-collect': {
           const r = await collectSubtask(snapshot!);
           snapshot = undefined;
+          executor.noteStateBytes(bytesByStep(r.chunks));
           report({ t: 'cp-collected', meta: r.meta, chunks: r.chunks, entries: r.entries });
           return;
         }

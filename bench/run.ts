@@ -11,6 +11,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   'state-store': () => import('./state-store.ts'),
   kafka: () => import('./kafka.ts'),
   'kafka-standby': () => import('./kafka-standby.ts'),
+  skew: () => import('./skew.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

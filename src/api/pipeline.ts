@@ -49,6 +49,15 @@ export interface PipelineOptions {
   readonly state?:
     | 'heap'
     | { readonly kind: 'durable'; readonly path: string; readonly cacheEntries?: number };
+  /**
+   * At parallelism > 1, whether a window aggregation whose aggregator has a
+   * `merge` aggregates in each subtask before the keyed exchange and sends
+   * partial results (local-global aggregation, Flink SQL's TWO_PHASE): a hot
+   * key's records then cost its subtask one partial per batch of each
+   * sender, not one record each. Default true; false sends every record to
+   * its key's subtask (for comparison: `npm run bench -- skew`).
+   */
+  readonly preAggregate?: boolean;
 }
 
 /**
@@ -89,6 +98,7 @@ const DEFAULTS = {
   batchSize: DEFAULT_BATCH_SIZE,
   lingerMs: DEFAULT_LINGER_MS,
   errorPolicy: 'dead-letter' as ErrorPolicy,
+  preAggregate: true,
 };
 
 /** Periodic checkpoints to a local directory. */
@@ -200,6 +210,8 @@ export class Pipeline {
         maxParallelism,
         'pick a smaller number of key groups',
       );
+    if (typeof o.preAggregate !== 'boolean')
+      throw configError('preAggregate must be true or false', o.preAggregate, 'leave it out for true');
     if (o.errorPolicy !== 'dead-letter' && o.errorPolicy !== 'fail') {
       throw configError('errorPolicy must be "dead-letter" or "fail"', o.errorPolicy, 'pick one of the two');
     }
@@ -220,6 +232,7 @@ export class Pipeline {
       batchSize: checkInt('batchSize', o.batchSize, 1),
       lingerMs: checkDuration('lingerMs', o.lingerMs, { min: 0, max: MAX_TIMER_MS, example: '5' }),
       errorPolicy: o.errorPolicy,
+      preAggregate: o.preAggregate,
     };
     const graph = new LogicalGraph();
     graph.add({ id: DEAD_LETTERS_ID, kind: 'dead-letters', inputs: [], outputs: ['main'], keyed: false });
@@ -378,7 +391,7 @@ export class Pipeline {
 
   /** The plan the runtime runs at `parallelism` (chaining, combiners, exchanges decided). Internal. */
   physicalPlan(parallelism: number): PhysicalPlan {
-    return physicalPlan(this.scope.graph, parallelism, this.options.maxParallelism);
+    return physicalPlan(this.scope.graph, parallelism, this.options.maxParallelism, this.options.preAggregate);
   }
 
   /** The state backend of subtask `subtask` as the pipeline's `state` option asks. Internal. */

@@ -23,9 +23,14 @@ import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from '
 /** The id of the sink the plan adds when nothing reads the dead letters. */
 export const DEFAULT_DEAD_LETTERS_ID = 'dead-letters.default';
 
-export function physicalPlan(graph: LogicalGraph, parallelism: number, maxParallelism: number): PhysicalPlan {
+export function physicalPlan(
+  graph: LogicalGraph,
+  parallelism: number,
+  maxParallelism: number,
+  preAggregate = true,
+): PhysicalPlan {
   const combinerOf = new Map<string, string>();
-  const nodes = withCombiners(graph.ordered(), parallelism, combinerOf);
+  const nodes = preAggregate ? withCombiners(graph.ordered(), parallelism, combinerOf) : graph.ordered();
   let consumers = consumersOf(nodes);
   if (consumers.get(DEAD_LETTERS_ID)?.[0]?.length === 0) {
     // No `sink`: the runtime gives this one its default writer.

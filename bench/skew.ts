@@ -1,0 +1,149 @@
+/**
+ * `npm run bench -- skew` (issue 18): a keyed window aggregation over Zipf
+ * 1.0 / 1.5 / 2.0 keys on 2 worker threads, with local-global
+ * pre-aggregation (the default) and without it (`preAggregate: false`: every
+ * record goes to its key's subtask), in alternating rounds, each run in its
+ * own child process. For each it reports events/s, events per CPU-second
+ * (the child's user + system time, all threads), and the window step's
+ * max/mean busy time over its subtasks — how unevenly the hot keys load
+ * them. Every run's results are checked against a run at parallelism 1.
+ *
+ * Output: progress on stderr, then one JSON line on stdout:
+ * {"bench":"skew","events":…,"results":[{"zipf":1.5,"on":{…},"off":{…},"throughputRatio":…}]}
+ */
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+
+const MODULE = new URL('./skew-pipeline.ts', import.meta.url);
+
+interface Run {
+  secs: number;
+  cpuSecs: number;
+  n: number;
+  sum: number;
+  hash: number;
+  /** The window step's busiest subtask ÷ the mean of its subtasks (1 = even). */
+  busySkew: number;
+}
+
+async function runChild(
+  parallelism: number,
+  events: number,
+  zipf: number,
+  preAggregate: boolean,
+): Promise<Run> {
+  const mod = (await import(MODULE.href)) as typeof import('./skew-pipeline.ts');
+  const values = { events, keys: 10_000, zipf, preAggregate };
+  const pipeline = await mod.default.build(values);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const running =
+    parallelism === 1
+      ? await pipeline.start({ parallelism: 1 })
+      : await pipeline.startInThreads(MODULE.href, values, { parallelism });
+  await running.done;
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const busy = running.metrics().steps['window']?.subtaskBusyMicros ?? [];
+  const mean = busy.reduce((a, b) => a + b, 0) / Math.max(1, busy.length);
+  return {
+    secs,
+    cpuSecs: (cpu.user + cpu.system) / 1e6,
+    ...mod.checksum,
+    busySkew: mean > 0 ? Math.max(...busy) / mean : 1,
+  };
+}
+
+function child(parallelism: number, events: number, zipf: number, preAggregate: boolean): Run {
+  const out = execFileSync(
+    process.execPath,
+    [
+      new URL(import.meta.url).pathname,
+      '--child',
+      String(parallelism),
+      '--events',
+      String(events),
+      '--zipf',
+      String(zipf),
+      '--pre',
+      String(preAggregate),
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return JSON.parse(out.trim().split('\n').at(-1)!) as Run;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number, d = 3) => Number(x.toFixed(d));
+
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      events: { type: 'string', default: '4000000' },
+      rounds: { type: 'string', default: '3' },
+      zipf: { type: 'string', default: '1.0,1.5,2.0' },
+    },
+  });
+  const events = Number(values.events);
+  const rounds = Number(values.rounds);
+  const exponents = values.zipf.split(',').map(Number);
+  process.stderr.write(
+    `skew: ${events.toLocaleString()} events, 10,000 Zipf keys, 1 s tumbling count/sum, 2 worker threads; pre-aggregation on vs off; ${rounds} alternating rounds per exponent\n`,
+  );
+  const results = [];
+  for (const zipf of exponents) {
+    const oracle = child(1, events, zipf, true);
+    const on: Run[] = [];
+    const off: Run[] = [];
+    for (let r = 1; r <= rounds; r++)
+      for (const pre of r % 2 === 1 ? [true, false] : [false, true]) {
+        const run = child(2, events, zipf, pre);
+        if (run.n !== oracle.n || run.sum !== oracle.sum || run.hash !== oracle.hash)
+          throw new Error(
+            `zipf ${zipf}, preAggregate ${pre}: results differ from parallelism 1 (${run.n}/${run.sum}/${run.hash} vs ${oracle.n}/${oracle.sum}/${oracle.hash})`,
+          );
+        (pre ? on : off).push(run);
+        process.stderr.write(
+          `skew: zipf ${zipf} pre-aggregation ${pre ? 'on ' : 'off'}: ${(events / run.secs / 1e6).toFixed(2)}M events/s, ${(events / run.cpuSecs / 1e6).toFixed(2)}M per CPU-s, window busy max/mean ${run.busySkew.toFixed(2)}\n`,
+        );
+      }
+    const summary = (runs: Run[]) => ({
+      eventsPerSec: Math.round(events / median(runs.map((x) => x.secs))),
+      eventsPerCpuSec: Math.round(events / median(runs.map((x) => x.cpuSecs))),
+      busySkew: round(median(runs.map((x) => x.busySkew))),
+    });
+    const a = summary(on);
+    const b = summary(off);
+    results.push({
+      zipf,
+      on: a,
+      off: b,
+      throughputRatio: round(a.eventsPerSec / b.eventsPerSec),
+      cpuRatio: round(a.eventsPerCpuSec / b.eventsPerCpuSec),
+      resultsEqual: true,
+    });
+  }
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'skew', events, threads: 2, keys: 10_000, rounds, results })}\n`,
+  );
+}
+
+if (process.argv[2] === '--child') {
+  const { values } = parseArgs({
+    args: process.argv.slice(4),
+    options: {
+      events: { type: 'string' },
+      zipf: { type: 'string' },
+      pre: { type: 'string' },
+    },
+  });
+  const run = await runChild(
+    Number(process.argv[3]),
+    Number(values.events),
+    Number(values.zipf),
+    values.pre === 'true',
+  );
+  process.stdout.write(`${JSON.stringify(run)}\n`);
+  process.exit(0);
+}

@@ -391,7 +391,12 @@ export class Pipeline {
 
   /** The plan the runtime runs at `parallelism` (chaining, combiners, exchanges decided). Internal. */
   physicalPlan(parallelism: number): PhysicalPlan {
-    return physicalPlan(this.scope.graph, parallelism, this.options.maxParallelism, this.options.preAggregate);
+    return physicalPlan(
+      this.scope.graph,
+      parallelism,
+      this.options.maxParallelism,
+      this.options.preAggregate,
+    );
   }
 
   /** The state backend of subtask `subtask` as the pipeline's `state` option asks. Internal. */

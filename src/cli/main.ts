@@ -9,7 +9,7 @@
  * usage error; 65 (`EX_DATAERR` of sysexits.h) more of the input was
  * dead-lettered than `--max-dead-letter-ratio` allows; 130 Ctrl-C twice.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,8 +20,10 @@ import { EddyError } from '../errors/index.ts';
 import { OPS_FLAGS, OPS_HELP, opsOptions } from '../ops/options.ts';
 import { startRunOps } from '../ops/run-ops.ts';
 import type { OptionSpec, PipelineModule } from './define.ts';
+import { inspectCommand } from './inspect.ts';
 import { runOnKafka } from './kafka.ts';
 import { kafkaCommand } from './kafka-reset.ts';
+import { loadModule } from './load.ts';
 
 /**
  * The default of `--max-dead-letter-ratio`: a run that dead-letters more
@@ -64,6 +66,10 @@ const HELP = `eddy — real-time dataflow for TypeScript
 Usage:
   eddy run <module.ts> [options]   Run the pipeline that <module.ts> default-exports (definePipeline)
   eddy run <module.ts> --help      Show that pipeline's options
+  eddy inspect <module.ts>         Print the pipeline's plan: steps, tasks, exchanges (--parallelism n,
+                                   --json)
+  eddy inspect --live <url>        Read a running job's dashboard (eddy run --ui): steps, rates, hot
+                                   keys, bottleneck and the parallelism it needs (DS2)
   eddy kafka reset --app-id <id>   Delete a Kafka application's internal topics and offsets (--dry-run)
   eddy --help                      Show this help
 
@@ -145,8 +151,9 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
     return command === undefined ? 2 : 0;
   }
   if (command === 'kafka') return kafkaCommand(rest);
+  if (command === 'inspect') return inspectCommand(rest);
   if (command !== 'run') {
-    const near = closest(command, ['run', 'kafka', 'help']);
+    const near = closest(command, ['run', 'inspect', 'kafka', 'help']);
     process.stderr.write(
       `eddy: unknown command "${command}"${near === undefined ? '' : ` (did you mean "${near}"?)`}; run "eddy --help" for the commands\n`,
     );
@@ -495,29 +502,6 @@ function kafkaUsage(parsed: Record<string, string | boolean | undefined>): strin
   if (other !== undefined)
     return `--${other} is for the embedded runtime; a Kafka application keeps its state, offsets and savepoints in its topics: leave --${other} out, and start the same --app-id again to resume`;
   return undefined;
-}
-
-/** Imports the module; a string when it cannot be found or is not a pipeline module (one line to print). */
-async function loadModule(file: string): Promise<PipelineModule<Record<string, OptionSpec>> | string> {
-  const path = resolve(file);
-  if (!existsSync(path))
-    return `eddy run: no pipeline module at ${file} (${path}); check the path, e.g. eddy run examples/iot/pipeline.ts`;
-  if (statSync(path).isDirectory())
-    return `eddy run: ${file} is a directory; name the module file in it, e.g. ${join(file, 'pipeline.ts')}`;
-  let loaded: { default?: PipelineModule<Record<string, OptionSpec>> };
-  try {
-    loaded = (await import(pathToFileURL(path).href)) as typeof loaded;
-  } catch (e) {
-    // A module that imports something missing is one line; an error in the module's own code keeps its stack.
-    const code = (e as { code?: unknown })?.code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_UNSUPPORTED_DIR_IMPORT')
-      return `eddy run: cannot load ${file}: ${(e as Error).message.split('\n')[0]}; check its imports`;
-    throw e;
-  }
-  const mod = loaded.default;
-  if (mod === undefined || typeof mod.build !== 'function')
-    return `eddy run: ${file} does not default-export a pipeline; export default definePipeline({...})`;
-  return mod;
 }
 
 /** The first argument that is no known option (with a "did you mean"), or undefined. */

@@ -22,6 +22,7 @@ import { kafkaSourceOptions } from '../connectors/kafka/source.ts';
 import type { Key } from '../core/key-groups.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 import { configError } from '../errors/index.ts';
+import { observeWithOpenTelemetry } from '../ops/otel.ts';
 import type { RunOps } from '../ops/run-ops.ts';
 import { consumersOf, type PlanNode } from '../plan/graph.ts';
 import { mergeMetrics } from '../runtime/controller.ts';
@@ -208,6 +209,8 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
   };
   const metrics = (): PipelineMetrics => mergeMetrics(Object.values(app.metrics().pipelines));
   let final = metrics();
+  // The instance's figures (its partitions' together) through OpenTelemetry, as an embedded run's.
+  const unobserve = observeWithOpenTelemetry(o.name, metrics);
   const onTerm = onStop('SIGTERM');
   const onInt = onStop('SIGINT');
   process.on('SIGTERM', onTerm);
@@ -248,6 +251,7 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
       },
     );
   } finally {
+    unobserve();
     if (ticker !== undefined) clearInterval(ticker);
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);

@@ -10,8 +10,8 @@ import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../core/batch.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Source, SourceOptions } from '../core/connector.ts';
 import type { DeadLetter } from '../core/dead-letter.ts';
-import { DEFAULT_MAX_PARALLELISM } from '../core/key-groups.ts';
-import type { PipelineMetrics } from '../core/metrics.ts';
+import { DEFAULT_MAX_PARALLELISM, type Key } from '../core/key-groups.ts';
+import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { ErrorPolicy } from '../operators/operator.ts';
 import { observeWithOpenTelemetry } from '../ops/otel.ts';
@@ -172,6 +172,14 @@ export interface RunningPipeline {
   stopWithSavepoint(dir: string): Promise<CheckpointInfo>;
   /** Takes a checkpoint now (needs `checkpoints`). */
   checkpoint(): Promise<CheckpointInfo>;
+  /**
+   * The state `key` has in keyed step `step` now (queryable state, as Kafka
+   * Streams' interactive queries): every entry of the key in the step's
+   * tables — a rolling aggregate's value, each open window's accumulator —
+   * read from the subtask (thread) that holds its key group. A point-in-time
+   * read of live state, not of a checkpoint.
+   */
+  queryState(step: string, key: Key): Promise<KeyState>;
   /** Resolves when the run ends (bounded sources exhausted, or stopped), rejects when it fails. */
   readonly done: Promise<void>;
 }
@@ -456,6 +464,7 @@ export class Pipeline {
         stop: () => job.stop(),
         stopWithSavepoint: (dir) => job.stopWithSavepoint(dir),
         checkpoint: () => job.triggerCheckpoint(),
+        queryState: async (step, key) => job.queryState(step, key),
         done: job.done,
       };
     };

@@ -75,6 +75,21 @@ export interface PipelineMetrics {
 }
 
 /** The mutable counters behind a {@link StepMetrics} snapshot. Internal. */
+/** A key's state in one step (`RunningPipeline.queryState`): every table entry of the key, by namespace. */
+export interface KeyState {
+  readonly step: string;
+  readonly key: Key;
+  readonly keyGroup: number;
+  /** The subtask that holds the key group. */
+  readonly subtask: number;
+  /** Each entry: its table, its namespace (a window's, or 0), its value. Empty when the key has no state. */
+  readonly entries: readonly {
+    readonly table: string;
+    readonly namespace: number;
+    readonly value: unknown;
+  }[];
+}
+
 export class StepCounters {
   recordsIn = 0;
   recordsOut = 0;

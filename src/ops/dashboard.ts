@@ -22,7 +22,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { PipelineMetrics } from '../core/metrics.ts';
+import type { Key } from '../core/key-groups.ts';
+import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
 import type { JobGraph } from '../plan/job-graph.ts';
 import { mergeMetrics } from '../runtime/controller.ts';
 import type {
@@ -67,6 +68,7 @@ export class Dashboard {
   #graph: JobGraph | null = null;
   #embedded: (() => PipelineMetrics) | undefined;
   #kafka: (() => KafkaAppView) | undefined;
+  #query: ((step: string, key: Key) => Promise<KeyState>) | undefined;
   readonly #history: Sample[] = [];
   readonly #checkpoints: CheckpointView[] = [];
   #completed = 0;
@@ -95,6 +97,25 @@ export class Dashboard {
 
   attachKafka(read: () => KafkaAppView): void {
     this.#kafka = read;
+  }
+
+  /** How `/api/query` reads a key's state (an embedded or threaded run's `queryState`). */
+  attachQuery(query: (step: string, key: Key) => Promise<KeyState>): void {
+    this.#query = query;
+  }
+
+  /**
+   * A key's state in a step (`GET /api/query?step=&key=`): the key as a
+   * string, or — when that has no state and it reads as a number — as a
+   * number. Undefined when the run cannot be queried (a Kafka application).
+   */
+  async query(step: string, key: string): Promise<KeyState | undefined> {
+    const query = this.#query;
+    if (query === undefined) return undefined;
+    const asString = await query(step, key);
+    if (asString.entries.length > 0 || !/^-?\d+(\.\d+)?$/.test(key)) return asString;
+    const asNumber = await query(step, Number(key));
+    return asNumber.entries.length > 0 ? asNumber : asString;
   }
 
   observeCheckpoint(info: CheckpointFigures): void {

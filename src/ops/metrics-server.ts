@@ -102,7 +102,7 @@ interface Served {
 }
 
 const PATHS = ['/metrics', '/healthz', '/readyz'];
-const UI_PATHS = ['/', '/dashboard.js', '/dashboard.css', '/api/state', '/api/events'];
+const UI_PATHS = ['/', '/dashboard.js', '/dashboard.css', '/api/state', '/api/events', '/api/query'];
 
 async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Promise<void> {
   try {
@@ -142,7 +142,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
         reason:
           o.dashboard === undefined
             ? 'the paths are /metrics, /healthz and /readyz (the dashboard at / needs --ui)'
-            : 'the paths are / (the dashboard), /api/state, /api/events, /metrics, /healthz and /readyz',
+            : 'the paths are / (the dashboard), /api/state, /api/events, /api/query, /metrics, /healthz and /readyz',
       });
     if (req.method !== 'GET') {
       res.setHeader('Allow', 'GET');
@@ -160,6 +160,29 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
     }
     const dashboard = o.dashboard!;
     if (path === '/api/state') return json(res, 200, dashboard.state());
+    if (path === '/api/query') {
+      const step = url.searchParams.get('step');
+      const key = url.searchParams.get('key');
+      if (step === null || key === null || step.length > 256 || key.length > 4096)
+        return json(res, 400, {
+          status: 'bad request',
+          reason: 'send /api/query?step=<step id>&key=<key> (a key up to 4096 characters)',
+        });
+      let state: Awaited<ReturnType<Dashboard['query']>>;
+      try {
+        state = await dashboard.query(step, key);
+      } catch (e) {
+        return json(res, 404, { status: 'not found', reason: String((e as Error)?.message ?? e) });
+      }
+      if (state === undefined)
+        return json(res, 501, {
+          status: 'not implemented',
+          reason: 'this run cannot be queried (a Kafka application: not yet)',
+        });
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end(`${JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
+      return;
+    }
     if (path === '/api/events') {
       if (!dashboard.subscribe(res))
         json(res, 503, { status: 'unavailable', reason: 'too many pages are listening; close one' });

@@ -15,7 +15,8 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
-import type { PipelineMetrics } from '../core/metrics.ts';
+import type { Key } from '../core/key-groups.ts';
+import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
 import type { JobGraph } from '../plan/job-graph.ts';
 import type { Dashboard } from './dashboard.ts';
 import { RunHealth } from './health.ts';
@@ -36,7 +37,10 @@ export interface RunOps {
   /** For `RunOptions.onCheckpoint` (and a Kafka application's commits). */
   readonly onCheckpoint: (info: CheckpointFigures) => void;
   /** The run started (state restored, sources open): ready, and scrapes read its metrics. */
-  attach(running: { metrics(): PipelineMetrics }): void;
+  attach(running: {
+    metrics(): PipelineMetrics;
+    queryState?(step: string, key: Key): Promise<KeyState>;
+  }): void;
   /** A Kafka application runs: scrapes read its tasks; ready once partitions are assigned (see `assigned`). */
   attachKafka(app: { metrics(): KafkaAppView }): void;
   /** A Kafka application's partitions were assigned and their tasks restored. */
@@ -132,6 +136,8 @@ export async function startRunOps(
     attach(running) {
       exporter?.attach(() => running.metrics());
       dashboard?.attach(() => running.metrics());
+      const query = running.queryState?.bind(running);
+      if (query !== undefined) dashboard?.attachQuery(query);
       health.running();
     },
     attachKafka(app) {

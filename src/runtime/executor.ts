@@ -17,8 +17,8 @@ import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../core/batch.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
 import type { Sink, SourceReader } from '../core/connector.ts';
 import { type DeadLetter, payloadText } from '../core/dead-letter.ts';
-import { workerForKeyGroup } from '../core/key-groups.ts';
-import { type PipelineMetrics, StepCounters, type StepMetrics } from '../core/metrics.ts';
+import { type Key, keyGroupOf, workerForKeyGroup } from '../core/key-groups.ts';
+import { type KeyState, type PipelineMetrics, StepCounters, type StepMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import { ChainOperator } from '../operators/chain.ts';
 import type { ErrorPolicy, Operator, OperatorContext, OperatorSnapshot } from '../operators/operator.ts';
@@ -385,6 +385,22 @@ export class Executor {
       removeFrom(this.#pressure, settled);
       removeFrom(this.#linkPressure, settled);
     }
+  }
+
+  /** `key`'s state in `step` as this subtask holds it (the caller picks the subtask of its key group). */
+  queryState(step: string, key: Key): KeyState {
+    if (!this.#counters.has(step))
+      throw new EddyError(
+        'EDDY_CONFIG_INVALID',
+        `no step "${step}" in this pipeline; the steps are ${[...this.#counters.keys()].join(', ')}`,
+      );
+    const keyGroup = keyGroupOf(key, this.#maxParallelism);
+    const entries: { table: string; namespace: number; value: unknown }[] = [];
+    for (const [s, table, t] of this.#state.tables())
+      if (s === step)
+        for (const [k, namespace, value] of t.entries(keyGroup))
+          if (k === key) entries.push({ table, namespace, value });
+    return { step, key, keyGroup, subtask: this.subtask, entries };
   }
 
   /** The encoded bytes of each step's state in a checkpoint just collected (see `collectSubtask`). */

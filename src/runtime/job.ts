@@ -14,8 +14,8 @@
 import { CheckpointRestore } from '../checkpoint/snapshot.ts';
 import type { CheckpointStore, LoadedCheckpoint } from '../checkpoint/storage.ts';
 import { systemClock } from '../core/clock.ts';
-import { workerForKeyGroup } from '../core/key-groups.ts';
-import type { PipelineMetrics } from '../core/metrics.ts';
+import { type Key, keyGroupOf, workerForKeyGroup } from '../core/key-groups.ts';
+import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
@@ -205,6 +205,16 @@ export class Job {
   }
 
   /** Every step's metrics summed over subtasks (watermarks: the lowest). */
+  /** `key`'s state in `step`, from the subtask of its key group (see `Executor.queryState`). */
+  queryState(step: string, key: Key): KeyState {
+    const n = this.#executors.length;
+    if (n === 0)
+      throw new EddyError('EDDY_CONFIG_INVALID', 'the job has not started; query its state once it runs');
+    const max = this.#options.maxParallelism;
+    const subtask = workerForKeyGroup(max, n, keyGroupOf(key, max));
+    return this.#executors[subtask]!.queryState(step, key);
+  }
+
   metrics(): PipelineMetrics {
     return this.#controller.metrics();
   }

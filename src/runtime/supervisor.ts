@@ -13,7 +13,8 @@
  * fails with the last error.
  */
 import type { LoadedCheckpoint } from '../checkpoint/storage.ts';
-import type { PipelineMetrics } from '../core/metrics.ts';
+import type { Key } from '../core/key-groups.ts';
+import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import type { CheckpointInfo } from './checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from './restart.ts';
@@ -21,6 +22,7 @@ import { type RestartOptions, RestartStrategy } from './restart.ts';
 /** One attempt of a run: what `Pipeline.start` returns, for one job. */
 export interface Attempt {
   metrics(): PipelineMetrics;
+  queryState(step: string, key: Key): Promise<KeyState>;
   stop(): void;
   stopWithSavepoint(dir: string): Promise<CheckpointInfo>;
   checkpoint(): Promise<CheckpointInfo>;
@@ -102,6 +104,7 @@ export async function supervise(
       return current.stopWithSavepoint(dir);
     },
     checkpoint: () => current.checkpoint(),
+    queryState: (step, key) => current.queryState(step, key),
     done,
   };
 }

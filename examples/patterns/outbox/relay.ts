@@ -88,11 +88,17 @@ if (import.meta.main) {
     brokers: env('KAFKA_BROKERS', '127.0.0.1:9092').split(','),
     mode: env('OUTBOX_MODE', 'unbounded') as 'bounded' | 'unbounded',
   });
-  const metrics = await relay.run({
+  const running = await relay.start({
     checkpoints: { dir: env('CHECKPOINTS', './checkpoints/outbox-relay'), intervalMs: 500 },
     resumeFrom: 'latest',
     signal: stop.signal,
   });
+  const from = running.metrics().checkpoints?.restoredFrom;
+  process.stderr.write(
+    `outbox relay: running${from === undefined ? ', from the start of the outbox' : `, resumed from checkpoint ${from}`}\n`,
+  );
+  await running.done;
+  const metrics = running.metrics();
   const relayed = metrics.steps['kafka']?.recordsIn ?? 0;
   process.stdout.write(`${JSON.stringify({ relayed, ms: Date.now() - started })}\n`);
 }

@@ -16,7 +16,8 @@ import type { Participant } from '../../checkpoint/coordinator.ts';
 import type { SubtaskMeta } from '../../checkpoint/snapshot.ts';
 import type { CheckpointStore, Chunk, LoadedCheckpoint } from '../../checkpoint/storage.ts';
 import { systemClock } from '../../core/clock.ts';
-import type { PipelineMetrics } from '../../core/metrics.ts';
+import { keyGroupOf, workerForKeyGroup } from '../../core/key-groups.ts';
+import type { KeyState, PipelineMetrics } from '../../core/metrics.ts';
 import { EddyError } from '../../errors/index.ts';
 import { WatermarkAlignment } from '../alignment.ts';
 import { type CheckpointInfo, localParticipant } from '../checkpoints.ts';
@@ -136,6 +137,9 @@ export async function startThreaded(
     onCheckpoint: options.onCheckpoint,
   });
   const workers: Worker[] = [];
+  /** Queries of state in worker threads, by id, waiting for their answer. */
+  const queries = new Map<number, { resolve: (s: KeyState) => void; reject: (e: unknown) => void }>();
+  let queryId = 0;
   const remotes: RemoteParticipant[] = [];
   const latest: (PipelineMetrics | undefined)[] = [];
   let ready = 0;
@@ -163,6 +167,8 @@ export async function startThreaded(
   const fail = (e: unknown) => {
     if (failed) return;
     failed = true;
+    for (const q of queries.values()) q.reject(e);
+    queries.clear();
     onNotReady(e);
     // Before the controller knows the subtasks (a thread failing at start-up), stop them here.
     if (setup === undefined) void abort();
@@ -207,6 +213,13 @@ export async function startThreaded(
         case 'metrics':
           latest[k] = m.m as PipelineMetrics;
           return;
+        case 'queried': {
+          const answer = queries.get(m.id);
+          queries.delete(m.id);
+          if (m.error !== undefined) answer?.reject(new EddyError('EDDY_CONFIG_INVALID', m.error));
+          else answer?.resolve(m.state as KeyState);
+          return;
+        }
         case 'error':
           fail(new EddyError('EDDY_INTERNAL', `subtask ${k} failed: ${m.message}`, { cause: m.stack }));
           return;
@@ -242,6 +255,9 @@ export async function startThreaded(
     send({ t: how });
     await allClosed;
     clearInterval(poll);
+    for (const q of queries.values())
+      q.reject(new EddyError('EDDY_CONFIG_INVALID', 'the run ended before its state was read'));
+    queries.clear();
     if (how === 'close') await executor.close();
     else await executor.cancel();
     for (const link of links.values()) link.close();
@@ -266,6 +282,15 @@ export async function startThreaded(
     },
     stopWithSavepoint: (dir) => controller.stopWithSavepoint(dir),
     checkpoint: () => controller.triggerCheckpoint(),
+    queryState: async (step, key) => {
+      const max = pipeline.options.maxParallelism;
+      const k = workerForKeyGroup(max, n, keyGroupOf(key, max));
+      if (k === 0) return executor.queryState(step, key);
+      const id = ++queryId;
+      const answered = new Promise<KeyState>((resolve, reject) => queries.set(id, { resolve, reject }));
+      workers[k - 1]!.postMessage({ t: 'query', id, step, key } satisfies ControlMessage);
+      return answered;
+    },
     done: controller.done,
   };
 }

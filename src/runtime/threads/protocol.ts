@@ -23,6 +23,7 @@ export type ControlMessage =
   | { readonly t: 'start' }
   | { readonly t: 'stop' }
   | { readonly t: 'metrics' }
+  | { readonly t: 'query'; readonly id: number; readonly step: string; readonly key: string | number }
   | { readonly t: 'close' }
   | { readonly t: 'cancel' }
   // The checkpoint phases (see checkpoint/coordinator.ts); each is answered by the same name + 'ed'.
@@ -38,6 +39,7 @@ export type ReportMessage =
   | { readonly t: 'ready' }
   | { readonly t: 'drained' }
   | { readonly t: 'metrics'; readonly m: unknown }
+  | { readonly t: 'queried'; readonly id: number; readonly state?: unknown; readonly error?: string }
   | { readonly t: 'error'; readonly message: string; readonly stack: string | undefined }
   | { readonly t: 'closed' }
   | { readonly t: 'cp-parked' }

@@ -37,6 +37,13 @@ try {
         case 'stop':
           executor.stop();
           return;
+        case 'query':
+          try {
+            report({ t: 'queried', id: m.id, state: executor.queryState(m.step, m.key) });
+          } catch (e) {
+            report({ t: 'queried', id: m.id, error: (e as Error)?.message ?? String(e) });
+          }
+          return;
         case 'metrics':
           report({ t: 'metrics', m: executor.metrics() });
           return;

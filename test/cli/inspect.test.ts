@@ -5,25 +5,18 @@
  * `--live` reads a running job's dashboard: its steps, hot keys and DS2.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { PlanDescription } from '../../src/cli/inspect.ts';
+import { eddy } from '../helpers/cli.ts';
 import { eventually } from '../ops/exposition.ts';
 
 const bin = new URL('../../bin/eddy.js', import.meta.url).pathname;
 const iot = new URL('../../examples/iot/pipeline.ts', import.meta.url).pathname;
 const heldOpen = new URL('../ops/fixtures/held-open.ts', import.meta.url).pathname;
-
-function eddy(args: readonly string[], env: NodeJS.ProcessEnv = process.env) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 60_000, env }, (error, stdout, stderr) =>
-      resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? null), stdout, stderr }),
-    );
-  });
-}
 
 describe('eddy inspect', () => {
   it('prints the plan at a parallelism: pre-aggregation before the keyed exchange, sinks in subtask 0', async () => {

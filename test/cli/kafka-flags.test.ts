@@ -5,25 +5,16 @@
  * source that cannot replay runs, with a line that says what a crash loses.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { deployOnKafka, repartitionKey } from '../../src/cli/kafka.ts';
 import { kafkaApp, kafkaSink, kafkaSource } from '../../src/connectors/kafka/index.ts';
 import { generatorSource, Pipeline } from '../../src/index.ts';
+import { eddy } from '../helpers/cli.ts';
 import { nullSink } from '../helpers/sinks.ts';
 
-const bin = new URL('../../bin/eddy.js', import.meta.url).pathname;
+const _bin = new URL('../../bin/eddy.js', import.meta.url).pathname;
 const clicks = new URL('../../examples/clickstream/pipeline.ts', import.meta.url).pathname;
 const push = new URL('./fixtures/push.ts', import.meta.url).pathname;
-
-function eddy(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = (error as { code?: number } | null)?.code;
-      resolve({ code: error === null ? 0 : typeof code === 'number' ? code : null, stdout, stderr });
-    });
-  });
-}
 
 const app = () => kafkaApp({ applicationId: 'flags-test', brokers: ['127.0.0.1:1'] });
 const source = () =>

@@ -6,25 +6,16 @@
  * counts start again from 1).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
 import { internalTopics, kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
+import { eddy } from '../helpers/cli.ts';
 import { type Counted, countingPipeline, createTopics, kafkaReady, until } from './helpers.ts';
 
 const kafka = await kafkaReady();
-const BIN = new URL('../../bin/eddy.js', import.meta.url).pathname;
-
-function eddy(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 120_000 }, (error, stdout, stderr) => {
-      const code = (error as { code?: number } | null)?.code;
-      resolve({ code: error === null ? 0 : typeof code === 'number' ? code : null, stdout, stderr });
-    });
-  });
-}
+const _BIN = new URL('../../bin/eddy.js', import.meta.url).pathname;
 
 describe('eddy kafka reset', { skip: kafka.skip }, () => {
   it('refuses while an instance runs; a dry run deletes nothing; a reset starts the application over', {
@@ -77,7 +68,9 @@ describe('eddy kafka reset', { skip: kafka.skip }, () => {
         }
       };
       await runUntil(12, async () => {
-        const r = await eddy(['kafka', 'reset', '--app-id', id, '--brokers', brokers.join(',')]);
+        const r = await eddy(['kafka', 'reset', '--app-id', id, '--brokers', brokers.join(',')], {
+          timeoutMs: 120_000,
+        });
         assert.equal(r.code, 1, r.stderr);
         assert.match(
           r.stderr,
@@ -85,14 +78,19 @@ describe('eddy kafka reset', { skip: kafka.skip }, () => {
         );
       });
       const topics = internalTopics(id);
-      const dry = await eddy(['kafka', 'reset', '--app-id', id, '--brokers', brokers.join(','), '--dry-run']);
+      const dry = await eddy(
+        ['kafka', 'reset', '--app-id', id, '--brokers', brokers.join(','), '--dry-run'],
+        { timeoutMs: 120_000 },
+      );
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /dry run: nothing deleted/);
       assert.match(dry.stdout, new RegExp(`internal topics would delete: .*${topics.changelog}`));
       assert.match(dry.stdout, new RegExp(`with 2 committed offsets: .*${input}:0@\\d+`));
       assert.ok((await admin.listTopics()).includes(topics.changelog), 'a dry run deletes nothing');
 
-      const reset = await eddy(['kafka', 'reset', '--app-id', id, '--brokers', brokers.join(',')]);
+      const reset = await eddy(['kafka', 'reset', '--app-id', id, '--brokers', brokers.join(',')], {
+        timeoutMs: 120_000,
+      });
       assert.equal(reset.code, 0, reset.stderr);
       assert.match(reset.stdout, /internal topics deleted: /);
       await until('the internal topics are gone', async () => {
@@ -121,7 +119,9 @@ describe('eddy kafka reset', { skip: kafka.skip }, () => {
     const noId = await eddy(['kafka', 'reset']);
     assert.equal(noId.code, 2);
     assert.match(noId.stderr, /--app-id <id> names the application to reset.*received none/);
-    const bad = await eddy(['kafka', 'reset', '--app-id', 'x', '--brokers', 'nohost']);
+    const bad = await eddy(['kafka', 'reset', '--app-id', 'x', '--brokers', 'nohost'], {
+      timeoutMs: 120_000,
+    });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /Kafka brokers must be host:port/);
   });

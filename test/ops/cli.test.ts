@@ -5,24 +5,17 @@
  * with the run; refusals exit 2 with a line naming the fix.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { eddy } from '../helpers/cli.ts';
 import { eventually, parseExposition } from './exposition.ts';
 import { expected } from './fixtures/held-open.ts';
 
 const bin = new URL('../../bin/eddy.js', import.meta.url).pathname;
 const heldOpen = new URL('./fixtures/held-open.ts', import.meta.url).pathname;
-
-function eddy(args: readonly string[], env: NodeJS.ProcessEnv = process.env) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 60_000, env }, (error, stdout, stderr) =>
-      resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? null), stdout, stderr }),
-    );
-  });
-}
 
 describe('eddy run --metrics-port (issue 17)', () => {
   it('serves a threaded run (--parallelism 2) behind a token, logs JSON, and closes with the run', {
@@ -123,7 +116,7 @@ describe('eddy run --metrics-port (issue 17)', () => {
 
   it('refuses flags it cannot honour, naming the fix, before running anything', async () => {
     const env = { ...process.env, EDDY_METRICS_TOKEN: '' };
-    const wide = await eddy(['run', heldOpen, '--metrics-port', '0', '--metrics-host', '0.0.0.0'], env);
+    const wide = await eddy(['run', heldOpen, '--metrics-port', '0', '--metrics-host', '0.0.0.0'], { env });
     assert.equal(wide.code, 2);
     assert.match(
       wide.stderr,
@@ -136,7 +129,7 @@ describe('eddy run --metrics-port (issue 17)', () => {
       [['--log-level', 'loud'], /--log-level must be one of trace, debug, info, warn, error, fatal, silent/],
       [['--log-format', 'xml'], /--log-format must be text or json/],
     ] as const) {
-      const out = await eddy(['run', heldOpen, ...args], env);
+      const out = await eddy(['run', heldOpen, ...args], { env });
       assert.equal(out.code, 2, out.stderr);
       assert.match(out.stderr, message);
       assert.equal(out.stderr.split('\n').filter(Boolean).length, 1, out.stderr);

@@ -6,23 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Random } from '../../src/util/random.ts';
 import { SpaceSaving } from '../../src/util/space-saving.ts';
-
-/** Deterministic [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `n` keys `k0..k(keys-1)` drawn with P(k_i) ∝ 1/(i+1)^s, in batches of random sizes. */
 function zipf(seed: number, n: number, keys: number, s: number): string[][] {
-  const rnd = random(seed);
+  const random = new Random(seed);
+  const rnd = () => random.next();
   const weights = Array.from({ length: keys }, (_, i) => 1 / (i + 1) ** s);
   const total = weights.reduce((a, b) => a + b, 0);
   const cdf: number[] = [];

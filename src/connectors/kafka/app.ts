@@ -47,21 +47,36 @@ import {
 } from '@platformatic/kafka';
 
 import type { Pipeline } from '../../api/pipeline.ts';
-import type { DecodeLimits } from '../../codec/index.ts';
 import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../../core/connector.ts';
-import { type Key, keyGroupOf } from '../../core/key-groups.ts';
+import type { Key } from '../../core/key-groups.ts';
 import type { PipelineMetrics } from '../../core/metrics.ts';
 import { configError, describe, EddyError, type ErrorCode } from '../../errors/index.ts';
 import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
 import { committedReads } from './aborted.ts';
+import {
+  type KafkaAppMetrics,
+  type KafkaAppSinkOptions,
+  type KafkaAppSourceOptions,
+  kafkaPartition,
+  type PartitionLag,
+  type RestoreMetrics,
+} from './app-options.ts';
+import { AppSinkWriter } from './app-sink.ts';
 import { perTopicCooperativeSticky } from './assignor.ts';
 import { brokersOf } from './brokers.ts';
 import { ChangelogReplica, ChangelogStore, PART_BYTES, readChangelog } from './changelog.ts';
-import { checkDeadLetterTopic, deadLetterMessage, sinkDeadLetterMessage } from './dead-letters.ts';
+import { checkDeadLetterTopic, deadLetterMessage } from './dead-letters.ts';
 import { hasKafkaError, isTransientKafkaError } from './errors.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
+import {
+  type Forwarded,
+  forwardedOf,
+  REJECT_HEADER_KEY,
+  rejectedInput,
+  SOURCE_HEADER_KEY,
+} from './forwarded.ts';
 import { internalTopics } from './reset.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 import {
@@ -76,18 +91,16 @@ import {
   KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
   sinkTopic,
   type TopicInfo,
-  truncatedNote,
 } from './topics.ts';
 
-/**
- * The partition eddy writes a record with key `key` to, of `partitions`: the
- * key's key group. Producers of an application's input topics must partition
- * this way (the Kafka sinks do), so that a partition holds exactly the keys of
- * its key group.
- */
-export function kafkaPartition(key: Key, partitions: number): number {
-  return keyGroupOf(key, partitions);
-}
+export {
+  type KafkaAppMetrics,
+  type KafkaAppSinkOptions,
+  type KafkaAppSourceOptions,
+  kafkaPartition,
+  type PartitionLag,
+  type RestoreMetrics,
+} from './app-options.ts';
 
 export interface KafkaAppOptions {
   /** The consumer group, the prefix of the transactional id and of the changelog topic. */
@@ -128,118 +141,6 @@ export interface KafkaAppOptions {
    * `RESTART_DEFAULTS` (100 ms doubling to 30 s; more than 10 failures in 60 s fails).
    */
   readonly restart?: RestartOptions;
-}
-
-/** What a running Kafka application reports about itself (`KafkaApp#metrics`). */
-export interface KafkaAppMetrics {
-  /** Restarts after failures so far: partition tasks started again from their last commit, and retries to start tasks. */
-  readonly restarts: number;
-  /** Partition tasks stopped here because their partition moved to another process. */
-  readonly moved: number;
-  /** The partitions this process runs tasks for, as `topic:partition`. */
-  readonly tasks: readonly string[];
-  /** Each key-group task's pipeline metrics, by `topic:partition`. */
-  readonly pipelines: Readonly<Record<string, PipelineMetrics>>;
-  /** Group generations this process joined (each a rebalance it took part in). */
-  readonly rebalances: number;
-  /** Commits of key-group tasks here: how many, how many failed, and their duration (ms) — the last and the largest. */
-  readonly commits: {
-    readonly count: number;
-    readonly failed: number;
-    readonly lastMs: number;
-    readonly maxMs: number;
-  };
-  /** The last restores of key-group partitions here (newest last, at most 32): how long, how many records read, and whether from a warm standby. */
-  readonly restores: readonly RestoreMetrics[];
-  /**
-   * Consumer lag of each input partition this process runs, by
-   * `topic:partition`: its end (last stable offset, read_committed) as last
-   * asked of the brokers, the next offset this process fetches, what it has
-   * fetched but not processed, and `lag` = end − next. The ends are asked
-   * for when `metrics()` is called and the last answer is older than 5 s (in
-   * the background: the call returns what is known), so nothing is asked
-   * while nobody looks. A transaction's commit marker takes an offset, so a
-   * partition fed by transactions may show a lag of 1 when caught up.
-   */
-  readonly lag: Readonly<Record<string, PartitionLag>>;
-}
-
-/** One input partition's consumer lag (see `KafkaAppMetrics.lag`). */
-export interface PartitionLag {
-  /** The partition's last stable offset, as last asked (-1 before the first answer). */
-  readonly end: number;
-  /** The next offset this process fetches. */
-  readonly next: number;
-  /** Records fetched but not yet processed. */
-  readonly buffered: number;
-  /** `end − next` (≥ 0), or -1 before the first answer. */
-  readonly lag: number;
-  /** How old `end` is, in ms (-1 before the first answer). */
-  readonly ageMs: number;
-}
-
-/** One restore of a key-group partition's state before its task started. */
-export interface RestoreMetrics {
-  readonly partition: number;
-  /** From fencing the previous owner to the state read back, in ms. */
-  readonly ms: number;
-  /** Changelog records read for it. */
-  readonly records: number;
-  readonly standby: boolean;
-  readonly at: number;
-}
-
-export interface KafkaAppSourceOptions<T> {
-  readonly topics: readonly string[];
-  /** How values are decoded: JSON (default), a UTF-8 string, the raw bytes, or a format such as `avroFormat(…)`. */
-  readonly format?: 'json' | 'string' | 'bytes' | KafkaFormat;
-  /**
-   * Undecodable records (and those `parse` or `keyBy` rejects) are also
-   * written to this topic, unchanged, with the reason in `eddy.*` headers —
-   * inside the same transactions as everything else, so each exactly once.
-   */
-  readonly deadLetterTopic?: string;
-  /** Checks and converts a decoded value; throw to dead-letter the record with your message. */
-  readonly parse?: (value: unknown) => T;
-  readonly limits?: Partial<DecodeLimits>;
-  /** Fetched records held before the fetch pauses. Default 10,000. */
-  readonly bufferSize?: number;
-  /**
-   * The key the pipeline's keyed steps use (its `keyBy`), when the input
-   * topics are not already partitioned by it with `kafkaPartition`. Records
-   * then go through the internal topic `<applicationId>-repartition`
-   * (partitioned by this key, inside the same transactions) before the
-   * pipeline sees them, so that a partition holds exactly its key group.
-   * Without it there must be one input topic, partitioned by the key.
-   * A record it gives no key (undefined) stays in its input partition's key
-   * group (`eddy run --kafka` does so for records a filter before the keyBy drops).
-   */
-  readonly keyBy?: (value: T) => Key | undefined;
-}
-
-export interface KafkaAppSinkOptions<T> {
-  readonly topic: string;
-  /** The record's key; keyed records go to partition `kafkaPartition(key, partitions)`. */
-  readonly key?: (value: T) => string | number;
-  /** Turns a record into the JSON value written; default the record itself. */
-  readonly format?: (value: T) => unknown;
-  /**
-   * What to do with a record the topic refuses (larger than its
-   * `max.message.bytes`, or without a key for a compacted topic), as Kafka
-   * Streams' ProductionExceptionHandler: `'fail'` (default) fails the task
-   * with an error naming the topic, the size and the limit (and, once the
-   * restart strategy gives up, the run); `'dead-letter'` writes the record,
-   * cut to fit, to the dead-letter topic with the reason, in the same
-   * transaction, and goes on.
-   */
-  readonly onProduceError?: 'fail' | 'dead-letter';
-  /** Where `onProduceError: 'dead-letter'` writes; default the app source's `deadLetterTopic`. */
-  readonly deadLetterTopic?: string;
-  /**
-   * Creates the topic if it does not exist. Without it a missing topic fails
-   * the run at once, naming the topic (the client would wait for it for ever).
-   */
-  readonly createTopic?: CreateTopicOptions;
 }
 
 export interface KafkaAppRunOptions {
@@ -1523,151 +1424,6 @@ function waitForRecords(task: PartitionTask, ms: number): Promise<void> {
     }
     task.wake = done;
   });
-}
-
-/** On a repartition record: `<offset> <topic>:<partition>` of the input record it carries. */
-const SOURCE_HEADER = 'eddy.source';
-const SOURCE_HEADER_KEY = Buffer.from(SOURCE_HEADER);
-/** On a repartition record the forwarder could not key: JSON [code, eddyCode, reason, input timestamp]. */
-const REJECT_HEADER = 'eddy.rejected';
-const REJECT_HEADER_KEY = Buffer.from(REJECT_HEADER);
-
-interface Forwarded {
-  /** The input partition (`topic:partition`) and offset of the record carried. */
-  split: string;
-  offset: bigint;
-  /** The forwarder's JSON [code, eddyCode, reason, input timestamp] when it could not key the record. */
-  rejected: string | undefined;
-}
-
-/** Where the record a repartition record carries came from (read for every record: no copies). */
-function forwardedOf(m: Message): Forwarded | undefined {
-  let source: string | undefined;
-  let rejected: string | undefined;
-  for (const [k, v] of m.headers ?? []) {
-    const name = k?.toString();
-    if (name === SOURCE_HEADER) source = v?.toString();
-    else if (name === REJECT_HEADER) rejected = v?.toString();
-  }
-  if (source === undefined) return undefined;
-  const space = source.indexOf(' ');
-  return { split: source.slice(space + 1), offset: BigInt(source.slice(0, space)), rejected };
-}
-
-/** A record the forwarder rejected, as it was in its input partition, and why. */
-function rejectedInput(
-  m: Message,
-  f: Forwarded,
-): { original: Message; code: string; eddyCode: string; reason: string; truncated: string | undefined } {
-  const [code, eddyCode, reason, ts] = JSON.parse(f.rejected!) as [string, string, string, string];
-  const truncated = truncatedNote(m.headers);
-  const headers = new Map<Buffer, Buffer>();
-  for (const [k, v] of m.headers ?? []) {
-    const name = k?.toString();
-    if (name !== SOURCE_HEADER && name !== REJECT_HEADER && k !== undefined && v !== undefined)
-      headers.set(k, v);
-  }
-  const colon = f.split.lastIndexOf(':');
-  const original = {
-    ...m,
-    topic: f.split.slice(0, colon),
-    partition: Number(f.split.slice(colon + 1)),
-    offset: f.offset,
-    timestamp: BigInt(ts),
-    headers,
-  } as Message;
-  return { original, code, eddyCode, reason, truncated };
-}
-
-/** A sink writing into its task's transactions. */
-class AppSinkWriter implements SinkWriter<unknown> {
-  readonly #o: KafkaAppSinkOptions<unknown>;
-  readonly #task: PartitionTask;
-  readonly #info: TopicInfo;
-  readonly #stepId: string;
-  readonly #policy: 'fail' | 'dead-letter';
-  readonly #dlq: string | undefined;
-  readonly #limitOf: (topic: string) => number;
-  readonly #tx: TxWriter;
-
-  constructor(
-    task: PartitionTask,
-    o: KafkaAppSinkOptions<unknown>,
-    w: {
-      info: TopicInfo;
-      stepId: string;
-      policy: 'fail' | 'dead-letter';
-      dlq: string | undefined;
-      limitOf: (topic: string) => number;
-    },
-  ) {
-    this.#o = o;
-    this.#task = task;
-    this.#info = w.info;
-    this.#stepId = w.stepId;
-    this.#policy = w.policy;
-    this.#dlq = w.dlq;
-    this.#limitOf = w.limitOf;
-    this.#tx = new TxWriter(task);
-  }
-
-  write(values: readonly unknown[]): void | Promise<void> {
-    const { key, format, topic } = this.#o;
-    const { partitions, maxMessageBytes: limit, compacted } = this.#info;
-    const messages: TxMessage[] = [];
-    for (const v of values) {
-      const value = Buffer.from(JSON.stringify(format === undefined ? v : format(v)));
-      let m: TxMessage;
-      if (key === undefined) m = { topic, value };
-      else {
-        const k = key(v);
-        m = { topic, key: Buffer.from(String(k)), partition: kafkaPartition(k, partitions), value };
-      }
-      // Issue 19 (point 9): a record the topic refuses fails the whole transaction, and retrying it
-      // fails the same way; so it is checked here, and handled as onProduceError says.
-      const refused = !fitsAlone(m, limit)
-        ? `a record of ${aloneBytes(m)} bytes is larger than topic "${topic}" allows (max.message.bytes ${limit})`
-        : compacted && m.key === undefined
-          ? `topic "${topic}" is compacted and refuses records without a key`
-          : undefined;
-      if (refused === undefined) messages.push(m);
-      else if (this.#policy === 'fail')
-        throw new EddyError(
-          'EDDY_IO_FAILED',
-          `${refused}; received onProduceError: "fail"; raise the topic's max.message.bytes (or give records a key), make the record smaller, or pass onProduceError: "dead-letter" with a deadLetterTopic`,
-          { stepId: this.#stepId },
-        );
-      else {
-        const dlq = this.#dlq!;
-        const letter = sinkDeadLetterMessage(dlq, {
-          record: m,
-          code: compacted && m.key === undefined ? 'no-key' : 'too-large',
-          reason: refused,
-          input: this.#task.split,
-        });
-        messages.push(fitToLimit(letter as TxMessage, this.#limitOf(dlq)));
-      }
-    }
-    const sent = this.#tx.send(messages);
-    // A failed send also fails the next commit (the writer keeps it); the runtime may not await this one.
-    sent.catch(() => {});
-    return sent;
-  }
-
-  /** At the barrier: everything so far is in the transaction; later output waits for the commit. */
-  async preCommit(): Promise<null> {
-    await this.#tx.settled();
-    this.#tx.seal();
-    return null;
-  }
-
-  async commit(): Promise<void> {
-    this.#tx.unseal();
-  }
-
-  flush(): Promise<void> {
-    return this.#tx.settled();
-  }
 }
 
 /** An error's message with its causes (the client nests the broker's error codes). */

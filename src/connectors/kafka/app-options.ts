@@ -1,0 +1,133 @@
+/**
+ * A Kafka application's options, the options of its source and sink, and
+ * what it reports about itself (issue 13); `kafkaPartition`, the partition
+ * (= key group) of a key. Types and one function, shared by `app.ts` and
+ * `app-sink.ts`.
+ */
+import type { DecodeLimits } from '../../codec/index.ts';
+import { type Key, keyGroupOf } from '../../core/key-groups.ts';
+import type { PipelineMetrics } from '../../core/metrics.ts';
+import type { KafkaFormat } from './formats.ts';
+import type { CreateTopicOptions } from './topics.ts';
+
+/**
+ * The partition eddy writes a record with key `key` to, of `partitions`: the
+ * key's key group. Producers of an application's input topics must partition
+ * this way (the Kafka sinks do), so that a partition holds exactly the keys of
+ * its key group.
+ */
+export function kafkaPartition(key: Key, partitions: number): number {
+  return keyGroupOf(key, partitions);
+}
+
+/** What a running Kafka application reports about itself (`KafkaApp#metrics`). */
+export interface KafkaAppMetrics {
+  /** Restarts after failures so far: partition tasks started again from their last commit, and retries to start tasks. */
+  readonly restarts: number;
+  /** Partition tasks stopped here because their partition moved to another process. */
+  readonly moved: number;
+  /** The partitions this process runs tasks for, as `topic:partition`. */
+  readonly tasks: readonly string[];
+  /** Each key-group task's pipeline metrics, by `topic:partition`. */
+  readonly pipelines: Readonly<Record<string, PipelineMetrics>>;
+  /** Group generations this process joined (each a rebalance it took part in). */
+  readonly rebalances: number;
+  /** Commits of key-group tasks here: how many, how many failed, and their duration (ms) — the last and the largest. */
+  readonly commits: {
+    readonly count: number;
+    readonly failed: number;
+    readonly lastMs: number;
+    readonly maxMs: number;
+  };
+  /** The last restores of key-group partitions here (newest last, at most 32): how long, how many records read, and whether from a warm standby. */
+  readonly restores: readonly RestoreMetrics[];
+  /**
+   * Consumer lag of each input partition this process runs, by
+   * `topic:partition`: its end (last stable offset, read_committed) as last
+   * asked of the brokers, the next offset this process fetches, what it has
+   * fetched but not processed, and `lag` = end − next. The ends are asked
+   * for when `metrics()` is called and the last answer is older than 5 s (in
+   * the background: the call returns what is known), so nothing is asked
+   * while nobody looks. A transaction's commit marker takes an offset, so a
+   * partition fed by transactions may show a lag of 1 when caught up.
+   */
+  readonly lag: Readonly<Record<string, PartitionLag>>;
+}
+
+/** One input partition's consumer lag (see `KafkaAppMetrics.lag`). */
+export interface PartitionLag {
+  /** The partition's last stable offset, as last asked (-1 before the first answer). */
+  readonly end: number;
+  /** The next offset this process fetches. */
+  readonly next: number;
+  /** Records fetched but not yet processed. */
+  readonly buffered: number;
+  /** `end − next` (≥ 0), or -1 before the first answer. */
+  readonly lag: number;
+  /** How old `end` is, in ms (-1 before the first answer). */
+  readonly ageMs: number;
+}
+
+/** One restore of a key-group partition's state before its task started. */
+export interface RestoreMetrics {
+  readonly partition: number;
+  /** From fencing the previous owner to the state read back, in ms. */
+  readonly ms: number;
+  /** Changelog records read for it. */
+  readonly records: number;
+  readonly standby: boolean;
+  readonly at: number;
+}
+
+export interface KafkaAppSourceOptions<T> {
+  readonly topics: readonly string[];
+  /** How values are decoded: JSON (default), a UTF-8 string, the raw bytes, or a format such as `avroFormat(…)`. */
+  readonly format?: 'json' | 'string' | 'bytes' | KafkaFormat;
+  /**
+   * Undecodable records (and those `parse` or `keyBy` rejects) are also
+   * written to this topic, unchanged, with the reason in `eddy.*` headers —
+   * inside the same transactions as everything else, so each exactly once.
+   */
+  readonly deadLetterTopic?: string;
+  /** Checks and converts a decoded value; throw to dead-letter the record with your message. */
+  readonly parse?: (value: unknown) => T;
+  readonly limits?: Partial<DecodeLimits>;
+  /** Fetched records held before the fetch pauses. Default 10,000. */
+  readonly bufferSize?: number;
+  /**
+   * The key the pipeline's keyed steps use (its `keyBy`), when the input
+   * topics are not already partitioned by it with `kafkaPartition`. Records
+   * then go through the internal topic `<applicationId>-repartition`
+   * (partitioned by this key, inside the same transactions) before the
+   * pipeline sees them, so that a partition holds exactly its key group.
+   * Without it there must be one input topic, partitioned by the key.
+   * A record it gives no key (undefined) stays in its input partition's key
+   * group (`eddy run --kafka` does so for records a filter before the keyBy drops).
+   */
+  readonly keyBy?: (value: T) => Key | undefined;
+}
+
+export interface KafkaAppSinkOptions<T> {
+  readonly topic: string;
+  /** The record's key; keyed records go to partition `kafkaPartition(key, partitions)`. */
+  readonly key?: (value: T) => string | number;
+  /** Turns a record into the JSON value written; default the record itself. */
+  readonly format?: (value: T) => unknown;
+  /**
+   * What to do with a record the topic refuses (larger than its
+   * `max.message.bytes`, or without a key for a compacted topic), as Kafka
+   * Streams' ProductionExceptionHandler: `'fail'` (default) fails the task
+   * with an error naming the topic, the size and the limit (and, once the
+   * restart strategy gives up, the run); `'dead-letter'` writes the record,
+   * cut to fit, to the dead-letter topic with the reason, in the same
+   * transaction, and goes on.
+   */
+  readonly onProduceError?: 'fail' | 'dead-letter';
+  /** Where `onProduceError: 'dead-letter'` writes; default the app source's `deadLetterTopic`. */
+  readonly deadLetterTopic?: string;
+  /**
+   * Creates the topic if it does not exist. Without it a missing topic fails
+   * the run at once, naming the topic (the client would wait for it for ever).
+   */
+  readonly createTopic?: CreateTopicOptions;
+}

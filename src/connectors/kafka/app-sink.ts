@@ -1,0 +1,103 @@
+/**
+ * A Kafka application's sink (`app.sink`, issue 13): records written into
+ * their partition task's transaction, each sized against its topic's limit;
+ * one too large is refused (`onProduceError: 'fail'`) or dead-lettered, cut
+ * to fit the dead-letter topic.
+ */
+import type { SinkWriter } from '../../core/connector.ts';
+import { EddyError } from '../../errors/index.ts';
+import { type KafkaAppSinkOptions, kafkaPartition } from './app-options.ts';
+import { sinkDeadLetterMessage } from './dead-letters.ts';
+import { type PartitionTask, type TxMessage, TxWriter } from './task.ts';
+import { aloneBytes, fitsAlone, fitToLimit, type TopicInfo } from './topics.ts';
+
+/** A sink writing into its task's transactions. */
+export class AppSinkWriter implements SinkWriter<unknown> {
+  readonly #o: KafkaAppSinkOptions<unknown>;
+  readonly #task: PartitionTask;
+  readonly #info: TopicInfo;
+  readonly #stepId: string;
+  readonly #policy: 'fail' | 'dead-letter';
+  readonly #dlq: string | undefined;
+  readonly #limitOf: (topic: string) => number;
+  readonly #tx: TxWriter;
+
+  constructor(
+    task: PartitionTask,
+    o: KafkaAppSinkOptions<unknown>,
+    w: {
+      info: TopicInfo;
+      stepId: string;
+      policy: 'fail' | 'dead-letter';
+      dlq: string | undefined;
+      limitOf: (topic: string) => number;
+    },
+  ) {
+    this.#o = o;
+    this.#task = task;
+    this.#info = w.info;
+    this.#stepId = w.stepId;
+    this.#policy = w.policy;
+    this.#dlq = w.dlq;
+    this.#limitOf = w.limitOf;
+    this.#tx = new TxWriter(task);
+  }
+
+  write(values: readonly unknown[]): void | Promise<void> {
+    const { key, format, topic } = this.#o;
+    const { partitions, maxMessageBytes: limit, compacted } = this.#info;
+    const messages: TxMessage[] = [];
+    for (const v of values) {
+      const value = Buffer.from(JSON.stringify(format === undefined ? v : format(v)));
+      let m: TxMessage;
+      if (key === undefined) m = { topic, value };
+      else {
+        const k = key(v);
+        m = { topic, key: Buffer.from(String(k)), partition: kafkaPartition(k, partitions), value };
+      }
+      // Issue 19 (point 9): a record the topic refuses fails the whole transaction, and retrying it
+      // fails the same way; so it is checked here, and handled as onProduceError says.
+      const refused = !fitsAlone(m, limit)
+        ? `a record of ${aloneBytes(m)} bytes is larger than topic "${topic}" allows (max.message.bytes ${limit})`
+        : compacted && m.key === undefined
+          ? `topic "${topic}" is compacted and refuses records without a key`
+          : undefined;
+      if (refused === undefined) messages.push(m);
+      else if (this.#policy === 'fail')
+        throw new EddyError(
+          'EDDY_IO_FAILED',
+          `${refused}; received onProduceError: "fail"; raise the topic's max.message.bytes (or give records a key), make the record smaller, or pass onProduceError: "dead-letter" with a deadLetterTopic`,
+          { stepId: this.#stepId },
+        );
+      else {
+        const dlq = this.#dlq!;
+        const letter = sinkDeadLetterMessage(dlq, {
+          record: m,
+          code: compacted && m.key === undefined ? 'no-key' : 'too-large',
+          reason: refused,
+          input: this.#task.split,
+        });
+        messages.push(fitToLimit(letter as TxMessage, this.#limitOf(dlq)));
+      }
+    }
+    const sent = this.#tx.send(messages);
+    // A failed send also fails the next commit (the writer keeps it); the runtime may not await this one.
+    sent.catch(() => {});
+    return sent;
+  }
+
+  /** At the barrier: everything so far is in the transaction; later output waits for the commit. */
+  async preCommit(): Promise<null> {
+    await this.#tx.settled();
+    this.#tx.seal();
+    return null;
+  }
+
+  async commit(): Promise<void> {
+    this.#tx.unseal();
+  }
+
+  flush(): Promise<void> {
+    return this.#tx.settled();
+  }
+}

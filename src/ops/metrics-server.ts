@@ -177,7 +177,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
       if (state === undefined)
         return json(res, 501, {
           status: 'not implemented',
-          reason: 'this run cannot be queried (a Kafka application: not yet)',
+          reason: 'this run cannot be queried',
         });
       res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
       res.end(`${JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);

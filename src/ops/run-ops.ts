@@ -42,7 +42,7 @@ export interface RunOps {
     queryState?(step: string, key: Key): Promise<KeyState>;
   }): void;
   /** A Kafka application runs: scrapes read its tasks; ready once partitions are assigned (see `assigned`). */
-  attachKafka(app: { metrics(): KafkaAppView }): void;
+  attachKafka(app: { metrics(): KafkaAppView; queryState?(step: string, key: Key): Promise<KeyState> }): void;
   /** A Kafka application's partitions were assigned and their tasks restored. */
   assigned(partitions: readonly number[], generation: number): void;
   /** The run failed and restarts: not ready during the backoff; `line` is the CLI's line for it. */
@@ -143,6 +143,8 @@ export async function startRunOps(
     attachKafka(app) {
       exporter?.attachKafka(() => app.metrics());
       dashboard?.attachKafka(() => app.metrics());
+      const query = app.queryState?.bind(app);
+      if (query !== undefined) dashboard?.attachQuery(query);
       // Someone probes the instance: a partition with input that does not move makes it unhealthy.
       if (server !== undefined && options.stallTimeoutMs > 0) {
         const watch = new StallWatch(options.stallTimeoutMs);

@@ -49,7 +49,7 @@ import {
 import type { Pipeline } from '../../api/pipeline.ts';
 import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../../core/connector.ts';
 import type { Key } from '../../core/key-groups.ts';
-import type { PipelineMetrics } from '../../core/metrics.ts';
+import type { KeyState, PipelineMetrics } from '../../core/metrics.ts';
 import { configError, describe, EddyError, type ErrorCode } from '../../errors/index.ts';
 import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
@@ -710,6 +710,29 @@ export class KafkaApp {
       restores: [...this.#restores],
       lag: this.#lag(),
     };
+  }
+
+  /**
+   * `key`'s live state in keyed step `step` (queryable state, as Kafka
+   * Streams' interactive queries): read from this instance's task for the
+   * key's partition (= key group). When another instance runs that partition
+   * the error names it, as Kafka Streams' `queryMetadataForKey` would send
+   * the caller there.
+   */
+  async queryState(step: string, key: Key): Promise<KeyState> {
+    if (this.#partitions === 0)
+      throw new EddyError(
+        'EDDY_CONFIG_INVALID',
+        'the application has not started yet; query it once it runs',
+      );
+    const partition = kafkaPartition(key, this.#partitions);
+    const task = [...this.#tasks.values()].find((t) => t.kind === 'state' && t.partition === partition);
+    if (task?.job === undefined)
+      throw new EddyError(
+        'EDDY_CONFIG_INVALID',
+        `key ${describe(key)} is in partition ${partition}, which ${task === undefined ? 'another instance of the application runs' : 'is still restoring here'}; ask the instance that runs it`,
+      );
+    return task.job.queryState(step, key);
   }
 
   /** What `metrics().lag` says now; asks the brokers for the ends again when the answer is old. */

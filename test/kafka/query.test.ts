@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
-import { kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
+import { type KafkaApp, kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { EddyError, Pipeline } from '../../src/index.ts';
 import { createTopics, kafkaReady, until } from './helpers.ts';
 
@@ -30,6 +30,15 @@ describe('Kafka application: queryable state', { skip: kafka.skip }, () => {
       acks: ProduceAcks.ALL,
     });
     const app = kafkaApp({ applicationId: id, brokers, commitIntervalMs: 200 });
+    /** A rolling count per key in the step "count": the first record of a key is n = 1. */
+    const counting = (a: KafkaApp) => {
+      const p = new Pipeline({ name: 'query' });
+      p.source('in', a.source<{ key: string; n?: number }>({ topics: [input] }))
+        .keyBy((e) => e.key)
+        .reduce((x) => ({ key: x.key, n: (x.n ?? 1) + 1 }), 'count')
+        .sink(a.sink({ topic: output, key: (e) => e.key }));
+      return p;
+    };
     const stop = new AbortController();
     let done: Promise<void> | undefined;
     try {
@@ -37,20 +46,7 @@ describe('Kafka application: queryable state', { skip: kafka.skip }, () => {
         [input]: { partitions: PARTITIONS },
         [output]: { partitions: PARTITIONS },
       });
-      done = app.run(
-        () => {
-          const p = new Pipeline({ name: 'query' });
-          p.source('in', app.source<{ key: string }>({ topics: [input] }))
-            .keyBy((e) => e.key)
-            .reduce(
-              (a) => ({ key: a.key, n: ((a as { n?: number }).n ?? 1) + 1 }) as { key: string },
-              'count',
-            )
-            .sink(app.sink({ topic: output, key: (e) => e.key }));
-          return p;
-        },
-        { signal: stop.signal },
-      );
+      done = app.run(() => counting(app), { signal: stop.signal });
       await until(
         'both partitions run here',
         () => app.metrics().tasks.filter((t) => t.startsWith(input)).length === PARTITIONS,
@@ -90,20 +86,7 @@ describe('Kafka application: queryable state', { skip: kafka.skip }, () => {
       // Another instance joins and takes a partition: a key there is named with it.
       const other = kafkaApp({ applicationId: id, brokers, commitIntervalMs: 200, instanceId: 'other' });
       const otherStop = new AbortController();
-      const otherDone = other.run(
-        () => {
-          const p = new Pipeline({ name: 'query' });
-          p.source('in', other.source<{ key: string }>({ topics: [input] }))
-            .keyBy((e) => e.key)
-            .reduce(
-              (a) => ({ key: a.key, n: ((a as { n?: number }).n ?? 1) + 1 }) as { key: string },
-              'count',
-            )
-            .sink(other.sink({ topic: output, key: (e) => e.key }));
-          return p;
-        },
-        { signal: otherStop.signal },
-      );
+      const otherDone = other.run(() => counting(other), { signal: otherStop.signal });
       try {
         await until(
           'each instance runs one partition',

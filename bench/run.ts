@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   kafka: () => import('./kafka.ts'),
   'kafka-standby': () => import('./kafka-standby.ts'),
   skew: () => import('./skew.ts'),
+  burst: () => import('./burst.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,11 +1,23 @@
 /** kafkaApp misconfiguration fails fast, naming the bad value and the fix (no broker needed). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { kafkaApp, kafkaPartition, kafkaSink } from '../../src/connectors/kafka/index.ts';
+import { kafkaApp, kafkaPartition, kafkaSink, kafkaSource } from '../../src/connectors/kafka/index.ts';
 import { keyGroupOf } from '../../src/core/key-groups.ts';
 import { EddyError, Pipeline } from '../../src/index.ts';
 
 describe('kafkaApp configuration', () => {
+  it('kafkaSource: a bad groupInstanceId (static membership) is refused, naming it and the fix', () => {
+    for (const groupInstanceId of ['', 'has space', 'x'.repeat(201), 7 as never])
+      assert.throws(
+        () => kafkaSource({ topics: ['t'], groupId: 'g', groupInstanceId }),
+        (e: unknown) =>
+          e instanceof EddyError &&
+          /groupInstanceId must be 1-200 letters/.test(e.message) &&
+          /pod name/.test(e.message),
+      );
+    assert.doesNotThrow(() => kafkaSource({ topics: ['t'], groupId: 'g', groupInstanceId: 'pod-7.eu_1' }));
+  });
+
   it('rejects a bad applicationId, commit interval, topics and keyBy with the fix', () => {
     assert.throws(() => kafkaApp({ applicationId: 'has space' }), /applicationId.*pass \{ applicationId/s);
     assert.throws(() => kafkaApp({ applicationId: 'a', commitIntervalMs: 0 }), /commitIntervalMs.*1000/s);

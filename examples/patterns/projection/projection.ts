@@ -64,6 +64,8 @@ export interface ProjectionOptions {
   /** A new group (with no checkpoint) reads the topic from offset 0: a rebuild. */
   readonly groupId: string;
   readonly brokers?: readonly string[];
+  /** Static group membership: a restarted projection takes its partitions back at once. */
+  readonly groupInstanceId?: string;
 }
 
 export function orderProjection(o: ProjectionOptions): Pipeline {
@@ -74,6 +76,7 @@ export function orderProjection(o: ProjectionOptions): Pipeline {
       topics: [o.topic],
       groupId: o.groupId,
       ...(o.brokers === undefined ? {} : { brokers: o.brokers }),
+      ...(o.groupInstanceId === undefined ? {} : { groupInstanceId: o.groupInstanceId }),
     }),
   )
     .keyBy((e) => e.aggregateId)
@@ -116,6 +119,9 @@ if (import.meta.main) {
     topic,
     groupId: process.env['GROUP_ID'] ?? `order-projection-${topic}`,
     brokers: (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(','),
+    ...(process.env['GROUP_INSTANCE_ID'] === undefined
+      ? {}
+      : { groupInstanceId: process.env['GROUP_INSTANCE_ID'] }),
   }).run({
     checkpoints: { dir: process.env['CHECKPOINTS'] ?? './checkpoints/order-projection', intervalMs: 1000 },
     resumeFrom: 'latest',

@@ -37,6 +37,14 @@ export interface KafkaSourceOptions<T> {
   readonly topics: readonly string[];
   /** The consumer group: every process with the same group shares the partitions. */
   readonly groupId: string;
+  /**
+   * Static membership (Kafka's `group.instance.id`): a name that stays the
+   * same across this process's restarts (a pod or host name). A process that
+   * restarts under it takes its partitions back at once, without a rebalance
+   * and without waiting for its old session to expire. Each subtask adds
+   * `-<subtask>`. Default none (dynamic membership).
+   */
+  readonly groupInstanceId?: string;
   readonly brokers?: readonly string[];
   /** How values are decoded: JSON (default), a UTF-8 string, the raw bytes, or a format such as `avroFormat(…)`. */
   readonly format?: 'json' | 'string' | 'bytes' | KafkaFormat;
@@ -107,6 +115,16 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
     throw configError('kafkaSource needs a groupId', options.groupId, 'pass { groupId: "my-app" }');
   }
   checkDeadLetterTopic('kafkaSource', options.deadLetterTopic);
+  const instanceId = options.groupInstanceId;
+  if (
+    instanceId !== undefined &&
+    (typeof instanceId !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(instanceId))
+  )
+    throw configError(
+      'kafkaSource groupInstanceId must be 1-200 letters, digits, ".", "_" or "-"',
+      instanceId,
+      'pass a name stable across restarts, e.g. the pod name, or leave it out',
+    );
   const reconnectTimeoutMs = options.reconnectTimeoutMs ?? 60_000;
   if (!Number.isFinite(reconnectTimeoutMs) || reconnectTimeoutMs < 0) {
     throw configError(
@@ -128,6 +146,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           clientId: `eddy-${ctx.stepId}`,
           bootstrapBrokers,
           groupId: options.groupId,
+          ...(instanceId === undefined ? {} : { groupInstanceId: `${instanceId}-${ctx.subtask}` }),
           autocommit: false,
           isolationLevel: FetchIsolationLevels.READ_COMMITTED,
         }),

@@ -135,7 +135,8 @@ async function round(rateControl: boolean): Promise<ChildResult & { refused: num
   const inFlight = new Set<Promise<void>>();
   const post = async (records: Rec[]): Promise<void> => {
     const body = `${records.map((r) => JSON.stringify(r)).join('\n')}\n`;
-    for (;;) {
+    // Retried after each Retry-After, at most 120 times: a source that never admits fails the bench.
+    for (let attempt = 1; ; attempt++) {
       const res = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/x-ndjson' },
@@ -144,6 +145,8 @@ async function round(rateControl: boolean): Promise<ChildResult & { refused: num
       await res.arrayBuffer();
       if (res.status === 202) return;
       if (res.status !== 429) throw new Error(`the source answered ${res.status}`);
+      if (attempt >= 120)
+        throw new Error(`a request was refused ${attempt} times; the source never admitted it`);
       refused++;
       const after = Number(res.headers.get('retry-after') ?? '1');
       await new Promise((r) => setTimeout(r, after * 1000));

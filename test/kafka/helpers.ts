@@ -13,8 +13,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
-import type { KafkaApp } from '../../src/connectors/kafka/index.ts';
+import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
+import { type KafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { Pipeline, valueState } from '../../src/index.ts';
 import { kafkaService, type Service } from '../helpers/services.ts';
 
@@ -278,4 +278,26 @@ export function countingPipeline(app: KafkaApp, input: string, output: string, n
     })
     .sink(app.sink({ topic: output, key: (c) => c.key }));
   return p;
+}
+
+/** A `{ key }` JSON record for a Kafka application's input, in the partition the application expects for the key. */
+export function keyedRecord(topic: string, key: string, partitions: number): MessageToProduce {
+  return {
+    topic,
+    key: Buffer.from(key),
+    partition: kafkaPartition(key, partitions),
+    value: Buffer.from(JSON.stringify({ key })),
+  };
+}
+
+/** A Kafka application test's id (`<prefix>-<random>`), its input and output topic names, and clients for them. */
+export function appTestSetup(brokers: readonly string[], prefix: string) {
+  const id = `${prefix}-${randomUUID().slice(0, 8)}`;
+  return {
+    id,
+    input: `${id}-in`,
+    output: `${id}-out`,
+    admin: new Admin({ clientId: 'eddy-test', bootstrapBrokers: [...brokers] }),
+    producer: new Producer({ clientId: 'eddy-test', bootstrapBrokers: [...brokers], acks: ProduceAcks.ALL }),
+  };
 }

@@ -6,15 +6,14 @@
  * both go to zero. No timing: every wait is for a condition.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
-import { kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
+import type { MessageToProduce } from '@platformatic/kafka';
+import { kafkaApp } from '../../src/connectors/kafka/index.ts';
 import { Pipeline } from '../../src/index.ts';
 import { RunExporter } from '../../src/ops/prometheus.ts';
 import { startRunOps } from '../../src/ops/run-ops.ts';
 import { parseExposition } from '../ops/exposition.ts';
-import { createTopics, kafkaReady, until } from './helpers.ts';
+import { appTestSetup, createTopics, kafkaReady, keyedRecord, until } from './helpers.ts';
 
 const kafka = await kafkaReady();
 const PARTITIONS = 2;
@@ -24,15 +23,7 @@ describe('Kafka application: consumer lag', { skip: kafka.skip }, () => {
     timeout: 240_000,
   }, async () => {
     const brokers = kafka.address!.split(',');
-    const id = `eddy-lag-${randomUUID().slice(0, 8)}`;
-    const input = `${id}-in`;
-    const output = `${id}-out`;
-    const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    const producer = new Producer({
-      clientId: 'eddy-test',
-      bootstrapBrokers: brokers,
-      acks: ProduceAcks.ALL,
-    });
+    const { id, input, output, admin, producer } = appTestSetup(brokers, 'eddy-lag');
     let held = true;
     const waiting: (() => void)[] = [];
     const gate = () => (held ? new Promise<void>((resolve) => waiting.push(resolve)) : undefined);
@@ -40,12 +31,7 @@ describe('Kafka application: consumer lag', { skip: kafka.skip }, () => {
       const messages: MessageToProduce[] = [];
       for (let i = 0; i < perPartition * PARTITIONS * 4; i++) {
         const key = `k${i % 40}`;
-        messages.push({
-          topic: input,
-          key: Buffer.from(key),
-          partition: kafkaPartition(key, PARTITIONS),
-          value: Buffer.from(JSON.stringify({ key })),
-        });
+        messages.push(keyedRecord(input, key, PARTITIONS));
       }
       // 40 keys over 2 partitions: count per partition from the keys themselves.
       await producer.send({ messages });

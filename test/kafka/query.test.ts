@@ -5,12 +5,11 @@
  * partition another instance runs is named with its partition.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
+import type { MessageToProduce } from '@platformatic/kafka';
 import { type KafkaApp, kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { EddyError, Pipeline } from '../../src/index.ts';
-import { createTopics, kafkaReady, until } from './helpers.ts';
+import { appTestSetup, createTopics, kafkaReady, keyedRecord, until } from './helpers.ts';
 
 const kafka = await kafkaReady();
 const PARTITIONS = 2;
@@ -20,15 +19,7 @@ describe('Kafka application: queryable state', { skip: kafka.skip }, () => {
     timeout: 240_000,
   }, async () => {
     const brokers = kafka.address!.split(',');
-    const id = `eddy-query-${randomUUID().slice(0, 8)}`;
-    const input = `${id}-in`;
-    const output = `${id}-out`;
-    const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    const producer = new Producer({
-      clientId: 'eddy-test',
-      bootstrapBrokers: brokers,
-      acks: ProduceAcks.ALL,
-    });
+    const { id, input, output, admin, producer } = appTestSetup(brokers, 'eddy-query');
     const app = kafkaApp({ applicationId: id, brokers, commitIntervalMs: 200 });
     /** A rolling count per key in the step "count": the first record of a key is n = 1. */
     const counting = (a: KafkaApp) => {
@@ -58,12 +49,7 @@ describe('Kafka application: queryable state', { skip: kafka.skip }, () => {
       for (let round = 0; round < 3; round++)
         for (let k = 0; k < 10; k++) {
           const key = `k${k}`;
-          messages.push({
-            topic: input,
-            key: Buffer.from(key),
-            partition: kafkaPartition(key, PARTITIONS),
-            value: Buffer.from(JSON.stringify({ key })),
-          });
+          messages.push(keyedRecord(input, key, PARTITIONS));
         }
       await producer.send({ messages });
       // Three records per key: the rolling reduce holds n = 3 for each.

@@ -9,12 +9,19 @@
  * exactly: per key 1, 2, 3, … across the hand-over (read_committed).
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
-import { internalTopics, type KafkaApp, kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
+import type { MessageToProduce } from '@platformatic/kafka';
+import { internalTopics, type KafkaApp, kafkaApp } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
-import { type Counted, countingPipeline, createTopics, kafkaReady, until } from './helpers.ts';
+import {
+  appTestSetup,
+  type Counted,
+  countingPipeline,
+  createTopics,
+  kafkaReady,
+  keyedRecord,
+  until,
+} from './helpers.ts';
 
 const kafka = await kafkaReady();
 const PARTITIONS = 2;
@@ -25,15 +32,7 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
     timeout: 300_000,
   }, async () => {
     const brokers = kafka.address!.split(',');
-    const id = `eddy-standby-${randomUUID().slice(0, 8)}`;
-    const input = `${id}-in`;
-    const output = `${id}-out`;
-    const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    const producer = new Producer({
-      clientId: 'eddy-test',
-      bootstrapBrokers: brokers,
-      acks: ProduceAcks.ALL,
-    });
+    const { id, input, output, admin, producer } = appTestSetup(brokers, 'eddy-standby');
     const apps: { app: KafkaApp; stop: AbortController; done: Promise<void> }[] = [];
     let sent = 0;
     const produce = async (rounds: number) => {
@@ -41,12 +40,7 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
         const messages: MessageToProduce[] = [];
         for (let k = 0; k < KEYS; k++) {
           const key = `k${k}`;
-          messages.push({
-            topic: input,
-            key: Buffer.from(key),
-            partition: kafkaPartition(key, PARTITIONS),
-            value: Buffer.from(JSON.stringify({ key })),
-          });
+          messages.push(keyedRecord(input, key, PARTITIONS));
         }
         await producer.send({ messages });
         sent += KEYS;

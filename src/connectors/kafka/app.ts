@@ -93,15 +93,6 @@ import {
   type TopicInfo,
 } from './topics.ts';
 
-export {
-  type KafkaAppMetrics,
-  type KafkaAppSinkOptions,
-  type KafkaAppSourceOptions,
-  kafkaPartition,
-  type PartitionLag,
-  type RestoreMetrics,
-} from './app-options.ts';
-
 export interface KafkaAppOptions {
   /** The consumer group, the prefix of the transactional id and of the changelog topic. */
   readonly applicationId: string;

@@ -3,17 +3,15 @@
  * by benchmark: docs/KAFKA.md).
  */
 
+export { KafkaApp, type KafkaAppOptions, type KafkaAppRunOptions, kafkaApp } from './app.ts';
 export {
-  KafkaApp,
   type KafkaAppMetrics,
-  type KafkaAppOptions,
-  type KafkaAppRunOptions,
   type KafkaAppSinkOptions,
   type KafkaAppSourceOptions,
-  kafkaApp,
   kafkaPartition,
+  type PartitionLag,
   type RestoreMetrics,
-} from './app.ts';
+} from './app-options.ts';
 export {
   DEAD_LETTER_HEADERS,
   DeadLetterTopic,

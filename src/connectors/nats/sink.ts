@@ -23,9 +23,19 @@
  * Each batch is published concurrently and `write` resolves when the server
  * has stored (or deduplicated) every message: that is the sink's
  * backpressure, and what makes a checkpoint's pre-commit durable.
+ *
+ * A server restart is ridden out: a publish that times out, finds no
+ * JetStream responder (the server starting) or meets a dropped connection
+ * is sent again, with the same id, with backoff (100 ms doubling to 2 s),
+ * until `reconnectTimeoutMs` has passed since the first failure — then the
+ * write fails and the run restarts from its last checkpoint. A re-sent
+ * message the server had stored is dropped as a duplicate; re-sent messages
+ * may land after later ones of their batch. An error from the JetStream API
+ * itself (a wrong stream, a refused message) fails at once.
  */
 import { randomUUID } from 'node:crypto';
-import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient, jetstream } from '@nats-io/jetstream';
+import { ConnectionError, NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node';
 import type { Sink, SinkWriter } from '../../core/connector.ts';
 import { EddyError } from '../../errors/index.ts';
 import { connectNats, message } from './connection.ts';
@@ -35,8 +45,10 @@ import { type NatsSinkOptions, resolveNatsSinkOptions, subjectChecker } from './
 export interface NatsSinkStats {
   /** Messages the server stored. */
   published: number;
-  /** Messages the server dropped as duplicates of an id it had (a replay). */
+  /** Messages the server dropped as duplicates of an id it had (a replay, or a re-send after an outage). */
   duplicates: number;
+  /** Publishes sent again after a timeout or a dropped connection (a server restart). */
+  retried: number;
 }
 
 /** A JetStream sink with its counters. */
@@ -62,7 +74,7 @@ export function natsSink<T = unknown>(options: NatsSinkOptions<T>): NatsSink<T> 
   const o = resolveNatsSinkOptions(options);
   const subjectOf = subjectChecker(o.subject);
   const serialize = o.serialize ?? ((v: T) => JSON.stringify(v));
-  const stats: NatsSinkStats = { published: 0, duplicates: 0 };
+  const stats: NatsSinkStats = { published: 0, duplicates: 0, retried: 0 };
   return {
     kind: 'nats',
     guarantee: 'idempotent',
@@ -82,22 +94,50 @@ export function natsSink<T = unknown>(options: NatsSinkOptions<T>): NatsSink<T> 
       return {
         async write(values) {
           if (lost !== undefined) throw ioError(ctx.stepId, o.stream, lost);
-          const sends = new Array<Promise<{ duplicate: boolean }>>(values.length);
+          const subjects = new Array<string>(values.length);
+          const payloads = new Array<string | Uint8Array>(values.length);
+          const ids = new Array<string>(values.length);
           for (let i = 0; i < values.length; i++) {
             const v = values[i]!;
-            const msgID = o.messageId === undefined ? `${prefix}:${run}:${next + i}` : o.messageId(v);
-            sends[i] = js.publish(subjectOf(v), serialize(v), { msgID, expect: { streamName: o.stream } });
+            subjects[i] = subjectOf(v);
+            payloads[i] = serialize(v);
+            ids[i] = o.messageId === undefined ? `${prefix}:${run}:${next + i}` : o.messageId(v);
           }
           next += values.length;
-          let acks: { duplicate: boolean }[];
-          try {
-            acks = await Promise.all(sends);
-          } catch (e) {
-            throw ioError(ctx.stepId, o.stream, e);
-          }
-          for (const a of acks) {
-            if (a.duplicate) stats.duplicates++;
-            else stats.published++;
+          let todo = Array.from(values.keys());
+          let failingSince: number | undefined;
+          for (let attempt = 0; ; attempt++) {
+            const sent = await Promise.allSettled(
+              todo.map((i) =>
+                js.publish(subjects[i]!, payloads[i]!, { msgID: ids[i]!, expect: { streamName: o.stream } }),
+              ),
+            );
+            const failed: number[] = [];
+            let error: unknown;
+            for (let k = 0; k < sent.length; k++) {
+              const r = sent[k]!;
+              if (r.status === 'rejected') {
+                failed.push(todo[k]!);
+                error = r.reason;
+              } else if (r.value.duplicate) stats.duplicates++;
+              else stats.published++;
+            }
+            if (failed.length === 0) return;
+            if (lost !== undefined || !passing(error)) throw ioError(ctx.stepId, o.stream, error);
+            failingSince ??= Date.now();
+            const down = Date.now() - failingSince;
+            if (down >= o.reconnectTimeoutMs) {
+              throw ioError(
+                ctx.stepId,
+                o.stream,
+                `${message(error)}, still after ${down} ms of retries (reconnectTimeoutMs ${o.reconnectTimeoutMs})`,
+              );
+            }
+            stats.retried += failed.length;
+            await new Promise((resolve) =>
+              setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000, o.reconnectTimeoutMs - down)),
+            );
+            todo = failed;
           }
         },
         // Every write has been stored by the time this is called (the sink operator awaits them).
@@ -110,6 +150,17 @@ export function natsSink<T = unknown>(options: NatsSinkOptions<T>): NatsSink<T> 
       };
     },
   };
+}
+
+/** Whether a failed publish is the server being away (a restart), worth sending again. */
+function passing(e: unknown): boolean {
+  if (e instanceof JetStreamApiError) return false;
+  return (
+    e instanceof TimeoutError ||
+    e instanceof NoRespondersError ||
+    e instanceof RequestError ||
+    e instanceof ConnectionError
+  );
 }
 
 function ioError(stepId: string, stream: string, e: unknown): EddyError {

@@ -19,7 +19,12 @@
  *
  * Redeliveries (delivery count > 1) are counted (`stats().redelivered`). A
  * message delivered again while this reader still holds it unacknowledged
- * (its ack wait ran out) is not handed out twice. After a crash the server
+ * (its ack wait ran out) is not handed out twice, nor is one this reader
+ * acknowledged in the last `reconnectTimeoutMs` + 2 × `ackWaitMs` (a server
+ * killed and restarted can lose acknowledgements it had received, and sends
+ * those messages again): it is acknowledged again and skipped. With several
+ * subtasks on one consumer, such a message sent to another subtask than the
+ * one that acknowledged it is handed out again (at-least-once). After a crash the server
  * redelivers a dead reader's messages only when their `ackWaitMs` runs out,
  * so recovery takes up to that long. `maxAckPending` bounds what is
  * delivered and not acknowledged: the server stops there (backpressure),
@@ -41,6 +46,7 @@ import { configError, EddyError } from '../../errors/index.ts';
 import { payloadDecoder } from '../payload.ts';
 import { connectNats, message } from './connection.ts';
 import { type NatsSourceOptions, resolveNatsSourceOptions } from './options.ts';
+import { RecentAcks, ranges } from './sequences.ts';
 
 /** What the readers of one `natsSource` in this thread have seen (each thread counts its own). */
 export interface NatsSourceStats {
@@ -48,7 +54,7 @@ export interface NatsSourceStats {
   delivered: number;
   /** Of those, deliveries with a delivery count above 1. */
   redelivered: number;
-  /** Redeliveries not handed out again: still held by this reader, or covered by the restored checkpoint. */
+  /** Redeliveries not handed out again: still held or recently acknowledged by this reader, or covered by the restored checkpoint. */
   skipped: number;
   /** Messages acknowledged. */
   acked: number;
@@ -150,6 +156,7 @@ export function natsSource<T = unknown>(options: NatsSourceOptions<T>): NatsSour
         for (const [a, b] of p.unacked) for (let s = Math.max(a, floor + 1); s <= b; s++) covered.add(s);
       // Handed out, not acknowledged: stream sequence -> the latest delivery (the one to acknowledge).
       const pending = new Map<number, JsMsg>();
+      const recent = new RecentAcks(o.reconnectTimeoutMs + 2 * o.ackWaitMs);
       // Sequences handed out since the last barrier, and per barrier not yet completed.
       let sinceBarrier: number[] = [];
       const barriers: { cp: number; seqs: number[] }[] = [];
@@ -198,6 +205,7 @@ export function natsSource<T = unknown>(options: NatsSourceOptions<T>): NatsSour
           m.ack(); // buffered by the client while it reconnects
           stats.acked++;
         }
+        recent.add(seqs);
       };
       return {
         splits: [split],
@@ -242,6 +250,12 @@ export function natsSource<T = unknown>(options: NatsSourceOptions<T>): NatsSour
               stats.skipped++;
               continue;
             }
+            if (recent.has(seq)) {
+              m.ack(); // acknowledged before; the server lost that (a restart)
+              stats.acked++;
+              stats.skipped++;
+              continue;
+            }
             pending.set(seq, m);
             sinceBarrier.push(seq);
             const d = decode(m.data);
@@ -279,16 +293,4 @@ export function natsSource<T = unknown>(options: NatsSourceOptions<T>): NatsSour
       };
     },
   };
-}
-
-/** Sorted [first, last] ranges of a set of sequences (consecutive ones compress to one range). */
-function ranges(seqs: number[]): [number, number][] {
-  seqs.sort((a, b) => a - b);
-  const out: [number, number][] = [];
-  for (const s of seqs) {
-    const last = out.at(-1);
-    if (last !== undefined && s <= last[1] + 1) last[1] = Math.max(last[1], s);
-    else out.push([s, s]);
-  }
-  return out;
 }

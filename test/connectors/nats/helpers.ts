@@ -31,8 +31,9 @@ export interface NatsFixture {
   cleanup(): Promise<void>;
 }
 
-export async function natsFixture(): Promise<NatsFixture> {
-  const nc = await connect({ servers: NATS_URL });
+export async function natsFixture(servers = NATS_URL): Promise<NatsFixture> {
+  // Reconnects for a minute: an outage test stops the server under it.
+  const nc = await connect({ servers, maxReconnectAttempts: 60, reconnectTimeWait: 1000 });
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const made: string[] = [];

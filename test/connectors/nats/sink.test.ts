@@ -37,7 +37,7 @@ describe('NATS JetStream sink', { skip: service.skip }, () => {
       await w.write(values, []);
       await w.write(values.slice(10, 60), []);
       await w.close?.();
-      assert.deepEqual(sink.stats(), { published: 100, duplicates: 50 });
+      assert.deepEqual(sink.stats(), { published: 100, duplicates: 50, retried: 0 });
       const got = (await nats.readAll(stream)).map((s) => JSON.parse(s));
       assert.deepEqual(got, values);
     } finally {
@@ -59,11 +59,11 @@ describe('NATS JetStream sink', { skip: service.skip }, () => {
       const again = await sink.open(context(committable));
       await again.write([3, 4, 5], []); // the replay: 3 and 4 are duplicates
       await again.close?.();
-      assert.deepEqual(sink.stats(), { published: 6, duplicates: 2 });
+      assert.deepEqual(sink.stats(), { published: 6, duplicates: 2, retried: 0 });
       const fresh = await sink.open(context());
       await fresh.write([0], []);
       await fresh.close?.();
-      assert.deepEqual(sink.stats(), { published: 7, duplicates: 2 });
+      assert.deepEqual(sink.stats(), { published: 7, duplicates: 2, retried: 0 });
       assert.deepEqual((await nats.readAll(stream)).map(Number), [0, 1, 2, 3, 4, 5, 0]);
     } finally {
       await nats.cleanup();

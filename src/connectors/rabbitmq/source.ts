@@ -17,7 +17,9 @@
  * barrier, and after a restore such a message, redelivered, is acknowledged
  * and skipped — it is in the restored state already (exactly-once towards
  * eddy's state, as the NATS source); a message redelivered while this
- * reader still holds it (after a reconnection) is not handed out twice.
+ * reader still holds it (after a reconnection) is not handed out twice, nor
+ * is one it acknowledged in the last 5 s before its connection dropped (the
+ * ack may have died with the connection, and the broker sends it again).
  * Restored ids are forgotten once the first message that is not a
  * redelivery arrives (the broker puts requeued messages at the head of the
  * queue, so they have all been dispatched by then), which keeps the
@@ -71,6 +73,9 @@ export interface RabbitSource<T> extends Source<T> {
 }
 
 /** Per split (one per subtask): the message ids handed out and not acknowledged at the barrier. */
+/** How long an acknowledgement may still be lost with its connection (see `recentAcks`). */
+const RECENT_ACK_MS = 5000;
+
 type RabbitPosition = Record<string, { readonly unacked: readonly string[] }>;
 
 interface Barrier {
@@ -122,6 +127,10 @@ export function rabbitmqSource<T = unknown>(options: RabbitSourceOptions<T>): Ra
         for (const id of p.unacked) covered.add(id);
       // Handed out, not acknowledged: message id -> generation of its latest delivery.
       const inFlight = new Map<string, number>();
+      // Ids acknowledged in the last RECENT_ACK_MS on this generation's channel: an ack written
+      // just before the connection dropped may never have reached the broker, which then sends
+      // the message again. On a reconnection they join `covered` (skipped if they come back).
+      let recentAcks: { readonly at: number; readonly ids: readonly string[] }[] = [];
       let sinceBarrier: string[] = [];
       let handed = 0;
       let last: ConsumeMessage | undefined;
@@ -160,7 +169,11 @@ export function rabbitmqSource<T = unknown>(options: RabbitSourceOptions<T>): Ra
             if (channel === ch && !closed) link?.drop(new Error('the channel closed'));
           });
           await ch.prefetch(o.prefetch);
-          if (g > 1) stats.reconnects++;
+          if (g > 1) {
+            stats.reconnects++;
+            for (const a of recentAcks) for (const id of a.ids) covered.add(id);
+          }
+          recentAcks = [];
           gen = g;
           channel = ch;
           last = undefined;
@@ -191,8 +204,10 @@ export function rabbitmqSource<T = unknown>(options: RabbitSourceOptions<T>): Ra
       const complete = (cp: number) => {
         let ackTo: ConsumeMessage | undefined;
         let n = 0;
+        const ids: string[] = [];
         while (barriers.length > 0 && !(barriers[0]!.cp > cp)) {
           const b = barriers.shift()!;
+          if (b.gen === gen) ids.push(...b.ids);
           for (const id of b.ids) {
             const g = inFlight.get(id);
             inFlight.delete(id);
@@ -204,13 +219,22 @@ export function rabbitmqSource<T = unknown>(options: RabbitSourceOptions<T>): Ra
             n += b.n;
           }
         }
-        if (ackTo === undefined || channel === undefined || ackTo.fields.deliveryTag <= ackedTag) return;
+        if (ackTo === undefined || ackTo.fields.deliveryTag <= ackedTag) return;
+        if (channel === undefined) {
+          for (const id of ids) covered.add(id); // no channel to acknowledge on: they come back
+          return;
+        }
         try {
           channel.ack(ackTo, true);
           ackedTag = ackTo.fields.deliveryTag;
           stats.acked += n;
+          const now = Date.now();
+          while (recentAcks.length > 0 && now - recentAcks[0]!.at > RECENT_ACK_MS) recentAcks.shift();
+          if (ids.length > 0) recentAcks.push({ at: now, ids });
         } catch {
-          // The channel is gone: the broker requeued these; ids skip them, others go through again.
+          // The channel is gone (its connection dropped, the reconnection not yet done): the broker
+          // requeues these; ids skip them when they come back, others go through again.
+          for (const id of ids) covered.add(id);
         }
       };
 

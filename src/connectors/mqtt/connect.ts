@@ -2,7 +2,9 @@
  * Opening an MQTT 5 connection: a broker that does not answer within the
  * timeout, or refuses the client (bad credentials, a client id it rejects),
  * fails the open with the URL and the fix instead of retrying for ever in
- * the background; after that, mqtt.js reconnects on its own.
+ * the background; after that, mqtt.js reconnects on its own, every second,
+ * until the broker has been away for `reconnectTimeoutMs`: then the client
+ * stops and `onGiveUp` gets an error naming the option.
  */
 import mqtt from 'mqtt';
 import { configError, EddyError } from '../../errors/index.ts';
@@ -12,6 +14,12 @@ export type MqttClient = mqtt.MqttClient;
 /** How long mqtt.js waits before reconnecting a dropped connection. */
 const RECONNECT_MS = 1000;
 
+/** After the first connection: how long the broker may be away, and who is told when that has passed. */
+export interface Reconnecting {
+  readonly timeoutMs: number;
+  readonly onGiveUp: (e: EddyError) => void;
+}
+
 /** Connects with MQTT 5; `options` are mqtt.js's; `setup` attaches listeners before the connection opens. */
 export async function connectMqtt(
   url: string,
@@ -19,6 +27,7 @@ export async function connectMqtt(
   timeoutMs: number,
   owner: string,
   stepId: string,
+  reconnecting: Reconnecting,
   setup?: (client: MqttClient) => void,
 ): Promise<MqttClient> {
   // Not connected until setup has run: a stored session's messages follow CONNACK at once.
@@ -65,5 +74,27 @@ export async function connectMqtt(
   // Later errors (a dropped connection) are ridden out by mqtt.js's reconnects; without a listener they would throw.
   client.on('error', () => {});
   client.options.reconnectPeriod = RECONNECT_MS;
+  let away: NodeJS.Timeout | undefined;
+  const since = { at: 0 };
+  client.on('close', () => {
+    if (away !== undefined || client.disconnecting) return;
+    since.at = Date.now();
+    away = setTimeout(() => {
+      if (client.connected || client.disconnecting) return;
+      client.end(true);
+      reconnecting.onGiveUp(
+        new EddyError(
+          'EDDY_IO_FAILED',
+          `${owner}: the broker at ${url} has been unreachable for ${Date.now() - since.at} ms (reconnectTimeoutMs ${reconnecting.timeoutMs}); start it, or raise reconnectTimeoutMs`,
+          { stepId, retriable: true },
+        ),
+      );
+    }, reconnecting.timeoutMs);
+    away.unref();
+  });
+  client.on('connect', () => {
+    clearTimeout(away);
+    away = undefined;
+  });
   return client;
 }

@@ -62,6 +62,11 @@ export const SINK_SCHEMA = {
     default: 30_000,
     check: (v) => (positiveInt(v, 2 ** 31 - 1) ? undefined : 'pass milliseconds, e.g. 30000'),
   },
+  reconnectTimeoutMs: {
+    doc: 'how long the broker may be unreachable after the first connection (a restart) before the connector fails; meanwhile mqtt.js reconnects every second',
+    default: 60_000,
+    check: (v) => (positiveInt(v, 2 ** 31 - 1) ? undefined : 'pass milliseconds, e.g. 60000'),
+  },
 } as const satisfies OptionSchema;
 
 /**
@@ -86,10 +91,14 @@ export interface MqttSinkOptions<T> {
   readonly retain?: boolean;
   /** Default 30,000. */
   readonly connectTimeoutMs?: number;
+  /** How long the broker may be away after the first connection before the sink fails, ms. Default 60,000. */
+  readonly reconnectTimeoutMs?: number;
 }
 
 export type ResolvedSinkOptions<T> = MqttSinkOptions<T> &
-  Required<Pick<MqttSinkOptions<T>, 'url' | 'maxInFlight' | 'retain' | 'connectTimeoutMs'>>;
+  Required<
+    Pick<MqttSinkOptions<T>, 'url' | 'maxInFlight' | 'retain' | 'connectTimeoutMs' | 'reconnectTimeoutMs'>
+  >;
 
 export const SOURCE_SCHEMA = {
   url: URL_SPEC,
@@ -134,6 +143,7 @@ export const SOURCE_SCHEMA = {
     check: (v) => (positiveInt(v, 10_000_000) ? undefined : 'pass a whole number, e.g. 10000'),
   },
   connectTimeoutMs: SINK_SCHEMA.connectTimeoutMs,
+  reconnectTimeoutMs: SINK_SCHEMA.reconnectTimeoutMs,
 } as const satisfies OptionSchema;
 
 /**
@@ -161,7 +171,14 @@ export interface MqttSourceOptions<T> {
   readonly bufferSize?: number;
   /** Default 30,000. */
   readonly connectTimeoutMs?: number;
+  /** How long the broker may be away after the first connection before the source fails, ms. Default 60,000. */
+  readonly reconnectTimeoutMs?: number;
 }
 
 export type ResolvedSourceOptions<T> = MqttSourceOptions<T> &
-  Required<Pick<MqttSourceOptions<T>, 'url' | 'sessionExpirySeconds' | 'bufferSize' | 'connectTimeoutMs'>>;
+  Required<
+    Pick<
+      MqttSourceOptions<T>,
+      'url' | 'sessionExpirySeconds' | 'bufferSize' | 'connectTimeoutMs' | 'reconnectTimeoutMs'
+    >
+  >;

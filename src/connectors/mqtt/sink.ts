@@ -31,17 +31,27 @@ export function mqttSink<T>(options: MqttSinkOptions<T>): Sink<T> {
     guarantee: 'at-least-once',
     async open(ctx) {
       const stepId = ctx.stepId;
+      let failure: unknown;
       const client = await connectMqtt(
         o.url,
         { clientId: o.clientId ?? `eddy-${stepId}-${randomUUID().slice(0, 8)}`, clean: true },
         o.connectTimeoutMs,
         OWNER,
         stepId,
+        {
+          timeoutMs: o.reconnectTimeoutMs,
+          onGiveUp: (e) => {
+            failure ??= e;
+            // Publishes waiting for a PUBACK never get one now: wake a write waiting for room.
+            const r = room;
+            room = undefined;
+            r?.();
+          },
+        },
       );
       const topicOf = o.topic;
       const format = o.format;
       const pending = new Set<Promise<unknown>>();
-      let failure: unknown;
       // Resolved when a publish settles, so a full window can wait for room.
       let room: (() => void) | undefined;
       const payloadOf = (v: T): string | Buffer => {

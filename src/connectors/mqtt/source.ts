@@ -62,6 +62,7 @@ export function mqttSource<T = unknown>(
       let head = 0;
       // The client waits here while the buffer is full: it reads no further packet until called (backpressure).
       let resume: (() => void) | undefined;
+      let failure: Error | undefined;
       const client = await connectMqtt(
         o.url,
         {
@@ -73,6 +74,12 @@ export function mqttSource<T = unknown>(
         o.connectTimeoutMs,
         OWNER,
         ctx.stepId,
+        {
+          timeoutMs: o.reconnectTimeoutMs,
+          onGiveUp: (e) => {
+            failure ??= e;
+          },
+        },
         (c) => {
           c.on('message', (topic, payload) => {
             buffer.push({ topic, payload });
@@ -97,6 +104,8 @@ export function mqttSource<T = unknown>(
       const parse = o.parse;
       return {
         poll(max) {
+          // What is buffered is handed out first; then the run fails (and restarts, with backoff).
+          if (failure !== undefined && head >= buffer.length) throw failure;
           const end = Math.min(buffer.length, head + max);
           const values: T[] = [];
           for (let i = head; i < end; i++) {

@@ -113,4 +113,30 @@ describe('MQTT: a broker restart', { skip }, () => {
       await broker.close();
     }
   });
+
+  it('a broker that stays away: the run fails after reconnectTimeoutMs with an error naming it', async () => {
+    const broker = await mosquittoServer();
+    const url = `mqtt://127.0.0.1:${broker.port}`;
+    const tag = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    try {
+      const p = new Pipeline({ name: 'mqtt-gone' });
+      p.source(
+        'in',
+        mqttSource<Reading>({ url, topics: ['in'], clientId: `gone-${tag}`, reconnectTimeoutMs: 1500 }),
+      ).sink(mqttSink<Reading>({ url, topic: 'out', reconnectTimeoutMs: 1500 }), 'out');
+      const running = await p.start({ parallelism: 1, restart: false });
+      // Both connected (the broker logs each client): the first connection is not what this is about.
+      await waitUntil(
+        () => (broker.log().match(/New client connected/g) ?? []).length >= 2,
+        'source and sink connected',
+      );
+      await broker.stop('SIGTERM');
+      await assert.rejects(
+        running.done,
+        /unreachable for \d+ ms \(reconnectTimeoutMs 1500\); start it, or raise reconnectTimeoutMs/,
+      );
+    } finally {
+      await broker.close();
+    }
+  });
 });

@@ -184,6 +184,14 @@ export interface SinkContext {
    * writer finishes it (idempotently) and discards anything written after it.
    */
   readonly restored?: unknown;
+  /**
+   * Sends a record the destination cannot take (larger than it accepts) to
+   * the pipeline's dead letters with the reason — the payload is cut to
+   * 64 KiB there — instead of failing the run, which would restart and meet
+   * the same record again. Given by the runtime; absent when a writer is
+   * opened by hand (a test), and then the sink fails instead (`refuse`).
+   */
+  readonly deadLetter?: (code: string, reason: string, payload: unknown) => void;
 }
 
 export interface SinkWriter<T> {

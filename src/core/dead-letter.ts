@@ -28,10 +28,14 @@ export function payloadText(payload: unknown): string {
   let text: string;
   if (typeof payload === 'string') text = payload;
   else if (payload instanceof Uint8Array) {
+    // A record refused for its size may be megabytes: decode only what is kept (a character cut
+    // at the end is not invalid UTF-8).
+    const bytes = payload.byteLength > MAX_PAYLOAD * 4 ? payload.subarray(0, MAX_PAYLOAD * 4) : payload;
+    const cut = bytes.byteLength < payload.byteLength;
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: cut });
     } catch {
-      text = `base64:${Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('base64')}`;
+      text = `base64:${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
     }
   } else {
     try {

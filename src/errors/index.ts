@@ -29,6 +29,8 @@ export const ERROR_CODES = [
   'EDDY_LATE_EVENT',
   /** A source or sink failed talking to the outside world. */
   'EDDY_IO_FAILED',
+  /** A destination cannot take a record (too large for it): the sink dead-letters it, cut, instead of failing for ever. */
+  'EDDY_RECORD_REFUSED',
   /** A pipeline was used in a state that does not allow it (run twice, closed). */
   'EDDY_STATE_INVALID',
   /** A checkpoint or savepoint is unreadable, torn, or does not fit the pipeline. */
@@ -58,6 +60,7 @@ const DEFAULT_DOMAIN: Record<ErrorCode, ErrorDomain> = {
   EDDY_USER_FUNCTION_FAILED: 'user',
   EDDY_LATE_EVENT: 'external',
   EDDY_IO_FAILED: 'external',
+  EDDY_RECORD_REFUSED: 'external',
   EDDY_STATE_INVALID: 'user',
   EDDY_CHECKPOINT_INVALID: 'external',
   EDDY_INTERNAL: 'internal',

@@ -28,6 +28,7 @@ export class SinkOperator implements Operator {
       stepId: ctx.stepId,
       clock: ctx.clock,
       checkpointing: ctx.checkpointing,
+      deadLetter: (code, reason, payload) => ctx.deadLetter(code, reason, payload, Number.NaN),
       ...(restored === undefined ? {} : { restored }),
     });
   }

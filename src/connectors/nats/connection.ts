@@ -19,6 +19,8 @@ export interface NatsConnected {
   readonly jsm: JetStreamManager;
   /** The stream's duplicate window, ms (message-id deduplication). */
   readonly duplicateWindowMs: number;
+  /** The largest message the stream stores, bytes (infinite when it sets none). */
+  readonly maxMessageBytes: number;
 }
 
 const RECONNECT_WAIT_MS = 1000;
@@ -79,7 +81,13 @@ export async function connectNats(
       }
       info = await jsm.streams.add({ name: o.stream, subjects: streamSubjects(o) });
     }
-    return { nc, jsm, duplicateWindowMs: Math.floor(info.config.duplicate_window / 1e6) };
+    const max = info.config.max_msg_size;
+    return {
+      nc,
+      jsm,
+      duplicateWindowMs: Math.floor(info.config.duplicate_window / 1e6),
+      maxMessageBytes: max !== undefined && max > 0 ? max : Number.POSITIVE_INFINITY,
+    };
   } catch (e) {
     await nc.close().catch(() => {});
     throw e;

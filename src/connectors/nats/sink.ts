@@ -31,13 +31,16 @@
  * write fails and the run restarts from its last checkpoint. A re-sent
  * message the server had stored is dropped as a duplicate; re-sent messages
  * may land after later ones of their batch. An error from the JetStream API
- * itself (a wrong stream, a refused message) fails at once.
+ * itself (a wrong stream, a refused message) fails at once. A record larger
+ * than the server's `max_payload` or the stream's `max_msg_size` is dead-lettered with the reason, not sent
+ * (`stats().refused`).
  */
 import { randomUUID } from 'node:crypto';
 import { JetStreamApiError, type JetStreamClient, jetstream } from '@nats-io/jetstream';
 import { ConnectionError, NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node';
 import type { Sink, SinkWriter } from '../../core/connector.ts';
 import { EddyError } from '../../errors/index.ts';
+import { refuse, tooLarge } from '../refused.ts';
 import { connectNats, message } from './connection.ts';
 import { type NatsSinkOptions, resolveNatsSinkOptions, subjectChecker } from './options.ts';
 
@@ -49,6 +52,8 @@ export interface NatsSinkStats {
   duplicates: number;
   /** Publishes sent again after a timeout or a dropped connection (a server restart). */
   retried: number;
+  /** Records larger than the server's max_payload, dead-lettered instead of sent. */
+  refused: number;
 }
 
 /** A JetStream sink with its counters. */
@@ -74,13 +79,13 @@ export function natsSink<T = unknown>(options: NatsSinkOptions<T>): NatsSink<T> 
   const o = resolveNatsSinkOptions(options);
   const subjectOf = subjectChecker(o.subject);
   const serialize = o.serialize ?? ((v: T) => JSON.stringify(v));
-  const stats: NatsSinkStats = { published: 0, duplicates: 0, retried: 0 };
+  const stats: NatsSinkStats = { published: 0, duplicates: 0, retried: 0, refused: 0 };
   return {
     kind: 'nats',
     guarantee: 'idempotent',
     stats: () => ({ ...stats }),
     async open(ctx): Promise<SinkWriter<T>> {
-      const { nc } = await connectNats('natsSink', ctx.stepId, o);
+      const { nc, maxMessageBytes } = await connectNats('natsSink', ctx.stepId, o);
       const js: JetStreamClient = jetstream(nc);
       const restored = ctx.restored as NatsSinkCommittable | undefined;
       const run = restored?.run ?? randomUUID().slice(0, 13);
@@ -97,16 +102,26 @@ export function natsSink<T = unknown>(options: NatsSinkOptions<T>): NatsSink<T> 
           const subjects = new Array<string>(values.length);
           const payloads = new Array<string | Uint8Array>(values.length);
           const ids = new Array<string>(values.length);
+          let todo: number[] = [];
+          const maxPayload = nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+          const limit = Math.min(maxPayload, maxMessageBytes);
+          const which =
+            maxPayload <= maxMessageBytes ? "the server's max_payload" : `stream ${o.stream}'s max_msg_size`;
           for (let i = 0; i < values.length; i++) {
             const v = values[i]!;
             subjects[i] = subjectOf(v);
             payloads[i] = serialize(v);
             ids[i] = o.messageId === undefined ? `${prefix}:${run}:${next + i}` : o.messageId(v);
+            const bytes = messageBytes(payloads[i]!, ids[i]!, o.stream);
+            if (bytes > limit) {
+              // The client would refuse it on every retry and restart: dead-letter it instead.
+              refuse(ctx, tooLarge('natsSink', bytes, limit, which), payloads[i]);
+              stats.refused++;
+            } else todo.push(i);
           }
           next += values.length;
-          let todo = Array.from(values.keys());
           let failingSince: number | undefined;
-          for (let attempt = 0; ; attempt++) {
+          for (let attempt = 0; todo.length > 0; attempt++) {
             const sent = await Promise.allSettled(
               todo.map((i) =>
                 js.publish(subjects[i]!, payloads[i]!, { msgID: ids[i]!, expect: { streamName: o.stream } }),
@@ -150,6 +165,13 @@ export function natsSink<T = unknown>(options: NatsSinkOptions<T>): NatsSink<T> 
       };
     },
   };
+}
+
+/** A message's size as the client counts it against max_payload: the payload and its two headers. */
+function messageBytes(payload: string | Uint8Array, id: string, stream: string): number {
+  const body = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  // NATS/1.0␍␊ Nats-Msg-Id: <id>␍␊ Nats-Expected-Stream: <stream>␍␊ ␍␊
+  return body + 10 + 15 + Buffer.byteLength(id) + 24 + Buffer.byteLength(stream) + 2;
 }
 
 /** Whether a failed publish is the server being away (a restart), worth sending again. */

@@ -150,7 +150,7 @@ export function natsServer(): Promise<ServerProcess> {
 }
 
 /** A Mosquitto broker that keeps sessions and queued messages in a file (written when it stops cleanly). */
-export function mosquittoServer(): Promise<ServerProcess> {
+export function mosquittoServer(extra: readonly string[] = []): Promise<ServerProcess> {
   return serverProcess('mosquitto', 'mosquitto', (port, dir) => {
     const conf = join(dir, 'mosquitto.conf');
     writeFileSync(
@@ -162,6 +162,7 @@ export function mosquittoServer(): Promise<ServerProcess> {
         `persistence_location ${dir}/`,
         // As root Mosquitto would switch to its own user, who cannot write the test's directory.
         'user root',
+        ...extra,
         '',
       ].join('\n'),
     );

@@ -14,6 +14,24 @@ export type MqttClient = mqtt.MqttClient;
 /** How long mqtt.js waits before reconnecting a dropped connection. */
 const RECONNECT_MS = 1000;
 
+/** MQTT's own bound on a packet: a remaining length of at most 268,435,455 bytes, plus the fixed header. */
+const PROTOCOL_MAX_PACKET = 268_435_455 + 5;
+
+// The Maximum Packet Size each client's broker advertised in its latest CONNACK (MQTT 5).
+const packetLimits = new WeakMap<MqttClient, number>();
+
+/** The largest packet `client`'s broker takes: what its CONNACK advertised, else MQTT's own bound. */
+export function maxPacketBytes(client: MqttClient): number {
+  return packetLimits.get(client) ?? PROTOCOL_MAX_PACKET;
+}
+
+/** The size of a QoS 1 PUBLISH packet (MQTT 5, no properties) of `payloadBytes` to `topic`. */
+export function publishPacketBytes(topic: string, payloadBytes: number): number {
+  const remaining = 2 + Buffer.byteLength(topic) + 2 + 1 + payloadBytes;
+  const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
+  return 1 + lengthBytes + remaining;
+}
+
 /** After the first connection: how long the broker may be away, and who is told when that has passed. */
 export interface Reconnecting {
   readonly timeoutMs: number;
@@ -44,8 +62,9 @@ export async function connectMqtt(
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      client.once('connect', () => {
+      client.once('connect', (connack) => {
         clearTimeout(timer);
+        noteLimit(client, connack);
         resolve();
       });
       client.once('error', (e) => {
@@ -92,9 +111,16 @@ export async function connectMqtt(
     }, reconnecting.timeoutMs);
     away.unref();
   });
-  client.on('connect', () => {
+  client.on('connect', (connack) => {
     clearTimeout(away);
     away = undefined;
+    noteLimit(client, connack);
   });
   return client;
+}
+
+function noteLimit(client: MqttClient, connack: mqtt.IConnackPacket): void {
+  const max = connack.properties?.maximumPacketSize;
+  if (max !== undefined && max > 0) packetLimits.set(client, max);
+  else packetLimits.delete(client);
 }

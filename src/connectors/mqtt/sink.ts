@@ -6,12 +6,16 @@
  * not taken: at-least-once (a run resumed from a checkpoint publishes what
  * came after it again; QoS 1 itself may also deliver twice). While the
  * connection is down mqtt.js keeps the publishes and sends them on
- * reconnecting.
+ * reconnecting. A record whose PUBLISH packet is larger than the broker's
+ * Maximum Packet Size (from its CONNACK; else MQTT's 256 MiB) is
+ * dead-lettered with the reason instead: the broker would drop the
+ * connection, and the publish would be sent again on every reconnection.
  */
 import { randomUUID } from 'node:crypto';
 import type { Sink } from '../../core/connector.ts';
 import { EddyError } from '../../errors/index.ts';
-import { connectMqtt } from './connect.ts';
+import { refuse, tooLarge } from '../refused.ts';
+import { connectMqtt, maxPacketBytes, publishPacketBytes } from './connect.ts';
 import { type MqttSinkOptions, type ResolvedSinkOptions, resolveOptions, SINK_SCHEMA } from './options.ts';
 
 const OWNER = 'mqttSink';
@@ -70,7 +74,18 @@ export function mqttSink<T>(options: MqttSinkOptions<T>): Sink<T> {
       };
       const publish = (v: T) => {
         const topic = typeof topicOf === 'string' ? topicOf : topicOf(v);
-        const sent = client.publishAsync(topic, payloadOf(v), { qos: 1, retain: o.retain }).then(
+        const payload = payloadOf(v);
+        const bytes = publishPacketBytes(
+          topic,
+          typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length,
+        );
+        const limit = maxPacketBytes(client);
+        if (bytes > limit) {
+          // The broker would drop the connection, and mqtt.js send it again on reconnecting, for ever.
+          refuse(ctx, tooLarge(OWNER, bytes, limit, "the broker's maximum packet size"), payload);
+          return;
+        }
+        const sent = client.publishAsync(topic, payload, { qos: 1, retain: o.retain }).then(
           () => {},
           (e: unknown) => {
             failure ??= e;

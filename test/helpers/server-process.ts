@@ -117,7 +117,7 @@ export async function serverProcess(
 }
 
 /** A Redis server that writes every command to its append-only file before answering (a SIGKILL loses nothing it acknowledged). */
-export function redisServer(): Promise<ServerProcess> {
+export function redisServer(extra: readonly string[] = []): Promise<ServerProcess> {
   return serverProcess('redis', 'redis-server', (port, dir) => [
     '--port',
     String(port),
@@ -133,6 +133,7 @@ export function redisServer(): Promise<ServerProcess> {
     dir,
     '--daemonize',
     'no',
+    ...extra,
   ]);
 }
 

@@ -13,10 +13,13 @@
  *   for what was written after the last checkpoint.
  *
  * `write` resolves when the server has answered every `XADD` of the batch:
- * the sink's backpressure.
+ * the sink's backpressure. A record larger than the server's
+ * `proto-max-bulk-len` is dead-lettered with the reason instead of sent.
  */
+import type { Redis } from 'ioredis';
 import type { Sink, SinkWriter } from '../../core/connector.ts';
 import { EddyError } from '../../errors/index.ts';
+import { refuse, tooLarge } from '../refused.ts';
 import { checkStream, connectRedis, message, safeUrl } from './connection.ts';
 import { checkedId, type RedisSinkOptions, resolveRedisSinkOptions } from './options.ts';
 
@@ -26,6 +29,8 @@ export interface RedisSinkStats {
   added: number;
   /** Records skipped because an entry with their id was already in the stream (a replay). */
   duplicates: number;
+  /** Records larger than the server takes, dead-lettered. */
+  refused: number;
 }
 
 /** A Redis Streams sink with its counters. */
@@ -48,7 +53,7 @@ export function redisSink<T = unknown>(options: RedisSinkOptions<T>): RedisSink<
   const idOf = o.id === undefined ? undefined : checkedId(o.id);
   const serialize = o.serialize ?? ((v: T) => JSON.stringify(v));
   const trim: (string | number)[] = o.maxLen === undefined ? [] : ['MAXLEN', '~', o.maxLen];
-  const stats: RedisSinkStats = { added: 0, duplicates: 0 };
+  const stats: RedisSinkStats = { added: 0, duplicates: 0, refused: 0 };
   return {
     kind: 'redis',
     guarantee: idOf === undefined ? 'at-least-once' : 'idempotent',
@@ -61,6 +66,7 @@ export function redisSink<T = unknown>(options: RedisSinkOptions<T>): RedisSink<
         redis.disconnect();
         throw e;
       }
+      const limit = await bulkLimit(redis);
       const ioError = (e: unknown) =>
         new EddyError(
           'EDDY_IO_FAILED',
@@ -72,9 +78,16 @@ export function redisSink<T = unknown>(options: RedisSinkOptions<T>): RedisSink<
           const batch = redis.pipeline();
           const ids: (string | undefined)[] = [];
           for (const v of values) {
+            const payload = serialize(v);
+            const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+            if (bytes > limit) {
+              // The server would close the connection, and the client send it again on reconnecting.
+              refuse(ctx, tooLarge('redisSink', bytes, limit, "the server's proto-max-bulk-len"), payload);
+              stats.refused++;
+              continue;
+            }
             const id = idOf?.(v);
             ids.push(id);
-            const payload = serialize(v);
             batch.xadd(
               o.stream,
               ...trim,
@@ -116,4 +129,18 @@ export function redisSink<T = unknown>(options: RedisSinkOptions<T>): RedisSink<
       };
     },
   };
+}
+
+/** Redis's default proto-max-bulk-len: the largest string a command may carry. */
+const DEFAULT_BULK_LIMIT = 512 * 1024 * 1024;
+
+/** The server's proto-max-bulk-len (CONFIG GET may be refused, as on managed services: then Redis's default). */
+async function bulkLimit(redis: Redis): Promise<number> {
+  try {
+    const r = (await redis.config('GET', 'proto-max-bulk-len')) as string[];
+    const n = Number(r[1]);
+    return Number.isFinite(n) && n > 0 ? n : DEFAULT_BULK_LIMIT;
+  } catch {
+    return DEFAULT_BULK_LIMIT;
+  }
 }

@@ -26,7 +26,7 @@ describe('Redis Streams sink', { skip: service.skip }, () => {
       const w = await sink.open(context);
       await w.write(values, []);
       await w.write(values.slice(20), []); // the replay after a crash
-      assert.deepEqual(sink.stats(), { added: 50, duplicates: 30 });
+      assert.deepEqual(sink.stats(), { added: 50, duplicates: 30, refused: 0 });
       await assert.rejects(
         Promise.resolve(w.write([{ t: 5 }], [])),
         (e: EddyError) => e.code === 'EDDY_IO_FAILED' && /id 5-0 is below the last entry/.test(e.message),

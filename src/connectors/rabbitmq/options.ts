@@ -115,6 +115,13 @@ export interface RabbitSinkOptions<T> extends RabbitCommonOptions {
   readonly messageId?: (value: T) => string;
   /** Turns a record into the payload. Default `JSON.stringify`. */
   readonly serialize?: (value: T) => string | Uint8Array;
+  /**
+   * The broker's `max_message_size`: a larger record is dead-lettered with
+   * the reason instead of published (the broker would close the channel,
+   * and the sink publish it again on reconnecting). AMQP does not tell a
+   * client the limit. Default 134,217,728 (RabbitMQ's default, 128 MiB).
+   */
+  readonly maxMessageBytes?: number;
 }
 
 export const RABBIT_SINK_OPTIONS = {
@@ -151,6 +158,14 @@ export const RABBIT_SINK_OPTIONS = {
     example: '(o) => o.id',
   },
   serialize: { type: 'function', doc: 'record to payload', example: '(v) => JSON.stringify(v)' },
+  maxMessageBytes: {
+    type: 'integer',
+    min: 1,
+    max: 536_870_912,
+    default: 134_217_728,
+    doc: "the broker's max_message_size; larger records are dead-lettered",
+    example: '134217728',
+  },
 } as const satisfies OptionsSchema<RabbitSinkOptions<unknown>>;
 
 export type ResolvedRabbitSourceOptions<T> = Resolved<RabbitSourceOptions<T>, typeof RABBIT_SOURCE_OPTIONS>;

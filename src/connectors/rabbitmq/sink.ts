@@ -21,11 +21,14 @@
  * again what it had published after that checkpoint, and a reconnection may
  * repeat unconfirmed messages; RabbitMQ has no publish-side deduplication.
  * Set `messageId` to let consumers drop the repeats (eddy's RabbitMQ source
- * drops redeliveries by message id, not repeated publishes).
+ * drops redeliveries by message id, not repeated publishes). A record over
+ * `maxMessageBytes` (the broker's `max_message_size`) is dead-lettered with
+ * the reason instead of published.
  */
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import type { Sink, SinkWriter } from '../../core/connector.ts';
 import { configError, EddyError } from '../../errors/index.ts';
+import { refuse, tooLarge } from '../refused.ts';
 import { ensureQueue, type Link, message, openLink, replyCode } from './connection.ts';
 import { type RabbitSinkOptions, resolveRabbitSinkOptions, routingKeyOf, safeUrl } from './options.ts';
 
@@ -35,6 +38,8 @@ export interface RabbitSinkStats {
   confirmed: number;
   /** Messages published again after a reconnection (unconfirmed when the connection dropped). */
   republished: number;
+  /** Records over `maxMessageBytes`, dead-lettered instead of published. */
+  refused: number;
   /** Connections made again after a drop. */
   reconnects: number;
 }
@@ -68,7 +73,7 @@ export function rabbitmqSink<T = unknown>(options: RabbitSinkOptions<T>): Rabbit
     mandatory: true,
     ...(o.serialize === undefined ? { contentType: 'application/json' } : {}),
   };
-  const stats: RabbitSinkStats = { confirmed: 0, republished: 0, reconnects: 0 };
+  const stats: RabbitSinkStats = { confirmed: 0, republished: 0, reconnects: 0, refused: 0 };
   const target = o.queue === undefined ? `exchange ${o.exchange}` : `queue ${o.queue}`;
   return {
     kind: 'rabbitmq',
@@ -186,6 +191,21 @@ export function rabbitmqSink<T = unknown>(options: RabbitSinkOptions<T>): Rabbit
               check();
             }
             const payload = serialize(v);
+            const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+            if (bytes > o.maxMessageBytes) {
+              refuse(
+                ctx,
+                tooLarge(
+                  'rabbitmqSink',
+                  bytes,
+                  o.maxMessageBytes,
+                  "the broker's max_message_size (maxMessageBytes)",
+                ),
+                payload,
+              );
+              stats.refused++;
+              continue;
+            }
             const id = o.messageId?.(v);
             const m: Outgoing = {
               key: keyOf(v),

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { rabbitmqSink } from '../../../src/connectors/rabbitmq/index.ts';
 import type { SinkContext } from '../../../src/core/connector.ts';
 import { arraySource, EddyError, Pipeline, systemClock } from '../../../src/index.ts';
+import { big, runRefusing } from '../../helpers/refused.ts';
 import { closeConnections, haveRabbitmqctl, rabbitFixture, rabbitService, uniqueName } from './helpers.ts';
 
 const service = await rabbitService();
@@ -140,6 +141,31 @@ describe('RabbitMQ sink', { skip: service.skip }, () => {
       );
       assert.ok(sink.stats().reconnects >= 1, JSON.stringify(sink.stats()));
       process.stdout.write(`# sink drop: ${ids.length - 2000} duplicates, ${JSON.stringify(sink.stats())}\n`);
+    } finally {
+      await r.cleanup();
+    }
+  });
+
+  it('a record over maxMessageBytes is dead-lettered with the reason, the others published', async () => {
+    const r = await rabbitFixture();
+    try {
+      const queue = uniqueName('big');
+      await r.queue(queue);
+      const sink = rabbitmqSink<Rec>({ queue, maxMessageBytes: 10_000 });
+      const dead = await runRefusing(
+        sink,
+        [0, 1, 2, 3, 4].map((id) => ({ id, s: id === 2 ? big(20_000) : '' })),
+      );
+      assert.equal(dead.length, 1);
+      assert.match(
+        dead[0]!.reason,
+        /rabbitmqSink: a record of 200\d\d bytes is larger than the broker's max_message_size \(maxMessageBytes\) \(10000 bytes\)/,
+      );
+      assert.deepEqual(
+        (await r.drain(queue)).map((s) => (JSON.parse(s) as Rec).id),
+        [0, 1, 3, 4],
+      );
+      assert.equal(sink.stats().refused, 1);
     } finally {
       await r.cleanup();
     }

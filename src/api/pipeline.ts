@@ -14,7 +14,7 @@ import { DEFAULT_MAX_PARALLELISM, type Key } from '../core/key-groups.ts';
 import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { ErrorPolicy } from '../operators/operator.ts';
-import { observeWithOpenTelemetry } from '../ops/otel.ts';
+import { type MessagingStep, messagingSteps, observeWithOpenTelemetry } from '../ops/otel.ts';
 import { checkInt, DEAD_LETTERS_ID, LogicalGraph, type PlanNode } from '../plan/graph.ts';
 import type { JobGraph } from '../plan/job-graph.ts';
 import { physicalPlan } from '../plan/physical.ts';
@@ -480,6 +480,7 @@ export class Pipeline {
         },
         supervision(options, extra),
       ),
+      messagingSteps(this.scope.graph.nodes.values()),
     );
   }
 
@@ -523,7 +524,11 @@ export class Pipeline {
         parallelism: options.parallelism,
         hotKeys: options.hotKeys === true,
       });
-    return observed(this.name, await supervise(() => launch(first), launch, supervision(options, extra)));
+    return observed(
+      this.name,
+      await supervise(() => launch(first), launch, supervision(options, extra)),
+      messagingSteps(this.scope.graph.nodes.values()),
+    );
   }
 
   /** Runs the pipeline until its sources are exhausted (or `signal` aborts); resolves with the final metrics. */
@@ -535,8 +540,12 @@ export class Pipeline {
 }
 
 /** The run's figures through OpenTelemetry while it runs (a no-op unless a meter provider is registered). */
-function observed(name: string, running: RunningPipeline): RunningPipeline {
-  const stop = observeWithOpenTelemetry(name, () => running.metrics());
+function observed(
+  name: string,
+  running: RunningPipeline,
+  brokers: ReadonlyMap<string, MessagingStep>,
+): RunningPipeline {
+  const stop = observeWithOpenTelemetry(name, () => running.metrics(), brokers);
   running.done.then(stop, stop);
   return running;
 }

@@ -22,7 +22,7 @@ import { kafkaSourceOptions } from '../connectors/kafka/source.ts';
 import type { Key } from '../core/key-groups.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 import { configError } from '../errors/index.ts';
-import { observeWithOpenTelemetry } from '../ops/otel.ts';
+import { type MessagingStep, messagingSteps, observeWithOpenTelemetry } from '../ops/otel.ts';
 import type { RunOps } from '../ops/run-ops.ts';
 import { consumersOf, type PlanNode } from '../plan/graph.ts';
 import { mergeMetrics } from '../runtime/controller.ts';
@@ -210,7 +210,9 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
   const metrics = (): PipelineMetrics => mergeMetrics(Object.values(app.metrics().pipelines));
   let final = metrics();
   // The instance's figures (its partitions' together) through OpenTelemetry, as an embedded run's.
-  const unobserve = observeWithOpenTelemetry(o.name, metrics);
+  // Its broker steps, known once the pipeline is built (on the first assignment).
+  const brokers = new Map<string, MessagingStep>();
+  const unobserve = observeWithOpenTelemetry(o.name, metrics, brokers);
   const onTerm = onStop('SIGTERM');
   const onInt = onStop('SIGINT');
   process.on('SIGTERM', onTerm);
@@ -236,6 +238,7 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
         const p = await o.build();
         o.ops?.graph(p.graph());
         deployOnKafka(p, app);
+        for (const [step, target] of messagingSteps(p.scope.graph.nodes.values())) brokers.set(step, target);
         return p;
       },
       {

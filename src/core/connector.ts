@@ -123,6 +123,8 @@ export interface SourceReader<T> {
  */
 export interface Source<T> {
   readonly kind: string;
+  /** A broker source: what it reads, for OpenTelemetry's messaging conventions. */
+  readonly messaging?: MessagingTarget;
   /**
    * Whether every subtask opens a reader that reads its own share (a Kafka
    * consumer in a group, a generator's splits). Otherwise only subtask 0 reads.
@@ -168,6 +170,18 @@ export interface SourceOptions<T> {
    * (watermark alignment). Default 1,000; `Infinity` turns alignment off.
    */
   readonly maxDrift?: number;
+}
+
+/**
+ * What OpenTelemetry's messaging semantic conventions call a broker
+ * connector: its metrics carry `messaging.system` and
+ * `messaging.destination.name` (issue 17).
+ */
+export interface MessagingTarget {
+  /** `messaging.system`: `kafka`, `rabbitmq`, `nats`, `mqtt`, `redis`. */
+  readonly system: string;
+  /** `messaging.destination.name`: the topic, stream, queue or exchange (several joined with ","). */
+  readonly destination: string;
 }
 
 /** What a sink promises about duplicates after a failure. */
@@ -224,5 +238,7 @@ export interface SinkWriter<T> {
 export interface Sink<T> {
   readonly kind: string;
   readonly guarantee: DeliveryGuarantee;
+  /** A broker sink: what it writes to, for OpenTelemetry's messaging conventions. */
+  readonly messaging?: MessagingTarget;
   open(ctx: SinkContext): SinkWriter<T> | Promise<SinkWriter<T>>;
 }

@@ -10,7 +10,13 @@
  * Names follow OpenTelemetry's conventions (dots, units in `unit`, no
  * `_total`); attributes are the pipeline and the step, never a key. Dead
  * letters carry `error.type` (the eddy error code), as the semantic
- * conventions name an error's class.
+ * conventions name an error's class. Broker sources and sinks (those that
+ * declare `messaging`) also report the messaging conventions' client
+ * metrics: `messaging.client.consumed.messages` (what a source received:
+ * its records and its dead letters) and `messaging.client.sent.messages`
+ * (what a sink was handed, less what it dead-lettered), with
+ * `messaging.system`, `messaging.destination.name` and
+ * `messaging.operation.name` (`receive`, `send`).
  *
  * @example
  * ```ts
@@ -20,10 +26,38 @@
  * ```
  */
 import { type Attributes, metrics, type ObservableCounter, type ObservableGauge } from '@opentelemetry/api';
+import type { MessagingTarget, Sink, Source } from '../core/connector.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 
+/** A broker step: what it reads or writes, and which way. */
+export interface MessagingStep extends MessagingTarget {
+  readonly operation: 'receive' | 'send';
+}
+
+/** The broker steps among a pipeline's steps (those whose connector declares `messaging`). */
+export function messagingSteps(
+  steps: Iterable<{
+    readonly id: string;
+    readonly source?: { readonly source: Source<unknown> };
+    readonly sink?: Sink<unknown>;
+  }>,
+): Map<string, MessagingStep> {
+  const out = new Map<string, MessagingStep>();
+  for (const s of steps) {
+    const m = s.source?.source.messaging;
+    if (m !== undefined) out.set(s.id, { ...m, operation: 'receive' });
+    const k = s.sink?.messaging;
+    if (k !== undefined) out.set(s.id, { ...k, operation: 'send' });
+  }
+  return out;
+}
+
 /** Registers the run's instruments; call the result when the run has ended. */
-export function observeWithOpenTelemetry(pipeline: string, read: () => PipelineMetrics): () => void {
+export function observeWithOpenTelemetry(
+  pipeline: string,
+  read: () => PipelineMetrics,
+  brokers: ReadonlyMap<string, MessagingStep> = new Map(),
+): () => void {
   const meter = metrics.getMeter('eddy');
   const counter = (name: string, description: string, unit: string): ObservableCounter =>
     meter.createObservableCounter(name, { description, unit });
@@ -64,7 +98,19 @@ export function observeWithOpenTelemetry(pipeline: string, read: () => PipelineM
     'Encoded size of the step’s state in the last checkpoint.',
     'By',
   );
+  const consumed = counter(
+    'messaging.client.consumed.messages',
+    'Messages a broker source received (records and dead letters).',
+    '{message}',
+  );
+  const sent = counter(
+    'messaging.client.sent.messages',
+    'Messages handed to a broker sink to send (less those it dead-lettered).',
+    '{message}',
+  );
   const observables = [
+    consumed,
+    sent,
     recordsIn,
     recordsOut,
     busy,
@@ -94,6 +140,17 @@ export function observeWithOpenTelemetry(pipeline: string, read: () => PipelineM
       if (s.stateBytes !== undefined && s.stateBytes > 0) result.observe(stateBytes, s.stateBytes, a);
       if (s.hotKeysTotal > 0 && s.hotKeys[0] !== undefined)
         result.observe(hotShare, s.hotKeys[0].count / s.hotKeysTotal, a);
+      const broker = brokers.get(s.id);
+      if (broker !== undefined) {
+        const m = {
+          ...a,
+          'messaging.system': broker.system,
+          'messaging.destination.name': broker.destination,
+          'messaging.operation.name': broker.operation,
+        };
+        if (broker.operation === 'receive') result.observe(consumed, s.recordsOut + s.deadLetters, m);
+        else result.observe(sent, s.recordsIn - s.deadLetters, m);
+      }
     }
     if (Number.isFinite(m.watermark))
       result.observe(lag, Math.max(0, (Date.now() - m.watermark) / 1e3), { 'eddy.pipeline': pipeline });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { metrics } from '@opentelemetry/api';
 import { type DataPoint, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { arraySource, collectSink, Pipeline, type Sink, type Source } from '../../src/index.ts';
 import { eventually } from './exposition.ts';
 import { build, expected } from './fixtures/held-open.ts';
 
@@ -92,5 +93,80 @@ describe('OpenTelemetry metrics (issue 17)', () => {
     // The run ended and its callback is gone: what a collection still shows is the last value.
     const afterEnd = await points('eddy.step.records.in');
     assert.ok(afterEnd.every((p) => p.attributes['eddy.step'] !== 'sum' || p.value === kept));
+  });
+
+  it('broker sources and sinks report the messaging conventions’ client metrics', {
+    timeout: 60_000,
+  }, async () => {
+    // Connectors declaring `messaging`, as the broker connectors do; no broker needed for the figures.
+    const inner = arraySource(Array.from({ length: 100 }, (_, i) => ({ id: i, pad: i === 7 ? 'big' : '' })));
+    const source: Source<{ id: number; pad: string }> = {
+      ...inner,
+      messaging: { system: 'kafka', destination: 'orders' },
+      // Held open once read (the instruments report while the run runs).
+      async open(ctx) {
+        const r = await inner.open(ctx);
+        return { ...r, poll: async (max) => (await r.poll(max)) ?? { values: [] } };
+      },
+    };
+    const out = collectSink<{ id: number }>();
+    const sink: Sink<{ id: number; pad: string }> = {
+      kind: 'test-broker',
+      guarantee: 'at-least-once',
+      messaging: { system: 'rabbitmq', destination: 'orders-out' },
+      async open(ctx) {
+        const w = await out.open(ctx);
+        return {
+          write(values, times) {
+            // One record refused for its size, as a broker sink does with refuse().
+            for (const v of values)
+              if (v.pad === 'big') ctx.deadLetter?.('EDDY_RECORD_REFUSED', 'too big', v);
+            return w.write(
+              values.filter((v) => v.pad !== 'big'),
+              times,
+            );
+          },
+        };
+      },
+    };
+    const p = new Pipeline({ name: 'brokers' });
+    p.source('orders', source).sink(sink, 'publish');
+    p.deadLetters().sink(collectSink(), 'dead');
+    const running = await p.start({ parallelism: 1 });
+    const ours = async (name: string) =>
+      (await points(name)).filter((q) => q.attributes['eddy.pipeline'] === 'brokers');
+    await eventually(
+      async () => ((await ours('messaging.client.sent.messages'))[0]?.value === 99 ? true : undefined),
+      30_000,
+      'the sink handed 99',
+    );
+    const consumed = await ours('messaging.client.consumed.messages');
+    const sent = await ours('messaging.client.sent.messages');
+    running.stop();
+    await running.done;
+    assert.deepEqual(
+      consumed.map((q) => [q.value, q.attributes]),
+      [
+        [
+          100,
+          {
+            'eddy.pipeline': 'brokers',
+            'eddy.step': 'orders',
+            'eddy.step.kind': 'source',
+            'messaging.system': 'kafka',
+            'messaging.destination.name': 'orders',
+            'messaging.operation.name': 'receive',
+          },
+        ],
+      ],
+    );
+    assert.deepEqual(
+      sent.map((q) => [
+        q.value,
+        q.attributes['messaging.system'],
+        q.attributes['messaging.destination.name'],
+      ]),
+      [[99, 'rabbitmq', 'orders-out']],
+    );
   });
 });

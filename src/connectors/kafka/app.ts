@@ -341,6 +341,7 @@ export class KafkaApp {
     const app = this;
     const source: Source<T> = {
       kind: 'kafka-app',
+      messaging: { system: 'kafka', destination: options.topics.join(',') },
       eventTimes: true,
       splittable: true,
       open(ctx): SourceReader<T> {
@@ -426,6 +427,7 @@ export class KafkaApp {
     return {
       kind: 'kafka-app',
       guarantee: 'exactly-once',
+      messaging: { system: 'kafka', destination: options.topic },
       async open(ctx) {
         const task = app.#opening;
         if (task === undefined)

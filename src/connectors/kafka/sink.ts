@@ -85,6 +85,7 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
   const sink: Sink<T> = {
     kind: 'kafka',
     guarantee: 'at-least-once',
+    messaging: { system: 'kafka', destination: topic },
     async open(ctx) {
       // Issue 19 (point 11): a send to a missing topic waited for ever (and so did Ctrl-C's drain).
       const admin = new Admin({ clientId: `eddy-${ctx.stepId}-admin`, bootstrapBrokers });

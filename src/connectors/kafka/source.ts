@@ -139,6 +139,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
   const parse = options.parse;
   const source: Source<T> = {
     kind: 'kafka',
+    messaging: { system: 'kafka', destination: options.topics.join(',') },
     eventTimes: true,
     async open(ctx): Promise<SourceReader<T>> {
       const consumer = committedReads(

@@ -182,6 +182,7 @@ export function kafkaTransactionalSink<T>(options: KafkaTransactionalSinkOptions
   return {
     kind: 'kafka',
     guarantee: 'exactly-once',
+    messaging: { system: 'kafka', destination: o.topic },
     async open(ctx) {
       const w = new TxWriter<T>(o, bootstrapBrokers, ctx);
       try {

@@ -33,6 +33,8 @@ export function mqttSink<T>(options: MqttSinkOptions<T>): Sink<T> {
   return {
     kind: 'mqtt',
     guarantee: 'at-least-once',
+    // A topic per record has no one name: the conventions' template is the function's, unknown here.
+    messaging: { system: 'mqtt', destination: typeof o.topic === 'string' ? o.topic : '(per record)' },
     async open(ctx) {
       const stepId = ctx.stepId;
       let failure: unknown;

@@ -56,6 +56,7 @@ export function mqttSource<T = unknown>(
   const filters = o.topics.map((t) => (o.group === undefined ? t : `$share/${o.group}/${t}`));
   return {
     kind: 'mqtt',
+    messaging: { system: 'mqtt', destination: filters.join(',') },
     replayable: false,
     async open(ctx): Promise<SourceReader<T>> {
       const buffer: Received[] = [];

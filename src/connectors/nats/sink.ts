@@ -83,6 +83,7 @@ export function natsSink<T = unknown>(options: NatsSinkOptions<T>): NatsSink<T> 
   return {
     kind: 'nats',
     guarantee: 'idempotent',
+    messaging: { system: 'nats', destination: o.stream },
     stats: () => ({ ...stats }),
     async open(ctx): Promise<SinkWriter<T>> {
       const { nc, maxMessageBytes } = await connectNats('natsSink', ctx.stepId, o);

@@ -91,6 +91,7 @@ export function natsSource<T = unknown>(options: NatsSourceOptions<T>): NatsSour
   });
   return {
     kind: 'nats',
+    messaging: { system: 'nats', destination: o.stream },
     splittable: true,
     eventTimes: true,
     stats: () => ({ ...stats }),

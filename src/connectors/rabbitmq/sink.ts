@@ -78,6 +78,7 @@ export function rabbitmqSink<T = unknown>(options: RabbitSinkOptions<T>): Rabbit
   return {
     kind: 'rabbitmq',
     guarantee: 'at-least-once',
+    messaging: { system: 'rabbitmq', destination: o.queue ?? o.exchange ?? '' },
     stats: () => ({ ...stats }),
     async open(ctx): Promise<SinkWriter<T>> {
       // Not yet confirmed, by our own number (kept across reconnections).

@@ -115,6 +115,7 @@ export function rabbitmqSource<T = unknown>(options: RabbitSourceOptions<T>): Ra
   };
   return {
     kind: 'rabbitmq',
+    messaging: { system: 'rabbitmq', destination: o.queue },
     splittable: true,
     stats: () => ({ ...stats }),
     async open(ctx): Promise<SourceReader<T>> {

@@ -56,6 +56,7 @@ export function redisSink<T = unknown>(options: RedisSinkOptions<T>): RedisSink<
   const stats: RedisSinkStats = { added: 0, duplicates: 0, refused: 0 };
   return {
     kind: 'redis',
+    messaging: { system: 'redis', destination: o.stream },
     guarantee: idOf === undefined ? 'at-least-once' : 'idempotent',
     stats: () => ({ ...stats }),
     async open(ctx): Promise<SinkWriter<T>> {

@@ -90,6 +90,7 @@ export function redisSource<T = unknown>(options: RedisSourceOptions<T>): RedisS
   });
   return {
     kind: 'redis',
+    messaging: { system: 'redis', destination: o.stream },
     splittable: true,
     eventTimes: true,
     stats: () => ({ ...stats }),

@@ -902,7 +902,24 @@ export function avroFormat(options: AvroFormatOptions): AvroFormat {
           'list it in schemas, or await format.schema(id) first',
         );
       }
-      return frameSchemaRegistry(schemaId, entry.compiled.type.toBuffer(value));
+      const type = entry.compiled.type;
+      let body: Buffer;
+      try {
+        body = type.toBuffer(value);
+      } catch (e) {
+        // avsc says only which type refused which value; the path says where in the record.
+        const wrong: string[] = [];
+        type.isValid(value, {
+          errorHook: (path: string[], v: unknown, t: avro.Type) => {
+            if (wrong.length < 3)
+              wrong.push(
+                `${path.length === 0 ? 'the record' : path.join('.')}: ${shown(v)} is not ${t.typeName ?? 'valid'}`,
+              );
+          },
+        });
+        throw new Error(wrong.length > 0 ? wrong.join('; ') : e instanceof Error ? e.message : String(e));
+      }
+      return frameSchemaRegistry(schemaId, body);
     },
     async schema(schemaId) {
       await ensure(schemaId);
@@ -910,4 +927,15 @@ export function avroFormat(options: AvroFormatOptions): AvroFormat {
       return entry.ok ? { ok: true, value: entry.compiled.schema } : entry;
     },
   };
+}
+
+/** A value in a message, short. */
+function shown(v: unknown): string {
+  let text: string;
+  try {
+    text = typeof v === 'bigint' ? `${v}n` : (JSON.stringify(v) ?? String(v));
+  } catch {
+    text = String(v);
+  }
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }

@@ -2,8 +2,10 @@
 import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
 import type { Sink } from '../../core/connector.ts';
 import { configError, EddyError } from '../../errors/index.ts';
+import { refuse } from '../refused.ts';
 import { brokersOf } from './brokers.ts';
 import { checkDeadLetterTopic, DeadLetterTopic, sinkDeadLetterMessage } from './dead-letters.ts';
+import type { AvroFormat } from './formats.ts';
 import {
   aloneBytes,
   type CreateTopicOptions,
@@ -18,8 +20,17 @@ export interface KafkaSinkOptions<T> {
   readonly brokers?: readonly string[];
   /** The record's key (partitioning); default none. */
   readonly key?: (value: T) => string;
-  /** Turns a record into the JSON value written; default the record itself. */
+  /** Turns a record into the value written (as JSON, or as Avro with `avro`); default the record itself. */
   readonly format?: (value: T) => unknown;
+  /**
+   * Write values as Avro in the schema registry's wire format (magic byte,
+   * schema id, body) instead of JSON: `format` (an `avroFormat`, with the
+   * schema static or from its registry) and the `schemaId` to write with.
+   * The schema is fetched when the sink opens (a missing one fails it,
+   * naming the id); a record that does not fit the schema is dead-lettered
+   * with avsc's reason, not sent.
+   */
+  readonly avro?: { readonly format: AvroFormat; readonly schemaId: number };
   /**
    * Creates the topic if it does not exist. Without it a missing topic fails
    * the sink when it opens, naming the topic (the client would wait for it
@@ -93,6 +104,18 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
         () => admin.close().catch(() => {}),
       );
       const limit = info.maxMessageBytes;
+      const avro = options.avro;
+      if (avro !== undefined) {
+        // Fetched now, so that encoding each record needs no network, and a missing schema fails the open.
+        const known = await avro.format.schema(avro.schemaId);
+        if (!known.ok)
+          throw configError(
+            `kafkaSink to "${topic}" cannot write Avro with schema ${avro.schemaId}: ${known.reason}`,
+            avro.schemaId,
+            'register the schema (or list it in avroFormat({ schemas })) and pass its id as schemaId',
+            ctx.stepId,
+          );
+      }
       const producer = new Producer({
         clientId: `eddy-${ctx.stepId}`,
         bootstrapBrokers,
@@ -121,9 +144,25 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
           const messages: { topic: string; value: Buffer; key?: Buffer }[] = [];
           const letters: MessageToProduce[] = [];
           for (const v of values) {
+            const out = format === undefined ? v : format(v);
+            let value: Buffer;
+            if (avro === undefined) value = Buffer.from(JSON.stringify(out));
+            else {
+              try {
+                value = avro.format.encode(avro.schemaId, out);
+              } catch (e) {
+                // A record that does not fit the schema would fail every retry: a dead letter.
+                refuse(
+                  ctx,
+                  `kafkaSink: a record does not fit Avro schema ${avro.schemaId} of topic "${topic}": ${e instanceof Error ? e.message : String(e)}`,
+                  out,
+                );
+                continue;
+              }
+            }
             const m = {
               topic,
-              value: Buffer.from(JSON.stringify(format === undefined ? v : format(v))),
+              value,
               ...(key === undefined ? {} : { key: Buffer.from(key(v)) }),
             };
             // Issue 19 (point 9): a refused record failed its batch, and the retry failed the same way.

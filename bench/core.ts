@@ -117,13 +117,7 @@ function child(
 ): { secs: number; results: number; sum: number; peakRssMb: number } {
   const out = execFileSync(
     process.execPath,
-    [
-      new URL(import.meta.url).pathname,
-      '--child',
-      side,
-      '--events',
-      String(events),
-    ],
+    [new URL(import.meta.url).pathname, '--child', side, '--events', String(events)],
     {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -13,6 +13,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   'kafka-standby': () => import('./kafka-standby.ts'),
   skew: () => import('./skew.ts'),
   burst: () => import('./burst.ts'),
+  connectors: () => import('./connectors.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -15,6 +15,8 @@ import type { Sink, Source } from '../../core/connector.ts';
 export function arraySource<T>(values: readonly T[], times?: readonly number[]): Source<T> {
   return {
     kind: 'array',
+    // Given times, it gives event time of its own (a window needs no timestamp option).
+    ...(times === undefined ? {} : { eventTimes: true }),
     open(ctx) {
       let next = typeof ctx.restored === 'number' ? ctx.restored : 0;
       return {

@@ -28,11 +28,19 @@ import {
   type KafkaAppRunOptions,
   kafkaApp,
   kafkaPartition,
+  kafkaSink,
   kafkaSource,
 } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { describeTopics, fitsAlone } from '../../src/connectors/kafka/topics.ts';
-import { collectSink, EddyError, Pipeline, valueState } from '../../src/index.ts';
+import {
+  arraySource,
+  collectSink,
+  type DeadLetter,
+  EddyError,
+  Pipeline,
+  valueState,
+} from '../../src/index.ts';
 import { nullSink } from '../helpers/sinks.ts';
 import { createTopics, kafkaReady, until, untilProgress } from './helpers.ts';
 
@@ -570,6 +578,60 @@ describe('oversized records and records in the wrong partition (real broker)', {
       assert.ok(m.value!.length < 5000 && poison.subarray(0, m.value!.length).equals(m.value!));
     } finally {
       await a.deleteTopics({ topics: [input, dlq] }).catch(() => {});
+      await a.close();
+    }
+  });
+
+  it("kafkaSink: a record larger than its topic allows goes to the pipeline's dead letters with onProduceError: 'dead-letter' and no dead-letter topic; with 'fail' the run fails at once, no restart", {
+    timeout: 120_000,
+  }, async () => {
+    assert.ok(kafka.address, 'CI=true: the Kafka broker must be running (npm run kafka:up)');
+    const topic = `eddy-sink-big-${id()}`;
+    const a = admin();
+    try {
+      await createTopics(a, { [topic]: { partitions: 1, maxMessageBytes: 5000 } });
+      const records = [
+        { n: 0, pad: '' },
+        { n: 1, pad: 'x'.repeat(20_000) },
+        { n: 2, pad: '' },
+      ];
+      const dead = collectSink<DeadLetter>();
+      const p = new Pipeline({ name: 'sink-big' });
+      p.source('in', arraySource(records)).sink(
+        kafkaSink({ topic, brokers, onProduceError: 'dead-letter' }),
+        'out',
+      );
+      p.deadLetters().sink(dead, 'dead');
+      await p.run({ parallelism: 1, restart: false });
+      assert.equal(dead.values.length, 1, JSON.stringify(dead.values.map((d) => d.reason)));
+      assert.equal(dead.values[0]!.code, 'EDDY_RECORD_REFUSED');
+      assert.match(
+        dead.values[0]!.reason,
+        new RegExp(`larger than topic "${topic}" allows \\(max.message.bytes 5000\\)`),
+      );
+      const seen: number[] = [];
+      await readToEnd({
+        bootstrapBrokers: brokers,
+        topic,
+        clientId: 'eddy-test-read',
+        onMessage: (m) => seen.push((JSON.parse(m.value!.toString()) as { n: number }).n),
+      });
+      assert.deepEqual(seen, [0, 2]);
+
+      const q = new Pipeline({ name: 'sink-big-fail' });
+      q.source('in', arraySource(records)).sink(kafkaSink({ topic, brokers }), 'out');
+      let restarts = 0;
+      await assert.rejects(
+        q.run({ parallelism: 1, restart: { maxFailures: 5 }, onRestart: () => restarts++ }),
+        (e: unknown) => {
+          assert.ok(e instanceof EddyError && e.code === 'EDDY_RECORD_REFUSED', String(e));
+          assert.match(e.message, /received onProduceError: "fail"/);
+          return true;
+        },
+      );
+      assert.equal(restarts, 0, 'no restart: the record would be refused again');
+    } finally {
+      await a.deleteTopics({ topics: [topic] }).catch(() => {});
       await a.close();
     }
   });

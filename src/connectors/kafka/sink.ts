@@ -41,12 +41,14 @@ export interface KafkaSinkOptions<T> {
    * What to do with a record the topic refuses (larger than its
    * `max.message.bytes`, or without a key for a compacted topic), as Kafka
    * Streams' ProductionExceptionHandler: `'fail'` (default) fails the
-   * pipeline with an error naming the topic, the size and the limit;
+   * pipeline with an error naming the topic, the size and the limit (and
+   * does not restart it: the record would be refused again);
    * `'dead-letter'` writes the record, cut to fit, to `deadLetterTopic` with
-   * the reason in `eddy.*` headers, and goes on.
+   * the reason in `eddy.*` headers — or, without one, to the pipeline's dead
+   * letters (`pipeline.deadLetters()`, cut to 64 KiB) — and goes on.
    */
   readonly onProduceError?: 'fail' | 'dead-letter';
-  /** Where `onProduceError: 'dead-letter'` writes (created if missing). */
+  /** Where `onProduceError: 'dead-letter'` writes (created if missing); default the pipeline's dead letters. */
   readonly deadLetterTopic?: string;
 }
 
@@ -84,12 +86,6 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
       'pass onProduceError: "dead-letter" with a deadLetterTopic, or leave it out',
     );
   checkDeadLetterTopic('kafkaSink', options.deadLetterTopic);
-  if (policy === 'dead-letter' && options.deadLetterTopic === undefined)
-    throw configError(
-      'kafkaSink onProduceError: "dead-letter" needs a deadLetterTopic',
-      undefined,
-      'pass deadLetterTopic: "results-dlq"',
-    );
   checkCreateTopic('kafkaSink', options.createTopic);
   const bootstrapBrokers = brokersOf(options.brokers);
   const topic = options.topic;
@@ -172,12 +168,14 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
                 ? `topic "${topic}" is compacted and refuses records without a key`
                 : undefined;
             if (refused === undefined) messages.push(m);
-            else if (dlq === undefined)
+            else if (policy === 'fail')
+              // The user's choice, not a passing failure: no restart would meet the record differently.
               throw new EddyError(
-                'EDDY_IO_FAILED',
-                `${refused}; received onProduceError: "fail"; raise the topic's max.message.bytes (or give records a key), make the record smaller, or pass onProduceError: "dead-letter" with a deadLetterTopic`,
-                { stepId: ctx.stepId },
+                'EDDY_RECORD_REFUSED',
+                `${refused}; received onProduceError: "fail"; raise the topic's max.message.bytes (or give records a key), make the record smaller, or pass onProduceError: "dead-letter"`,
+                { stepId: ctx.stepId, domain: 'user' },
               );
+            else if (dlq === undefined) refuse(ctx, `kafkaSink: ${refused}`, out);
             else
               letters.push(
                 sinkDeadLetterMessage(dlq.topic, {

@@ -12,11 +12,15 @@
  *   apart, and prints its steps with rates and busy time, its hot keys, and
  *   DS2's answer: the bottleneck, the source rate the job sustains and the
  *   parallelism the current input needs.
+ * - `eddy inspect <checkpoint or savepoint dir> [--json] [--samples n]`: what
+ *   a checkpoint holds (inspect-checkpoint.ts).
  */
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Pipeline } from '../api/pipeline.ts';
 import type { DashboardState } from '../ops/dashboard-state.ts';
 import type { Vertex } from '../runtime/physical.ts';
+import { loadForInspection, renderSummary, summarise } from './inspect-checkpoint.ts';
 import { loadModule } from './load.ts';
 
 const USAGE = `Usage:
@@ -24,6 +28,11 @@ const USAGE = `Usage:
       The pipeline's plan, built with the module's default options: steps, their
       inputs, connectors and guarantees, and the tasks of each subtask at
       parallelism n (default 1).
+  eddy inspect <checkpoint or savepoint dir> [--json] [--samples <n>]
+      What a checkpoint holds, checked as a restore would: per step and state the
+      key groups, entries, bytes and sample keys (default 5); each subtask's
+      source positions and watermarks. A run's checkpoint directory gives its
+      newest complete checkpoint.
   eddy inspect --live <url> [--json]
       A running job's steps, rates, hot keys and DS2's bottleneck and parallelism,
       read from its dashboard (start it with eddy run --ui; the address is printed
@@ -55,6 +64,24 @@ export async function inspectCommand(args: readonly string[]): Promise<number> {
     process.stderr.write(`eddy inspect: name one pipeline module\n${USAGE}`);
     return 2;
   }
+  if (statSync(file, { throwIfNoEntry: false })?.isDirectory() === true) {
+    const samples = values.samples === undefined ? 5 : Number(values.samples);
+    if (!Number.isInteger(samples) || samples < 0) {
+      process.stderr.write(
+        `eddy inspect: --samples must be a whole number >= 0; received ${JSON.stringify(values.samples)}\n`,
+      );
+      return 2;
+    }
+    let summary: ReturnType<typeof summarise>;
+    try {
+      summary = summarise(await loadForInspection(file), samples);
+    } catch (e) {
+      process.stderr.write(`eddy inspect: ${e instanceof Error ? e.message : String(e)}\n`);
+      return 1;
+    }
+    process.stdout.write(values.json === true ? `${JSON.stringify(summary)}\n` : renderSummary(summary));
+    return 0;
+  }
   const n = values.parallelism === undefined ? 1 : Number(values.parallelism);
   if (!Number.isInteger(n) || n < 1) {
     process.stderr.write(
@@ -82,6 +109,7 @@ function parse(args: readonly string[]) {
       parallelism: { type: 'string' },
       json: { type: 'boolean' },
       live: { type: 'string' },
+      samples: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,

@@ -68,6 +68,8 @@ Usage:
   eddy run <module.ts> --help      Show that pipeline's options
   eddy inspect <module.ts>         Print the pipeline's plan: steps, tasks, exchanges (--parallelism n,
                                    --json)
+  eddy inspect <checkpoint dir>    What a checkpoint or savepoint holds: state per step (key groups,
+                                   entries, bytes, sample keys), source positions (--json)
   eddy inspect --live <url>        Read a running job's dashboard (eddy run --ui): steps, rates, hot
                                    keys, bottleneck and the parallelism it needs (DS2)
   eddy kafka reset --app-id <id>   Delete a Kafka application's internal topics and offsets (--dry-run)

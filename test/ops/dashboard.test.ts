@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -24,6 +24,8 @@ import { build, expected } from './fixtures/held-open.ts';
 
 const bin = new URL('../../bin/eddy.js', import.meta.url).pathname;
 const heldOpen = new URL('./fixtures/held-open.ts', import.meta.url).pathname;
+/** Where the screenshots go (the repository's test-artifacts/, ignored by git). */
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
 
 describe('live dashboard (issue 17)', () => {
   it('the committed bundle in web/dist is what npm run build:ui makes from web/dashboard', async () => {
@@ -232,7 +234,9 @@ describe('live dashboard (issue 17)', () => {
           (await page.textContent('#facts')) ?? '',
           parallelism === 1 ? /^embedded · run / : /^threads × 2 · run /,
         );
-        await page.screenshot({ path: join(dir, 'dashboard.png'), fullPage: true });
+        // Kept as the test's artefact (test-artifacts/, not committed), for a person to look at.
+        mkdirSync(ARTIFACTS, { recursive: true });
+        await page.screenshot({ path: join(ARTIFACTS, `dashboard-p${parallelism}.png`), fullPage: true });
         // Stopped (a savepoint), the server goes: the page says so.
         child.kill('SIGTERM');
         assert.equal(await exited, 0, stderr);

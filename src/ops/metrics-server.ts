@@ -108,7 +108,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
   try {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
-    const ui = o.dashboard !== undefined && UI_PATHS.includes(path);
+    // GET /state/<step>/<key>: the same query as /api/query, as a path (Kafka Streams' interactive-query style).
+    const statePath = path.startsWith('/state/');
+    const ui = o.dashboard !== undefined && (UI_PATHS.includes(path) || statePath);
     if (o.expected === undefined && !isLoopback(hostName(req.headers.host)))
       return json(res, 403, {
         status: 'forbidden',
@@ -142,7 +144,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
         reason:
           o.dashboard === undefined
             ? 'the paths are /metrics, /healthz and /readyz (the dashboard at / needs --ui)'
-            : 'the paths are / (the dashboard), /api/state, /api/events, /api/query, /metrics, /healthz and /readyz',
+            : 'the paths are / (the dashboard), /api/state, /api/events, /api/query, /state/<step>/<key>, /metrics, /healthz and /readyz',
       });
     if (req.method !== 'GET') {
       res.setHeader('Allow', 'GET');
@@ -160,13 +162,28 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
     }
     const dashboard = o.dashboard!;
     if (path === '/api/state') return json(res, 200, dashboard.state());
-    if (path === '/api/query') {
-      const step = url.searchParams.get('step');
-      const key = url.searchParams.get('key');
+    if (path === '/api/query' || statePath) {
+      let step: string | null;
+      let key: string | null;
+      if (statePath) {
+        // /state/<step>/<key>: the step id has no "/" (step ids are [A-Za-z0-9_.-]); the key is the rest, URL-encoded.
+        const rest = path.slice('/state/'.length);
+        const slash = rest.indexOf('/');
+        try {
+          step = slash < 0 ? null : decodeURIComponent(rest.slice(0, slash));
+          key = slash < 0 ? null : decodeURIComponent(rest.slice(slash + 1));
+        } catch {
+          step = key = null;
+        }
+      } else {
+        step = url.searchParams.get('step');
+        key = url.searchParams.get('key');
+      }
       if (step === null || key === null || step.length > 256 || key.length > 4096)
         return json(res, 400, {
           status: 'bad request',
-          reason: 'send /api/query?step=<step id>&key=<key> (a key up to 4096 characters)',
+          reason:
+            'send /state/<step id>/<key> or /api/query?step=<step id>&key=<key> (the key URL-encoded, up to 4096 characters)',
         });
       let state: Awaited<ReturnType<Dashboard['query']>>;
       try {

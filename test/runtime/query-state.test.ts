@@ -108,6 +108,14 @@ describe('queryable state (issue 17)', () => {
         subtasks.add(s.subtask);
       }
       assert.deepEqual([...subtasks].sort(), [0, 1], 'keys from both threads');
+      // The same as a path, /state/<step>/<key>.
+      const byPath = await fetch(`${url}/state/sum/k3`);
+      assert.equal(byPath.status, 200);
+      assert.equal(
+        ((await byPath.json()) as { entries: { value: { value: number } }[] }).entries[0]?.value.value,
+        sumOf(3, events),
+      );
+      assert.equal((await fetch(`${url}/state/sum`)).status, 400);
       const unknown = await fetch(`${url}/api/query?step=nope&key=k1`);
       assert.equal(unknown.status, 404);
       assert.match(((await unknown.json()) as { reason: string }).reason, /no step "nope"/);

@@ -240,5 +240,13 @@ export interface Sink<T> {
   readonly guarantee: DeliveryGuarantee;
   /** A broker sink: what it writes to, for OpenTelemetry's messaging conventions. */
   readonly messaging?: MessagingTarget;
+  /**
+   * Each subtask writes through a writer of its own, where it is, instead of
+   * every record being gathered into subtask 0 (the default): for sinks whose
+   * writers are independent of each other and keep their guarantee each on
+   * its own (a Kafka producer per subtask, say). A keyed upstream then keeps
+   * each key's records in order, as each key is in one subtask.
+   */
+  readonly parallel?: boolean;
   open(ctx: SinkContext): SinkWriter<T> | Promise<SinkWriter<T>>;
 }

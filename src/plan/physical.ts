@@ -12,7 +12,8 @@
  *   is a stage (not a keyBy, which must end a chain) read by nothing else.
  * - **Exchanges.** With parallelism above 1, a keyed step's inputs arrive by
  *   hash (each record to the subtask owning its key group) and a sink's are
- *   gathered into subtask 0; every other input stays in its subtask.
+ *   gathered into subtask 0 unless the sink is `parallel` (a writer per
+ *   subtask); every other input stays in its subtask.
  */
 
 import type { Operator } from '../operators/operator.ts';
@@ -66,7 +67,13 @@ export function physicalPlan(
     }
   }
   const arrival = (node: PlanNode): Arrival =>
-    parallelism === 1 ? 'local' : node.keyed ? 'hash' : node.kind === 'sink' ? 'gather' : 'local';
+    parallelism === 1
+      ? 'local'
+      : node.keyed
+        ? 'hash'
+        : node.kind === 'sink' && node.sink?.parallel !== true
+          ? 'gather'
+          : 'local';
   const vertices: Vertex[] = [];
   for (const node of nodes) {
     if (headOf.has(node.id) && headOf.get(node.id) !== node.id) continue; // runs in its chain's task

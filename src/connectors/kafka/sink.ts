@@ -93,6 +93,8 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
     kind: 'kafka',
     guarantee: 'at-least-once',
     messaging: { system: 'kafka', destination: topic },
+    // A producer per subtask: each idempotent on its own, records of a key from the subtask holding it.
+    parallel: true,
     async open(ctx) {
       // Issue 19 (point 11): a send to a missing topic waited for ever (and so did Ctrl-C's drain).
       const admin = new Admin({ clientId: `eddy-${ctx.stepId}-admin`, bootstrapBrokers });

@@ -35,6 +35,8 @@ export function mqttSink<T>(options: MqttSinkOptions<T>): Sink<T> {
     guarantee: 'at-least-once',
     // A topic per record has no one name: the conventions' template is the function's, unknown here.
     messaging: { system: 'mqtt', destination: typeof o.topic === 'string' ? o.topic : '(per record)' },
+    // A client per subtask, unless the client id is fixed (two clients with one id would take the session from each other).
+    parallel: o.clientId === undefined,
     async open(ctx) {
       const stepId = ctx.stepId;
       let failure: unknown;

@@ -84,6 +84,8 @@ export function natsSink<T = unknown>(options: NatsSinkOptions<T>): NatsSink<T> 
     kind: 'nats',
     guarantee: 'idempotent',
     messaging: { system: 'nats', destination: o.stream },
+    // With the record's own message id a writer per subtask deduplicates as one does; position ids need one writer.
+    parallel: o.messageId !== undefined,
     stats: () => ({ ...stats }),
     async open(ctx): Promise<SinkWriter<T>> {
       const { nc, maxMessageBytes } = await connectNats('natsSink', ctx.stepId, o);

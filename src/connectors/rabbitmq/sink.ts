@@ -79,6 +79,8 @@ export function rabbitmqSink<T = unknown>(options: RabbitSinkOptions<T>): Rabbit
     kind: 'rabbitmq',
     guarantee: 'at-least-once',
     messaging: { system: 'rabbitmq', destination: o.queue ?? o.exchange ?? '' },
+    // A connection and confirm channel per subtask, each confirming its own publishes.
+    parallel: true,
     stats: () => ({ ...stats }),
     async open(ctx): Promise<SinkWriter<T>> {
       // Not yet confirmed, by our own number (kept across reconnections).

@@ -57,6 +57,8 @@ export function redisSink<T = unknown>(options: RedisSinkOptions<T>): RedisSink<
   return {
     kind: 'redis',
     messaging: { system: 'redis', destination: o.stream },
+    // Explicit ids must reach the stream in increasing order: one writer; server-assigned ids need none.
+    parallel: idOf === undefined,
     guarantee: idOf === undefined ? 'at-least-once' : 'idempotent',
     stats: () => ({ ...stats }),
     async open(ctx): Promise<SinkWriter<T>> {

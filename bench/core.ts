@@ -74,6 +74,7 @@ function materialise(events: number): { values: Event[]; times: number[] } {
 async function runEddy(
   events: number,
   materialised: boolean,
+  hotKeys = false,
 ): Promise<{ secs: number; results: number; sum: number }> {
   const acc = { n: 0, sum: 0 };
   const p = new Pipeline({ name: 'bench-core' });
@@ -91,7 +92,7 @@ async function runEddy(
     .count()
     .sink(checksumSink(acc));
   const t0 = performance.now();
-  await p.run();
+  await p.run(hotKeys ? { hotKeys: true } : {});
   return { secs: (performance.now() - t0) / 1000, results: acc.n, sum: acc.sum };
 }
 
@@ -148,6 +149,7 @@ function child(
   side: 'eddy' | 'baseline',
   events: number,
   method: 'materialised' | 'generated',
+  hotKeys = false,
 ): { secs: number; results: number; sum: number; peakRssMb: number } {
   const out = execFileSync(
     process.execPath,
@@ -160,6 +162,7 @@ function child(
       String(events),
       '--method',
       method,
+      ...(hotKeys ? ['--hot-keys'] : []),
     ],
     {
       encoding: 'utf8',
@@ -184,6 +187,8 @@ export async function main(args: string[]): Promise<void> {
     `core: ${events.toLocaleString()} events, ${KEYS} keys, 10 s tumbling count, ${ROUNDS} alternating rounds\n`,
   );
   // This machine is noisy: alternate the sides and take each side's median round.
+  // What eddy run --metrics-port (or --ui) adds on the hot path: hot-key sampling on keyed steps.
+  const metricsOn: Run[] = [];
   const runs = {
     materialised: { base: [] as Run[], eddy: [] as Run[] },
     generated: { base: [] as Run[], eddy: [] as Run[] },
@@ -194,6 +199,7 @@ export async function main(args: string[]): Promise<void> {
       const e = child('eddy', events, method);
       runs[method].base.push(b);
       runs[method].eddy.push(e);
+      if (method === 'generated') metricsOn.push(child('eddy', events, 'generated', true));
       process.stderr.write(
         `  round ${round}, ${method}: baseline ${(events / b.secs / 1e6).toFixed(2)} M/s, eddy ${(events / e.secs / 1e6).toFixed(2)} M/s (peak RSS ${e.peakRssMb} MB)\n`,
       );
@@ -231,6 +237,7 @@ export async function main(args: string[]): Promise<void> {
       ratioGenerated: g.ratio,
       eddyGeneratedEventsPerSec: g.eddyRate,
       baselineGeneratedEventsPerSec: g.baseRate,
+      metricsOverhead: Number((median(metricsOn).secs / median(runs.generated.eddy).secs - 1).toFixed(3)),
       peakRssMb10M: Math.max(...runs.generated.eddy.map((e) => e.peakRssMb)),
       peakRssMb50M: eddyBig.peakRssMb,
     }),
@@ -240,11 +247,13 @@ export async function main(args: string[]): Promise<void> {
 if (process.argv[2] === '--child') {
   const { values } = parseArgs({
     args: process.argv.slice(4),
-    options: { events: { type: 'string' }, method: { type: 'string' } },
+    options: { events: { type: 'string' }, method: { type: 'string' }, 'hot-keys': { type: 'boolean' } },
   });
   const events = Number(values.events);
   const materialised = values.method === 'materialised';
   const r =
-    process.argv[3] === 'eddy' ? await runEddy(events, materialised) : runBaseline(events, materialised);
+    process.argv[3] === 'eddy'
+      ? await runEddy(events, materialised, values['hot-keys'] === true)
+      : runBaseline(events, materialised);
   console.log(JSON.stringify({ ...r, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }));
 }

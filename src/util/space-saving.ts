@@ -46,14 +46,24 @@ export interface SpaceSavingOptions {
   readonly stride?: number;
   /** Sampled records after which every count halves (default 50,000). */
   readonly halfLife?: number;
+  /**
+   * After `widenAfter` sampled records, look at about one record in
+   * `maxStride` instead (default: never): a short run is sampled densely, a
+   * long busy one cheaply. The half-life in sampled records shrinks by the
+   * same factor, so it spans as many records as before.
+   */
+  readonly maxStride?: number;
+  readonly widenAfter?: number;
   /** Seed of the sampling gaps (default 1): the same input in the same batches gives the same sketch. */
   readonly seed?: number;
 }
 
 export class SpaceSaving<K> {
   readonly #capacity: number;
-  readonly #stride: number;
-  readonly #halfLife: number;
+  #stride: number;
+  #halfLife: number;
+  readonly #maxStride: number;
+  #widenIn: number;
   // Counters in flat arrays (no allocation per update; the min scan reads one typed array).
   readonly #keys: (K | undefined)[];
   readonly #count: Float64Array;
@@ -70,6 +80,8 @@ export class SpaceSaving<K> {
     this.#capacity = Math.max(1, options.capacity ?? 32);
     this.#stride = Math.max(1, options.stride ?? 8);
     this.#halfLife = Math.max(1, options.halfLife ?? 50_000);
+    this.#maxStride = Math.max(this.#stride, options.maxStride ?? this.#stride);
+    this.#widenIn = options.widenAfter ?? Number.POSITIVE_INFINITY;
     this.#rand = (options.seed ?? 1) >>> 0 || 1;
     this.#keys = new Array<K | undefined>(this.#capacity);
     this.#count = new Float64Array(this.#capacity);
@@ -119,6 +131,12 @@ export class SpaceSaving<K> {
       count[m]!++;
     }
     if (++this.#sinceDecay >= this.#halfLife) this.#decay();
+    if (--this.#widenIn <= 0 && this.#stride < this.#maxStride) this.#widen();
+  }
+
+  #widen(): void {
+    this.#halfLife = Math.max(1, Math.round((this.#halfLife * this.#stride) / this.#maxStride));
+    this.#stride = this.#maxStride;
   }
 
   #decay(): void {

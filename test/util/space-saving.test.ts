@@ -99,6 +99,39 @@ describe('SpaceSaving (hot keys, issue 18)', () => {
         );
     });
 
+  for (const seed of [21, 22, 23])
+    it(`seed ${seed}: widened from one record in 8 to one in 64 after 10,000 samples, the heaviest keys and shares still match`, () => {
+      const batches = zipf(seed, 1_000_000, 10_000, 1.5);
+      const truth = [...exact(batches)].sort((a, b) => b[1] - a[1]);
+      const n = batches.reduce((a, b) => a + b.length, 0);
+      const sketch = new SpaceSaving<string>({
+        capacity: 32,
+        stride: 8,
+        maxStride: 64,
+        widenAfter: 10_000,
+        halfLife: Number.MAX_SAFE_INTEGER,
+        seed,
+      });
+      for (const b of batches) sketch.offer(b);
+      // 10,000 samples over the first ~80,000 records, then one in 64 of the rest.
+      const expected = 10_000 + (n - 80_000) / 64;
+      assert.ok(
+        Math.abs(sketch.total - expected) < expected * 0.05,
+        `seed ${seed}: sampled ${sketch.total}, expected ~${expected}`,
+      );
+      const top = sketch.top(3);
+      assert.deepEqual(
+        top.map((h) => h.key),
+        truth.slice(0, 3).map(([k]) => k),
+        `seed ${seed}`,
+      );
+      for (let i = 0; i < 3; i++)
+        assert.ok(
+          Math.abs(top[i]!.count / sketch.total - truth[i]![1] / n) < 0.02,
+          `seed ${seed}: ${top[i]!.key} share ${top[i]!.count / sketch.total} vs ${truth[i]![1] / n}`,
+        );
+    });
+
   it('follows a change of hot key: the old one fades as counts halve', () => {
     const sketch = new SpaceSaving<string>({ capacity: 16, stride: 1, halfLife: 1_000 });
     const mostlyA = Array.from({ length: 10_000 }, (_, i) => (i % 2 === 0 ? 'a' : `x${i % 50}`));

@@ -5,7 +5,7 @@
  * bench so both parallelisms can be checked against each other.
  */
 import type { Sink } from '../src/core/connector.ts';
-import { definePipeline, generatorSource, Pipeline, tumbling } from '../src/index.ts';
+import { definePipeline, generatorSource, Pipeline, session, tumbling } from '../src/index.ts';
 
 export const checksum = { n: 0, sum: 0 };
 
@@ -28,6 +28,12 @@ export default definePipeline({
   options: {
     events: { type: 'number', default: 10_000_000, min: 1, description: 'how many events' },
     keys: { type: 'number', default: 10_000, min: 1, description: 'how many keys' },
+    sessions: {
+      type: 'boolean',
+      default: false,
+      description:
+        'session windows (500 ms gap) instead of 10 s tumbling: no pre-aggregation before the exchange',
+    },
   },
   build(o) {
     const p = new Pipeline({ name: 'bench-parallel' });
@@ -42,7 +48,7 @@ export default definePipeline({
       }),
     )
       .keyBy((e) => e.key)
-      .window(tumbling(10_000))
+      .window(o.sessions ? session(500) : tumbling(10_000))
       .aggregate({
         create: () => ({ n: 0, sum: 0 }),
         add(acc, e: { value: number }) {

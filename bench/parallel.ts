@@ -9,6 +9,11 @@
  * `machineRatio`, is what this machine gives a second thread for this kind of
  * work at all.
  *
+ * `--sessions` runs the same job with session windows instead (500 ms gap):
+ * windows that merge cannot be pre-aggregated before the exchange, so every
+ * record crosses threads (issue 15's non-combinable keyed pipeline; the
+ * hand-written job, and so `machineRatio`, stays the tumbling one).
+ *
  * Output: progress on stderr, then one JSON line on stdout:
  * {"bench":"parallel","p1EventsPerSec":…,"p2EventsPerSec":…,"ratio":…,"runRatio":…,"machineRatio":…}
  */
@@ -27,9 +32,9 @@ interface Result {
   sum: number;
 }
 
-async function runChild(parallelism: number, events: number): Promise<Result> {
+async function runChild(parallelism: number, events: number, sessions: boolean): Promise<Result> {
   const mod = (await import(MODULE.href)) as typeof import('./parallel-pipeline.ts');
-  const values = { events, keys: 10_000 };
+  const values = { events, keys: 10_000, sessions };
   const pipeline = await mod.default.build(values);
   const t0 = performance.now();
   let t1 = t0;
@@ -43,10 +48,17 @@ async function runChild(parallelism: number, events: number): Promise<Result> {
   return { secs: (end - t0) / 1000, runSecs: (end - t1) / 1000, n: mod.checksum.n, sum: mod.checksum.sum };
 }
 
-function child(parallelism: number, events: number): Result {
+function child(parallelism: number, events: number, sessions: boolean): Result {
   const out = execFileSync(
     process.execPath,
-    [new URL(import.meta.url).pathname, '--child', String(parallelism), '--events', String(events)],
+    [
+      new URL(import.meta.url).pathname,
+      '--child',
+      String(parallelism),
+      '--events',
+      String(events),
+      ...(sessions ? ['--sessions'] : []),
+    ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return JSON.parse(out.trim().split('\n').at(-1)!) as Result;
@@ -57,20 +69,25 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { events: { type: 'string', default: '10000000' }, rounds: { type: 'string', default: '3' } },
+    options: {
+      events: { type: 'string', default: '10000000' },
+      rounds: { type: 'string', default: '3' },
+      sessions: { type: 'boolean', default: false },
+    },
   });
+  const sessions = values.sessions === true;
   const events = Number(values.events);
   const rounds = Number(values.rounds);
   process.stderr.write(
-    `parallel: ${events.toLocaleString()} events, 10,000 keys, 10 s tumbling aggregate; 1 thread vs 2 threads; ${rounds} alternating rounds\n`,
+    `parallel: ${events.toLocaleString()} events, 10,000 keys, ${sessions ? 'session windows (500 ms gap, no pre-aggregation)' : '10 s tumbling aggregate'}; 1 thread vs 2 threads; ${rounds} alternating rounds\n`,
   );
   const p1: Result[] = [];
   const p2: Result[] = [];
   const b1: number[] = [];
   const b2: number[] = [];
   for (let r = 1; r <= rounds; r++) {
-    const a = child(1, events);
-    const b = child(2, events);
+    const a = child(1, events, sessions);
+    const b = child(2, events, sessions);
     if (a.n !== b.n || a.sum !== b.sum) throw new Error(`results differ: ${a.n}/${a.sum} vs ${b.n}/${b.sum}`);
     const c = baseline(1, events, 10_000);
     const d = baseline(2, events, 10_000);
@@ -92,6 +109,7 @@ export async function main(args: string[]): Promise<void> {
   console.log(
     JSON.stringify({
       bench: 'parallel',
+      job: sessions ? 'sessions' : 'tumbling',
       p1EventsPerSec: Math.round(r1),
       p2EventsPerSec: Math.round(r2),
       ratio: Number((r2 / r1).toFixed(3)),
@@ -102,6 +120,11 @@ export async function main(args: string[]): Promise<void> {
 }
 
 if (process.argv[2] === '--child') {
-  const { values } = parseArgs({ args: process.argv.slice(4), options: { events: { type: 'string' } } });
-  console.log(JSON.stringify(await runChild(Number(process.argv[3]), Number(values.events))));
+  const { values } = parseArgs({
+    args: process.argv.slice(4),
+    options: { events: { type: 'string' }, sessions: { type: 'boolean' } },
+  });
+  console.log(
+    JSON.stringify(await runChild(Number(process.argv[3]), Number(values.events), values.sessions === true)),
+  );
 }

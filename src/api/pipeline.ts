@@ -11,7 +11,7 @@ import type { Clock } from '../core/clock.ts';
 import type { Source, SourceOptions } from '../core/connector.ts';
 import type { DeadLetter } from '../core/dead-letter.ts';
 import { DEFAULT_MAX_PARALLELISM, type Key } from '../core/key-groups.ts';
-import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
+import type { KeyState, PipelineMetrics, StateScan, StateScanOptions } from '../core/metrics.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { ErrorPolicy } from '../operators/operator.ts';
 import { type MessagingStep, messagingSteps, observeWithOpenTelemetry } from '../ops/otel.ts';
@@ -180,6 +180,12 @@ export interface RunningPipeline {
    * read of live state, not of a checkpoint.
    */
   queryState(step: string, key: Key): Promise<KeyState>;
+  /**
+   * The keys of keyed step `step` that `o` asks for — string keys with a
+   * prefix, keys in a range [from, to) — each with its state, in key order,
+   * at most `o.limit` (default 100), read from every subtask (thread).
+   */
+  scanState(step: string, o?: StateScanOptions): Promise<StateScan>;
   /** Resolves when the run ends (bounded sources exhausted, or stopped), rejects when it fails. */
   readonly done: Promise<void>;
 }
@@ -465,6 +471,7 @@ export class Pipeline {
         stopWithSavepoint: (dir) => job.stopWithSavepoint(dir),
         checkpoint: () => job.triggerCheckpoint(),
         queryState: async (step, key) => job.queryState(step, key),
+        scanState: async (step, o) => job.scanState(step, o),
         done: job.done,
       };
     };

@@ -90,6 +90,53 @@ export interface KeyState {
   }[];
 }
 
+/** Which keys a state scan reads (`RunningPipeline.scanState`): a prefix of string keys and/or a range. */
+export interface StateScanOptions {
+  /** String keys that start with this. */
+  readonly prefix?: string;
+  /** Keys ≥ this (numbers compare as numbers, strings as strings; a number and a string do not compare). */
+  readonly from?: Key;
+  /** Keys < this. */
+  readonly to?: Key;
+  /** The most keys returned, smallest first (default 100, at most 10,000). */
+  readonly limit?: number;
+}
+
+/** What a scan found: each key's state, keys in order (numbers before strings), and whether more matched. */
+export interface StateScan {
+  readonly step: string;
+  readonly keys: readonly KeyState[];
+  readonly truncated: boolean;
+}
+
+export const SCAN_LIMIT_DEFAULT = 100;
+export const SCAN_LIMIT_MAX = 10_000;
+
+/** Whether `key` is one `o` asks for. */
+export function scanMatches(key: Key, o: StateScanOptions): boolean {
+  if (o.prefix !== undefined && (typeof key !== 'string' || !key.startsWith(o.prefix))) return false;
+  if (o.from !== undefined && (typeof key !== typeof o.from || key < o.from)) return false;
+  if (o.to !== undefined && (typeof key !== typeof o.to || key >= o.to)) return false;
+  return true;
+}
+
+/** Keys in scan order: numbers ascending, then strings ascending. */
+export function compareKeys(a: Key, b: Key): number {
+  if (typeof a !== typeof b) return typeof a === 'number' ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The scans of several subtasks as one: keys in order, at most `limit`. */
+export function mergeScans(step: string, scans: readonly StateScan[], o: StateScanOptions): StateScan {
+  const limit = Math.min(o.limit ?? SCAN_LIMIT_DEFAULT, SCAN_LIMIT_MAX);
+  const keys = scans.flatMap((s) => s.keys).sort((a, b) => compareKeys(a.key, b.key));
+  return {
+    step,
+    keys: keys.slice(0, limit),
+    truncated: keys.length > limit || scans.some((s) => s.truncated),
+  };
+}
+
 export class StepCounters {
   recordsIn = 0;
   recordsOut = 0;

@@ -23,7 +23,7 @@
 import type { ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Key } from '../core/key-groups.ts';
-import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
+import type { KeyState, PipelineMetrics, StateScan, StateScanOptions } from '../core/metrics.ts';
 import type { JobGraph } from '../plan/job-graph.ts';
 import { mergeMetrics } from '../runtime/controller.ts';
 import type {
@@ -69,6 +69,7 @@ export class Dashboard {
   #embedded: (() => PipelineMetrics) | undefined;
   #kafka: (() => KafkaAppView) | undefined;
   #query: ((step: string, key: Key) => Promise<KeyState>) | undefined;
+  #scan: ((step: string, o: StateScanOptions) => Promise<StateScan>) | undefined;
   readonly #history: Sample[] = [];
   readonly #checkpoints: CheckpointView[] = [];
   #completed = 0;
@@ -97,6 +98,16 @@ export class Dashboard {
 
   attachKafka(read: () => KafkaAppView): void {
     this.#kafka = read;
+  }
+
+  /** How `/state/<step>?prefix=` scans a step's keys (an embedded or threaded run's `scanState`). */
+  attachScan(scan: (step: string, o: StateScanOptions) => Promise<StateScan>): void {
+    this.#scan = scan;
+  }
+
+  /** A scan of a step's keys; undefined when the run cannot be scanned (a Kafka application). */
+  async scan(step: string, o: StateScanOptions): Promise<StateScan | undefined> {
+    return this.#scan === undefined ? undefined : this.#scan(step, o);
   }
 
   /** How `/api/query` reads a key's state (an embedded or threaded run's `queryState`). */

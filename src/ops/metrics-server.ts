@@ -26,6 +26,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SCAN_LIMIT_MAX, type StateScan } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import type { Dashboard } from './dashboard.ts';
 import type { RunHealth } from './health.ts';
@@ -169,6 +170,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
         // /state/<step>/<key>: the step id has no "/" (step ids are [A-Za-z0-9_.-]); the key is the rest, URL-encoded.
         const rest = path.slice('/state/'.length);
         const slash = rest.indexOf('/');
+        if (slash < 0) return scan(res, dashboard, rest, url.searchParams);
         try {
           step = slash < 0 ? null : decodeURIComponent(rest.slice(0, slash));
           key = slash < 0 ? null : decodeURIComponent(rest.slice(slash + 1));
@@ -269,4 +271,52 @@ function json(res: ServerResponse, status: number, body: object): void {
 /** Fixed-length digests, so the comparison takes the same time whatever the lengths. */
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
+}
+
+/** A key bound of a scan: a number when it reads as one, else the string. */
+const keyBound = (v: string | null): string | number | undefined =>
+  v === null ? undefined : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+
+/** GET /state/<step>?prefix=&from=&to=&limit=: a scan of the step's keys (`RunningPipeline.scanState`). */
+async function scan(
+  res: ServerResponse,
+  dashboard: Dashboard,
+  rawStep: string,
+  q: URLSearchParams,
+): Promise<void> {
+  let step: string;
+  try {
+    step = decodeURIComponent(rawStep);
+  } catch {
+    step = '';
+  }
+  const limit = q.get('limit') === null ? undefined : Number(q.get('limit'));
+  const prefix = q.get('prefix');
+  if (
+    step === '' ||
+    step.length > 256 ||
+    (prefix?.length ?? 0) > 4096 ||
+    (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > SCAN_LIMIT_MAX))
+  )
+    return json(res, 400, {
+      status: 'bad request',
+      reason: `send /state/<step id>?prefix=<p>&from=<k>&to=<k>&limit=<1..${SCAN_LIMIT_MAX}> (bounds that read as numbers are numbers)`,
+    });
+  const from = keyBound(q.get('from'));
+  const to = keyBound(q.get('to'));
+  let found: StateScan | undefined;
+  try {
+    found = await dashboard.scan(step, {
+      ...(prefix === null ? {} : { prefix }),
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
+      ...(limit === undefined ? {} : { limit }),
+    });
+  } catch (e) {
+    return json(res, 404, { status: 'not found', reason: String((e as Error)?.message ?? e) });
+  }
+  if (found === undefined)
+    return json(res, 501, { status: 'not implemented', reason: 'this run cannot be scanned' });
+  res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+  res.end(`${JSON.stringify(found, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
 }

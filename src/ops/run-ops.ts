@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Key } from '../core/key-groups.ts';
-import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
+import type { KeyState, PipelineMetrics, StateScan, StateScanOptions } from '../core/metrics.ts';
 import type { JobGraph } from '../plan/job-graph.ts';
 import type { Dashboard } from './dashboard.ts';
 import { RunHealth } from './health.ts';
@@ -40,6 +40,7 @@ export interface RunOps {
   attach(running: {
     metrics(): PipelineMetrics;
     queryState?(step: string, key: Key): Promise<KeyState>;
+    scanState?(step: string, o: StateScanOptions): Promise<StateScan>;
   }): void;
   /** A Kafka application runs: scrapes read its tasks; ready once partitions are assigned (see `assigned`). */
   attachKafka(app: { metrics(): KafkaAppView; queryState?(step: string, key: Key): Promise<KeyState> }): void;
@@ -138,6 +139,8 @@ export async function startRunOps(
       dashboard?.attach(() => running.metrics());
       const query = running.queryState?.bind(running);
       if (query !== undefined) dashboard?.attachQuery(query);
+      const scan = running.scanState?.bind(running);
+      if (scan !== undefined) dashboard?.attachScan(scan);
       health.running();
     },
     attachKafka(app) {

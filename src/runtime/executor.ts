@@ -18,7 +18,16 @@ import { type Clock, systemClock } from '../core/clock.ts';
 import type { Sink, SourceReader } from '../core/connector.ts';
 import { type DeadLetter, payloadText } from '../core/dead-letter.ts';
 import { type Key, keyGroupOf, workerForKeyGroup } from '../core/key-groups.ts';
-import { type KeyState, type PipelineMetrics, StepCounters, type StepMetrics } from '../core/metrics.ts';
+import {
+  type KeyState,
+  mergeScans,
+  type PipelineMetrics,
+  type StateScan,
+  type StateScanOptions,
+  StepCounters,
+  type StepMetrics,
+  scanMatches,
+} from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import { ChainOperator } from '../operators/chain.ts';
 import type { ErrorPolicy, Operator, OperatorContext, OperatorSnapshot } from '../operators/operator.ts';
@@ -401,6 +410,35 @@ export class Executor {
         for (const [k, namespace, value] of t.entries(keyGroup))
           if (k === key) entries.push({ table, namespace, value });
     return { step, key, keyGroup, subtask: this.subtask, entries };
+  }
+
+  /**
+   * The keys of `step`'s state in this subtask that `o` asks for, each with
+   * its entries, in key order, at most `o.limit` (see `StateScanOptions`).
+   */
+  scanState(step: string, o: StateScanOptions = {}): StateScan {
+    if (!this.#counters.has(step))
+      throw new EddyError(
+        'EDDY_CONFIG_INVALID',
+        `no step "${step}" in this pipeline; the steps are ${[...this.#counters.keys()].join(', ')}`,
+      );
+    const found = new Map<Key, KeyState>();
+    for (const [s, table, t] of this.#state.tables()) {
+      if (s !== step) continue;
+      for (const keyGroup of t.keyGroups())
+        for (const [key, namespace, value] of t.entries(keyGroup)) {
+          if (!scanMatches(key, o)) continue;
+          let k = found.get(key);
+          if (k === undefined)
+            found.set(key, (k = { step, key, keyGroup, subtask: this.subtask, entries: [] }));
+          (k.entries as { table: string; namespace: number; value: unknown }[]).push({
+            table,
+            namespace,
+            value,
+          });
+        }
+    }
+    return mergeScans(step, [{ step, keys: [...found.values()], truncated: false }], o);
   }
 
   /** The encoded bytes of each step's state in a checkpoint just collected (see `collectSubtask`). */

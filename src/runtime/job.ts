@@ -15,7 +15,13 @@ import { CheckpointRestore } from '../checkpoint/snapshot.ts';
 import type { CheckpointStore, LoadedCheckpoint } from '../checkpoint/storage.ts';
 import { systemClock } from '../core/clock.ts';
 import { type Key, keyGroupOf, workerForKeyGroup } from '../core/key-groups.ts';
-import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
+import {
+  type KeyState,
+  mergeScans,
+  type PipelineMetrics,
+  type StateScan,
+  type StateScanOptions,
+} from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
@@ -205,6 +211,17 @@ export class Job {
   }
 
   /** Every step's metrics summed over subtasks (watermarks: the lowest). */
+  /** The keys of `step`'s state that `o` asks for, from every subtask (see `Executor.scanState`). */
+  scanState(step: string, o: StateScanOptions = {}): StateScan {
+    if (this.#executors.length === 0)
+      throw new EddyError('EDDY_CONFIG_INVALID', 'the job has not started; scan its state once it runs');
+    return mergeScans(
+      step,
+      this.#executors.map((e) => e.scanState(step, o)),
+      o,
+    );
+  }
+
   /** `key`'s state in `step`, from the subtask of its key group (see `Executor.queryState`). */
   queryState(step: string, key: Key): KeyState {
     const n = this.#executors.length;

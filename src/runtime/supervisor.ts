@@ -14,7 +14,7 @@
  */
 import type { LoadedCheckpoint } from '../checkpoint/storage.ts';
 import type { Key } from '../core/key-groups.ts';
-import type { KeyState, PipelineMetrics } from '../core/metrics.ts';
+import type { KeyState, PipelineMetrics, StateScan, StateScanOptions } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import type { CheckpointInfo } from './checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from './restart.ts';
@@ -23,6 +23,7 @@ import { type RestartOptions, RestartStrategy } from './restart.ts';
 export interface Attempt {
   metrics(): PipelineMetrics;
   queryState(step: string, key: Key): Promise<KeyState>;
+  scanState(step: string, o: StateScanOptions): Promise<StateScan>;
   stop(): void;
   stopWithSavepoint(dir: string): Promise<CheckpointInfo>;
   checkpoint(): Promise<CheckpointInfo>;
@@ -105,6 +106,7 @@ export async function supervise(
     },
     checkpoint: () => current.checkpoint(),
     queryState: (step, key) => current.queryState(step, key),
+    scanState: (step, o) => current.scanState(step, o),
     done,
   };
 }

@@ -47,6 +47,20 @@ describe('queryable state (issue 17)', () => {
         }
         if (parallelism > 1) assert.ok(subtasks.size > 1, 'keys live in more than one subtask');
         assert.deepEqual((await running.queryState('sum', 'k99')).entries, []);
+        // A scan: every key (from every subtask), in order; a range; a limit.
+        const all = await running.scanState('sum', { prefix: 'k' });
+        assert.deepEqual(
+          all.keys.map((k) => [k.key, (k.entries[0]!.value as { value: number }).value]),
+          Array.from({ length: 7 }, (_, j) => [`k${j}`, sumOf(j, events)]),
+        );
+        assert.equal(all.truncated, false);
+        const range = await running.scanState('sum', { from: 'k2', to: 'k5', limit: 2 });
+        assert.deepEqual(
+          range.keys.map((k) => k.key),
+          ['k2', 'k3'],
+        );
+        assert.equal(range.truncated, true);
+        assert.deepEqual((await running.scanState('sum', { prefix: 'x' })).keys, []);
         await assert.rejects(
           running.queryState('nope', 'k1'),
           (e: unknown) =>
@@ -115,7 +129,16 @@ describe('queryable state (issue 17)', () => {
         ((await byPath.json()) as { entries: { value: { value: number } }[] }).entries[0]?.value.value,
         sumOf(3, events),
       );
-      assert.equal((await fetch(`${url}/state/sum`)).status, 400);
+      // A scan over HTTP, /state/<step>?prefix=&from=&to=&limit=, across both threads.
+      const scanned = await fetch(`${url}/state/sum?prefix=k&limit=5`);
+      assert.equal(scanned.status, 200);
+      const body = (await scanned.json()) as { keys: { key: string; subtask: number }[]; truncated: boolean };
+      assert.deepEqual(
+        body.keys.map((k) => k.key),
+        ['k0', 'k1', 'k2', 'k3', 'k4'],
+      );
+      assert.equal(body.truncated, true);
+      assert.equal((await fetch(`${url}/state/sum?limit=0`)).status, 400);
       const unknown = await fetch(`${url}/api/query?step=nope&key=k1`);
       assert.equal(unknown.status, 404);
       assert.match(((await unknown.json()) as { reason: string }).reason, /no step "nope"/);

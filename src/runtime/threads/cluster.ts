@@ -17,7 +17,7 @@ import type { SubtaskMeta } from '../../checkpoint/snapshot.ts';
 import type { CheckpointStore, Chunk, LoadedCheckpoint } from '../../checkpoint/storage.ts';
 import { systemClock } from '../../core/clock.ts';
 import { keyGroupOf, workerForKeyGroup } from '../../core/key-groups.ts';
-import type { KeyState, PipelineMetrics } from '../../core/metrics.ts';
+import { type KeyState, mergeScans, type PipelineMetrics, type StateScan } from '../../core/metrics.ts';
 import { EddyError } from '../../errors/index.ts';
 import { WatermarkAlignment } from '../alignment.ts';
 import { type CheckpointInfo, localParticipant } from '../checkpoints.ts';
@@ -138,7 +138,8 @@ export async function startThreaded(
   });
   const workers: Worker[] = [];
   /** Queries of state in worker threads, by id, waiting for their answer. */
-  const queries = new Map<number, { resolve: (s: KeyState) => void; reject: (e: unknown) => void }>();
+  // KeyState for a query, StateScan for a scan.
+  const queries = new Map<number, { resolve: (s: never) => void; reject: (e: unknown) => void }>();
   let queryId = 0;
   const remotes: RemoteParticipant[] = [];
   const latest: (PipelineMetrics | undefined)[] = [];
@@ -217,7 +218,7 @@ export async function startThreaded(
           const answer = queries.get(m.id);
           queries.delete(m.id);
           if (m.error !== undefined) answer?.reject(new EddyError('EDDY_CONFIG_INVALID', m.error));
-          else answer?.resolve(m.state as KeyState);
+          else answer?.resolve(m.state as never);
           return;
         }
         case 'error':
@@ -290,6 +291,15 @@ export async function startThreaded(
       const answered = new Promise<KeyState>((resolve, reject) => queries.set(id, { resolve, reject }));
       workers[k - 1]!.postMessage({ t: 'query', id, step, key } satisfies ControlMessage);
       return answered;
+    },
+    scanState: async (step, o = {}) => {
+      const scans: Promise<StateScan>[] = [Promise.resolve(executor.scanState(step, o))];
+      for (const w of workers) {
+        const id = ++queryId;
+        scans.push(new Promise<StateScan>((resolve, reject) => queries.set(id, { resolve, reject })));
+        w.postMessage({ t: 'query', id, step, key: '', scan: o } satisfies ControlMessage);
+      }
+      return mergeScans(step, await Promise.all(scans), o);
     },
     done: controller.done,
   };

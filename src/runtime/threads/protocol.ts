@@ -8,6 +8,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { Packr, Unpackr } from 'msgpackr';
 import type { Batch } from '../../core/batch.ts';
+import type { StateScanOptions } from '../../core/metrics.ts';
 
 /** On a link between two subtasks. */
 export type PeerMessage =
@@ -23,7 +24,14 @@ export type ControlMessage =
   | { readonly t: 'start' }
   | { readonly t: 'stop' }
   | { readonly t: 'metrics' }
-  | { readonly t: 'query'; readonly id: number; readonly step: string; readonly key: string | number }
+  | {
+      readonly t: 'query';
+      readonly id: number;
+      readonly step: string;
+      readonly key: string | number;
+      /** A scan of the step's keys instead of one key's state (`RunningPipeline.scanState`). */
+      readonly scan?: StateScanOptions;
+    }
   | { readonly t: 'close' }
   | { readonly t: 'cancel' }
   // The checkpoint phases (see checkpoint/coordinator.ts); each is answered by the same name + 'ed'.

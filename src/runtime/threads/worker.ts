@@ -39,7 +39,14 @@ try {
           return;
         case 'query':
           try {
-            report({ t: 'queried', id: m.id, state: executor.queryState(m.step, m.key) });
+            report({
+              t: 'queried',
+              id: m.id,
+              state:
+                m.scan === undefined
+                  ? executor.queryState(m.step, m.key)
+                  : executor.scanState(m.step, m.scan),
+            });
           } catch (e) {
             report({ t: 'queried', id: m.id, error: (e as Error)?.message ?? String(e) });
           }

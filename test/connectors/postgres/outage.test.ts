@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { postgresSink, postgresSource } from '../../../src/connectors/postgres/index.ts';
 import { Pipeline, type Sink } from '../../../src/index.ts';
+import { gatedSink } from '../../helpers/gated-sink.ts';
 import { postgresSkip, scratchDb } from './helpers.ts';
 
 const skip = await postgresSkip();
@@ -40,7 +41,6 @@ describe('PostgreSQL: connections dropped by the server', { skip }, () => {
       await db.query('INSERT INTO src SELECT i, i * 3 FROM generate_series(0, $1::int - 1) AS i', [n]);
 
       // The sink terminates the run's sessions (and waits for that) once a third and two thirds are written.
-      let written = 0;
       const cuts = [n / 3, (2 * n) / 3];
       let terminated = 0;
       const cut = async () => {
@@ -50,23 +50,13 @@ describe('PostgreSQL: connections dropped by the server', { skip }, () => {
         );
         terminated += Number(r[0]!.n);
       };
-      const cutting = (sink: Sink<Out>): Sink<Out> => ({
-        ...sink,
-        async open(ctx) {
-          const writer = await sink.open(ctx);
-          return {
-            ...writer,
-            async write(values, times) {
-              if (cuts.length > 0 && written >= cuts[0]!) {
-                cuts.shift();
-                await cut();
-              }
-              await writer.write(values, times);
-              written += values.length;
-            },
-          };
-        },
-      });
+      const cutting = (sink: Sink<Out>): Sink<Out> =>
+        gatedSink(sink, async (written) => {
+          if (cuts.length > 0 && written >= cuts[0]!) {
+            cuts.shift();
+            await cut();
+          }
+        });
       const restarts: string[] = [];
       const p = new Pipeline({ name: 'pg-outage', batchSize: 100 });
       p.source(

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { rabbitmqSink, rabbitmqSource } from '../../../src/connectors/rabbitmq/index.ts';
 import { Pipeline, type Sink } from '../../../src/index.ts';
+import { gatedSink } from '../../helpers/gated-sink.ts';
 import { waitUntil } from '../broker-service.ts';
 import { closeConnections, haveRabbitmqctl, rabbitFixture, rabbitService, uniqueName } from './helpers.ts';
 
@@ -45,22 +46,11 @@ describe('RabbitMQ: connections closed by the broker', { skip: service.skip }, (
       const tag = uniqueName('drop');
 
       // The sink stops after a third of the records until the connections are closed, then goes on.
-      let written = 0;
       let closed = -1;
-      const gate = (sink: Sink<Rec>): Sink<Rec> => ({
-        ...sink,
-        async open(ctx) {
-          const writer = await sink.open(ctx);
-          return {
-            ...writer,
-            async write(values, times) {
-              if (closed < 0 && written >= n / 3) closed = await closeConnections(tag);
-              await writer.write(values, times);
-              written += values.length;
-            },
-          };
-        },
-      });
+      const gate = (sink: Sink<Rec>): Sink<Rec> =>
+        gatedSink(sink, async (written) => {
+          if (closed < 0 && written >= n / 3) closed = await closeConnections(tag);
+        });
       const source = rabbitmqSource<Rec>({ queue: input, prefetch: 200 });
       const sink = rabbitmqSink<Rec>({ queue: output, messageId: (x) => `out-${x.id}` });
       const p = new Pipeline({ name: 'rabbit-outage', batchSize: 50 });

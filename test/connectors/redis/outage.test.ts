@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { Sink } from '../../../src/index.ts';
+import { pauseAfter } from '../../helpers/gated-sink.ts';
 import { redisServer } from '../../helpers/server-process.ts';
 import { waitUntil } from '../broker-service.ts';
-import { crashPipeline, type In, type Out } from './fixtures/pipeline.ts';
+import { crashPipeline, type In } from './fixtures/pipeline.ts';
 import { redisFixture, redisService } from './helpers.ts';
 
 const service = await redisService(); // the binary comes with the shared server's package
@@ -34,36 +34,14 @@ describe('Redis Streams: a server restart', { skip: service.skip }, () => {
       );
 
       // The sink stops after a third of the records until the server is down, then writes into the outage.
-      let written = 0;
-      let down!: () => void;
-      const serverDown = new Promise<void>((resolve) => (down = resolve));
-      let reachedThird!: () => void;
-      const third = new Promise<void>((resolve) => (reachedThird = resolve));
-      const gate = (sink: Sink<Out>): Sink<Out> =>
-        ({
-          ...sink,
-          async open(ctx) {
-            const writer = await sink.open(ctx);
-            return {
-              ...writer,
-              async write(values, times) {
-                if (written >= n / 3) {
-                  reachedThird();
-                  await serverDown;
-                }
-                await writer.write(values, times);
-                written += values.length;
-              },
-            };
-          },
-        }) as Sink<Out>;
+      const pause = pauseAfter(n / 3);
       const { pipeline, source, sink } = crashPipeline({
         input: 'in',
         group: 'g',
         output: 'out',
         url,
         claimMinIdleMs: 3000,
-        wrapSink: gate as never,
+        wrapSink: pause.gate as never,
       });
       const failures: string[] = [];
       const running = await pipeline.start({
@@ -73,10 +51,10 @@ describe('Redis Streams: a server restart', { skip: service.skip }, () => {
       });
       running.done.catch((e: unknown) => failures.push(String(e)));
 
-      await third;
+      await pause.reached;
       await server.stop('SIGKILL');
-      const atKill = written;
-      down();
+      const atKill = pause.writtenAtPause();
+      pause.release();
       await new Promise((resolve) => setTimeout(resolve, 1500));
       await server.start();
 

@@ -170,3 +170,26 @@ export function mosquittoServer(extra: readonly string[] = []): Promise<ServerPr
     return ['-c', conf];
   });
 }
+
+/**
+ * An outage in the middle of a run: once `pause` has stopped the sink, kills
+ * `server`, lets the sink write into the outage, keeps the server down for
+ * `downMs` and starts it again. Returns the records written before the kill.
+ */
+export async function outage(
+  server: ServerProcess,
+  pause: {
+    readonly reached: Promise<void>;
+    readonly release: () => void;
+    readonly writtenAtPause: () => number;
+  },
+  o: { readonly signal?: 'SIGKILL' | 'SIGTERM'; readonly downMs?: number } = {},
+): Promise<number> {
+  await pause.reached;
+  await server.stop(o.signal ?? 'SIGKILL');
+  const written = pause.writtenAtPause();
+  pause.release();
+  await new Promise((resolve) => setTimeout(resolve, o.downMs ?? 1500));
+  await server.start();
+  return written;
+}

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pauseAfter } from '../../helpers/gated-sink.ts';
-import { natsServer } from '../../helpers/server-process.ts';
+import { natsServer, outage } from '../../helpers/server-process.ts';
 import { waitUntil } from '../broker-service.ts';
 import { crashPipeline, type In } from './fixtures/pipeline.ts';
 import { natsFixture, natsService } from './helpers.ts';
@@ -52,12 +52,7 @@ describe('NATS JetStream: a server restart', { skip: service.skip }, () => {
       });
       running.done.catch((e: unknown) => failures.push(String(e)));
 
-      await pause.reached;
-      await server.stop('SIGKILL');
-      const atKill = pause.writtenAtPause();
-      pause.release();
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      await server.start();
+      const atKill = await outage(server, pause);
 
       await waitUntil('every input message is acknowledged', async () => {
         if (failures.length > 0) return true;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pauseAfter } from '../../helpers/gated-sink.ts';
-import { redisServer } from '../../helpers/server-process.ts';
+import { outage, redisServer } from '../../helpers/server-process.ts';
 import { waitUntil } from '../broker-service.ts';
 import { crashPipeline, type In } from './fixtures/pipeline.ts';
 import { redisFixture, redisService } from './helpers.ts';
@@ -51,12 +51,7 @@ describe('Redis Streams: a server restart', { skip: service.skip }, () => {
       });
       running.done.catch((e: unknown) => failures.push(String(e)));
 
-      await pause.reached;
-      await server.stop('SIGKILL');
-      const atKill = pause.writtenAtPause();
-      pause.release();
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      await server.start();
+      const atKill = await outage(server, pause);
 
       await waitUntil('every input entry is read and acknowledged', async () => {
         if (failures.length > 0) return true;

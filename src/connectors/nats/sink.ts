@@ -32,8 +32,8 @@
  * message the server had stored is dropped as a duplicate; re-sent messages
  * may land after later ones of their batch. An error from the JetStream API
  * itself (a wrong stream, a refused message) fails at once. A record larger
- * than the server's `max_payload` or the stream's `max_msg_size` is dead-lettered with the reason, not sent
- * (`stats().refused`).
+ * than the server's `max_payload` or the stream's `max_msg_size` is
+ * dead-lettered with the reason, not sent (`stats().refused`).
  */
 import { randomUUID } from 'node:crypto';
 import { JetStreamApiError, type JetStreamClient, jetstream } from '@nats-io/jetstream';
@@ -52,7 +52,7 @@ export interface NatsSinkStats {
   duplicates: number;
   /** Publishes sent again after a timeout or a dropped connection (a server restart). */
   retried: number;
-  /** Records larger than the server's max_payload, dead-lettered instead of sent. */
+  /** Records larger than the server's max_payload or the stream's max_msg_size, dead-lettered instead of sent. */
   refused: number;
 }
 

@@ -43,7 +43,11 @@ export interface RunOps {
     scanState?(step: string, o: StateScanOptions): Promise<StateScan>;
   }): void;
   /** A Kafka application runs: scrapes read its tasks; ready once partitions are assigned (see `assigned`). */
-  attachKafka(app: { metrics(): KafkaAppView; queryState?(step: string, key: Key): Promise<KeyState> }): void;
+  attachKafka(app: {
+    metrics(): KafkaAppView;
+    queryState?(step: string, key: Key): Promise<KeyState>;
+    scanState?(step: string, o: StateScanOptions): Promise<StateScan>;
+  }): void;
   /** A Kafka application's partitions were assigned and their tasks restored. */
   assigned(partitions: readonly number[], generation: number): void;
   /** The run failed and restarts: not ready during the backoff; `line` is the CLI's line for it. */
@@ -148,6 +152,8 @@ export async function startRunOps(
       dashboard?.attachKafka(() => app.metrics());
       const query = app.queryState?.bind(app);
       if (query !== undefined) dashboard?.attachQuery(query);
+      const scan = app.scanState?.bind(app);
+      if (scan !== undefined) dashboard?.attachScan(scan);
       // Someone probes the instance: a partition with input that does not move makes it unhealthy.
       if (server !== undefined && options.stallTimeoutMs > 0) {
         const watch = new StallWatch(options.stallTimeoutMs);

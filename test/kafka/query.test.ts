@@ -68,6 +68,13 @@ describe('Kafka application: queryable state', { skip: kafka.skip }, () => {
       const s = await app.queryState('count', 'k4');
       assert.equal(s.keyGroup, kafkaPartition('k4', PARTITIONS));
       assert.deepEqual((await app.queryState('count', 'nobody')).entries, []);
+      // A scan over the partitions this instance runs (both, here): every key in order.
+      const all = await app.scanState('count', { prefix: 'k' });
+      assert.deepEqual(all.partitions, [0, 1]);
+      assert.deepEqual(
+        all.keys.map((x) => [x.key, (x.entries[0]?.value as { n?: number } | undefined)?.n]),
+        Array.from({ length: 10 }, (_, k) => [`k${k}`, 3]),
+      );
       await assert.rejects(app.queryState('nope', 'k1'), /no step "nope"/);
       // Another instance joins and takes a partition: a key there is named with it.
       const other = kafkaApp({ applicationId: id, brokers, commitIntervalMs: 200, instanceId: 'other' });
@@ -91,6 +98,11 @@ describe('Kafka application: queryable state', { skip: kafka.skip }, () => {
         const away = Array.from({ length: 10 }, (_, k) => `k${k}`).find(
           (k) => kafkaPartition(k, PARTITIONS) !== mine,
         )!;
+        // A scan now covers only this instance's partition, and says which.
+        const mineOnly = await app.scanState('count', { prefix: 'k' });
+        assert.deepEqual(mineOnly.partitions, [mine]);
+        assert.ok(mineOnly.keys.every((x) => kafkaPartition(String(x.key), PARTITIONS) === mine));
+        assert.ok(mineOnly.keys.length > 0 && mineOnly.keys.length < 10);
         await assert.rejects(
           app.queryState('count', away),
           (e: unknown) =>

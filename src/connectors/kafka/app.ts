@@ -49,7 +49,13 @@ import {
 import type { Pipeline } from '../../api/pipeline.ts';
 import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../../core/connector.ts';
 import type { Key } from '../../core/key-groups.ts';
-import type { KeyState, PipelineMetrics } from '../../core/metrics.ts';
+import {
+  type KeyState,
+  mergeScans,
+  type PipelineMetrics,
+  type StateScan,
+  type StateScanOptions,
+} from '../../core/metrics.ts';
 import { configError, describe, EddyError, type ErrorCode } from '../../errors/index.ts';
 import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
@@ -726,6 +732,26 @@ export class KafkaApp {
         `key ${describe(key)} is in partition ${partition}, which ${task === undefined ? 'another instance of the application runs' : 'is still restoring here'}; ask the instance that runs it`,
       );
     return task.job.queryState(step, key);
+  }
+
+  /**
+   * The keys of `step` that `o` asks for (a prefix, a range; see
+   * `RunningPipeline.scanState`), over the partitions this instance runs
+   * now — `partitions` lists them; other instances hold the rest — in key
+   * order, at most `o.limit`.
+   */
+  async scanState(
+    step: string,
+    o: StateScanOptions = {},
+  ): Promise<StateScan & { readonly partitions: number[] }> {
+    if (this.#partitions === 0)
+      throw new EddyError('EDDY_CONFIG_INVALID', 'the application has not started yet; scan it once it runs');
+    const tasks = [...this.#tasks.values()].filter((t) => t.kind === 'state' && t.job !== undefined);
+    const scans = tasks.map((t) => t.job!.scanState(step, o));
+    return {
+      ...mergeScans(step, scans, o),
+      partitions: tasks.map((t) => t.partition).sort((a, b) => a - b),
+    };
   }
 
   /** What `metrics().lag` says now; asks the brokers for the ends again when the answer is old. */

@@ -26,7 +26,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SCAN_LIMIT_MAX, type StateScan } from '../core/metrics.ts';
+import type { Key } from '../core/key-groups.ts';
+import {
+  compareKeys,
+  SCAN_LIMIT_MAX,
+  type StateScan,
+  type StateScanOptions,
+  scanMatches,
+} from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import type { Dashboard } from './dashboard.ts';
 import type { RunHealth } from './health.ts';
@@ -199,7 +206,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
           reason: 'this run cannot be queried',
         });
       res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
-      res.end(`${JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
+      res.end(stateJson(state, entryFilter(url.searchParams)));
       return;
     }
     if (path === '/api/events') {
@@ -318,5 +325,50 @@ async function scan(
   if (found === undefined)
     return json(res, 501, { status: 'not implemented', reason: 'this run cannot be scanned' });
   res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
-  res.end(`${JSON.stringify(found, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
+  res.end(stateJson(found, entryFilter(q)));
+}
+
+/** Which entries of map state a state answer shows: `entryPrefix`, `entryFrom`, `entryTo`, `entryLimit`. */
+function entryFilter(q: URLSearchParams): StateScanOptions & { readonly limit: number } {
+  const prefix = q.get('entryPrefix');
+  const from = keyBound(q.get('entryFrom'));
+  const to = keyBound(q.get('entryTo'));
+  const limit = Number(q.get('entryLimit') ?? ENTRY_LIMIT);
+  return {
+    ...(prefix === null ? {} : { prefix }),
+    ...(from === undefined ? {} : { from }),
+    ...(to === undefined ? {} : { to }),
+    limit: Number.isInteger(limit) && limit > 0 ? Math.min(limit, SCAN_LIMIT_MAX) : ENTRY_LIMIT,
+  };
+}
+
+/** Map-state entries shown per map unless `entryLimit` says otherwise. */
+const ENTRY_LIMIT = 1000;
+
+/**
+ * A state answer as JSON. JSON has no Map, Set or bigint: a Map (map state)
+ * becomes `{ "entries": [[key, value], …], "size": n, "truncated": bool }`
+ * with only the entries `filter` asks for (a prefix or range of string or
+ * number map keys, in key order, at most `filter.limit`), a Set an array, a
+ * bigint its digits.
+ */
+function stateJson(value: unknown, filter: StateScanOptions & { readonly limit: number }): string {
+  const filtering = filter.prefix !== undefined || filter.from !== undefined || filter.to !== undefined;
+  return `${JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v === 'bigint') return v.toString();
+    if (v instanceof Set) return [...v];
+    if (!(v instanceof Map)) return v;
+    const entries: [unknown, unknown][] = [];
+    for (const [k, x] of v as Map<unknown, unknown>) {
+      if (filtering && !((typeof k === 'string' || typeof k === 'number') && scanMatches(k, filter)))
+        continue;
+      entries.push([k, x]);
+    }
+    if (filtering) entries.sort((a, b) => compareKeys(a[0] as Key, b[0] as Key));
+    return {
+      entries: entries.slice(0, filter.limit),
+      size: v.size,
+      truncated: entries.length > filter.limit,
+    };
+  })}\n`;
 }

@@ -14,6 +14,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   skew: () => import('./skew.ts'),
   burst: () => import('./burst.ts'),
   connectors: () => import('./connectors.ts'),
+  decode: () => import('./decode.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,0 +1,140 @@
+/**
+ * `npm run bench -- decode` (issue 15's decoding goal): a JSON Lines
+ * pipeline against bare `JSON.parse` over the same lines.
+ *
+ * - **pipeline**: `jsonLinesSource` (safe decoding: UTF-8 checked, size and
+ *   depth bounded, `__proto__`/`constructor`/`prototype` refused) → a counting
+ *   sink, over a file of Nexmark-like bids (about 150 bytes a line).
+ * - **bare**: the same file read whole, split at newlines and each line given
+ *   to `JSON.parse`, counted: no safety checks, no batches.
+ * - **decoder**: eddy's `decodeJson` over each line's bytes, without the
+ *   pipeline — to tell the decoder's cost from the engine's.
+ *
+ * Each side reads the file from the page cache (it is read once before the
+ * rounds) in its own child process; the sides alternate for three rounds and
+ * each side's median is reported. One JSON line:
+ * {"bench":"decode","lines":N,"bytes":B,"pipelineLinesPerSec":…,"bareLinesPerSec":…,"decoderLinesPerSec":…,"ratio":…,"decoderRatio":…}
+ * `ratio` = pipeline ÷ bare (target ≥ 0.8); `decoderRatio` = decoder ÷ bare.
+ * Flags: --lines N (default 1,000,000).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { decodeJson } from '../src/codec/json.ts';
+import { jsonLinesSource } from '../src/connectors/file/index.ts';
+import { Pipeline } from '../src/index.ts';
+
+type Side = 'pipeline' | 'bare' | 'decoder';
+
+function writeInput(path: string, lines: number): number {
+  const parts: string[] = [];
+  for (let i = 0; i < lines; i++)
+    parts.push(
+      JSON.stringify({
+        auction: 1000 + (i % 997),
+        bidder: 2000 + ((i * 7919) % 10_007),
+        price: 100 + (i % 5000) * 3,
+        channel: `channel-${i % 23}`,
+        url: `https://www.nexmark.com/item.htm?query=${i % 101}`,
+        dateTime: 1_700_000_000_000 + i,
+        extra: '',
+      }),
+    );
+  const text = `${parts.join('\n')}\n`;
+  writeFileSync(path, text);
+  return Buffer.byteLength(text);
+}
+
+async function runSide(side: Side, path: string): Promise<{ secs: number; count: number }> {
+  const t0 = performance.now();
+  let count = 0;
+  if (side === 'pipeline') {
+    const p = new Pipeline({ name: 'bench-decode' });
+    p.source('bids', jsonLinesSource<{ price: number }>({ path }), { timestamp: 'ingestion' }).sink(
+      {
+        kind: 'count',
+        guarantee: 'best-effort',
+        open: () => ({
+          write(values) {
+            count += values.length;
+          },
+        }),
+      },
+      'count',
+    );
+    await p.run({ parallelism: 1 });
+  } else {
+    const bytes = readFileSync(path);
+    let start = 0;
+    for (;;) {
+      const end = bytes.indexOf(10, start);
+      if (end < 0) break;
+      if (side === 'bare') {
+        const v = JSON.parse(bytes.toString('utf8', start, end)) as { price: number };
+        if (v.price >= 0) count++;
+      } else {
+        const d = decodeJson(bytes.subarray(start, end));
+        if (d.ok) count++;
+      }
+      start = end + 1;
+    }
+  }
+  return { secs: (performance.now() - t0) / 1000, count };
+}
+
+function child(side: Side, path: string): { secs: number; count: number } {
+  const out = execFileSync(process.execPath, [new URL(import.meta.url).pathname, '--child', side, path], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as { secs: number; count: number };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { lines: { type: 'string', default: '1000000' } } });
+  const lines = Number(values.lines);
+  const dir = mkdtempSync(join(tmpdir(), 'eddy-bench-decode-'));
+  try {
+    const path = join(dir, 'bids.jsonl');
+    const bytes = writeInput(path, lines);
+    readFileSync(path); // into the page cache before any round
+    process.stderr.write(
+      `decode: ${lines.toLocaleString('en-US')} lines, ${(bytes / 1e6).toFixed(1)} MB, 3 alternating rounds\n`,
+    );
+    const secs: Record<Side, number[]> = { pipeline: [], bare: [], decoder: [] };
+    for (let round = 1; round <= 3; round++) {
+      for (const side of ['bare', 'decoder', 'pipeline'] as const) {
+        const r = child(side, path);
+        if (r.count !== lines) throw new Error(`${side} counted ${r.count} of ${lines} lines`);
+        secs[side].push(r.secs);
+      }
+      process.stderr.write(
+        `  round ${round}: bare ${(lines / secs.bare.at(-1)! / 1e6).toFixed(2)} M/s, decoder ${(lines / secs.decoder.at(-1)! / 1e6).toFixed(2)} M/s, pipeline ${(lines / secs.pipeline.at(-1)! / 1e6).toFixed(2)} M/s\n`,
+      );
+    }
+    const rate = (side: Side) => lines / median(secs[side]);
+    console.log(
+      JSON.stringify({
+        bench: 'decode',
+        lines,
+        bytes,
+        pipelineLinesPerSec: Math.round(rate('pipeline')),
+        bareLinesPerSec: Math.round(rate('bare')),
+        decoderLinesPerSec: Math.round(rate('decoder')),
+        ratio: Number((rate('pipeline') / rate('bare')).toFixed(3)),
+        decoderRatio: Number((rate('decoder') / rate('bare')).toFixed(3)),
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--child') {
+  const side = process.argv[3] as Side;
+  console.log(JSON.stringify(await runSide(side, process.argv[4]!)));
+}

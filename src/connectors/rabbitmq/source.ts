@@ -208,7 +208,7 @@ export function rabbitmqSource<T = unknown>(options: RabbitSourceOptions<T>): Ra
         const ids: string[] = [];
         while (barriers.length > 0 && !(barriers[0]!.cp > cp)) {
           const b = barriers.shift()!;
-          if (b.gen === gen) ids.push(...b.ids);
+          if (b.gen === gen) for (const id of b.ids) ids.push(id); // no spread: a barrier can hold many ids
           for (const id of b.ids) {
             const g = inFlight.get(id);
             inFlight.delete(id);

@@ -6,6 +6,7 @@
  * what reached the destination.
  */
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Sink } from '../../src/index.ts';
 import type { CheckpointInfo } from '../../src/runtime/checkpoints.ts';
 
@@ -60,4 +61,13 @@ export function runChild(script: string, args: readonly string[], timeoutMs = 18
       resolve(`${out}\nexit ${code} ${signal}`);
     });
   });
+}
+
+/** The `id` of every record in a JSON Lines output file, in file order (none while it does not exist). */
+export function idsInFile(path: string): number[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => (JSON.parse(l) as { id: number }).id);
 }

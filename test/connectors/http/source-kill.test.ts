@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { idsInFile } from '../../helpers/crash.ts';
 import { waitUntil } from '../broker-service.ts';
-import { httpKillPipeline, type Msg } from './fixtures/source-kill.ts';
+import { httpKillPipeline } from './fixtures/source-kill.ts';
 
 const child = new URL('./fixtures/source-kill.ts', import.meta.url).pathname;
 
@@ -62,13 +63,7 @@ describe('HTTP source: crash and resume', { timeout: 240_000 }, () => {
       assert.equal(await exited, 'null SIGKILL', log);
       assert.match(log, /killing after checkpoint \d+/, log);
 
-      const ids = () =>
-        existsSync(out)
-          ? readFileSync(out, 'utf8')
-              .split('\n')
-              .filter((l) => l !== '')
-              .map((l) => (JSON.parse(l) as Msg).id)
-          : [];
+      const ids = () => idsInFile(out);
       const beforeResume = ids().length;
       const resumed = httpKillPipeline({ out });
       const running = await resumed.pipeline.start({

@@ -7,12 +7,12 @@
  * checkpoint) is counted, not hidden.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runChild } from '../../helpers/crash.ts';
-import { type Msg, sourceKillPipeline } from './fixtures/source-kill.ts';
+import { idsInFile, runChild } from '../../helpers/crash.ts';
+import { sourceKillPipeline } from './fixtures/source-kill.ts';
 import { URL as BROKER, mqttSkip, plainClient, uniquePrefix, waitUntil } from './helpers.ts';
 
 const skip = await mqttSkip();
@@ -60,13 +60,7 @@ describe('MQTT source: crash and resume', { skip, timeout: 240_000 }, () => {
       // Published while the pipeline is dead: queued in its session.
       const dead = next;
       await publish(dead, dead + 400);
-      const ids = () =>
-        existsSync(out)
-          ? readFileSync(out, 'utf8')
-              .split('\n')
-              .filter((l) => l !== '')
-              .map((l) => (JSON.parse(l) as Msg).id)
-          : [];
+      const ids = () => idsInFile(out);
       const beforeResume = ids().length;
       const running = await sourceKillPipeline({ url: BROKER, topic, clientId, out }).start({
         parallelism: 1,

@@ -57,7 +57,15 @@ export type {
 } from './core/connector.ts';
 export type { DeadLetter } from './core/dead-letter.ts';
 export type { Key } from './core/key-groups.ts';
-export type { PipelineMetrics, StepMetrics } from './core/metrics.ts';
+export type {
+  AppInstance,
+  KeyLocation,
+  KeyState,
+  PipelineMetrics,
+  StateScan,
+  StateScanOptions,
+  StepMetrics,
+} from './core/metrics.ts';
 export { EddyError, ERROR_CODES, type ErrorCode, type ErrorDomain } from './errors/index.ts';
 export type { ErrorPolicy } from './operators/operator.ts';
 export {

@@ -159,6 +159,8 @@ export interface KafkaRunOptions {
   readonly brokers: readonly string[];
   readonly applicationId: string;
   readonly instanceId?: string;
+  /** Where this instance answers state queries for the others (`KafkaAppOptions.endpoint`). */
+  readonly endpoint?: string;
   /** How often each partition commits (ms); the application's default when undefined. */
   readonly commitIntervalMs?: number;
   readonly progressMs: number;
@@ -188,6 +190,7 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
     applicationId: o.applicationId,
     brokers: o.brokers,
     ...(o.instanceId === undefined ? {} : { instanceId: o.instanceId }),
+    ...(o.endpoint === undefined ? {} : { endpoint: o.endpoint }),
     ...(o.commitIntervalMs === undefined ? {} : { commitIntervalMs: o.commitIntervalMs }),
   });
   o.ops?.attachKafka(app);

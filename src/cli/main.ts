@@ -55,6 +55,7 @@ const RUN_OPTIONS = {
   kafka: { type: 'string' },
   'app-id': { type: 'string' },
   'instance-id': { type: 'string' },
+  endpoint: { type: 'string' },
   ...OPS_FLAGS,
 } as const;
 
@@ -97,6 +98,9 @@ Options of 'eddy run' (before or after the module's own):
                                    interval (default 1000 ms)
   --app-id <id>                    The Kafka application's id (consumer group, topic prefix); with --kafka
   --instance-id <name>             This instance's name in client ids (default random); with --kafka
+  --endpoint <url>                 Where this instance answers state queries (/state/...) for the
+                                   others of its Kafka application, which redirect there (default:
+                                   its metrics server's address, with --ui); with --kafka
 ${OPS_HELP}
 Runs on the embedded default: one process, in-memory channels, heap state;
 with --kafka, as a Kafka application (SIGTERM or Ctrl-C stop it with a savepoint
@@ -251,7 +255,8 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
   if (
     parsed['kafka'] !== undefined ||
     parsed['app-id'] !== undefined ||
-    parsed['instance-id'] !== undefined
+    parsed['instance-id'] !== undefined ||
+    parsed['endpoint'] !== undefined
   ) {
     const problem = kafkaUsage(parsed);
     if (problem !== undefined) {
@@ -268,6 +273,7 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
         .map((b) => b.trim()),
       applicationId: String(parsed['app-id']),
       ...(parsed['instance-id'] === undefined ? {} : { instanceId: String(parsed['instance-id']) }),
+      ...endpointOf(parsed['endpoint'], opsFlags.ui ? ops.url : undefined),
       ...(parsed['checkpoint-interval'] === undefined ? {} : { commitIntervalMs: Math.max(1, intervalMs) }),
       progressMs,
       quiet: parsed['quiet'] === true,
@@ -490,7 +496,7 @@ function notReplayable(pipeline: Pipeline): string[] {
 function kafkaUsage(parsed: Record<string, string | boolean | undefined>): string | undefined {
   const brokers = parsed['kafka'];
   if (brokers === undefined)
-    return '--app-id and --instance-id run a Kafka application: add --kafka <brokers>, e.g. --kafka 127.0.0.1:9092';
+    return '--app-id, --instance-id and --endpoint run a Kafka application: add --kafka <brokers>, e.g. --kafka 127.0.0.1:9092';
   const list = String(brokers)
     .split(',')
     .map((b) => b.trim());
@@ -504,6 +510,17 @@ function kafkaUsage(parsed: Record<string, string | boolean | undefined>): strin
   if (other !== undefined)
     return `--${other} is for the embedded runtime; a Kafka application keeps its state, offsets and savepoints in its topics: leave --${other} out, and start the same --app-id again to resume`;
   return undefined;
+}
+
+/**
+ * The endpoint a Kafka application's instance tells the others: `--endpoint`,
+ * else its metrics server's address — unless that is a wildcard address
+ * (0.0.0.0, ::), which the others cannot reach.
+ */
+function endpointOf(flag: string | boolean | undefined, url: string | undefined): { endpoint?: string } {
+  if (flag !== undefined) return { endpoint: String(flag) };
+  if (url === undefined || /\/\/(0\.0\.0\.0|\[::\])[:/]/.test(url)) return {};
+  return { endpoint: url };
 }
 
 /** The first argument that is no known option (with a "did you mean"), or undefined. */

@@ -102,6 +102,34 @@ export interface StateScanOptions {
   readonly limit?: number;
 }
 
+/**
+ * Where a key's state lives in a Kafka application (issue 17): its partition
+ * (key group) and the instance that runs it, as Kafka Streams'
+ * `queryMetadataForKey`.
+ */
+export interface KeyLocation {
+  readonly key: Key;
+  readonly partition: number;
+  /** Whether this instance runs the partition, so can answer for the key. */
+  readonly local: boolean;
+  /** The instance that runs it (its `instanceId`); absent while no instance is assigned it. */
+  readonly instance?: string;
+  /** Where that instance answers state queries (its `endpoint`); absent when it gave none. */
+  readonly endpoint?: string;
+}
+
+/** One instance of a Kafka application, as the consumer group knows it. */
+export interface AppInstance {
+  /** Its `instanceId`. */
+  readonly instance: string;
+  /** Where it answers state queries, if it said. */
+  readonly endpoint?: string;
+  /** The key-group partitions the group assigned it. */
+  readonly partitions: readonly number[];
+  /** Whether it is this process. */
+  readonly local: boolean;
+}
+
 /** What a scan found: each key's state, keys in order (numbers before strings), and whether more matched. */
 export interface StateScan {
   readonly step: string;

@@ -23,7 +23,14 @@
 import type { ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Key } from '../core/key-groups.ts';
-import type { KeyState, PipelineMetrics, StateScan, StateScanOptions } from '../core/metrics.ts';
+import type {
+  AppInstance,
+  KeyLocation,
+  KeyState,
+  PipelineMetrics,
+  StateScan,
+  StateScanOptions,
+} from '../core/metrics.ts';
 import type { JobGraph } from '../plan/job-graph.ts';
 import { mergeMetrics } from '../runtime/controller.ts';
 import type {
@@ -70,6 +77,8 @@ export class Dashboard {
   #kafka: (() => KafkaAppView) | undefined;
   #query: ((step: string, key: Key) => Promise<KeyState>) | undefined;
   #scan: ((step: string, o: StateScanOptions) => Promise<StateScan>) | undefined;
+  #locate: ((key: Key) => Promise<KeyLocation>) | undefined;
+  #instances: (() => Promise<AppInstance[]>) | undefined;
   readonly #history: Sample[] = [];
   readonly #checkpoints: CheckpointView[] = [];
   #completed = 0;
@@ -116,17 +125,48 @@ export class Dashboard {
   }
 
   /**
+   * How a Kafka application tells where a key's partition runs and which
+   * instances it has (`KafkaApp.locate`, `KafkaApp.instances`): queries for
+   * keys elsewhere are then redirected, and scans ask every instance.
+   */
+  attachInstances(locate: (key: Key) => Promise<KeyLocation>, instances: () => Promise<AppInstance[]>): void {
+    this.#locate = locate;
+    this.#instances = instances;
+  }
+
+  /** The application's instances, when the run is a Kafka application's. */
+  instances(): Promise<AppInstance[]> | undefined {
+    return this.#instances?.();
+  }
+
+  /**
    * A key's state in a step (`GET /api/query?step=&key=`): the key as a
    * string, or — when that has no state and it reads as a number — as a
-   * number. Undefined when the run cannot be queried (a Kafka application).
+   * number; `pinned` asks for one form only. In a Kafka application, a form
+   * whose partition another instance runs is not read here: when no form
+   * read here has state, the answer is where that form lives. Undefined
+   * when the run cannot be queried.
    */
-  async query(step: string, key: string): Promise<KeyState | undefined> {
+  async query(step: string, key: string, pinned?: Key): Promise<KeyState | KeyLocation | undefined> {
     const query = this.#query;
     if (query === undefined) return undefined;
-    const asString = await query(step, key);
-    if (asString.entries.length > 0 || !/^-?\d+(\.\d+)?$/.test(key)) return asString;
-    const asNumber = await query(step, Number(key));
-    return asNumber.entries.length > 0 ? asNumber : asString;
+    const forms: Key[] =
+      pinned !== undefined ? [pinned] : /^-?\d+(\.\d+)?$/.test(key) ? [key, Number(key)] : [key];
+    let first: KeyState | undefined;
+    let away: KeyLocation | undefined;
+    for (const form of forms) {
+      if (this.#locate !== undefined) {
+        const where = await this.#locate(form);
+        if (!where.local) {
+          away ??= where;
+          continue;
+        }
+      }
+      const state = await query(step, form);
+      if (state.entries.length > 0) return state;
+      first ??= state;
+    }
+    return away ?? first;
   }
 
   observeCheckpoint(info: CheckpointFigures): void {

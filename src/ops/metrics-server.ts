@@ -39,6 +39,7 @@ import type { Dashboard } from './dashboard.ts';
 import type { RunHealth } from './health.ts';
 import { isLoopback, type MetricsServerOptions } from './options.ts';
 import type { RunExporter } from './prometheus.ts';
+import { elsewhereReason, MAX_HOPS, pinnedKey, redirectTo, scanEverywhere } from './state-peers.ts';
 
 export interface MetricsServer {
   /** `http://host:port`, with the port actually bound (port 0 picks one). */
@@ -177,7 +178,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
         // /state/<step>/<key>: the step id has no "/" (step ids are [A-Za-z0-9_.-]); the key is the rest, URL-encoded.
         const rest = path.slice('/state/'.length);
         const slash = rest.indexOf('/');
-        if (slash < 0) return scan(res, dashboard, rest, url.searchParams);
+        if (slash < 0) return scan(req, res, dashboard, rest, url.searchParams);
         try {
           step = slash < 0 ? null : decodeURIComponent(rest.slice(0, slash));
           key = slash < 0 ? null : decodeURIComponent(rest.slice(slash + 1));
@@ -194,9 +195,16 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
           reason:
             'send /state/<step id>/<key> or /api/query?step=<step id>&key=<key> (the key URL-encoded, up to 4096 characters)',
         });
+      const keyType = url.searchParams.get('keyType');
+      const pinned = pinnedKey(key, keyType);
+      if (keyType !== null && pinned === undefined)
+        return json(res, 400, {
+          status: 'bad request',
+          reason: 'keyType is "string" or "number" (and then the key reads as a number)',
+        });
       let state: Awaited<ReturnType<Dashboard['query']>>;
       try {
-        state = await dashboard.query(step, key);
+        state = await dashboard.query(step, key, pinned);
       } catch (e) {
         return json(res, 404, { status: 'not found', reason: String((e as Error)?.message ?? e) });
       }
@@ -205,6 +213,28 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
           status: 'not implemented',
           reason: 'this run cannot be queried',
         });
+      if (!('entries' in state)) {
+        // A Kafka application's key whose partition another instance runs: the caller goes there.
+        const hops = Number(url.searchParams.get('hops') ?? 0);
+        if (state.endpoint === undefined || !statePath)
+          return json(res, 404, { status: 'elsewhere', reason: elsewhereReason(state), location: state });
+        if (!Number.isInteger(hops) || hops >= MAX_HOPS) {
+          res.setHeader('Retry-After', '1');
+          return json(res, 503, {
+            status: 'moving',
+            reason: `key ${JSON.stringify(state.key)} was sent on ${hops} times: its partition ${state.partition} is moving between instances; try again`,
+            location: state,
+          });
+        }
+        const location = redirectTo(state, step, url.searchParams, hops);
+        res.writeHead(307, {
+          Location: location,
+          'Content-Type': 'application/json; charset=utf-8',
+          'Cache-Control': 'no-store',
+        });
+        res.end(`${JSON.stringify({ status: 'elsewhere', location: state, url: location })}\n`);
+        return;
+      }
       res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
       res.end(stateJson(state, entryFilter(url.searchParams)));
       return;
@@ -284,8 +314,13 @@ function digest(text: string): Buffer {
 const keyBound = (v: string | null): string | number | undefined =>
   v === null ? undefined : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
 
-/** GET /state/<step>?prefix=&from=&to=&limit=: a scan of the step's keys (`RunningPipeline.scanState`). */
+/**
+ * GET /state/<step>?prefix=&from=&to=&limit=: a scan of the step's keys
+ * (`RunningPipeline.scanState`). In a Kafka application, of every instance's
+ * partitions (state-peers.ts), unless `scope=local` asks for this instance's.
+ */
 async function scan(
+  req: IncomingMessage,
   res: ServerResponse,
   dashboard: Dashboard,
   rawStep: string,
@@ -313,12 +348,16 @@ async function scan(
   const to = keyBound(q.get('to'));
   let found: StateScan | undefined;
   try {
-    found = await dashboard.scan(step, {
+    const o: StateScanOptions = {
       ...(prefix === null ? {} : { prefix }),
       ...(from === undefined ? {} : { from }),
       ...(to === undefined ? {} : { to }),
       ...(limit === undefined ? {} : { limit }),
-    });
+    };
+    found = await dashboard.scan(step, o);
+    const instances = q.get('scope') === 'local' ? undefined : dashboard.instances();
+    if (found !== undefined && instances !== undefined)
+      found = await scanEverywhere(step, o, found, await instances, q, req.headers.authorization);
   } catch (e) {
     return json(res, 404, { status: 'not found', reason: String((e as Error)?.message ?? e) });
   }

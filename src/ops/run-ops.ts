@@ -16,7 +16,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Key } from '../core/key-groups.ts';
-import type { KeyState, PipelineMetrics, StateScan, StateScanOptions } from '../core/metrics.ts';
+import type {
+  AppInstance,
+  KeyLocation,
+  KeyState,
+  PipelineMetrics,
+  StateScan,
+  StateScanOptions,
+} from '../core/metrics.ts';
 import type { JobGraph } from '../plan/job-graph.ts';
 import type { Dashboard } from './dashboard.ts';
 import { RunHealth } from './health.ts';
@@ -47,6 +54,9 @@ export interface RunOps {
     metrics(): KafkaAppView;
     queryState?(step: string, key: Key): Promise<KeyState>;
     scanState?(step: string, o: StateScanOptions): Promise<StateScan>;
+    /** Where a key's partition runs, and the application's instances: state queries across instances. */
+    locate?(key: Key): Promise<KeyLocation>;
+    instances?(): Promise<AppInstance[]>;
   }): void;
   /** A Kafka application's partitions were assigned and their tasks restored. */
   assigned(partitions: readonly number[], generation: number): void;
@@ -154,6 +164,8 @@ export async function startRunOps(
       if (query !== undefined) dashboard?.attachQuery(query);
       const scan = app.scanState?.bind(app);
       if (scan !== undefined) dashboard?.attachScan(scan);
+      if (app.locate !== undefined && app.instances !== undefined)
+        dashboard?.attachInstances(app.locate.bind(app), app.instances.bind(app));
       // Someone probes the instance: a partition with input that does not move makes it unhealthy.
       if (server !== undefined && options.stallTimeoutMs > 0) {
         const watch = new StallWatch(options.stallTimeoutMs);

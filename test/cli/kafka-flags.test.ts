@@ -23,7 +23,14 @@ const source = () =>
 describe('eddy run --kafka: refused before any broker is touched', () => {
   it('flags that do not go together, each named with the fix', async () => {
     const cases: [string[], RegExp][] = [
-      [['--app-id', 'a'], /--app-id and --instance-id run a Kafka application: add --kafka <brokers>/],
+      [
+        ['--app-id', 'a'],
+        /--app-id, --instance-id and --endpoint run a Kafka application: add --kafka <brokers>/,
+      ],
+      [
+        ['--endpoint', 'http://127.0.0.1:9464'],
+        /--app-id, --instance-id and --endpoint run a Kafka application: add --kafka <brokers>/,
+      ],
       [['--kafka', 'localhost'], /--kafka takes host:port\[,host:port\.\.\.\]; received "localhost"/],
       [['--kafka', '127.0.0.1:9092'], /--kafka needs --app-id <id>.*received none/],
       [['--kafka', '127.0.0.1:9092', '--app-id', 'a b'], /--kafka needs --app-id <id>.*received "a b"/],

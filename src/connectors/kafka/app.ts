@@ -50,6 +50,8 @@ import type { Pipeline } from '../../api/pipeline.ts';
 import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../../core/connector.ts';
 import type { Key } from '../../core/key-groups.ts';
 import {
+  type AppInstance,
+  type KeyLocation,
   type KeyState,
   mergeScans,
   type PipelineMetrics,
@@ -83,6 +85,7 @@ import {
   rejectedInput,
   SOURCE_HEADER_KEY,
 } from './forwarded.ts';
+import { checkEndpoint, describeInstances, memberData } from './members.ts';
 import { internalTopics } from './reset.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 import {
@@ -107,6 +110,14 @@ export interface KafkaAppOptions {
   readonly commitIntervalMs?: number;
   /** A name for this process in the clients' ids (broker logs, metrics); default random. */
   readonly instanceId?: string;
+  /**
+   * Where this instance answers state queries (Kafka Streams'
+   * `application.server`), e.g. `http://10.0.0.5:9464`: the metrics server of
+   * `eddy run --ui`. Told to the other instances through the consumer group,
+   * so that a query for a key whose partition runs here is redirected here
+   * (`locate`, `instances`; `GET /state/<step>/<key>` on any instance).
+   */
+  readonly endpoint?: string;
   /**
    * How long (ms) the application keeps trying to start again while the
    * brokers cannot be reached (a broker restart, a network partition) before
@@ -203,6 +214,9 @@ export class KafkaApp {
   readonly #ends = new Map<string, { end: bigint; at: number }>();
   #endsAsked = 0;
   readonly #instanceId: string;
+  readonly #endpoint: string | undefined;
+  /** The group's members as last described (`instances`), and when. */
+  #described: { at: number; instances: Promise<AppInstance[]> } | undefined;
   readonly #restart: RestartOptions | undefined;
   #source: SourceConfig | undefined;
   /** The sources this app made (to find them in a pipeline's plan). */
@@ -296,6 +310,7 @@ export class KafkaApp {
       );
     this.#standby = options.warmStandby === true ? { intervalMs: standbyIntervalMs } : undefined;
     this.#instanceId = options.instanceId ?? `${process.pid}`;
+    this.#endpoint = checkEndpoint(options.endpoint);
     this.#restart = options.restart;
     this.#appRestarts = new RestartStrategy(this.#restart); // also checks the options now
     this.#appWaits = new RestartStrategy({ ...this.#restart, maxFailures: Number.MAX_SAFE_INTEGER });
@@ -735,6 +750,73 @@ export class KafkaApp {
   }
 
   /**
+   * Where `key`'s state lives: its partition (key group) and the instance
+   * that runs it, with that instance's endpoint (Kafka Streams'
+   * `queryMetadataForKey`). `local` when this instance runs the partition
+   * (its task may still be restoring). Other instances are looked up in the
+   * consumer group (at most once a second).
+   */
+  async locate(key: Key): Promise<KeyLocation> {
+    if (this.#partitions === 0)
+      throw new EddyError(
+        'EDDY_CONFIG_INVALID',
+        'the application has not started yet; query it once it runs',
+      );
+    const partition = kafkaPartition(key, this.#partitions);
+    const here = [...this.#tasks.values()].some((t) => t.kind === 'state' && t.partition === partition);
+    if (here)
+      return {
+        key,
+        partition,
+        local: true,
+        instance: this.#instanceId,
+        ...(this.#endpoint === undefined ? {} : { endpoint: this.#endpoint }),
+      };
+    const owner = (await this.instances()).find((i) => !i.local && i.partitions.includes(partition));
+    return {
+      key,
+      partition,
+      local: false,
+      ...(owner === undefined ? {} : { instance: owner.instance }),
+      ...(owner?.endpoint === undefined ? {} : { endpoint: owner.endpoint }),
+    };
+  }
+
+  /**
+   * The application's instances as the consumer group knows them: each
+   * one's name, endpoint and key-group partitions. Asked of the group
+   * coordinator at most once a second.
+   */
+  instances(): Promise<AppInstance[]> {
+    const now = Date.now();
+    const known = this.#described;
+    if (known !== undefined && now - known.at < 1000) return known.instances;
+    const topic = this.#source?.keyed;
+    if (topic === undefined)
+      return Promise.reject(
+        new EddyError('EDDY_CONFIG_INVALID', 'the application has not started yet; ask once it runs'),
+      );
+    const instances = (async () => {
+      const admin = new Admin({ clientId: `${this.applicationId}-members`, bootstrapBrokers: this.#brokers });
+      try {
+        return await describeInstances(
+          admin,
+          this.applicationId,
+          topic,
+          this.#consumer?.memberId ?? undefined,
+        );
+      } finally {
+        await admin.close().catch(() => {});
+      }
+    })();
+    instances.catch(() => {
+      if (this.#described?.instances === instances) this.#described = undefined;
+    });
+    this.#described = { at: now, instances };
+    return instances;
+  }
+
+  /**
    * The keys of `step` that `o` asks for (a prefix, a range; see
    * `RunningPipeline.scanState`), over the partitions this instance runs
    * now — `partitions` lists them; other instances hold the rest — in key
@@ -876,7 +958,14 @@ export class KafkaApp {
         autocommit: false,
         isolationLevel: FetchIsolationLevels.READ_COMMITTED,
         // Partitions stay where they are when the group changes; only the moved ones are handed over.
-        protocols: [{ name: 'cooperative-sticky', version: 3 }],
+        // Its user data tells the other instances who this is and where it answers state queries.
+        protocols: [
+          {
+            name: 'cooperative-sticky',
+            version: 3,
+            metadata: memberData(this.#instanceId, this.#endpoint),
+          },
+        ],
         partitionAssigner: perTopicCooperativeSticky,
         sessionTimeout: this.#sessionTimeoutMs,
         rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),

@@ -1,0 +1,103 @@
+/**
+ * Which instance of a Kafka application runs which partition, and where it
+ * answers state queries (issue 17: queryable state across instances, as Kafka
+ * Streams' `application.server` and `queryMetadataForKey`).
+ *
+ * Each instance puts `{ instance, endpoint }` in its group subscription's
+ * user data; any instance reads every member's back, with the partitions the
+ * group assigned it, from the group coordinator (DescribeGroups). No eddy
+ * server is involved: the consumer group is the directory.
+ *
+ * The user data is read from the brokers, so it is treated as untrusted
+ * input: bounded in size, parsed without letting keys reach objects, and an
+ * endpoint is taken only if it is an http(s) URL without credentials.
+ */
+import type { Admin } from '@platformatic/kafka';
+import type { AppInstance } from '../../core/metrics.ts';
+import { configError } from '../../errors/index.ts';
+
+/** The most bytes of user data read from a member. */
+const MAX_USER_DATA = 4096;
+
+/**
+ * An instance's endpoint as given (`KafkaAppOptions.endpoint`), checked: an
+ * http or https URL with a host, without credentials, query or fragment.
+ * Returned without a trailing slash.
+ */
+export function checkEndpoint(endpoint: unknown): string | undefined {
+  if (endpoint === undefined) return undefined;
+  const bad = (why: string) =>
+    configError(
+      `kafkaApp endpoint ${why}`,
+      endpoint,
+      'pass the URL other instances reach this one at, e.g. endpoint: "http://10.0.0.5:9464" (the metrics server of eddy run --ui)',
+    );
+  if (typeof endpoint !== 'string' || endpoint.length > 512)
+    throw bad('must be a URL of at most 512 characters');
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw bad('is not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad('must be http or https');
+  if (url.username !== '' || url.password !== '') throw bad('must not carry credentials');
+  if (url.search !== '' || url.hash !== '') throw bad('must not have a query or fragment');
+  return url.href.replace(/\/+$/, '');
+}
+
+/** The user data an instance subscribes with. */
+export function memberData(instance: string, endpoint: string | undefined): Buffer {
+  return Buffer.from(JSON.stringify(endpoint === undefined ? { instance } : { instance, endpoint }));
+}
+
+/** What a member's user data says, or nothing for data eddy did not write. */
+export function readMemberData(data: unknown): { instance?: string; endpoint?: string } {
+  if (!Buffer.isBuffer(data) || data.length === 0 || data.length > MAX_USER_DATA) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data.toString('utf8'));
+  } catch {
+    return {};
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+  // Only two named fields are read: no key of the data reaches an object of ours.
+  const instance = Object.hasOwn(parsed, 'instance') ? (parsed as { instance: unknown }).instance : undefined;
+  const endpoint = Object.hasOwn(parsed, 'endpoint') ? (parsed as { endpoint: unknown }).endpoint : undefined;
+  const out: { instance?: string; endpoint?: string } = {};
+  if (typeof instance === 'string' && instance.length <= 200) out.instance = instance;
+  try {
+    const checked = checkEndpoint(endpoint);
+    if (checked !== undefined) out.endpoint = checked;
+  } catch {
+    // Not a URL eddy would have written: no endpoint.
+  }
+  return out;
+}
+
+/**
+ * The group's members as instances: each one's name, endpoint and the
+ * partitions of `topic` (the key groups) the group assigned it, ordered by
+ * instance. `self` is this process's member id (its entry is `local`).
+ */
+export async function describeInstances(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+  self: string | undefined,
+): Promise<AppInstance[]> {
+  const groups = await admin.describeGroups({ groups: [groupId] });
+  const group = groups.get(groupId);
+  const out: AppInstance[] = [];
+  for (const member of group?.members.values() ?? []) {
+    const data = readMemberData(member.metadata?.metadata);
+    const partitions = [...(member.assignments?.get(topic)?.partitions ?? [])].sort((a, b) => a - b);
+    out.push({
+      instance: data.instance ?? member.clientId,
+      ...(data.endpoint === undefined ? {} : { endpoint: data.endpoint }),
+      partitions,
+      local: member.id === self,
+    });
+  }
+  return out.sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+}

@@ -51,10 +51,17 @@ describe('Kafka application members', () => {
     const hostile = readMemberData(Buffer.from('{"__proto__":{"polluted":1},"instance":"c"}'));
     assert.deepEqual(hostile, { instance: 'c' });
     assert.equal(({} as { polluted?: number }).polluted, undefined);
-    // Bounded: more than 4 KiB is not read.
+    // Bounded: more than 64 KiB is not read.
     assert.deepEqual(
-      readMemberData(Buffer.from(JSON.stringify({ instance: 'd', pad: 'x'.repeat(5000) }))),
+      readMemberData(Buffer.from(JSON.stringify({ instance: 'd', pad: 'x'.repeat(70_000) }))),
       {},
+    );
+    // Loads: pairs of a partition and a finite number ≥ 0; anything else is dropped.
+    assert.deepEqual(
+      readMemberData(
+        Buffer.from('{"instance":"e","load":[["t:0",5],["t:1",-1],["t:2","x"],[3,1],"t:4",["t:5",2,3]]}'),
+      ).load,
+      new Map([['t:0', 5]]),
     );
   });
 });

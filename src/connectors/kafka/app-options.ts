@@ -32,6 +32,17 @@ export interface KafkaAppMetrics {
   readonly pipelines: Readonly<Record<string, PipelineMetrics>>;
   /** Group generations this process joined (each a rebalance it took part in). */
   readonly rebalances: number;
+  /**
+   * Load-aware assignment (`KafkaAppOptions.loadBalance`): whether this
+   * process led the last assignment, the probing rebalances it started, and
+   * the load it reports for each partition it runs (`topic:partition` →
+   * records per second plus backlog ÷ 60).
+   */
+  readonly loadBalance: {
+    readonly leader: boolean;
+    readonly probes: number;
+    readonly loads: Readonly<Record<string, number>>;
+  };
   /** Commits of key-group tasks here: how many, how many failed, and their duration (ms) — the last and the largest. */
   readonly commits: {
     readonly count: number;

@@ -72,7 +72,7 @@ import {
   type RestoreMetrics,
 } from './app-options.ts';
 import { AppSinkWriter } from './app-sink.ts';
-import { perTopicCooperativeSticky } from './assignor.ts';
+import { loadAwareAssignor } from './assignor.ts';
 import { brokersOf } from './brokers.ts';
 import { ChangelogReplica, ChangelogStore, PART_BYTES, readChangelog } from './changelog.ts';
 import { checkDeadLetterTopic, deadLetterMessage } from './dead-letters.ts';
@@ -85,6 +85,7 @@ import {
   rejectedInput,
   SOURCE_HEADER_KEY,
 } from './forwarded.ts';
+import { type BalanceOptions, checkLoadBalance, PartitionLoads } from './load-balance.ts';
 import { checkEndpoint, describeInstances, memberData } from './members.ts';
 import { internalTopics } from './reset.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
@@ -149,6 +150,22 @@ export interface KafkaAppOptions {
    * `RESTART_DEFAULTS` (100 ms doubling to 30 s; more than 10 failures in 60 s fails).
    */
   readonly restart?: RestartOptions;
+  /**
+   * Load-aware assignment (issue 18). Each instance tells the group, when it
+   * joins, the load of every partition it runs (records per second, plus its
+   * backlog to drain within a minute), and the group's leader assigns by load
+   * instead of by count, moving at most `maxMoves` partitions a round and only
+   * while the busiest instance carries more than `1 + threshold` times the
+   * mean (`load-balance.ts`). Every `probeIntervalMs` the leader starts a
+   * rebalance so that fresh loads are weighed (Kafka Streams' probing
+   * rebalance; cooperative, so partitions that stay keep running).
+   * Defaults: on, threshold 0.2, maxMoves 2, probeIntervalMs 300,000 (0: no
+   * probing; loads are then weighed when instances join or leave). `false`:
+   * by count only.
+   */
+  readonly loadBalance?:
+    | false
+    | { readonly threshold?: number; readonly maxMoves?: number; readonly probeIntervalMs?: number };
 }
 
 export interface KafkaAppRunOptions {
@@ -215,6 +232,15 @@ export class KafkaApp {
   #endsAsked = 0;
   readonly #instanceId: string;
   readonly #endpoint: string | undefined;
+  /** Load-aware assignment: its options, this process's partition loads, the loads last reported. */
+  readonly #balance: (BalanceOptions & { probeIntervalMs: number }) | undefined;
+  readonly #loads = new PartitionLoads();
+  readonly #remembered = new Map<string, number>();
+  /** Whether this process led the group's last assignment, and when it last assigned or probed. */
+  #leader = false;
+  #groupSize = 0;
+  #probedAt = 0;
+  #probes = 0;
   /** The group's members as last described (`instances`), and when. */
   #described: { at: number; instances: Promise<AppInstance[]> } | undefined;
   readonly #restart: RestartOptions | undefined;
@@ -311,6 +337,7 @@ export class KafkaApp {
     this.#standby = options.warmStandby === true ? { intervalMs: standbyIntervalMs } : undefined;
     this.#instanceId = options.instanceId ?? `${process.pid}`;
     this.#endpoint = checkEndpoint(options.endpoint);
+    this.#balance = checkLoadBalance(options.loadBalance);
     this.#restart = options.restart;
     this.#appRestarts = new RestartStrategy(this.#restart); // also checks the options now
     this.#appWaits = new RestartStrategy({ ...this.#restart, maxFailures: Number.MAX_SAFE_INTEGER });
@@ -639,6 +666,7 @@ export class KafkaApp {
     try {
       this.#startStandby();
       while (!stop?.aborted) {
+        this.#observeLoads();
         const changed = new Promise<void>((resolve) => {
           const t = setTimeout(resolve, this.#nextWake());
           this.#kick = () => {
@@ -710,6 +738,40 @@ export class KafkaApp {
     return delay;
   }
 
+  /** Samples where each task is (for its load), and as the leader starts a probing rebalance when due. */
+  #observeLoads(): void {
+    if (this.#balance === undefined) return;
+    const now = Date.now();
+    const positions = new Map<string, bigint>();
+    for (const [split, t] of this.#tasks) if (t.taken !== undefined) positions.set(split, t.taken);
+    this.#loads.observe(positions, now);
+    const every = this.#balance.probeIntervalMs;
+    const consumer = this.#consumer;
+    if (
+      every > 0 &&
+      this.#leader &&
+      this.#groupSize > 1 &&
+      now - this.#probedAt >= every &&
+      consumer !== undefined &&
+      this.#joined?.generation === consumer.generationId
+    ) {
+      this.#probedAt = now;
+      this.#probes++;
+      // The leader rejoining makes every member join again with its loads; the assignor weighs them.
+      consumer.joinGroup().catch(() => {});
+    }
+  }
+
+  /** The load of each partition this process runs, as it joins the group. */
+  #partitionLoads(): Map<string, number> | undefined {
+    if (this.#balance === undefined) return undefined;
+    const lag = this.#lag();
+    return this.#loads.loads((split) => {
+      const l = lag[split];
+      return l === undefined ? 0 : Math.max(0, l.lag) + l.buffered;
+    });
+  }
+
   /** What this process runs and how often it restarted. */
   metrics(): KafkaAppMetrics {
     const pipelines: Record<string, PipelineMetrics> = {};
@@ -718,6 +780,11 @@ export class KafkaApp {
       restarts: this.#restarts,
       moved: this.#moved,
       rebalances: this.#rebalances,
+      loadBalance: {
+        leader: this.#leader,
+        probes: this.#probes,
+        loads: Object.fromEntries(this.#partitionLoads() ?? []),
+      },
       commits: { ...this.#commits },
       tasks: [...this.#tasks.keys()].sort(),
       pipelines,
@@ -966,7 +1033,12 @@ export class KafkaApp {
             metadata: memberData(this.#instanceId, this.#endpoint),
           },
         ],
-        partitionAssigner: perTopicCooperativeSticky,
+        partitionAssigner: loadAwareAssignor(this.#balance, this.#remembered, (members) => {
+          this.#groupSize = members;
+          this.#probedAt = Date.now();
+        }),
+        // Computed at every join: who this is, where it answers, and the load of what it runs.
+        protocolsMetadata: () => memberData(this.#instanceId, this.#endpoint, this.#partitionLoads()),
         sessionTimeout: this.#sessionTimeoutMs,
         rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
         heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
@@ -985,12 +1057,17 @@ export class KafkaApp {
     });
     consumer.on(
       'consumer:group:join',
-      (p: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) => {
+      (p: {
+        generationId?: number;
+        isLeader?: boolean;
+        assignments?: { topic: string; partitions: number[] }[];
+      }) => {
         // The assignment is taken from this event only: the consumer's own fields change at different
         // moments of a rebalance (the generation at the join, the assignment at the sync).
         if (this.#consumer !== consumer) return;
         if (p.generationId !== undefined && p.assignments !== undefined) {
           if (p.generationId !== this.#joined?.generation) this.#rebalances++;
+          this.#leader = p.isLeader === true;
           this.#joined = { generation: p.generationId, assignments: p.assignments };
         }
         this.#kick();

@@ -25,28 +25,71 @@ import type {
   GroupPartitionsAssigner,
   GroupPartitionsAssignments,
 } from '@platformatic/kafka';
+import { assignByLoad, type BalanceOptions } from './load-balance.ts';
+import { readMemberData } from './members.ts';
 
-export const perTopicCooperativeSticky: GroupPartitionsAssigner = (_current, members, topics, metadata) => {
-  const out = new Map<string, Map<string, GroupAssignment>>();
-  for (const id of members.keys()) out.set(id, new Map());
-  for (const topic of [...topics].sort()) {
-    const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
-    const eligible = [...members.keys()].filter((id) => members.get(id)!.topics?.includes(topic)).sort();
-    if (count === 0 || eligible.length === 0) continue;
-    const assigned = assignTopic(topic, count, eligible, members);
-    for (const [id, partitions] of assigned)
-      if (partitions.length > 0) out.get(id)!.set(topic, { topic, partitions });
-  }
-  return [...out].map(([memberId, assignments]): GroupPartitionsAssignments => ({ memberId, assignments }));
-};
+export const perTopicCooperativeSticky: GroupPartitionsAssigner = (current, members, topics, metadata) =>
+  loadAwareAssignor(undefined)(current, members, topics, metadata);
 
-/** One topic's assignment: member → partitions. Exported for tests. */
-export function assignTopic(
+/**
+ * The assignor with load balancing (`load-balance.ts`): when `balance` is
+ * given and members reported loads (their subscription's user data), a
+ * topic's partitions are assigned by load; otherwise by count, as
+ * `perTopicCooperativeSticky`. `remembered` keeps the last load reported for
+ * each partition (`topic:partition`), so a partition handed over between two
+ * rounds keeps its weight; `onAssign` is told each time this process assigns
+ * (it is the group's leader).
+ */
+export function loadAwareAssignor(
+  balance: BalanceOptions | undefined,
+  remembered: Map<string, number> = new Map(),
+  onAssign?: (members: number) => void,
+): GroupPartitionsAssigner {
+  return (_current, members, topics, metadata) => {
+    onAssign?.(members.size);
+    if (balance !== undefined)
+      for (const m of members.values())
+        for (const [split, load] of readMemberData(m.metadata).load ?? []) remembered.set(split, load);
+    const out = new Map<string, Map<string, GroupAssignment>>();
+    for (const id of members.keys()) out.set(id, new Map());
+    for (const topic of [...topics].sort()) {
+      const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+      const eligible = [...members.keys()].filter((id) => members.get(id)!.topics?.includes(topic)).sort();
+      if (count === 0 || eligible.length === 0) continue;
+      let weighed = false;
+      for (let p = 0; p < count && !weighed; p++) weighed = remembered.has(`${topic}:${p}`);
+      const assigned =
+        balance !== undefined && weighed
+          ? (() => {
+              const { owner, claimed } = trustedOwners(topic, count, eligible, members);
+              return assignByLoad(
+                count,
+                eligible,
+                owner,
+                claimed,
+                (p) => remembered.get(`${topic}:${p}`),
+                balance,
+              );
+            })()
+          : assignTopic(topic, count, eligible, members);
+      for (const [id, partitions] of assigned)
+        if (partitions.length > 0) out.get(id)!.set(topic, { topic, partitions });
+    }
+    return [...out].map(([memberId, assignments]): GroupPartitionsAssignments => ({ memberId, assignments }));
+  };
+}
+
+/**
+ * The trusted previous owner of each partition of `topic` (the highest
+ * generation's claim, if only one member makes it), and every partition
+ * someone claims.
+ */
+function trustedOwners(
   topic: string,
   count: number,
   eligible: readonly string[],
   members: ReadonlyMap<string, ExtendedGroupProtocolSubscription>,
-): Map<string, number[]> {
+): { owner: Map<number, string>; claimed: Set<number> } {
   // Trusted previous owners: the highest generation's claim, if only one member makes it.
   const claims = new Map<number, { id: string; generation: number }[]>();
   // A member behind the group's latest generation may have been replaced: its claims do not count.
@@ -72,6 +115,17 @@ export function assignTopic(
     const best = list.filter((c) => c.generation === top);
     if (best.length === 1) owner.set(p, best[0]!.id);
   }
+  return { owner, claimed };
+}
+
+/** One topic's assignment by count: member → partitions. Exported for tests. */
+export function assignTopic(
+  topic: string,
+  count: number,
+  eligible: readonly string[],
+  members: ReadonlyMap<string, ExtendedGroupProtocolSubscription>,
+): Map<string, number[]> {
+  const { owner, claimed } = trustedOwners(topic, count, eligible, members);
   const base = Math.floor(count / eligible.length);
   let extra = count % eligible.length;
   const result = new Map<string, number[]>(eligible.map((id) => [id, []]));

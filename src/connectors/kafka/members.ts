@@ -17,7 +17,9 @@ import type { AppInstance } from '../../core/metrics.ts';
 import { configError } from '../../errors/index.ts';
 
 /** The most bytes of user data read from a member. */
-const MAX_USER_DATA = 4096;
+const MAX_USER_DATA = 64 * 1024;
+/** The most partition loads read from a member. */
+const MAX_LOADS = 2000;
 
 /**
  * An instance's endpoint as given (`KafkaAppOptions.endpoint`), checked: an
@@ -46,13 +48,32 @@ export function checkEndpoint(endpoint: unknown): string | undefined {
   return url.href.replace(/\/+$/, '');
 }
 
-/** The user data an instance subscribes with. */
-export function memberData(instance: string, endpoint: string | undefined): Buffer {
-  return Buffer.from(JSON.stringify(endpoint === undefined ? { instance } : { instance, endpoint }));
+/** What a member tells the others. */
+export interface MemberData {
+  instance?: string;
+  endpoint?: string;
+  /** The load of each partition it runs (`topic:partition` → records per second to keep up): `load-balance.ts`. */
+  load?: Map<string, number>;
+}
+
+/** The user data an instance subscribes with; loads as pairs, the heaviest first, as many as fit. */
+export function memberData(
+  instance: string,
+  endpoint: string | undefined,
+  load?: ReadonlyMap<string, number>,
+): Buffer {
+  const pairs = [...(load ?? [])].sort((a, b) => b[1] - a[1]).slice(0, MAX_LOADS);
+  return Buffer.from(
+    JSON.stringify({
+      instance,
+      ...(endpoint === undefined ? {} : { endpoint }),
+      ...(pairs.length === 0 ? {} : { load: pairs }),
+    }),
+  );
 }
 
 /** What a member's user data says, or nothing for data eddy did not write. */
-export function readMemberData(data: unknown): { instance?: string; endpoint?: string } {
+export function readMemberData(data: unknown): MemberData {
   if (!Buffer.isBuffer(data) || data.length === 0 || data.length > MAX_USER_DATA) return {};
   let parsed: unknown;
   try {
@@ -64,7 +85,24 @@ export function readMemberData(data: unknown): { instance?: string; endpoint?: s
   // Only two named fields are read: no key of the data reaches an object of ours.
   const instance = Object.hasOwn(parsed, 'instance') ? (parsed as { instance: unknown }).instance : undefined;
   const endpoint = Object.hasOwn(parsed, 'endpoint') ? (parsed as { endpoint: unknown }).endpoint : undefined;
-  const out: { instance?: string; endpoint?: string } = {};
+  const load = Object.hasOwn(parsed, 'load') ? (parsed as { load: unknown }).load : undefined;
+  const out: MemberData = {};
+  if (Array.isArray(load)) {
+    const loads = new Map<string, number>();
+    for (const pair of load.slice(0, MAX_LOADS)) {
+      if (!Array.isArray(pair) || pair.length !== 2) continue;
+      const [split, n] = pair as [unknown, unknown];
+      if (
+        typeof split === 'string' &&
+        split.length <= 300 &&
+        typeof n === 'number' &&
+        Number.isFinite(n) &&
+        n >= 0
+      )
+        loads.set(split, n);
+    }
+    if (loads.size > 0) out.load = loads;
+  }
   if (typeof instance === 'string' && instance.length <= 200) out.instance = instance;
   try {
     const checked = checkEndpoint(endpoint);

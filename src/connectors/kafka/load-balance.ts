@@ -1,0 +1,183 @@
+/**
+ * Load-aware assignment of a Kafka application's partitions (issue 18): the
+ * assignor weighs each partition by the load its owner measured (records per
+ * second it processes, plus its backlog to drain within a minute), instead of
+ * counting partitions, and keeps moves few and sticky.
+ *
+ * One topic at a time, given the trusted previous owners:
+ * 1. every member keeps what it owned (no count quota: one hot partition may
+ *    be a member's whole share);
+ * 2. free partitions go, heaviest first, to the least-loaded member;
+ * 3. while the heaviest member carries more than `1 + threshold` times the
+ *    mean load, its partition whose move evens the heaviest and the lightest
+ *    member best is taken from it — only when that lowers the heaviest load
+ *    by a clear margin (hysteresis: loads that are nearly even never move),
+ *    and at most `maxMoves` per round. Cooperative: a taken partition goes to
+ *    nobody this round; its owner gives it up and rejoins, and in the next
+ *    round it is free, so step 2 gives it to the least-loaded member.
+ *
+ * Loads are whatever the members reported when they joined (`members.ts`);
+ * a partition no one reported is weighed at the mean of the known ones.
+ * Every partition weighs at least 1, so an idle application is balanced by
+ * count, as before.
+ */
+import { configError } from '../../errors/index.ts';
+
+/** What a balancing round may do. */
+export interface BalanceOptions {
+  /** Imbalance tolerated: the heaviest member may carry up to (1 + threshold) × the mean. */
+  readonly threshold: number;
+  /** The most partitions taken from their owners in one round. */
+  readonly maxMoves: number;
+}
+
+export const BALANCE_DEFAULTS: BalanceOptions = Object.freeze({ threshold: 0.2, maxMoves: 2 });
+
+/** The probing interval unless told otherwise (ms). */
+export const PROBE_INTERVAL_MS = 300_000;
+
+/** `KafkaAppOptions.loadBalance`, checked: undefined when off. */
+export function checkLoadBalance(
+  o: false | { threshold?: number; maxMoves?: number; probeIntervalMs?: number } | undefined,
+): (BalanceOptions & { probeIntervalMs: number }) | undefined {
+  if (o === false) return undefined;
+  if (o !== undefined && (o === null || typeof o !== 'object'))
+    throw configError(
+      'loadBalance must be false or an object',
+      o,
+      'pass loadBalance: { probeIntervalMs: 60000 } or false',
+    );
+  const threshold = o?.threshold ?? BALANCE_DEFAULTS.threshold;
+  const maxMoves = o?.maxMoves ?? BALANCE_DEFAULTS.maxMoves;
+  const probeIntervalMs = o?.probeIntervalMs ?? PROBE_INTERVAL_MS;
+  if (typeof threshold !== 'number' || !(threshold >= 0.05 && threshold <= 10))
+    throw configError(
+      'loadBalance.threshold must be a number from 0.05 to 10',
+      threshold,
+      'pass e.g. 0.2 (20 % above the mean)',
+    );
+  if (!Number.isInteger(maxMoves) || maxMoves < 1)
+    throw configError('loadBalance.maxMoves must be a whole number ≥ 1', maxMoves, 'pass e.g. 2');
+  if (!Number.isInteger(probeIntervalMs) || (probeIntervalMs !== 0 && probeIntervalMs < 1000))
+    throw configError(
+      'loadBalance.probeIntervalMs must be 0 (no probing) or a whole number ≥ 1000',
+      probeIntervalMs,
+      'pass e.g. 300000',
+    );
+  return { threshold, maxMoves, probeIntervalMs };
+}
+
+/**
+ * One topic's assignment by load: member → partitions. `owner`: the trusted
+ * previous owner of each partition; `claimed`: partitions someone claimed
+ * (an untrusted claim is given to nobody this round); `weight`: each
+ * partition's load, or undefined when unknown.
+ */
+export function assignByLoad(
+  count: number,
+  eligible: readonly string[],
+  owner: ReadonlyMap<number, string>,
+  claimed: ReadonlySet<number>,
+  weight: (partition: number) => number | undefined,
+  o: BalanceOptions = BALANCE_DEFAULTS,
+): Map<string, number[]> {
+  const known: number[] = [];
+  for (let p = 0; p < count; p++) {
+    const w = weight(p);
+    if (w !== undefined && Number.isFinite(w) && w >= 0) known.push(w);
+  }
+  const fallback = known.length === 0 ? 1 : known.reduce((a, b) => a + b, 0) / known.length;
+  const w = (p: number) => {
+    const x = weight(p);
+    return Math.max(1, x !== undefined && Number.isFinite(x) && x >= 0 ? x : fallback);
+  };
+  const result = new Map<string, number[]>(eligible.map((id) => [id, []]));
+  const load = new Map<string, number>(eligible.map((id) => [id, 0]));
+  const eligibleSet = new Set(eligible);
+  const kept = new Set<number>();
+  for (const [p, id] of owner) {
+    if (p < 0 || p >= count || !eligibleSet.has(id)) continue;
+    kept.add(p);
+    result.get(id)!.push(p);
+    load.set(id, load.get(id)! + w(p));
+  }
+  const lightest = () =>
+    [...eligible].sort(
+      (a, b) =>
+        load.get(a)! - load.get(b)! || result.get(a)!.length - result.get(b)!.length || (a < b ? -1 : 1),
+    )[0]!;
+  // Free partitions, heaviest first, to the least-loaded member.
+  // A partition claimed without a trusted owner (two claims, or one being given up) waits a round.
+  const free: number[] = [];
+  for (let p = 0; p < count; p++) if (!kept.has(p) && !claimed.has(p)) free.push(p);
+  free.sort((a, b) => w(b) - w(a) || a - b);
+  for (const p of free) {
+    const id = lightest();
+    result.get(id)!.push(p);
+    load.set(id, load.get(id)! + w(p));
+  }
+  // Moves from the heaviest member while the imbalance is beyond the threshold.
+  const total = [...load.values()].reduce((a, b) => a + b, 0);
+  const mean = total / eligible.length;
+  for (let moves = 0; moves < o.maxMoves && eligible.length > 1; moves++) {
+    const heaviest = [...eligible].sort((a, b) => load.get(b)! - load.get(a)! || (a < b ? -1 : 1))[0]!;
+    const high = load.get(heaviest)!;
+    if (high <= mean * (1 + o.threshold)) break;
+    const to = lightest();
+    const low = load.get(to)!;
+    let best: number | undefined;
+    let bestMax = high;
+    for (const p of result.get(heaviest)!) {
+      if (!kept.has(p)) continue; // given this round: it stays at least until the next
+      const after = Math.max(high - w(p), low + w(p));
+      if (after < bestMax) {
+        bestMax = after;
+        best = p;
+      }
+    }
+    // Hysteresis: a move must lower the heaviest load by a clear margin.
+    if (best === undefined || high - bestMax < 0.05 * mean) break;
+    const mine = result.get(heaviest)!;
+    mine.splice(mine.indexOf(best), 1);
+    load.set(heaviest, high - w(best));
+    // Planned for the lightest member; handed over next round (cooperative).
+    load.set(to, low + w(best));
+  }
+  for (const partitions of result.values()) partitions.sort((a, b) => a - b);
+  return result;
+}
+
+/**
+ * Each partition's load as this process measures it for the partitions it
+ * runs: records per second (an exponentially weighted mean over about ten
+ * seconds of the offsets it took) plus its backlog ÷ 60 (what it takes to
+ * drain the lag within a minute).
+ */
+export class PartitionLoads {
+  readonly #rates = new Map<string, { at: number; offset: bigint; rate: number }>();
+
+  /** Records where each partition is now (`split` → next offset taken); call it about once a second. */
+  observe(positions: ReadonlyMap<string, bigint>, now: number): void {
+    for (const split of this.#rates.keys()) if (!positions.has(split)) this.#rates.delete(split);
+    for (const [split, offset] of positions) {
+      const last = this.#rates.get(split);
+      if (last === undefined) {
+        this.#rates.set(split, { at: now, offset, rate: 0 });
+        continue;
+      }
+      const secs = (now - last.at) / 1000;
+      if (secs < 0.5) continue;
+      const instant = Math.max(0, Number(offset - last.offset)) / secs;
+      // A new partition's first rate is taken whole; then a ~10 s exponential mean.
+      const alpha = last.rate === 0 ? 1 : Math.min(1, secs / 10);
+      this.#rates.set(split, { at: now, offset, rate: last.rate + alpha * (instant - last.rate) });
+    }
+  }
+
+  /** Each partition's load: its rate plus its lag ÷ 60. */
+  loads(lag: (split: string) => number): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [split, r] of this.#rates) out.set(split, Math.round(r.rate + Math.max(0, lag(split)) / 60));
+    return out;
+  }
+}

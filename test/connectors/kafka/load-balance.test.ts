@@ -1,0 +1,208 @@
+/**
+ * Load-aware assignment (issue 18): the assignor weighs partitions by the
+ * load their owners report in the group's user data, keeps what members own
+ * unless the busiest carries more than (1 + threshold) × the mean, then moves
+ * few partitions, cooperatively (through a round where nobody has them), and
+ * settles where no move would clearly help. Without loads it assigns by
+ * count, as before.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ClusterMetadata, ExtendedGroupProtocolSubscription } from '@platformatic/kafka';
+import fc from 'fast-check';
+import { loadAwareAssignor } from '../../../src/connectors/kafka/assignor.ts';
+import {
+  BALANCE_DEFAULTS,
+  checkLoadBalance,
+  PartitionLoads,
+} from '../../../src/connectors/kafka/load-balance.ts';
+import { memberData } from '../../../src/connectors/kafka/members.ts';
+import { EddyError } from '../../../src/index.ts';
+
+const T = 't';
+type Owned = Record<string, number[]>;
+
+/** The group as the leader sees it: each member's owned partitions and their loads in its user data. */
+function members(owned: Owned, weights: readonly number[] | undefined, generation = 5) {
+  return new Map(
+    Object.entries(owned).map(([memberId, partitions]) => [
+      memberId,
+      {
+        memberId,
+        version: 3,
+        topics: [T],
+        ownedPartitions: partitions.length > 0 ? [{ topic: T, partitions }] : [],
+        generationId: partitions.length > 0 ? generation : -1,
+        metadata: memberData(
+          memberId,
+          undefined,
+          weights === undefined ? undefined : new Map(partitions.map((p) => [`${T}:${p}`, weights[p]!])),
+        ),
+      } as unknown as ExtendedGroupProtocolSubscription,
+    ]),
+  );
+}
+
+function round(
+  assign: ReturnType<typeof loadAwareAssignor>,
+  count: number,
+  owned: Owned,
+  weights: readonly number[] | undefined,
+): Owned {
+  const metadata = { topics: new Map([[T, { partitionsCount: count }]]) } as unknown as ClusterMetadata;
+  const out: Owned = Object.fromEntries(Object.keys(owned).map((id) => [id, [] as number[]]));
+  for (const m of assign('x', members(owned, weights), new Set([T]), metadata))
+    out[m.memberId] = [...(m.assignments.get(T)?.partitions ?? [])];
+  return out;
+}
+
+/** Rounds until nothing changes. */
+function settle(count: number, start: Owned, weights: readonly number[] | undefined, known = false) {
+  // known: every partition's load was reported before (the leader remembers it), owned or not.
+  const remembered = new Map(
+    known && weights !== undefined ? weights.slice(0, count).map((w, p) => [`${T}:${p}`, w] as const) : [],
+  );
+  const assign = loadAwareAssignor(BALANCE_DEFAULTS, remembered);
+  const rounds: Owned[] = [];
+  let owned = start;
+  for (let r = 0; r < 8; r++) {
+    const next = round(assign, count, owned, weights);
+    rounds.push(next);
+    if (JSON.stringify(next) === JSON.stringify(owned)) break;
+    owned = next;
+  }
+  return { rounds, final: owned };
+}
+
+const loadOf = (ps: readonly number[], w: readonly number[]) =>
+  ps.reduce((a, p) => a + Math.max(1, w[p]!), 0);
+
+describe('load-aware assignment', () => {
+  it('a hot partition ends up alone: 90 + 10 | 10 + 10 becomes 90 | 10 + 10 + 10, in two rounds', () => {
+    const w = [90, 10, 10, 10];
+    const { rounds, final } = settle(4, { a: [0, 1], b: [2, 3] }, w);
+    // Round 1: a gives up partition 1, nobody gets it yet (cooperative).
+    assert.deepEqual(rounds[0], { a: [0], b: [2, 3] });
+    assert.deepEqual(final, { a: [0], b: [1, 2, 3] });
+    assert.equal(rounds.length, 3, 'two rounds, and one that changes nothing');
+  });
+
+  it('loads within the threshold stay where they are (hysteresis)', () => {
+    const { rounds } = settle(4, { a: [0, 1], b: [2, 3] }, [10, 12, 10, 9]);
+    assert.deepEqual(rounds, [{ a: [0, 1], b: [2, 3] }]);
+  });
+
+  it('a member that joins takes load from the busiest; without loads, partitions are counted as before', () => {
+    const even = settle(4, { a: [0, 1], b: [2, 3], c: [] }, [10, 10, 10, 10]).final;
+    assert.deepEqual(
+      Object.values(even)
+        .map((p) => p.length)
+        .sort(),
+      [1, 1, 2],
+    );
+    const counted = settle(4, { a: [0, 1], b: [2, 3], c: [] }, undefined).final;
+    assert.deepEqual(
+      Object.values(counted)
+        .map((p) => p.length)
+        .sort(),
+      [1, 1, 2],
+    );
+    // Skewed: the joiner gets the load, not a count share.
+    const skewed = settle(6, { a: [0, 1, 2], b: [3, 4, 5], c: [] }, [50, 50, 5, 5, 5, 5]).final;
+    const loads = Object.values(skewed).map((ps) => loadOf(ps, [50, 50, 5, 5, 5, 5]));
+    assert.ok(Math.max(...loads) <= 55, `loads ${loads}`);
+  });
+
+  it('always settles complete, moves a partition only through a free round and at most once, and ends balanced or where no move helps', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 10, maxLength: 10 }),
+        fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 10, maxLength: 10 }),
+        (count, n, owners, weights) => {
+          const ids = Array.from({ length: n }, (_, i) => `m${i}`);
+          const start: Owned = Object.fromEntries(ids.map((id) => [id, [] as number[]]));
+          owners.slice(0, count).forEach((o, p) => {
+            if (o < n) start[`m${o}`]!.push(p);
+          });
+          const { rounds, final } = settle(count, start, weights, true);
+          const seed = JSON.stringify({ count, n, owners, weights });
+          let before = start;
+          const moved = new Map<number, number>();
+          for (const r of rounds) {
+            const all = Object.values(r).flat();
+            assert.equal(new Set(all).size, all.length, `no partition twice: ${seed}`);
+            for (const [id, ps] of Object.entries(r))
+              for (const p of ps) {
+                const prev = Object.entries(before).find(([, q]) => q.includes(p))?.[0];
+                assert.ok(
+                  prev === undefined || prev === id,
+                  `partition ${p} went ${prev} → ${id} in one round: ${seed}`,
+                );
+                if (prev === undefined && Object.values(start).flat().includes(p))
+                  moved.set(p, (moved.get(p) ?? 0) + 1);
+              }
+            before = r;
+          }
+          assert.ok(rounds.length < 8, `settles: ${seed}`);
+          assert.equal(Object.values(final).flat().length, count, `every partition assigned: ${seed}`);
+          for (const [p, times] of moved)
+            assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
+          // Balanced within the threshold, or no single move from the busiest to the idlest clearly helps.
+          const loads = ids.map((id) => loadOf(final[id]!, weights));
+          const mean = loads.reduce((a, b) => a + b, 0) / n;
+          const high = Math.max(...loads);
+          const busiest = ids[loads.indexOf(high)]!;
+          const low = Math.min(...loads);
+          if (high > mean * (1 + BALANCE_DEFAULTS.threshold))
+            for (const p of final[busiest]!) {
+              const after = Math.max(high - Math.max(1, weights[p]!), low + Math.max(1, weights[p]!));
+              assert.ok(high - after < 0.05 * mean, `moving ${p} off ${busiest} would help: ${seed}`);
+            }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('settles complete too when free partitions’ loads are unknown until someone runs them', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 10, maxLength: 10 }),
+        fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 10, maxLength: 10 }),
+        (count, n, owners, weights) => {
+          const ids = Array.from({ length: n }, (_, i) => `m${i}`);
+          const start: Owned = Object.fromEntries(ids.map((id) => [id, [] as number[]]));
+          owners.slice(0, count).forEach((o, p) => {
+            if (o < n) start[`m${o}`]!.push(p);
+          });
+          const { rounds, final } = settle(count, start, weights);
+          const seed = JSON.stringify({ count, n, owners, weights });
+          assert.ok(rounds.length < 8, `settles: ${seed}`);
+          assert.equal(new Set(Object.values(final).flat()).size, count, `every partition once: ${seed}`);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a partition’s load is its rate plus its backlog to drain in a minute; options are checked', () => {
+    const loads = new PartitionLoads();
+    loads.observe(new Map([['t:0', 0n]]), 0);
+    loads.observe(new Map([['t:0', 1000n]]), 1000);
+    assert.deepEqual([...loads.loads(() => 600)], [['t:0', 1010]]);
+    loads.observe(new Map(), 2000); // the partition went away
+    assert.equal(loads.loads(() => 0).size, 0);
+    assert.equal(checkLoadBalance(false), undefined);
+    assert.deepEqual(checkLoadBalance(undefined), { threshold: 0.2, maxMoves: 2, probeIntervalMs: 300_000 });
+    for (const bad of [{ threshold: 0 }, { maxMoves: 0 }, { probeIntervalMs: 10 }])
+      assert.throws(
+        () => checkLoadBalance(bad),
+        (e: unknown) =>
+          e instanceof EddyError && e.code === 'EDDY_CONFIG_INVALID' && /loadBalance\./.test(e.message),
+      );
+  });
+});

@@ -53,7 +53,12 @@ function bid(i: number): string {
   });
 }
 
-export async function fill(brokers: string[], topic: string, records: number, partitions: number): Promise<number> {
+export async function fill(
+  brokers: string[],
+  topic: string,
+  records: number,
+  partitions: number,
+): Promise<number> {
   const admin = new Admin({ clientId: 'bench-decode-kafka', bootstrapBrokers: brokers });
   try {
     await admin.createTopics({ topics: [topic], partitions, replicas: 1 });

@@ -75,7 +75,7 @@ async function runEddy(
   events: number,
   materialised: boolean,
   hotKeys = false,
-): Promise<{ secs: number; results: number; sum: number }> {
+): Promise<{ secs: number; cpuSecs: number; results: number; sum: number }> {
   const acc = { n: 0, sum: 0 };
   const p = new Pipeline({ name: 'bench-core' });
   const input = materialised ? materialise(events) : undefined;
@@ -91,9 +91,16 @@ async function runEddy(
     .window(tumbling(WINDOW))
     .count()
     .sink(checksumSink(acc));
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await p.run(hotKeys ? { hotKeys: true } : {});
-  return { secs: (performance.now() - t0) / 1000, results: acc.n, sum: acc.sum };
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    secs: (performance.now() - t0) / 1000,
+    cpuSecs: (cpu.user + cpu.system) / 1e6,
+    results: acc.n,
+    sum: acc.sum,
+  };
 }
 
 function runBaseline(events: number, materialised: boolean): { secs: number; results: number; sum: number } {
@@ -150,7 +157,7 @@ function child(
   events: number,
   method: 'materialised' | 'generated',
   hotKeys = false,
-): { secs: number; results: number; sum: number; peakRssMb: number } {
+): { secs: number; cpuSecs?: number; results: number; sum: number; peakRssMb: number } {
   const out = execFileSync(
     process.execPath,
     [
@@ -173,7 +180,51 @@ function child(
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
 
+/**
+ * `--metrics-ab <pairs>`: issue 17's metrics overhead alone, measured in
+ * adjacent pairs (metrics off, then on, or on then off: the order alternates)
+ * of eddy's generated run, each in its own child process. Each pair's ratio
+ * (on ÷ off − 1) is taken for wall time and for CPU time (user + system), and
+ * the median of the pairs is reported with their range: drift on a shared
+ * machine hits both runs of a pair alike, where separate medians of the two
+ * sides do not cancel it.
+ */
+async function metricsAb(events: number, pairs: number): Promise<void> {
+  process.stderr.write(`core --metrics-ab: ${pairs} pairs of ${events.toLocaleString()} generated events\n`);
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const order = i % 2 === 0 ? [false, true] : [true, false];
+    const [a, b] = order.map((on) => child('eddy', events, 'generated', on));
+    const [off, on] = order[0] ? [b!, a!] : [a!, b!];
+    if (off.sum !== on.sum || off.results !== on.results) throw new Error('metrics on and off disagree');
+    wall.push(on.secs / off.secs - 1);
+    cpu.push(on.cpuSecs! / off.cpuSecs! - 1);
+    process.stderr.write(
+      `  pair ${i + 1}: off ${off.secs.toFixed(3)} s (cpu ${off.cpuSecs!.toFixed(3)}), on ${on.secs.toFixed(3)} s (cpu ${on.cpuSecs!.toFixed(3)})\n`,
+    );
+  }
+  const mid = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const r = (x: number) => Number(x.toFixed(3));
+  console.log(
+    JSON.stringify({
+      bench: 'core-metrics-ab',
+      events,
+      pairs,
+      metricsOverhead: r(mid(wall)),
+      metricsOverheadCpu: r(mid(cpu)),
+      wallRange: [r(Math.min(...wall)), r(Math.max(...wall))],
+      cpuRange: [r(Math.min(...cpu)), r(Math.max(...cpu))],
+    }),
+  );
+}
+
 export async function main(args: string[]): Promise<void> {
+  if (args[0] === '--metrics-ab') {
+    const pairs = Number(args[1] ?? 9);
+    await metricsAb(10_000_000, Number.isInteger(pairs) && pairs > 0 ? pairs : 9);
+    return;
+  }
   const { values } = parseArgs({
     args,
     options: {

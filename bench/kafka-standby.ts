@@ -29,7 +29,7 @@ import {
   kafkaApp,
   kafkaPartition,
   type RestoreMetrics,
-} from '../src/connectors/kafka/index.ts';
+} from '../src/deploy/kafka/index.ts';
 import { Pipeline, valueState } from '../src/index.ts';
 
 const PARTITIONS = 2;

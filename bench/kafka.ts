@@ -39,8 +39,8 @@ import {
   ProduceAcks,
   Producer,
 } from '@platformatic/kafka';
-import { kafkaApp, kafkaPartition } from '../src/connectors/kafka/index.ts';
 import { readToEnd } from '../src/connectors/kafka/read-to-end.ts';
+import { kafkaApp, kafkaPartition } from '../src/deploy/kafka/index.ts';
 import { Pipeline } from '../src/index.ts';
 import type { CheckpointInfo } from '../src/runtime/checkpoints.ts';
 import {

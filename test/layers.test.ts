@@ -1,8 +1,9 @@
 /**
  * The house's layering (STYLE.md, issue 13): every import points down —
- * entry points → api and ops (a run's metrics endpoint and logs, issue 17)
- * → plan → runtime → operators/state/connectors/checkpoint/time → core
- * (shared vocabulary) → codec/errors/util — and nothing imports in a
+ * entry points → api, ops (a run's metrics endpoint and logs, issue 17) and
+ * deploy (run modes over the runtime: the Kafka application) → plan →
+ * runtime → operators/state/connectors/checkpoint/time → core (shared
+ * vocabulary) → codec/errors/util — and nothing imports in a
  * circle, between folders or between files. Read from the source text, so it
  * needs no build; `import type` counts like any import.
  */
@@ -20,6 +21,7 @@ const RANK: Record<string, number> = {
   testing: 0,
   api: 1,
   ops: 1,
+  deploy: 1,
   plan: 2,
   runtime: 3,
   checkpoint: 4,
@@ -37,16 +39,7 @@ const RANK: Record<string, number> = {
  * Imports that still point up, each with the step of issue 13 that removes
  * it. The test fails when one is no longer made, so the list only shrinks.
  */
-const KNOWN_UPWARD: Record<string, string> = {
-  'connectors/kafka/app.ts -> api/pipeline.ts':
-    'kafkaApp builds Pipelines: it becomes a run mode of the runtime',
-  'connectors/kafka/app.ts -> runtime/checkpoints.ts':
-    'kafkaApp reports checkpoints: it becomes a run mode of the runtime',
-  'connectors/kafka/app.ts -> runtime/restart.ts':
-    'kafkaApp restarts tasks: it becomes a run mode of the runtime',
-  'connectors/kafka/task.ts -> runtime/job.ts':
-    'a partition task runs a job: it becomes part of the Kafka run mode',
-};
+const KNOWN_UPWARD: Record<string, string> = {};
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -16,11 +16,11 @@
  * before a keyed step.
  */
 import type { Pipeline } from '../api/pipeline.ts';
-import { type KafkaApp, kafkaApp } from '../connectors/kafka/app.ts';
 import { kafkaSinkOptions } from '../connectors/kafka/sink.ts';
 import { kafkaSourceOptions } from '../connectors/kafka/source.ts';
 import type { Key } from '../core/key-groups.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
+import { type KafkaApp, kafkaApp } from '../deploy/kafka/app.ts';
 import { configError } from '../errors/index.ts';
 import { type MessagingStep, messagingSteps, observeWithOpenTelemetry } from '../ops/otel.ts';
 import type { RunOps } from '../ops/run-ops.ts';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { deployOnKafka, repartitionKey } from '../../src/cli/kafka.ts';
-import { kafkaApp, kafkaSink, kafkaSource } from '../../src/connectors/kafka/index.ts';
+import { kafkaApp, kafkaSink, kafkaSource } from '../../src/deploy/kafka/index.ts';
 import { generatorSource, Pipeline } from '../../src/index.ts';
 import { eddy } from '../helpers/cli.ts';
 import { nullSink } from '../helpers/sinks.ts';

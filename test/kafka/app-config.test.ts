@@ -1,8 +1,8 @@
 /** kafkaApp misconfiguration fails fast, naming the bad value and the fix (no broker needed). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { kafkaApp, kafkaPartition, kafkaSink, kafkaSource } from '../../src/connectors/kafka/index.ts';
 import { keyGroupOf } from '../../src/core/key-groups.ts';
+import { kafkaApp, kafkaPartition, kafkaSink, kafkaSource } from '../../src/deploy/kafka/index.ts';
 import { EddyError, Pipeline } from '../../src/index.ts';
 
 describe('kafkaApp configuration', () => {

@@ -16,8 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
-import { kafkaApp, kafkaPartition, kafkaSource } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
+import { kafkaApp, kafkaPartition, kafkaSource } from '../../src/deploy/kafka/index.ts';
 import { collectSink, type DeadLetter, EddyError, Pipeline, type Sink, valueState } from '../../src/index.ts';
 import { kafkaReady } from './helpers.ts';
 

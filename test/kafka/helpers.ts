@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
-import { type KafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
+import { type KafkaApp, kafkaPartition } from '../../src/deploy/kafka/index.ts';
 import { Pipeline, valueState } from '../../src/index.ts';
 import { kafkaService, type Service } from '../helpers/services.ts';
 

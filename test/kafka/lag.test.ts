@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { MessageToProduce } from '@platformatic/kafka';
-import { kafkaApp } from '../../src/connectors/kafka/index.ts';
+import { kafkaApp } from '../../src/deploy/kafka/index.ts';
 import { Pipeline } from '../../src/index.ts';
 import { RunExporter } from '../../src/ops/prometheus.ts';
 import { startRunOps } from '../../src/ops/run-ops.ts';

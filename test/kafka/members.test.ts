@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { kafkaApp } from '../../src/connectors/kafka/index.ts';
 import { checkEndpoint, memberData, readMemberData } from '../../src/connectors/kafka/members.ts';
+import { kafkaApp } from '../../src/deploy/kafka/index.ts';
 import { EddyError } from '../../src/index.ts';
 
 describe('Kafka application members', () => {

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
-import { kafkaApp, kafkaPartition, kafkaSink } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { describeTopics } from '../../src/connectors/kafka/topics.ts';
+import { kafkaApp, kafkaPartition, kafkaSink } from '../../src/deploy/kafka/index.ts';
 import { arraySource, EddyError, Pipeline } from '../../src/index.ts';
 import { createTopics, kafkaReady } from './helpers.ts';
 

@@ -22,6 +22,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Admin, type Message, ProduceAcks, Producer } from '@platformatic/kafka';
+import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
+import { describeTopics, fitsAlone } from '../../src/connectors/kafka/topics.ts';
 import {
   DEAD_LETTER_HEADERS,
   type KafkaApp,
@@ -30,9 +32,7 @@ import {
   kafkaPartition,
   kafkaSink,
   kafkaSource,
-} from '../../src/connectors/kafka/index.ts';
-import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
-import { describeTopics, fitsAlone } from '../../src/connectors/kafka/topics.ts';
+} from '../../src/deploy/kafka/index.ts';
 import {
   arraySource,
   collectSink,

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { MessageToProduce } from '@platformatic/kafka';
-import { type KafkaApp, kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
+import { type KafkaApp, kafkaApp, kafkaPartition } from '../../src/deploy/kafka/index.ts';
 import { EddyError, Pipeline } from '../../src/index.ts';
 import { Dashboard } from '../../src/ops/dashboard.ts';
 import { RunHealth } from '../../src/ops/health.ts';

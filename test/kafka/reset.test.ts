@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
-import { internalTopics, kafkaApp, kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
+import { internalTopics, kafkaApp, kafkaPartition } from '../../src/deploy/kafka/index.ts';
 import { eddy } from '../helpers/cli.ts';
 import { type Counted, countingPipeline, createTopics, kafkaReady, until } from './helpers.ts';
 

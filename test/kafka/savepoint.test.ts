@@ -18,8 +18,8 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
-import { kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
+import { kafkaPartition } from '../../src/deploy/kafka/index.ts';
 import { DISORDER_MS, type Event, WINDOW_MS, type WindowCount } from './fixtures/window-app.ts';
 import { kafkaReady, readCommittedJava, startChild, stopChild, until, untilProgress } from './helpers.ts';
 

@@ -11,8 +11,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { MessageToProduce } from '@platformatic/kafka';
-import { internalTopics, type KafkaApp, kafkaApp } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
+import { internalTopics, type KafkaApp, kafkaApp } from '../../src/deploy/kafka/index.ts';
 import {
   appTestSetup,
   type Counted,

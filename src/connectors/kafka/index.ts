@@ -1,9 +1,10 @@
 /**
- * Kafka connectors (exported as `eddy/kafka`), on @platformatic/kafka (chosen
- * by benchmark: docs/KAFKA.md).
+ * Kafka connectors, on @platformatic/kafka (chosen by benchmark:
+ * docs/KAFKA.md). `eddy/kafka` is `src/deploy/kafka/index.ts`: these and the
+ * Kafka run mode, `kafkaApp`, which builds on the runtime and so lives above
+ * it (`src/deploy/kafka/`).
  */
 
-export { KafkaApp, type KafkaAppOptions, type KafkaAppRunOptions, kafkaApp } from './app.ts';
 export {
   type KafkaAppMetrics,
   type KafkaAppSinkOptions,

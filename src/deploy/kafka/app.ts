@@ -47,6 +47,53 @@ import {
 } from '@platformatic/kafka';
 
 import type { Pipeline } from '../../api/pipeline.ts';
+import { committedReads } from '../../connectors/kafka/aborted.ts';
+import {
+  type KafkaAppMetrics,
+  type KafkaAppSinkOptions,
+  type KafkaAppSourceOptions,
+  kafkaPartition,
+  type PartitionLag,
+  type RestoreMetrics,
+} from '../../connectors/kafka/app-options.ts';
+import { loadAwareAssignor } from '../../connectors/kafka/assignor.ts';
+import { brokersOf } from '../../connectors/kafka/brokers.ts';
+import {
+  ChangelogReplica,
+  ChangelogStore,
+  PART_BYTES,
+  readChangelog,
+} from '../../connectors/kafka/changelog.ts';
+import { checkDeadLetterTopic, deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
+import { hasKafkaError, isTransientKafkaError } from '../../connectors/kafka/errors.ts';
+import { decodeValue, type KafkaFormat, resolveFormat } from '../../connectors/kafka/formats.ts';
+import {
+  type Forwarded,
+  forwardedOf,
+  REJECT_HEADER_KEY,
+  rejectedInput,
+  SOURCE_HEADER_KEY,
+} from '../../connectors/kafka/forwarded.ts';
+import {
+  type BalanceOptions,
+  checkLoadBalance,
+  PartitionLoads,
+} from '../../connectors/kafka/load-balance.ts';
+import { checkEndpoint, describeInstances, memberData } from '../../connectors/kafka/members.ts';
+import { internalTopics } from '../../connectors/kafka/reset.ts';
+import {
+  aloneBytes,
+  type CreateTopicOptions,
+  checkCreateTopic,
+  describeTopics,
+  ensureTopic,
+  fitsAlone,
+  fitToLimit,
+  INTERNAL_HEADROOM_BYTES,
+  KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+  sinkTopic,
+  type TopicInfo,
+} from '../../connectors/kafka/topics.ts';
 import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../../core/connector.ts';
 import type { Key } from '../../core/key-groups.ts';
 import {
@@ -62,46 +109,8 @@ import { configError, describe, EddyError, type ErrorCode } from '../../errors/i
 import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
-import { committedReads } from './aborted.ts';
-import {
-  type KafkaAppMetrics,
-  type KafkaAppSinkOptions,
-  type KafkaAppSourceOptions,
-  kafkaPartition,
-  type PartitionLag,
-  type RestoreMetrics,
-} from './app-options.ts';
 import { AppSinkWriter } from './app-sink.ts';
-import { loadAwareAssignor } from './assignor.ts';
-import { brokersOf } from './brokers.ts';
-import { ChangelogReplica, ChangelogStore, PART_BYTES, readChangelog } from './changelog.ts';
-import { checkDeadLetterTopic, deadLetterMessage } from './dead-letters.ts';
-import { hasKafkaError, isTransientKafkaError } from './errors.ts';
-import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
-import {
-  type Forwarded,
-  forwardedOf,
-  REJECT_HEADER_KEY,
-  rejectedInput,
-  SOURCE_HEADER_KEY,
-} from './forwarded.ts';
-import { type BalanceOptions, checkLoadBalance, PartitionLoads } from './load-balance.ts';
-import { checkEndpoint, describeInstances, memberData } from './members.ts';
-import { internalTopics } from './reset.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
-import {
-  aloneBytes,
-  type CreateTopicOptions,
-  checkCreateTopic,
-  describeTopics,
-  ensureTopic,
-  fitsAlone,
-  fitToLimit,
-  INTERNAL_HEADROOM_BYTES,
-  KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
-  sinkTopic,
-  type TopicInfo,
-} from './topics.ts';
 
 export interface KafkaAppOptions {
   /** The consumer group, the prefix of the transactional id and of the changelog topic. */

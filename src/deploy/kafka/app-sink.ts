@@ -4,12 +4,13 @@
  * one too large is refused (`onProduceError: 'fail'`) or dead-lettered, cut
  * to fit the dead-letter topic.
  */
+
+import { type KafkaAppSinkOptions, kafkaPartition } from '../../connectors/kafka/app-options.ts';
+import { sinkDeadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
+import { aloneBytes, fitsAlone, fitToLimit, type TopicInfo } from '../../connectors/kafka/topics.ts';
 import type { SinkWriter } from '../../core/connector.ts';
 import { EddyError } from '../../errors/index.ts';
-import { type KafkaAppSinkOptions, kafkaPartition } from './app-options.ts';
-import { sinkDeadLetterMessage } from './dead-letters.ts';
 import { type PartitionTask, type TxMessage, TxWriter } from './task.ts';
-import { aloneBytes, fitsAlone, fitToLimit, type TopicInfo } from './topics.ts';
 
 /** A sink writing into its task's transactions. */
 export class AppSinkWriter implements SinkWriter<unknown> {

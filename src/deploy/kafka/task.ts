@@ -18,10 +18,9 @@
  * so a rebalance does not fail the transactions of partitions it did not move.
  */
 import { type Message, ProduceAcks, Producer } from '@platformatic/kafka';
-
+import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, splitByLimit } from '../../connectors/kafka/topics.ts';
 import { EddyError } from '../../errors/index.ts';
 import type { Job } from '../../runtime/job.ts';
-import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, splitByLimit } from './topics.ts';
 
 export type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 

@@ -32,8 +32,10 @@ export {
 export { definePipeline, type OptionSpec, type OptionValues, type PipelineModule } from './cli/define.ts';
 export { type ConsoleSinkOptions, consoleSink } from './connectors/console/index.ts';
 export {
+  type JsonLinesPartsSinkOptions,
   type JsonLinesSinkOptions,
   type JsonLinesSourceOptions,
+  jsonLinesPartsSink,
   jsonLinesSink,
   jsonLinesSource,
 } from './connectors/file/index.ts';

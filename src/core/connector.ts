@@ -193,6 +193,16 @@ export interface SinkContext {
   /** Whether the run takes checkpoints: an exactly-once sink then makes output visible only in `commit`. */
   readonly checkpointing: boolean;
   /**
+   * Which subtask opens this writer, of how many (a `parallel` sink has one
+   * writer per subtask; others one, in subtask 0), and this attempt of the
+   * job: base-36 letters and digits, the same in every subtask and worker
+   * thread, never reused by another attempt (a restart is a new one). Given
+   * by the runtime; absent when a writer is opened by hand.
+   */
+  readonly subtask?: number;
+  readonly parallelism?: number;
+  readonly attempt?: string;
+  /**
    * Set when the run resumes from a checkpoint: what `preCommit` returned for
    * it. Its commit may or may not have happened before the crash, so the
    * writer finishes it (idempotently) and discards anything written after it.

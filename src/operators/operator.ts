@@ -50,6 +50,10 @@ export interface OperatorContext {
   readonly output: Output;
   /** Whether this run takes checkpoints (sinks then commit only on checkpoint completion). */
   readonly checkpointing: boolean;
+  /** Which subtask runs this operator, of how many, and this attempt of the job (the same in every subtask, never reused). */
+  readonly subtask?: number;
+  readonly parallelism?: number;
+  readonly attempt?: string;
   /** Set when the run resumed from a checkpoint: the operator's snapshot. State tables are already restored. */
   readonly restored: RestoredOperator | undefined;
   /**

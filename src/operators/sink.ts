@@ -28,6 +28,9 @@ export class SinkOperator implements Operator {
       stepId: ctx.stepId,
       clock: ctx.clock,
       checkpointing: ctx.checkpointing,
+      ...(ctx.subtask === undefined ? {} : { subtask: ctx.subtask }),
+      ...(ctx.parallelism === undefined ? {} : { parallelism: ctx.parallelism }),
+      ...(ctx.attempt === undefined ? {} : { attempt: ctx.attempt }),
       deadLetter: (code, reason, payload) => ctx.deadLetter(code, reason, payload, Number.NaN),
       ...(restored === undefined ? {} : { restored }),
     });

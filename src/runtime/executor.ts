@@ -6,6 +6,7 @@
  * exchanges, and coordinates checkpoints, completion and failure.
  */
 
+import { randomUUID } from 'node:crypto';
 import {
   readAllNow,
   type SubtaskMeta,
@@ -61,6 +62,8 @@ export interface ExecutorOptions {
   readonly subtask?: number;
   /** When the job started, on the clock (default: now). */
   readonly jobStart?: number;
+  /** This attempt of the job, the same in every subtask and thread, never reused (default: made here). */
+  readonly attempt?: string;
   readonly parallelism?: number;
   /** Whether the job takes checkpoints (sinks then commit only on checkpoint completion). */
   readonly checkpointing?: boolean;
@@ -115,6 +118,7 @@ export class Executor {
   readonly parallelism: number;
   readonly #checkpointing: boolean;
   readonly #jobStart: number;
+  readonly #attempt: string;
   readonly #restore: SubtaskRestore | undefined;
   readonly #onFail: ((error: unknown) => void) | undefined;
   readonly #alignment: WatermarkAlignment | undefined;
@@ -155,6 +159,7 @@ export class Executor {
     this.parallelism = options.parallelism ?? 1;
     this.#checkpointing = options.checkpointing ?? false;
     this.#jobStart = options.jobStart ?? this.#clock.now();
+    this.#attempt = options.attempt ?? newAttempt();
     this.#restore = options.restore;
     this.#onFail = options.onFail;
     this.#alignment = options.alignment;
@@ -574,6 +579,9 @@ export class Executor {
       lingerMs: this.#lingerMs,
       output: task.output,
       checkpointing: this.#checkpointing,
+      subtask: this.subtask,
+      parallelism: this.parallelism,
+      attempt: this.#attempt,
       // A combiner missing from the checkpoint starts at its window step's watermark.
       restored:
         this.#restore?.operators.get(stepId) ??
@@ -794,4 +802,9 @@ export interface SubtaskSnapshot {
   /** Operator snapshots (sinks pre-commit asynchronously), by task. */
   readonly operators: readonly { task: string; snapshot: Promise<OperatorSnapshot | undefined> }[];
   readonly state: StateSnapshot;
+}
+
+/** A new job attempt's id: base 36, random, so that no two attempts share one. */
+export function newAttempt(): string {
+  return BigInt(`0x${randomUUID().replaceAll('-', '').slice(0, 16)}`).toString(36);
 }

@@ -28,12 +28,12 @@ import { HeapStateBackend } from '../state/heap.ts';
 import { WatermarkAlignment } from './alignment.ts';
 import { type CheckpointInfo, type CheckpointMetrics, localParticipant } from './checkpoints.ts';
 import { JobController } from './controller.ts';
-import { Executor, type ExecutorOptions } from './executor.ts';
+import { Executor, type ExecutorOptions, newAttempt } from './executor.ts';
 import type { PhysicalPlan } from './physical.ts';
 import type { SourceFeeder } from './timestamps.ts';
 
 export interface JobOptions
-  extends Omit<ExecutorOptions, 'subtask' | 'parallelism' | 'restore' | 'onFail' | 'jobStart'> {
+  extends Omit<ExecutorOptions, 'subtask' | 'parallelism' | 'restore' | 'onFail' | 'jobStart' | 'attempt'> {
   /** How many subtasks (default 1). */
   readonly parallelism?: number;
   /** Periodic checkpoints: where, and how often (ms; 0 = only on demand and at the end). */
@@ -111,6 +111,7 @@ export class Job {
     if (restore !== undefined) this.#controller = this.#newController(restore.checkpointId);
     const controller = this.#controller;
     const jobStart = (o.clock ?? systemClock).now();
+    const attempt = newAttempt();
     // Subtasks reading shares of the same source keep within each source's maxDrift of each other.
     const alignment =
       n > 1 && o.manualSources !== true ? new WatermarkAlignment(this.#plan.splittable, n) : undefined;
@@ -128,6 +129,7 @@ export class Job {
             subtask: k,
             parallelism: n,
             jobStart,
+            attempt,
             checkpointing: o.checkpoints !== undefined,
             ...(subtaskRestore === undefined ? {} : { restore: subtaskRestore }),
             ...(alignment === undefined ? {} : { alignment }),

@@ -11,6 +11,8 @@ import { type DecodeLimits, decodeJson, LineSplitter, resolveDecodeLimits } from
 import type { Sink, SinkWriter, Source, SourceReader } from '../../core/connector.ts';
 import { configError } from '../../errors/index.ts';
 
+export { type JsonLinesPartsSinkOptions, jsonLinesPartsSink } from './parts.ts';
+
 export interface JsonLinesSourceOptions<T> {
   readonly path: string;
   /** Checks and converts a decoded value; throw to dead-letter the line with your message as the reason. */

@@ -22,6 +22,7 @@ import { EddyError } from '../../errors/index.ts';
 import { WatermarkAlignment } from '../alignment.ts';
 import { type CheckpointInfo, localParticipant } from '../checkpoints.ts';
 import { JobController } from '../controller.ts';
+import { newAttempt } from '../executor.ts';
 import type { Attempt } from '../supervisor.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
 import { setUpSubtask, type ThreadedPipeline } from './subtask.ts';
@@ -117,6 +118,7 @@ export async function startThreaded(
   const checkpointing = options.checkpoints !== undefined;
   const restoreDir = options.restoreFrom?.dir;
   const jobStart = systemClock.now();
+  const attempt = newAttempt();
   // The watermark alignment board, shared by every thread's subtask.
   const alignment = new WatermarkAlignment(pipeline.physicalPlan(n).splittable, n).buffer;
   // A link between every two subtasks.
@@ -190,6 +192,7 @@ export async function startThreaded(
       subtask: k,
       parallelism: n,
       jobStart,
+      attempt,
       ports: ports[k]!,
       checkpointing,
       restoreDir,
@@ -236,6 +239,7 @@ export async function startThreaded(
       subtask: 0,
       parallelism: n,
       jobStart,
+      attempt,
       ports: ports[0]!,
       checkpointing,
       restoreDir,

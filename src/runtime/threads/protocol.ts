@@ -73,6 +73,7 @@ export interface WorkerData {
   readonly subtask: number;
   readonly parallelism: number;
   readonly jobStart: number;
+  readonly attempt: string;
   /** The link to each other subtask, by subtask index. */
   readonly ports: Record<number, MessagePort>;
   /** Whether the job takes checkpoints (sinks then commit on completion). */

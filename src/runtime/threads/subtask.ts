@@ -41,6 +41,7 @@ export async function setUpSubtask(
     readonly subtask: number;
     readonly parallelism: number;
     readonly jobStart: number;
+    readonly attempt: string;
     readonly ports: Record<number, MessagePort>;
     readonly checkpointing: boolean;
     readonly restoreDir: string | undefined;
@@ -67,6 +68,7 @@ export async function setUpSubtask(
     subtask: o.subtask,
     parallelism: o.parallelism,
     jobStart: o.jobStart,
+    attempt: o.attempt,
     checkpointing: o.checkpointing,
     ...(restore === undefined ? {} : { restore }),
     alignment: new WatermarkAlignment(plan.splittable, o.parallelism, o.alignment),

@@ -206,6 +206,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: Served): Pro
       try {
         state = await dashboard.query(step, key, pinned);
       } catch (e) {
+        if (e instanceof EddyError && e.retriable) {
+          // A Kafka application's partition being restored here: ask again shortly.
+          res.setHeader('Retry-After', '1');
+          return json(res, 503, { status: 'unavailable', reason: e.message });
+        }
         return json(res, 404, { status: 'not found', reason: String((e as Error)?.message ?? e) });
       }
       if (state === undefined)

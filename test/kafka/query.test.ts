@@ -177,11 +177,21 @@ describe('Kafka application: queryable state', { skip: kafka.skip }, () => {
         assert.equal(asked.status, 307);
         const location = asked.headers.get('location')!;
         assert.ok(location.startsWith(`${otherHttp.server.url}/state/count/${away}?`), location);
-        // The token is not carried across origins by clients: the caller sends it again there.
-        const there = await fetch(location, { headers: auth, redirect: 'manual' });
-        assert.equal(there.status, 200);
+        // The token is not carried across origins by clients: the caller sends it again there. While
+        // the other instance still restores the partition it answers 503 (try again), then the state.
+        let there: Response | undefined;
+        await until(
+          'the other instance answers for its partition',
+          async () => {
+            there = await fetch(location, { headers: auth, redirect: 'manual' });
+            assert.ok(there.status === 200 || there.status === 503, `status ${there.status}`);
+            if (there.status === 503) assert.equal(there.headers.get('retry-after'), '1');
+            return there.status === 200;
+          },
+          { timeoutMs: 60_000 },
+        );
         assert.equal(
-          ((await there.json()) as { entries: { value: { n: number } }[] }).entries[0]!.value.n,
+          ((await there!.json()) as { entries: { value: { n: number } }[] }).entries[0]!.value.n,
           3,
         );
         // A key that runs here is answered here.

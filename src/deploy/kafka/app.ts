@@ -817,11 +817,15 @@ export class KafkaApp {
       );
     const partition = kafkaPartition(key, this.#partitions);
     const task = [...this.#tasks.values()].find((t) => t.kind === 'state' && t.partition === partition);
-    if (task?.job === undefined)
+    if (task?.job === undefined) {
+      // Assigned here and starting (fenced, restoring its state): ask again shortly.
+      const starting = task !== undefined || this.#assignedHere(partition);
       throw new EddyError(
         'EDDY_CONFIG_INVALID',
-        `key ${describe(key)} is in partition ${partition}, which ${task === undefined ? 'another instance of the application runs' : 'is still restoring here'}; ask the instance that runs it`,
+        `key ${describe(key)} is in partition ${partition}, which ${starting ? 'is still restoring here; try again shortly' : 'another instance of the application runs; ask the instance that runs it'}`,
+        { retriable: starting },
       );
+    }
     return task.job.queryState(step, key);
   }
 
@@ -839,7 +843,9 @@ export class KafkaApp {
         'the application has not started yet; query it once it runs',
       );
     const partition = kafkaPartition(key, this.#partitions);
-    const here = [...this.#tasks.values()].some((t) => t.kind === 'state' && t.partition === partition);
+    const here =
+      [...this.#tasks.values()].some((t) => t.kind === 'state' && t.partition === partition) ||
+      this.#assignedHere(partition);
     if (here)
       return {
         key,
@@ -856,6 +862,14 @@ export class KafkaApp {
       ...(owner === undefined ? {} : { instance: owner.instance }),
       ...(owner?.endpoint === undefined ? {} : { endpoint: owner.endpoint }),
     };
+  }
+
+  /** Whether the group's last assignment gives this process key-group partition `partition` (its task may not run yet). */
+  #assignedHere(partition: number): boolean {
+    const topic = this.#source?.keyed;
+    return (
+      this.#joined?.assignments.some((a) => a.topic === topic && a.partitions.includes(partition)) === true
+    );
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
  * Load-aware assignment of a Kafka application's partitions (issue 18): the
  * assignor weighs each partition by the load its owner measured (records per
- * second it processes, plus its backlog to drain within a minute), instead of
+ * second arriving, plus its backlog to drain within a minute), instead of
  * counting partitions, and keeps moves few and sticky.
  *
  * One topic at a time, given the trusted previous owners:
@@ -149,32 +149,34 @@ export function assignByLoad(
 
 /**
  * Each partition's load as this process measures it for the partitions it
- * runs: records per second (an exponentially weighted mean over about ten
- * seconds of the offsets it took) plus its backlog ÷ 60 (what it takes to
- * drain the lag within a minute).
+ * runs: the rate records arrive at (an exponentially weighted mean over about
+ * ten seconds of its end offset's growth) plus its backlog ÷ 60 (the rate
+ * that drains the lag within a minute). Arrival, not processing: a partition
+ * with a backlog is processed as fast as its instance allows, which says
+ * nothing of how much work it holds.
  */
 export class PartitionLoads {
   readonly #rates = new Map<string, { at: number; offset: bigint; rate: number }>();
 
-  /** Records where each partition is now (`split` → next offset taken); call it about once a second. */
-  observe(positions: ReadonlyMap<string, bigint>, now: number): void {
-    for (const split of this.#rates.keys()) if (!positions.has(split)) this.#rates.delete(split);
-    for (const [split, offset] of positions) {
+  /** Where each partition's end was and when it was asked (`split` → end offset, time); call it as ends come. */
+  observe(ends: ReadonlyMap<string, { readonly offset: bigint; readonly at: number }>): void {
+    for (const split of this.#rates.keys()) if (!ends.has(split)) this.#rates.delete(split);
+    for (const [split, { offset, at }] of ends) {
       const last = this.#rates.get(split);
       if (last === undefined) {
-        this.#rates.set(split, { at: now, offset, rate: 0 });
+        this.#rates.set(split, { at, offset, rate: 0 });
         continue;
       }
-      const secs = (now - last.at) / 1000;
+      const secs = (at - last.at) / 1000;
       if (secs < 0.5) continue;
       const instant = Math.max(0, Number(offset - last.offset)) / secs;
-      // A new partition's first rate is taken whole; then a ~10 s exponential mean.
+      // A partition's first rate is taken whole; then a ~10 s exponential mean.
       const alpha = last.rate === 0 ? 1 : Math.min(1, secs / 10);
-      this.#rates.set(split, { at: now, offset, rate: last.rate + alpha * (instant - last.rate) });
+      this.#rates.set(split, { at, offset, rate: last.rate + alpha * (instant - last.rate) });
     }
   }
 
-  /** Each partition's load: its rate plus its lag ÷ 60. */
+  /** Each partition's load: its arrival rate plus its lag ÷ 60. */
   loads(lag: (split: string) => number): Map<string, number> {
     const out = new Map<string, number>();
     for (const [split, r] of this.#rates) out.set(split, Math.round(r.rate + Math.max(0, lag(split)) / 60));

@@ -751,9 +751,14 @@ export class KafkaApp {
   #observeLoads(): void {
     if (this.#balance === undefined) return;
     const now = Date.now();
-    const positions = new Map<string, bigint>();
-    for (const [split, t] of this.#tasks) if (t.taken !== undefined) positions.set(split, t.taken);
-    this.#loads.observe(positions, now);
+    // The partitions' ends, asked of the brokers at most every 5 s: how fast records arrive, and the lag.
+    if (this.#tasks.size > 0) this.#lag();
+    const ends = new Map<string, { offset: bigint; at: number }>();
+    for (const split of this.#tasks.keys()) {
+      const known = this.#ends.get(split);
+      if (known !== undefined) ends.set(split, { offset: known.end, at: known.at });
+    }
+    this.#loads.observe(ends);
     const every = this.#balance.probeIntervalMs;
     const consumer = this.#consumer;
     if (

@@ -189,12 +189,15 @@ describe('load-aware assignment', () => {
     );
   });
 
-  it('a partition’s load is its rate plus its backlog to drain in a minute; options are checked', () => {
+  it('a partition’s load is its arrival rate plus its backlog to drain in a minute; options are checked', () => {
     const loads = new PartitionLoads();
-    loads.observe(new Map([['t:0', 0n]]), 0);
-    loads.observe(new Map([['t:0', 1000n]]), 1000);
+    loads.observe(new Map([['t:0', { offset: 0n, at: 0 }]]));
+    loads.observe(new Map([['t:0', { offset: 1000n, at: 1000 }]]));
     assert.deepEqual([...loads.loads(() => 600)], [['t:0', 1010]]);
-    loads.observe(new Map(), 2000); // the partition went away
+    // The same answer again (no new ask of the brokers) changes nothing.
+    loads.observe(new Map([['t:0', { offset: 1000n, at: 1000 }]]));
+    assert.deepEqual([...loads.loads(() => 600)], [['t:0', 1010]]);
+    loads.observe(new Map()); // the partition went away
     assert.equal(loads.loads(() => 0).size, 0);
     assert.equal(checkLoadBalance(false), undefined);
     assert.deepEqual(checkLoadBalance(undefined), { threshold: 0.2, maxMoves: 2, probeIntervalMs: 300_000 });

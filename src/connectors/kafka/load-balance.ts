@@ -16,6 +16,11 @@
  *    nobody this round; its owner gives it up and rejoins, and in the next
  *    round it is free, so step 2 gives it to the least-loaded member.
  *
+ * 4. with at least as many partitions as members, every member runs one:
+ *    a member left without (a newcomer beside a partition that outweighs all
+ *    the others together) gets the lightest partition of the member with the
+ *    most, in two rounds as above.
+ *
  * Loads are whatever the members reported when they joined (`members.ts`);
  * a partition no one reported is weighed at the mean of the known ones.
  * Every partition weighs at least 1, so an idle application is balanced by
@@ -119,6 +124,10 @@ export function assignByLoad(
   // Moves from the heaviest member while the imbalance is beyond the threshold.
   const total = [...load.values()].reduce((a, b) => a + b, 0);
   const mean = total / eligible.length;
+  // With at least as many partitions as members, nobody is left without one (see below).
+  const everyone = count >= eligible.length;
+  /** Members a partition taken this round is meant for: they get it next round. */
+  const receiving = new Set<string>();
   for (let moves = 0; moves < o.maxMoves && eligible.length > 1; moves++) {
     const heaviest = [...eligible].sort((a, b) => load.get(b)! - load.get(a)! || (a < b ? -1 : 1))[0]!;
     const high = load.get(heaviest)!;
@@ -127,6 +136,7 @@ export function assignByLoad(
     const low = load.get(to)!;
     let best: number | undefined;
     let bestMax = high;
+    if (everyone && result.get(heaviest)!.length < 2) break; // its only partition stays
     for (const p of result.get(heaviest)!) {
       if (!kept.has(p)) continue; // given this round: it stays at least until the next
       const after = Math.max(high - w(p), low + w(p));
@@ -142,7 +152,24 @@ export function assignByLoad(
     load.set(heaviest, high - w(best));
     // Planned for the lightest member; handed over next round (cooperative).
     load.set(to, low + w(best));
+    receiving.add(to);
   }
+  // Every member runs a partition when there are enough: an instance left idle because one hot
+  // partition outweighs the rest (no load move helps) is wasted, and a newcomer would never start.
+  // The lightest partition of the member with the most goes; next round it lands on the idle one.
+  if (everyone)
+    for (const id of eligible) {
+      if (result.get(id)!.length > 0 || receiving.has(id)) continue;
+      const donor = [...eligible]
+        .filter((x) => result.get(x)!.filter((p) => kept.has(p)).length >= 2)
+        .sort((a, b) => result.get(b)!.length - result.get(a)!.length || (a < b ? -1 : 1))[0];
+      if (donor === undefined) break;
+      const mine = result.get(donor)!;
+      const give = mine.filter((p) => kept.has(p)).sort((a, b) => w(a) - w(b) || a - b)[0]!;
+      mine.splice(mine.indexOf(give), 1);
+      load.set(donor, load.get(donor)! - w(give));
+      receiving.add(id);
+    }
   for (const partitions of result.values()) partitions.sort((a, b) => a - b);
   return result;
 }

@@ -239,6 +239,8 @@ export class KafkaApp {
   /** Each input partition's last stable offset, and when it was asked (consumer lag). */
   readonly #ends = new Map<string, { end: bigint; at: number }>();
   #endsAsked = 0;
+  /** The ends being asked for, if they are: awaited before the consumer closes. */
+  #endsAsking: Promise<void> | undefined;
   readonly #instanceId: string;
   readonly #endpoint: string | undefined;
   /** Load-aware assignment: its options, this process's partition loads, the loads last reported. */
@@ -716,6 +718,14 @@ export class KafkaApp {
       this.#standby?.stop?.();
       this.#kick = () => {};
       await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { savepoint: false })));
+      // No request of ours in flight when the consumer closes (an answer left pending could hold the
+      // process open after run returns); the brokers away, it is not waited for long.
+      const asking = this.#endsAsking;
+      if (asking !== undefined) {
+        let t: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([asking, new Promise<void>((resolve) => (t = setTimeout(resolve, 5000)))]);
+        clearTimeout(t);
+      }
       await this.#stream?.close().catch(() => {});
       await this.#consumer?.close(true).catch(() => {});
     }
@@ -950,7 +960,7 @@ export class KafkaApp {
       const consumer = this.#consumer;
       const partitions: Record<string, number[]> = {};
       for (const t of this.#tasks.values()) (partitions[t.topic] ??= []).push(t.partition);
-      consumer
+      this.#endsAsking = consumer
         .listOffsets({
           topics: Object.keys(partitions),
           partitions,

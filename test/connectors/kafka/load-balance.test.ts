@@ -87,6 +87,18 @@ describe('load-aware assignment', () => {
     assert.equal(rounds.length, 3, 'two rounds, and one that changes nothing');
   });
 
+  it('a newcomer beside a partition that outweighs the rest still gets one (every member runs a partition)', () => {
+    // 4 members, 4 partitions, one of them 100× the others: no load move helps, yet nobody stays idle.
+    const { final } = settle(4, { a: [0, 2], b: [3], c: [1], d: [] }, [100, 1, 1, 1]);
+    assert.deepEqual(
+      Object.values(final)
+        .map((p) => p.length)
+        .sort(),
+      [1, 1, 1, 1],
+    );
+    assert.deepEqual(final['a'], [0], 'the hot partition stays where it was');
+  });
+
   it('loads within the threshold stay where they are (hysteresis)', () => {
     const { rounds } = settle(4, { a: [0, 1], b: [2, 3] }, [10, 12, 10, 9]);
     assert.deepEqual(rounds, [{ a: [0, 1], b: [2, 3] }]);
@@ -147,6 +159,8 @@ describe('load-aware assignment', () => {
           }
           assert.ok(rounds.length < 8, `settles: ${seed}`);
           assert.equal(Object.values(final).flat().length, count, `every partition assigned: ${seed}`);
+          if (count >= n)
+            for (const id of ids) assert.ok(final[id]!.length > 0, `${id} runs a partition: ${seed}`);
           for (const [p, times] of moved)
             assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
           // Balanced within the threshold, or no single move from the busiest to the idlest clearly helps.

@@ -38,20 +38,9 @@ import {
 } from '@platformatic/kafka';
 import { kafkaSource } from '../src/connectors/kafka/index.ts';
 import { Pipeline } from '../src/index.ts';
+import { bid } from './bids.ts';
 
 type Side = 'pipeline' | 'bare' | 'fetch';
-
-function bid(i: number): string {
-  return JSON.stringify({
-    auction: 1000 + (i % 997),
-    bidder: 2000 + ((i * 7919) % 10_007),
-    price: 100 + (i % 5000) * 3,
-    channel: `channel-${i % 23}`,
-    url: `https://www.nexmark.com/item.htm?query=${i % 101}`,
-    dateTime: 1_700_000_000_000 + i,
-    extra: '',
-  });
-}
 
 export async function fill(
   brokers: string[],

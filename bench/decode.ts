@@ -25,23 +25,13 @@ import { parseArgs } from 'node:util';
 import { decodeJson } from '../src/codec/json.ts';
 import { jsonLinesSource } from '../src/connectors/file/index.ts';
 import { Pipeline } from '../src/index.ts';
+import { bid } from './bids.ts';
 
 type Side = 'pipeline' | 'bare' | 'decoder';
 
 function writeInput(path: string, lines: number): number {
   const parts: string[] = [];
-  for (let i = 0; i < lines; i++)
-    parts.push(
-      JSON.stringify({
-        auction: 1000 + (i % 997),
-        bidder: 2000 + ((i * 7919) % 10_007),
-        price: 100 + (i % 5000) * 3,
-        channel: `channel-${i % 23}`,
-        url: `https://www.nexmark.com/item.htm?query=${i % 101}`,
-        dateTime: 1_700_000_000_000 + i,
-        extra: '',
-      }),
-    );
+  for (let i = 0; i < lines; i++) parts.push(bid(i));
   const text = `${parts.join('\n')}\n`;
   writeFileSync(path, text);
   return Buffer.byteLength(text);

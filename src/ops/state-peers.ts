@@ -21,11 +21,9 @@ import { decodeJson } from '../codec/index.ts';
 import type { Key } from '../core/key-groups.ts';
 import {
   type AppInstance,
-  compareKeys,
   type KeyLocation,
   type KeyState,
-  SCAN_LIMIT_DEFAULT,
-  SCAN_LIMIT_MAX,
+  mergeScans,
   type StateScan,
   type StateScanOptions,
 } from '../core/metrics.ts';
@@ -83,7 +81,7 @@ export async function scanEverywhere(
 ): Promise<ScanEverywhere> {
   const others = instances.filter((i) => !i.local && i.partitions.length > 0);
   const parts: PeerPart[] = [];
-  const scans: { keys: readonly KeyState[]; truncated: boolean }[] = [local];
+  const scans: StateScan[] = [local];
   const covered = new Set(local.partitions ?? []);
   const answers = await Promise.all(
     others.map(async (peer): Promise<PeerPart> => {
@@ -96,7 +94,7 @@ export async function scanEverywhere(
         return { ...part, error: 'it gave no endpoint (start it with --endpoint <its URL>)' };
       try {
         const scan = await askPeer(peer.endpoint, step, search, authorization);
-        scans.push(scan);
+        scans.push({ step, keys: scan.keys, truncated: scan.truncated });
         for (const p of scan.partitions) covered.add(p);
         return { ...part, partitions: scan.partitions };
       } catch (e) {
@@ -105,12 +103,8 @@ export async function scanEverywhere(
     }),
   );
   parts.push(...answers);
-  const limit = Math.min(o.limit ?? SCAN_LIMIT_DEFAULT, SCAN_LIMIT_MAX);
-  const keys = scans.flatMap((s) => s.keys).sort((a, b) => compareKeys(a.key, b.key));
   return {
-    step,
-    keys: keys.slice(0, limit),
-    truncated: keys.length > limit || scans.some((s) => s.truncated),
+    ...mergeScans(step, scans, o),
     partitions: [...covered].sort((a, b) => a - b),
     instances: [
       {

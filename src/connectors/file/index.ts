@@ -4,12 +4,13 @@
  * `__proto__`/`constructor`/`prototype` keys go to the dead-letter output with
  * the reason and the byte offset), and a sink that appends one JSON value per line.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type DecodeLimits, decodeJson, LineSplitter, resolveDecodeLimits } from '../../codec/index.ts';
 import type { Sink, SinkWriter, Source, SourceReader } from '../../core/connector.ts';
 import { configError } from '../../errors/index.ts';
+import { Staging } from './staging.ts';
 
 export { type JsonLinesPartsSinkOptions, jsonLinesPartsSink } from './parts.ts';
 
@@ -223,56 +224,30 @@ async function openTransactional<T>(
   append: boolean,
   restored: unknown,
 ): Promise<SinkWriter<T>> {
-  // Staging files are numbered: the next one opens while the last is still being renamed at a barrier.
-  let stagingSeq = 0;
-  let staging = '';
   if (restored !== undefined) await recoverCommit(path, restored as FileCommittable);
   else if (!append) await (await open(path, 'w')).close();
   // Anything pre-committed or staged after the checkpoint we resume from is recomputed: drop it.
   await removeStaged(path);
   let committed = (await stat(path).catch(() => ({ size: 0 }))).size;
   let uncommitted: { file: string; length: number }[] = [];
-  let stream: WriteStream | undefined;
-  let written = 0;
-  let failed: Error | undefined;
-  const openStaging = () => {
-    staging = `${path}.inprogress-${++stagingSeq}`;
-    stream = createWriteStream(staging, { flags: 'w' });
-    written = 0;
-    stream.on('error', (e) => {
-      failed = e;
-    });
-  };
-  const endStaging = () =>
-    new Promise<void>((resolve, reject) => {
-      const s = stream;
-      stream = undefined;
-      if (s === undefined) return resolve();
-      s.end((e?: Error | null) => (e ? reject(e) : resolve()));
-    });
+  // Staging files are numbered: the next one opens while the last is still being renamed at a barrier.
+  const staging = new Staging((n) => `${path}.inprogress-${n}`);
   return {
     write(values) {
-      if (failed !== undefined) throw failed;
-      if (stream === undefined) openStaging();
       let text = '';
       for (const v of values) text += `${JSON.stringify(format === undefined ? v : format(v))}\n`;
-      written += Buffer.byteLength(text);
-      if (!stream!.write(text)) return new Promise<void>((resolve) => stream!.once('drain', resolve));
+      return staging.write(text);
     },
     async preCommit(checkpointId) {
-      if (failed !== undefined) throw failed;
-      // Everything up to here synchronous: records written after the barrier go to a new staging file.
+      // Synchronous up to the seal: records written after the barrier go to a new staging file.
       const base = committed;
       const before = [...uncommitted];
-      if (stream === undefined || written === 0) return { base, pending: before } satisfies FileCommittable;
-      const length = written;
-      const current = staging;
+      const sealed = await staging.seal();
+      if (sealed === undefined) return { base, pending: before } satisfies FileCommittable;
       const file = `${path}.pending-${checkpointId}`;
-      const entry = { file: basename(file), length };
+      const entry = { file: basename(file), length: sealed.length };
       uncommitted.push(entry);
-      await endStaging();
-      await fsyncFile(current);
-      await rename(current, file);
+      await rename(sealed.path, file);
       return { base, pending: [...before, entry] } satisfies FileCommittable;
     },
     async commit(_checkpointId, committable) {
@@ -282,13 +257,8 @@ async function openTransactional<T>(
       const done = new Set(c.pending.map((p) => p.file));
       uncommitted = uncommitted.filter((p) => !done.has(p.file));
     },
-    flush: async () => {
-      if (stream !== undefined)
-        await new Promise<void>((resolve, reject) => stream!.write('', (e) => (e ? reject(e) : resolve())));
-    },
-    close: async () => {
-      await endStaging();
-    },
+    flush: () => staging.flush(),
+    close: () => staging.close(),
   };
 }
 
@@ -375,14 +345,5 @@ async function copyAll(source: FileHandle, target: FileHandle, at: number, buffe
       at += bytesWritten;
     }
     from += bytesRead;
-  }
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  const h = await open(path, 'r+');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
   }
 }

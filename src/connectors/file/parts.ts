@@ -28,11 +28,12 @@
  * (at-least-once).
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sink, SinkWriter } from '../../core/connector.ts';
 import { configError } from '../../errors/index.ts';
+import { Staging } from './staging.ts';
 
 export interface JsonLinesPartsSinkOptions<T> {
   /** The directory the parts go to; it must exist. */
@@ -125,46 +126,19 @@ function openParts<T>(
   runs: readonly string[],
   encode: (values: readonly T[]) => string,
 ): SinkWriter<T> {
-  let seq = 0;
-  let staging = '';
-  let stream: WriteStream | undefined;
-  let written = 0;
-  let failed: Error | undefined;
+  const staging = new Staging((n) => join(dir, `.part-${run}-${subtask}-${n}.inprogress`));
   /** Checkpoints whose part is pending, in order. */
   const pending: number[] = [];
-  const endStaging = () =>
-    new Promise<void>((resolve, reject) => {
-      const s = stream;
-      stream = undefined;
-      if (s === undefined) return resolve();
-      s.end((e?: Error | null) => (e ? reject(e) : resolve()));
-    });
   return {
-    write(values) {
-      if (failed !== undefined) throw failed;
-      if (stream === undefined) {
-        staging = join(dir, `.part-${run}-${subtask}-${++seq}.inprogress`);
-        stream = createWriteStream(staging, { flags: 'w' });
-        written = 0;
-        stream.on('error', (e) => {
-          failed = e;
-        });
-      }
-      const text = encode(values);
-      written += text.length;
-      if (!stream.write(text)) return new Promise<void>((resolve) => stream!.once('drain', resolve));
-    },
+    write: (values) => staging.write(encode(values)),
     async preCommit(checkpointId) {
-      if (failed !== undefined) throw failed;
-      const committable: PartsCommittable = { checkpoint: checkpointId, runs };
-      if (stream === undefined || written === 0) return committable;
-      // Synchronous up to here: records written after the barrier go to a new staging file.
-      const current = staging;
-      await endStaging();
-      await fsyncFile(current);
-      await rename(current, join(dir, `.part-${run}-${subtask}-${checkpointId}.pending`));
-      pending.push(checkpointId);
-      return committable;
+      // Synchronous up to the seal: records written after the barrier go to a new staging file.
+      const sealed = await staging.seal();
+      if (sealed !== undefined) {
+        await rename(sealed.path, join(dir, `.part-${run}-${subtask}-${checkpointId}.pending`));
+        pending.push(checkpointId);
+      }
+      return { checkpoint: checkpointId, runs } satisfies PartsCommittable;
     },
     async commit(checkpointId) {
       // Every pending part of this writer up to the checkpoint (a failed checkpoint's is committed by the next).
@@ -174,13 +148,8 @@ function openParts<T>(
         pending.shift();
       }
     },
-    flush: async () => {
-      if (stream !== undefined)
-        await new Promise<void>((resolve, reject) => stream!.write('', (e) => (e ? reject(e) : resolve())));
-    },
-    close: async () => {
-      await endStaging();
-    },
+    flush: () => staging.flush(),
+    close: () => staging.close(),
   };
 }
 
@@ -233,13 +202,4 @@ async function publish(dir: string, name: string, committed: string): Promise<vo
 /** An attempt id for a writer opened by hand (no runtime to give one). */
 function randomAttempt(): string {
   return BigInt(`0x${randomUUID().replaceAll('-', '').slice(0, 16)}`).toString(36);
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  const h = await open(path, 'r+');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
 }

@@ -15,6 +15,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   burst: () => import('./burst.ts'),
   connectors: () => import('./connectors.ts'),
   decode: () => import('./decode.ts'),
+  'file-sink': () => import('./file-sink.ts'),
   'skew-kafka': () => import('./skew-kafka.ts'),
   'decode-kafka': () => import('./decode-kafka.ts'),
 };

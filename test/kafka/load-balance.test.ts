@@ -5,8 +5,9 @@
  * instance get 30 times the records of the other's. By count nothing would
  * move; the leader's probing rebalance weighs the loads the instances
  * report, and one of the hot partitions moves to the idle instance, so that
- * each runs one. The counts go on exactly across the moves: per key 1, 2,
- * 3, … with no gap and no repeat (read_committed).
+ * each runs one, restored there from its warm standby. The counts go on
+ * exactly across the moves: per key 1, 2, 3, … with no gap and no repeat
+ * (read_committed).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -50,6 +51,9 @@ describe('Kafka application: load-aware assignment', { skip: kafka.skip }, () =>
         commitIntervalMs: 200,
         instanceId: name,
         loadBalance: { probeIntervalMs: 2000 },
+        // With warm standbys: a partition that moves for its load restores from the standby.
+        warmStandby: true,
+        standbyIntervalMs: 200,
       });
       const stop = new AbortController();
       const done = app.run(() => countingPipeline(app, input, output, 'balance'), { signal: stop.signal });
@@ -103,6 +107,12 @@ describe('Kafka application: load-aware assignment', { skip: kafka.skip }, () =>
       );
       const probes = apps.reduce((n, e) => n + e.app.metrics().loadBalance.probes, 0);
       assert.ok(probes > probesBefore, `the leader probed (${probesBefore} → ${probes})`);
+      // The hot partition that moved to b was restored there from b's warm standby.
+      const moved = mine(b).find((p) => hot.includes(p))!;
+      assert.ok(
+        b.metrics().restores.some((r) => r.partition === moved && r.standby),
+        JSON.stringify(b.metrics().restores),
+      );
       // The instance that kept a hot partition reports its load, well above a cold one's minimum.
       const kept = mine(a).find((p) => hot.includes(p))!;
       assert.ok(

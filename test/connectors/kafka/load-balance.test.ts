@@ -74,6 +74,24 @@ function settle(count: number, start: Owned, weights: readonly number[] | undefi
   return { rounds, final: owned };
 }
 
+/** A random group: partitions, members, each partition's previous owner (≥ members: none), loads. */
+const GROUP = fc.record({
+  count: fc.integer({ min: 1, max: 10 }),
+  n: fc.integer({ min: 1, max: 4 }),
+  owners: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 10, maxLength: 10 }),
+  weights: fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 10, maxLength: 10 }),
+});
+
+/** The members and a valid previous assignment of a random group: each partition owned by one member at most. */
+function group(count: number, n: number, owners: readonly number[]): { ids: string[]; start: Owned } {
+  const ids = Array.from({ length: n }, (_, i) => `m${i}`);
+  const start: Owned = Object.fromEntries(ids.map((id) => [id, [] as number[]]));
+  owners.slice(0, count).forEach((o, p) => {
+    if (o < n) start[`m${o}`]!.push(p);
+  });
+  return { ids, start };
+}
+
 const loadOf = (ps: readonly number[], w: readonly number[]) =>
   ps.reduce((a, p) => a + Math.max(1, w[p]!), 0);
 
@@ -127,78 +145,58 @@ describe('load-aware assignment', () => {
 
   it('always settles complete, moves a partition only through a free round and at most once, and ends balanced or where no move helps', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 10 }),
-        fc.integer({ min: 1, max: 4 }),
-        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 10, maxLength: 10 }),
-        fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 10, maxLength: 10 }),
-        (count, n, owners, weights) => {
-          const ids = Array.from({ length: n }, (_, i) => `m${i}`);
-          const start: Owned = Object.fromEntries(ids.map((id) => [id, [] as number[]]));
-          owners.slice(0, count).forEach((o, p) => {
-            if (o < n) start[`m${o}`]!.push(p);
-          });
-          const { rounds, final } = settle(count, start, weights, true);
-          const seed = JSON.stringify({ count, n, owners, weights });
-          let before = start;
-          const moved = new Map<number, number>();
-          for (const r of rounds) {
-            const all = Object.values(r).flat();
-            assert.equal(new Set(all).size, all.length, `no partition twice: ${seed}`);
-            for (const [id, ps] of Object.entries(r))
-              for (const p of ps) {
-                const prev = Object.entries(before).find(([, q]) => q.includes(p))?.[0];
-                assert.ok(
-                  prev === undefined || prev === id,
-                  `partition ${p} went ${prev} → ${id} in one round: ${seed}`,
-                );
-                if (prev === undefined && Object.values(start).flat().includes(p))
-                  moved.set(p, (moved.get(p) ?? 0) + 1);
-              }
-            before = r;
-          }
-          assert.ok(rounds.length < 8, `settles: ${seed}`);
-          assert.equal(Object.values(final).flat().length, count, `every partition assigned: ${seed}`);
-          if (count >= n)
-            for (const id of ids) assert.ok(final[id]!.length > 0, `${id} runs a partition: ${seed}`);
-          for (const [p, times] of moved)
-            assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
-          // Balanced within the threshold, or no single move from the busiest to the idlest clearly helps.
-          const loads = ids.map((id) => loadOf(final[id]!, weights));
-          const mean = loads.reduce((a, b) => a + b, 0) / n;
-          const high = Math.max(...loads);
-          const busiest = ids[loads.indexOf(high)]!;
-          const low = Math.min(...loads);
-          if (high > mean * (1 + BALANCE_DEFAULTS.threshold))
-            for (const p of final[busiest]!) {
-              const after = Math.max(high - Math.max(1, weights[p]!), low + Math.max(1, weights[p]!));
-              assert.ok(high - after < 0.05 * mean, `moving ${p} off ${busiest} would help: ${seed}`);
+      fc.property(GROUP, ({ count, n, owners, weights }) => {
+        const { ids, start } = group(count, n, owners);
+        const { rounds, final } = settle(count, start, weights, true);
+        const seed = JSON.stringify({ count, n, owners, weights });
+        let before = start;
+        const moved = new Map<number, number>();
+        for (const r of rounds) {
+          const all = Object.values(r).flat();
+          assert.equal(new Set(all).size, all.length, `no partition twice: ${seed}`);
+          for (const [id, ps] of Object.entries(r))
+            for (const p of ps) {
+              const prev = Object.entries(before).find(([, q]) => q.includes(p))?.[0];
+              assert.ok(
+                prev === undefined || prev === id,
+                `partition ${p} went ${prev} → ${id} in one round: ${seed}`,
+              );
+              if (prev === undefined && Object.values(start).flat().includes(p))
+                moved.set(p, (moved.get(p) ?? 0) + 1);
             }
-        },
-      ),
+          before = r;
+        }
+        assert.ok(rounds.length < 8, `settles: ${seed}`);
+        assert.equal(Object.values(final).flat().length, count, `every partition assigned: ${seed}`);
+        if (count >= n)
+          for (const id of ids) assert.ok(final[id]!.length > 0, `${id} runs a partition: ${seed}`);
+        for (const [p, times] of moved)
+          assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
+        // Balanced within the threshold, or no single move from the busiest to the idlest clearly helps.
+        const loads = ids.map((id) => loadOf(final[id]!, weights));
+        const mean = loads.reduce((a, b) => a + b, 0) / n;
+        const high = Math.max(...loads);
+        const busiest = ids[loads.indexOf(high)]!;
+        const low = Math.min(...loads);
+        if (high > mean * (1 + BALANCE_DEFAULTS.threshold))
+          for (const p of final[busiest]!) {
+            const after = Math.max(high - Math.max(1, weights[p]!), low + Math.max(1, weights[p]!));
+            assert.ok(high - after < 0.05 * mean, `moving ${p} off ${busiest} would help: ${seed}`);
+          }
+      }),
       { numRuns: 1000 },
     );
   });
 
   it('settles complete too when free partitions’ loads are unknown until someone runs them', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 10 }),
-        fc.integer({ min: 1, max: 4 }),
-        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 10, maxLength: 10 }),
-        fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 10, maxLength: 10 }),
-        (count, n, owners, weights) => {
-          const ids = Array.from({ length: n }, (_, i) => `m${i}`);
-          const start: Owned = Object.fromEntries(ids.map((id) => [id, [] as number[]]));
-          owners.slice(0, count).forEach((o, p) => {
-            if (o < n) start[`m${o}`]!.push(p);
-          });
-          const { rounds, final } = settle(count, start, weights);
-          const seed = JSON.stringify({ count, n, owners, weights });
-          assert.ok(rounds.length < 8, `settles: ${seed}`);
-          assert.equal(new Set(Object.values(final).flat()).size, count, `every partition once: ${seed}`);
-        },
-      ),
+      fc.property(GROUP, ({ count, n, owners, weights }) => {
+        const { start } = group(count, n, owners);
+        const { rounds, final } = settle(count, start, weights);
+        const seed = JSON.stringify({ count, n, owners, weights });
+        assert.ok(rounds.length < 8, `settles: ${seed}`);
+        assert.equal(new Set(Object.values(final).flat()).size, count, `every partition once: ${seed}`);
+      }),
       { numRuns: 500 },
     );
   });

@@ -4,13 +4,12 @@
  * `__proto__`/`constructor`/`prototype` keys go to the dead-letter output with
  * the reason and the byte offset), and a sink that appends one JSON value per line.
  */
-import { createWriteStream } from 'node:fs';
 import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type DecodeLimits, decodeJson, LineSplitter, resolveDecodeLimits } from '../../codec/index.ts';
 import type { Sink, SinkWriter, Source, SourceReader } from '../../core/connector.ts';
 import { configError } from '../../errors/index.ts';
-import { Staging } from './staging.ts';
+import { jsonLines, openTextFile, Staging } from './staging.ts';
 
 export { type JsonLinesPartsSinkOptions, jsonLinesPartsSink } from './parts.ts';
 
@@ -178,21 +177,11 @@ export function jsonLinesSink<T>(options: JsonLinesSinkOptions<T>): Sink<T> {
         );
       if (ctx.checkpointing)
         return openTransactional(options.path, format, options.append ?? false, ctx.restored);
-      const stream = createWriteStream(options.path, { flags: options.append ? 'a' : 'w' });
-      let failed: Error | undefined;
-      stream.on('error', (e) => {
-        failed = e;
-      });
+      const file = openTextFile(options.path, options.append ? 'a' : 'w');
       return {
-        write(values) {
-          if (failed !== undefined) throw failed;
-          let text = '';
-          for (const v of values) text += `${JSON.stringify(format === undefined ? v : format(v))}\n`;
-          if (!stream.write(text)) return new Promise<void>((resolve) => stream.once('drain', resolve));
-        },
-        flush: () =>
-          new Promise<void>((resolve, reject) => stream.write('', (e) => (e ? reject(e) : resolve()))),
-        close: () => new Promise<void>((resolve) => stream.end(resolve)),
+        write: (values) => file.write(jsonLines(values, format)),
+        flush: file.flush,
+        close: file.close,
       };
     },
   };
@@ -234,9 +223,7 @@ async function openTransactional<T>(
   const staging = new Staging((n) => `${path}.inprogress-${n}`);
   return {
     write(values) {
-      let text = '';
-      for (const v of values) text += `${JSON.stringify(format === undefined ? v : format(v))}\n`;
-      return staging.write(text);
+      return staging.write(jsonLines(values, format));
     },
     async preCommit(checkpointId) {
       // Synchronous up to the seal: records written after the barrier go to a new staging file.

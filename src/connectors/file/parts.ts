@@ -28,12 +28,11 @@
  * (at-least-once).
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sink, SinkWriter } from '../../core/connector.ts';
 import { configError } from '../../errors/index.ts';
-import { Staging } from './staging.ts';
+import { jsonLines, openTextFile, Staging } from './staging.ts';
 
 export interface JsonLinesPartsSinkOptions<T> {
   /** The directory the parts go to; it must exist. */
@@ -89,27 +88,10 @@ export function jsonLinesPartsSink<T>(options: JsonLinesPartsSinkOptions<T>): Si
         );
       const subtask = ctx.subtask ?? 0;
       const run = ctx.attempt ?? randomAttempt();
-      const encode = (values: readonly T[]) => {
-        let text = '';
-        for (const v of values) text += `${JSON.stringify(format === undefined ? v : format(v))}\n`;
-        return text;
-      };
+      const encode = (values: readonly T[]) => jsonLines(values, format);
       if (!ctx.checkpointing) {
-        const stream = createWriteStream(join(dir, `part-${run}-${subtask}.jsonl`), { flags: 'a' });
-        let failed: Error | undefined;
-        stream.on('error', (e) => {
-          failed = e;
-        });
-        return {
-          write(values) {
-            if (failed !== undefined) throw failed;
-            if (!stream.write(encode(values)))
-              return new Promise<void>((resolve) => stream.once('drain', resolve));
-          },
-          flush: () =>
-            new Promise<void>((resolve, reject) => stream.write('', (e) => (e ? reject(e) : resolve()))),
-          close: () => new Promise<void>((resolve) => stream.end(resolve)),
-        };
+        const file = openTextFile(join(dir, `part-${run}-${subtask}.jsonl`), 'a');
+        return { write: (values) => file.write(encode(values)), flush: file.flush, close: file.close };
       }
       const restored = readCommittable(ctx.restored);
       await recover(dir, restored, run);

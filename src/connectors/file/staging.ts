@@ -74,6 +74,33 @@ export class Staging {
   }
 }
 
+/** Records as JSON Lines text: each one (through `format`, when given) on a line of its own. */
+export function jsonLines<T>(values: readonly T[], format: ((value: T) => unknown) | undefined): string {
+  let text = '';
+  for (const v of values) text += `${JSON.stringify(format === undefined ? v : format(v))}\n`;
+  return text;
+}
+
+/**
+ * A file written straight through, opened at once with `flags` ('w' or 'a'):
+ * the file sinks' writer when the run takes no checkpoints (at-least-once).
+ */
+export function openTextFile(path: string, flags: 'w' | 'a') {
+  const stream = createWriteStream(path, { flags });
+  let failed: Error | undefined;
+  stream.on('error', (e) => {
+    failed = e;
+  });
+  return {
+    write(text: string): void | Promise<void> {
+      if (failed !== undefined) throw failed;
+      if (!stream.write(text)) return new Promise<void>((resolve) => stream.once('drain', resolve));
+    },
+    flush: () => new Promise<void>((resolve, reject) => stream.write('', (e) => (e ? reject(e) : resolve()))),
+    close: () => new Promise<void>((resolve) => stream.end(resolve)),
+  };
+}
+
 /** Makes a file's content durable. */
 export async function fsyncFile(path: string): Promise<void> {
   const h = await open(path, 'r+');

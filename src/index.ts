@@ -78,7 +78,9 @@ export {
   type TimerService,
 } from './operators/process.ts';
 export type { JobGraph } from './plan/job-graph.ts';
+export { REBALANCE_DEFAULTS, type RebalanceSettings } from './runtime/rebalance.ts';
 export { RESTART_DEFAULTS, type RestartOptions } from './runtime/restart.ts';
+export type { RebalanceInfo } from './runtime/threads/rebalancer.ts';
 export type { DurableStateOptions } from './state/durable/index.ts';
 export {
   type ListState,

@@ -10,7 +10,12 @@ import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../core/batch.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Source, SourceOptions } from '../core/connector.ts';
 import type { DeadLetter } from '../core/dead-letter.ts';
-import { DEFAULT_MAX_PARALLELISM, type Key } from '../core/key-groups.ts';
+import {
+  type Assignment,
+  contiguousAssignment,
+  DEFAULT_MAX_PARALLELISM,
+  type Key,
+} from '../core/key-groups.ts';
 import type { KeyState, PipelineMetrics, StateScan, StateScanOptions } from '../core/metrics.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { ErrorPolicy } from '../operators/operator.ts';
@@ -21,8 +26,10 @@ import { physicalPlan } from '../plan/physical.ts';
 import type { CheckpointInfo } from '../runtime/checkpoints.ts';
 import { Job, type JobOptions } from '../runtime/job.ts';
 import type { PhysicalPlan } from '../runtime/physical.ts';
+import { checkRebalance } from '../runtime/rebalance.ts';
 import { type RestartOptions, RestartStrategy } from '../runtime/restart.ts';
 import { type Attempt, type SuperviseOptions, supervise } from '../runtime/supervisor.ts';
+import type { RebalanceInfo } from '../runtime/threads/rebalancer.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
 import { type PlanScope, Stream } from './stream.ts';
@@ -142,6 +149,27 @@ export interface RunOptions {
    * keyed step's time when on); `eddy run` turns it on with --metrics-port or --ui.
    */
   readonly hotKeys?: boolean;
+  /**
+   * Runs on worker threads (`eddy run --parallelism N --rebalance`): move key
+   * groups between the threads when their keyed work is uneven (issue 18).
+   * Every `intervalMs` (default 30 s) each key group is weighed by the busy
+   * time it cost; when the busiest thread carries more than `1 + threshold`
+   * (default 0.2) times the mean and moving at most `maxMoves` (default 8)
+   * groups clearly evens it, the run stops at a checkpoint and its threads
+   * start again from it with those groups (and their state) moved. Results
+   * are unchanged. Needs `checkpoints`. `true`: the defaults.
+   */
+  readonly rebalance?:
+    | boolean
+    | {
+        readonly intervalMs?: number;
+        readonly threshold?: number;
+        readonly maxMoves?: number;
+        /** Keyed records an interval must have seen to be judged (default 10,000). */
+        readonly minRecords?: number;
+      };
+  /** Called after each rebalance, with the groups moved and the pause. */
+  readonly onRebalance?: (info: RebalanceInfo) => void;
   /**
    * What to do when the run fails (a sink or source failing on I/O, a worker
    * thread dying): restart from the newest complete checkpoint after an
@@ -459,8 +487,16 @@ export class Pipeline {
       onCheckpoint: _o,
       restart: _s,
       onRestart: _n,
+      rebalance,
+      onRebalance: _b,
       ...rest
     } = options;
+    if (checkRebalance(rebalance) !== undefined)
+      throw configError(
+        'rebalance moves key groups between worker threads; this run has none',
+        rebalance,
+        'run on threads (eddy run --parallelism 2 or more, or startInThreads) or leave rebalance out',
+      );
     const extra = await prepareCheckpoints(options);
     const launch = async (job: Job): Promise<Attempt> => {
       options.signal?.addEventListener('abort', () => job.stop(), { once: true });
@@ -523,14 +559,37 @@ export class Pipeline {
     this.validate();
     const extra = await prepareCheckpoints(options);
     const { startThreaded } = await import('../runtime/threads/cluster.ts');
+    const { rebalancing } = await import('../runtime/threads/rebalancer.ts');
     const { restoreFrom: first, ...again } = extra;
-    const launch = (restoreFrom: LoadedCheckpoint | undefined) =>
+    const settings = checkRebalance(options.rebalance);
+    if (settings !== undefined && again.checkpoints === undefined)
+      throw configError(
+        'rebalance needs checkpoints: key groups move at one',
+        options.rebalance,
+        'pass checkpoints: { dir } as well (eddy run --checkpoint-dir)',
+      );
+    const threads = (restoreFrom: LoadedCheckpoint | undefined, assignment?: Assignment) =>
       startThreaded(this, moduleUrl, values, {
         ...again,
         ...(restoreFrom === undefined ? {} : { restoreFrom }),
         parallelism: options.parallelism,
         hotKeys: options.hotKeys === true,
+        ...(assignment === undefined ? {} : { assignment, countKeyGroups: true }),
       });
+    // The key groups' places outlive an attempt: a restart after a failure finds them where they were moved.
+    const shared = {
+      assignment: contiguousAssignment(this.options.maxParallelism, options.parallelism),
+      rebalances: 0,
+    };
+    const launch =
+      settings === undefined
+        ? threads
+        : (restoreFrom: LoadedCheckpoint | undefined) =>
+            rebalancing(threads, restoreFrom, shared, {
+              ...settings,
+              parallelism: options.parallelism,
+              onRebalance: options.onRebalance,
+            });
     return observed(
       this.name,
       await supervise(() => launch(first), launch, supervision(options, extra)),

@@ -11,7 +11,7 @@
 
 import { decode, encode } from '../codec/chunks.ts';
 import { EntryWriter } from '../codec/entries.ts';
-import { type Key, workerForKeyGroup } from '../core/key-groups.ts';
+import { type Assignment, type Key, workerForKeyGroup } from '../core/key-groups.ts';
 import { EddyError } from '../errors/index.ts';
 import type { KeyedItems, RestoredOperator } from '../operators/operator.ts';
 import type { KeyedStateBackend, StateChunk, StateSnapshot } from '../state/backend.ts';
@@ -169,14 +169,19 @@ export class CheckpointRestore {
     this.#splittable = splittable;
   }
 
-  restoreSubtask(subtask: number, backend: KeyedStateBackend): SubtaskRestore {
+  /**
+   * `assignment` says which subtask owns each key group (default: contiguous
+   * ranges); a rebalanced run passes the table it moved groups in.
+   */
+  restoreSubtask(subtask: number, backend: KeyedStateBackend, assignment?: Assignment): SubtaskRestore {
     const loaded = this.#loaded;
     const maxP = backend.maxParallelism;
     const n = this.#parallelism;
+    const owner = (g: number) => (assignment === undefined ? workerForKeyGroup(maxP, n, g) : assignment[g]);
     const keyed = new Map<string, Map<string, unknown[]>>();
     let entries = 0;
     for (const ref of loaded.manifest.chunks) {
-      if (ref.kind === 'meta' || workerForKeyGroup(maxP, n, ref.keyGroup) !== subtask) continue;
+      if (ref.kind === 'meta' || owner(ref.keyGroup) !== subtask) continue;
       const items = decode(loaded.read(ref)) as unknown[];
       if (ref.kind === 'state') {
         const table = backend.table<unknown>(ref.step, ref.name);

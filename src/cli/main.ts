@@ -19,6 +19,7 @@ import type { PipelineMetrics } from '../core/metrics.ts';
 import { EddyError } from '../errors/index.ts';
 import { OPS_FLAGS, OPS_HELP, opsOptions } from '../ops/options.ts';
 import { startRunOps } from '../ops/run-ops.ts';
+import type { RebalanceInfo } from '../runtime/threads/rebalancer.ts';
 import type { OptionSpec, PipelineModule } from './define.ts';
 import { inspectCommand } from './inspect.ts';
 import { runOnKafka } from './kafka.ts';
@@ -51,6 +52,8 @@ const RUN_OPTIONS = {
   'from-savepoint': { type: 'string' },
   'savepoint-dir': { type: 'string' },
   parallelism: { type: 'string' },
+  rebalance: { type: 'boolean' },
+  'rebalance-interval': { type: 'string' },
   'max-dead-letter-ratio': { type: 'string' },
   kafka: { type: 'string' },
   'app-id': { type: 'string' },
@@ -60,7 +63,15 @@ const RUN_OPTIONS = {
 } as const;
 
 /** Options of the embedded runtime that a Kafka application has no use for: state and savepoints live in its topics. */
-const EMBEDDED_ONLY = ['checkpoint-dir', 'resume', 'from-savepoint', 'savepoint-dir', 'parallelism'] as const;
+const EMBEDDED_ONLY = [
+  'checkpoint-dir',
+  'resume',
+  'from-savepoint',
+  'savepoint-dir',
+  'parallelism',
+  'rebalance',
+  'rebalance-interval',
+] as const;
 
 const HELP = `eddy — real-time dataflow for TypeScript
 
@@ -88,6 +99,9 @@ Options of 'eddy run' (before or after the module's own):
                                    number of cores if a source splits its input, else 1). Keyed
                                    state is split by key group; sinks run in the main thread;
                                    checkpoints span every thread.
+  --rebalance                      With --parallelism: move key groups (and their state) between the
+                                   threads, at a checkpoint, when their keyed work is uneven
+  --rebalance-interval <ms>        How often the load is weighed for --rebalance (default 30000)
   --max-dead-letter-ratio <r>      Exit 65 when more than this share of the records read was
                                    dead-lettered (default ${DEFAULT_MAX_DEAD_LETTER_RATIO}; 1 accepts any share)
   --kafka <brokers>                Run as one instance of a Kafka application on these brokers
@@ -225,7 +239,9 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
   let progressMs: number;
   let intervalMs: number;
   let maxDeadRatio: number;
+  let rebalanceMs: number;
   try {
+    rebalanceMs = flagMs('rebalance-interval', parsed['rebalance-interval'], 30_000, 10);
     progressMs = flagMs('progress-ms', parsed['progress-ms'], 1000, 1);
     intervalMs = flagMs('checkpoint-interval', parsed['checkpoint-interval'], 10_000, 0);
     maxDeadRatio = ratioFlag(parsed['max-dead-letter-ratio']);
@@ -315,13 +331,24 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
     ...(parsed['resume'] ? { resumeFrom: 'latest' } : {}),
     ...(fromSavepoint === undefined ? {} : { resumeFrom: fromSavepoint }),
   };
+  const rebalance =
+    parsed['rebalance'] === true || parsed['rebalance-interval'] !== undefined
+      ? {
+          rebalance: { intervalMs: rebalanceMs },
+          onRebalance: (info: RebalanceInfo) =>
+            ops.log.info(
+              `eddy: moved ${info.moves.length} key groups between threads at checkpoint ${info.checkpointId} (busiest thread ${info.skewBefore.toFixed(2)}× the mean before, ${info.skewAfter.toFixed(2)}× planned; paused ${Math.round(info.pauseMs)} ms)`,
+              { checkpoint: info.checkpointId, moves: info.moves.length },
+            ),
+        }
+      : {};
   const running = await (parallelism > 1
     ? pipeline.startInThreads(
         pathToFileURL(resolve(file)).href,
         { ...values },
-        { ...runOptions, parallelism },
+        { ...runOptions, ...rebalance, parallelism },
       )
-    : pipeline.start(runOptions)
+    : pipeline.start({ ...runOptions, ...rebalance })
   ).catch(ops.fail);
   ops.attach(running);
   const resumed = running.metrics().checkpoints?.restoredFrom;
@@ -373,7 +400,7 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
     .filter((m) => m.lateRecords > 0)
     .map((m) => `${m.id} ${m.lateRecords}`);
   const lines = [
-    `eddy: ${mod.name} finished in ${secs.toFixed(1)} s${parallelism > 1 ? ` on ${parallelism} threads` : ''} — ${metrics.sourceRecords.toLocaleString('en-US')} events (${Math.round(metrics.sourceRecords / secs).toLocaleString('en-US')}/s); late: ${late.length === 0 ? 'none' : late.join(', ')}; ${dead.text}${metrics.restarts ? `; restarted ${metrics.restarts} times (counts are since the last restart)` : ''}`,
+    `eddy: ${mod.name} finished in ${secs.toFixed(1)} s${parallelism > 1 ? ` on ${parallelism} threads` : ''} — ${metrics.sourceRecords.toLocaleString('en-US')} events (${Math.round(metrics.sourceRecords / secs).toLocaleString('en-US')}/s); late: ${late.length === 0 ? 'none' : late.join(', ')}; ${dead.text}${metrics.rebalances ? `; key groups moved between threads ${metrics.rebalances} times` : ''}${metrics.restarts ? `; restarted ${metrics.restarts} times (counts are since the last restart)` : ''}`,
     ...(mod.summary?.(metrics, values as never) ?? []),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

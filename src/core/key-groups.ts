@@ -79,3 +79,33 @@ export function keyGroupRange(
 export function workerForKeyGroup(maxParallelism: number, parallelism: number, keyGroup: number): number {
   return Math.floor((keyGroup * parallelism) / maxParallelism);
 }
+
+/**
+ * Which subtask owns each key group: `table[g]` for g in `[0, maxParallelism)`.
+ * The default gives each subtask its contiguous range (`workerForKeyGroup`);
+ * a rebalanced run (issue 18) moves single groups, so any table whose entries
+ * are all in `[0, parallelism)` is valid: a group's state goes wherever the
+ * table says when the run resumes from a checkpoint.
+ */
+export type Assignment = Int32Array;
+
+/** The contiguous assignment of `maxParallelism` key groups to `parallelism` subtasks. */
+export function contiguousAssignment(maxParallelism: number, parallelism: number): Assignment {
+  const table = new Int32Array(maxParallelism);
+  for (let g = 0; g < maxParallelism; g++) table[g] = workerForKeyGroup(maxParallelism, parallelism, g);
+  return table;
+}
+
+/** Whether `table` assigns every one of `maxParallelism` key groups to one of `parallelism` subtasks. */
+export function validAssignment(
+  table: ArrayLike<number>,
+  maxParallelism: number,
+  parallelism: number,
+): boolean {
+  if (table.length !== maxParallelism) return false;
+  for (let g = 0; g < maxParallelism; g++) {
+    const k = table[g]!;
+    if (!Number.isInteger(k) || k < 0 || k >= parallelism) return false;
+  }
+  return true;
+}

@@ -42,6 +42,11 @@ export interface StepMetrics {
   readonly hotKeys: readonly { readonly key: Key; readonly count: number; readonly error: number }[];
   /** The sampled, decayed records `hotKeys` counts are a share of (0 for steps without keys). */
   readonly hotKeysTotal: number;
+  /**
+   * Keyed steps of a run that rebalances (`RunOptions.rebalance`): the records
+   * this attempt processed in each key group (index = group). Absent otherwise.
+   */
+  readonly keyGroupRecords?: readonly number[];
   /** Entries in the step's state tables now (keyed state: one per key and namespace). */
   readonly stateEntries: number;
   /** Encoded bytes of the step's state and keyed items in the last checkpoint; undefined before one. */
@@ -72,6 +77,8 @@ export interface PipelineMetrics {
   };
   /** How many times the run restarted after a failure (see `RunOptions.restart`). */
   readonly restarts?: number;
+  /** How many times a rebalancing run moved key groups between its threads (see `RunOptions.rebalance`). */
+  readonly rebalances?: number;
 }
 
 /** The mutable counters behind a {@link StepMetrics} snapshot. Internal. */
@@ -183,6 +190,8 @@ export class StepCounters {
   stateBytes: number | undefined;
   /** Set by `sampleKeys` for a keyed step; the task offers each batch's keys. */
   hotKeys: SpaceSaving<Key> | undefined;
+  /** Set by `countKeyGroups` for a keyed step: records per key group; the task counts each batch's groups. */
+  keyGroupRecords: Float64Array | undefined;
   readonly id: string;
   readonly kind: string;
   readonly #batchMicros: Histogram;
@@ -198,6 +207,11 @@ export class StepCounters {
     // One record in 8 for the first 160,000 or so, then one in 64: accurate on short runs,
     // and within a few per cent of the time on long ones with many keys (bench core: 12 % at 8).
     this.hotKeys ??= new SpaceSaving<Key>({ capacity: 32, stride: 8, maxStride: 256, widenAfter: 20_000 });
+  }
+
+  /** Makes this step count its records per key group (`keyGroupRecords`), for rebalancing. */
+  countKeyGroups(maxParallelism: number): void {
+    this.keyGroupRecords ??= new Float64Array(maxParallelism);
   }
 
   /** One record of this step went to the dead letters (`reason` is kept cut to 500 characters). */
@@ -231,6 +245,7 @@ export class StepCounters {
       subtaskBusyMicros: [this.busyMicros],
       hotKeys: this.hotKeys?.top(10) ?? [],
       hotKeysTotal: this.hotKeys?.total ?? 0,
+      ...(this.keyGroupRecords === undefined ? {} : { keyGroupRecords: Array.from(this.keyGroupRecords) }),
       stateEntries: this.stateEntries,
       stateBytes: this.stateBytes,
       batchMicros: {

@@ -48,6 +48,8 @@ export async function takeCheckpoint(o: {
   readonly pipeline: string;
   readonly storage: CheckpointStore | undefined;
   readonly savepointDir: string | undefined;
+  /** Keep the sources paused after the barrier (default: for a savepoint): the run stops after it. */
+  readonly hold?: boolean;
 }): Promise<CheckpointInfo> {
   const t0 = performance.now();
   const timings = { alignmentMs: 0, syncMs: 0 };
@@ -64,7 +66,7 @@ export async function takeCheckpoint(o: {
     ...extra,
   });
   try {
-    await barrier(o.participants, o.id, o.kind === 'savepoint', timings);
+    await barrier(o.participants, o.id, o.hold ?? o.kind === 'savepoint', timings);
   } catch (error) {
     return result({ error });
   }

@@ -137,6 +137,29 @@ export class JobController {
     return info;
   }
 
+  /**
+   * Takes a checkpoint into the run's storage and stops at it, as
+   * `stopWithSavepoint` does (the sources stay paused from the barrier, sinks
+   * commit it, nothing after it reaches a sink): the run can start again from
+   * exactly that checkpoint — a rebalancing run does, with key groups moved.
+   * On failure the sources resume and the run goes on.
+   */
+  async stopWithCheckpoint(): Promise<CheckpointInfo> {
+    if (this.#o.checkpoints === undefined)
+      throw new EddyError('EDDY_CONFIG_INVALID', 'this run takes no checkpoints; it cannot stop at one');
+    const info = await this.#checkpoint('checkpoint', undefined, true);
+    this.#heldGates = false;
+    if (info.error !== undefined) {
+      for (const p of this.#subtasks?.participants ?? []) p.openGate();
+      throw info.error;
+    }
+    this.#finished = true;
+    this.#clearTimer();
+    await this.#subtasks?.cancel('savepoint');
+    this.#settle.resolve();
+    return info;
+  }
+
   /** Takes a checkpoint now (after the one in flight, if any). */
   triggerCheckpoint(): Promise<CheckpointInfo> {
     if (this.#o.checkpoints === undefined) {
@@ -182,14 +205,22 @@ export class JobController {
   }
 
   /** Takes a checkpoint (or savepoint) after the one in flight; never rejects: failures are in the result. */
-  #checkpoint(kind: 'checkpoint' | 'savepoint', savepointDir?: string): Promise<CheckpointInfo> {
+  #checkpoint(
+    kind: 'checkpoint' | 'savepoint',
+    savepointDir?: string,
+    hold = false,
+  ): Promise<CheckpointInfo> {
     const previous = this.#inFlight ?? Promise.resolve(undefined);
-    const next = previous.then(() => this.#take(kind, savepointDir));
+    const next = previous.then(() => this.#take(kind, savepointDir, hold));
     this.#inFlight = next;
     return next;
   }
 
-  async #take(kind: 'checkpoint' | 'savepoint', savepointDir?: string): Promise<CheckpointInfo> {
+  async #take(
+    kind: 'checkpoint' | 'savepoint',
+    savepointDir?: string,
+    hold = false,
+  ): Promise<CheckpointInfo> {
     const subtasks = this.#subtasks;
     if ((this.#finished && !this.#finalPending && kind === 'checkpoint') || subtasks === undefined) {
       this.#failed++;
@@ -220,12 +251,13 @@ export class JobController {
       pipeline: this.#o.pipeline,
       storage: this.#o.checkpoints?.storage,
       savepointDir,
+      hold: hold || kind === 'savepoint',
     });
     if (info.error === undefined) {
       this.#completed++;
       this.#last = info;
     } else this.#failed++;
-    if (kind === 'savepoint' && info.error === undefined) this.#heldGates = true;
+    if ((hold || kind === 'savepoint') && info.error === undefined) this.#heldGates = true;
     this.#o.onCheckpoint?.(info);
     return info;
   }
@@ -258,6 +290,9 @@ export function mergeMetrics(all: readonly PipelineMetrics[]): PipelineMetrics {
         .sort((a, b) => b.count - a.count)
         .slice(0, 10),
       hotKeysTotal: sum(parts, (p) => p.hotKeysTotal ?? 0),
+      ...(parts.some((p) => p.keyGroupRecords !== undefined)
+        ? { keyGroupRecords: sumArrays(parts.map((p) => p.keyGroupRecords)) }
+        : {}),
       stateEntries: sum(parts, (p) => p.stateEntries ?? 0),
       stateBytes: parts.every((p) => p.stateBytes === undefined)
         ? undefined
@@ -271,6 +306,13 @@ export function mergeMetrics(all: readonly PipelineMetrics[]): PipelineMetrics {
     sourceRecords: sum(all, (x) => x.sourceRecords),
     watermark: watermarks.length === 0 ? Number.NaN : Math.min(...watermarks),
   };
+}
+
+/** Element-wise sums (subtasks count disjoint key groups, so their counts add up). */
+function sumArrays(all: readonly (readonly number[] | undefined)[]): number[] {
+  const out: number[] = [];
+  for (const a of all) if (a !== undefined) for (let i = 0; i < a.length; i++) out[i] = (out[i] ?? 0) + a[i]!;
+  return out;
 }
 
 function sumByKey(all: readonly Readonly<Record<string, number>>[]): Record<string, number> {

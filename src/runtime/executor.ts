@@ -18,7 +18,7 @@ import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../core/batch.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
 import type { Sink, SourceReader } from '../core/connector.ts';
 import { type DeadLetter, payloadText } from '../core/dead-letter.ts';
-import { type Key, keyGroupOf, workerForKeyGroup } from '../core/key-groups.ts';
+import { type Assignment, contiguousAssignment, type Key, keyGroupOf } from '../core/key-groups.ts';
 import {
   type KeyState,
   mergeScans,
@@ -81,6 +81,10 @@ export interface ExecutorOptions {
   readonly pressure?: Promise<void>[];
   /** Keyed steps follow their heaviest keys (`StepMetrics.hotKeys`, issue 18); off costs nothing. */
   readonly hotKeys?: boolean;
+  /** Which subtask owns each key group (default: contiguous ranges; a rebalanced run moves groups). */
+  readonly assignment?: Assignment;
+  /** Keyed steps count their records per key group (`StepMetrics.keyGroupRecords`), for rebalancing. */
+  readonly countKeyGroups?: boolean;
 }
 
 /** Yield to the event loop after this much uninterrupted work, so timers and I/O keep running. */
@@ -100,6 +104,8 @@ export class Executor {
   readonly #tasks = new Map<string, Task>();
   readonly #counters = new Map<string, StepCounters>();
   readonly #hotKeys: boolean;
+  readonly #countKeyGroups: boolean;
+  readonly #assignment: Assignment | undefined;
   readonly #maxParallelism: number;
   readonly #feeders = new Map<string, SourceFeeder>();
   readonly #pressure: Promise<void>[];
@@ -152,6 +158,8 @@ export class Executor {
     this.#pollInterval = options.pollIntervalMs ?? 10;
     this.#manual = options.manualSources ?? false;
     this.#hotKeys = options.hotKeys === true;
+    this.#countKeyGroups = options.countKeyGroups === true;
+    this.#assignment = options.assignment;
     this.#defaultDeadLetters =
       options.defaultDeadLetters ?? ((l) => process.stderr.write(`eddy dead letter: ${JSON.stringify(l)}\n`));
     this.#sinkFor = options.sinkFor;
@@ -488,8 +496,7 @@ export class Executor {
     // An exchanged input has one channel per upstream subtask.
     const channelBase = (consumer: Vertex, input: number): number =>
       consumer.arrival === 'local' ? input : input * n;
-    const workerOf = new Int32Array(this.#maxParallelism);
-    for (let g = 0; g < workerOf.length; g++) workerOf[g] = workerForKeyGroup(this.#maxParallelism, n, g);
+    const workerOf = this.#assignment ?? contiguousAssignment(this.#maxParallelism, n);
     for (let i = plan.vertices.length - 1; i >= 0; i--) {
       const vertex = plan.vertices[i]!;
       const edges: AnyEdge[][] = vertex.outputs.map((list) =>
@@ -510,6 +517,7 @@ export class Executor {
       const counters = vertex.steps.map((step) => this.#counters.get(step.id)!);
       // A keyed step follows its heaviest keys (issue 18); its batches carry them.
       if (this.#hotKeys && vertex.keyed === true) counters[0]!.sampleKeys();
+      if (this.#countKeyGroups && vertex.keyed === true) counters[0]!.countKeyGroups(this.#maxParallelism);
       const perInput = vertex.arrival === 'local' ? 1 : n;
       const inputOf = new Int32Array(vertex.inputs * perInput);
       for (let c = 0; c < inputOf.length; c++) inputOf[c] = Math.floor(c / perInput);

@@ -2,7 +2,8 @@
  * A job: one {@link Executor} per subtask, wired together through their
  * exchanges, plus what spans them — checkpoint coordination, completion and
  * failure. Subtasks run in this thread; keyed state is split by key group
- * (subtask k owns the groups `workerForKeyGroup` gives it), keyed records are
+ * (subtask k owns the groups `workerForKeyGroup` gives it, or those the
+ * `assignment` table gives it), keyed records are
  * routed to their owner by hash exchanges, and sinks run in subtask 0.
  *
  * Checkpoints follow aligned barriers across all subtasks: every source loop
@@ -14,7 +15,7 @@
 import { CheckpointRestore } from '../checkpoint/snapshot.ts';
 import type { CheckpointStore, LoadedCheckpoint } from '../checkpoint/storage.ts';
 import { systemClock } from '../core/clock.ts';
-import { type Key, keyGroupOf, workerForKeyGroup } from '../core/key-groups.ts';
+import { type Key, keyGroupOf, validAssignment, workerForKeyGroup } from '../core/key-groups.ts';
 import {
   type KeyState,
   mergeScans,
@@ -78,6 +79,15 @@ export class Job {
         'a stateBackend instance serves one subtask; with parallelism > 1 pass stateBackendFactory: (subtask) => backend',
       );
     }
+    if (
+      options.assignment !== undefined &&
+      !validAssignment(options.assignment, options.maxParallelism, this.parallelism)
+    ) {
+      throw new EddyError(
+        'EDDY_CONFIG_INVALID',
+        `assignment must give each of the ${options.maxParallelism} key groups a subtask from 0 to ${this.parallelism - 1}; pass contiguousAssignment(${options.maxParallelism}, ${this.parallelism}) or leave it out`,
+      );
+    }
     this.#controller = this.#newController(undefined);
   }
 
@@ -121,7 +131,7 @@ export class Job {
       for (let k = 0; k < n; k++) {
         const backend: KeyedStateBackend =
           o.stateBackend ?? (await o.stateBackendFactory?.(k)) ?? new HeapStateBackend(o.maxParallelism);
-        const subtaskRestore = restore?.restoreSubtask(k, backend);
+        const subtaskRestore = restore?.restoreSubtask(k, backend, o.assignment);
         this.#executors.push(
           new Executor(this.#plan, {
             ...o,
@@ -201,10 +211,16 @@ export class Job {
     for (const ex of this.#executors) await ex.drainPressure();
   }
 
+  #ownerOf(keyGroup: number): number {
+    const table = this.#options.assignment;
+    return table === undefined
+      ? workerForKeyGroup(this.#options.maxParallelism, this.parallelism, keyGroup)
+      : table[keyGroup]!;
+  }
+
   /** The state backend of the subtask that owns `keyGroup`. */
   stateFor(keyGroup: number): KeyedStateBackend {
-    return this.#executors[workerForKeyGroup(this.#options.maxParallelism, this.parallelism, keyGroup)]!
-      .state;
+    return this.#executors[this.#ownerOf(keyGroup)]!.state;
   }
 
   /** Every subtask's state backend. */
@@ -226,12 +242,10 @@ export class Job {
 
   /** `key`'s state in `step`, from the subtask of its key group (see `Executor.queryState`). */
   queryState(step: string, key: Key): KeyState {
-    const n = this.#executors.length;
-    if (n === 0)
+    if (this.#executors.length === 0)
       throw new EddyError('EDDY_CONFIG_INVALID', 'the job has not started; query its state once it runs');
     const max = this.#options.maxParallelism;
-    const subtask = workerForKeyGroup(max, n, keyGroupOf(key, max));
-    return this.#executors[subtask]!.queryState(step, key);
+    return this.#executors[this.#ownerOf(keyGroupOf(key, max))]!.queryState(step, key);
   }
 
   metrics(): PipelineMetrics {

@@ -277,6 +277,11 @@ export class Task {
     c.recordsIn += batch.values.length;
     c.batchesIn++;
     if (c.hotKeys !== undefined && batch.keys !== undefined) c.hotKeys.offer(batch.keys);
+    const perGroup = c.keyGroupRecords;
+    if (perGroup !== undefined && batch.groups !== undefined) {
+      const groups = batch.groups;
+      for (let i = 0; i < groups.length; i++) perGroup[groups[i]!]!++;
+    }
     const t0 = performance.now();
     const wait = this.operator.processBatch(batch, this.#inputOf[input]!, this.output);
     c.recordBatchMicros((performance.now() - t0) * 1000);

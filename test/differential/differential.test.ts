@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CheckpointStorage } from '../../src/checkpoint/storage.ts';
+import { DEFAULT_MAX_PARALLELISM } from '../../src/core/key-groups.ts';
 import { collectSink, type DeadLetter, jsonLinesSink, type Sink, type Source } from '../../src/index.ts';
 import {
   buildPipeline,
@@ -52,7 +53,13 @@ interface Mode {
   readonly threads?: boolean;
   readonly durable?: boolean;
   /** Killed after this many records (a checkpoint after `checkpointAt`), resumed at `resumeAt`. */
-  readonly crash?: { readonly checkpointAt: number; readonly killAt: number; readonly resumeAt: number };
+  readonly crash?: {
+    readonly checkpointAt: number;
+    readonly killAt: number;
+    readonly resumeAt: number;
+    /** Resume with the key groups dealt to the subtasks at random (as a rebalanced run moves them), from this seed. */
+    readonly shuffle?: number;
+  };
 }
 
 /** The modes a seed runs in: always 1, 2 and 3 subtasks here; some seeds also the others. */
@@ -66,15 +73,16 @@ function modesOf(c: Case): Mode[] {
   const killAt = checkpointAt + r.int(n - checkpointAt + 1);
   const resumeAt = 1 + r.int(3);
   const threadsP = 2 + r.int(2);
+  const shuffle = r.int(2) === 1 && resumeAt > 1 ? 1 + r.int(1_000_000) : undefined;
   const modes: Mode[] = [1, 2, 3].map((p) => ({ name: `p${p}`, parallelism: p }));
   const all = only !== undefined;
   if (all || c.seed % 4 === 0)
     modes.push({ name: `p${durableP}-durable`, parallelism: durableP, durable: true });
   if (all || c.seed % 3 === 0)
     modes.push({
-      name: `p${crashP}-kill-at-${killAt}-resume-p${resumeAt}`,
+      name: `p${crashP}-kill-at-${killAt}-resume-p${resumeAt}${shuffle === undefined ? '' : '-shuffled'}`,
       parallelism: crashP,
-      crash: { checkpointAt, killAt, resumeAt },
+      crash: { checkpointAt, killAt, resumeAt, ...(shuffle === undefined ? {} : { shuffle }) },
     });
   if (all || c.seed % 6 === 0) {
     modes.push({ name: `threads${threadsP}`, parallelism: threadsP, threads: true });
@@ -166,6 +174,14 @@ function gated(sources: readonly Source<Rec>[], total: number) {
   };
 }
 
+/** Every key group dealt to one of `parallelism` subtasks at random, each subtask getting at least one. */
+function shuffled(seed: number, parallelism: number): Int32Array {
+  const r = new Rng(seed);
+  const table = new Int32Array(DEFAULT_MAX_PARALLELISM);
+  for (let g = 0; g < table.length; g++) table[g] = g < parallelism ? g : r.int(parallelism);
+  return table;
+}
+
 function fileSinks(dir: string) {
   return {
     main: jsonLinesSink<unknown>({ path: join(dir, 'main.jsonl') }),
@@ -223,6 +239,7 @@ async function killAndResume(c: Case, mode: Mode): Promise<Outputs> {
   assert.notEqual(restoreFrom, undefined, 'a checkpoint to resume from');
   const second = buildPipeline(c, fileSinks(dir)).createJob({
     parallelism: resumeAt,
+    ...(mode.crash!.shuffle === undefined ? {} : { assignment: shuffled(mode.crash!.shuffle, resumeAt) }),
     checkpoints: { storage, intervalMs: 0 },
     ...(restoreFrom === undefined ? {} : { restoreFrom }),
   });

@@ -16,7 +16,7 @@ import type { Participant } from '../../checkpoint/coordinator.ts';
 import type { SubtaskMeta } from '../../checkpoint/snapshot.ts';
 import type { CheckpointStore, Chunk, LoadedCheckpoint } from '../../checkpoint/storage.ts';
 import { systemClock } from '../../core/clock.ts';
-import { keyGroupOf, workerForKeyGroup } from '../../core/key-groups.ts';
+import { keyGroupOf, validAssignment, workerForKeyGroup } from '../../core/key-groups.ts';
 import { type KeyState, mergeScans, type PipelineMetrics, type StateScan } from '../../core/metrics.ts';
 import { EddyError } from '../../errors/index.ts';
 import { WatermarkAlignment } from '../alignment.ts';
@@ -45,6 +45,15 @@ export interface ThreadedOptions {
   readonly restoreFrom?: LoadedCheckpoint;
   readonly onCheckpoint?: (info: CheckpointInfo) => void;
   readonly hotKeys?: boolean;
+  /** Which subtask owns each key group (default: contiguous ranges). */
+  readonly assignment?: Int32Array;
+  /** Keyed steps count their records per key group (`StepMetrics.keyGroupRecords`), for rebalancing. */
+  readonly countKeyGroups?: boolean;
+}
+
+/** A threaded attempt, which can also stop at a checkpoint of its storage (to start again from it). */
+export interface ThreadedAttempt extends Attempt {
+  stopWithCheckpoint(): Promise<CheckpointInfo>;
 }
 
 /** A worker's subtask as a checkpoint participant: each phase is a message and its answer. */
@@ -110,10 +119,17 @@ export async function startThreaded(
   moduleUrl: string,
   values: Record<string, unknown>,
   options: ThreadedOptions,
-): Promise<Attempt> {
+): Promise<ThreadedAttempt> {
   const n = options.parallelism;
   if (!Number.isInteger(n) || n < 2) {
     throw new EddyError('EDDY_CONFIG_INVALID', `threaded runs need parallelism >= 2; received ${n}`);
+  }
+  const max = pipeline.options.maxParallelism;
+  if (options.assignment !== undefined && !validAssignment(options.assignment, max, n)) {
+    throw new EddyError(
+      'EDDY_CONFIG_INVALID',
+      `assignment must give each of the ${max} key groups a subtask from 0 to ${n - 1}; leave it out for contiguous ranges`,
+    );
   }
   const checkpointing = options.checkpoints !== undefined;
   const restoreDir = options.restoreFrom?.dir;
@@ -198,6 +214,8 @@ export async function startThreaded(
       restoreDir,
       alignment,
       hotKeys: options.hotKeys === true,
+      assignment: options.assignment,
+      countKeyGroups: options.countKeyGroups === true,
     };
     const worker = new Worker(BOOT, { eval: true, workerData: data, transferList: Object.values(ports[k]!) });
     const remote = new RemoteParticipant(worker);
@@ -245,6 +263,8 @@ export async function startThreaded(
       restoreDir,
       alignment,
       hotKeys: options.hotKeys === true,
+      assignment: options.assignment,
+      countKeyGroups: options.countKeyGroups === true,
       onFail: fail,
     });
     await allReady;
@@ -286,10 +306,11 @@ export async function startThreaded(
       send({ t: 'stop' });
     },
     stopWithSavepoint: (dir) => controller.stopWithSavepoint(dir),
+    stopWithCheckpoint: () => controller.stopWithCheckpoint(),
     checkpoint: () => controller.triggerCheckpoint(),
     queryState: async (step, key) => {
-      const max = pipeline.options.maxParallelism;
-      const k = workerForKeyGroup(max, n, keyGroupOf(key, max));
+      const g = keyGroupOf(key, max);
+      const k = options.assignment?.[g] ?? workerForKeyGroup(max, n, g);
       if (k === 0) return executor.queryState(step, key);
       const id = ++queryId;
       const answered = new Promise<KeyState>((resolve, reject) => queries.set(id, { resolve, reject }));

@@ -84,6 +84,10 @@ export interface WorkerData {
   readonly alignment: SharedArrayBuffer;
   /** Keyed steps follow their heaviest keys (RunOptions.hotKeys). */
   readonly hotKeys: boolean;
+  /** Which subtask owns each key group (undefined: contiguous ranges). */
+  readonly assignment: Int32Array | undefined;
+  /** Keyed steps count their records per key group (a rebalancing run). */
+  readonly countKeyGroups: boolean;
 }
 
 const OPTIONS = { useRecords: true, moreTypes: true } as const;

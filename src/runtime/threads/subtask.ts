@@ -47,6 +47,8 @@ export async function setUpSubtask(
     readonly restoreDir: string | undefined;
     readonly alignment: SharedArrayBuffer;
     readonly hotKeys: boolean;
+    readonly assignment: Int32Array | undefined;
+    readonly countKeyGroups: boolean;
     readonly onFail: (e: unknown) => void;
   },
 ): Promise<SubtaskSetup> {
@@ -60,7 +62,7 @@ export async function setUpSubtask(
       pipeline.options.maxParallelism,
       { steps: plan.steps, sources: plan.sources },
       (id) => plan.splittable.includes(id),
-    ).restoreSubtask(o.subtask, backend);
+    ).restoreSubtask(o.subtask, backend, o.assignment);
   }
   const executor = new Executor(plan, {
     ...pipeline.executorOptions(),
@@ -73,6 +75,8 @@ export async function setUpSubtask(
     ...(restore === undefined ? {} : { restore }),
     alignment: new WatermarkAlignment(plan.splittable, o.parallelism, o.alignment),
     hotKeys: o.hotKeys,
+    ...(o.assignment === undefined ? {} : { assignment: o.assignment }),
+    countKeyGroups: o.countKeyGroups,
     onFail: o.onFail,
   });
   executor.build();

@@ -8,10 +8,20 @@
  * max/mean busy time over its subtasks — how unevenly the hot keys load
  * them. Every run's results are checked against a run at parallelism 1.
  *
+ * `--rebalance` compares instead, both without pre-aggregation and both with
+ * checkpoints every `--checkpoint-ms` (default 1000) into a temporary
+ * directory, key-group rebalancing between the threads (`RunOptions.rebalance`,
+ * weighed every `--rebalance-ms`, default 1000) on vs off; "on" also reports
+ * how many times groups moved.
+ *
  * Output: progress on stderr, then one JSON line on stdout:
  * {"bench":"skew","events":…,"results":[{"zipf":1.5,"on":{…},"off":{…},"throughputRatio":…}]}
+ * ({"bench":"skew-rebalance",…} with --rebalance)
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const MODULE = new URL('./skew-pipeline.ts', import.meta.url);
@@ -24,24 +34,39 @@ interface Run {
   hash: number;
   /** The window step's busiest subtask ÷ the mean of its subtasks (1 = even). */
   busySkew: number;
+  /** Times key groups moved (rebalancing runs). */
+  rebalances: number;
 }
 
-async function runChild(
-  parallelism: number,
-  events: number,
-  zipf: number,
-  preAggregate: boolean,
-): Promise<Run> {
+/** How a threaded run is set up: pre-aggregation, or rebalancing with checkpoints. */
+interface Setup {
+  readonly preAggregate: boolean;
+  /** Rebalancing runs: checkpoint and rebalance intervals (ms), and whether to rebalance. */
+  readonly rebalance?: { readonly on: boolean; readonly checkpointMs: number; readonly everyMs: number };
+}
+
+async function runChild(parallelism: number, events: number, zipf: number, setup: Setup): Promise<Run> {
   const mod = (await import(MODULE.href)) as typeof import('./skew-pipeline.ts');
-  const values = { events, keys: 10_000, zipf, preAggregate };
+  const values = { events, keys: 10_000, zipf, preAggregate: setup.preAggregate };
   const pipeline = await mod.default.build(values);
+  const r = setup.rebalance;
+  const dir = r === undefined ? undefined : mkdtempSync(join(tmpdir(), 'eddy-bench-skew-'));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const running =
     parallelism === 1
       ? await pipeline.start({ parallelism: 1 })
-      : await pipeline.startInThreads(MODULE.href, values, { parallelism });
+      : await pipeline.startInThreads(MODULE.href, values, {
+          parallelism,
+          ...(r === undefined || dir === undefined
+            ? {}
+            : {
+                checkpoints: { dir, intervalMs: r.checkpointMs },
+                rebalance: r.on ? { intervalMs: r.everyMs } : false,
+              }),
+        });
   await running.done;
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   const secs = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const busy = running.metrics().steps['window']?.subtaskBusyMicros ?? [];
@@ -51,10 +76,11 @@ async function runChild(
     cpuSecs: (cpu.user + cpu.system) / 1e6,
     ...mod.checksum,
     busySkew: mean > 0 ? Math.max(...busy) / mean : 1,
+    rebalances: running.metrics().rebalances ?? 0,
   };
 }
 
-function child(parallelism: number, events: number, zipf: number, preAggregate: boolean): Run {
+function child(parallelism: number, events: number, zipf: number, setup: Setup): Run {
   const out = execFileSync(
     process.execPath,
     [
@@ -65,8 +91,8 @@ function child(parallelism: number, events: number, zipf: number, preAggregate: 
       String(events),
       '--zipf',
       String(zipf),
-      '--pre',
-      String(preAggregate),
+      '--setup',
+      JSON.stringify(setup),
     ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -83,22 +109,30 @@ export async function main(args: string[]): Promise<void> {
       events: { type: 'string', default: '4000000' },
       rounds: { type: 'string', default: '3' },
       zipf: { type: 'string', default: '1.0,1.5,2.0' },
+      rebalance: { type: 'boolean', default: false },
+      'checkpoint-ms': { type: 'string', default: '1000' },
+      'rebalance-ms': { type: 'string', default: '1000' },
     },
   });
   const events = Number(values.events);
   const rounds = Number(values.rounds);
   const exponents = values.zipf.split(',').map(Number);
+  if (values.rebalance)
+    return rebalanceBench(events, rounds, exponents, {
+      checkpointMs: Number(values['checkpoint-ms']),
+      everyMs: Number(values['rebalance-ms']),
+    });
   process.stderr.write(
     `skew: ${events.toLocaleString()} events, 10,000 Zipf keys, 1 s tumbling count/sum, 2 worker threads; pre-aggregation on vs off; ${rounds} alternating rounds per exponent\n`,
   );
   const results = [];
   for (const zipf of exponents) {
-    const oracle = child(1, events, zipf, true);
+    const oracle = child(1, events, zipf, { preAggregate: true });
     const on: Run[] = [];
     const off: Run[] = [];
     for (let r = 1; r <= rounds; r++)
       for (const pre of r % 2 === 1 ? [true, false] : [false, true]) {
-        const run = child(2, events, zipf, pre);
+        const run = child(2, events, zipf, { preAggregate: pre });
         if (run.n !== oracle.n || run.sum !== oracle.sum || run.hash !== oracle.hash)
           throw new Error(
             `zipf ${zipf}, preAggregate ${pre}: results differ from parallelism 1 (${run.n}/${run.sum}/${run.hash} vs ${oracle.n}/${oracle.sum}/${oracle.hash})`,
@@ -129,20 +163,69 @@ export async function main(args: string[]): Promise<void> {
   );
 }
 
+/** Rebalancing on vs off, both without pre-aggregation and with the same checkpoints. */
+function rebalanceBench(
+  events: number,
+  rounds: number,
+  exponents: number[],
+  o: { checkpointMs: number; everyMs: number },
+): void {
+  process.stderr.write(
+    `skew --rebalance: ${events.toLocaleString()} events, 10,000 Zipf keys, 1 s tumbling count/sum, 2 worker threads, no pre-aggregation, checkpoints every ${o.checkpointMs} ms; key-group rebalancing (weighed every ${o.everyMs} ms) on vs off; ${rounds} alternating rounds per exponent\n`,
+  );
+  const results = [];
+  for (const zipf of exponents) {
+    const oracle = child(1, events, zipf, { preAggregate: true });
+    const on: Run[] = [];
+    const off: Run[] = [];
+    for (let r = 1; r <= rounds; r++)
+      for (const move of r % 2 === 1 ? [true, false] : [false, true]) {
+        const run = child(2, events, zipf, { preAggregate: false, rebalance: { on: move, ...o } });
+        if (run.n !== oracle.n || run.sum !== oracle.sum || run.hash !== oracle.hash)
+          throw new Error(
+            `zipf ${zipf}, rebalance ${move}: results differ from parallelism 1 (${run.n}/${run.sum}/${run.hash} vs ${oracle.n}/${oracle.sum}/${oracle.hash})`,
+          );
+        (move ? on : off).push(run);
+        process.stderr.write(
+          `skew: zipf ${zipf} rebalance ${move ? 'on ' : 'off'}: ${(events / run.secs / 1e6).toFixed(2)}M events/s, ${(events / run.cpuSecs / 1e6).toFixed(2)}M per CPU-s, window busy max/mean ${run.busySkew.toFixed(2)}, moves ${run.rebalances}\n`,
+        );
+      }
+    const summary = (runs: Run[]) => ({
+      eventsPerSec: Math.round(events / median(runs.map((x) => x.secs))),
+      eventsPerCpuSec: Math.round(events / median(runs.map((x) => x.cpuSecs))),
+      busySkew: round(median(runs.map((x) => x.busySkew))),
+      rebalances: median(runs.map((x) => x.rebalances)),
+    });
+    const a = summary(on);
+    const b = summary(off);
+    results.push({
+      zipf,
+      on: a,
+      off: b,
+      throughputRatio: round(a.eventsPerSec / b.eventsPerSec),
+      cpuRatio: round(a.eventsPerCpuSec / b.eventsPerCpuSec),
+      resultsEqual: true,
+    });
+  }
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'skew-rebalance', events, threads: 2, keys: 10_000, rounds, checkpointMs: o.checkpointMs, rebalanceMs: o.everyMs, results })}\n`,
+  );
+}
+
 if (process.argv[2] === '--child') {
   const { values } = parseArgs({
     args: process.argv.slice(4),
     options: {
       events: { type: 'string' },
       zipf: { type: 'string' },
-      pre: { type: 'string' },
+      setup: { type: 'string' },
     },
   });
   const run = await runChild(
     Number(process.argv[3]),
     Number(values.events),
     Number(values.zipf),
-    values.pre === 'true',
+    JSON.parse(values.setup!) as Setup,
   );
   process.stdout.write(`${JSON.stringify(run)}\n`);
   process.exit(0);

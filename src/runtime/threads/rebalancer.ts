@@ -3,7 +3,9 @@
  * work is uneven (issue 18; the plan is `../rebalance.ts`).
  *
  * Every `intervalMs` it weighs each key group by the busy time it cost over
- * the interval. When a plan is worth it, the run stops at a checkpoint of its
+ * the interval. When a plan is worth it — the busiest thread above
+ * `1 + threshold` times the mean, and the moves taking at least 10 % of the
+ * mean off it — the run stops at a checkpoint of its
  * storage — the sources pause at the barrier, sinks commit it, and nothing
  * after it reaches a sink, as for a savepoint — and its threads start again
  * from that checkpoint with the new assignment: each moved group's state
@@ -12,7 +14,11 @@
  * parallelism does. Results are the same as without moves; the price of a
  * move is that restart (new threads, the module imported again, the state
  * read back), so moves are few, judged over whole intervals, and only when
- * they clearly help. Flink's adaptive scheduler rescales the same way.
+ * they clearly help; the first interval after a move is not judged (the new
+ * threads warm up), and after the k-th move the next judgement waits 2^k
+ * intervals (at most 64), so a load the plan cannot even out does not
+ * restart the run again and again. Flink's adaptive scheduler rescales the
+ * same way (a restart from a checkpoint).
  *
  * The assignment lives in `shared`, so a restart after a failure (the
  * supervisor's) resumes with the groups where they last were. Counters run on
@@ -85,17 +91,36 @@ export async function rebalancing(
   };
   follow(current);
 
+  // Looks to skip before the next judgement: after a move, 2^moves intervals (at most 64), so a
+  // load that the plan cannot even out (estimates are proportional, costs are not quite) does not
+  // restart the run again and again.
+  let skip = 0;
+  let cold = false;
   const look = async () => {
     if (moving !== undefined || stopped || settled) return;
     const now = current.metrics();
+    // The first look after a move only sets the baseline: the new threads were still warming up.
+    if (before === undefined && cold) {
+      if (groupLoads(undefined, now, shared.assignment, o.parallelism) !== undefined) {
+        before = now;
+        cold = false;
+      }
+      return;
+    }
     const loads = groupLoads(before, now, shared.assignment, o.parallelism);
     if (loads === undefined) return;
     before = now;
+    if (skip > 0) {
+      skip--;
+      return;
+    }
     if (loads.records < o.minRecords) return;
     const plan = planMoves(shared.assignment, loads.loads, o.parallelism, o);
-    if (plan === undefined) return;
+    // A move costs a restart: only for a clear gain (the busiest thread 10 % of the mean lighter).
+    if (plan === undefined || plan.skewBefore - plan.skewAfter < 0.1) return;
     moving = move(plan);
     await moving;
+    skip = 2 ** Math.min(shared.rebalances, 6) - 1;
   };
 
   const move = async (plan: RebalancePlan) => {
@@ -122,6 +147,7 @@ export async function rebalancing(
       shared.rebalances++;
       current = next;
       before = undefined;
+      cold = true;
       moving = undefined;
       follow(next);
       if (stopped) next.stop();

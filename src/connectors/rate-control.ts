@@ -48,6 +48,28 @@ export interface RateControlOptions {
   readonly derivative?: number;
 }
 
+/** Whether `v` is a valid `rateControl` option of a push source: `true`/`false` or {@link RateControlOptions}. */
+export function isRateControl(v: unknown): boolean {
+  return (
+    typeof v === 'boolean' ||
+    (typeof v === 'object' &&
+      v !== null &&
+      Object.entries(v).every(
+        ([k, x]) =>
+          ['minRate', 'intervalMs', 'proportional', 'integral', 'derivative'].includes(k) &&
+          typeof x === 'number' &&
+          Number.isFinite(x) &&
+          x >= 0 &&
+          (k !== 'minRate' || x > 0) &&
+          (k !== 'intervalMs' || x >= 10),
+      ))
+  );
+}
+
+/** How a `rateControl` option is documented wherever a source takes one. */
+export const RATE_CONTROL_DOC =
+  'true, or { minRate > 0, intervalMs >= 10, proportional, integral, derivative >= 0 }';
+
 export type Admission = { readonly ok: true } | { readonly ok: false; readonly retryAfterSeconds: number };
 
 export class RateController {

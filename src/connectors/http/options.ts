@@ -13,7 +13,7 @@
 
 import type { DecodeLimits } from '../../codec/index.ts';
 import { type OptionsSchema, type Resolved, resolveOptions } from '../options.ts';
-import type { RateControlOptions } from '../rate-control.ts';
+import { isRateControl, RATE_CONTROL_DOC, type RateControlOptions } from '../rate-control.ts';
 import { checkExposure, MIN_TOKEN_LENGTH } from './exposure.ts';
 
 interface HttpCommonOptions {
@@ -132,20 +132,8 @@ export const HTTP_SOURCE_OPTIONS = {
   },
   rateControl: {
     type: 'any',
-    check: (v: unknown) =>
-      typeof v === 'boolean' ||
-      (typeof v === 'object' &&
-        v !== null &&
-        Object.entries(v).every(
-          ([k, x]) =>
-            ['minRate', 'intervalMs', 'proportional', 'integral', 'derivative'].includes(k) &&
-            typeof x === 'number' &&
-            Number.isFinite(x) &&
-            x >= 0 &&
-            (k !== 'minRate' || x > 0) &&
-            (k !== 'intervalMs' || x >= 10),
-        )),
-    doc: 'true, or { minRate > 0, intervalMs >= 10, proportional, integral, derivative >= 0 }',
+    check: isRateControl,
+    doc: RATE_CONTROL_DOC,
     example: '{ minRate: 500 }',
   },
 } as const satisfies OptionsSchema<HttpSourceOptions<unknown>>;

@@ -9,6 +9,7 @@ import {
   type CheckedOptionSpec as OptionSpec,
   resolveCheckedOptions as resolveOptions,
 } from '../checked-options.ts';
+import { isRateControl, RATE_CONTROL_DOC, type RateControlOptions } from '../rate-control.ts';
 
 export { resolveOptions };
 
@@ -142,6 +143,10 @@ export const SOURCE_SCHEMA = {
     default: 10_000,
     check: (v) => (positiveInt(v, 10_000_000) ? undefined : 'pass a whole number, e.g. 10000'),
   },
+  rateControl: {
+    doc: `adaptive rate control (issue 18): read messages only as fast as the pipeline processes them, a PID estimate as Spark Streaming's; beyond it the client stops reading and the broker holds the rest — ${RATE_CONTROL_DOC}`,
+    check: (v) => (isRateControl(v) ? undefined : 'pass rateControl: true, or e.g. { minRate: 500 }'),
+  },
   connectTimeoutMs: SINK_SCHEMA.connectTimeoutMs,
   reconnectTimeoutMs: SINK_SCHEMA.reconnectTimeoutMs,
 } as const satisfies OptionSchema;
@@ -169,10 +174,31 @@ export interface MqttSourceOptions<T> {
   readonly parse?: (payload: Buffer, topic: string) => T;
   /** Default 10,000. */
   readonly bufferSize?: number;
+  /**
+   * Adaptive rate control (issue 18): the client takes messages from the
+   * broker only at the rate the pipeline processes them (Spark Streaming's
+   * PID estimator, `../rate-control.ts`), so the buffer — the memory — stays
+   * short under a burst instead of filling to `bufferSize`; beyond the rate
+   * it stops reading, and the broker holds the rest (its queue bound applies:
+   * Mosquitto's `max_queued_messages`). Default off: only `bufferSize`.
+   */
+  readonly rateControl?: boolean | RateControlOptions;
   /** Default 30,000. */
   readonly connectTimeoutMs?: number;
   /** How long the broker may be away after the first connection before the source fails, ms. Default 60,000. */
   readonly reconnectTimeoutMs?: number;
+}
+
+/** What one `mqttSource` has read (since it opened). */
+export interface MqttSourceStats {
+  /** Messages taken from the broker into the buffer. */
+  received: number;
+  /** The most messages buffered at once. */
+  maxBuffered: number;
+  /** With `rateControl`: the admitted rate now, messages/s (Infinity before the first estimate). */
+  rate?: number;
+  /** With `rateControl`: times the client stopped reading because the rate was spent. */
+  held: number;
 }
 
 export type ResolvedSourceOptions<T> = MqttSourceOptions<T> &

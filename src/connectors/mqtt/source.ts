@@ -23,14 +23,22 @@
  * raise it for a pipeline that may be away, or restarting, while publishers
  * go on (the outage test found 199 of 3,000 dropped with the default).
  *
+ * With `rateControl` the client also stops reading while the admitted rate
+ * (Spark Streaming's PID estimate from the rate the pipeline takes messages
+ * and the backlog, `../rate-control.ts`, issue 18) is spent, and reads on as
+ * tokens come back: under a burst the buffer stays near a second of
+ * processing instead of `bufferSize`, and the broker holds the rest.
+ *
  * The source declares `replayable: false`; its `position()` is a marker only
  * (runs with checkpoints accept it; a restore starts from the broker's
  * session, not from the checkpoint).
  */
 import type { Source, SourceReader } from '../../core/connector.ts';
+import { RateController } from '../rate-control.ts';
 import { connectMqtt } from './connect.ts';
 import {
   type MqttSourceOptions,
+  type MqttSourceStats,
   type ResolvedSourceOptions,
   resolveOptions,
   SOURCE_SCHEMA,
@@ -55,19 +63,63 @@ interface Received {
  */
 export function mqttSource<T = unknown>(
   options: MqttSourceOptions<T>,
-): Source<T> & { readonly replayable: false } {
+): Source<T> & { readonly replayable: false; stats(): Readonly<MqttSourceStats> } {
   const o = resolveOptions<ResolvedSourceOptions<T>>(OWNER, SOURCE_SCHEMA, options);
   const filters = o.topics.map((t) => (o.group === undefined ? t : `$share/${o.group}/${t}`));
+  const stats: MqttSourceStats = { received: 0, maxBuffered: 0, held: 0 };
   return {
     kind: 'mqtt',
     messaging: { system: 'mqtt', destination: filters.join(',') },
     replayable: false,
+    stats: () => stats,
     async open(ctx): Promise<SourceReader<T>> {
       const buffer: Received[] = [];
       let head = 0;
       // The client waits here while the buffer is full: it reads no further packet until called (backpressure).
       let resume: (() => void) | undefined;
       let failure: Error | undefined;
+      const rc =
+        o.rateControl === undefined || o.rateControl === false
+          ? undefined
+          : new RateController(o.rateControl === true ? {} : o.rateControl);
+      // What the controller measures (as the HTTP source does): messages taken per poll, and the
+      // time from one poll to the next, while the pipeline worked on them or waited downstream.
+      let lastTaken = 0;
+      let mark = performance.now();
+      let polls = 0;
+      let closed = false;
+      const estimating =
+        rc === undefined
+          ? undefined
+          : setInterval(() => {
+              const queued = buffer.length - head;
+              stats.rate = rc.update(Date.now(), queued, polls === 0 && queued > 0);
+              polls = 0;
+            }, rc.intervalMs);
+      estimating?.unref();
+      // A message the rate has no token for waits here; the client reads nothing meanwhile.
+      let waiting: ReturnType<typeof setTimeout> | undefined;
+      const admit = (callback: () => void) => {
+        if (closed) return;
+        if (buffer.length - head >= o.bufferSize) {
+          resume = () => admit(callback);
+          return;
+        }
+        const now = Date.now();
+        if (rc !== undefined && !rc.admit(1, now).ok) {
+          stats.held++;
+          // One token comes back every 1/rate s.
+          waiting = setTimeout(
+            () => {
+              waiting = undefined;
+              admit(callback);
+            },
+            Math.max(1, Math.ceil(1000 / rc.rate)),
+          );
+          return;
+        }
+        callback();
+      };
       const client = await connectMqtt(
         o.url,
         {
@@ -88,11 +140,10 @@ export function mqttSource<T = unknown>(
         (c) => {
           c.on('message', (topic, payload) => {
             buffer.push({ topic, payload });
+            stats.received++;
+            if (buffer.length - head > stats.maxBuffered) stats.maxBuffered = buffer.length - head;
           });
-          c.handleMessage = (_packet, callback) => {
-            if (buffer.length - head < o.bufferSize) callback();
-            else resume = () => callback();
-          };
+          c.handleMessage = (_packet, callback) => admit(() => callback());
         },
       );
       try {
@@ -109,6 +160,11 @@ export function mqttSource<T = unknown>(
       const parse = o.parse;
       return {
         poll(max) {
+          polls++;
+          if (rc !== undefined) {
+            rc.taken(lastTaken, performance.now() - mark);
+            lastTaken = 0;
+          }
           // What is buffered is handed out first; then the run fails (and restarts, with backoff).
           if (failure !== undefined && head >= buffer.length) throw failure;
           const end = Math.min(buffer.length, head + max);
@@ -129,6 +185,8 @@ export function mqttSource<T = unknown>(
               );
             }
           }
+          lastTaken = end - head;
+          mark = performance.now();
           head = end;
           if (head > 4096 && head * 2 > buffer.length) {
             buffer.splice(0, head);
@@ -143,7 +201,12 @@ export function mqttSource<T = unknown>(
         },
         // Not a replay position: MQTT cannot go back. Kept so runs with checkpoints accept the source.
         position: () => ({ replayable: false }),
-        close: () => client.endAsync().catch(() => {}),
+        close: () => {
+          closed = true;
+          clearInterval(estimating);
+          clearTimeout(waiting);
+          return client.endAsync().catch(() => {});
+        },
       };
     },
   };

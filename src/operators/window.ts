@@ -262,22 +262,30 @@ export class WindowOperator implements Operator {
     let lo = 0;
     while (lo < sessions.length && sessions[lo]!.end <= start) lo++;
     let hi = lo;
+    // Whether a session this one absorbs is still open: its timers (or earlier ones) are pending.
+    let pending = false;
     if (hi < sessions.length && sessions[hi]!.start < end) {
       const merge = agg.merge!;
       do {
         const s = sessions[hi]!;
         if (s.start < start) start = s.start;
         if (s.end > end) end = s.end;
+        if (s.end - 1 > wm) pending = true;
         acc = merge(s.acc, acc);
         hi++;
       } while (hi < sessions.length && sessions[hi]!.start < end);
     }
     sessions.splice(lo, hi - lo, { start, end, acc });
     this.#sessions.put(group, key, 0, sessions);
-    // Deduplicated: every record of a session re-registers its end. No on-time timer for a
-    // session the watermark already passed: it is emitted as late below, once.
-    if (end - 1 > wm) this.#timers.registerOnce(end - 1, group, key, 0);
-    this.#timers.registerOnce(end - 1 + lateness + gap, group, key, 0);
+    // Timers are chained: a session that grows out of an open one keeps that one's pending
+    // timers, which come due no later than its own would and register its new end then
+    // (#fireSession). So a record that extends a session — most records — registers nothing;
+    // registering its end at every record cost two timer-queue entries per record. No on-time
+    // timer for a session the watermark already passed: it is emitted as late below, once.
+    if (!pending) {
+      if (end - 1 > wm) this.#timers.registerOnce(end - 1, group, key, 0);
+      this.#timers.registerOnce(end - 1 + lateness + gap, group, key, 0);
+    }
     if (end - 1 <= wm) this.#emit(key, start, end, acc, 'late');
     else if (this.#dirty !== undefined) this.#markDirty(start, key, group);
     return true;
@@ -320,7 +328,15 @@ export class WindowOperator implements Operator {
     // Kept `gap` past the lateness (see #addToSession).
     const keep = this.#lateness + (this.#assigner as { gap: number }).gap;
     let left = 0;
-    for (const s of sessions) if (s.end - 1 + keep > time) left++;
+    const timers = this.#timers;
+    for (const s of sessions) {
+      if (s.end - 1 + keep <= time) continue;
+      left++;
+      // The chain goes on (see #addToSession): sessions that grew since these timers were set get
+      // theirs now (a time the watermark already passed fires in the same onWatermark loop).
+      if (s.end - 1 > time) timers.registerOnce(s.end - 1, group, key, 0);
+      timers.registerOnce(s.end - 1 + keep, group, key, 0);
+    }
     if (left === 0) this.#sessions.remove(group, key, 0);
     else if (left !== sessions.length)
       this.#sessions.put(

@@ -58,12 +58,19 @@ export class JobController {
   #settle!: { resolve: () => void; reject: (e: unknown) => void };
   /** Settles when the run has finished (every subtask drained and closed) or failed. */
   readonly done: Promise<void>;
+  // Resolves with the error when the run fails: a checkpoint in flight then ends with it instead of
+  // waiting for subtasks that were cancelled (a stop at a savepoint or checkpoint would hang).
+  readonly #failure: Promise<unknown>;
+  #onFailure!: (error: unknown) => void;
 
   constructor(options: ControllerOptions) {
     this.#o = options;
     this.#nextId = (options.restoredFrom ?? 0) + 1;
     this.done = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
+    });
+    this.#failure = new Promise((resolve) => {
+      this.#onFailure = resolve;
     });
     this.done.catch(() => {}); // observed by the run's owner; avoid an unhandled rejection here
   }
@@ -113,6 +120,7 @@ export class JobController {
     if (this.#finished && !this.#finalPending) return;
     this.#finished = true;
     this.#clearTimer();
+    this.#onFailure(error);
     await this.#subtasks?.cancel('failure').catch(() => {});
     this.#settle.reject(error);
   }
@@ -242,17 +250,35 @@ export class JobController {
         ),
       };
     }
-    const info = await takeCheckpoint({
-      participants: subtasks.participants,
-      id: this.#nextId++,
-      kind,
-      parallelism: this.#o.parallelism,
-      maxParallelism: this.#o.maxParallelism,
-      pipeline: this.#o.pipeline,
-      storage: this.#o.checkpoints?.storage,
-      savepointDir,
-      hold: hold || kind === 'savepoint',
-    });
+    const id = this.#nextId++;
+    const t0 = performance.now();
+    const info = await Promise.race([
+      takeCheckpoint({
+        participants: subtasks.participants,
+        id,
+        kind,
+        parallelism: this.#o.parallelism,
+        maxParallelism: this.#o.maxParallelism,
+        pipeline: this.#o.pipeline,
+        storage: this.#o.checkpoints?.storage,
+        savepointDir,
+        hold: hold || kind === 'savepoint',
+      }),
+      this.#failure.then(
+        (error): CheckpointInfo => ({
+          id,
+          kind,
+          dir: '',
+          bytes: 0,
+          entries: 0,
+          alignmentMs: 0,
+          syncMs: 0,
+          asyncMs: 0,
+          durationMs: performance.now() - t0,
+          error: new EddyError('EDDY_STATE_INVALID', `the run failed during ${kind} ${id}`, { cause: error }),
+        }),
+      ),
+    ]);
     if (info.error === undefined) {
       this.#completed++;
       this.#last = info;

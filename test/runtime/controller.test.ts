@@ -98,6 +98,42 @@ describe('job controller', () => {
     }
   });
 
+  it('a failure during a stop at a savepoint or checkpoint ends it with the error instead of waiting for cancelled subtasks', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-controller-'));
+    try {
+      for (const stop of ['savepoint', 'checkpoint'] as const) {
+        const log: string[] = [];
+        const subtasks = fakeSubtasks(2, log);
+        // Subtask 1 never parks: the barrier waits for it, as for a thread that died.
+        let parking!: () => void;
+        const parked = new Promise<void>((resolve) => {
+          parking = resolve;
+        });
+        const stuck = {
+          ...subtasks.participants[1]!,
+          park: () => {
+            parking();
+            return new Promise<void>(() => {});
+          },
+        };
+        const c = new JobController({
+          parallelism: 2,
+          maxParallelism: 128,
+          pipeline: 'p',
+          checkpoints: { storage: new CheckpointStorage(dir, 3), intervalMs: 0 },
+        });
+        c.attach({ ...subtasks, participants: [subtasks.participants[0]!, stuck] });
+        const stopping = stop === 'savepoint' ? c.stopWithSavepoint(join(dir, 'sp')) : c.stopWithCheckpoint();
+        await parked;
+        await c.fail(new Error('thread 1 died'));
+        await assert.rejects(stopping, new RegExp(`the run failed during ${stop} 1`));
+        await assert.rejects(c.done, /thread 1 died/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('merges metrics one way for every deployment: sums, and the lowest watermark of the subtasks that saw records', () => {
     const a: PipelineMetrics = { steps: { w: step(10, 500) }, sourceRecords: 10, watermark: 500 };
     const b: PipelineMetrics = { steps: { w: step(5, 300) }, sourceRecords: 5, watermark: 300 };

@@ -27,7 +27,16 @@ function oracle(): Map<string, number> {
   return out;
 }
 
-async function until(what: string, ok: () => boolean, failed: Promise<unknown>): Promise<void> {
+/**
+ * Waits for `ok`; fails at once if the run ends first. The deadline only turns a hang (a bug) into
+ * a failure that says what the run looked like, well inside the test's timeout.
+ */
+async function until(
+  what: string,
+  ok: () => boolean,
+  failed: Promise<unknown>,
+  state: () => unknown,
+): Promise<void> {
   let done = false;
   void failed.then(
     () => {
@@ -37,15 +46,17 @@ async function until(what: string, ok: () => boolean, failed: Promise<unknown>):
       done = true;
     },
   );
+  const deadline = Date.now() + 150_000;
   while (!ok()) {
     if (done) throw new Error(`the run ended before ${what}`);
+    if (Date.now() > deadline) throw new Error(`no ${what} after 150 s: ${JSON.stringify(state())}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 describe('rebalancing key groups between threads', () => {
   it('moves hot key groups off the busy thread at a checkpoint, restarts after a later failure, and counts every record once', {
-    timeout: 180_000,
+    timeout: 240_000,
   }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-rebalance-'));
     try {
@@ -64,7 +75,19 @@ describe('rebalancing key groups between threads', () => {
         rebalance: { intervalMs: 50, minRecords: 1000 },
         onRebalance: (info) => infos.push(info),
       });
-      await until('a rebalance', () => (running.metrics().rebalances ?? 0) >= 1, running.done);
+      await until(
+        'a rebalance',
+        () => (running.metrics().rebalances ?? 0) >= 1,
+        running.done,
+        () => {
+          const step = running.metrics().steps['counts'];
+          return {
+            records: step?.recordsIn,
+            busy: step?.subtaskBusyMicros,
+            groups: step?.keyGroupRecords?.reduce((a, b) => a + b, 0),
+          };
+        },
+      );
       const first = infos[0]!;
       assert.ok(first.moves.length >= 1);
       for (const m of first.moves) assert.deepEqual([m.from, m.to], [0, 1], JSON.stringify(m));

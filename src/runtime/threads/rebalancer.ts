@@ -109,12 +109,14 @@ export async function rebalancing(
     }
     const loads = groupLoads(before, now, shared.assignment, o.parallelism);
     if (loads === undefined) return;
+    // Too few records to tell: the interval goes on until it has enough (a slow input is judged
+    // over a longer one), rather than judging only the latest slice of it.
+    if (loads.records < o.minRecords && skip === 0) return;
     before = now;
     if (skip > 0) {
       skip--;
       return;
     }
-    if (loads.records < o.minRecords) return;
     const plan = planMoves(shared.assignment, loads.loads, o.parallelism, o);
     // A move costs a restart: only for a clear gain (the busiest thread 10 % of the mean lighter).
     if (plan === undefined || plan.skewBefore - plan.skewAfter < 0.1) return;

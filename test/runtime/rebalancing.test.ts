@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { keyGroupOf } from '../../src/core/key-groups.ts';
-import type { RebalanceInfo } from '../../src/index.ts';
+import type { RebalanceInfo, RunningPipeline } from '../../src/index.ts';
 import rebalanceModule, { COUNT, HOT, keyOf, timeOf, WINDOW_MS } from './fixtures/rebalance-module.ts';
 
 const MODULE = new URL('./fixtures/rebalance-module.ts', import.meta.url).href;
@@ -59,16 +59,17 @@ describe('rebalancing key groups between threads', () => {
     timeout: 240_000,
   }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-rebalance-'));
+    const values = {
+      gateAt: 3000,
+      gate: join(dir, 'gate'),
+      marker: join(dir, 'failed'),
+      out: join(dir, 'out.jsonl'),
+    };
+    let running: RunningPipeline | undefined;
     try {
-      const values = {
-        gateAt: 3000,
-        gate: join(dir, 'gate'),
-        marker: join(dir, 'failed'),
-        out: join(dir, 'out.jsonl'),
-      };
       const p = await rebalanceModule.build(values);
       const infos: RebalanceInfo[] = [];
-      const running = await p.startInThreads(MODULE, values, {
+      running = await p.startInThreads(MODULE, values, {
         parallelism: 2,
         checkpoints: { dir: join(dir, 'cp'), intervalMs: 100 },
         restart: { initialBackoffMs: 1, maxBackoffMs: 5 },
@@ -77,10 +78,10 @@ describe('rebalancing key groups between threads', () => {
       });
       await until(
         'a rebalance',
-        () => (running.metrics().rebalances ?? 0) >= 1,
+        () => (running!.metrics().rebalances ?? 0) >= 1,
         running.done,
         () => {
-          const step = running.metrics().steps['counts'];
+          const step = running!.metrics().steps['counts'];
           return {
             records: step?.recordsIn,
             busy: step?.subtaskBusyMicros,
@@ -112,6 +113,12 @@ describe('rebalancing key groups between threads', () => {
       }
       assert.deepEqual(new Map([...got].sort()), new Map([...oracle()].sort()));
     } finally {
+      // A failed assertion must not leave the run (and so this file's process) going at the gate.
+      if (running !== undefined) {
+        writeFileSync(values.gate, 'open');
+        running.stop();
+        await running.done.catch(() => {});
+      }
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -282,9 +282,10 @@ export class WindowOperator implements Operator {
     // (#fireSession). So a record that extends a session — most records — registers nothing;
     // registering its end at every record cost two timer-queue entries per record. No on-time
     // timer for a session the watermark already passed: it is emitted as late below, once.
+    // An open session needs only its on-time timer: the cleanup timer is set when that fires.
     if (!pending) {
       if (end - 1 > wm) this.#timers.registerOnce(end - 1, group, key, 0);
-      this.#timers.registerOnce(end - 1 + lateness + gap, group, key, 0);
+      else this.#timers.registerOnce(end - 1 + lateness + gap, group, key, 0);
     }
     if (end - 1 <= wm) this.#emit(key, start, end, acc, 'late');
     else if (this.#dirty !== undefined) this.#markDirty(start, key, group);
@@ -332,10 +333,11 @@ export class WindowOperator implements Operator {
     for (const s of sessions) {
       if (s.end - 1 + keep <= time) continue;
       left++;
-      // The chain goes on (see #addToSession): sessions that grew since these timers were set get
-      // theirs now (a time the watermark already passed fires in the same onWatermark loop).
+      // The chain goes on (see #addToSession): a session still open (it grew since this timer was
+      // set) gets its on-time timer now — a time the watermark already passed fires in the same
+      // onWatermark loop — and one that has fired gets its cleanup timer.
       if (s.end - 1 > time) timers.registerOnce(s.end - 1, group, key, 0);
-      timers.registerOnce(s.end - 1 + keep, group, key, 0);
+      else timers.registerOnce(s.end - 1 + keep, group, key, 0);
     }
     if (left === 0) this.#sessions.remove(group, key, 0);
     else if (left !== sessions.length)

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { arraySource, collectSink, Pipeline } from '../../src/index.ts';
+import { arraySource, collectSink, Pipeline, session, tumbling } from '../../src/index.ts';
 
 function pipeline(): Pipeline {
   const p = new Pipeline({ name: 'state-size', batchSize: 64 });
@@ -43,4 +43,26 @@ describe('state size per step (issue 17)', () => {
     assert.equal(m.steps['sum']!.stateEntries, 100);
     assert.equal(m.steps['sum']!.stateBytes, undefined);
   });
+
+  for (const [name, assigner] of [
+    ['session windows', session(300)],
+    ['tumbling windows', tumbling(1000)],
+  ] as const)
+    for (const parallelism of [1, 2])
+      it(`${name}, parallelism ${parallelism}: every window's state is gone once the watermark passed it and its lateness`, async () => {
+        // 100 keys, a record every 100 ms of event time over 5,000 s, with pauses that close sessions.
+        const records = Array.from({ length: 5000 }, (_, i) => ({
+          key: `k${i % 100}`,
+          t: i * 100 + (i % 7) * 1000,
+        }));
+        const p = new Pipeline({ name: 'window-state', batchSize: 64 });
+        p.source('in', arraySource(records), { timestamp: (r) => r.t, maxOutOfOrderness: 7000 })
+          .keyBy((r) => r.key)
+          .window(assigner, { allowedLateness: 2000 })
+          .count('windows')
+          .sink(collectSink(), 'out');
+        const m = await p.run({ parallelism });
+        assert.ok(m.steps['windows']!.recordsOut > 0);
+        assert.equal(m.steps['windows']!.stateEntries, 0, 'no window left in state');
+      });
 });

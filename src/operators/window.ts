@@ -254,13 +254,29 @@ export class WindowOperator implements Operator {
     const agg = this.#agg;
     let start = t;
     let end = t + gap;
-    let acc = agg.add(agg.create(), v);
     const sessions = this.#sessions.get(group, key, 0) ?? [];
     // Sessions are sorted and disjoint, so the ones the new one overlaps are one run [lo, hi):
     // skip those that end before it starts, then absorb while the next starts before its end.
     // Replaced in place, so an in-order record (the common case) costs no copy of the list and no sort.
     let lo = 0;
     while (lo < sessions.length && sessions[lo]!.end <= start) lo++;
+    // The common case: the record falls into one open session and reaches no other. It is added to
+    // that session's accumulator in place (no accumulator, session object or splice per record);
+    // its timers are pending already (see below).
+    const one = sessions[lo];
+    if (one !== undefined && one.start < end && one.end - 1 > wm) {
+      const grown = one.end > end ? one.end : end;
+      const next = sessions[lo + 1];
+      if (next === undefined || next.start >= grown) {
+        one.acc = agg.add(one.acc, v);
+        if (t < one.start) one.start = t;
+        one.end = grown;
+        this.#sessions.put(group, key, 0, sessions);
+        if (this.#dirty !== undefined) this.#markDirty(one.start, key, group);
+        return true;
+      }
+    }
+    let acc = agg.add(agg.create(), v);
     let hi = lo;
     // Whether a session this one absorbs is still open: its timers (or earlier ones) are pending.
     let pending = false;

@@ -265,7 +265,7 @@ export class WindowOperator implements Operator {
     // its timers are pending already (see below).
     const one = sessions[lo];
     if (one !== undefined && one.start < end && one.end - 1 > wm) {
-      const grown = one.end > end ? one.end : end;
+      const grown = Math.max(one.end, end);
       const next = sessions[lo + 1];
       if (next === undefined || next.start >= grown) {
         one.acc = agg.add(one.acc, v);

@@ -127,40 +127,62 @@ export async function main(args: string[]): Promise<void> {
   );
   const results = [];
   for (const zipf of exponents) {
-    const oracle = child(1, events, zipf, { preAggregate: true });
-    const on: Run[] = [];
-    const off: Run[] = [];
-    for (let r = 1; r <= rounds; r++)
-      for (const pre of r % 2 === 1 ? [true, false] : [false, true]) {
-        const run = child(2, events, zipf, { preAggregate: pre });
-        if (run.n !== oracle.n || run.sum !== oracle.sum || run.hash !== oracle.hash)
-          throw new Error(
-            `zipf ${zipf}, preAggregate ${pre}: results differ from parallelism 1 (${run.n}/${run.sum}/${run.hash} vs ${oracle.n}/${oracle.sum}/${oracle.hash})`,
-          );
-        (pre ? on : off).push(run);
-        process.stderr.write(
-          `skew: zipf ${zipf} pre-aggregation ${pre ? 'on ' : 'off'}: ${(events / run.secs / 1e6).toFixed(2)}M events/s, ${(events / run.cpuSecs / 1e6).toFixed(2)}M per CPU-s, window busy max/mean ${run.busySkew.toFixed(2)}\n`,
-        );
-      }
-    const summary = (runs: Run[]) => ({
-      eventsPerSec: Math.round(events / median(runs.map((x) => x.secs))),
-      eventsPerCpuSec: Math.round(events / median(runs.map((x) => x.cpuSecs))),
-      busySkew: round(median(runs.map((x) => x.busySkew))),
-    });
-    const a = summary(on);
-    const b = summary(off);
-    results.push({
-      zipf,
-      on: a,
-      off: b,
-      throughputRatio: round(a.eventsPerSec / b.eventsPerSec),
-      cpuRatio: round(a.eventsPerCpuSec / b.eventsPerCpuSec),
-      resultsEqual: true,
-    });
+    const { on, off } = alternate(events, zipf, rounds, 'pre-aggregation', (pre) => ({ preAggregate: pre }));
+    results.push(compared(zipf, events, on, off, false));
   }
   process.stdout.write(
     `${JSON.stringify({ bench: 'skew', events, threads: 2, keys: 10_000, rounds, results })}\n`,
   );
+}
+
+/**
+ * `rounds` alternating pairs of child runs on 2 threads, the arm "on" set up
+ * by `setup(true)`, "off" by `setup(false)`; every run's results are checked
+ * against a run at parallelism 1.
+ */
+function alternate(
+  events: number,
+  zipf: number,
+  rounds: number,
+  what: string,
+  setup: (on: boolean) => Setup,
+): { on: Run[]; off: Run[] } {
+  const oracle = child(1, events, zipf, { preAggregate: true });
+  const on: Run[] = [];
+  const off: Run[] = [];
+  for (let r = 1; r <= rounds; r++)
+    for (const arm of r % 2 === 1 ? [true, false] : [false, true]) {
+      const run = child(2, events, zipf, setup(arm));
+      if (run.n !== oracle.n || run.sum !== oracle.sum || run.hash !== oracle.hash)
+        throw new Error(
+          `zipf ${zipf}, ${what} ${arm ? 'on' : 'off'}: results differ from parallelism 1 (${run.n}/${run.sum}/${run.hash} vs ${oracle.n}/${oracle.sum}/${oracle.hash})`,
+        );
+      (arm ? on : off).push(run);
+      process.stderr.write(
+        `skew: zipf ${zipf} ${what} ${arm ? 'on ' : 'off'}: ${(events / run.secs / 1e6).toFixed(2)}M events/s, ${(events / run.cpuSecs / 1e6).toFixed(2)}M per CPU-s, window busy max/mean ${run.busySkew.toFixed(2)}${run.rebalances > 0 ? `, moves ${run.rebalances}` : ''}\n`,
+      );
+    }
+  return { on, off };
+}
+
+/** One exponent's result line: each arm's medians (with its moves: `moves`) and their ratios. */
+function compared(zipf: number, events: number, on: Run[], off: Run[], moves: boolean) {
+  const summary = (runs: Run[]) => ({
+    eventsPerSec: Math.round(events / median(runs.map((x) => x.secs))),
+    eventsPerCpuSec: Math.round(events / median(runs.map((x) => x.cpuSecs))),
+    busySkew: round(median(runs.map((x) => x.busySkew))),
+    ...(moves ? { rebalances: median(runs.map((x) => x.rebalances)) } : {}),
+  });
+  const a = summary(on);
+  const b = summary(off);
+  return {
+    zipf,
+    on: a,
+    off: b,
+    throughputRatio: round(a.eventsPerSec / b.eventsPerSec),
+    cpuRatio: round(a.eventsPerCpuSec / b.eventsPerCpuSec),
+    resultsEqual: true,
+  };
 }
 
 /** Rebalancing on vs off, both without pre-aggregation and with the same checkpoints. */
@@ -175,37 +197,11 @@ function rebalanceBench(
   );
   const results = [];
   for (const zipf of exponents) {
-    const oracle = child(1, events, zipf, { preAggregate: true });
-    const on: Run[] = [];
-    const off: Run[] = [];
-    for (let r = 1; r <= rounds; r++)
-      for (const move of r % 2 === 1 ? [true, false] : [false, true]) {
-        const run = child(2, events, zipf, { preAggregate: false, rebalance: { on: move, ...o } });
-        if (run.n !== oracle.n || run.sum !== oracle.sum || run.hash !== oracle.hash)
-          throw new Error(
-            `zipf ${zipf}, rebalance ${move}: results differ from parallelism 1 (${run.n}/${run.sum}/${run.hash} vs ${oracle.n}/${oracle.sum}/${oracle.hash})`,
-          );
-        (move ? on : off).push(run);
-        process.stderr.write(
-          `skew: zipf ${zipf} rebalance ${move ? 'on ' : 'off'}: ${(events / run.secs / 1e6).toFixed(2)}M events/s, ${(events / run.cpuSecs / 1e6).toFixed(2)}M per CPU-s, window busy max/mean ${run.busySkew.toFixed(2)}, moves ${run.rebalances}\n`,
-        );
-      }
-    const summary = (runs: Run[]) => ({
-      eventsPerSec: Math.round(events / median(runs.map((x) => x.secs))),
-      eventsPerCpuSec: Math.round(events / median(runs.map((x) => x.cpuSecs))),
-      busySkew: round(median(runs.map((x) => x.busySkew))),
-      rebalances: median(runs.map((x) => x.rebalances)),
-    });
-    const a = summary(on);
-    const b = summary(off);
-    results.push({
-      zipf,
-      on: a,
-      off: b,
-      throughputRatio: round(a.eventsPerSec / b.eventsPerSec),
-      cpuRatio: round(a.eventsPerCpuSec / b.eventsPerCpuSec),
-      resultsEqual: true,
-    });
+    const { on, off } = alternate(events, zipf, rounds, 'rebalance', (move) => ({
+      preAggregate: false,
+      rebalance: { on: move, ...o },
+    }));
+    results.push(compared(zipf, events, on, off, true));
   }
   process.stdout.write(
     `${JSON.stringify({ bench: 'skew-rebalance', events, threads: 2, keys: 10_000, rounds, checkpointMs: o.checkpointMs, rebalanceMs: o.everyMs, results })}\n`,

@@ -167,3 +167,65 @@ export class RateController {
     this.#tokensAt = now;
   }
 }
+
+/**
+ * A push source's side of rate control (HTTP ingest, MQTT): measures what its
+ * reader takes — records per poll, and the time from one poll to the next,
+ * while the pipeline worked on them or waited downstream — and re-estimates
+ * the rate every interval from that and what is still `queued`.
+ */
+export class PushRate {
+  readonly #rc: RateController;
+  readonly #timer: ReturnType<typeof setInterval>;
+  #lastTaken = 0;
+  #mark = performance.now();
+  #polls = 0;
+
+  /** Starts estimating; `onRate` gets each new rate. */
+  constructor(options: true | RateControlOptions, queued: () => number, onRate: (rate: number) => void) {
+    const rc = new RateController(options === true ? {} : options);
+    this.#rc = rc;
+    this.#timer = setInterval(() => {
+      const n = queued();
+      onRate(rc.update(Date.now(), n, this.#polls === 0 && n > 0));
+      this.#polls = 0;
+    }, rc.intervalMs);
+    this.#timer.unref();
+  }
+
+  /** The admitted rate, records/s. */
+  get rate(): number {
+    return this.#rc.rate;
+  }
+
+  /** See {@link RateController.admit}. */
+  admit(records: number, now: number): Admission {
+    return this.#rc.admit(records, now);
+  }
+
+  /** A poll starts: since the previous one returned, the pipeline worked on what that one took. */
+  polling(): void {
+    this.#polls++;
+    this.#rc.taken(this.#lastTaken, performance.now() - this.#mark);
+    this.#lastTaken = 0;
+  }
+
+  /** The poll returns `records`. */
+  took(records: number): void {
+    this.#lastTaken = records;
+    this.#mark = performance.now();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+/** A push source's `rateControl` option made into its {@link PushRate}, or undefined when off. */
+export function pushRate(
+  option: boolean | RateControlOptions | undefined,
+  queued: () => number,
+  onRate: (rate: number) => void,
+): PushRate | undefined {
+  return option === undefined || option === false ? undefined : new PushRate(option, queued, onRate);
+}

@@ -131,18 +131,7 @@ export class JobController {
    * durable and sinks have committed; `done` then resolves.
    */
   async stopWithSavepoint(dir: string): Promise<CheckpointInfo> {
-    const info = await this.#checkpoint('savepoint', dir);
-    this.#heldGates = false;
-    if (info.error !== undefined) {
-      for (const p of this.#subtasks?.participants ?? []) p.openGate();
-      throw info.error;
-    }
-    // The sources stayed paused since the barrier, so nothing after it reached a sink.
-    this.#finished = true;
-    this.#clearTimer();
-    await this.#subtasks?.cancel('savepoint');
-    this.#settle.resolve();
-    return info;
+    return this.#stopAt(this.#checkpoint('savepoint', dir));
   }
 
   /**
@@ -155,12 +144,18 @@ export class JobController {
   async stopWithCheckpoint(): Promise<CheckpointInfo> {
     if (this.#o.checkpoints === undefined)
       throw new EddyError('EDDY_CONFIG_INVALID', 'this run takes no checkpoints; it cannot stop at one');
-    const info = await this.#checkpoint('checkpoint', undefined, true);
+    return this.#stopAt(this.#checkpoint('checkpoint', undefined, true));
+  }
+
+  /** Stops the run at a checkpoint or savepoint that holds the sources paused; on its failure they resume. */
+  async #stopAt(taking: Promise<CheckpointInfo>): Promise<CheckpointInfo> {
+    const info = await taking;
     this.#heldGates = false;
     if (info.error !== undefined) {
       for (const p of this.#subtasks?.participants ?? []) p.openGate();
       throw info.error;
     }
+    // The sources stayed paused since the barrier, so nothing after it reached a sink.
     this.#finished = true;
     this.#clearTimer();
     await this.#subtasks?.cancel('savepoint');
@@ -232,23 +227,17 @@ export class JobController {
     const subtasks = this.#subtasks;
     if ((this.#finished && !this.#finalPending && kind === 'checkpoint') || subtasks === undefined) {
       this.#failed++;
-      return {
-        id: this.#nextId,
+      return notTaken(
+        this.#nextId,
         kind,
-        dir: '',
-        bytes: 0,
-        entries: 0,
-        alignmentMs: 0,
-        syncMs: 0,
-        asyncMs: 0,
-        durationMs: 0,
-        error: new EddyError(
+        0,
+        new EddyError(
           'EDDY_STATE_INVALID',
           subtasks === undefined
             ? 'the run has not started; no checkpoint taken'
             : 'the run has stopped; no checkpoint taken',
         ),
-      };
+      );
     }
     const id = this.#nextId++;
     const t0 = performance.now();
@@ -264,19 +253,13 @@ export class JobController {
         savepointDir,
         hold: hold || kind === 'savepoint',
       }),
-      this.#failure.then(
-        (error): CheckpointInfo => ({
+      this.#failure.then((error) =>
+        notTaken(
           id,
           kind,
-          dir: '',
-          bytes: 0,
-          entries: 0,
-          alignmentMs: 0,
-          syncMs: 0,
-          asyncMs: 0,
-          durationMs: performance.now() - t0,
-          error: new EddyError('EDDY_STATE_INVALID', `the run failed during ${kind} ${id}`, { cause: error }),
-        }),
+          performance.now() - t0,
+          new EddyError('EDDY_STATE_INVALID', `the run failed during ${kind} ${id}`, { cause: error }),
+        ),
       ),
     ]);
     if (info.error === undefined) {
@@ -287,6 +270,27 @@ export class JobController {
     this.#o.onCheckpoint?.(info);
     return info;
   }
+}
+
+/** What a checkpoint that was not taken (or did not finish) reports. */
+function notTaken(
+  id: number,
+  kind: 'checkpoint' | 'savepoint',
+  durationMs: number,
+  error: EddyError,
+): CheckpointInfo {
+  return {
+    id,
+    kind,
+    dir: '',
+    bytes: 0,
+    entries: 0,
+    alignmentMs: 0,
+    syncMs: 0,
+    asyncMs: 0,
+    durationMs,
+    error,
+  };
 }
 
 /** Sums every step's counters over subtasks; a watermark is the lowest over the subtasks where the step saw records. */

@@ -24,6 +24,7 @@ import { after, describe, it } from 'node:test';
 import { CheckpointStorage } from '../../src/checkpoint/storage.ts';
 import { DEFAULT_MAX_PARALLELISM } from '../../src/core/key-groups.ts';
 import { collectSink, type DeadLetter, jsonLinesSink, type Sink, type Source } from '../../src/index.ts';
+import { wrapPoll } from '../helpers/wrap-source.ts';
 import {
   buildPipeline,
   type Case,
@@ -144,23 +145,14 @@ function gated(sources: readonly Source<Rec>[], total: number) {
       waiter = undefined;
     }
   };
-  const gate = (source: Source<Rec>): Source<Rec> => ({
-    ...source,
-    async open(ctx) {
-      const reader = await source.open(ctx);
-      return {
-        ...(reader.splits === undefined ? {} : { splits: reader.splits }),
-        position: () => reader.position!(),
-        async poll(max) {
-          if (handed >= limit) return { values: [] };
-          const batch = await reader.poll(Math.min(max, limit - handed));
-          if (batch !== null) handed += batch.values.length;
-          notify();
-          return batch;
-        },
-      };
-    },
-  });
+  const gate = (source: Source<Rec>): Source<Rec> =>
+    wrapPoll(source, (_ctx, poll) => async (max) => {
+      if (handed >= limit) return { values: [] };
+      const batch = await poll(Math.min(max, limit - handed));
+      if (batch !== null) handed += batch.values.length;
+      notify();
+      return batch;
+    });
   return {
     sources: sources.map(gate),
     /** Lets records through up to `n` and resolves once they have been handed out. */

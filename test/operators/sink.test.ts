@@ -9,25 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generatorSource, jsonLinesSink, Pipeline, type Sink, type Source } from '../../src/index.ts';
+import { wrapPoll } from '../helpers/wrap-source.ts';
 
 const BATCH = 50;
 
 /** Counts the records every subtask's reader handed out. */
 function counted<T>(source: Source<T>, handed: { n: number }): Source<T> {
-  return {
-    ...source,
-    async open(ctx) {
-      const reader = await source.open(ctx);
-      return {
-        ...(reader.splits === undefined ? {} : { splits: reader.splits }),
-        async poll(max) {
-          const b = await reader.poll(max);
-          if (b !== null) handed.n += b.values.length;
-          return b;
-        },
-      };
-    },
-  };
+  return wrapPoll(source, (_ctx, poll) => async (max) => {
+    const b = await poll(max);
+    if (b !== null) handed.n += b.values.length;
+    return b;
+  });
 }
 
 function generator() {

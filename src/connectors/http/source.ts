@@ -35,7 +35,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { resolveDecodeLimits } from '../../codec/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../../core/connector.ts';
-import { RateController } from '../rate-control.ts';
+import { pushRate } from '../rate-control.ts';
 import { ACCEPTED_TYPES, bodyKind, recordsOf } from './body.ts';
 import { bearer } from './exposure.ts';
 import { type Bound, listen } from './listen.ts';
@@ -92,23 +92,13 @@ export function httpSource<T = unknown>(options: HttpSourceOptions<T>): HttpSour
       let closed = false;
       let wake: (() => void) | undefined;
       const room = () => o.queueSize - (queue.length - head);
-      const rc =
-        o.rateControl === undefined || o.rateControl === false
-          ? undefined
-          : new RateController(o.rateControl === true ? {} : o.rateControl);
-      // What the controller measures: records taken per poll, and the time the pipeline spent on them.
-      let lastTaken = 0;
-      let mark = performance.now();
-      let polls = 0;
-      const estimating =
-        rc === undefined
-          ? undefined
-          : setInterval(() => {
-              const queued = queue.length - head;
-              stats.rate = rc.update(Date.now(), queued, polls === 0 && queued > 0);
-              polls = 0;
-            }, rc.intervalMs);
-      estimating?.unref();
+      const rc = pushRate(
+        o.rateControl,
+        () => queue.length - head,
+        (rate) => {
+          stats.rate = rate;
+        },
+      );
 
       const answer = (
         res: ServerResponse,
@@ -203,12 +193,7 @@ export function httpSource<T = unknown>(options: HttpSourceOptions<T>): HttpSour
       waiters = [];
       return {
         async poll(max): Promise<SourceBatch<T>> {
-          polls++;
-          if (rc !== undefined) {
-            // Since the last poll returned, the pipeline worked on what it took (or waited downstream).
-            rc.taken(lastTaken, performance.now() - mark);
-            lastTaken = 0;
-          }
+          rc?.polling();
           if (head >= queue.length) {
             await new Promise<void>((resolve) => {
               const t = setTimeout(done, 50);
@@ -225,8 +210,7 @@ export function httpSource<T = unknown>(options: HttpSourceOptions<T>): HttpSour
           const end = Math.min(queue.length, head + max);
           const values = queue.slice(head, end);
           head = end;
-          lastTaken = values.length;
-          mark = performance.now();
+          rc?.took(values.length);
           if (head === queue.length) {
             queue = [];
             head = 0;
@@ -242,7 +226,7 @@ export function httpSource<T = unknown>(options: HttpSourceOptions<T>): HttpSour
           new Promise<void>((resolve) => {
             closed = true;
             bound = undefined;
-            if (estimating !== undefined) clearInterval(estimating);
+            rc?.stop();
             server.close(() => resolve());
             server.closeAllConnections();
           }),

@@ -34,7 +34,7 @@
  * session, not from the checkpoint).
  */
 import type { Source, SourceReader } from '../../core/connector.ts';
-import { RateController } from '../rate-control.ts';
+import { pushRate } from '../rate-control.ts';
 import { connectMqtt } from './connect.ts';
 import {
   type MqttSourceOptions,
@@ -78,25 +78,14 @@ export function mqttSource<T = unknown>(
       // The client waits here while the buffer is full: it reads no further packet until called (backpressure).
       let resume: (() => void) | undefined;
       let failure: Error | undefined;
-      const rc =
-        o.rateControl === undefined || o.rateControl === false
-          ? undefined
-          : new RateController(o.rateControl === true ? {} : o.rateControl);
-      // What the controller measures (as the HTTP source does): messages taken per poll, and the
-      // time from one poll to the next, while the pipeline worked on them or waited downstream.
-      let lastTaken = 0;
-      let mark = performance.now();
-      let polls = 0;
+      const rc = pushRate(
+        o.rateControl,
+        () => buffer.length - head,
+        (rate) => {
+          stats.rate = rate;
+        },
+      );
       let closed = false;
-      const estimating =
-        rc === undefined
-          ? undefined
-          : setInterval(() => {
-              const queued = buffer.length - head;
-              stats.rate = rc.update(Date.now(), queued, polls === 0 && queued > 0);
-              polls = 0;
-            }, rc.intervalMs);
-      estimating?.unref();
       // A message the rate has no token for waits here; the client reads nothing meanwhile.
       let waiting: ReturnType<typeof setTimeout> | undefined;
       const admit = (callback: () => void) => {
@@ -160,11 +149,7 @@ export function mqttSource<T = unknown>(
       const parse = o.parse;
       return {
         poll(max) {
-          polls++;
-          if (rc !== undefined) {
-            rc.taken(lastTaken, performance.now() - mark);
-            lastTaken = 0;
-          }
+          rc?.polling();
           // What is buffered is handed out first; then the run fails (and restarts, with backoff).
           if (failure !== undefined && head >= buffer.length) throw failure;
           const end = Math.min(buffer.length, head + max);
@@ -185,8 +170,7 @@ export function mqttSource<T = unknown>(
               );
             }
           }
-          lastTaken = end - head;
-          mark = performance.now();
+          rc?.took(end - head);
           head = end;
           if (head > 4096 && head * 2 > buffer.length) {
             buffer.splice(0, head);
@@ -203,7 +187,7 @@ export function mqttSource<T = unknown>(
         position: () => ({ replayable: false }),
         close: () => {
           closed = true;
-          clearInterval(estimating);
+          rc?.stop();
           clearTimeout(waiting);
           return client.endAsync().catch(() => {});
         },

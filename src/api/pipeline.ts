@@ -22,7 +22,7 @@ import type { ErrorPolicy } from '../operators/operator.ts';
 import { type MessagingStep, messagingSteps, observeWithOpenTelemetry } from '../ops/otel.ts';
 import { checkInt, DEAD_LETTERS_ID, LogicalGraph, type PlanNode } from '../plan/graph.ts';
 import type { JobGraph } from '../plan/job-graph.ts';
-import { physicalPlan } from '../plan/physical.ts';
+import { type PreAggregate, physicalPlan } from '../plan/physical.ts';
 import type { CheckpointInfo } from '../runtime/checkpoints.ts';
 import { Job, type JobOptions } from '../runtime/job.ts';
 import type { PhysicalPlan } from '../runtime/physical.ts';
@@ -63,8 +63,16 @@ export interface PipelineOptions {
    * key's records then cost its subtask one partial per batch of each
    * sender, not one record each. Default true; false sends every record to
    * its key's subtask (for comparison: `npm run bench -- skew`).
+   *
+   * `'split'`: partial key grouping instead. Every record first crosses to
+   * the less loaded of two subtasks its key group names, which pre-aggregate
+   * it, and the partials then go to the key's subtask. A hot key's records
+   * are then combined by two subtasks, and so are those of a source only
+   * subtask 0 reads (one that does not split its input: MQTT, HTTP ingest,
+   * a file), which `true` combines in subtask 0 alone. It pays a crossing
+   * per record, so it gains only where the combining is the costly part.
    */
-  readonly preAggregate?: boolean;
+  readonly preAggregate?: PreAggregate;
 }
 
 /**
@@ -105,7 +113,7 @@ const DEFAULTS = {
   batchSize: DEFAULT_BATCH_SIZE,
   lingerMs: DEFAULT_LINGER_MS,
   errorPolicy: 'dead-letter' as ErrorPolicy,
-  preAggregate: true,
+  preAggregate: true as PreAggregate,
 };
 
 /** Periodic checkpoints to a local directory. */
@@ -252,8 +260,12 @@ export class Pipeline {
         maxParallelism,
         'pick a smaller number of key groups',
       );
-    if (typeof o.preAggregate !== 'boolean')
-      throw configError('preAggregate must be true or false', o.preAggregate, 'leave it out for true');
+    if (typeof o.preAggregate !== 'boolean' && o.preAggregate !== 'split')
+      throw configError(
+        "preAggregate must be true, false or 'split'",
+        o.preAggregate,
+        'leave it out for true (combine in each subtask before the keyed exchange)',
+      );
     if (o.errorPolicy !== 'dead-letter' && o.errorPolicy !== 'fail') {
       throw configError('errorPolicy must be "dead-letter" or "fail"', o.errorPolicy, 'pick one of the two');
     }

@@ -213,9 +213,11 @@ function planText(p: PlanDescription): string {
     const how =
       t.arrival === 'hash'
         ? 'keyed exchange: each key to its key group’s subtask'
-        : t.arrival === 'gather'
-          ? 'gathered: runs in subtask 0'
-          : 'local';
+        : t.arrival === 'split'
+          ? 'split exchange: each key to the less loaded of two subtasks'
+          : t.arrival === 'gather'
+            ? 'gathered: runs in subtask 0'
+            : 'local';
     const what =
       t.preAggregates !== undefined
         ? `pre-aggregates for ${t.preAggregates} before the exchange`

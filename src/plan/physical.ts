@@ -5,7 +5,12 @@
  * - **Combiners.** With parallelism above 1, a window aggregation whose
  *   aggregator merges gets a step `<id>.local` before its exchange
  *   (`WindowCombiner`): the step then reads the records the combiner passed
- *   on (input 0) and its partials (input 1).
+ *   on (input 0) and its partials (input 1). The combiner runs in the
+ *   subtasks of its input, or, with `preAggregate: 'split'`, after an
+ *   exchange that spreads each key group over two subtasks by their load
+ *   (partial key grouping): a hot key's records, or those of a source only
+ *   subtask 0 reads, are then combined by two subtasks instead of one, at
+ *   the price of every record crossing subtasks.
  * - **Default dead letters.** If nothing reads `deadLetters()`, a sink is
  *   added for them (the runtime writes them to standard error).
  * - **Chaining.** A stateless stage joins its input's chain when that input
@@ -24,14 +29,26 @@ import { consumersOf, DEAD_LETTERS_ID, type LogicalGraph, type PlanNode } from '
 /** The id of the sink the plan adds when nothing reads the dead letters. */
 export const DEFAULT_DEAD_LETTERS_ID = 'dead-letters.default';
 
+/**
+ * How window aggregations whose aggregator merges are pre-aggregated at
+ * parallelism > 1 (`PipelineOptions.preAggregate`): not at all (`false`), in
+ * each upstream subtask before the keyed exchange (`true`), or after an
+ * exchange that spreads each key over two subtasks (`'split'`).
+ */
+export type PreAggregate = boolean | 'split';
+
 export function physicalPlan(
   graph: LogicalGraph,
   parallelism: number,
   maxParallelism: number,
-  preAggregate = true,
+  preAggregate: PreAggregate = true,
 ): PhysicalPlan {
   const combinerOf = new Map<string, string>();
-  const nodes = preAggregate ? withCombiners(graph.ordered(), parallelism, combinerOf) : graph.ordered();
+  const split = new Set<string>();
+  const nodes =
+    preAggregate === false
+      ? graph.ordered()
+      : withCombiners(graph.ordered(), parallelism, combinerOf, preAggregate === 'split' ? split : undefined);
   let consumers = consumersOf(nodes);
   if (consumers.get(DEAD_LETTERS_ID)?.[0]?.length === 0) {
     // No `sink`: the runtime gives this one its default writer.
@@ -69,11 +86,13 @@ export function physicalPlan(
   const arrival = (node: PlanNode): Arrival =>
     parallelism === 1
       ? 'local'
-      : node.keyed
-        ? 'hash'
-        : node.kind === 'sink' && node.sink?.parallel !== true
-          ? 'gather'
-          : 'local';
+      : split.has(node.id)
+        ? 'split'
+        : node.keyed
+          ? 'hash'
+          : node.kind === 'sink' && node.sink?.parallel !== true
+            ? 'gather'
+            : 'local';
   const vertices: Vertex[] = [];
   for (const node of nodes) {
     if (headOf.has(node.id) && headOf.get(node.id) !== node.id) continue; // runs in its chain's task
@@ -129,8 +148,17 @@ function combinerFor(node: PlanNode): (() => Operator) | undefined {
   return () => new WindowCombiner(w.assigner, w.aggregator, node.id);
 }
 
-/** The nodes with a combiner before each window aggregation that takes one (parallelism > 1). */
-function withCombiners(nodes: PlanNode[], parallelism: number, combinerOf: Map<string, string>): PlanNode[] {
+/**
+ * The nodes with a combiner before each window aggregation that takes one
+ * (parallelism > 1); with `split`, the combiners' ids are added to it (their
+ * input arrives by a split exchange).
+ */
+function withCombiners(
+  nodes: PlanNode[],
+  parallelism: number,
+  combinerOf: Map<string, string>,
+  split: Set<string> | undefined,
+): PlanNode[] {
   if (parallelism === 1) return nodes;
   const taken = new Set(nodes.map((node) => node.id));
   const out: PlanNode[] = [];
@@ -144,6 +172,7 @@ function withCombiners(nodes: PlanNode[], parallelism: number, combinerOf: Map<s
     for (let i = 2; taken.has(id); i++) id = `${node.id}.local-${i}`;
     taken.add(id);
     combinerOf.set(id, node.id);
+    split?.add(id);
     out.push({
       id,
       kind: node.kind,

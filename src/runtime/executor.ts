@@ -509,6 +509,7 @@ export class Executor {
             targets: [],
             channel: channelBase(consumer, input) + this.subtask,
             workerOf,
+            ...(consumer.arrival === 'split' ? { sent: new Float64Array(n) } : {}),
           };
           this.#exchanges.push({ edge, consumer: id });
           return edge;

@@ -13,10 +13,13 @@ import type { Operator } from '../operators/operator.ts';
 
 /**
  * How a vertex's inputs arrive: from its own subtask (`local`), from every
- * subtask to the one that owns the record's key group (`hash`), or from every
- * subtask into subtask 0 (`gather`: sinks, which are not parallel yet).
+ * subtask to the one that owns the record's key group (`hash`), from every
+ * subtask into subtask 0 (`gather`: sinks that are not parallel), or from
+ * every subtask to the less loaded of two subtasks chosen by the record's key
+ * group (`split`: partial key grouping, for a combiner that holds no state
+ * across a barrier, so a key may be spread).
  */
-export type Arrival = 'local' | 'hash' | 'gather';
+export type Arrival = 'local' | 'hash' | 'gather' | 'split';
 
 /** One task of each subtask. */
 export interface Vertex {

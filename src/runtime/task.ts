@@ -31,19 +31,24 @@ export interface ChannelTarget {
 /**
  * An edge that crosses subtasks. `hash` sends each record to the subtask that
  * owns its key group (the records carry groups from their keyBy); `gather`
- * sends everything to subtask 0 (sinks that are not parallel). Watermarks,
- * idleness and the end go to every target (`gather`: to subtask 0), each on
- * this subtask's own channel, so the consumer's watermark is the minimum over
- * its upstream subtasks.
+ * sends everything to subtask 0 (sinks that are not parallel); `split` sends
+ * each record to one of two subtasks its key group names, the one this
+ * subtask has sent fewer records to so far (partial key grouping, Nasir et
+ * al., ICDE 2015: a hot key's records spread over two subtasks while every
+ * key still touches at most two). Watermarks, idleness and the end go to every
+ * target (`gather`: to subtask 0), each on this subtask's own channel, so the
+ * consumer's watermark is the minimum over its upstream subtasks.
  */
 export interface ExchangeEdge {
-  readonly kind: 'hash' | 'gather';
+  readonly kind: 'hash' | 'gather' | 'split';
   /** The consumer's task in each subtask, filled in when the subtasks are wired together. */
   readonly targets: ChannelTarget[];
   /** The channel this subtask writes to on every target. */
   readonly channel: number;
   /** Key group → subtask (hash edges). */
   readonly workerOf: Int32Array;
+  /** Split edges: the records this subtask sent to each target (its local estimate of their load). */
+  readonly sent?: Float64Array;
 }
 
 export type AnyEdge = Edge | ExchangeEdge;
@@ -73,9 +78,10 @@ function partition(e: ExchangeEdge, batch: Batch): void {
         : { values: [], times: [], keys: [], groups: [], floors: [] },
     );
   const workerOf = e.workerOf;
+  const sent = e.sent;
   for (let i = 0; i < values.length; i++) {
     const g = groups[i]!;
-    const part = parts[workerOf[g]!]!;
+    const part = parts[sent === undefined ? workerOf[g]! : lessLoaded(sent, g, n)]!;
     part.values.push(values[i]);
     part.times.push(times[i]!);
     part.keys.push(keys[i]!);
@@ -83,6 +89,20 @@ function partition(e: ExchangeEdge, batch: Batch): void {
     if (floors !== undefined) part.floors!.push(floors[i]!);
   }
   for (let t = 0; t < n; t++) if (parts[t]!.values.length > 0) targets[t]!.receive(parts[t]!, e.channel);
+}
+
+/**
+ * A split edge's choice for key group `g` among `n` subtasks: its two
+ * candidates are `g mod n` and another subtask drawn from a hash of `g`
+ * (never the same one), and it takes the one it has sent fewer records to.
+ */
+export function lessLoaded(sent: Float64Array, g: number, n: number): number {
+  const first = g % n;
+  const h = Math.imul(g ^ (g >>> 16), 0x45d9f3b) >>> 0;
+  const second = (first + 1 + (h % (n - 1))) % n;
+  const chosen = sent[first]! <= sent[second]! ? first : second;
+  sent[chosen] = sent[chosen]! + 1;
+  return chosen;
 }
 
 /** Calls `fn` with (task, channel) for every task an edge reaches with watermarks, idleness and the end. */

@@ -119,6 +119,12 @@ export interface Case {
   readonly sources: 1 | 2;
   /** The records pass through an async map (mapAsync) before the keyBy. */
   readonly async: boolean;
+  /**
+   * Skewed keys: about 80 % of the records carry the case's first key (a hot
+   * key); window aggregations then spread it over two subtasks
+   * (`preAggregate: 'split'`).
+   */
+  readonly hot: boolean;
 }
 
 /** Keys that have broken things: lone surrogates, prototype names, numbers next to their strings. */
@@ -205,12 +211,21 @@ export function makeCase(seed: number): Case {
   const poison = r.chance(0.3);
   // Drawn last, so the cases of earlier seeds stay as they were.
   const sources = r.chance(0.3) ? 2 : 1;
-  return { seed, records, splits, generator, bound, batchSize, op, poison, sources, async: r.chance(0.2) };
+  const async = r.chance(0.2);
+  const hot = r.chance(0.25) && keys.length > 1;
+  // A hot case's keys are redrawn from a generator of their own, so the other draws stay as they were.
+  const skewed = hot ? withHotKey(records, keys, new Rng(seed * 131)) : records;
+  return { seed, records: skewed, splits, generator, bound, batchSize, op, poison, sources, async, hot };
+}
+
+/** The records with about 80 % of them moved to the first key. */
+function withHotKey(records: readonly Rec[], keys: readonly Key[], r: Rng): Rec[] {
+  return records.map((rec) => (r.chance(0.8) ? { ...rec, k: keys[0]! } : rec));
 }
 
 export function describeCase(c: Case): string {
   const src = `${c.sources === 2 ? 'two sources, ' : ''}${c.generator ? `generator(${c.splits} splits)` : 'array'}`;
-  const extras = `${c.poison ? ', poison' : ''}${c.async ? ', mapAsync' : ''}`;
+  const extras = `${c.poison ? ', poison' : ''}${c.async ? ', mapAsync' : ''}${c.hot ? ', hot key' : ''}, preAggregate ${preAggregateOf(c)}`;
   return `${c.records.length} records from ${src}, bound ${c.bound}, batch ${c.batchSize}${extras}, ${JSON.stringify(c.op)}`;
 }
 
@@ -275,6 +290,18 @@ export interface Sinks {
 }
 
 /** The pipeline of a case; `source` replaces the case's own source (a gated one, for crashes). */
+/**
+ * How a case pre-aggregates its window aggregations at parallelism > 1: a
+ * case with a hot key after a split exchange (partial key grouping: the hot
+ * key spread over two subtasks); the others in each subtask (the default),
+ * split, or not at all, from a hash of the seed, so no draw of the case
+ * changes and every mode (threads, kills) meets each of the three.
+ */
+export function preAggregateOf(c: Case): NonNullable<PipelineOptions['preAggregate']> {
+  if (c.hot) return 'split';
+  return ([true, 'split', true, false] as const)[(Math.imul(c.seed, 0x9e3779b1) >>> 0) % 4]!;
+}
+
 export function buildPipeline(
   c: Case,
   sinks: Sinks,
@@ -286,6 +313,7 @@ export function buildPipeline(
 ): Pipeline {
   const p = new Pipeline({
     name: `diff-${c.seed}`,
+    preAggregate: preAggregateOf(c),
     ...(options.state === undefined ? {} : { state: options.state }),
   });
   const sourceOptions = { timestamp: (r: Rec) => r.t, maxOutOfOrderness: c.bound, batchSize: c.batchSize };

@@ -4,7 +4,9 @@
  * merge, counts), window and interval joins, keyed process functions with
  * timers, rolling aggregates — over random inputs with disorder, records
  * beyond the bound, throwing user functions, awkward keys (lone surrogates,
- * `__proto__`, numbers beside their strings) and batch sizes from 1 up, run
+ * `__proto__`, numbers beside their strings), hot keys (80 % of the records
+ * on one key, its window aggregation split over two subtasks), window
+ * aggregations pre-aggregated locally, split or not at all, and batch sizes from 1 up, run
  * at parallelism 1, 2 and 3 in this thread, in worker threads, on the durable
  * state backend, and killed mid-run and resumed from a checkpoint (at another
  * parallelism), each compared with a batch oracle written independently of

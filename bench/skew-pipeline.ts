@@ -38,6 +38,16 @@ function mix(x: number): number {
   return h;
 }
 
+/** Where the aggregator's extra work goes, so that it cannot be optimised away. */
+export let burned = 0;
+
+/** `rounds` rounds of a hash: work that costs the same on every thread. */
+function burn(x: number, rounds: number): number {
+  let h = x | 0;
+  for (let j = 0; j < rounds; j++) h = mix(h + j);
+  return h;
+}
+
 /** Key `i`'s cumulative probability under Zipf `s` over `keys` keys. */
 function zipfCdf(keys: number, s: number): Float64Array {
   const cdf = new Float64Array(keys);
@@ -55,7 +65,23 @@ export default definePipeline({
     events: { type: 'number', default: 4_000_000, min: 1, description: 'how many events' },
     keys: { type: 'number', default: 10_000, min: 1, description: 'how many keys' },
     zipf: { type: 'number', default: 1.5, min: 0, description: 'the Zipf exponent' },
-    preAggregate: { type: 'boolean', default: true, description: 'local-global aggregation' },
+    preAggregate: {
+      type: 'string',
+      default: 'true',
+      description: "local-global aggregation: true, false, or 'split' (partial key grouping)",
+    },
+    addCost: {
+      type: 'number',
+      default: 0,
+      min: 0,
+      description: 'extra work per record in the aggregator (hash rounds), as a costly aggregator would do',
+    },
+    splits: {
+      type: 'number',
+      default: 8,
+      min: 1,
+      description: 'how many shares the source reads (1: only subtask 0 reads, as with MQTT or a file)',
+    },
   },
   build(o) {
     const cdf = zipfCdf(o.keys, o.zipf);
@@ -70,14 +96,16 @@ export default definePipeline({
       }
       return lo;
     };
-    const p = new Pipeline({ name: 'bench-skew', preAggregate: o.preAggregate });
+    const preAggregate = o.preAggregate === 'split' ? 'split' : o.preAggregate === 'true';
+    const cost = o.addCost;
+    const p = new Pipeline({ name: 'bench-skew', preAggregate });
     p.source(
       'events',
       generatorSource({
         count: o.events,
         startTime: 0,
         eventsPerSecond: 200_000,
-        splits: 8,
+        splits: o.splits,
         make: (i) => ({ key: keyOf(i), value: i & 1023 }),
       }),
     )
@@ -89,6 +117,7 @@ export default definePipeline({
           add(acc, e: { value: number }) {
             acc.n++;
             acc.sum += e.value;
+            if (cost > 0) burned = burn(burned + e.value, cost);
             return acc;
           },
           result: (acc) => ({ n: acc.n, sum: acc.sum }),

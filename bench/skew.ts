@@ -14,6 +14,14 @@
  * weighed every `--rebalance-ms`, default 1000) on vs off; "on" also reports
  * how many times groups moved.
  *
+ * `--split` compares partial key grouping (`preAggregate: 'split'`: each
+ * key's records combined by the less loaded of two subtasks) with the
+ * default local pre-aggregation, and then with none, over a source only
+ * subtask 0 reads (`splits: 1`, as MQTT, HTTP ingest or a file), where
+ * local combining runs in subtask 0 alone; it also reports the combiner's
+ * max/mean busy time over its subtasks (`combineSkew`). `--add-cost N` adds N
+ * hash rounds to every add, as a costly aggregator (sketches, top-N) would.
+ *
  * Output: progress on stderr, then one JSON line on stdout:
  * {"bench":"skew","events":…,"results":[{"zipf":1.5,"on":{…},"off":{…},"throughputRatio":…}]}
  * ({"bench":"skew-rebalance",…} with --rebalance)
@@ -36,18 +44,31 @@ interface Run {
   busySkew: number;
   /** Times key groups moved (rebalancing runs). */
   rebalances: number;
+  /** The combiner's (`window.local`) busiest subtask ÷ the mean of its subtasks; 0 without one. */
+  combineSkew: number;
 }
 
 /** How a threaded run is set up: pre-aggregation, or rebalancing with checkpoints. */
 interface Setup {
-  readonly preAggregate: boolean;
+  readonly preAggregate: boolean | 'split';
+  /** The source's shares (default 8: every thread reads). */
+  readonly splits?: number;
+  /** Extra hash rounds per record in the aggregator's add (default 0). */
+  readonly addCost?: number;
   /** Rebalancing runs: checkpoint and rebalance intervals (ms), and whether to rebalance. */
   readonly rebalance?: { readonly on: boolean; readonly checkpointMs: number; readonly everyMs: number };
 }
 
 async function runChild(parallelism: number, events: number, zipf: number, setup: Setup): Promise<Run> {
   const mod = (await import(MODULE.href)) as typeof import('./skew-pipeline.ts');
-  const values = { events, keys: 10_000, zipf, preAggregate: setup.preAggregate };
+  const values = {
+    events,
+    keys: 10_000,
+    zipf,
+    preAggregate: String(setup.preAggregate),
+    splits: setup.splits ?? 8,
+    addCost: setup.addCost ?? 0,
+  };
   const pipeline = await mod.default.build(values);
   const r = setup.rebalance;
   const dir = r === undefined ? undefined : mkdtempSync(join(tmpdir(), 'eddy-bench-skew-'));
@@ -69,15 +90,21 @@ async function runChild(parallelism: number, events: number, zipf: number, setup
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   const secs = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const busy = running.metrics().steps['window']?.subtaskBusyMicros ?? [];
-  const mean = busy.reduce((a, b) => a + b, 0) / Math.max(1, busy.length);
+  const steps = running.metrics().steps;
   return {
     secs,
     cpuSecs: (cpu.user + cpu.system) / 1e6,
     ...mod.checksum,
-    busySkew: mean > 0 ? Math.max(...busy) / mean : 1,
+    busySkew: maxOverMean(steps['window']?.subtaskBusyMicros ?? []) || 1,
     rebalances: running.metrics().rebalances ?? 0,
+    combineSkew: maxOverMean(steps['window.local']?.subtaskBusyMicros ?? []),
   };
+}
+
+/** The largest ÷ the mean (0 when there is nothing). */
+function maxOverMean(xs: readonly number[]): number {
+  const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  return mean > 0 ? Math.max(...xs) / mean : 0;
 }
 
 function child(parallelism: number, events: number, zipf: number, setup: Setup): Run {
@@ -110,6 +137,8 @@ export async function main(args: string[]): Promise<void> {
       rounds: { type: 'string', default: '3' },
       zipf: { type: 'string', default: '1.0,1.5,2.0' },
       rebalance: { type: 'boolean', default: false },
+      split: { type: 'boolean', default: false },
+      'add-cost': { type: 'string', default: '0' },
       'checkpoint-ms': { type: 'string', default: '1000' },
       'rebalance-ms': { type: 'string', default: '1000' },
     },
@@ -117,6 +146,7 @@ export async function main(args: string[]): Promise<void> {
   const events = Number(values.events);
   const rounds = Number(values.rounds);
   const exponents = values.zipf.split(',').map(Number);
+  if (values.split) return splitBench(events, rounds, exponents, Number(values['add-cost']));
   if (values.rebalance)
     return rebalanceBench(events, rounds, exponents, {
       checkpointMs: Number(values['checkpoint-ms']),
@@ -171,6 +201,7 @@ function compared(zipf: number, events: number, on: Run[], off: Run[], moves: bo
     eventsPerSec: Math.round(events / median(runs.map((x) => x.secs))),
     eventsPerCpuSec: Math.round(events / median(runs.map((x) => x.cpuSecs))),
     busySkew: round(median(runs.map((x) => x.busySkew))),
+    combineSkew: round(median(runs.map((x) => x.combineSkew))),
     ...(moves ? { rebalances: median(runs.map((x) => x.rebalances)) } : {}),
   });
   const a = summary(on);
@@ -183,6 +214,34 @@ function compared(zipf: number, events: number, on: Run[], off: Run[], moves: bo
     cpuRatio: round(a.eventsPerCpuSec / b.eventsPerCpuSec),
     resultsEqual: true,
   };
+}
+
+/** Partial key grouping against local pre-aggregation, then against none, over a source subtask 0 reads alone. */
+function splitBench(events: number, rounds: number, exponents: number[], addCost: number): void {
+  process.stderr.write(
+    `skew --split: ${events.toLocaleString()} events from a source subtask 0 reads alone, 10,000 Zipf keys, 1 s tumbling count/sum (+${addCost} hash rounds per add), 2 worker threads; partial key grouping ('split') vs local pre-aggregation, then vs none; ${rounds} alternating rounds per exponent\n`,
+  );
+  const results = [];
+  for (const zipf of exponents) {
+    const local = alternate(events, zipf, rounds, 'split (vs local)', (split) => ({
+      preAggregate: split ? 'split' : true,
+      splits: 1,
+      addCost,
+    }));
+    const none = alternate(events, zipf, rounds, 'split (vs none)', (split) => ({
+      preAggregate: split ? 'split' : false,
+      splits: 1,
+      addCost,
+    }));
+    results.push({
+      zipf,
+      vsLocal: compared(zipf, events, local.on, local.off, false),
+      vsNone: compared(zipf, events, none.on, none.off, false),
+    });
+  }
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'skew-split', events, threads: 2, keys: 10_000, rounds, sourceSplits: 1, addCost, results })}\n`,
+  );
 }
 
 /** Rebalancing on vs off, both without pre-aggregation and with the same checkpoints. */

@@ -30,12 +30,25 @@ const sink: Sink<Result> = {
   }),
 };
 
-function mix(x: number): number {
+export function mix(x: number): number {
   let h = Math.imul(x | 0, 0x9e3779b1) ^ ((x / 4294967296) | 0);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   return h;
+}
+
+/** Record `i`'s rank (0 = the most frequent) under the Zipf `cdf`: from a hash of `i` alone. */
+export function zipfRank(cdf: Float64Array, i: number): number {
+  const u = (mix(i) >>> 0) / 4294967296;
+  let lo = 0;
+  let hi = cdf.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cdf[mid]! < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Where the aggregator's extra work goes, so that it cannot be optimised away. */
@@ -49,7 +62,7 @@ function burn(x: number, rounds: number): number {
 }
 
 /** Key `i`'s cumulative probability under Zipf `s` over `keys` keys. */
-function zipfCdf(keys: number, s: number): Float64Array {
+export function zipfCdf(keys: number, s: number): Float64Array {
   const cdf = new Float64Array(keys);
   let total = 0;
   for (let i = 0; i < keys; i++) total += 1 / (i + 1) ** s;
@@ -85,17 +98,7 @@ export default definePipeline({
   },
   build(o) {
     const cdf = zipfCdf(o.keys, o.zipf);
-    const keyOf = (i: number) => {
-      const u = (mix(i) >>> 0) / 4294967296;
-      let lo = 0;
-      let hi = cdf.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (cdf[mid]! < u) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo;
-    };
+    const keyOf = (i: number) => zipfRank(cdf, i);
     const preAggregate = o.preAggregate === 'split' ? 'split' : o.preAggregate === 'true';
     const cost = o.addCost;
     const p = new Pipeline({ name: 'bench-skew', preAggregate });

@@ -22,6 +22,9 @@
  * max/mean busy time over its subtasks (`combineSkew`). `--add-cost N` adds N
  * hash rounds to every add, as a costly aggregator (sketches, top-N) would.
  *
+ * `--job q5` runs Nexmark q5 over Zipf-skewed bids instead (skew-q5-pipeline.ts:
+ * the window step weighed is its per-auction count).
+ *
  * Output: progress on stderr, then one JSON line on stdout:
  * {"bench":"skew","events":…,"results":[{"zipf":1.5,"on":{…},"off":{…},"throughputRatio":…}]}
  * ({"bench":"skew-rebalance",…} with --rebalance)
@@ -32,7 +35,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const MODULE = new URL('./skew-pipeline.ts', import.meta.url);
+/** The jobs: the keyed window aggregation over Zipf keys, or Nexmark q5 over Zipf-skewed bids; and the window step whose busy time is weighed. */
+const JOBS = {
+  zipf: { module: new URL('./skew-pipeline.ts', import.meta.url), window: 'window' },
+  q5: { module: new URL('./skew-q5-pipeline.ts', import.meta.url), window: 'q5-count' },
+} as const;
+type JobName = keyof typeof JOBS;
 
 interface Run {
   secs: number;
@@ -50,6 +58,7 @@ interface Run {
 
 /** How a threaded run is set up: pre-aggregation, or rebalancing with checkpoints. */
 interface Setup {
+  readonly job?: JobName;
   readonly preAggregate: boolean | 'split';
   /** The source's shares (default 8: every thread reads). */
   readonly splits?: number;
@@ -60,7 +69,8 @@ interface Setup {
 }
 
 async function runChild(parallelism: number, events: number, zipf: number, setup: Setup): Promise<Run> {
-  const mod = (await import(MODULE.href)) as typeof import('./skew-pipeline.ts');
+  const job = JOBS[setup.job ?? 'zipf'];
+  const mod = (await import(job.module.href)) as typeof import('./skew-pipeline.ts');
   const values = {
     events,
     keys: 10_000,
@@ -77,7 +87,7 @@ async function runChild(parallelism: number, events: number, zipf: number, setup
   const running =
     parallelism === 1
       ? await pipeline.start({ parallelism: 1 })
-      : await pipeline.startInThreads(MODULE.href, values, {
+      : await pipeline.startInThreads(job.module.href, values, {
           parallelism,
           ...(r === undefined || dir === undefined
             ? {}
@@ -95,9 +105,9 @@ async function runChild(parallelism: number, events: number, zipf: number, setup
     secs,
     cpuSecs: (cpu.user + cpu.system) / 1e6,
     ...mod.checksum,
-    busySkew: maxOverMean(steps['window']?.subtaskBusyMicros ?? []) || 1,
+    busySkew: maxOverMean(steps[job.window]?.subtaskBusyMicros ?? []) || 1,
     rebalances: running.metrics().rebalances ?? 0,
-    combineSkew: maxOverMean(steps['window.local']?.subtaskBusyMicros ?? []),
+    combineSkew: maxOverMean(steps[`${job.window}.local`]?.subtaskBusyMicros ?? []),
   };
 }
 
@@ -138,6 +148,7 @@ export async function main(args: string[]): Promise<void> {
       zipf: { type: 'string', default: '1.0,1.5,2.0' },
       rebalance: { type: 'boolean', default: false },
       split: { type: 'boolean', default: false },
+      job: { type: 'string', default: 'zipf' },
       'add-cost': { type: 'string', default: '0' },
       'checkpoint-ms': { type: 'string', default: '1000' },
       'rebalance-ms': { type: 'string', default: '1000' },
@@ -146,9 +157,12 @@ export async function main(args: string[]): Promise<void> {
   const events = Number(values.events);
   const rounds = Number(values.rounds);
   const exponents = values.zipf.split(',').map(Number);
-  if (values.split) return splitBench(events, rounds, exponents, Number(values['add-cost']));
+  if (!(values.job in JOBS))
+    throw new Error(`--job must be one of ${Object.keys(JOBS).join(', ')}; received "${values.job}"`);
+  const job = values.job as JobName;
+  if (values.split) return splitBench(job, events, rounds, exponents, Number(values['add-cost']));
   if (values.rebalance)
-    return rebalanceBench(events, rounds, exponents, {
+    return rebalanceBench(job, events, rounds, exponents, {
       checkpointMs: Number(values['checkpoint-ms']),
       everyMs: Number(values['rebalance-ms']),
     });
@@ -157,11 +171,13 @@ export async function main(args: string[]): Promise<void> {
   );
   const results = [];
   for (const zipf of exponents) {
-    const { on, off } = alternate(events, zipf, rounds, 'pre-aggregation', (pre) => ({ preAggregate: pre }));
+    const { on, off } = alternate(job, events, zipf, rounds, 'pre-aggregation', (pre) => ({
+      preAggregate: pre,
+    }));
     results.push(compared(zipf, events, on, off, false));
   }
   process.stdout.write(
-    `${JSON.stringify({ bench: 'skew', events, threads: 2, keys: 10_000, rounds, results })}\n`,
+    `${JSON.stringify({ bench: 'skew', job, events, threads: 2, keys: 10_000, rounds, results })}\n`,
   );
 }
 
@@ -171,18 +187,20 @@ export async function main(args: string[]): Promise<void> {
  * against a run at parallelism 1.
  */
 function alternate(
+  job: JobName,
   events: number,
   zipf: number,
   rounds: number,
   what: string,
   setup: (on: boolean) => Setup,
 ): { on: Run[]; off: Run[] } {
-  const oracle = child(1, events, zipf, { preAggregate: true });
+  const { rebalance: _, ...same } = setup(true);
+  const oracle = child(1, events, zipf, { ...same, job, preAggregate: true });
   const on: Run[] = [];
   const off: Run[] = [];
   for (let r = 1; r <= rounds; r++)
     for (const arm of r % 2 === 1 ? [true, false] : [false, true]) {
-      const run = child(2, events, zipf, setup(arm));
+      const run = child(2, events, zipf, { ...setup(arm), job });
       if (run.n !== oracle.n || run.sum !== oracle.sum || run.hash !== oracle.hash)
         throw new Error(
           `zipf ${zipf}, ${what} ${arm ? 'on' : 'off'}: results differ from parallelism 1 (${run.n}/${run.sum}/${run.hash} vs ${oracle.n}/${oracle.sum}/${oracle.hash})`,
@@ -217,18 +235,24 @@ function compared(zipf: number, events: number, on: Run[], off: Run[], moves: bo
 }
 
 /** Partial key grouping against local pre-aggregation, then against none, over a source subtask 0 reads alone. */
-function splitBench(events: number, rounds: number, exponents: number[], addCost: number): void {
+function splitBench(
+  job: JobName,
+  events: number,
+  rounds: number,
+  exponents: number[],
+  addCost: number,
+): void {
   process.stderr.write(
     `skew --split: ${events.toLocaleString()} events from a source subtask 0 reads alone, 10,000 Zipf keys, 1 s tumbling count/sum (+${addCost} hash rounds per add), 2 worker threads; partial key grouping ('split') vs local pre-aggregation, then vs none; ${rounds} alternating rounds per exponent\n`,
   );
   const results = [];
   for (const zipf of exponents) {
-    const local = alternate(events, zipf, rounds, 'split (vs local)', (split) => ({
+    const local = alternate(job, events, zipf, rounds, 'split (vs local)', (split) => ({
       preAggregate: split ? 'split' : true,
       splits: 1,
       addCost,
     }));
-    const none = alternate(events, zipf, rounds, 'split (vs none)', (split) => ({
+    const none = alternate(job, events, zipf, rounds, 'split (vs none)', (split) => ({
       preAggregate: split ? 'split' : false,
       splits: 1,
       addCost,
@@ -240,12 +264,13 @@ function splitBench(events: number, rounds: number, exponents: number[], addCost
     });
   }
   process.stdout.write(
-    `${JSON.stringify({ bench: 'skew-split', events, threads: 2, keys: 10_000, rounds, sourceSplits: 1, addCost, results })}\n`,
+    `${JSON.stringify({ bench: 'skew-split', job, events, threads: 2, keys: 10_000, rounds, sourceSplits: 1, addCost, results })}\n`,
   );
 }
 
 /** Rebalancing on vs off, both without pre-aggregation and with the same checkpoints. */
 function rebalanceBench(
+  job: JobName,
   events: number,
   rounds: number,
   exponents: number[],
@@ -256,14 +281,14 @@ function rebalanceBench(
   );
   const results = [];
   for (const zipf of exponents) {
-    const { on, off } = alternate(events, zipf, rounds, 'rebalance', (move) => ({
+    const { on, off } = alternate(job, events, zipf, rounds, 'rebalance', (move) => ({
       preAggregate: false,
       rebalance: { on: move, ...o },
     }));
     results.push(compared(zipf, events, on, off, true));
   }
   process.stdout.write(
-    `${JSON.stringify({ bench: 'skew-rebalance', events, threads: 2, keys: 10_000, rounds, checkpointMs: o.checkpointMs, rebalanceMs: o.everyMs, results })}\n`,
+    `${JSON.stringify({ bench: 'skew-rebalance', job, events, threads: 2, keys: 10_000, rounds, checkpointMs: o.checkpointMs, rebalanceMs: o.everyMs, results })}\n`,
   );
 }
 

@@ -37,8 +37,16 @@ import { parseArgs } from 'node:util';
 
 /** The jobs: the keyed window aggregation over Zipf keys, or Nexmark q5 over Zipf-skewed bids; and the window step whose busy time is weighed. */
 const JOBS = {
-  zipf: { module: new URL('./skew-pipeline.ts', import.meta.url), window: 'window' },
-  q5: { module: new URL('./skew-q5-pipeline.ts', import.meta.url), window: 'q5-count' },
+  zipf: {
+    module: new URL('./skew-pipeline.ts', import.meta.url),
+    window: 'window',
+    what: '10,000 Zipf keys, 1 s tumbling count/sum',
+  },
+  q5: {
+    module: new URL('./skew-q5-pipeline.ts', import.meta.url),
+    window: 'q5-count',
+    what: 'Nexmark q5 over bids on Zipf-ranked auctions (the 10,000 newest)',
+  },
 } as const;
 type JobName = keyof typeof JOBS;
 
@@ -167,7 +175,7 @@ export async function main(args: string[]): Promise<void> {
       everyMs: Number(values['rebalance-ms']),
     });
   process.stderr.write(
-    `skew: ${events.toLocaleString()} events, 10,000 Zipf keys, 1 s tumbling count/sum, 2 worker threads; pre-aggregation on vs off; ${rounds} alternating rounds per exponent\n`,
+    `skew: ${events.toLocaleString()} events, ${JOBS[job].what}, 2 worker threads; pre-aggregation on vs off; ${rounds} alternating rounds per exponent\n`,
   );
   const results = [];
   for (const zipf of exponents) {
@@ -243,7 +251,7 @@ function splitBench(
   addCost: number,
 ): void {
   process.stderr.write(
-    `skew --split: ${events.toLocaleString()} events from a source subtask 0 reads alone, 10,000 Zipf keys, 1 s tumbling count/sum (+${addCost} hash rounds per add), 2 worker threads; partial key grouping ('split') vs local pre-aggregation, then vs none; ${rounds} alternating rounds per exponent\n`,
+    `skew --split: ${events.toLocaleString()} events from a source subtask 0 reads alone, ${JOBS[job].what} (+${addCost} hash rounds per add), 2 worker threads; partial key grouping ('split') vs local pre-aggregation, then vs none; ${rounds} alternating rounds per exponent\n`,
   );
   const results = [];
   for (const zipf of exponents) {
@@ -277,7 +285,7 @@ function rebalanceBench(
   o: { checkpointMs: number; everyMs: number },
 ): void {
   process.stderr.write(
-    `skew --rebalance: ${events.toLocaleString()} events, 10,000 Zipf keys, 1 s tumbling count/sum, 2 worker threads, no pre-aggregation, checkpoints every ${o.checkpointMs} ms; key-group rebalancing (weighed every ${o.everyMs} ms) on vs off; ${rounds} alternating rounds per exponent\n`,
+    `skew --rebalance: ${events.toLocaleString()} events, ${JOBS[job].what}, 2 worker threads, no pre-aggregation, checkpoints every ${o.checkpointMs} ms; key-group rebalancing (weighed every ${o.everyMs} ms) on vs off; ${rounds} alternating rounds per exponent\n`,
   );
   const results = [];
   for (const zipf of exponents) {

@@ -163,6 +163,8 @@ export interface KafkaRunOptions {
   readonly endpoint?: string;
   /** How often each partition commits (ms); the application's default when undefined. */
   readonly commitIntervalMs?: number;
+  /** Warm standby copies of each partition on other instances (`KafkaAppOptions.standbyReplicas`). */
+  readonly standbyReplicas?: number;
   readonly progressMs: number;
   readonly quiet: boolean;
   /** Whether a SIGTERM came while eddy was loading: stop as soon as the application runs. */
@@ -192,6 +194,7 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
     ...(o.instanceId === undefined ? {} : { instanceId: o.instanceId }),
     ...(o.endpoint === undefined ? {} : { endpoint: o.endpoint }),
     ...(o.commitIntervalMs === undefined ? {} : { commitIntervalMs: o.commitIntervalMs }),
+    ...(o.standbyReplicas === undefined ? {} : { standbyReplicas: o.standbyReplicas }),
   });
   o.ops?.attachKafka(app);
   const stop = new AbortController();

@@ -59,6 +59,7 @@ const RUN_OPTIONS = {
   'app-id': { type: 'string' },
   'instance-id': { type: 'string' },
   endpoint: { type: 'string' },
+  'standby-replicas': { type: 'string' },
   ...OPS_FLAGS,
 } as const;
 
@@ -115,6 +116,9 @@ Options of 'eddy run' (before or after the module's own):
   --endpoint <url>                 Where this instance answers state queries (/state/...) for the
                                    others of its Kafka application, which redirect there (default:
                                    its metrics server's address, with --ui); with --kafka
+  --standby-replicas <n>           Keep a warm copy of each partition's state on n other instances,
+                                   so a partition that moves restores only what changed since
+                                   (default 0); with --kafka
 ${OPS_HELP}
 Runs on the embedded default: one process, in-memory channels, heap state;
 with --kafka, as a Kafka application (SIGTERM or Ctrl-C stop it with a savepoint
@@ -272,7 +276,8 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
     parsed['kafka'] !== undefined ||
     parsed['app-id'] !== undefined ||
     parsed['instance-id'] !== undefined ||
-    parsed['endpoint'] !== undefined
+    parsed['endpoint'] !== undefined ||
+    parsed['standby-replicas'] !== undefined
   ) {
     const problem = kafkaUsage(parsed);
     if (problem !== undefined) {
@@ -291,6 +296,9 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
       ...(parsed['instance-id'] === undefined ? {} : { instanceId: String(parsed['instance-id']) }),
       ...endpointOf(parsed['endpoint'], opsFlags.ui ? ops.url : undefined),
       ...(parsed['checkpoint-interval'] === undefined ? {} : { commitIntervalMs: Math.max(1, intervalMs) }),
+      ...(parsed['standby-replicas'] === undefined
+        ? {}
+        : { standbyReplicas: Number(parsed['standby-replicas']) }),
       progressMs,
       quiet: parsed['quiet'] === true,
       terminatedEarly: context.terminatedEarly?.() === true,
@@ -523,7 +531,7 @@ function notReplayable(pipeline: Pipeline): string[] {
 function kafkaUsage(parsed: Record<string, string | boolean | undefined>): string | undefined {
   const brokers = parsed['kafka'];
   if (brokers === undefined)
-    return '--app-id, --instance-id and --endpoint run a Kafka application: add --kafka <brokers>, e.g. --kafka 127.0.0.1:9092';
+    return `--app-id, --instance-id and --endpoint run a Kafka application: add --kafka <brokers>, e.g. --kafka 127.0.0.1:9092${parsed['standby-replicas'] === undefined ? '' : ' (--standby-replicas too)'}`;
   const list = String(brokers)
     .split(',')
     .map((b) => b.trim());
@@ -533,6 +541,9 @@ function kafkaUsage(parsed: Record<string, string | boolean | undefined>): strin
   const id = parsed['app-id'];
   if (id === undefined || !/^[A-Za-z0-9._-]{1,200}$/.test(String(id)))
     return `--kafka needs --app-id <id> (letters, digits, . _ -: it names the consumer group and the internal topics); received ${id === undefined ? 'none' : JSON.stringify(id)}`;
+  const standbys = parsed['standby-replicas'];
+  if (standbys !== undefined && !/^(?:[0-9]|1[0-6])$/.test(String(standbys)))
+    return `--standby-replicas takes a whole number from 0 to 16 (warm copies of each partition on other instances); received ${JSON.stringify(standbys)}`;
   const other = EMBEDDED_ONLY.find((f) => parsed[f] !== undefined);
   if (other !== undefined)
     return `--${other} is for the embedded runtime; a Kafka application keeps its state, offsets and savepoints in its topics: leave --${other} out, and start the same --app-id again to resume`;

@@ -39,6 +39,15 @@ describe('eddy run --kafka: refused before any broker is touched', () => {
         ['--kafka', '127.0.0.1:9092', '--app-id', 'a', '--parallelism', '2'],
         /--parallelism is for the embedded runtime/,
       ],
+      [['--standby-replicas', '1'], /add --kafka <brokers>.*\(--standby-replicas too\)/],
+      [
+        ['--kafka', '127.0.0.1:9092', '--app-id', 'a', '--standby-replicas', '17'],
+        /--standby-replicas takes a whole number from 0 to 16.*received "17"/,
+      ],
+      [
+        ['--kafka', '127.0.0.1:9092', '--app-id', 'a', '--standby-replicas', 'one'],
+        /--standby-replicas takes a whole number from 0 to 16.*received "one"/,
+      ],
     ];
     for (const [flags, message] of cases) {
       const r = await eddy(['run', clicks, ...flags]);

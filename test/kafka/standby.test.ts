@@ -7,6 +7,12 @@
  * its partitions over reading fewer changelog records than a cold restore of
  * the same partitions (measured in the same run), and its counts go on
  * exactly: per key 1, 2, 3, … across the hand-over (read_committed).
+ *
+ * With `standbyReplicas: 1` (placed copies) three instances each keep only
+ * the copy the ring places on them (the partition of the instance before
+ * them by name), and when one stops, its partition goes to the instance with
+ * its copy, which restores it reading less than its changelog holds; counts
+ * go on exactly.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -148,6 +154,135 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
     } finally {
       for (const a of apps) a.stop.abort();
       await Promise.allSettled(apps.map((a) => a.done));
+      await producer.close();
+      await admin
+        .deleteTopics({ topics: [input, output, ...Object.values(internalTopics(id))] })
+        .catch(() => {});
+      await admin.close();
+    }
+  });
+
+  it('standbyReplicas: 1 places one copy per partition, on the next instance by name; a stopped instance hands over warm', {
+    timeout: 300_000,
+  }, async () => {
+    const brokers = kafka.address!.split(',');
+    const { id, input, output, admin, producer } = appTestSetup(brokers, 'eddy-placed');
+    const PARTS = 3;
+    const apps = new Map<string, { app: KafkaApp; stop: AbortController; done: Promise<void> }>();
+    let sent = 0;
+    const produce = async () => {
+      const messages: MessageToProduce[] = [];
+      for (let k = 0; k < KEYS; k++) messages.push(keyedRecord(input, `k${k}`, PARTS));
+      await producer.send({ messages });
+      sent += KEYS;
+    };
+    const read = async () => {
+      const out: Counted[] = [];
+      await readToEnd({
+        bootstrapBrokers: brokers,
+        topic: output,
+        clientId: 'eddy-test-placed',
+        onMessage: (m) => out.push(JSON.parse(m.value!.toString()) as Counted),
+      });
+      return out;
+    };
+    const start = (name: string) => {
+      const app = kafkaApp({
+        applicationId: id,
+        brokers,
+        commitIntervalMs: 100,
+        instanceId: name,
+        standbyReplicas: 1,
+        standbyIntervalMs: 100,
+      });
+      const stop = new AbortController();
+      const done = app.run(() => countingPipeline(app, input, output, 'placed'), { signal: stop.signal });
+      apps.set(name, { app, stop, done });
+    };
+    const owned = (name: string) =>
+      apps
+        .get(name)!
+        .app.metrics()
+        .tasks.filter((t) => t.startsWith(`${input}:`))
+        .map((t) => Number(t.slice(input.length + 1)));
+    try {
+      await createTopics(admin, { [input]: { partitions: PARTS }, [output]: { partitions: PARTS } });
+      for (const name of ['a', 'b', 'c']) start(name);
+      await until(
+        'each instance owns one partition',
+        () => ['a', 'b', 'c'].every((n) => owned(n).length === 1),
+        {
+          timeoutMs: 120_000,
+        },
+      );
+      // The ring by name: b keeps a's partition, c keeps b's, a keeps c's; nothing else.
+      const ring = { a: 'c', b: 'a', c: 'b' } as const;
+      await until(
+        "each instance keeps exactly its predecessor's partition",
+        () =>
+          (['a', 'b', 'c'] as const).every(
+            (n) => JSON.stringify(apps.get(n)!.app.metrics().standbys) === JSON.stringify(owned(ring[n])),
+          ),
+        {
+          timeoutMs: 120_000,
+          context: () =>
+            ['a', 'b', 'c']
+              .map((n) => `${n}: owns ${owned(n)}, keeps ${apps.get(n)!.app.metrics().standbys}`)
+              .join('; '),
+        },
+      );
+      for (let round = 0; round < 8; round++) {
+        await produce();
+        const want = sent;
+        await until(`${want} outputs`, async () => (await read()).length >= want, { timeoutMs: 120_000 });
+      }
+      const moving = owned('c')[0]!;
+      // Let a's copy of c's partition read to the end, then stop c: its partition goes to a, warm.
+      await new Promise((r) => setTimeout(r, 1000));
+      apps.get('c')!.stop.abort();
+      await apps.get('c')!.done;
+      await until(
+        'a or b runs the stopped partition',
+        () => owned('a').includes(moving) || owned('b').includes(moving),
+        {
+          timeoutMs: 120_000,
+        },
+      );
+      const taker = owned('a').includes(moving) ? 'a' : 'b';
+      assert.equal(taker, 'a', 'the partition went to the instance with its warm copy');
+      const restore = apps
+        .get('a')!
+        .app.metrics()
+        .restores.filter((r) => r.partition === moving)
+        .at(-1)!;
+      let changelogRecords = 0;
+      await readToEnd({
+        bootstrapBrokers: brokers,
+        topic: internalTopics(id).changelog,
+        partitions: [moving],
+        clientId: 'eddy-test-placed-changelog',
+        onMessage: () => {
+          changelogRecords++;
+        },
+      });
+      process.stderr.write(
+        `standby (placed): partition ${moving} restored on a reading ${restore.records} of its changelog's ${changelogRecords} records, in ${restore.ms} ms\n`,
+      );
+      assert.ok(restore.records < changelogRecords, `warm ${restore.records} < ${changelogRecords} records`);
+      await produce();
+      const last = sent;
+      await until(`${last} outputs`, async () => (await read()).length >= last, { timeoutMs: 120_000 });
+      const byKey = new Map<string, number[]>();
+      for (const o of await read()) byKey.set(o.key, [...(byKey.get(o.key) ?? []), o.count]);
+      for (let k = 0; k < KEYS; k++)
+        assert.deepEqual(
+          (byKey.get(`k${k}`) ?? []).sort((x, y) => x - y),
+          Array.from({ length: sent / KEYS }, (_, i) => i + 1),
+          `key k${k}`,
+        );
+    } finally {
+      for (const a of apps.values()) a.stop.abort();
+      await Promise.allSettled([...apps.values()].map((a) => a.done));
       await producer.close();
       await admin
         .deleteTopics({ topics: [input, output, ...Object.values(internalTopics(id))] })

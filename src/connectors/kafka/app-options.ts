@@ -52,6 +52,8 @@ export interface KafkaAppMetrics {
   };
   /** The last restores of key-group partitions here (newest last, at most 32): how long, how many records read, and whether from a warm standby. */
   readonly restores: readonly RestoreMetrics[];
+  /** The key-group partitions this process keeps warm standby copies of (`warmStandby`, `standbyReplicas`). */
+  readonly standbys: readonly number[];
   /**
    * Consumer lag of each input partition this process runs, by
    * `topic:partition`: its end (last stable offset, read_committed) as last

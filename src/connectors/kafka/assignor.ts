@@ -15,7 +15,8 @@
  * members make for the same generation is trusted for neither) up to its
  * quota, where at most `partitions mod members` members get one more than
  * `floor(partitions / members)`; the rest go to the members furthest below
- * their quota. Cooperative rule: a partition taken from one member is not
+ * their quota, a member that keeps a warm standby copy of it first
+ * (`standby.ts`). Cooperative rule: a partition taken from one member is not
  * given to another in the same round; the loser gives it up and rejoins, and
  * the next round hands it over.
  */
@@ -118,6 +119,25 @@ function trustedOwners(
   return { owner, claimed };
 }
 
+/** Per partition of `topic`, the members that keep a warm standby copy of it and how far each has read. */
+function warmCopies(
+  topic: string,
+  eligible: readonly string[],
+  members: ReadonlyMap<string, ExtendedGroupProtocolSubscription>,
+): Map<number, [string, number][]> {
+  const out = new Map<number, [string, number][]>();
+  const prefix = `${topic}:`;
+  for (const id of eligible)
+    for (const [split, offset] of readMemberData(members.get(id)!.metadata).warm ?? []) {
+      if (!split.startsWith(prefix)) continue;
+      const p = Number(split.slice(prefix.length));
+      if (!Number.isInteger(p) || p < 0) continue;
+      if (!out.has(p)) out.set(p, []);
+      out.get(p)!.push([id, offset]);
+    }
+  return out;
+}
+
 /** One topic's assignment by count: member → partitions. Exported for tests. */
 export function assignTopic(
   topic: string,
@@ -155,18 +175,27 @@ export function assignTopic(
     }
   }
   const taken = new Set([...result.values()].flat());
-  // Free partitions go to the members furthest below their quota.
+  const warm = warmCopies(topic, eligible, members);
+  // Free partitions go to a member with room that keeps a warm copy (the furthest read), else to
+  // the members furthest below their quota.
   for (let p = 0; p < count; p++) {
     if (taken.has(p)) continue;
     let pick: string | undefined;
     let room = 0;
-    for (const id of eligible) {
-      const r = quota.get(id)! - result.get(id)!.length;
-      if (r > room) {
-        room = r;
+    let read = -1;
+    for (const [id, offset] of warm.get(p) ?? [])
+      if (quota.get(id)! > result.get(id)!.length && offset > read) {
+        read = offset;
         pick = id;
       }
-    }
+    if (pick === undefined)
+      for (const id of eligible) {
+        const r = quota.get(id)! - result.get(id)!.length;
+        if (r > room) {
+          room = r;
+          pick = id;
+        }
+      }
     if (pick === undefined) break;
     // Cooperative: a partition someone else claims (it is giving it up now) moves next round.
     if (claimed.has(p) && owner.get(p) !== pick) continue;

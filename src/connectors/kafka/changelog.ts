@@ -206,6 +206,27 @@ export class ChangelogReplica {
   position(p: number): bigint | undefined {
     return this.#position.get(p);
   }
+
+  /** The partitions it holds a copy of. */
+  held(): number[] {
+    return [...this.#latest.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Forgets partition `p` (its memory is freed; a later read starts from
+   * the beginning), after the reads under way. `unless` is asked then: a
+   * partition it answers true for (one this process has started to run) is
+   * kept.
+   */
+  drop(p: number, unless: (p: number) => boolean = () => false): Promise<void> {
+    const dropped = this.#reading.then(() => {
+      if (unless(p)) return;
+      this.#latest.delete(p);
+      this.#position.delete(p);
+    });
+    this.#reading = dropped.catch(() => {});
+    return dropped;
+  }
 }
 
 /** What a restore of changelog partitions gives a job: the checkpoint, what was written, the app's own bytes. */

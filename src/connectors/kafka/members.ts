@@ -54,6 +54,12 @@ export interface MemberData {
   endpoint?: string;
   /** The load of each partition it runs (`topic:partition` → records per second to keep up): `load-balance.ts`. */
   load?: Map<string, number>;
+  /**
+   * The key-group partitions it keeps a warm standby copy of
+   * (`topic:partition` → the changelog offset the copy has read to):
+   * `standby.ts`, `assignor.ts`.
+   */
+  warm?: Map<string, number>;
 }
 
 /** The user data an instance subscribes with; loads as pairs, the heaviest first, as many as fit. */
@@ -61,15 +67,37 @@ export function memberData(
   instance: string,
   endpoint: string | undefined,
   load?: ReadonlyMap<string, number>,
+  warm?: ReadonlyMap<string, number>,
 ): Buffer {
   const pairs = [...(load ?? [])].sort((a, b) => b[1] - a[1]).slice(0, MAX_LOADS);
+  const copies = [...(warm ?? [])].slice(0, MAX_LOADS);
   return Buffer.from(
     JSON.stringify({
       instance,
       ...(endpoint === undefined ? {} : { endpoint }),
       ...(pairs.length === 0 ? {} : { load: pairs }),
+      ...(copies.length === 0 ? {} : { warm: copies }),
     }),
   );
+}
+
+/** `[topic:partition, number ≥ 0]` pairs from untrusted data, as a map (at most MAX_LOADS). */
+function numberPairs(list: unknown): Map<string, number> | undefined {
+  if (!Array.isArray(list)) return undefined;
+  const out = new Map<string, number>();
+  for (const pair of list.slice(0, MAX_LOADS)) {
+    if (!Array.isArray(pair) || pair.length !== 2) continue;
+    const [split, n] = pair as [unknown, unknown];
+    if (
+      typeof split === 'string' &&
+      split.length <= 300 &&
+      typeof n === 'number' &&
+      Number.isFinite(n) &&
+      n >= 0
+    )
+      out.set(split, n);
+  }
+  return out.size > 0 ? out : undefined;
 }
 
 /** What a member's user data says, or nothing for data eddy did not write. */
@@ -82,27 +110,14 @@ export function readMemberData(data: unknown): MemberData {
     return {};
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
-  // Only two named fields are read: no key of the data reaches an object of ours.
+  // Only named fields are read: no key of the data reaches an object of ours.
   const instance = Object.hasOwn(parsed, 'instance') ? (parsed as { instance: unknown }).instance : undefined;
   const endpoint = Object.hasOwn(parsed, 'endpoint') ? (parsed as { endpoint: unknown }).endpoint : undefined;
-  const load = Object.hasOwn(parsed, 'load') ? (parsed as { load: unknown }).load : undefined;
+  const load = Object.hasOwn(parsed, 'load') ? numberPairs((parsed as { load: unknown }).load) : undefined;
+  const warm = Object.hasOwn(parsed, 'warm') ? numberPairs((parsed as { warm: unknown }).warm) : undefined;
   const out: MemberData = {};
-  if (Array.isArray(load)) {
-    const loads = new Map<string, number>();
-    for (const pair of load.slice(0, MAX_LOADS)) {
-      if (!Array.isArray(pair) || pair.length !== 2) continue;
-      const [split, n] = pair as [unknown, unknown];
-      if (
-        typeof split === 'string' &&
-        split.length <= 300 &&
-        typeof n === 'number' &&
-        Number.isFinite(n) &&
-        n >= 0
-      )
-        loads.set(split, n);
-    }
-    if (loads.size > 0) out.load = loads;
-  }
+  if (load !== undefined) out.load = load;
+  if (warm !== undefined) out.warm = warm;
   if (typeof instance === 'string' && instance.length <= 200) out.instance = instance;
   try {
     const checked = checkEndpoint(endpoint);

@@ -81,6 +81,7 @@ import {
 } from '../../connectors/kafka/load-balance.ts';
 import { checkEndpoint, describeInstances, memberData } from '../../connectors/kafka/members.ts';
 import { internalTopics } from '../../connectors/kafka/reset.ts';
+import { checkStandbyReplicas, standbyPartitions } from '../../connectors/kafka/standby.ts';
 import {
   aloneBytes,
   type CreateTopicOptions,
@@ -111,6 +112,9 @@ import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
 import { AppSinkWriter } from './app-sink.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
+
+/** How long a standby copy no longer placed here is kept before it is dropped (ms). */
+const UNPLACED_GRACE_MS = 10_000;
 
 export interface KafkaAppOptions {
   /** The consumer group, the prefix of the transactional id and of the changelog topic. */
@@ -149,6 +153,19 @@ export interface KafkaAppOptions {
    * whole state in every process and a changelog read per round. Default off.
    */
   readonly warmStandby?: boolean;
+  /**
+   * Warm standby copies placed across the instances (Kafka Streams'
+   * `num.standby.replicas`), instead of `warmStandby`'s copy of everything
+   * everywhere: each key-group partition is kept warm by this many other
+   * instances, the ones after its owner in the instances' order by name
+   * (`connectors/kafka/standby.ts`), so each process holds about
+   * `standbyReplicas` × its share of the state besides its own. Each
+   * instance tells the group which copies it keeps, and a partition whose
+   * owner left goes first to an instance with a warm copy (and room under
+   * its share). Placement follows the group: copies no longer placed here
+   * are dropped. Default 0 (none); not with `warmStandby`.
+   */
+  readonly standbyReplicas?: number;
   /** How often (ms) a warm standby reads the changelog. Default 1000. */
   readonly standbyIntervalMs?: number;
   /**
@@ -234,8 +251,20 @@ export class KafkaApp {
   readonly #intervalMs: number;
   readonly #reconnectTimeoutMs: number;
   readonly #sessionTimeoutMs: number;
-  readonly #standby: { intervalMs: number; replica?: ChangelogReplica; stop?: () => void } | undefined;
+  readonly #standby:
+    | {
+        intervalMs: number;
+        /** Every partition (`warmStandby`), or this many placed copies of each (`standbyReplicas`). */
+        replicas: number | 'all';
+        replica?: ChangelogReplica;
+        stop?: () => void;
+      }
+    | undefined;
   readonly #restores: RestoreMetrics[] = [];
+  /** Key-group partitions being restored now (their standby copy must not be dropped meanwhile). */
+  readonly #restoring = new Set<number>();
+  /** Standby copies held here that the placement no longer names, and since when (ms). */
+  readonly #unplacedSince = new Map<number, number>();
   /** Each input partition's last stable offset, and when it was asked (consumer lag). */
   readonly #ends = new Map<string, { end: bigint; at: number }>();
   #endsAsked = 0;
@@ -345,7 +374,19 @@ export class KafkaApp {
         options.standbyIntervalMs,
         'pass e.g. 1000',
       );
-    this.#standby = options.warmStandby === true ? { intervalMs: standbyIntervalMs } : undefined;
+    const replicas = checkStandbyReplicas(options.standbyReplicas);
+    if (replicas !== undefined && replicas > 0 && options.warmStandby === true)
+      throw configError(
+        'warmStandby (a copy of every partition here) and standbyReplicas (copies placed across the instances) exclude each other',
+        options.standbyReplicas,
+        'pass one of the two: standbyReplicas: 1 for one placed copy of each partition, or warmStandby: true for all of them',
+      );
+    this.#standby =
+      options.warmStandby === true
+        ? { intervalMs: standbyIntervalMs, replicas: 'all' }
+        : replicas !== undefined && replicas > 0
+          ? { intervalMs: standbyIntervalMs, replicas }
+          : undefined;
     this.#instanceId = options.instanceId ?? `${process.pid}`;
     this.#endpoint = checkEndpoint(options.endpoint);
     this.#balance = checkLoadBalance(options.loadBalance);
@@ -813,6 +854,7 @@ export class KafkaApp {
       tasks: [...this.#tasks.keys()].sort(),
       pipelines,
       restores: [...this.#restores],
+      standbys: this.#standby?.replica?.held() ?? [],
       lag: this.#lag(),
     };
   }
@@ -995,7 +1037,8 @@ export class KafkaApp {
       clientId: `${this.applicationId}-${this.#instanceId}-standby`,
     });
     standby.replica = replica;
-    const partitions = Array.from({ length: this.#partitions }, (_, i) => i);
+    const every = Array.from({ length: this.#partitions }, (_, i) => i);
+    const replicas = standby.replicas;
     let stopped = false;
     let wake: (() => void) | undefined;
     standby.stop = () => {
@@ -1004,6 +1047,7 @@ export class KafkaApp {
     };
     void (async () => {
       while (!stopped) {
+        const partitions = replicas === 'all' ? every : await this.#placedStandbys(replica, replicas);
         await replica.catchUp(partitions).catch(() => {});
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, standby.intervalMs);
@@ -1014,6 +1058,48 @@ export class KafkaApp {
         });
       }
     })();
+  }
+
+  /**
+   * The partitions this process keeps warm copies of under `standbyReplicas`
+   * (`standbyPartitions` over the group's members, asked at most once a
+   * second). A copy the placement has not named for 10 s is dropped, its
+   * memory freed: a partition that has just moved here is restored from its
+   * copy before then, and a placement seen mid-rebalance does not throw a
+   * copy away. When the group cannot be asked, the copies held stay.
+   */
+  async #placedStandbys(replica: ChangelogReplica, replicas: number): Promise<number[]> {
+    let placed: number[];
+    try {
+      placed = standbyPartitions(await this.instances(), replicas);
+    } catch {
+      return replica.held();
+    }
+    const keep = new Set(placed);
+    const now = Date.now();
+    for (const p of keep) this.#unplacedSince.delete(p);
+    for (const p of replica.held()) {
+      if (keep.has(p)) continue;
+      const since = this.#unplacedSince.get(p) ?? now;
+      this.#unplacedSince.set(p, since);
+      if (now - since < UNPLACED_GRACE_MS) continue;
+      this.#unplacedSince.delete(p);
+      void replica.drop(p, (q) => this.#restoring.has(q));
+    }
+    return placed;
+  }
+
+  /** The warm copies this process keeps, as the group hears of them (`topic:partition` → offset read to). */
+  #warmCopies(): Map<string, number> | undefined {
+    const replica = this.#standby?.replica;
+    const topic = this.#source?.keyed;
+    if (replica === undefined || topic === undefined) return undefined;
+    const out = new Map<string, number>();
+    for (const p of replica.held()) {
+      const at = replica.position(p);
+      if (at !== undefined && !this.#assignedHere(p)) out.set(`${topic}:${p}`, Number(at));
+    }
+    return out;
   }
 
   /** How long the run loop may wait before looking again: at most 1 s, less when a task's restart is due. */
@@ -1076,7 +1162,8 @@ export class KafkaApp {
           this.#probedAt = Date.now();
         }),
         // Computed at every join: who this is, where it answers, and the load of what it runs.
-        protocolsMetadata: () => memberData(this.#instanceId, this.#endpoint, this.#partitionLoads()),
+        protocolsMetadata: () =>
+          memberData(this.#instanceId, this.#endpoint, this.#partitionLoads(), this.#warmCopies()),
         sessionTimeout: this.#sessionTimeoutMs,
         rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
         heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
@@ -1342,6 +1429,7 @@ export class KafkaApp {
       // warm standby is.
       const started = Date.now();
       const replica = this.#standby?.replica;
+      this.#restoring.add(partition);
       const restore = await readChangelog({
         bootstrapBrokers: this.#brokers,
         topic: this.changelogTopic,
@@ -1350,7 +1438,7 @@ export class KafkaApp {
         pipeline: this.#pipelineName,
         clientId: `${this.applicationId}-${this.#instanceId}`,
         ...(replica === undefined ? {} : { replica }),
-      });
+      }).finally(() => this.#restoring.delete(partition));
       this.#restores.push({
         partition,
         ms: Date.now() - started,

@@ -1,0 +1,165 @@
+/**
+ * Standby placement (issue 13, `standbyReplicas`): every partition has its
+ * copies on the n instances after its owner in the ring of instances by
+ * name, never on its owner, each instance about n × its share; and the
+ * assignor gives a partition whose owner left to a member that reports a
+ * warm copy of it, when that member has room under its share.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ExtendedGroupProtocolSubscription } from '@platformatic/kafka';
+import fc from 'fast-check';
+import { assignTopic } from '../../../src/connectors/kafka/assignor.ts';
+import { memberData, readMemberData } from '../../../src/connectors/kafka/members.ts';
+import { checkStandbyReplicas, standbyPartitions } from '../../../src/connectors/kafka/standby.ts';
+import type { AppInstance } from '../../../src/core/metrics.ts';
+
+/** `count` instances named i0, i1, … with partitions dealt round-robin over `partitions`. */
+function ring(count: number, partitions: number, local: number): AppInstance[] {
+  return Array.from({ length: count }, (_, i) => ({
+    instance: `i${i}`,
+    partitions: Array.from({ length: partitions }, (_, p) => p).filter((p) => p % count === i),
+    local: i === local,
+  }));
+}
+
+describe('standby placement', () => {
+  it('each partition is kept warm by exactly min(n, instances − 1) others, never its owner', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 7 }),
+        fc.integer({ min: 1, max: 24 }),
+        fc.integer({ min: 0, max: 8 }),
+        (count, partitions, n) => {
+          const copies = new Map<number, number>();
+          for (let self = 0; self < count; self++) {
+            const here = standbyPartitions(ring(count, partitions, self), n);
+            const own = new Set(ring(count, partitions, self)[self]!.partitions);
+            for (const p of here) {
+              assert.ok(!own.has(p), `instance ${self} keeps a copy of its own partition ${p}`);
+              copies.set(p, (copies.get(p) ?? 0) + 1);
+            }
+            // About n × its share: at most n owners' partitions.
+            assert.ok(here.length <= n * Math.ceil(partitions / count));
+          }
+          for (let p = 0; p < partitions; p++) {
+            const owner = p % count;
+            const expected = owner < count ? Math.min(n, count - 1) : 0;
+            assert.equal(copies.get(p) ?? 0, expected, `partition ${p}`);
+          }
+        },
+      ),
+    );
+  });
+
+  it('the copies of an owner go to the instances after it, by name', () => {
+    // i0 owns 0 and 3, i1 owns 1 and 4, i2 owns 2 and 5; one copy each: i1 keeps i0's, i2 i1's, i0 i2's.
+    assert.deepEqual(standbyPartitions(ring(3, 6, 1), 1), [0, 3]);
+    assert.deepEqual(standbyPartitions(ring(3, 6, 2), 1), [1, 4]);
+    assert.deepEqual(standbyPartitions(ring(3, 6, 0), 1), [2, 5]);
+    // Two copies with three instances: everyone else's.
+    assert.deepEqual(standbyPartitions(ring(3, 6, 0), 2), [1, 2, 4, 5]);
+    // Alone, or not listed (not joined yet): nothing.
+    assert.deepEqual(standbyPartitions(ring(1, 6, 0), 1), []);
+    assert.deepEqual(standbyPartitions(ring(3, 6, 5), 1), []);
+  });
+
+  it('standbyReplicas is a whole number from 0 to 16, else a clear error', () => {
+    assert.equal(checkStandbyReplicas(undefined), undefined);
+    assert.equal(checkStandbyReplicas(2), 2);
+    for (const bad of [-1, 1.5, 17, '1', Number.NaN])
+      assert.throws(() => checkStandbyReplicas(bad), /standbyReplicas must be a whole number from 0 to 16/);
+  });
+});
+
+describe('warm copies in the group', () => {
+  it('a member tells its warm copies; data from the brokers is checked', () => {
+    const data = memberData('a', undefined, undefined, new Map([['t:2', 40]]));
+    assert.deepEqual([...(readMemberData(data).warm ?? [])], [['t:2', 40]]);
+    const hostile = Buffer.from(
+      JSON.stringify({
+        instance: 'x',
+        warm: [['t:1', -5], ['t:2', 'far'], ['__proto__', 1], 'junk', ['t:3', 7]],
+      }),
+    );
+    assert.deepEqual(
+      [...(readMemberData(hostile).warm ?? [])],
+      [
+        ['__proto__', 1],
+        ['t:3', 7],
+      ],
+    );
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+  });
+
+  const T = 't';
+  function members(
+    owned: Record<string, number[]>,
+    warm: Record<string, [number, number][]>,
+  ): Map<string, ExtendedGroupProtocolSubscription> {
+    return new Map(
+      Object.entries(owned).map(([memberId, partitions]) => [
+        memberId,
+        {
+          memberId,
+          version: 3,
+          topics: [T],
+          ownedPartitions: partitions.length > 0 ? [{ topic: T, partitions }] : [],
+          generationId: 5,
+          metadata: memberData(
+            memberId,
+            undefined,
+            undefined,
+            new Map((warm[memberId] ?? []).map(([p, at]) => [`${T}:${p}`, at])),
+          ),
+        } as unknown as ExtendedGroupProtocolSubscription,
+      ]),
+    );
+  }
+
+  it("a gone owner's partitions go to the members with warm copies (furthest read first), within their share", () => {
+    // c owned 4 and 5 and left; b keeps a copy of 4, a of 5 (and b a staler one of 5).
+    const got = assignTopic(
+      T,
+      6,
+      ['a', 'b'],
+      members(
+        { a: [0, 1], b: [2, 3] },
+        {
+          a: [[5, 90]],
+          b: [
+            [4, 70],
+            [5, 10],
+          ],
+        },
+      ),
+    );
+    assert.deepEqual(got.get('a'), [0, 1, 5]);
+    assert.deepEqual(got.get('b'), [2, 3, 4]);
+    // Without the copies the same round deals them by room alone: 4 to a, 5 to b.
+    const cold = assignTopic(T, 6, ['a', 'b'], members({ a: [0, 1], b: [2, 3] }, {}));
+    assert.deepEqual(cold.get('a'), [0, 1, 4]);
+    assert.deepEqual(cold.get('b'), [2, 3, 5]);
+  });
+
+  it('a warm copy does not take a member past its share', () => {
+    // b has copies of both free partitions but room for one; the other goes to a, cold.
+    const got = assignTopic(
+      T,
+      6,
+      ['a', 'b'],
+      members(
+        { a: [0, 1], b: [2, 3] },
+        {
+          b: [
+            [4, 50],
+            [5, 50],
+          ],
+        },
+      ),
+    );
+    assert.equal(got.get('b')!.length, 3);
+    assert.equal(got.get('a')!.length, 3);
+    assert.ok(got.get('b')!.includes(4));
+  });
+});

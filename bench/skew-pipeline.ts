@@ -14,21 +14,37 @@ export const checksum = { n: 0, sum: 0, hash: 0 };
 
 type Result = Windowed<number, { n: number; sum: number }>;
 
-const sink: Sink<Result> = {
-  kind: 'checksum',
-  guarantee: 'best-effort',
-  open: () => ({
-    write(values) {
-      for (const v of values) {
-        checksum.n++;
-        checksum.sum += v.value.sum;
-        // Order-independent: a sum of per-result hashes, kept in 32 bits.
-        checksum.hash =
-          (checksum.hash + mix(v.key * 1_000_003 + v.window.start / 1000 + v.value.n * 7919)) | 0;
-      }
-    },
-  }),
-};
+/**
+ * A sink that adds every result into `checksum`: the count, `amount` of
+ * each, and an order-independent hash (a sum of per-result hashes of
+ * `identity`, kept in 32 bits), so runs can be compared whatever the order
+ * of their results.
+ */
+export function checksumSink<T>(
+  checksum: { n: number; sum: number; hash: number },
+  amount: (v: T) => number,
+  identity: (v: T) => number,
+): Sink<T> {
+  return {
+    kind: 'checksum',
+    guarantee: 'best-effort',
+    open: () => ({
+      write(values) {
+        for (const v of values) {
+          checksum.n++;
+          checksum.sum += amount(v);
+          checksum.hash = (checksum.hash + mix(identity(v))) | 0;
+        }
+      },
+    }),
+  };
+}
+
+const sink = checksumSink<Result>(
+  checksum,
+  (v) => v.value.sum,
+  (v) => v.key * 1_000_003 + v.window.start / 1000 + v.value.n * 7919,
+);
 
 export function mix(x: number): number {
   let h = Math.imul(x | 0, 0x9e3779b1) ^ ((x / 4294967296) | 0);

@@ -8,7 +8,6 @@
  * checksum sink (count, sum of counts, an order-independent hash), as in
  * skew-pipeline.ts, so runs can be compared with parallelism 1.
  */
-import type { Sink } from '../src/core/connector.ts';
 import { definePipeline, generatorSource, Pipeline } from '../src/index.ts';
 import {
   type Event,
@@ -19,23 +18,15 @@ import {
   nexmarkSourceOptions,
 } from './nexmark/generator.ts';
 import { type Q5Row, q5 } from './nexmark/queries.ts';
-import { mix, zipfCdf, zipfRank } from './skew-pipeline.ts';
+import { checksumSink, zipfCdf, zipfRank } from './skew-pipeline.ts';
 
 export const checksum = { n: 0, sum: 0, hash: 0 };
 
-const sink: Sink<Q5Row> = {
-  kind: 'checksum',
-  guarantee: 'best-effort',
-  open: () => ({
-    write(values) {
-      for (const v of values) {
-        checksum.n++;
-        checksum.sum += v.num;
-        checksum.hash = (checksum.hash + mix(v.auction * 1_000_003 + v.start / 1000 + v.num * 7919)) | 0;
-      }
-    },
-  }),
-};
+const sink = checksumSink<Q5Row>(
+  checksum,
+  (v) => v.num,
+  (v) => v.auction * 1_000_003 + v.start / 1000 + v.num * 7919,
+);
 
 export default definePipeline({
   name: 'bench-skew-q5',

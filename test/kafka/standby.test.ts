@@ -30,6 +30,18 @@ import {
 } from './helpers.ts';
 
 const kafka = await kafkaReady();
+
+/** Every count in `output`, read_committed, in the order read. */
+async function readCounts(brokers: string[], output: string, clientId: string): Promise<Counted[]> {
+  const out: Counted[] = [];
+  await readToEnd({
+    bootstrapBrokers: brokers,
+    topic: output,
+    clientId,
+    onMessage: (m) => out.push(JSON.parse(m.value!.toString()) as Counted),
+  });
+  return out;
+}
 const PARTITIONS = 2;
 const KEYS = 40;
 
@@ -52,16 +64,7 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
         sent += KEYS;
       }
     };
-    const read = async () => {
-      const out: Counted[] = [];
-      await readToEnd({
-        bootstrapBrokers: brokers,
-        topic: output,
-        clientId: 'eddy-test-standby',
-        onMessage: (m) => out.push(JSON.parse(m.value!.toString()) as Counted),
-      });
-      return out;
-    };
+    const read = () => readCounts(brokers, output, 'eddy-test-standby');
     const start = (name: string, warmStandby: boolean) => {
       const app = kafkaApp({
         applicationId: id,
@@ -176,16 +179,7 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
       await producer.send({ messages });
       sent += KEYS;
     };
-    const read = async () => {
-      const out: Counted[] = [];
-      await readToEnd({
-        bootstrapBrokers: brokers,
-        topic: output,
-        clientId: 'eddy-test-placed',
-        onMessage: (m) => out.push(JSON.parse(m.value!.toString()) as Counted),
-      });
-      return out;
-    };
+    const read = () => readCounts(brokers, output, 'eddy-test-placed');
     const start = (name: string) => {
       const app = kafkaApp({
         applicationId: id,

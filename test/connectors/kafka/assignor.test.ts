@@ -9,23 +9,13 @@ import type { ExtendedGroupProtocolSubscription } from '@platformatic/kafka';
 import fc from 'fast-check';
 
 import { assignTopic } from '../../../src/connectors/kafka/assignor.ts';
+import { group } from './group.ts';
 
 const T = 't';
 type Owned = Record<string, number[]>;
 
 function members(owned: Owned, generation = 5): Map<string, ExtendedGroupProtocolSubscription> {
-  return new Map(
-    Object.entries(owned).map(([memberId, partitions]) => [
-      memberId,
-      {
-        memberId,
-        version: 3,
-        topics: [T],
-        ownedPartitions: partitions.length > 0 ? [{ topic: T, partitions }] : [],
-        generationId: partitions.length > 0 ? generation : -1,
-      } as unknown as ExtendedGroupProtocolSubscription,
-    ]),
-  );
+  return group(T, owned, generation);
 }
 
 /** Rounds of the cooperative protocol until nothing changes: each member owns what it was given. */

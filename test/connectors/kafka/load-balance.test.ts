@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ClusterMetadata, ExtendedGroupProtocolSubscription } from '@platformatic/kafka';
+import type { ClusterMetadata } from '@platformatic/kafka';
 import fc from 'fast-check';
 import { loadAwareAssignor } from '../../../src/connectors/kafka/assignor.ts';
 import {
@@ -18,28 +18,19 @@ import {
 } from '../../../src/connectors/kafka/load-balance.ts';
 import { memberData } from '../../../src/connectors/kafka/members.ts';
 import { EddyError } from '../../../src/index.ts';
+import { group as subscriptions } from './group.ts';
 
 const T = 't';
 type Owned = Record<string, number[]>;
 
 /** The group as the leader sees it: each member's owned partitions and their loads in its user data. */
 function members(owned: Owned, weights: readonly number[] | undefined, generation = 5) {
-  return new Map(
-    Object.entries(owned).map(([memberId, partitions]) => [
+  return subscriptions(T, owned, generation, (memberId, partitions) =>
+    memberData(
       memberId,
-      {
-        memberId,
-        version: 3,
-        topics: [T],
-        ownedPartitions: partitions.length > 0 ? [{ topic: T, partitions }] : [],
-        generationId: partitions.length > 0 ? generation : -1,
-        metadata: memberData(
-          memberId,
-          undefined,
-          weights === undefined ? undefined : new Map(partitions.map((p) => [`${T}:${p}`, weights[p]!])),
-        ),
-      } as unknown as ExtendedGroupProtocolSubscription,
-    ]),
+      undefined,
+      weights === undefined ? undefined : new Map(partitions.map((p) => [`${T}:${p}`, weights[p]!])),
+    ),
   );
 }
 

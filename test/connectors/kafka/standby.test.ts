@@ -13,6 +13,7 @@ import { assignTopic } from '../../../src/connectors/kafka/assignor.ts';
 import { memberData, readMemberData } from '../../../src/connectors/kafka/members.ts';
 import { checkStandbyReplicas, standbyPartitions } from '../../../src/connectors/kafka/standby.ts';
 import type { AppInstance } from '../../../src/core/metrics.ts';
+import { group } from './group.ts';
 
 /** `count` instances named i0, i1, … with partitions dealt round-robin over `partitions`. */
 function ring(count: number, partitions: number, local: number): AppInstance[] {
@@ -97,23 +98,13 @@ describe('warm copies in the group', () => {
     owned: Record<string, number[]>,
     warm: Record<string, [number, number][]>,
   ): Map<string, ExtendedGroupProtocolSubscription> {
-    return new Map(
-      Object.entries(owned).map(([memberId, partitions]) => [
+    return group(T, owned, 5, (memberId) =>
+      memberData(
         memberId,
-        {
-          memberId,
-          version: 3,
-          topics: [T],
-          ownedPartitions: partitions.length > 0 ? [{ topic: T, partitions }] : [],
-          generationId: 5,
-          metadata: memberData(
-            memberId,
-            undefined,
-            undefined,
-            new Map((warm[memberId] ?? []).map(([p, at]) => [`${T}:${p}`, at])),
-          ),
-        } as unknown as ExtendedGroupProtocolSubscription,
-      ]),
+        undefined,
+        undefined,
+        new Map((warm[memberId] ?? []).map(([p, at]) => [`${T}:${p}`, at])),
+      ),
     );
   }
 

@@ -63,6 +63,7 @@ export function loadAwareAssignor(
         balance !== undefined && weighed
           ? (() => {
               const { owner, claimed } = trustedOwners(topic, count, eligible, members);
+              const warm = warmCopies(topic, eligible, members);
               return assignByLoad(
                 count,
                 eligible,
@@ -70,6 +71,7 @@ export function loadAwareAssignor(
                 claimed,
                 (p) => remembered.get(`${topic}:${p}`),
                 balance,
+                (p) => warm.get(p) ?? [],
               );
             })()
           : assignTopic(topic, count, eligible, members);

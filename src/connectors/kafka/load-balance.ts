@@ -76,7 +76,10 @@ export function checkLoadBalance(
  * One topic's assignment by load: member → partitions. `owner`: the trusted
  * previous owner of each partition; `claimed`: partitions someone claimed
  * (an untrusted claim is given to nobody this round); `weight`: each
- * partition's load, or undefined when unknown.
+ * partition's load, or undefined when unknown; `warm`: the members that keep
+ * a warm standby copy of a partition and how far each read (`standby.ts`) —
+ * a free partition goes to the furthest read of them that stays within
+ * `1 + threshold` of the mean load with it, else to the least-loaded member.
  */
 export function assignByLoad(
   count: number,
@@ -85,6 +88,7 @@ export function assignByLoad(
   claimed: ReadonlySet<number>,
   weight: (partition: number) => number | undefined,
   o: BalanceOptions = BALANCE_DEFAULTS,
+  warm: (partition: number) => readonly (readonly [string, number])[] = () => [],
 ): Map<string, number[]> {
   const known: number[] = [];
   for (let p = 0; p < count; p++) {
@@ -116,8 +120,17 @@ export function assignByLoad(
   const free: number[] = [];
   for (let p = 0; p < count; p++) if (!kept.has(p) && !claimed.has(p)) free.push(p);
   free.sort((a, b) => w(b) - w(a) || a - b);
+  let all = 0;
+  for (let p = 0; p < count; p++) all += w(p);
+  const ceiling = (all / eligible.length) * (1 + o.threshold);
   for (const p of free) {
-    const id = lightest();
+    let id = lightest();
+    let read = -1;
+    for (const [member, offset] of warm(p))
+      if (eligibleSet.has(member) && offset > read && load.get(member)! + w(p) <= ceiling) {
+        read = offset;
+        id = member;
+      }
     result.get(id)!.push(p);
     load.set(id, load.get(id)! + w(p));
   }

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import type { ExtendedGroupProtocolSubscription } from '@platformatic/kafka';
 import fc from 'fast-check';
 import { assignTopic } from '../../../src/connectors/kafka/assignor.ts';
+import { assignByLoad } from '../../../src/connectors/kafka/load-balance.ts';
 import { memberData, readMemberData } from '../../../src/connectors/kafka/members.ts';
 import { checkStandbyReplicas, standbyPartitions } from '../../../src/connectors/kafka/standby.ts';
 import type { AppInstance } from '../../../src/core/metrics.ts';
@@ -152,5 +153,24 @@ describe('warm copies in the group', () => {
     assert.equal(got.get('b')!.length, 3);
     assert.equal(got.get('a')!.length, 3);
     assert.ok(got.get('b')!.includes(4));
+  });
+
+  it('by load too: a free partition goes to a member with a warm copy unless that would overload it', () => {
+    const owner = new Map([
+      [0, 'a'],
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'b'],
+    ]);
+    const warm = (p: number): [string, number][] => (p === 4 ? [['b', 70]] : p === 5 ? [['a', 90]] : []);
+    const even = assignByLoad(6, ['a', 'b'], owner, new Set(), () => 10, undefined, warm);
+    assert.deepEqual(even.get('a'), [0, 1, 5]);
+    assert.deepEqual(even.get('b'), [2, 3, 4]);
+    const cold = assignByLoad(6, ['a', 'b'], owner, new Set(), () => 10);
+    assert.deepEqual(cold.get('a'), [0, 1, 4]);
+    assert.deepEqual(cold.get('b'), [2, 3, 5]);
+    // Partition 4 outweighs the rest: b with it would carry far above the mean, so the lightest takes it.
+    const heavy = assignByLoad(6, ['a', 'b'], owner, new Set(), (p) => (p === 4 ? 100 : 10), undefined, warm);
+    assert.ok(heavy.get('a')!.includes(4), JSON.stringify([...heavy]));
   });
 });

@@ -18,7 +18,12 @@
  * read; and the hand-over from the stop (abort) to the new owner's restore
  * done. Output: progress on stderr, one JSON line on stdout.
  *
- *   npm run bench -- kafka-standby [--keys 100000] [--rounds 8] [--pad 64]
+ * `--placed`: the standby keeps its copy as a placed standby
+ * (`standbyReplicas: 1`: with two instances, the copy of the other's
+ * partitions, reported to the group, which hands it the partition) instead
+ * of `warmStandby` (every partition).
+ *
+ *   npm run bench -- kafka-standby [--keys 100000] [--rounds 8] [--pad 64] [--placed]
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -41,8 +46,10 @@ export async function main(args: string[]): Promise<void> {
       keys: { type: 'string', default: '100000' },
       rounds: { type: 'string', default: '8' },
       pad: { type: 'string', default: '64' },
+      placed: { type: 'boolean', default: false },
     },
   });
+  const placed = values.placed;
   const keys = Number(values.keys);
   const rounds = Number(values.rounds);
   const pad = 'x'.repeat(Number(values.pad));
@@ -61,7 +68,7 @@ export async function main(args: string[]): Promise<void> {
       brokers,
       commitIntervalMs: 500,
       instanceId: name,
-      warmStandby,
+      ...(!warmStandby ? {} : placed ? { standbyReplicas: 1 } : { warmStandby: true }),
     });
     const stop = new AbortController();
     const done = app.run(
@@ -151,6 +158,7 @@ export async function main(args: string[]): Promise<void> {
     process.stdout.write(
       `${JSON.stringify({
         bench: 'kafka-standby',
+        standby: placed ? 'standbyReplicas: 1' : 'warmStandby',
         keys,
         rounds,
         padBytes: pad.length,

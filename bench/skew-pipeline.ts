@@ -12,7 +12,13 @@ import { definePipeline, generatorSource, Pipeline, tumbling, type Windowed } fr
 
 export const checksum = { n: 0, sum: 0, hash: 0 };
 
-type Result = Windowed<number, { n: number; sum: number }>;
+type Result = Windowed<number, { n: number; sum: number; due: number }>;
+
+/**
+ * Paced runs: each result's latency (ms from when the newest event in it was
+ * due to the result reaching the sink) and its window's start.
+ */
+export const latencies: { start: number; ms: number }[] = [];
 
 /**
  * A sink that adds every result into `checksum`: the count, `amount` of
@@ -40,11 +46,25 @@ export function checksumSink<T>(
   };
 }
 
-const sink = checksumSink<Result>(
+const checked = checksumSink<Result>(
   checksum,
   (v) => v.value.sum,
   (v) => v.key * 1_000_003 + v.window.start / 1000 + v.value.n * 7919,
 );
+const sink: Sink<Result> = {
+  ...checked,
+  open: (ctx) => {
+    const inner = checked.open(ctx) as { write(values: readonly Result[]): void };
+    return {
+      write(values) {
+        const now = Date.now();
+        for (const v of values)
+          if (v.value.due > 0) latencies.push({ start: v.window.start, ms: now - v.value.due });
+        inner.write(values);
+      },
+    };
+  },
+};
 
 export function mix(x: number): number {
   let h = Math.imul(x | 0, 0x9e3779b1) ^ ((x / 4294967296) | 0);
@@ -111,12 +131,27 @@ export default definePipeline({
       min: 1,
       description: 'how many shares the source reads (1: only subtask 0 reads, as with MQTT or a file)',
     },
+    rate: {
+      type: 'number',
+      default: 0,
+      min: 0,
+      description: 'events per second of wall time (0: as fast as it goes); > 0 also times every result',
+    },
   },
   build(o) {
     const cdf = zipfCdf(o.keys, o.zipf);
     const keyOf = (i: number) => zipfRank(cdf, i);
     const preAggregate = o.preAggregate === 'split' ? 'split' : o.preAggregate === 'true';
     const cost = o.addCost;
+    const rate = o.rate;
+    // Paced: each event carries when it was due (this thread's first event's wall time plus its
+    // index over the rate: when the generator's pacing offers it), so a result's latency counts any
+    // queue behind it (no coordinated omission).
+    let t0 = 0;
+    const due = (i: number) => {
+      if (t0 === 0) t0 = Date.now() - (i * 1000) / rate;
+      return t0 + (i * 1000) / rate;
+    };
     const p = new Pipeline({ name: 'bench-skew', preAggregate });
     p.source(
       'events',
@@ -125,24 +160,27 @@ export default definePipeline({
         startTime: 0,
         eventsPerSecond: 200_000,
         splits: o.splits,
-        make: (i) => ({ key: keyOf(i), value: i & 1023 }),
+        ...(rate > 0 ? { rate } : {}),
+        make: (i) => ({ key: keyOf(i), value: i & 1023, due: rate > 0 ? due(i) : 0 }),
       }),
     )
       .keyBy((e) => e.key)
       .window(tumbling(1_000))
       .aggregate(
         {
-          create: () => ({ n: 0, sum: 0 }),
-          add(acc, e: { value: number }) {
+          create: () => ({ n: 0, sum: 0, due: 0 }),
+          add(acc, e: { value: number; due: number }) {
             acc.n++;
             acc.sum += e.value;
+            if (e.due > acc.due) acc.due = e.due;
             if (cost > 0) burned = burn(burned + e.value, cost);
             return acc;
           },
-          result: (acc) => ({ n: acc.n, sum: acc.sum }),
+          result: (acc) => ({ n: acc.n, sum: acc.sum, due: acc.due }),
           merge(a, b) {
             a.n += b.n;
             a.sum += b.sum;
+            if (b.due > a.due) a.due = b.due;
             return a;
           },
         },

@@ -47,6 +47,7 @@ export default definePipeline({
     },
     splits: { type: 'number', default: 8, min: 1, description: 'how many shares the source reads' },
     addCost: { type: 'number', default: 0, min: 0, description: 'unused here (skew-pipeline.ts)' },
+    rate: { type: 'number', default: 0, min: 0, description: 'unused here (skew-pipeline.ts)' },
   },
   build(o) {
     const config = nexmarkConfig({ count: o.events });

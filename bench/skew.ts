@@ -22,6 +22,11 @@
  * max/mean busy time over its subtasks (`combineSkew`). `--add-cost N` adds N
  * hash rounds to every add, as a costly aggregator (sketches, top-N) would.
  *
+ * `--rate R` paces the source at R events per second of wall time (the
+ * zipf job only) and reports each arm's result latency, p50 and p99 (ms from
+ * when the newest event of a result was due to the result reaching the sink,
+ * the first fifth of the windows left out as warm-up).
+ *
  * `--job q5` runs Nexmark q5 over Zipf-skewed bids instead (skew-q5-pipeline.ts:
  * the window step weighed is its per-auction count).
  *
@@ -62,6 +67,9 @@ interface Run {
   rebalances: number;
   /** The combiner's (`window.local`) busiest subtask ÷ the mean of its subtasks; 0 without one. */
   combineSkew: number;
+  /** Paced runs: result latency percentiles (ms) after the first fifth of the windows; else 0. */
+  p50: number;
+  p99: number;
 }
 
 /** How a threaded run is set up: pre-aggregation, or rebalancing with checkpoints. */
@@ -72,6 +80,8 @@ interface Setup {
   readonly splits?: number;
   /** Extra hash rounds per record in the aggregator's add (default 0). */
   readonly addCost?: number;
+  /** Events per second of wall time (default 0: as fast as it goes); paced runs time their results. */
+  readonly rate?: number;
   /** Rebalancing runs: checkpoint and rebalance intervals (ms), and whether to rebalance. */
   readonly rebalance?: { readonly on: boolean; readonly checkpointMs: number; readonly everyMs: number };
 }
@@ -86,6 +96,7 @@ async function runChild(parallelism: number, events: number, zipf: number, setup
     preAggregate: String(setup.preAggregate),
     splits: setup.splits ?? 8,
     addCost: setup.addCost ?? 0,
+    rate: setup.rate ?? 0,
   };
   const pipeline = await mod.default.build(values);
   const r = setup.rebalance;
@@ -116,7 +127,27 @@ async function runChild(parallelism: number, events: number, zipf: number, setup
     busySkew: maxOverMean(steps[job.window]?.subtaskBusyMicros ?? []) || 1,
     rebalances: running.metrics().rebalances ?? 0,
     combineSkew: maxOverMean(steps[`${job.window}.local`]?.subtaskBusyMicros ?? []),
+    ...percentiles((mod as { latencies?: { start: number; ms: number }[] }).latencies ?? []),
   };
+}
+
+/** p50 and p99 (ms) of the results of all but the first fifth of the windows (warm-up); 0 when none. */
+function percentiles(timed: readonly { start: number; ms: number }[]): { p50: number; p99: number } {
+  if (timed.length === 0) return { p50: 0, p99: 0 };
+  const starts = timed.map((t) => t.start);
+  let lo = starts[0]!;
+  let hi = lo;
+  for (const x of starts) {
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  const from = lo + (hi - lo) / 5;
+  const ms = timed
+    .filter((t) => t.start >= from)
+    .map((t) => t.ms)
+    .sort((a, b) => a - b);
+  const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? 0;
+  return { p50: at(0.5), p99: at(0.99) };
 }
 
 /** The largest ÷ the mean (0 when there is nothing). */
@@ -158,6 +189,7 @@ export async function main(args: string[]): Promise<void> {
       split: { type: 'boolean', default: false },
       job: { type: 'string', default: 'zipf' },
       'add-cost': { type: 'string', default: '0' },
+      rate: { type: 'string', default: '0' },
       'checkpoint-ms': { type: 'string', default: '1000' },
       'rebalance-ms': { type: 'string', default: '1000' },
     },
@@ -168,9 +200,10 @@ export async function main(args: string[]): Promise<void> {
   if (!(values.job in JOBS))
     throw new Error(`--job must be one of ${Object.keys(JOBS).join(', ')}; received "${values.job}"`);
   const job = values.job as JobName;
-  if (values.split) return splitBench(job, events, rounds, exponents, Number(values['add-cost']));
+  const base = { job, rate: Number(values.rate) };
+  if (values.split) return splitBench(base, events, rounds, exponents, Number(values['add-cost']));
   if (values.rebalance)
-    return rebalanceBench(job, events, rounds, exponents, {
+    return rebalanceBench(base, events, rounds, exponents, {
       checkpointMs: Number(values['checkpoint-ms']),
       everyMs: Number(values['rebalance-ms']),
     });
@@ -179,13 +212,13 @@ export async function main(args: string[]): Promise<void> {
   );
   const results = [];
   for (const zipf of exponents) {
-    const { on, off } = alternate(job, events, zipf, rounds, 'pre-aggregation', (pre) => ({
+    const { on, off } = alternate(base, events, zipf, rounds, 'pre-aggregation', (pre) => ({
       preAggregate: pre,
     }));
     results.push(compared(zipf, events, on, off, false));
   }
   process.stdout.write(
-    `${JSON.stringify({ bench: 'skew', job, events, threads: 2, keys: 10_000, rounds, results })}\n`,
+    `${JSON.stringify({ bench: 'skew', job, rate: base.rate, events, threads: 2, keys: 10_000, rounds, results })}\n`,
   );
 }
 
@@ -195,7 +228,7 @@ export async function main(args: string[]): Promise<void> {
  * against a run at parallelism 1.
  */
 function alternate(
-  job: JobName,
+  base: { readonly job: JobName; readonly rate: number },
   events: number,
   zipf: number,
   rounds: number,
@@ -203,19 +236,19 @@ function alternate(
   setup: (on: boolean) => Setup,
 ): { on: Run[]; off: Run[] } {
   const { rebalance: _, ...same } = setup(true);
-  const oracle = child(1, events, zipf, { ...same, job, preAggregate: true });
+  const oracle = child(1, events, zipf, { ...same, job: base.job, preAggregate: true, rate: 0 });
   const on: Run[] = [];
   const off: Run[] = [];
   for (let r = 1; r <= rounds; r++)
     for (const arm of r % 2 === 1 ? [true, false] : [false, true]) {
-      const run = child(2, events, zipf, { ...setup(arm), job });
+      const run = child(2, events, zipf, { ...setup(arm), ...base });
       if (run.n !== oracle.n || run.sum !== oracle.sum || run.hash !== oracle.hash)
         throw new Error(
           `zipf ${zipf}, ${what} ${arm ? 'on' : 'off'}: results differ from parallelism 1 (${run.n}/${run.sum}/${run.hash} vs ${oracle.n}/${oracle.sum}/${oracle.hash})`,
         );
       (arm ? on : off).push(run);
       process.stderr.write(
-        `skew: zipf ${zipf} ${what} ${arm ? 'on ' : 'off'}: ${(events / run.secs / 1e6).toFixed(2)}M events/s, ${(events / run.cpuSecs / 1e6).toFixed(2)}M per CPU-s, window busy max/mean ${run.busySkew.toFixed(2)}${run.rebalances > 0 ? `, moves ${run.rebalances}` : ''}\n`,
+        `skew: zipf ${zipf} ${what} ${arm ? 'on ' : 'off'}: ${(events / run.secs / 1e6).toFixed(2)}M events/s, ${(events / run.cpuSecs / 1e6).toFixed(2)}M per CPU-s, window busy max/mean ${run.busySkew.toFixed(2)}${run.p99 > 0 ? `, p50 ${run.p50} ms, p99 ${run.p99} ms` : ''}${run.rebalances > 0 ? `, moves ${run.rebalances}` : ''}\n`,
       );
     }
   return { on, off };
@@ -227,6 +260,9 @@ function compared(zipf: number, events: number, on: Run[], off: Run[], moves: bo
     eventsPerSec: Math.round(events / median(runs.map((x) => x.secs))),
     eventsPerCpuSec: Math.round(events / median(runs.map((x) => x.cpuSecs))),
     busySkew: round(median(runs.map((x) => x.busySkew))),
+    ...(runs[0]!.p99 > 0
+      ? { p50Ms: median(runs.map((x) => x.p50)), p99Ms: median(runs.map((x) => x.p99)) }
+      : {}),
     combineSkew: round(median(runs.map((x) => x.combineSkew))),
     ...(moves ? { rebalances: median(runs.map((x) => x.rebalances)) } : {}),
   });
@@ -244,23 +280,24 @@ function compared(zipf: number, events: number, on: Run[], off: Run[], moves: bo
 
 /** Partial key grouping against local pre-aggregation, then against none, over a source subtask 0 reads alone. */
 function splitBench(
-  job: JobName,
+  base: { readonly job: JobName; readonly rate: number },
   events: number,
   rounds: number,
   exponents: number[],
   addCost: number,
 ): void {
+  const job = base.job;
   process.stderr.write(
     `skew --split: ${events.toLocaleString()} events from a source subtask 0 reads alone, ${JOBS[job].what} (+${addCost} hash rounds per add), 2 worker threads; partial key grouping ('split') vs local pre-aggregation, then vs none; ${rounds} alternating rounds per exponent\n`,
   );
   const results = [];
   for (const zipf of exponents) {
-    const local = alternate(job, events, zipf, rounds, 'split (vs local)', (split) => ({
+    const local = alternate(base, events, zipf, rounds, 'split (vs local)', (split) => ({
       preAggregate: split ? 'split' : true,
       splits: 1,
       addCost,
     }));
-    const none = alternate(job, events, zipf, rounds, 'split (vs none)', (split) => ({
+    const none = alternate(base, events, zipf, rounds, 'split (vs none)', (split) => ({
       preAggregate: split ? 'split' : false,
       splits: 1,
       addCost,
@@ -272,31 +309,32 @@ function splitBench(
     });
   }
   process.stdout.write(
-    `${JSON.stringify({ bench: 'skew-split', job, events, threads: 2, keys: 10_000, rounds, sourceSplits: 1, addCost, results })}\n`,
+    `${JSON.stringify({ bench: 'skew-split', job, rate: base.rate, events, threads: 2, keys: 10_000, rounds, sourceSplits: 1, addCost, results })}\n`,
   );
 }
 
 /** Rebalancing on vs off, both without pre-aggregation and with the same checkpoints. */
 function rebalanceBench(
-  job: JobName,
+  base: { readonly job: JobName; readonly rate: number },
   events: number,
   rounds: number,
   exponents: number[],
   o: { checkpointMs: number; everyMs: number },
 ): void {
+  const job = base.job;
   process.stderr.write(
     `skew --rebalance: ${events.toLocaleString()} events, ${JOBS[job].what}, 2 worker threads, no pre-aggregation, checkpoints every ${o.checkpointMs} ms; key-group rebalancing (weighed every ${o.everyMs} ms) on vs off; ${rounds} alternating rounds per exponent\n`,
   );
   const results = [];
   for (const zipf of exponents) {
-    const { on, off } = alternate(job, events, zipf, rounds, 'rebalance', (move) => ({
+    const { on, off } = alternate(base, events, zipf, rounds, 'rebalance', (move) => ({
       preAggregate: false,
       rebalance: { on: move, ...o },
     }));
     results.push(compared(zipf, events, on, off, true));
   }
   process.stdout.write(
-    `${JSON.stringify({ bench: 'skew-rebalance', job, events, threads: 2, keys: 10_000, rounds, checkpointMs: o.checkpointMs, rebalanceMs: o.everyMs, results })}\n`,
+    `${JSON.stringify({ bench: 'skew-rebalance', job, rate: base.rate, events, threads: 2, keys: 10_000, rounds, checkpointMs: o.checkpointMs, rebalanceMs: o.everyMs, results })}\n`,
   );
 }
 

@@ -168,16 +168,23 @@ export function assignTopic(
     quota.set(id, q);
     result.get(id)!.push(...mine.slice(0, q));
   }
-  // Members that did not get an extra slot for what they owned may still get one for free partitions.
-  for (const id of byOwned) {
+  const taken = new Set([...result.values()].flat());
+  const warm = warmCopies(topic, eligible, members);
+  // Members that did not get an extra slot for what they owned may still get one for free
+  // partitions: first those keeping warm copies of the most free partitions.
+  const warmFree = (id: string) => {
+    let n = 0;
+    for (const [p, copies] of warm) if (!taken.has(p) && copies.some(([m]) => m === id)) n++;
+    return n;
+  };
+  const byWarm = [...byOwned].sort((a, b) => warmFree(b) - warmFree(a));
+  for (const id of byWarm) {
     if (extra === 0) break;
     if (quota.get(id) === base) {
       quota.set(id, base + 1);
       extra--;
     }
   }
-  const taken = new Set([...result.values()].flat());
-  const warm = warmCopies(topic, eligible, members);
   // Free partitions go to a member with room that keeps a warm copy (the furthest read), else to
   // the members furthest below their quota.
   for (let p = 0; p < count; p++) {

@@ -79,7 +79,8 @@ export function checkLoadBalance(
  * partition's load, or undefined when unknown; `warm`: the members that keep
  * a warm standby copy of a partition and how far each read (`standby.ts`) —
  * a free partition goes to the furthest read of them that stays within
- * `1 + threshold` of the mean load with it, else to the least-loaded member.
+ * `1 + threshold` of the mean load with it (or no heavier than the
+ * least-loaded member would be with it), else to the least-loaded member.
  */
 export function assignByLoad(
   count: number,
@@ -125,9 +126,11 @@ export function assignByLoad(
   const ceiling = (all / eligible.length) * (1 + o.threshold);
   for (const p of free) {
     let id = lightest();
+    // A warm member may take it if it ends no heavier than the mean allows, or than the lightest would.
+    const bound = Math.max(ceiling, load.get(id)! + w(p));
     let read = -1;
     for (const [member, offset] of warm(p))
-      if (eligibleSet.has(member) && offset > read && load.get(member)! + w(p) <= ceiling) {
+      if (eligibleSet.has(member) && offset > read && load.get(member)! + w(p) <= bound) {
         read = offset;
         id = member;
       }

@@ -134,6 +134,14 @@ describe('warm copies in the group', () => {
     assert.deepEqual(cold.get('b'), [2, 3, 5]);
   });
 
+  it('an odd partition out goes to the member with its copy: the extra slot is given to it', () => {
+    // Three partitions over two members: one gets two. c left; b keeps c's partition 2 warm.
+    const got = assignTopic(T, 3, ['a', 'b'], members({ a: [0], b: [1] }, { b: [[2, 30]] }));
+    assert.deepEqual(got.get('b'), [1, 2]);
+    const cold = assignTopic(T, 3, ['a', 'b'], members({ a: [0], b: [1] }, {}));
+    assert.deepEqual(cold.get('a'), [0, 2]);
+  });
+
   it('a warm copy does not take a member past its share', () => {
     // b has copies of both free partitions but room for one; the other goes to a, cold.
     const got = assignTopic(
@@ -169,8 +177,31 @@ describe('warm copies in the group', () => {
     const cold = assignByLoad(6, ['a', 'b'], owner, new Set(), () => 10);
     assert.deepEqual(cold.get('a'), [0, 1, 4]);
     assert.deepEqual(cold.get('b'), [2, 3, 5]);
-    // Partition 4 outweighs the rest: b with it would carry far above the mean, so the lightest takes it.
-    const heavy = assignByLoad(6, ['a', 'b'], owner, new Set(), (p) => (p === 4 ? 100 : 10), undefined, warm);
+    // Three equal partitions over two members: the warm one may take the odd one out.
+    const odd = assignByLoad(
+      3,
+      ['a', 'b'],
+      new Map([
+        [0, 'a'],
+        [1, 'b'],
+      ]),
+      new Set(),
+      () => 10,
+      undefined,
+      (p) => (p === 2 ? [['b', 5]] : []),
+    );
+    assert.deepEqual(odd.get('b'), [1, 2]);
+    // b is the heavier already and partition 4 outweighs the rest: with it b would carry far more
+    // than the lightest would, so the lightest takes it, cold.
+    const heavy = assignByLoad(
+      6,
+      ['a', 'b'],
+      owner,
+      new Set(),
+      (p) => (p === 4 ? 100 : p === 2 || p === 3 ? 30 : 10),
+      undefined,
+      warm,
+    );
     assert.ok(heavy.get('a')!.includes(4), JSON.stringify([...heavy]));
   });
 });

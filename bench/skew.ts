@@ -147,7 +147,7 @@ function percentiles(timed: readonly { start: number; ms: number }[]): { p50: nu
     .map((t) => t.ms)
     .sort((a, b) => a - b);
   const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? 0;
-  return { p50: at(0.5), p99: at(0.99) };
+  return { p50: Math.round(at(0.5) * 10) / 10, p99: Math.round(at(0.99) * 10) / 10 };
 }
 
 /** The largest ÷ the mean (0 when there is nothing). */

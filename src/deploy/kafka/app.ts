@@ -58,12 +58,7 @@ import {
 } from '../../connectors/kafka/app-options.ts';
 import { loadAwareAssignor } from '../../connectors/kafka/assignor.ts';
 import { brokersOf } from '../../connectors/kafka/brokers.ts';
-import {
-  ChangelogReplica,
-  ChangelogStore,
-  PART_BYTES,
-  readChangelog,
-} from '../../connectors/kafka/changelog.ts';
+import { ChangelogStore, PART_BYTES, readChangelog } from '../../connectors/kafka/changelog.ts';
 import { checkDeadLetterTopic, deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
 import { hasKafkaError, isTransientKafkaError } from '../../connectors/kafka/errors.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from '../../connectors/kafka/formats.ts';
@@ -81,7 +76,6 @@ import {
 } from '../../connectors/kafka/load-balance.ts';
 import { checkEndpoint, describeInstances, memberData } from '../../connectors/kafka/members.ts';
 import { internalTopics } from '../../connectors/kafka/reset.ts';
-import { checkStandbyReplicas, standbyPartitions } from '../../connectors/kafka/standby.ts';
 import {
   aloneBytes,
   type CreateTopicOptions,
@@ -111,10 +105,8 @@ import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
 import { AppSinkWriter } from './app-sink.ts';
+import { type StandbyOptions, Standbys, standbyOptions } from './standbys.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
-
-/** How long a standby copy no longer placed here is kept before it is dropped (ms). */
-const UNPLACED_GRACE_MS = 10_000;
 
 export interface KafkaAppOptions {
   /** The consumer group, the prefix of the transactional id and of the changelog topic. */
@@ -251,20 +243,10 @@ export class KafkaApp {
   readonly #intervalMs: number;
   readonly #reconnectTimeoutMs: number;
   readonly #sessionTimeoutMs: number;
-  readonly #standby:
-    | {
-        intervalMs: number;
-        /** Every partition (`warmStandby`), or this many placed copies of each (`standbyReplicas`). */
-        replicas: number | 'all';
-        replica?: ChangelogReplica;
-        stop?: () => void;
-      }
-    | undefined;
+  /** Warm standby copies: what is asked for, and (while running) the copies. */
+  readonly #standbyOptions: StandbyOptions | undefined;
+  #standbys: Standbys | undefined;
   readonly #restores: RestoreMetrics[] = [];
-  /** Key-group partitions being restored now (their standby copy must not be dropped meanwhile). */
-  readonly #restoring = new Set<number>();
-  /** Standby copies held here that the placement no longer names, and since when (ms). */
-  readonly #unplacedSince = new Map<number, number>();
   /** Each input partition's last stable offset, and when it was asked (consumer lag). */
   readonly #ends = new Map<string, { end: bigint; at: number }>();
   #endsAsked = 0;
@@ -365,28 +347,7 @@ export class KafkaApp {
         'pass e.g. 30000',
       );
     }
-    if (options.warmStandby !== undefined && typeof options.warmStandby !== 'boolean')
-      throw configError('warmStandby must be true or false', options.warmStandby, 'pass warmStandby: true');
-    const standbyIntervalMs = options.standbyIntervalMs ?? 1000;
-    if (!Number.isInteger(standbyIntervalMs) || standbyIntervalMs < 10)
-      throw configError(
-        'standbyIntervalMs must be a whole number ≥ 10',
-        options.standbyIntervalMs,
-        'pass e.g. 1000',
-      );
-    const replicas = checkStandbyReplicas(options.standbyReplicas);
-    if (replicas !== undefined && replicas > 0 && options.warmStandby === true)
-      throw configError(
-        'warmStandby (a copy of every partition here) and standbyReplicas (copies placed across the instances) exclude each other',
-        options.standbyReplicas,
-        'pass one of the two: standbyReplicas: 1 for one placed copy of each partition, or warmStandby: true for all of them',
-      );
-    this.#standby =
-      options.warmStandby === true
-        ? { intervalMs: standbyIntervalMs, replicas: 'all' }
-        : replicas !== undefined && replicas > 0
-          ? { intervalMs: standbyIntervalMs, replicas }
-          : undefined;
+    this.#standbyOptions = standbyOptions(options);
     this.#instanceId = options.instanceId ?? `${process.pid}`;
     this.#endpoint = checkEndpoint(options.endpoint);
     this.#balance = checkLoadBalance(options.loadBalance);
@@ -716,7 +677,7 @@ export class KafkaApp {
     // most reconnectTimeoutMs in a row.
     let failingSince: number | undefined;
     try {
-      this.#startStandby();
+      this.#startStandbys();
       while (!stop?.aborted) {
         this.#observeLoads();
         const changed = new Promise<void>((resolve) => {
@@ -756,7 +717,7 @@ export class KafkaApp {
       await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { savepoint: true })));
     } finally {
       stop?.removeEventListener('abort', onStop);
-      this.#standby?.stop?.();
+      this.#standbys?.stop();
       this.#kick = () => {};
       await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { savepoint: false })));
       // No request of ours in flight when the consumer closes (an answer left pending could hold the
@@ -854,7 +815,7 @@ export class KafkaApp {
       tasks: [...this.#tasks.keys()].sort(),
       pipelines,
       restores: [...this.#restores],
-      standbys: this.#standby?.replica?.held() ?? [],
+      standbys: this.#standbys?.held() ?? [],
       lag: this.#lag(),
     };
   }
@@ -1023,83 +984,25 @@ export class KafkaApp {
     return out;
   }
 
-  /**
-   * The warm standby's loop: reads every key-group partition's changelog
-   * to its end, again every interval, until stopped. A failed round (the
-   * brokers away) is retried at the next; a restore then reads the rest.
-   */
-  #startStandby(): void {
-    const standby = this.#standby;
-    if (standby === undefined) return;
-    const replica = new ChangelogReplica({
-      bootstrapBrokers: this.#brokers,
+  /** Starts keeping warm standby copies, if asked to (`standbys.ts`). */
+  #startStandbys(): void {
+    if (this.#standbyOptions === undefined) return;
+    this.#standbys = new Standbys({
+      options: this.#standbyOptions,
+      brokers: this.#brokers,
       topic: this.changelogTopic,
       clientId: `${this.applicationId}-${this.#instanceId}-standby`,
+      partitions: this.#partitions,
+      instances: () => this.instances(),
+      assignedHere: (p) => this.#assignedHere(p),
     });
-    standby.replica = replica;
-    const every = Array.from({ length: this.#partitions }, (_, i) => i);
-    const replicas = standby.replicas;
-    let stopped = false;
-    let wake: (() => void) | undefined;
-    standby.stop = () => {
-      stopped = true;
-      wake?.();
-    };
-    void (async () => {
-      while (!stopped) {
-        const partitions = replicas === 'all' ? every : await this.#placedStandbys(replica, replicas);
-        await replica.catchUp(partitions).catch(() => {});
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, standby.intervalMs);
-          wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-      }
-    })();
-  }
-
-  /**
-   * The partitions this process keeps warm copies of under `standbyReplicas`
-   * (`standbyPartitions` over the group's members, asked at most once a
-   * second). A copy the placement has not named for 10 s is dropped, its
-   * memory freed: a partition that has just moved here is restored from its
-   * copy before then, and a placement seen mid-rebalance does not throw a
-   * copy away. When the group cannot be asked, the copies held stay.
-   */
-  async #placedStandbys(replica: ChangelogReplica, replicas: number): Promise<number[]> {
-    let placed: number[];
-    try {
-      placed = standbyPartitions(await this.instances(), replicas);
-    } catch {
-      return replica.held();
-    }
-    const keep = new Set(placed);
-    const now = Date.now();
-    for (const p of keep) this.#unplacedSince.delete(p);
-    for (const p of replica.held()) {
-      if (keep.has(p)) continue;
-      const since = this.#unplacedSince.get(p) ?? now;
-      this.#unplacedSince.set(p, since);
-      if (now - since < UNPLACED_GRACE_MS) continue;
-      this.#unplacedSince.delete(p);
-      void replica.drop(p, (q) => this.#restoring.has(q));
-    }
-    return placed;
+    this.#standbys.start();
   }
 
   /** The warm copies this process keeps, as the group hears of them (`topic:partition` → offset read to). */
   #warmCopies(): Map<string, number> | undefined {
-    const replica = this.#standby?.replica;
     const topic = this.#source?.keyed;
-    if (replica === undefined || topic === undefined) return undefined;
-    const out = new Map<string, number>();
-    for (const p of replica.held()) {
-      const at = replica.position(p);
-      if (at !== undefined && !this.#assignedHere(p)) out.set(`${topic}:${p}`, Number(at));
-    }
-    return out;
+    return topic === undefined ? undefined : this.#standbys?.warmCopies(topic);
   }
 
   /** How long the run loop may wait before looking again: at most 1 s, less when a task's restart is due. */
@@ -1428,22 +1331,23 @@ export class KafkaApp {
       // After fencing the changelog's end is final: read to it, from the start or from where the
       // warm standby is.
       const started = Date.now();
-      const replica = this.#standby?.replica;
-      this.#restoring.add(partition);
-      const restore = await readChangelog({
-        bootstrapBrokers: this.#brokers,
-        topic: this.changelogTopic,
-        partitions: [partition],
-        maxParallelism: this.#partitions,
-        pipeline: this.#pipelineName,
-        clientId: `${this.applicationId}-${this.#instanceId}`,
-        ...(replica === undefined ? {} : { replica }),
-      }).finally(() => this.#restoring.delete(partition));
+      const standbys = this.#standbys;
+      const read = () =>
+        readChangelog({
+          bootstrapBrokers: this.#brokers,
+          topic: this.changelogTopic,
+          partitions: [partition],
+          maxParallelism: this.#partitions,
+          pipeline: this.#pipelineName,
+          clientId: `${this.applicationId}-${this.#instanceId}`,
+          ...(standbys === undefined ? {} : { replica: standbys.replica }),
+        });
+      const restore = await (standbys === undefined ? read() : standbys.restoring(partition, read));
       this.#restores.push({
         partition,
         ms: Date.now() - started,
         records: restore.records,
-        standby: replica !== undefined,
+        standby: standbys !== undefined,
         at: started,
       });
       if (this.#restores.length > 32) this.#restores.shift();

@@ -1,0 +1,164 @@
+/**
+ * A Kafka application's warm standby copies in one process (issue 13): a
+ * `ChangelogReplica` that a background loop keeps current from the
+ * changelog, every partition (`warmStandby`) or the ones the placement names
+ * here (`standbyReplicas`, `connectors/kafka/standby.ts`), what this process
+ * tells the group it keeps, and the restores that read from it.
+ */
+import { ChangelogReplica } from '../../connectors/kafka/changelog.ts';
+import { checkStandbyReplicas, standbyPartitions } from '../../connectors/kafka/standby.ts';
+import type { AppInstance } from '../../core/metrics.ts';
+import { configError } from '../../errors/index.ts';
+
+/** How long a copy no longer placed here is kept before it is dropped (ms). */
+const UNPLACED_GRACE_MS = 10_000;
+
+export interface StandbyOptions {
+  /** How often the copies read the changelog (ms). */
+  readonly intervalMs: number;
+  /** Every partition (`warmStandby`), or this many placed copies of each (`standbyReplicas`). */
+  readonly replicas: number | 'all';
+}
+
+/** The standby options of a `kafkaApp`, checked; undefined when it keeps no copies. */
+export function standbyOptions(o: {
+  readonly warmStandby?: boolean;
+  readonly standbyReplicas?: number;
+  readonly standbyIntervalMs?: number;
+}): StandbyOptions | undefined {
+  if (o.warmStandby !== undefined && typeof o.warmStandby !== 'boolean')
+    throw configError('warmStandby must be true or false', o.warmStandby, 'pass warmStandby: true');
+  const intervalMs = o.standbyIntervalMs ?? 1000;
+  if (!Number.isInteger(intervalMs) || intervalMs < 10)
+    throw configError('standbyIntervalMs must be a whole number ≥ 10', o.standbyIntervalMs, 'pass e.g. 1000');
+  const replicas = checkStandbyReplicas(o.standbyReplicas);
+  if (replicas !== undefined && replicas > 0 && o.warmStandby === true)
+    throw configError(
+      'warmStandby (a copy of every partition here) and standbyReplicas (copies placed across the instances) exclude each other',
+      o.standbyReplicas,
+      'pass one of the two: standbyReplicas: 1 for one placed copy of each partition, or warmStandby: true for all of them',
+    );
+  if (o.warmStandby === true) return { intervalMs, replicas: 'all' };
+  return replicas !== undefined && replicas > 0 ? { intervalMs, replicas } : undefined;
+}
+
+export class Standbys {
+  readonly replica: ChangelogReplica;
+  readonly #o: StandbyOptions;
+  readonly #partitions: number;
+  readonly #instances: () => Promise<AppInstance[]>;
+  readonly #assignedHere: (partition: number) => boolean;
+  /** Partitions being restored now: their copy must not be dropped meanwhile. */
+  readonly #restoring = new Set<number>();
+  /** Copies held here that the placement no longer names, and since when (ms). */
+  readonly #unplacedSince = new Map<number, number>();
+  #stopped = false;
+  #wake: (() => void) | undefined;
+
+  /**
+   * `partitions`: the key-group partitions; `instances`: the group's members
+   * (`KafkaApp.instances`); `assignedHere`: whether this process runs a
+   * partition now.
+   */
+  constructor(o: {
+    readonly options: StandbyOptions;
+    readonly brokers: string[];
+    readonly topic: string;
+    readonly clientId: string;
+    readonly partitions: number;
+    readonly instances: () => Promise<AppInstance[]>;
+    readonly assignedHere: (partition: number) => boolean;
+  }) {
+    this.#o = o.options;
+    this.#partitions = o.partitions;
+    this.#instances = o.instances;
+    this.#assignedHere = o.assignedHere;
+    this.replica = new ChangelogReplica({
+      bootstrapBrokers: o.brokers,
+      topic: o.topic,
+      clientId: o.clientId,
+    });
+  }
+
+  /**
+   * The loop: reads the partitions to keep to their end, again every
+   * interval, until `stop`. A failed round (the brokers away) is retried at
+   * the next; a restore then reads the rest.
+   */
+  start(): void {
+    const every = Array.from({ length: this.#partitions }, (_, i) => i);
+    const replicas = this.#o.replicas;
+    void (async () => {
+      while (!this.#stopped) {
+        const partitions = replicas === 'all' ? every : await this.#placed(replicas);
+        await this.replica.catchUp(partitions).catch(() => {});
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.#o.intervalMs);
+          this.#wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    })();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#wake?.();
+  }
+
+  /** The partitions it keeps copies of. */
+  held(): number[] {
+    return this.replica.held();
+  }
+
+  /** The copies as the group hears of them (`topic:partition` → offset read to), except partitions run here. */
+  warmCopies(topic: string): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const p of this.replica.held()) {
+      const at = this.replica.position(p);
+      if (at !== undefined && !this.#assignedHere(p)) out.set(`${topic}:${p}`, Number(at));
+    }
+    return out;
+  }
+
+  /** Runs `restore` (which reads partition `p` from the replica) with `p`'s copy kept meanwhile. */
+  async restoring<T>(p: number, restore: () => Promise<T>): Promise<T> {
+    this.#restoring.add(p);
+    try {
+      return await restore();
+    } finally {
+      this.#restoring.delete(p);
+    }
+  }
+
+  /**
+   * The partitions to keep under `standbyReplicas` (`standbyPartitions` over
+   * the group's members, asked at most once a second). A copy the placement
+   * has not named for 10 s is dropped, its memory freed: a partition that
+   * has just moved here is restored from its copy before then, and a
+   * placement seen mid-rebalance does not throw a copy away. When the group
+   * cannot be asked, the copies held stay.
+   */
+  async #placed(replicas: number): Promise<number[]> {
+    let placed: number[];
+    try {
+      placed = standbyPartitions(await this.#instances(), replicas);
+    } catch {
+      return this.replica.held();
+    }
+    const keep = new Set(placed);
+    const now = Date.now();
+    for (const p of keep) this.#unplacedSince.delete(p);
+    for (const p of this.replica.held()) {
+      if (keep.has(p)) continue;
+      const since = this.#unplacedSince.get(p) ?? now;
+      this.#unplacedSince.set(p, since);
+      if (now - since < UNPLACED_GRACE_MS) continue;
+      this.#unplacedSince.delete(p);
+      void this.replica.drop(p, (q) => this.#restoring.has(q));
+    }
+    return placed;
+  }
+}

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import type { Pipeline, RunningPipeline } from '../api/pipeline.ts';
 import { checkDuration, MAX_TIMER_MS } from '../api/windows.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
+import { KAFKA_APP_OPTIONS } from '../deploy/kafka/options.ts';
 import { EddyError } from '../errors/index.ts';
 import { OPS_FLAGS, OPS_HELP, opsOptions } from '../ops/options.ts';
 import { startRunOps } from '../ops/run-ops.ts';
@@ -110,15 +111,15 @@ Options of 'eddy run' (before or after the module's own):
                                    exactly-once output; the module's kafkaSource/kafkaSink become the
                                    application's. Start more instances with the same --app-id to
                                    share the partitions. --checkpoint-interval sets the commit
-                                   interval (default 1000 ms)
+                                   interval (default ${KAFKA_APP_OPTIONS.commitIntervalMs.default} ms)
   --app-id <id>                    The Kafka application's id (consumer group, topic prefix); with --kafka
-  --instance-id <name>             This instance's name in client ids (default random); with --kafka
+  --instance-id <name>             This instance's name in client ids (default: the process id); with --kafka
   --endpoint <url>                 Where this instance answers state queries (/state/...) for the
                                    others of its Kafka application, which redirect there (default:
                                    its metrics server's address, with --ui); with --kafka
   --standby-replicas <n>           Keep a warm copy of each partition's state on n other instances,
                                    so a partition that moves restores only what changed since
-                                   (default 0); with --kafka
+                                   (default ${KAFKA_APP_OPTIONS.standbyReplicas.default}); with --kafka
 ${OPS_HELP}
 Runs on the embedded default: one process, in-memory channels, heap state;
 with --kafka, as a Kafka application (SIGTERM or Ctrl-C stop it with a savepoint
@@ -541,9 +542,17 @@ function kafkaUsage(parsed: Record<string, string | boolean | undefined>): strin
   const id = parsed['app-id'];
   if (id === undefined || !/^[A-Za-z0-9._-]{1,200}$/.test(String(id)))
     return `--kafka needs --app-id <id> (letters, digits, . _ -: it names the consumer group and the internal topics); received ${id === undefined ? 'none' : JSON.stringify(id)}`;
+  const instance = parsed['instance-id'];
+  const named = KAFKA_APP_OPTIONS.instanceId;
+  if (instance !== undefined && !named.pattern.test(String(instance)))
+    return `--instance-id ${named.rule}; received ${JSON.stringify(instance)} (${named.doc})`;
   const standbys = parsed['standby-replicas'];
-  if (standbys !== undefined && !/^(?:[0-9]|1[0-6])$/.test(String(standbys)))
-    return `--standby-replicas takes a whole number from 0 to 16 (warm copies of each partition on other instances); received ${JSON.stringify(standbys)}`;
+  const { min, max, doc } = KAFKA_APP_OPTIONS.standbyReplicas;
+  if (
+    standbys !== undefined &&
+    !(/^\d{1,3}$/.test(String(standbys)) && Number(standbys) >= min && Number(standbys) <= max)
+  )
+    return `--standby-replicas takes a whole number from ${min} to ${max} (${doc}); received ${JSON.stringify(standbys)}`;
   const other = EMBEDDED_ONLY.find((f) => parsed[f] !== undefined);
   if (other !== undefined)
     return `--${other} is for the embedded runtime; a Kafka application keeps its state, offsets and savepoints in its topics: leave --${other} out, and start the same --app-id again to resume`;

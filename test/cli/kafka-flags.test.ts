@@ -41,6 +41,10 @@ describe('eddy run --kafka: refused before any broker is touched', () => {
       ],
       [['--standby-replicas', '1'], /add --kafka <brokers>.*\(--standby-replicas too\)/],
       [
+        ['--kafka', '127.0.0.1:9092', '--app-id', 'a', '--instance-id', 'a b'],
+        /--instance-id must be 1-200 letters, digits.*received "a b"/,
+      ],
+      [
         ['--kafka', '127.0.0.1:9092', '--app-id', 'a', '--standby-replicas', '17'],
         /--standby-replicas takes a whole number from 0 to 16.*received "17"/,
       ],

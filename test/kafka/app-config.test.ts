@@ -29,6 +29,29 @@ describe('kafkaApp configuration', () => {
     assert.throws(() => app.sink({ topic: '' }), /needs a topic/);
   });
 
+  it('checks every option against its schema: unknown names, bounds and forms, naming the option and the fix', () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [
+        { commitIntervalMS: 500 },
+        /kafkaApp has no option "commitIntervalMS".*use one of .*commitIntervalMs/s,
+      ],
+      [
+        { reconnectTimeoutMs: -1 },
+        /kafkaApp option reconnectTimeoutMs must be at least 0.*reconnectTimeoutMs: 60000/s,
+      ],
+      [{ sessionTimeoutMs: 500 }, /kafkaApp option sessionTimeoutMs must be at least 1000/],
+      [{ instanceId: 'host 1' }, /kafkaApp option instanceId must be 1-200 letters/],
+      [{ warmStandby: 'yes' }, /kafkaApp option warmStandby must be true or false/],
+      [{ standbyIntervalMs: 5 }, /kafkaApp option standbyIntervalMs must be at least 10/],
+    ];
+    for (const [extra, message] of cases)
+      assert.throws(
+        () => kafkaApp({ applicationId: 'a', ...extra } as never),
+        (e: unknown) => e instanceof EddyError && e.code === 'EDDY_CONFIG_INVALID' && message.test(e.message),
+        JSON.stringify(extra),
+      );
+  });
+
   it('rejects bad restart, onProduceError and createTopic options with the fix', () => {
     assert.throws(
       () => kafkaApp({ applicationId: 'a', restart: { maxFailures: -1 } }),

@@ -16,22 +16,9 @@
  * copy's last read instead of the whole changelog.
  */
 import type { AppInstance } from '../../core/metrics.ts';
-import { configError } from '../../errors/index.ts';
 
 /** The most standby copies of a partition an application may ask for. */
 export const MAX_STANDBY_REPLICAS = 16;
-
-/** `standbyReplicas` as given, checked: a whole number from 0 to 16, or undefined. */
-export function checkStandbyReplicas(n: unknown): number | undefined {
-  if (n === undefined) return undefined;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_STANDBY_REPLICAS)
-    throw configError(
-      `standbyReplicas must be a whole number from 0 to ${MAX_STANDBY_REPLICAS}`,
-      n,
-      'pass standbyReplicas: 1 (one warm copy of each partition on another instance), or leave it out',
-    );
-  return n;
-}
 
 /**
  * The key-group partitions the local instance keeps warm for the others:

@@ -105,86 +105,11 @@ import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
 import { AppSinkWriter } from './app-sink.ts';
+import { type KafkaAppOptions, resolveKafkaAppOptions } from './options.ts';
 import { type StandbyOptions, Standbys, standbyOptions } from './standbys.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 
-export interface KafkaAppOptions {
-  /** The consumer group, the prefix of the transactional id and of the changelog topic. */
-  readonly applicationId: string;
-  readonly brokers?: readonly string[];
-  /** How often a transaction commits (ms). Default 1000. Output becomes visible at commits. */
-  readonly commitIntervalMs?: number;
-  /** A name for this process in the clients' ids (broker logs, metrics); default random. */
-  readonly instanceId?: string;
-  /**
-   * Where this instance answers state queries (Kafka Streams'
-   * `application.server`), e.g. `http://10.0.0.5:9464`: the metrics server of
-   * `eddy run --ui`. Told to the other instances through the consumer group,
-   * so that a query for a key whose partition runs here is redirected here
-   * (`locate`, `instances`; `GET /state/<step>/<key>` on any instance).
-   */
-  readonly endpoint?: string;
-  /**
-   * How long (ms) the application keeps trying to start again while the
-   * brokers cannot be reached (a broker restart, a network partition) before
-   * `run` fails. Default 60,000.
-   */
-  readonly reconnectTimeoutMs?: number;
-  /**
-   * How long (ms) the group waits for a silent process (crashed, partitioned)
-   * before its partitions go to the others. Default 30,000; lower means faster
-   * fail-over and more false alarms on long pauses.
-   */
-  readonly sessionTimeoutMs?: number;
-  /**
-   * Warm standby state (Kafka Streams' standby replicas): this process keeps
-   * a copy of every key-group partition's state current from the changelog
-   * in the background (a read every `standbyIntervalMs`), so a partition that
-   * moves here (a process stopped, crashed or joined) restores only what was
-   * written since, instead of its whole changelog. Costs the memory of the
-   * whole state in every process and a changelog read per round. Default off.
-   */
-  readonly warmStandby?: boolean;
-  /**
-   * Warm standby copies placed across the instances (Kafka Streams'
-   * `num.standby.replicas`), instead of `warmStandby`'s copy of everything
-   * everywhere: each key-group partition is kept warm by this many other
-   * instances, the ones after its owner in the instances' order by name
-   * (`connectors/kafka/standby.ts`), so each process holds about
-   * `standbyReplicas` × its share of the state besides its own. Each
-   * instance tells the group which copies it keeps, and a partition whose
-   * owner left goes first to an instance with a warm copy (and room under
-   * its share). Placement follows the group: copies no longer placed here
-   * are dropped. Default 0 (none); not with `warmStandby`.
-   */
-  readonly standbyReplicas?: number;
-  /** How often (ms) a warm standby reads the changelog. Default 1000. */
-  readonly standbyIntervalMs?: number;
-  /**
-   * When a failed partition task (a failed commit or run) starts again, and
-   * when the application gives up: exponential backoff with a failure-rate
-   * limit, per partition, and the same for the application's own attempts to
-   * start its tasks. Exhausted, `run` rejects with the last error. Defaults:
-   * `RESTART_DEFAULTS` (100 ms doubling to 30 s; more than 10 failures in 60 s fails).
-   */
-  readonly restart?: RestartOptions;
-  /**
-   * Load-aware assignment (issue 18). Each instance tells the group, when it
-   * joins, the load of every partition it runs (records per second, plus its
-   * backlog to drain within a minute), and the group's leader assigns by load
-   * instead of by count, moving at most `maxMoves` partitions a round and only
-   * while the busiest instance carries more than `1 + threshold` times the
-   * mean (`load-balance.ts`). Every `probeIntervalMs` the leader starts a
-   * rebalance so that fresh loads are weighed (Kafka Streams' probing
-   * rebalance; cooperative, so partitions that stay keep running).
-   * Defaults: on, threshold 0.2, maxMoves 2, probeIntervalMs 300,000 (0: no
-   * probing; loads are then weighed when instances join or leave). `false`:
-   * by count only.
-   */
-  readonly loadBalance?:
-    | false
-    | { readonly threshold?: number; readonly maxMoves?: number; readonly probeIntervalMs?: number };
-}
+export type { KafkaAppOptions } from './options.ts';
 
 export interface KafkaAppRunOptions {
   /**
@@ -328,30 +253,18 @@ export class KafkaApp {
         'pass { applicationId: "order-totals" }',
       );
     }
-    this.applicationId = options.applicationId;
-    this.#brokers = brokersOf(options.brokers);
-    this.#intervalMs = options.commitIntervalMs ?? 1000;
-    if (!Number.isInteger(this.#intervalMs) || this.#intervalMs < 10) {
-      throw configError(
-        'commitIntervalMs must be a whole number ≥ 10',
-        options.commitIntervalMs,
-        'pass e.g. 1000',
-      );
-    }
-    this.#reconnectTimeoutMs = options.reconnectTimeoutMs ?? 60_000;
-    this.#sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
-    if (!Number.isInteger(this.#sessionTimeoutMs) || this.#sessionTimeoutMs < 1000) {
-      throw configError(
-        'sessionTimeoutMs must be a whole number ≥ 1000',
-        options.sessionTimeoutMs,
-        'pass e.g. 30000',
-      );
-    }
-    this.#standbyOptions = standbyOptions(options);
-    this.#instanceId = options.instanceId ?? `${process.pid}`;
-    this.#endpoint = checkEndpoint(options.endpoint);
-    this.#balance = checkLoadBalance(options.loadBalance);
-    this.#restart = options.restart;
+    // Every option checked once against its schema (options.ts); the ones with their own rules next.
+    const o = resolveKafkaAppOptions(options);
+    this.applicationId = o.applicationId;
+    this.#brokers = brokersOf(o.brokers);
+    this.#intervalMs = o.commitIntervalMs;
+    this.#reconnectTimeoutMs = o.reconnectTimeoutMs;
+    this.#sessionTimeoutMs = o.sessionTimeoutMs;
+    this.#standbyOptions = standbyOptions(o);
+    this.#instanceId = o.instanceId ?? `${process.pid}`;
+    this.#endpoint = checkEndpoint(o.endpoint);
+    this.#balance = checkLoadBalance(o.loadBalance);
+    this.#restart = o.restart;
     this.#appRestarts = new RestartStrategy(this.#restart); // also checks the options now
     this.#appWaits = new RestartStrategy({ ...this.#restart, maxFailures: Number.MAX_SAFE_INTEGER });
     const internal = internalTopics(this.applicationId);

@@ -6,7 +6,7 @@
  * tells the group it keeps, and the restores that read from it.
  */
 import { ChangelogReplica } from '../../connectors/kafka/changelog.ts';
-import { checkStandbyReplicas, standbyPartitions } from '../../connectors/kafka/standby.ts';
+import { standbyPartitions } from '../../connectors/kafka/standby.ts';
 import type { AppInstance } from '../../core/metrics.ts';
 import { configError } from '../../errors/index.ts';
 
@@ -20,26 +20,24 @@ export interface StandbyOptions {
   readonly replicas: number | 'all';
 }
 
-/** The standby options of a `kafkaApp`, checked; undefined when it keeps no copies. */
+/**
+ * The standby options of a `kafkaApp` (each already checked against its
+ * schema, options.ts), with the rule between them; undefined when it keeps
+ * no copies.
+ */
 export function standbyOptions(o: {
-  readonly warmStandby?: boolean;
-  readonly standbyReplicas?: number;
-  readonly standbyIntervalMs?: number;
+  readonly warmStandby: boolean;
+  readonly standbyReplicas: number;
+  readonly standbyIntervalMs: number;
 }): StandbyOptions | undefined {
-  if (o.warmStandby !== undefined && typeof o.warmStandby !== 'boolean')
-    throw configError('warmStandby must be true or false', o.warmStandby, 'pass warmStandby: true');
-  const intervalMs = o.standbyIntervalMs ?? 1000;
-  if (!Number.isInteger(intervalMs) || intervalMs < 10)
-    throw configError('standbyIntervalMs must be a whole number ≥ 10', o.standbyIntervalMs, 'pass e.g. 1000');
-  const replicas = checkStandbyReplicas(o.standbyReplicas);
-  if (replicas !== undefined && replicas > 0 && o.warmStandby === true)
+  if (o.standbyReplicas > 0 && o.warmStandby)
     throw configError(
       'warmStandby (a copy of every partition here) and standbyReplicas (copies placed across the instances) exclude each other',
       o.standbyReplicas,
       'pass one of the two: standbyReplicas: 1 for one placed copy of each partition, or warmStandby: true for all of them',
     );
-  if (o.warmStandby === true) return { intervalMs, replicas: 'all' };
-  return replicas !== undefined && replicas > 0 ? { intervalMs, replicas } : undefined;
+  if (o.warmStandby) return { intervalMs: o.standbyIntervalMs, replicas: 'all' };
+  return o.standbyReplicas > 0 ? { intervalMs: o.standbyIntervalMs, replicas: o.standbyReplicas } : undefined;
 }
 
 export class Standbys {

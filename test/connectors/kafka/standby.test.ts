@@ -12,8 +12,9 @@ import fc from 'fast-check';
 import { assignTopic } from '../../../src/connectors/kafka/assignor.ts';
 import { assignByLoad } from '../../../src/connectors/kafka/load-balance.ts';
 import { memberData, readMemberData } from '../../../src/connectors/kafka/members.ts';
-import { checkStandbyReplicas, standbyPartitions } from '../../../src/connectors/kafka/standby.ts';
+import { standbyPartitions } from '../../../src/connectors/kafka/standby.ts';
 import type { AppInstance } from '../../../src/core/metrics.ts';
+import { kafkaApp } from '../../../src/deploy/kafka/app.ts';
 import { group } from './group.ts';
 
 /** `count` instances named i0, i1, … with partitions dealt round-robin over `partitions`. */
@@ -66,11 +67,17 @@ describe('standby placement', () => {
     assert.deepEqual(standbyPartitions(ring(3, 6, 5), 1), []);
   });
 
-  it('standbyReplicas is a whole number from 0 to 16, else a clear error', () => {
-    assert.equal(checkStandbyReplicas(undefined), undefined);
-    assert.equal(checkStandbyReplicas(2), 2);
+  it('standbyReplicas is a whole number from 0 to 16, not with warmStandby, else a clear error', () => {
+    assert.doesNotThrow(() => kafkaApp({ applicationId: 'a', standbyReplicas: 2 }));
     for (const bad of [-1, 1.5, 17, '1', Number.NaN])
-      assert.throws(() => checkStandbyReplicas(bad), /standbyReplicas must be a whole number from 0 to 16/);
+      assert.throws(
+        () => kafkaApp({ applicationId: 'a', standbyReplicas: bad as number }),
+        /kafkaApp option standbyReplicas must be .*pass e\.g\. \{ standbyReplicas: 1 \}/s,
+      );
+    assert.throws(
+      () => kafkaApp({ applicationId: 'a', standbyReplicas: 1, warmStandby: true }),
+      /warmStandby .* and standbyReplicas .* exclude each other/,
+    );
   });
 });
 

@@ -13,6 +13,11 @@
  * them by name), and when one stops, its partition goes to the instance with
  * its copy (not the one a choice by count or load alone would pick), which
  * restores it reading less than its changelog holds; counts go on exactly.
+ *
+ * Warm-up before hand-over: a third instance that joins two running ones
+ * takes no partition until it has read the state of the partitions it will
+ * get (it says `warmingUp`), then takes them, reading less of their
+ * changelogs than they hold; counts go on exactly.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -188,6 +193,8 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
         instanceId: name,
         standbyReplicas: 1,
         standbyIntervalMs: 100,
+        // By count, so which member may take the stopped partition does not hang on measured rates.
+        loadBalance: false,
       });
       const stop = new AbortController();
       const done = app.run(() => countingPipeline(app, input, output, 'placed'), { signal: stop.signal });
@@ -262,6 +269,120 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
         `standby (placed): partition ${moving} restored on c reading ${restore.records} of its changelog's ${changelogRecords} records, in ${restore.ms} ms\n`,
       );
       assert.ok(restore.records < changelogRecords, `warm ${restore.records} < ${changelogRecords} records`);
+      await produce();
+      const last = sent;
+      await until(`${last} outputs`, async () => (await read()).length >= last, { timeoutMs: 120_000 });
+      const byKey = new Map<string, number[]>();
+      for (const o of await read()) byKey.set(o.key, [...(byKey.get(o.key) ?? []), o.count]);
+      for (let k = 0; k < KEYS; k++)
+        assert.deepEqual(
+          (byKey.get(`k${k}`) ?? []).sort((x, y) => x - y),
+          Array.from({ length: sent / KEYS }, (_, i) => i + 1),
+          `key k${k}`,
+        );
+    } finally {
+      for (const a of apps.values()) a.stop.abort();
+      await Promise.allSettled([...apps.values()].map((a) => a.done));
+      await producer.close();
+      await admin
+        .deleteTopics({ topics: [input, output, ...Object.values(internalTopics(id))] })
+        .catch(() => {});
+      await admin.close();
+    }
+  });
+
+  it('a joining instance warms up the partitions it will get before it takes them', {
+    timeout: 300_000,
+  }, async () => {
+    const brokers = kafka.address!.split(',');
+    const { id, input, output, admin, producer } = appTestSetup(brokers, 'eddy-warmup');
+    const PARTS = 4;
+    const apps = new Map<string, { app: KafkaApp; stop: AbortController; done: Promise<void> }>();
+    let sent = 0;
+    const produce = async () => {
+      const messages: MessageToProduce[] = [];
+      for (let k = 0; k < KEYS; k++) messages.push(keyedRecord(input, `k${k}`, PARTS));
+      await producer.send({ messages });
+      sent += KEYS;
+    };
+    const read = () => readCounts(brokers, output, 'eddy-test-warmup');
+    const start = (name: string) => {
+      const app = kafkaApp({
+        applicationId: id,
+        brokers,
+        commitIntervalMs: 100,
+        instanceId: name,
+        standbyReplicas: 1,
+        standbyIntervalMs: 100,
+        // By count, so the partitions that move are the ones the warm-up foresaw, whatever the rates.
+        loadBalance: false,
+      });
+      const stop = new AbortController();
+      const done = app.run(() => countingPipeline(app, input, output, 'warmup'), { signal: stop.signal });
+      apps.set(name, { app, stop, done });
+    };
+    const owned = (name: string) =>
+      apps
+        .get(name)!
+        .app.metrics()
+        .tasks.filter((t) => t.startsWith(`${input}:`))
+        .map((t) => Number(t.slice(input.length + 1)));
+    try {
+      await createTopics(admin, { [input]: { partitions: PARTS }, [output]: { partitions: PARTS } });
+      start('a');
+      await until('a runs every partition', () => owned('a').length === PARTS, { timeoutMs: 120_000 });
+      start('b');
+      await until(
+        'a and b share the partitions',
+        () => owned('a').length + owned('b').length === PARTS && owned('b').length > 0,
+        {
+          timeoutMs: 120_000,
+        },
+      );
+      for (let round = 0; round < 6; round++) {
+        await produce();
+        const want = sent;
+        await until(`${want} outputs`, async () => (await read()).length >= want, { timeoutMs: 120_000 });
+      }
+      start('c');
+      const c = apps.get('c')!.app;
+      let sawWarming = false;
+      await until(
+        'c runs a partition',
+        () => {
+          if (c.metrics().warmingUp) {
+            sawWarming = true;
+            assert.deepEqual(owned('c'), [], 'nothing is taken while warming up');
+          }
+          return owned('c').length > 0;
+        },
+        { timeoutMs: 120_000 },
+      );
+      assert.ok(sawWarming, 'c said it was warming up');
+      assert.equal(c.metrics().warmingUp, false);
+      for (const p of owned('c')) {
+        const restore = c
+          .metrics()
+          .restores.filter((r) => r.partition === p)
+          .at(-1)!;
+        let changelogRecords = 0;
+        await readToEnd({
+          bootstrapBrokers: brokers,
+          topic: internalTopics(id).changelog,
+          partitions: [p],
+          clientId: 'eddy-test-warmup-changelog',
+          onMessage: () => {
+            changelogRecords++;
+          },
+        });
+        process.stderr.write(
+          `standby (warm-up): partition ${p} taken by c reading ${restore.records} of its changelog's ${changelogRecords} records, in ${restore.ms} ms\n`,
+        );
+        assert.ok(
+          restore.records < changelogRecords,
+          `warm ${restore.records} < ${changelogRecords} records`,
+        );
+      }
       await produce();
       const last = sent;
       await until(`${last} outputs`, async () => (await read()).length >= last, { timeoutMs: 120_000 });

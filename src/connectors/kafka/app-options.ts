@@ -54,6 +54,8 @@ export interface KafkaAppMetrics {
   readonly restores: readonly RestoreMetrics[];
   /** The key-group partitions this process keeps warm standby copies of (`warmStandby`, `standbyReplicas`). */
   readonly standbys: readonly number[];
+  /** Whether this process is warming up its copies before it takes partitions (`warmupTimeoutMs`). */
+  readonly warmingUp: boolean;
   /**
    * Consumer lag of each input partition this process runs, by
    * `topic:partition`: its end (last stable offset, read_committed) as last

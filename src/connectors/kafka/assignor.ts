@@ -18,7 +18,10 @@
  * their quota, a member that keeps a warm standby copy of it first
  * (`standby.ts`). Cooperative rule: a partition taken from one member is not
  * given to another in the same round; the loser gives it up and rejoins, and
- * the next round hands it over.
+ * the next round hands it over. A member that says it is warming up
+ * (`MemberData.warming`: a new instance reading the state of the partitions
+ * it will get, `standbys.ts`) is left out until it has, unless every member
+ * is.
  */
 import type {
   ExtendedGroupProtocolSubscription,
@@ -45,17 +48,27 @@ export function loadAwareAssignor(
   balance: BalanceOptions | undefined,
   remembered: Map<string, number> = new Map(),
   onAssign?: (members: number) => void,
+  /** A member to treat as warmed up whatever its user data says (an instance asking what it would get). */
+  asIfWarm?: string,
 ): GroupPartitionsAssigner {
   return (_current, members, topics, metadata) => {
     onAssign?.(members.size);
     if (balance !== undefined)
       for (const m of members.values())
         for (const [split, load] of readMemberData(m.metadata).load ?? []) remembered.set(split, load);
+    // Members warming up their copies take nothing yet, unless nobody else could.
+    const warming = new Set(
+      [...members]
+        .filter(([id, m]) => id !== asIfWarm && readMemberData(m.metadata).warming === true)
+        .map(([id]) => id),
+    );
     const out = new Map<string, Map<string, GroupAssignment>>();
     for (const id of members.keys()) out.set(id, new Map());
     for (const topic of [...topics].sort()) {
       const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
-      const eligible = [...members.keys()].filter((id) => members.get(id)!.topics?.includes(topic)).sort();
+      const subscribed = [...members.keys()].filter((id) => members.get(id)!.topics?.includes(topic)).sort();
+      const ready = subscribed.filter((id) => !warming.has(id));
+      const eligible = ready.length > 0 ? ready : subscribed;
       if (count === 0 || eligible.length === 0) continue;
       let weighed = false;
       for (let p = 0; p < count && !weighed; p++) weighed = remembered.has(`${topic}:${p}`);
@@ -212,4 +225,46 @@ export function assignTopic(
   }
   for (const partitions of result.values()) partitions.sort((a, b) => a - b);
   return result;
+}
+
+/**
+ * What the group's assignor would give member `self` of `members` for
+ * `topic` after `rounds` rebalances in a row (a partition moves in two:
+ * its owner gives it up, then it is given), as if `self` had warmed up: what
+ * a joining instance warms up before it asks for partitions (`standbys.ts`).
+ * Loads are those the members report; the leader may remember more.
+ */
+export function wouldAssign(
+  balance: BalanceOptions | undefined,
+  members: ReadonlyMap<string, ExtendedGroupProtocolSubscription>,
+  topic: string,
+  count: number,
+  self: string,
+  rounds = 2,
+): number[] {
+  const metadata = {
+    topics: new Map([[topic, { partitionsCount: count }]]),
+  } as unknown as Parameters<GroupPartitionsAssigner>[3];
+  let current = new Map(members);
+  for (let r = 0; r < rounds; r++) {
+    const out = loadAwareAssignor(balance, new Map(), undefined, self)(
+      undefined as never,
+      current,
+      new Set([topic]),
+      metadata,
+    );
+    const generation = Math.max(0, ...[...current.values()].map((m) => m.generationId ?? 0)) + 1;
+    const next = new Map<string, ExtendedGroupProtocolSubscription>();
+    for (const [id, m] of current) {
+      const partitions = out.find((o) => o.memberId === id)?.assignments.get(topic)?.partitions ?? [];
+      next.set(id, {
+        ...m,
+        ownedPartitions: partitions.length > 0 ? [{ topic, partitions: [...partitions] }] : [],
+        generationId: generation,
+      } as ExtendedGroupProtocolSubscription);
+    }
+    current = next;
+  }
+  const mine = current.get(self)?.ownedPartitions?.find((o) => o.topic === topic)?.partitions ?? [];
+  return [...mine].sort((a, b) => a - b);
 }

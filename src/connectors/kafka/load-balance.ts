@@ -80,7 +80,9 @@ export function checkLoadBalance(
  * a warm standby copy of a partition and how far each read (`standby.ts`) —
  * a free partition goes to the furthest read of them that stays within
  * `1 + threshold` of the mean load with it (or no heavier than the
- * least-loaded member would be with it), else to the least-loaded member.
+ * least-loaded member would be with it), else to the least-loaded member;
+ * and of the moves that clearly help, one of a partition the receiver keeps
+ * a copy of is made first.
  */
 export function assignByLoad(
   count: number,
@@ -152,13 +154,17 @@ export function assignByLoad(
     const low = load.get(to)!;
     let best: number | undefined;
     let bestMax = high;
+    let bestWarm = false;
     if (everyone && result.get(heaviest)!.length < 2) break; // its only partition stays
     for (const p of result.get(heaviest)!) {
       if (!kept.has(p)) continue; // given this round: it stays at least until the next
       const after = Math.max(high - w(p), low + w(p));
-      if (after < bestMax) {
+      // A partition the receiver keeps a warm copy of goes first, among moves that clearly help.
+      const isWarm = high - after >= 0.05 * mean && warm(p).some(([m]) => m === to);
+      if ((isWarm && !bestWarm) || (isWarm === bestWarm && after < bestMax)) {
         bestMax = after;
         best = p;
+        bestWarm = isWarm;
       }
     }
     // Hysteresis: a move must lower the heaviest load by a clear margin.
@@ -181,7 +187,11 @@ export function assignByLoad(
         .sort((a, b) => result.get(b)!.length - result.get(a)!.length || (a < b ? -1 : 1))[0];
       if (donor === undefined) break;
       const mine = result.get(donor)!;
-      const give = mine.filter((p) => kept.has(p)).sort((a, b) => w(a) - w(b) || a - b)[0]!;
+      // A partition the idle member keeps a warm copy of goes first, else the lightest.
+      const warmHere = (p: number) => (warm(p).some(([m]) => m === id) ? 0 : 1);
+      const give = mine
+        .filter((p) => kept.has(p))
+        .sort((a, b) => warmHere(a) - warmHere(b) || w(a) - w(b) || a - b)[0]!;
       mine.splice(mine.indexOf(give), 1);
       load.set(donor, load.get(donor)! - w(give));
       receiving.add(id);

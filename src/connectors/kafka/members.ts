@@ -12,7 +12,7 @@
  * input: bounded in size, parsed without letting keys reach objects, and an
  * endpoint is taken only if it is an http(s) URL without credentials.
  */
-import type { Admin } from '@platformatic/kafka';
+import type { Admin, ExtendedGroupProtocolSubscription } from '@platformatic/kafka';
 import type { AppInstance } from '../../core/metrics.ts';
 import { configError } from '../../errors/index.ts';
 
@@ -60,6 +60,11 @@ export interface MemberData {
    * `standby.ts`, `assignor.ts`.
    */
   warm?: Map<string, number>;
+  /**
+   * It is warming up the copies of the partitions it will run, and takes
+   * none from their owners until it has (`standbys.ts`, `assignor.ts`).
+   */
+  warming?: boolean;
 }
 
 /** The user data an instance subscribes with; loads as pairs, the heaviest first, as many as fit. */
@@ -68,6 +73,7 @@ export function memberData(
   endpoint: string | undefined,
   load?: ReadonlyMap<string, number>,
   warm?: ReadonlyMap<string, number>,
+  warming = false,
 ): Buffer {
   const pairs = [...(load ?? [])].sort((a, b) => b[1] - a[1]).slice(0, MAX_LOADS);
   const copies = [...(warm ?? [])].slice(0, MAX_LOADS);
@@ -77,6 +83,7 @@ export function memberData(
       ...(endpoint === undefined ? {} : { endpoint }),
       ...(pairs.length === 0 ? {} : { load: pairs }),
       ...(copies.length === 0 ? {} : { warm: copies }),
+      ...(warming ? { warming: true } : {}),
     }),
   );
 }
@@ -118,6 +125,8 @@ export function readMemberData(data: unknown): MemberData {
   const out: MemberData = {};
   if (load !== undefined) out.load = load;
   if (warm !== undefined) out.warm = warm;
+  if (Object.hasOwn(parsed, 'warming') && (parsed as { warming: unknown }).warming === true)
+    out.warming = true;
   if (typeof instance === 'string' && instance.length <= 200) out.instance = instance;
   try {
     const checked = checkEndpoint(endpoint);
@@ -153,4 +162,24 @@ export async function describeInstances(
     });
   }
   return out.sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+}
+
+/**
+ * The group as its leader's assignor sees it, read back from the group
+ * coordinator (DescribeGroups): each member's subscription (topics, owned
+ * partitions, generation, user data), for an instance that wants to know
+ * what the assignor would give it (`standbys.ts` warm-up).
+ */
+export async function describeSubscriptions(
+  admin: Admin,
+  groupId: string,
+): Promise<Map<string, ExtendedGroupProtocolSubscription>> {
+  const groups = await admin.describeGroups({ groups: [groupId] });
+  const out = new Map<string, ExtendedGroupProtocolSubscription>();
+  for (const member of groups.get(groupId)?.members.values() ?? []) {
+    const m = member.metadata;
+    if (m === undefined) continue;
+    out.set(member.id, { memberId: member.id, ...m } as unknown as ExtendedGroupProtocolSubscription);
+  }
+  return out;
 }

@@ -56,7 +56,7 @@ import {
   type PartitionLag,
   type RestoreMetrics,
 } from '../../connectors/kafka/app-options.ts';
-import { loadAwareAssignor } from '../../connectors/kafka/assignor.ts';
+import { loadAwareAssignor, wouldAssign } from '../../connectors/kafka/assignor.ts';
 import { brokersOf } from '../../connectors/kafka/brokers.ts';
 import { ChangelogStore, PART_BYTES, readChangelog } from '../../connectors/kafka/changelog.ts';
 import { checkDeadLetterTopic, deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
@@ -74,7 +74,12 @@ import {
   checkLoadBalance,
   PartitionLoads,
 } from '../../connectors/kafka/load-balance.ts';
-import { checkEndpoint, describeInstances, memberData } from '../../connectors/kafka/members.ts';
+import {
+  checkEndpoint,
+  describeInstances,
+  describeSubscriptions,
+  memberData,
+} from '../../connectors/kafka/members.ts';
 import { internalTopics } from '../../connectors/kafka/reset.ts';
 import {
   aloneBytes,
@@ -170,6 +175,10 @@ export class KafkaApp {
   readonly #sessionTimeoutMs: number;
   /** Warm standby copies: what is asked for, and (while running) the copies. */
   readonly #standbyOptions: StandbyOptions | undefined;
+  /** How long a joining process warms up its copies before it takes partitions (ms; 0: no warm-up). */
+  readonly #warmupTimeoutMs: number;
+  /** Whether this process is warming up (it says so in the group, and takes no partitions meanwhile). */
+  #warming = false;
   #standbys: Standbys | undefined;
   readonly #restores: RestoreMetrics[] = [];
   /** Each input partition's last stable offset, and when it was asked (consumer lag). */
@@ -261,6 +270,7 @@ export class KafkaApp {
     this.#reconnectTimeoutMs = o.reconnectTimeoutMs;
     this.#sessionTimeoutMs = o.sessionTimeoutMs;
     this.#standbyOptions = standbyOptions(o);
+    this.#warmupTimeoutMs = o.warmupTimeoutMs;
     this.#instanceId = o.instanceId ?? `${process.pid}`;
     this.#endpoint = checkEndpoint(o.endpoint);
     this.#balance = checkLoadBalance(o.loadBalance);
@@ -579,6 +589,7 @@ export class KafkaApp {
     const topics = keyBy !== undefined ? [...inputs, this.repartitionTopic] : inputs;
     await this.#prepareTopics(inputs, keyBy !== undefined);
 
+    this.#warming = await this.#joinsRunningApp();
     this.#newConsumer();
     // The first stream makes the consumer join the group; it is reopened whenever the tasks change.
     await this.#openStream(topics);
@@ -729,6 +740,7 @@ export class KafkaApp {
       pipelines,
       restores: [...this.#restores],
       standbys: this.#standbys?.held() ?? [],
+      warmingUp: this.#warming,
       lag: this.#lag(),
     };
   }
@@ -909,7 +921,58 @@ export class KafkaApp {
       instances: () => this.instances(),
       assignedHere: (p) => this.#assignedHere(p),
     });
-    this.#standbys.start();
+    this.#standbys.start(
+      this.#warming
+        ? {
+            targets: () => this.#warmupTargets(),
+            done: () => this.#warmedUp(),
+            timeoutMs: this.#warmupTimeoutMs,
+          }
+        : undefined,
+    );
+  }
+
+  /**
+   * Whether this process should warm up before it takes partitions: it keeps
+   * standby copies, warm-up is on, and other instances run the application
+   * already (a first start has nobody to take state from, so it does not wait).
+   */
+  async #joinsRunningApp(): Promise<boolean> {
+    const topic = this.#source?.keyed;
+    if (this.#standbyOptions === undefined || this.#warmupTimeoutMs === 0 || topic === undefined)
+      return false;
+    const admin = new Admin({ clientId: `${this.applicationId}-members`, bootstrapBrokers: this.#brokers });
+    try {
+      const members = await describeSubscriptions(admin, this.applicationId);
+      return [...members.values()].some((m) =>
+        m.ownedPartitions?.some((o) => o.topic === topic && o.partitions.length > 0),
+      );
+    } catch {
+      return false;
+    } finally {
+      await admin.close().catch(() => {});
+    }
+  }
+
+  /** The key-group partitions the group would give this process once warmed up (`wouldAssign`). */
+  async #warmupTargets(): Promise<number[] | undefined> {
+    const self = this.#consumer?.memberId;
+    const topic = this.#source?.keyed;
+    if (self === undefined || self === null || topic === undefined) return undefined;
+    const admin = new Admin({ clientId: `${this.applicationId}-members`, bootstrapBrokers: this.#brokers });
+    try {
+      const members = await describeSubscriptions(admin, this.applicationId);
+      if (!members.has(self)) return undefined;
+      return wouldAssign(this.#balance, members, topic, this.#partitions, self);
+    } finally {
+      await admin.close().catch(() => {});
+    }
+  }
+
+  /** The warm-up is over: say so in the group (a rejoin), which then hands this process its partitions. */
+  #warmedUp(): void {
+    this.#warming = false;
+    this.#consumer?.joinGroup().catch(() => {});
   }
 
   /** The warm copies this process keeps, as the group hears of them (`topic:partition` → offset read to). */
@@ -979,7 +1042,13 @@ export class KafkaApp {
         }),
         // Computed at every join: who this is, where it answers, and the load of what it runs.
         protocolsMetadata: () =>
-          memberData(this.#instanceId, this.#endpoint, this.#partitionLoads(), this.#warmCopies()),
+          memberData(
+            this.#instanceId,
+            this.#endpoint,
+            this.#partitionLoads(),
+            this.#warmCopies(),
+            this.#warming,
+          ),
         sessionTimeout: this.#sessionTimeoutMs,
         rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
         heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),

@@ -63,6 +63,15 @@ export interface KafkaAppOptions {
   /** How often (ms) a warm standby reads the changelog. Default 1000. */
   readonly standbyIntervalMs?: number;
   /**
+   * Warm-up before hand-over (Kafka Streams' KIP-441), with `warmStandby` or
+   * `standbyReplicas`: a process that joins a running application first
+   * reads the state of the partitions the group would give it, taking none,
+   * and asks for them once its copies have caught up, so they move to it
+   * warm; after this long (ms) it asks for them anyway. Default 60,000; 0:
+   * it takes its partitions at once (and restores them cold).
+   */
+  readonly warmupTimeoutMs?: number;
+  /**
    * When a failed partition task (a failed commit or run) starts again, and
    * when the application gives up: exponential backoff with a failure-rate
    * limit, per partition, and the same for the application's own attempts to
@@ -158,6 +167,13 @@ export const KAFKA_APP_OPTIONS = {
     default: 1000,
     doc: 'how often (ms) warm copies read the changelog',
     example: '1000',
+  },
+  warmupTimeoutMs: {
+    type: 'integer',
+    min: 0,
+    default: 60_000,
+    doc: 'how long (ms) a joining process with standbys warms up before taking partitions (0: at once)',
+    example: '60000',
   },
   restart: {
     type: 'any',

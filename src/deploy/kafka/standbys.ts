@@ -11,7 +11,20 @@ import type { AppInstance } from '../../core/metrics.ts';
 import { configError } from '../../errors/index.ts';
 
 /** How long a copy no longer placed here is kept before it is dropped (ms). */
-const UNPLACED_GRACE_MS = 10_000;
+const UNPLACED_GRACE_MS = 30_000;
+
+/**
+ * Warm-up before hand-over (KIP-441): while it lasts, the copies also cover
+ * the partitions the group would give this process (`targets`), and `done`
+ * is called once every target's copy has read to the end once, or after
+ * `timeoutMs`.
+ */
+export interface Warmup {
+  /** The partitions the group would give this process now; undefined when that cannot be told. */
+  readonly targets: () => Promise<number[] | undefined>;
+  readonly done: (why: 'caught up' | 'timed out') => void;
+  readonly timeoutMs: number;
+}
 
 export interface StandbyOptions {
   /** How often the copies read the changelog (ms). */
@@ -52,6 +65,7 @@ export class Standbys {
   readonly #unplacedSince = new Map<number, number>();
   #stopped = false;
   #wake: (() => void) | undefined;
+  #warmup: (Warmup & { readonly since: number }) | undefined;
 
   /**
    * `partitions`: the key-group partitions; `instances`: the group's members
@@ -83,13 +97,24 @@ export class Standbys {
    * interval, until `stop`. A failed round (the brokers away) is retried at
    * the next; a restore then reads the rest.
    */
-  start(): void {
+  start(warmup?: Warmup): void {
     const every = Array.from({ length: this.#partitions }, (_, i) => i);
     const replicas = this.#o.replicas;
+    if (warmup !== undefined) this.#warmup = { ...warmup, since: Date.now() };
     void (async () => {
       while (!this.#stopped) {
-        const partitions = replicas === 'all' ? every : await this.#placed(replicas);
+        const w = this.#warmup;
+        const targets = w === undefined ? [] : await w.targets().catch(() => undefined);
+        const placed = replicas === 'all' ? every : await this.#placed(replicas, targets ?? []);
+        const partitions = [...new Set([...placed, ...(targets ?? [])])].sort((a, b) => a - b);
         await this.replica.catchUp(partitions).catch(() => {});
+        if (w !== undefined && this.#warmup === w) {
+          const caughtUp = targets?.every((p) => this.replica.position(p) !== undefined) === true;
+          if (caughtUp || Date.now() - w.since >= w.timeoutMs) {
+            this.#warmup = undefined;
+            w.done(caughtUp ? 'caught up' : 'timed out');
+          }
+        }
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, this.#o.intervalMs);
           this.#wake = () => {
@@ -104,6 +129,11 @@ export class Standbys {
   stop(): void {
     this.#stopped = true;
     this.#wake?.();
+  }
+
+  /** Whether it is warming up (see {@link Warmup}). */
+  get warming(): boolean {
+    return this.#warmup !== undefined;
   }
 
   /** The partitions it keeps copies of. */
@@ -133,20 +163,20 @@ export class Standbys {
 
   /**
    * The partitions to keep under `standbyReplicas` (`standbyPartitions` over
-   * the group's members, asked at most once a second). A copy the placement
-   * has not named for 10 s is dropped, its memory freed: a partition that
+   * the group's members, asked at most once a second), besides the ones
+   * `warming` up. A copy neither names for 30 s is dropped, its memory freed: a partition that
    * has just moved here is restored from its copy before then, and a
    * placement seen mid-rebalance does not throw a copy away. When the group
    * cannot be asked, the copies held stay.
    */
-  async #placed(replicas: number): Promise<number[]> {
+  async #placed(replicas: number, warming: readonly number[]): Promise<number[]> {
     let placed: number[];
     try {
       placed = standbyPartitions(await this.#instances(), replicas);
     } catch {
       return this.replica.held();
     }
-    const keep = new Set(placed);
+    const keep = new Set([...placed, ...warming]);
     const now = Date.now();
     for (const p of keep) this.#unplacedSince.delete(p);
     for (const p of this.replica.held()) {

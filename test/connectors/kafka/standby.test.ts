@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ExtendedGroupProtocolSubscription } from '@platformatic/kafka';
 import fc from 'fast-check';
-import { assignTopic } from '../../../src/connectors/kafka/assignor.ts';
+import { assignTopic, loadAwareAssignor, wouldAssign } from '../../../src/connectors/kafka/assignor.ts';
 import { assignByLoad } from '../../../src/connectors/kafka/load-balance.ts';
 import { memberData, readMemberData } from '../../../src/connectors/kafka/members.ts';
 import { standbyPartitions } from '../../../src/connectors/kafka/standby.ts';
@@ -210,5 +210,81 @@ describe('warm copies in the group', () => {
       warm,
     );
     assert.ok(heavy.get('a')!.includes(4), JSON.stringify([...heavy]));
+  });
+});
+
+describe('moves by load prefer warm copies', () => {
+  it('of the moves that help as much, the one of a partition the receiver keeps warm is made', () => {
+    const owner = new Map([
+      [0, 'a'],
+      [1, 'a'],
+      [2, 'a'],
+      [3, 'a'],
+      [4, 'b'],
+    ]);
+    const cold = assignByLoad(5, ['a', 'b'], owner, new Set(), () => 10);
+    assert.deepEqual(cold.get('a'), [1, 2, 3], 'without copies: the first that helps');
+    const warm = assignByLoad(
+      5,
+      ['a', 'b'],
+      owner,
+      new Set(),
+      () => 10,
+      undefined,
+      (p) => (p === 2 ? [['b', 40]] : []),
+    );
+    assert.deepEqual(warm.get('a'), [0, 1, 3], 'partition 2 is given up: b has it warm');
+    assert.deepEqual(warm.get('b'), [4]);
+  });
+});
+
+describe('warm-up before hand-over', () => {
+  const T = 't';
+  const meta = (count: number) =>
+    ({ topics: new Map([[T, { partitionsCount: count }]]) }) as unknown as Parameters<
+      ReturnType<typeof loadAwareAssignor>
+    >[3];
+  /** Members owning partitions, `warming` ones saying so in their user data. */
+  function members(owned: Record<string, number[]>, warming: readonly string[] = [], generation = 5) {
+    return group(T, owned, generation, (id) =>
+      memberData(id, undefined, undefined, undefined, warming.includes(id)),
+    );
+  }
+  const assign = (m: ReturnType<typeof members>, count: number) =>
+    new Map(
+      loadAwareAssignor(undefined)(undefined as never, m, new Set([T]), meta(count)).map((a) => [
+        a.memberId,
+        a.assignments.get(T)?.partitions ?? [],
+      ]),
+    );
+
+  it('a member warming up takes nothing; everyone else keeps theirs', () => {
+    const got = assign(members({ a: [0, 1, 2], b: [3, 4, 5], c: [] }, ['c']), 6);
+    assert.deepEqual(got.get('a'), [0, 1, 2]);
+    assert.deepEqual(got.get('b'), [3, 4, 5]);
+    assert.deepEqual(got.get('c'), []);
+  });
+
+  it('when every member is warming up, they are assigned as usual', () => {
+    const got = assign(members({ a: [], b: [] }, ['a', 'b']), 4);
+    assert.equal(got.get('a')!.length + got.get('b')!.length, 4);
+  });
+
+  it('wouldAssign tells a warming member what it gets once warm: what two rounds then give it', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 12 }), fc.integer({ min: 1, max: 3 }), (count, owners) => {
+        const ids = ['a', 'b', 'c'].slice(0, owners);
+        const owned: Record<string, number[]> = Object.fromEntries(ids.map((id) => [id, [] as number[]]));
+        for (let p = 0; p < count; p++) owned[ids[p % owners]!]!.push(p);
+        owned['new'] = [];
+        const predicted = wouldAssign(undefined, members(owned, ['new']), T, count, 'new');
+        // The real thing: it stops warming up, and the group rebalances twice.
+        let now = owned;
+        for (let round = 0; round < 2; round++)
+          now = Object.fromEntries(assign(members(now, [], 6 + round), count));
+        assert.deepEqual(now['new'], predicted);
+        assert.ok(predicted.length >= Math.floor(count / (owners + 1)) - 0, `${predicted} of ${count}`);
+      }),
+    );
   });
 });

@@ -15,10 +15,10 @@ import { parseArgs } from 'node:util';
 import { CheckpointRestore } from '../src/checkpoint/snapshot.ts';
 import { loadCheckpoint } from '../src/checkpoint/storage.ts';
 import { generatorSource } from '../src/connectors/generator/index.ts';
-import type { Sink } from '../src/core/connector.ts';
 import { type Aggregator, Pipeline, tumbling } from '../src/index.ts';
 import type { CheckpointInfo } from '../src/runtime/checkpoints.ts';
 import { HeapStateBackend } from '../src/state/heap.ts';
+import { checksumSink } from './checksum.ts';
 
 const KEYS = 1_000_000;
 const EVENTS_PER_SECOND = 500_000;
@@ -38,21 +38,6 @@ const sumAgg: Aggregator<Event, { n: number; sum: number }, number> = {
   },
   result: (acc) => acc.sum / acc.n,
 };
-
-function checksum(acc: { n: number; sum: number }): Sink<{ value: number }> {
-  return {
-    kind: 'checksum',
-    guarantee: 'best-effort',
-    open: () => ({
-      write(values) {
-        for (const v of values) {
-          acc.n++;
-          acc.sum += v.value;
-        }
-      },
-    }),
-  };
-}
 
 interface ChildResult {
   secs: number;
@@ -78,7 +63,7 @@ async function runChild(events: number, checkpointDir: string | undefined): Prom
     .keyBy((e) => e.key)
     .window(tumbling(10_000))
     .aggregate(sumAgg)
-    .sink(checksum(acc));
+    .sink(checksumSink<{ value: number }>(acc, (v) => v.value));
   const checkpoints: CheckpointInfo[] = [];
   const t0 = performance.now();
   await p.run(

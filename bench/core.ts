@@ -20,8 +20,8 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { generatorSource } from '../src/connectors/generator/index.ts';
-import type { Sink } from '../src/core/connector.ts';
 import { arraySource, Pipeline, tumbling } from '../src/index.ts';
+import { checksumSink } from './checksum.ts';
 
 interface Event {
   readonly device: number;
@@ -39,22 +39,6 @@ function makeEvent(i: number, g: { readonly time: number }): Event {
 }
 const mapFn = (e: Event) => ({ device: e.device, value: e.value * 2, ts: e.ts });
 const filterFn = (e: { value: number }) => e.value % 3 !== 0;
-
-/** A sink that only checksums what it gets, so that no result is optimised away. */
-function checksumSink(acc: { n: number; sum: number }): Sink<{ value: number }> {
-  return {
-    kind: 'checksum',
-    guarantee: 'best-effort',
-    open: () => ({
-      write(values) {
-        for (const v of values) {
-          acc.n++;
-          acc.sum += v.value;
-        }
-      },
-    }),
-  };
-}
 
 /** The same events, made before the clock starts: values and their event times. */
 function materialise(events: number): { values: Event[]; times: number[] } {
@@ -90,7 +74,7 @@ async function runEddy(
     .keyBy((e) => e.device)
     .window(tumbling(WINDOW))
     .count()
-    .sink(checksumSink(acc));
+    .sink(checksumSink<{ value: number }>(acc, (v) => v.value));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await p.run(hotKeys ? { hotKeys: true } : {});

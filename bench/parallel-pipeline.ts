@@ -4,23 +4,12 @@
  * build it too. Results go to a checksum sink (count and sum), printed by the
  * bench so both parallelisms can be checked against each other.
  */
-import type { Sink } from '../src/core/connector.ts';
 import { definePipeline, generatorSource, Pipeline, session, tumbling } from '../src/index.ts';
+import { checksumSink } from './checksum.ts';
 
 export const checksum = { n: 0, sum: 0 };
 
-const sink: Sink<{ value: number }> = {
-  kind: 'checksum',
-  guarantee: 'best-effort',
-  open: () => ({
-    write(values) {
-      for (const v of values) {
-        checksum.n++;
-        checksum.sum += v.value;
-      }
-    },
-  }),
-};
+const sink = checksumSink<{ value: number }>(checksum, (v) => v.value);
 
 export default definePipeline({
   name: 'bench-parallel',

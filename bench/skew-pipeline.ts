@@ -9,6 +9,7 @@
  */
 import type { Sink } from '../src/core/connector.ts';
 import { definePipeline, generatorSource, Pipeline, tumbling, type Windowed } from '../src/index.ts';
+import { checksumSink, mix } from './checksum.ts';
 
 export const checksum = { n: 0, sum: 0, hash: 0 };
 
@@ -19,32 +20,6 @@ type Result = Windowed<number, { n: number; sum: number; due: number }>;
  * due to the result reaching the sink) and its window's start.
  */
 export const latencies: { start: number; ms: number }[] = [];
-
-/**
- * A sink that adds every result into `checksum`: the count, `amount` of
- * each, and an order-independent hash (a sum of per-result hashes of
- * `identity`, kept in 32 bits), so runs can be compared whatever the order
- * of their results.
- */
-export function checksumSink<T>(
-  checksum: { n: number; sum: number; hash: number },
-  amount: (v: T) => number,
-  identity: (v: T) => number,
-): Sink<T> {
-  return {
-    kind: 'checksum',
-    guarantee: 'best-effort',
-    open: () => ({
-      write(values) {
-        for (const v of values) {
-          checksum.n++;
-          checksum.sum += amount(v);
-          checksum.hash = (checksum.hash + mix(identity(v))) | 0;
-        }
-      },
-    }),
-  };
-}
 
 const checked = checksumSink<Result>(
   checksum,
@@ -65,14 +40,6 @@ const sink: Sink<Result> = {
     };
   },
 };
-
-export function mix(x: number): number {
-  let h = Math.imul(x | 0, 0x9e3779b1) ^ ((x / 4294967296) | 0);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return h;
-}
 
 /** Record `i`'s rank (0 = the most frequent) under the Zipf `cdf`: from a hash of `i` alone. */
 export function zipfRank(cdf: Float64Array, i: number): number {

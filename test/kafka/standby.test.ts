@@ -36,6 +36,94 @@ import {
 
 const kafka = await kafkaReady();
 
+/**
+ * Instances of one counting application with placed standbys (by count, so
+ * which partition moves where does not hang on measured rates), over `parts`
+ * partitions: start them by name, see what each runs, produce a round of
+ * every key, read the counts, check them exactly, and clean up.
+ */
+function placedApplication(prefix: string, parts: number) {
+  const brokers = kafka.address!.split(',');
+  const { id, input, output, admin, producer } = appTestSetup(brokers, prefix);
+  const apps = new Map<string, { app: KafkaApp; stop: AbortController; done: Promise<void> }>();
+  let sent = 0;
+  const read = () => readCounts(brokers, output, `${prefix}-reader`);
+  return {
+    brokers,
+    changelog: internalTopics(id).changelog,
+    apps,
+    create: () => createTopics(admin, { [input]: { partitions: parts }, [output]: { partitions: parts } }),
+    start(name: string): void {
+      const app = kafkaApp({
+        applicationId: id,
+        brokers,
+        commitIntervalMs: 100,
+        instanceId: name,
+        standbyReplicas: 1,
+        standbyIntervalMs: 100,
+        loadBalance: false,
+      });
+      const stop = new AbortController();
+      const done = app.run(() => countingPipeline(app, input, output, prefix), { signal: stop.signal });
+      apps.set(name, { app, stop, done });
+    },
+    async stop(name: string): Promise<void> {
+      apps.get(name)!.stop.abort();
+      await apps.get(name)!.done;
+    },
+    owned: (name: string) =>
+      apps
+        .get(name)!
+        .app.metrics()
+        .tasks.filter((t) => t.startsWith(`${input}:`))
+        .map((t) => Number(t.slice(input.length + 1))),
+    /** One record of every key, then waits until every count so far is out. */
+    async round(): Promise<void> {
+      const messages: MessageToProduce[] = [];
+      for (let k = 0; k < KEYS; k++) messages.push(keyedRecord(input, `k${k}`, parts));
+      await producer.send({ messages });
+      sent += KEYS;
+      const want = sent;
+      await until(`${want} outputs`, async () => (await read()).length >= want, { timeoutMs: 120_000 });
+    },
+    /** Exactly-once: per key 1..rounds, each once. */
+    async checkCounts(): Promise<void> {
+      const byKey = new Map<string, number[]>();
+      for (const o of await read()) byKey.set(o.key, [...(byKey.get(o.key) ?? []), o.count]);
+      for (let k = 0; k < KEYS; k++)
+        assert.deepEqual(
+          (byKey.get(`k${k}`) ?? []).sort((x, y) => x - y),
+          Array.from({ length: sent / KEYS }, (_, i) => i + 1),
+          `key k${k}`,
+        );
+    },
+    async close(): Promise<void> {
+      for (const a of apps.values()) a.stop.abort();
+      await Promise.allSettled([...apps.values()].map((a) => a.done));
+      await producer.close();
+      await admin
+        .deleteTopics({ topics: [input, output, ...Object.values(internalTopics(id))] })
+        .catch(() => {});
+      await admin.close();
+    },
+  };
+}
+
+/** How many records changelog partition `partition` holds. */
+async function changelogRecords(brokers: string[], topic: string, partition: number): Promise<number> {
+  let n = 0;
+  await readToEnd({
+    bootstrapBrokers: brokers,
+    topic,
+    partitions: [partition],
+    clientId: 'eddy-test-changelog',
+    onMessage: () => {
+      n++;
+    },
+  });
+  return n;
+}
+
 /** Every count in `output`, read_committed, in the order read. */
 async function readCounts(brokers: string[], output: string, clientId: string): Promise<Counted[]> {
   const out: Counted[] = [];
@@ -173,235 +261,113 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
   it('standbyReplicas: 1 places one copy per partition, on the next instance by name; a stopped instance hands over warm', {
     timeout: 300_000,
   }, async () => {
-    const brokers = kafka.address!.split(',');
-    const { id, input, output, admin, producer } = appTestSetup(brokers, 'eddy-placed');
-    const PARTS = 3;
-    const apps = new Map<string, { app: KafkaApp; stop: AbortController; done: Promise<void> }>();
-    let sent = 0;
-    const produce = async () => {
-      const messages: MessageToProduce[] = [];
-      for (let k = 0; k < KEYS; k++) messages.push(keyedRecord(input, `k${k}`, PARTS));
-      await producer.send({ messages });
-      sent += KEYS;
-    };
-    const read = () => readCounts(brokers, output, 'eddy-test-placed');
-    const start = (name: string) => {
-      const app = kafkaApp({
-        applicationId: id,
-        brokers,
-        commitIntervalMs: 100,
-        instanceId: name,
-        standbyReplicas: 1,
-        standbyIntervalMs: 100,
-        // By count, so which member may take the stopped partition does not hang on measured rates.
-        loadBalance: false,
-      });
-      const stop = new AbortController();
-      const done = app.run(() => countingPipeline(app, input, output, 'placed'), { signal: stop.signal });
-      apps.set(name, { app, stop, done });
-    };
-    const owned = (name: string) =>
-      apps
-        .get(name)!
-        .app.metrics()
-        .tasks.filter((t) => t.startsWith(`${input}:`))
-        .map((t) => Number(t.slice(input.length + 1)));
+    const t = placedApplication('eddy-placed', 3);
     try {
-      await createTopics(admin, { [input]: { partitions: PARTS }, [output]: { partitions: PARTS } });
-      for (const name of ['a', 'b', 'c']) start(name);
+      await t.create();
+      for (const name of ['a', 'b', 'c']) t.start(name);
       await until(
         'each instance owns one partition',
-        () => ['a', 'b', 'c'].every((n) => owned(n).length === 1),
+        () => ['a', 'b', 'c'].every((n) => t.owned(n).length === 1),
         {
           timeoutMs: 120_000,
         },
       );
       // The ring by name: b keeps a's partition, c keeps b's, a keeps c's; nothing else.
       const ring = { a: 'c', b: 'a', c: 'b' } as const;
+      const keeps = (n: 'a' | 'b' | 'c') => t.apps.get(n)!.app.metrics().standbys;
       await until(
         "each instance keeps exactly its predecessor's partition",
         () =>
           (['a', 'b', 'c'] as const).every(
-            (n) => JSON.stringify(apps.get(n)!.app.metrics().standbys) === JSON.stringify(owned(ring[n])),
+            (n) => JSON.stringify(keeps(n)) === JSON.stringify(t.owned(ring[n])),
           ),
         {
           timeoutMs: 120_000,
           context: () =>
-            ['a', 'b', 'c']
-              .map((n) => `${n}: owns ${owned(n)}, keeps ${apps.get(n)!.app.metrics().standbys}`)
-              .join('; '),
+            (['a', 'b', 'c'] as const).map((n) => `${n}: owns ${t.owned(n)}, keeps ${keeps(n)}`).join('; '),
         },
       );
-      for (let round = 0; round < 8; round++) {
-        await produce();
-        const want = sent;
-        await until(`${want} outputs`, async () => (await read()).length >= want, { timeoutMs: 120_000 });
-      }
-      const moving = owned('b')[0]!;
+      for (let round = 0; round < 8; round++) await t.round();
+      const moving = t.owned('b')[0]!;
       // Let c's copy of b's partition read to the end, then stop b: its partition goes to c, warm
-      // (without copies, a tie between a and c goes to a, first by name).
+      // (without copies, the odd partition out goes to a, first by name).
       await new Promise((r) => setTimeout(r, 1000));
-      apps.get('b')!.stop.abort();
-      await apps.get('b')!.done;
+      await t.stop('b');
       await until(
         'a or c runs the stopped partition',
-        () => owned('a').includes(moving) || owned('c').includes(moving),
+        () => t.owned('a').includes(moving) || t.owned('c').includes(moving),
         { timeoutMs: 120_000 },
       );
-      const taker = owned('a').includes(moving) ? 'a' : 'c';
-      assert.equal(taker, 'c', 'the partition went to the instance with its warm copy');
-      const restore = apps
+      assert.equal(
+        t.owned('a').includes(moving) ? 'a' : 'c',
+        'c',
+        'the partition went to the instance with its warm copy',
+      );
+      const restore = t.apps
         .get('c')!
         .app.metrics()
         .restores.filter((r) => r.partition === moving)
         .at(-1)!;
-      let changelogRecords = 0;
-      await readToEnd({
-        bootstrapBrokers: brokers,
-        topic: internalTopics(id).changelog,
-        partitions: [moving],
-        clientId: 'eddy-test-placed-changelog',
-        onMessage: () => {
-          changelogRecords++;
-        },
-      });
+      const held = await changelogRecords(t.brokers, t.changelog, moving);
       process.stderr.write(
-        `standby (placed): partition ${moving} restored on c reading ${restore.records} of its changelog's ${changelogRecords} records, in ${restore.ms} ms\n`,
+        `standby (placed): partition ${moving} restored on c reading ${restore.records} of its changelog's ${held} records, in ${restore.ms} ms\n`,
       );
-      assert.ok(restore.records < changelogRecords, `warm ${restore.records} < ${changelogRecords} records`);
-      await produce();
-      const last = sent;
-      await until(`${last} outputs`, async () => (await read()).length >= last, { timeoutMs: 120_000 });
-      const byKey = new Map<string, number[]>();
-      for (const o of await read()) byKey.set(o.key, [...(byKey.get(o.key) ?? []), o.count]);
-      for (let k = 0; k < KEYS; k++)
-        assert.deepEqual(
-          (byKey.get(`k${k}`) ?? []).sort((x, y) => x - y),
-          Array.from({ length: sent / KEYS }, (_, i) => i + 1),
-          `key k${k}`,
-        );
+      assert.ok(restore.records < held, `warm ${restore.records} < ${held} records`);
+      await t.round();
+      await t.checkCounts();
     } finally {
-      for (const a of apps.values()) a.stop.abort();
-      await Promise.allSettled([...apps.values()].map((a) => a.done));
-      await producer.close();
-      await admin
-        .deleteTopics({ topics: [input, output, ...Object.values(internalTopics(id))] })
-        .catch(() => {});
-      await admin.close();
+      await t.close();
     }
   });
 
   it('a joining instance warms up the partitions it will get before it takes them', {
     timeout: 300_000,
   }, async () => {
-    const brokers = kafka.address!.split(',');
-    const { id, input, output, admin, producer } = appTestSetup(brokers, 'eddy-warmup');
-    const PARTS = 4;
-    const apps = new Map<string, { app: KafkaApp; stop: AbortController; done: Promise<void> }>();
-    let sent = 0;
-    const produce = async () => {
-      const messages: MessageToProduce[] = [];
-      for (let k = 0; k < KEYS; k++) messages.push(keyedRecord(input, `k${k}`, PARTS));
-      await producer.send({ messages });
-      sent += KEYS;
-    };
-    const read = () => readCounts(brokers, output, 'eddy-test-warmup');
-    const start = (name: string) => {
-      const app = kafkaApp({
-        applicationId: id,
-        brokers,
-        commitIntervalMs: 100,
-        instanceId: name,
-        standbyReplicas: 1,
-        standbyIntervalMs: 100,
-        // By count, so the partitions that move are the ones the warm-up foresaw, whatever the rates.
-        loadBalance: false,
-      });
-      const stop = new AbortController();
-      const done = app.run(() => countingPipeline(app, input, output, 'warmup'), { signal: stop.signal });
-      apps.set(name, { app, stop, done });
-    };
-    const owned = (name: string) =>
-      apps
-        .get(name)!
-        .app.metrics()
-        .tasks.filter((t) => t.startsWith(`${input}:`))
-        .map((t) => Number(t.slice(input.length + 1)));
+    const t = placedApplication('eddy-warmup', 4);
     try {
-      await createTopics(admin, { [input]: { partitions: PARTS }, [output]: { partitions: PARTS } });
-      start('a');
-      await until('a runs every partition', () => owned('a').length === PARTS, { timeoutMs: 120_000 });
-      start('b');
+      await t.create();
+      t.start('a');
+      await until('a runs every partition', () => t.owned('a').length === 4, { timeoutMs: 120_000 });
+      t.start('b');
       await until(
         'a and b share the partitions',
-        () => owned('a').length + owned('b').length === PARTS && owned('b').length > 0,
+        () => t.owned('a').length === 2 && t.owned('b').length === 2,
         {
           timeoutMs: 120_000,
         },
       );
-      for (let round = 0; round < 6; round++) {
-        await produce();
-        const want = sent;
-        await until(`${want} outputs`, async () => (await read()).length >= want, { timeoutMs: 120_000 });
-      }
-      start('c');
-      const c = apps.get('c')!.app;
+      for (let round = 0; round < 6; round++) await t.round();
+      t.start('c');
+      const c = t.apps.get('c')!.app;
       let sawWarming = false;
       await until(
         'c runs a partition',
         () => {
           if (c.metrics().warmingUp) {
             sawWarming = true;
-            assert.deepEqual(owned('c'), [], 'nothing is taken while warming up');
+            assert.deepEqual(t.owned('c'), [], 'nothing is taken while warming up');
           }
-          return owned('c').length > 0;
+          return t.owned('c').length > 0;
         },
         { timeoutMs: 120_000 },
       );
       assert.ok(sawWarming, 'c said it was warming up');
       assert.equal(c.metrics().warmingUp, false);
-      for (const p of owned('c')) {
+      for (const p of t.owned('c')) {
         const restore = c
           .metrics()
           .restores.filter((r) => r.partition === p)
           .at(-1)!;
-        let changelogRecords = 0;
-        await readToEnd({
-          bootstrapBrokers: brokers,
-          topic: internalTopics(id).changelog,
-          partitions: [p],
-          clientId: 'eddy-test-warmup-changelog',
-          onMessage: () => {
-            changelogRecords++;
-          },
-        });
+        const held = await changelogRecords(t.brokers, t.changelog, p);
         process.stderr.write(
-          `standby (warm-up): partition ${p} taken by c reading ${restore.records} of its changelog's ${changelogRecords} records, in ${restore.ms} ms\n`,
+          `standby (warm-up): partition ${p} taken by c reading ${restore.records} of its changelog's ${held} records, in ${restore.ms} ms\n`,
         );
-        assert.ok(
-          restore.records < changelogRecords,
-          `warm ${restore.records} < ${changelogRecords} records`,
-        );
+        assert.ok(restore.records < held, `warm ${restore.records} < ${held} records`);
       }
-      await produce();
-      const last = sent;
-      await until(`${last} outputs`, async () => (await read()).length >= last, { timeoutMs: 120_000 });
-      const byKey = new Map<string, number[]>();
-      for (const o of await read()) byKey.set(o.key, [...(byKey.get(o.key) ?? []), o.count]);
-      for (let k = 0; k < KEYS; k++)
-        assert.deepEqual(
-          (byKey.get(`k${k}`) ?? []).sort((x, y) => x - y),
-          Array.from({ length: sent / KEYS }, (_, i) => i + 1),
-          `key k${k}`,
-        );
+      await t.round();
+      await t.checkCounts();
     } finally {
-      for (const a of apps.values()) a.stop.abort();
-      await Promise.allSettled([...apps.values()].map((a) => a.done));
-      await producer.close();
-      await admin
-        .deleteTopics({ topics: [input, output, ...Object.values(internalTopics(id))] })
-        .catch(() => {});
-      await admin.close();
+      await t.close();
     }
   });
 });

@@ -6,8 +6,9 @@
  *    `--pad`-byte string in each key's state, for `--rounds` rounds (every
  *    round updates every key and is committed: the changelog keeps every
  *    round's rewrite of each key group until compaction).
- * 2. "standby" (`warmStandby: true`) joins: it takes one partition over (a
- *    cold restore, it had no copy yet) and keeps the other warm.
+ * 2. "standby" (`warmStandby: true`) joins: it warms up (issue 13,
+ *    `warmupTimeoutMs`), then takes one partition over and keeps the other
+ *    warm.
  * 3. "owner" stops (a savepoint): "standby" takes its partition over —
  *    the warm restore.
  * 4. "cold" (no standby) joins and "standby" stops: "cold" takes both
@@ -130,7 +131,7 @@ export async function main(args: string[]): Promise<void> {
     await until('the standby owns a partition', () => owned(standby.app) === 1 && owned(owner.app) === 1);
     const coldJoin = standby.app.metrics().restores.at(-1)!;
     log(
-      `standby joined: cold restore of partition ${coldJoin.partition}: ${coldJoin.ms} ms, ${coldJoin.records} records`,
+      `standby joined: restore of partition ${coldJoin.partition} (warmed up first, unless warm-up is off): ${coldJoin.ms} ms, ${coldJoin.records} records`,
     );
     await new Promise((res) => setTimeout(res, 3000)); // its rounds catch up with the other partition
     let stoppedAt = Date.now();
@@ -163,6 +164,7 @@ export async function main(args: string[]): Promise<void> {
         rounds,
         padBytes: pad.length,
         partitions: PARTITIONS,
+        joinRestore: row(coldJoin),
         warmRestore: row(warm),
         coldRestore: row(coldSame),
         warmHandoverMs: warmHandover,

@@ -14,10 +14,10 @@
  * its copy (not the one a choice by count or load alone would pick), which
  * restores it reading less than its changelog holds; counts go on exactly.
  *
- * Warm-up before hand-over: a third instance that joins two running ones
- * takes no partition until it has read the state of the partitions it will
- * get (it says `warmingUp`), then takes them, reading less of their
- * changelogs than they hold; counts go on exactly.
+ * Warm-up before hand-over: an instance that joins a running one, and a
+ * third that joins two, take no partition until they have read the state of
+ * the partitions they will get (they say `warmingUp`), then take them,
+ * reading less of their changelogs than they hold; counts go on exactly.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -324,11 +324,43 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
     timeout: 300_000,
   }, async () => {
     const t = placedApplication('eddy-warmup', 4);
+    /** Starts `name`, waits until it runs partitions, checks it took none while warming up and read them warm. */
+    const joinWarm = async (name: string) => {
+      t.start(name);
+      const app = t.apps.get(name)!.app;
+      let sawWarming = false;
+      await until(
+        `${name} runs a partition`,
+        () => {
+          if (app.metrics().warmingUp) {
+            sawWarming = true;
+            assert.deepEqual(t.owned(name), [], 'nothing is taken while warming up');
+          }
+          return t.owned(name).length > 0;
+        },
+        { timeoutMs: 120_000 },
+      );
+      assert.ok(sawWarming, `${name} said it was warming up`);
+      assert.equal(app.metrics().warmingUp, false);
+      for (const p of t.owned(name)) {
+        const restore = app
+          .metrics()
+          .restores.filter((r) => r.partition === p)
+          .at(-1)!;
+        const held = await changelogRecords(t.brokers, t.changelog, p);
+        process.stderr.write(
+          `standby (warm-up): partition ${p} taken by ${name} reading ${restore.records} of its changelog's ${held} records, in ${restore.ms} ms\n`,
+        );
+        assert.ok(restore.records < held, `warm ${restore.records} < ${held} records`);
+      }
+    };
     try {
       await t.create();
       t.start('a');
       await until('a runs every partition', () => t.owned('a').length === 4, { timeoutMs: 120_000 });
-      t.start('b');
+      for (let round = 0; round < 4; round++) await t.round();
+      // b joins a that has run alone since it started (its subscription in the group is as of then).
+      await joinWarm('b');
       await until(
         'a and b share the partitions',
         () => t.owned('a').length === 2 && t.owned('b').length === 2,
@@ -336,34 +368,8 @@ describe('Kafka application: warm standby', { skip: kafka.skip }, () => {
           timeoutMs: 120_000,
         },
       );
-      for (let round = 0; round < 6; round++) await t.round();
-      t.start('c');
-      const c = t.apps.get('c')!.app;
-      let sawWarming = false;
-      await until(
-        'c runs a partition',
-        () => {
-          if (c.metrics().warmingUp) {
-            sawWarming = true;
-            assert.deepEqual(t.owned('c'), [], 'nothing is taken while warming up');
-          }
-          return t.owned('c').length > 0;
-        },
-        { timeoutMs: 120_000 },
-      );
-      assert.ok(sawWarming, 'c said it was warming up');
-      assert.equal(c.metrics().warmingUp, false);
-      for (const p of t.owned('c')) {
-        const restore = c
-          .metrics()
-          .restores.filter((r) => r.partition === p)
-          .at(-1)!;
-        const held = await changelogRecords(t.brokers, t.changelog, p);
-        process.stderr.write(
-          `standby (warm-up): partition ${p} taken by c reading ${restore.records} of its changelog's ${held} records, in ${restore.ms} ms\n`,
-        );
-        assert.ok(restore.records < held, `warm ${restore.records} < ${held} records`);
-      }
+      for (let round = 0; round < 4; round++) await t.round();
+      await joinWarm('c');
       await t.round();
       await t.checkCounts();
     } finally {

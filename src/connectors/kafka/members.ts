@@ -165,10 +165,12 @@ export async function describeInstances(
 }
 
 /**
- * The group as its leader's assignor sees it, read back from the group
- * coordinator (DescribeGroups): each member's subscription (topics, owned
- * partitions, generation, user data), for an instance that wants to know
- * what the assignor would give it (`standbys.ts` warm-up).
+ * The group as its leader's assignor would see it at the next rebalance,
+ * read back from the group coordinator (DescribeGroups): each member's
+ * subscription (topics, user data), with what it runs now as its owned
+ * partitions — the subscription's own list is as of the member's last join,
+ * which may be long ago — all in one generation. For an instance that wants
+ * to know what the assignor would give it (`standbys.ts` warm-up).
  */
 export async function describeSubscriptions(
   admin: Admin,
@@ -179,7 +181,15 @@ export async function describeSubscriptions(
   for (const member of groups.get(groupId)?.members.values() ?? []) {
     const m = member.metadata;
     if (m === undefined) continue;
-    out.set(member.id, { memberId: member.id, ...m } as unknown as ExtendedGroupProtocolSubscription);
+    const owned = [...(member.assignments?.values() ?? [])]
+      .filter((a) => a.partitions.length > 0)
+      .map((a) => ({ topic: a.topic, partitions: [...a.partitions] }));
+    out.set(member.id, {
+      memberId: member.id,
+      ...m,
+      ownedPartitions: owned,
+      generationId: 1,
+    } as unknown as ExtendedGroupProtocolSubscription);
   }
   return out;
 }

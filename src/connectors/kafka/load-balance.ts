@@ -147,7 +147,12 @@ export function assignByLoad(
   /** Members a partition taken this round is meant for: they get it next round. */
   const receiving = new Set<string>();
   for (let moves = 0; moves < o.maxMoves && eligible.length > 1; moves++) {
-    const heaviest = [...eligible].sort((a, b) => load.get(b)! - load.get(a)! || (a < b ? -1 : 1))[0]!;
+    // A member whose load counts a partition planned for it gives nothing up for that load: it does
+    // not hold the partition yet, and moving one of its own would chain moves that come back.
+    const heaviest = [...eligible]
+      .filter((id) => !receiving.has(id))
+      .sort((a, b) => load.get(b)! - load.get(a)! || (a < b ? -1 : 1))[0];
+    if (heaviest === undefined) break;
     const high = load.get(heaviest)!;
     if (high <= mean * (1 + o.threshold)) break;
     const to = lightest();

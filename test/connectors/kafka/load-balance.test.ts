@@ -175,7 +175,21 @@ describe('load-aware assignment', () => {
             assert.ok(high - after < 0.05 * mean, `moving ${p} off ${busiest} would help: ${seed}`);
           }
       }),
-      { numRuns: 1000 },
+      {
+        numRuns: 1000,
+        // Found in CI (2026-12-05): a member whose planned receipt made it the heaviest gave up a
+        // partition of its own, which later came back (moved twice).
+        examples: [
+          [
+            {
+              count: 5,
+              n: 3,
+              owners: [0, 3, 3, 1, 0, 0, 0, 0, 0, 0],
+              weights: [882, 609, 440, 131, 788, 0, 0, 0, 0, 0],
+            },
+          ],
+        ],
+      },
     );
   });
 

@@ -2,13 +2,16 @@
  * The Kafka source (at-least-once without transactions), on @platformatic/kafka.
  *
  * It joins a consumer group; each partition is a split with its own
- * watermark. Offsets are committed (at most once a second, and on close) only
- * for records that have already passed through the pipeline, so a restart
- * re-reads at most what was in flight: at-least-once. With checkpoints, each
- * partition's offset goes into the checkpoint (`position()`), and a restore
- * reads on from there, so restored state and input agree (the group's
- * committed offsets, taken after processing, may be ahead of a checkpoint;
- * they serve a start without one). When eddy's buffer of
+ * watermark. Without checkpoints, offsets are committed (at most once a
+ * second, and on close) only for records that have already passed through the
+ * pipeline, so a restart re-reads at most what was in flight: at-least-once.
+ * With checkpoints, each partition's offset goes into the checkpoint
+ * (`position()`), and a restore reads on from there, so restored state and
+ * input agree; the group's offsets are then committed only when a checkpoint
+ * completes, and only up to its barrier (Flink's commit on checkpoint). So a
+ * start that finds no checkpoint (the process was killed before its first one
+ * completed) reads from where durable state ends, never past records whose
+ * effect on keyed state was lost with the process. When eddy's buffer of
  * fetched records is full the stream is paused (backpressure) and resumed when
  * it drains. Values are decoded by a format (formats.ts: JSON with the safe
  * codec, string, bytes, Avro with schema-registry framing): undecodable records
@@ -294,6 +297,15 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         string,
         { topic: string; partition: number; offset: bigint; leaderEpoch: number }
       >();
+      // With checkpoints: per barrier (checkpoint id), each partition's next offset as position() saw it.
+      // Committed when that checkpoint completes, never before: the checkpoint holds the state they
+      // match, so the group's offsets never run ahead of durable state.
+      const checkpointing = ctx.checkpointing === true;
+      const barriers = new Map<number, typeof handedOut>();
+      const latest = new Map<
+        string,
+        { topic: string; partition: number; offset: bigint; leaderEpoch: number }
+      >();
       let lastCommit = Date.now();
       // One commit at a time, not awaited by poll: while the brokers are away the pipeline goes on with
       // what it has fetched, and offsets that could not be committed are committed with the next ones.
@@ -348,9 +360,9 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       return {
         splits,
         async poll(max): Promise<SourceBatch<T> | null> {
-          for (const [k, v] of handedOut) toCommit.set(k, v);
+          if (!checkpointing) for (const [k, v] of handedOut) toCommit.set(k, v);
           handedOut = new Map();
-          if (Date.now() - lastCommit >= 1000) void commit();
+          if (toCommit.size > 0 && Date.now() - lastCommit >= 1000) void commit();
           if (failure !== undefined) throw failure;
           if (head >= buffer.length) {
             // Wait briefly for data rather than spin; the runtime polls again on an empty batch.
@@ -401,12 +413,14 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           }
           if (top > seen) {
             highest.set(split, top);
-            handedOut.set(split, {
+            const next = {
               topic: last.topic,
               partition: last.partition,
               offset: last.offset + 1n,
               leaderEpoch: last.leaderEpoch,
-            });
+            };
+            handedOut.set(split, next);
+            if (checkpointing) latest.set(split, next);
           }
           if (head > 4096 && head * 2 > buffer.length) {
             buffer = buffer.slice(head);
@@ -418,15 +432,27 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           }
           return { values, times, split };
         },
-        position() {
+        position(checkpointId) {
           // At a checkpoint barrier: per partition, the offset after the last record handed out.
           const at: Record<string, string> = {};
           for (const [split, top] of highest) at[split] = String(top + 1n);
+          if (checkpointing && checkpointId !== undefined) barriers.set(checkpointId, new Map(latest));
           return at;
         },
+        checkpointComplete(checkpointId) {
+          // This checkpoint and every earlier barrier (one that failed is subsumed) are durable now.
+          for (const [id, offsets] of barriers) {
+            if (id > checkpointId) continue;
+            barriers.delete(id);
+            for (const [k, v] of offsets) if ((toCommit.get(k)?.offset ?? -1n) < v.offset) toCommit.set(k, v);
+          }
+          // Not awaited: a commit that fails is retried with the next ones (see commit above).
+          void commit();
+        },
         async close() {
-          // Records handed out by the last poll have been processed by the time the runtime closes the reader.
-          for (const [k, v] of handedOut) toCommit.set(k, v);
+          // Without checkpoints, records handed out by the last poll have been processed by now. With
+          // them, only what a completed checkpoint covers is committed (checkpointComplete above).
+          if (!checkpointing) for (const [k, v] of handedOut) toCommit.set(k, v);
           closed = true;
           await committing;
           await commit();

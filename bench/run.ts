@@ -11,6 +11,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   'state-store': () => import('./state-store.ts'),
   kafka: () => import('./kafka.ts'),
   'kafka-standby': () => import('./kafka-standby.ts'),
+  'kafka-changelog': () => import('./kafka-changelog.ts'),
   skew: () => import('./skew.ts'),
   burst: () => import('./burst.ts'),
   connectors: () => import('./connectors.ts'),

@@ -72,6 +72,7 @@ export function stateChunk(c: StateChunk): Chunk {
     keyGroup: c.keyGroup,
     entries: c.entries,
     bytes: c.bytes,
+    ...(c.delta === undefined ? {} : { delta: c.delta }),
   };
 }
 

@@ -12,6 +12,7 @@ import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { EddyError } from '../errors/index.ts';
+import type { DeltaInfo } from '../state/backend.ts';
 
 /** Where a chunk of state is and what it holds. */
 export interface ChunkRef {
@@ -48,6 +49,8 @@ export interface Chunk {
   readonly keyGroup: number;
   readonly entries: number;
   readonly bytes: Uint8Array;
+  /** A state chunk of an incremental snapshot (`StateChunk.delta`): only a store that keeps entries one by one takes it. */
+  readonly delta?: DeltaInfo;
 }
 
 /** A complete checkpoint read back from disk. */
@@ -138,6 +141,12 @@ export async function writeCheckpointDir(
   header: Omit<Manifest, 'format' | 'dataBytes' | 'dataCrc32' | 'chunks'>,
   chunks: readonly Chunk[],
 ): Promise<{ dir: string; bytes: number }> {
+  const delta = chunks.find((c) => c.delta !== undefined);
+  if (delta !== undefined)
+    throw new EddyError(
+      'EDDY_INTERNAL',
+      `a checkpoint directory takes whole key groups, but step "${delta.step}" gave an incremental snapshot (a state backend with deltas belongs to a Kafka application's changelog)`,
+    );
   const tmp = `${final}${IN_PROGRESS}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });

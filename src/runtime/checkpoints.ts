@@ -134,7 +134,9 @@ export function localParticipant(
 /** The encoded bytes of a subtask's chunks, by step. */
 export function bytesByStep(chunks: readonly Chunk[]): Map<string, number> {
   const out = new Map<string, number>();
-  for (const c of chunks) out.set(c.step, (out.get(c.step) ?? 0) + c.bytes.length);
+  // A delta chunk holds only the changes: its table's whole size is estimated from them.
+  for (const c of chunks)
+    out.set(c.step, (out.get(c.step) ?? 0) + (c.delta?.estimatedBytes ?? c.bytes.length));
   return out;
 }
 

@@ -132,6 +132,7 @@ export class Job {
         const backend: KeyedStateBackend =
           o.stateBackend ?? (await o.stateBackendFactory?.(k)) ?? new HeapStateBackend(o.maxParallelism);
         const subtaskRestore = restore?.restoreSubtask(k, backend, o.assignment);
+        backend.restored?.();
         this.#executors.push(
           new Executor(this.#plan, {
             ...o,

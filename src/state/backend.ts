@@ -33,6 +33,24 @@ export interface StateChunk {
   readonly keyGroup: number;
   readonly entries: number;
   readonly bytes: Uint8Array;
+  /**
+   * Set on a chunk of an incremental snapshot (`HeapStateBackend` with
+   * `deltas`): `bytes` holds only the entries changed since the last
+   * snapshot, and this the ones removed since, as flat `[key, namespace, …]`.
+   * Only a store that keeps entries one by one (the Kafka changelog) takes
+   * such chunks.
+   */
+  readonly delta?: DeltaInfo;
+}
+
+/** What a delta chunk adds to a whole one (see `StateChunk.delta`). */
+export interface DeltaInfo {
+  /** Entries removed since the last snapshot: `[key, namespace, key, namespace, …]`. */
+  readonly removed: readonly (Key | number)[];
+  /** The table's entries in this key group at the barrier (the chunk holds only the changed ones). */
+  readonly tableEntries: number;
+  /** An estimate of what the whole key group of the table would encode to (the metrics' state bytes). */
+  readonly estimatedBytes: number;
 }
 
 /**
@@ -62,6 +80,13 @@ export interface KeyedStateBackend {
    * checkpoint reads every table synchronously at the barrier.
    */
   snapshot?(): StateSnapshot;
+  /**
+   * The job has put the state it restores (if any) into the backend, and no
+   * record has been processed yet: a backend that snapshots incrementally
+   * counts changes from here (the restored state is already where it came
+   * from). Optional.
+   */
+  restored?(): void;
   /** Makes buffered writes durable (a write-back cache flushes here). Optional: the heap has nothing to flush. */
   flush?(): void | Promise<void>;
   /** Releases files and handles; called once when the run stops. */

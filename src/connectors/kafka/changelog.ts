@@ -14,10 +14,17 @@
  * - `m`: the writer's non-keyed checkpoint meta (watermarks);
  * - `x`: the application's own bytes for the partition (kafkaApp keeps the
  *   repartition topic's de-duplication marks there).
+ * - `e\0<step>\0<table>\0<namespace>\0<key as JSON>`: one state entry, when
+ *   the job's backend snapshots incrementally (kafkaApp's tasks do): each
+ *   checkpoint writes only the entries changed since the last one and a
+ *   tombstone for each removed, so its bytes follow the changes, not the
+ *   state (Kafka Streams' changelog, one record per key). An entry larger
+ *   than a part is written as parts, `…\u0001<i>/<n>`.
  * A record whose key is no longer written is deleted with a tombstone, and a
  * chunk whose bytes did not change since the last checkpoint is not written
- * again. Each chunk is a whole key group rewritten when it changed — simple and
- * exact, but heavier than per-key deltas for large state (see docs/KAFKA.md).
+ * again. A changelog written whole per key group (`c/state/…`, before
+ * entries) is read as before, and its first incremental checkpoint writes
+ * every entry and deletes those chunks.
  */
 import { crc32 } from 'node:zlib';
 import type { CheckpointMeta } from '../../checkpoint/snapshot.ts';
@@ -29,14 +36,39 @@ import type {
   Manifest,
 } from '../../checkpoint/storage.ts';
 import { decode, encode } from '../../codec/chunks.ts';
+import { decodeEntries, EntryWriter } from '../../codec/entries.ts';
+import type { Key } from '../../core/key-groups.ts';
 import { EddyError } from '../../errors/index.ts';
 import { readToEnd } from './read-to-end.ts';
 
 /** Kafka's default message limit is ~1 MB; parts stay well below it. */
 export const PART_BYTES = 512 * 1024;
 
-/** What one changelog partition held when it was read, or was written last: record key → CRC-32 + length. */
+/**
+ * What one changelog partition held when it was read, or was written last:
+ * record key → CRC-32 + length. Entry records (`e…`) are not in it (their
+ * changes are known from the backend), except those written as parts.
+ */
 export type Written = Map<number, Map<string, string>>;
+
+/** The first character of an entry record's key (see the header). */
+const ENTRY = 'e\u0000';
+/** Between an entry record's key and a part's number. */
+const PART = '\u0001';
+
+/** The record key of one state entry. */
+export function entryKey(step: string, table: string, namespace: number, key: Key): string {
+  return `${ENTRY}${step}\u0000${table}\u0000${namespace}\u0000${JSON.stringify(key)}`;
+}
+
+const one = new EntryWriter();
+
+/** One entry encoded alone (a one-entry chunk). */
+function entryBytes(key: unknown, namespace: number, value: unknown): Uint8Array {
+  one.begin();
+  one.entry(key, namespace, value);
+  return one.finish();
+}
 
 export interface ChangelogWriterOptions {
   readonly topic: string;
@@ -92,6 +124,11 @@ export class ChangelogStore implements CheckpointStore {
     const now = new Map<number, Map<string, { value: Uint8Array; sum: string }>>();
     for (const p of owned) now.set(p, new Map());
     let meta: Uint8Array | undefined;
+    const messages: { topic: string; partition: number; key: Buffer; value: Buffer | null }[] = [];
+    let bytes = 0;
+    const part = this.#o.partBytes ?? PART_BYTES;
+    // Entry records written as parts, per partition: added (key -> sum) and gone, for `written`.
+    const parts = new Map<number, { added: Map<string, string>; gone: Set<string> }>();
     for (const c of chunks) {
       if (c.kind === 'meta') {
         meta = encode({ id: header.id, meta: decode(c.bytes) });
@@ -104,15 +141,57 @@ export class ChangelogStore implements CheckpointStore {
           `step "${c.step}" holds state in key group ${c.keyGroup}, but this process owns partitions [${[...owned].join(', ')}]: records reach a keyed step in a partition other than the one their key belongs to. Partition the input topics by the keyBy key with eddy's partitioner (kafkaPartition(key, partitions); the Kafka sinks do so), or key by the topic's record key`,
         );
       }
-      const part = this.#o.partBytes ?? PART_BYTES;
+      if (c.delta !== undefined) {
+        const p = c.keyGroup;
+        const before = this.#o.written.get(p);
+        let own = parts.get(p);
+        if (own === undefined) parts.set(p, (own = { added: new Map(), gone: new Set() }));
+        const mine = own;
+        const put = (key: string, value: Uint8Array | null) => {
+          // Parts an earlier value of this entry was written as: deleted unless written again below.
+          if (before !== undefined)
+            for (const k of before.keys())
+              if (k.startsWith(`${key}${PART}`)) {
+                mine.gone.add(k);
+              }
+          if (value === null || value.length <= part) {
+            messages.push({
+              topic: this.#o.topic,
+              partition: p,
+              key: Buffer.from(key),
+              value: value === null ? null : Buffer.from(value),
+            });
+            bytes += value?.length ?? 0;
+            return;
+          }
+          const n = Math.ceil(value.length / part);
+          // The whole-entry record (if there was one) goes; the parts take its place.
+          messages.push({ topic: this.#o.topic, partition: p, key: Buffer.from(key), value: null });
+          for (let i = 0; i < n; i++) {
+            const k = `${key}${PART}${i}/${n}`;
+            const v = value.subarray(i * part, Math.min(value.length, (i + 1) * part));
+            messages.push({ topic: this.#o.topic, partition: p, key: Buffer.from(k), value: Buffer.from(v) });
+            bytes += v.length;
+            mine.gone.delete(k);
+            mine.added.set(k, checksum(v));
+          }
+        };
+        const flat = c.entries === 0 ? [] : decodeEntries(c.bytes);
+        for (let i = 0; i < flat.length; i += 3) {
+          const ns = flat[i + 1] as number;
+          put(entryKey(c.step, c.name, ns, flat[i] as Key), entryBytes(flat[i], ns, flat[i + 2]));
+        }
+        const removed = c.delta.removed;
+        for (let i = 0; i < removed.length; i += 2)
+          put(entryKey(c.step, c.name, removed[i + 1] as number, removed[i] as Key), null);
+        continue;
+      }
       const n = Math.max(1, Math.ceil(c.bytes.length / part));
       for (let i = 0; i < n; i++) {
         const value = c.bytes.subarray(i * part, Math.min(c.bytes.length, (i + 1) * part));
         records.set(`c/${c.kind}/${c.step}/${c.name}#${i}/${n}`, { value, sum: checksum(value) });
       }
     }
-    const messages: { topic: string; partition: number; key: Buffer; value: Buffer | null }[] = [];
-    let bytes = 0;
     const extras = this.#o.extras?.() ?? new Map<number, Uint8Array>();
     for (const [p, records] of now) {
       if (meta !== undefined) records.set('m', { value: meta, sum: checksum(meta) });
@@ -130,6 +209,12 @@ export class ChangelogStore implements CheckpointStore {
         bytes += value.length;
       }
       for (const key of before.keys()) {
+        if (key.startsWith(ENTRY)) {
+          // An entry's parts: deleted when the entry changed (above), else kept.
+          if (parts.get(p)?.gone.has(key) === true)
+            messages.push({ topic: this.#o.topic, partition: p, key: Buffer.from(key), value: null });
+          continue;
+        }
         if (!records.has(key))
           messages.push({ topic: this.#o.topic, partition: p, key: Buffer.from(key), value: null });
       }
@@ -137,7 +222,12 @@ export class ChangelogStore implements CheckpointStore {
     for (let i = 0; i < messages.length; i += 500) await this.#o.send(messages.slice(i, i + 500));
     await this.#o.commit();
     for (const [p, records] of now) {
-      this.#o.written.set(p, new Map([...records].map(([k, { sum }]) => [k, sum])));
+      const next = new Map([...records].map(([k, { sum }]) => [k, sum]));
+      const own = parts.get(p);
+      for (const [k, sum] of this.#o.written.get(p) ?? [])
+        if (k.startsWith(ENTRY) && own?.gone.has(k) !== true) next.set(k, sum);
+      for (const [k, sum] of own?.added ?? []) next.set(k, sum);
+      this.#o.written.set(p, next);
     }
     return { dir: this.dir, bytes };
   }
@@ -234,6 +324,8 @@ export type Restored = {
   loaded: LoadedCheckpoint | undefined;
   written: Written;
   extras: Map<number, Buffer>;
+  /** Whether the changelog holds state as entries (`e…` records, written incrementally). */
+  entries: boolean;
 };
 
 /**
@@ -252,7 +344,8 @@ export async function readChangelog(o: {
 }): Promise<Restored & { records: number }> {
   const written: Written = new Map();
   for (const p of o.partitions) written.set(p, new Map());
-  if (o.partitions.length === 0) return { loaded: undefined, written, extras: new Map(), records: 0 };
+  if (o.partitions.length === 0)
+    return { loaded: undefined, written, extras: new Map(), records: 0, entries: false };
   // Read with a consumer of its own (a group of one, never committing).
   const replica = o.replica ?? new ChangelogReplica(o);
   const records = await replica.catchUp(o.partitions, o.timeoutMs);
@@ -263,11 +356,13 @@ export async function readChangelog(o: {
     const x = held.get('x');
     if (x !== undefined) extras.set(p, x);
   }
-  return { ...toCheckpoint(o, latest, written), extras, records };
+  let entries = false;
+  for (const held of latest.values()) for (const key of held.keys()) if (key.startsWith(ENTRY)) entries = true;
+  return { ...toCheckpoint(o, latest, written), extras, records, entries };
 }
 
 /** Assembles what the partitions hold into an in-memory checkpoint for the job's restore. */
-function toCheckpoint(
+export function toCheckpoint(
   o: { readonly topic: string; readonly maxParallelism: number; readonly pipeline: string },
   latest: Map<number, Map<string, Buffer>>,
   written: Written,
@@ -278,7 +373,9 @@ function toCheckpoint(
   let id = 0;
   for (const [p, records] of latest) {
     const sums = written.get(p)!;
-    for (const [key, value] of records) sums.set(key, checksum(value));
+    for (const [key, value] of records)
+      if (!key.startsWith(ENTRY) || key.includes(PART)) sums.set(key, checksum(value));
+    assembleEntries(o.topic, p, records, chunks, buffers);
     const m = records.get('m');
     if (m !== undefined) {
       const r = decode(m) as { id: number; meta: CheckpointMeta };
@@ -345,4 +442,68 @@ function toCheckpoint(
     chunks,
   };
   return { loaded: { dir: `kafka:${o.topic}`, manifest, read: (ref) => buffers[ref.offset]! }, written };
+}
+
+/**
+ * The entry records (`e…`) of one changelog partition as chunks for the
+ * restore: one per (step, table), every entry re-encoded together.
+ */
+function assembleEntries(
+  topic: string,
+  p: number,
+  records: ReadonlyMap<string, Buffer>,
+  chunks: ChunkRef[],
+  buffers: Uint8Array[],
+): void {
+  const tables = new Map<string, unknown[][]>();
+  const parted = new Map<string, Buffer[]>();
+  const add = (key: string, value: Uint8Array) => {
+    const [, step, table] = key.split('\u0000', 3) as [string, string, string];
+    const id = `${step}\u0000${table}`;
+    let list = tables.get(id);
+    if (list === undefined) tables.set(id, (list = []));
+    list.push(decodeEntries(value));
+  };
+  for (const [key, value] of records) {
+    if (!key.startsWith(ENTRY)) continue;
+    const at = key.indexOf(PART);
+    if (at < 0) {
+      add(key, value);
+      continue;
+    }
+    const [i, n] = key
+      .slice(at + 1)
+      .split('/')
+      .map(Number) as [number, number];
+    const base = key.slice(0, at);
+    let list = parted.get(base);
+    if (list === undefined) parted.set(base, (list = new Array<Buffer>(n)));
+    list[i] = value;
+  }
+  for (const [base, list] of parted) {
+    if (list.some((b) => b === undefined))
+      throw new EddyError(
+        'EDDY_IO_FAILED',
+        `changelog ${topic} partition ${p} holds an incomplete entry ${base}`,
+      );
+    add(base, Buffer.concat(list));
+  }
+  const w = new EntryWriter();
+  for (const [id, entries] of tables) {
+    const [step, name] = id.split('\u0000') as [string, string];
+    w.begin();
+    for (const e of entries) w.entry(e[0], e[1] as number, e[2]);
+    const count = w.count;
+    const bytes = w.finish();
+    chunks.push({
+      kind: 'state',
+      step,
+      name,
+      keyGroup: p,
+      offset: buffers.length,
+      length: bytes.length,
+      entries: count,
+    });
+    buffers.push(bytes);
+  }
 }

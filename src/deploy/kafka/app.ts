@@ -177,6 +177,7 @@ export class KafkaApp {
   readonly #standbyOptions: StandbyOptions | undefined;
   /** How long a joining process warms up its copies before it takes partitions (ms; 0: no warm-up). */
   readonly #warmupTimeoutMs: number;
+  readonly #changelogLayout: 'entries' | 'key-groups';
   /** Whether this process is warming up (it says so in the group, and takes no partitions meanwhile). */
   #warming = false;
   #standbys: Standbys | undefined;
@@ -271,6 +272,7 @@ export class KafkaApp {
     this.#sessionTimeoutMs = o.sessionTimeoutMs;
     this.#standbyOptions = standbyOptions(o);
     this.#warmupTimeoutMs = o.warmupTimeoutMs;
+    this.#changelogLayout = o.changelog as 'entries' | 'key-groups';
     this.#instanceId = o.instanceId ?? `${process.pid}`;
     this.#endpoint = checkEndpoint(o.endpoint);
     this.#balance = checkLoadBalance(o.loadBalance);
@@ -1364,10 +1366,27 @@ export class KafkaApp {
       partBytes: Math.min(PART_BYTES, this.#limitOf(this.changelogTopic) - 4096),
     });
     task.idle = () => store.idle();
+    if (this.#changelogLayout === 'key-groups' && restore!.entries)
+      throw configError(
+        `kafkaApp "${this.applicationId}": changelog ${this.changelogTopic} partition ${task.partition} holds state as entries (written with changelog: "entries"), which changelog: "key-groups" cannot take over`,
+        'key-groups',
+        'keep changelog: "entries" (the default), or reset the application (eddy kafka reset --app-id) and start again from the input',
+      );
     const job = pipeline.createJob({
       parallelism: 1,
       maxParallelism: this.#partitions,
-      stateBackend: new HeapStateBackend(this.#partitions),
+      // `entries`: each commit writes only the entries changed since the last one (changelog.ts); a
+      // changelog written whole per key group is rewritten as entries once.
+      stateBackend:
+        this.#changelogLayout === 'key-groups'
+          ? new HeapStateBackend(this.#partitions)
+          : new HeapStateBackend(this.#partitions, {
+              deltas: {
+                fullFirst: [...(restore!.written.get(task.partition)?.keys() ?? [])].some((k) =>
+                  k.startsWith('c/state/'),
+                ),
+              },
+            }),
       checkpoints: { storage: store, intervalMs: this.#intervalMs },
       ...(restore!.loaded === undefined ? {} : { restoreFrom: restore!.loaded }),
       onCheckpoint: (info) => {

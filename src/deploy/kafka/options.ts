@@ -95,6 +95,17 @@ export interface KafkaAppOptions {
   readonly loadBalance?:
     | false
     | { readonly threshold?: number; readonly maxMoves?: number; readonly probeIntervalMs?: number };
+  /**
+   * How a partition's state goes into the changelog at each commit.
+   * `'entries'` (default): one record per state entry, only the entries
+   * changed since the last commit and a tombstone per removed one (Kafka
+   * Streams' layout), so a commit's bytes follow the changes. `'key-groups'`:
+   * every state table of a changed partition rewritten whole, in parts (the
+   * layout before; cheaper to restore per byte, much heavier to commit for
+   * large state). Either reads a changelog the other wrote: the first commit
+   * after a switch rewrites the partition in its own layout.
+   */
+  readonly changelog?: 'entries' | 'key-groups';
 }
 
 /** Letters, digits, ".", "_" or "-", at most 200: ids that go into client ids and topic names. */
@@ -184,6 +195,14 @@ export const KAFKA_APP_OPTIONS = {
     type: 'any',
     doc: 'load-aware assignment: false, or { threshold, maxMoves, probeIntervalMs }',
     example: '{ threshold: 0.2 }',
+  },
+  changelog: {
+    type: 'string',
+    pattern: /^(entries|key-groups)$/,
+    rule: 'must be "entries" or "key-groups"',
+    default: 'entries',
+    doc: 'changelog layout: one record per changed entry, or each changed partition rewritten whole',
+    example: '"entries"',
   },
 } as const satisfies OptionsSchema<KafkaAppOptions>;
 

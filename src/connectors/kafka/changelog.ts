@@ -357,7 +357,8 @@ export async function readChangelog(o: {
     if (x !== undefined) extras.set(p, x);
   }
   let entries = false;
-  for (const held of latest.values()) for (const key of held.keys()) if (key.startsWith(ENTRY)) entries = true;
+  for (const held of latest.values())
+    for (const key of held.keys()) if (key.startsWith(ENTRY)) entries = true;
   return { ...toCheckpoint(o, latest, written), extras, records, entries };
 }
 

@@ -183,7 +183,7 @@ export class CheckpointRestore {
     let entries = 0;
     for (const ref of loaded.manifest.chunks) {
       if (ref.kind === 'meta' || owner(ref.keyGroup) !== subtask) continue;
-      const items = decode(loaded.read(ref)) as unknown[];
+      const items = loaded.items?.(ref) ?? (decode(loaded.read(ref)) as unknown[]);
       if (ref.kind === 'state') {
         const table = backend.table<unknown>(ref.step, ref.name);
         for (let i = 0; i + 2 < items.length; i += 3)

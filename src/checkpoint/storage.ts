@@ -59,6 +59,12 @@ export interface LoadedCheckpoint {
   readonly manifest: Manifest;
   /** The bytes of one chunk. */
   read(ref: ChunkRef): Uint8Array;
+  /**
+   * A state chunk's entries already decoded (flat `[key, namespace, value, …]`),
+   * when the checkpoint was assembled in memory from them (a Kafka changelog
+   * kept as one record per entry); undefined otherwise: decode `read(ref)`.
+   */
+  items?(ref: ChunkRef): unknown[] | undefined;
 }
 
 const PREFIX = 'chk-';

@@ -386,39 +386,70 @@ export class EntryWriter {
 
 /** Reads a chunk written by {@link EntryWriter} back into flat `[key, namespace, value, ...]`. */
 export function decodeEntries(bytes: Uint8Array): unknown[] {
-  return new EntryReader(bytes).read();
+  const out: unknown[] = [];
+  new EntryReader(bytes).read(out);
+  return out;
+}
+
+/** One reader for `decodeEntriesInto`: many small chunks (a changelog's entry records) without a reader each. */
+let shared: EntryReader | undefined;
+
+/**
+ * Appends the entries of `bytes` to `out` (flat, as `decodeEntries` returns
+ * them): for decoding many small chunks, such as one-entry records, without
+ * an array and a reader per chunk.
+ */
+export function decodeEntriesInto(bytes: Uint8Array, out: unknown[]): void {
+  shared ??= new EntryReader(bytes);
+  shared.reset(bytes);
+  shared.read(out);
 }
 
 class EntryReader {
-  readonly #buf: Buffer;
-  readonly #view: DataView;
+  #buf!: Buffer;
   #pos = 0;
-  readonly #shapes: string[][] = [];
+  #shapes: string[][] = [];
 
   constructor(bytes: Uint8Array) {
-    this.#buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.reset(bytes);
   }
 
-  read(): unknown[] {
+  reset(bytes: Uint8Array): void {
+    // Buffer's own readers instead of a DataView: one object less per (small) chunk.
+    this.#buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#pos = 0;
+    if (this.#shapes.length > 0) this.#shapes = [];
+  }
+
+  read(out: unknown[]): void {
     if (this.#buf[0] !== ENTRIES_MAGIC || this.#buf[1] !== VERSION)
       throw new Error(
         `not a state chunk of version ${VERSION} (first bytes ${this.#buf[0]}, ${this.#buf[1]})`,
       );
-    const count = this.#view.getUint32(2, true);
+    const count = this.#buf.readUInt32LE(2);
     this.#pos = 6;
-    const out = new Array<unknown>(count * 3);
+    const start = out.length;
+    const end = start + count * 3;
     let namespace: unknown;
-    for (let i = 0; i < out.length; i += 3) {
-      out[i] = this.#value();
-      if (this.#buf[this.#pos] === T_SAME_NAMESPACE && i > 0) this.#pos++;
-      else namespace = this.#value();
-      out[i + 1] = namespace;
-      out[i + 2] = this.#value();
-    }
+    if (start === 0) {
+      // A whole chunk into a new array: sized once.
+      out.length = end;
+      for (let i = 0; i < end; i += 3) {
+        out[i] = this.#value();
+        if (this.#buf[this.#pos] === T_SAME_NAMESPACE && i > 0) this.#pos++;
+        else namespace = this.#value();
+        out[i + 1] = namespace;
+        out[i + 2] = this.#value();
+      }
+    } else
+      for (let i = start; i < end; i += 3) {
+        const key = this.#value();
+        if (this.#buf[this.#pos] === T_SAME_NAMESPACE && i > start) this.#pos++;
+        else namespace = this.#value();
+        out.push(key, namespace, this.#value());
+      }
     if (this.#pos !== this.#buf.length)
       throw new Error(`state chunk has ${this.#buf.length - this.#pos} bytes after its entries`);
-    return out;
   }
 
   #need(n: number): void {
@@ -492,13 +523,13 @@ class EntryReader {
       }
       case T_INT32: {
         this.#need(4);
-        const v = this.#view.getInt32(this.#pos, true);
+        const v = this.#buf.readInt32LE(this.#pos);
         this.#pos += 4;
         return v;
       }
       case T_FLOAT64: {
         this.#need(8);
-        const v = this.#view.getFloat64(this.#pos, true);
+        const v = this.#buf.readDoubleLE(this.#pos);
         this.#pos += 8;
         return v;
       }

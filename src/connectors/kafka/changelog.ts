@@ -36,7 +36,7 @@ import type {
   Manifest,
 } from '../../checkpoint/storage.ts';
 import { decode, encode } from '../../codec/chunks.ts';
-import { decodeEntries, EntryWriter } from '../../codec/entries.ts';
+import { decodeEntries, decodeEntriesInto, EntryWriter } from '../../codec/entries.ts';
 import type { Key } from '../../core/key-groups.ts';
 import { EddyError } from '../../errors/index.ts';
 import { readToEnd } from './read-to-end.ts';
@@ -371,12 +371,14 @@ export function toCheckpoint(
   const buffers: Uint8Array[] = [];
   const chunks: ChunkRef[] = [];
   const metas: CheckpointMeta[] = [];
+  // Chunks assembled from entry records, decoded: buffer index -> flat entries.
+  const decoded = new Map<number, unknown[]>();
   let id = 0;
   for (const [p, records] of latest) {
     const sums = written.get(p)!;
     for (const [key, value] of records)
       if (!key.startsWith(ENTRY) || key.includes(PART)) sums.set(key, checksum(value));
-    assembleEntries(o.topic, p, records, chunks, buffers);
+    assembleEntries(o.topic, p, records, chunks, buffers, decoded);
     const m = records.get('m');
     if (m !== undefined) {
       const r = decode(m) as { id: number; meta: CheckpointMeta };
@@ -442,12 +444,23 @@ export function toCheckpoint(
     dataCrc32: 0,
     chunks,
   };
-  return { loaded: { dir: `kafka:${o.topic}`, manifest, read: (ref) => buffers[ref.offset]! }, written };
+  const read = (ref: ChunkRef): Uint8Array => {
+    const items = decoded.get(ref.offset);
+    if (items === undefined) return buffers[ref.offset]!;
+    // Entries assembled from entry records are handed over decoded (items); encoded only if asked.
+    const w = new EntryWriter();
+    w.begin();
+    for (let i = 0; i < items.length; i += 3) w.entry(items[i], items[i + 1] as number, items[i + 2]);
+    return w.finish();
+  };
+  const items = (ref: ChunkRef) => decoded.get(ref.offset);
+  return { loaded: { dir: `kafka:${o.topic}`, manifest, read, items }, written };
 }
 
 /**
  * The entry records (`e…`) of one changelog partition as chunks for the
- * restore: one per (step, table), every entry re-encoded together.
+ * restore: one per (step, table), whose entries are handed over decoded
+ * (`LoadedCheckpoint.items`) rather than encoded again.
  */
 function assembleEntries(
   topic: string,
@@ -455,18 +468,20 @@ function assembleEntries(
   records: ReadonlyMap<string, Buffer>,
   chunks: ChunkRef[],
   buffers: Uint8Array[],
+  decoded: Map<number, unknown[]>,
 ): void {
-  const tables = new Map<string, unknown[][]>();
+  const tables = new Map<string, unknown[]>();
   const parted = new Map<string, Buffer[]>();
   const add = (key: string, value: Uint8Array) => {
-    const [, step, table] = key.split('\u0000', 3) as [string, string, string];
-    const id = `${step}\u0000${table}`;
+    // `e\0<step>\0<table>\0…`: the table is what lies between the first and the third separator.
+    const third = key.indexOf('\u0000', key.indexOf('\u0000', 2) + 1);
+    const id = key.slice(2, third);
     let list = tables.get(id);
     if (list === undefined) tables.set(id, (list = []));
-    list.push(decodeEntries(value));
+    decodeEntriesInto(value, list);
   };
   for (const [key, value] of records) {
-    if (!key.startsWith(ENTRY)) continue;
+    if (key.charCodeAt(0) !== 101 || key.charCodeAt(1) !== 0) continue; // not `e\0…`
     const at = key.indexOf(PART);
     if (at < 0) {
       add(key, value);
@@ -489,22 +504,20 @@ function assembleEntries(
       );
     add(base, Buffer.concat(list));
   }
-  const w = new EntryWriter();
-  for (const [id, entries] of tables) {
+  for (const [id, items] of tables) {
     const [step, name] = id.split('\u0000') as [string, string];
-    w.begin();
-    for (const e of entries) w.entry(e[0], e[1] as number, e[2]);
-    const count = w.count;
-    const bytes = w.finish();
+    decoded.set(buffers.length, items);
     chunks.push({
       kind: 'state',
       step,
       name,
       keyGroup: p,
       offset: buffers.length,
-      length: bytes.length,
-      entries: count,
+      length: 0,
+      entries: items.length / 3,
     });
-    buffers.push(bytes);
+    buffers.push(EMPTY);
   }
 }
+
+const EMPTY = new Uint8Array(0);

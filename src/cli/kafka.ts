@@ -15,12 +15,20 @@
  * `keyBy` and the `keyBy` itself make of them, as Kafka Streams repartitions
  * before a keyed step.
  */
+import { Admin } from '@platformatic/kafka';
 import type { Pipeline } from '../api/pipeline.ts';
 import { kafkaSinkOptions } from '../connectors/kafka/sink.ts';
 import { kafkaSourceOptions } from '../connectors/kafka/source.ts';
+import {
+  describeTopics,
+  ensureTopic,
+  INTERNAL_HEADROOM_BYTES,
+  KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+} from '../connectors/kafka/topics.ts';
 import type { Key } from '../core/key-groups.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 import { type KafkaApp, kafkaApp } from '../deploy/kafka/app.ts';
+import { cutStage, planStages, stageNames } from '../deploy/kafka/stages.ts';
 import { configError } from '../errors/index.ts';
 import { type MessagingStep, messagingSteps, observeWithOpenTelemetry } from '../ops/otel.ts';
 import type { RunOps } from '../ops/run-ops.ts';
@@ -40,13 +48,14 @@ export function deployOnKafka(p: Pipeline, app: KafkaApp): void {
   const keyBys = nodes.filter((n) => n.kind === 'keyBy');
   if (keyBys.length > 1)
     throw configError(
-      `eddy run --kafka: the pipeline keys its records ${keyBys.length} times (steps ${keyBys.map((n) => `"${n.id}"`).join(', ')}); a Kafka application runs one keyed stage so far`,
+      `eddy run --kafka: the pipeline keys its records ${keyBys.length} times (steps ${keyBys.map((n) => `"${n.id}"`).join(', ')}); one Kafka application runs one keyed stage`,
       keyBys.map((n) => n.id),
-      'key once (one keyBy), or run the module embedded (without --kafka)',
+      'split it into stages first (planStages and cutStage in deploy/kafka/stages.ts, as runOnKafka does), or run the module embedded (without --kafka)',
     );
   const consumers = consumersOf(nodes);
   for (const n of nodes) {
     if (n.source !== undefined) {
+      if (n.source.source.kind === 'kafka-app') continue; // a later stage's: already the application's
       const o = kafkaSourceOptions(n.source.source);
       if (o === undefined)
         throw configError(
@@ -188,14 +197,30 @@ export interface KafkaRunResult {
  * fails (its restart strategy gave up, or a misconfiguration).
  */
 export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
-  const app = kafkaApp({
-    applicationId: o.applicationId,
-    brokers: o.brokers,
-    ...(o.instanceId === undefined ? {} : { instanceId: o.instanceId }),
-    ...(o.endpoint === undefined ? {} : { endpoint: o.endpoint }),
-    ...(o.commitIntervalMs === undefined ? {} : { commitIntervalMs: o.commitIntervalMs }),
-    ...(o.standbyReplicas === undefined ? {} : { standbyReplicas: o.standbyReplicas }),
-  });
+  // A pipeline that keys a keyed stream again runs as one application per keyed stage (stages.ts).
+  const stages = planStages(await o.build());
+  const appOf = (applicationId: string) =>
+    kafkaApp({
+      applicationId,
+      brokers: o.brokers,
+      ...(o.instanceId === undefined ? {} : { instanceId: o.instanceId }),
+      ...(o.endpoint === undefined ? {} : { endpoint: o.endpoint }),
+      ...(o.commitIntervalMs === undefined ? {} : { commitIntervalMs: o.commitIntervalMs }),
+      ...(o.standbyReplicas === undefined ? {} : { standbyReplicas: o.standbyReplicas }),
+    });
+  const apps = stages.map((st, i) =>
+    appOf(i === 0 ? o.applicationId : stageNames(o.applicationId, st.keyBy).applicationId),
+  );
+  const app = apps[0]!;
+  // The topics between stages, made before any stage starts (a later stage reads one from its start).
+  const stagePartitions =
+    stages.length > 1
+      ? await stageTopics(
+          await o.build(),
+          o.brokers,
+          stages.slice(1).map((st) => stageNames(o.applicationId, st.keyBy).topic),
+        )
+      : 0;
   o.ops?.attachKafka(app);
   const stop = new AbortController();
   const onStop = (signal: string) => () => {
@@ -213,7 +238,13 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
     );
     stop.abort();
   };
-  const metrics = (): PipelineMetrics => mergeMetrics(Object.values(app.metrics().pipelines));
+  // Every stage's steps; the input events are the first stage's.
+  const metrics = (): PipelineMetrics => {
+    const m = mergeMetrics(apps.flatMap((a) => Object.values(a.metrics().pipelines)));
+    if (apps.length === 1) return m;
+    const first = mergeMetrics(Object.values(app.metrics().pipelines));
+    return { ...m, sourceRecords: first.sourceRecords };
+  };
   let final = metrics();
   // The instance's figures (its partitions' together) through OpenTelemetry, as an embedded run's.
   // Its broker steps, known once the pipeline is built (on the first assignment).
@@ -230,35 +261,69 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
     ? undefined
     : setInterval(() => {
         const m = metrics();
-        const a = app.metrics();
+        const tasks = apps.flatMap((a) => a.metrics().tasks);
+        const restarts = apps.reduce((n, a) => n + a.metrics().restarts, 0);
         const now = performance.now();
         const rate = Math.max(0, ((m.sourceRecords - last.records) * 1000) / (now - last.at));
         process.stderr.write(
-          `eddy: ${((now - started) / 1000).toFixed(1)} s — ${m.sourceRecords.toLocaleString('en-US')} events on ${a.tasks.length === 0 ? 'no partitions yet' : a.tasks.join(' ')} (${Math.round(rate).toLocaleString('en-US')}/s)${a.restarts > 0 ? `; ${a.restarts} restarts` : ''}\n`,
+          `eddy: ${((now - started) / 1000).toFixed(1)} s — ${m.sourceRecords.toLocaleString('en-US')} events on ${tasks.length === 0 ? 'no partitions yet' : tasks.join(' ')} (${Math.round(rate).toLocaleString('en-US')}/s)${restarts > 0 ? `; ${restarts} restarts` : ''}\n`,
         );
         last = { at: now, records: m.sourceRecords };
       }, o.progressMs);
   try {
-    await app.run(
-      async () => {
-        const p = await o.build();
-        o.ops?.graph(p.graph());
-        deployOnKafka(p, app);
-        for (const [step, target] of messagingSteps(p.scope.graph.nodes.values())) brokers.set(step, target);
-        return p;
-      },
-      {
-        signal: stop.signal,
-        onRestart: (reason) => process.stderr.write(`eddy: ${reason}\n`),
-        onAssigned: (partitions, generation) => {
-          process.stderr.write(
-            `eddy: ${o.name} (Kafka application ${o.applicationId}) runs partitions ${partitions.length === 0 ? 'none' : partitions.join(', ')} (generation ${generation})\n`,
-          );
-          o.ops?.assigned(partitions, generation);
-        },
-        ...(o.ops === undefined ? {} : { onCheckpoint: o.ops.onCheckpoint }),
-      },
+    // Every stage runs until the stop; one that fails stops the others, and `run` rejects with it.
+    const runs = apps.map((a, i) =>
+      a
+        .run(
+          async () => {
+            const p = await o.build();
+            if (i === 0) o.ops?.graph(p.graph());
+            if (apps.length > 1)
+              cutStage(p, stages, i, {
+                ...(i === 0
+                  ? {}
+                  : {
+                      source: a.source({
+                        topics: [stageNames(o.applicationId, stages[i]!.keyBy).topic],
+                        carried: true,
+                      }),
+                    }),
+                sinkFor: (keyBy, key) =>
+                  a.sink({
+                    topic: stageNames(o.applicationId, keyBy).topic,
+                    key: (v) => key(v),
+                    carryEventTime: true,
+                    createTopic: { partitions: stagePartitions },
+                  }),
+              });
+            deployOnKafka(p, a);
+            for (const [step, target] of messagingSteps(p.scope.graph.nodes.values()))
+              brokers.set(step, target);
+            return p;
+          },
+          {
+            signal: stop.signal,
+            onRestart: (reason) => process.stderr.write(`eddy: ${reason}\n`),
+            onAssigned: (partitions, generation) => {
+              process.stderr.write(
+                `eddy: ${o.name} (Kafka application ${a.applicationId}) runs partitions ${partitions.length === 0 ? 'none' : partitions.join(', ')} (generation ${generation})\n`,
+              );
+              if (i === 0) o.ops?.assigned(partitions, generation);
+            },
+            ...(o.ops === undefined ? {} : { onCheckpoint: o.ops.onCheckpoint }),
+          },
+        )
+        .catch((e: unknown) => {
+          if (!stop.signal.aborted) {
+            final = metrics();
+            stop.abort();
+          }
+          throw e;
+        }),
     );
+    const settled = await Promise.allSettled(runs);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
   } finally {
     unobserve();
     if (ticker !== undefined) clearInterval(ticker);
@@ -268,7 +333,39 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
   const now = metrics();
   return {
     metrics: now.sourceRecords >= final.sourceRecords ? now : final,
-    restarts: app.metrics().restarts,
+    restarts: apps.reduce((n, a) => n + a.metrics().restarts, 0),
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * Makes the topics between stages (those missing) with as many partitions as
+ * the pipeline's input topics have at most, and room for records as large as
+ * theirs plus eddy's headers; resolves with that partition count.
+ */
+async function stageTopics(
+  p: Pipeline,
+  brokers: readonly string[],
+  topics: readonly string[],
+): Promise<number> {
+  const inputs = [...p.scope.graph.nodes.values()].flatMap((n) =>
+    n.source === undefined ? [] : (kafkaSourceOptions(n.source.source)?.topics ?? []),
+  );
+  const admin = new Admin({ clientId: 'eddy-stages', bootstrapBrokers: [...brokers] });
+  try {
+    const info = [...(await describeTopics(admin, inputs)).values()];
+    if (info.length === 0)
+      throw configError(
+        `eddy run --kafka: none of the input topics (${inputs.join(', ')}) exists`,
+        inputs,
+        'create the input topics first',
+      );
+    const partitions = Math.max(...info.map((t) => t.partitions));
+    const limit = Math.max(KAFKA_DEFAULT_MAX_MESSAGE_BYTES, ...info.map((t) => t.maxMessageBytes));
+    for (const topic of topics)
+      await ensureTopic(admin, { topic, partitions, minMaxMessageBytes: limit + INTERNAL_HEADROOM_BYTES });
+    return partitions;
+  } finally {
+    await admin.close().catch(() => {});
+  }
 }

@@ -416,7 +416,9 @@ class EntryReader {
 
   reset(bytes: Uint8Array): void {
     // Buffer's own readers instead of a DataView: one object less per (small) chunk.
-    this.#buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#buf = Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#pos = 0;
     if (this.#shapes.length > 0) this.#shapes = [];
   }

@@ -43,6 +43,18 @@ export interface SourceBatch<T> {
    * idle. An empty batch with a split registers it before its first record.
    */
   readonly split?: string;
+  /**
+   * With `Source.carriesWatermarks`: the source's watermark after this batch,
+   * carried from upstream (an earlier stage's watermark, read from a topic);
+   * undefined leaves it where it is. Records are not held to a bound then.
+   */
+  readonly watermark?: number;
+  /**
+   * With `Source.carriesWatermarks`: per record, the floor it carried from
+   * upstream (`Batch.floors`: the watermark of its own source when it was
+   * late there), or -Infinity for a record that was on time.
+   */
+  readonly floors?: number[];
 }
 
 export interface SourceReader<T> {
@@ -142,6 +154,14 @@ export interface Source<T> {
    */
   readonly eventTimes?: boolean;
   /**
+   * Whether the source knows its watermark and each record's lateness from
+   * upstream (`SourceBatch.watermark`, `SourceBatch.floors`): a later stage
+   * of a Kafka application reading what an earlier one wrote. Its records'
+   * event times are the source's; `maxOutOfOrderness` and `timestamp` do not
+   * apply.
+   */
+  readonly carriesWatermarks?: boolean;
+  /**
    * Whether a run resumed from a checkpoint gets the records after the
    * checkpoint's position again (a file offset, a Kafka offset, a table's
    * last row, a broker that redelivers what was not acknowledged). Absent
@@ -220,7 +240,13 @@ export interface SinkContext {
 
 export interface SinkWriter<T> {
   /** Writes a batch; return a promise to make upstream wait until there is room. */
-  write(values: readonly T[], times: readonly number[]): void | Promise<void>;
+  write(values: readonly T[], times: readonly number[], floors?: readonly number[]): void | Promise<void>;
+  /**
+   * The watermark of the sink's input advanced (every record after it is
+   * later, unless it carries a floor). Optional: for a sink that hands event
+   * time on (a Kafka application's stage writing for the next stage).
+   */
+  watermark?(watermark: number): void;
   /** Makes everything written so far durable (called at the end). */
   flush?(): void | Promise<void>;
   /**

@@ -49,8 +49,8 @@ export class SinkOperator implements Operator {
     const writer = this.#writer!;
     const written =
       pending === undefined
-        ? writer.write(batch.values, batch.times)
-        : pending.then(() => writer.write(batch.values, batch.times));
+        ? writer.write(batch.values, batch.times, batch.floors)
+        : pending.then(() => writer.write(batch.values, batch.times, batch.floors));
     if (written === undefined) return;
     const settled: Promise<void> = written.then(() => {
       if (this.#inFlight === settled) this.#inFlight = undefined;
@@ -61,6 +61,18 @@ export class SinkOperator implements Operator {
     // failed commit) awaits it no more, and its rejection must not then end the process.
     settled.catch(() => {});
     return settled;
+  }
+
+  /** Tells a writer that hands event time on (`SinkWriter.watermark`); forwards the watermark unchanged. */
+  onWatermark(watermark: number): number {
+    const writer = this.#writer;
+    if (writer?.watermark !== undefined) {
+      // In order with the writes: after the batches before it.
+      const pending = this.#inFlight;
+      if (pending === undefined) writer.watermark(watermark);
+      else void pending.then(() => writer.watermark!(watermark)).catch(() => {});
+    }
+    return watermark;
   }
 
   /**

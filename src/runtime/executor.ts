@@ -683,6 +683,8 @@ export class Executor {
       if (this.#checkpointing && typeof reader.checkpointComplete === 'function') this.#acking.add(reader);
       for (const split of reader.splits ?? []) feeder.register(split);
       const max = node.source!.options.batchSize ?? this.#batchSize;
+      // Watermarks and floors come with the records (a Kafka application's later stage).
+      const carried = node.source!.source.carriesWatermarks === true;
       const maxDrift = node.source!.options.maxDrift ?? DEFAULT_MAX_DRIFT_MS;
       const aligned = this.#alignment?.reader(node.id, this.subtask, maxDrift);
       // The last poll found nothing.
@@ -714,6 +716,8 @@ export class Executor {
         if (polled === null || this.#closed) break;
         starving = polled.values.length === 0;
         if (starving) {
+          // A watermark carried from upstream may move without records (a marker read alone).
+          if (polled.watermark !== undefined && carried) feeder.watermark(polled.watermark);
           if (polled.split !== undefined) feeder.register(polled.split);
           this.#flushDeadLetters();
           feeder.noData();
@@ -721,7 +725,10 @@ export class Executor {
           slice = performance.now();
           continue;
         }
-        feeder.feed(polled.values, polled.times, polled.split);
+        if (carried) {
+          feeder.feedCarried(polled.values, polled.times, polled.floors);
+          if (polled.watermark !== undefined) feeder.watermark(polled.watermark);
+        } else feeder.feed(polled.values, polled.times, polled.split);
         aligned?.publish(feeder.published);
         this.#flushDeadLetters();
         if (performance.now() - slice > SLICE_MS) {

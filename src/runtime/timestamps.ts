@@ -74,6 +74,26 @@ export class SourceFeeder {
     this.#split(splitId);
   }
 
+  /**
+   * Pushes records whose lateness was judged upstream (`Source.carriesWatermarks`):
+   * their times and floors as given; the watermark comes separately
+   * (`watermark`), not from a bound over the times seen.
+   */
+  feedCarried(
+    values: readonly unknown[],
+    times: readonly number[] | undefined,
+    floors: readonly number[] | undefined,
+  ): void {
+    const n = values.length;
+    if (n === 0) return;
+    if (this.#idle) {
+      this.#idle = false;
+      this.#task.receiveIdle(0, false);
+    }
+    const t = times ?? new Array<number>(n).fill(this.#clock.now());
+    this.#task.receive(floors === undefined ? { values, times: t } : { values, times: t, floors }, 0);
+  }
+
   /** Pushes records of one split into the pipeline, then the watermark they allow. */
   feed(values: readonly unknown[], sourceTimes: readonly number[] | undefined, splitId = ''): void {
     const n = values.length;

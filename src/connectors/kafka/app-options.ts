@@ -120,6 +120,13 @@ export interface KafkaAppSourceOptions<T> {
    * group (`eddy run --kafka` does so for records a filter before the keyBy drops).
    */
   readonly keyBy?: (value: T) => Key | undefined;
+  /**
+   * The topic is written by an earlier stage of the same pipeline (`eddy run
+   * --kafka` with several keyBys), whose tasks carry event time, lateness
+   * and watermarks with the records (carried.ts): the source takes its
+   * watermark from them instead of from a bound over the times seen.
+   */
+  readonly carried?: boolean;
 }
 
 export interface KafkaAppSinkOptions<T> {
@@ -145,4 +152,12 @@ export interface KafkaAppSinkOptions<T> {
    * the run at once, naming the topic (the client would wait for it for ever).
    */
   readonly createTopic?: CreateTopicOptions;
+  /**
+   * The topic feeds a later stage of the same pipeline (`eddy run --kafka`
+   * with several keyBys): each record is written with its event time as its
+   * timestamp and its floor if it was late, and each commit adds this task's
+   * watermark to every partition (carried.ts), for a source with
+   * `carried: true`.
+   */
+  readonly carryEventTime?: boolean;
 }

@@ -44,6 +44,9 @@ import { readToEnd } from './read-to-end.ts';
 /** Kafka's default message limit is ~1 MB; parts stay well below it. */
 export const PART_BYTES = 512 * 1024;
 
+/** Changelog records per send: a big delta (the first commit after a load) in few round trips. */
+const SEND_RECORDS = 20_000;
+
 /**
  * What one changelog partition held when it was read, or was written last:
  * record key → CRC-32 + length. Entry records (`e…`) are not in it (their
@@ -219,7 +222,9 @@ export class ChangelogStore implements CheckpointStore {
           messages.push({ topic: this.#o.topic, partition: p, key: Buffer.from(key), value: null });
       }
     }
-    for (let i = 0; i < messages.length; i += 500) await this.#o.send(messages.slice(i, i + 500));
+    // Large sends: the task splits them by the topic's limit; each send is a round trip (acks=all).
+    for (let i = 0; i < messages.length; i += SEND_RECORDS)
+      await this.#o.send(messages.slice(i, i + SEND_RECORDS));
     await this.#o.commit();
     for (const [p, records] of now) {
       const next = new Map([...records].map(([k, { sum }]) => [k, sum]));

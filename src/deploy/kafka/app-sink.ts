@@ -6,6 +6,7 @@
  */
 
 import { type KafkaAppSinkOptions, kafkaPartition } from '../../connectors/kafka/app-options.ts';
+import { floorHeader, markerMessage } from '../../connectors/kafka/carried.ts';
 import { sinkDeadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
 import { aloneBytes, fitsAlone, fitToLimit, type TopicInfo } from '../../connectors/kafka/topics.ts';
 import type { SinkWriter } from '../../core/connector.ts';
@@ -22,6 +23,10 @@ export class AppSinkWriter implements SinkWriter<unknown> {
   readonly #dlq: string | undefined;
   readonly #limitOf: (topic: string) => number;
   readonly #tx: TxWriter;
+  /** For the next stage of the application (carried.ts): this task's index and the stage's task count. */
+  readonly #carry: { readonly from: number; readonly of: number } | undefined;
+  #watermark = Number.NEGATIVE_INFINITY;
+  #markedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     task: PartitionTask,
@@ -32,8 +37,10 @@ export class AppSinkWriter implements SinkWriter<unknown> {
       policy: 'fail' | 'dead-letter';
       dlq: string | undefined;
       limitOf: (topic: string) => number;
+      carry?: { readonly from: number; readonly of: number };
     },
   ) {
+    this.#carry = w.carry;
     this.#o = o;
     this.#task = task;
     this.#info = w.info;
@@ -44,17 +51,29 @@ export class AppSinkWriter implements SinkWriter<unknown> {
     this.#tx = new TxWriter(task);
   }
 
-  write(values: readonly unknown[]): void | Promise<void> {
+  write(
+    values: readonly unknown[],
+    times: readonly number[],
+    floors?: readonly number[],
+  ): void | Promise<void> {
     const { key, format, topic } = this.#o;
     const { partitions, maxMessageBytes: limit, compacted } = this.#info;
     const messages: TxMessage[] = [];
-    for (const v of values) {
+    const carry = this.#carry;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
       const value = Buffer.from(JSON.stringify(format === undefined ? v : format(v)));
       let m: TxMessage;
       if (key === undefined) m = { topic, value };
       else {
         const k = key(v);
         m = { topic, key: Buffer.from(String(k)), partition: kafkaPartition(k, partitions), value };
+      }
+      if (carry !== undefined) {
+        // The next stage reads the event time from the timestamp, and lateness from the floor.
+        m.timestamp = BigInt(Math.round(times[i]!));
+        const floor = floorHeader(floors?.[i]);
+        if (floor !== undefined) m.headers = new Map([floor]);
       }
       // Issue 19 (point 9): a record the topic refuses fails the whole transaction, and retrying it
       // fails the same way; so it is checked here, and handled as onProduceError says.
@@ -87,9 +106,27 @@ export class AppSinkWriter implements SinkWriter<unknown> {
     return sent;
   }
 
-  /** At the barrier: everything so far is in the transaction; later output waits for the commit. */
+  /** The input's watermark (only kept when writing for a next stage). */
+  watermark(watermark: number): void {
+    if (this.#carry !== undefined && watermark > this.#watermark) this.#watermark = watermark;
+  }
+
+  /**
+   * At the barrier: everything so far is in the transaction; later output
+   * waits for the commit. Writing for a next stage, the watermark follows
+   * the records into every partition (carried.ts), when it moved.
+   */
   async preCommit(): Promise<null> {
     await this.#tx.settled();
+    const carry = this.#carry;
+    if (carry !== undefined && this.#watermark > this.#markedAt && Number.isFinite(this.#watermark)) {
+      const at = this.#watermark;
+      const markers: TxMessage[] = [];
+      for (let p = 0; p < this.#info.partitions; p++)
+        markers.push(markerMessage(this.#o.topic, p, carry.from, carry.of, at));
+      await this.#tx.send(markers);
+      this.#markedAt = at;
+    }
     this.#tx.seal();
     return null;
   }

@@ -58,6 +58,7 @@ import {
 } from '../../connectors/kafka/app-options.ts';
 import { loadAwareAssignor, wouldAssign } from '../../connectors/kafka/assignor.ts';
 import { brokersOf } from '../../connectors/kafka/brokers.ts';
+import { CarriedWatermarks, carriedOf } from '../../connectors/kafka/carried.ts';
 import { ChangelogStore, PART_BYTES, readChangelog } from '../../connectors/kafka/changelog.ts';
 import { checkDeadLetterTopic, deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
 import { hasKafkaError, isTransientKafkaError } from '../../connectors/kafka/errors.ts';
@@ -150,7 +151,12 @@ interface SourceConfig {
   deadLetterTopic: string | undefined;
   format: KafkaFormat;
   parse: ((value: unknown) => unknown) | undefined;
+  /** Written by an earlier stage that carries event time and watermarks (carried.ts). */
+  carried: boolean;
 }
+
+/** The source position's entry for a later stage's carried watermarks (carried.ts). */
+const CARRIED_POSITION = '~carried';
 
 type Decoded = { ok: true; value: unknown } | { ok: false; code: string; reason: string; eddyCode: string };
 
@@ -323,13 +329,21 @@ export class KafkaApp {
       deadLetterTopic: options.deadLetterTopic,
       format: resolveFormat(options.format, options.limits),
       parse: options.parse,
+      carried: options.carried === true,
     };
+    if (options.carried === true && keyBy !== undefined)
+      throw configError(
+        'app.source with carried: true reads a topic an earlier stage partitioned; it takes no keyBy',
+        'keyBy',
+        'leave keyBy out',
+      );
     const app = this;
     const source: Source<T> = {
       kind: 'kafka-app',
       messaging: { system: 'kafka', destination: options.topics.join(',') },
       eventTimes: true,
       splittable: true,
+      ...(options.carried === true ? { carriesWatermarks: true } : {}),
       open(ctx): SourceReader<T> {
         const task = app.#opening;
         if (task === undefined || task.kind !== 'state')
@@ -353,6 +367,10 @@ export class KafkaApp {
             void dlq.writer.send([fitToLimit(letter, app.#limitOf(dlq.topic))]).catch(() => {});
           }
         };
+        // A later stage: the earlier stage's watermarks as read so far (restored with the position).
+        const carried = config.carried
+          ? new CarriedWatermarks((ctx.restored as Record<string, unknown> | undefined)?.[CARRIED_POSITION])
+          : undefined;
         let stopped = false;
         ctx.signal.addEventListener('abort', () => {
           stopped = true;
@@ -376,7 +394,7 @@ export class KafkaApp {
               const slice = task.buffer.slice(task.head, task.head + max).map((m) => m.value);
               await config.format.prepare(slice);
             }
-            return app.#take(task, max, reject) as SourceBatch<T>;
+            return app.#take(task, max, reject, carried) as SourceBatch<T>;
           },
           position() {
             // At the barrier: the offset goes into the checkpoint's transaction, and so do the dead
@@ -386,7 +404,10 @@ export class KafkaApp {
             task.marksAtBarrier = Buffer.from(
               JSON.stringify([...task.marks].map(([split, o]) => [split, String(o)])),
             );
-            return task.taken === undefined ? {} : { [task.split]: String(task.taken) };
+            const at: Record<string, unknown> =
+              task.taken === undefined ? {} : { [task.split]: String(task.taken) };
+            if (carried !== undefined) at[CARRIED_POSITION] = carried.snapshot();
+            return at;
           },
         };
       },
@@ -437,6 +458,9 @@ export class KafkaApp {
           policy,
           dlq,
           limitOf: app.#limitOf,
+          ...(options.carryEventTime === true
+            ? { carry: { from: task.partition, of: app.#partitions } }
+            : {}),
         }) as SinkWriter<T>;
       },
     };
@@ -491,9 +515,11 @@ export class KafkaApp {
   }
 
   /** Hands out up to `max` buffered records of a key-group partition. */
-  #take(task: PartitionTask, max: number, reject: Reject): SourceBatch<unknown> {
+  #take(task: PartitionTask, max: number, reject: Reject, carried?: CarriedWatermarks): SourceBatch<unknown> {
     const values: unknown[] = [];
     const times: number[] = [];
+    // A later stage: floors of records late upstream (made once one is), and the markers' watermark.
+    let floors: number[] | undefined;
     const repartitioned = task.topic === this.repartitionTopic;
     const keyOf = repartitioned ? undefined : this.#keyOf;
     while (task.head < task.buffer.length && values.length < max) {
@@ -510,6 +536,15 @@ export class KafkaApp {
           }
         }
       }
+      let floor = Number.NEGATIVE_INFINITY;
+      if (carried !== undefined) {
+        const c = carriedOf(m);
+        if ('marker' in c) {
+          carried.note(c.marker.from, c.marker.of, c.marker.watermark);
+          continue;
+        }
+        floor = c.floor;
+      }
       const d = this.#decode(m);
       if (!d.ok) {
         reject(m, d.code, d.reason, d.eddyCode);
@@ -524,12 +559,23 @@ export class KafkaApp {
           continue;
         }
       }
+      if (floor !== Number.NEGATIVE_INFINITY)
+        (floors ??= new Array<number>(values.length).fill(Number.NEGATIVE_INFINITY)).push(floor);
+      else floors?.push(floor);
       values.push(d.value);
       times.push(Number(m.timestamp));
     }
     task.compact();
     this.#maybeResume();
-    return { values, times, split: task.split };
+    if (carried === undefined) return { values, times, split: task.split };
+    const watermark = carried.watermark();
+    return {
+      values,
+      times,
+      split: task.split,
+      ...(floors === undefined ? {} : { floors }),
+      ...(watermark === undefined ? {} : { watermark }),
+    };
   }
 
   /** Why a record read without repartitioning is in the wrong partition for its key, or undefined. */

@@ -1,0 +1,108 @@
+/**
+ * Event time carried from one stage of a Kafka application to the next
+ * through the topic between them (issue 13: several keyed stages). As
+ * Flink's Kafka shuffle does, each task of the earlier stage writes, with
+ * each commit, its watermark into every partition of the topic — a marker
+ * record after the records it covers — and each record keeps its event time
+ * as its Kafka timestamp and, when it was late, its floor (`Batch.floors`)
+ * in a header. A task of the later stage takes the lowest watermark over all
+ * tasks of the earlier one (each holds it back until its first marker), so
+ * lateness there is what it would be embedded: a record on time upstream
+ * precedes every marker at or past its time, and a late one keeps its floor.
+ *
+ * Markers follow the commit interval: the later stage's watermark trails the
+ * earlier stage's by up to one commit, which delays its windows, never makes
+ * a record late.
+ */
+import type { Message } from '@platformatic/kafka';
+
+/** On a marker: `<task>/<tasks>/<watermark>` of the earlier stage's task that wrote it. */
+const WATERMARK_HEADER = 'eddy.wm';
+export const WATERMARK_HEADER_KEY = Buffer.from(WATERMARK_HEADER);
+/** On a record that was late upstream: its floor. */
+const FLOOR_HEADER = 'eddy.floor';
+export const FLOOR_HEADER_KEY = Buffer.from(FLOOR_HEADER);
+
+/** The marker of task `from` of `of` at `watermark`, for one partition of `topic`. */
+export function markerMessage(
+  topic: string,
+  partition: number,
+  from: number,
+  of: number,
+  watermark: number,
+): { topic: string; partition: number; value: Buffer; headers: Map<Buffer, Buffer> } {
+  return {
+    topic,
+    partition,
+    value: Buffer.alloc(0),
+    headers: new Map([[WATERMARK_HEADER_KEY, Buffer.from(`${from}/${of}/${watermark}`)]]),
+  };
+}
+
+/** The floor header of a record late upstream (a finite floor); undefined for one on time. */
+export function floorHeader(floor: number | undefined): [Buffer, Buffer] | undefined {
+  return floor === undefined || !Number.isFinite(floor)
+    ? undefined
+    : [FLOOR_HEADER_KEY, Buffer.from(String(floor))];
+}
+
+/** What a record read by a later stage carries: a marker's watermark, or its floor. */
+export function carriedOf(
+  m: Message,
+): { marker: { from: number; of: number; watermark: number } } | { floor: number } {
+  let floor = Number.NEGATIVE_INFINITY;
+  for (const [k, v] of m.headers ?? []) {
+    const name = k?.toString();
+    if (name === WATERMARK_HEADER) {
+      const [from, of, watermark] = String(v).split('/').map(Number) as [number, number, number];
+      return { marker: { from, of, watermark } };
+    }
+    if (name === FLOOR_HEADER) floor = Number(String(v));
+  }
+  return { floor };
+}
+
+/**
+ * The watermarks of an earlier stage's tasks as one later-stage task has
+ * read them: the lowest over all of them, once each has written one.
+ */
+export class CarriedWatermarks {
+  readonly #of: Map<number, number>;
+  #tasks: number | undefined;
+
+  /** `restored`: what `snapshot` gave at the checkpoint this task restores. */
+  constructor(restored?: unknown) {
+    this.#of = new Map();
+    if (restored !== null && typeof restored === 'object' && !Array.isArray(restored)) {
+      const r = restored as { tasks?: unknown; of?: unknown };
+      if (typeof r.tasks === 'number') this.#tasks = r.tasks;
+      if (Array.isArray(r.of))
+        for (const e of r.of)
+          if (Array.isArray(e) && typeof e[0] === 'number' && typeof e[1] === 'number')
+            this.#of.set(e[0], e[1]);
+    }
+  }
+
+  /** A marker read: task `from` of `of` is at `watermark` (never back). */
+  note(from: number, of: number, watermark: number): void {
+    this.#tasks = of;
+    if (watermark > (this.#of.get(from) ?? Number.NEGATIVE_INFINITY)) this.#of.set(from, watermark);
+  }
+
+  /** The lowest watermark over the earlier stage's tasks; undefined until each has written one. */
+  watermark(): number | undefined {
+    if (this.#tasks === undefined) return undefined;
+    let min = Number.POSITIVE_INFINITY;
+    for (let t = 0; t < this.#tasks; t++) {
+      const w = this.#of.get(t);
+      if (w === undefined) return undefined;
+      if (w < min) min = w;
+    }
+    return min;
+  }
+
+  /** Plain data for the checkpoint (the source's position), given back to the constructor on restore. */
+  snapshot(): { tasks: number | null; of: [number, number][] } {
+    return { tasks: this.#tasks ?? null, of: [...this.#of] };
+  }
+}

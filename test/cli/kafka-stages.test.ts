@@ -22,6 +22,7 @@ import { describe, it } from 'node:test';
 import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
 import { kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
+import { eddy } from '../helpers/cli.ts';
 import {
   createTopics,
   exited,
@@ -247,6 +248,32 @@ describe('eddy run --kafka: a module with two keyed stages, embedded and as a Ka
       (r) => JSON.parse(r.value) as TierCount,
     );
     assert.deepEqual(sorted(counted(committed, end, 'kafka')), sorted(want), `seed ${seed}`);
+    // Reset with the module: both stages' applications and the topic between them go.
+    const stageTopic = `${app}-by-tier-stage`;
+    const before = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
+    try {
+      assert.ok((await before.listTopics()).includes(stageTopic));
+      const withoutModule = await eddy([
+        'kafka',
+        'reset',
+        '--app-id',
+        app,
+        '--brokers',
+        brokers.join(','),
+        '--dry-run',
+      ]);
+      assert.equal(withoutModule.code, 0, withoutModule.stderr);
+      assert.match(withoutModule.stdout, new RegExp(`not touched: ${stageTopic}.*pass the pipeline module`));
+      const reset = await eddy(['kafka', 'reset', '--app-id', app, '--brokers', brokers.join(','), MODULE]);
+      assert.equal(reset.code, 0, reset.stderr);
+      assert.match(
+        reset.stdout,
+        new RegExp(`stage ${app}-by-tier:\\n  internal topics deleted: .*${stageTopic}`),
+      );
+      await until('the stage topic is gone', async () => !(await before.listTopics()).includes(stageTopic));
+    } finally {
+      await before.close();
+    }
     // Embedded, over the same input: the module as it is; Ctrl-C drains it once the output holds every window.
     const log: string[] = [];
     const embedded = startChild(

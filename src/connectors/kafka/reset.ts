@@ -35,6 +35,8 @@ export interface ResetOptions {
   readonly applicationId: string;
   /** Say what would be deleted, delete nothing. */
   readonly dryRun?: boolean;
+  /** More topics of the application to delete with its internal ones (a later stage's input topic). */
+  readonly alsoTopics?: readonly string[];
 }
 
 /**
@@ -46,7 +48,9 @@ export async function resetKafkaApp(o: ResetOptions): Promise<ResetPlan> {
   try {
     const names = internalTopics(o.applicationId);
     const existing = new Set(await admin.listTopics());
-    const topics = [names.changelog, names.repartition].filter((t) => existing.has(t));
+    const topics = [names.changelog, names.repartition, ...(o.alsoTopics ?? [])].filter((t) =>
+      existing.has(t),
+    );
     const described = (await admin.describeGroups({ groups: [o.applicationId] })).get(o.applicationId);
     const exists = described !== undefined && described.state !== 'DEAD';
     const offsets: Record<string, string> = {};

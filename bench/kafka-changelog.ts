@@ -29,19 +29,15 @@ import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformat
 import { internalTopics, kafkaApp, kafkaPartition } from '../src/deploy/kafka/index.ts';
 import { Pipeline, valueState } from '../src/index.ts';
 import type { CheckpointInfo } from '../src/runtime/checkpoints.ts';
+import { Random } from '../src/util/random.ts';
 
 const PARTITIONS = 2;
 type Layout = 'entries' | 'key-groups';
 
+/** A seeded generator of floats in [0, 1), so a failure can be replayed from its seed. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Random(seed);
+  return () => rng.next();
 }
 
 const median = (xs: number[]) => {

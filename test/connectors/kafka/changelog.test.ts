@@ -20,21 +20,17 @@ import { ChangelogStore, toCheckpoint, type Written } from '../../../src/connect
 import type { Key } from '../../../src/core/key-groups.ts';
 import type { KeyedStateBackend } from '../../../src/state/backend.ts';
 import { HeapStateBackend } from '../../../src/state/heap.ts';
+import { Random } from '../../../src/util/random.ts';
 
 const MAX_PARALLELISM = 4;
 /** The partition (key group) the task owns. */
 const P = 2;
 const STEPS = ['fold', 'count'];
 
+/** A seeded generator of floats in [0, 1), so a failure can be replayed from its seed. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Random(seed);
+  return () => rng.next();
 }
 
 type Value = { n: number; tags: string[] } | number | string;

@@ -55,6 +55,11 @@ export interface SourceBatch<T> {
    * late there), or -Infinity for a record that was on time.
    */
   readonly floors?: number[];
+  /**
+   * With `Source.carriesWatermarks`: every upstream task is idle (true), or
+   * one is active again (false); undefined leaves it as it is.
+   */
+  readonly idle?: boolean;
 }
 
 export interface SourceReader<T> {
@@ -247,6 +252,8 @@ export interface SinkWriter<T> {
    * time on (a Kafka application's stage writing for the next stage).
    */
   watermark?(watermark: number): void;
+  /** The sink's input went idle (true) or is active again (false). Optional, as `watermark`. */
+  idle?(idle: boolean): void;
   /** Makes everything written so far durable (called at the end). */
   flush?(): void | Promise<void>;
   /**

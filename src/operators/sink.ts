@@ -75,6 +75,15 @@ export class SinkOperator implements Operator {
     return watermark;
   }
 
+  /** Tells a writer that hands event time on (`SinkWriter.idle`) that its input went idle or is active. */
+  onIdle(idle: boolean): void {
+    const writer = this.#writer;
+    if (writer?.idle === undefined) return;
+    const pending = this.#inFlight;
+    if (pending === undefined) writer.idle(idle);
+    else void pending.then(() => writer.idle!(idle)).catch(() => {});
+  }
+
   /**
    * At the barrier (called synchronously there): the writes before it
    * finish, then the writer flushes or pre-commits. The snapshot finishes

@@ -717,7 +717,10 @@ export class Executor {
         starving = polled.values.length === 0;
         if (starving) {
           // A watermark carried from upstream may move without records (a marker read alone).
-          if (polled.watermark !== undefined && carried) feeder.watermark(polled.watermark);
+          if (carried) {
+            if (polled.watermark !== undefined) feeder.watermark(polled.watermark);
+            if (polled.idle !== undefined) feeder.carriedIdle(polled.idle);
+          }
           if (polled.split !== undefined) feeder.register(polled.split);
           this.#flushDeadLetters();
           feeder.noData();
@@ -728,6 +731,7 @@ export class Executor {
         if (carried) {
           feeder.feedCarried(polled.values, polled.times, polled.floors);
           if (polled.watermark !== undefined) feeder.watermark(polled.watermark);
+          if (polled.idle !== undefined) feeder.carriedIdle(polled.idle);
         } else feeder.feed(polled.values, polled.times, polled.split);
         aligned?.publish(feeder.published);
         this.#flushDeadLetters();

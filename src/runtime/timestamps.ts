@@ -94,6 +94,13 @@ export class SourceFeeder {
     this.#task.receive(floors === undefined ? { values, times: t } : { values, times: t, floors }, 0);
   }
 
+  /** A carried source's upstream went idle, or is active again (`SourceBatch.idle`). */
+  carriedIdle(idle: boolean): void {
+    if (idle === this.#idle) return;
+    this.#idle = idle;
+    this.#task.receiveIdle(0, idle);
+  }
+
   /** Pushes records of one split into the pipeline, then the watermark they allow. */
   feed(values: readonly unknown[], sourceTimes: readonly number[] | undefined, splitId = ''): void {
     const n = values.length;

@@ -18,6 +18,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
+import { kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { eddy } from '../helpers/cli.ts';
 import { kafkaReady, until } from '../kafka/helpers.ts';
 import { clickInput, runBothWays } from './both-ways.ts';
@@ -111,6 +112,29 @@ describe('eddy run --kafka: a module with two keyed stages, embedded and as a Ka
           await admin.close();
         }
       },
+    });
+  });
+
+  it('an input partition without data goes idle, and its first-stage task holds the second stage back no more', {
+    timeout: 600_000,
+  }, async () => {
+    const seed = Number(process.env['EDDY_SEED'] ?? Date.now() % 100_000);
+    const all = clickInput(seed, { partitions: PARTITIONS, window: WINDOW, disorder: DISORDER });
+    // Nothing at all in partition 2, not even its far-future click: only idleness lets event time pass it.
+    const messages = all.messages.filter((m) => m.partition !== 2);
+    const clicks = all.clicks.filter((c) => c.user === undefined || kafkaPartition(c.user, PARTITIONS) !== 2);
+    await runBothWays<TierCount>({
+      brokers: kafka.address!.split(','),
+      seed,
+      module: MODULE,
+      args: ['--window', String(WINDOW), '--disorder', String(DISORDER), '--idle', '1000'],
+      partitions: PARTITIONS,
+      instances: 2,
+      name: 'idle',
+      stages: (app) => [app, `${app}-by-tier`],
+      messages,
+      results: (out, label) => counted(out, all.end, label),
+      expected: oracle(clicks),
     });
   });
 });

@@ -16,7 +16,11 @@
  */
 import type { Message } from '@platformatic/kafka';
 
-/** On a marker: `<task>/<tasks>/<watermark>` of the earlier stage's task that wrote it. */
+/**
+ * On a marker: `<task>/<tasks>/<watermark>/<idle>` of the earlier stage's
+ * task that wrote it (idle 1: its input went idle, so it holds no one back
+ * until its next marker says otherwise, as an idle split does embedded).
+ */
 const WATERMARK_HEADER = 'eddy.wm';
 export const WATERMARK_HEADER_KEY = Buffer.from(WATERMARK_HEADER);
 /** On a record that was late upstream: its floor. */
@@ -30,12 +34,13 @@ export function markerMessage(
   from: number,
   of: number,
   watermark: number,
+  idle: boolean,
 ): { topic: string; partition: number; value: Buffer; headers: Map<Buffer, Buffer> } {
   return {
     topic,
     partition,
     value: Buffer.alloc(0),
-    headers: new Map([[WATERMARK_HEADER_KEY, Buffer.from(`${from}/${of}/${watermark}`)]]),
+    headers: new Map([[WATERMARK_HEADER_KEY, Buffer.from(`${from}/${of}/${watermark}/${idle ? 1 : 0}`)]]),
   };
 }
 
@@ -49,13 +54,18 @@ export function floorHeader(floor: number | undefined): [Buffer, Buffer] | undef
 /** What a record read by a later stage carries: a marker's watermark, or its floor. */
 export function carriedOf(
   m: Message,
-): { marker: { from: number; of: number; watermark: number } } | { floor: number } {
+): { marker: { from: number; of: number; watermark: number; idle: boolean } } | { floor: number } {
   let floor = Number.NEGATIVE_INFINITY;
   for (const [k, v] of m.headers ?? []) {
     const name = k?.toString();
     if (name === WATERMARK_HEADER) {
-      const [from, of, watermark] = String(v).split('/').map(Number) as [number, number, number];
-      return { marker: { from, of, watermark } };
+      const [from, of, watermark, idle] = String(v).split('/').map(Number) as [
+        number,
+        number,
+        number,
+        number,
+      ];
+      return { marker: { from, of, watermark, idle: idle === 1 } };
     }
     if (name === FLOOR_HEADER) floor = Number(String(v));
   }
@@ -67,42 +77,54 @@ export function carriedOf(
  * read them: the lowest over all of them, once each has written one.
  */
 export class CarriedWatermarks {
-  readonly #of: Map<number, number>;
+  readonly #of = new Map<number, number>();
+  /** Tasks whose last marker said idle. */
+  readonly #idle = new Set<number>();
   #tasks: number | undefined;
 
   /** `restored`: what `snapshot` gave at the checkpoint this task restores. */
   constructor(restored?: unknown) {
-    this.#of = new Map();
-    if (restored !== null && typeof restored === 'object' && !Array.isArray(restored)) {
-      const r = restored as { tasks?: unknown; of?: unknown };
-      if (typeof r.tasks === 'number') this.#tasks = r.tasks;
-      if (Array.isArray(r.of))
-        for (const e of r.of)
-          if (Array.isArray(e) && typeof e[0] === 'number' && typeof e[1] === 'number')
-            this.#of.set(e[0], e[1]);
-    }
+    if (restored === null || typeof restored !== 'object' || Array.isArray(restored)) return;
+    const r = restored as { tasks?: unknown; of?: unknown; idle?: unknown };
+    if (typeof r.tasks === 'number') this.#tasks = r.tasks;
+    if (Array.isArray(r.of))
+      for (const e of r.of)
+        if (Array.isArray(e) && typeof e[0] === 'number' && typeof e[1] === 'number')
+          this.#of.set(e[0], e[1]);
+    if (Array.isArray(r.idle)) for (const t of r.idle) if (typeof t === 'number') this.#idle.add(t);
   }
 
-  /** A marker read: task `from` of `of` is at `watermark` (never back). */
-  note(from: number, of: number, watermark: number): void {
+  /** A marker read: task `from` of `of` is at `watermark` (never back), idle or not. */
+  note(from: number, of: number, watermark: number, idle = false): void {
     this.#tasks = of;
     if (watermark > (this.#of.get(from) ?? Number.NEGATIVE_INFINITY)) this.#of.set(from, watermark);
+    if (idle) this.#idle.add(from);
+    else this.#idle.delete(from);
   }
 
-  /** The lowest watermark over the earlier stage's tasks; undefined until each has written one. */
+  /**
+   * The lowest watermark over the earlier stage's tasks that are not idle;
+   * undefined until each of them has written one, and while all are idle.
+   */
   watermark(): number | undefined {
     if (this.#tasks === undefined) return undefined;
     let min = Number.POSITIVE_INFINITY;
     for (let t = 0; t < this.#tasks; t++) {
+      if (this.#idle.has(t)) continue;
       const w = this.#of.get(t);
       if (w === undefined) return undefined;
       if (w < min) min = w;
     }
-    return min;
+    return min === Number.POSITIVE_INFINITY ? undefined : min;
+  }
+
+  /** Whether every task of the earlier stage is idle (the later stage's source is then idle too). */
+  idle(): boolean {
+    return this.#tasks !== undefined && this.#idle.size >= this.#tasks;
   }
 
   /** Plain data for the checkpoint (the source's position), given back to the constructor on restore. */
-  snapshot(): { tasks: number | null; of: [number, number][] } {
-    return { tasks: this.#tasks ?? null, of: [...this.#of] };
+  snapshot(): { tasks: number | null; of: [number, number][]; idle: number[] } {
+    return { tasks: this.#tasks ?? null, of: [...this.#of], idle: [...this.#idle] };
   }
 }

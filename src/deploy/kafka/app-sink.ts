@@ -27,6 +27,8 @@ export class AppSinkWriter implements SinkWriter<unknown> {
   readonly #carry: { readonly from: number; readonly of: number } | undefined;
   #watermark = Number.NEGATIVE_INFINITY;
   #markedAt = Number.NEGATIVE_INFINITY;
+  #idle = false;
+  #markedIdle = false;
 
   constructor(
     task: PartitionTask,
@@ -111,21 +113,30 @@ export class AppSinkWriter implements SinkWriter<unknown> {
     if (this.#carry !== undefined && watermark > this.#watermark) this.#watermark = watermark;
   }
 
+  /** Whether the input is idle (only kept when writing for a next stage). */
+  idle(idle: boolean): void {
+    if (this.#carry !== undefined) this.#idle = idle;
+  }
+
   /**
    * At the barrier: everything so far is in the transaction; later output
-   * waits for the commit. Writing for a next stage, the watermark follows
-   * the records into every partition (carried.ts), when it moved.
+   * waits for the commit. Writing for a next stage, the watermark (and
+   * whether the input is idle) follows the records into every partition
+   * (carried.ts), when it changed.
    */
   async preCommit(): Promise<null> {
     await this.#tx.settled();
     const carry = this.#carry;
-    if (carry !== undefined && this.#watermark > this.#markedAt && Number.isFinite(this.#watermark)) {
+    const moved = this.#watermark > this.#markedAt && Number.isFinite(this.#watermark);
+    if (carry !== undefined && (moved || this.#idle !== this.#markedIdle)) {
       const at = this.#watermark;
+      const idle = this.#idle;
       const markers: TxMessage[] = [];
       for (let p = 0; p < this.#info.partitions; p++)
-        markers.push(markerMessage(this.#o.topic, p, carry.from, carry.of, at));
+        markers.push(markerMessage(this.#o.topic, p, carry.from, carry.of, at, idle));
       await this.#tx.send(markers);
       this.#markedAt = at;
+      this.#markedIdle = idle;
     }
     this.#tx.seal();
     return null;

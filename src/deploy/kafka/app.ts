@@ -540,7 +540,7 @@ export class KafkaApp {
       if (carried !== undefined) {
         const c = carriedOf(m);
         if ('marker' in c) {
-          carried.note(c.marker.from, c.marker.of, c.marker.watermark);
+          carried.note(c.marker.from, c.marker.of, c.marker.watermark, c.marker.idle);
           continue;
         }
         floor = c.floor;
@@ -573,6 +573,7 @@ export class KafkaApp {
       values,
       times,
       split: task.split,
+      idle: carried.idle(),
       ...(floors === undefined ? {} : { floors }),
       ...(watermark === undefined ? {} : { watermark }),
     };

@@ -187,18 +187,23 @@ export class SourceFeeder {
   noData(): void {
     if (this.#idleTimeout <= 0) return;
     const now = this.#clock.now();
-    let changed = false;
-    let active = 0;
-    for (const split of this.#splits.values()) {
-      if (!split.idle && now - split.lastData >= this.#idleTimeout) {
-        split.idle = true;
-        changed = true;
-      }
-      if (!split.idle) active++;
+    // Splits that went silent long enough, in the order they went silent: each stopped holding the
+    // watermark back while the later ones were still active, as a per-split idleness timer (Flink's
+    // periodic check) would have seen it. All at once, a split that never had data and the splits
+    // that just drained a backlog went idle together, and the watermark stayed behind the first for
+    // good (found by test/cli/kafka-stages.test.ts: a partition without records, embedded).
+    const expired: Split[] = [];
+    for (const split of this.#splits.values())
+      if (!split.idle && now - split.lastData >= this.#idleTimeout) expired.push(split);
+    expired.sort((a, b) => a.lastData - b.lastData);
+    for (const split of expired) {
+      split.idle = true;
+      this.#advance();
     }
+    let active = 0;
+    for (const split of this.#splits.values()) if (!split.idle) active++;
     // A source that never produced anything is idle once the timeout has passed since it started.
     if (this.#splits.size === 0 && now - this.#created < this.#idleTimeout) active = 1;
-    if (changed) this.#advance();
     if (active === 0 && !this.#idle) {
       this.#idle = true;
       this.#task.receiveIdle(0, true);

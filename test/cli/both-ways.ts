@@ -66,6 +66,12 @@ export interface BothWays<R> {
   readonly expected: Map<string, unknown>;
   /** After the Kafka application stopped (all instances exited 0), before the embedded run. */
   readonly afterKafka?: (app: string) => Promise<void>;
+  /**
+   * Halfway through the input, instance 0 is stopped (SIGTERM: a savepoint
+   * of every stage) once output has been committed, and started again before
+   * the rest is produced: nothing may be lost or written twice.
+   */
+  readonly restartMidway?: boolean;
 }
 
 function sorted(m: Map<string, unknown>): [string, unknown][] {
@@ -115,7 +121,7 @@ export async function runBothWays<R>(o: BothWays<R>): Promise<void> {
   const count = async (topic: string) => o.results(await readAll<R>(brokers, topic), topic).size;
   const logs: string[][] = Array.from({ length: o.instances }, () => []);
   const app = `eddy-${o.name}-${id}`;
-  const instances: ChildProcess[] = logs.map((l, i) =>
+  const start = (i: number) =>
     startChild(
       BIN,
       [
@@ -131,9 +137,9 @@ export async function runBothWays<R>(o: BothWays<R>): Promise<void> {
         '--checkpoint-interval',
         '300',
       ],
-      l,
-    ),
-  );
+      logs[i]!,
+    );
+  const instances: ChildProcess[] = logs.map((_, i) => start(i));
   const all = () => logs.map((l, i) => `--- instance ${i}\n${l.join('').slice(-2000)}`).join('\n');
   // Each instance owns a partition of each stage before the input arrives, so all of them do work.
   const patterns = o.stages(app).map((a) => new RegExp(`application ${a}\\) runs partitions \\d`));
@@ -146,11 +152,39 @@ export async function runBothWays<R>(o: BothWays<R>): Promise<void> {
     throw e;
   });
   const producer = new Producer({ clientId: 'eddy-test', bootstrapBrokers: brokers, acks: ProduceAcks.ALL });
-  try {
-    for (let i = 0; i < o.messages.length; i += 500)
+  const produce = async (from: number, to: number) => {
+    for (let i = from; i < to; i += 500)
       await producer.send({
-        messages: o.messages.slice(i, i + 500).map((m) => ({ ...m, topic: topics.input })),
+        messages: o.messages.slice(i, Math.min(i + 500, to)).map((m) => ({ ...m, topic: topics.input })),
       });
+  };
+  try {
+    const half = o.restartMidway === true ? Math.floor(o.messages.length / 2) : o.messages.length;
+    await produce(0, half);
+    if (o.restartMidway === true) {
+      await untilProgress('some output is committed before the restart', () => count(topics.app), 1, {
+        everyMs: 500,
+        context: () => `seed ${seed}\n${all()}`,
+      });
+      const assigned = (l: string[]) =>
+        patterns.map(
+          (p) =>
+            l
+              .join('')
+              .split('\n')
+              .filter((x) => p.test(x)).length,
+        );
+      instances[0]!.kill('SIGTERM');
+      assert.equal(await exited(instances[0]!), 0, `instance 0 stops with a savepoint\n${all()}`);
+      const before = assigned(logs[0]!);
+      instances[0] = start(0);
+      await until(
+        'the restarted instance owns a partition of each stage again',
+        () => assigned(logs[0]!).every((n, k) => n > before[k]!),
+        { timeoutMs: 180_000, context: all },
+      );
+    }
+    await produce(half, o.messages.length);
   } finally {
     await producer.close();
   }

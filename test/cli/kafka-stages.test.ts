@@ -63,7 +63,7 @@ function counted(out: readonly TierCount[], end: number, label: string): Map<str
 describe('eddy run --kafka: a module with two keyed stages, embedded and as a Kafka application', {
   skip: kafka.skip,
 }, () => {
-  it('two instances (two stage applications each) give the batch result, as the embedded run does', {
+  it('two instances (two stage applications each), one stopped and started again midway, give the batch result, as the embedded run does', {
     timeout: 600_000,
   }, async () => {
     const brokers = kafka.address!.split(',');
@@ -85,6 +85,7 @@ describe('eddy run --kafka: a module with two keyed stages, embedded and as a Ka
       messages,
       results: (out, label) => counted(out, end, label),
       expected: oracle(clicks),
+      restartMidway: true,
       // Reset with the module: both stages' applications and the topic between them go.
       afterKafka: async (app) => {
         const stageTopic = `${app}-by-tier-stage`;

@@ -49,4 +49,25 @@ describe('watermarks per split', () => {
     assert.equal(d.output('out').length, 4);
     await d.end();
   });
+
+  it('splits that went silent go idle in the order they did: a stale split stops holding back before a drained backlog goes idle', async () => {
+    // Found by test/cli/kafka-stages.test.ts: a partition without records, and the others' backlog read
+    // in less than the idle timeout; at the first empty poll every split was past the timeout, all went
+    // idle at once, and the watermark stayed behind the silent partition for good.
+    const d = await windowCounts(1000);
+    const input = d.input<{ p: string; ts: number }>('events');
+    input.send([{ p: 'c', ts: 10 }], undefined, 'partition-2');
+    d.advanceProcessingTime(100);
+    input.send([{ p: 'a', ts: 500 }], undefined, 'partition-0');
+    input.send([{ p: 'b', ts: 500 }], undefined, 'partition-1');
+    assert.equal(d.output('out').length, 0, 'partition-2 holds the watermark at 10');
+    d.advanceProcessingTime(1200); // partition-2 silent for 1.3 s, the others for 1.2 s
+    input.noData();
+    assert.deepEqual(
+      d.output<Windowed<string, number>>('out').map((w) => [w.key, w.window.start, w.value]),
+      [['c', 0, 1]],
+      'partition-2 went idle while the others were active: the watermark reached theirs (499)',
+    );
+    await d.end();
+  });
 });

@@ -17,6 +17,7 @@
  */
 import { Admin } from '@platformatic/kafka';
 import type { Pipeline } from '../api/pipeline.ts';
+import type { KafkaAppMetrics } from '../connectors/kafka/app-options.ts';
 import { kafkaSinkOptions } from '../connectors/kafka/sink.ts';
 import { kafkaSourceOptions } from '../connectors/kafka/source.ts';
 import {
@@ -26,9 +27,9 @@ import {
   KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
 } from '../connectors/kafka/topics.ts';
 import type { Key } from '../core/key-groups.ts';
-import type { PipelineMetrics } from '../core/metrics.ts';
+import type { PipelineMetrics, StateScanOptions } from '../core/metrics.ts';
 import { type KafkaApp, kafkaApp } from '../deploy/kafka/app.ts';
-import { cutStage, planStages, stageNames } from '../deploy/kafka/stages.ts';
+import { cutStage, planStages, type StagePlan, stageNames } from '../deploy/kafka/stages.ts';
 import { configError } from '../errors/index.ts';
 import { type MessagingStep, messagingSteps, observeWithOpenTelemetry } from '../ops/otel.ts';
 import type { RunOps } from '../ops/run-ops.ts';
@@ -221,7 +222,9 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
           stages.slice(1).map((st) => stageNames(o.applicationId, st.keyBy).topic),
         )
       : 0;
-  o.ops?.attachKafka(app);
+  // The metrics server and dashboard see every stage: metrics together, state queries sent to the
+  // stage whose steps hold the state; locating a key is the first stage's (its keys are the input's).
+  o.ops?.attachKafka(apps.length === 1 ? app : stagesView(apps, stages));
   const stop = new AbortController();
   const onStop = (signal: string) => () => {
     if (stop.signal.aborted) {
@@ -368,4 +371,43 @@ async function stageTopics(
   } finally {
     await admin.close().catch(() => {});
   }
+}
+
+/** Several stage applications as one for the ops server (metrics merged, queries routed by step). */
+export function stagesView(apps: readonly KafkaApp[], stages: readonly StagePlan[]) {
+  const of = (step: string) =>
+    apps[
+      Math.max(
+        0,
+        stages.findIndex((st) => st.steps.has(step)),
+      )
+    ]!;
+  const first = apps[0]!;
+  return {
+    metrics: (): KafkaAppMetrics => {
+      const all = apps.map((a) => a.metrics());
+      const sum = (f: (m: KafkaAppMetrics) => number) => all.reduce((n, m) => n + f(m), 0);
+      return {
+        ...all[0]!,
+        restarts: sum((m) => m.restarts),
+        moved: sum((m) => m.moved),
+        rebalances: sum((m) => m.rebalances),
+        commits: {
+          count: sum((m) => m.commits.count),
+          failed: sum((m) => m.commits.failed),
+          lastMs: all[0]!.commits.lastMs,
+          maxMs: Math.max(...all.map((m) => m.commits.maxMs)),
+        },
+        tasks: all.flatMap((m) => m.tasks),
+        pipelines: Object.assign({}, ...all.map((m) => m.pipelines)),
+        restores: all.flatMap((m) => m.restores),
+        standbys: all.flatMap((m) => m.standbys),
+        lag: Object.assign({}, ...all.map((m) => m.lag)),
+      };
+    },
+    queryState: (step: string, key: Key) => of(step).queryState(step, key),
+    scanState: (step: string, o: StateScanOptions) => of(step).scanState(step, o),
+    locate: (key: Key) => first.locate(key),
+    instances: () => first.instances(),
+  };
 }

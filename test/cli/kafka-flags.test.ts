@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deployOnKafka, repartitionKey } from '../../src/cli/kafka.ts';
-import { kafkaApp, kafkaSink, kafkaSource } from '../../src/deploy/kafka/index.ts';
+import { deployOnKafka, repartitionKey, stagesView } from '../../src/cli/kafka.ts';
+import { type KafkaApp, kafkaApp, kafkaSink, kafkaSource } from '../../src/deploy/kafka/index.ts';
 import { generatorSource, Pipeline } from '../../src/index.ts';
 import { eddy } from '../helpers/cli.ts';
 import { nullSink } from '../helpers/sinks.ts';
@@ -129,5 +129,39 @@ describe('eddy run: a source that cannot replay', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /source "pushed" \(push\) cannot replay its input: .*at-most-once/);
     assert.match(r.stdout, /100 events/);
+  });
+
+  it('the ops server sees a several-stage application as one: metrics together, state queries by step', async () => {
+    const fake = (n: number, split: string) =>
+      ({
+        metrics: () => ({
+          restarts: n,
+          moved: 0,
+          rebalances: 1,
+          loadBalance: { leader: false, probes: 0, loads: {} },
+          commits: { count: 10 * n, failed: 0, lastMs: n, maxMs: 5 * n },
+          tasks: [split],
+          pipelines: { [split]: { sourceRecords: 100 * n } },
+          restores: [],
+          standbys: [],
+          warmingUp: false,
+          lag: { [split]: { lag: n, buffered: 0, end: 0, next: 0 } },
+        }),
+        queryState: async (step: string) => ({ from: n, step }),
+      }) as unknown as KafkaApp;
+    const view = stagesView(
+      [fake(1, 'in:0'), fake(2, 'app-by-size-stage:0')],
+      [
+        { keyBy: '', parent: -1, steps: new Set(['in', 'sum']) },
+        { keyBy: 'by-size', parent: 0, steps: new Set(['by-size', 'max']) },
+      ],
+    );
+    const m = view.metrics();
+    assert.deepEqual(m.tasks, ['in:0', 'app-by-size-stage:0']);
+    assert.deepEqual(Object.keys(m.pipelines), ['in:0', 'app-by-size-stage:0']);
+    assert.deepEqual([m.restarts, m.rebalances, m.commits.count, m.commits.maxMs], [3, 2, 30, 10]);
+    assert.deepEqual(Object.keys(m.lag), ['in:0', 'app-by-size-stage:0']);
+    assert.deepEqual(await view.queryState('max', 'k'), { from: 2, step: 'max' });
+    assert.deepEqual(await view.queryState('sum', 'k'), { from: 1, step: 'sum' });
   });
 });

@@ -8,17 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import {
-  Admin,
-  Consumer,
-  MessagesStreamModes,
-  ProduceAcks,
-  Producer,
-  stringDeserializers,
-} from '@platformatic/kafka';
+import { Admin, Consumer, MessagesStreamModes, stringDeserializers } from '@platformatic/kafka';
 import { kafkaSink, kafkaSource } from '../../src/connectors/kafka/index.ts';
 import { collectSink, type DeadLetter, Pipeline, valueState } from '../../src/index.ts';
-import { createTopics, kafkaReady, sleep, until } from '../kafka/helpers.ts';
+import { createTopics, kafkaReady, sleep, testProducer, until } from '../kafka/helpers.ts';
 
 // Issue 19: a broker that answers (coordinators loaded), not one that only listens.
 const kafka = await kafkaReady();
@@ -44,12 +37,7 @@ describe('Kafka source and sink', { skip: kafka.skip }, () => {
     const output = `eddy-out-${randomUUID()}`;
     const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
     // Idempotent, so that a retried send cannot put an order into the input twice.
-    const producer = new Producer({
-      clientId: 'eddy-test',
-      bootstrapBrokers: brokers,
-      idempotent: true,
-      acks: ProduceAcks.ALL,
-    });
+    const producer = testProducer(brokers);
     try {
       await admin.createTopics({ topics: [input, output], partitions: 2, replicas: 1 });
       const orders: Order[] = Array.from({ length: 300 }, (_, id) => ({
@@ -148,12 +136,7 @@ describe('Kafka source and sink', { skip: kafka.skip }, () => {
     const topic = `${run}-in`;
     const groupId = `${run}-g`;
     const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    const producer = new Producer({
-      clientId: 'eddy-test',
-      bootstrapBrokers: brokers,
-      idempotent: true,
-      acks: ProduceAcks.ALL,
-    });
+    const producer = testProducer(brokers);
     const dir = mkdtempSync(join(tmpdir(), 'eddy-source-commit-'));
     const committed = async (): Promise<Map<number, bigint>> => {
       const at = new Map<number, bigint>();

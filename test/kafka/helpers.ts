@@ -131,6 +131,16 @@ export async function untilProgress(
   }
 }
 
+/** The tests' producer: idempotent with acks=all, so a retried send cannot put a record in twice. */
+export function testProducer(brokers: readonly string[]): Producer {
+  return new Producer({
+    clientId: 'eddy-test',
+    bootstrapBrokers: [...brokers],
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+  });
+}
+
 /** Starts a fixture process; its stderr goes to `log`. */
 export function startChild(script: string, args: string[], log: string[]): ChildProcess {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });

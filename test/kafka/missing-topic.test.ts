@@ -9,12 +9,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
+import { Admin } from '@platformatic/kafka';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { describeTopics } from '../../src/connectors/kafka/topics.ts';
 import { kafkaApp, kafkaPartition, kafkaSink } from '../../src/deploy/kafka/index.ts';
 import { arraySource, EddyError, Pipeline } from '../../src/index.ts';
-import { createTopics, kafkaReady } from './helpers.ts';
+import { createTopics, kafkaReady, testProducer } from './helpers.ts';
 
 const kafka = await kafkaReady();
 
@@ -72,12 +72,7 @@ describe('a sink to a topic that does not exist (real broker)', { skip: kafka.sk
     const input = `eddy-missing-in-${n}`;
     const output = `eddy-missing-out-${n}`;
     const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    const producer = new Producer({
-      clientId: 'eddy-test',
-      bootstrapBrokers: brokers,
-      idempotent: true,
-      acks: ProduceAcks.ALL,
-    });
+    const producer = testProducer(brokers);
     try {
       await createTopics(admin, { [input]: { partitions: 2 } });
       await producer.send({

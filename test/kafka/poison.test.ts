@@ -16,8 +16,6 @@ import {
   type Message,
   MessagesStreamModes,
   type MessageToProduce,
-  ProduceAcks,
-  Producer,
 } from '@platformatic/kafka';
 import {
   avroFormat,
@@ -27,7 +25,7 @@ import {
   kafkaSource,
 } from '../../src/connectors/kafka/index.ts';
 import { collectSink, type DeadLetter, Pipeline, valueState } from '../../src/index.ts';
-import { kafkaReady } from './helpers.ts';
+import { kafkaReady, testProducer } from './helpers.ts';
 
 // Issue 19: a broker that answers (coordinators loaded), not one that only listens.
 const kafka = await kafkaReady();
@@ -99,12 +97,7 @@ async function poisonRun(
   const input = `eddy-poison-${randomUUID()}`;
   const dlqTopic = `eddy-poison-dlq-${randomUUID()}`;
   const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-  const producer = new Producer({
-    clientId: 'eddy-test',
-    bootstrapBrokers: brokers,
-    idempotent: true,
-    acks: ProduceAcks.ALL,
-  });
+  const producer = testProducer(brokers);
   const events: Event[] = Array.from({ length: 600 }, (_, i) => ({ key: `k${i % 7}`, seq: i }));
   const later: Event[] = Array.from({ length: 50 }, (_, i) => ({ key: `k${i % 7}`, seq: 600 + i }));
   const messages: MessageToProduce[] = events.map((e) => ({

@@ -36,11 +36,16 @@ export interface KafkaAppMetrics {
    * Load-aware assignment (`KafkaAppOptions.loadBalance`): whether this
    * process led the last assignment, the probing rebalances it started, and
    * the load it reports for each partition it runs (`topic:partition` →
-   * records per second plus backlog ÷ 60).
+   * records per second plus backlog ÷ 60). With standbys and warm-up:
+   * the key-group partitions this process warms up because the load rule
+   * would move them here (`movesWarming`), and, as the leader, the moves it
+   * holds back while their receivers warm up (`movesHeld`).
    */
   readonly loadBalance: {
     readonly leader: boolean;
     readonly probes: number;
+    readonly movesWarming: readonly number[];
+    readonly movesHeld: number;
     readonly loads: Readonly<Record<string, number>>;
   };
   /** Commits of key-group tasks here: how many, how many failed, and their duration (ms) — the last and the largest. */
@@ -90,6 +95,7 @@ export interface RestoreMetrics {
   readonly ms: number;
   /** Changelog records read for it. */
   readonly records: number;
+  /** Whether it read on from a warm copy kept here (one that had read the changelog), rather than from the start. */
   readonly standby: boolean;
   readonly at: number;
 }

@@ -50,9 +50,21 @@ export function loadAwareAssignor(
   onAssign?: (members: number) => void,
   /** A member to treat as warmed up whatever its user data says (an instance asking what it would get). */
   asIfWarm?: string,
+  /**
+   * Warm-up before a load move (KIP-441): a partition the load rule moves
+   * to a member without a warm copy of it stays where it is while that
+   * member warms one up, at most `timeoutMs` from the first round that
+   * planned the move (`pending`: `topic:partition>member` → when, kept
+   * between rounds); then it moves cold.
+   */
+  warmup?: { readonly timeoutMs: number; readonly pending: Map<string, number> },
 ): GroupPartitionsAssigner {
+  /** Per topic, the receiver each partition taken was planned for (`assignByLoad`'s `planned`). */
+  const receivers = new Map<string, Map<number, string>>();
   return (_current, members, topics, metadata) => {
     onAssign?.(members.size);
+    const now = Date.now();
+    const planned = new Set<string>();
     if (balance !== undefined)
       for (const m of members.values())
         for (const [split, load] of readMemberData(m.metadata).load ?? []) remembered.set(split, load);
@@ -85,12 +97,27 @@ export function loadAwareAssignor(
                 (p) => remembered.get(`${topic}:${p}`),
                 balance,
                 (p) => warm.get(p) ?? [],
+                warmup === undefined
+                  ? undefined
+                  : (p, to) => {
+                      const move = `${topic}:${p}>${to}`;
+                      planned.add(move);
+                      const since = warmup.pending.get(move) ?? now;
+                      warmup.pending.set(move, since);
+                      return now - since < warmup.timeoutMs;
+                    },
+                warmup === undefined
+                  ? undefined
+                  : (receivers.get(topic) ?? receivers.set(topic, new Map()).get(topic)),
               );
             })()
           : assignTopic(topic, count, eligible, members);
       for (const [id, partitions] of assigned)
         if (partitions.length > 0) out.get(id)!.set(topic, { topic, partitions });
     }
+    // A move no longer planned starts its wait again if it comes back.
+    if (warmup !== undefined)
+      for (const move of warmup.pending.keys()) if (!planned.has(move)) warmup.pending.delete(move);
     return [...out].map(([memberId, assignments]): GroupPartitionsAssignments => ({ memberId, assignments }));
   };
 }
@@ -225,6 +252,40 @@ export function assignTopic(
   }
   for (const partitions of result.values()) partitions.sort((a, b) => a - b);
   return result;
+}
+
+/**
+ * The partitions of `topic` the group's load rule would move to member
+ * `self` of `members` (as the group describes itself: DescribeGroups) but
+ * holds back because `self` keeps no warm copy of them: what a running
+ * instance warms up before a load move hands them over (`standbys.ts`).
+ * The leader's rule run on the loads the members report (the leader may
+ * remember more, for partitions between owners). Empty without load
+ * balancing.
+ */
+export function plannedMovesTo(
+  balance: BalanceOptions | undefined,
+  members: ReadonlyMap<string, ExtendedGroupProtocolSubscription>,
+  topic: string,
+  count: number,
+  self: string,
+): number[] {
+  if (balance === undefined || !members.has(self)) return [];
+  const metadata = {
+    topics: new Map([[topic, { partitionsCount: count }]]),
+  } as unknown as Parameters<GroupPartitionsAssigner>[3];
+  // The leader's own round, every cold move held back: the ones held for `self` are its to warm up.
+  const pending = new Map<string, number>();
+  loadAwareAssignor(balance, new Map(), undefined, undefined, {
+    timeoutMs: Number.POSITIVE_INFINITY,
+    pending,
+  })(undefined as never, new Map(members), new Set([topic]), metadata);
+  const out: number[] = [];
+  for (const move of pending.keys()) {
+    const [split, to] = [move.slice(0, move.lastIndexOf('>')), move.slice(move.lastIndexOf('>') + 1)];
+    if (to === self && split.startsWith(`${topic}:`)) out.push(Number(split.slice(topic.length + 1)));
+  }
+  return out.sort((a, b) => a - b);
 }
 
 /**

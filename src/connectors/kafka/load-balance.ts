@@ -82,7 +82,12 @@ export function checkLoadBalance(
  * `1 + threshold` of the mean load with it (or no heavier than the
  * least-loaded member would be with it), else to the least-loaded member;
  * and of the moves that clearly help, one of a partition the receiver keeps
- * a copy of is made first.
+ * a copy of is made first. `waits`: whether a move to a receiver without a
+ * copy waits while the receiver warms one up (warm-up before hand-over,
+ * KIP-441): such a move is planned (the rest of the round counts it done)
+ * but its partition stays with its owner; the receiver, which works out the
+ * same plan (`wouldAssign`), reads the partition's changelog and rejoins,
+ * and the round then moves it warm.
  */
 export function assignByLoad(
   count: number,
@@ -92,6 +97,15 @@ export function assignByLoad(
   weight: (partition: number) => number | undefined,
   o: BalanceOptions = BALANCE_DEFAULTS,
   warm: (partition: number) => readonly (readonly [string, number])[] = () => [],
+  waits?: (partition: number, receiver: string) => boolean,
+  /**
+   * With `waits`: the receiver each partition taken in a round was planned
+   * for (in and out, kept between rounds): a free partition goes to its
+   * planned receiver when that one keeps a warm copy of it, as the round
+   * that took it counted on (heaviest first to the lightest could give it
+   * to another member cold, and the copy warmed up for it would be lost).
+   */
+  planned?: Map<number, string>,
 ): Map<string, number[]> {
   const known: number[] = [];
   for (let p = 0; p < count; p++) {
@@ -126,6 +140,7 @@ export function assignByLoad(
   let all = 0;
   for (let p = 0; p < count; p++) all += w(p);
   const ceiling = (all / eligible.length) * (1 + o.threshold);
+  for (const [p] of planned ?? []) if (kept.has(p)) planned!.delete(p);
   for (const p of free) {
     let id = lightest();
     // A warm member may take it if it ends no heavier than the mean allows, or than the lightest would.
@@ -136,6 +151,10 @@ export function assignByLoad(
         read = offset;
         id = member;
       }
+    const intended = planned?.get(p);
+    planned?.delete(p);
+    if (intended !== undefined && eligibleSet.has(intended) && warm(p).some(([m]) => m === intended))
+      id = intended;
     result.get(id)!.push(p);
     load.set(id, load.get(id)! + w(p));
   }
@@ -146,6 +165,8 @@ export function assignByLoad(
   const everyone = count >= eligible.length;
   /** Members a partition taken this round is meant for: they get it next round. */
   const receiving = new Set<string>();
+  /** Moves planned this round whose receiver is warming up a copy first: the partition stays. */
+  const deferred = new Set<number>();
   for (let moves = 0; moves < o.maxMoves && eligible.length > 1; moves++) {
     // A member whose load counts a partition planned for it gives nothing up for that load: it does
     // not hold the partition yet, and moving one of its own would chain moves that come back.
@@ -162,7 +183,7 @@ export function assignByLoad(
     let bestWarm = false;
     if (everyone && result.get(heaviest)!.length < 2) break; // its only partition stays
     for (const p of result.get(heaviest)!) {
-      if (!kept.has(p)) continue; // given this round: it stays at least until the next
+      if (!kept.has(p) || deferred.has(p)) continue; // given or planned this round: it stays until the next
       const after = Math.max(high - w(p), low + w(p));
       // A partition the receiver keeps a warm copy of goes first, among moves that clearly help.
       const isWarm = high - after >= 0.05 * mean && warm(p).some(([m]) => m === to);
@@ -174,8 +195,12 @@ export function assignByLoad(
     }
     // Hysteresis: a move must lower the heaviest load by a clear margin.
     if (best === undefined || high - bestMax < 0.05 * mean) break;
-    const mine = result.get(heaviest)!;
-    mine.splice(mine.indexOf(best), 1);
+    if (!bestWarm && waits?.(best, to) === true) deferred.add(best);
+    else {
+      const mine = result.get(heaviest)!;
+      mine.splice(mine.indexOf(best), 1);
+      planned?.set(best, to);
+    }
     load.set(heaviest, high - w(best));
     // Planned for the lightest member; handed over next round (cooperative).
     load.set(to, low + w(best));
@@ -195,9 +220,15 @@ export function assignByLoad(
       // A partition the idle member keeps a warm copy of goes first, else the lightest.
       const warmHere = (p: number) => (warm(p).some(([m]) => m === id) ? 0 : 1);
       const give = mine
-        .filter((p) => kept.has(p))
-        .sort((a, b) => warmHere(a) - warmHere(b) || w(a) - w(b) || a - b)[0]!;
-      mine.splice(mine.indexOf(give), 1);
+        .filter((p) => kept.has(p) && !deferred.has(p))
+        .sort((a, b) => warmHere(a) - warmHere(b) || w(a) - w(b) || a - b)[0];
+      if (give === undefined) break;
+      // Without a copy there, it may wait while the idle member warms one up, as a load move does.
+      if (warmHere(give) === 1 && waits?.(give, id) === true) deferred.add(give);
+      else {
+        mine.splice(mine.indexOf(give), 1);
+        planned?.set(give, id);
+      }
       load.set(donor, load.get(donor)! - w(give));
       receiving.add(id);
     }

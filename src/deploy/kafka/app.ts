@@ -56,7 +56,7 @@ import {
   type PartitionLag,
   type RestoreMetrics,
 } from '../../connectors/kafka/app-options.ts';
-import { loadAwareAssignor, wouldAssign } from '../../connectors/kafka/assignor.ts';
+import { loadAwareAssignor, plannedMovesTo, wouldAssign } from '../../connectors/kafka/assignor.ts';
 import { brokersOf } from '../../connectors/kafka/brokers.ts';
 import { CarriedWatermarks, carriedOf } from '../../connectors/kafka/carried.ts';
 import { ChangelogStore, PART_BYTES, readChangelog } from '../../connectors/kafka/changelog.ts';
@@ -186,6 +186,10 @@ export class KafkaApp {
   readonly #changelogLayout: 'entries' | 'key-groups';
   /** Whether this process is warming up (it says so in the group, and takes no partitions meanwhile). */
   #warming = false;
+  /** The key-group partitions whose warm copies this process reported when it last joined. */
+  #reportedWarm = new Set<number>();
+  /** As the group's leader: load moves held back while their receiver warms up (`loadAwareAssignor`). */
+  readonly #pendingMoves = new Map<string, number>();
   #standbys: Standbys | undefined;
   readonly #restores: RestoreMetrics[] = [];
   /** Each input partition's last stable offset, and when it was asked (consumer lag). */
@@ -782,6 +786,8 @@ export class KafkaApp {
       loadBalance: {
         leader: this.#leader,
         probes: this.#probes,
+        movesWarming: [...(this.#standbys?.movingHere ?? [])],
+        movesHeld: this.#leader ? this.#pendingMoves.size : 0,
         loads: Object.fromEntries(this.#partitionLoads() ?? []),
       },
       commits: { ...this.#commits },
@@ -978,7 +984,36 @@ export class KafkaApp {
             timeoutMs: this.#warmupTimeoutMs,
           }
         : undefined,
+      this.#balance !== undefined && this.#warmupTimeoutMs > 0
+        ? { targets: () => this.#moveTargets(), ready: (ps) => this.#movesReady(ps) }
+        : undefined,
     );
+  }
+
+  /** The key-group partitions the group's load rule would move here (`plannedMovesTo`). */
+  async #moveTargets(): Promise<number[] | undefined> {
+    const self = this.#consumer?.memberId;
+    const topic = this.#source?.keyed;
+    if (self === undefined || self === null || topic === undefined) return undefined;
+    const admin = new Admin({ clientId: `${this.applicationId}-members`, bootstrapBrokers: this.#brokers });
+    try {
+      const members = await describeSubscriptions(admin, this.applicationId);
+      return plannedMovesTo(this.#balance, members, topic, this.#partitions, self);
+    } finally {
+      await admin.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Copies of partitions a load move will bring here have read to the end:
+   * a rejoin reports them, and the leader makes the move it held back. Only
+   * for copies not reported yet, and not while a rebalance is under way.
+   */
+  #movesReady(partitions: readonly number[]): void {
+    const consumer = this.#consumer;
+    if (consumer === undefined || this.#joined?.generation !== consumer.generationId) return;
+    if (partitions.every((p) => this.#reportedWarm.has(p) || this.#assignedHere(p))) return;
+    consumer.joinGroup().catch(() => {});
   }
 
   /**
@@ -1027,7 +1062,11 @@ export class KafkaApp {
   /** The warm copies this process keeps, as the group hears of them (`topic:partition` → offset read to). */
   #warmCopies(): Map<string, number> | undefined {
     const topic = this.#source?.keyed;
-    return topic === undefined ? undefined : this.#standbys?.warmCopies(topic);
+    const copies = topic === undefined ? undefined : this.#standbys?.warmCopies(topic);
+    this.#reportedWarm = new Set(
+      [...(copies?.keys() ?? [])].map((split) => Number(split.slice(topic!.length + 1))),
+    );
+    return copies;
   }
 
   /** How long the run loop may wait before looking again: at most 1 s, less when a task's restart is due. */
@@ -1085,10 +1124,19 @@ export class KafkaApp {
             metadata: memberData(this.#instanceId, this.#endpoint),
           },
         ],
-        partitionAssigner: loadAwareAssignor(this.#balance, this.#remembered, (members) => {
-          this.#groupSize = members;
-          this.#probedAt = Date.now();
-        }),
+        partitionAssigner: loadAwareAssignor(
+          this.#balance,
+          this.#remembered,
+          (members) => {
+            this.#groupSize = members;
+            this.#probedAt = Date.now();
+          },
+          undefined,
+          // Load moves to an instance without a copy wait while it warms one up (its standbys do).
+          this.#standbyOptions !== undefined && this.#warmupTimeoutMs > 0
+            ? { timeoutMs: this.#warmupTimeoutMs, pending: this.#pendingMoves }
+            : undefined,
+        ),
         // Computed at every join: who this is, where it answers, and the load of what it runs.
         protocolsMetadata: () =>
           memberData(
@@ -1363,6 +1411,8 @@ export class KafkaApp {
       // warm standby is.
       const started = Date.now();
       const standbys = this.#standbys;
+      // Whether a warm copy of it is here (a copy that has read the changelog at least once).
+      const warm = standbys?.replica.position(partition) !== undefined;
       const read = () =>
         readChangelog({
           bootstrapBrokers: this.#brokers,
@@ -1378,7 +1428,7 @@ export class KafkaApp {
         partition,
         ms: Date.now() - started,
         records: restore.records,
-        standby: standbys !== undefined,
+        standby: warm,
         at: started,
       });
       if (this.#restores.length > 32) this.#restores.shift();

@@ -26,6 +26,18 @@ export interface Warmup {
   readonly timeoutMs: number;
 }
 
+/**
+ * Warm-up before a load move (KIP-441), for a process that runs partitions
+ * already: each round the copies also cover the partitions the group's load
+ * rule would move here (`targets`), and `ready` is told the ones whose copy
+ * has read to the end (the process then rejoins, reporting them, and the
+ * leader makes the move it held back: `assignor.ts`).
+ */
+export interface MoveWarmup {
+  readonly targets: () => Promise<number[] | undefined>;
+  readonly ready: (partitions: number[]) => void;
+}
+
 export interface StandbyOptions {
   /** How often the copies read the changelog (ms). */
   readonly intervalMs: number;
@@ -66,6 +78,9 @@ export class Standbys {
   #stopped = false;
   #wake: (() => void) | undefined;
   #warmup: (Warmup & { readonly since: number }) | undefined;
+  #moves: MoveWarmup | undefined;
+  /** The partitions warmed up for planned load moves in the last round. */
+  #moving: number[] = [];
 
   /**
    * `partitions`: the key-group partitions; `instances`: the group's members
@@ -97,17 +112,25 @@ export class Standbys {
    * interval, until `stop`. A failed round (the brokers away) is retried at
    * the next; a restore then reads the rest.
    */
-  start(warmup?: Warmup): void {
+  start(warmup?: Warmup, moves?: MoveWarmup): void {
     const every = Array.from({ length: this.#partitions }, (_, i) => i);
     const replicas = this.#o.replicas;
     if (warmup !== undefined) this.#warmup = { ...warmup, since: Date.now() };
+    // With a copy of every partition here, every move is warm already.
+    this.#moves = replicas === 'all' ? undefined : moves;
     void (async () => {
       while (!this.#stopped) {
         const w = this.#warmup;
         const targets = w === undefined ? [] : await w.targets().catch(() => undefined);
-        const placed = replicas === 'all' ? every : await this.#placed(replicas, targets ?? []);
-        const partitions = [...new Set([...placed, ...(targets ?? [])])].sort((a, b) => a - b);
+        const m = w === undefined ? this.#moves : undefined;
+        const moving = m === undefined ? [] : ((await m.targets().catch(() => undefined)) ?? []);
+        this.#moving = moving;
+        const keep = [...(targets ?? []), ...moving];
+        const placed = replicas === 'all' ? every : await this.#placed(replicas, keep);
+        const partitions = [...new Set([...placed, ...keep])].sort((a, b) => a - b);
         await this.replica.catchUp(partitions).catch(() => {});
+        const ready = moving.filter((p) => this.replica.position(p) !== undefined);
+        if (m !== undefined && ready.length > 0) m.ready(ready);
         if (w !== undefined && this.#warmup === w) {
           const caughtUp = targets?.every((p) => this.replica.position(p) !== undefined) === true;
           if (caughtUp || Date.now() - w.since >= w.timeoutMs) {
@@ -134,6 +157,11 @@ export class Standbys {
   /** Whether it is warming up (see {@link Warmup}). */
   get warming(): boolean {
     return this.#warmup !== undefined;
+  }
+
+  /** The partitions it warms up for load moves the group plans to make to this process. */
+  get movingHere(): readonly number[] {
+    return this.#moving;
   }
 
   /** The partitions it keeps copies of. */

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ClusterMetadata } from '@platformatic/kafka';
 import fc from 'fast-check';
-import { loadAwareAssignor } from '../../../src/connectors/kafka/assignor.ts';
+import { loadAwareAssignor, plannedMovesTo } from '../../../src/connectors/kafka/assignor.ts';
 import {
   BALANCE_DEFAULTS,
   checkLoadBalance,
@@ -224,5 +224,177 @@ describe('load-aware assignment', () => {
         (e: unknown) =>
           e instanceof EddyError && e.code === 'EDDY_CONFIG_INVALID' && /loadBalance\./.test(e.message),
       );
+  });
+});
+
+/**
+ * Warm-up before a load move (KIP-441 for the load rule): the leader holds a
+ * move back while its receiver has no warm copy; the receiver, working out
+ * the same plan from what the group reports (`plannedMovesTo`), warms one up
+ * and rejoins reporting it; then the partition moves, to a warm owner.
+ */
+describe('load moves wait for a warm copy', () => {
+  /** The group with loads for owned partitions and the warm copies each member reports (not of its own). */
+  function warmMembers(owned: Owned, weights: readonly number[], warm: Record<string, Set<number>>) {
+    return subscriptions(T, owned, 5, (memberId, partitions) =>
+      memberData(
+        memberId,
+        undefined,
+        new Map(partitions.map((p) => [`${T}:${p}`, weights[p]!])),
+        new Map(
+          [...(warm[memberId] ?? [])].filter((p) => !partitions.includes(p)).map((p) => [`${T}:${p}`, 1]),
+        ),
+      ),
+    );
+  }
+  function warmRound(
+    assign: ReturnType<typeof loadAwareAssignor>,
+    count: number,
+    owned: Owned,
+    weights: readonly number[],
+    warm: Record<string, Set<number>>,
+  ): Owned {
+    const metadata = { topics: new Map([[T, { partitionsCount: count }]]) } as unknown as ClusterMetadata;
+    const out: Owned = Object.fromEntries(Object.keys(owned).map((id) => [id, [] as number[]]));
+    for (const m of assign('x', warmMembers(owned, weights, warm), new Set([T]), metadata))
+      out[m.memberId] = [...(m.assignments.get(T)?.partitions ?? [])];
+    return out;
+  }
+  const weights = [1, 1, 30, 30, 1, 1];
+
+  it('a hot partition stays with its owner until the receiver reports a copy, then moves to it', () => {
+    const pending = new Map<string, number>();
+    const assign = loadAwareAssignor(BALANCE_DEFAULTS, new Map(), undefined, undefined, {
+      timeoutMs: 60_000,
+      pending,
+    });
+    const start: Owned = { a: [0, 1], b: [2, 3], c: [4, 5] };
+    // b is hot; a (the lightest, first by name) keeps no copy of b's partitions, c does.
+    const warm: Record<string, Set<number>> = { a: new Set([4, 5]), b: new Set([0, 1]), c: new Set([2, 3]) };
+    const planned = plannedMovesTo(BALANCE_DEFAULTS, warmMembers(start, weights, warm), T, 6, 'a');
+    assert.equal(planned.length, 1, `one hot partition planned for a: ${planned}`);
+    const x = planned[0]!;
+    assert.ok(x === 2 || x === 3);
+    assert.deepEqual(plannedMovesTo(BALANCE_DEFAULTS, warmMembers(start, weights, warm), T, 6, 'c'), []);
+    // Without warm-up it is given up at once.
+    const cold = warmRound(loadAwareAssignor(BALANCE_DEFAULTS), 6, start, weights, warm);
+    assert.equal(cold['b']!.length, 1);
+    // With it: nothing moves while a has no copy, and the leader holds the move.
+    const held = warmRound(assign, 6, start, weights, warm);
+    assert.deepEqual(held, start);
+    assert.deepEqual([...pending.keys()], [`${T}:${x}>a`]);
+    // a warms x up and rejoins: b gives x up, and the next round gives it to a.
+    warm['a']!.add(x);
+    const released = warmRound(assign, 6, held, weights, warm);
+    assert.deepEqual(
+      released['b'],
+      [2, 3].filter((p) => p !== x),
+    );
+    assert.equal(pending.size, 0, 'no move held any longer');
+    const given = warmRound(assign, 6, released, weights, warm);
+    assert.deepEqual(given['a'], [0, 1, x]);
+  });
+
+  it('a receiver that does not warm up gets the move anyway once warmupTimeoutMs has passed', () => {
+    const pending = new Map<string, number>();
+    const assign = loadAwareAssignor(BALANCE_DEFAULTS, new Map(), undefined, undefined, {
+      timeoutMs: 60_000,
+      pending,
+    });
+    const start: Owned = { a: [0, 1], b: [2, 3], c: [4, 5] };
+    assert.deepEqual(warmRound(assign, 6, start, weights, {}), start);
+    const [move] = [...pending.keys()];
+    pending.set(move!, Date.now() - 60_000);
+    assert.equal(warmRound(assign, 6, start, weights, {})['b']!.length, 1, 'moved cold after the timeout');
+  });
+
+  it('receivers that warm what plannedMovesTo names settle as without warm-up, every moved partition to a member with its copy', () => {
+    fc.assert(
+      fc.property(GROUP, ({ count, n, owners, weights: w }) => {
+        const { ids, start } = group(count, n, owners);
+        const seed = JSON.stringify({ count, n, owners, weights: w });
+        const pending = new Map<string, number>();
+        // The leader remembers every partition's load, the receivers know only what the members report.
+        const remembered = new Map(w.slice(0, count).map((x, p) => [`${T}:${p}`, x] as const));
+        const assign = loadAwareAssignor(BALANCE_DEFAULTS, remembered, undefined, undefined, {
+          timeoutMs: Number.POSITIVE_INFINITY,
+          pending,
+        });
+        const warm: Record<string, Set<number>> = Object.fromEntries(
+          ids.map((id) => [id, new Set<number>()]),
+        );
+        let owned = start;
+        let rounds = 0;
+        const moved = new Map<number, number>();
+        for (; rounds < 16; rounds++) {
+          const next = warmRound(assign, count, owned, w, warm);
+          for (const [id, ps] of Object.entries(next))
+            for (const p of ps) {
+              const prev = Object.entries(owned).find(([, q]) => q.includes(p))?.[0];
+              assert.ok(
+                prev === undefined || prev === id,
+                `partition ${p} went ${prev} → ${id} in one round: ${seed}`,
+              );
+              const before = Object.entries(start).find(([, q]) => q.includes(p))?.[0];
+              if (prev === undefined && before !== undefined && before !== id) {
+                assert.ok(
+                  warm[id]!.has(p),
+                  `partition ${p} moved ${before} → ${id} without a warm copy: ${seed}`,
+                );
+                moved.set(p, (moved.get(p) ?? 0) + 1);
+              }
+            }
+          // Each member warms up what the plan holds back for it, as its standbys would.
+          const view = warmMembers(next, w, warm);
+          let warmed = false;
+          for (const id of ids)
+            for (const p of plannedMovesTo(BALANCE_DEFAULTS, view, T, count, id))
+              if (!warm[id]!.has(p)) {
+                warm[id]!.add(p);
+                warmed = true;
+              }
+          if (JSON.stringify(next) === JSON.stringify(owned) && !warmed) break;
+          owned = next;
+        }
+        assert.ok(rounds < 16, `settles: ${seed}`);
+        assert.equal(pending.size, 0, `no move held at the end: ${[...pending.keys()]} ${seed}`);
+        assert.equal(Object.values(owned).flat().length, count, `every partition assigned: ${seed}`);
+        for (const [p, times] of moved)
+          assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
+        const loads = ids.map((id) => loadOf(owned[id]!, w));
+        const mean = loads.reduce((a, b) => a + b, 0) / n;
+        const high = Math.max(...loads);
+        const busiest = ids[loads.indexOf(high)]!;
+        const low = Math.min(...loads);
+        if (high > mean * (1 + BALANCE_DEFAULTS.threshold))
+          for (const p of owned[busiest]!) {
+            const after = Math.max(high - Math.max(1, w[p]!), low + Math.max(1, w[p]!));
+            assert.ok(high - after < 0.05 * mean, `moving ${p} off ${busiest} would help: ${seed}`);
+          }
+      }),
+      {
+        numRuns: 1000,
+        examples: [
+          // An idle member's partition by the "everyone runs one" rule was given cold.
+          [
+            {
+              count: 3,
+              n: 2,
+              owners: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+              weights: [0, 0, 79, 0, 0, 0, 0, 0, 0, 0],
+            },
+          ],
+          // Two released partitions of equal load went to each other's receiver, cold.
+          [
+            {
+              count: 7,
+              n: 4,
+              owners: [1, 2, 0, 3, 2, 0, 0, 0, 0, 0],
+              weights: [26, 709, 327, 327, 659, 382, 659, 0, 0, 0],
+            },
+          ],
+        ],
+      },
+    );
   });
 });

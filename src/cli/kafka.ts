@@ -6,161 +6,17 @@
  * machines with the same `--app-id` and they share the partitions; stop one
  * (SIGTERM or Ctrl-C) and it commits a savepoint and leaves the group.
  *
- * The module is built as it is embedded; then its Kafka connectors become the
- * application's (`deployOnKafka`): each `kafkaSource` becomes the
- * application's input (its `groupId` gives way to the application id), each
- * `kafkaSink` writes inside the application's transactions. The first
- * `keyBy` decides the partitioning: records go through the internal topic
- * `<app-id>-repartition`, keyed by what the map and filter steps before that
- * `keyBy` and the `keyBy` itself make of them, as Kafka Streams repartitions
- * before a keyed step.
+ * The module is built as it is embedded and run by `kafkaPipeline`
+ * (`deploy/kafka/pipeline.ts`): one Kafka application per keyed stage, its
+ * Kafka connectors made the application's (`deploy/kafka/deploy.ts`). This
+ * file adds what a command line run has: signals, the progress line,
+ * OpenTelemetry, the ops server and the summary.
  */
-import { Admin } from '@platformatic/kafka';
 import type { Pipeline } from '../api/pipeline.ts';
-import type { KafkaAppMetrics } from '../connectors/kafka/app-options.ts';
-import { kafkaSinkOptions } from '../connectors/kafka/sink.ts';
-import { kafkaSourceOptions } from '../connectors/kafka/source.ts';
-import {
-  describeTopics,
-  ensureTopic,
-  INTERNAL_HEADROOM_BYTES,
-  KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
-} from '../connectors/kafka/topics.ts';
-import type { Key } from '../core/key-groups.ts';
-import type { PipelineMetrics, StateScanOptions } from '../core/metrics.ts';
-import { type KafkaApp, kafkaApp } from '../deploy/kafka/app.ts';
-import { cutStage, planStages, type StagePlan, stageNames } from '../deploy/kafka/stages.ts';
-import { configError } from '../errors/index.ts';
+import type { PipelineMetrics } from '../core/metrics.ts';
+import { kafkaPipeline } from '../deploy/kafka/pipeline.ts';
 import { type MessagingStep, messagingSteps, observeWithOpenTelemetry } from '../ops/otel.ts';
 import type { RunOps } from '../ops/run-ops.ts';
-import { consumersOf, type PlanNode } from '../plan/graph.ts';
-import { mergeMetrics } from '../runtime/controller.ts';
-
-/**
- * Turns a pipeline built for the embedded runtime into one of `app`: its
- * Kafka sources become the application's source (one), its Kafka sinks the
- * application's sinks. Fails fast, naming the step and the fix, on what a
- * Kafka application cannot run yet: a source that is not Kafka, and more
- * than one keyed stage (issue 13).
- */
-export function deployOnKafka(p: Pipeline, app: KafkaApp): void {
-  const graph = p.scope.graph;
-  const nodes = [...graph.nodes.values()];
-  const keyBys = nodes.filter((n) => n.kind === 'keyBy');
-  if (keyBys.length > 1)
-    throw configError(
-      `eddy run --kafka: the pipeline keys its records ${keyBys.length} times (steps ${keyBys.map((n) => `"${n.id}"`).join(', ')}); one Kafka application runs one keyed stage`,
-      keyBys.map((n) => n.id),
-      'split it into stages first (planStages and cutStage in deploy/kafka/stages.ts, as runOnKafka does), or run the module embedded (without --kafka)',
-    );
-  const consumers = consumersOf(nodes);
-  for (const n of nodes) {
-    if (n.source !== undefined) {
-      if (n.source.source.kind === 'kafka-app') continue; // a later stage's: already the application's
-      const o = kafkaSourceOptions(n.source.source);
-      if (o === undefined)
-        throw configError(
-          `eddy run --kafka: step "${n.id}" reads a "${n.source.source.kind}" source; a Kafka application reads Kafka topics`,
-          n.source.source.kind,
-          'read the input with kafkaSource({ topics, groupId }) (--app-id takes the place of the groupId), or run the module without --kafka',
-        );
-      const keyBy = keyByOf(n, consumers, keyBys[0]);
-      const source = app.source({
-        topics: o.topics,
-        ...(o.format === undefined ? {} : { format: o.format }),
-        ...(o.parse === undefined ? {} : { parse: o.parse }),
-        ...(o.limits === undefined ? {} : { limits: o.limits }),
-        ...(o.bufferSize === undefined ? {} : { bufferSize: o.bufferSize }),
-        ...(o.deadLetterTopic === undefined ? {} : { deadLetterTopic: o.deadLetterTopic }),
-        ...(keyBy === undefined ? {} : { keyBy }),
-      });
-      graph.nodes.set(n.id, { ...n, source: { source, options: n.source.options } });
-    } else if (n.sink !== undefined) {
-      const o = kafkaSinkOptions(n.sink);
-      if (o === undefined) continue; // console, file, …: each instance writes its own
-      const sink = app.sink({
-        topic: o.topic,
-        ...(o.key === undefined ? {} : { key: o.key }),
-        ...(o.format === undefined ? {} : { format: o.format }),
-        ...(o.createTopic === undefined ? {} : { createTopic: o.createTopic }),
-        ...(o.onProduceError === undefined ? {} : { onProduceError: o.onProduceError }),
-        ...(o.deadLetterTopic === undefined ? {} : { deadLetterTopic: o.deadLetterTopic }),
-      });
-      graph.nodes.set(n.id, { ...n, sink });
-    }
-  }
-}
-
-/**
- * The key the application repartitions the records of source step
- * `sourceId` by (see keyByOf); undefined when the pipeline has no keyBy.
- */
-export function repartitionKey(
-  p: Pipeline,
-  sourceId: string,
-): ((value: unknown) => Key | undefined) | undefined {
-  const nodes = [...p.scope.graph.nodes.values()];
-  const source = p.scope.graph.nodes.get(sourceId);
-  if (source === undefined)
-    throw configError('no such source step', sourceId, 'name a step made by p.source');
-  return keyByOf(
-    source,
-    consumersOf(nodes),
-    nodes.find((n) => n.kind === 'keyBy'),
-  );
-}
-
-/**
- * The key a record read by `source` gets at the pipeline's `keyBy`: the map
- * and filter steps between them applied, then the keyBy's function. A record
- * a filter drops, or one a step throws on, gets no key: it stays in its input
- * partition's key group, where the same step drops it or dead-letters it as
- * it would embedded. Undefined when the pipeline has no keyBy.
- */
-function keyByOf(
-  source: PlanNode,
-  consumers: Map<string, [PlanNode, number][][]>,
-  keyBy: PlanNode | undefined,
-): ((value: unknown) => Key | undefined) | undefined {
-  if (keyBy === undefined) return undefined;
-  const stages: { kind: string; fn: (value: unknown) => unknown }[] = [];
-  let node = source;
-  for (;;) {
-    const next = (consumers.get(node.id)?.[0] ?? []).filter(([c]) => c.kind !== 'dead-letters');
-    const step = next.length === 1 ? next[0]![0] : undefined;
-    if (step === keyBy) {
-      stages.push(keyBy.stage!);
-      break;
-    }
-    if (step !== undefined && (step.kind === 'map' || step.kind === 'filter') && step.stage !== undefined) {
-      stages.push(step.stage);
-      node = step;
-      continue;
-    }
-    if (step !== undefined && step.kind === 'timestamps') {
-      node = step;
-      continue;
-    }
-    throw configError(
-      `eddy run --kafka: between source "${source.id}" and keyBy "${keyBy.id}" the pipeline ${next.length === 1 ? `has a ${step!.kind} step ("${step!.id}")` : `branches (step "${node.id}" feeds ${next.length} steps)`}; a Kafka application keys the records it reads, so only map and filter steps may come before its keyBy`,
-      node.id,
-      'key the stream right after the source (or after map/filter steps), and branch or flatMap after the keyBy',
-    );
-  }
-  const key = stages.pop()!.fn;
-  return (value) => {
-    let v = value;
-    try {
-      for (const s of stages) {
-        if (s.kind === 'map') v = s.fn(v);
-        else if (!s.fn(v)) return undefined;
-      }
-    } catch {
-      return undefined;
-    }
-    return key(v) as Key;
-  };
-}
 
 export interface KafkaRunOptions {
   readonly file: string;
@@ -198,33 +54,20 @@ export interface KafkaRunResult {
  * fails (its restart strategy gave up, or a misconfiguration).
  */
 export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
-  // A pipeline that keys a keyed stream again runs as one application per keyed stage (stages.ts).
-  const stages = planStages(await o.build());
-  const appOf = (applicationId: string) =>
-    kafkaApp({
-      applicationId,
-      brokers: o.brokers,
-      ...(o.instanceId === undefined ? {} : { instanceId: o.instanceId }),
-      ...(o.endpoint === undefined ? {} : { endpoint: o.endpoint }),
-      ...(o.commitIntervalMs === undefined ? {} : { commitIntervalMs: o.commitIntervalMs }),
-      ...(o.standbyReplicas === undefined ? {} : { standbyReplicas: o.standbyReplicas }),
-    });
-  const apps = stages.map((st, i) =>
-    appOf(i === 0 ? o.applicationId : stageNames(o.applicationId, st.keyBy).applicationId),
-  );
-  const app = apps[0]!;
-  // The topics between stages, made before any stage starts (a later stage reads one from its start).
-  const stagePartitions =
-    stages.length > 1
-      ? await stageTopics(
-          await o.build(),
-          o.brokers,
-          stages.slice(1).map((st) => stageNames(o.applicationId, st.keyBy).topic),
-        )
-      : 0;
-  // The metrics server and dashboard see every stage: metrics together, state queries sent to the
-  // stage whose steps hold the state; locating a key is the first stage's (its keys are the input's).
-  o.ops?.attachKafka(apps.length === 1 ? app : stagesView(apps, stages));
+  // A pipeline that keys a keyed stream again runs as one application per keyed stage (pipeline.ts).
+  const kp = kafkaPipeline({
+    applicationId: o.applicationId,
+    brokers: o.brokers,
+    ...(o.instanceId === undefined ? {} : { instanceId: o.instanceId }),
+    ...(o.endpoint === undefined ? {} : { endpoint: o.endpoint }),
+    ...(o.commitIntervalMs === undefined ? {} : { commitIntervalMs: o.commitIntervalMs }),
+    ...(o.standbyReplicas === undefined ? {} : { standbyReplicas: o.standbyReplicas }),
+  });
+  const whole = await kp.plan(o.build);
+  const apps = kp.apps;
+  // The metrics server and dashboard see every stage, and the whole graph.
+  o.ops?.attachKafka(kp.view());
+  o.ops?.graph(whole.graph());
   const stop = new AbortController();
   const onStop = (signal: string) => () => {
     if (stop.signal.aborted) {
@@ -242,12 +85,7 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
     stop.abort();
   };
   // Every stage's steps; the input events are the first stage's.
-  const metrics = (): PipelineMetrics => {
-    const m = mergeMetrics(apps.flatMap((a) => Object.values(a.metrics().pipelines)));
-    if (apps.length === 1) return m;
-    const first = mergeMetrics(Object.values(app.metrics().pipelines));
-    return { ...m, sourceRecords: first.sourceRecords };
-  };
+  const metrics = (): PipelineMetrics => kp.metrics();
   let final = metrics();
   // The instance's figures (its partitions' together) through OpenTelemetry, as an embedded run's.
   // Its broker steps, known once the pipeline is built (on the first assignment).
@@ -275,58 +113,26 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
       }, o.progressMs);
   try {
     // Every stage runs until the stop; one that fails stops the others, and `run` rejects with it.
-    const runs = apps.map((a, i) =>
-      a
-        .run(
-          async () => {
-            const p = await o.build();
-            if (i === 0) o.ops?.graph(p.graph());
-            if (apps.length > 1)
-              cutStage(p, stages, i, {
-                ...(i === 0
-                  ? {}
-                  : {
-                      source: a.source({
-                        topics: [stageNames(o.applicationId, stages[i]!.keyBy).topic],
-                        carried: true,
-                      }),
-                    }),
-                sinkFor: (keyBy, key) =>
-                  a.sink({
-                    topic: stageNames(o.applicationId, keyBy).topic,
-                    key: (v) => key(v),
-                    carryEventTime: true,
-                    createTopic: { partitions: stagePartitions },
-                  }),
-              });
-            deployOnKafka(p, a);
-            for (const [step, target] of messagingSteps(p.scope.graph.nodes.values()))
-              brokers.set(step, target);
-            return p;
-          },
-          {
-            signal: stop.signal,
-            onRestart: (reason) => process.stderr.write(`eddy: ${reason}\n`),
-            onAssigned: (partitions, generation) => {
-              process.stderr.write(
-                `eddy: ${o.name} (Kafka application ${a.applicationId}) runs partitions ${partitions.length === 0 ? 'none' : partitions.join(', ')} (generation ${generation})\n`,
-              );
-              if (i === 0) o.ops?.assigned(partitions, generation);
-            },
-            ...(o.ops === undefined ? {} : { onCheckpoint: o.ops.onCheckpoint }),
-          },
-        )
-        .catch((e: unknown) => {
-          if (!stop.signal.aborted) {
-            final = metrics();
-            stop.abort();
-          }
-          throw e;
-        }),
-    );
-    const settled = await Promise.allSettled(runs);
-    const failed = settled.find((r) => r.status === 'rejected');
-    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    await kp
+      .run(o.build, {
+        signal: stop.signal,
+        onRestart: (reason) => process.stderr.write(`eddy: ${reason}\n`),
+        onAssigned: (stage, partitions, generation) => {
+          process.stderr.write(
+            `eddy: ${o.name} (Kafka application ${stage.applicationId}) runs partitions ${partitions.length === 0 ? 'none' : partitions.join(', ')} (generation ${generation})\n`,
+          );
+          if (stage.index === 0) o.ops?.assigned(partitions, generation);
+        },
+        onBuilt: (p) => {
+          for (const [step, target] of messagingSteps(p.scope.graph.nodes.values()))
+            brokers.set(step, target);
+        },
+        ...(o.ops === undefined ? {} : { onCheckpoint: o.ops.onCheckpoint }),
+      })
+      .catch((e: unknown) => {
+        if (!stop.signal.aborted) final = metrics();
+        throw e;
+      });
   } finally {
     unobserve();
     if (ticker !== undefined) clearInterval(ticker);
@@ -338,76 +144,5 @@ export async function runOnKafka(o: KafkaRunOptions): Promise<KafkaRunResult> {
     metrics: now.sourceRecords >= final.sourceRecords ? now : final,
     restarts: apps.reduce((n, a) => n + a.metrics().restarts, 0),
     seconds: (performance.now() - started) / 1000,
-  };
-}
-
-/**
- * Makes the topics between stages (those missing) with as many partitions as
- * the pipeline's input topics have at most, and room for records as large as
- * theirs plus eddy's headers; resolves with that partition count.
- */
-async function stageTopics(
-  p: Pipeline,
-  brokers: readonly string[],
-  topics: readonly string[],
-): Promise<number> {
-  const inputs = [...p.scope.graph.nodes.values()].flatMap((n) =>
-    n.source === undefined ? [] : (kafkaSourceOptions(n.source.source)?.topics ?? []),
-  );
-  const admin = new Admin({ clientId: 'eddy-stages', bootstrapBrokers: [...brokers] });
-  try {
-    const info = [...(await describeTopics(admin, inputs)).values()];
-    if (info.length === 0)
-      throw configError(
-        `eddy run --kafka: none of the input topics (${inputs.join(', ')}) exists`,
-        inputs,
-        'create the input topics first',
-      );
-    const partitions = Math.max(...info.map((t) => t.partitions));
-    const limit = Math.max(KAFKA_DEFAULT_MAX_MESSAGE_BYTES, ...info.map((t) => t.maxMessageBytes));
-    for (const topic of topics)
-      await ensureTopic(admin, { topic, partitions, minMaxMessageBytes: limit + INTERNAL_HEADROOM_BYTES });
-    return partitions;
-  } finally {
-    await admin.close().catch(() => {});
-  }
-}
-
-/** Several stage applications as one for the ops server (metrics merged, queries routed by step). */
-export function stagesView(apps: readonly KafkaApp[], stages: readonly StagePlan[]) {
-  const of = (step: string) =>
-    apps[
-      Math.max(
-        0,
-        stages.findIndex((st) => st.steps.has(step)),
-      )
-    ]!;
-  const first = apps[0]!;
-  return {
-    metrics: (): KafkaAppMetrics => {
-      const all = apps.map((a) => a.metrics());
-      const sum = (f: (m: KafkaAppMetrics) => number) => all.reduce((n, m) => n + f(m), 0);
-      return {
-        ...all[0]!,
-        restarts: sum((m) => m.restarts),
-        moved: sum((m) => m.moved),
-        rebalances: sum((m) => m.rebalances),
-        commits: {
-          count: sum((m) => m.commits.count),
-          failed: sum((m) => m.commits.failed),
-          lastMs: all[0]!.commits.lastMs,
-          maxMs: Math.max(...all.map((m) => m.commits.maxMs)),
-        },
-        tasks: all.flatMap((m) => m.tasks),
-        pipelines: Object.assign({}, ...all.map((m) => m.pipelines)),
-        restores: all.flatMap((m) => m.restores),
-        standbys: all.flatMap((m) => m.standbys),
-        lag: Object.assign({}, ...all.map((m) => m.lag)),
-      };
-    },
-    queryState: (step: string, key: Key) => of(step).queryState(step, key),
-    scanState: (step: string, o: StateScanOptions) => of(step).scanState(step, o),
-    locate: (key: Key) => first.locate(key),
-    instances: () => first.instances(),
   };
 }

@@ -6,8 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deployOnKafka, repartitionKey, stagesView } from '../../src/cli/kafka.ts';
+import { deployOnKafka, repartitionKey } from '../../src/deploy/kafka/deploy.ts';
 import { type KafkaApp, kafkaApp, kafkaSink, kafkaSource } from '../../src/deploy/kafka/index.ts';
+import { stagesView } from '../../src/deploy/kafka/pipeline.ts';
 import { generatorSource, Pipeline } from '../../src/index.ts';
 import { eddy } from '../helpers/cli.ts';
 import { nullSink } from '../helpers/sinks.ts';

@@ -22,43 +22,13 @@ import { kafkaPartition } from '../../src/connectors/kafka/index.ts';
 import { eddy } from '../helpers/cli.ts';
 import { kafkaReady, until } from '../kafka/helpers.ts';
 import { clickInput, runBothWays } from './both-ways.ts';
-import { type Click, type TierCount, tierOf } from './fixtures/two-stages.ts';
+import type { TierCount } from './fixtures/two-stages.ts';
+import { counted, oracle, WINDOW } from './two-stages-oracle.ts';
 
 const kafka = await kafkaReady();
 const MODULE = new URL('./fixtures/two-stages.ts', import.meta.url).pathname;
 const PARTITIONS = 3;
-const WINDOW = 1000;
 const DISORDER = 500;
-
-/** The batch computation: views per user and window, then per tier and window the users and views. */
-function oracle(clicks: readonly Click[]): Map<string, string> {
-  const views = new Map<string, number>();
-  for (const c of clicks) {
-    if (c.user === undefined) continue;
-    const id = `${c.user}@${c.ts - (c.ts % WINDOW)}`;
-    views.set(id, (views.get(id) ?? 0) + 1);
-  }
-  const tiers = new Map<string, { users: number; views: number }>();
-  for (const [id, n] of views) {
-    const start = id.slice(id.indexOf('@') + 1);
-    const key = `${tierOf(n)}@${start}`;
-    const t = tiers.get(key) ?? { users: 0, views: 0 };
-    tiers.set(key, { users: t.users + 1, views: t.views + n });
-  }
-  return new Map([...tiers].map(([k, t]) => [k, `${t.users}/${t.views}`]));
-}
-
-/** Each window's result as written, failing on a window written twice. */
-function counted(out: readonly TierCount[], end: number, label: string): Map<string, string> {
-  const counts = new Map<string, string>();
-  for (const v of out) {
-    if (v.start >= end - (end % WINDOW) - WINDOW) continue; // the flush windows
-    const id = `${v.tier}@${v.start}`;
-    assert.ok(!counts.has(id), `${label}: window ${id} written twice`);
-    counts.set(id, `${v.users}/${v.views}`);
-  }
-  return counts;
-}
 
 describe('eddy run --kafka: a module with two keyed stages, embedded and as a Kafka application', {
   skip: kafka.skip,

@@ -9,3 +9,10 @@
 
 export * from '../../connectors/kafka/index.ts';
 export { KafkaApp, type KafkaAppOptions, type KafkaAppRunOptions, kafkaApp } from './app.ts';
+export { deployOnKafka } from './deploy.ts';
+export {
+  KafkaPipeline,
+  type KafkaPipelineRunOptions,
+  type KafkaPipelineView,
+  kafkaPipeline,
+} from './pipeline.ts';

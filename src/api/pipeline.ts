@@ -6,16 +6,10 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointStorage, type LoadedCheckpoint, loadCheckpoint } from '../checkpoint/storage.ts';
-import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../core/batch.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Source, SourceOptions } from '../core/connector.ts';
 import type { DeadLetter } from '../core/dead-letter.ts';
-import {
-  type Assignment,
-  contiguousAssignment,
-  DEFAULT_MAX_PARALLELISM,
-  type Key,
-} from '../core/key-groups.ts';
+import { type Assignment, contiguousAssignment, type Key } from '../core/key-groups.ts';
 import type { KeyState, PipelineMetrics, StateScan, StateScanOptions } from '../core/metrics.ts';
 import { configError, EddyError } from '../errors/index.ts';
 import type { ErrorPolicy } from '../operators/operator.ts';
@@ -32,48 +26,17 @@ import { type Attempt, type SuperviseOptions, supervise } from '../runtime/super
 import type { RebalanceInfo } from '../runtime/threads/rebalancer.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
+import {
+  CHECKPOINT_OPTIONS,
+  type CheckpointOptions,
+  PIPELINE_OPTIONS,
+  type PipelineOptions,
+  refuseUnknown,
+} from './options.ts';
 import { type PlanScope, Stream } from './stream.ts';
-import { checkDuration, MAX_TIMER_MS, orDefault } from './windows.ts';
+import { checkDuration, orDefault } from './windows.ts';
 
-export interface PipelineOptions {
-  /** A name for logs and metrics. */
-  readonly name?: string;
-  /** The number of key groups (the most workers keyed state can ever be split over). Default 128. */
-  readonly maxParallelism?: number;
-  /** The most records per batch. Default 1024. */
-  readonly batchSize?: number;
-  /** The longest (ms) a partly filled batch of async results waits. Default 5. */
-  readonly lingerMs?: number;
-  /** When a user function throws: 'dead-letter' (default) sends the record there and goes on; 'fail' stops the pipeline. */
-  readonly errorPolicy?: ErrorPolicy;
-  /**
-   * Where keyed state lives: `'heap'` (default; fastest while it fits in
-   * memory) or `{ kind: 'durable', path }` for state larger than memory: an
-   * embedded LMDB store under `path` (one directory per subtask) with hot
-   * entries in a write-back cache of `cacheEntries` (default 100,000). Both
-   * are checkpointed the same way.
-   */
-  readonly state?:
-    | 'heap'
-    | { readonly kind: 'durable'; readonly path: string; readonly cacheEntries?: number };
-  /**
-   * At parallelism > 1, whether a window aggregation whose aggregator has a
-   * `merge` aggregates in each subtask before the keyed exchange and sends
-   * partial results (local-global aggregation, Flink SQL's TWO_PHASE): a hot
-   * key's records then cost its subtask one partial per batch of each
-   * sender, not one record each. Default true; false sends every record to
-   * its key's subtask (for comparison: `npm run bench -- skew`).
-   *
-   * `'split'`: partial key grouping instead. Every record first crosses to
-   * the less loaded of two subtasks its key group names, which pre-aggregate
-   * it, and the partials then go to the key's subtask. A hot key's records
-   * are then combined by two subtasks, and so are those of a source only
-   * subtask 0 reads (one that does not split its input: MQTT, HTTP ingest,
-   * a file), which `true` combines in subtask 0 alone. It pays a crossing
-   * per record, so it gains only where the combining is the costly part.
-   */
-  readonly preAggregate?: PreAggregate;
-}
+export type { CheckpointOptions, PipelineOptions } from './options.ts';
 
 /**
  * A source's options as `pipeline.source` takes them. `timestamp` says where
@@ -106,25 +69,6 @@ const EVENT_TIME_STEPS: ReadonlySet<PlanNode['kind']> = new Set(['window', 'wind
 type TimeChoice = 'extracted' | 'source' | 'ingestion' | 'none';
 
 /** Settings read once at construction, defaults in one place. */
-const DEFAULTS = {
-  name: 'pipeline',
-  state: 'heap' as NonNullable<PipelineOptions['state']>,
-  maxParallelism: DEFAULT_MAX_PARALLELISM,
-  batchSize: DEFAULT_BATCH_SIZE,
-  lingerMs: DEFAULT_LINGER_MS,
-  errorPolicy: 'dead-letter' as ErrorPolicy,
-  preAggregate: true as PreAggregate,
-};
-
-/** Periodic checkpoints to a local directory. */
-export interface CheckpointOptions {
-  /** The directory (created if missing). Each checkpoint is a subdirectory `chk-<id>`. */
-  readonly dir: string;
-  /** How often to checkpoint, in ms. Default 10 000; 0 = only at the end and on demand. */
-  readonly intervalMs?: number;
-  /** How many complete checkpoints to keep. Default 3. */
-  readonly retain?: number;
-}
 
 export interface RunOptions {
   /** Processing time (default: the system clock). */
@@ -251,29 +195,38 @@ export class Pipeline {
   readonly #times = new Map<string, TimeChoice>();
 
   constructor(options: PipelineOptions = {}) {
-    const o = { ...DEFAULTS, ...options };
+    if (options === null || typeof options !== 'object')
+      throw configError('Pipeline options must be an object', options, "pass e.g. { name: 'orders' }");
+    refuseUnknown('Pipeline', PIPELINE_OPTIONS, options);
+    const S = PIPELINE_OPTIONS;
+    const o = {
+      name: orDefault(options.name, S.name.default),
+      maxParallelism: orDefault(options.maxParallelism, S.maxParallelism.default),
+      batchSize: orDefault(options.batchSize, S.batchSize.default),
+      lingerMs: orDefault(options.lingerMs, S.lingerMs.default),
+      errorPolicy: orDefault<ErrorPolicy>(options.errorPolicy, S.errorPolicy.default),
+      state: orDefault<NonNullable<PipelineOptions['state']>>(options.state, S.state.default),
+      preAggregate: orDefault<PreAggregate>(options.preAggregate, S.preAggregate.default),
+    };
     this.name = o.name;
-    const maxParallelism = checkInt('maxParallelism', o.maxParallelism, 1);
-    if (maxParallelism > 32768)
+    const maxParallelism = checkInt('maxParallelism', o.maxParallelism, S.maxParallelism.min);
+    if (maxParallelism > S.maxParallelism.max)
       throw configError(
-        'maxParallelism must be at most 32768',
+        `maxParallelism must be at most ${S.maxParallelism.max}`,
         maxParallelism,
         'pick a smaller number of key groups',
       );
-    if (typeof o.preAggregate !== 'boolean' && o.preAggregate !== 'split')
+    if (!S.preAggregate.check(o.preAggregate))
       throw configError(
         "preAggregate must be true, false or 'split'",
         o.preAggregate,
         'leave it out for true (combine in each subtask before the keyed exchange)',
       );
-    if (o.errorPolicy !== 'dead-letter' && o.errorPolicy !== 'fail') {
+    if (!S.errorPolicy.check(o.errorPolicy)) {
       throw configError('errorPolicy must be "dead-letter" or "fail"', o.errorPolicy, 'pick one of the two');
     }
     const state = o.state;
-    if (
-      state !== 'heap' &&
-      (state?.kind !== 'durable' || typeof state.path !== 'string' || state.path === '')
-    ) {
+    if (!S.state.check(state)) {
       throw configError(
         'state must be "heap" or { kind: "durable", path }',
         state,
@@ -283,8 +236,12 @@ export class Pipeline {
     this.options = {
       state,
       maxParallelism,
-      batchSize: checkInt('batchSize', o.batchSize, 1),
-      lingerMs: checkDuration('lingerMs', o.lingerMs, { min: 0, max: MAX_TIMER_MS, example: '5' }),
+      batchSize: checkInt('batchSize', o.batchSize, S.batchSize.min),
+      lingerMs: checkDuration('lingerMs', o.lingerMs, {
+        min: S.lingerMs.min,
+        max: S.lingerMs.max,
+        example: S.lingerMs.example,
+      }),
       errorPolicy: o.errorPolicy,
       preAggregate: o.preAggregate,
     };
@@ -655,18 +612,34 @@ async function prepareCheckpoints(
   } = {};
   let storage: CheckpointStorage | undefined;
   if (checkpoints !== undefined) {
+    if (checkpoints === null || typeof checkpoints !== 'object')
+      throw configError(
+        'checkpoints must be an object',
+        checkpoints,
+        'pass e.g. { dir: ".eddy/checkpoints" }',
+      );
+    refuseUnknown('checkpoints', CHECKPOINT_OPTIONS, checkpoints);
+    const C = CHECKPOINT_OPTIONS;
     if (typeof checkpoints.dir !== 'string' || checkpoints.dir === '')
       throw configError(
         'checkpoints.dir must be a directory path',
         checkpoints.dir,
         'pass e.g. { dir: ".eddy/checkpoints" }',
       );
-    const intervalMs = checkDuration('checkpoints.intervalMs', orDefault(checkpoints.intervalMs, 10_000), {
-      min: 0,
-      max: MAX_TIMER_MS,
-      example: '10_000, or 0 for only at the end and on demand',
-    });
-    const retain = checkInt('checkpoints.retain', checkpoints.retain ?? 3, 1);
+    const intervalMs = checkDuration(
+      'checkpoints.intervalMs',
+      orDefault(checkpoints.intervalMs, C.intervalMs.default),
+      {
+        min: C.intervalMs.min,
+        max: C.intervalMs.max,
+        example: '10_000, or 0 for only at the end and on demand',
+      },
+    );
+    const retain = checkInt(
+      'checkpoints.retain',
+      orDefault(checkpoints.retain, C.retain.default),
+      C.retain.min,
+    );
     storage = new CheckpointStorage(checkpoints.dir, retain);
     extra.checkpoints = { storage, intervalMs };
   }

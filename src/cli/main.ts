@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CHECKPOINT_OPTIONS } from '../api/options.ts';
 import type { Pipeline, RunningPipeline } from '../api/pipeline.ts';
 import { checkDuration, MAX_TIMER_MS } from '../api/windows.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
@@ -20,6 +21,7 @@ import { KAFKA_APP_OPTIONS } from '../deploy/kafka/options.ts';
 import { EddyError } from '../errors/index.ts';
 import { OPS_FLAGS, OPS_HELP, opsOptions } from '../ops/options.ts';
 import { startRunOps } from '../ops/run-ops.ts';
+import { REBALANCE_OPTIONS } from '../runtime/rebalance.ts';
 import type { RebalanceInfo } from '../runtime/threads/rebalancer.ts';
 import type { OptionSpec, PipelineModule } from './define.ts';
 import { inspectCommand } from './inspect.ts';
@@ -93,7 +95,7 @@ Options of 'eddy run' (before or after the module's own):
   --quiet                          No progress lines, only the summary
   --progress-ms <ms>               Progress line interval (default 1000)
   --checkpoint-dir <dir>           Where checkpoints go (default .eddy/checkpoints/<pipeline>)
-  --checkpoint-interval <ms>       How often to checkpoint (default 10000; 0 = only at the end)
+  --checkpoint-interval <ms>       How often to checkpoint (default ${CHECKPOINT_OPTIONS.intervalMs.default}; 0 = only at the end)
   --resume                         Resume from the latest checkpoint in --checkpoint-dir
   --from-savepoint <dir>           Resume from a savepoint
   --savepoint-dir <dir>            Where SIGTERM writes its savepoint (default .eddy/savepoints/<pipeline>-<time>)
@@ -103,7 +105,7 @@ Options of 'eddy run' (before or after the module's own):
                                    checkpoints span every thread.
   --rebalance                      With --parallelism: move key groups (and their state) between the
                                    threads, at a checkpoint, when their keyed work is uneven
-  --rebalance-interval <ms>        How often the load is weighed for --rebalance (default 30000)
+  --rebalance-interval <ms>        How often the load is weighed for --rebalance (default ${REBALANCE_OPTIONS.intervalMs.default})
   --max-dead-letter-ratio <r>      Exit 65 when more than this share of the records read was
                                    dead-lettered (default ${DEFAULT_MAX_DEAD_LETTER_RATIO}; 1 accepts any share)
   --kafka <brokers>                Run as one instance of a Kafka application on these brokers
@@ -246,9 +248,16 @@ export async function main(argv: readonly string[], context: CliContext = {}): P
   let maxDeadRatio: number;
   let rebalanceMs: number;
   try {
-    rebalanceMs = flagMs('rebalance-interval', parsed['rebalance-interval'], 30_000, 10);
+    const { intervalMs: every } = REBALANCE_OPTIONS;
+    rebalanceMs = flagMs('rebalance-interval', parsed['rebalance-interval'], every.default, every.min);
     progressMs = flagMs('progress-ms', parsed['progress-ms'], 1000, 1);
-    intervalMs = flagMs('checkpoint-interval', parsed['checkpoint-interval'], 10_000, 0);
+    const { intervalMs: checkpointEvery } = CHECKPOINT_OPTIONS;
+    intervalMs = flagMs(
+      'checkpoint-interval',
+      parsed['checkpoint-interval'],
+      checkpointEvery.default,
+      checkpointEvery.min,
+    );
     maxDeadRatio = ratioFlag(parsed['max-dead-letter-ratio']);
   } catch (e) {
     process.stderr.write(`eddy run: ${(e as Error).message}\n`);

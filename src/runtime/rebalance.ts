@@ -18,6 +18,8 @@
  * where it is unless moving it still helps: one key cannot be split here
  * (pre-aggregation does that for merging aggregations).
  */
+
+import type { OptionsSchema } from '../connectors/options.ts';
 import { type Assignment, validAssignment } from '../core/key-groups.ts';
 import type { PipelineMetrics } from '../core/metrics.ts';
 import { configError } from '../errors/index.ts';
@@ -34,11 +36,45 @@ export interface RebalanceSettings {
   readonly minRecords: number;
 }
 
+/** `RunOptions.rebalance` as data: each setting's type, bounds, default and doc (the CLI's help reads it). */
+export const REBALANCE_OPTIONS = {
+  intervalMs: {
+    type: 'integer',
+    min: 10,
+    max: 86_400_000,
+    default: 30_000,
+    doc: 'how often (ms) the key groups are weighed',
+    example: '30000',
+  },
+  threshold: {
+    type: 'any',
+    default: 0.2,
+    check: (v) => typeof v === 'number' && v >= 0.05 && v <= 10,
+    doc: 'imbalance tolerated: the busiest thread may carry (1 + threshold) × the mean (0.05 to 10)',
+    example: '0.2',
+  },
+  maxMoves: {
+    type: 'integer',
+    min: 1,
+    max: 1_000_000,
+    default: 8,
+    doc: 'the most key groups moved in one rebalance',
+    example: '8',
+  },
+  minRecords: {
+    type: 'integer',
+    min: 0,
+    default: 10_000,
+    doc: 'keyed records an interval must have seen to be judged',
+    example: '10000',
+  },
+} as const satisfies OptionsSchema<RebalanceSettings>;
+
 export const REBALANCE_DEFAULTS: RebalanceSettings = Object.freeze({
-  intervalMs: 30_000,
-  threshold: 0.2,
-  maxMoves: 8,
-  minRecords: 10_000,
+  intervalMs: REBALANCE_OPTIONS.intervalMs.default,
+  threshold: REBALANCE_OPTIONS.threshold.default,
+  maxMoves: REBALANCE_OPTIONS.maxMoves.default,
+  minRecords: REBALANCE_OPTIONS.minRecords.default,
 });
 
 /** Checks `RunOptions.rebalance`: undefined when off. */
@@ -52,19 +88,37 @@ export function checkRebalance(
       o,
       'pass rebalance: { intervalMs: 30000 }',
     );
+  const S = REBALANCE_OPTIONS;
+  if (o !== true)
+    for (const name of Object.keys(o))
+      if (!Object.hasOwn(S, name))
+        throw configError(
+          `rebalance has no option "${name}"`,
+          name,
+          `use one of ${Object.keys(S).join(', ')}`,
+        );
   const r = { ...REBALANCE_DEFAULTS, ...(o === true ? {} : o) };
-  if (typeof r.intervalMs !== 'number' || !(r.intervalMs >= 10 && r.intervalMs <= 86_400_000))
+  const { intervalMs: i, maxMoves: m, minRecords: n } = S;
+  if (typeof r.intervalMs !== 'number' || !(r.intervalMs >= i.min && r.intervalMs <= i.max))
     throw configError(
-      'rebalance.intervalMs must be from 10 to 86,400,000 ms',
+      `rebalance.intervalMs must be from ${i.min} to ${i.max.toLocaleString('en-US')} ms`,
       r.intervalMs,
-      'pass e.g. 30000',
+      `pass e.g. ${i.example}`,
     );
-  if (typeof r.threshold !== 'number' || !(r.threshold >= 0.05 && r.threshold <= 10))
+  if (!S.threshold.check(r.threshold))
     throw configError('rebalance.threshold must be a number from 0.05 to 10', r.threshold, 'pass e.g. 0.2');
-  if (!Number.isInteger(r.maxMoves) || r.maxMoves < 1 || r.maxMoves > 1_000_000)
-    throw configError('rebalance.maxMoves must be a whole number >= 1', r.maxMoves, 'pass e.g. 8');
-  if (!Number.isInteger(r.minRecords) || r.minRecords < 0)
-    throw configError('rebalance.minRecords must be a whole number >= 0', r.minRecords, 'pass e.g. 10000');
+  if (!Number.isInteger(r.maxMoves) || r.maxMoves < m.min || r.maxMoves > m.max)
+    throw configError(
+      `rebalance.maxMoves must be a whole number >= ${m.min}`,
+      r.maxMoves,
+      `pass e.g. ${m.example}`,
+    );
+  if (!Number.isInteger(r.minRecords) || r.minRecords < n.min)
+    throw configError(
+      `rebalance.minRecords must be a whole number >= ${n.min}`,
+      r.minRecords,
+      `pass e.g. ${n.example}`,
+    );
   return r;
 }
 

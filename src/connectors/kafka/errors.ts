@@ -46,3 +46,16 @@ export function isTransientKafkaError(e: unknown): boolean {
   };
   return transient(e, 0) && found;
 }
+
+/** An error's message with its causes (the client nests the broker's error codes). */
+export function errorText(e: unknown, depth = 0): string {
+  if (!(e instanceof Error)) return String(e);
+  const parts = [e.message];
+  const x = e as Error & { errors?: unknown[]; apiCode?: number; apiId?: string; cause?: unknown };
+  if (x.apiId !== undefined) parts.push(`(${x.apiId} ${x.apiCode ?? ''})`);
+  if (depth < 3) {
+    for (const inner of x.errors ?? []) parts.push(`: ${errorText(inner, depth + 1)}`);
+    if (x.cause !== undefined) parts.push(`: ${errorText(x.cause, depth + 1)}`);
+  }
+  return parts.join(' ');
+}

@@ -58,18 +58,10 @@ import {
 } from '../../connectors/kafka/app-options.ts';
 import { loadAwareAssignor, plannedMovesTo, wouldAssign } from '../../connectors/kafka/assignor.ts';
 import { brokersOf } from '../../connectors/kafka/brokers.ts';
-import { CarriedWatermarks, carriedOf } from '../../connectors/kafka/carried.ts';
 import { ChangelogStore, PART_BYTES, readChangelog } from '../../connectors/kafka/changelog.ts';
-import { checkDeadLetterTopic, deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
-import { hasKafkaError, isTransientKafkaError } from '../../connectors/kafka/errors.ts';
-import { decodeValue, type KafkaFormat, resolveFormat } from '../../connectors/kafka/formats.ts';
-import {
-  type Forwarded,
-  forwardedOf,
-  REJECT_HEADER_KEY,
-  rejectedInput,
-  SOURCE_HEADER_KEY,
-} from '../../connectors/kafka/forwarded.ts';
+import { checkDeadLetterTopic } from '../../connectors/kafka/dead-letters.ts';
+import { errorText, hasKafkaError, isTransientKafkaError } from '../../connectors/kafka/errors.ts';
+import { resolveFormat } from '../../connectors/kafka/formats.ts';
 import {
   type BalanceOptions,
   checkLoadBalance,
@@ -83,19 +75,16 @@ import {
 } from '../../connectors/kafka/members.ts';
 import { internalTopics } from '../../connectors/kafka/reset.ts';
 import {
-  aloneBytes,
   type CreateTopicOptions,
   checkCreateTopic,
   describeTopics,
   ensureTopic,
-  fitsAlone,
-  fitToLimit,
   INTERNAL_HEADROOM_BYTES,
   KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
   sinkTopic,
   type TopicInfo,
 } from '../../connectors/kafka/topics.ts';
-import type { Sink, SinkWriter, Source, SourceBatch, SourceReader } from '../../core/connector.ts';
+import type { Sink, SinkWriter, Source, SourceReader } from '../../core/connector.ts';
 import type { Key } from '../../core/key-groups.ts';
 import {
   type AppInstance,
@@ -111,9 +100,11 @@ import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
 import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
 import { AppSinkWriter } from './app-sink.ts';
+import { type AppSourceConfig, appSourceReader } from './app-source.ts';
+import { forward } from './forwarder.ts';
 import { type KafkaAppOptions, resolveKafkaAppOptions } from './options.ts';
 import { type StandbyOptions, Standbys, standbyOptions } from './standbys.ts';
-import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
+import { PartitionTask, type TxMessage } from './task.ts';
 
 export type { KafkaAppOptions } from './options.ts';
 
@@ -142,27 +133,6 @@ export function kafkaApp(options: KafkaAppOptions): KafkaApp {
   return new KafkaApp(options);
 }
 
-interface SourceConfig {
-  topics: string[];
-  bufferSize: number;
-  /** The topic whose partitions are the key groups: the repartition topic, or the one input topic. */
-  keyed: string;
-  keyBy: ((value: unknown) => Key | undefined) | undefined;
-  deadLetterTopic: string | undefined;
-  format: KafkaFormat;
-  parse: ((value: unknown) => unknown) | undefined;
-  /** Written by an earlier stage that carries event time and watermarks (carried.ts). */
-  carried: boolean;
-}
-
-/** The source position's entry for a later stage's carried watermarks (carried.ts). */
-const CARRIED_POSITION = '~carried';
-
-type Decoded = { ok: true; value: unknown } | { ok: false; code: string; reason: string; eddyCode: string };
-
-/** Dead-letters a record read (eddy's dead-letter output, and the dead-letter topic if any). */
-type Reject = (m: Message, code: string, reason: string, eddyCode: string, truncated?: string) => void;
-
 function twoSources(first: readonly string[], second: readonly string[]): EddyError {
   return configError(
     `a Kafka application reads one app.source, and this one already reads [${first.join(', ')}]`,
@@ -186,6 +156,8 @@ export class KafkaApp {
   readonly #changelogLayout: 'entries' | 'key-groups';
   /** Whether this process is warming up (it says so in the group, and takes no partitions meanwhile). */
   #warming = false;
+  /** Set once `run` is ending: no rejoin may start any more (see its `finally`). */
+  #closing = false;
   /** The key-group partitions whose warm copies this process reported when it last joined. */
   #reportedWarm = new Set<number>();
   /** As the group's leader: load moves held back while their receiver warms up (`loadAwareAssignor`). */
@@ -211,7 +183,7 @@ export class KafkaApp {
   /** The group's members as last described (`instances`), and when. */
   #described: { at: number; instances: Promise<AppInstance[]> } | undefined;
   readonly #restart: RestartOptions | undefined;
-  #source: SourceConfig | undefined;
+  #source: AppSourceConfig | undefined;
   /** The sources this app made (to find them in a pipeline's plan). */
   readonly #sources = new WeakSet<object>();
   /** The topics of each app.source call of the build in progress (one is allowed). */
@@ -352,68 +324,13 @@ export class KafkaApp {
         const task = app.#opening;
         if (task === undefined || task.kind !== 'state')
           throw new EddyError('EDDY_STATE_INVALID', 'app.source is read by kafkaApp.run only');
-        const config = app.#source!;
-        const dlq =
-          config.deadLetterTopic === undefined
-            ? undefined
-            : { topic: config.deadLetterTopic, writer: new TxWriter(task) };
-        const reject: Reject = (m, code, reason, eddyCode, truncated) => {
-          const where = `${m.topic}[${m.partition}]@${m.offset}`;
-          ctx.deadLetter(eddyCode, `${where}: ${reason}`, m.value ?? '');
-          if (dlq !== undefined) {
-            const letter = deadLetterMessage(dlq.topic, {
-              message: m,
-              code,
-              reason,
-              ...(truncated === undefined ? {} : { truncated }),
-            }) as TxMessage;
-            // Never lost for its size: cut to fit, with what was cut named (issue 19, point 9).
-            void dlq.writer.send([fitToLimit(letter, app.#limitOf(dlq.topic))]).catch(() => {});
-          }
-        };
-        // A later stage: the earlier stage's watermarks as read so far (restored with the position).
-        const carried = config.carried
-          ? new CarriedWatermarks((ctx.restored as Record<string, unknown> | undefined)?.[CARRIED_POSITION])
-          : undefined;
-        let stopped = false;
-        ctx.signal.addEventListener('abort', () => {
-          stopped = true;
-          task.wake?.();
+        return appSourceReader<T>(task, app.#source!, ctx, {
+          repartitionTopic: app.repartitionTopic,
+          partitions: app.#partitions,
+          keyOf: () => app.#keyOf,
+          limitOf: app.#limitOf,
+          resume: () => app.#maybeResume(),
         });
-        return {
-          async poll(max): Promise<SourceBatch<T> | null> {
-            if (stopped || task.closed) return null;
-            if (task.pausing) {
-              // Stopping with a savepoint: nothing more is handed out, and the input does not end (an
-              // ended input would fire every open window as if final: issue 19, point 8).
-              await waitForRecords(task, 50);
-              return { values: [] };
-            }
-            if (task.backlog() === 0) {
-              await waitForRecords(task, 50);
-              if (task.backlog() === 0) return { values: [] };
-            }
-            if (config.format.prepare !== undefined) {
-              // Whatever the format needs for these records (Avro schemas), fetched once per batch.
-              const slice = task.buffer.slice(task.head, task.head + max).map((m) => m.value);
-              await config.format.prepare(slice);
-            }
-            return app.#take(task, max, reject, carried) as SourceBatch<T>;
-          },
-          position() {
-            // At the barrier: the offset goes into the checkpoint's transaction, and so do the dead
-            // letters so far; later ones wait for the next transaction (the sinks seal themselves).
-            task.atBarrier = task.taken;
-            dlq?.writer.seal();
-            task.marksAtBarrier = Buffer.from(
-              JSON.stringify([...task.marks].map(([split, o]) => [split, String(o)])),
-            );
-            const at: Record<string, unknown> =
-              task.taken === undefined ? {} : { [task.split]: String(task.taken) };
-            if (carried !== undefined) at[CARRIED_POSITION] = carried.snapshot();
-            return at;
-          },
-        };
       },
     };
     this.#sources.add(source);
@@ -511,104 +428,6 @@ export class KafkaApp {
     return widest + INTERNAL_HEADROOM_BYTES;
   }
 
-  /** Decodes a record's value and checks it with `parse`. */
-  #decode(m: Message): Decoded {
-    const config = this.#source!;
-    const r = decodeValue(config.format, config.parse, m.value);
-    return r.ok ? r : { ...r, eddyCode: 'EDDY_DECODE_FAILED' };
-  }
-
-  /** Hands out up to `max` buffered records of a key-group partition. */
-  #take(task: PartitionTask, max: number, reject: Reject, carried?: CarriedWatermarks): SourceBatch<unknown> {
-    const values: unknown[] = [];
-    const times: number[] = [];
-    // A later stage: floors of records late upstream (made once one is), and the markers' watermark.
-    let floors: number[] | undefined;
-    const repartitioned = task.topic === this.repartitionTopic;
-    const keyOf = repartitioned ? undefined : this.#keyOf;
-    while (task.head < task.buffer.length && values.length < max) {
-      const m = task.buffer[task.head++]!;
-      task.taken = m.offset + 1n;
-      if (repartitioned) {
-        const forwarded = forwardedOf(m);
-        if (forwarded !== undefined) {
-          if (this.#duplicate(task, forwarded)) continue;
-          if (forwarded.rejected !== undefined) {
-            const r = rejectedInput(m, forwarded);
-            reject(r.original, r.code, r.reason, r.eddyCode, r.truncated);
-            continue;
-          }
-        }
-      }
-      let floor = Number.NEGATIVE_INFINITY;
-      if (carried !== undefined) {
-        const c = carriedOf(m);
-        if ('marker' in c) {
-          carried.note(c.marker.from, c.marker.of, c.marker.watermark, c.marker.idle);
-          continue;
-        }
-        floor = c.floor;
-      }
-      const d = this.#decode(m);
-      if (!d.ok) {
-        reject(m, d.code, d.reason, d.eddyCode);
-        continue;
-      }
-      if (keyOf !== undefined) {
-        // Issue 19 (point 9): a record whose key belongs to another partition put state into a key group
-        // this task does not own, and every commit failed on it, for ever. It is a dead letter instead.
-        const wrong = this.#wrongPartition(keyOf, d.value, m);
-        if (wrong !== undefined) {
-          reject(m, 'wrong-partition', wrong, 'EDDY_CONFIG_INVALID');
-          continue;
-        }
-      }
-      if (floor !== Number.NEGATIVE_INFINITY)
-        (floors ??= new Array<number>(values.length).fill(Number.NEGATIVE_INFINITY)).push(floor);
-      else floors?.push(floor);
-      values.push(d.value);
-      times.push(Number(m.timestamp));
-    }
-    task.compact();
-    this.#maybeResume();
-    if (carried === undefined) return { values, times, split: task.split };
-    const watermark = carried.watermark();
-    return {
-      values,
-      times,
-      split: task.split,
-      idle: carried.idle(),
-      ...(floors === undefined ? {} : { floors }),
-      ...(watermark === undefined ? {} : { watermark }),
-    };
-  }
-
-  /** Why a record read without repartitioning is in the wrong partition for its key, or undefined. */
-  #wrongPartition(keyOf: (value: unknown) => Key, value: unknown, m: Message): string | undefined {
-    let key: Key;
-    try {
-      key = keyOf(value);
-    } catch {
-      return undefined; // the pipeline's keyBy throws on it too, and dead-letters it there
-    }
-    const expected = kafkaPartition(key, this.#partitions);
-    if (expected === m.partition) return undefined;
-    return `key ${describe(key)} belongs to partition ${expected} of ${this.#partitions} (kafkaPartition), but the record was read from partition ${m.partition}; produce records with partition kafkaPartition(key, ${this.#partitions}), or give app.source a keyBy to repartition them`;
-  }
-
-  /**
-   * Whether a repartition record carries an input record taken before, and
-   * marks it taken: per input partition, the highest input offset seen. A
-   * second guard behind fencing and the read_committed filter (aborted.ts);
-   * the marks are checkpointed with the key group (changelog record `x`).
-   */
-  #duplicate(task: PartitionTask, f: Forwarded): boolean {
-    const seen = task.marks.get(f.split);
-    if (seen !== undefined && f.offset <= seen) return true;
-    task.marks.set(f.split, f.offset);
-    return false;
-  }
-
   /**
    * Runs the application until `signal` aborts. `build` makes the pipeline
    * (with this app's source and sinks); it is called once for every partition
@@ -693,6 +512,9 @@ export class KafkaApp {
       // ending its input, so open windows stay open in the changelog and go on after a restart.
       await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { savepoint: true })));
     } finally {
+      // From here nothing may make the consumer join the group again: a join racing its close
+      // leaves the process a member (heartbeats, connections) after run returns.
+      this.#closing = true;
       stop?.removeEventListener('abort', onStop);
       this.#standbys?.stop();
       this.#kick = () => {};
@@ -752,6 +574,7 @@ export class KafkaApp {
     const consumer = this.#consumer;
     if (
       every > 0 &&
+      !this.#closing &&
       this.#leader &&
       this.#groupSize > 1 &&
       now - this.#probedAt >= every &&
@@ -1011,7 +834,7 @@ export class KafkaApp {
    */
   #movesReady(partitions: readonly number[]): void {
     const consumer = this.#consumer;
-    if (consumer === undefined || this.#joined?.generation !== consumer.generationId) return;
+    if (this.#closing || consumer === undefined || this.#joined?.generation !== consumer.generationId) return;
     if (partitions.every((p) => this.#reportedWarm.has(p) || this.#assignedHere(p))) return;
     consumer.joinGroup().catch(() => {});
   }
@@ -1056,6 +879,7 @@ export class KafkaApp {
   /** The warm-up is over: say so in the group (a rejoin), which then hands this process its partitions. */
   #warmedUp(): void {
     this.#warming = false;
+    if (this.#closing) return;
     this.#consumer?.joinGroup().catch(() => {});
   }
 
@@ -1366,7 +1190,14 @@ export class KafkaApp {
         void task.ended.then((reason) => {
           if (reason !== undefined) this.#kick();
         });
-        if (task.kind === 'forward') void this.#forwardLoop(task);
+        if (task.kind === 'forward')
+          void forward(task, this.#source!, {
+            repartitionTopic: this.repartitionTopic,
+            partitions: this.#partitions,
+            limitOf: this.#limitOf,
+            intervalMs: this.#intervalMs,
+            resume: () => this.#maybeResume(),
+          });
         else await this.#startJob(task, restore, await pipelines(), options);
       }
     }
@@ -1524,102 +1355,6 @@ export class KafkaApp {
   }
 
   /**
-   * A forwarding task: decodes its partition's records, keys them and sends
-   * them to the repartition topic (bytes and timestamp unchanged, the input
-   * position in a header), committing its offset with them every interval.
-   * Records that cannot be keyed go along marked as rejected, to the key
-   * group of their input partition, whose job dead-letters them; so do
-   * records too large for the repartition topic, cut to fit (issue 19,
-   * point 9: refused, they failed every transaction of the task for ever).
-   */
-  async #forwardLoop(task: PartitionTask): Promise<void> {
-    const config = this.#source!;
-    const out = new TxWriter(task);
-    const limit = this.#limitOf(this.repartitionTopic);
-    let lastCommit = Date.now();
-    let dirty = false;
-    try {
-      while (!task.closed) {
-        if (task.backlog() === 0 && !task.pausing) await waitForRecords(task, 50);
-        if (task.closed) break;
-        if (task.backlog() > 0 && !task.pausing) {
-          const slice = task.buffer.slice(task.head, task.head + 1000);
-          task.head += slice.length;
-          if (config.format.prepare !== undefined) await config.format.prepare(slice.map((m) => m.value));
-          const messages: TxMessage[] = [];
-          for (const m of slice) {
-            let rejected: Decoded | undefined;
-            let key: Key | undefined;
-            const d = this.#decode(m);
-            if (!d.ok) rejected = d;
-            else {
-              try {
-                key = config.keyBy!(d.value);
-              } catch (e) {
-                rejected = {
-                  ok: false,
-                  code: 'key-failed',
-                  reason: `keyBy threw: ${errorText(e)}`,
-                  eddyCode: 'EDDY_USER_FUNCTION_FAILED',
-                };
-              }
-            }
-            const headers = new Map<Buffer, Buffer>();
-            for (const [k, v] of m.headers ?? []) if (k !== undefined && v !== undefined) headers.set(k, v);
-            // A Map: with a plain object for headers the client's send never settles (2.12).
-            headers.set(SOURCE_HEADER_KEY, Buffer.from(`${m.offset} ${m.topic}:${m.partition}`));
-            const reject = (r: { code: string; eddyCode: string; reason: string }) =>
-              headers.set(
-                REJECT_HEADER_KEY,
-                Buffer.from(JSON.stringify([r.code, r.eddyCode, r.reason, String(m.timestamp)])),
-              );
-            if (rejected !== undefined && !rejected.ok) reject(rejected);
-            let message: TxMessage = {
-              topic: this.repartitionTopic,
-              ...(key === undefined ? (m.key ? { key: m.key } : {}) : { key: Buffer.from(String(key)) }),
-              partition:
-                key === undefined ? m.partition % this.#partitions : kafkaPartition(key, this.#partitions),
-              value: m.value ?? Buffer.alloc(0),
-              timestamp: m.timestamp,
-              headers,
-            };
-            if (!fitsAlone(message, limit)) {
-              // Read, so it fitted its input topic, but compressed there, or with headers: it goes on cut
-              // to fit, marked rejected, and its key group's task dead-letters it (and says what was cut).
-              const size = aloneBytes(message);
-              reject({
-                code: 'too-large',
-                eddyCode: 'EDDY_IO_FAILED',
-                reason: `the record takes ${size} bytes with eddy's headers, more than the repartition topic ${this.repartitionTopic} allows (max.message.bytes ${limit}); raise that topic's max.message.bytes to forward such records`,
-              });
-              message = fitToLimit(message, limit);
-            }
-            messages.push(message);
-          }
-          task.taken = slice.at(-1)!.offset + 1n;
-          void out.send(messages).catch(() => {});
-          dirty = true;
-          task.compact();
-          this.#maybeResume();
-        }
-        // Stopping with a savepoint: what was taken so far is committed, the rest is read again later.
-        const last = task.pausing;
-        if (dirty && (last || Date.now() - lastCommit >= this.#intervalMs)) {
-          task.atBarrier = task.taken;
-          await task.commit();
-          dirty = false;
-          lastCommit = Date.now();
-        }
-        if (last) break;
-      }
-    } catch (e) {
-      task.fail(`forwarding failed: ${errorText(e)}`, e);
-    } finally {
-      task.loopDone();
-    }
-  }
-
-  /**
    * Stops a task. With `savepoint` (the application stops), it first
    * commits a last time without ending its input: its source hands out
    * nothing more, one more checkpoint commits state, offsets and output, and
@@ -1748,32 +1483,6 @@ export class KafkaApp {
 }
 
 type Prepared = { task: PartitionTask; restore: Awaited<ReturnType<typeof readChangelog>> | undefined };
-
-/** Waits until the task has records, is woken, or `ms` pass. */
-function waitForRecords(task: PartitionTask, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      task.wake = undefined;
-      resolve();
-    }
-    task.wake = done;
-  });
-}
-
-/** An error's message with its causes (the client nests the broker's error codes). */
-function errorText(e: unknown, depth = 0): string {
-  if (!(e instanceof Error)) return String(e);
-  const parts = [e.message];
-  const x = e as Error & { errors?: unknown[]; apiCode?: number; apiId?: string; cause?: unknown };
-  if (x.apiId !== undefined) parts.push(`(${x.apiId} ${x.apiCode ?? ''})`);
-  if (depth < 3) {
-    for (const inner of x.errors ?? []) parts.push(`: ${errorText(inner, depth + 1)}`);
-    if (x.cause !== undefined) parts.push(`: ${errorText(x.cause, depth + 1)}`);
-  }
-  return parts.join(' ');
-}
 
 /** Waits `ms`, or less when `signal` aborts. */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

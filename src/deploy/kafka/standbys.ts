@@ -129,6 +129,8 @@ export class Standbys {
         const placed = replicas === 'all' ? every : await this.#placed(replicas, keep);
         const partitions = [...new Set([...placed, ...keep])].sort((a, b) => a - b);
         await this.replica.catchUp(partitions).catch(() => {});
+        // Stopped meanwhile: the application is closing, and nothing may make it rejoin the group.
+        if (this.#stopped) break;
         const ready = moving.filter((p) => this.replica.position(p) !== undefined);
         if (m !== undefined && ready.length > 0) m.ready(ready);
         if (w !== undefined && this.#warmup === w) {

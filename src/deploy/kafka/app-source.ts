@@ -1,0 +1,251 @@
+/**
+ * The reader of a Kafka application's source (`app.source`), run by the
+ * task of one key-group partition (task.ts): it hands out the records the
+ * task's fetch buffered, decoded and checked with `parse`; a repartition
+ * record carrying an input record taken before is skipped (`duplicate`), one
+ * the forwarding task rejected is dead-lettered here, one whose key belongs
+ * to another partition (input read without repartitioning) is dead-lettered
+ * with the fix; a later stage's source reads the earlier stage's watermark
+ * markers and floors (carried.ts). Its position at a barrier is the task's
+ * next offset, which goes into that checkpoint's transaction, with the dead
+ * letters so far.
+ */
+import type { Message } from '@platformatic/kafka';
+import { kafkaPartition } from '../../connectors/kafka/app-options.ts';
+import { CarriedWatermarks, carriedOf } from '../../connectors/kafka/carried.ts';
+import { deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
+import { decodeValue, type KafkaFormat } from '../../connectors/kafka/formats.ts';
+import { type Forwarded, forwardedOf, rejectedInput } from '../../connectors/kafka/forwarded.ts';
+import { fitToLimit } from '../../connectors/kafka/topics.ts';
+import type { SourceBatch, SourceContext, SourceReader } from '../../core/connector.ts';
+import type { Key } from '../../core/key-groups.ts';
+import { describe } from '../../errors/index.ts';
+import { type PartitionTask, type TxMessage, TxWriter } from './task.ts';
+
+export interface AppSourceConfig {
+  topics: string[];
+  bufferSize: number;
+  /** The topic whose partitions are the key groups: the repartition topic, or the one input topic. */
+  keyed: string;
+  keyBy: ((value: unknown) => Key | undefined) | undefined;
+  deadLetterTopic: string | undefined;
+  format: KafkaFormat;
+  parse: ((value: unknown) => unknown) | undefined;
+  /** Written by an earlier stage that carries event time and watermarks (carried.ts). */
+  carried: boolean;
+}
+
+/** The source position's entry for a later stage's carried watermarks (carried.ts). */
+const CARRIED_POSITION = '~carried';
+
+export type Decoded =
+  | { ok: true; value: unknown }
+  | { ok: false; code: string; reason: string; eddyCode: string };
+
+/** Dead-letters a record read (eddy's dead-letter output, and the dead-letter topic if any). */
+type Reject = (m: Message, code: string, reason: string, eddyCode: string, truncated?: string) => void;
+
+/** What the reader needs of its application. */
+export interface AppSourceLinks {
+  readonly repartitionTopic: string;
+  /** The key-group partitions. */
+  readonly partitions: number;
+  /** The pipeline's key of a record as read, when its keyBy follows the source directly (no repartition). */
+  readonly keyOf: () => ((value: unknown) => Key) | undefined;
+  /** The largest record a topic takes. */
+  readonly limitOf: (topic: string) => number;
+  /** Called after records were taken: the application may resume a paused fetch. */
+  readonly resume: () => void;
+}
+
+/** The reader of `app.source` for `task`'s partition. */
+export function appSourceReader<T>(
+  task: PartitionTask,
+  config: AppSourceConfig,
+  ctx: SourceContext,
+  app: AppSourceLinks,
+): SourceReader<T> {
+  const dlq =
+    config.deadLetterTopic === undefined
+      ? undefined
+      : { topic: config.deadLetterTopic, writer: new TxWriter(task) };
+  const reject: Reject = (m, code, reason, eddyCode, truncated) => {
+    const where = `${m.topic}[${m.partition}]@${m.offset}`;
+    ctx.deadLetter(eddyCode, `${where}: ${reason}`, m.value ?? '');
+    if (dlq !== undefined) {
+      const letter = deadLetterMessage(dlq.topic, {
+        message: m,
+        code,
+        reason,
+        ...(truncated === undefined ? {} : { truncated }),
+      }) as TxMessage;
+      // Never lost for its size: cut to fit, with what was cut named (issue 19, point 9).
+      void dlq.writer.send([fitToLimit(letter, app.limitOf(dlq.topic))]).catch(() => {});
+    }
+  };
+  // A later stage: the earlier stage's watermarks as read so far (restored with the position).
+  const carried = config.carried
+    ? new CarriedWatermarks((ctx.restored as Record<string, unknown> | undefined)?.[CARRIED_POSITION])
+    : undefined;
+  let stopped = false;
+  ctx.signal.addEventListener('abort', () => {
+    stopped = true;
+    task.wake?.();
+  });
+  return {
+    async poll(max): Promise<SourceBatch<T> | null> {
+      if (stopped || task.closed) return null;
+      if (task.pausing) {
+        // Stopping with a savepoint: nothing more is handed out, and the input does not end (an
+        // ended input would fire every open window as if final: issue 19, point 8).
+        await waitForRecords(task, 50);
+        return { values: [] };
+      }
+      if (task.backlog() === 0) {
+        await waitForRecords(task, 50);
+        if (task.backlog() === 0) return { values: [] };
+      }
+      if (config.format.prepare !== undefined) {
+        // Whatever the format needs for these records (Avro schemas), fetched once per batch.
+        const slice = task.buffer.slice(task.head, task.head + max).map((m) => m.value);
+        await config.format.prepare(slice);
+      }
+      return take(task, config, app, max, reject, carried) as SourceBatch<T>;
+    },
+    position() {
+      // At the barrier: the offset goes into the checkpoint's transaction, and so do the dead
+      // letters so far; later ones wait for the next transaction (the sinks seal themselves).
+      task.atBarrier = task.taken;
+      dlq?.writer.seal();
+      task.marksAtBarrier = Buffer.from(
+        JSON.stringify([...task.marks].map(([split, o]) => [split, String(o)])),
+      );
+      const at: Record<string, unknown> =
+        task.taken === undefined ? {} : { [task.split]: String(task.taken) };
+      if (carried !== undefined) at[CARRIED_POSITION] = carried.snapshot();
+      return at;
+    },
+  };
+}
+
+/** Decodes a record's value and checks it with `parse`. */
+export function decodeRecord(config: AppSourceConfig, m: Message): Decoded {
+  const r = decodeValue(config.format, config.parse, m.value);
+  return r.ok ? r : { ...r, eddyCode: 'EDDY_DECODE_FAILED' };
+}
+
+/** Hands out up to `max` buffered records of a key-group partition. */
+function take(
+  task: PartitionTask,
+  config: AppSourceConfig,
+  app: AppSourceLinks,
+  max: number,
+  reject: Reject,
+  carried?: CarriedWatermarks,
+): SourceBatch<unknown> {
+  const values: unknown[] = [];
+  const times: number[] = [];
+  // A later stage: floors of records late upstream (made once one is), and the markers' watermark.
+  let floors: number[] | undefined;
+  const repartitioned = task.topic === app.repartitionTopic;
+  const keyOf = repartitioned ? undefined : app.keyOf();
+  while (task.head < task.buffer.length && values.length < max) {
+    const m = task.buffer[task.head++]!;
+    task.taken = m.offset + 1n;
+    if (repartitioned) {
+      const forwarded = forwardedOf(m);
+      if (forwarded !== undefined) {
+        if (duplicate(task, forwarded)) continue;
+        if (forwarded.rejected !== undefined) {
+          const r = rejectedInput(m, forwarded);
+          reject(r.original, r.code, r.reason, r.eddyCode, r.truncated);
+          continue;
+        }
+      }
+    }
+    let floor = Number.NEGATIVE_INFINITY;
+    if (carried !== undefined) {
+      const c = carriedOf(m);
+      if ('marker' in c) {
+        carried.note(c.marker.from, c.marker.of, c.marker.watermark, c.marker.idle);
+        continue;
+      }
+      floor = c.floor;
+    }
+    const d = decodeRecord(config, m);
+    if (!d.ok) {
+      reject(m, d.code, d.reason, d.eddyCode);
+      continue;
+    }
+    if (keyOf !== undefined) {
+      // Issue 19 (point 9): a record whose key belongs to another partition put state into a key group
+      // this task does not own, and every commit failed on it, for ever. It is a dead letter instead.
+      const wrong = wrongPartition(keyOf, d.value, m, app.partitions);
+      if (wrong !== undefined) {
+        reject(m, 'wrong-partition', wrong, 'EDDY_CONFIG_INVALID');
+        continue;
+      }
+    }
+    if (floor !== Number.NEGATIVE_INFINITY)
+      (floors ??= new Array<number>(values.length).fill(Number.NEGATIVE_INFINITY)).push(floor);
+    else floors?.push(floor);
+    values.push(d.value);
+    times.push(Number(m.timestamp));
+  }
+  task.compact();
+  app.resume();
+  if (carried === undefined) return { values, times, split: task.split };
+  const watermark = carried.watermark();
+  return {
+    values,
+    times,
+    split: task.split,
+    idle: carried.idle(),
+    ...(floors === undefined ? {} : { floors }),
+    ...(watermark === undefined ? {} : { watermark }),
+  };
+}
+
+/** Why a record read without repartitioning is in the wrong partition for its key, or undefined. */
+function wrongPartition(
+  keyOf: (value: unknown) => Key,
+  value: unknown,
+  m: Message,
+  partitions: number,
+): string | undefined {
+  let key: Key;
+  try {
+    key = keyOf(value);
+  } catch {
+    return undefined; // the pipeline's keyBy throws on it too, and dead-letters it there
+  }
+  const expected = kafkaPartition(key, partitions);
+  if (expected === m.partition) return undefined;
+  return `key ${describe(key)} belongs to partition ${expected} of ${partitions} (kafkaPartition), but the record was read from partition ${m.partition}; produce records with partition kafkaPartition(key, ${partitions}), or give app.source a keyBy to repartition them`;
+}
+
+/**
+ * Whether a repartition record carries an input record taken before, and
+ * marks it taken: per input partition, the highest input offset seen. A
+ * second guard behind fencing and the read_committed filter (aborted.ts);
+ * the marks are checkpointed with the key group (changelog record `x`).
+ */
+function duplicate(task: PartitionTask, f: Forwarded): boolean {
+  const seen = task.marks.get(f.split);
+  if (seen !== undefined && f.offset <= seen) return true;
+  task.marks.set(f.split, f.offset);
+  return false;
+}
+
+/** Waits until the task has records, is woken, or `ms` pass. */
+export function waitForRecords(task: PartitionTask, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      task.wake = undefined;
+      resolve();
+    }
+    task.wake = done;
+  });
+}

@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   kafka: () => import('./kafka.ts'),
   'kafka-standby': () => import('./kafka-standby.ts'),
   'kafka-changelog': () => import('./kafka-changelog.ts'),
+  'kafka-move': () => import('./kafka-move.ts'),
   skew: () => import('./skew.ts'),
   burst: () => import('./burst.ts'),
   connectors: () => import('./connectors.ts'),

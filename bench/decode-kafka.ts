@@ -7,7 +7,8 @@
  *   size and depth bounded, `__proto__`/`constructor`/`prototype` refused;
  *   each record's timestamp as event time) → a counting sink.
  * - **bare**: a `Consumer` with the same client options (read_committed, no
- *   autocommit), each value given to `JSON.parse(value.toString())`, counted:
+ *   autocommit, at most 1 MiB per partition a fetch: fetch.ts), each value
+ *   given to `JSON.parse(value.toString())`, counted:
  *   no safety checks, no batches, no event time.
  * - **fetch**: the same consumer counting records without decoding them: the
  *   client's own cost, which bounds both.
@@ -36,6 +37,7 @@ import {
   ProduceAcks,
   Producer,
 } from '@platformatic/kafka';
+import { FETCH_LIMITS } from '../src/connectors/kafka/fetch.ts';
 import { kafkaSource } from '../src/connectors/kafka/index.ts';
 import { Pipeline } from '../src/index.ts';
 import { bid } from './bids.ts';
@@ -114,6 +116,8 @@ async function runSide(
     groupId,
     autocommit: false,
     isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    // The fetch sizes kafkaSource asks for (fetch.ts), so that every side reads the same way.
+    ...FETCH_LIMITS,
   });
   const stream = await consumer.consume({
     topics: [topic],

@@ -16,6 +16,7 @@ import { Consumer, FetchIsolationLevels, type Message } from '@platformatic/kafk
 
 import { EddyError } from '../../errors/index.ts';
 import { committedReads, type FetchedBatch } from './aborted.ts';
+import { FETCH_BYTES, PARTITION_FETCH_BYTES } from './fetch.ts';
 
 export interface ReadToEndOptions {
   readonly bootstrapBrokers: string[];
@@ -32,8 +33,13 @@ export interface ReadToEndOptions {
 }
 
 const CONTROL = 1 << 5;
-/** Per partition and fetch; a partition's records arrive in order, fetch after fetch. */
-const PARTITION_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * Per partition and fetch; a partition's records arrive in order, fetch
+ * after fetch. 1 MiB, not more: the client decodes a larger slice several
+ * times slower per record (fetch.ts; 8 MiB, as before, read a changelog at
+ * about a third of the speed).
+ */
+const PARTITION_MAX_BYTES = PARTITION_FETCH_BYTES;
 
 type FetchedRecord = {
   key: Buffer | null;
@@ -119,7 +125,7 @@ export async function readToEnd(o: ReadToEndOptions): Promise<Map<number, bigint
             ],
             maxWaitTime: 200,
             minBytes: 1,
-            maxBytes: 4 * PARTITION_MAX_BYTES,
+            maxBytes: FETCH_BYTES,
             isolationLevel: FetchIsolationLevels.READ_COMMITTED,
           })) as unknown as FetchResponse;
           for (const topic of response.responses) {

@@ -61,6 +61,7 @@ import { brokersOf } from '../../connectors/kafka/brokers.ts';
 import { ChangelogStore, PART_BYTES, readChangelog } from '../../connectors/kafka/changelog.ts';
 import { checkDeadLetterTopic } from '../../connectors/kafka/dead-letters.ts';
 import { errorText, hasKafkaError, isTransientKafkaError } from '../../connectors/kafka/errors.ts';
+import { FETCH_LIMITS } from '../../connectors/kafka/fetch.ts';
 import { resolveFormat } from '../../connectors/kafka/formats.ts';
 import {
   type BalanceOptions,
@@ -974,9 +975,9 @@ export class KafkaApp {
         rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
         heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
         // Kafka's own consumer defaults. The client's are 50 MB for both, so one fetch of a backlog
-        // could be 50 MB decoded at once: memory far past bufferSize and a long wait for the first record.
-        maxBytes: 50 * 1024 * 1024,
-        maxBytesPerPartition: 1024 * 1024,
+        // could be 50 MB decoded at once: memory far past bufferSize, a long wait for the first record,
+        // and a decoding several times slower (fetch.ts).
+        ...FETCH_LIMITS,
       }),
     );
     this.#consumer = consumer;

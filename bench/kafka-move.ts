@@ -35,7 +35,7 @@ import {
   kafkaPartition,
   type RestoreMetrics,
 } from '../src/deploy/kafka/index.ts';
-import { Pipeline, valueState } from '../src/index.ts';
+import { paddedCounts } from './kafka-state-app.ts';
 
 const PARTITIONS = 6;
 const NAMES = ['a', 'b', 'c'] as const;
@@ -106,22 +106,7 @@ export async function main(args: string[]): Promise<void> {
       });
       const stop = new AbortController();
       const done = app.run(
-        () => {
-          const p = new Pipeline({ name: 'move-bench' });
-          p.source('in', app.source<{ key: string }>({ topics: [input] }))
-            .keyBy((e) => e.key)
-            .withState({ s: valueState<{ n: number; pad: string }>() })
-            .process<{ key: string; n: number }>({
-              processElement(e, ctx) {
-                const n = (ctx.state.s.get()?.n ?? 0) + 1;
-                ctx.state.s.set({ n, pad });
-                handled++;
-                if (n === rounds) ctx.emit({ key: e.key, n });
-              },
-            })
-            .sink(app.sink({ topic: output, key: (c) => c.key }));
-          return p;
-        },
+        () => paddedCounts(app, { name: 'move-bench', input, output, pad, rounds, onEvent: () => handled++ }),
         { signal: stop.signal },
       );
       apps.set(name, { app, stop, done });

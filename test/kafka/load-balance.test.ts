@@ -32,6 +32,38 @@ import {
 } from './helpers.ts';
 
 const kafka = await kafkaReady();
+
+/** Waits until `output` holds a count for every record sent, then checks per key 1..n, each once. */
+async function countsExact(
+  brokers: string[],
+  output: string,
+  sent: ReadonlyMap<string, number>,
+): Promise<void> {
+  const total = [...sent.values()].reduce((x, y) => x + y, 0);
+  let out: Counted[] = [];
+  await until(
+    'every record counted',
+    async () => {
+      out = [];
+      await readToEnd({
+        bootstrapBrokers: brokers,
+        topic: output,
+        clientId: 'eddy-test-balance',
+        onMessage: (m) => out.push(JSON.parse(m.value!.toString()) as Counted),
+      });
+      return out.length >= total;
+    },
+    { timeoutMs: 120_000 },
+  );
+  const byKey = new Map<string, number[]>();
+  for (const c of out) byKey.set(c.key, [...(byKey.get(c.key) ?? []), c.count]);
+  for (const [key, n] of sent)
+    assert.deepEqual(
+      (byKey.get(key) ?? []).sort((x, y) => x - y),
+      Array.from({ length: n }, (_, i) => i + 1),
+      `key ${key}: counts 1..${n} once each`,
+    );
+}
 const PARTITIONS = 4;
 
 describe('Kafka application: load-aware assignment', { skip: kafka.skip }, () => {
@@ -128,30 +160,7 @@ describe('Kafka application: load-aware assignment', { skip: kafka.skip }, () =>
       producing = false;
       await feeding;
       // Every record counted exactly once across the moves: per key 1..n, each once.
-      const total = [...sent.values()].reduce((x, y) => x + y, 0);
-      let out: Counted[] = [];
-      await until(
-        'every record counted',
-        async () => {
-          out = [];
-          await readToEnd({
-            bootstrapBrokers: brokers,
-            topic: output,
-            clientId: 'eddy-test-balance',
-            onMessage: (m) => out.push(JSON.parse(m.value!.toString()) as Counted),
-          });
-          return out.length >= total;
-        },
-        { timeoutMs: 120_000 },
-      );
-      const byKey = new Map<string, number[]>();
-      for (const c of out) byKey.set(c.key, [...(byKey.get(c.key) ?? []), c.count]);
-      for (const [key, n] of sent)
-        assert.deepEqual(
-          (byKey.get(key) ?? []).sort((x, y) => x - y),
-          Array.from({ length: n }, (_, i) => i + 1),
-          `key ${key}: counts 1..${n} once each`,
-        );
+      await countsExact(brokers, output, sent);
     } finally {
       producing = false;
       await feeding?.catch(() => {});
@@ -256,30 +265,7 @@ describe('Kafka application: load-aware assignment', { skip: kafka.skip }, () =>
       t.diagnostic(`moved ${moved} to ${light}: ${JSON.stringify(restore)}`);
       producing = false;
       await feeding;
-      const total = [...sent.values()].reduce((x, y) => x + y, 0);
-      let out: Counted[] = [];
-      await until(
-        'every record counted',
-        async () => {
-          out = [];
-          await readToEnd({
-            bootstrapBrokers: brokers,
-            topic: output,
-            clientId: 'eddy-test-balance-warm',
-            onMessage: (m) => out.push(JSON.parse(m.value!.toString()) as Counted),
-          });
-          return out.length >= total;
-        },
-        { timeoutMs: 120_000 },
-      );
-      const byKey = new Map<string, number[]>();
-      for (const c of out) byKey.set(c.key, [...(byKey.get(c.key) ?? []), c.count]);
-      for (const [key, n] of sent)
-        assert.deepEqual(
-          (byKey.get(key) ?? []).sort((x, y) => x - y),
-          Array.from({ length: n }, (_, i) => i + 1),
-          `key ${key}: counts 1..${n} once each`,
-        );
+      await countsExact(brokers, output, sent);
     } finally {
       producing = false;
       await feeding?.catch(() => {});

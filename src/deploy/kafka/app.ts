@@ -39,6 +39,7 @@
 import {
   Admin,
   Consumer,
+  type ExtendedGroupProtocolSubscription,
   FetchIsolationLevels,
   type Message,
   type MessagesStream,
@@ -815,14 +816,30 @@ export class KafkaApp {
   }
 
   /** The key-group partitions the group's load rule would move here (`plannedMovesTo`). */
-  async #moveTargets(): Promise<number[] | undefined> {
+  #moveTargets(): Promise<number[] | undefined> {
+    return this.#askGroup((members, topic, self) =>
+      plannedMovesTo(this.#balance, members, topic, this.#partitions, self),
+    );
+  }
+
+  /**
+   * `plan` over the group as the coordinator describes it (each member's
+   * subscription, with what it runs now as what it owns), this process's
+   * keyed topic and member id; undefined before this process has joined.
+   */
+  async #askGroup(
+    plan: (
+      members: Map<string, ExtendedGroupProtocolSubscription>,
+      topic: string,
+      self: string,
+    ) => number[] | undefined,
+  ): Promise<number[] | undefined> {
     const self = this.#consumer?.memberId;
     const topic = this.#source?.keyed;
     if (self === undefined || self === null || topic === undefined) return undefined;
     const admin = new Admin({ clientId: `${this.applicationId}-members`, bootstrapBrokers: this.#brokers });
     try {
-      const members = await describeSubscriptions(admin, this.applicationId);
-      return plannedMovesTo(this.#balance, members, topic, this.#partitions, self);
+      return plan(await describeSubscriptions(admin, this.applicationId), topic, self);
     } finally {
       await admin.close().catch(() => {});
     }
@@ -863,18 +880,10 @@ export class KafkaApp {
   }
 
   /** The key-group partitions the group would give this process once warmed up (`wouldAssign`). */
-  async #warmupTargets(): Promise<number[] | undefined> {
-    const self = this.#consumer?.memberId;
-    const topic = this.#source?.keyed;
-    if (self === undefined || self === null || topic === undefined) return undefined;
-    const admin = new Admin({ clientId: `${this.applicationId}-members`, bootstrapBrokers: this.#brokers });
-    try {
-      const members = await describeSubscriptions(admin, this.applicationId);
-      if (!members.has(self)) return undefined;
-      return wouldAssign(this.#balance, members, topic, this.#partitions, self);
-    } finally {
-      await admin.close().catch(() => {});
-    }
+  #warmupTargets(): Promise<number[] | undefined> {
+    return this.#askGroup((members, topic, self) =>
+      members.has(self) ? wouldAssign(this.#balance, members, topic, this.#partitions, self) : undefined,
+    );
   }
 
   /** The warm-up is over: say so in the group (a rejoin), which then hands this process its partitions. */

@@ -86,6 +86,20 @@ function group(count: number, n: number, owners: readonly number[]): { ids: stri
 const loadOf = (ps: readonly number[], w: readonly number[]) =>
   ps.reduce((a, p) => a + Math.max(1, w[p]!), 0);
 
+/** Balanced within the threshold, or no single move from the busiest to the idlest clearly helps. */
+function settledBalance(ids: readonly string[], owned: Owned, w: readonly number[], seed: string): void {
+  const loads = ids.map((id) => loadOf(owned[id]!, w));
+  const mean = loads.reduce((a, b) => a + b, 0) / ids.length;
+  const high = Math.max(...loads);
+  const busiest = ids[loads.indexOf(high)]!;
+  const low = Math.min(...loads);
+  if (high > mean * (1 + BALANCE_DEFAULTS.threshold))
+    for (const p of owned[busiest]!) {
+      const after = Math.max(high - Math.max(1, w[p]!), low + Math.max(1, w[p]!));
+      assert.ok(high - after < 0.05 * mean, `moving ${p} off ${busiest} would help: ${seed}`);
+    }
+}
+
 describe('load-aware assignment', () => {
   it('a hot partition ends up alone: 90 + 10 | 10 + 10 becomes 90 | 10 + 10 + 10, in two rounds', () => {
     const w = [90, 10, 10, 10];
@@ -163,17 +177,7 @@ describe('load-aware assignment', () => {
           for (const id of ids) assert.ok(final[id]!.length > 0, `${id} runs a partition: ${seed}`);
         for (const [p, times] of moved)
           assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
-        // Balanced within the threshold, or no single move from the busiest to the idlest clearly helps.
-        const loads = ids.map((id) => loadOf(final[id]!, weights));
-        const mean = loads.reduce((a, b) => a + b, 0) / n;
-        const high = Math.max(...loads);
-        const busiest = ids[loads.indexOf(high)]!;
-        const low = Math.min(...loads);
-        if (high > mean * (1 + BALANCE_DEFAULTS.threshold))
-          for (const p of final[busiest]!) {
-            const after = Math.max(high - Math.max(1, weights[p]!), low + Math.max(1, weights[p]!));
-            assert.ok(high - after < 0.05 * mean, `moving ${p} off ${busiest} would help: ${seed}`);
-          }
+        settledBalance(ids, final, weights, seed);
       }),
       {
         numRuns: 1000,
@@ -361,16 +365,7 @@ describe('load moves wait for a warm copy', () => {
         assert.equal(Object.values(owned).flat().length, count, `every partition assigned: ${seed}`);
         for (const [p, times] of moved)
           assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
-        const loads = ids.map((id) => loadOf(owned[id]!, w));
-        const mean = loads.reduce((a, b) => a + b, 0) / n;
-        const high = Math.max(...loads);
-        const busiest = ids[loads.indexOf(high)]!;
-        const low = Math.min(...loads);
-        if (high > mean * (1 + BALANCE_DEFAULTS.threshold))
-          for (const p of owned[busiest]!) {
-            const after = Math.max(high - Math.max(1, w[p]!), low + Math.max(1, w[p]!));
-            assert.ok(high - after < 0.05 * mean, `moving ${p} off ${busiest} would help: ${seed}`);
-          }
+        settledBalance(ids, owned, w, seed);
       }),
       {
         numRuns: 1000,

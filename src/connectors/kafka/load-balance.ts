@@ -86,8 +86,8 @@ export function checkLoadBalance(
  * copy waits while the receiver warms one up (warm-up before hand-over,
  * KIP-441): such a move is planned (the rest of the round counts it done)
  * but its partition stays with its owner; the receiver, which works out the
- * same plan (`wouldAssign`), reads the partition's changelog and rejoins,
- * and the round then moves it warm.
+ * same plan (`assignor.ts` `plannedMovesTo`), reads the partition's
+ * changelog and rejoins, and the round then moves it warm.
  */
 export function assignByLoad(
   count: number,

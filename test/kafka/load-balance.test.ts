@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { MessageToProduce } from '@platformatic/kafka';
+import type { MessageToProduce, Producer } from '@platformatic/kafka';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { type KafkaApp, kafkaApp, kafkaPartition } from '../../src/deploy/kafka/index.ts';
 import {
@@ -32,6 +32,32 @@ import {
 } from './helpers.ts';
 
 const kafka = await kafkaReady();
+
+/**
+ * Produces a steady stream until `mix()` says stop (undefined): every 50 ms,
+ * `mix()[p]` records to partition p, cycling over its keys; `sent` counts
+ * each key's records.
+ */
+async function feed(
+  producer: Producer,
+  input: string,
+  keys: readonly (readonly string[])[],
+  mix: () => readonly number[] | undefined,
+  sent: Map<string, number>,
+): Promise<void> {
+  for (let now = mix(); now !== undefined; now = mix()) {
+    const messages: MessageToProduce[] = [];
+    now.forEach((n, p) => {
+      for (let i = 0; i < n; i++) {
+        const key = keys[p]![i % keys[p]!.length]!;
+        messages.push(keyedRecord(input, key, keys.length));
+        sent.set(key, (sent.get(key) ?? 0) + 1);
+      }
+    });
+    await producer.send({ messages });
+    await sleep(50);
+  }
+}
 
 /** Waits until `output` holds a count for every record sent, then checks per key 1..n, each once. */
 async function countsExact(
@@ -114,20 +140,7 @@ describe('Kafka application: load-aware assignment', { skip: kafka.skip }, () =>
       const a = start('a');
       await until('a runs every partition', () => mine(a).length === PARTITIONS, { timeoutMs: 120_000 });
       // A steady stream, each partition's share as `mix` says.
-      feeding = (async () => {
-        while (producing) {
-          const messages: MessageToProduce[] = [];
-          mix.forEach((n, p) => {
-            for (let i = 0; i < n; i++) {
-              const key = keys[p]![i % 3]!;
-              messages.push(keyedRecord(input, key, PARTITIONS));
-              sent.set(key, (sent.get(key) ?? 0) + 1);
-            }
-          });
-          await producer.send({ messages });
-          await sleep(50);
-        }
-      })();
+      feeding = feed(producer, input, keys, () => (producing ? mix : undefined), sent);
       const b = start('b');
       await until('two partitions on each instance', () => mine(a).length === 2 && mine(b).length === 2, {
         timeoutMs: 180_000,
@@ -217,20 +230,7 @@ describe('Kafka application: load-aware assignment', { skip: kafka.skip }, () =>
       await createTopics(admin, { [input]: { partitions: PARTS }, [output]: { partitions: PARTS } });
       start('a');
       await until('a runs every partition', () => mine('a').length === PARTS, { timeoutMs: 120_000 });
-      feeding = (async () => {
-        while (producing) {
-          const messages: MessageToProduce[] = [];
-          mix.forEach((n, p) => {
-            for (let i = 0; i < n; i++) {
-              const key = keys[p]![i % 3]!;
-              messages.push(keyedRecord(input, key, PARTS));
-              sent.set(key, (sent.get(key) ?? 0) + 1);
-            }
-          });
-          await producer.send({ messages });
-          await sleep(50);
-        }
-      })();
+      feeding = feed(producer, input, keys, () => (producing ? mix : undefined), sent);
       start('b');
       start('c');
       const names = ['a', 'b', 'c'];

@@ -249,9 +249,19 @@ describe('fair harness settings', () => {
     assert.equal(s.rounds, 1);
   });
 
+  it('takes the checkpoint mode, every 10 s unless told', () => {
+    const s = parseFairSettings(['--durability', 'checkpoint']);
+    if (s === 'help') return assert.fail('help');
+    assert.equal(s.durability, 'checkpoint');
+    assert.equal(s.checkpointMs, 10_000);
+    const t = parseFairSettings(['--durability', 'checkpoint', '--checkpoint-s', '5']);
+    if (t === 'help') return assert.fail('help');
+    assert.equal(t.checkpointMs, 5000);
+  });
+
   it('refuses what it does not implement', () => {
-    assert.throws(() => parseFairSettings(['--durability', 'checkpoint']), /only "none"/);
-    assert.throws(() => parseFairSettings(['--vs', 'spark']), /unknown system/);
+    assert.throws(() => parseFairSettings(['--durability', 'rocksdb']), /none or checkpoint/);
+    assert.throws(() => parseFairSettings(['--vs', 'storm']), /unknown system/);
   });
 
   it('gives a Student t interval over rounds', () => {

@@ -58,6 +58,13 @@ export interface EddyRoundSpec {
    * (`Measure.progressEvery`); the harness computes everything from these lines (`steady.ts`).
    */
   readonly progressMs?: number;
+  /**
+   * Subtasks, each in a thread of its own (`eddy-threads.ts`; maximum rate
+   * only). Default 1: this thread, reading with `jsonLinesSource`.
+   */
+  readonly parallelism?: number;
+  /** Checkpoints (durability "checkpoint" of the fair method): where, and how often. */
+  readonly checkpoint?: { readonly dir: string; readonly intervalMs: number };
 }
 
 /** Wall-clock time in whole µs since the epoch (the clock of the progress lines). */
@@ -266,6 +273,8 @@ function counted<T>(source: Source<T>, counter: { n: number }): Source<T> {
           if (b !== null) counter.n += b.values.length;
           return b;
         },
+        // Checkpoints need the reader's position: pass it through.
+        ...(reader.position === undefined ? {} : { position: (id?: number) => reader.position!(id) }),
         close: () => reader.close?.(),
       };
     },
@@ -348,7 +357,7 @@ export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult
   const start = performance.now();
   if (schedule === undefined) clock.t0 = start;
   try {
-    await p.run();
+    await p.run(spec.checkpoint === undefined ? {} : { checkpoints: spec.checkpoint });
   } finally {
     clearInterval(sampler);
     if (progress !== undefined) clearInterval(progress);

@@ -21,7 +21,13 @@
  * - Latency: emit time − arrival of the newest contributing input, sampled
  *   once per interval for the newest output, inside the window only.
  * - Durability "none": no checkpoints anywhere; Kafka Streams' stores in memory
- *   with changelogs disabled.
+ *   with changelogs disabled. "checkpoint": every `--checkpoint-s` (default
+ *   10), eddy checkpoints its state to a local directory, Flink checkpoints
+ *   its heap state to the local file system (exactly-once barriers), and
+ *   Kafka Streams keeps its in-memory stores' changelogs and commits that
+ *   often.
+ * - Parallelism n > 1: eddy runs n threads (`eddy-threads.ts`), each reading
+ *   every n-th line of the file as each peer's source subtask does.
  * - Rounds alternate the systems (the first system rotates each round), so the
  *   noise of this shared machine hits all alike.
  *
@@ -29,17 +35,17 @@
  * on stderr and ends with one JSON line on stdout.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { availableParallelism, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { resolve as absolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exportEvents } from '../../peers/export.ts';
 import { buildPeers, type PeerSystem, peerCommand, peerQueries } from '../../peers/index.ts';
 import { NEXMARK_DEFAULTS } from '../generator.ts';
 import { QUERIES } from '../queries.ts';
-import { epochMicros } from './eddy.ts';
+import { type EddyRoundSpec, epochMicros } from './eddy.ts';
 import { mean, tQuantile } from './stats.ts';
 import {
   type CpuSample,
@@ -70,7 +76,11 @@ const FLAGS = {
   interval: { type: 'string', doc: 'progress and CPU sampling interval in ms (default 100)' },
   parallelism: { type: 'string', doc: '1 (default) or "cores": parallelism = cores, on all cores' },
   cores: { type: 'string', doc: 'taskset CPU list (default "0" at parallelism 1, all cores otherwise)' },
-  durability: { type: 'string', doc: 'none (default; no checkpoints anywhere)' },
+  durability: {
+    type: 'string',
+    doc: 'none (default; no checkpoints anywhere) or checkpoint (every --checkpoint-s)',
+  },
+  'checkpoint-s': { type: 'string', doc: 'checkpoint interval in the checkpoint mode (default 10)' },
   dir: {
     type: 'string',
     doc: 'where the events file goes (default .bench/nexmark-fair; reused when complete)',
@@ -92,7 +102,8 @@ export interface FairSettings {
   readonly intervalMs: number;
   readonly parallelism: number;
   readonly cores: string;
-  readonly durability: 'none';
+  readonly durability: 'none' | 'checkpoint';
+  readonly checkpointMs: number;
   readonly dir: string;
   readonly keepInput: boolean;
   readonly out: string;
@@ -131,8 +142,8 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
   const p = str('parallelism');
   const parallelism = p === 'cores' ? cores : whole('parallelism', p, 1);
   const durability = str('durability') ?? 'none';
-  if (durability !== 'none')
-    throw new FlagError(`--durability: only "none" is implemented; received "${durability}"`);
+  if (durability !== 'none' && durability !== 'checkpoint')
+    throw new FlagError(`--durability must be none or checkpoint; received "${durability}"`);
   return {
     systems: ['eddy', ...PEERS.filter((s) => vs.includes(s))],
     queries,
@@ -146,7 +157,8 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
     intervalMs: whole('interval', str('interval'), 100, 10),
     parallelism,
     cores: str('cores') ?? (parallelism === 1 ? '0' : `0-${cores - 1}`),
-    durability: 'none',
+    durability,
+    checkpointMs: whole('checkpoint-s', str('checkpoint-s'), 10) * 1000,
     dir: str('dir') ?? join('.bench', 'nexmark-fair'),
     keepInput: values['keep-input'] === true,
     out: str('out') ?? 'bench/results',
@@ -193,6 +205,25 @@ export interface FairRound {
   readonly peakRssMb: number;
   /** Seconds from spawn to the window's start (JVM start, Kafka Streams' load, warm-up). */
   readonly startS: number;
+  /** Checkpoint mode, eddy and Flink: the newest checkpoint's id left in the round's directory. */
+  readonly checkpoints?: number;
+}
+
+/** The highest `chk-<id>` under `dir` (eddy's and Flink's checkpoint directories), or 0. */
+export function newestCheckpoint(dir: string, depth = 3): number {
+  let max = 0;
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of entries) {
+    const m = /^chk-(\d+)$/.exec(name);
+    if (m !== null) max = Math.max(max, Number(m[1]));
+    else if (depth > 1) max = Math.max(max, newestCheckpoint(join(dir, name), depth - 1));
+  }
+  return max;
 }
 
 function readCpu(pid: number): number | undefined {
@@ -384,27 +415,38 @@ function commandOf(
   file: string,
   events: number,
   brokers: string,
+  checkpointDir: string,
 ): Command {
+  const checkpointing = s.durability === 'checkpoint';
   if (system === 'eddy') {
     const child = new URL('./eddy-child.ts', import.meta.url).pathname;
-    const spec = {
+    const spec: EddyRoundSpec = {
       query,
       eventsFile: file,
       events,
       profile: { kind: 'max' },
       intervalMs: 1000,
       progressMs: s.intervalMs,
+      parallelism: s.parallelism,
+      ...(checkpointing ? { checkpoint: { dir: checkpointDir, intervalMs: s.checkpointMs } } : {}),
     };
     return { system, query, argv: [process.execPath, '--expose-gc', child, JSON.stringify(spec)] };
   }
   const base = peerCommand({ system, query, eventsFile: file, events, parallelism: s.parallelism, brokers });
   // peerCommand adds --broker-pid for Kafka Streams; the harness measures the broker itself.
   const args = ['java', ...base, '--progress-ms', String(s.intervalMs)];
-  if (system === 'flink') return { system, query, argv: args };
+  if (system === 'flink') {
+    if (checkpointing)
+      args.push('--checkpoint-ms', String(s.checkpointMs), '--checkpoint-dir', absolute(checkpointDir));
+    return { system, query, argv: args };
+  }
   const brokerPid = localBrokerPid(brokers);
+  if (checkpointing)
+    // In-memory stores with their changelogs, offsets committed (and caches flushed) every interval.
+    args.push('--stores', 'memory', '--commit-ms', String(s.checkpointMs));
   args.push(
     '--durability',
-    s.durability,
+    checkpointing ? 'changelog' : 'none',
     // At parallelism 1 every stream is in order (one partition, one task upstream): no grace needed.
     '--grace-ms',
     s.parallelism === 1 ? '0' : '60000',
@@ -463,26 +505,35 @@ export async function main(args: string[]): Promise<void> {
       const order = systems.map((_, i) => systems[(i + r - 1) % systems.length]!);
       for (const sys of order) {
         const tail: string[] = [];
-        const cmd = commandOf(sys, query, s, file, events, brokers);
+        const checkpointDir = join(s.dir, 'checkpoints', `${sys}-${query}-${r}`);
+        await rm(checkpointDir, { recursive: true, force: true });
+        const cmd = commandOf(sys, query, s, file, events, brokers, checkpointDir);
         try {
-          const res = await runFairRound(cmd, s, r, (l) => {
+          const ran = await runFairRound(cmd, s, r, (l) => {
             if (s.verbose) process.stderr.write(`    | ${l}\n`);
             tail.push(l);
             if (tail.length > 20) tail.shift();
           });
+          const res =
+            s.durability === 'checkpoint' && sys !== 'kafka-streams'
+              ? { ...ran, checkpoints: newestCheckpoint(checkpointDir) }
+              : ran;
           rounds.push(res);
           log(
             `${query} ${sys} ${r}/${s.rounds}: ${fmt(res.eventsPerSec)} events/s, ${fmt(res.eventsPerCpuS)} events/CPU-s ` +
               `(${fmt(res.events)} events in ${res.durationS.toFixed(1)} s, CPU ${res.cpuS.toFixed(1)} s` +
               `${res.brokerCpuS === undefined ? '' : `, broker ${res.brokerCpuS.toFixed(1)} s`}), drift ${(res.drift * 100).toFixed(0)} %, ` +
               `latency ${res.latencyMs === null ? '–' : `p50 ${res.latencyMs.p50.toFixed(1)} p99 ${res.latencyMs.p99.toFixed(1)} ms`}` +
-              `${res.complete ? '' : ' (INCOMPLETE window)'}; window began ${res.startS.toFixed(0)} s after spawn`,
+              `${res.complete ? '' : ' (INCOMPLETE window)'}; window began ${res.startS.toFixed(0)} s after spawn` +
+              `${res.checkpoints === undefined ? '' : `; newest checkpoint chk-${res.checkpoints}`}`,
           );
         } catch (e) {
           const m = e instanceof Error ? e.message : String(e);
           errors.push(`${query} ${sys} round ${r}: ${m}`);
           log(`  ! ${query} ${sys} round ${r}: ${m}\n${tail.map((l) => `    | ${l}`).join('\n')}`);
           process.exitCode = 1;
+        } finally {
+          await rm(checkpointDir, { recursive: true, force: true });
         }
       }
     }
@@ -587,6 +638,7 @@ export function summarise(
       parallelism: s.parallelism,
       cores: s.cores,
       durability: s.durability,
+      ...(s.durability === 'checkpoint' ? { checkpointS: s.checkpointMs / 1000 } : {}),
       rounds: s.rounds,
       fileEvents: events,
     },

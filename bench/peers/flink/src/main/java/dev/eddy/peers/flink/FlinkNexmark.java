@@ -11,8 +11,15 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
+import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.legacy.RichSinkFunction;
@@ -58,10 +65,24 @@ public final class FlinkNexmark {
     Configuration conf = new Configuration();
     // As nexmark/nexmark's Flink setup: records are not copied between chained operators.
     conf.set(PipelineOptions.OBJECT_REUSE, true);
+    // --checkpoint-ms N (the fair method's "checkpoint every 10 s" mode): exactly-once checkpoints
+    // of heap state to the local file system (--checkpoint-dir), as eddy's checkpoints go to a
+    // local directory. Without it nothing is checkpointed (the "none" mode).
+    long checkpointMs = Long.parseLong(args.get("checkpoint-ms", "0"));
+    boolean checkpointing = checkpointMs > 0;
+    if (checkpointing) {
+      conf.set(StateBackendOptions.STATE_BACKEND, "hashmap");
+      conf.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
+      conf.set(
+          CheckpointingOptions.CHECKPOINTS_DIRECTORY,
+          Path.of(args.get("checkpoint-dir", "/tmp/eddy-peers-flink-checkpoints")).toUri().toString());
+      conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, java.time.Duration.ofMillis(checkpointMs));
+      conf.set(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS, 3);
+    }
     StreamExecutionEnvironment env =
         StreamExecutionEnvironment.createLocalEnvironment(args.parallelism, conf);
     DataStream<Event> events =
-        env.addSource(new FileSource(args.eventsFile.toString(), args.events, args.rate))
+        env.addSource(new FileSource(args.eventsFile.toString(), args.events, args.rate, checkpointing))
             .name("events")
             .assignTimestampsAndWatermarks(
                 WatermarkStrategy.<Event>forMonotonousTimestamps()
@@ -91,8 +112,13 @@ public final class FlinkNexmark {
     System.exit(0);
   }
 
-  /** Reads and parses this subtask's share of the events file, paced in rate mode. */
-  static final class FileSource extends RichParallelSourceFunction<Event> {
+  /**
+   * Reads and parses this subtask's share of the events file, paced in rate mode. With
+   * checkpoints its state is the index of the next line to read, and it emits under the
+   * checkpoint lock (as a legacy source must for its position to match what it emitted).
+   */
+  static final class FileSource extends RichParallelSourceFunction<Event>
+      implements CheckpointedFunction {
     private static final long serialVersionUID = 1L;
     /** How many subtasks are ready to read (one JVM: the MiniCluster runs them all here). */
     private static final int[] READY = new int[1];
@@ -100,12 +126,29 @@ public final class FlinkNexmark {
     private final String path;
     private final long limit;
     private final double rate;
+    private final boolean checkpointing;
     private volatile boolean running = true;
+    private transient ListState<Long> positionState;
+    /** The index of the next line of the file this subtask has not emitted (restored, then kept). */
+    private long next;
 
-    FileSource(String path, long limit, double rate) {
+    FileSource(String path, long limit, double rate, boolean checkpointing) {
       this.path = path;
       this.limit = limit;
       this.rate = rate;
+      this.checkpointing = checkpointing;
+    }
+
+    @Override
+    public void initializeState(FunctionInitializationContext context) throws Exception {
+      positionState =
+          context.getOperatorStateStore().getListState(new ListStateDescriptor<>("next-line", Long.class));
+      for (Long v : positionState.get()) next = Math.max(next, v);
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext context) throws Exception {
+      positionState.update(java.util.List.of(next));
     }
 
     @Override
@@ -125,6 +168,7 @@ public final class FlinkNexmark {
       Measure.markStart();
       try (LineReader r = new LineReader(Path.of(path), limit, part, parts)) {
         while (running && r.next()) {
+          if (r.index < next) continue; // before the restored position (same parallelism)
           Event e = parser.parse(r.line, r.off, r.len);
           if (pacer != null) {
             long due = pacer.due(r.index);
@@ -133,7 +177,14 @@ public final class FlinkNexmark {
           }
           // Counted when it enters the pipeline (its arrival, for the fair method's latency).
           Measure.EVENTS_IN.increment();
-          ctx.collect(e);
+          if (checkpointing) {
+            synchronized (ctx.getCheckpointLock()) {
+              ctx.collect(e);
+              next = r.index + 1;
+            }
+          } else {
+            ctx.collect(e);
+          }
         }
       }
     }

@@ -86,6 +86,13 @@ final class Flow {
   static volatile boolean noDurability;
 
   /**
+   * Every store in memory ({@code --stores memory}; implied by {@code --durability none}). With
+   * changelogs on, this is the fair method's "checkpoint" mode: in-memory state made durable by
+   * its changelog topics, as Flink's heap state by checkpoints and eddy's by its checkpoints.
+   */
+  static volatile boolean inMemory;
+
+  /**
    * {@code --window-retention default}: window stores keep Kafka Streams' default, size + grace.
    * For runs stopped before their END (the fair harness stops each round after its window), where
    * the longer retention above only holds ~20 minutes of event time of windows in the stores.
@@ -101,7 +108,7 @@ final class Flow {
   }
 
   static KeyValueBytesStoreSupplier kvStore(String name) {
-    return noDurability ? Stores.inMemoryKeyValueStore(name) : Stores.persistentKeyValueStore(name);
+    return inMemory ? Stores.inMemoryKeyValueStore(name) : Stores.persistentKeyValueStore(name);
   }
 
   static boolean isEnd(Long key) {

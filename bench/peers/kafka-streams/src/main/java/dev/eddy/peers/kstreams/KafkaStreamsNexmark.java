@@ -99,6 +99,7 @@ public final class KafkaStreamsNexmark {
     if (brokerPid > 0) Measure.watchBroker(brokerPid);
     Measure.progressEvery(Long.parseLong(args.get("progress-ms", "0")));
     Flow.noDurability = args.get("durability", "changelog").equals("none");
+    Flow.inMemory = Flow.noDurability || args.get("stores", "rocksdb").equals("memory");
     Flow.defaultRetention = args.get("window-retention", "end").equals("default");
     int exit = new KafkaStreamsNexmarkRun(args, brokers, grace).run();
     System.exit(exit);
@@ -232,12 +233,17 @@ final class KafkaStreamsNexmarkRun {
     props.put("__emit.interval.ms.kstreams.windowed.aggregation__", 0L);
     // The record caches' size (default 10 MB). 0 sends every store write through to RocksDB, which
     // shows at 100,000 events what otherwise happens only once the caches overflow (Flow#windowRetention).
-    if (Flow.noDurability) {
+    if (Flow.inMemory) {
       // Every DSL store in memory (the Processor API stores are chosen in Flow.kvStore).
       props.put(
           StreamsConfig.DSL_STORE_SUPPLIERS_CLASS_CONFIG,
           org.apache.kafka.streams.state.BuiltInDslStoreSuppliers.InMemoryDslStoreSuppliers.class);
     }
+    // --commit-ms: how often offsets are committed and the stores' caches flushed to their
+    // changelogs (the fair method's "checkpoint every 10 s" mode sets 10000; Kafka Streams'
+    // at-least-once default is 30000).
+    String commitMs = args.get("commit-ms", "");
+    if (!commitMs.isEmpty()) props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, Long.parseLong(commitMs));
     String cacheBytes = args.get("cache-bytes", "");
     if (!cacheBytes.isEmpty()) props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, Long.parseLong(cacheBytes));
     Flow.Done.expect(p);

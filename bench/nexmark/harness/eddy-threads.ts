@@ -1,0 +1,241 @@
+/**
+ * The eddy side of a fair Nexmark round at parallelism n > 1 (issue 14):
+ * subtask 0 in the main thread and subtask k in worker thread k, as `eddy
+ * run --parallelism n` runs a module.
+ *
+ * - This file is the module every thread builds (`definePipeline`): the query
+ *   over a splittable reader of the events file that gives subtask k every
+ *   n-th line from line k and decodes only those, with eddy's safe decoder —
+ *   the design of the peers' sources (FlinkNexmark's `FileSource`): each
+ *   subtask reads in time order, as a Kafka partition would, and scans the
+ *   whole file. No eddy source splits a file by lines (a file source reads in
+ *   subtask 0), so the harness brings its own, as the peers do.
+ * - The sink is `parallel` (one counting writer per subtask, as the peers'
+ *   counting sinks run at the job's parallelism).
+ * - The counts reach the main thread's progress lines through a
+ *   SharedArrayBuffer: the main thread puts it in the worker environment
+ *   (`setEnvironmentData`; each new worker gets it shared, not copied) and each
+ *   subtask writes its own slots (one writer per slot), so a progress line is
+ *   as current as the peers' (no message round trip).
+ *
+ * @example
+ * ```ts
+ * const r = await runThreadedRound({ query: 'q5', eventsFile: 'e.jsonl', events: 1_000_000,
+ *   profile: { kind: 'max' }, intervalMs: 1000, progressMs: 100, parallelism: 2 });
+ * ```
+ */
+import { open } from 'node:fs/promises';
+import { getEnvironmentData, setEnvironmentData } from 'node:worker_threads';
+import { decodeJson } from '../../../src/codec/index.ts';
+import type { Sink, Source, SourceReader } from '../../../src/index.ts';
+import { definePipeline, Pipeline } from '../../../src/index.ts';
+import { type Event, nexmarkSourceOptions } from '../generator.ts';
+import { type EddyRoundResult, type EddyRoundSpec, epochMicros, queryByName } from './eddy.ts';
+
+const BOARD_KEY = 'eddy-nexmark-fair-board';
+/** Slots per subtask: events in, outputs, newest output's event time, when it was emitted (epoch µs). */
+const SLOTS = 4;
+const MAX_SUBTASKS = 256;
+
+/** The board of this process: given by the main thread to workers, else made here. */
+function board(): Float64Array {
+  const shared = getEnvironmentData(BOARD_KEY);
+  if (shared instanceof SharedArrayBuffer) return new Float64Array(shared);
+  const made = new SharedArrayBuffer(SLOTS * MAX_SUBTASKS * 8);
+  setEnvironmentData(BOARD_KEY, made);
+  return clear(new Float64Array(made));
+}
+
+/** Zero counts, no output yet. */
+function clear(b: Float64Array): Float64Array {
+  b.fill(0);
+  for (let k = 0; k < MAX_SUBTASKS; k++) b[k * SLOTS + 2] = Number.NEGATIVE_INFINITY;
+  return b;
+}
+
+/** Where a subtask's reader is: the byte offset and index of the first line it has not scanned. */
+interface LinePosition {
+  readonly offset: number;
+  readonly line: number;
+}
+
+/**
+ * Subtask k of n reads lines k, k + n, k + 2n, … of `path` (JSON Lines), in
+ * 1 MiB reads. Its position is the offset and index of the next line to scan,
+ * keyed by subtask, so a restore at the same parallelism goes on where it was.
+ */
+export function stridedLinesSource(path: string, counts: Float64Array): Source<Event> {
+  return {
+    kind: 'nexmark-strided-file',
+    splittable: true,
+    async open(ctx): Promise<SourceReader<Event>> {
+      const n = ctx.parallelism;
+      const k = ctx.subtask;
+      if (k >= MAX_SUBTASKS) throw new Error(`the fair harness counts at most ${MAX_SUBTASKS} subtasks`);
+      const from = (ctx.restored as Record<string, LinePosition> | undefined)?.[String(k)];
+      const file = await open(path, 'r');
+      let buf = Buffer.allocUnsafe(1 << 20);
+      let bufStart = from?.offset ?? 0; // file offset of buf[0]
+      let have = 0; // bytes in buf
+      let pos = 0; // next unscanned byte in buf
+      let line = from?.line ?? 0;
+      let eof = false;
+      const slot = k * SLOTS;
+      const refill = async () => {
+        buf.copy(buf, 0, pos, have);
+        have -= pos;
+        bufStart += pos;
+        pos = 0;
+        if (have === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(buf.length)]);
+        const { bytesRead } = await file.read(buf, have, buf.length - have, bufStart + have);
+        if (bytesRead === 0) eof = true;
+        have += bytesRead;
+      };
+      return {
+        splits: [String(k)],
+        async poll(max) {
+          const values: Event[] = [];
+          while (values.length < max) {
+            let nl = buf.indexOf(10, pos);
+            if (nl < 0 || nl >= have) {
+              if (eof) {
+                // A last line without a newline.
+                if (pos < have) nl = have;
+                else break;
+              } else {
+                await refill();
+                continue;
+              }
+            }
+            if (nl > pos && line % n === k) {
+              const r = decodeJson(buf.subarray(pos, nl));
+              if (!r.ok) throw new Error(`${path}: line ${line + 1}: ${r.reason}`);
+              values.push(r.value as Event);
+            }
+            if (nl > pos) line++;
+            pos = nl + 1;
+          }
+          counts[slot] = counts[slot]! + values.length;
+          if (values.length === 0 && eof && pos >= have) {
+            await file.close();
+            return null;
+          }
+          return { values, split: String(k) };
+        },
+        position: () => ({ [String(k)]: { offset: bufStart + pos, line } satisfies LinePosition }),
+        close: () => file.close().catch(() => {}),
+      };
+    },
+  };
+}
+
+/** Counts each subtask's outputs and their newest event time on the board. */
+export function countingSink(counts: Float64Array, progress: boolean): Sink<unknown> {
+  return {
+    kind: 'nexmark-count',
+    guarantee: 'best-effort',
+    parallel: true,
+    open(ctx) {
+      const slot = (ctx.subtask ?? 0) * SLOTS;
+      return {
+        write(values, times) {
+          counts[slot + 1] = counts[slot + 1]! + values.length;
+          if (!progress) return;
+          let m = counts[slot + 2]!;
+          for (const t of times) if (t > m) m = t;
+          if (m > counts[slot + 2]!) {
+            counts[slot + 2] = m;
+            counts[slot + 3] = epochMicros();
+          }
+        },
+      };
+    },
+  };
+}
+
+export default definePipeline({
+  name: 'nexmark-fair',
+  description: 'one Nexmark query over every n-th line of an events file per subtask',
+  options: {
+    query: { type: 'string', default: 'q0', description: 'the query (bench/nexmark/queries.ts)' },
+    eventsFile: { type: 'string', default: '', description: 'the JSON Lines events file' },
+    progress: { type: 'boolean', default: true, description: 'record the newest output for progress lines' },
+  },
+  build(o) {
+    const counts = board();
+    const p = new Pipeline({ name: `nexmark-${o.query}`, errorPolicy: 'fail' });
+    const events = p.source('events', stridedLinesSource(o.eventsFile, counts), nexmarkSourceOptions);
+    queryByName(o.query)(p, events).sink(countingSink(counts, o.progress));
+    return p;
+  },
+});
+
+/** Sums the board over `n` subtasks. */
+function totals(counts: Float64Array, n: number) {
+  let events = 0;
+  let outputs = 0;
+  let maxOutTime = Number.NEGATIVE_INFINITY;
+  let maxOutAt = 0;
+  for (let k = 0; k < n; k++) {
+    const s = k * SLOTS;
+    events += counts[s]!;
+    outputs += counts[s + 1]!;
+    if (counts[s + 2]! > maxOutTime) {
+      maxOutTime = counts[s + 2]!;
+      maxOutAt = counts[s + 3]!;
+    }
+  }
+  return { events, outputs, maxOutTime, maxOutAt };
+}
+
+/** Runs one round on `spec.parallelism` threads here (the child's job); maximum rate only. */
+export async function runThreadedRound(spec: EddyRoundSpec): Promise<EddyRoundResult> {
+  const n = spec.parallelism ?? 1;
+  if (spec.profile.kind !== 'max') throw new Error('threaded rounds run at the maximum rate only');
+  // Made (or cleared) here, before the workers start, so that they share it.
+  const counts = clear(board());
+  const values = { query: spec.query, eventsFile: spec.eventsFile, progress: spec.progressMs !== undefined };
+  const module = new URL(import.meta.url).href;
+  const pipeline = (await import(module)).default.build(values) as Pipeline;
+  const progress =
+    spec.progressMs === undefined
+      ? undefined
+      : setInterval(() => {
+          const t = totals(counts, n);
+          const max = t.maxOutTime === Number.NEGATIVE_INFINITY ? '- -' : `${t.maxOutTime} ${t.maxOutAt}`;
+          process.stdout.write(`@p ${epochMicros()} ${t.events} ${t.outputs} ${max}\n`);
+        }, spec.progressMs);
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  try {
+    const running = await pipeline.startInThreads(module, values, {
+      parallelism: n,
+      ...(spec.checkpoint === undefined ? {} : { checkpoints: spec.checkpoint }),
+    });
+    await running.done;
+  } finally {
+    if (progress !== undefined) clearInterval(progress);
+  }
+  const elapsedMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  const usage = process.resourceUsage();
+  const t = totals(counts, n);
+  if (t.events !== spec.events)
+    throw new Error(`eddy read ${t.events} events from ${spec.eventsFile}; expected ${spec.events}`);
+  return {
+    system: 'eddy',
+    query: spec.query,
+    events: t.events,
+    outputs: t.outputs,
+    elapsedMs: Math.round(elapsedMs * 10) / 10,
+    eventsPerSec: Math.round((t.events * 1000) / elapsedMs),
+    cpuMs: Math.round((usage.userCPUTime + usage.systemCPUTime) / 1000),
+    runCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    peakRssMb: Math.round(usage.maxRSS / 1024),
+    samples: [],
+    intervalMs: spec.intervalMs,
+    latency: null,
+    flushOutputs: 0,
+    finalLagMs: 0,
+  };
+}

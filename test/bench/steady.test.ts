@@ -259,6 +259,17 @@ describe('fair harness settings', () => {
     assert.equal(t.checkpointMs, 5000);
   });
 
+  it('adds latency rounds at fractions of each system’s maximum', () => {
+    const s = parseFairSettings(['--latency', '0.5,0.8']);
+    if (s === 'help') return assert.fail('help');
+    assert.deepEqual(s.loads, [0.5, 0.8]);
+    assert.equal(s.latencyRounds, 1);
+    const none = parseFairSettings([]);
+    if (none === 'help') return assert.fail('help');
+    assert.deepEqual(none.loads, []);
+    assert.throws(() => parseFairSettings(['--latency', '0.5,1.2']), /between 0 and 1/);
+  });
+
   it('refuses what it does not implement', () => {
     assert.throws(() => parseFairSettings(['--durability', 'rocksdb']), /none or checkpoint/);
     assert.throws(() => parseFairSettings(['--vs', 'storm']), /unknown system/);

@@ -10,6 +10,8 @@
  *   subtask reads in time order, as a Kafka partition would, and scans the
  *   whole file. No eddy source splits a file by lines (a file source reads in
  *   subtask 0), so the harness brings its own, as the peers do.
+ * - At a constant rate each subtask paces its share (rate / n), as the peers'
+ *   source subtasks do.
  * - The sink is `parallel` (one counting writer per subtask, as the peers'
  *   counting sinks run at the job's parallelism).
  * - The counts reach the main thread's progress lines through a
@@ -30,7 +32,8 @@ import { decodeJson } from '../../../src/codec/index.ts';
 import type { Sink, Source, SourceReader } from '../../../src/index.ts';
 import { definePipeline, Pipeline } from '../../../src/index.ts';
 import { type Event, nexmarkSourceOptions } from '../generator.ts';
-import { type EddyRoundResult, type EddyRoundSpec, epochMicros, queryByName } from './eddy.ts';
+import { type EddyRoundResult, type EddyRoundSpec, epochMicros, pacedStream, queryByName } from './eddy.ts';
+import { constant } from './profiles.ts';
 
 const BOARD_KEY = 'eddy-nexmark-fair-board';
 /** Slots per subtask: events in, outputs, newest output's event time, when it was emitted (epoch µs). */
@@ -160,11 +163,19 @@ export default definePipeline({
     query: { type: 'string', default: 'q0', description: 'the query (bench/nexmark/queries.ts)' },
     eventsFile: { type: 'string', default: '', description: 'the JSON Lines events file' },
     progress: { type: 'boolean', default: true, description: 'record the newest output for progress lines' },
+    rate: {
+      type: 'number',
+      default: 0,
+      min: 0,
+      description: 'events/s over all subtasks, each pacing its share; 0: as fast as it goes',
+    },
   },
   build(o) {
     const counts = board();
     const p = new Pipeline({ name: `nexmark-${o.query}`, errorPolicy: 'fail' });
-    const events = p.source('events', stridedLinesSource(o.eventsFile, counts), nexmarkSourceOptions);
+    const lines = stridedLinesSource(o.eventsFile, counts);
+    const source = o.rate > 0 ? pacedStream(lines, (ctx) => constant(o.rate / ctx.parallelism)) : lines;
+    const events = p.source('events', source, nexmarkSourceOptions);
     queryByName(o.query)(p, events).sink(countingSink(counts, o.progress));
     return p;
   },
@@ -191,10 +202,17 @@ function totals(counts: Float64Array, n: number) {
 /** Runs one round on `spec.parallelism` threads here (the child's job); maximum rate only. */
 export async function runThreadedRound(spec: EddyRoundSpec): Promise<EddyRoundResult> {
   const n = spec.parallelism ?? 1;
-  if (spec.profile.kind !== 'max') throw new Error('threaded rounds run at the maximum rate only');
+  const { profile } = spec;
+  if (profile.kind !== 'max' && profile.kind !== 'constant')
+    throw new Error('threaded rounds run at the maximum rate or a constant rate');
   // Made (or cleared) here, before the workers start, so that they share it.
   const counts = clear(board());
-  const values = { query: spec.query, eventsFile: spec.eventsFile, progress: spec.progressMs !== undefined };
+  const values = {
+    query: spec.query,
+    eventsFile: spec.eventsFile,
+    progress: spec.progressMs !== undefined,
+    rate: profile.kind === 'constant' ? profile.rate : 0,
+  };
   const module = new URL(import.meta.url).href;
   const pipeline = (await import(module)).default.build(values) as Pipeline;
   const progress =

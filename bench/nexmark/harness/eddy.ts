@@ -24,7 +24,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { decodeJson } from '../../../src/codec/index.ts';
-import type { Pipeline, Sink, Source, Stream } from '../../../src/index.ts';
+import type { Pipeline, Sink, Source, SourceContext, Stream } from '../../../src/index.ts';
 import { Pipeline as EddyPipeline, jsonLinesSource } from '../../../src/index.ts';
 import { type Event, eventTime, nexmarkSourceOptions } from '../generator.ts';
 import { QUERIES } from '../queries.ts';
@@ -261,6 +261,54 @@ function pacedSource(
   };
 }
 
+/**
+ * Paces a streaming source: at most the records `schedule` has made due since
+ * the reader opened; when none is due, waits for the next. The fair method's
+ * fixed-rate rounds read the events file this way (as the peers' `Pacer`
+ * does) rather than loading it, which 13.5M events (3.8 GB) would not fit.
+ */
+export function pacedStream<T>(
+  source: Source<T>,
+  scheduleFor: Schedule | ((ctx: SourceContext) => Schedule),
+  clock: { t0: number } = { t0: 0 },
+): Source<T> {
+  return {
+    kind: source.kind,
+    ...(source.splittable === true ? { splittable: true } : {}),
+    async open(ctx) {
+      const schedule = typeof scheduleFor === 'function' ? scheduleFor(ctx) : scheduleFor;
+      const reader = await source.open(ctx);
+      clock.t0 = performance.now();
+      let handed = 0;
+      return {
+        async poll(max) {
+          let due = schedule.dueBy(performance.now() - clock.t0) - handed;
+          if (due <= 0) {
+            const wait = schedule.timeOf(handed) - (performance.now() - clock.t0);
+            if (wait > 0 && !ctx.signal.aborted)
+              await new Promise<void>((resolve) => {
+                const timer = setTimeout(done, wait);
+                function done() {
+                  clearTimeout(timer);
+                  ctx.signal.removeEventListener('abort', done);
+                  resolve();
+                }
+                ctx.signal.addEventListener('abort', done, { once: true });
+              });
+            due = Math.max(1, schedule.dueBy(performance.now() - clock.t0) - handed);
+          }
+          const b = await reader.poll(Math.min(max, due));
+          if (b !== null) handed += b.values.length;
+          return b;
+        },
+        ...(reader.position === undefined ? {} : { position: (id?: number) => reader.position!(id) }),
+        ...(reader.splits === undefined ? {} : { splits: reader.splits }),
+        close: () => reader.close?.(),
+      };
+    },
+  };
+}
+
 /** Counts what a source hands out. */
 function counted<T>(source: Source<T>, counter: { n: number }): Source<T> {
   return {
@@ -293,6 +341,12 @@ export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult
   let lastEventTime = Number.POSITIVE_INFINITY;
   if (schedule === undefined) {
     source = counted(jsonLinesSource<Event>({ path: spec.eventsFile }), counter);
+  } else if (spec.progressMs !== undefined) {
+    // The fair method's fixed-rate rounds: the harness computes latency from the progress lines.
+    source = counted(
+      pacedStream(jsonLinesSource<Event>({ path: spec.eventsFile }), schedule, clock),
+      counter,
+    );
   } else {
     await initHistograms();
     const events = await loadEvents(spec.eventsFile);

@@ -81,6 +81,11 @@ const FLAGS = {
     doc: 'none (default; no checkpoints anywhere) or checkpoint (every --checkpoint-s)',
   },
   'checkpoint-s': { type: 'string', doc: 'checkpoint interval in the checkpoint mode (default 10)' },
+  latency: {
+    type: 'string',
+    doc: 'also rounds at these fractions of each system’s maximum, e.g. 0.5,0.8 (latency-tuned)',
+  },
+  'latency-rounds': { type: 'string', doc: 'rounds per fraction and system (default 1)' },
   dir: {
     type: 'string',
     doc: 'where the events file goes (default .bench/nexmark-fair; reused when complete)',
@@ -104,6 +109,9 @@ export interface FairSettings {
   readonly cores: string;
   readonly durability: 'none' | 'checkpoint';
   readonly checkpointMs: number;
+  /** Fractions of each system's maximum for latency rounds (none: no latency rounds). */
+  readonly loads: readonly number[];
+  readonly latencyRounds: number;
   readonly dir: string;
   readonly keepInput: boolean;
   readonly out: string;
@@ -144,6 +152,15 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
   const durability = str('durability') ?? 'none';
   if (durability !== 'none' && durability !== 'checkpoint')
     throw new FlagError(`--durability must be none or checkpoint; received "${durability}"`);
+  const loads = (str('latency') ?? '')
+    .split(',')
+    .filter((x) => x !== '')
+    .map(Number);
+  for (const l of loads)
+    if (!(l > 0 && l < 1))
+      throw new FlagError(
+        `--latency takes fractions between 0 and 1, e.g. 0.5,0.8; received "${str('latency')}"`,
+      );
   return {
     systems: ['eddy', ...PEERS.filter((s) => vs.includes(s))],
     queries,
@@ -159,6 +176,8 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
     cores: str('cores') ?? (parallelism === 1 ? '0' : `0-${cores - 1}`),
     durability,
     checkpointMs: whole('checkpoint-s', str('checkpoint-s'), 10) * 1000,
+    loads,
+    latencyRounds: whole('latency-rounds', str('latency-rounds'), 1),
     dir: str('dir') ?? join('.bench', 'nexmark-fair'),
     keepInput: values['keep-input'] === true,
     out: str('out') ?? 'bench/results',
@@ -207,6 +226,9 @@ export interface FairRound {
   readonly startS: number;
   /** Checkpoint mode, eddy and Flink: the newest checkpoint's id left in the round's directory. */
   readonly checkpoints?: number;
+  /** A latency round: the fraction of the system's maximum it was offered, and that rate (events/s). */
+  readonly load?: number;
+  readonly rate?: number;
 }
 
 /** The highest `chk-<id>` under `dir` (eddy's and Flink's checkpoint directories), or 0. */
@@ -416,6 +438,7 @@ function commandOf(
   events: number,
   brokers: string,
   checkpointDir: string,
+  rate?: number,
 ): Command {
   const checkpointing = s.durability === 'checkpoint';
   if (system === 'eddy') {
@@ -424,7 +447,7 @@ function commandOf(
       query,
       eventsFile: file,
       events,
-      profile: { kind: 'max' },
+      profile: rate === undefined ? { kind: 'max' } : { kind: 'constant', rate },
       intervalMs: 1000,
       progressMs: s.intervalMs,
       parallelism: s.parallelism,
@@ -435,6 +458,7 @@ function commandOf(
   const base = peerCommand({ system, query, eventsFile: file, events, parallelism: s.parallelism, brokers });
   // peerCommand adds --broker-pid for Kafka Streams; the harness measures the broker itself.
   const args = ['java', ...base, '--progress-ms', String(s.intervalMs)];
+  if (rate !== undefined) args.push('--rate', String(rate), ...LATENCY_TUNING[system]);
   if (system === 'flink') {
     if (checkpointing)
       args.push('--checkpoint-ms', String(s.checkpointMs), '--checkpoint-dir', absolute(checkpointDir));
@@ -458,6 +482,21 @@ function commandOf(
   );
   return { system, query, argv: args, ...(brokerPid === undefined ? {} : { brokerPid }) };
 }
+
+/**
+ * The peers' settings in latency rounds, as their experts set them for
+ * latency (their defaults favour throughput): Flink sends a network buffer
+ * after at most 5 ms instead of 100 and its sources emit watermarks every
+ * 10 ms instead of 200 (a window closes at the first watermark past its end);
+ * Kafka Streams has no record caches (`statestore.cache.max.bytes` 0: an
+ * update goes downstream at once instead of at the next commit, every 30 s at
+ * least once; commits stay as the durability mode sets them). eddy has no such knobs:
+ * its watermarks move with every batch and batches leave when processed.
+ */
+const LATENCY_TUNING: Record<PeerSystem, readonly string[]> = {
+  flink: ['--buffer-timeout-ms', '5', '--watermark-interval-ms', '10'],
+  'kafka-streams': ['--cache-bytes', '0'],
+};
 
 function inputTopic(query: string, events: number, s: FairSettings): string {
   return `eddy-fair-in-${query}-${events}-p${s.parallelism}-g${s.parallelism === 1 ? 0 : 60000}`;
@@ -495,48 +534,61 @@ export async function main(args: string[]): Promise<void> {
   if (peers.includes('kafka-streams') && !(await reachable(brokers.split(',')[0]!)))
     throw new Error(`no Kafka broker at ${brokers}: run npm run kafka:up`);
   const rounds: FairRound[] = [];
+  const loaded: FairRound[] = [];
   const errors: string[] = [];
   const topics: string[] = [];
+  /** One round of `sys`; at `load` (a fraction of its maximum), paced at `rate` events/s. */
+  const runOne = async (sys: System, query: string, r: number, load?: { load: number; rate: number }) => {
+    const tail: string[] = [];
+    const label = `${query} ${sys}${load === undefined ? '' : ` at ${load.load * 100} % (${fmt(load.rate)}/s)`}`;
+    const checkpointDir = join(s.dir, 'checkpoints', `${sys}-${query}-${r}`);
+    await rm(checkpointDir, { recursive: true, force: true });
+    const cmd = commandOf(sys, query, s, file, events, brokers, checkpointDir, load?.rate);
+    try {
+      const ran = await runFairRound(cmd, s, r, (l) => {
+        if (s.verbose) process.stderr.write(`    | ${l}\n`);
+        tail.push(l);
+        if (tail.length > 20) tail.shift();
+      });
+      const res: FairRound = {
+        ...ran,
+        ...(s.durability === 'checkpoint' && sys !== 'kafka-streams'
+          ? { checkpoints: newestCheckpoint(checkpointDir) }
+          : {}),
+        ...(load === undefined ? {} : load),
+      };
+      (load === undefined ? rounds : loaded).push(res);
+      log(
+        `${label} ${r}/${load === undefined ? s.rounds : s.latencyRounds}: ${fmt(res.eventsPerSec)} events/s, ${fmt(res.eventsPerCpuS)} events/CPU-s ` +
+          `(${fmt(res.events)} events in ${res.durationS.toFixed(1)} s, CPU ${res.cpuS.toFixed(1)} s` +
+          `${res.brokerCpuS === undefined ? '' : `, broker ${res.brokerCpuS.toFixed(1)} s`}), drift ${(res.drift * 100).toFixed(0)} %, ` +
+          `latency ${res.latencyMs === null ? '–' : `p50 ${res.latencyMs.p50.toFixed(1)} p99 ${res.latencyMs.p99.toFixed(1)} ms`}` +
+          `${res.complete ? '' : ' (INCOMPLETE window)'}; window began ${res.startS.toFixed(0)} s after spawn` +
+          `${res.checkpoints === undefined ? '' : `; newest checkpoint chk-${res.checkpoints}`}`,
+      );
+    } catch (e) {
+      const m = e instanceof Error ? e.message : String(e);
+      errors.push(`${label} round ${r}: ${m}`);
+      log(`  ! ${label} round ${r}: ${m}\n${tail.map((l) => `    | ${l}`).join('\n')}`);
+      process.exitCode = 1;
+    } finally {
+      await rm(checkpointDir, { recursive: true, force: true });
+    }
+  };
+  // Alternate, and rotate who goes first, so drift on this shared machine hits all alike.
+  const rotated = <T>(xs: readonly T[], r: number) => xs.map((_, i) => xs[(i + r - 1) % xs.length]!);
   for (const query of s.queries) {
     const systems = s.systems.filter((x) => x === 'eddy' || peerQueries(x).includes(query));
     if (systems.includes('kafka-streams')) topics.push(inputTopic(query, events, s));
-    for (let r = 1; r <= s.rounds; r++) {
-      // Alternate, and rotate who goes first, so drift on this shared machine hits all alike.
-      const order = systems.map((_, i) => systems[(i + r - 1) % systems.length]!);
-      for (const sys of order) {
-        const tail: string[] = [];
-        const checkpointDir = join(s.dir, 'checkpoints', `${sys}-${query}-${r}`);
-        await rm(checkpointDir, { recursive: true, force: true });
-        const cmd = commandOf(sys, query, s, file, events, brokers, checkpointDir);
-        try {
-          const ran = await runFairRound(cmd, s, r, (l) => {
-            if (s.verbose) process.stderr.write(`    | ${l}\n`);
-            tail.push(l);
-            if (tail.length > 20) tail.shift();
-          });
-          const res =
-            s.durability === 'checkpoint' && sys !== 'kafka-streams'
-              ? { ...ran, checkpoints: newestCheckpoint(checkpointDir) }
-              : ran;
-          rounds.push(res);
-          log(
-            `${query} ${sys} ${r}/${s.rounds}: ${fmt(res.eventsPerSec)} events/s, ${fmt(res.eventsPerCpuS)} events/CPU-s ` +
-              `(${fmt(res.events)} events in ${res.durationS.toFixed(1)} s, CPU ${res.cpuS.toFixed(1)} s` +
-              `${res.brokerCpuS === undefined ? '' : `, broker ${res.brokerCpuS.toFixed(1)} s`}), drift ${(res.drift * 100).toFixed(0)} %, ` +
-              `latency ${res.latencyMs === null ? '–' : `p50 ${res.latencyMs.p50.toFixed(1)} p99 ${res.latencyMs.p99.toFixed(1)} ms`}` +
-              `${res.complete ? '' : ' (INCOMPLETE window)'}; window began ${res.startS.toFixed(0)} s after spawn` +
-              `${res.checkpoints === undefined ? '' : `; newest checkpoint chk-${res.checkpoints}`}`,
-          );
-        } catch (e) {
-          const m = e instanceof Error ? e.message : String(e);
-          errors.push(`${query} ${sys} round ${r}: ${m}`);
-          log(`  ! ${query} ${sys} round ${r}: ${m}\n${tail.map((l) => `    | ${l}`).join('\n')}`);
-          process.exitCode = 1;
-        } finally {
-          await rm(checkpointDir, { recursive: true, force: true });
+    for (let r = 1; r <= s.rounds; r++) for (const sys of rotated(systems, r)) await runOne(sys, query, r);
+    // Latency at fixed fractions of each system's own maximum (its mean over the rounds above).
+    for (const load of s.loads)
+      for (let r = 1; r <= s.latencyRounds; r++)
+        for (const sys of rotated(systems, r)) {
+          const max = rounds.filter((x) => x.query === query && x.system === sys).map((x) => x.eventsPerSec);
+          if (max.length === 0) continue; // its maximum failed: reported above
+          await runOne(sys, query, r, { load, rate: Math.max(1, Math.round(load * mean(max))) });
         }
-      }
-    }
   }
   if (topics.length > 0 && !s.keepInput) {
     const cp = peerCommand({
@@ -556,9 +608,12 @@ export async function main(args: string[]): Promise<void> {
       c.once('error', resolve);
     });
   }
-  const report = summarise(s, events, rounds, errors);
+  const report = summarise(s, events, rounds, errors, loaded);
   await mkdir(s.out, { recursive: true });
-  await writeFile(join(s.out, 'nexmark-fair.json'), `${JSON.stringify({ ...report, rounds }, null, 2)}\n`);
+  await writeFile(
+    join(s.out, 'nexmark-fair.json'),
+    `${JSON.stringify({ ...report, rounds, latencyRounds: loaded }, null, 2)}\n`,
+  );
   const md = markdownOf(report);
   await writeFile(join(s.out, 'nexmark-fair.md'), md);
   process.stderr.write(`\n${md}\n`);
@@ -588,20 +643,34 @@ export function summarise(
   events: number,
   rounds: readonly FairRound[],
   errors: readonly string[],
+  loaded: readonly FairRound[] = [],
 ) {
   const queries: Record<string, Record<string, unknown>> = {};
+  const median = (xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length === 0 ? null : Math.round(((v[(v.length - 1) >> 1]! + v[v.length >> 1]!) / 2) * 10) / 10;
+  };
   for (const q of s.queries) {
     const per: Record<string, unknown> = {};
     for (const sys of s.systems) {
       const rs = rounds.filter((r) => r.query === q && r.system === sys);
       if (rs.length === 0) continue;
       const lat = rs.filter((r) => r.latencyMs !== null);
-      const median = (xs: number[]) => {
-        const v = [...xs].sort((a, b) => a - b);
-        return v.length === 0
-          ? null
-          : Math.round(((v[(v.length - 1) >> 1]! + v[v.length >> 1]!) / 2) * 10) / 10;
-      };
+      // Latency at each fraction of the maximum: medians over its rounds; the rate achieved
+      // (below the offered rate, the system did not keep up and its latency grows with the run).
+      const atLoad: Record<string, unknown> = {};
+      for (const load of s.loads) {
+        const ls = loaded.filter((r) => r.query === q && r.system === sys && r.load === load);
+        if (ls.length === 0) continue;
+        const ll = ls.filter((r) => r.latencyMs !== null);
+        atLoad[String(load)] = {
+          rate: ls[0]!.rate,
+          achievedEventsPerSec: Math.round(mean(ls.map((r) => r.eventsPerSec))),
+          latencyP50Ms: median(ll.map((r) => r.latencyMs!.p50)),
+          latencyP99Ms: median(ll.map((r) => r.latencyMs!.p99)),
+          samples: ll.reduce((a, r) => a + r.latencyMs!.n, 0),
+        };
+      }
       per[sys === 'kafka-streams' ? 'kafkaStreams' : sys] = {
         eventsPerSec: compact(interval(rs.map((r) => r.eventsPerSec))),
         eventsPerCpuS: compact(interval(rs.map((r) => r.eventsPerCpuS))),
@@ -617,6 +686,7 @@ export function summarise(
         maxDrift: Math.round(Math.max(...rs.map((r) => r.drift)) * 100) / 100,
         incomplete: rs.filter((r) => !r.complete).length,
         peakRssMb: Math.max(...rs.map((r) => r.peakRssMb)),
+        ...(Object.keys(atLoad).length === 0 ? {} : { atLoad }),
       };
     }
     queries[q] = per;
@@ -639,6 +709,7 @@ export function summarise(
       cores: s.cores,
       durability: s.durability,
       ...(s.durability === 'checkpoint' ? { checkpointS: s.checkpointMs / 1000 } : {}),
+      ...(s.loads.length === 0 ? {} : { latencyLoads: s.loads, latencyRounds: s.latencyRounds }),
       rounds: s.rounds,
       fileEvents: events,
     },
@@ -659,6 +730,10 @@ function markdownOf(report: ReturnType<typeof summarise>): string {
       rows.push(
         `| ${q} | ${sys} | ${ci(v.eventsPerSec)} | ${ci(v.eventsPerCpuS)}${v.eventsPerCpuSWithBroker === undefined ? '' : `; with broker ${ci(v.eventsPerCpuSWithBroker)}`} | ${v.latencyP50Ms ?? '–'} / ${v.latencyP99Ms ?? '–'} | ${Math.round(v.maxDrift * 100)} % | ${v.peakRssMb} |`,
       );
+      for (const [load, a] of Object.entries(v.atLoad ?? {}))
+        rows.push(
+          `| ${q} | ${sys} at ${Number(load) * 100} % | offered ${fmt(a.rate)}, achieved ${fmt(a.achievedEventsPerSec)} | | ${a.latencyP50Ms ?? '–'} / ${a.latencyP99Ms ?? '–'} (${a.samples} samples) | | |`,
+        );
     }
   }
   return `${rows.join('\n')}\n`;
@@ -672,4 +747,14 @@ interface FairSummaryJson {
   latencyP99Ms: number | null;
   maxDrift: number;
   peakRssMb: number;
+  atLoad?: Record<
+    string,
+    {
+      rate: number;
+      achievedEventsPerSec: number;
+      latencyP50Ms: number | null;
+      latencyP99Ms: number | null;
+      samples: number;
+    }
+  >;
 }

@@ -15,6 +15,7 @@ import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
@@ -65,6 +66,17 @@ public final class FlinkNexmark {
     Configuration conf = new Configuration();
     // As nexmark/nexmark's Flink setup: records are not copied between chained operators.
     conf.set(PipelineOptions.OBJECT_REUSE, true);
+    // Latency settings (the fair method's latency rounds; Flink's defaults otherwise: 100 ms and
+    // 200 ms): how long a network buffer may wait before it is sent, and how often sources emit
+    // watermarks (a window closes at the first watermark past its end).
+    String bufferTimeout = args.get("buffer-timeout-ms", "");
+    if (!bufferTimeout.isEmpty())
+      conf.set(ExecutionOptions.BUFFER_TIMEOUT, java.time.Duration.ofMillis(Long.parseLong(bufferTimeout)));
+    String watermarkInterval = args.get("watermark-interval-ms", "");
+    if (!watermarkInterval.isEmpty())
+      conf.set(
+          PipelineOptions.AUTO_WATERMARK_INTERVAL,
+          java.time.Duration.ofMillis(Long.parseLong(watermarkInterval)));
     // --checkpoint-ms N (the fair method's "checkpoint every 10 s" mode): exactly-once checkpoints
     // of heap state to the local file system (--checkpoint-dir), as eddy's checkpoints go to a
     // local directory. Without it nothing is checkpointed (the "none" mode).

@@ -55,12 +55,12 @@ final class FlinkMoreQueries {
   static DataStream<? extends Stamped> build(String query, DataStream<Event> events) {
     switch (query) {
       case "q6":
-        return winningBids(events, "q6-winners")
+        return winningBids(events, "q6-winners", true)
             .keyBy(w -> w.auction.seller)
             .process(new Q6Average())
             .name("q6-average");
       case "q9":
-        return winningBids(events, "q9-winners").map(Q9Row::of).returns(Q9Row.class).name("q9-row");
+        return winningBids(events, "q9-winners", false).map(Q9Row::of).returns(Q9Row.class).name("q9-row");
       case "q12":
         return bids(events).keyBy(b -> b.bidder).process(new Q12Windows()).name("q12-windows");
       case "q13":

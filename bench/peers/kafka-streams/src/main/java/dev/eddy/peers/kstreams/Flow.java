@@ -115,7 +115,10 @@ final class Flow {
     return key != null && key == END;
   }
 
+  /** JSON for the records' classes; Kafka's binary serde for a long (a projection's value). */
+  @SuppressWarnings("unchecked")
   static <T> Serde<T> serde(Class<T> type) {
+    if (type == Long.class) return (Serde<T>) Serdes.Long();
     return new JsonSerde<>(type);
   }
 

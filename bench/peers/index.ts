@@ -1,9 +1,10 @@
 /**
- * Runs the Nexmark queries on Apache Flink and Kafka Streams — the peers eddy's
- * Nexmark numbers are compared with — over the same events file
- * (`export.ts`), on this machine. The Java sides are the Maven projects
- * beside this file (`flink/`, `kafka-streams/`, sharing `common/`); see
- * README.md for what each run measures.
+ * Runs the Nexmark queries on Apache Flink (DataStream and SQL), Kafka
+ * Streams and Spark Structured Streaming — the peers eddy's Nexmark numbers
+ * are compared with — over the same events file (`export.ts`), on this
+ * machine. The Java sides are the Maven projects beside this file (`flink/`,
+ * `flink-sql/`, `kafka-streams/`, `spark/`, sharing `common/`); see README.md
+ * for what each run measures.
  *
  * @example
  * ```ts
@@ -20,7 +21,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type PeerSystem = 'flink' | 'kafka-streams';
+export type PeerSystem = 'flink' | 'flink-sql' | 'kafka-streams' | 'spark';
 
 export interface PeerRunOptions {
   readonly system: PeerSystem;
@@ -58,11 +59,18 @@ export interface PeerResult {
 }
 
 const PEERS_DIR = dirname(fileURLToPath(import.meta.url));
-const SYSTEMS: readonly PeerSystem[] = ['flink', 'kafka-streams'];
-const MODULE: Record<PeerSystem, string> = { flink: 'flink', 'kafka-streams': 'kafka-streams' };
+const SYSTEMS: readonly PeerSystem[] = ['flink', 'flink-sql', 'kafka-streams', 'spark'];
+const MODULE: Record<PeerSystem, string> = {
+  flink: 'flink',
+  'flink-sql': 'flink-sql',
+  'kafka-streams': 'kafka-streams',
+  spark: 'spark',
+};
 const MAIN_CLASS: Record<PeerSystem, string> = {
   flink: 'dev.eddy.peers.flink.FlinkNexmark',
+  'flink-sql': 'dev.eddy.peers.flinksql.FlinkSqlNexmark',
   'kafka-streams': 'dev.eddy.peers.kstreams.KafkaStreamsNexmark',
+  spark: 'dev.eddy.peers.spark.SparkNexmark',
 };
 
 /** The queries each peer implements (kept equal to `Queries.NAMES` in each Java main; `verify.ts` checks). */
@@ -90,7 +98,16 @@ const ALL_QUERIES = Object.freeze([
   'q21',
   'q22',
 ]);
-const QUERIES: Record<PeerSystem, readonly string[]> = { flink: ALL_QUERIES, 'kafka-streams': ALL_QUERIES };
+/** Flink SQL runs nexmark/nexmark's own query texts; q6's does not validate (README.md). */
+const FLINK_SQL_QUERIES = Object.freeze(['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q9']);
+/** Spark Structured Streaming runs q0–q8 but q4 and q6 (chained aggregations over an updating join; README.md). */
+const SPARK_QUERIES = Object.freeze(['q0', 'q1', 'q2', 'q3', 'q5', 'q7', 'q8']);
+const QUERIES: Record<PeerSystem, readonly string[]> = {
+  flink: ALL_QUERIES,
+  'flink-sql': FLINK_SQL_QUERIES,
+  'kafka-streams': ALL_QUERIES,
+  spark: SPARK_QUERIES,
+};
 
 /** The Nexmark queries `system` can run, e.g. `['q0', 'q1', …]`. */
 export function peerQueries(system: PeerSystem): readonly string[] {
@@ -238,6 +255,23 @@ const JVM_FLAGS = [
   '--add-opens=java.sql/java.sql=ALL-UNNAMED',
 ];
 
+/**
+ * Spark's own JVM options on Java 17 (`JavaModuleOptions` of spark-launcher 4.2, which
+ * `spark-submit` adds), beyond `JVM_FLAGS`: further module openings for its off-heap memory,
+ * Kryo and Hadoop, and Netty's reflection.
+ */
+const SPARK_JVM_FLAGS = [
+  '-XX:+IgnoreUnrecognizedVMOptions',
+  '--add-modules=jdk.incubator.vector',
+  '--add-opens=java.base/java.lang.invoke=ALL-UNNAMED',
+  '--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED',
+  '--add-opens=java.base/sun.nio.cs=ALL-UNNAMED',
+  '--add-opens=java.base/sun.security.action=ALL-UNNAMED',
+  '--add-opens=java.base/sun.util.calendar=ALL-UNNAMED',
+  '--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED',
+  '-Dio.netty.tryReflectionSetAccessible=true',
+];
+
 /** The java command line of a run (for README and manual runs). */
 export function peerCommand(options: PeerRunOptions): string[] {
   const dir = moduleDir(options.system);
@@ -251,6 +285,7 @@ export function peerCommand(options: PeerRunOptions): string[] {
   ];
   const args = [
     ...JVM_FLAGS,
+    ...(options.system === 'spark' ? SPARK_JVM_FLAGS : []),
     '-cp',
     cp.join(':'),
     MAIN_CLASS[options.system],

@@ -1,13 +1,14 @@
 /**
  * Cross-checks the peers against eddy: exports events, runs each query on eddy
- * (bench/nexmark/queries.ts over the same generator config) and on Flink and
- * Kafka Streams (over the exported file), and compares the output counts.
+ * (bench/nexmark/queries.ts over the same generator config) and on Flink,
+ * Flink SQL, Kafka Streams and Spark (over the exported file), and compares the
+ * output counts.
  * Run by hand (CI does not build Java); needs Maven, Java 17 and, for Kafka
  * Streams, the broker (`npm run kafka:up`).
  *
  * ```sh
  * node bench/peers/verify.ts [--events 200000] [--queries q0,q1,q2,q5,q8,q11|all]
- *     [--systems flink,kafka-streams] [--parallelism 2] [--file /tmp/x.jsonl] [--verbose]
+ *     [--systems flink,flink-sql,kafka-streams,spark] [--parallelism 2] [--file /tmp/x.jsonl] [--verbose]
  * ```
  *
  * Prints one line per query and system and exits 1 on any mismatch.
@@ -35,6 +36,15 @@ const NOT_COMPARABLE: Readonly<Record<string, string>> = {
 const ARRIVAL_ORDER: Readonly<Record<string, string>> = {
   q18: 'arrival order: compared at parallelism 1 only',
   q19: 'arrival order: compared at parallelism 1 only',
+};
+
+/**
+ * Flink SQL runs nexmark/nexmark's texts, whose output differs from eddy's by design in these
+ * queries (bench/peers/README.md); their counts are printed, not compared.
+ */
+const SQL_SEMANTICS: Readonly<Record<string, string>> = {
+  q4: 'updating result: each change row the sink receives, after mini-batch folding',
+  q9: 'updating result: one row per new best bid of an auction',
 };
 
 type Query = (p: Pipeline, events: Stream<Event>) => Stream<unknown>;
@@ -115,7 +125,10 @@ async function main(args: readonly string[]): Promise<number> {
           timeoutMs: 10 * 60_000,
           log: verbose ? (l) => log(`  [${system}] ${l}`) : () => {},
         });
-        const skip = NOT_COMPARABLE[query] ?? (parallelism > 1 ? ARRIVAL_ORDER[query] : undefined);
+        const skip =
+          NOT_COMPARABLE[query] ??
+          (system === 'flink-sql' ? SQL_SEMANTICS[query] : undefined) ??
+          (parallelism > 1 ? ARRIVAL_ORDER[query] : undefined);
         const verdict =
           skip !== undefined
             ? `not compared (${skip})`

@@ -26,7 +26,7 @@ import { connect } from 'node:net';
 import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildPeers, type PeerResult, type PeerSystem, peerQueries, runPeer } from '../../peers/index.ts';
+import { buildPeers, type PeerResult, peerQueries, runPeer } from '../../peers/index.ts';
 import { QUERIES } from '../queries.ts';
 import { type EddyRoundResult, type RateProfile, runEddyRound, scheduleOf } from './eddy.ts';
 import { type EventsFile, writeEvents, writeSkewedEvents } from './events.ts';
@@ -46,7 +46,9 @@ import { compare, type Summary, summarize } from './stats.ts';
 
 const PROFILES = ['max', 'constant', 'bursts', 'ramp', 'skew'] as const;
 type ProfileName = (typeof PROFILES)[number];
-const PEERS: readonly PeerSystem[] = ['flink', 'kafka-streams'];
+/** The peers this harness runs (the Flink SQL peer is the fair harness's only). */
+type Peer = Exclude<SystemName, 'eddy'>;
+const PEERS: readonly Peer[] = ['flink', 'kafka-streams'];
 /** A ramp's knee: the first sampling interval whose p99 passes this. */
 const RAMP_KNEE_MS = 100;
 /** Rounds with fewer steady samples than this are summarised by events/elapsed instead. */
@@ -157,7 +159,7 @@ export function parseSettings(args: readonly string[]): Settings | 'help' {
   const str = (k: keyof typeof FLAGS) => values[k] as string | undefined;
   const vs = list(str('vs')) ?? [];
   for (const s of vs)
-    if (!PEERS.includes(s as PeerSystem))
+    if (!PEERS.includes(s as Peer))
       throw new FlagError(
         `--vs: unknown system "${s}"; use flink, kafka-streams or both (--vs flink,kafka-streams)`,
       );
@@ -719,7 +721,7 @@ export async function main(args: string[]): Promise<void> {
     log(`events: skewed copy (Zipf ${s.zipf}) in ${skewed.path}`);
   }
   try {
-    const peers = s.systems.filter((x): x is PeerSystem => x !== 'eddy');
+    const peers = s.systems.filter((x): x is Peer => x !== 'eddy');
     let brokers: string | undefined;
     if (peers.length > 0) {
       const tail: string[] = [];

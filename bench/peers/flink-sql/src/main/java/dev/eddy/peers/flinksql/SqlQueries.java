@@ -1,0 +1,109 @@
+package dev.eddy.peers.flinksql;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The Nexmark queries as nexmark/nexmark's Flink SQL texts (the .sql resources beside this class,
+ * copied from nexmark-flink/src/main/resources/queries; changes to them are marked "eddy:"), and
+ * what the counting sink needs to know about each one's output.
+ */
+public final class SqlQueries {
+  private SqlQueries() {}
+
+  /** The queries implemented here (bench/peers/index.ts lists the same). */
+  public static final List<String> NAMES = List.of("q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9");
+
+  /**
+   * Which output column is an output's event time, and what to add to it (ms), chosen as the
+   * DataStream peer (FlinkQueries) stamps the same query's outputs: the event's time for q0-q2, the
+   * later of the two joined events for q3, the window's end - 1 for q5, q7 and q8. q4's updates
+   * carry no time (its progress lines show none); q9's updates are each caused by a new best bid,
+   * so they carry that bid's time.
+   */
+  static final class OutputTime {
+    final String column;
+    final long offsetMs;
+
+    OutputTime(String column, long offsetMs) {
+      this.column = column;
+      this.offsetMs = offsetMs;
+    }
+  }
+
+  private static final OutputTime NONE = new OutputTime(null, 0);
+
+  private static final Map<String, OutputTime> TIMES =
+      Map.of(
+          "q0", new OutputTime("dateTime", 0),
+          "q1", new OutputTime("dateTime", 0),
+          "q2", new OutputTime("dateTime", 0),
+          "q3", new OutputTime("dateTime", 0),
+          "q4", NONE,
+          "q5", new OutputTime("endtime", -1),
+          "q7", new OutputTime("window_end", -1),
+          // stime is the window's start: its end - 1 is start + 10 s - 1.
+          "q8", new OutputTime("stime", 9_999),
+          "q9", new OutputTime("bid_dateTime", 0));
+
+  /**
+   * nexmark's views (person, auction, bid) over {@code table}, as its QueryRunner substitutes
+   * ${NEXMARK_TABLE}.
+   */
+  static List<String> views(String table) throws IOException {
+    return statements(resource("ddl_views.sql").replace("${NEXMARK_TABLE}", table));
+  }
+
+  /**
+   * The statements of {@code query} (CREATE TABLE for its sink, then its INSERT), with the sink's
+   * 'blackhole' connector replaced with the counting one. {@code rowsOut}: also write every row
+   * the sink receives to this file (for checks), or null.
+   */
+  static List<String> query(String query, String rowsOut) throws IOException {
+    OutputTime time = TIMES.get(query);
+    if (time == null) throw new IllegalArgumentException("no SQL text for " + query);
+    StringBuilder options = new StringBuilder("'connector' = '" + CountingSinkFactory.IDENTIFIER + "'");
+    if (time.column != null) {
+      options.append(",\n  'event-time.column' = '").append(time.column).append('\'');
+      options.append(",\n  'event-time.offset-ms' = '").append(time.offsetMs).append('\'');
+    }
+    if (rowsOut != null) options.append(",\n  'rows-out' = '").append(rowsOut.replace("'", "''")).append('\'');
+    String text = resource(query + ".sql");
+    String blackhole = "'connector' = 'blackhole'";
+    if (!text.contains(blackhole)) throw new IllegalStateException(query + ".sql has no blackhole sink");
+    return statements(text.replace(blackhole, options.toString()));
+  }
+
+  private static String resource(String name) throws IOException {
+    try (InputStream in = SqlQueries.class.getResourceAsStream("queries/" + name)) {
+      if (in == null) throw new IOException("missing resource queries/" + name);
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+
+  /**
+   * Splits a script into statements at the semicolons that end a line, dropping whole-line
+   * comments (the texts have no semicolon inside a string or a comment).
+   */
+  static List<String> statements(String script) {
+    List<String> out = new ArrayList<>();
+    StringBuilder current = new StringBuilder();
+    for (String line : script.split("\n", -1)) {
+      if (line.strip().startsWith("--")) continue;
+      String trimmed = line.stripTrailing();
+      if (trimmed.endsWith(";")) {
+        current.append(trimmed, 0, trimmed.length() - 1);
+        if (!current.toString().isBlank()) out.add(current.toString().strip());
+        current.setLength(0);
+      } else {
+        current.append(line).append('\n');
+      }
+    }
+    if (!current.toString().isBlank()) out.add(current.toString().strip());
+    return out;
+  }
+}

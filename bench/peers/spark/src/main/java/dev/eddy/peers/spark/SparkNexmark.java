@@ -1,0 +1,205 @@
+package dev.eddy.peers.spark;
+
+import dev.eddy.peers.common.Args;
+import dev.eddy.peers.common.Measure;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.ForeachWriter;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.streaming.StreamingQuery;
+import org.apache.spark.sql.streaming.StreamingQueryProgress;
+import org.apache.spark.sql.streaming.Trigger;
+
+/**
+ * One Nexmark query on Apache Spark Structured Streaming, {@code local[P]} in this JVM:
+ *
+ * <pre>
+ * java ... dev.eddy.peers.spark.SparkNexmark --query q5 --events-file /tmp/e.jsonl --events 1000000
+ *     [--parallelism 2] [--progress-ms 100] [--max-rows-per-batch 100000] [--state-store hdfs|rocksdb]
+ *     [--rate R] [--trigger-ms 0] [--checkpoint-dir DIR] [--describe true]
+ * </pre>
+ *
+ * <p>The events file is read by {@link EventsSource}, a DataSource V2 micro-batch source: each
+ * batch takes the next {@code --max-rows-per-batch} lines (default 100,000), split into {@code P}
+ * tasks. Stateful queries get one END row after the last line, which moves the watermark past
+ * every window; the query runs until Spark has nothing left to do (no data and no further
+ * watermark-driven batch: {@code processAllAvailable}), so every window is emitted, as in Flink
+ * at the end of its input. A {@code foreach} sink counts the output rows.
+ *
+ * <p>Elapsed time runs from the first task of the first batch starting to read until the last
+ * batch is committed: it excludes JVM and Spark start and the query's first planning (reported as
+ * {@code startupMs}). Prints one JSON result line on stdout; logs go to stderr (log4j2.properties).
+ * With {@code --rate R} line {@code i} arrives at {@code t0 + i / R} and a batch takes the lines
+ * that have arrived; latency then comes from the progress lines only (the result line's {@code
+ * latencyMs} is null: outputs carry no creation stamps).
+ */
+public final class SparkNexmark {
+  private SparkNexmark() {}
+
+  private static final String HDFS = "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider";
+  private static final String ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider";
+
+  public static void main(String[] argv) throws Exception {
+    long t0 = System.nanoTime();
+    if (argv.length == 1 && argv[0].equals("--list")) {
+      System.out.println(String.join(",", SparkQueries.NAMES));
+      return;
+    }
+    Args args;
+    try {
+      args = Args.parse(argv, SparkQueries.NAMES);
+    } catch (IllegalArgumentException e) {
+      System.err.println("spark: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    Measure.progressEvery(Long.parseLong(args.get("progress-ms", "0")));
+    long maxRows = Long.parseLong(args.get("max-rows-per-batch", "100000"));
+    String store = args.get("state-store", "hdfs");
+    long triggerMs = Long.parseLong(args.get("trigger-ms", "0"));
+    Path scratch = scratchDir(args.get("checkpoint-dir", null));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteQuietly(scratch), "delete-checkpoints"));
+
+    SparkSession spark = session(args, store, scratch);
+    Dataset<Row> out =
+        SparkQueries.build(
+            args.query,
+            new SparkQueries.Input(
+                spark, args.eventsFile.toString(), args.events, args.parallelism, maxRows, args.rate));
+    int outTime = out.schema().fieldIndex(SparkQueries.OUT_TIME);
+    StreamingQuery query =
+        out.writeStream()
+            .queryName("nexmark-" + args.query)
+            .outputMode("append")
+            .trigger(Trigger.ProcessingTime(triggerMs, TimeUnit.MILLISECONDS))
+            .option("checkpointLocation", scratch.resolve("checkpoint").toString())
+            .foreach(new CountingWriter(outTime))
+            .start();
+    // processAllAvailable returns once a trigger finds neither new data nor a watermark-driven
+    // batch to run; in rate mode that also happens between arrivals, so it runs until the source
+    // has offered its last offset, and once more for the batches after that.
+    do {
+      query.processAllAvailable();
+    } while (!EventsSource.EventsStream.allOffered());
+    query.processAllAvailable();
+    long end = System.nanoTime();
+    long batches = query.lastProgress() == null ? 0 : query.lastProgress().batchId() + 1;
+    if (Boolean.parseBoolean(args.get("describe", "false"))) {
+      // The last batches' progress (rows per operator, rows dropped by the watermark, durations).
+      for (StreamingQueryProgress p : query.recentProgress()) System.err.println(p.json());
+    }
+    query.stop();
+
+    long read = EventsReader.LINES.sum();
+    if (read != args.events) {
+      System.err.println("spark: the events file has " + read + " events; --events asked for " + args.events);
+      System.exit(1);
+    }
+    Map<String, Object> extra = new LinkedHashMap<>();
+    extra.put("parallelism", args.parallelism);
+    extra.put("startupMs", Math.round((Measure.startNanos() - t0) / 1e6));
+    extra.put("batches", batches);
+    extra.put("maxRowsPerBatch", maxRows);
+    extra.put("stateStore", store);
+    if (args.rate > 0) extra.put("rate", args.rate);
+    extra.put("sparkVersion", spark.version());
+    System.out.println(
+        Measure.result("spark", args.query, args.events, Measure.OUTPUTS.sum(), end, false, extra));
+    System.out.flush();
+    System.exit(0);
+  }
+
+  /**
+   * The session: {@code local[P]}, shuffle (and so state store) partitions = P, no UI, Kryo for
+   * what Spark serializes as objects, scratch space and checkpoints in memory when /dev/shm exists.
+   */
+  static SparkSession session(Args args, String store, Path scratch) {
+    String provider;
+    switch (store) {
+      case "hdfs":
+        provider = HDFS;
+        break;
+      case "rocksdb":
+        provider = ROCKSDB;
+        break;
+      default:
+        throw new IllegalArgumentException("--state-store must be hdfs or rocksdb; received " + store);
+    }
+    int p = args.parallelism;
+    return SparkSession.builder()
+        .master("local[" + p + "]")
+        .appName("nexmark-" + args.query)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.streaming.ui.enabled", "false")
+        // Every micro-batch is a job and an SQL execution; keep few of them for the status store.
+        .config("spark.ui.retainedJobs", "50")
+        .config("spark.ui.retainedStages", "50")
+        .config("spark.ui.retainedTasks", "1000")
+        .config("spark.sql.ui.retainedExecutions", "20")
+        .config("spark.sql.streaming.numRecentProgressUpdates", "10")
+        .config("spark.default.parallelism", String.valueOf(p))
+        .config("spark.sql.shuffle.partitions", String.valueOf(p))
+        .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
+        .config("spark.local.dir", scratch.resolve("local").toString())
+        .config("spark.sql.streaming.stateStore.providerClass", provider)
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
+        .config("spark.sql.streaming.minBatchesToRetain", "10")
+        // Local files without .crc checksum files beside every offset, commit and state file.
+        .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
+        .config("spark.hadoop.fs.AbstractFileSystem.file.impl", "org.apache.hadoop.fs.local.RawLocalFs")
+        .getOrCreate();
+  }
+
+  /** The directory for checkpoints and Spark's scratch files: in /dev/shm (memory) when it exists. */
+  private static Path scratchDir(String given) throws IOException {
+    if (given != null) {
+      Path p = Path.of(given);
+      Files.createDirectories(p);
+      return Files.createTempDirectory(p, "spark-nexmark-");
+    }
+    Path shm = Path.of("/dev/shm");
+    if (Files.isDirectory(shm) && Files.isWritable(shm)) return Files.createTempDirectory(shm, "spark-nexmark-");
+    return Files.createTempDirectory("spark-nexmark-");
+  }
+
+  private static void deleteQuietly(Path dir) {
+    try (Stream<Path> s = Files.walk(dir)) {
+      s.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+    } catch (IOException | RuntimeException e) {
+      // best effort at exit
+    }
+  }
+
+  /** Counts the output rows and reports the newest output event time; discards the rows. */
+  static final class CountingWriter extends ForeachWriter<Row> {
+    private static final long serialVersionUID = 1L;
+    private final int outTime;
+
+    CountingWriter(int outTime) {
+      this.outTime = outTime;
+    }
+
+    @Override
+    public boolean open(long partitionId, long epochId) {
+      return true;
+    }
+
+    @Override
+    public void process(Row row) {
+      Measure.OUTPUTS.increment();
+      Measure.outputAt(row.getLong(outTime));
+    }
+
+    @Override
+    public void close(Throwable error) {}
+  }
+}

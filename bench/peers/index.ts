@@ -143,6 +143,9 @@ function builtAt(system: PeerSystem): number {
 
 const STAMP = '.peers-built';
 
+/** The modules a module's jar depends on, besides `common` (Flink SQL reads with the DataStream peer's source). */
+const DEPENDS_ON: Partial<Record<PeerSystem, readonly PeerSystem[]>> = { 'flink-sql': ['flink'] };
+
 function sourcesAt(system: PeerSystem): number {
   return Math.max(
     newest(join(PEERS_DIR, 'pom.xml')),
@@ -150,6 +153,7 @@ function sourcesAt(system: PeerSystem): number {
     newest(join(PEERS_DIR, 'common', 'src')),
     newest(join(moduleDir(system), 'pom.xml')),
     newest(join(moduleDir(system), 'src')),
+    ...(DEPENDS_ON[system] ?? []).map(sourcesAt),
   );
 }
 

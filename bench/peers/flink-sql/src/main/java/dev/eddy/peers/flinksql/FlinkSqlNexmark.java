@@ -4,29 +4,21 @@ import dev.eddy.peers.common.Args;
 import dev.eddy.peers.common.Auction;
 import dev.eddy.peers.common.Bid;
 import dev.eddy.peers.common.Event;
-import dev.eddy.peers.common.EventParser;
-import dev.eddy.peers.common.LineReader;
 import dev.eddy.peers.common.Measure;
-import dev.eddy.peers.common.Pacer;
 import dev.eddy.peers.common.Person;
+import dev.eddy.peers.flink.FlinkNexmark;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.apache.flink.api.common.state.ListState;
-import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.StateBackendOptions;
-import org.apache.flink.runtime.state.FunctionInitializationContext;
-import org.apache.flink.runtime.state.FunctionSnapshotContext;
-import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.flink.streaming.api.functions.source.legacy.RichParallelSourceFunction;
 import org.apache.flink.table.api.EnvironmentSettings;
 import org.apache.flink.table.api.Schema;
 import org.apache.flink.table.api.TableConfig;
@@ -58,9 +50,9 @@ import org.apache.flink.table.types.logical.VarCharType;
  * </pre>
  *
  * <p>The input is read as the DataStream peer (flink/'s FlinkNexmark) reads it: subtask {@code i} of
- * the source reads every {@code P}-th line of the file from line {@code i} with the same LineReader
- * and EventParser, and counts it in {@link Measure#EVENTS_IN}. Each event becomes a row of
- * nexmark's table ({@code event_type}, {@code person}, {@code auction}, {@code bid}, and the rowtime
+ * the source (the DataStream peer's {@link FlinkNexmark.FileSource}) reads every {@code P}-th
+ * line of the file from line {@code i} with the same LineReader and EventParser, and counts it in
+ * {@link Measure#EVENTS_IN}. Each event becomes a row of nexmark's table ({@code event_type}, {@code person}, {@code auction}, {@code bid}, and the rowtime
  * {@code dateTime}), nexmark's views {@code person}, {@code auction} and {@code bid} are defined on
  * it, and the query's INSERT runs into a counting sink (CountingSinkFactory) instead of nexmark's
  * blackhole. Settings as nexmark's Flink configuration (conf/config.yaml): mini-batch on (2 s,
@@ -141,7 +133,10 @@ public final class FlinkSqlNexmark {
 
     DataStream<RowData> events =
         env.addSource(
-            new RowSource(args.eventsFile.toString(), args.events, args.rate, checkpointing),
+            // The DataStream peer's source (same reader, parser, start barrier, pacing, counting and
+            // checkpointed position), emitting each event as a row of nexmark's table.
+            new FlinkNexmark.FileSource<RowData>(
+                args.eventsFile.toString(), args.events, args.rate, checkpointing, FlinkSqlNexmark::toRow),
             "events",
             InternalTypeInfo.of(EVENT_TYPE));
     // nexmark's DDL (ddl_gen.sql, ddl_kafka.sql): dateTime is the event's own time, computed from
@@ -280,85 +275,5 @@ public final class FlinkSqlNexmark {
         StringData.fromString(b.url),
         TimestampData.fromEpochMillis(b.dateTime),
         StringData.fromString(b.extra));
-  }
-
-  /**
-   * Reads and parses this subtask's share of the events file as FlinkNexmark's FileSource does
-   * (same reader, parser, start barrier, pacing and counting), and emits each event as a row. With
-   * checkpoints its state is the index of the next line to read, and it emits under the checkpoint
-   * lock.
-   */
-  static final class RowSource extends RichParallelSourceFunction<RowData> implements CheckpointedFunction {
-    private static final long serialVersionUID = 1L;
-    /** How many subtasks are ready to read (one JVM: the MiniCluster runs them all here). */
-    private static final int[] READY = new int[1];
-
-    private final String path;
-    private final long limit;
-    private final double rate;
-    private final boolean checkpointing;
-    private volatile boolean running = true;
-    private transient ListState<Long> positionState;
-    /** The index of the next line of the file this subtask has not emitted (restored, then kept). */
-    private long next;
-
-    RowSource(String path, long limit, double rate, boolean checkpointing) {
-      this.path = path;
-      this.limit = limit;
-      this.rate = rate;
-      this.checkpointing = checkpointing;
-    }
-
-    @Override
-    public void initializeState(FunctionInitializationContext context) throws Exception {
-      positionState =
-          context.getOperatorStateStore().getListState(new ListStateDescriptor<>("next-line", Long.class));
-      for (Long v : positionState.get()) next = Math.max(next, v);
-    }
-
-    @Override
-    public void snapshotState(FunctionSnapshotContext context) throws Exception {
-      positionState.update(List.of(next));
-    }
-
-    @Override
-    public void run(SourceContext<RowData> ctx) throws Exception {
-      int part = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
-      int parts = getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks();
-      Pacer pacer = rate > 0 ? new Pacer(rate) : null;
-      EventParser parser = new EventParser();
-      // Subtasks are deployed one after another; start reading together so that the shared
-      // schedule (rate mode) and the timed section begin when all of them run.
-      synchronized (READY) {
-        READY[0]++;
-        READY.notifyAll();
-        long deadline = System.nanoTime() + 60_000_000_000L;
-        while (READY[0] < parts && running && System.nanoTime() < deadline) READY.wait(100);
-      }
-      Measure.markStart();
-      try (LineReader r = new LineReader(Path.of(path), limit, part, parts)) {
-        while (running && r.next()) {
-          if (r.index < next) continue; // before the restored position (same parallelism)
-          Event e = parser.parse(r.line, r.off, r.len);
-          if (pacer != null) Pacer.waitUntil(pacer.due(r.index));
-          // Counted when it enters the pipeline (its arrival, for the fair method's latency).
-          Measure.EVENTS_IN.increment();
-          RowData row = toRow(e);
-          if (checkpointing) {
-            synchronized (ctx.getCheckpointLock()) {
-              ctx.collect(row);
-              next = r.index + 1;
-            }
-          } else {
-            ctx.collect(row);
-          }
-        }
-      }
-    }
-
-    @Override
-    public void cancel() {
-      running = false;
-    }
   }
 }

@@ -13,6 +13,7 @@ import java.util.Map;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
@@ -94,8 +95,11 @@ public final class FlinkNexmark {
     StreamExecutionEnvironment env =
         StreamExecutionEnvironment.createLocalEnvironment(args.parallelism, conf);
     DataStream<Event> events =
-        env.addSource(new FileSource(args.eventsFile.toString(), args.events, args.rate, checkpointing))
-            .name("events")
+        env.addSource(
+                new FileSource<Event>(
+                    args.eventsFile.toString(), args.events, args.rate, checkpointing, e -> e),
+                "events",
+                TypeInformation.of(Event.class))
             .assignTimestampsAndWatermarks(
                 WatermarkStrategy.<Event>forMonotonousTimestamps()
                     .withTimestampAssigner((e, previous) -> e.time()))
@@ -127,9 +131,10 @@ public final class FlinkNexmark {
   /**
    * Reads and parses this subtask's share of the events file, paced in rate mode. With
    * checkpoints its state is the index of the next line to read, and it emits under the
-   * checkpoint lock (as a legacy source must for its position to match what it emitted).
+   * checkpoint lock (as a legacy source must for its position to match what it emitted). Each
+   * event is emitted as {@code convert} turns it: itself here, a table row in the Flink SQL peer.
    */
-  static final class FileSource extends RichParallelSourceFunction<Event>
+  public static final class FileSource<T> extends RichParallelSourceFunction<T>
       implements CheckpointedFunction {
     private static final long serialVersionUID = 1L;
     /** How many subtasks are ready to read (one JVM: the MiniCluster runs them all here). */
@@ -139,16 +144,18 @@ public final class FlinkNexmark {
     private final long limit;
     private final double rate;
     private final boolean checkpointing;
+    private final EventTo<T> convert;
     private volatile boolean running = true;
     private transient ListState<Long> positionState;
     /** The index of the next line of the file this subtask has not emitted (restored, then kept). */
     private long next;
 
-    FileSource(String path, long limit, double rate, boolean checkpointing) {
+    public FileSource(String path, long limit, double rate, boolean checkpointing, EventTo<T> convert) {
       this.path = path;
       this.limit = limit;
       this.rate = rate;
       this.checkpointing = checkpointing;
+      this.convert = convert;
     }
 
     @Override
@@ -164,7 +171,7 @@ public final class FlinkNexmark {
     }
 
     @Override
-    public void run(SourceContext<Event> ctx) throws Exception {
+    public void run(SourceContext<T> ctx) throws Exception {
       int part = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
       int parts = getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks();
       Pacer pacer = rate > 0 ? new Pacer(rate) : null;
@@ -189,13 +196,14 @@ public final class FlinkNexmark {
           }
           // Counted when it enters the pipeline (its arrival, for the fair method's latency).
           Measure.EVENTS_IN.increment();
+          T out = convert.apply(e);
           if (checkpointing) {
             synchronized (ctx.getCheckpointLock()) {
-              ctx.collect(e);
+              ctx.collect(out);
               next = r.index + 1;
             }
           } else {
-            ctx.collect(e);
+            ctx.collect(out);
           }
         }
       }
@@ -205,6 +213,12 @@ public final class FlinkNexmark {
     public void cancel() {
       running = false;
     }
+  }
+
+  /** What a {@link FileSource} emits for each parsed event. */
+  @FunctionalInterface
+  public interface EventTo<T> extends java.io.Serializable {
+    T apply(Event e);
   }
 
   /** Counts outputs (and their latency in rate mode); discards them. */

@@ -9,12 +9,16 @@
  *   to `JSON.parse`, counted: no safety checks, no batches.
  * - **decoder**: eddy's `decodeJson` over each line's bytes, without the
  *   pipeline — to tell the decoder's cost from the engine's.
+ * - **typed** and **selective**: the measured alternative, a decoder compiled
+ *   from the bid's JSON Schema (`typed-json.ts`), declaring all seven fields
+ *   or only the three a price query reads (the others checked and skipped),
+ *   over each line's bytes like `decoder`.
  *
  * Each side reads the file from the page cache (it is read once before the
  * rounds) in its own child process; the sides alternate for three rounds and
  * each side's median is reported. One JSON line:
- * {"bench":"decode","lines":N,"bytes":B,"pipelineLinesPerSec":…,"bareLinesPerSec":…,"decoderLinesPerSec":…,"ratio":…,"decoderRatio":…}
- * `ratio` = pipeline ÷ bare (target ≥ 0.8); `decoderRatio` = decoder ÷ bare.
+ * {"bench":"decode","lines":N,"bytes":B,"pipelineLinesPerSec":…,"bareLinesPerSec":…,"decoderLinesPerSec":…,"typedLinesPerSec":…,"selectiveLinesPerSec":…,"ratio":…,"decoderRatio":…,"typedRatio":…,"selectiveRatio":…}
+ * `ratio` = pipeline ÷ bare (target ≥ 0.8); the other ratios are that side ÷ bare.
  * Flags: --lines N (default 1,000,000).
  */
 import { execFileSync } from 'node:child_process';
@@ -26,8 +30,25 @@ import { decodeJson } from '../src/codec/json.ts';
 import { jsonLinesSource } from '../src/connectors/file/index.ts';
 import { Pipeline } from '../src/index.ts';
 import { bid } from './bids.ts';
+import { compileJsonDecoder, type JsonShape } from './typed-json.ts';
 
-type Side = 'pipeline' | 'bare' | 'decoder';
+type Side = 'pipeline' | 'bare' | 'decoder' | 'typed' | 'selective';
+const SIDES: readonly Side[] = ['bare', 'decoder', 'typed', 'selective', 'pipeline'];
+
+const INT = { type: 'integer' } as const;
+const STR = { type: 'string' } as const;
+/** The bid of `bids.ts`, every field declared. */
+const BID: JsonShape = {
+  type: 'object',
+  properties: { auction: INT, bidder: INT, price: INT, channel: STR, url: STR, dateTime: INT, extra: STR },
+  required: ['auction', 'bidder', 'price', 'channel', 'url', 'dateTime', 'extra'],
+};
+/** What a price query reads of it. */
+const BID_PRICE: JsonShape = {
+  type: 'object',
+  properties: { auction: INT, price: INT, dateTime: INT },
+  required: ['auction', 'price', 'dateTime'],
+};
 
 function writeInput(path: string, lines: number): number {
   const parts: string[] = [];
@@ -56,6 +77,12 @@ async function runSide(side: Side, path: string): Promise<{ secs: number; count:
     );
     await p.run({ parallelism: 1 });
   } else {
+    const decode =
+      side === 'typed'
+        ? compileJsonDecoder(BID)
+        : side === 'selective'
+          ? compileJsonDecoder(BID_PRICE)
+          : decodeJson;
     const bytes = readFileSync(path);
     let start = 0;
     for (;;) {
@@ -65,7 +92,7 @@ async function runSide(side: Side, path: string): Promise<{ secs: number; count:
         const v = JSON.parse(bytes.toString('utf8', start, end)) as { price: number };
         if (v.price >= 0) count++;
       } else {
-        const d = decodeJson(bytes.subarray(start, end));
+        const d = decode(bytes.subarray(start, end));
         if (d.ok) count++;
       }
       start = end + 1;
@@ -95,15 +122,15 @@ export async function main(args: string[]): Promise<void> {
     process.stderr.write(
       `decode: ${lines.toLocaleString('en-US')} lines, ${(bytes / 1e6).toFixed(1)} MB, 3 alternating rounds\n`,
     );
-    const secs: Record<Side, number[]> = { pipeline: [], bare: [], decoder: [] };
+    const secs: Record<Side, number[]> = { pipeline: [], bare: [], decoder: [], typed: [], selective: [] };
     for (let round = 1; round <= 3; round++) {
-      for (const side of ['bare', 'decoder', 'pipeline'] as const) {
+      for (const side of SIDES) {
         const r = child(side, path);
         if (r.count !== lines) throw new Error(`${side} counted ${r.count} of ${lines} lines`);
         secs[side].push(r.secs);
       }
       process.stderr.write(
-        `  round ${round}: bare ${(lines / secs.bare.at(-1)! / 1e6).toFixed(2)} M/s, decoder ${(lines / secs.decoder.at(-1)! / 1e6).toFixed(2)} M/s, pipeline ${(lines / secs.pipeline.at(-1)! / 1e6).toFixed(2)} M/s\n`,
+        `  round ${round}: ${SIDES.map((s) => `${s} ${(lines / secs[s].at(-1)! / 1e6).toFixed(2)} M/s`).join(', ')}\n`,
       );
     }
     const rate = (side: Side) => lines / median(secs[side]);
@@ -115,8 +142,12 @@ export async function main(args: string[]): Promise<void> {
         pipelineLinesPerSec: Math.round(rate('pipeline')),
         bareLinesPerSec: Math.round(rate('bare')),
         decoderLinesPerSec: Math.round(rate('decoder')),
+        typedLinesPerSec: Math.round(rate('typed')),
+        selectiveLinesPerSec: Math.round(rate('selective')),
         ratio: Number((rate('pipeline') / rate('bare')).toFixed(3)),
         decoderRatio: Number((rate('decoder') / rate('bare')).toFixed(3)),
+        typedRatio: Number((rate('typed') / rate('bare')).toFixed(3)),
+        selectiveRatio: Number((rate('selective') / rate('bare')).toFixed(3)),
       }),
     );
   } finally {

@@ -175,6 +175,26 @@ export function decodeJson(
     }
   }
 
+  // Parsed first, then the value is walked for depth and keys: a walk visits values, where a scan of
+  // the text visits characters, and costs a third of decoding less (issue 15, bench decode). V8's
+  // JSON.parse is iterative and the text is bounded by maxBytes, so parsing before the depth is known
+  // is safe. A failed parse, or a limit set too deep to walk by recursion, takes the scan.
+  if (maxDepth > MAX_WALK_DEPTH) return scanThenParse(text, maxDepth);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return scanThenParse(text, maxDepth);
+  }
+  if (typeof value === 'object' && value !== null && walk(value, 1, maxDepth) !== WALK_CLEAN) {
+    // The reasons, and too-deep before forbidden-key, as the scan gives them.
+    return scanThenParse(text, maxDepth);
+  }
+  return { ok: true, value };
+}
+
+/** Checks `text` by a scan before parsing it: what the fast path hands over, and what gives reasons. */
+function scanThenParse(text: string, maxDepth: number): DecodeResult<unknown> {
   const verdict = scan(text, maxDepth);
   if (verdict === SCAN_TOO_DEEP) {
     return fail('too-deep', `nesting depth ${maxNesting(text)} exceeds maxDepth ${maxDepth}`);
@@ -192,6 +212,35 @@ export function decodeJson(
     if (found !== undefined) return fail('forbidden-key', found);
   }
   return { ok: true, value };
+}
+
+/** Above this maxDepth the walk (recursive) is not used: the scan bounds depth before parsing. */
+const MAX_WALK_DEPTH = 512;
+const WALK_CLEAN = 0;
+const WALK_REFUSED = 1;
+
+/**
+ * Whether a parsed value stays within `maxDepth` and has no forbidden key (own keys, as JSON.parse
+ * makes them, so escapes cannot hide one). Stops at the first excess, so its recursion is bounded by
+ * `maxDepth`.
+ */
+function walk(v: object, depth: number, maxDepth: number): number {
+  if (depth > maxDepth) return WALK_REFUSED;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const c: unknown = v[i];
+      if (typeof c === 'object' && c !== null && walk(c, depth + 1, maxDepth) !== WALK_CLEAN)
+        return WALK_REFUSED;
+    }
+    return WALK_CLEAN;
+  }
+  for (const k in v) {
+    if (k === '__proto__' || k === 'constructor' || k === 'prototype') return WALK_REFUSED;
+    const c: unknown = (v as Record<string, unknown>)[k];
+    if (typeof c === 'object' && c !== null && walk(c, depth + 1, maxDepth) !== WALK_CLEAN)
+      return WALK_REFUSED;
+  }
+  return WALK_CLEAN;
 }
 
 function fail(code: DecodeFailure, reason: string): DecodeResult<never> {

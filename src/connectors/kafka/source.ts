@@ -33,6 +33,7 @@ import type { Source, SourceBatch, SourceReader } from '../../core/connector.ts'
 import { configError, EddyError } from '../../errors/index.ts';
 import { committedReads } from './aborted.ts';
 import { brokersOf } from './brokers.ts';
+import { closeConsumer } from './close.ts';
 import { checkDeadLetterTopic, DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
 import { FETCH_LIMITS } from './fetch.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
@@ -461,7 +462,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           await committing;
           await commit();
           await stream.close().catch(() => {});
-          await consumer.close(true).catch(() => {});
+          await closeConsumer(consumer);
           await deadLetterTopic?.close().catch(() => {});
         },
       };

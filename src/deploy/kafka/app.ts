@@ -60,6 +60,7 @@ import {
 import { loadAwareAssignor, plannedMovesTo, wouldAssign } from '../../connectors/kafka/assignor.ts';
 import { brokersOf } from '../../connectors/kafka/brokers.ts';
 import { ChangelogStore, PART_BYTES, readChangelog } from '../../connectors/kafka/changelog.ts';
+import { closeConsumer } from '../../connectors/kafka/close.ts';
 import { checkDeadLetterTopic } from '../../connectors/kafka/dead-letters.ts';
 import { errorText, hasKafkaError, isTransientKafkaError } from '../../connectors/kafka/errors.ts';
 import { FETCH_LIMITS } from '../../connectors/kafka/fetch.ts';
@@ -530,7 +531,7 @@ export class KafkaApp {
         clearTimeout(t);
       }
       await this.#stream?.close().catch(() => {});
-      await this.#consumer?.close(true).catch(() => {});
+      if (this.#consumer !== undefined) await closeConsumer(this.#consumer);
     }
   }
 
@@ -1100,7 +1101,7 @@ export class KafkaApp {
       await sleep(delay);
       // The old member leaves first (if the broker still counts it): else the group waits for its
       // session to expire before the new one's join completes.
-      await this.#consumer!.close(true).catch(() => {});
+      await closeConsumer(this.#consumer!);
       this.#newConsumer();
       try {
         await this.#openStream(topics);

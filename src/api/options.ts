@@ -15,13 +15,16 @@
  * ("batchSize must be an integer >= 1; received 0; …").
  */
 
-import type { OptionsSchema } from '../connectors/options.ts';
+import { type OptionsSchema, resolveOptions } from '../connectors/options.ts';
 import { DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS } from '../core/batch.ts';
-import { MAX_TIMER_MS } from '../core/clock.ts';
+import { type Clock, MAX_TIMER_MS } from '../core/clock.ts';
 import { DEFAULT_MAX_PARALLELISM } from '../core/key-groups.ts';
 import { configError } from '../errors/index.ts';
 import type { ErrorPolicy } from '../operators/operator.ts';
 import type { PreAggregate } from '../plan/physical.ts';
+import type { CheckpointInfo } from '../runtime/checkpoints.ts';
+import type { RestartOptions } from '../runtime/restart.ts';
+import type { RebalanceInfo } from '../runtime/threads/rebalancer.ts';
 
 export interface PipelineOptions {
   /** A name for logs and metrics. */
@@ -71,6 +74,74 @@ export interface CheckpointOptions {
   readonly intervalMs?: number;
   /** How many complete checkpoints to keep. Default 3. */
   readonly retain?: number;
+}
+
+export interface RunOptions {
+  /** Processing time (default: the system clock). */
+  readonly clock?: Clock;
+  /**
+   * How many subtasks run the pipeline (default 1, or the EDDY_PARALLELISM
+   * environment variable). Keyed state is split by key group and keyed records
+   * go to their group's subtask; sinks run in subtask 0.
+   */
+  readonly parallelism?: number;
+  /** Aborting stops the sources; the run then drains and finishes. */
+  readonly signal?: AbortSignal;
+  /**
+   * Take checkpoints. Sinks with two-phase commit (the JSON Lines file sink)
+   * then make output visible only when a checkpoint completes: exactly-once.
+   */
+  readonly checkpoints?: CheckpointOptions;
+  /**
+   * Resume from `'latest'` (the newest complete checkpoint in
+   * `checkpoints.dir`; a fresh start when there is none) or from the
+   * checkpoint or savepoint directory given. Without it a run starts fresh
+   * and removes older checkpoints from `checkpoints.dir`.
+   */
+  readonly resumeFrom?: 'latest' | (string & {});
+  /** Called after each checkpoint or savepoint, with its figures (or its error). */
+  readonly onCheckpoint?: (info: CheckpointInfo) => void;
+  /**
+   * Keyed steps follow their heaviest keys: `metrics().steps[id].hotKeys`,
+   * from a sampled sketch (issue 18). Off by default (a few percent of a
+   * keyed step's time when on); `eddy run` turns it on with --metrics-port or --ui.
+   */
+  readonly hotKeys?: boolean;
+  /**
+   * Runs on worker threads (`eddy run --parallelism N --rebalance`): move key
+   * groups between the threads when their keyed work is uneven (issue 18).
+   * Every `intervalMs` (default 30 s) each key group is weighed by the busy
+   * time it cost; when the busiest thread carries more than `1 + threshold`
+   * (default 0.2) times the mean and moving at most `maxMoves` (default 8)
+   * groups clearly evens it, the run stops at a checkpoint and its threads
+   * start again from it with those groups (and their state) moved. Results
+   * are unchanged. Needs `checkpoints`. `true`: the defaults.
+   */
+  readonly rebalance?:
+    | boolean
+    | {
+        readonly intervalMs?: number;
+        readonly threshold?: number;
+        readonly maxMoves?: number;
+        /** Keyed records an interval must have seen to be judged (default 10,000). */
+        readonly minRecords?: number;
+      };
+  /** Called after each rebalance, with the groups moved and the pause. */
+  readonly onRebalance?: (info: RebalanceInfo) => void;
+  /**
+   * What to do when the run fails (a sink or source failing on I/O, a worker
+   * thread dying): restart from the newest complete checkpoint after an
+   * exponential backoff, at most `maxFailures` times within `intervalMs`, then
+   * fail with the last error (Flink's exponential-delay and failure-rate
+   * strategies; see `RestartOptions` for the settings). Errors a restart
+   * would only repeat — configuration, plan, and user functions under
+   * `errorPolicy: 'fail'` — fail at once. Default: restarts with the default
+   * settings when the run takes checkpoints, none without (a restart would
+   * replay the input from the start); `false`: never.
+   */
+  readonly restart?: RestartOptions | false;
+  /** Called before each restart, with the error, which restart it is and the backoff. */
+  readonly onRestart?: (info: { error: unknown; restart: number; delayMs: number }) => void;
 }
 
 const isState = (s: unknown): boolean =>
@@ -159,6 +230,79 @@ export const CHECKPOINT_OPTIONS = {
     example: '3',
   },
 } as const satisfies OptionsSchema<CheckpointOptions>;
+
+/**
+ * `run(options)` and `start(options)`. The options with rules of their own
+ * are checked where they are used, with their own messages: parallelism by
+ * the job (against maxParallelism), checkpoints by CHECKPOINT_OPTIONS,
+ * rebalance by REBALANCE_OPTIONS, restart by `RestartStrategy`.
+ */
+export const RUN_OPTIONS = {
+  clock: {
+    type: 'any',
+    check: (v) => typeof v === 'object' && v !== null && typeof (v as { now?: unknown }).now === 'function',
+    doc: 'processing time: an object with now() (default: the system clock)',
+    example: 'manualClock()',
+  },
+  parallelism: {
+    type: 'any',
+    doc: 'how many subtasks run the pipeline (default 1, or EDDY_PARALLELISM); checked against maxParallelism',
+    example: '2',
+  },
+  signal: {
+    type: 'any',
+    check: (v) => v instanceof AbortSignal,
+    doc: 'aborting it stops the sources; the run then drains and finishes',
+    example: 'controller.signal',
+  },
+  checkpoints: {
+    type: 'any',
+    doc: 'take checkpoints (CHECKPOINT_OPTIONS): exactly-once sinks commit at each',
+    example: '{ dir: ".eddy/checkpoints" }',
+  },
+  resumeFrom: {
+    type: 'string',
+    doc: "resume from 'latest' in checkpoints.dir, or from the checkpoint or savepoint directory given",
+    example: '"latest"',
+  },
+  onCheckpoint: {
+    type: 'function',
+    doc: 'called after each checkpoint or savepoint with its figures',
+    example: '(info) => console.log(info.id)',
+  },
+  hotKeys: {
+    type: 'boolean',
+    default: false,
+    doc: 'keyed steps follow their heaviest keys (metrics().steps[id].hotKeys)',
+    example: 'true',
+  },
+  rebalance: {
+    type: 'any',
+    doc: 'on worker threads: move key groups between threads when their work is uneven (REBALANCE_OPTIONS)',
+    example: 'true',
+  },
+  onRebalance: {
+    type: 'function',
+    doc: 'called after each rebalance with the groups moved and the pause',
+    example: '(info) => console.log(info.moved)',
+  },
+  restart: {
+    type: 'any',
+    check: (v) => v === false || (typeof v === 'object' && v !== null),
+    doc: 'restart from the newest checkpoint after a failure (RestartOptions), or false for never',
+    example: '{ maxFailures: 5 }',
+  },
+  onRestart: {
+    type: 'function',
+    doc: 'called before each restart with the error, the count and the backoff',
+    example: '(info) => console.warn(info.error)',
+  },
+} as const satisfies OptionsSchema<RunOptions>;
+
+/** Checks `run`/`start` options against RUN_OPTIONS: unknown names and wrong types fail at once. */
+export function checkRunOptions(options: RunOptions): void {
+  resolveOptions('run', RUN_OPTIONS, options);
+}
 
 /**
  * Refuses an option name `schema` does not declare, naming it and the

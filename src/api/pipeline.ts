@@ -6,7 +6,6 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointStorage, type LoadedCheckpoint, loadCheckpoint } from '../checkpoint/storage.ts';
-import type { Clock } from '../core/clock.ts';
 import type { Source, SourceOptions } from '../core/connector.ts';
 import type { DeadLetter } from '../core/dead-letter.ts';
 import { type Assignment, contiguousAssignment, type Key } from '../core/key-groups.ts';
@@ -21,22 +20,22 @@ import type { CheckpointInfo } from '../runtime/checkpoints.ts';
 import { Job, type JobOptions } from '../runtime/job.ts';
 import type { PhysicalPlan } from '../runtime/physical.ts';
 import { checkRebalance } from '../runtime/rebalance.ts';
-import { type RestartOptions, RestartStrategy } from '../runtime/restart.ts';
+import { RestartStrategy } from '../runtime/restart.ts';
 import { type Attempt, type SuperviseOptions, supervise } from '../runtime/supervisor.ts';
-import type { RebalanceInfo } from '../runtime/threads/rebalancer.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
 import {
   CHECKPOINT_OPTIONS,
-  type CheckpointOptions,
+  checkRunOptions,
   PIPELINE_OPTIONS,
   type PipelineOptions,
+  type RunOptions,
   refuseUnknown,
 } from './options.ts';
 import { type PlanScope, Stream } from './stream.ts';
 import { checkDuration, orDefault } from './windows.ts';
 
-export type { CheckpointOptions, PipelineOptions } from './options.ts';
+export type { CheckpointOptions, PipelineOptions, RunOptions } from './options.ts';
 
 /**
  * A source's options as `pipeline.source` takes them. `timestamp` says where
@@ -69,74 +68,6 @@ const EVENT_TIME_STEPS: ReadonlySet<PlanNode['kind']> = new Set(['window', 'wind
 type TimeChoice = 'extracted' | 'source' | 'ingestion' | 'none';
 
 /** Settings read once at construction, defaults in one place. */
-
-export interface RunOptions {
-  /** Processing time (default: the system clock). */
-  readonly clock?: Clock;
-  /**
-   * How many subtasks run the pipeline (default 1, or the EDDY_PARALLELISM
-   * environment variable). Keyed state is split by key group and keyed records
-   * go to their group's subtask; sinks run in subtask 0.
-   */
-  readonly parallelism?: number;
-  /** Aborting stops the sources; the run then drains and finishes. */
-  readonly signal?: AbortSignal;
-  /**
-   * Take checkpoints. Sinks with two-phase commit (the JSON Lines file sink)
-   * then make output visible only when a checkpoint completes: exactly-once.
-   */
-  readonly checkpoints?: CheckpointOptions;
-  /**
-   * Resume from `'latest'` (the newest complete checkpoint in
-   * `checkpoints.dir`; a fresh start when there is none) or from the
-   * checkpoint or savepoint directory given. Without it a run starts fresh
-   * and removes older checkpoints from `checkpoints.dir`.
-   */
-  readonly resumeFrom?: 'latest' | (string & {});
-  /** Called after each checkpoint or savepoint, with its figures (or its error). */
-  readonly onCheckpoint?: (info: CheckpointInfo) => void;
-  /**
-   * Keyed steps follow their heaviest keys: `metrics().steps[id].hotKeys`,
-   * from a sampled sketch (issue 18). Off by default (a few percent of a
-   * keyed step's time when on); `eddy run` turns it on with --metrics-port or --ui.
-   */
-  readonly hotKeys?: boolean;
-  /**
-   * Runs on worker threads (`eddy run --parallelism N --rebalance`): move key
-   * groups between the threads when their keyed work is uneven (issue 18).
-   * Every `intervalMs` (default 30 s) each key group is weighed by the busy
-   * time it cost; when the busiest thread carries more than `1 + threshold`
-   * (default 0.2) times the mean and moving at most `maxMoves` (default 8)
-   * groups clearly evens it, the run stops at a checkpoint and its threads
-   * start again from it with those groups (and their state) moved. Results
-   * are unchanged. Needs `checkpoints`. `true`: the defaults.
-   */
-  readonly rebalance?:
-    | boolean
-    | {
-        readonly intervalMs?: number;
-        readonly threshold?: number;
-        readonly maxMoves?: number;
-        /** Keyed records an interval must have seen to be judged (default 10,000). */
-        readonly minRecords?: number;
-      };
-  /** Called after each rebalance, with the groups moved and the pause. */
-  readonly onRebalance?: (info: RebalanceInfo) => void;
-  /**
-   * What to do when the run fails (a sink or source failing on I/O, a worker
-   * thread dying): restart from the newest complete checkpoint after an
-   * exponential backoff, at most `maxFailures` times within `intervalMs`, then
-   * fail with the last error (Flink's exponential-delay and failure-rate
-   * strategies; see `RestartOptions` for the settings). Errors a restart
-   * would only repeat — configuration, plan, and user functions under
-   * `errorPolicy: 'fail'` — fail at once. Default: restarts with the default
-   * settings when the run takes checkpoints, none without (a restart would
-   * replay the input from the start); `false`: never.
-   */
-  readonly restart?: RestartOptions | false;
-  /** Called before each restart, with the error, which restart it is and the backoff. */
-  readonly onRestart?: (info: { error: unknown; restart: number; delayMs: number }) => void;
-}
 
 /** A pipeline that is running. */
 export interface RunningPipeline {
@@ -450,6 +381,7 @@ export class Pipeline {
 
   /** Starts the pipeline and returns at once. */
   async start(options: RunOptions = {}): Promise<RunningPipeline> {
+    checkRunOptions(options);
     const {
       checkpoints: _c,
       resumeFrom: _r,
@@ -525,6 +457,7 @@ export class Pipeline {
     values: Record<string, unknown>,
     options: RunOptions & { readonly parallelism: number },
   ): Promise<RunningPipeline> {
+    checkRunOptions(options);
     this.validate();
     const extra = await prepareCheckpoints(options);
     const { startThreaded } = await import('../runtime/threads/cluster.ts');

@@ -52,6 +52,14 @@ export const RESTART_DEFAULTS: Required<RestartOptions> = {
 };
 
 function checkOptions(o: RestartOptions | undefined): Required<RestartOptions> {
+  // A misspelt name (maxFailure) is an error, not a silent default.
+  for (const name of Object.keys(o ?? {}))
+    if (!Object.hasOwn(RESTART_DEFAULTS, name))
+      throw configError(
+        `restart has no option "${name}"`,
+        name,
+        `use one of ${Object.keys(RESTART_DEFAULTS).join(', ')}`,
+      );
   const r = { ...RESTART_DEFAULTS, ...o };
   const nonNegative = (name: keyof RestartOptions) => {
     const v = r[name];

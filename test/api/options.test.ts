@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CHECKPOINT_OPTIONS, PIPELINE_OPTIONS } from '../../src/api/options.ts';
+import { CHECKPOINT_OPTIONS, PIPELINE_OPTIONS, RUN_OPTIONS } from '../../src/api/options.ts';
 import { arraySource, collectSink, EddyError, Pipeline } from '../../src/index.ts';
 import { checkRebalance, REBALANCE_DEFAULTS, REBALANCE_OPTIONS } from '../../src/runtime/rebalance.ts';
 
@@ -48,6 +48,37 @@ describe('embedded options as schemas', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('run options: RUN_OPTIONS refuses an undeclared name and a wrong type; restart refuses an undeclared setting', async () => {
+    const p = () => {
+      const q = new Pipeline({ name: 'run-opts' });
+      q.source('in', arraySource([1, 2, 3])).sink(collectSink());
+      return q;
+    };
+    // `paralelism: 2` ran at parallelism 1 without a word.
+    await assert.rejects(p().run({ paralelism: 2 } as never), refused('paralelism'));
+    await assert.rejects(p().run({ hotKeys: 'yes' } as never), /run option hotKeys must be true or false/);
+    await assert.rejects(p().run({ onCheckpoint: 1 } as never), /run option onCheckpoint must be a function/);
+    await assert.rejects(p().run({ resumeFrom: '' }), /run option resumeFrom must be a non-empty string/);
+    await assert.rejects(p().run({ signal: {} } as never), /run option signal is not valid/);
+    await assert.rejects(p().run({ restart: { maxFailure: 3 } } as never), refused('maxFailure'));
+    // Every declared option is a RunOptions name and the other way round (the type checks one way).
+    assert.deepEqual(Object.keys(RUN_OPTIONS).sort(), [
+      'checkpoints',
+      'clock',
+      'hotKeys',
+      'onCheckpoint',
+      'onRebalance',
+      'onRestart',
+      'parallelism',
+      'rebalance',
+      'restart',
+      'resumeFrom',
+      'signal',
+    ]);
+    const metrics = await p().run({ hotKeys: false, signal: new AbortController().signal });
+    assert.equal(metrics.steps['in']?.recordsOut, 3);
   });
 
   it('rebalance settings: defaults from REBALANCE_OPTIONS, an undeclared one refused', () => {

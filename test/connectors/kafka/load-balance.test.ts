@@ -86,8 +86,18 @@ function group(count: number, n: number, owners: readonly number[]): { ids: stri
 const loadOf = (ps: readonly number[], w: readonly number[]) =>
   ps.reduce((a, p) => a + Math.max(1, w[p]!), 0);
 
-/** Balanced within the threshold, or no single move from the busiest to the idlest clearly helps. */
-function settledBalance(ids: readonly string[], owned: Owned, w: readonly number[], seed: string): void {
+/**
+ * Balanced within the threshold, or no single move from the busiest to the
+ * idlest clearly helps, among partitions that have not moved (one that moved
+ * stays where it went for a while: `MOVE_COOLDOWN_MS`).
+ */
+function settledBalance(
+  ids: readonly string[],
+  owned: Owned,
+  w: readonly number[],
+  seed: string,
+  moved: ReadonlySet<number> = new Set(),
+): void {
   const loads = ids.map((id) => loadOf(owned[id]!, w));
   const mean = loads.reduce((a, b) => a + b, 0) / ids.length;
   const high = Math.max(...loads);
@@ -95,6 +105,7 @@ function settledBalance(ids: readonly string[], owned: Owned, w: readonly number
   const low = Math.min(...loads);
   if (high > mean * (1 + BALANCE_DEFAULTS.threshold))
     for (const p of owned[busiest]!) {
+      if (moved.has(p)) continue;
       const after = Math.max(high - Math.max(1, w[p]!), low + Math.max(1, w[p]!));
       assert.ok(high - after < 0.05 * mean, `moving ${p} off ${busiest} would help: ${seed}`);
     }
@@ -177,7 +188,7 @@ describe('load-aware assignment', () => {
           for (const id of ids) assert.ok(final[id]!.length > 0, `${id} runs a partition: ${seed}`);
         for (const [p, times] of moved)
           assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
-        settledBalance(ids, final, weights, seed);
+        settledBalance(ids, final, weights, seed, new Set(moved.keys()));
       }),
       {
         numRuns: 1000,
@@ -190,6 +201,16 @@ describe('load-aware assignment', () => {
               n: 3,
               owners: [0, 3, 3, 1, 0, 0, 0, 0, 0, 0],
               weights: [882, 609, 440, 131, 788, 0, 0, 0, 0, 0],
+            },
+          ],
+          // Found in CI (2026-12-05, seed 184602220): a move made its receiver the heaviest, which
+          // then gave up the partition it had received the round before (moved twice).
+          [
+            {
+              count: 10,
+              n: 4,
+              owners: [0, 1, 2, 2, 3, 1, 2, 0, 3, 2],
+              weights: [0, 28, 165, 992, 540, 442, 238, 0, 760, 897],
             },
           ],
         ],
@@ -365,7 +386,7 @@ describe('load moves wait for a warm copy', () => {
         assert.equal(Object.values(owned).flat().length, count, `every partition assigned: ${seed}`);
         for (const [p, times] of moved)
           assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
-        settledBalance(ids, owned, w, seed);
+        settledBalance(ids, owned, w, seed, new Set(moved.keys()));
       }),
       {
         numRuns: 1000,

@@ -29,7 +29,7 @@ import type {
   GroupPartitionsAssigner,
   GroupPartitionsAssignments,
 } from '@platformatic/kafka';
-import { assignByLoad, type BalanceOptions, MOVE_COOLDOWN_MS } from './load-balance.ts';
+import { assignByLoad, type BalanceOptions } from './load-balance.ts';
 import { readMemberData } from './members.ts';
 
 export const perTopicCooperativeSticky: GroupPartitionsAssigner = (current, members, topics, metadata) =>
@@ -61,12 +61,9 @@ export function loadAwareAssignor(
 ): GroupPartitionsAssigner {
   /** Per topic, the receiver each partition taken was planned for (`assignByLoad`'s `planned`). */
   const receivers = new Map<string, Map<number, string>>();
-  /** When the load rule last moved each partition (`topic:partition`): it is not moved again for a while. */
-  const moved = new Map<string, number>();
   return (_current, members, topics, metadata) => {
     onAssign?.(members.size);
     const now = Date.now();
-    for (const [split, at] of moved) if (now - at >= MOVE_COOLDOWN_MS) moved.delete(split);
     const planned = new Set<string>();
     if (balance !== undefined)
       for (const m of members.values())
@@ -112,10 +109,6 @@ export function loadAwareAssignor(
                 warmup === undefined
                   ? undefined
                   : (receivers.get(topic) ?? receivers.set(topic, new Map()).get(topic)),
-                {
-                  has: (p) => moved.has(`${topic}:${p}`),
-                  add: (p) => moved.set(`${topic}:${p}`, now),
-                },
               );
             })()
           : assignTopic(topic, count, eligible, members);

@@ -88,24 +88,32 @@ const loadOf = (ps: readonly number[], w: readonly number[]) =>
 
 /**
  * Balanced within the threshold, or no single move from the busiest to the
- * idlest clearly helps, among partitions that have not moved (one that moved
- * stays where it went for a while: `MOVE_COOLDOWN_MS`).
+ * idlest clearly helps — leaving aside a move after which the idlest would be
+ * the busiest, beyond the threshold, with a partition whose move would then
+ * clearly help (a chain of moves that could take back what it was given).
  */
-function settledBalance(
-  ids: readonly string[],
-  owned: Owned,
-  w: readonly number[],
-  seed: string,
-  moved: ReadonlySet<number> = new Set(),
-): void {
+function settledBalance(ids: readonly string[], owned: Owned, w: readonly number[], seed: string): void {
   const loads = ids.map((id) => loadOf(owned[id]!, w));
   const mean = loads.reduce((a, b) => a + b, 0) / ids.length;
   const high = Math.max(...loads);
   const busiest = ids[loads.indexOf(high)]!;
   const low = Math.min(...loads);
-  if (high > mean * (1 + BALANCE_DEFAULTS.threshold))
+  const idlest = ids[loads.indexOf(low)]!;
+  const wt = (p: number) => Math.max(1, w[p]!);
+  const ceiling = mean * (1 + BALANCE_DEFAULTS.threshold);
+  const chains = (p: number) => {
+    const received = low + wt(p);
+    if (received <= ceiling) return false;
+    const rest = ids
+      .filter((id) => id !== idlest)
+      .map((id) => (id === busiest ? high - wt(p) : loadOf(owned[id]!, w)));
+    if (rest.some((l) => l >= received)) return false;
+    const light = Math.min(...rest);
+    return owned[idlest]!.some((q) => Math.max(received - wt(q), light + wt(q)) <= received - 0.05 * mean);
+  };
+  if (high > ceiling)
     for (const p of owned[busiest]!) {
-      if (moved.has(p)) continue;
+      if (chains(p)) continue;
       const after = Math.max(high - Math.max(1, w[p]!), low + Math.max(1, w[p]!));
       assert.ok(high - after < 0.05 * mean, `moving ${p} off ${busiest} would help: ${seed}`);
     }
@@ -188,7 +196,7 @@ describe('load-aware assignment', () => {
           for (const id of ids) assert.ok(final[id]!.length > 0, `${id} runs a partition: ${seed}`);
         for (const [p, times] of moved)
           assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
-        settledBalance(ids, final, weights, seed, new Set(moved.keys()));
+        settledBalance(ids, final, weights, seed);
       }),
       {
         numRuns: 1000,
@@ -386,7 +394,7 @@ describe('load moves wait for a warm copy', () => {
         assert.equal(Object.values(owned).flat().length, count, `every partition assigned: ${seed}`);
         for (const [p, times] of moved)
           assert.equal(times, 1, `partition ${p} moved ${times} times: ${seed}`);
-        settledBalance(ids, owned, w, seed, new Set(moved.keys()));
+        settledBalance(ids, owned, w, seed);
       }),
       {
         numRuns: 1000,

@@ -86,7 +86,8 @@ export function chartSvg(
   const left = 70;
   const height = 260;
   const groupWidth = systems.length * bar + gap;
-  const width = left + results.size * groupWidth + 20;
+  // Wide enough for the title, however few the bars.
+  const width = Math.max(620, left + results.size * groupWidth + 20);
   const y = (v: number) => 40 + height - (v / top) * height;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 110}" font-family="sans-serif" font-size="11">`,

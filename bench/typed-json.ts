@@ -398,18 +398,9 @@ class Reader {
           }
           if (!this.#skip(depth)) return undefined;
         }
-        this.#ws();
-        const c = t.charCodeAt(this.#i);
-        if (c === 0x2c) {
-          this.#i++;
-          this.#ws();
-          continue;
-        }
-        if (c === 0x7d) {
-          this.#i++;
-          break;
-        }
-        return this.#syntax("expected ',' or '}'");
+        const more = this.#separator(0x7d);
+        if (more === undefined) return undefined;
+        if (!more) break;
       }
     // Built from the schema's names, in its order: every record of a shape gets the same hidden class.
     const out: Record<string, unknown> = {};
@@ -446,19 +437,29 @@ class Reader {
       const v = this.#value(items, depth);
       if (this.#refusal !== undefined) return undefined;
       out.push(v);
-      this.#ws();
-      const c = t.charCodeAt(this.#i);
-      if (c === 0x2c) {
-        this.#i++;
-        this.#ws();
-        continue;
-      }
-      if (c === 0x5d) {
-        this.#i++;
-        return out;
-      }
-      return this.#syntax("expected ',' or ']'");
+      const more = this.#separator(0x5d);
+      if (more === undefined) return undefined;
+      if (!more) return out;
     }
+  }
+
+  /**
+   * After a member or an element: moves past a ',' (true: another follows) or
+   * past `close` (false: the container ends); anything else is refused (undefined).
+   */
+  #separator(close: number): boolean | undefined {
+    this.#ws();
+    const c = this.#t.charCodeAt(this.#i);
+    if (c === 0x2c) {
+      this.#i++;
+      this.#ws();
+      return true;
+    }
+    if (c === close) {
+      this.#i++;
+      return false;
+    }
+    return this.#syntax(`expected ',' or '${String.fromCharCode(close)}'`);
   }
 
   #tooDeep(): undefined {
@@ -635,18 +636,9 @@ class Reader {
           this.#ws();
         }
         if (!this.#skip(depth + 1)) return false;
-        this.#ws();
-        const d = t.charCodeAt(this.#i);
-        if (d === 0x2c) {
-          this.#i++;
-          this.#ws();
-          continue;
-        }
-        if (d === close) {
-          this.#i++;
-          return true;
-        }
-        return this.#syntax(`expected ',' or '${String.fromCharCode(close)}'`) ?? false;
+        const more = this.#separator(close);
+        if (more === undefined) return false;
+        if (!more) return true;
       }
     }
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.#number() !== undefined;

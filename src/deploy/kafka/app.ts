@@ -36,57 +36,28 @@
  * });
  * ```
  */
-import {
-  Admin,
-  Consumer,
-  type ExtendedGroupProtocolSubscription,
-  FetchIsolationLevels,
-  type Message,
-  type MessagesStream,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-} from '@platformatic/kafka';
+import { Admin } from '@platformatic/kafka';
 
 import type { Pipeline } from '../../api/pipeline.ts';
-import { committedReads } from '../../connectors/kafka/aborted.ts';
 import {
   type KafkaAppMetrics,
   type KafkaAppSinkOptions,
   type KafkaAppSourceOptions,
   kafkaPartition,
-  type PartitionLag,
   type RestoreMetrics,
 } from '../../connectors/kafka/app-options.ts';
-import { loadAwareAssignor, plannedMovesTo, wouldAssign } from '../../connectors/kafka/assignor.ts';
 import { brokersOf } from '../../connectors/kafka/brokers.ts';
-import { ChangelogStore, PART_BYTES, readChangelog } from '../../connectors/kafka/changelog.ts';
-import { closeConsumer } from '../../connectors/kafka/close.ts';
 import { checkDeadLetterTopic } from '../../connectors/kafka/dead-letters.ts';
-import { errorText, hasKafkaError, isTransientKafkaError } from '../../connectors/kafka/errors.ts';
-import { FETCH_LIMITS } from '../../connectors/kafka/fetch.ts';
+import { errorText, isTransientKafkaError } from '../../connectors/kafka/errors.ts';
 import { resolveFormat } from '../../connectors/kafka/formats.ts';
 import {
   type BalanceOptions,
   checkLoadBalance,
   PartitionLoads,
 } from '../../connectors/kafka/load-balance.ts';
-import {
-  checkEndpoint,
-  describeInstances,
-  describeSubscriptions,
-  memberData,
-} from '../../connectors/kafka/members.ts';
+import { checkEndpoint, describeInstances, memberData } from '../../connectors/kafka/members.ts';
 import { internalTopics } from '../../connectors/kafka/reset.ts';
-import {
-  type CreateTopicOptions,
-  checkCreateTopic,
-  describeTopics,
-  ensureTopic,
-  INTERNAL_HEADROOM_BYTES,
-  KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
-  sinkTopic,
-  type TopicInfo,
-} from '../../connectors/kafka/topics.ts';
+import { checkCreateTopic } from '../../connectors/kafka/topics.ts';
 import type { Sink, SinkWriter, Source, SourceReader } from '../../core/connector.ts';
 import type { Key } from '../../core/key-groups.ts';
 import {
@@ -98,16 +69,22 @@ import {
   type StateScan,
   type StateScanOptions,
 } from '../../core/metrics.ts';
-import { configError, describe, EddyError, type ErrorCode } from '../../errors/index.ts';
+import { configError, describe, EddyError } from '../../errors/index.ts';
 import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
-import { type RestartOptions, RestartStrategy } from '../../runtime/restart.ts';
-import { HeapStateBackend } from '../../state/heap.ts';
+import { RestartStrategy } from '../../runtime/restart.ts';
 import { AppSinkWriter } from './app-sink.ts';
 import { type AppSourceConfig, appSourceReader } from './app-source.ts';
+import { AppTopics } from './app-topics.ts';
+import { PartitionEnds } from './ends.ts';
 import { forward } from './forwarder.ts';
+import { gaveUp } from './gave-up.ts';
+import { GroupMembership } from './membership.ts';
 import { type KafkaAppOptions, resolveKafkaAppOptions } from './options.ts';
-import { type StandbyOptions, Standbys, standbyOptions } from './standbys.ts';
-import { PartitionTask, type TxMessage } from './task.ts';
+import { standbyOptions } from './standbys.ts';
+import type { PartitionTask } from './task.ts';
+import { TaskRestarts } from './task-restarts.ts';
+import { type Prepared, prepareTask, type Restore, type TaskStartContext, taskJob } from './task-start.ts';
+import { WarmCopies } from './warm-copies.ts';
 
 export type { KafkaAppOptions } from './options.ts';
 
@@ -151,41 +128,19 @@ export class KafkaApp {
   readonly #brokers: string[];
   readonly #intervalMs: number;
   readonly #reconnectTimeoutMs: number;
-  readonly #sessionTimeoutMs: number;
-  /** Warm standby copies: what is asked for, and (while running) the copies. */
-  readonly #standbyOptions: StandbyOptions | undefined;
-  /** How long a joining process warms up its copies before it takes partitions (ms; 0: no warm-up). */
-  readonly #warmupTimeoutMs: number;
   readonly #changelogLayout: 'entries' | 'key-groups';
-  /** Whether this process is warming up (it says so in the group, and takes no partitions meanwhile). */
-  #warming = false;
-  /** Set once `run` is ending: no rejoin may start any more (see its `finally`). */
-  #closing = false;
-  /** The key-group partitions whose warm copies this process reported when it last joined. */
-  #reportedWarm = new Set<number>();
-  /** As the group's leader: load moves held back while their receiver warms up (`loadAwareAssignor`). */
-  readonly #pendingMoves = new Map<string, number>();
-  #standbys: Standbys | undefined;
+  /** Warm standby copies and warm-ups (warm-copies.ts). */
+  readonly #warm: WarmCopies;
   readonly #restores: RestoreMetrics[] = [];
-  /** Each input partition's last stable offset, and when it was asked (consumer lag). */
-  readonly #ends = new Map<string, { end: bigint; at: number }>();
-  #endsAsked = 0;
-  /** The ends being asked for, if they are: awaited before the consumer closes. */
-  #endsAsking: Promise<void> | undefined;
+  /** Each input partition's end as last asked (consumer lag). */
+  readonly #ends = new PartitionEnds();
   readonly #instanceId: string;
   readonly #endpoint: string | undefined;
-  /** Load-aware assignment: its options, this process's partition loads, the loads last reported. */
+  /** Load-aware assignment: its options, and this process's partition loads. */
   readonly #balance: (BalanceOptions & { probeIntervalMs: number }) | undefined;
   readonly #loads = new PartitionLoads();
-  readonly #remembered = new Map<string, number>();
-  /** Whether this process led the group's last assignment, and when it last assigned or probed. */
-  #leader = false;
-  #groupSize = 0;
-  #probedAt = 0;
-  #probes = 0;
   /** The group's members as last described (`instances`), and when. */
   #described: { at: number; instances: Promise<AppInstance[]> } | undefined;
-  readonly #restart: RestartOptions | undefined;
   #source: AppSourceConfig | undefined;
   /** The sources this app made (to find them in a pipeline's plan). */
   readonly #sources = new WeakSet<object>();
@@ -193,41 +148,26 @@ export class KafkaApp {
   #building: string[][] | undefined;
   /** The pipeline's key of a record as read, when its keyBy follows app.source directly (no repartition). */
   #keyOf: ((value: unknown) => Key) | undefined;
-  /** The sinks' topics, looked up (or created) once. */
-  readonly #sinkTopics = new Map<string, Promise<TopicInfo>>();
-  /** max.message.bytes of every topic the tasks write to. */
-  readonly #limits = new Map<string, number>();
-  readonly #limitOf = (topic: string) => this.#limits.get(topic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
-  /** Per partition (`topic:partition`): its restart strategy and when its task may start again. */
-  readonly #taskRestarts = new Map<
-    string,
-    { strategy: RestartStrategy; waits: RestartStrategy; transientSince?: number | undefined; at: number }
-  >();
+  /** The input, internal, sink and dead-letter topics, and their size limits. */
+  readonly #topics: AppTopics;
+  /** When each partition's failed task may start again. */
+  readonly #taskRestarts: TaskRestarts;
   /** The application's own restarts: retries to start tasks, a new consumer. */
   #appRestarts: RestartStrategy;
   #restarts = 0;
   #moved = 0;
-  #rebalances = 0;
   readonly #commits = { count: 0, failed: 0, lastMs: 0, maxMs: 0 };
 
   // Live while running.
-  #consumer: Consumer | undefined;
-  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
-  #streamId = 0;
-  #streamBroken = false;
+  /** This process in the consumer group: its consumer, assignment and message stream. */
+  readonly #member: GroupMembership;
   /** The running tasks by `topic:partition`. */
   readonly #tasks = new Map<string, PartitionTask>();
   /** The task whose job is starting: its source and sinks open into it. */
   #opening: PartitionTask | undefined;
   #partitions = 0;
   #fatal: Error | undefined;
-  /** The last completed assignment, from the consumer's join event. */
-  #joined: { generation: number; assignments: { topic: string; partitions: number[] }[] } | undefined;
   #kick: () => void = () => {};
-  /** Set when the consumer left the group for good (see #newConsumer). */
-  #consumerLost = false;
-  /** What the consumer failed with when it was lost. */
-  #lostBecause: unknown;
   /**
    * Delays between the application's own retries while the brokers are away, and since when they
    * are: the restart strategy's backoff (not its failure limit). Each retry makes a new consumer,
@@ -254,19 +194,61 @@ export class KafkaApp {
     this.#brokers = brokersOf(o.brokers);
     this.#intervalMs = o.commitIntervalMs;
     this.#reconnectTimeoutMs = o.reconnectTimeoutMs;
-    this.#sessionTimeoutMs = o.sessionTimeoutMs;
-    this.#standbyOptions = standbyOptions(o);
-    this.#warmupTimeoutMs = o.warmupTimeoutMs;
     this.#changelogLayout = o.changelog as 'entries' | 'key-groups';
     this.#instanceId = o.instanceId ?? `${process.pid}`;
     this.#endpoint = checkEndpoint(o.endpoint);
     this.#balance = checkLoadBalance(o.loadBalance);
-    this.#restart = o.restart;
-    this.#appRestarts = new RestartStrategy(this.#restart); // also checks the options now
-    this.#appWaits = new RestartStrategy({ ...this.#restart, maxFailures: Number.MAX_SAFE_INTEGER });
+    this.#appRestarts = new RestartStrategy(o.restart); // also checks the options now
+    this.#appWaits = new RestartStrategy({ ...o.restart, maxFailures: Number.MAX_SAFE_INTEGER });
+    this.#taskRestarts = new TaskRestarts({
+      restart: o.restart,
+      reconnectTimeoutMs: this.#reconnectTimeoutMs,
+      brokers: this.#brokers,
+    });
     const internal = internalTopics(this.applicationId);
     this.changelogTopic = internal.changelog;
     this.repartitionTopic = internal.repartition;
+    this.#topics = new AppTopics({
+      applicationId: this.applicationId,
+      brokers: this.#brokers,
+      changelogTopic: this.changelogTopic,
+      repartitionTopic: this.repartitionTopic,
+      inputs: () => this.#source?.topics ?? [],
+    });
+    this.#warm = new WarmCopies({
+      applicationId: this.applicationId,
+      instanceId: this.#instanceId,
+      brokers: this.#brokers,
+      changelogTopic: this.changelogTopic,
+      standby: standbyOptions(o),
+      warmupTimeoutMs: o.warmupTimeoutMs,
+      balance: this.#balance,
+      keyed: () => this.#source?.keyed,
+      partitions: () => this.#partitions,
+      member: () => this.#member,
+      instances: () => this.instances(),
+      assignedHere: (p) => this.#assignedHere(p),
+    });
+    this.#member = new GroupMembership({
+      applicationId: this.applicationId,
+      instanceId: this.#instanceId,
+      brokers: this.#brokers,
+      endpoint: this.#endpoint,
+      sessionTimeoutMs: o.sessionTimeoutMs,
+      balance: this.#balance,
+      heldMoves: this.#warm.heldMoves(),
+      metadata: () =>
+        memberData(
+          this.#instanceId,
+          this.#endpoint,
+          this.#partitionLoads(),
+          this.#warm.copies(),
+          this.#warm.warming,
+        ),
+      tasks: this.#tasks,
+      bufferSize: () => this.#source!.bufferSize,
+      kick: () => this.#kick(),
+    });
   }
 
   /** The application's input: its consumer group reads `topics`; one source per application. */
@@ -331,8 +313,8 @@ export class KafkaApp {
           repartitionTopic: app.repartitionTopic,
           partitions: app.#partitions,
           keyOf: () => app.#keyOf,
-          limitOf: app.#limitOf,
-          resume: () => app.#maybeResume(),
+          limitOf: app.#topics.limitOf,
+          resume: () => app.#member.resume(),
         });
       },
     };
@@ -363,7 +345,7 @@ export class KafkaApp {
         const task = app.#opening;
         if (task === undefined)
           throw new EddyError('EDDY_STATE_INVALID', 'app.sink is written by kafkaApp.run only');
-        const info = await app.#sinkTopic(options.topic, options.createTopic);
+        const info = await app.#topics.sink(options.topic, options.createTopic);
         let dlq: string | undefined;
         if (policy === 'dead-letter') {
           dlq = options.deadLetterTopic ?? app.#source?.deadLetterTopic;
@@ -374,61 +356,20 @@ export class KafkaApp {
               'pass deadLetterTopic to app.sink or to app.source',
               ctx.stepId,
             );
-          if (!app.#limits.has(dlq)) await app.#sinkTopic(dlq, undefined, true);
+          if (!app.#topics.known(dlq)) await app.#topics.sink(dlq, undefined, true);
         }
         return new AppSinkWriter(task, options as KafkaAppSinkOptions<unknown>, {
           info,
           stepId: ctx.stepId,
           policy,
           dlq,
-          limitOf: app.#limitOf,
+          limitOf: app.#topics.limitOf,
           ...(options.carryEventTime === true
             ? { carry: { from: task.partition, of: app.#partitions } }
             : {}),
         }) as SinkWriter<T>;
       },
     };
-  }
-
-  /**
-   * A sink's topic, looked up once (created when `create` says so, else a
-   * missing topic is an error naming it); `dlq`: a dead-letter topic, created
-   * sized like the app's internal topics when missing.
-   */
-  #sinkTopic(topic: string, create: CreateTopicOptions | undefined, dlq = false): Promise<TopicInfo> {
-    let known = this.#sinkTopics.get(topic);
-    if (known === undefined) {
-      known = (async () => {
-        const admin = new Admin({ clientId: `${this.applicationId}-sink`, bootstrapBrokers: this.#brokers });
-        try {
-          const info = dlq
-            ? await ensureTopic(admin, {
-                topic,
-                partitions: -1,
-                minMaxMessageBytes: await this.#internalLimit(admin),
-                grow: false,
-              })
-            : await sinkTopic(admin, `app.sink`, topic, this.#brokers, create);
-          this.#limits.set(topic, info.maxMessageBytes);
-          return info;
-        } finally {
-          await admin.close().catch(() => {});
-        }
-      })();
-      known.catch(() => this.#sinkTopics.delete(topic));
-      this.#sinkTopics.set(topic, known);
-    }
-    return known;
-  }
-
-  /** The max.message.bytes of the topics eddy creates: the widest input's, plus room for eddy's headers. */
-  async #internalLimit(admin: Admin): Promise<number> {
-    const inputs = await describeTopics(admin, this.#source?.topics ?? []);
-    const widest = Math.max(
-      KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
-      ...[...inputs.values()].map((i) => i.maxMessageBytes),
-    );
-    return widest + INTERNAL_HEADROOM_BYTES;
   }
 
   /**
@@ -462,12 +403,15 @@ export class KafkaApp {
     };
     const { topics: inputs, keyBy } = this.#source;
     const topics = keyBy !== undefined ? [...inputs, this.repartitionTopic] : inputs;
-    await this.#prepareTopics(inputs, keyBy !== undefined);
+    this.#partitions = await this.#topics.prepare({
+      repartition: keyBy !== undefined,
+      deadLetterTopic: this.#source.deadLetterTopic,
+    });
 
-    this.#warming = await this.#joinsRunningApp();
-    this.#newConsumer();
+    await this.#warm.decide();
+    this.#member.join();
     // The first stream makes the consumer join the group; it is reopened whenever the tasks change.
-    await this.#openStream(topics);
+    await this.#member.openStream(topics);
 
     const stop = options.signal;
     const onStop = () => this.#kick();
@@ -476,11 +420,11 @@ export class KafkaApp {
     // most reconnectTimeoutMs in a row.
     let failingSince: number | undefined;
     try {
-      this.#startStandbys();
+      this.#warm.start();
       while (!stop?.aborted) {
         this.#observeLoads();
         const changed = new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.#nextWake());
+          const t = setTimeout(resolve, this.#taskRestarts.nextDue(Date.now(), 1000));
           this.#kick = () => {
             clearTimeout(t);
             resolve();
@@ -517,21 +461,15 @@ export class KafkaApp {
     } finally {
       // From here nothing may make the consumer join the group again: a join racing its close
       // leaves the process a member (heartbeats, connections) after run returns.
-      this.#closing = true;
+      this.#member.stopJoining();
       stop?.removeEventListener('abort', onStop);
-      this.#standbys?.stop();
+      this.#warm.stop();
       this.#kick = () => {};
       await Promise.all([...this.#tasks.values()].map((t) => this.#stopTask(t, { savepoint: false })));
       // No request of ours in flight when the consumer closes (an answer left pending could hold the
       // process open after run returns); the brokers away, it is not waited for long.
-      const asking = this.#endsAsking;
-      if (asking !== undefined) {
-        let t: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([asking, new Promise<void>((resolve) => (t = setTimeout(resolve, 5000)))]);
-        clearTimeout(t);
-      }
-      await this.#stream?.close().catch(() => {});
-      if (this.#consumer !== undefined) await closeConsumer(this.#consumer);
+      await this.#ends.settle(5000);
+      await this.#member.close();
     }
   }
 
@@ -566,35 +504,21 @@ export class KafkaApp {
     if (this.#balance === undefined) return;
     const now = Date.now();
     // The partitions' ends, asked of the brokers at most every 5 s: how fast records arrive, and the lag.
-    if (this.#tasks.size > 0) this.#lag();
+    if (this.#tasks.size > 0) this.#ends.lag(this.#tasks, this.#member.consumer);
     const ends = new Map<string, { offset: bigint; at: number }>();
     for (const split of this.#tasks.keys()) {
-      const known = this.#ends.get(split);
+      const known = this.#ends.known(split);
       if (known !== undefined) ends.set(split, { offset: known.end, at: known.at });
     }
     this.#loads.observe(ends);
-    const every = this.#balance.probeIntervalMs;
-    const consumer = this.#consumer;
-    if (
-      every > 0 &&
-      !this.#closing &&
-      this.#leader &&
-      this.#groupSize > 1 &&
-      now - this.#probedAt >= every &&
-      consumer !== undefined &&
-      this.#joined?.generation === consumer.generationId
-    ) {
-      this.#probedAt = now;
-      this.#probes++;
-      // The leader rejoining makes every member join again with its loads; the assignor weighs them.
-      consumer.joinGroup().catch(() => {});
-    }
+    // The leader rejoining makes every member join again with its loads; the assignor weighs them.
+    this.#member.probe(this.#balance.probeIntervalMs, now);
   }
 
   /** The load of each partition this process runs, as it joins the group. */
   #partitionLoads(): Map<string, number> | undefined {
     if (this.#balance === undefined) return undefined;
-    const lag = this.#lag();
+    const lag = this.#ends.lag(this.#tasks, this.#member.consumer);
     return this.#loads.loads((split) => {
       const l = lag[split];
       return l === undefined ? 0 : Math.max(0, l.lag) + l.buffered;
@@ -608,21 +532,21 @@ export class KafkaApp {
     return {
       restarts: this.#restarts,
       moved: this.#moved,
-      rebalances: this.#rebalances,
+      rebalances: this.#member.rebalances,
       loadBalance: {
-        leader: this.#leader,
-        probes: this.#probes,
-        movesWarming: [...(this.#standbys?.movingHere ?? [])],
-        movesHeld: this.#leader ? this.#pendingMoves.size : 0,
+        leader: this.#member.leader,
+        probes: this.#member.probes,
+        movesWarming: [...(this.#warm.standbys?.movingHere ?? [])],
+        movesHeld: this.#member.leader ? this.#warm.movesHeld : 0,
         loads: Object.fromEntries(this.#partitionLoads() ?? []),
       },
       commits: { ...this.#commits },
       tasks: [...this.#tasks.keys()].sort(),
       pipelines,
       restores: [...this.#restores],
-      standbys: this.#standbys?.held() ?? [],
-      warmingUp: this.#warming,
-      lag: this.#lag(),
+      standbys: this.#warm.standbys?.held() ?? [],
+      warmingUp: this.#warm.warming,
+      lag: this.#ends.lag(this.#tasks, this.#member.consumer),
     };
   }
 
@@ -690,10 +614,7 @@ export class KafkaApp {
 
   /** Whether the group's last assignment gives this process key-group partition `partition` (its task may not run yet). */
   #assignedHere(partition: number): boolean {
-    const topic = this.#source?.keyed;
-    return (
-      this.#joined?.assignments.some((a) => a.topic === topic && a.partitions.includes(partition)) === true
-    );
+    return this.#member.assigned(this.#source?.keyed, partition);
   }
 
   /**
@@ -713,12 +634,7 @@ export class KafkaApp {
     const instances = (async () => {
       const admin = new Admin({ clientId: `${this.applicationId}-members`, bootstrapBrokers: this.#brokers });
       try {
-        return await describeInstances(
-          admin,
-          this.applicationId,
-          topic,
-          this.#consumer?.memberId ?? undefined,
-        );
+        return await describeInstances(admin, this.applicationId, topic, this.#member.memberId);
       } finally {
         await admin.close().catch(() => {});
       }
@@ -750,168 +666,6 @@ export class KafkaApp {
     };
   }
 
-  /** What `metrics().lag` says now; asks the brokers for the ends again when the answer is old. */
-  #lag(): Record<string, PartitionLag> {
-    const now = Date.now();
-    const out: Record<string, PartitionLag> = {};
-    for (const [split, t] of this.#tasks) {
-      const known = this.#ends.get(split);
-      out[split] = {
-        end: known === undefined ? -1 : Number(known.end),
-        next: Number(t.next),
-        buffered: t.backlog(),
-        lag: known === undefined ? -1 : Math.max(0, Number(known.end - t.next)),
-        ageMs: known === undefined ? -1 : now - known.at,
-      };
-    }
-    if (now - this.#endsAsked >= 5_000 && this.#consumer !== undefined && this.#tasks.size > 0) {
-      this.#endsAsked = now;
-      const consumer = this.#consumer;
-      const partitions: Record<string, number[]> = {};
-      for (const t of this.#tasks.values()) (partitions[t.topic] ??= []).push(t.partition);
-      this.#endsAsking = consumer
-        .listOffsets({
-          topics: Object.keys(partitions),
-          partitions,
-          timestamp: -1n,
-          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-        })
-        .then((ends) => {
-          const at = Date.now();
-          for (const [topic, offsets] of ends)
-            for (const p of partitions[topic] ?? []) {
-              const end = offsets[p];
-              if (end !== undefined) this.#ends.set(`${topic}:${p}`, { end, at });
-            }
-        })
-        // The brokers away: the last answer stays, and ageMs says how old it is.
-        .catch(() => {});
-    }
-    return out;
-  }
-
-  /** Starts keeping warm standby copies, if asked to (`standbys.ts`). */
-  #startStandbys(): void {
-    if (this.#standbyOptions === undefined) return;
-    this.#standbys = new Standbys({
-      options: this.#standbyOptions,
-      brokers: this.#brokers,
-      topic: this.changelogTopic,
-      clientId: `${this.applicationId}-${this.#instanceId}-standby`,
-      partitions: this.#partitions,
-      instances: () => this.instances(),
-      assignedHere: (p) => this.#assignedHere(p),
-    });
-    this.#standbys.start(
-      this.#warming
-        ? {
-            targets: () => this.#warmupTargets(),
-            done: () => this.#warmedUp(),
-            timeoutMs: this.#warmupTimeoutMs,
-          }
-        : undefined,
-      this.#balance !== undefined && this.#warmupTimeoutMs > 0
-        ? { targets: () => this.#moveTargets(), ready: (ps) => this.#movesReady(ps) }
-        : undefined,
-    );
-  }
-
-  /** The key-group partitions the group's load rule would move here (`plannedMovesTo`). */
-  #moveTargets(): Promise<number[] | undefined> {
-    return this.#askGroup((members, topic, self) =>
-      plannedMovesTo(this.#balance, members, topic, this.#partitions, self),
-    );
-  }
-
-  /**
-   * `plan` over the group as the coordinator describes it (each member's
-   * subscription, with what it runs now as what it owns), this process's
-   * keyed topic and member id; undefined before this process has joined.
-   */
-  async #askGroup(
-    plan: (
-      members: Map<string, ExtendedGroupProtocolSubscription>,
-      topic: string,
-      self: string,
-    ) => number[] | undefined,
-  ): Promise<number[] | undefined> {
-    const self = this.#consumer?.memberId;
-    const topic = this.#source?.keyed;
-    if (self === undefined || self === null || topic === undefined) return undefined;
-    const admin = new Admin({ clientId: `${this.applicationId}-members`, bootstrapBrokers: this.#brokers });
-    try {
-      return plan(await describeSubscriptions(admin, this.applicationId), topic, self);
-    } finally {
-      await admin.close().catch(() => {});
-    }
-  }
-
-  /**
-   * Copies of partitions a load move will bring here have read to the end:
-   * a rejoin reports them, and the leader makes the move it held back. Only
-   * for copies not reported yet, and not while a rebalance is under way.
-   */
-  #movesReady(partitions: readonly number[]): void {
-    const consumer = this.#consumer;
-    if (this.#closing || consumer === undefined || this.#joined?.generation !== consumer.generationId) return;
-    if (partitions.every((p) => this.#reportedWarm.has(p) || this.#assignedHere(p))) return;
-    consumer.joinGroup().catch(() => {});
-  }
-
-  /**
-   * Whether this process should warm up before it takes partitions: it keeps
-   * standby copies, warm-up is on, and other instances run the application
-   * already (a first start has nobody to take state from, so it does not wait).
-   */
-  async #joinsRunningApp(): Promise<boolean> {
-    const topic = this.#source?.keyed;
-    if (this.#standbyOptions === undefined || this.#warmupTimeoutMs === 0 || topic === undefined)
-      return false;
-    const admin = new Admin({ clientId: `${this.applicationId}-members`, bootstrapBrokers: this.#brokers });
-    try {
-      const members = await describeSubscriptions(admin, this.applicationId);
-      return [...members.values()].some((m) =>
-        m.ownedPartitions?.some((o) => o.topic === topic && o.partitions.length > 0),
-      );
-    } catch {
-      return false;
-    } finally {
-      await admin.close().catch(() => {});
-    }
-  }
-
-  /** The key-group partitions the group would give this process once warmed up (`wouldAssign`). */
-  #warmupTargets(): Promise<number[] | undefined> {
-    return this.#askGroup((members, topic, self) =>
-      members.has(self) ? wouldAssign(this.#balance, members, topic, this.#partitions, self) : undefined,
-    );
-  }
-
-  /** The warm-up is over: say so in the group (a rejoin), which then hands this process its partitions. */
-  #warmedUp(): void {
-    this.#warming = false;
-    if (this.#closing) return;
-    this.#consumer?.joinGroup().catch(() => {});
-  }
-
-  /** The warm copies this process keeps, as the group hears of them (`topic:partition` → offset read to). */
-  #warmCopies(): Map<string, number> | undefined {
-    const topic = this.#source?.keyed;
-    const copies = topic === undefined ? undefined : this.#standbys?.warmCopies(topic);
-    this.#reportedWarm = new Set(
-      [...(copies?.keys() ?? [])].map((split) => Number(split.slice(topic!.length + 1))),
-    );
-    return copies;
-  }
-
-  /** How long the run loop may wait before looking again: at most 1 s, less when a task's restart is due. */
-  #nextWake(): number {
-    let wake = 1000;
-    const now = Date.now();
-    for (const r of this.#taskRestarts.values()) if (r.at > now) wake = Math.min(wake, r.at - now + 1);
-    return wake;
-  }
-
   /**
    * Checks the first pipeline built: one app.source in it, and finds the
    * key its keyBy takes from a record as read (when the keyBy follows the
@@ -934,148 +688,6 @@ export class KafkaApp {
   }
 
   /**
-   * A consumer in the application's group. The client gives up rejoining the
-   * group after a few failed attempts (a broker down for longer) and stays out
-   * of it, so the application then makes a new one (#reconcile): the tasks
-   * keep running meanwhile, and the new member gets its partitions back from
-   * the sticky assignor.
-   */
-  #newConsumer(): void {
-    this.#joined = undefined;
-    this.#consumerLost = false;
-    const consumer = committedReads(
-      new Consumer({
-        clientId: `${this.applicationId}-${this.#instanceId}-consumer`,
-        bootstrapBrokers: this.#brokers,
-        groupId: this.applicationId,
-        autocommit: false,
-        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-        // Partitions stay where they are when the group changes; only the moved ones are handed over.
-        // Its user data tells the other instances who this is and where it answers state queries.
-        protocols: [
-          {
-            name: 'cooperative-sticky',
-            version: 3,
-            metadata: memberData(this.#instanceId, this.#endpoint),
-          },
-        ],
-        partitionAssigner: loadAwareAssignor(
-          this.#balance,
-          this.#remembered,
-          (members) => {
-            this.#groupSize = members;
-            this.#probedAt = Date.now();
-          },
-          undefined,
-          // Load moves to an instance without a copy wait while it warms one up (its standbys do).
-          this.#standbyOptions !== undefined && this.#warmupTimeoutMs > 0
-            ? { timeoutMs: this.#warmupTimeoutMs, pending: this.#pendingMoves }
-            : undefined,
-        ),
-        // Computed at every join: who this is, where it answers, and the load of what it runs.
-        protocolsMetadata: () =>
-          memberData(
-            this.#instanceId,
-            this.#endpoint,
-            this.#partitionLoads(),
-            this.#warmCopies(),
-            this.#warming,
-          ),
-        sessionTimeout: this.#sessionTimeoutMs,
-        rebalanceTimeout: Math.max(this.#sessionTimeoutMs, 60_000),
-        heartbeatInterval: Math.min(3000, Math.floor(this.#sessionTimeoutMs / 3)),
-        // Kafka's own consumer defaults. The client's are 50 MB for both, so one fetch of a backlog
-        // could be 50 MB decoded at once: memory far past bufferSize, a long wait for the first record,
-        // and a decoding several times slower (fetch.ts).
-        ...FETCH_LIMITS,
-      }),
-    );
-    this.#consumer = consumer;
-    consumer.on('error', (e: unknown) => {
-      if (this.#consumer !== consumer) return;
-      this.#consumerLost = true;
-      this.#lostBecause = e;
-      this.#kick();
-    });
-    consumer.on(
-      'consumer:group:join',
-      (p: {
-        generationId?: number;
-        isLeader?: boolean;
-        assignments?: { topic: string; partitions: number[] }[];
-      }) => {
-        // The assignment is taken from this event only: the consumer's own fields change at different
-        // moments of a rebalance (the generation at the join, the assignment at the sync).
-        if (this.#consumer !== consumer) return;
-        if (p.generationId !== undefined && p.assignments !== undefined) {
-          if (p.generationId !== this.#joined?.generation) this.#rebalances++;
-          this.#leader = p.isLeader === true;
-          this.#joined = { generation: p.generationId, assignments: p.assignments };
-        }
-        this.#kick();
-      },
-    );
-    consumer.on('consumer:group:rebalance', () => this.#kick());
-  }
-
-  /**
-   * Checks the input topics and creates what the application needs: the
-   * changelog and repartition topics, and the dead-letter topic, each taking
-   * records at least as large as the widest input's (an older, smaller
-   * internal topic is raised), so that every record read can be forwarded
-   * or dead-lettered (issue 19, point 9).
-   */
-  async #prepareTopics(inputs: string[], repartition: boolean): Promise<void> {
-    const admin = new Admin({ clientId: `${this.applicationId}-admin`, bootstrapBrokers: this.#brokers });
-    try {
-      const found = await describeTopics(admin, inputs);
-      const counts = new Set(inputs.map((t) => found.get(t)?.partitions ?? 0));
-      if (counts.has(0) || (!repartition && counts.size !== 1)) {
-        throw configError(
-          'the input topics of a Kafka application must exist',
-          inputs.map((t) => `${t}:${found.get(t)?.partitions ?? 0} partitions`).join(', '),
-          'create them first',
-        );
-      }
-      // The key groups: the repartition topic's partitions (as many as the widest input), or the input's.
-      this.#partitions = Math.max(...counts);
-      const limit = await this.#internalLimit(admin);
-      const dlq = this.#source!.deadLetterTopic;
-      if (dlq !== undefined) {
-        // Transactional sends do not create topics on the fly. A topic the user made keeps its limit;
-        // dead letters are cut to fit it.
-        const info = await ensureTopic(admin, {
-          topic: dlq,
-          partitions: -1,
-          minMaxMessageBytes: limit,
-          grow: false,
-        });
-        this.#limits.set(dlq, info.maxMessageBytes);
-      }
-      const internal: [string, string][] = [[this.changelogTopic, 'compact']];
-      if (repartition) internal.push([this.repartitionTopic, 'delete']);
-      for (const [topic, policy] of internal) {
-        const info = await ensureTopic(admin, {
-          topic,
-          partitions: this.#partitions,
-          configs: { 'cleanup.policy': policy },
-          minMaxMessageBytes: limit,
-        });
-        this.#limits.set(topic, info.maxMessageBytes);
-        if (topic === this.changelogTopic && info.partitions !== this.#partitions) {
-          throw configError(
-            `the changelog topic ${this.changelogTopic} has ${info.partitions} partitions, but the application's key groups are ${this.#partitions}`,
-            info.partitions,
-            'keep the input partition count, or start a new application id',
-          );
-        }
-      }
-    } finally {
-      await admin.close().catch(() => {});
-    }
-  }
-
-  /**
    * Brings the running tasks in line with the group's assignment: stops the
    * tasks of partitions that moved away (or failed), starts those of
    * partitions that arrived (or failed) after fencing and restoring them,
@@ -1086,10 +698,11 @@ export class KafkaApp {
     pipelines: () => Promise<Pipeline>,
     options: KafkaAppRunOptions,
   ): Promise<void> {
-    if (this.#consumerLost) {
+    const lost = this.#member.lost;
+    if (lost !== undefined) {
       const delay = this.#appFailed(
         "the application's consumer",
-        this.#lostBecause ??
+        lost.because ??
           new EddyError('EDDY_IO_FAILED', 'the consumer left the group and could not rejoin it'),
         Date.now(),
       );
@@ -1099,22 +712,12 @@ export class KafkaApp {
         this.#restarts,
       );
       await sleep(delay);
-      // The old member leaves first (if the broker still counts it): else the group waits for its
-      // session to expire before the new one's join completes.
-      await closeConsumer(this.#consumer!);
-      this.#newConsumer();
-      try {
-        await this.#openStream(topics);
-      } catch (e) {
-        this.#consumerLost = true; // not in the group yet either: next round, another one
-        throw e;
-      }
+      await this.#member.replace(topics);
       return; // the new member's assignment comes with its join
     }
-    const joined = this.#joined;
-    const consumer = this.#consumer!;
     // A rebalance in progress: wait for its assignment.
-    if (joined === undefined || joined.generation !== consumer.generationId) return;
+    const joined = this.#member.settled();
+    if (joined === undefined) return;
     const source = this.#source!;
     const want = new Map<string, { topic: string; partition: number; kind: 'state' | 'forward' }>();
     for (const a of joined.assignments) {
@@ -1123,7 +726,7 @@ export class KafkaApp {
       for (const partition of a.partitions)
         want.set(`${a.topic}:${partition}`, { topic: a.topic, partition, kind });
     }
-    let changed = this.#streamBroken;
+    let changed = this.#member.streamBroken;
     const now = Date.now();
     for (const task of [...this.#tasks.values()]) {
       const failure = task.failure;
@@ -1132,43 +735,15 @@ export class KafkaApp {
       let delay = 0;
       if (failure !== undefined) {
         // Issue 19 (point 10): a task failing every time (a record its sink refuses, say) restarted
-        // ~30 times a second for ever. Now it waits a growing backoff, and too many failures fail the run.
-        let r = this.#taskRestarts.get(task.split);
-        if (r === undefined)
-          this.#taskRestarts.set(
-            task.split,
-            (r = { strategy: new RestartStrategy(this.#restart), waits: transientWaits(), at: 0 }),
-          );
-        let d: number | undefined;
-        if (task.commits > 0) r.transientSince = undefined;
-        if (isTransientKafkaError(task.error)) {
-          // The brokers away or busy (an outage, a coordinator loading its transactions after one):
-          // waited out for reconnectTimeoutMs, as Kafka Streams' task.timeout.ms does, without using
-          // up the failure limit meant for failures that repeat (a refused record, say).
-          r.transientSince ??= now;
-          if (now - r.transientSince > this.#reconnectTimeoutMs) {
-            await this.#stopTask(task, { savepoint: false });
-            this.#fatal ??= gaveUp(
-              `partition task ${task.split} could not reach the brokers ${this.#brokers.join(',')} for ${now - r.transientSince} ms (reconnectTimeoutMs ${this.#reconnectTimeoutMs}); check that they run, or raise reconnectTimeoutMs`,
-              task.error ?? failure,
-            );
-            throw this.#fatal;
-          }
-          d = r.waits.onFailure(now);
-        } else {
-          r.transientSince = undefined;
-          d = r.strategy.onFailure(now);
-        }
-        if (d === undefined) {
+        // ~30 times a second for ever. Now it waits a growing backoff, and too many failures fail the
+        // run; the brokers being away is waited out for reconnectTimeoutMs (task-restarts.ts).
+        const d = this.#taskRestarts.onFailure(task, now);
+        if (d instanceof Error) {
           await this.#stopTask(task, { savepoint: false });
-          this.#fatal ??= gaveUp(
-            r.strategy.exhaustedMessage(`partition task ${task.split}`),
-            task.error ?? failure,
-          );
+          this.#fatal ??= d;
           throw this.#fatal;
         }
         delay = d;
-        r.at = now + d;
         this.#restarts++;
       } else this.#moved++;
       options.onRestart?.(
@@ -1180,17 +755,18 @@ export class KafkaApp {
       await this.#stopTask(task, { savepoint: false });
     }
     const arriving = [...want.entries()].filter(
-      ([split]) => !this.#tasks.has(split) && (this.#taskRestarts.get(split)?.at ?? 0) <= Date.now(),
+      ([split]) => !this.#tasks.has(split) && this.#taskRestarts.due(split, Date.now()),
     );
     if (arriving.length > 0) {
       changed = true;
       // Fence, read offsets and state of all arriving partitions at once; start their jobs one by one.
-      const firstStream = this.#streamId + 1;
+      const firstStream = this.#member.nextStream;
+      const start = this.#taskStart();
       const prepared = await Promise.allSettled(
-        arriving.map(([, w]) => this.#prepareTask(w.topic, w.partition, w.kind, firstStream)),
+        arriving.map(([, w]) => prepareTask(start, w.topic, w.partition, w.kind, firstStream)),
       );
       const failed = prepared.find((r) => r.status === 'rejected');
-      if (failed !== undefined || this.#joined !== joined) {
+      if (failed !== undefined || this.#member.joined !== joined) {
         for (const r of prepared) if (r.status === 'fulfilled') await r.value.task.close();
         if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
         return; // the group moved on meanwhile: next round
@@ -1205,14 +781,14 @@ export class KafkaApp {
           void forward(task, this.#source!, {
             repartitionTopic: this.repartitionTopic,
             partitions: this.#partitions,
-            limitOf: this.#limitOf,
+            limitOf: this.#topics.limitOf,
             intervalMs: this.#intervalMs,
-            resume: () => this.#maybeResume(),
+            resume: () => this.#member.resume(),
           });
-        else await this.#startJob(task, restore, await pipelines(), options);
+        else await this.#startJob(task, restore!, await pipelines(), options);
       }
     }
-    if (changed) await this.#openStream(topics);
+    if (changed) await this.#member.openStream(topics);
     if (!changed && joined.generation === this.#reported) return;
     this.#reported = joined.generation;
     options.onAssigned?.(
@@ -1224,126 +800,49 @@ export class KafkaApp {
     );
   }
 
-  /** A task for an arriving partition: fenced, at its committed offset, its key group read from the changelog. */
-  async #prepareTask(
-    topic: string,
-    partition: number,
-    kind: 'state' | 'forward',
-    firstStream: number,
-  ): Promise<Prepared> {
-    const task = new PartitionTask({
-      topic,
-      partition,
-      kind,
+  /** What starting a partition's task needs of the application (task-start.ts). */
+  #taskStart(): TaskStartContext {
+    return {
       applicationId: this.applicationId,
-      clientId: `${this.applicationId}-${this.#instanceId}-producer`,
+      instanceId: this.#instanceId,
       brokers: this.#brokers,
-      groupId: this.applicationId,
-      coordinator: async () => (await this.#consumer!.findGroupCoordinator()) as number,
-      firstStream,
-      limitOf: this.#limitOf,
-    });
-    try {
-      // Fencing first: the previous owner's open transaction is aborted (or completes) before the
-      // offset and the state are read, so both are final.
-      await task.fence();
-      task.next = await this.#committedOffset(topic, partition);
-      if (kind === 'forward') return { task, restore: undefined };
-      // After fencing the changelog's end is final: read to it, from the start or from where the
-      // warm standby is.
-      const started = Date.now();
-      const standbys = this.#standbys;
-      // Whether a warm copy of it is here (a copy that has read the changelog at least once).
-      const warm = standbys?.replica.position(partition) !== undefined;
-      const read = () =>
-        readChangelog({
-          bootstrapBrokers: this.#brokers,
-          topic: this.changelogTopic,
-          partitions: [partition],
-          maxParallelism: this.#partitions,
-          pipeline: this.#pipelineName,
-          clientId: `${this.applicationId}-${this.#instanceId}`,
-          ...(standbys === undefined ? {} : { replica: standbys.replica }),
-        });
-      const restore = await (standbys === undefined ? read() : standbys.restoring(partition, read));
-      this.#restores.push({
-        partition,
-        ms: Date.now() - started,
-        records: restore.records,
-        standby: warm,
-        at: started,
-      });
-      if (this.#restores.length > 32) this.#restores.shift();
-      const marks = restore.extras.get(partition);
-      if (marks !== undefined) {
-        const pairs = JSON.parse(marks.toString('utf8')) as [string, string][];
-        task.marks = new Map(pairs.map(([split, o]) => [split, BigInt(o)]));
-      }
-      return { task, restore };
-    } catch (e) {
-      await task.close();
-      throw e;
-    }
+      changelogTopic: this.changelogTopic,
+      partitions: this.#partitions,
+      pipelineName: this.#pipelineName,
+      commitIntervalMs: this.#intervalMs,
+      changelogLayout: this.#changelogLayout,
+      limitOf: this.#topics.limitOf,
+      consumer: () => this.#member.consumer!,
+      standbys: this.#warm.standbys,
+      restored: (r) => {
+        this.#restores.push(r);
+        if (this.#restores.length > 32) this.#restores.shift();
+      },
+    };
   }
 
   /** Starts the job of a key-group partition, restored from its changelog. */
   async #startJob(
     task: PartitionTask,
-    restore: Prepared['restore'],
+    restore: Restore,
     pipeline: Pipeline,
     options: KafkaAppRunOptions,
   ): Promise<void> {
-    const store = new ChangelogStore({
-      topic: this.changelogTopic,
-      send: (messages) => task.send(messages as TxMessage[]),
-      commit: () => task.commit(),
-      owned: () => new Set([task.partition]),
-      written: restore!.written,
-      extras: () =>
-        task.marksAtBarrier === undefined ? new Map() : new Map([[task.partition, task.marksAtBarrier]]),
-      // Parts well below the changelog's limit: a part also carries its key and the batch's overhead.
-      partBytes: Math.min(PART_BYTES, this.#limitOf(this.changelogTopic) - 4096),
-    });
-    task.idle = () => store.idle();
-    if (this.#changelogLayout === 'key-groups' && restore!.entries)
-      throw configError(
-        `kafkaApp "${this.applicationId}": changelog ${this.changelogTopic} partition ${task.partition} holds state as entries (written with changelog: "entries"), which changelog: "key-groups" cannot take over`,
-        'key-groups',
-        'keep changelog: "entries" (the default), or reset the application (eddy kafka reset --app-id) and start again from the input',
-      );
-    const job = pipeline.createJob({
-      parallelism: 1,
-      maxParallelism: this.#partitions,
-      // `entries`: each commit writes only the entries changed since the last one (changelog.ts); a
-      // changelog written whole per key group is rewritten as entries once.
-      stateBackend:
-        this.#changelogLayout === 'key-groups'
-          ? new HeapStateBackend(this.#partitions)
-          : new HeapStateBackend(this.#partitions, {
-              deltas: {
-                fullFirst: [...(restore!.written.get(task.partition)?.keys() ?? [])].some((k) =>
-                  k.startsWith('c/state/'),
-                ),
-              },
-            }),
-      checkpoints: { storage: store, intervalMs: this.#intervalMs },
-      ...(restore!.loaded === undefined ? {} : { restoreFrom: restore!.loaded }),
-      onCheckpoint: (info) => {
-        if (task.closed) return;
-        const c = this.#commits;
-        if (info.error === undefined) {
-          c.count++;
-          c.lastMs = info.durationMs;
-          c.maxMs = Math.max(c.maxMs, info.durationMs);
-        } else c.failed++;
-        options.onCheckpoint?.(info);
-        // A misconfiguration (state outside the owned key group) fails the same way every time.
-        if (info.error instanceof EddyError && info.error.code === 'EDDY_CONFIG_INVALID') {
-          this.#fatal ??= info.error;
-          this.#kick();
-        }
-        if (info.error !== undefined) task.fail(`a commit failed: ${errorText(info.error)}`, info.error);
-      },
+    const job = taskJob(this.#taskStart(), task, restore, pipeline, (info) => {
+      if (task.closed) return;
+      const c = this.#commits;
+      if (info.error === undefined) {
+        c.count++;
+        c.lastMs = info.durationMs;
+        c.maxMs = Math.max(c.maxMs, info.durationMs);
+      } else c.failed++;
+      options.onCheckpoint?.(info);
+      // A misconfiguration (state outside the owned key group) fails the same way every time.
+      if (info.error instanceof EddyError && info.error.code === 'EDDY_CONFIG_INVALID') {
+        this.#fatal ??= info.error;
+        this.#kick();
+      }
+      if (info.error !== undefined) task.fail(`a commit failed: ${errorText(info.error)}`, info.error);
     });
     task.job = job;
     this.#opening = task;
@@ -1391,109 +890,7 @@ export class KafkaApp {
     await task.close();
     if (task.job === undefined) await task.loopEnded;
   }
-
-  /**
-   * (Re)opens the message stream: each task's partition at the offset after
-   * what it has buffered (or its committed offset), other partitions at their
-   * end (until a task runs for them).
-   * The new stream is opened before the old one is closed, so the consumer
-   * stays in the group.
-   */
-  async #openStream(topics: string[]): Promise<void> {
-    const old = this.#stream;
-    const id = ++this.#streamId;
-    const offsets = [...this.#tasks.values()].map((t) => ({
-      topic: t.topic,
-      partition: t.partition,
-      offset: t.next,
-    }));
-    const consuming = this.#consumer!.consume({
-      topics,
-      autocommit: false,
-      mode: MessagesStreamModes.MANUAL,
-      offsets,
-      // Partitions without a task yet are read from their end: their records would be dropped, and
-      // reading a long backlog only to drop it slows the restores running meanwhile.
-      fallbackMode: MessagesStreamFallbackModes.LATEST,
-    });
-    let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
-    try {
-      stream = (await consuming) as MessagesStream<Buffer, Buffer, Buffer, Buffer>;
-    } catch (e) {
-      // Joining failed for good (the brokers are away): the next round starts over with a new consumer.
-      this.#consumerLost = true;
-      this.#lostBecause = e;
-      throw e;
-    }
-    this.#streamBroken = false;
-    if (old !== undefined) {
-      old.removeAllListeners('data');
-      await old.close().catch(() => {});
-    }
-    this.#stream = stream;
-    const bufferSize = this.#source!.bufferSize;
-    stream.on('data', (m: Message) => {
-      if (this.#stream !== stream) return;
-      const task = this.#tasks.get(`${m.topic}:${m.partition}`);
-      // Only a stream opened after the task started reads its partition from where the task is.
-      if (task === undefined || task.closed || id < task.firstStream || m.offset < task.next) return;
-      task.next = m.offset + 1n;
-      task.buffer.push(m);
-      if (task.backlog() >= bufferSize && !stream.isPaused()) stream.pause();
-      task.wake?.();
-    });
-    stream.on('error', () => {
-      if (this.#stream !== stream) return;
-      // The tasks keep what they buffered; the next round opens a new stream where they are.
-      this.#streamBroken = true;
-      this.#kick();
-    });
-  }
-
-  #maybeResume(): void {
-    const stream = this.#stream;
-    if (stream === undefined || !stream.isPaused()) return;
-    const half = this.#source!.bufferSize / 2;
-    for (const t of this.#tasks.values()) if (t.backlog() >= half) return;
-    stream.resume();
-  }
-
-  /**
-   * The committed offset of a partition, once no transaction that commits
-   * an offset for it is pending (the broker answers "unstable" until then);
-   * the earliest offset if none was committed.
-   */
-  async #committedOffset(topic: string, partition: number): Promise<bigint> {
-    const admin = new Admin({ clientId: `${this.applicationId}-offsets`, bootstrapBrokers: this.#brokers });
-    try {
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        try {
-          const groups = await admin.listConsumerGroupOffsets({
-            groups: [
-              { groupId: this.applicationId, topics: [{ name: topic, partitionIndexes: [partition] }] },
-            ],
-            requireStable: true,
-          });
-          for (const t of groups[0]?.topics ?? [])
-            for (const p of t.partitions)
-              if (t.name === topic && p.partitionIndex === partition && p.committedOffset >= 0n)
-                return p.committedOffset;
-          break;
-        } catch (e) {
-          if (Date.now() > deadline || !hasKafkaError(e, 'UNSTABLE_OFFSET_COMMIT')) throw e;
-          await sleep(50);
-        }
-      }
-      const earliest = await this.#consumer!.listOffsets({ topics: [topic], timestamp: -2n });
-      return earliest.get(topic)?.[partition] ?? 0n;
-    } finally {
-      await admin.close().catch(() => {});
-    }
-  }
 }
-
-type Prepared = { task: PartitionTask; restore: Awaited<ReturnType<typeof readChangelog>> | undefined };
 
 /** Waits `ms`, or less when `signal` aborts. */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -1506,24 +903,4 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const t = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
   });
-}
-
-/**
- * The delays between a task's restarts while the brokers are away: from
- * 100 ms doubling to 2 s (Kafka's reconnect.backoff.max.ms is 1 s), so a task
- * is back within about 2 s of the brokers; never exhausted (reconnectTimeoutMs
- * bounds how long).
- */
-function transientWaits(): RestartStrategy {
-  return new RestartStrategy({
-    initialBackoffMs: 100,
-    maxBackoffMs: 2000,
-    maxFailures: Number.MAX_SAFE_INTEGER,
-  });
-}
-
-/** The error `run` rejects with once restarting gave up: what failed and how often, then the last error. */
-function gaveUp(what: string, last: unknown): EddyError {
-  const code: ErrorCode = last instanceof EddyError ? last.code : 'EDDY_IO_FAILED';
-  return new EddyError(code, `${what}; last error: ${errorText(last)}`, { cause: last });
 }

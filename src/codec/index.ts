@@ -10,6 +10,8 @@
  * ```
  */
 
+export type { AvroFailure, AvroLongs, AvroResult, CompiledAvro } from './avro.ts';
+export { AVRO_FAILURES, compileAvro, decodeAvro, encodeAvro, parseAvroSchema } from './avro.ts';
 export type { DecodeFailure, DecodeLimits, DecodeResult } from './json.ts';
 export { DECODE_FAILURES, DEFAULT_DECODE_LIMITS, decodeJson, resolveDecodeLimits } from './json.ts';
 export type { Line, LineItem, LineSplitterOptions, TooLargeLine } from './lines.ts';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as codec from '../../src/codec/index.ts';
 
-const FILES = ['json.ts', 'lines.ts', 'index.ts'];
+const FILES = ['json.ts', 'lines.ts', 'avro.ts', 'index.ts'];
 const AsyncFunction = (async () => {}).constructor as new (
   ...args: string[]
 ) => (...args: unknown[]) => Promise<void>;

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
-import { unframeSchemaRegistry } from '../../src/connectors/kafka/formats.ts';
 import { avroFormat, kafkaSink } from '../../src/connectors/kafka/index.ts';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
+import { unframeSchemaRegistry } from '../../src/connectors/kafka/schema-registry.ts';
 import { arraySource, collectSink, type DeadLetter, EddyError, Pipeline } from '../../src/index.ts';
 import { kafkaReady } from './helpers.ts';
 

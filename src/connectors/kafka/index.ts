@@ -26,18 +26,20 @@ export {
   type AvroFormatOptions,
   avroFormat,
   bytesFormat,
-  FRAME_HEADER_BYTES,
-  frameSchemaRegistry,
   jsonFormat,
   KAFKA_DECODE_FAILURES,
   type KafkaDecodeFailure,
   type KafkaDecodeResult,
   type KafkaFormat,
-  type SchemaRegistryOptions,
   stringFormat,
-  unframeSchemaRegistry,
 } from './formats.ts';
 export { internalTopics, type ResetOptions, type ResetPlan, resetKafkaApp } from './reset.ts';
+export {
+  FRAME_HEADER_BYTES,
+  frameSchemaRegistry,
+  type SchemaRegistryOptions,
+  unframeSchemaRegistry,
+} from './schema-registry.ts';
 export { type KafkaSinkOptions, kafkaSink } from './sink.ts';
 export { type KafkaSourceOptions, kafkaSource } from './source.ts';
 export { type CreateTopicOptions, TRUNCATED_HEADER } from './topics.ts';

@@ -1,5 +1,5 @@
 /**
- * Kafka value formats (src/connectors/kafka/formats.ts): schema-registry framing as properties,
+ * Kafka value formats (src/connectors/kafka/formats.ts, schema-registry.ts, codec/avro.ts): schema-registry framing as properties,
  * Avro decoding of hostile frames, and the registry client against a stand-in registry.
  */
 import assert from 'node:assert/strict';
@@ -10,14 +10,16 @@ import fc from 'fast-check';
 import {
   avroFormat,
   bytesFormat,
-  FRAME_HEADER_BYTES,
-  frameSchemaRegistry,
   jsonFormat,
   KAFKA_DECODE_FAILURES,
   resolveFormat,
   stringFormat,
-  unframeSchemaRegistry,
 } from '../../../src/connectors/kafka/formats.ts';
+import {
+  FRAME_HEADER_BYTES,
+  frameSchemaRegistry,
+  unframeSchemaRegistry,
+} from '../../../src/connectors/kafka/schema-registry.ts';
 import { EddyError } from '../../../src/errors/index.ts';
 
 const ORDER = {

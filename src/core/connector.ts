@@ -30,6 +30,12 @@ export interface SourceContext {
    * acknowledges to a broker does so on completion then, else on its own.
    */
   readonly checkpointing?: boolean;
+  /**
+   * What the deployment that runs the job hands its connectors (a Kafka
+   * application's partition task, whose transaction its source and sinks
+   * join); absent in the embedded runtime.
+   */
+  readonly deployment?: unknown;
 }
 
 /** One poll's worth of records. */
@@ -241,6 +247,12 @@ export interface SinkContext {
    * opened by hand (a test), and then the sink fails instead (`refuse`).
    */
   readonly deadLetter?: (code: string, reason: string, payload: unknown) => void;
+  /**
+   * What the deployment that runs the job hands its connectors (a Kafka
+   * application's partition task, whose transaction its source and sinks
+   * join); absent in the embedded runtime.
+   */
+  readonly deployment?: unknown;
 }
 
 export interface SinkWriter<T> {

@@ -54,6 +54,8 @@ export interface OperatorContext {
   readonly subtask?: number;
   readonly parallelism?: number;
   readonly attempt?: string;
+  /** The deployment's hand-over to connectors (`SinkContext.deployment`); absent when embedded. */
+  readonly deployment?: unknown;
   /** Set when the run resumed from a checkpoint: the operator's snapshot. State tables are already restored. */
   readonly restored: RestoredOperator | undefined;
   /**

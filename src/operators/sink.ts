@@ -31,6 +31,7 @@ export class SinkOperator implements Operator {
       ...(ctx.subtask === undefined ? {} : { subtask: ctx.subtask }),
       ...(ctx.parallelism === undefined ? {} : { parallelism: ctx.parallelism }),
       ...(ctx.attempt === undefined ? {} : { attempt: ctx.attempt }),
+      ...(ctx.deployment === undefined ? {} : { deployment: ctx.deployment }),
       deadLetter: (code, reason, payload) => ctx.deadLetter(code, reason, payload, Number.NaN),
       ...(restored === undefined ? {} : { restored }),
     });

@@ -79,6 +79,12 @@ export interface ExecutorOptions {
    * feeds it, not only its own (issue 19). Default: this executor's own.
    */
   readonly pressure?: Promise<void>[];
+  /**
+   * Handed to the job's sources and sinks as their context's `deployment`
+   * (a Kafka application's partition task); in-thread jobs only, as it is
+   * not sent to worker threads.
+   */
+  readonly deployment?: unknown;
   /** Keyed steps follow their heaviest keys (`StepMetrics.hotKeys`, issue 18); off costs nothing. */
   readonly hotKeys?: boolean;
   /** Which subtask owns each key group (default: contiguous ranges; a rebalanced run moves groups). */
@@ -125,6 +131,7 @@ export class Executor {
   readonly #checkpointing: boolean;
   readonly #jobStart: number;
   readonly #attempt: string;
+  readonly #deployment: unknown;
   readonly #restore: SubtaskRestore | undefined;
   readonly #onFail: ((error: unknown) => void) | undefined;
   readonly #alignment: WatermarkAlignment | undefined;
@@ -168,6 +175,7 @@ export class Executor {
     this.#checkpointing = options.checkpointing ?? false;
     this.#jobStart = options.jobStart ?? this.#clock.now();
     this.#attempt = options.attempt ?? newAttempt();
+    this.#deployment = options.deployment;
     this.#restore = options.restore;
     this.#onFail = options.onFail;
     this.#alignment = options.alignment;
@@ -591,6 +599,7 @@ export class Executor {
       subtask: this.subtask,
       parallelism: this.parallelism,
       attempt: this.#attempt,
+      ...(this.#deployment === undefined ? {} : { deployment: this.#deployment }),
       // A combiner missing from the checkpoint starts at its window step's watermark.
       restored:
         this.#restore?.operators.get(stepId) ??
@@ -670,6 +679,7 @@ export class Executor {
         parallelism: this.parallelism,
         jobStart: this.#jobStart,
         checkpointing: this.#checkpointing,
+        ...(this.#deployment === undefined ? {} : { deployment: this.#deployment }),
         ...(restored === undefined ? {} : { restored: restored.position }),
       });
       if (this.#checkpointing && typeof reader.position !== 'function') {

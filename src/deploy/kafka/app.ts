@@ -81,7 +81,7 @@ import { gaveUp } from './gave-up.ts';
 import { GroupMembership } from './membership.ts';
 import { type KafkaAppOptions, resolveKafkaAppOptions } from './options.ts';
 import { standbyOptions } from './standbys.ts';
-import type { PartitionTask } from './task.ts';
+import { PartitionTask } from './task.ts';
 import { TaskRestarts } from './task-restarts.ts';
 import { type Prepared, prepareTask, type Restore, type TaskStartContext, taskJob } from './task-start.ts';
 import { WarmCopies } from './warm-copies.ts';
@@ -163,8 +163,6 @@ export class KafkaApp {
   readonly #member: GroupMembership;
   /** The running tasks by `topic:partition`. */
   readonly #tasks = new Map<string, PartitionTask>();
-  /** The task whose job is starting: its source and sinks open into it. */
-  #opening: PartitionTask | undefined;
   #partitions = 0;
   #fatal: Error | undefined;
   #kick: () => void = () => {};
@@ -306,8 +304,8 @@ export class KafkaApp {
       splittable: true,
       ...(options.carried === true ? { carriesWatermarks: true } : {}),
       open(ctx): SourceReader<T> {
-        const task = app.#opening;
-        if (task === undefined || task.kind !== 'state')
+        const task = ctx.deployment;
+        if (!(task instanceof PartitionTask) || task.kind !== 'state')
           throw new EddyError('EDDY_STATE_INVALID', 'app.source is read by kafkaApp.run only');
         return appSourceReader<T>(task, app.#source!, ctx, {
           repartitionTopic: app.repartitionTopic,
@@ -342,8 +340,8 @@ export class KafkaApp {
       guarantee: 'exactly-once',
       messaging: { system: 'kafka', destination: options.topic },
       async open(ctx) {
-        const task = app.#opening;
-        if (task === undefined)
+        const task = ctx.deployment;
+        if (!(task instanceof PartitionTask))
           throw new EddyError('EDDY_STATE_INVALID', 'app.sink is written by kafkaApp.run only');
         const info = await app.#topics.sink(options.topic, options.createTopic);
         let dlq: string | undefined;
@@ -845,12 +843,7 @@ export class KafkaApp {
       if (info.error !== undefined) task.fail(`a commit failed: ${errorText(info.error)}`, info.error);
     });
     task.job = job;
-    this.#opening = task;
-    try {
-      await job.start();
-    } finally {
-      this.#opening = undefined;
-    }
+    await job.start();
     job.done.then(
       () => task.fail('the run ended'),
       (e: unknown) => {

@@ -142,6 +142,8 @@ export function taskJob(
     checkpoints: { storage: store, intervalMs: c.commitIntervalMs },
     ...(restore.loaded === undefined ? {} : { restoreFrom: restore.loaded }),
     onCheckpoint,
+    // Its source and sinks find the task (its buffer, its transaction) in their context.
+    deployment: task,
   });
 }
 

@@ -44,6 +44,7 @@ const ARRIVAL_ORDER: Readonly<Record<string, string>> = {
  */
 const SQL_SEMANTICS: Readonly<Record<string, string>> = {
   q4: 'updating result: each change row the sink receives, after mini-batch folding',
+  q4r: 'updating result: change rows after mini-batch folding, against one row per new maximum',
   q9: 'updating result: one row per new best bid of an auction',
 };
 

@@ -36,6 +36,7 @@ import { brokersOf } from './brokers.ts';
 import { closeConsumer } from './close.ts';
 import { checkDeadLetterTopic, DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
 import { FETCH_LIMITS } from './fetch.ts';
+import { FetchedRecords } from './fetched.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
 
 export interface KafkaSourceOptions<T> {
@@ -203,8 +204,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       const highest = new Map<string, bigint>();
       for (const [split, offset] of restored ?? []) highest.set(split, offset - 1n);
       let stream = await consume();
-      let buffer: Message[] = [];
-      let head = 0;
+      const buffer = new FetchedRecords();
       let paused = false;
       let failure: Error | undefined;
       let wake: (() => void) | undefined;
@@ -280,7 +280,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           if (s !== stream) return; // a replaced stream's last records: the new one fetches them again
           outageSince = undefined;
           buffer.push(m);
-          if (!paused && buffer.length - head >= capacity) {
+          if (!paused && buffer.size >= capacity) {
             paused = true;
             s.pause(); // backpressure: stop fetching until the pipeline catches up
           }
@@ -369,7 +369,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           handedOut = new Map();
           if (toCommit.size > 0 && Date.now() - lastCommit >= 1000) void commit();
           if (failure !== undefined) throw failure;
-          if (head >= buffer.length) {
+          if (buffer.size === 0) {
             // Wait briefly for data rather than spin; the runtime polls again on an empty batch.
             await new Promise<void>((resolve) => {
               const t = setTimeout(done, 50);
@@ -382,10 +382,10 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
               wake = done;
               ctx.signal.addEventListener('abort', done, { once: true });
             });
-            if (head >= buffer.length) return { values: [] };
+            if (buffer.size === 0) return { values: [] };
           }
           // One batch = one partition, so that watermarks are tracked per partition.
-          const first = buffer[head]!;
+          const first = buffer.peek()!;
           const split = `${first.topic}:${first.partition}`;
           const seen = highest.get(split) ?? -1n;
           let top = seen;
@@ -393,10 +393,10 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           const times: number[] = [];
           let last = first;
           const batch: Message[] = [];
-          while (head < buffer.length && batch.length < max) {
-            const m = buffer[head]!;
-            if (m.topic !== first.topic || m.partition !== first.partition) break;
-            head++;
+          while (batch.length < max) {
+            const m = buffer.peek();
+            if (m === undefined || m.topic !== first.topic || m.partition !== first.partition) break;
+            buffer.take();
             if (m.offset <= top) continue; // fetched again after a rebalance: already handed out
             top = m.offset;
             last = m;
@@ -427,11 +427,8 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
             handedOut.set(split, next);
             if (checkpointing) latest.set(split, next);
           }
-          if (head > 4096 && head * 2 > buffer.length) {
-            buffer = buffer.slice(head);
-            head = 0;
-          }
-          if (paused && buffer.length - head < capacity / 2) {
+          buffer.compact();
+          if (paused && buffer.size < capacity / 2) {
             paused = false;
             stream.resume();
           }

@@ -107,7 +107,7 @@ export function appSourceReader<T>(
       }
       if (config.format.prepare !== undefined) {
         // Whatever the format needs for these records (Avro schemas), fetched once per batch.
-        const slice = task.buffer.slice(task.head, task.head + max).map((m) => m.value);
+        const slice = task.buffer.peekMany(max).map((m) => m.value);
         await config.format.prepare(slice);
       }
       return take(task, config, app, max, reject, carried) as SourceBatch<T>;
@@ -149,8 +149,9 @@ function take(
   let floors: number[] | undefined;
   const repartitioned = task.topic === app.repartitionTopic;
   const keyOf = repartitioned ? undefined : app.keyOf();
-  while (task.head < task.buffer.length && values.length < max) {
-    const m = task.buffer[task.head++]!;
+  while (values.length < max) {
+    const m = task.buffer.take();
+    if (m === undefined) break;
     task.taken = m.offset + 1n;
     if (repartitioned) {
       const forwarded = forwardedOf(m);

@@ -49,8 +49,7 @@ export async function forward(
       if (task.backlog() === 0 && !task.pausing) await waitForRecords(task, 50);
       if (task.closed) break;
       if (task.backlog() > 0 && !task.pausing) {
-        const slice = task.buffer.slice(task.head, task.head + 1000);
-        task.head += slice.length;
+        const slice = task.buffer.takeMany(1000);
         if (config.format.prepare !== undefined) await config.format.prepare(slice.map((m) => m.value));
         const messages: TxMessage[] = [];
         for (const m of slice) {

@@ -17,7 +17,8 @@
  * without the group's generation (the broker accepts that in a transaction),
  * so a rebalance does not fail the transactions of partitions it did not move.
  */
-import { type Message, ProduceAcks, Producer } from '@platformatic/kafka';
+import { ProduceAcks, Producer } from '@platformatic/kafka';
+import { FetchedRecords } from '../../connectors/kafka/fetched.ts';
 import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, splitByLimit } from '../../connectors/kafka/topics.ts';
 import { EddyError } from '../../errors/index.ts';
 import type { Job } from '../../runtime/job.ts';
@@ -60,9 +61,8 @@ export class PartitionTask {
   readonly split: string;
   readonly transactionalId: string;
   readonly firstStream: number;
-  /** Fetched records; those before `head` were taken. */
-  buffer: Message[] = [];
-  head = 0;
+  /** Fetched records not yet taken. */
+  readonly buffer = new FetchedRecords();
   /** The next offset to buffer: records below it were buffered before (or precede the start). Set to the committed offset before the task runs. */
   next = 0n;
   /** Wakes a poll waiting for records. */
@@ -218,15 +218,12 @@ export class PartitionTask {
 
   /** Records buffered and not yet taken. */
   backlog(): number {
-    return this.buffer.length - this.head;
+    return this.buffer.size;
   }
 
   /** Drops taken records from the buffer's front once they are most of it. */
   compact(): void {
-    if (this.head > 4096 && this.head * 2 > this.buffer.length) {
-      this.buffer = this.buffer.slice(this.head);
-      this.head = 0;
-    }
+    this.buffer.compact();
   }
 
   /** Stops for good: queued sends are dropped, an open transaction is aborted, the producer closed. */

@@ -31,6 +31,8 @@ export interface KafkaBenchOptions {
   /** Where the child processes (client, eddy) write V8 CPU profiles (--cpu-prof), if anywhere. */
   readonly profileDir: string | undefined;
   readonly quick: boolean;
+  /** Peers run in the same rounds (`kafka-streams`: the same pipeline with exactly-once v2). */
+  readonly vs: readonly 'kafka-streams'[];
 }
 
 export const KAFKA_BENCH_USAGE = `npm run bench -- kafka [flags]
@@ -44,6 +46,8 @@ export const KAFKA_BENCH_USAGE = `npm run bench -- kafka [flags]
   --latency-secs S      length of the latency run (default 20; --quick 8)
   --warmup-secs S       first part of the latency run not recorded (default 20 % of it)
   --profile DIR         run the client's and eddy's processes with node --cpu-prof into DIR
+  --vs kafka-streams    also run the pipeline on Kafka Streams (exactly-once v2, same commit interval)
+                        in the same rounds, and its latency run at the same offered rate
   --brokers LIST        host:port,… (default KAFKA_BROKERS, else 127.0.0.1:9092)
   --quick               small and short: a smoke run`;
 
@@ -75,8 +79,13 @@ export function parseKafkaBenchArgs(
       profile: { type: 'string' },
       brokers: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      vs: { type: 'string' },
     },
   });
+  const vs = (values.vs ?? '').split(',').filter((v) => v !== '');
+  for (const v of vs)
+    if (v !== 'kafka-streams')
+      throw new Error(`--vs: unknown peer "${v}"; the Kafka bench has kafka-streams`);
   const quick = values.quick;
   const brokers = (values.brokers ?? env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
   if (brokers.some((b) => !/^[^\s:]+:\d+$/.test(b))) {
@@ -101,6 +110,7 @@ export function parseKafkaBenchArgs(
     warmupSecs,
     profileDir: values.profile,
     quick,
+    vs: vs as 'kafka-streams'[],
   };
 }
 
@@ -181,4 +191,35 @@ export function checkCounts(
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) throw new Error('median of nothing');
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
+/** The group's committed offsets (summed over the input's partitions) when sampled. */
+export interface CommitSample {
+  readonly t: number;
+  readonly committed: number;
+}
+
+/**
+ * The steady-state rate of a round, from the committed offsets sampled by
+ * the harness (the same rule for every system): events committed between
+ * the first sample at or past `fromFraction` of the input and the first
+ * sample at its end, over the time between them. Startup, the group join
+ * and a JVM's warm-up fall before the window. Undefined when the samples do
+ * not span it.
+ *
+ * @example
+ * ```ts
+ * steadyRate([{ t: 0, committed: 0 }, { t: 1000, committed: 100 }, { t: 2000, committed: 1100 }], 1100);
+ * // 1000 events/s: from 100 at 1 s to 1,100 at 2 s
+ * ```
+ */
+export function steadyRate(
+  samples: readonly CommitSample[],
+  events: number,
+  fromFraction = 0.1,
+): number | undefined {
+  const from = samples.find((x) => x.committed >= events * fromFraction);
+  const to = samples.find((x) => x.committed >= events);
+  if (from === undefined || to === undefined || to.t <= from.t) return undefined;
+  return ((to.committed - from.committed) * 1000) / (to.t - from.t);
 }

@@ -28,7 +28,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import {
   Admin,
@@ -44,6 +44,7 @@ import { kafkaApp, kafkaPartition } from '../src/deploy/kafka/index.ts';
 import { Pipeline } from '../src/index.ts';
 import type { CheckpointInfo } from '../src/runtime/checkpoints.ts';
 import {
+  type CommitSample,
   checkCounts,
   dueCount,
   eventKey,
@@ -53,8 +54,13 @@ import {
   median,
   parseKafkaBenchArgs,
   scheduledMs,
+  steadyRate,
 } from './kafka-plan.ts';
 import { initHistograms, newHistogram, percentiles } from './nexmark/harness/latency.ts';
+import { buildPeers, peerJava } from './peers/index.ts';
+
+/** Kafka Streams' side of the bench (bench/peers/kafka-streams, exactly-once v2). */
+const KS_MAIN = 'dev.eddy.peers.kstreams.KsEosCount';
 
 const SELF = new URL(import.meta.url).pathname;
 /** eddy's default batch size: the client sends batches of the same size. */
@@ -364,10 +370,73 @@ interface Child {
 
 function startChild(kind: string, params: object, timeoutMs: number, profileDir?: string): Child {
   const execArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
-  const child = spawn(process.execPath, [...execArgs, SELF, '--child', kind, JSON.stringify(params)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const child = startProcess(
+    kind,
+    [process.execPath, ...execArgs, SELF, '--child', kind, JSON.stringify(params)],
+    timeoutMs,
+  );
+  if (profileDir !== undefined)
+    log(`  (${kind} process ${child.process.pid}: CPU profile into ${profileDir})`);
+  return child;
+}
+
+/** Kafka Streams' count (KsEosCount) as a child: "ready" once it runs, stopped with SIGTERM. */
+function startKafkaStreams(p: EddyParams, stateDir: string): Child {
+  const args = ['--brokers', p.brokers.join(','), '--input', p.input, '--output', p.output];
+  args.push('--app-id', p.appId, '--commit-interval-ms', String(p.commitIntervalMs), '--state-dir', stateDir);
+  return startProcess('kafka-streams', peerJava('kafka-streams', KS_MAIN, args), p.timeoutMs + 30_000);
+}
+
+/**
+ * Stops a child with SIGTERM: eddy's latency app says how its commits went; a JVM that a signal
+ * stops exits with 143 and says nothing, so for Kafka Streams only the exit is waited for.
+ */
+async function stopped(child: Child, system: 'eddy' | 'kafka-streams'): Promise<RoundResult> {
+  const exited = new Promise<void>((resolve) => {
+    if (child.process.exitCode !== null || child.process.signalCode !== null) resolve();
+    else child.process.once('exit', () => resolve());
   });
-  if (profileDir !== undefined) log(`  (${kind} process ${child.pid}: CPU profile into ${profileDir})`);
+  child.process.kill('SIGTERM');
+  if (system === 'eddy') return child.result;
+  await withTimeout(exited, 60_000, 'Kafka Streams stopping');
+  return { secs: 0, firstMs: 0 };
+}
+
+/**
+ * Samples the group's committed offsets every 50 ms until they cover `events`
+ * (or `stop`): the same measure for every system (`steadyRate`).
+ */
+function sampleCommits(
+  admin: Admin,
+  group: string,
+  input: string,
+  partitions: number,
+  events: number,
+): { samples: CommitSample[]; done: Promise<void>; stop: () => void } {
+  const samples: CommitSample[] = [];
+  let stop = false;
+  const done = (async () => {
+    while (!stop) {
+      const t = performance.now();
+      const committed = Number(await committedTotal(admin, group, input, partitions).catch(() => 0n));
+      samples.push({ t, committed });
+      if (committed >= events) return;
+      await sleep(50);
+    }
+  })();
+  done.catch(() => {});
+  return {
+    samples,
+    done,
+    stop: () => {
+      stop = true;
+    },
+  };
+}
+
+/** A child process whose stdout says "ready" and ends with its result as a JSON line. */
+function startProcess(kind: string, command: readonly string[], timeoutMs: number): Child {
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   let onReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => (onReady = resolve));
@@ -480,12 +549,14 @@ async function latencyRun(
   admin: Admin,
   rate: number,
   topics: Set<string>,
+  system: 'eddy' | 'kafka-streams' = 'eddy',
 ): Promise<LatencyResult> {
-  const input = `${run}-lat-in`;
-  const output = `${run}-lat-out`;
-  const appId = `${run}-lat-app`;
+  const tag = system === 'eddy' ? 'lat' : 'lat-ks';
+  const input = `${run}-${tag}-in`;
+  const output = `${run}-${tag}-out`;
+  const appId = `${run}-${tag}-app`;
   await admin.createTopics({ topics: [input, output], partitions: o.partitions, replicas: 1 });
-  topics.add(input).add(output).add(`${appId}-changelog`);
+  topics.add(input).add(output).add(`${appId}-changelog`).add(`${appId}-counts-changelog`);
   const total = Math.round(rate * o.latencySecs);
   const params: EddyParams = {
     brokers: o.brokers,
@@ -497,11 +568,15 @@ async function latencyRun(
     commitIntervalMs: o.commitIntervalMs,
     timeoutMs: (o.latencySecs + 240) * 1000,
   };
-  const child = startChild('latency-app', params, params.timeoutMs + 30_000, o.profileDir);
+  const stateDir = `/tmp/${appId}`;
+  const child =
+    system === 'eddy'
+      ? startChild('latency-app', params, params.timeoutMs + 30_000, o.profileDir)
+      : startKafkaStreams(params, stateDir);
   const consumer = new Consumer({
-    clientId: `${run}-lat-reader`,
+    clientId: `${run}-${tag}-reader`,
     bootstrapBrokers: o.brokers,
-    groupId: `${run}-lat-reader`,
+    groupId: `${run}-${tag}-reader`,
     autocommit: false,
     isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     maxWaitTime: 50,
@@ -515,9 +590,9 @@ async function latencyRun(
   });
   try {
     await Promise.race([
-      withTimeout(child.ready, 120_000, 'the latency run: eddy did not commit'),
+      withTimeout(child.ready, 120_000, `the latency run: ${system} did not get ready`),
       child.result.then(() => {
-        throw new Error('the latency run: eddy stopped before it was ready');
+        throw new Error(`the latency run: ${system} stopped before it was ready`);
       }),
     ]);
     const stream = await consumer.consume({
@@ -570,7 +645,7 @@ async function latencyRun(
       Promise.race([
         allIn,
         child.result.then(() => {
-          throw new Error('eddy stopped early');
+          throw new Error(`${system} stopped early`);
         }),
       ]),
       120_000,
@@ -578,8 +653,7 @@ async function latencyRun(
     );
     const drainMs = performance.now() - producedAt;
     await stream.close();
-    child.process.kill('SIGTERM');
-    const app = await child.result;
+    const app = await stopped(child, system);
     const pc = percentiles(histogram);
     return {
       rate,
@@ -599,6 +673,7 @@ async function latencyRun(
     if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
     await consumer.close(true).catch(() => {});
     await producer.close().catch(() => {});
+    if (system === 'kafka-streams') rmSync(stateDir, { recursive: true, force: true });
   }
 }
 
@@ -663,10 +738,17 @@ export async function main(args: string[]): Promise<void> {
     const roundTimeoutMs = 120_000 + o.events / 2; // at least 2,000 events/s
     const client: number[] = [];
     const eddy: number[] = [];
+    const withKs = o.vs.includes('kafka-streams');
+    if (withKs) await buildPeers(['kafka-streams'], log);
+    // Steady-state rates from the committed offsets, sampled by this process alike for both.
+    const eddySteady: number[] = [];
+    const ks: number[] = [];
     const afterFirst = (res: RoundResult) => o.events / (res.secs - res.firstMs / 1000);
+    const sides = withKs ? (['client', 'eddy', 'kafka-streams'] as const) : (['client', 'eddy'] as const);
     for (let r = 1; r <= o.rounds; r++) {
-      // Alternate which side goes first, so that drift on this shared machine hits both alike.
-      for (const side of r % 2 === 1 ? (['client', 'eddy'] as const) : (['eddy', 'client'] as const)) {
+      // Rotate which side goes first, so that drift on this shared machine hits every side alike.
+      const order = [...sides.slice((r - 1) % sides.length), ...sides.slice(0, (r - 1) % sides.length)];
+      for (const side of order) {
         const output = `${run}-out-${side}-${r}`;
         await admin.createTopics({ topics: [output], partitions: o.partitions, replicas: 1 });
         topics.add(output);
@@ -684,6 +766,51 @@ export async function main(args: string[]): Promise<void> {
           log(
             `  round ${r} client: ${fmt(o.events / res.secs)} events/s (${res.secs.toFixed(2)} s; first record after ${fmt(res.firstMs)} ms, ${fmt(afterFirst(res))} events/s from there)`,
           );
+        } else if (side === 'kafka-streams') {
+          const appId = `${run}-ks-${r}`;
+          topics.add(`${appId}-counts-changelog`);
+          const stateDir = `/tmp/${appId}`;
+          const params: EddyParams = {
+            brokers: o.brokers,
+            input,
+            output,
+            appId,
+            events: o.events,
+            partitions: o.partitions,
+            commitIntervalMs: o.commitIntervalMs,
+            timeoutMs: roundTimeoutMs,
+          };
+          const t0 = performance.now();
+          const child = startKafkaStreams(params, stateDir);
+          const sampler = sampleCommits(admin, appId, input, o.partitions, o.events);
+          try {
+            await withTimeout(
+              Promise.race([
+                sampler.done,
+                child.result.then(() => {
+                  throw new Error('Kafka Streams stopped early');
+                }),
+              ]),
+              roundTimeoutMs,
+              `round ${r} kafka-streams: ${sampler.samples.at(-1)?.committed ?? 0} of ${o.events} committed`,
+            );
+          } finally {
+            sampler.stop();
+            await stopped(child, 'kafka-streams').catch(() => {});
+            rmSync(stateDir, { recursive: true, force: true });
+          }
+          const secs = (sampler.samples.at(-1)!.t - t0) / 1000;
+          const steady = steadyRate(sampler.samples, o.events);
+          if (steady !== undefined) ks.push(steady);
+          const check = checkCounts(expected, await readCommitted(o.brokers, output, `${run}-check-ks-${r}`));
+          log(
+            `  round ${r} kafka-streams: ${fmt(o.events / secs)} events/s from its start (${secs.toFixed(2)} s, JVM start included); steady ${steady === undefined ? '–' : fmt(steady)} events/s; read_committed output: ${fmt(check.outputs)}, lost ${check.lost}, duplicated ${check.duplicated}, invalid ${check.invalid}`,
+          );
+          if (check.lost + check.duplicated + check.invalid > 0 || check.outputs !== o.events) {
+            throw new Error(
+              `Kafka Streams' read_committed output is not exactly one count per event: ${JSON.stringify(check)}`,
+            );
+          }
         } else {
           const appId = `${run}-app-${r}`;
           topics.add(`${appId}-changelog`);
@@ -697,11 +824,17 @@ export async function main(args: string[]): Promise<void> {
             commitIntervalMs: o.commitIntervalMs,
             timeoutMs: roundTimeoutMs,
           };
-          const res = await startChild('eddy', params, roundTimeoutMs + 30_000, o.profileDir).result;
+          const sampler = sampleCommits(admin, appId, input, o.partitions, o.events);
+          const res = await startChild('eddy', params, roundTimeoutMs + 30_000, o.profileDir).result.finally(
+            () => sampler.stop(),
+          );
+          await sampler.done;
           eddy.push(o.events / res.secs);
+          const steady = steadyRate(sampler.samples, o.events);
+          if (steady !== undefined) eddySteady.push(steady);
           const check = checkCounts(expected, await readCommitted(o.brokers, output, `${run}-check-${r}`));
           log(
-            `  round ${r} eddy:   ${fmt(o.events / res.secs)} events/s (${res.secs.toFixed(2)} s; first record after ${fmt(res.firstMs)} ms, ${fmt(afterFirst(res))} events/s from there; ${res.checkpoints} commits, mean ${(res.meanCheckpointMs ?? 0).toFixed(1)} ms${res.restarts ? `; ${res.restarts} restarts` : ''}); read_committed output: ${fmt(check.outputs)}, lost ${check.lost}, duplicated ${check.duplicated}, invalid ${check.invalid}`,
+            `  round ${r} eddy:   ${fmt(o.events / res.secs)} events/s (${res.secs.toFixed(2)} s; first record after ${fmt(res.firstMs)} ms, ${fmt(afterFirst(res))} events/s from there; steady ${steady === undefined ? '–' : fmt(steady)} events/s; ${res.checkpoints} commits, mean ${(res.meanCheckpointMs ?? 0).toFixed(1)} ms${res.restarts ? `; ${res.restarts} restarts` : ''}); read_committed output: ${fmt(check.outputs)}, lost ${check.lost}, duplicated ${check.duplicated}, invalid ${check.invalid}`,
           );
           if (check.lost + check.duplicated + check.invalid > 0 || check.outputs !== o.events) {
             throw new Error(
@@ -721,6 +854,14 @@ export async function main(args: string[]): Promise<void> {
     log(
       `  latency: p50 ${lat.p50} ms, p99 ${lat.p99} ms, p99.9 ${lat.p999} ms, max ${lat.max} ms over ${fmt(lat.recorded)} outputs; offered ${fmt(lat.achievedRate)} events/s; when the last was sent, ${fmt(lat.behind)} outputs were still to come (in ${fmt(lat.drainMs)} ms); ${lat.checkpoints} commits, mean ${lat.meanCheckpointMs.toFixed(1)} ms`,
     );
+    let ksLat: LatencyResult | undefined;
+    if (withKs) {
+      log(`  latency: Kafka Streams at the same ${fmt(rate)} events/s`);
+      ksLat = await latencyRun(o, run, admin, rate, topics, 'kafka-streams');
+      log(
+        `  latency: Kafka Streams p50 ${ksLat.p50} ms, p99 ${ksLat.p99} ms, p99.9 ${ksLat.p999} ms, max ${ksLat.max} ms over ${fmt(ksLat.recorded)} outputs; offered ${fmt(ksLat.achievedRate)} events/s; ${fmt(ksLat.behind)} outputs still to come when the last was sent (in ${fmt(ksLat.drainMs)} ms)`,
+      );
+    }
     console.log(
       JSON.stringify({
         bench: 'kafka',
@@ -731,6 +872,20 @@ export async function main(args: string[]): Promise<void> {
         p99Ms: lat.p99,
         commitIntervalMs: o.commitIntervalMs,
         events: o.events,
+        ...(withKs
+          ? {
+              steady: {
+                eddyEventsPerSec: eddySteady.length > 0 ? Math.round(median(eddySteady)) : null,
+                kafkaStreamsEventsPerSec: ks.length > 0 ? Math.round(median(ks)) : null,
+                ratio:
+                  eddySteady.length > 0 && ks.length > 0
+                    ? Number((median(eddySteady) / median(ks)).toFixed(3))
+                    : null,
+              },
+              kafkaStreamsP50Ms: ksLat?.p50,
+              kafkaStreamsP99Ms: ksLat?.p99,
+            }
+          : {}),
       }),
     );
   } finally {

@@ -315,6 +315,20 @@ export function peerCommand(options: PeerRunOptions): string[] {
   return args;
 }
 
+/**
+ * The command that runs another main class of a built peer module (`buildPeers` first) with the
+ * peers' JVM flags, e.g. Kafka Streams' exactly-once count of the Kafka bench:
+ * `peerJava('kafka-streams', 'dev.eddy.peers.kstreams.KsEosCount', ['--brokers', …])`.
+ */
+export function peerJava(system: PeerSystem, mainClass: string, args: readonly string[]): string[] {
+  const dir = moduleDir(system);
+  const cpFile = join(dir, 'target', 'classpath.txt');
+  if (!existsSync(cpFile))
+    throw new Error(`peers: ${system} is not built (no ${cpFile}); call buildPeers first`);
+  const cp = [join(dir, 'target', `peers-${MODULE[system]}-0.jar`), readFileSync(cpFile, 'utf8').trim()];
+  return ['java', ...JVM_FLAGS, '-cp', cp.join(':'), mainClass, ...args];
+}
+
 function brokersOf(options: PeerRunOptions): string {
   return options.brokers ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 }

@@ -12,6 +12,7 @@ import {
   median,
   parseKafkaBenchArgs,
   scheduledMs,
+  steadyRate,
 } from '../../bench/kafka-plan.ts';
 
 describe('kafka bench: flags', () => {
@@ -41,6 +42,31 @@ describe('kafka bench: flags', () => {
     assert.throws(() => parseKafkaBenchArgs(['--rate', '-1'], {}), /--rate/);
     assert.throws(() => parseKafkaBenchArgs(['--brokers', 'nohost'], {}), /host:port/);
     assert.throws(() => parseKafkaBenchArgs(['--warmup-secs', '30'], {}), /--warmup-secs/);
+    assert.throws(() => parseKafkaBenchArgs(['--vs', 'flink'], {}), /--vs: unknown peer "flink"/);
+    assert.deepEqual(parseKafkaBenchArgs(['--vs', 'kafka-streams'], {}).vs, ['kafka-streams']);
+    assert.deepEqual(parseKafkaBenchArgs([], {}).vs, []);
+  });
+});
+
+describe('kafka bench: the steady-state rate', () => {
+  it('counts from the first sample past 10 % of the input to the first at its end', () => {
+    const samples = [
+      { t: 0, committed: 0 },
+      { t: 3000, committed: 0 }, // startup and the group join: outside the window
+      { t: 4000, committed: 50 },
+      { t: 5000, committed: 150 }, // the window opens (≥ 100 of 1,000)
+      { t: 6000, committed: 600 },
+      { t: 7000, committed: 1000 }, // and closes
+      { t: 9000, committed: 1000 },
+    ];
+    assert.equal(steadyRate(samples, 1000), 425);
+    assert.equal(steadyRate(samples, 1000, 0.5), 400);
+  });
+
+  it('is undefined when the samples do not span the window', () => {
+    assert.equal(steadyRate([], 10), undefined);
+    assert.equal(steadyRate([{ t: 0, committed: 5 }], 10), undefined);
+    assert.equal(steadyRate([{ t: 0, committed: 10 }], 10), undefined);
   });
 });
 

@@ -33,6 +33,14 @@ describe('nexmark-chart', () => {
     assert.deepEqual([...got.get('q0')!.keys()], ['eddy', 'flink']);
     assert.equal(got.get('q0')!.get('eddy')!.eventsPerSec.mean, 6);
     assert.equal(got.get('q5')!.get('flink')!.eventsPerSec.mean, 5);
+    // With a newer run of q0 against Kafka Streams only: the chart with Flink keeps the Flink run.
+    const more = fairLines(
+      `${text}\n${line('2026-12-06', 1, { q0: { eddy: r(8), kafkaStreams: r(3) }, q4r: { eddy: r(1) } })}`,
+    );
+    assert.deepEqual([...latest(more, 1).get('q0')!.keys()], ['eddy', 'kafkaStreams']);
+    assert.deepEqual([...latest(more, 1, 'flink').get('q0')!.keys()], ['eddy', 'flink']);
+    assert.deepEqual([...latest(more, 1, 'flink').keys()], ['q0', 'q5']);
+    assert.deepEqual([...latest(more, 1).keys()], ['q0', 'q4r', 'q5']);
     const svg = chartSvg(got, 'eventsPerSec', 'test');
     // One bar per system and query (4) and one legend swatch per system (2).
     assert.equal(svg.match(/<rect /g)?.length, 6);

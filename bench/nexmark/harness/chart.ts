@@ -1,10 +1,11 @@
 /**
- * `npm run bench -- nexmark-chart --from <file> [--out <svg>] [--metric eventsPerSec|eventsPerCpuS]`:
+ * `npm run bench -- nexmark-chart --from <file> [--out <svg>] [--metric eventsPerSec|eventsPerCpuS] [--with flink]`:
  * draws the fair runs' results (issue 14) as one SVG bar chart for the
  * README: per query, one bar per system at its mean, with its 95 % interval
  * as a whisker. `--from` is any text holding the `{"bench":"nexmark-fair",…}`
  * lines (BENCHMARKS.md itself will do); a query measured by several lines
- * takes the last line (all its systems). Hand-written SVG: a chart of a few bars needs no plotting
+ * takes the last line (all its systems) among those that measured `--with`
+ * (default `flink`; `--with ''`: any). Hand-written SVG: a chart of a few bars needs no plotting
  * library. Prints `{"bench":"nexmark-chart",…}` with what it drew.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -42,18 +43,23 @@ export function fairLines(text: string): FairLine[] {
 /**
  * Per query, its systems as the last line at `parallelism` measured them: one
  * run per query, never systems of different runs side by side (ratios are
- * compared within one run).
+ * compared within one run). With `having`, only runs that measured that
+ * system too (e.g. `flink`: the newest run of each query against Flink).
  */
 export function latest(
   lines: readonly FairLine[],
   parallelism: number,
+  having?: string,
 ): Map<string, Map<string, SystemResult>> {
   const out = new Map<string, Map<string, SystemResult>>();
   for (const l of lines) {
     if (l.method.parallelism !== parallelism) continue;
-    for (const [q, systems] of Object.entries(l.queries)) out.set(q, new Map(Object.entries(systems)));
+    for (const [q, systems] of Object.entries(l.queries))
+      if (having === undefined || having in systems) out.set(q, new Map(Object.entries(systems)));
   }
-  return new Map([...out].sort(([a], [b]) => Number(a.slice(1)) - Number(b.slice(1))));
+  // q4r after q4: by the number, then the name.
+  const order = (q: string) => Number.parseInt(q.slice(1), 10);
+  return new Map([...out].sort(([a], [b]) => order(a) - order(b) || a.localeCompare(b)));
 }
 
 const COLOURS: Record<string, string> = {
@@ -139,20 +145,22 @@ export async function main(args: string[]): Promise<void> {
       out: { type: 'string', default: 'docs/nexmark-fair.svg' },
       metric: { type: 'string', default: 'eventsPerSec' },
       parallelism: { type: 'string', default: '1' },
+      with: { type: 'string', default: 'flink' },
     },
   });
   const metric = values.metric as Metric;
   if (metric !== 'eventsPerSec' && metric !== 'eventsPerCpuS')
     throw new Error(`--metric must be eventsPerSec or eventsPerCpuS; received ${values.metric}`);
   const lines = fairLines(readFileSync(values.from, 'utf8'));
-  const results = latest(lines, Number(values.parallelism));
+  const having = values.with === '' ? undefined : values.with;
+  const results = latest(lines, Number(values.parallelism), having);
   if (results.size === 0)
     throw new Error(`no nexmark-fair lines at parallelism ${values.parallelism} in ${values.from}`);
   const dates = [...new Set(lines.map((l) => l.date))].sort();
   const svg = chartSvg(
     results,
     metric,
-    `Nexmark, fair method, parallelism ${values.parallelism} (${dates.at(-1)}; newest run of each query)`,
+    `Nexmark, fair method, parallelism ${values.parallelism} (${dates.at(-1)}; newest run of each query${having === undefined ? '' : ` with ${having}`})`,
   );
   writeFileSync(values.out, svg);
   console.log(

@@ -744,6 +744,17 @@ export async function main(args: string[]): Promise<void> {
     const eddySteady: number[] = [];
     const ks: number[] = [];
     const afterFirst = (res: RoundResult) => o.events / (res.secs - res.firstMs / 1000);
+    /** A round of an application (eddy's or Kafka Streams') over the pre-filled input. */
+    const appParams = (appId: string, output: string): EddyParams => ({
+      brokers: o.brokers,
+      input,
+      output,
+      appId,
+      events: o.events,
+      partitions: o.partitions,
+      commitIntervalMs: o.commitIntervalMs,
+      timeoutMs: roundTimeoutMs,
+    });
     const sides = withKs ? (['client', 'eddy', 'kafka-streams'] as const) : (['client', 'eddy'] as const);
     for (let r = 1; r <= o.rounds; r++) {
       // Rotate which side goes first, so that drift on this shared machine hits every side alike.
@@ -770,16 +781,7 @@ export async function main(args: string[]): Promise<void> {
           const appId = `${run}-ks-${r}`;
           topics.add(`${appId}-counts-changelog`);
           const stateDir = `/tmp/${appId}`;
-          const params: EddyParams = {
-            brokers: o.brokers,
-            input,
-            output,
-            appId,
-            events: o.events,
-            partitions: o.partitions,
-            commitIntervalMs: o.commitIntervalMs,
-            timeoutMs: roundTimeoutMs,
-          };
+          const params = appParams(appId, output);
           const t0 = performance.now();
           const child = startKafkaStreams(params, stateDir);
           const sampler = sampleCommits(admin, appId, input, o.partitions, o.events);
@@ -814,16 +816,7 @@ export async function main(args: string[]): Promise<void> {
         } else {
           const appId = `${run}-app-${r}`;
           topics.add(`${appId}-changelog`);
-          const params: EddyParams = {
-            brokers: o.brokers,
-            input,
-            output,
-            appId,
-            events: o.events,
-            partitions: o.partitions,
-            commitIntervalMs: o.commitIntervalMs,
-            timeoutMs: roundTimeoutMs,
-          };
+          const params = appParams(appId, output);
           const sampler = sampleCommits(admin, appId, input, o.partitions, o.events);
           const res = await startChild('eddy', params, roundTimeoutMs + 30_000, o.profileDir).result.finally(
             () => sampler.stop(),

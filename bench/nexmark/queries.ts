@@ -20,7 +20,7 @@
  * await p.run();
  * ```
  */
-import type { Pipeline, Stream } from '../../src/index.ts';
+import type { ListState, Pipeline, Stream } from '../../src/index.ts';
 import { listState, mapState, session, sliding, tumbling, valueState } from '../../src/index.ts';
 import type { Auction, Bid, Event, Person } from './generator.ts';
 
@@ -185,6 +185,31 @@ function beats(b: Bid, best: Bid | undefined): boolean {
   return best === undefined || b.price > best.price || (b.price === best.price && b.dateTime < best.dateTime);
 }
 
+/** Whether bid `b` counts for auction `a`: `a.dateTime ≤ b.dateTime ≤ a.expires`. */
+function inAuction(a: Auction, b: Bid): boolean {
+  return b.dateTime >= a.dateTime && b.dateTime <= a.expires;
+}
+
+/** Auctions and bids keyed by auction id, for the steps that join bids to their auction. */
+function byAuction(events: Stream<Event>) {
+  return events
+    .filter((e): e is AuctionOrBid => e.kind !== 'person')
+    .keyBy((e) => (e.kind === 'auction' ? e.auction.id : e.bid.auction));
+}
+
+/**
+ * Bids that came before their auction wait until the watermark passes their
+ * time (by then any auction they could belong to has arrived): drops those
+ * at or before `time`.
+ */
+function dropEarlyBids(early: ListState<Bid>, time: number): void {
+  const waiting = early.get();
+  if (waiting.length === 0) return;
+  const keep = waiting.filter((b) => b.dateTime > time);
+  if (keep.length === 0) early.clear();
+  else early.update(keep);
+}
+
 /**
  * The core q4, q6 and q9 share: each auction with its winning bid, the highest
  * among bids with `auction.dateTime ≤ bid.dateTime ≤ auction.expires` (equal
@@ -210,9 +235,7 @@ export function winningBids(events: Stream<Event>, name: string): Stream<Winning
     best: valueState<Bid>(),
     early: listState<Bid>(),
   };
-  return events
-    .filter((e): e is AuctionOrBid => e.kind !== 'person')
-    .keyBy((e) => (e.kind === 'auction' ? e.auction.id : e.bid.auction))
+  return byAuction(events)
     .withState(spec)
     .process<WinningBid>(
       {
@@ -223,7 +246,7 @@ export function winningBids(events: Stream<Event>, name: string): Stream<Winning
             s.auction.set(a);
             let best: Bid | undefined;
             for (const b of s.early.get()) {
-              if (b.dateTime >= a.dateTime && b.dateTime <= a.expires && beats(b, best)) best = b;
+              if (inAuction(a, b) && beats(b, best)) best = b;
             }
             s.early.clear();
             if (best !== undefined) s.best.set(best);
@@ -238,8 +261,7 @@ export function winningBids(events: Stream<Event>, name: string): Stream<Winning
             ctx.timers.registerEventTime(b.dateTime);
             return;
           }
-          if (b.dateTime < a.dateTime || b.dateTime > a.expires) return;
-          if (beats(b, s.best.get())) s.best.set(b);
+          if (inAuction(a, b) && beats(b, s.best.get())) s.best.set(b);
         },
         onTimer(time, _domain, ctx) {
           const s = ctx.state;
@@ -250,12 +272,7 @@ export function winningBids(events: Stream<Event>, name: string): Stream<Winning
             s.auction.clear();
             s.best.clear();
           }
-          const early = s.early.get();
-          if (early.length > 0) {
-            const keep = early.filter((b) => b.dateTime > time);
-            if (keep.length === 0) s.early.clear();
-            else s.early.update(keep);
-          }
+          dropEarlyBids(s.early, time);
         },
       },
       { name },
@@ -318,9 +335,7 @@ export function q4r(_p: Pipeline, events: Stream<Event>): Stream<Q4Row> {
     early: listState<Bid>(),
   };
   const perCategory = { sum: valueState<number>(), n: valueState<number>() };
-  return events
-    .filter((e): e is AuctionOrBid => e.kind !== 'person')
-    .keyBy((e) => (e.kind === 'auction' ? e.auction.id : e.bid.auction))
+  return byAuction(events)
     .withState(perAuction)
     .process<MaxChange>(
       {
@@ -331,8 +346,7 @@ export function q4r(_p: Pipeline, events: Stream<Event>): Stream<Q4Row> {
             s.auction.set(a);
             let max: number | undefined;
             for (const b of s.early.get())
-              if (b.dateTime >= a.dateTime && b.dateTime <= a.expires && (max === undefined || b.price > max))
-                max = b.price;
+              if (inAuction(a, b) && (max === undefined || b.price > max)) max = b.price;
             s.early.clear();
             if (max !== undefined) {
               s.max.set(max);
@@ -348,7 +362,7 @@ export function q4r(_p: Pipeline, events: Stream<Event>): Stream<Q4Row> {
             ctx.timers.registerEventTime(b.dateTime);
             return;
           }
-          if (b.dateTime < a.dateTime || b.dateTime > a.expires) return;
+          if (!inAuction(a, b)) return;
           const before = s.max.get();
           if (before !== undefined && b.price <= before) return;
           s.max.set(b.price);
@@ -361,12 +375,7 @@ export function q4r(_p: Pipeline, events: Stream<Event>): Stream<Q4Row> {
             s.auction.clear();
             s.max.clear();
           }
-          const early = s.early.get();
-          if (early.length > 0) {
-            const keep = early.filter((b) => b.dateTime > time);
-            if (keep.length === 0) s.early.clear();
-            else s.early.update(keep);
-          }
+          dropEarlyBids(s.early, time);
         },
       },
       { name: 'q4r-max' },
@@ -1107,9 +1116,7 @@ function q20Row(b: Bid, a: Auction): Q20Row {
  * never comes stay), as the reference's regular join's does.
  */
 export function q20(_p: Pipeline, events: Stream<Event>): Stream<Q20Row> {
-  return events
-    .filter((e): e is AuctionOrBid => e.kind !== 'person')
-    .keyBy((e) => (e.kind === 'auction' ? e.auction.id : e.bid.auction))
+  return byAuction(events)
     .withState({ auction: valueState<Auction | null>(), early: listState<Bid>() })
     .process<Q20Row>(
       {

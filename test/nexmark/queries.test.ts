@@ -55,6 +55,27 @@ import {
   windowStart,
 } from './support.ts';
 
+/** Per category, the sum and number of its auctions' highest bids in range (auctions without one left out). */
+function highestBidsPerCategory(events: readonly Event[]): Map<number, { sum: number; n: number }> {
+  const { auctions, bids } = splitEvents(events);
+  const byAuction = new Map<number, Bid[]>();
+  for (const b of bids) {
+    let list = byAuction.get(b.auction);
+    if (list === undefined) byAuction.set(b.auction, (list = []));
+    list.push(b);
+  }
+  const perCategory = new Map<number, { sum: number; n: number }>();
+  for (const a of auctions) {
+    let best = -1;
+    for (const b of byAuction.get(a.id) ?? [])
+      if (b.dateTime >= a.dateTime && b.dateTime <= a.expires && b.price > best) best = b.price;
+    if (best < 0) continue;
+    const acc = perCategory.get(a.category) ?? { sum: 0, n: 0 };
+    perCategory.set(a.category, { sum: acc.sum + best, n: acc.n + 1 });
+  }
+  return perCategory;
+}
+
 describe('nexmark queries against oracles', () => {
   forEachConfig('q0 passes every bid through in order', async (config) => {
     assert.deepEqual(
@@ -96,23 +117,7 @@ describe('nexmark queries against oracles', () => {
   });
 
   forEachConfig('q4 averages the closing price of auctions per category', async (config) => {
-    const { auctions, bids } = splitEvents(generateEvents(config));
-    const byAuction = new Map<number, Bid[]>();
-    for (const b of bids) {
-      let list = byAuction.get(b.auction);
-      if (list === undefined) byAuction.set(b.auction, (list = []));
-      list.push(b);
-    }
-    const perCategory = new Map<number, { sum: number; n: number }>();
-    for (const a of auctions) {
-      let best = -1;
-      for (const b of byAuction.get(a.id) ?? []) {
-        if (b.dateTime >= a.dateTime && b.dateTime <= a.expires && b.price > best) best = b.price;
-      }
-      if (best < 0) continue;
-      const acc = perCategory.get(a.category) ?? { sum: 0, n: 0 };
-      perCategory.set(a.category, { sum: acc.sum + best, n: acc.n + 1 });
-    }
+    const perCategory = highestBidsPerCategory(generateEvents(config));
     const expected = new Map([...perCategory].map(([c, { sum, n }]) => [c, sum / n]));
     assert.equal(expected.size, 5);
     const rows = await run(config, q4);
@@ -129,25 +134,9 @@ describe('nexmark queries against oracles', () => {
   forEachConfig(
     "q4r updates the average of every auction's highest bid so far, per category (the reference q4)",
     async (config) => {
-      const { auctions, bids } = splitEvents(generateEvents(config));
-      const byAuction = new Map<number, Bid[]>();
-      for (const b of bids) {
-        let list = byAuction.get(b.auction);
-        if (list === undefined) byAuction.set(b.auction, (list = []));
-        list.push(b);
-      }
       // The oracle: once every bid is in, each auction's maximum is its highest bid in range.
-      const perCategory = new Map<number, { sum: number; n: number }>();
-      let withBids = 0;
-      for (const a of auctions) {
-        let best = -1;
-        for (const b of byAuction.get(a.id) ?? [])
-          if (b.dateTime >= a.dateTime && b.dateTime <= a.expires && b.price > best) best = b.price;
-        if (best < 0) continue;
-        withBids++;
-        const acc = perCategory.get(a.category) ?? { sum: 0, n: 0 };
-        perCategory.set(a.category, { sum: acc.sum + best, n: acc.n + 1 });
-      }
+      const perCategory = highestBidsPerCategory(generateEvents(config));
+      const withBids = [...perCategory.values()].reduce((s, x) => s + x.n, 0);
       const expected = new Map([...perCategory].map(([c, { sum, n }]) => [c, sum / n]));
       const rows = await run(config, q4r);
       const last = new Map<number, number>();

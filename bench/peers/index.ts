@@ -244,10 +244,17 @@ export async function buildPeers(
   log(`peers: built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * The peers' maximum heap: 2 GB, or `EDDY_PEER_HEAP` (e.g. `8g`) for queries whose reference
+ * semantics keep unbounded state on the heap (Flink SQL's regular joins of q3, q4, q7: at 13.5M
+ * events a 2 GB heap spends its time collecting, not working).
+ */
+const PEER_HEAP = /^\d+[gm]$/.test(process.env.EDDY_PEER_HEAP ?? '') ? process.env.EDDY_PEER_HEAP! : '2g';
+
 /** JVM flags: heap, and the module openings Flink's serializers need on Java 17. */
 const JVM_FLAGS = [
   '-Xms1g',
-  '-Xmx2g',
+  `-Xmx${PEER_HEAP}`,
   '-XX:+UseG1GC',
   '--add-opens=java.base/java.lang=ALL-UNNAMED',
   '--add-opens=java.base/java.util=ALL-UNNAMED',

@@ -5,7 +5,8 @@
  * as a whisker. `--from` is any text holding the `{"bench":"nexmark-fair",…}`
  * lines (BENCHMARKS.md itself will do); a query measured by several lines
  * takes the last line (all its systems) among those that measured `--with`
- * (default `flink`; `--with ''`: any). Hand-written SVG: a chart of a few bars needs no plotting
+ * (default `flink`; `--with ''`: any); `--drop q4:flink-sql` leaves out
+ * a bar (a peer that computed something else for that query). Hand-written SVG: a chart of a few bars needs no plotting
  * library. Prints `{"bench":"nexmark-chart",…}` with what it drew.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -146,6 +147,7 @@ export async function main(args: string[]): Promise<void> {
       metric: { type: 'string', default: 'eventsPerSec' },
       parallelism: { type: 'string', default: '1' },
       with: { type: 'string', default: 'flink' },
+      drop: { type: 'string', default: '' },
     },
   });
   const metric = values.metric as Metric;
@@ -154,6 +156,13 @@ export async function main(args: string[]): Promise<void> {
   const lines = fairLines(readFileSync(values.from, 'utf8'));
   const having = values.with === '' ? undefined : values.with;
   const results = latest(lines, Number(values.parallelism), having);
+  // `--drop q4:flink-sql,…`: bars left out (a peer that computed something else for that query).
+  for (const pair of values.drop.split(',').filter((x) => x !== '')) {
+    const [q, system] = pair.split(':');
+    if (q === undefined || system === undefined)
+      throw new Error(`--drop takes query:system pairs; received ${pair}`);
+    results.get(q)?.delete(system);
+  }
   if (results.size === 0)
     throw new Error(`no nexmark-fair lines at parallelism ${values.parallelism} in ${values.from}`);
   const dates = [...new Set(lines.map((l) => l.date))].sort();

@@ -135,6 +135,12 @@ function median<T extends { secs: number }>(runs: T[]): T {
   return [...runs].sort((a, b) => a.secs - b.secs)[Math.floor(runs.length / 2)]!;
 }
 
+/** The V8 flags of the eddy command (bin/eddy.js), unless EDDY_SEMI_SPACE_MB=0 leaves V8's default. */
+const NODE_FLAGS =
+  process.env['EDDY_SEMI_SPACE_MB'] === '0'
+    ? []
+    : [`--max-semi-space-size=${process.env['EDDY_SEMI_SPACE_MB'] ?? '8'}`];
+
 /** Runs one side in a child process and returns its figures and peak RSS. */
 function child(
   side: 'eddy' | 'baseline',
@@ -146,6 +152,8 @@ function child(
     process.execPath,
     [
       '--expose-gc',
+      // Both sides with the young generation the eddy command starts Node with (bin/eddy.js).
+      ...NODE_FLAGS,
       new URL(import.meta.url).pathname,
       '--child',
       side,
@@ -275,6 +283,7 @@ export async function main(args: string[]): Promise<void> {
       metricsOverhead: Number((median(metricsOn).secs / median(runs.generated.eddy).secs - 1).toFixed(3)),
       peakRssMb10M: Math.max(...runs.generated.eddy.map((e) => e.peakRssMb)),
       peakRssMb50M: eddyBig.peakRssMb,
+      nodeFlags: NODE_FLAGS,
     }),
   );
 }

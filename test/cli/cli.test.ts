@@ -146,6 +146,42 @@ describe('eddy CLI', () => {
     );
   });
 
+  it('starts Node with 8 MB semi-spaces (bounded RSS) unless the user set them or EDDY_SEMI_SPACE_MB says otherwise', async () => {
+    const flags = new URL('./fixtures/node-flags.ts', import.meta.url).pathname;
+    const env: NodeJS.ProcessEnv = { ...process.env, EDDY_PARALLELISM: '1' };
+    delete env['EDDY_SEMI_SPACE_MB'];
+    delete env['NODE_OPTIONS'];
+    const said = (stderr: string) =>
+      [...stderr.matchAll(/^node flags: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as string[]);
+    const byDefault = await run(process.execPath, [bin, 'run', flags, '--quiet'], { env, timeout: 60_000 });
+    assert.deepEqual(said(byDefault.stderr), [['--max-semi-space-size=8']]);
+    assert.match(byDefault.stdout, /stateless finished in [\d.]+ s — 1,000 events/);
+    // Worker threads share the process's V8 flags (and inherit its execArgv).
+    const threads = await run(process.execPath, [bin, 'run', flags, '--parallelism', '2', '--quiet'], {
+      env,
+      timeout: 60_000,
+    });
+    for (const f of said(threads.stderr)) assert.deepEqual(f, ['--max-semi-space-size=8']);
+    const own = await run(process.execPath, ['--max-semi-space-size=16', bin, 'run', flags, '--quiet'], {
+      env,
+      timeout: 60_000,
+    });
+    assert.deepEqual(said(own.stderr), [['--max-semi-space-size=16']]);
+    const off = await run(process.execPath, [bin, 'run', flags, '--quiet'], {
+      env: { ...env, EDDY_SEMI_SPACE_MB: '0' },
+      timeout: 60_000,
+    });
+    assert.deepEqual(said(off.stderr), [[]]);
+    await assert.rejects(
+      run(process.execPath, [bin, 'run', flags], { env: { ...env, EDDY_SEMI_SPACE_MB: 'big' } }),
+      (e: { stderr: string; code: number }) => {
+        assert.equal(e.code, 2);
+        assert.match(e.stderr, /EDDY_SEMI_SPACE_MB must be a whole number of megabytes .*; received "big"/);
+        return true;
+      },
+    );
+  });
+
   it('rejects a bad flag value, naming it', async () => {
     await assert.rejects(
       run(process.execPath, [bin, 'run', demo, '--events', 'lots']),

@@ -98,6 +98,16 @@ const FLAGS = {
 
 class FlagError extends Error {}
 
+/**
+ * eddy runs with the V8 flags the eddy command starts Node with (bin/eddy.js:
+ * 8 MB semi-spaces), as each JVM peer runs with its experts' heap settings;
+ * EDDY_SEMI_SPACE_MB=0 leaves V8's default, another number sets it.
+ */
+const EDDY_NODE_FLAGS =
+  process.env['EDDY_SEMI_SPACE_MB'] === '0'
+    ? []
+    : [`--max-semi-space-size=${process.env['EDDY_SEMI_SPACE_MB'] ?? '8'}`];
+
 export interface FairSettings {
   readonly systems: readonly System[];
   readonly queries: readonly string[];
@@ -453,7 +463,11 @@ function commandOf(
       parallelism: s.parallelism,
       ...(checkpointing ? { checkpoint: { dir: checkpointDir, intervalMs: s.checkpointMs } } : {}),
     };
-    return { system, query, argv: [process.execPath, '--expose-gc', child, JSON.stringify(spec)] };
+    return {
+      system,
+      query,
+      argv: [process.execPath, '--expose-gc', ...EDDY_NODE_FLAGS, child, JSON.stringify(spec)],
+    };
   }
   const base = peerCommand({ system, query, eventsFile: file, events, parallelism: s.parallelism, brokers });
   // peerCommand adds --broker-pid for Kafka Streams; the harness measures the broker itself.

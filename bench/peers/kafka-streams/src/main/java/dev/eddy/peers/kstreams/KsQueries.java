@@ -44,6 +44,7 @@ import org.apache.kafka.streams.kstream.Suppressed.BufferConfig;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.processor.api.ContextualFixedKeyProcessor;
 import org.apache.kafka.streams.processor.api.FixedKeyRecord;
+import org.apache.kafka.streams.state.BuiltInDslStoreSuppliers;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.SessionStore;
 import org.apache.kafka.streams.state.Stores;
@@ -178,13 +179,23 @@ final class KsQueries {
             2 * f.parallelism,
             "q3",
             "q3-auctions-gate");
+    StreamJoined<Long, Auction, Person> stores =
+        StreamJoined.<Long, Auction, Person>with(Serdes.Long(), Flow.serde(Auction.class), Flow.serde(Person.class))
+            .withName("q3-join")
+            .withStoreName("q3-join")
+            // The join's window stores in RocksDB whatever the durability: the in-memory window store
+            // keeps one map per distinct timestamp and looks the key up in each one of the ±600 s
+            // (InMemoryWindowStore#fetch walks segmentMap.subMap(from, to)), which made this query
+            // ~60x slower than eddy; RocksDB's window key schema (key, then time) makes it one range
+            // scan per segment. An expert keeps a 20-minute join window there.
+            .withDslStoreSuppliers(new BuiltInDslStoreSuppliers.RocksDBDslStoreSuppliers());
+    // Durability "none": no changelog for the join's stores either (as Flow#durability does for the others).
+    if (Flow.noDurability) stores = stores.withLoggingDisabled();
     return open.join(
         sellers,
         Q3Row::of,
         JoinWindows.ofTimeDifferenceAndGrace(Duration.ofMillis(Nexmark.Q3_HORIZON_MS), f.grace),
-        StreamJoined.<Long, Auction, Person>with(Serdes.Long(), Flow.serde(Auction.class), Flow.serde(Person.class))
-            .withName("q3-join")
-            .withStoreName("q3-join"));
+        stores);
   }
 
   // ---------------------------------------------------------------------------------------- Q4

@@ -139,7 +139,7 @@ function median<T extends { secs: number }>(runs: T[]): T {
 const NODE_FLAGS =
   process.env['EDDY_SEMI_SPACE_MB'] === '0'
     ? []
-    : [`--max-semi-space-size=${process.env['EDDY_SEMI_SPACE_MB'] ?? '8'}`];
+    : [`--max-semi-space-size=${process.env['EDDY_SEMI_SPACE_MB'] ?? '16'}`];
 
 /** Runs one side in a child process and returns its figures and peak RSS. */
 function child(

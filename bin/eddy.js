@@ -6,13 +6,14 @@ import { fileURLToPath } from 'node:url';
 
 // Bounded young generation (issue 15, memory): under eddy's allocation rate V8
 // grows its semi-spaces towards their maximum, and peak RSS at 50M events was
-// 1.77x that at 10M with the live heap flat; 8 MB semi-spaces keep it within
-// 1.2x at the same speed (BENCHMARKS.md, "Which part of the heap grows"). The
-// flag only works at start-up, so eddy starts again with it, in the same
-// process (execve: same pid, signals and exit code), unless the user set
-// one (NODE_OPTIONS or a node flag) or EDDY_SEMI_SPACE_MB=0 turns it off.
+// 1.26-1.77x that at 10M with the live heap flat. 16 MB semi-spaces keep it
+// within 1.05x and cut Nexmark q5's peak RSS by a third for ~1 % of its speed
+// (8 MB: 4 %); BENCHMARKS.md, "Which part of the heap grows". The flag only
+// works at start-up, so eddy starts again with it, in the same process
+// (execve: same pid, signals and exit code), unless the user set one
+// (NODE_OPTIONS or a node flag) or EDDY_SEMI_SPACE_MB=0 turns it off.
 const SEMI_SPACE = '--max-semi-space-size';
-const semiSpaceMb = process.env.EDDY_SEMI_SPACE_MB ?? '8';
+const semiSpaceMb = process.env.EDDY_SEMI_SPACE_MB ?? '16';
 if (!/^\d+$/.test(semiSpaceMb)) {
   process.stderr.write(
     `eddy: EDDY_SEMI_SPACE_MB must be a whole number of megabytes (0: leave V8's default); received "${semiSpaceMb}"\n`,

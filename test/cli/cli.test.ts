@@ -146,7 +146,7 @@ describe('eddy CLI', () => {
     );
   });
 
-  it('starts Node with 8 MB semi-spaces (bounded RSS) unless the user set them or EDDY_SEMI_SPACE_MB says otherwise', async () => {
+  it('starts Node with 16 MB semi-spaces (bounded RSS) unless the user set them or EDDY_SEMI_SPACE_MB says otherwise', async () => {
     const flags = new URL('./fixtures/node-flags.ts', import.meta.url).pathname;
     const env: NodeJS.ProcessEnv = { ...process.env, EDDY_PARALLELISM: '1' };
     delete env['EDDY_SEMI_SPACE_MB'];
@@ -154,19 +154,19 @@ describe('eddy CLI', () => {
     const said = (stderr: string) =>
       [...stderr.matchAll(/^node flags: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as string[]);
     const byDefault = await run(process.execPath, [bin, 'run', flags, '--quiet'], { env, timeout: 60_000 });
-    assert.deepEqual(said(byDefault.stderr), [['--max-semi-space-size=8']]);
+    assert.deepEqual(said(byDefault.stderr), [['--max-semi-space-size=16']]);
     assert.match(byDefault.stdout, /stateless finished in [\d.]+ s — 1,000 events/);
     // Worker threads share the process's V8 flags (and inherit its execArgv).
     const threads = await run(process.execPath, [bin, 'run', flags, '--parallelism', '2', '--quiet'], {
       env,
       timeout: 60_000,
     });
-    for (const f of said(threads.stderr)) assert.deepEqual(f, ['--max-semi-space-size=8']);
-    const own = await run(process.execPath, ['--max-semi-space-size=16', bin, 'run', flags, '--quiet'], {
+    for (const f of said(threads.stderr)) assert.deepEqual(f, ['--max-semi-space-size=16']);
+    const own = await run(process.execPath, ['--max-semi-space-size=32', bin, 'run', flags, '--quiet'], {
       env,
       timeout: 60_000,
     });
-    assert.deepEqual(said(own.stderr), [['--max-semi-space-size=16']]);
+    assert.deepEqual(said(own.stderr), [['--max-semi-space-size=32']]);
     const off = await run(process.execPath, [bin, 'run', flags, '--quiet'], {
       env: { ...env, EDDY_SEMI_SPACE_MB: '0' },
       timeout: 60_000,

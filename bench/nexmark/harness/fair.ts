@@ -100,13 +100,13 @@ class FlagError extends Error {}
 
 /**
  * eddy runs with the V8 flags the eddy command starts Node with (bin/eddy.js:
- * 8 MB semi-spaces), as each JVM peer runs with its experts' heap settings;
+ * 16 MB semi-spaces), as each JVM peer runs with its experts' heap settings;
  * EDDY_SEMI_SPACE_MB=0 leaves V8's default, another number sets it.
  */
 const EDDY_NODE_FLAGS =
   process.env['EDDY_SEMI_SPACE_MB'] === '0'
     ? []
-    : [`--max-semi-space-size=${process.env['EDDY_SEMI_SPACE_MB'] ?? '8'}`];
+    : [`--max-semi-space-size=${process.env['EDDY_SEMI_SPACE_MB'] ?? '16'}`];
 
 export interface FairSettings {
   readonly systems: readonly System[];

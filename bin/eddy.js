@@ -26,13 +26,20 @@ if (
   !process.execArgv.some((a) => a.startsWith(SEMI_SPACE)) &&
   !(process.env.NODE_OPTIONS ?? '').includes(SEMI_SPACE)
 ) {
-  process.execve(process.execPath, [
-    process.execPath,
-    `${SEMI_SPACE}=${semiSpaceMb}`,
-    ...process.execArgv,
-    fileURLToPath(import.meta.url),
-    ...process.argv.slice(2),
-  ]);
+  try {
+    process.execve(process.execPath, [
+      process.execPath,
+      `${SEMI_SPACE}=${semiSpaceMb}`,
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+    ]);
+  } catch (e) {
+    // Only a smaller footprint is lost: run on with V8's default.
+    process.stderr.write(
+      `eddy: could not start Node with ${SEMI_SPACE}=${semiSpaceMb} (${e instanceof Error ? e.message : String(e)}); running with V8's default (set EDDY_SEMI_SPACE_MB=0 to skip this)\n`,
+    );
+  }
 }
 
 // A SIGTERM while eddy loads is kept for the run, which then stops with a

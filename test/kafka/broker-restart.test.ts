@@ -359,7 +359,7 @@ describe('broker restart (a second real broker)', { skip }, () => {
   });
   // Runs after the tests above, on the same broker, and leaves it stopped (after() stops it anyway).
   it('fails with a clear error when the broker stays away longer than reconnectTimeoutMs', {
-    timeout: 60_000,
+    timeout: 180_000,
   }, async () => {
     const input = `eddy-gone-${randomUUID()}`;
     const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: BROKERS });
@@ -393,10 +393,11 @@ describe('broker restart (a second real broker)', { skip }, () => {
       );
       await broker('down.sh');
       const stopped = Date.now();
-      // The client's own retries (~16 s) come first, then eddy's 2 s.
+      // The client's own retries come first (~30 s on a quiet machine: 29.4–29.9 s in three runs), then
+      // eddy's 2 s. A bound, not a speed test: a CI run under load took over 45 s, the old bound.
       await until(
         () => failed !== undefined,
-        45_000,
+        150_000,
         () => 'the pipeline did not fail with the broker gone',
       );
       process.stderr.write(

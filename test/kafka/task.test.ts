@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Admin, Consumer } from '@platformatic/kafka';
+import { Admin, Consumer, type Message } from '@platformatic/kafka';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { PartitionTask, TxWriter } from '../../src/deploy/kafka/task.ts';
 import { EddyError } from '../../src/index.ts';
@@ -63,17 +63,26 @@ describe('a partition task (real broker)', { skip: kafka.skip }, () => {
     });
     const sink = new TxWriter(task);
     const out = (n: number) => ({ topic: output, partition: 0, value: Buffer.from(String(n)) });
+    // Input records `from` to `to - 1` buffered and taken, as the stream and the source do.
+    const take = (from: number, to: number) => {
+      for (let n = from; n < to; n++) {
+        task.receive({ topic: input, partition: 0, offset: BigInt(n) } as Message, 0);
+        task.take();
+      }
+    };
     try {
       await task.fence();
       // Checkpoint 1: records 0-4 taken, their output sent, the barrier at offset 5.
       await sink.send([out(0), out(1), out(2), out(3), out(4)]);
-      task.atBarrier = 5n;
+      take(0, 5);
+      task.markBarrier();
       sink.seal();
       await assert.rejects(task.commit(), /injected/);
       // Records 5-9 are processed: their output is held for the next transaction.
       await sink.send([out(5), out(6), out(7), out(8), out(9)]);
       // Checkpoint 2, the coordinator back: its offset (10) would cover output that is only held.
-      task.atBarrier = 10n;
+      take(5, 10);
+      task.markBarrier();
       await assert.rejects(task.commit(), (e: unknown) => {
         assert.ok(e instanceof EddyError, String(e));
         assert.equal(e.code, 'EDDY_STATE_INVALID');

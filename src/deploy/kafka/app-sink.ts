@@ -1,17 +1,85 @@
 /**
- * A Kafka application's sink (`app.sink`, issue 13): records written into
- * their partition task's transaction, each sized against its topic's limit;
- * one too large is refused (`onProduceError: 'fail'`) or dead-lettered, cut
- * to fit the dead-letter topic.
+ * A Kafka application's sink (`app.sink`, issue 13): its options checked
+ * (`appSink`), and records written into their partition task's transaction,
+ * each sized against its topic's limit; one too large is refused
+ * (`onProduceError: 'fail'`) or dead-lettered, cut to fit the dead-letter
+ * topic.
  */
 
 import { type KafkaAppSinkOptions, kafkaPartition } from '../../connectors/kafka/app-options.ts';
 import { floorHeader, markerMessage } from '../../connectors/kafka/carried.ts';
-import { sinkDeadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
-import { aloneBytes, fitsAlone, fitToLimit, type TopicInfo } from '../../connectors/kafka/topics.ts';
-import type { SinkWriter } from '../../core/connector.ts';
-import { EddyError } from '../../errors/index.ts';
-import { type PartitionTask, type TxMessage, TxWriter } from './task.ts';
+import { checkDeadLetterTopic, sinkDeadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
+import {
+  aloneBytes,
+  checkCreateTopic,
+  fitsAlone,
+  fitToLimit,
+  type TopicInfo,
+} from '../../connectors/kafka/topics.ts';
+import type { Sink, SinkWriter } from '../../core/connector.ts';
+import { configError, EddyError } from '../../errors/index.ts';
+import type { AppTopics } from './app-topics.ts';
+import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
+
+/** What `app.sink` needs of its application (app.ts). */
+export interface AppSinkOwner {
+  /** The application's topics: a sink's looked up (or created) once, and every topic's size limit. */
+  readonly topics: AppTopics;
+  /** The app.source's dead-letter topic, if any (a sink's own comes first). */
+  readonly deadLetterTopic: () => string | undefined;
+  /** The key-group partitions, once the application runs. */
+  readonly partitions: () => number;
+}
+
+/** Writes to `topic` inside the application's transactions (`app.sink`): visible (read_committed) once a checkpoint commits. */
+export function appSink<T>(options: KafkaAppSinkOptions<T>, owner: AppSinkOwner): Sink<T> {
+  if (typeof options?.topic !== 'string' || options.topic === '') {
+    throw configError('app.sink needs a topic', options?.topic, 'pass { topic: "results" }');
+  }
+  const policy = options.onProduceError ?? 'fail';
+  if (policy !== 'fail' && policy !== 'dead-letter')
+    throw configError(
+      'app.sink onProduceError must be "fail" or "dead-letter"',
+      policy,
+      'pass onProduceError: "dead-letter" (with a deadLetterTopic) or leave it out',
+    );
+  checkDeadLetterTopic('app.sink', options.deadLetterTopic);
+  checkCreateTopic('app.sink', options.createTopic);
+  const topics = owner.topics;
+  return {
+    kind: 'kafka-app',
+    guarantee: 'exactly-once',
+    messaging: { system: 'kafka', destination: options.topic },
+    async open(ctx) {
+      const task = ctx.deployment;
+      if (!(task instanceof PartitionTask))
+        throw new EddyError('EDDY_STATE_INVALID', 'app.sink is written by kafkaApp.run only');
+      const info = await topics.sink(options.topic, options.createTopic);
+      let dlq: string | undefined;
+      if (policy === 'dead-letter') {
+        dlq = options.deadLetterTopic ?? owner.deadLetterTopic();
+        if (dlq === undefined)
+          throw configError(
+            `app.sink to "${options.topic}" has onProduceError: "dead-letter" but no dead-letter topic`,
+            undefined,
+            'pass deadLetterTopic to app.sink or to app.source',
+            ctx.stepId,
+          );
+        if (!topics.known(dlq)) await topics.sink(dlq, undefined, true);
+      }
+      return new AppSinkWriter(task, options as KafkaAppSinkOptions<unknown>, {
+        info,
+        stepId: ctx.stepId,
+        policy,
+        dlq,
+        limitOf: topics.limitOf,
+        ...(options.carryEventTime === true
+          ? { carry: { from: task.partition, of: owner.partitions() } }
+          : {}),
+      }) as SinkWriter<T>;
+    },
+  };
+}
 
 /** A sink writing into its task's transactions. */
 export class AppSinkWriter implements SinkWriter<unknown> {

@@ -1,8 +1,9 @@
 /**
- * The reader of a Kafka application's source (`app.source`), run by the
- * task of one key-group partition (task.ts): it hands out the records the
- * task's fetch buffered, decoded and checked with `parse`; a repartition
- * record carrying an input record taken before is skipped (`duplicate`), one
+ * A Kafka application's source (`app.source`): its options checked and
+ * settled (`appSource`), and its reader, run by the task of one key-group
+ * partition (task.ts), which hands out the records the task's fetch
+ * buffered, decoded and checked with `parse`; a repartition record carrying
+ * an input record taken before is skipped (`PartitionTask.seen`), one
  * the forwarding task rejected is dead-lettered here, one whose key belongs
  * to another partition (input read without repartitioning) is dead-lettered
  * with the fix; a later stage's source reads the earlier stage's watermark
@@ -11,16 +12,16 @@
  * letters so far.
  */
 import type { Message } from '@platformatic/kafka';
-import { kafkaPartition } from '../../connectors/kafka/app-options.ts';
+import { type KafkaAppSourceOptions, kafkaPartition } from '../../connectors/kafka/app-options.ts';
 import { CarriedWatermarks, carriedOf } from '../../connectors/kafka/carried.ts';
-import { deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
-import { decodeValue, type KafkaFormat } from '../../connectors/kafka/formats.ts';
-import { type Forwarded, forwardedOf, rejectedInput } from '../../connectors/kafka/forwarded.ts';
+import { checkDeadLetterTopic, deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
+import { decodeValue, type KafkaFormat, resolveFormat } from '../../connectors/kafka/formats.ts';
+import { forwardedOf, rejectedInput } from '../../connectors/kafka/forwarded.ts';
 import { fitToLimit } from '../../connectors/kafka/topics.ts';
-import type { SourceBatch, SourceContext, SourceReader } from '../../core/connector.ts';
+import type { Source, SourceBatch, SourceContext, SourceReader } from '../../core/connector.ts';
 import type { Key } from '../../core/key-groups.ts';
-import { describe } from '../../errors/index.ts';
-import { type PartitionTask, type TxMessage, TxWriter } from './task.ts';
+import { configError, describe, EddyError } from '../../errors/index.ts';
+import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 
 export interface AppSourceConfig {
   topics: string[];
@@ -58,6 +59,84 @@ export interface AppSourceLinks {
   readonly resume: () => void;
 }
 
+/** What `app.source` needs of its application (app.ts). */
+export interface AppSourceOwner {
+  readonly repartitionTopic: string;
+  /** Takes the topics of an app.source call; throws when the application reads another app.source already (`twoSources`). */
+  readonly claim: (topics: readonly string[]) => void;
+  /** Keeps the source's settled configuration: the application runs with it. */
+  readonly adopt: (config: AppSourceConfig) => void;
+  /** When a task opens the source: the configuration the application runs with, and what the reader needs of it. */
+  readonly reading: () => { readonly config: AppSourceConfig; readonly links: AppSourceLinks };
+}
+
+/** The application's input (`app.source`): its options checked, its configuration settled and kept by `owner`. */
+export function appSource<T>(options: KafkaAppSourceOptions<T>, owner: AppSourceOwner): Source<T> {
+  if (
+    !Array.isArray(options?.topics) ||
+    options.topics.length === 0 ||
+    options.topics.some((t) => typeof t !== 'string' || t === '')
+  ) {
+    throw configError('app.source needs topics', options?.topics, 'pass { topics: ["orders"] }');
+  }
+  const keyBy = options.keyBy;
+  if (keyBy !== undefined && typeof keyBy !== 'function') {
+    throw configError(
+      'app.source keyBy must be a function',
+      keyBy,
+      'pass { keyBy: (order) => order.customer }',
+    );
+  }
+  if (keyBy === undefined && options.topics.length > 1) {
+    throw configError(
+      'app.source with several topics needs keyBy (their partitions are assigned independently, so they are repartitioned into one topic)',
+      options.topics,
+      'pass { keyBy: (value) => value.key }',
+    );
+  }
+  checkDeadLetterTopic('app.source', options.deadLetterTopic);
+  owner.claim(options.topics);
+  owner.adopt({
+    topics: [...options.topics],
+    bufferSize: options.bufferSize ?? 10_000,
+    keyed: keyBy === undefined ? options.topics[0]! : owner.repartitionTopic,
+    keyBy: keyBy as ((value: unknown) => Key | undefined) | undefined,
+    deadLetterTopic: options.deadLetterTopic,
+    format: resolveFormat(options.format, options.limits),
+    parse: options.parse,
+    carried: options.carried === true,
+  });
+  if (options.carried === true && keyBy !== undefined)
+    throw configError(
+      'app.source with carried: true reads a topic an earlier stage partitioned; it takes no keyBy',
+      'keyBy',
+      'leave keyBy out',
+    );
+  return {
+    kind: 'kafka-app',
+    messaging: { system: 'kafka', destination: options.topics.join(',') },
+    eventTimes: true,
+    splittable: true,
+    ...(options.carried === true ? { carriesWatermarks: true } : {}),
+    open(ctx): SourceReader<T> {
+      const task = ctx.deployment;
+      if (!(task instanceof PartitionTask) || task.kind !== 'state')
+        throw new EddyError('EDDY_STATE_INVALID', 'app.source is read by kafkaApp.run only');
+      const { config, links } = owner.reading();
+      return appSourceReader<T>(task, config, ctx, links);
+    },
+  };
+}
+
+/** The error of a second app.source in one application. */
+export function twoSources(first: readonly string[], second: readonly string[]): EddyError {
+  return configError(
+    `a Kafka application reads one app.source, and this one already reads [${first.join(', ')}]`,
+    `a second app.source of [${second.join(', ')}]`,
+    `read every topic with one app.source({ topics: [${[...first, ...second].map((t) => JSON.stringify(t)).join(', ')}], keyBy }), or run another kafkaApp with its own applicationId`,
+  );
+}
+
 /** The reader of `app.source` for `task`'s partition. */
 export function appSourceReader<T>(
   task: PartitionTask,
@@ -90,7 +169,7 @@ export function appSourceReader<T>(
   let stopped = false;
   ctx.signal.addEventListener('abort', () => {
     stopped = true;
-    task.wake?.();
+    task.wake();
   });
   return {
     async poll(max): Promise<SourceBatch<T> | null> {
@@ -98,16 +177,16 @@ export function appSourceReader<T>(
       if (task.pausing) {
         // Stopping with a savepoint: nothing more is handed out, and the input does not end (an
         // ended input would fire every open window as if final: issue 19, point 8).
-        await waitForRecords(task, 50);
+        await task.waitForRecords(50);
         return { values: [] };
       }
       if (task.backlog() === 0) {
-        await waitForRecords(task, 50);
+        await task.waitForRecords(50);
         if (task.backlog() === 0) return { values: [] };
       }
       if (config.format.prepare !== undefined) {
         // Whatever the format needs for these records (Avro schemas), fetched once per batch.
-        const slice = task.buffer.peekMany(max).map((m) => m.value);
+        const slice = task.peekMany(max).map((m) => m.value);
         await config.format.prepare(slice);
       }
       return take(task, config, app, max, reject, carried) as SourceBatch<T>;
@@ -115,11 +194,8 @@ export function appSourceReader<T>(
     position() {
       // At the barrier: the offset goes into the checkpoint's transaction, and so do the dead
       // letters so far; later ones wait for the next transaction (the sinks seal themselves).
-      task.atBarrier = task.taken;
+      task.markBarrier();
       dlq?.writer.seal();
-      task.marksAtBarrier = Buffer.from(
-        JSON.stringify([...task.marks].map(([split, o]) => [split, String(o)])),
-      );
       const at: Record<string, unknown> =
         task.taken === undefined ? {} : { [task.split]: String(task.taken) };
       if (carried !== undefined) at[CARRIED_POSITION] = carried.snapshot();
@@ -150,13 +226,12 @@ function take(
   const repartitioned = task.topic === app.repartitionTopic;
   const keyOf = repartitioned ? undefined : app.keyOf();
   while (values.length < max) {
-    const m = task.buffer.take();
+    const m = task.take();
     if (m === undefined) break;
-    task.taken = m.offset + 1n;
     if (repartitioned) {
       const forwarded = forwardedOf(m);
       if (forwarded !== undefined) {
-        if (duplicate(task, forwarded)) continue;
+        if (task.seen(forwarded.split, forwarded.offset)) continue;
         if (forwarded.rejected !== undefined) {
           const r = rejectedInput(m, forwarded);
           reject(r.original, r.code, r.reason, r.eddyCode, r.truncated);
@@ -223,30 +298,4 @@ function wrongPartition(
   const expected = kafkaPartition(key, partitions);
   if (expected === m.partition) return undefined;
   return `key ${describe(key)} belongs to partition ${expected} of ${partitions} (kafkaPartition), but the record was read from partition ${m.partition}; produce records with partition kafkaPartition(key, ${partitions}), or give app.source a keyBy to repartition them`;
-}
-
-/**
- * Whether a repartition record carries an input record taken before, and
- * marks it taken: per input partition, the highest input offset seen. A
- * second guard behind fencing and the read_committed filter (aborted.ts);
- * the marks are checkpointed with the key group (changelog record `x`).
- */
-function duplicate(task: PartitionTask, f: Forwarded): boolean {
-  const seen = task.marks.get(f.split);
-  if (seen !== undefined && f.offset <= seen) return true;
-  task.marks.set(f.split, f.offset);
-  return false;
-}
-
-/** Waits until the task has records, is woken, or `ms` pass. */
-export function waitForRecords(task: PartitionTask, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      task.wake = undefined;
-      resolve();
-    }
-    task.wake = done;
-  });
 }

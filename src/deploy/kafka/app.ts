@@ -47,9 +47,7 @@ import {
   type RestoreMetrics,
 } from '../../connectors/kafka/app-options.ts';
 import { brokersOf } from '../../connectors/kafka/brokers.ts';
-import { checkDeadLetterTopic } from '../../connectors/kafka/dead-letters.ts';
 import { errorText, isTransientKafkaError } from '../../connectors/kafka/errors.ts';
-import { resolveFormat } from '../../connectors/kafka/formats.ts';
 import {
   type BalanceOptions,
   checkLoadBalance,
@@ -57,8 +55,7 @@ import {
 } from '../../connectors/kafka/load-balance.ts';
 import { checkEndpoint, describeInstances, memberData } from '../../connectors/kafka/members.ts';
 import { internalTopics } from '../../connectors/kafka/reset.ts';
-import { checkCreateTopic } from '../../connectors/kafka/topics.ts';
-import type { Sink, SinkWriter, Source, SourceReader } from '../../core/connector.ts';
+import type { Sink, Source } from '../../core/connector.ts';
 import type { Key } from '../../core/key-groups.ts';
 import {
   type AppInstance,
@@ -72,8 +69,8 @@ import {
 import { configError, describe, EddyError } from '../../errors/index.ts';
 import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
 import { RestartStrategy } from '../../runtime/restart.ts';
-import { AppSinkWriter } from './app-sink.ts';
-import { type AppSourceConfig, appSourceReader } from './app-source.ts';
+import { appSink } from './app-sink.ts';
+import { type AppSourceConfig, appSource, twoSources } from './app-source.ts';
 import { AppTopics } from './app-topics.ts';
 import { PartitionEnds } from './ends.ts';
 import { forward } from './forwarder.ts';
@@ -81,7 +78,7 @@ import { gaveUp } from './gave-up.ts';
 import { GroupMembership } from './membership.ts';
 import { type KafkaAppOptions, resolveKafkaAppOptions } from './options.ts';
 import { standbyOptions } from './standbys.ts';
-import { PartitionTask } from './task.ts';
+import type { PartitionTask } from './task.ts';
 import { TaskRestarts } from './task-restarts.ts';
 import { type Prepared, prepareTask, type Restore, type TaskStartContext, taskJob } from './task-start.ts';
 import { WarmCopies } from './warm-copies.ts';
@@ -111,14 +108,6 @@ export interface KafkaAppRunOptions {
 
 export function kafkaApp(options: KafkaAppOptions): KafkaApp {
   return new KafkaApp(options);
-}
-
-function twoSources(first: readonly string[], second: readonly string[]): EddyError {
-  return configError(
-    `a Kafka application reads one app.source, and this one already reads [${first.join(', ')}]`,
-    `a second app.source of [${second.join(', ')}]`,
-    `read every topic with one app.source({ topics: [${[...first, ...second].map((t) => JSON.stringify(t)).join(', ')}], keyBy }), or run another kafkaApp with its own applicationId`,
-  );
 }
 
 export class KafkaApp {
@@ -249,125 +238,43 @@ export class KafkaApp {
     });
   }
 
-  /** The application's input: its consumer group reads `topics`; one source per application. */
+  /** The application's input: its consumer group reads `topics`; one source per application (app-source.ts). */
   source<T>(options: KafkaAppSourceOptions<T>): Source<T> {
-    if (
-      !Array.isArray(options?.topics) ||
-      options.topics.length === 0 ||
-      options.topics.some((t) => typeof t !== 'string' || t === '')
-    ) {
-      throw configError('app.source needs topics', options?.topics, 'pass { topics: ["orders"] }');
-    }
-    const keyBy = options.keyBy;
-    if (keyBy !== undefined && typeof keyBy !== 'function') {
-      throw configError(
-        'app.source keyBy must be a function',
-        keyBy,
-        'pass { keyBy: (order) => order.customer }',
-      );
-    }
-    if (keyBy === undefined && options.topics.length > 1) {
-      throw configError(
-        'app.source with several topics needs keyBy (their partitions are assigned independently, so they are repartitioned into one topic)',
-        options.topics,
-        'pass { keyBy: (value) => value.key }',
-      );
-    }
-    checkDeadLetterTopic('app.source', options.deadLetterTopic);
-    // Issue 19 (point 11): a second app.source replaced the first without a word. The pipeline is
-    // built again for every partition task, so "second" means within one build (or before run).
-    const first = this.#building === undefined ? this.#source?.topics : this.#building[0];
-    if (this.#building !== undefined) this.#building.push([...options.topics]);
-    if (first !== undefined && (this.#building === undefined || this.#building.length > 1))
-      throw twoSources(first, options.topics);
-    this.#source = {
-      topics: [...options.topics],
-      bufferSize: options.bufferSize ?? 10_000,
-      keyed: keyBy === undefined ? options.topics[0]! : this.repartitionTopic,
-      keyBy: keyBy as ((value: unknown) => Key | undefined) | undefined,
-      deadLetterTopic: options.deadLetterTopic,
-      format: resolveFormat(options.format, options.limits),
-      parse: options.parse,
-      carried: options.carried === true,
-    };
-    if (options.carried === true && keyBy !== undefined)
-      throw configError(
-        'app.source with carried: true reads a topic an earlier stage partitioned; it takes no keyBy',
-        'keyBy',
-        'leave keyBy out',
-      );
-    const app = this;
-    const source: Source<T> = {
-      kind: 'kafka-app',
-      messaging: { system: 'kafka', destination: options.topics.join(',') },
-      eventTimes: true,
-      splittable: true,
-      ...(options.carried === true ? { carriesWatermarks: true } : {}),
-      open(ctx): SourceReader<T> {
-        const task = ctx.deployment;
-        if (!(task instanceof PartitionTask) || task.kind !== 'state')
-          throw new EddyError('EDDY_STATE_INVALID', 'app.source is read by kafkaApp.run only');
-        return appSourceReader<T>(task, app.#source!, ctx, {
-          repartitionTopic: app.repartitionTopic,
-          partitions: app.#partitions,
-          keyOf: () => app.#keyOf,
-          limitOf: app.#topics.limitOf,
-          resume: () => app.#member.resume(),
-        });
+    const source = appSource(options, {
+      repartitionTopic: this.repartitionTopic,
+      claim: (topics) => {
+        // Issue 19 (point 11): a second app.source replaced the first without a word. The pipeline is
+        // built again for every partition task, so "second" means within one build (or before run).
+        const first = this.#building === undefined ? this.#source?.topics : this.#building[0];
+        if (this.#building !== undefined) this.#building.push([...topics]);
+        if (first !== undefined && (this.#building === undefined || this.#building.length > 1))
+          throw twoSources(first, topics);
       },
-    };
+      adopt: (config) => {
+        this.#source = config;
+      },
+      reading: () => ({
+        config: this.#source!,
+        links: {
+          repartitionTopic: this.repartitionTopic,
+          partitions: this.#partitions,
+          keyOf: () => this.#keyOf,
+          limitOf: this.#topics.limitOf,
+          resume: () => this.#member.resume(),
+        },
+      }),
+    });
     this.#sources.add(source);
     return source;
   }
 
-  /** Writes to `topic` inside the application's transactions: visible (read_committed) once a checkpoint commits. */
+  /** Writes to `topic` inside the application's transactions: visible (read_committed) once a checkpoint commits (app-sink.ts). */
   sink<T>(options: KafkaAppSinkOptions<T>): Sink<T> {
-    if (typeof options?.topic !== 'string' || options.topic === '') {
-      throw configError('app.sink needs a topic', options?.topic, 'pass { topic: "results" }');
-    }
-    const policy = options.onProduceError ?? 'fail';
-    if (policy !== 'fail' && policy !== 'dead-letter')
-      throw configError(
-        'app.sink onProduceError must be "fail" or "dead-letter"',
-        policy,
-        'pass onProduceError: "dead-letter" (with a deadLetterTopic) or leave it out',
-      );
-    checkDeadLetterTopic('app.sink', options.deadLetterTopic);
-    checkCreateTopic('app.sink', options.createTopic);
-    const app = this;
-    return {
-      kind: 'kafka-app',
-      guarantee: 'exactly-once',
-      messaging: { system: 'kafka', destination: options.topic },
-      async open(ctx) {
-        const task = ctx.deployment;
-        if (!(task instanceof PartitionTask))
-          throw new EddyError('EDDY_STATE_INVALID', 'app.sink is written by kafkaApp.run only');
-        const info = await app.#topics.sink(options.topic, options.createTopic);
-        let dlq: string | undefined;
-        if (policy === 'dead-letter') {
-          dlq = options.deadLetterTopic ?? app.#source?.deadLetterTopic;
-          if (dlq === undefined)
-            throw configError(
-              `app.sink to "${options.topic}" has onProduceError: "dead-letter" but no dead-letter topic`,
-              undefined,
-              'pass deadLetterTopic to app.sink or to app.source',
-              ctx.stepId,
-            );
-          if (!app.#topics.known(dlq)) await app.#topics.sink(dlq, undefined, true);
-        }
-        return new AppSinkWriter(task, options as KafkaAppSinkOptions<unknown>, {
-          info,
-          stepId: ctx.stepId,
-          policy,
-          dlq,
-          limitOf: app.#topics.limitOf,
-          ...(options.carryEventTime === true
-            ? { carry: { from: task.partition, of: app.#partitions } }
-            : {}),
-        }) as SinkWriter<T>;
-      },
-    };
+    return appSink(options, {
+      topics: this.#topics,
+      deadLetterTopic: () => this.#source?.deadLetterTopic,
+      partitions: () => this.#partitions,
+    });
   }
 
   /**
@@ -842,7 +749,7 @@ export class KafkaApp {
       }
       if (info.error !== undefined) task.fail(`a commit failed: ${errorText(info.error)}`, info.error);
     });
-    task.job = job;
+    task.attach(job);
     await job.start();
     job.done.then(
       () => task.fail('the run ended'),
@@ -868,10 +775,7 @@ export class KafkaApp {
   async #stopTask(task: PartitionTask, o: { savepoint: boolean }): Promise<void> {
     if (this.#tasks.get(task.split) === task) this.#tasks.delete(task.split);
     if (task.closed) return;
-    task.stopping = true;
-    if (o.savepoint && task.failure === undefined) {
-      task.pausing = true;
-      task.wake?.();
+    if (task.beginStop(o.savepoint)) {
       if (task.job !== undefined) await task.job.triggerCheckpoint().catch(() => {});
       else await task.loopEnded;
     }

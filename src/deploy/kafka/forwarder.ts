@@ -10,7 +10,7 @@ import { errorText } from '../../connectors/kafka/errors.ts';
 import { REJECT_HEADER_KEY, SOURCE_HEADER_KEY } from '../../connectors/kafka/forwarded.ts';
 import { aloneBytes, fitsAlone, fitToLimit } from '../../connectors/kafka/topics.ts';
 import type { Key } from '../../core/key-groups.ts';
-import { type AppSourceConfig, type Decoded, decodeRecord, waitForRecords } from './app-source.ts';
+import { type AppSourceConfig, type Decoded, decodeRecord } from './app-source.ts';
 import { type PartitionTask, type TxMessage, TxWriter } from './task.ts';
 
 /** What the forwarder needs of its application. */
@@ -46,10 +46,10 @@ export async function forward(
   let dirty = false;
   try {
     while (!task.closed) {
-      if (task.backlog() === 0 && !task.pausing) await waitForRecords(task, 50);
+      if (task.backlog() === 0 && !task.pausing) await task.waitForRecords(50);
       if (task.closed) break;
       if (task.backlog() > 0 && !task.pausing) {
-        const slice = task.buffer.takeMany(1000);
+        const slice = task.takeMany(1000);
         if (config.format.prepare !== undefined) await config.format.prepare(slice.map((m) => m.value));
         const messages: TxMessage[] = [];
         for (const m of slice) {
@@ -100,7 +100,6 @@ export async function forward(
           }
           messages.push(message);
         }
-        task.taken = slice.at(-1)!.offset + 1n;
         void out.send(messages).catch(() => {});
         dirty = true;
         task.compact();
@@ -109,7 +108,7 @@ export async function forward(
       // Stopping with a savepoint: what was taken so far is committed, the rest is read again later.
       const last = task.pausing;
       if (dirty && (last || Date.now() - lastCommit >= app.intervalMs)) {
-        task.atBarrier = task.taken;
+        task.markBarrier();
         await task.commit();
         dirty = false;
         lastCommit = Date.now();

@@ -295,11 +295,9 @@ export class GroupMembership {
       if (this.#stream !== stream) return;
       const task = tasks.get(`${m.topic}:${m.partition}`);
       // Only a stream opened after the task started reads its partition from where the task is.
-      if (task === undefined || task.closed || id < task.firstStream || m.offset < task.next) return;
-      task.next = m.offset + 1n;
-      task.buffer.push(m);
+      if (task === undefined || !task.receive(m, id)) return;
       if (task.backlog() >= bufferSize && !stream.isPaused()) stream.pause();
-      task.wake?.();
+      task.wake();
     });
     stream.on('error', () => {
       if (this.#stream !== stream) return;

@@ -63,7 +63,7 @@ export async function prepareTask(
     // Fencing first: the previous owner's open transaction is aborted (or completes) before the
     // offset and the state are read, so both are final.
     await task.fence();
-    task.next = await committedOffset(c, topic, partition);
+    task.startAt(await committedOffset(c, topic, partition));
     if (kind === 'forward') return { task, restore: undefined };
     // After fencing the changelog's end is final: read to it, from the start or from where the
     // warm standby is.
@@ -84,10 +84,7 @@ export async function prepareTask(
     const restore = await (standbys === undefined ? read() : standbys.restoring(partition, read));
     c.restored({ partition, ms: Date.now() - started, records: restore.records, standby: warm, at: started });
     const marks = restore.extras.get(partition);
-    if (marks !== undefined) {
-      const pairs = JSON.parse(marks.toString('utf8')) as [string, string][];
-      task.marks = new Map(pairs.map(([split, o]) => [split, BigInt(o)]));
-    }
+    if (marks !== undefined) task.restoreMarks(marks);
     return { task, restore };
   } catch (e) {
     await task.close();
@@ -117,7 +114,7 @@ export function taskJob(
     // Parts well below the changelog's limit: a part also carries its key and the batch's overhead.
     partBytes: Math.min(PART_BYTES, c.limitOf(c.changelogTopic) - 4096),
   });
-  task.idle = () => store.idle();
+  task.useStore(store);
   if (c.changelogLayout === 'key-groups' && restore.entries)
     throw configError(
       `kafkaApp "${c.applicationId}": changelog ${c.changelogTopic} partition ${task.partition} holds state as entries (written with changelog: "entries"), which changelog: "key-groups" cannot take over`,

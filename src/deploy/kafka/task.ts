@@ -17,7 +17,7 @@
  * without the group's generation (the broker accepts that in a transaction),
  * so a rebalance does not fail the transactions of partitions it did not move.
  */
-import { ProduceAcks, Producer } from '@platformatic/kafka';
+import { type Message, ProduceAcks, Producer } from '@platformatic/kafka';
 import { FetchedRecords } from '../../connectors/kafka/fetched.ts';
 import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, splitByLimit } from '../../connectors/kafka/topics.ts';
 import { EddyError } from '../../errors/index.ts';
@@ -54,6 +54,13 @@ export interface PartitionTaskOptions {
   readonly limitOf?: (topic: string) => number;
 }
 
+/**
+ * A partition's task. Its state is its own: the stream, the source, the
+ * forwarder and the application change it only through its methods
+ * (`receive`, `take`, `markBarrier`, `beginStop`, `fail`, `close`), so the
+ * rules — what is buffered, the offset a barrier commits, no commit after a
+ * failed one — live here.
+ */
 export class PartitionTask {
   readonly topic: string;
   readonly partition: number;
@@ -61,49 +68,40 @@ export class PartitionTask {
   readonly split: string;
   readonly transactionalId: string;
   readonly firstStream: number;
-  /** Fetched records not yet taken. */
-  readonly buffer = new FetchedRecords();
-  /** The next offset to buffer: records below it were buffered before (or precede the start). Set to the committed offset before the task runs. */
-  next = 0n;
-  /** Wakes a poll waiting for records. */
-  wake: (() => void) | undefined;
-  /** The offset after the last record taken, and that as of the last checkpoint barrier. */
-  taken: bigint | undefined;
-  atBarrier: bigint | undefined;
-  /** Repartition de-duplication marks (app.ts), and their bytes as of the barrier. */
-  marks = new Map<string, bigint>();
-  marksAtBarrier: Uint8Array | undefined;
   /** The writers whose output goes into this task's transactions (sinks, dead letters). */
   readonly writers = new Set<TxWriter>();
-  job: Job | undefined;
-  /** Set once the task is stopped: its queued sends are void. */
-  closed = false;
-  /** Set once the application stops the task (it did not end on its own). */
-  stopping = false;
-  /**
-   * Set when the application stops with a savepoint: the source hands out
-   * nothing more (without ending its input, so no window fires), and the
-   * next commit is the task's last.
-   */
-  pausing = false;
-  /** Transactions this task committed: one shows the brokers were reachable since it started. */
-  commits = 0;
-  /** Why the task ended on its own, once it did, and the error if there was one. */
-  failure: string | undefined;
-  error: unknown;
-  /** Settles once the task's checkpoint store has no write in flight. */
-  idle: () => Promise<void> = async () => {};
-  /** Settles once a forwarding task's loop has ended. */
+  /** Settles once a forwarding task's loop has ended (`loopDone`). */
   readonly loopEnded: Promise<void>;
-  loopDone!: () => void;
   /** Settles with why the task ended on its own (a failed commit or run), or undefined when stopped. */
   readonly ended: Promise<string | undefined>;
 
   readonly #o: PartitionTaskOptions;
   readonly #producer: Producer;
+  /** Fetched records not yet taken. */
+  readonly #buffer = new FetchedRecords();
+  /** The next offset to buffer: records below it were buffered before (or precede the start). */
+  #next = 0n;
+  /** Wakes a poll waiting for records (`waitForRecords`). */
+  #wake: (() => void) | undefined;
+  /** The offset after the last record taken, and that as of the last checkpoint barrier. */
+  #taken: bigint | undefined;
+  #atBarrier: bigint | undefined;
+  /** Repartition de-duplication marks (`seen`), and their bytes as of the barrier. */
+  #marks = new Map<string, bigint>();
+  #marksAtBarrier: Uint8Array | undefined;
+  #job: Job | undefined;
+  #closed = false;
+  #stopping = false;
+  #pausing = false;
+  #commits = 0;
+  #failure: string | undefined;
+  #error: unknown;
+  /** The task's checkpoint store, once its job has one (`useStore`). */
+  #store: { idle(): Promise<void> } | undefined;
   #tx: Promise<Transaction> | undefined;
   #sends: Promise<unknown> = Promise.resolve();
   #end!: (reason: string | undefined) => void;
+  #loopDone!: () => void;
   /** Why a commit failed, once one did: none may follow (`commit`). */
   #commitFailed: unknown;
 
@@ -119,7 +117,7 @@ export class PartitionTask {
       this.#end = resolve;
     });
     this.loopEnded = new Promise((resolve) => {
-      this.loopDone = resolve;
+      this.#loopDone = resolve;
     });
     this.#producer = new Producer({
       clientId: o.clientId,
@@ -140,11 +138,186 @@ export class PartitionTask {
     });
   }
 
+  /** The next offset to buffer: the committed one before the task runs, then the one after the last record buffered. */
+  get next(): bigint {
+    return this.#next;
+  }
+
+  /** The offset after the last record taken (the source's position), undefined before the first. */
+  get taken(): bigint | undefined {
+    return this.#taken;
+  }
+
+  /** The repartition de-duplication marks as of the last barrier (changelog record `x`), undefined before the first. */
+  get marksAtBarrier(): Uint8Array | undefined {
+    return this.#marksAtBarrier;
+  }
+
+  /** The job of a key-group task, once it runs (`attach`). */
+  get job(): Job | undefined {
+    return this.#job;
+  }
+
+  /** Set once the task is stopped (`close`): its queued sends are void. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Set once the application stops the task (`beginStop`): it did not end on its own. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /**
+   * Set when the application stops with a savepoint (`beginStop`): the
+   * source hands out nothing more (without ending its input, so no window
+   * fires), and the next commit is the task's last.
+   */
+  get pausing(): boolean {
+    return this.#pausing;
+  }
+
+  /** Transactions this task committed: one shows the brokers were reachable since it started. */
+  get commits(): number {
+    return this.#commits;
+  }
+
+  /** Why the task ended on its own, once it did (`fail`). */
+  get failure(): string | undefined {
+    return this.#failure;
+  }
+
+  /** The error the task failed with, if there was one. */
+  get error(): unknown {
+    return this.#error;
+  }
+
+  /** Before the task runs: its partition is read from `offset`, the committed one. */
+  startAt(offset: bigint): void {
+    this.#next = offset;
+  }
+
+  /**
+   * Buffers a record of the consumer's stream number `stream`, and returns
+   * whether it did. A record is dropped once the task is stopped, when the
+   * stream was opened before the task started (only a later one reads the
+   * partition from where the task is), and when it was buffered before.
+   */
+  receive(m: Message, stream: number): boolean {
+    if (this.#closed || stream < this.firstStream || m.offset < this.#next) return false;
+    this.#next = m.offset + 1n;
+    this.#buffer.push(m);
+    return true;
+  }
+
+  /** Wakes a poll waiting for records (`waitForRecords`). */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  /** Waits until records arrive (`wake`), or `ms` pass. */
+  waitForRecords(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.#wake = undefined;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
+  /** The next `max` buffered records (fewer if fewer wait), left waiting. */
+  peekMany(max: number): Message[] {
+    return this.#buffer.peekMany(max);
+  }
+
+  /** Takes the next buffered record: the source's position moves past it. */
+  take(): Message | undefined {
+    const m = this.#buffer.take();
+    if (m !== undefined) this.#taken = m.offset + 1n;
+    return m;
+  }
+
+  /** Takes the next `max` buffered records (fewer if fewer wait): the position moves past the last. */
+  takeMany(max: number): Message[] {
+    const slice = this.#buffer.takeMany(max);
+    if (slice.length > 0) this.#taken = slice.at(-1)!.offset + 1n;
+    return slice;
+  }
+
+  /**
+   * Whether a repartition record carries an input record taken before, and
+   * marks it taken: per input partition (`split`), the highest input offset
+   * seen. A second guard behind fencing and the read_committed filter
+   * (aborted.ts); the marks are checkpointed with the key group (changelog
+   * record `x`).
+   */
+  seen(split: string, offset: bigint): boolean {
+    const seen = this.#marks.get(split);
+    if (seen !== undefined && offset <= seen) return true;
+    this.#marks.set(split, offset);
+    return false;
+  }
+
+  /** Before the task runs: the marks as its key group's last checkpoint wrote them (`marksAtBarrier`). */
+  restoreMarks(bytes: Buffer): void {
+    const pairs = JSON.parse(bytes.toString('utf8')) as [string, string][];
+    this.#marks = new Map(pairs.map(([split, o]) => [split, BigInt(o)]));
+  }
+
+  /**
+   * A checkpoint's barrier: the position so far is the offset its
+   * transaction commits, and a key-group task's marks so far go into it.
+   */
+  markBarrier(): void {
+    this.#atBarrier = this.#taken;
+    if (this.kind === 'state')
+      this.#marksAtBarrier = Buffer.from(
+        JSON.stringify([...this.#marks].map(([split, o]) => [split, String(o)])),
+      );
+  }
+
+  /** The job of a key-group task: it processes the partition, its checkpoints this task's transactions. */
+  attach(job: Job): void {
+    this.#job = job;
+  }
+
+  /** The job's checkpoint store: stopping waits until it has no write in flight (`idle`). */
+  useStore(store: { idle(): Promise<void> }): void {
+    this.#store = store;
+  }
+
+  /** Settles once the task's checkpoint store has no write in flight. */
+  idle(): Promise<void> {
+    return this.#store === undefined ? Promise.resolve() : this.#store.idle();
+  }
+
+  /** A forwarding task's loop has ended (`loopEnded`). */
+  loopDone(): void {
+    this.#loopDone();
+  }
+
+  /**
+   * The application stops the task: a failure from now on is not the
+   * task's own (`fail` ignores it). With `savepoint`, a task that has not
+   * failed pauses (`pausing`) and a poll waiting for records is woken;
+   * returns whether it paused, and then its next commit is its last.
+   */
+  beginStop(savepoint: boolean): boolean {
+    this.#stopping = true;
+    if (!savepoint || this.#failure !== undefined) return false;
+    this.#pausing = true;
+    this.wake();
+    return true;
+  }
+
   /** Ends the task on its own (a failure): the application stops it and, if it still owns the partition, starts it again. */
   fail(reason: string, error?: unknown): void {
-    if (this.stopping || this.closed || this.failure !== undefined) return;
-    this.failure = reason;
-    this.error = error;
+    if (this.#stopping || this.#closed || this.#failure !== undefined) return;
+    this.#failure = reason;
+    this.#error = error;
     this.#end(reason);
   }
 
@@ -159,7 +332,7 @@ export class PartitionTask {
 
   /** The open transaction of the current checkpoint (begun on first use). */
   transaction(): Promise<Transaction> {
-    if (this.closed) return Promise.reject(new EddyError('EDDY_STATE_INVALID', `${this.split} was stopped`));
+    if (this.#closed) return Promise.reject(new EddyError('EDDY_STATE_INVALID', `${this.split} was stopped`));
     if (this.#tx === undefined) {
       const begun = this.#producer.beginTransaction();
       this.#tx = begun;
@@ -178,12 +351,12 @@ export class PartitionTask {
    */
   send(messages: readonly TxMessage[]): Promise<void> {
     const sent = this.#sends.then(async () => {
-      if (this.closed) return;
+      if (this.#closed) return;
       const tx = await this.transaction();
       // The client makes one record batch of a send's messages per partition, and the broker refuses a
       // batch larger than the topic's max.message.bytes (issue 19, point 9): one send per share that fits.
       for (const part of splitByLimit(messages, this.#o.limitOf ?? (() => KAFKA_DEFAULT_MAX_MESSAGE_BYTES))) {
-        if (this.closed) return;
+        if (this.#closed) return;
         await tx.send({ messages: part as never });
       }
     });
@@ -204,11 +377,11 @@ export class PartitionTask {
    * broker-restart suite: one partition's outputs 1130–1999 missing).
    */
   async commit(): Promise<void> {
-    if (this.#commitFailed !== undefined || this.failure !== undefined)
+    if (this.#commitFailed !== undefined || this.#failure !== undefined)
       throw new EddyError(
         'EDDY_STATE_INVALID',
         `${this.split}: no commit after a failed one; the task goes back to its last commit`,
-        { cause: this.#commitFailed ?? this.error },
+        { cause: this.#commitFailed ?? this.#error },
       );
     try {
       await this.#commit();
@@ -222,7 +395,7 @@ export class PartitionTask {
     for (const w of this.writers) await w.settled();
     await this.#sends;
     const tx = await this.transaction();
-    const offset = this.atBarrier;
+    const offset = this.#atBarrier;
     if (offset !== undefined) {
       const groupId = this.#o.groupId;
       const coordinatorId = await this.#o.coordinator();
@@ -240,25 +413,25 @@ export class PartitionTask {
     }
     await tx.commit();
     this.#tx = undefined;
-    this.commits++;
+    this.#commits++;
     for (const w of this.writers) w.unseal();
   }
 
   /** Records buffered and not yet taken. */
   backlog(): number {
-    return this.buffer.size;
+    return this.#buffer.size;
   }
 
   /** Drops taken records from the buffer's front once they are most of it. */
   compact(): void {
-    this.buffer.compact();
+    this.#buffer.compact();
   }
 
   /** Stops for good: queued sends are dropped, an open transaction is aborted, the producer closed. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.#closed = true;
     this.#end(undefined);
-    this.wake?.();
+    this.#wake?.();
     for (const w of this.writers) w.reset();
     const tx = this.#tx;
     this.#tx = undefined;

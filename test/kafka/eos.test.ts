@@ -171,7 +171,7 @@ describe('Kafka application: exactly-once across processes', { skip: kafka.skip 
         for (const c of children) c.kill('SIGTERM');
         const codes = await Promise.all(children.map(exited));
         // The verdict, from Java's read_committed consumer.
-        const committed = await readCommittedJava(kafka.address, output);
+        const committed = await readCommittedJava(kafka.address, output, { atLeast: total });
         const byKey = new Map<string, Total[]>();
         for (const m of committed.sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
           const t = JSON.parse(m.value) as Total;

@@ -174,11 +174,28 @@ export async function stopChild(child: ChildProcess, ms = 60_000): Promise<numbe
  * one aborted range per producer per fetch, so it can show records of aborted
  * transactions (docs/KAFKA.md), which would read as duplicates. Bounded: the
  * tool stops after 5 s without records, and is killed after `timeoutMs`.
+ *
+ * The 5 s include the JVM's start and the consumer's group join, which on a
+ * loaded machine can take longer: then it reads nothing. With `atLeast` (the
+ * count the caller expects), a shorter read is read again with 30 s of patience
+ * (what is committed no longer changes), so a slow start is not taken for lost
+ * output and the happy path stays 5 s.
  */
-export function readCommittedJava(
+export async function readCommittedJava(
   brokers: string,
   topic: string,
-  timeoutMs = 120_000,
+  options: { readonly timeoutMs?: number; readonly atLeast?: number } = {},
+): Promise<{ partition: number; offset: number; headers: string; value: string }[]> {
+  const first = await readCommittedOnce(brokers, topic, 5000, options.timeoutMs ?? 120_000);
+  if (options.atLeast === undefined || first.length >= options.atLeast) return first;
+  return readCommittedOnce(brokers, topic, 30_000, options.timeoutMs ?? 120_000);
+}
+
+function readCommittedOnce(
+  brokers: string,
+  topic: string,
+  idleMs: number,
+  timeoutMs: number,
 ): Promise<{ partition: number; offset: number; headers: string; value: string }[]> {
   return new Promise((resolve, reject) => {
     const tool = spawn(
@@ -200,7 +217,7 @@ export function readCommittedJava(
         '--formatter-property',
         'print.headers=true',
         '--timeout-ms',
-        '5000',
+        String(idleMs),
       ],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );

@@ -153,7 +153,7 @@ describe('Kafka application: stop is a savepoint', { skip: kafka.skip }, () => {
 
       // The verdict, from Java's read_committed consumer.
       const got = new Map<string, number[]>();
-      for (const m of await readCommittedJava(kafka.address, output)) {
+      for (const m of await readCommittedJava(kafka.address, output, { atLeast: 1 })) {
         const w = JSON.parse(m.value) as WindowCount;
         const id = `${w.key}@${w.start}`;
         got.set(id, [...(got.get(id) ?? []), w.count]);

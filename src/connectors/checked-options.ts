@@ -3,8 +3,10 @@
  * documentation, default and a check that returns the fix when a value is
  * wrong; unknown names are refused with the known ones. Used by the MQTT and
  * PostgreSQL connectors (one copy instead of one per connector). The NATS,
- * Redis and RabbitMQ connectors use `options.ts`, whose specs also carry a
- * type and an example for `describeOptions`; the two should become one.
+ * Redis, RabbitMQ, HTTP and Kafka connectors, the run options and the Kafka
+ * application use `options.ts`, whose specs also carry a type and an example
+ * for `describeOptions`; the two should become one (these two connectors
+ * moving to `options.ts`).
  */
 import { configError } from '../errors/index.ts';
 

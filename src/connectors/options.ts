@@ -44,7 +44,13 @@ interface Common<T> {
   /** A valid value as the user would write it, for error messages. */
   readonly example: string;
   readonly default?: T;
+  /** Absent, or given empty (`''`, `[]`), the option is refused as missing. */
   readonly required?: boolean;
+  /**
+   * What a refusal of the missing required option says is needed, as in
+   * `kafkaSink needs a topic`; default the option's name and its doc.
+   */
+  readonly needs?: string;
 }
 
 /** A schema for the options object `O`: every option of `O` is declared. */
@@ -84,9 +90,15 @@ export function resolveOptions<O extends object, S extends OptionsSchema<O>>(
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {
     const value = (given as Record<string, unknown>)[name];
-    if (value === undefined) {
+    // An empty topic list or name is no more an answer than none (`kafkaSource({ topics: [] })`).
+    const empty = value === '' || (Array.isArray(value) && value.length === 0);
+    if (value === undefined || (spec.required === true && empty)) {
       if (spec.required === true) {
-        throw configError(`${what} needs ${name} (${spec.doc})`, value, `pass { ${name}: ${spec.example} }`);
+        throw configError(
+          `${what} needs ${spec.needs ?? `${name} (${spec.doc})`}`,
+          value,
+          `pass { ${name}: ${spec.example} }`,
+        );
       }
       if (spec.default !== undefined) out[name] = spec.default;
       continue;
@@ -102,7 +114,8 @@ function check(what: string, name: string, spec: OptionSpec, value: unknown): un
   };
   switch (spec.type) {
     case 'string':
-      if (typeof value !== 'string' || value === '') bad('must be a non-empty string');
+      // The rule, when there is one, says what a valid value looks like whatever was wrong with this one.
+      if (typeof value !== 'string' || value === '') bad(spec.rule ?? 'must be a non-empty string');
       if (spec.pattern !== undefined && !spec.pattern.test(value as string))
         bad(spec.rule ?? `must match ${spec.pattern}`);
       return value;

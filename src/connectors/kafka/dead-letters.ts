@@ -18,7 +18,7 @@
 import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, type Message, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
-import { configError, EddyError } from '../../errors/index.ts';
+import { EddyError } from '../../errors/index.ts';
 import {
   describeTopics,
   ensureTopic,
@@ -40,18 +40,6 @@ import {
  * const code = message.headers.get(Buffer.from(DEAD_LETTER_HEADERS.code))?.toString();
  * ```
  */
-
-/** Checks a `deadLetterTopic` option (absent, or a topic name); `owner` names the option's owner. */
-export function checkDeadLetterTopic(owner: string, topic: unknown): void {
-  if (topic !== undefined && (typeof topic !== 'string' || topic === '')) {
-    throw configError(
-      `${owner} deadLetterTopic must be a topic name`,
-      topic,
-      'pass e.g. { deadLetterTopic: "orders-dlq" } or leave it out',
-    );
-  }
-}
-
 export const DEAD_LETTER_HEADERS = Object.freeze({
   code: 'eddy.error.code',
   reason: 'eddy.error.reason',

@@ -2,63 +2,22 @@
 import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
 import type { Sink } from '../../core/connector.ts';
 import { configError, EddyError } from '../../errors/index.ts';
+import { resolveOptions } from '../options.ts';
 import { refuse } from '../refused.ts';
 import { brokersOf } from './brokers.ts';
-import { checkDeadLetterTopic, DeadLetterTopic, sinkDeadLetterMessage } from './dead-letters.ts';
-import type { AvroFormat } from './formats.ts';
-import {
-  aloneBytes,
-  type CreateTopicOptions,
-  checkCreateTopic,
-  fitsAlone,
-  sinkTopic,
-  splitByLimit,
-} from './topics.ts';
+import { DeadLetterTopic, sinkDeadLetterMessage } from './dead-letters.ts';
+import { KAFKA_SINK_OPTIONS, type KafkaSinkOptions } from './options.ts';
+import { aloneBytes, checkCreateTopic, fitsAlone, sinkTopic, splitByLimit } from './topics.ts';
 
-export interface KafkaSinkOptions<T> {
-  readonly topic: string;
-  readonly brokers?: readonly string[];
-  /** The record's key (partitioning); default none. */
-  readonly key?: (value: T) => string;
-  /** Turns a record into the value written (as JSON, or as Avro with `avro`); default the record itself. */
-  readonly format?: (value: T) => unknown;
-  /**
-   * Write values as Avro in the schema registry's wire format (magic byte,
-   * schema id, body) instead of JSON: `format` (an `avroFormat`, with the
-   * schema static or from its registry) and the `schemaId` to write with.
-   * The schema is fetched when the sink opens (a missing one fails it,
-   * naming the id); a record that does not fit the schema is dead-lettered
-   * with avsc's reason, not sent.
-   */
-  readonly avro?: { readonly format: AvroFormat; readonly schemaId: number };
-  /**
-   * Creates the topic if it does not exist. Without it a missing topic fails
-   * the sink when it opens, naming the topic (the client would wait for it
-   * for ever, and so would a drain).
-   */
-  readonly createTopic?: CreateTopicOptions;
-  /**
-   * What to do with a record the topic refuses (larger than its
-   * `max.message.bytes`, or without a key for a compacted topic), as Kafka
-   * Streams' ProductionExceptionHandler: `'fail'` (default) fails the
-   * pipeline with an error naming the topic, the size and the limit (and
-   * does not restart it: the record would be refused again);
-   * `'dead-letter'` writes the record, cut to fit, to `deadLetterTopic` with
-   * the reason in `eddy.*` headers — or, without one, to the pipeline's dead
-   * letters (`pipeline.deadLetters()`, cut to 64 KiB) — and goes on.
-   */
-  readonly onProduceError?: 'fail' | 'dead-letter';
-  /** Where `onProduceError: 'dead-letter'` writes (created if missing); default the pipeline's dead letters. */
-  readonly deadLetterTopic?: string;
-}
+export type { KafkaSinkOptions };
 
 /** What each sink `kafkaSink` made was made with (for `kafkaSinkOptions`). */
 const made = new WeakMap<object, KafkaSinkOptions<unknown>>();
 
 /**
- * The options `sink` was made with, when `kafkaSink` made it; else
- * undefined. `eddy run --kafka` reads them to write the same topic inside the
- * Kafka application's transactions.
+ * The options `sink` was made with (checked, defaults filled in), when
+ * `kafkaSink` made it; else undefined. `eddy run --kafka` reads them to write
+ * the same topic inside the Kafka application's transactions.
  */
 export function kafkaSinkOptions(sink: object): KafkaSinkOptions<unknown> | undefined {
   return made.get(sink);
@@ -75,20 +34,11 @@ export function kafkaSinkOptions(sink: object): KafkaSinkOptions<unknown> | unde
  * ```
  */
 export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
-  if (typeof options?.topic !== 'string' || options.topic === '') {
-    throw configError('kafkaSink needs a topic', options?.topic, 'pass { topic: "results" }');
-  }
-  const policy = options.onProduceError ?? 'fail';
-  if (policy !== 'fail' && policy !== 'dead-letter')
-    throw configError(
-      'kafkaSink onProduceError must be "fail" or "dead-letter"',
-      policy,
-      'pass onProduceError: "dead-letter" with a deadLetterTopic, or leave it out',
-    );
-  checkDeadLetterTopic('kafkaSink', options.deadLetterTopic);
-  checkCreateTopic('kafkaSink', options.createTopic);
-  const bootstrapBrokers = brokersOf(options.brokers);
-  const topic = options.topic;
+  const o = resolveOptions('kafkaSink', KAFKA_SINK_OPTIONS, options);
+  checkCreateTopic('kafkaSink', o.createTopic);
+  const policy = o.onProduceError;
+  const bootstrapBrokers = brokersOf(o.brokers);
+  const topic = o.topic;
   const sink: Sink<T> = {
     kind: 'kafka',
     guarantee: 'at-least-once',
@@ -98,11 +48,11 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
     async open(ctx) {
       // Issue 19 (point 11): a send to a missing topic waited for ever (and so did Ctrl-C's drain).
       const admin = new Admin({ clientId: `eddy-${ctx.stepId}-admin`, bootstrapBrokers });
-      const info = await sinkTopic(admin, 'kafkaSink', topic, bootstrapBrokers, options.createTopic).finally(
-        () => admin.close().catch(() => {}),
+      const info = await sinkTopic(admin, 'kafkaSink', topic, bootstrapBrokers, o.createTopic).finally(() =>
+        admin.close().catch(() => {}),
       );
       const limit = info.maxMessageBytes;
-      const avro = options.avro;
+      const avro = o.avro;
       if (avro !== undefined) {
         // Fetched now, so that encoding each record needs no network, and a missing schema fails the open.
         const known = await avro.format.schema(avro.schemaId);
@@ -121,10 +71,10 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
         acks: ProduceAcks.ALL,
       });
       const dlq =
-        options.deadLetterTopic === undefined
+        o.deadLetterTopic === undefined
           ? undefined
           : new DeadLetterTopic({
-              topic: options.deadLetterTopic,
+              topic: o.deadLetterTopic,
               bootstrapBrokers,
               clientId: `eddy-${ctx.stepId}-dlq`,
               sizeFrom: [topic],
@@ -134,8 +84,8 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
       let last: Promise<unknown> = Promise.resolve();
       let inFlight = 0;
       let failure: unknown;
-      const key = options.key;
-      const format = options.format;
+      const key = o.key;
+      const format = o.format;
       return {
         write(values) {
           if (failure !== undefined) throw failure;
@@ -219,6 +169,6 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): Sink<T> {
       };
     },
   };
-  made.set(sink, options as KafkaSinkOptions<unknown>);
+  made.set(sink, o as KafkaSinkOptions<unknown>);
   return sink;
 }

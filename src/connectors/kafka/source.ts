@@ -28,49 +28,19 @@ import {
   MessagesStreamFallbackModes,
   MessagesStreamModes,
 } from '@platformatic/kafka';
-import type { DecodeLimits } from '../../codec/index.ts';
 import type { Source, SourceBatch, SourceReader } from '../../core/connector.ts';
-import { configError, EddyError } from '../../errors/index.ts';
+import { EddyError } from '../../errors/index.ts';
+import { resolveOptions } from '../options.ts';
 import { committedReads } from './aborted.ts';
 import { brokersOf } from './brokers.ts';
 import { closeConsumer } from './close.ts';
-import { checkDeadLetterTopic, DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
+import { DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
 import { FETCH_LIMITS } from './fetch.ts';
 import { FetchedRecords } from './fetched.ts';
-import { decodeValue, type KafkaFormat, resolveFormat } from './formats.ts';
+import { decodeValue, resolveFormat } from './formats.ts';
+import { KAFKA_SOURCE_OPTIONS, type KafkaSourceOptions } from './options.ts';
 
-export interface KafkaSourceOptions<T> {
-  readonly topics: readonly string[];
-  /** The consumer group: every process with the same group shares the partitions. */
-  readonly groupId: string;
-  /**
-   * Static membership (Kafka's `group.instance.id`): a name that stays the
-   * same across this process's restarts (a pod or host name). A process that
-   * restarts under it takes its partitions back at once, without a rebalance
-   * and without waiting for its old session to expire. Each subtask adds
-   * `-<subtask>`. Default none (dynamic membership).
-   */
-  readonly groupInstanceId?: string;
-  readonly brokers?: readonly string[];
-  /** How values are decoded: JSON (default), a UTF-8 string, the raw bytes, or a format such as `avroFormat(…)`. */
-  readonly format?: 'json' | 'string' | 'bytes' | KafkaFormat;
-  /** Checks and converts a decoded value; throw to dead-letter the record with your message. */
-  readonly parse?: (value: unknown) => T;
-  readonly limits?: Partial<DecodeLimits>;
-  /** Fetched records eddy holds before it pauses the fetch. Default 10,000. */
-  readonly bufferSize?: number;
-  /**
-   * Undecodable records (and those `parse` rejects) are also produced to this topic, with their key,
-   * value and headers unchanged and `eddy.error.*` / `eddy.source.*` headers (dead-letters.ts).
-   */
-  readonly deadLetterTopic?: string;
-  /**
-   * How long the brokers may be unreachable (a restart, a network partition) before the source
-   * fails. Meanwhile it keeps handing out what it has fetched and reconnects with backoff. Default
-   * 60,000 ms.
-   */
-  readonly reconnectTimeoutMs?: number;
-}
+export type { KafkaSourceOptions };
 
 /** A checkpoint's positions (`position()`: "topic:partition" → next offset), checked. */
 function restoredOffsets(restored: unknown, stepId: string): Map<string, bigint> | undefined {
@@ -93,9 +63,10 @@ function restoredOffsets(restored: unknown, stepId: string): Map<string, bigint>
 const made = new WeakMap<object, KafkaSourceOptions<unknown>>();
 
 /**
- * The options `source` was made with, when `kafkaSource` made it; else
- * undefined. `eddy run --kafka` reads them to run the same module as a Kafka
- * application (its sources become the application's input).
+ * The options `source` was made with (checked, defaults filled in), when
+ * `kafkaSource` made it; else undefined. `eddy run --kafka` reads them to run
+ * the same module as a Kafka application (its sources become the
+ * application's input).
  */
 export function kafkaSourceOptions(source: object): KafkaSourceOptions<unknown> | undefined {
   return made.get(source);
@@ -110,49 +81,23 @@ export function kafkaSourceOptions(source: object): KafkaSourceOptions<unknown> 
  * ```
  */
 export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
-  if (
-    !Array.isArray(options?.topics) ||
-    options.topics.length === 0 ||
-    options.topics.some((t) => typeof t !== 'string' || t === '')
-  ) {
-    throw configError('kafkaSource needs topics', options?.topics, 'pass { topics: ["orders"] }');
-  }
-  if (typeof options.groupId !== 'string' || options.groupId === '') {
-    throw configError('kafkaSource needs a groupId', options.groupId, 'pass { groupId: "my-app" }');
-  }
-  checkDeadLetterTopic('kafkaSource', options.deadLetterTopic);
-  const instanceId = options.groupInstanceId;
-  if (
-    instanceId !== undefined &&
-    (typeof instanceId !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(instanceId))
-  )
-    throw configError(
-      'kafkaSource groupInstanceId must be 1-200 letters, digits, ".", "_" or "-"',
-      instanceId,
-      'pass a name stable across restarts, e.g. the pod name, or leave it out',
-    );
-  const reconnectTimeoutMs = options.reconnectTimeoutMs ?? 60_000;
-  if (!Number.isFinite(reconnectTimeoutMs) || reconnectTimeoutMs < 0) {
-    throw configError(
-      'kafkaSource reconnectTimeoutMs must be >= 0',
-      reconnectTimeoutMs,
-      'pass milliseconds, e.g. 60000',
-    );
-  }
-  const bootstrapBrokers = brokersOf(options.brokers);
-  const format = resolveFormat(options.format, options.limits);
-  const capacity = options.bufferSize ?? 10_000;
-  const parse = options.parse;
+  const o = resolveOptions('kafkaSource', KAFKA_SOURCE_OPTIONS, options);
+  const instanceId = o.groupInstanceId;
+  const reconnectTimeoutMs = o.reconnectTimeoutMs;
+  const bootstrapBrokers = brokersOf(o.brokers);
+  const format = resolveFormat(o.format, o.limits);
+  const capacity = o.bufferSize;
+  const parse = o.parse;
   const source: Source<T> = {
     kind: 'kafka',
-    messaging: { system: 'kafka', destination: options.topics.join(',') },
+    messaging: { system: 'kafka', destination: o.topics.join(',') },
     eventTimes: true,
     async open(ctx): Promise<SourceReader<T>> {
       const consumer = committedReads(
         new Consumer({
           clientId: `eddy-${ctx.stepId}`,
           bootstrapBrokers,
-          groupId: options.groupId,
+          groupId: o.groupId,
           ...(instanceId === undefined ? {} : { groupInstanceId: `${instanceId}-${ctx.subtask}` }),
           autocommit: false,
           isolationLevel: FetchIsolationLevels.READ_COMMITTED,
@@ -162,15 +107,15 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         }),
       );
       const deadLetterTopic =
-        options.deadLetterTopic === undefined
+        o.deadLetterTopic === undefined
           ? undefined
           : new DeadLetterTopic({
-              topic: options.deadLetterTopic,
+              topic: o.deadLetterTopic,
               bootstrapBrokers,
               clientId: `eddy-${ctx.stepId}-dlq`,
               retryForMs: reconnectTimeoutMs,
               signal: ctx.signal,
-              sizeFrom: options.topics,
+              sizeFrom: o.topics,
             });
       // Restored from a checkpoint: where each partition was when it was taken. The pipeline's state
       // holds exactly the records before these offsets, so reading goes on from them, not from the
@@ -179,7 +124,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       const consume = () => {
         if (restored === undefined)
           return consumer.consume({
-            topics: [...options.topics],
+            topics: [...o.topics],
             mode: MessagesStreamModes.COMMITTED,
             fallbackMode: MessagesStreamFallbackModes.EARLIEST,
             autocommit: false,
@@ -189,7 +134,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
         const at = new Map(restored);
         for (const [split, top] of highest) if ((at.get(split) ?? -1n) <= top) at.set(split, top + 1n);
         return consumer.consume({
-          topics: [...options.topics],
+          topics: [...o.topics],
           mode: MessagesStreamModes.MANUAL,
           offsets: [...at].map(([split, offset]) => {
             const i = split.lastIndexOf(':');
@@ -465,6 +410,6 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       };
     },
   };
-  made.set(source, options as KafkaSourceOptions<unknown>);
+  made.set(source, o as KafkaSourceOptions<unknown>);
   return source;
 }

@@ -8,7 +8,7 @@
 
 import { type KafkaAppSinkOptions, kafkaPartition } from '../../connectors/kafka/app-options.ts';
 import { floorHeader, markerMessage } from '../../connectors/kafka/carried.ts';
-import { checkDeadLetterTopic, sinkDeadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
+import { sinkDeadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
 import {
   aloneBytes,
   checkCreateTopic,
@@ -16,9 +16,11 @@ import {
   fitToLimit,
   type TopicInfo,
 } from '../../connectors/kafka/topics.ts';
+import { resolveOptions } from '../../connectors/options.ts';
 import type { Sink, SinkWriter } from '../../core/connector.ts';
 import { configError, EddyError } from '../../errors/index.ts';
 import type { AppTopics } from './app-topics.ts';
+import { KAFKA_APP_SINK_OPTIONS } from './options.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 
 /** What `app.sink` needs of its application (app.ts). */
@@ -33,49 +35,38 @@ export interface AppSinkOwner {
 
 /** Writes to `topic` inside the application's transactions (`app.sink`): visible (read_committed) once a checkpoint commits. */
 export function appSink<T>(options: KafkaAppSinkOptions<T>, owner: AppSinkOwner): Sink<T> {
-  if (typeof options?.topic !== 'string' || options.topic === '') {
-    throw configError('app.sink needs a topic', options?.topic, 'pass { topic: "results" }');
-  }
-  const policy = options.onProduceError ?? 'fail';
-  if (policy !== 'fail' && policy !== 'dead-letter')
-    throw configError(
-      'app.sink onProduceError must be "fail" or "dead-letter"',
-      policy,
-      'pass onProduceError: "dead-letter" (with a deadLetterTopic) or leave it out',
-    );
-  checkDeadLetterTopic('app.sink', options.deadLetterTopic);
-  checkCreateTopic('app.sink', options.createTopic);
+  const o = resolveOptions('app.sink', KAFKA_APP_SINK_OPTIONS, options);
+  checkCreateTopic('app.sink', o.createTopic);
+  const policy = o.onProduceError;
   const topics = owner.topics;
   return {
     kind: 'kafka-app',
     guarantee: 'exactly-once',
-    messaging: { system: 'kafka', destination: options.topic },
+    messaging: { system: 'kafka', destination: o.topic },
     async open(ctx) {
       const task = ctx.deployment;
       if (!(task instanceof PartitionTask))
         throw new EddyError('EDDY_STATE_INVALID', 'app.sink is written by kafkaApp.run only');
-      const info = await topics.sink(options.topic, options.createTopic);
+      const info = await topics.sink(o.topic, o.createTopic);
       let dlq: string | undefined;
       if (policy === 'dead-letter') {
-        dlq = options.deadLetterTopic ?? owner.deadLetterTopic();
+        dlq = o.deadLetterTopic ?? owner.deadLetterTopic();
         if (dlq === undefined)
           throw configError(
-            `app.sink to "${options.topic}" has onProduceError: "dead-letter" but no dead-letter topic`,
+            `app.sink to "${o.topic}" has onProduceError: "dead-letter" but no dead-letter topic`,
             undefined,
             'pass deadLetterTopic to app.sink or to app.source',
             ctx.stepId,
           );
         if (!topics.known(dlq)) await topics.sink(dlq, undefined, true);
       }
-      return new AppSinkWriter(task, options as KafkaAppSinkOptions<unknown>, {
+      return new AppSinkWriter(task, o as KafkaAppSinkOptions<unknown>, {
         info,
         stepId: ctx.stepId,
         policy,
         dlq,
         limitOf: topics.limitOf,
-        ...(options.carryEventTime === true
-          ? { carry: { from: task.partition, of: owner.partitions() } }
-          : {}),
+        ...(o.carryEventTime ? { carry: { from: task.partition, of: owner.partitions() } } : {}),
       }) as SinkWriter<T>;
     },
   };

@@ -14,13 +14,15 @@
 import type { Message } from '@platformatic/kafka';
 import { type KafkaAppSourceOptions, kafkaPartition } from '../../connectors/kafka/app-options.ts';
 import { CarriedWatermarks, carriedOf } from '../../connectors/kafka/carried.ts';
-import { checkDeadLetterTopic, deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
+import { deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from '../../connectors/kafka/formats.ts';
 import { forwardedOf, rejectedInput } from '../../connectors/kafka/forwarded.ts';
 import { fitToLimit } from '../../connectors/kafka/topics.ts';
+import { resolveOptions } from '../../connectors/options.ts';
 import type { Source, SourceBatch, SourceContext, SourceReader } from '../../core/connector.ts';
 import type { Key } from '../../core/key-groups.ts';
 import { configError, describe, EddyError } from '../../errors/index.ts';
+import { KAFKA_APP_SOURCE_OPTIONS } from './options.ts';
 import { PartitionTask, type TxMessage, TxWriter } from './task.ts';
 
 export interface AppSourceConfig {
@@ -72,52 +74,38 @@ export interface AppSourceOwner {
 
 /** The application's input (`app.source`): its options checked, its configuration settled and kept by `owner`. */
 export function appSource<T>(options: KafkaAppSourceOptions<T>, owner: AppSourceOwner): Source<T> {
-  if (
-    !Array.isArray(options?.topics) ||
-    options.topics.length === 0 ||
-    options.topics.some((t) => typeof t !== 'string' || t === '')
-  ) {
-    throw configError('app.source needs topics', options?.topics, 'pass { topics: ["orders"] }');
-  }
-  const keyBy = options.keyBy;
-  if (keyBy !== undefined && typeof keyBy !== 'function') {
-    throw configError(
-      'app.source keyBy must be a function',
-      keyBy,
-      'pass { keyBy: (order) => order.customer }',
-    );
-  }
-  if (keyBy === undefined && options.topics.length > 1) {
+  const o = resolveOptions('app.source', KAFKA_APP_SOURCE_OPTIONS, options);
+  const keyBy = o.keyBy;
+  if (keyBy === undefined && o.topics.length > 1) {
     throw configError(
       'app.source with several topics needs keyBy (their partitions are assigned independently, so they are repartitioned into one topic)',
-      options.topics,
+      o.topics,
       'pass { keyBy: (value) => value.key }',
     );
   }
-  checkDeadLetterTopic('app.source', options.deadLetterTopic);
-  owner.claim(options.topics);
-  owner.adopt({
-    topics: [...options.topics],
-    bufferSize: options.bufferSize ?? 10_000,
-    keyed: keyBy === undefined ? options.topics[0]! : owner.repartitionTopic,
-    keyBy: keyBy as ((value: unknown) => Key | undefined) | undefined,
-    deadLetterTopic: options.deadLetterTopic,
-    format: resolveFormat(options.format, options.limits),
-    parse: options.parse,
-    carried: options.carried === true,
-  });
-  if (options.carried === true && keyBy !== undefined)
+  if (o.carried && keyBy !== undefined)
     throw configError(
       'app.source with carried: true reads a topic an earlier stage partitioned; it takes no keyBy',
       'keyBy',
       'leave keyBy out',
     );
+  owner.claim(o.topics);
+  owner.adopt({
+    topics: [...o.topics],
+    bufferSize: o.bufferSize,
+    keyed: keyBy === undefined ? o.topics[0]! : owner.repartitionTopic,
+    keyBy: keyBy as ((value: unknown) => Key | undefined) | undefined,
+    deadLetterTopic: o.deadLetterTopic,
+    format: resolveFormat(o.format, o.limits),
+    parse: o.parse,
+    carried: o.carried,
+  });
   return {
     kind: 'kafka-app',
-    messaging: { system: 'kafka', destination: options.topics.join(',') },
+    messaging: { system: 'kafka', destination: o.topics.join(',') },
     eventTimes: true,
     splittable: true,
-    ...(options.carried === true ? { carriesWatermarks: true } : {}),
+    ...(o.carried ? { carriesWatermarks: true } : {}),
     open(ctx): SourceReader<T> {
       const task = ctx.deployment;
       if (!(task instanceof PartitionTask) || task.kind !== 'state')

@@ -3,9 +3,15 @@
  * 13): each option's type, bounds, default and one line of documentation in
  * `KAFKA_APP_OPTIONS`, checked once by `kafkaApp` (unknown names refused, so
  * a typo is an error rather than a silent default) and read by
- * `eddy run --kafka` for its flags' bounds and defaults.
+ * `eddy run --kafka` for its flags' bounds and defaults; and the options of
+ * its source and sink (`KAFKA_APP_SOURCE_OPTIONS`, `KAFKA_APP_SINK_OPTIONS`),
+ * checked once by `app.source` and `app.sink`. The entries they share with
+ * `kafkaSource` and `kafkaSink` (`bufferSize`, `reconnectTimeoutMs`, …) are
+ * those connectors' own (`connectors/kafka/options.ts`): one default each.
  */
 
+import type { KafkaAppSinkOptions, KafkaAppSourceOptions } from '../../connectors/kafka/app-options.ts';
+import { KAFKA_SINK_OPTIONS, KAFKA_SOURCE_OPTIONS } from '../../connectors/kafka/options.ts';
 import { MAX_STANDBY_REPLICAS } from '../../connectors/kafka/standby.ts';
 import { type OptionsSchema, type Resolved, resolveOptions } from '../../connectors/options.ts';
 import type { RestartOptions } from '../../runtime/restart.ts';
@@ -144,12 +150,10 @@ export const KAFKA_APP_OPTIONS = {
     doc: 'where this instance answers state queries for the others (an http(s) URL)',
     example: '"http://10.0.0.5:9464"',
   },
+  // One default with kafkaSource's: a module run embedded and as an application rides out the same outage.
   reconnectTimeoutMs: {
-    type: 'integer',
-    min: 0,
-    default: 60_000,
+    ...KAFKA_SOURCE_OPTIONS.reconnectTimeoutMs,
     doc: 'how long (ms) to keep trying to start again while the brokers cannot be reached',
-    example: '60000',
   },
   sessionTimeoutMs: {
     type: 'integer',
@@ -212,3 +216,73 @@ export function resolveKafkaAppOptions(
 ): Resolved<KafkaAppOptions, typeof KAFKA_APP_OPTIONS> {
   return resolveOptions('kafkaApp', KAFKA_APP_OPTIONS, options);
 }
+
+/**
+ * The options of `app.source`: `kafkaSource`'s reading options (the same
+ * entries), plus how the application keys its input and reads a stage.
+ *
+ * @example
+ * ```ts
+ * KAFKA_APP_SOURCE_OPTIONS.bufferSize === KAFKA_SOURCE_OPTIONS.bufferSize; // true
+ * ```
+ */
+export const KAFKA_APP_SOURCE_OPTIONS = {
+  topics: KAFKA_SOURCE_OPTIONS.topics,
+  format: KAFKA_SOURCE_OPTIONS.format,
+  deadLetterTopic: {
+    ...KAFKA_SOURCE_OPTIONS.deadLetterTopic,
+    doc: 'undecodable records (and those parse or keyBy rejects) are also written here, unchanged, with the reason in eddy.* headers, inside the same transactions',
+  },
+  parse: KAFKA_SOURCE_OPTIONS.parse,
+  limits: KAFKA_SOURCE_OPTIONS.limits,
+  bufferSize: KAFKA_SOURCE_OPTIONS.bufferSize,
+  keyBy: {
+    type: 'function',
+    doc: "the pipeline's key, when the input topics are not partitioned by it: records go through <applicationId>-repartition first (needed with several topics)",
+    example: '(order) => order.customer',
+  },
+  carried: {
+    type: 'boolean',
+    default: false,
+    doc: 'the topic is written by an earlier stage (app.sink with carryEventTime): take event time and watermarks from it',
+    example: 'true',
+  },
+} as const satisfies OptionsSchema<KafkaAppSourceOptions<unknown>>;
+
+/**
+ * The options of `app.sink`: `kafkaSink`'s writing options (shared entries),
+ * plus what a stage carries to the next.
+ *
+ * @example
+ * ```ts
+ * KAFKA_APP_SINK_OPTIONS.onProduceError.default; // 'fail'
+ * ```
+ */
+export const KAFKA_APP_SINK_OPTIONS = {
+  topic: KAFKA_SINK_OPTIONS.topic,
+  key: {
+    type: 'function',
+    doc: "the record's key: a keyed record goes to partition kafkaPartition(key, partitions)",
+    example: '(t) => t.customer',
+  },
+  format: {
+    type: 'function',
+    doc: 'turns a record into the JSON value written; default the record itself',
+    example: '(r) => ({ id: r.id })',
+  },
+  onProduceError: {
+    ...KAFKA_SINK_OPTIONS.onProduceError,
+    doc: 'a record the topic refuses (too large, no key for a compacted topic): fail the task, or dead-letter it in the same transaction and go on',
+  },
+  deadLetterTopic: {
+    ...KAFKA_SINK_OPTIONS.deadLetterTopic,
+    doc: 'where onProduceError: "dead-letter" writes; default app.source\'s deadLetterTopic',
+  },
+  createTopic: KAFKA_SINK_OPTIONS.createTopic,
+  carryEventTime: {
+    type: 'boolean',
+    default: false,
+    doc: 'the topic feeds a later stage (app.source with carried): write event times, floors and watermarks with the records',
+    example: 'true',
+  },
+} as const satisfies OptionsSchema<KafkaAppSinkOptions<unknown>>;

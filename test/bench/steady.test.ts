@@ -7,7 +7,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { eventTimestamp, NEXMARK_DEFAULTS } from '../../bench/nexmark/generator.ts';
-import { fileEvents, interval, parseFairSettings } from '../../bench/nexmark/harness/fair.ts';
+import {
+  type FairRound,
+  fileEvents,
+  interval,
+  outputWarnings,
+  parseFairSettings,
+} from '../../bench/nexmark/harness/fair.ts';
 import {
   arrivalTime,
   cpuAt,
@@ -280,5 +286,32 @@ describe('fair harness settings', () => {
     assert.equal(i.mean, 12);
     // sd 2, se 2/√3, t(0.975, 2) = 4.303
     assert.ok(Math.abs(i.high - 12 - 4.303 * (2 / Math.sqrt(3))) < 0.01);
+  });
+});
+
+describe('outputs per event', () => {
+  const round = (system: FairRound['system'], outputsPerKEvents: number): FairRound => ({
+    system,
+    query: 'q5',
+    round: 1,
+    complete: true,
+    events: 1000,
+    durationS: 1,
+    eventsPerSec: 1000,
+    cpuS: 1,
+    eventsPerCpuS: 1000,
+    drift: 0,
+    latencyMs: null,
+    peakRssMb: 100,
+    outputsPerKEvents,
+    startS: 0,
+  });
+  it('warns of a peer far from eddy’s outputs per event (lost or repeated results), not of one near', () => {
+    const rounds = [round('eddy', 4), round('eddy', 4.2), round('flink', 3.9), round('kafka-streams', 0.5)];
+    const w = outputWarnings('q5', rounds);
+    assert.equal(w.length, 1);
+    assert.match(w[0]!, /^q5 kafka-streams: 0\.50 outputs per 1,000 events against eddy's 4\.10/);
+    assert.equal(outputWarnings('q5', [...rounds.slice(0, 3), round('kafka-streams', 7)]).length, 1);
+    assert.deepEqual(outputWarnings('q0', rounds), []);
   });
 });

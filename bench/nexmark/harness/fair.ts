@@ -232,6 +232,13 @@ export interface FairRound {
     readonly n: number;
   } | null;
   readonly peakRssMb: number;
+  /**
+   * Outputs per 1,000 input events, both counted from the start to the window's end: the same
+   * query over the same input gives about the same figure in every system, so one far off
+   * drops (or repeats) results and its speed is not comparable (Kafka Streams' short window
+   * retention once lost every window that had left its record cache).
+   */
+  readonly outputsPerKEvents: number;
   /** Seconds from spawn to the window's start (JVM start, Kafka Streams' load, warm-up). */
   readonly startS: number;
   /** Checkpoint mode, eddy and Flink: the newest checkpoint's id left in the round's directory. */
@@ -387,6 +394,7 @@ export function runFairRound(
                 n: lat.length,
               },
         peakRssMb: Math.round(rss),
+        outputsPerKEvents: b.events > 0 ? (b.outputs * 1000) / b.events : Number.NaN,
         startS: (a.t - spawned) / 1e6,
       });
     });
@@ -492,17 +500,22 @@ function commandOf(
   if (checkpointing)
     // In-memory stores with their changelogs, offsets committed (and caches flushed) every interval.
     args.push('--stores', 'memory', '--commit-ms', String(s.checkpointMs));
+  // No durability: in-memory stores without changelogs, where the record cache saves neither
+  // RocksDB writes nor changelog sends and only adds a layer to every window update, so an expert
+  // turns it off (measured in one run each, events per CPU-second: q5 67k without, 37k with;
+  // q7 44k/46k, q4 level). With changelogs it stays: it batches their sends.
+  else if (rate === undefined) args.push('--cache-bytes', '0');
   args.push(
     '--durability',
     checkpointing ? 'changelog' : 'none',
-    // At parallelism 1 every stream is in order (one partition, one task upstream): no grace needed.
     '--grace-ms',
-    s.parallelism === 1 ? '0' : '60000',
+    String(kafkaStreamsGraceMs(query, s.parallelism)),
     '--input-topic',
     inputTopic(query, events, s),
-    // The round is stopped before its END: Kafka Streams' default window retention (size + grace).
+    // The round is stopped before its END: window stores keep 2 × size + grace, the least that
+    // serves every closed window (Kafka Streams' default, size + grace, loses them: Flow.java).
     '--window-retention',
-    'default',
+    'short',
   );
   return { system, query, argv: args, ...(brokerPid === undefined ? {} : { brokerPid }) };
 }
@@ -524,6 +537,20 @@ const LATENCY_TUNING: Record<PeerSystem, readonly string[]> = {
   spark: [],
   'kafka-streams': ['--cache-bytes', '0'],
 };
+
+/**
+ * Kafka Streams' grace in fair rounds. Its stream time is the newest record time a task has seen
+ * (no watermarks), so a record behind it by more than the grace is dropped as late. At parallelism 1
+ * every input stream is in order (one partition, one task upstream), so no grace is needed, except
+ * where a step meets a windowed result: q8's join gets each seller's window row (stamped at the
+ * window's end − 1) only once that window has closed, while the persons of the next window go
+ * straight in, so the rows are up to one window (10 s) behind. With grace 0 every seller row was
+ * dropped and q8 emitted nothing. At higher parallelism, 60 s for the tasks' interleaving.
+ */
+export function kafkaStreamsGraceMs(query: string, parallelism: number): number {
+  if (parallelism !== 1) return 60_000;
+  return query === 'q8' ? 10_000 : 0;
+}
 
 function inputTopic(query: string, events: number, s: FairSettings): string {
   return `eddy-fair-in-${query}-${events}-p${s.parallelism}-g${s.parallelism === 1 ? 0 : 60000}`;
@@ -673,6 +700,7 @@ export function summarise(
   loaded: readonly FairRound[] = [],
 ) {
   const queries: Record<string, Record<string, unknown>> = {};
+  const warnings: string[] = [];
   const median = (xs: number[]) => {
     const v = [...xs].sort((a, b) => a - b);
     return v.length === 0 ? null : Math.round(((v[(v.length - 1) >> 1]! + v[v.length >> 1]!) / 2) * 10) / 10;
@@ -713,9 +741,11 @@ export function summarise(
         maxDrift: Math.round(Math.max(...rs.map((r) => r.drift)) * 100) / 100,
         incomplete: rs.filter((r) => !r.complete).length,
         peakRssMb: Math.max(...rs.map((r) => r.peakRssMb)),
+        outputsPerKEvents: median(rs.map((r) => r.outputsPerKEvents)),
         ...(Object.keys(atLoad).length === 0 ? {} : { atLoad }),
       };
     }
+    warnings.push(...outputWarnings(q, rounds));
     queries[q] = per;
   }
   return {
@@ -742,7 +772,35 @@ export function summarise(
     },
     queries,
     errors,
+    warnings,
   };
+}
+
+/**
+ * A warning for each peer whose outputs per 1,000 events (median over its rounds) is not within
+ * 1.5× of eddy's on `query`: it computes something else or loses results, so its speed says little.
+ */
+export function outputWarnings(query: string, rounds: readonly FairRound[]): string[] {
+  const med = (sys: System) => {
+    const v = rounds
+      .filter((r) => r.query === query && r.system === sys && Number.isFinite(r.outputsPerKEvents))
+      .map((r) => r.outputsPerKEvents)
+      .sort((a, b) => a - b);
+    return v.length === 0 ? undefined : (v[(v.length - 1) >> 1]! + v[v.length >> 1]!) / 2;
+  };
+  const ref = med('eddy');
+  if (ref === undefined) return [];
+  const out: string[] = [];
+  for (const sys of new Set(rounds.filter((r) => r.query === query).map((r) => r.system))) {
+    const x = med(sys);
+    if (sys === 'eddy' || x === undefined) continue;
+    if (x * 1.5 >= ref && x <= ref * 1.5) continue;
+    out.push(
+      `${query} ${sys}: ${x.toFixed(2)} outputs per 1,000 events against eddy's ${ref.toFixed(2)}: ` +
+        'it loses, repeats or holds back results, so its speed is not comparable until that is explained',
+    );
+  }
+  return out;
 }
 
 function markdownOf(report: ReturnType<typeof summarise>): string {
@@ -763,7 +821,8 @@ function markdownOf(report: ReturnType<typeof summarise>): string {
         );
     }
   }
-  return `${rows.join('\n')}\n`;
+  const warned = report.warnings.map((w) => `\n**Warning:** ${w}\n`).join('');
+  return `${rows.join('\n')}\n${warned}`;
 }
 
 interface FairSummaryJson {

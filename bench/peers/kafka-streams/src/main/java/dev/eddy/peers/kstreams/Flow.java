@@ -64,17 +64,26 @@ final class Flow {
   }
 
   /**
-   * Retention of an emit-on-close window store of {@code sizeMs} windows. The default, size +
-   * grace, loses results here: an aggregation puts the END record into its own (far-future) window
-   * before it fetches the windows the END closes, and a RocksDB window store then hides and drops
-   * every window that starts before its new stream time − retention — all the windows still to be
-   * emitted. Only those still in the record cache survived: q5 emitted its 14 rows at 200,000
-   * events and none at 300,000 (none at 100,000 with {@code --cache-bytes 0}, nor did q7 and q8).
-   * The END is at most grace + {@link #END_OFFSET_MS} + size past the last event
-   * ({@link KsQueries#endTime}); twice that covers the jump and the windows open before it.
+   * Retention of an emit-on-close window store of {@code sizeMs} windows. Kafka Streams' default,
+   * size + grace, loses results once they leave the record cache: a window store's stream time is
+   * the newest window <em>start</em> it holds, and it serves no window older than that − retention
+   * + 1 ms, while the aggregation asks for the windows that closed by the newest record's time
+   * (− grace − size). A record late in its window (q5's second step gets window ends − 1 ms, at
+   * the end of its 2 s windows) leaves the windows to be emitted up to one window size behind the
+   * store's horizon: with no record cache, q5 emitted nothing. Hence:
+   *
+   * <ul>
+   *   <li>{@code --window-retention short} (the fair harness's rounds, stopped before their END):
+   *       2 × size + grace, the least that serves every closed window;
+   *   <li>by default (runs to their END): long enough for the END too. The aggregation puts the
+   *       END record into its own far-future window before it fetches the windows the END closes;
+   *       the END is at most grace + {@link #END_OFFSET_MS} + size past the last event
+   *       ({@link KsQueries#endTime}), and twice that covers the jump and the windows open before
+   *       it. This keeps ~20 minutes of event time of windows in the stores.
+   * </ul>
    */
   Duration windowRetention(long sizeMs) {
-    if (defaultRetention) return Duration.ofMillis(sizeMs + grace.toMillis());
+    if (shortRetention) return Duration.ofMillis(2 * sizeMs + grace.toMillis());
     return Duration.ofMillis(2 * (sizeMs + grace.toMillis() + END_OFFSET_MS));
   }
 
@@ -92,12 +101,8 @@ final class Flow {
    */
   static volatile boolean inMemory;
 
-  /**
-   * {@code --window-retention default}: window stores keep Kafka Streams' default, size + grace.
-   * For runs stopped before their END (the fair harness stops each round after its window), where
-   * the longer retention above only holds ~20 minutes of event time of windows in the stores.
-   */
-  static volatile boolean defaultRetention;
+  /** {@code --window-retention short}: see {@link #windowRetention}. */
+  static volatile boolean shortRetention;
 
   static <K, V, S extends StateStore> Materialized<K, V, S> durability(Materialized<K, V, S> m) {
     return noDurability ? m.withLoggingDisabled() : m;
@@ -115,11 +120,17 @@ final class Flow {
     return key != null && key == END;
   }
 
-  /** JSON for the records' classes; Kafka's binary serde for a long (a projection's value). */
+  /** {@code --serde json}: JSON (Jackson) instead of {@link BinarySerde}, to measure the difference. */
+  static volatile boolean jsonSerde;
+
+  /**
+   * The serde of the records' classes in repartition topics and stores: {@link BinarySerde}, or
+   * JSON with {@code --serde json}; Kafka's own serde for a long (a projection's value).
+   */
   @SuppressWarnings("unchecked")
   static <T> Serde<T> serde(Class<T> type) {
     if (type == Long.class) return (Serde<T>) Serdes.Long();
-    return new JsonSerde<>(type);
+    return jsonSerde ? new JsonSerde<>(type) : new BinarySerde<>(type);
   }
 
   /**

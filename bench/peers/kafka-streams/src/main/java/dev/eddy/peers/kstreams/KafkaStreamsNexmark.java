@@ -100,7 +100,14 @@ public final class KafkaStreamsNexmark {
     Measure.progressEvery(Long.parseLong(args.get("progress-ms", "0")));
     Flow.noDurability = args.get("durability", "changelog").equals("none");
     Flow.inMemory = Flow.noDurability || args.get("stores", "rocksdb").equals("memory");
-    Flow.defaultRetention = args.get("window-retention", "end").equals("default");
+    String retention = args.get("window-retention", "end");
+    if (!retention.equals("end") && !retention.equals("short"))
+      throw new IllegalArgumentException("--window-retention: \"" + retention + "\" is not end or short");
+    Flow.shortRetention = retention.equals("short");
+    String serde = args.get("serde", "binary");
+    if (!serde.equals("binary") && !serde.equals("json"))
+      throw new IllegalArgumentException("--serde: \"" + serde + "\" is not binary or json");
+    Flow.jsonSerde = serde.equals("json");
     int exit = new KafkaStreamsNexmarkRun(args, brokers, grace).run();
     System.exit(exit);
   }
@@ -230,7 +237,7 @@ final class KafkaStreamsNexmarkRun {
     props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
     // Check for closed windows on every record (default: at most once a second of wall time), so
     // an END record closes the last windows at once.
-    props.put("__emit.interval.ms.kstreams.windowed.aggregation__", 0L);
+    props.put("__emit.interval.ms.kstreams.windowed.aggregation__", Long.parseLong(args.get("emit-interval-ms", "0")));
     // The record caches' size (default 10 MB). 0 sends every store write through to RocksDB, which
     // shows at 100,000 events what otherwise happens only once the caches overflow (Flow#windowRetention).
     if (Flow.inMemory) {

@@ -18,6 +18,7 @@ const SAME_AT_ANY_PARALLELISM: readonly string[] = [
   'test/kafka/load-balance.test.ts', // kafkaApp only
   'test/kafka/savepoint.test.ts', // fixtures/window-app.ts: kafkaApp processes only
   'test/kafka/standby.test.ts', // kafkaApp only
+  'test/deploy/kafka/task.test.ts', // a PartitionTask alone, no pipeline
 ];
 
 const pass = process.argv[2];

@@ -18,10 +18,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Admin, Consumer, type Message } from '@platformatic/kafka';
-import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
-import { PartitionTask, TxWriter } from '../../src/deploy/kafka/task.ts';
-import { EddyError } from '../../src/index.ts';
-import { createTopics, kafkaReady } from './helpers.ts';
+import { readToEnd } from '../../../src/connectors/kafka/read-to-end.ts';
+import { PartitionTask, TxWriter } from '../../../src/deploy/kafka/task.ts';
+import { EddyError } from '../../../src/index.ts';
+import { createTopics, kafkaReady } from '../../kafka/helpers.ts';
 
 const kafka = await kafkaReady();
 

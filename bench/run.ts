@@ -21,6 +21,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   'file-sink': () => import('./file-sink.ts'),
   'skew-kafka': () => import('./skew-kafka.ts'),
   'decode-kafka': () => import('./decode-kafka.ts'),
+  union: () => import('./union.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -18,7 +18,7 @@ import {
   RollingAggregateOperator,
   reduceAggregator,
 } from '../operators/process.ts';
-import { BranchOperator, TimestampsOperator, UnionOperator } from '../operators/stateless.ts';
+import { BranchOperator, PassThroughOperator, TimestampsOperator } from '../operators/stateless.ts';
 import { LATE_TAG, WindowOperator } from '../operators/window.ts';
 import {
   checkFn,
@@ -171,7 +171,9 @@ export class Stream<T> {
   union(...others: Stream<T>[]): Stream<T> {
     for (const o of others) sameScope(this.scope, o, 'streams in a union');
     const refs = [this.ref, ...others.map((o) => o.ref)];
-    return this.#next(addNode(this.scope, 'union', undefined, refs, () => new UnionOperator()));
+    return this.#next(
+      addNode(this.scope, 'union', undefined, refs, () => new PassThroughOperator({ dropKeys: true })),
+    );
   }
 
   /**

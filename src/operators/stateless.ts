@@ -1,6 +1,6 @@
 /**
- * Stateless operators that do not chain: timestamp re-assignment, union,
- * branch, and the pass-through of source steps. (map, filter, flatMap and
+ * Stateless operators that do not chain: timestamp re-assignment, branch,
+ * and the pass-through of source steps and unions. (map, filter, flatMap and
  * keyBy run as chains: see chain.ts.)
  */
 import type { Batch } from '../core/batch.ts';
@@ -81,17 +81,6 @@ export class TimestampsOperator implements Operator {
   }
 }
 
-/** Merges its inputs; the task already takes the minimum of their watermarks. */
-export class UnionOperator implements Operator {
-  processBatch(batch: Batch, _input: number, out: Output): void {
-    if (batch.keys === undefined) out.emitBatch(batch);
-    else {
-      const { values, times, floors } = batch;
-      out.emitBatch(floors === undefined ? { values, times } : { values, times, floors });
-    }
-  }
-}
-
 /** Routes each record to the first branch whose predicate holds (tags 1..n), else to the last tag ('rest'). */
 export class BranchOperator implements Operator {
   readonly #predicates: readonly Fn<unknown, boolean>[];
@@ -128,9 +117,33 @@ export class BranchOperator implements Operator {
   }
 }
 
-/** The operator of a source's own step: it only hands on what the source driver pushes. */
+/**
+ * Hands every batch on: the operator of a source's own step (what the source
+ * driver pushes), of the dead-letter stream's entry, of a gathered sink in the
+ * subtasks that do not run it, and — with `dropKeys` — of `union`, which
+ * merges its inputs (the task already takes the minimum of their watermarks).
+ * A union's output is not keyed, so it drops the keys (and key groups) a
+ * keyed input carries rather than carry them on — across threads too — to
+ * steps that must not rely on them. (Union was its own operator until issue
+ * 13 folded it in here; `npm run bench -- union`, BENCHMARKS.md.)
+ *
+ * @example
+ * ```ts
+ * const union = new PassThroughOperator({ dropKeys: true }); // what Stream.union runs
+ * ```
+ */
 export class PassThroughOperator implements Operator {
+  readonly #dropKeys: boolean;
+
+  constructor(options: { readonly dropKeys?: boolean } = {}) {
+    this.#dropKeys = options.dropKeys === true;
+  }
+
   processBatch(batch: Batch, _input: number, out: Output): void {
-    out.emitBatch(batch);
+    if (batch.keys === undefined || !this.#dropKeys) out.emitBatch(batch);
+    else {
+      const { values, times, floors } = batch;
+      out.emitBatch(floors === undefined ? { values, times } : { values, times, floors });
+    }
   }
 }

@@ -48,6 +48,14 @@ export interface KafkaAppView {
     readonly records: number;
     readonly standby: boolean;
   }[];
+  /** The restores under way (`KafkaAppMetrics.restoring`): began at (epoch ms), records read, next and end offsets (-1: not known). */
+  readonly restoring?: readonly {
+    readonly partition: number;
+    readonly at: number;
+    readonly records: number;
+    readonly offset: number;
+    readonly end: number;
+  }[];
 }
 
 /** What one checkpoint (or a Kafka task's commit) took: `CheckpointInfo`, as far as the exporter reads it. */
@@ -287,6 +295,32 @@ export class RunExporter {
           const last = new Map<number, number>();
           for (const r of this.#app?.restores ?? []) last.set(r.partition, r.records);
           for (const [p, n] of last) emit({ partition: String(p) }, n);
+        },
+      );
+      this.#gauge(
+        'eddy_kafka_restore_in_progress_records',
+        'Changelog records read so far by each restore of a key-group partition under way here.',
+        ['partition'],
+        (emit) => {
+          for (const r of this.#app?.restoring ?? []) emit({ partition: String(r.partition) }, r.records);
+        },
+      );
+      this.#gauge(
+        'eddy_kafka_restore_in_progress_remaining_offsets',
+        'Changelog offsets each restore under way here has still to read (its end when its read began, less where it is); absent until its read has begun.',
+        ['partition'],
+        (emit) => {
+          for (const r of this.#app?.restoring ?? [])
+            if (r.offset >= 0 && r.end >= 0)
+              emit({ partition: String(r.partition) }, Math.max(0, r.end - r.offset));
+        },
+      );
+      this.#gauge(
+        'eddy_kafka_restore_in_progress_start_time_seconds',
+        'When each restore under way here began (Unix time).',
+        ['partition'],
+        (emit) => {
+          for (const r of this.#app?.restoring ?? []) emit({ partition: String(r.partition) }, r.at / 1000);
         },
       );
       this.#gauge('eddy_kafka_tasks', 'Partition tasks this instance runs.', [], (emit) =>

@@ -57,6 +57,10 @@ describe('Prometheus exporter (issue 17)', () => {
         { partition: 1, ms: 40, records: 2, standby: false },
         { partition: 0, ms: 8, records: 0, standby: true },
       ],
+      restoring: [
+        { partition: 2, at: 1_700_000_000_000, records: 250, offset: 250, end: 1000, standby: false },
+        { partition: 3, at: 1_700_000_001_500, records: 0, offset: -1, end: -1, standby: true },
+      ],
     };
     exporter.attachKafka(() => app);
     health.unready('starting: waiting for partitions');
@@ -71,6 +75,15 @@ describe('Prometheus exporter (issue 17)', () => {
     assert.equal(m.get('eddy_kafka_last_restore_seconds', { partition: '0', standby: 'true' }), 0.008);
     assert.equal(m.get('eddy_kafka_last_restore_seconds', { partition: '0', standby: 'false' }), undefined);
     assert.equal(m.get('eddy_kafka_last_restore_records', { partition: '1' }), 2);
+    // Restores under way: read so far, what is left once the read has begun, and when each began.
+    assert.equal(m.get('eddy_kafka_restore_in_progress_records', { partition: '2' }), 250);
+    assert.equal(m.get('eddy_kafka_restore_in_progress_records', { partition: '3' }), 0);
+    assert.equal(m.get('eddy_kafka_restore_in_progress_remaining_offsets', { partition: '2' }), 750);
+    assert.equal(m.get('eddy_kafka_restore_in_progress_remaining_offsets', { partition: '3' }), undefined);
+    assert.equal(
+      m.get('eddy_kafka_restore_in_progress_start_time_seconds', { partition: '3' }),
+      1_700_000_001.5,
+    );
     assert.equal(m.get('eddy_restarts_total'), undefined);
 
     app = {
@@ -79,10 +92,13 @@ describe('Prometheus exporter (issue 17)', () => {
         'orders-repartition:0': pipeline(10, 5000),
         'orders-repartition:1': pipeline(7, Number.NEGATIVE_INFINITY),
       },
+      restoring: [],
     };
     health.running();
     m = parseExposition(await exporter.scrape());
     assert.equal(m.get('eddy_ready'), 1);
+    // The restores have finished: nothing under way is left behind.
+    assert.equal(m.get('eddy_kafka_restore_in_progress_records', { partition: '2' }), undefined);
     assert.equal(
       m.get('eddy_step_records_in_total', {
         partition: 'orders-repartition:0',

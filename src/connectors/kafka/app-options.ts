@@ -57,6 +57,14 @@ export interface KafkaAppMetrics {
   };
   /** The last restores of key-group partitions here (newest last, at most 32): how long, how many records read, and whether from a warm standby. */
   readonly restores: readonly RestoreMetrics[];
+  /**
+   * The restores of key-group partitions under way here, by partition: when
+   * each began, the changelog records read so far, the offset it reads next
+   * and the end it reads to. Reported for restores that read through this
+   * process's standby copies (`warmStandby`, `standbyReplicas`:
+   * `Standbys.inFlight`); absent when the application does not report them.
+   */
+  readonly restoring?: readonly RestoreProgress[];
   /** The key-group partitions this process keeps warm standby copies of (`warmStandby`, `standbyReplicas`). */
   readonly standbys: readonly number[];
   /** Whether this process is warming up its copies before it takes partitions (`warmupTimeoutMs`). */
@@ -86,6 +94,21 @@ export interface PartitionLag {
   readonly lag: number;
   /** How old `end` is, in ms (-1 before the first answer). */
   readonly ageMs: number;
+}
+
+/** A restore of a key-group partition's state under way (`KafkaAppMetrics.restoring`). */
+export interface RestoreProgress {
+  readonly partition: number;
+  /** When it began (epoch ms; `RestoreMetrics.at` once it has finished). */
+  readonly at: number;
+  /** Changelog records read for it so far. */
+  readonly records: number;
+  /** The changelog offset it reads next; -1 while its read has not begun. */
+  readonly offset: number;
+  /** The changelog offset it reads to (the partition's end when its read began); -1 while not known. */
+  readonly end: number;
+  /** Whether it reads on from a warm copy kept here, rather than from the start. */
+  readonly standby: boolean;
 }
 
 /** One restore of a key-group partition's state before its task started. */

@@ -259,6 +259,10 @@ export class ChangelogReplica {
   readonly #latest = new Map<number, Map<string, Buffer>>();
   /** Per partition, the next offset to read. */
   readonly #position = new Map<number, bigint>();
+  /** Per partition, every record read so far, over all reads (never reset: progress is a difference). */
+  readonly #read = new Map<number, number>();
+  /** Per partition of the read under way: the next offset it reads and the end it reads to. */
+  readonly #underway = new Map<number, { next: bigint; end: bigint }>();
   #reading: Promise<unknown> = Promise.resolve();
 
   constructor(o: { readonly bootstrapBrokers: string[]; readonly topic: string; readonly clientId: string }) {
@@ -270,22 +274,32 @@ export class ChangelogReplica {
     const read = this.#reading.then(async () => {
       let records = 0;
       for (const p of partitions) if (!this.#latest.has(p)) this.#latest.set(p, new Map());
-      const reached = await readToEnd({
-        bootstrapBrokers: this.#o.bootstrapBrokers,
-        topic: this.#o.topic,
-        partitions,
-        from: this.#position,
-        clientId: `${this.#o.clientId}-restore`,
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-        onMessage: (m) => {
-          records++;
-          const latest = this.#latest.get(m.partition)!;
-          const key = m.key?.toString('utf8') ?? '';
-          if (m.value === null || m.value === undefined || m.value.length === 0) latest.delete(key);
-          else latest.set(key, m.value);
-        },
-      });
-      for (const [p, offset] of reached) this.#position.set(p, offset);
+      const underway = this.#underway;
+      try {
+        const reached = await readToEnd({
+          bootstrapBrokers: this.#o.bootstrapBrokers,
+          topic: this.#o.topic,
+          partitions,
+          from: this.#position,
+          clientId: `${this.#o.clientId}-restore`,
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+          onRange: (p, next, end) => underway.set(p, { next, end }),
+          onMessage: (m) => {
+            records++;
+            const p = m.partition;
+            this.#read.set(p, (this.#read.get(p) ?? 0) + 1);
+            const at = underway.get(p);
+            if (at !== undefined) at.next = m.offset + 1n;
+            const latest = this.#latest.get(p)!;
+            const key = m.key?.toString('utf8') ?? '';
+            if (m.value === null || m.value === undefined || m.value.length === 0) latest.delete(key);
+            else latest.set(key, m.value);
+          },
+        });
+        for (const [p, offset] of reached) this.#position.set(p, offset);
+      } finally {
+        for (const p of partitions) underway.delete(p);
+      }
       return records;
     });
     this.#reading = read.catch(() => {});
@@ -300,6 +314,19 @@ export class ChangelogReplica {
   /** Where the replica is in partition `p`: the next offset it reads. */
   position(p: number): bigint | undefined {
     return this.#position.get(p);
+  }
+
+  /**
+   * How far the read under way is in partition `p`: every record read of it
+   * so far (over all reads: a caller takes the difference from an earlier
+   * call), and, while a read of it is under way and knows its range, the next
+   * offset it reads and the end it reads to (the partition's end when that
+   * read began).
+   */
+  progress(p: number): { readonly records: number; readonly next?: bigint; readonly end?: bigint } {
+    const records = this.#read.get(p) ?? 0;
+    const at = this.#underway.get(p);
+    return at === undefined ? { records } : { records, next: at.next, end: at.end };
   }
 
   /** The partitions it holds a copy of. */

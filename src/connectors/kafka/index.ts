@@ -12,6 +12,7 @@ export {
   kafkaPartition,
   type PartitionLag,
   type RestoreMetrics,
+  type RestoreProgress,
 } from './app-options.ts';
 export {
   DEAD_LETTER_HEADERS,

@@ -30,6 +30,8 @@ export interface ReadToEndOptions {
   readonly timeoutMs?: number;
   /** Every record of the partitions up to their end, in offset order per partition. */
   readonly onMessage: (m: Message) => void;
+  /** Told, before anything is fetched, where each partition's read starts and the end it reads to. */
+  readonly onRange?: (partition: number, from: bigint, end: bigint) => void;
 }
 
 const CONTROL = 1 << 5;
@@ -89,6 +91,7 @@ export async function readToEnd(o: ReadToEndOptions): Promise<Map<number, bigint
       const from = asked < logStart ? logStart : asked;
       const stop = end[p] ?? 0n;
       reached.set(p, stop > from ? stop : from);
+      o.onRange?.(p, from, stop > from ? stop : from);
       if (stop > from) position.set(p, from);
     }
     while (position.size > 0) {

@@ -251,6 +251,7 @@ export function stagesView(apps: readonly KafkaApp[], stages: readonly StagePlan
         tasks: all.flatMap((m) => m.tasks),
         pipelines: Object.assign({}, ...all.map((m) => m.pipelines)),
         restores: all.flatMap((m) => m.restores),
+        restoring: all.flatMap((m) => m.restoring ?? []),
         standbys: all.flatMap((m) => m.standbys),
         lag: Object.assign({}, ...all.map((m) => m.lag)),
       };

@@ -5,6 +5,7 @@
  * here (`standbyReplicas`, `connectors/kafka/standby.ts`), what this process
  * tells the group it keeps, and the restores that read from it.
  */
+import type { RestoreProgress } from '../../connectors/kafka/app-options.ts';
 import { ChangelogReplica } from '../../connectors/kafka/changelog.ts';
 import { standbyPartitions } from '../../connectors/kafka/standby.ts';
 import type { AppInstance } from '../../core/metrics.ts';
@@ -71,8 +72,12 @@ export class Standbys {
   readonly #partitions: number;
   readonly #instances: () => Promise<AppInstance[]>;
   readonly #assignedHere: (partition: number) => boolean;
-  /** Partitions being restored now: their copy must not be dropped meanwhile. */
-  readonly #restoring = new Set<number>();
+  /**
+   * Partitions being restored now (their copy must not be dropped
+   * meanwhile): when each began, the replica's record count for it then, and
+   * whether its copy here was warm.
+   */
+  readonly #restoring = new Map<number, { at: number; base: number; standby: boolean }>();
   /** Copies held here that the placement no longer names, and since when (ms). */
   readonly #unplacedSince = new Map<number, number>();
   #stopped = false;
@@ -181,14 +186,50 @@ export class Standbys {
     return out;
   }
 
-  /** Runs `restore` (which reads partition `p` from the replica) with `p`'s copy kept meanwhile. */
+  /**
+   * Runs `restore` (which reads partition `p` from the replica) with `p`'s
+   * copy kept meanwhile, and reported by {@link inFlight} until it settles.
+   */
   async restoring<T>(p: number, restore: () => Promise<T>): Promise<T> {
-    this.#restoring.add(p);
+    const r = this.replica;
+    this.#restoring.set(p, {
+      at: Date.now(),
+      base: r.progress(p).records,
+      standby: r.position(p) !== undefined,
+    });
     try {
       return await restore();
     } finally {
       this.#restoring.delete(p);
     }
+  }
+
+  /**
+   * The restores under way here (`KafkaAppMetrics.restoring`): records read
+   * for each since it began (a standby round that reads the partition
+   * meanwhile counts too: it brings the copy forward all the same), and the
+   * offsets of the read under way, -1 while none is (it waits for the
+   * replica's round of other partitions to finish).
+   *
+   * @example
+   * ```ts
+   * for (const r of standbys.inFlight()) console.log(`${r.partition}: ${r.records} read, at ${r.offset} of ${r.end}`);
+   * ```
+   */
+  inFlight(): RestoreProgress[] {
+    const out: RestoreProgress[] = [];
+    for (const [partition, { at, base, standby }] of this.#restoring) {
+      const now = this.replica.progress(partition);
+      out.push({
+        partition,
+        at,
+        records: now.records - base,
+        offset: now.next === undefined ? -1 : Number(now.next),
+        end: now.end === undefined ? -1 : Number(now.end),
+        standby,
+      });
+    }
+    return out.sort((a, b) => a.partition - b.partition);
   }
 
   /**

@@ -60,11 +60,10 @@ export interface KafkaAppMetrics {
   /**
    * The restores of key-group partitions under way here, by partition: when
    * each began, the changelog records read so far, the offset it reads next
-   * and the end it reads to. Reported for restores that read through this
-   * process's standby copies (`warmStandby`, `standbyReplicas`:
-   * `Standbys.inFlight`); absent when the application does not report them.
+   * and the end it reads to (from a standby copy here, `Standbys.inFlight`,
+   * or from the changelog's start, `RestoresUnderway`).
    */
-  readonly restoring?: readonly RestoreProgress[];
+  readonly restoring: readonly RestoreProgress[];
   /** The key-group partitions this process keeps warm standby copies of (`warmStandby`, `standbyReplicas`). */
   readonly standbys: readonly number[];
   /** Whether this process is warming up its copies before it takes partitions (`warmupTimeoutMs`). */

@@ -77,6 +77,7 @@ import { forward } from './forwarder.ts';
 import { gaveUp } from './gave-up.ts';
 import { GroupMembership } from './membership.ts';
 import { type KafkaAppOptions, resolveKafkaAppOptions } from './options.ts';
+import { RestoresUnderway } from './restores.ts';
 import { standbyOptions } from './standbys.ts';
 import type { PartitionTask } from './task.ts';
 import { TaskRestarts } from './task-restarts.ts';
@@ -121,6 +122,8 @@ export class KafkaApp {
   /** Warm standby copies and warm-ups (warm-copies.ts). */
   readonly #warm: WarmCopies;
   readonly #restores: RestoreMetrics[] = [];
+  /** Restores without a standby copy under way (those from a copy: `Standbys.inFlight`). */
+  readonly #underway = new RestoresUnderway();
   /** Each input partition's end as last asked (consumer lag). */
   readonly #ends = new PartitionEnds();
   readonly #instanceId: string;
@@ -449,6 +452,9 @@ export class KafkaApp {
       tasks: [...this.#tasks.keys()].sort(),
       pipelines,
       restores: [...this.#restores],
+      restoring: [...(this.#warm.standbys?.inFlight() ?? []), ...this.#underway.inFlight()].sort(
+        (a, b) => a.partition - b.partition,
+      ),
       standbys: this.#warm.standbys?.held() ?? [],
       warmingUp: this.#warm.warming,
       lag: this.#ends.lag(this.#tasks, this.#member.consumer),
@@ -719,6 +725,7 @@ export class KafkaApp {
       limitOf: this.#topics.limitOf,
       consumer: () => this.#member.consumer!,
       standbys: this.#warm.standbys,
+      underway: this.#underway,
       restored: (r) => {
         this.#restores.push(r);
         if (this.#restores.length > 32) this.#restores.shift();

@@ -9,12 +9,18 @@
 import { Admin, type Consumer } from '@platformatic/kafka';
 import type { Pipeline } from '../../api/pipeline.ts';
 import type { RestoreMetrics } from '../../connectors/kafka/app-options.ts';
-import { ChangelogStore, PART_BYTES, readChangelog } from '../../connectors/kafka/changelog.ts';
+import {
+  ChangelogReplica,
+  ChangelogStore,
+  PART_BYTES,
+  readChangelog,
+} from '../../connectors/kafka/changelog.ts';
 import { hasKafkaError } from '../../connectors/kafka/errors.ts';
 import { configError } from '../../errors/index.ts';
 import type { CheckpointInfo } from '../../runtime/checkpoints.ts';
 import type { Job } from '../../runtime/job.ts';
 import { HeapStateBackend } from '../../state/heap.ts';
+import type { RestoresUnderway } from './restores.ts';
 import type { Standbys } from './standbys.ts';
 import { PartitionTask, type TxMessage } from './task.ts';
 
@@ -32,6 +38,8 @@ export interface TaskStartContext {
   /** The application's consumer (its group coordinator, the earliest offsets). */
   readonly consumer: () => Consumer;
   readonly standbys: Standbys | undefined;
+  /** Where a restore without a standby copy reports its progress (a standby's restore: `standbys`). */
+  readonly underway: RestoresUnderway;
   /** Told how each restore went. */
   readonly restored: (r: RestoreMetrics) => void;
 }
@@ -71,17 +79,24 @@ export async function prepareTask(
     const standbys = c.standbys;
     // Whether a warm copy of it is here (a copy that has read the changelog at least once).
     const warm = standbys?.replica.position(partition) !== undefined;
+    const source = {
+      bootstrapBrokers: c.brokers,
+      topic: c.changelogTopic,
+      clientId: `${c.applicationId}-${c.instanceId}`,
+    };
+    // Without standbys, a replica of its own, read once (readChangelog would make the same).
+    const replica = standbys?.replica ?? new ChangelogReplica(source);
     const read = () =>
       readChangelog({
-        bootstrapBrokers: c.brokers,
-        topic: c.changelogTopic,
+        ...source,
         partitions: [partition],
         maxParallelism: c.partitions,
         pipeline: c.pipelineName,
-        clientId: `${c.applicationId}-${c.instanceId}`,
-        ...(standbys === undefined ? {} : { replica: standbys.replica }),
+        replica,
       });
-    const restore = await (standbys === undefined ? read() : standbys.restoring(partition, read));
+    const restore = await (standbys === undefined
+      ? c.underway.track(partition, replica, read)
+      : standbys.restoring(partition, read));
     c.restored({ partition, ms: Date.now() - started, records: restore.records, standby: warm, at: started });
     const marks = restore.extras.get(partition);
     if (marks !== undefined) task.restoreMarks(marks);

@@ -251,10 +251,13 @@ export class Executor {
       this.#flushDeadLetters();
       this.#deadLetterTask.receiveEnd(0);
     });
+    // Drained once every task has ended, the steps after the dead letters too: the entry's end only
+    // starts their end, and a sink's end-of-input flush may take a while (a file sink). Waiting for
+    // the entry alone let the run finish, and close that sink, during its flush, losing letters.
     // A write that failed (a sink refusing a batch) rejects its pressure promise, and the list is
     // shared by the subtasks of a thread: the run fails with it here too, once, instead of the
     // rejection going unhandled when no source loop is left to see it.
-    void this.#deadLetterTask.ended
+    void Promise.all([...this.#tasks.values()].map((t) => t.ended))
       .then(async () => {
         await this.drainPressure();
         this.#drainedResolve();

@@ -7,7 +7,9 @@
  * function throws on becomes a dead letter — on the default writer when
  * nothing reads `deadLetters()`, on the pipeline's own sink when a step does,
  * or stops the run under the 'fail' policy. `drained` resolves once the input
- * has ended and every task has finished.
+ * has ended and every task has finished — also the sinks after the dead
+ * letters, whose flush at the end of input used to be cut short (a run
+ * resolved, and closed the sink, while it was still flushing).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -17,6 +19,9 @@ import { DEFAULT_MAX_PARALLELISM } from '../../src/core/key-groups.ts';
 import type { Windowed } from '../../src/core/windows.ts';
 import { arraySource, collectSink, Pipeline, tumbling } from '../../src/index.ts';
 import { Executor, type ExecutorOptions } from '../../src/runtime/executor.ts';
+import { type LetterLog, letterLog, oddLetters, slowFlushSink } from './fixtures/dead-letter-flush-module.ts';
+
+const flushModule = new URL('./fixtures/dead-letter-flush-module.ts', import.meta.url).href;
 
 /** An executor of `p` at parallelism 1, started as `Job.start` starts one, its sources fed by the test. */
 async function started(p: Pipeline, o: Partial<ExecutorOptions> = {}): Promise<Executor> {
@@ -163,8 +168,7 @@ describe('Executor', () => {
     ex.input('in').feed([-3], [3]);
     ex.input('in').end();
     await ex.drained;
-    await ex.task('letters')!.ended;
-    // The letters' steps end once everything else has ended, its last letters in.
+    // The letters' steps end once everything else has ended, its last letters in, and before drained.
     assert.deepEqual(ended, ['out', 'reasons', 'letters']);
     assert.equal(read.values.length, 3);
     await ex.close();
@@ -187,5 +191,101 @@ describe('Executor', () => {
     ex.flushDeadLetters();
     assert.deepEqual(letters, []);
     await ex.cancel();
+  });
+});
+
+describe('regression: drained before the dead-letter sink had flushed', () => {
+  it("drained waits for the end-of-input flush of the deadLetters() sink, not only for the dead letters' entry", async () => {
+    const p = new Pipeline({ name: 'letters-flush' });
+    p.source('in', arraySource<number>([]))
+      .map((x) => {
+        if (x < 0) throw new Error(`negative: ${x}`);
+        return x;
+      }, 'check')
+      .sink(collectSink<number>(), 'out');
+    const written: DeadLetter[] = [];
+    const events: string[] = [];
+    let flushing!: () => void;
+    const flushStarted = new Promise<void>((resolve) => {
+      flushing = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    p.deadLetters().sink(
+      {
+        kind: 'held-flush',
+        guarantee: 'best-effort',
+        open: () => ({
+          write: (values) => void written.push(...(values as DeadLetter[])),
+          flush: async () => {
+            events.push('flush');
+            flushing();
+            await released;
+            events.push(`flushed ${written.length}`);
+          },
+        }),
+      },
+      'letters',
+    );
+    const ex = await started(p);
+    let drained = false;
+    void ex.drained.then(() => {
+      drained = true;
+      events.push('drained');
+    });
+    ex.input('in').feed([-1, 5, -2], [0, 1, 2]);
+    ex.input('in').feed([-3], [3]);
+    ex.input('in').end();
+    await flushStarted;
+    // Everything but the held flush can settle meanwhile (the bug resolved drained within microtasks).
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(drained, false, 'not drained while the dead-letter sink is still flushing');
+    release();
+    await ex.drained;
+    assert.deepEqual(events, ['flush', 'flushed 3', 'drained']);
+    assert.deepEqual(
+      written.map((l) => l.payload),
+      ['-1', '-2', '-3'],
+    );
+    await ex.close();
+  });
+
+  for (const parallelism of [1, 2]) {
+    it(`pipeline.run() at parallelism ${parallelism} resolves after the dead-letter sink has flushed every letter, and closes it after`, async () => {
+      const log: LetterLog = { written: [], events: [] };
+      const p = new Pipeline({ name: 'letters-run' });
+      p.source('in', arraySource<number>([-1, 2, -3, 4, -5]))
+        .map((x) => {
+          if (x < 0) throw new Error(`negative: ${x}`);
+          return x;
+        }, 'check')
+        .sink(collectSink<number>(), 'out');
+      p.deadLetters().sink(slowFlushSink(log, 20), 'letters');
+      await p.run({ parallelism });
+      log.events.push('run resolved');
+      assert.deepEqual(log.events, ['flush', 'flushed 3', 'close', 'run resolved']);
+      assert.deepEqual(
+        log.written.map((l) => l.payload),
+        ['-1', '-3', '-5'],
+      );
+    });
+  }
+
+  it('on 2 worker threads, the run ends after the gathered dead-letter sink has flushed the letters of both subtasks', async () => {
+    const count = 200;
+    const p = oddLetters(count, 2_000);
+    const running = await p.startInThreads(flushModule, { count, hops: 2_000 }, { parallelism: 2 });
+    await running.done;
+    letterLog.events.push('done');
+    assert.deepEqual(letterLog.events, ['flush', `flushed ${count / 2}`, 'close', 'done']);
+    const odd = letterLog.written.map((l) => Number(l.payload)).sort((a, b) => a - b);
+    assert.deepEqual(
+      odd,
+      Array.from({ length: count / 2 }, (_, i) => 2 * i + 1),
+    );
+    const m = running.metrics();
+    assert.ok(m.steps['even']!.deadLetters === count / 2, 'letters from both subtasks');
   });
 });

@@ -93,6 +93,7 @@ export async function prepareTask(
         maxParallelism: c.partitions,
         pipeline: c.pipelineName,
         replica,
+        ownReplica: standbys === undefined,
       });
     const restore = await (standbys === undefined
       ? c.underway.track(partition, replica, read)

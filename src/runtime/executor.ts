@@ -247,10 +247,13 @@ export class Executor {
   /** Starts the sources, and the bookkeeping that notices when everything has drained. */
   startSources(): void {
     const others = [...this.#tasks.values()].filter((t) => !this.#plan.afterDeadLetters.has(t.id));
-    void Promise.all(others.map((t) => t.ended)).then(() => {
-      this.#flushDeadLetters();
-      this.#deadLetterTask.receiveEnd(0);
-    });
+    void Promise.all(others.map((t) => t.ended))
+      .then(() => {
+        this.#flushDeadLetters();
+        this.#deadLetterTask.receiveEnd(0);
+      })
+      // A task whose end failed fails the run below (every task's `ended`).
+      .catch(() => {});
     // Drained once every task has ended, the steps after the dead letters too: the entry's end only
     // starts their end, and a sink's end-of-input flush may take a while (a file sink). Waiting for
     // the entry alone let the run finish, and close that sink, during its flush, losing letters.

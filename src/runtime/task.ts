@@ -222,6 +222,7 @@ export class Task {
   // Set when the subtask closes: anything arriving later (an async call completing, a timer) is dropped.
   #halted = false;
   #onEnded: (() => void) | undefined;
+  #onEndFailed: ((error: unknown) => void) | undefined;
   readonly ended: Promise<void>;
 
   /** `inputOf[channel]` is the operator input a channel feeds; one channel per input without parallelism. */
@@ -247,9 +248,12 @@ export class Task {
     this.#inputIdle = new Array(inputs).fill(false);
     this.#inputEnded = new Array(inputs).fill(false);
     this.output = new TaskOutput(this, edges, batchSize);
-    this.ended = new Promise((resolve) => {
+    this.ended = new Promise((resolve, reject) => {
       this.#onEnded = resolve;
+      this.#onEndFailed = reject;
     });
+    // Awaited by the executor (which fails the run with it); never an unhandled rejection here.
+    this.ended.catch(() => {});
   }
 
   get watermark(): number {
@@ -344,7 +348,10 @@ export class Task {
     this.#inputWatermarks[input] = Number.POSITIVE_INFINITY;
     this.#endedCount++;
     this.#advance();
-    if (this.#endedCount === this.#inputEnded.length) void this.#finish();
+    // An end that fails (a sink's last flush refused) rejects `ended`: the executor fails the run
+    // with it, rather than the rejection going unhandled and the task never ending.
+    if (this.#endedCount === this.#inputEnded.length)
+      this.#finish().catch((e: unknown) => this.#onEndFailed?.(e));
   }
 
   async #finish(): Promise<void> {

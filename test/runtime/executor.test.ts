@@ -253,6 +253,28 @@ describe('regression: drained before the dead-letter sink had flushed', () => {
   });
 
   for (const parallelism of [1, 2]) {
+    it(`pipeline.run() at parallelism ${parallelism} fails with a sink's failed end-of-input flush, not hangs`, async () => {
+      const p = new Pipeline({ name: 'flush-fails' });
+      let closed = 0;
+      p.source('in', arraySource<number>([1, 2, 3])).sink(
+        {
+          kind: 'failing-flush',
+          guarantee: 'best-effort' as const,
+          open: () => ({
+            write: () => {},
+            flush: async () => {
+              await new Promise((r) => setImmediate(r));
+              throw new Error('disk full at the last flush');
+            },
+            close: () => void closed++,
+          }),
+        },
+        'out',
+      );
+      await assert.rejects(p.run({ parallelism }), /disk full at the last flush/);
+      assert.ok(closed > 0, 'the sink is closed after the failure');
+    });
+
     it(`pipeline.run() at parallelism ${parallelism} resolves after the dead-letter sink has flushed every letter, and closes it after`, async () => {
       const log: LetterLog = { written: [], events: [] };
       const p = new Pipeline({ name: 'letters-run' });

@@ -91,6 +91,10 @@ const FLAGS = {
     doc: 'where the events file goes (default .bench/nexmark-fair; reused when complete)',
   },
   'keep-input': { type: 'boolean', doc: 'keep Kafka Streams’ loaded input topics afterwards' },
+  'peer-args': {
+    type: 'string',
+    doc: 'tuning experiments: arguments added to every peer’s command, e.g. "--serde json" (recorded)',
+  },
   out: { type: 'string', doc: 'report directory (default bench/results)' },
   verbose: { type: 'boolean', doc: 'pass the systems’ logs through to stderr' },
   help: { type: 'boolean', doc: 'this text' },
@@ -124,6 +128,8 @@ export interface FairSettings {
   readonly latencyRounds: number;
   readonly dir: string;
   readonly keepInput: boolean;
+  /** `--peer-args`: arguments added to every peer's command (a tuning experiment, not the fair settings). */
+  readonly peerArgs: readonly string[];
   readonly out: string;
   readonly verbose: boolean;
 }
@@ -190,6 +196,7 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
     latencyRounds: whole('latency-rounds', str('latency-rounds'), 1),
     dir: str('dir') ?? join('.bench', 'nexmark-fair'),
     keepInput: values['keep-input'] === true,
+    peerArgs: typeof values['peer-args'] === 'string' ? values['peer-args'].split(' ').filter(Boolean) : [],
     out: str('out') ?? 'bench/results',
     verbose: values.verbose === true,
   };
@@ -484,7 +491,7 @@ function commandOf(
   if (system === 'flink' || system === 'flink-sql') {
     if (checkpointing)
       args.push('--checkpoint-ms', String(s.checkpointMs), '--checkpoint-dir', absolute(checkpointDir));
-    return { system, query, argv: args };
+    return { system, query, argv: [...args, ...s.peerArgs] };
   }
   if (system === 'spark') {
     // Spark checkpoints offsets, commits and state at every micro-batch whatever the mode: in
@@ -494,7 +501,7 @@ function commandOf(
     // core), as a Spark expert tunes for throughput; in latency rounds a batch holds only the
     // lines already due, and the default cap stays.
     if (rate === undefined) args.push('--max-rows-per-batch', '400000');
-    return { system, query, argv: args };
+    return { system, query, argv: [...args, ...s.peerArgs] };
   }
   const brokerPid = localBrokerPid(brokers);
   if (checkpointing)
@@ -509,7 +516,7 @@ function commandOf(
     '--durability',
     checkpointing ? 'changelog' : 'none',
     '--grace-ms',
-    String(kafkaStreamsGraceMs(query, s.parallelism)),
+    String(kafkaStreamsGraceMs(s.parallelism)),
     '--input-topic',
     inputTopic(query, events, s),
     // The round is stopped before its END: window stores keep 2 × size + grace, the least that
@@ -517,7 +524,8 @@ function commandOf(
     '--window-retention',
     'short',
   );
-  return { system, query, argv: args, ...(brokerPid === undefined ? {} : { brokerPid }) };
+  // --peer-args last, so that they override (a peer takes a flag's last value).
+  return { system, query, argv: [...args, ...s.peerArgs], ...(brokerPid === undefined ? {} : { brokerPid }) };
 }
 
 /**
@@ -541,15 +549,12 @@ const LATENCY_TUNING: Record<PeerSystem, readonly string[]> = {
 /**
  * Kafka Streams' grace in fair rounds. Its stream time is the newest record time a task has seen
  * (no watermarks), so a record behind it by more than the grace is dropped as late. At parallelism 1
- * every input stream is in order (one partition, one task upstream), so no grace is needed, except
- * where a step meets a windowed result: q8's join gets each seller's window row (stamped at the
- * window's end − 1) only once that window has closed, while the persons of the next window go
- * straight in, so the rows are up to one window (10 s) behind. With grace 0 every seller row was
- * dropped and q8 emitted nothing. At higher parallelism, 60 s for the tasks' interleaving.
+ * every input stream is in order (one partition, one task upstream), so no grace is needed (a step
+ * fed by a windowed step adds that step's delay itself: q8's join, KsQueries.q8); at higher
+ * parallelism, 60 s for the tasks' interleaving.
  */
-export function kafkaStreamsGraceMs(query: string, parallelism: number): number {
-  if (parallelism !== 1) return 60_000;
-  return query === 'q8' ? 10_000 : 0;
+export function kafkaStreamsGraceMs(parallelism: number): number {
+  return parallelism === 1 ? 0 : 60_000;
 }
 
 function inputTopic(query: string, events: number, s: FairSettings): string {
@@ -769,6 +774,7 @@ export function summarise(
       ...(s.loads.length === 0 ? {} : { latencyLoads: s.loads, latencyRounds: s.latencyRounds }),
       rounds: s.rounds,
       fileEvents: events,
+      ...(s.peerArgs.length === 0 ? {} : { peerArgs: s.peerArgs.join(' ') }),
     },
     queries,
     errors,

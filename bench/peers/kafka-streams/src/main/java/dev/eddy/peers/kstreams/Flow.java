@@ -83,8 +83,13 @@ final class Flow {
    * </ul>
    */
   Duration windowRetention(long sizeMs) {
-    if (shortRetention) return Duration.ofMillis(2 * sizeMs + grace.toMillis());
-    return Duration.ofMillis(2 * (sizeMs + grace.toMillis() + END_OFFSET_MS));
+    return windowRetention(sizeMs, grace);
+  }
+
+  /** {@link #windowRetention(long)} of a window store whose aggregation has a grace of its own. */
+  Duration windowRetention(long sizeMs, Duration windowGrace) {
+    if (shortRetention) return Duration.ofMillis(2 * sizeMs + windowGrace.toMillis());
+    return Duration.ofMillis(2 * (sizeMs + windowGrace.toMillis() + END_OFFSET_MS));
   }
 
   /**

@@ -10,6 +10,7 @@ import { ChangelogReplica } from '../../connectors/kafka/changelog.ts';
 import { standbyPartitions } from '../../connectors/kafka/standby.ts';
 import type { AppInstance } from '../../core/metrics.ts';
 import { configError } from '../../errors/index.ts';
+import { RestoresUnderway } from './restores.ts';
 
 /** How long a copy no longer placed here is kept before it is dropped (ms). */
 const UNPLACED_GRACE_MS = 30_000;
@@ -77,7 +78,7 @@ export class Standbys {
    * meanwhile): when each began, the replica's record count for it then, and
    * whether its copy here was warm.
    */
-  readonly #restoring = new Map<number, { at: number; base: number; standby: boolean }>();
+  readonly #restoring = new RestoresUnderway();
   /** Copies held here that the placement no longer names, and since when (ms). */
   readonly #unplacedSince = new Map<number, number>();
   #stopped = false;
@@ -191,17 +192,7 @@ export class Standbys {
    * copy kept meanwhile, and reported by {@link inFlight} until it settles.
    */
   async restoring<T>(p: number, restore: () => Promise<T>): Promise<T> {
-    const r = this.replica;
-    this.#restoring.set(p, {
-      at: Date.now(),
-      base: r.progress(p).records,
-      standby: r.position(p) !== undefined,
-    });
-    try {
-      return await restore();
-    } finally {
-      this.#restoring.delete(p);
-    }
+    return this.#restoring.track(p, this.replica, restore, this.replica.position(p) !== undefined);
   }
 
   /**
@@ -217,19 +208,7 @@ export class Standbys {
    * ```
    */
   inFlight(): RestoreProgress[] {
-    const out: RestoreProgress[] = [];
-    for (const [partition, { at, base, standby }] of this.#restoring) {
-      const now = this.replica.progress(partition);
-      out.push({
-        partition,
-        at,
-        records: now.records - base,
-        offset: now.next === undefined ? -1 : Number(now.next),
-        end: now.end === undefined ? -1 : Number(now.end),
-        standby,
-      });
-    }
-    return out.sort((a, b) => a.partition - b.partition);
+    return this.#restoring.inFlight();
   }
 
   /**

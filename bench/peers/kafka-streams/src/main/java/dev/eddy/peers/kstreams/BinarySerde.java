@@ -12,9 +12,6 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import org.apache.kafka.common.errors.SerializationException;
-import org.apache.kafka.common.serialization.Deserializer;
-import org.apache.kafka.common.serialization.Serde;
-import org.apache.kafka.common.serialization.Serializer;
 
 /**
  * A compact binary serde for the POJOs that cross repartition topics and live in stores (issue
@@ -30,7 +27,7 @@ import org.apache.kafka.common.serialization.Serializer;
  * the layout needs no version. Written by hand as an expert would for two-long values, but once
  * for every POJO here rather than once per class.
  */
-final class BinarySerde<T> implements Serde<T>, Serializer<T>, Deserializer<T> {
+final class BinarySerde<T> extends SelfSerde<T> {
   /** One field's (or one element's) reading and writing. */
   private interface Codec {
     void write(Out out, Object value) throws IllegalAccessException;
@@ -294,21 +291,5 @@ final class BinarySerde<T> implements Serde<T>, Serializer<T>, Deserializer<T> {
     } catch (ReflectiveOperationException | RuntimeException e) {
       throw new SerializationException("BinarySerde: cannot read " + bytes.length + " bytes", e);
     }
-  }
-
-  @Override
-  public void configure(java.util.Map<String, ?> configs, boolean isKey) {}
-
-  @Override
-  public void close() {}
-
-  @Override
-  public Serializer<T> serializer() {
-    return this;
-  }
-
-  @Override
-  public Deserializer<T> deserializer() {
-    return this;
   }
 }

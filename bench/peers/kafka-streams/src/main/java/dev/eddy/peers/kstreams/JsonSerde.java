@@ -7,12 +7,9 @@ import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.ObjectWriter;
 import java.io.IOException;
 import org.apache.kafka.common.errors.SerializationException;
-import org.apache.kafka.common.serialization.Deserializer;
-import org.apache.kafka.common.serialization.Serde;
-import org.apache.kafka.common.serialization.Serializer;
 
 /** JSON (Jackson, public fields) for the records that cross repartition and changelog topics. */
-final class JsonSerde<T> implements Serde<T>, Serializer<T>, Deserializer<T> {
+final class JsonSerde<T> extends SelfSerde<T> {
   private static final ObjectMapper MAPPER = new ObjectMapper();
 
   static {
@@ -53,21 +50,5 @@ final class JsonSerde<T> implements Serde<T>, Serializer<T>, Deserializer<T> {
     } catch (IOException e) {
       throw new SerializationException(e);
     }
-  }
-
-  @Override
-  public void configure(java.util.Map<String, ?> configs, boolean isKey) {}
-
-  @Override
-  public void close() {}
-
-  @Override
-  public Serializer<T> serializer() {
-    return this;
-  }
-
-  @Override
-  public Deserializer<T> deserializer() {
-    return this;
   }
 }

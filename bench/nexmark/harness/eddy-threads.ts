@@ -32,7 +32,15 @@ import { decodeJson } from '../../../src/codec/index.ts';
 import type { Sink, Source, SourceReader } from '../../../src/index.ts';
 import { definePipeline, Pipeline } from '../../../src/index.ts';
 import { type Event, nexmarkSourceOptions } from '../generator.ts';
-import { type EddyRoundResult, type EddyRoundSpec, epochMicros, pacedStream, queryByName } from './eddy.ts';
+import {
+  type EddyRoundResult,
+  type EddyRoundSpec,
+  epochMicros,
+  kafkaTransport,
+  pacedStream,
+  queryByName,
+  teeSink,
+} from './eddy.ts';
 import { constant } from './profiles.ts';
 
 const BOARD_KEY = 'eddy-nexmark-fair-board';
@@ -132,6 +140,42 @@ export function stridedLinesSource(path: string, counts: Float64Array): Source<E
   };
 }
 
+/** `teeSink` with a counter of the subtask each writer runs in. */
+function teeSinkPerSubtask<T>(
+  inner: Sink<T>,
+  seenBy: (subtask: number) => (v: readonly T[], t: readonly number[]) => void,
+): Sink<T> {
+  return {
+    ...inner,
+    open(ctx) {
+      return teeSink(inner, seenBy(ctx.subtask ?? 0)).open(ctx);
+    },
+  };
+}
+
+/** Counts what `source` hands out in the board slot of the subtask that reads it. */
+function countedOnBoard<T>(source: Source<T>, counts: Float64Array): Source<T> {
+  return {
+    ...source,
+    async open(ctx) {
+      const reader = await source.open(ctx);
+      const slot = ctx.subtask * SLOTS;
+      return new Proxy(reader, {
+        get(target, prop, receiver) {
+          if (prop === 'poll')
+            return async (max: number) => {
+              const b = await target.poll(max);
+              if (b !== null) counts[slot] = counts[slot]! + b.values.length;
+              return b;
+            };
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+    },
+  };
+}
+
 /** Counts each subtask's outputs and their newest event time on the board. */
 export function countingSink(counts: Float64Array, progress: boolean): Sink<unknown> {
   return {
@@ -140,19 +184,23 @@ export function countingSink(counts: Float64Array, progress: boolean): Sink<unkn
     parallel: true,
     open(ctx) {
       const slot = (ctx.subtask ?? 0) * SLOTS;
-      return {
-        write(values, times) {
-          counts[slot + 1] = counts[slot + 1]! + values.length;
-          if (!progress) return;
-          let m = counts[slot + 2]!;
-          for (const t of times) if (t > m) m = t;
-          if (m > counts[slot + 2]!) {
-            counts[slot + 2] = m;
-            counts[slot + 3] = epochMicros();
-          }
-        },
-      };
+      const write = boardWriter(counts, slot, progress);
+      return { write };
     },
+  };
+}
+
+/** Adds a write of `values` to the board slot `slot` (outputs, newest event time, when). */
+function boardWriter(counts: Float64Array, slot: number, progress: boolean) {
+  return (values: readonly unknown[], times: readonly number[]) => {
+    counts[slot + 1] = counts[slot + 1]! + values.length;
+    if (!progress) return;
+    let m = counts[slot + 2]!;
+    for (const t of times) if (t > m) m = t;
+    if (m > counts[slot + 2]!) {
+      counts[slot + 2] = m;
+      counts[slot + 3] = epochMicros();
+    }
   };
 }
 
@@ -163,6 +211,10 @@ export default definePipeline({
     query: { type: 'string', default: 'q0', description: 'the query (bench/nexmark/queries.ts)' },
     eventsFile: { type: 'string', default: '', description: 'the JSON Lines events file' },
     progress: { type: 'boolean', default: true, description: 'record the newest output for progress lines' },
+    kafkaBrokers: { type: 'string', default: '127.0.0.1:9092', description: 'Kafka mode: the brokers' },
+    inputTopic: { type: 'string', default: '', description: 'Kafka mode: the events topic (else the file)' },
+    outputTopic: { type: 'string', default: '', description: 'Kafka mode: where outputs go' },
+    groupId: { type: 'string', default: 'eddy-nexmark-fair', description: 'Kafka mode: the consumer group' },
     rate: {
       type: 'number',
       default: 0,
@@ -173,6 +225,20 @@ export default definePipeline({
   build(o) {
     const counts = board();
     const p = new Pipeline({ name: `nexmark-${o.query}`, errorPolicy: 'fail' });
+    if (o.inputTopic !== '') {
+      // The Kafka mode: eddy's Kafka source (one consumer, in subtask 0: kafkaSource is not
+      // splittable; scale-out over partitions is kafkaApp's) and a Kafka producer per subtask.
+      const kafka = kafkaTransport({
+        brokers: o.kafkaBrokers,
+        inputTopic: o.inputTopic,
+        outputTopic: o.outputTopic,
+        groupId: o.groupId,
+      });
+      const events = p.source('events', countedOnBoard(kafka.source, counts), nexmarkSourceOptions);
+      const sink = (subtask: number) => boardWriter(counts, subtask * SLOTS, o.progress);
+      queryByName(o.query)(p, events).sink(teeSinkPerSubtask(kafka.sink, sink));
+      return p;
+    }
     const lines = stridedLinesSource(o.eventsFile, counts);
     const source = o.rate > 0 ? pacedStream(lines, (ctx) => constant(o.rate / ctx.parallelism)) : lines;
     const events = p.source('events', source, nexmarkSourceOptions);
@@ -212,6 +278,10 @@ export async function runThreadedRound(spec: EddyRoundSpec): Promise<EddyRoundRe
     eventsFile: spec.eventsFile,
     progress: spec.progressMs !== undefined,
     rate: profile.kind === 'constant' ? profile.rate : 0,
+    kafkaBrokers: spec.kafka?.brokers ?? '127.0.0.1:9092',
+    inputTopic: spec.kafka?.inputTopic ?? '',
+    outputTopic: spec.kafka?.outputTopic ?? '',
+    groupId: spec.kafka?.groupId ?? 'eddy-nexmark-fair',
   };
   const module = new URL(import.meta.url).href;
   const pipeline = (await import(module)).default.build(values) as Pipeline;

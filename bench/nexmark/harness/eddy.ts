@@ -24,6 +24,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { decodeJson } from '../../../src/codec/index.ts';
+import { kafkaSink, kafkaSource } from '../../../src/connectors/kafka/index.ts';
 import type { Pipeline, Sink, Source, SourceContext, Stream } from '../../../src/index.ts';
 import { Pipeline as EddyPipeline, jsonLinesSource } from '../../../src/index.ts';
 import { type Event, eventTime, nexmarkSourceOptions } from '../generator.ts';
@@ -65,6 +66,64 @@ export interface EddyRoundSpec {
   readonly parallelism?: number;
   /** Checkpoints (durability "checkpoint" of the fair method): where, and how often. */
   readonly checkpoint?: { readonly dir: string; readonly intervalMs: number };
+  /**
+   * The fair method's Kafka mode: read the events from `inputTopic` (the JSON
+   * lines as values, loaded by the harness) as consumer group `groupId`, and
+   * write every output as JSON to `outputTopic` (`kafkaSource`/`kafkaSink`,
+   * see {@link kafkaTransport}). `eventsFile` is then not read.
+   */
+  readonly kafka?: KafkaTransport;
+}
+
+/** Where a Kafka-mode round reads and writes. */
+export interface KafkaTransport {
+  readonly brokers: string;
+  readonly inputTopic: string;
+  readonly outputTopic: string;
+  readonly groupId: string;
+}
+
+/**
+ * The source and the sink of a Kafka-mode round: eddy's own Kafka connectors,
+ * at-least-once like the peers there (`kafkaSink` is idempotent, acks=all;
+ * `kafkaApp` is left out because it is always exactly-once, with
+ * transactions, which the peers' Kafka mode is not: that comparison is
+ * `npm run bench -- kafka --vs kafka-streams`). Values are decoded with the
+ * source's safe JSON format, as `jsonLinesSource` decodes lines. The END
+ * records the loader puts last in each partition (`{"kind":"end"}`, for Kafka
+ * Streams' complete runs) pass through as events of an unknown kind, which
+ * no query selects; the harness stops rounds before them anyway.
+ */
+export function kafkaTransport(k: KafkaTransport): { source: Source<Event>; sink: Sink<unknown> } {
+  const brokers = k.brokers.split(',');
+  return {
+    source: kafkaSource<Event>({ topics: [k.inputTopic], groupId: k.groupId, brokers, format: 'json' }),
+    sink: kafkaSink<unknown>({ topic: k.outputTopic, brokers }),
+  };
+}
+
+/** Passes what `sink` is given on to `inner`'s writer, after `seen`. */
+export function teeSink<T>(
+  inner: Sink<T>,
+  seen: (values: readonly T[], times: readonly number[]) => void,
+): Sink<T> {
+  return {
+    ...inner,
+    async open(ctx) {
+      const writer = await inner.open(ctx);
+      return new Proxy(writer, {
+        get(target, prop, receiver) {
+          if (prop === 'write')
+            return (values: readonly T[], times: readonly number[], ...rest: unknown[]) => {
+              seen(values, times);
+              return (target.write as (...a: unknown[]) => unknown).call(target, values, times, ...rest);
+            };
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+    },
+  };
 }
 
 /** Wall-clock time in whole µs since the epoch (the clock of the progress lines). */
@@ -339,7 +398,11 @@ export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult
   let latencies: IntervalLatencies | undefined;
   let eventTimes: Float64Array | undefined;
   let lastEventTime = Number.POSITIVE_INFINITY;
-  if (schedule === undefined) {
+  const kafka = spec.kafka === undefined ? undefined : kafkaTransport(spec.kafka);
+  if (kafka !== undefined) {
+    if (schedule !== undefined) throw new Error('Kafka-mode rounds run at the maximum rate only');
+    source = counted(kafka.source, counter);
+  } else if (schedule === undefined) {
     source = counted(jsonLinesSource<Event>({ path: spec.eventsFile }), counter);
   } else if (spec.progressMs !== undefined) {
     // The fair method's fixed-rate rounds: the harness computes latency from the progress lines.
@@ -363,12 +426,23 @@ export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult
   let flushOutputs = 0;
   let maxOutTime = Number.NEGATIVE_INFINITY;
   let maxOutAt = 0;
-  const sink: Sink<unknown> = {
+  const seen = (values: readonly unknown[], times: readonly number[]) => {
+    outputs += values.length;
+    if (spec.progressMs !== undefined) {
+      let m = maxOutTime;
+      for (const t of times) if (t > m) m = t;
+      if (m > maxOutTime) {
+        maxOutTime = m;
+        maxOutAt = epochMicros();
+      }
+    }
+  };
+  const counting: Sink<unknown> = {
     kind: 'nexmark-count',
     guarantee: 'best-effort',
     open: () => ({
       write(values, times) {
-        outputs += values.length;
+        seen(values, times);
         if (spec.progressMs !== undefined) {
           let m = maxOutTime;
           for (const t of times) if (t > m) m = t;
@@ -391,6 +465,7 @@ export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult
     }),
   };
   const p = new EddyPipeline({ name: `nexmark-${spec.query}`, errorPolicy: 'fail' });
+  const sink = kafka === undefined ? counting : teeSink(kafka.sink, seen);
   query(p, p.source('events', source, nexmarkSourceOptions)).sink(sink);
 
   const samples: number[] = [];

@@ -61,6 +61,7 @@ import {
   type WindowRule,
   windowThroughput,
 } from './steady.ts';
+import { loadInputTopic, withOutputTopic } from './topics.ts';
 
 type System = 'eddy' | PeerSystem;
 const PEERS: readonly PeerSystem[] = ['flink', 'flink-sql', 'kafka-streams', 'spark'];
@@ -81,6 +82,10 @@ const FLAGS = {
     doc: 'none (default; no checkpoints anywhere) or checkpoint (every --checkpoint-s)',
   },
   'checkpoint-s': { type: 'string', doc: 'checkpoint interval in the checkpoint mode (default 10)' },
+  transport: {
+    type: 'string',
+    doc: 'file (default: every system reads the events file) or kafka (all read one JSON topic, write to topics)',
+  },
   latency: {
     type: 'string',
     doc: 'also rounds at these fractions of each system’s maximum, e.g. 0.5,0.8 (latency-tuned)',
@@ -123,6 +128,12 @@ export interface FairSettings {
   readonly cores: string;
   readonly durability: 'none' | 'checkpoint';
   readonly checkpointMs: number;
+  /**
+   * `file`: every system reads the events file. `kafka`: every system reads the same topic of
+   * the events' JSON lines (loaded once per query, untimed, by the Kafka Streams peer's loader)
+   * and writes each output as JSON to a topic of its own (made for the round, deleted after).
+   */
+  readonly transport: 'file' | 'kafka';
   /** Fractions of each system's maximum for latency rounds (none: no latency rounds). */
   readonly loads: readonly number[];
   readonly latencyRounds: number;
@@ -168,6 +179,9 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
   const durability = str('durability') ?? 'none';
   if (durability !== 'none' && durability !== 'checkpoint')
     throw new FlagError(`--durability must be none or checkpoint; received "${durability}"`);
+  const transport = str('transport') ?? 'file';
+  if (transport !== 'file' && transport !== 'kafka')
+    throw new FlagError(`--transport must be file or kafka; received "${transport}"`);
   const loads = (str('latency') ?? '')
     .split(',')
     .filter((x) => x !== '')
@@ -177,6 +191,10 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
       throw new FlagError(
         `--latency takes fractions between 0 and 1, e.g. 0.5,0.8; received "${str('latency')}"`,
       );
+  if (transport === 'kafka' && loads.length > 0)
+    throw new FlagError(
+      '--latency rounds read the events file (each system paces its own reads); run them without --transport kafka',
+    );
   return {
     systems: ['eddy', ...PEERS.filter((s) => vs.includes(s))],
     queries,
@@ -192,6 +210,7 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
     cores: str('cores') ?? (parallelism === 1 ? '0' : `0-${cores - 1}`),
     durability,
     checkpointMs: whole('checkpoint-s', str('checkpoint-s'), 10) * 1000,
+    transport,
     loads,
     latencyRounds: whole('latency-rounds', str('latency-rounds'), 1),
     dir: str('dir') ?? join('.bench', 'nexmark-fair'),
@@ -464,8 +483,14 @@ function commandOf(
   brokers: string,
   checkpointDir: string,
   rate?: number,
+  outputTopic?: string,
 ): Command {
   const checkpointing = s.durability === 'checkpoint';
+  const kafka =
+    outputTopic === undefined ? undefined : { input: inputTopic(query, events, s), output: outputTopic };
+  // In the Kafka mode every system uses the broker: its CPU over the window is each one's second figure.
+  const broker = kafka === undefined ? undefined : localBrokerPid(brokers);
+  const withBroker = (c: Command): Command => (broker === undefined ? c : { ...c, brokerPid: broker });
   if (system === 'eddy') {
     const child = new URL('./eddy-child.ts', import.meta.url).pathname;
     const spec: EddyRoundSpec = {
@@ -477,21 +502,33 @@ function commandOf(
       progressMs: s.intervalMs,
       parallelism: s.parallelism,
       ...(checkpointing ? { checkpoint: { dir: checkpointDir, intervalMs: s.checkpointMs } } : {}),
+      ...(kafka === undefined
+        ? {}
+        : {
+            kafka: {
+              brokers,
+              inputTopic: kafka.input,
+              outputTopic: kafka.output,
+              groupId: `${kafka.output}-group`,
+            },
+          }),
     };
-    return {
+    return withBroker({
       system,
       query,
       argv: [process.execPath, '--expose-gc', ...EDDY_NODE_FLAGS, child, JSON.stringify(spec)],
-    };
+    });
   }
   const base = peerCommand({ system, query, eventsFile: file, events, parallelism: s.parallelism, brokers });
   // peerCommand adds --broker-pid for Kafka Streams; the harness measures the broker itself.
   const args = ['java', ...base, '--progress-ms', String(s.intervalMs)];
   if (rate !== undefined) args.push('--rate', String(rate), ...LATENCY_TUNING[system]);
+  if (kafka !== undefined && system !== 'kafka-streams')
+    args.push('--kafka-brokers', brokers, '--input-topic', kafka.input, '--output-topic', kafka.output);
   if (system === 'flink' || system === 'flink-sql') {
     if (checkpointing)
       args.push('--checkpoint-ms', String(s.checkpointMs), '--checkpoint-dir', absolute(checkpointDir));
-    return { system, query, argv: [...args, ...s.peerArgs] };
+    return withBroker({ system, query, argv: [...args, ...s.peerArgs] });
   }
   if (system === 'spark') {
     // Spark checkpoints offsets, commits and state at every micro-batch whatever the mode: in
@@ -501,7 +538,7 @@ function commandOf(
     // core), as a Spark expert tunes for throughput; in latency rounds a batch holds only the
     // lines already due, and the default cap stays.
     if (rate === undefined) args.push('--max-rows-per-batch', '400000');
-    return { system, query, argv: [...args, ...s.peerArgs] };
+    return withBroker({ system, query, argv: [...args, ...s.peerArgs] });
   }
   const brokerPid = localBrokerPid(brokers);
   if (checkpointing)
@@ -530,6 +567,7 @@ function commandOf(
     // serves every closed window (Kafka Streams' default, size + grace, loses them: Flow.java).
     '--window-retention',
     'short',
+    ...(kafka === undefined ? [] : ['--output-topic', kafka.output]),
   );
   // --peer-args last, so that they override (a peer takes a flag's last value).
   return { system, query, argv: [...args, ...s.peerArgs], ...(brokerPid === undefined ? {} : { brokerPid }) };
@@ -596,8 +634,11 @@ export async function main(args: string[]): Promise<void> {
   const file = await ensureEvents(s.dir, events);
   const peers = s.systems.filter((x): x is PeerSystem => x !== 'eddy');
   const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
-  if (peers.length > 0) await buildPeers(peers, log);
-  if (peers.includes('kafka-streams') && !(await reachable(brokers.split(',')[0]!)))
+  const kafkaMode = s.transport === 'kafka';
+  // The Kafka mode loads its input topics with the Kafka Streams peer's loader.
+  const built = kafkaMode && !peers.includes('kafka-streams') ? [...peers, 'kafka-streams' as const] : peers;
+  if (built.length > 0) await buildPeers(built, log);
+  if ((kafkaMode || peers.includes('kafka-streams')) && !(await reachable(brokers.split(',')[0]!)))
     throw new Error(`no Kafka broker at ${brokers}: run npm run kafka:up`);
   const rounds: FairRound[] = [];
   const loaded: FairRound[] = [];
@@ -609,13 +650,26 @@ export async function main(args: string[]): Promise<void> {
     const label = `${query} ${sys}${load === undefined ? '' : ` at ${load.load * 100} % (${fmt(load.rate)}/s)`}`;
     const checkpointDir = join(s.dir, 'checkpoints', `${sys}-${query}-${r}`);
     await rm(checkpointDir, { recursive: true, force: true });
-    const cmd = commandOf(sys, query, s, file, events, brokers, checkpointDir, load?.rate);
+    const round = (outputTopic?: string) =>
+      runFairRound(
+        commandOf(sys, query, s, file, events, brokers, checkpointDir, load?.rate, outputTopic),
+        s,
+        r,
+        (l) => {
+          if (s.verbose) process.stderr.write(`    | ${l}\n`);
+          tail.push(l);
+          if (tail.length > 20) tail.shift();
+        },
+      );
     try {
-      const ran = await runFairRound(cmd, s, r, (l) => {
-        if (s.verbose) process.stderr.write(`    | ${l}\n`);
-        tail.push(l);
-        if (tail.length > 20) tail.shift();
-      });
+      const ran = kafkaMode
+        ? await withOutputTopic(
+            brokers,
+            `eddy-fair-out-${query}-${sys}-${r}-${process.pid}`,
+            s.parallelism,
+            round,
+          )
+        : await round();
       const res: FairRound = {
         ...ran,
         ...(s.durability === 'checkpoint' && sys !== 'kafka-streams' && sys !== 'spark'
@@ -645,7 +699,12 @@ export async function main(args: string[]): Promise<void> {
   const rotated = <T>(xs: readonly T[], r: number) => xs.map((_, i) => xs[(i + r - 1) % xs.length]!);
   for (const query of s.queries) {
     const systems = s.systems.filter((x) => x === 'eddy' || peerQueries(x).includes(query));
-    if (systems.includes('kafka-streams')) topics.push(inputTopic(query, events, s));
+    if (kafkaMode || systems.includes('kafka-streams')) topics.push(inputTopic(query, events, s));
+    if (kafkaMode) {
+      log(`${query}: the input topic ${inputTopic(query, events, s)} (untimed)`);
+      const load = commandOf('kafka-streams', query, s, file, events, brokers, '');
+      await loadInputTopic(load.argv, log);
+    }
     for (let r = 1; r <= s.rounds; r++) for (const sys of rotated(systems, r)) await runOne(sys, query, r);
     // Latency at fixed fractions of each system's own maximum (its mean over the rounds above).
     for (const load of s.loads)
@@ -778,6 +837,7 @@ export function summarise(
       cores: s.cores,
       durability: s.durability,
       ...(s.durability === 'checkpoint' ? { checkpointS: s.checkpointMs / 1000 } : {}),
+      transport: s.transport,
       ...(s.loads.length === 0 ? {} : { latencyLoads: s.loads, latencyRounds: s.latencyRounds }),
       rounds: s.rounds,
       fileEvents: events,

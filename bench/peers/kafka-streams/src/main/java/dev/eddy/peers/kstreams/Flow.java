@@ -230,13 +230,16 @@ final class Flow {
   }
 
   /** Counts outputs (and their latency in rate mode) and the END of each task. */
-  static final class Sink<V extends Stamped> extends ContextualProcessor<Long, V, Void, Void> {
+  static final class Sink<V extends Stamped> extends ContextualProcessor<Long, V, Long, V> {
     private final boolean latency;
     private final long base;
+    /** The fair harness's Kafka mode: each output also goes on to the output topic (key null). */
+    private final boolean forward;
 
-    Sink(boolean latency, long base) {
+    Sink(boolean latency, long base, boolean forward) {
       this.latency = latency;
       this.base = base;
+      this.forward = forward;
     }
 
     @Override
@@ -245,6 +248,7 @@ final class Flow {
       else {
         Measure.output(record.value(), latency);
         Measure.outputAt(record.timestamp() - base);
+        if (forward) context().forward(record.withKey(null));
       }
     }
   }

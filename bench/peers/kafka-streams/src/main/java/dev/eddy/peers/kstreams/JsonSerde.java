@@ -32,6 +32,16 @@ final class JsonSerde<T> extends SelfSerde<T> {
     this.reader = MAPPER.readerFor(type);
   }
 
+  private JsonSerde() {
+    this.writer = MAPPER.writer();
+    this.reader = null;
+  }
+
+  /** Writes each value as its runtime class's public fields (the Kafka mode's output rows); reads nothing. */
+  static <T> JsonSerde<T> writerByRuntimeClass() {
+    return new JsonSerde<>();
+  }
+
   @Override
   public byte[] serialize(String topic, T value) {
     if (value == null) return null;
@@ -45,6 +55,7 @@ final class JsonSerde<T> extends SelfSerde<T> {
   @Override
   public T deserialize(String topic, byte[] bytes) {
     if (bytes == null) return null;
+    if (reader == null) throw new SerializationException("this serde only writes");
     try {
       return reader.readValue(bytes);
     } catch (IOException e) {

@@ -279,6 +279,20 @@ describe('fair harness settings', () => {
   it('refuses what it does not implement', () => {
     assert.throws(() => parseFairSettings(['--durability', 'rocksdb']), /none or checkpoint/);
     assert.throws(() => parseFairSettings(['--vs', 'storm']), /unknown system/);
+    assert.throws(() => parseFairSettings(['--transport', 'nats']), /file or kafka/);
+    assert.throws(
+      () => parseFairSettings(['--transport', 'kafka', '--latency', '0.5']),
+      /without --transport kafka/,
+    );
+  });
+
+  it('reads the events file by default, one topic for every system with --transport kafka', () => {
+    const d = parseFairSettings([]);
+    assert.ok(d !== 'help');
+    assert.equal(d.transport, 'file');
+    const s = parseFairSettings(['--transport', 'kafka']);
+    assert.ok(s !== 'help');
+    assert.equal(s.transport, 'kafka');
   });
 
   it('gives a Student t interval over rounds', () => {
@@ -305,6 +319,7 @@ describe('outputs per event', () => {
     peakRssMb: 100,
     outputsPerKEvents,
     startS: 0,
+    outputsAtStop: 0,
   });
   it('warns of a peer far from eddy’s outputs per event (lost or repeated results), not of one near', () => {
     const rounds = [round('eddy', 4), round('eddy', 4.2), round('flink', 3.9), round('kafka-streams', 0.5)];

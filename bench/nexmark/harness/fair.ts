@@ -267,6 +267,10 @@ export interface FairRound {
   readonly outputsPerKEvents: number;
   /** Seconds from spawn to the window's start (JVM start, Kafka Streams' load, warm-up). */
   readonly startS: number;
+  /** Outputs counted by the newest progress line before the process was stopped. */
+  readonly outputsAtStop: number;
+  /** The Kafka mode: records in the round's output topic after it (a check that outputs were written). */
+  readonly outputsInTopic?: number;
   /** Checkpoint mode, eddy and Flink: the newest checkpoint's id left in the round's directory. */
   readonly checkpoints?: number;
   /** A latency round: the fraction of the system's maximum it was offered, and that rate (events/s). */
@@ -422,6 +426,7 @@ export function runFairRound(
         peakRssMb: Math.round(rss),
         outputsPerKEvents: b.events > 0 ? (b.outputs * 1000) / b.events : Number.NaN,
         startS: (a.t - spawned) / 1e6,
+        outputsAtStop: ticks.at(-1)?.outputs ?? 0,
       });
     });
   });
@@ -662,14 +667,7 @@ export async function main(args: string[]): Promise<void> {
         },
       );
     try {
-      const ran = kafkaMode
-        ? await withOutputTopic(
-            brokers,
-            `eddy-fair-out-${query}-${sys}-${r}-${process.pid}`,
-            s.parallelism,
-            round,
-          )
-        : await round();
+      const ran = kafkaMode ? await kafkaRound(sys, query, r, round) : await round();
       const res: FairRound = {
         ...ran,
         ...(s.durability === 'checkpoint' && sys !== 'kafka-streams' && sys !== 'spark'
@@ -683,6 +681,7 @@ export async function main(args: string[]): Promise<void> {
           `(${fmt(res.events)} events in ${res.durationS.toFixed(1)} s, CPU ${res.cpuS.toFixed(1)} s` +
           `${res.brokerCpuS === undefined ? '' : `, broker ${res.brokerCpuS.toFixed(1)} s`}), drift ${(res.drift * 100).toFixed(0)} %, ` +
           `latency ${res.latencyMs === null ? '–' : `p50 ${res.latencyMs.p50.toFixed(1)} p99 ${res.latencyMs.p99.toFixed(1)} ms`}` +
+          `${res.outputsInTopic === undefined ? '' : `; ${fmt(res.outputsInTopic)} of ${fmt(res.outputsAtStop)} outputs in its topic`}` +
           `${res.complete ? '' : ' (INCOMPLETE window)'}; window began ${res.startS.toFixed(0)} s after spawn` +
           `${res.checkpoints === undefined ? '' : `; newest checkpoint chk-${res.checkpoints}`}`,
       );
@@ -694,6 +693,25 @@ export async function main(args: string[]): Promise<void> {
     } finally {
       await rm(checkpointDir, { recursive: true, force: true });
     }
+  };
+  /** A Kafka-mode round, with its output topic, checked to hold what the system counted as written. */
+  const kafkaRound = async (
+    sys: System,
+    query: string,
+    r: number,
+    round: (topic: string) => Promise<FairRound>,
+  ) => {
+    const { result, records } = await withOutputTopic(
+      brokers,
+      `eddy-fair-out-${query}-${sys}-${r}-${process.pid}`,
+      s.parallelism,
+      round,
+    );
+    // Stopped mid-run, a system may have outputs in its producer's buffer, or written after its
+    // last progress line; none at all written means its sink does not write.
+    if (result.outputsAtStop > 0 && records === 0)
+      throw new Error(`counted ${fmt(result.outputsAtStop)} outputs but wrote none to its output topic`);
+    return { ...result, outputsInTopic: records };
   };
   // Alternate, and rotate who goes first, so drift on this shared machine hits all alike.
   const rotated = <T>(xs: readonly T[], r: number) => xs.map((_, i) => xs[(i + r - 1) % xs.length]!);

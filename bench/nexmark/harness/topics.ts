@@ -38,17 +38,25 @@ export function loadInputTopic(argv: readonly string[], log: (line: string) => v
   });
 }
 
-/** Makes `topic` with `partitions` partitions, runs `body`, then deletes the topic (also on failure). */
+/**
+ * Makes `topic` with `partitions` partitions, runs `body`, counts the records
+ * the topic then holds (the sum of its end offsets), and deletes it (also on failure).
+ */
 export async function withOutputTopic<T>(
   brokers: string,
   topic: string,
   partitions: number,
   body: (topic: string) => Promise<T>,
-): Promise<T> {
+): Promise<{ readonly result: T; readonly records: number }> {
   const admin = new Admin({ clientId: 'eddy-nexmark-fair', bootstrapBrokers: brokers.split(',') });
   try {
     await ensureTopic(admin, { topic, partitions, replicationFactor: 1 });
-    return await body(topic);
+    const result = await body(topic);
+    const ask = [...Array(partitions).keys()].map((partitionIndex) => ({ partitionIndex, timestamp: -1n }));
+    const ends = await admin.listOffsets({ topics: [{ name: topic, partitions: ask }] });
+    let records = 0;
+    for (const t of ends) for (const p of t.partitions) records += Number(p.offset);
+    return { result, records };
   } finally {
     await admin.deleteTopics({ topics: [topic] }).catch(() => {});
     await admin.close().catch(() => {});

@@ -33,7 +33,13 @@ import org.apache.flink.streaming.api.functions.source.legacy.RichParallelSource
  * <pre>
  * java ... dev.eddy.peers.flink.FlinkNexmark --query q5 --events-file /tmp/e.jsonl --events 1000000
  *     [--parallelism 2] [--rate 50000]
+ *     [--kafka-brokers 127.0.0.1:9092 --input-topic IN --output-topic OUT]
  * </pre>
+ *
+ * <p>Kafka mode ({@code --input-topic}, {@link FlinkKafka}): a KafkaSource reads the events from
+ * IN (one partition per subtask, the same parse, count and watermarks) and a KafkaSink writes each
+ * output as a JSON object to OUT, counted when it is handed to the producer; the queries are the
+ * same. The rest of this comment describes the file mode.
  *
  * <p>The source has the run's parallelism; subtask {@code i} reads every {@code P}-th line of the
  * file from line {@code i} (so each is in time order, like a Kafka partition) and parses it.
@@ -63,6 +69,17 @@ public final class FlinkNexmark {
       return;
     }
     boolean latency = args.rate > 0;
+    boolean kafka = FlinkKafka.enabled(args);
+    String outputTopic = null;
+    if (kafka) {
+      try {
+        outputTopic = FlinkKafka.outputTopic(args);
+      } catch (IllegalArgumentException e) {
+        System.err.println("flink: " + e.getMessage());
+        System.exit(2);
+        return;
+      }
+    }
     Measure.progressEvery(Long.parseLong(args.get("progress-ms", "0")));
     Configuration conf = new Configuration();
     // As nexmark/nexmark's Flink setup: records are not copied between chained operators.
@@ -94,26 +111,53 @@ public final class FlinkNexmark {
     }
     StreamExecutionEnvironment env =
         StreamExecutionEnvironment.createLocalEnvironment(args.parallelism, conf);
-    DataStream<Event> events =
-        env.addSource(
-                new FileSource<Event>(
-                    args.eventsFile.toString(), args.events, args.rate, checkpointing, e -> e),
-                "events",
-                TypeInformation.of(Event.class))
-            .assignTimestampsAndWatermarks(
-                WatermarkStrategy.<Event>forMonotonousTimestamps()
-                    .withTimestampAssigner((e, previous) -> e.time()))
-            .name("event-time");
+    DataStream<Event> events;
+    if (kafka) {
+      // The same watermarks as the file mode's, generated in the source (per partition, one per
+      // subtask: the same as per subtask after it), as a KafkaSource is given its WatermarkStrategy.
+      events =
+          env.fromSource(
+              FlinkKafka.source(args, "flink", e -> e, TypeInformation.of(Event.class)),
+              WatermarkStrategy.<Event>forMonotonousTimestamps()
+                  .withTimestampAssigner((e, previous) -> e.time()),
+              "events");
+    } else {
+      events =
+          env.addSource(
+                  new FileSource<Event>(
+                      args.eventsFile.toString(), args.events, args.rate, checkpointing, e -> e),
+                  "events",
+                  TypeInformation.of(Event.class))
+              .assignTimestampsAndWatermarks(
+                  WatermarkStrategy.<Event>forMonotonousTimestamps()
+                      .withTimestampAssigner((e, previous) -> e.time()))
+              .name("event-time");
+    }
     @SuppressWarnings("unchecked")
     DataStream<Stamped> out = (DataStream<Stamped>) (DataStream<?>) FlinkQueries.build(args.query, events);
-    out.addSink(new CountingSink(latency)).name("count");
+    if (kafka) {
+      out.sinkTo(
+              FlinkKafka.sink(
+                  FlinkKafka.brokers(args), checkpointing, new FlinkKafka.JsonRecords(outputTopic, latency)))
+          .name("kafka-out");
+    } else {
+      out.addSink(new CountingSink(latency)).name("count");
+    }
 
     long submitted = System.nanoTime();
     env.execute("nexmark-" + args.query);
     long end = System.nanoTime();
 
     long read = Measure.EVENTS_IN.sum();
-    if (read != args.events) {
+    if (kafka) {
+      // The topic's events, up to the ENDs (--events is not read; a difference is only noted).
+      if (read == 0) {
+        System.err.println("flink: the input topic " + args.get("input-topic", "") + " held no events");
+        System.exit(1);
+      }
+      if (read != args.events)
+        System.err.println("flink: read " + read + " events from the input topic; --events says " + args.events);
+    } else if (read != args.events) {
       System.err.println(
           "flink: the events file has " + read + " events; --events asked for " + args.events);
       System.exit(1);
@@ -122,8 +166,14 @@ public final class FlinkNexmark {
     extra.put("parallelism", args.parallelism);
     extra.put("startupMs", Math.round((Measure.startNanos() - submitted) / 1e6));
     extra.put("flinkVersion", org.apache.flink.runtime.util.EnvironmentInformation.getVersion());
+    if (kafka) {
+      extra.put("inputTopic", args.get("input-topic", ""));
+      extra.put("outputTopic", outputTopic);
+      extra.put("deliveryGuarantee", FlinkKafka.guarantee(checkpointing));
+    }
     System.out.println(
-        Measure.result("flink", args.query, args.events, Measure.OUTPUTS.sum(), end, latency, extra));
+        Measure.result(
+            "flink", args.query, kafka ? read : args.events, Measure.OUTPUTS.sum(), end, latency, extra));
     System.out.flush();
     System.exit(0);
   }

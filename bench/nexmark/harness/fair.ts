@@ -17,7 +17,8 @@
  *   the process from `/proc/<pid>/stat`, read by the harness every interval and
  *   interpolated to the window's ends; events per CPU-second over the window.
  *   Kafka Streams' broker is another process: its CPU over the window is
- *   reported beside it (and a ratio with it included).
+ *   reported beside it (and a ratio with it included); in the Kafka mode
+ *   beside every system.
  * - Latency: emit time − arrival of the newest contributing input, sampled
  *   once per interval for the newest output, inside the window only.
  * - Durability "none": no checkpoints anywhere; Kafka Streams' stores in memory
@@ -28,6 +29,18 @@
  *   often.
  * - Parallelism n > 1: eddy runs n threads (`eddy-threads.ts`), each reading
  *   every n-th line of the file as each peer's source subtask does.
+ * - Transport (`--transport`): `file` (default), every system reads the
+ *   events file; `kafka`, every system reads the same topic of the events'
+ *   JSON lines (n partitions, loaded once per query before its rounds,
+ *   untimed, by the Kafka Streams peer's loader: `topics.ts`) from its
+ *   earliest offset and writes each output as JSON to a topic of its own,
+ *   made for the round and counted after it (a system that counted outputs
+ *   but wrote none fails its round). At-least-once everywhere: eddy with
+ *   `kafkaSource`/`kafkaSink` (not `kafkaApp`, which is always
+ *   exactly-once), Flink with its KafkaSource/KafkaSink, Spark with its
+ *   Kafka source and sink, Kafka Streams as always. The broker's CPU is
+ *   shown beside every system's. No latency rounds in this mode (they pace
+ *   the file's reads).
  * - Rounds alternate the systems (the first system rotates each round), so the
  *   noise of this shared machine hits all alike.
  *

@@ -532,6 +532,94 @@ export function q7(_p: Pipeline, events: Stream<Event>): Stream<Bid> {
     .flatMap((w) => w.value);
 }
 
+/** Q7's (and q7r's) window size (ms). */
+export const Q7_WINDOW_MS = 10_000;
+
+/**
+ * q7r's state per window `[start, start + 10 s)`, under its start: the highest
+ * price of the window's own bids so far (−1 before the first), those bids at
+ * that price, and the bids at exactly `start + 10 s` (the next window's first
+ * millisecond) that can still equal it.
+ */
+interface Q7Window {
+  max: number;
+  top: Bid[];
+  edge: Bid[];
+}
+
+/**
+ * Q7 with the reference's semantics (nexmark/nexmark's SQL): per tumbling
+ * 10 s window the highest price of its bids, joined back to the bids with
+ * `B.price = maxprice AND B.dateTime BETWEEN window_end − 10 s AND
+ * window_end`, both ends inclusive. So a window's result is its own bids at
+ * its highest price and, beyond eddy's `q7` (own window only), any bid at
+ * exactly its end — which belongs to the next window — whose price equals
+ * it; such a bid can be output twice, once for each window. A window without
+ * bids has no maximum and outputs nothing, even when bids sit on its end
+ * (the SQL's inner join). Rows are the bids (the reference's columns).
+ *
+ * A keyed `process` on one global key (the maximum is over all bids, as in
+ * `q7`) keeps, per open window, its maximum so far with the bids at it and
+ * the bids on its end (only those not below the maximum so far: the maximum
+ * only rises), and an event-time timer at the window's end: when the
+ * watermark reaches it, every bid at or before the end is in, and the
+ * window's rows are emitted, with event time = the window's end (the latest
+ * bid they depend on), and its state dropped. A bid whose window has already
+ * been emitted (behind the watermark) is dropped, as a window step drops late
+ * records. Unlike the SQL's regular join, no bid is kept beyond its window.
+ */
+export function q7r(_p: Pipeline, events: Stream<Event>): Stream<Bid> {
+  const spec = { windows: mapState<number, Q7Window>() };
+  return bids(events)
+    .keyBy(() => 0)
+    .withState(spec)
+    .process<Bid>(
+      {
+        processElement(b, ctx) {
+          const windows = ctx.state.windows;
+          const open = (start: number): Q7Window | undefined => {
+            const end = start + Q7_WINDOW_MS;
+            if (end <= ctx.watermark) return undefined; // emitted already
+            let w = windows.get(start);
+            if (w === undefined) {
+              w = { max: -1, top: [], edge: [] };
+              ctx.timers.registerEventTime(end);
+            }
+            return w;
+          };
+          const start = b.dateTime - (((b.dateTime % Q7_WINDOW_MS) + Q7_WINDOW_MS) % Q7_WINDOW_MS);
+          const own = open(start);
+          if (own !== undefined) {
+            if (b.price > own.max) {
+              own.max = b.price;
+              own.top = [b];
+              if (own.edge.length > 0) own.edge = own.edge.filter((e) => e.price >= b.price);
+            } else if (b.price === own.max) own.top.push(b);
+            windows.set(start, own);
+          }
+          if (b.dateTime === start) {
+            // On the previous window's end too: a candidate while it can still equal that maximum.
+            const prev = open(start - Q7_WINDOW_MS);
+            if (prev !== undefined && b.price >= prev.max) {
+              prev.edge.push(b);
+              windows.set(start - Q7_WINDOW_MS, prev);
+            }
+          }
+        },
+        onTimer(time, _domain, ctx) {
+          const windows = ctx.state.windows;
+          const start = time - Q7_WINDOW_MS;
+          const w = windows.get(start);
+          if (w === undefined) return;
+          windows.delete(start);
+          for (const b of w.top) ctx.emit(b);
+          for (const b of w.edge) if (b.price === w.max) ctx.emit(b);
+        },
+      },
+      { name: 'q7r-max-join' },
+    );
+}
+
 export interface Q8Row {
   readonly id: number;
   readonly name: string;
@@ -1219,6 +1307,7 @@ export const QUERIES = Object.freeze({
   q5,
   q6,
   q7,
+  q7r,
   q8,
   q9,
   q11,

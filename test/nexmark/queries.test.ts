@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import {
   type Bid,
   type Event,
+  eventTime,
   generateEvents,
   nexmarkGenerator,
   nexmarkSourceOptions,
@@ -28,6 +29,7 @@ import {
   q5,
   q6,
   q7,
+  q7r,
   q8,
   q9,
   q11,
@@ -41,7 +43,7 @@ import {
   q21,
   q22,
 } from '../../bench/nexmark/queries.ts';
-import { collectSink, Pipeline, type Stream } from '../../src/index.ts';
+import { arraySource, collectSink, Pipeline, type Stream } from '../../src/index.ts';
 import {
   bag,
   DAILY_CONFIGS,
@@ -74,6 +76,55 @@ function highestBidsPerCategory(events: readonly Event[]): Map<number, { sum: nu
     perCategory.set(a.category, { sum: acc.sum + best, n: acc.n + 1 });
   }
   return perCategory;
+}
+
+/**
+ * q7r's oracle (the reference q7): per 10 s window with bids, its highest
+ * price, and every bid in `[start, start + 10 s]` — both ends inclusive —
+ * at that price, once per window.
+ */
+function q7rOracle(events: readonly Event[]): Bid[] {
+  const { bids } = splitEvents(events);
+  const max = new Map<number, number>();
+  for (const b of bids) {
+    const start = windowStart(b.dateTime, 10_000);
+    max.set(start, Math.max(max.get(start) ?? -1, b.price));
+  }
+  const out: Bid[] = [];
+  for (const [start, price] of max)
+    for (const b of bids)
+      if (b.dateTime >= start && b.dateTime <= start + 10_000 && b.price === price) out.push(b);
+  return out;
+}
+
+/**
+ * `events` with, for each of the first `windows` windows that have bids, a
+ * copy of its first bid at the highest price moved to exactly the window's
+ * end (the next window's first millisecond), inserted in time order: the
+ * bids the reference q7 outputs for the window they do not belong to.
+ */
+function withBidsOnWindowEnds(events: readonly Event[], windows: number): { events: Event[]; onEnds: Bid[] } {
+  const tops = new Map<number, Bid>();
+  for (const e of events) {
+    if (e.kind !== 'bid') continue;
+    const start = windowStart(e.bid.dateTime, 10_000);
+    const top = tops.get(start);
+    if (top === undefined || e.bid.price > top.price) tops.set(start, e.bid);
+  }
+  const onEnds: Bid[] = [];
+  for (const [start, own] of [...tops].sort(([x], [y]) => x - y).slice(0, windows)) {
+    // The copy on the previous window's end belongs to this window, and may be its highest.
+    const prev = onEnds.at(-1);
+    const top = prev !== undefined && prev.dateTime === start && prev.price > own.price ? prev : own;
+    onEnds.push({ ...top, bidder: top.bidder + 1_000_000, dateTime: start + 10_000 });
+  }
+  const out = [...events];
+  for (const b of onEnds) {
+    let i = out.findIndex((e) => eventTime(e) > b.dateTime);
+    if (i < 0) i = out.length;
+    out.splice(i, 0, { kind: 'bid', bid: b });
+  }
+  return { events: out, onEnds };
 }
 
 describe('nexmark queries against oracles', () => {
@@ -179,6 +230,66 @@ describe('nexmark queries against oracles', () => {
     assert.deepEqual(bag(await run(config, q7)), bag(expected));
   });
 
+  forEachConfig(
+    "q7r joins each window's highest price back to the bids in [end − 10 s, end] (the reference q7)",
+    async (config) => {
+      const events = generateEvents(config);
+      assert.deepEqual(bag(await run(config, q7r)), bag(q7rOracle(events)));
+      // Bids moved onto window ends with the previous window's highest price: output for that window too.
+      const edged = withBidsOnWindowEnds(events, 3);
+      const expected = q7rOracle(edged.events);
+      for (const b of edged.onEnds)
+        assert.ok(expected.includes(b), 'the oracle outputs each bid on a window end');
+      assert.deepEqual(bag(await runArray(edged.events, q7r, 0)), bag(expected));
+    },
+  );
+
+  it("q7r outputs a bid on a window end for the previous window when it has that window's highest price", async () => {
+    const bid = (dateTime: number, price: number): Bid => ({
+      auction: 1,
+      bidder: dateTime,
+      price,
+      channel: 'Google',
+      url: 'https://www.nexmark.com/a/b/c/item.htm?query=1',
+      dateTime,
+      extra: '',
+    });
+    const start = Date.UTC(2024, 0, 1);
+    const w0 = [bid(start + 1000, 50), bid(start + 5000, 70)];
+    // On w0's end with w0's highest price; w1's own highest is higher.
+    const a = bid(start + 10_000, 70);
+    const w1 = [bid(start + 12_000, 90)];
+    // On w1's end with w1's highest price, and w2's highest too: output for both windows.
+    const b = bid(start + 20_000, 90);
+    const w2 = [bid(start + 25_000, 40)];
+    // On w2's end below w2's highest: only w3's own (highest) bid.
+    const c = bid(start + 30_000, 41);
+    const all = [...w0, a, ...w1, b, ...w2, c];
+    const events: Event[] = all.map((x) => ({ kind: 'bid', bid: x }));
+    const expected = [w0[1]!, a, w1[0]!, b, b, c];
+    assert.deepEqual(bag(q7rOracle(events)), bag(expected));
+    assert.deepEqual(bag(await runArray(events, q7r, 0)), bag(expected));
+    // eddy's q7: each bid in its own window only.
+    assert.deepEqual(bag(await runArray(events, q7, 0)), bag([w0[1]!, w1[0]!, b, c]));
+    // Out of order (within the bound) the same.
+    assert.deepEqual(bag(await runArray([...events].reverse(), q7r, 40_000)), bag(expected));
+    // A bid on w0's end that comes after the watermark has reached end − 1 (one record per batch,
+    // so the watermark moves between them) still counts for w0: w0 closes only at its end.
+    const after = [w0[0]!, w0[1]!, bid(start + 11_000, 10), a];
+    const p = new Pipeline({ name: 'nexmark-q7r-end', errorPolicy: 'fail' });
+    const out = collectSink<Bid>();
+    q7r(
+      p,
+      p.source('events', arraySource(after.map((x): Event => ({ kind: 'bid', bid: x }))), {
+        timestamp: eventTime,
+        maxOutOfOrderness: 1000,
+        batchSize: 1,
+      }),
+    ).sink(out);
+    await p.run();
+    assert.deepEqual(bag(out.values), bag([w0[1]!, a, a]));
+  });
+
   forEachConfig('q8 finds persons who opened an auction in the window they registered', async (config) => {
     const { persons, auctions } = splitEvents(generateEvents(config));
     const sellers = new Set<string>();
@@ -231,8 +342,14 @@ describe('nexmark queries against oracles', () => {
   });
 
   for (const { config, maxDelay } of DISORDERED) {
-    it(`q6, q9 and q20 give the same results from disordered input (seed ${config.seed})`, async () => {
+    it(`q6, q7r, q9 and q20 give the same results from disordered input (seed ${config.seed})`, async () => {
       const events = disorder(generateEvents(config), maxDelay, config.seed ?? 0);
+      const edged = disorder(
+        withBidsOnWindowEnds(generateEvents(config), 3).events,
+        maxDelay,
+        config.seed ?? 0,
+      );
+      assert.deepEqual(bag(await runArray(edged, q7r, maxDelay)), bag(q7rOracle(edged)));
       assert.deepEqual(q6BySeller(await runArray(events, q6, maxDelay)), q6Oracle(events));
       assert.deepEqual(byId(await runArray(events, q9, maxDelay)), byId(q9Oracle(events)));
       assert.deepEqual(bag(await runArray(events, q20, maxDelay)), bag(q20Oracle(events)));
@@ -409,14 +526,16 @@ describe('nexmark queries against oracles', () => {
     assert.deepEqual(await run(config, q22), expected);
   });
 
-  it('QUERIES lists q0–q9, q3r and q4r (the reference q3 and q4) and q11–q22, and each runs', async () => {
+  it('QUERIES lists q0–q9, q3r, q4r and q7r (the reference q3, q4 and q7) and q11–q22, and each runs', async () => {
     const names = Object.keys(QUERIES);
     assert.deepEqual(names, [
       ...[0, 1, 2, 3].map((n) => `q${n}`),
       'q3r',
       'q4',
       'q4r',
-      ...[5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22].map((n) => `q${n}`),
+      ...[5, 6, 7].map((n) => `q${n}`),
+      'q7r',
+      ...[8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22].map((n) => `q${n}`),
     ]);
     for (const [name, query] of Object.entries(QUERIES)) {
       const p = new Pipeline({ name, errorPolicy: 'fail' });

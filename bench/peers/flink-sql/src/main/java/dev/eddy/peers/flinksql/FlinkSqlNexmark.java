@@ -6,12 +6,14 @@ import dev.eddy.peers.common.Bid;
 import dev.eddy.peers.common.Event;
 import dev.eddy.peers.common.Measure;
 import dev.eddy.peers.common.Person;
+import dev.eddy.peers.flink.FlinkKafka;
 import dev.eddy.peers.flink.FlinkNexmark;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
@@ -47,7 +49,14 @@ import org.apache.flink.table.types.logical.VarCharType;
  * java ... dev.eddy.peers.flinksql.FlinkSqlNexmark --query q5 --events-file /tmp/e.jsonl --events 1000000
  *     [--parallelism 2] [--progress-ms 100] [--rate 50000] [--explain true] [--rows-out /tmp/q5.rows]
  *     [--buffer-timeout-ms 5] [--watermark-interval-ms 10] [--checkpoint-ms 10000 --checkpoint-dir D]
+ *     [--kafka-brokers 127.0.0.1:9092 --input-topic IN --output-topic OUT]
  * </pre>
+ *
+ * <p>Kafka mode ({@code --input-topic}): the events come from the DataStream peer's KafkaSource
+ * ({@link FlinkKafka#source}: same parse, count and row conversion) into the same table, and the
+ * counting sink writes every row it counts to OUT as JSON (CountingSinkFactory's {@code kafka.*}
+ * options); the query texts are unchanged. See the comment at the source below for why not a
+ * {@code 'connector' = 'kafka'} table.
  *
  * <p>The input is read as the DataStream peer (flink/'s FlinkNexmark) reads it: subtask {@code i} of
  * the source (the DataStream peer's {@link FlinkNexmark.FileSource}) reads every {@code P}-th
@@ -85,6 +94,19 @@ public final class FlinkSqlNexmark {
       System.err.println("flink-sql: " + e.getMessage());
       System.exit(2);
       return;
+    }
+    boolean kafka = FlinkKafka.enabled(args);
+    String outputTopic = null;
+    if (kafka) {
+      try {
+        outputTopic = FlinkKafka.outputTopic(args);
+        if (args.get("rows-out", null) != null)
+          throw new IllegalArgumentException("--rows-out is for the file mode (read the output topic instead)");
+      } catch (IllegalArgumentException e) {
+        System.err.println("flink-sql: " + e.getMessage());
+        System.exit(2);
+        return;
+      }
     }
     Measure.progressEvery(Long.parseLong(args.get("progress-ms", "0")));
     long planning = System.nanoTime();
@@ -131,14 +153,35 @@ public final class FlinkSqlNexmark {
     config.set(OptimizerConfigOptions.TABLE_OPTIMIZER_AGG_PHASE_STRATEGY, AggregatePhaseStrategy.TWO_PHASE);
     config.set(OptimizerConfigOptions.TABLE_OPTIMIZER_DISTINCT_AGG_SPLIT_ENABLED, true);
 
-    DataStream<RowData> events =
-        env.addSource(
-            // The DataStream peer's source (same reader, parser, start barrier, pacing, counting and
-            // checkpointed position), emitting each event as a row of nexmark's table.
-            new FlinkNexmark.FileSource<RowData>(
-                args.eventsFile.toString(), args.events, args.rate, checkpointing, FlinkSqlNexmark::toRow),
-            "events",
-            InternalTypeInfo.of(EVENT_TYPE));
+    DataStream<RowData> events;
+    if (kafka) {
+      // Kafka mode. nexmark/nexmark's Kafka setup (ddl_kafka.sql) is a 'connector' = 'kafka' table
+      // with 'format' = 'json' over its own JSON (event_type 0/1/2, times as SQL timestamp strings).
+      // That format cannot read this topic's lines into the same rows: "kind" is a string, the
+      // times are epoch-ms numbers (the json format reads TIMESTAMP(3) from strings only) and a
+      // nested ROW field cannot be renamed or retyped by a computed column; 'raw' + a parsing UDF
+      // would parse once per computed column and could not count each event once or drop the END
+      // markers before the watermark. So the events come from the DataStream peer's KafkaSource
+      // (the same EventParser, END skipped, EVENTS_IN counted per event, converted with toRow as
+      // the file mode's source converts them), without watermarks, into the same view as the file
+      // mode's below: the same rows, rowtime and watermark declaration, and the query texts
+      // unchanged. (A Kafka table source generates watermarks per partition; this one per subtask,
+      // one partition each, so the same.)
+      events =
+          env.fromSource(
+              FlinkKafka.source(args, "flink-sql", FlinkSqlNexmark::toRow, InternalTypeInfo.of(EVENT_TYPE)),
+              WatermarkStrategy.noWatermarks(),
+              "events");
+    } else {
+      events =
+          env.addSource(
+              // The DataStream peer's source (same reader, parser, start barrier, pacing, counting and
+              // checkpointed position), emitting each event as a row of nexmark's table.
+              new FlinkNexmark.FileSource<RowData>(
+                  args.eventsFile.toString(), args.events, args.rate, checkpointing, FlinkSqlNexmark::toRow),
+              "events",
+              InternalTypeInfo.of(EVENT_TYPE));
+    }
     // nexmark's DDL (ddl_gen.sql, ddl_kafka.sql): dateTime is the event's own time, computed from
     // the nested rows, and the rowtime. Watermarks: as the DataStream peer's
     // WatermarkStrategy.forMonotonousTimestamps() (the largest time so far minus 1 ms, on Flink's
@@ -156,7 +199,16 @@ public final class FlinkSqlNexmark {
             .watermark("dateTime", "`dateTime` - INTERVAL '0.001' SECOND")
             .build());
     for (String view : SqlQueries.views(EVENTS_TABLE)) tables.executeSql(view);
-    List<String> statements = SqlQueries.query(args.query, args.get("rows-out", null));
+    // Kafka mode: the counting sink also writes each row it counts to the output topic, through
+    // the DataStream peer's KafkaSink (none, or at-least-once with checkpoints).
+    Map<String, String> sinkOptions =
+        kafka
+            ? Map.of(
+                "kafka.brokers", FlinkKafka.brokers(args),
+                "kafka.topic", outputTopic,
+                "kafka.delivery-guarantee", FlinkKafka.guarantee(checkpointing))
+            : Map.of();
+    List<String> statements = SqlQueries.query(args.query, args.get("rows-out", null), sinkOptions);
     StreamStatementSet inserts = tables.createStatementSet();
     for (String s : statements) {
       if (s.regionMatches(true, 0, "INSERT", 0, 6)) inserts.addInsertSql(s);
@@ -169,7 +221,15 @@ public final class FlinkSqlNexmark {
     long end = System.nanoTime();
 
     long read = Measure.EVENTS_IN.sum();
-    if (read != args.events) {
+    if (kafka) {
+      // The topic's events, up to the ENDs (--events is not read; a difference is only noted).
+      if (read == 0) {
+        System.err.println("flink-sql: the input topic " + args.get("input-topic", "") + " held no events");
+        System.exit(1);
+      }
+      if (read != args.events)
+        System.err.println("flink-sql: read " + read + " events from the input topic; --events says " + args.events);
+    } else if (read != args.events) {
       System.err.println(
           "flink-sql: the events file has " + read + " events; --events asked for " + args.events);
       System.exit(1);
@@ -178,8 +238,14 @@ public final class FlinkSqlNexmark {
     extra.put("parallelism", args.parallelism);
     extra.put("startupMs", Math.round((Measure.startNanos() - planning) / 1e6));
     extra.put("flinkVersion", org.apache.flink.runtime.util.EnvironmentInformation.getVersion());
+    if (kafka) {
+      extra.put("inputTopic", args.get("input-topic", ""));
+      extra.put("outputTopic", outputTopic);
+      extra.put("deliveryGuarantee", FlinkKafka.guarantee(checkpointing));
+    }
     System.out.println(
-        Measure.result("flink-sql", args.query, args.events, Measure.OUTPUTS.sum(), end, false, extra));
+        Measure.result(
+            "flink-sql", args.query, kafka ? read : args.events, Measure.OUTPUTS.sum(), end, false, extra));
     System.out.flush();
     System.exit(0);
   }

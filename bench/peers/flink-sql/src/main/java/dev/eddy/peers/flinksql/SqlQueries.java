@@ -17,12 +17,12 @@ public final class SqlQueries {
 
   /** The queries implemented here (bench/peers/index.ts lists the same). */
   public static final List<String> NAMES =
-      List.of("q0", "q1", "q2", "q3", "q3r", "q4", "q4r", "q5", "q7", "q8", "q9");
+      List.of("q0", "q1", "q2", "q3", "q3r", "q4", "q4r", "q5", "q7", "q7r", "q8", "q9");
 
   /**
-   * eddy's q3 bounds its join in time and its q4 averages closed auctions only; its q3r and q4r
-   * have nexmark's semantics, so Flink SQL runs nexmark's q3 and q4 texts under both names
-   * (compared with eddy's query of the same name).
+   * eddy's q3 bounds its join in time, its q4 averages closed auctions only and its q7 takes a
+   * window's own bids only; its q3r, q4r and q7r have nexmark's semantics, so Flink SQL runs
+   * nexmark's q3, q4 and q7 texts under both names (compared with eddy's query of the same name).
    */
   private static String textOf(String query) {
     return query.endsWith("r") ? query.substring(0, query.length() - 1) : query;
@@ -31,9 +31,9 @@ public final class SqlQueries {
   /**
    * Which output column is an output's event time, and what to add to it (ms), chosen as the
    * DataStream peer (FlinkQueries) stamps the same query's outputs: the event's time for q0-q2, the
-   * later of the two joined events for q3, the window's end - 1 for q5, q7 and q8. q4's updates
-   * carry no time (its progress lines show none); q9's updates are each caused by a new best bid,
-   * so they carry that bid's time.
+   * later of the two joined events for q3, the window's end - 1 for q5, q7 and q8, the window's end
+   * for q7r. q4's updates carry no time (its progress lines show none); q9's updates are each
+   * caused by a new best bid, so they carry that bid's time.
    */
   static final class OutputTime {
     final String column;
@@ -58,6 +58,9 @@ public final class SqlQueries {
           Map.entry("q4r", NONE),
           Map.entry("q5", new OutputTime("endtime", -1)),
           Map.entry("q7", new OutputTime("window_end", -1)),
+          // q7r: the window's end itself, as eddy's q7r and the peers stamp its rows (a bid at
+          // exactly the end can be one of them).
+          Map.entry("q7r", new OutputTime("window_end", 0)),
           // stime is the window's start: its end - 1 is start + 10 s - 1.
           Map.entry("q8", new OutputTime("stime", 9_999)),
           Map.entry("q9", new OutputTime("bid_dateTime", 0)));
@@ -76,6 +79,14 @@ public final class SqlQueries {
    * the sink receives to this file (for checks), or null.
    */
   static List<String> query(String query, String rowsOut) throws IOException {
+    return query(query, rowsOut, Map.of());
+  }
+
+  /**
+   * As {@link #query(String, String)}, with further options of the counting sink (Kafka mode:
+   * CountingSinkFactory's {@code kafka.*}).
+   */
+  static List<String> query(String query, String rowsOut, Map<String, String> sinkOptions) throws IOException {
     OutputTime time = TIMES.get(query);
     if (time == null) throw new IllegalArgumentException("no SQL text for " + query);
     StringBuilder options = new StringBuilder("'connector' = '" + CountingSinkFactory.IDENTIFIER + "'");
@@ -84,6 +95,9 @@ public final class SqlQueries {
       options.append(",\n  'event-time.offset-ms' = '").append(time.offsetMs).append('\'');
     }
     if (rowsOut != null) options.append(",\n  'rows-out' = '").append(rowsOut.replace("'", "''")).append('\'');
+    for (Map.Entry<String, String> o : new java.util.TreeMap<>(sinkOptions).entrySet()) {
+      options.append(",\n  '").append(o.getKey()).append("' = '").append(o.getValue().replace("'", "''")).append('\'');
+    }
     String text = resource(textOf(query) + ".sql");
     String blackhole = "'connector' = 'blackhole'";
     if (!text.contains(blackhole)) throw new IllegalStateException(query + ".sql has no blackhole sink");

@@ -34,6 +34,7 @@ const NOT_COMPARABLE: Readonly<Record<string, string>> = {
  * arrive out of time order, which changes what they emit. Compared at parallelism 1 only.
  */
 const ARRIVAL_ORDER: Readonly<Record<string, string>> = {
+  q4r: 'arrival order (a row per new maximum of an auction): compared at parallelism 1 only',
   q18: 'arrival order: compared at parallelism 1 only',
   q19: 'arrival order: compared at parallelism 1 only',
 };

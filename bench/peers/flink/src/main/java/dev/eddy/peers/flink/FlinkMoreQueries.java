@@ -7,7 +7,9 @@ import dev.eddy.peers.common.Auction;
 import dev.eddy.peers.common.Bid;
 import dev.eddy.peers.common.Event;
 import dev.eddy.peers.common.Nexmark;
+import dev.eddy.peers.common.Person;
 import dev.eddy.peers.common.Rows.AuctionDay;
+import dev.eddy.peers.common.Rows.Average;
 import dev.eddy.peers.common.Rows.BidStats;
 import dev.eddy.peers.common.Rows.Closed;
 import dev.eddy.peers.common.Rows.Q12Row;
@@ -18,6 +20,8 @@ import dev.eddy.peers.common.Rows.Q19Row;
 import dev.eddy.peers.common.Rows.Q20Row;
 import dev.eddy.peers.common.Rows.Q21Row;
 import dev.eddy.peers.common.Rows.Q22Row;
+import dev.eddy.peers.common.Rows.Q3Row;
+import dev.eddy.peers.common.Rows.Q4Row;
 import dev.eddy.peers.common.Rows.Q6Row;
 import dev.eddy.peers.common.Rows.Q9Row;
 import dev.eddy.peers.common.Rows.StatsRow;
@@ -40,20 +44,28 @@ import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.streaming.api.TimeDomain;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
 import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
 import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
 import org.apache.flink.util.Collector;
 
 /**
- * Nexmark q6, q9 and q12-q22 on Flink's DataStream API, after bench/nexmark/queries.ts (each
- * follows eddy's version: same state, timers and tie rules; see bench/peers/README.md).
+ * Nexmark q6, q9, q12-q22 and q3r, q4r, q7r (the reference SQL's q3, q4 and q7) on Flink's
+ * DataStream API, after bench/nexmark/queries.ts (each follows eddy's version: same state, timers
+ * and tie rules; see bench/peers/README.md).
  */
 final class FlinkMoreQueries {
   private FlinkMoreQueries() {}
 
   static DataStream<? extends Stamped> build(String query, DataStream<Event> events) {
     switch (query) {
+      case "q3r":
+        return q3r(events);
+      case "q4r":
+        return q4r(events);
+      case "q7r":
+        return q7r(events);
       case "q6":
         return winningBids(events, "q6-winners", true)
             .keyBy(w -> w.auction.seller)
@@ -401,6 +413,328 @@ final class FlinkMoreQueries {
       Q20State s = auction.value();
       if (s == null) early.add(e.bid);
       else if (s.auction != null) out.collect(Q20Row.of(e.bid, s.auction));
+    }
+  }
+
+  // --------------------------------------------------------------------------------------- Q3R
+
+  /**
+   * The reference q3: an unbounded inner join of category-10 auctions with persons in OR, ID or CA
+   * on seller = id, as eddy's q3r. Both sides are projected before the keyBy (a person to its id
+   * and, when in the states, its name, city and state; an auction to its id), then a
+   * KeyedCoProcessFunction per person id keeps the person for good (a person id is a key: no
+   * second person comes) and the auctions that came before it; nothing expires.
+   */
+  static DataStream<Q3Row> q3r(DataStream<Event> events) {
+    DataStream<Person> people =
+        FlinkQueries.persons(events)
+            .map(
+                p -> {
+                  Person s = new Person();
+                  s.id = p.id;
+                  s.created = p.created;
+                  // Out of the states: the id only (state null), a marker that it never joins.
+                  if (Nexmark.Q3_STATES.contains(p.state)) {
+                    s.name = p.name;
+                    s.city = p.city;
+                    s.state = p.state;
+                  }
+                  return s;
+                })
+            .returns(Person.class)
+            .name("q3r-project-person");
+    DataStream<Auction> opened =
+        FlinkQueries.auctions(events)
+            .filter(a -> a.category == Nexmark.Q3_CATEGORY)
+            .name("q3r-category")
+            .map(
+                a -> {
+                  Auction s = new Auction();
+                  s.id = a.id;
+                  s.seller = a.seller;
+                  s.created = a.created;
+                  return s;
+                })
+            .returns(Auction.class)
+            .name("q3r-project-auction");
+    return people
+        .keyBy(p -> p.id)
+        .connect(opened.keyBy(a -> a.seller))
+        .process(new Q3rJoin())
+        .name("q3r-join");
+  }
+
+  static final class Q3rJoin extends KeyedCoProcessFunction<Long, Person, Auction, Q3Row> {
+    private static final long serialVersionUID = 1L;
+    private transient ValueState<Person> seller;
+    private transient ListState<Auction> waiting;
+
+    @Override
+    public void open(OpenContext openContext) {
+      seller = getRuntimeContext().getState(new ValueStateDescriptor<>("seller", Person.class));
+      waiting = getRuntimeContext().getListState(new ListStateDescriptor<>("waiting", Auction.class));
+    }
+
+    @Override
+    public void processElement1(Person p, Context ctx, Collector<Q3Row> out) throws Exception {
+      seller.update(p);
+      if (p.state != null) for (Auction a : waiting.get()) out.collect(Q3Row.of(a, p));
+      waiting.clear();
+    }
+
+    @Override
+    public void processElement2(Auction a, Context ctx, Collector<Q3Row> out) throws Exception {
+      Person p = seller.value();
+      if (p == null) waiting.add(a);
+      else if (p.state != null) out.collect(Q3Row.of(a, p));
+    }
+  }
+
+  // --------------------------------------------------------------------------------------- Q4R
+
+  /** A change of an auction's highest bid so far (q4r): {@code before} is the one it replaces, if {@code replaces}. */
+  public static class MaxChange implements Stamped {
+    public long category;
+    public boolean replaces;
+    public long before;
+    public long after;
+    public long created;
+
+    public MaxChange() {}
+
+    MaxChange(long category, boolean replaces, long before, long after, long created) {
+      this.category = category;
+      this.replaces = replaces;
+      this.before = before;
+      this.after = after;
+      this.created = created;
+    }
+
+    @Override
+    public long created() {
+      return created;
+    }
+  }
+
+  /**
+   * The reference q4, as eddy's q4r: per auction the highest bid so far among bids in
+   * [dateTime, expires], and per category the average of those maxima, updated on every change
+   * (the new maximum replaces the auction's previous one in the category's sum: the retraction).
+   * Auctions and bids are projected before the keyBy ({@link FlinkQueries#slim}); a
+   * KeyedProcessFunction per auction keeps the auction and its maximum and emits each change with
+   * the value it replaces, dropping the auction's state when the watermark passes its expiry (no
+   * later bid can count); a bid before its auction waits until the watermark passes its time, as
+   * in {@link FlinkQueries.WinningBids}. A KeyedProcessFunction per category keeps the sum and
+   * count and emits the new average per change.
+   */
+  static DataStream<Q4Row> q4r(DataStream<Event> events) {
+    return events
+        .filter(e -> e.kind != Event.PERSON)
+        .name("q4r-auctions-and-bids")
+        .map(FlinkQueries::slim)
+        .name("q4r-project")
+        .keyBy(e -> e.kind == Event.AUCTION ? e.auction.id : e.bid.auction)
+        .process(new Q4rMax())
+        .name("q4r-max")
+        .keyBy(c -> c.category)
+        .process(new Q4rAverage())
+        .name("q4r-average");
+  }
+
+  static final class Q4rMax extends KeyedProcessFunction<Long, Event, MaxChange> {
+    private static final long serialVersionUID = 1L;
+    private transient ValueState<Auction> auction;
+    private transient ValueState<Long> max;
+    private transient ListState<Bid> early;
+
+    @Override
+    public void open(OpenContext openContext) {
+      auction = getRuntimeContext().getState(new ValueStateDescriptor<>("auction", Auction.class));
+      max = getRuntimeContext().getState(new ValueStateDescriptor<>("max", Long.class));
+      early = getRuntimeContext().getListState(new ListStateDescriptor<>("early", Bid.class));
+    }
+
+    private static boolean inAuction(Auction a, Bid b) {
+      return b.dateTime >= a.dateTime && b.dateTime <= a.expires;
+    }
+
+    @Override
+    public void processElement(Event e, Context ctx, Collector<MaxChange> out) throws Exception {
+      if (e.kind == Event.AUCTION) {
+        Auction a = e.auction;
+        auction.update(a);
+        Bid top = null;
+        for (Bid b : early.get()) if (inAuction(a, b) && (top == null || b.price > top.price)) top = b;
+        early.clear();
+        if (top != null) {
+          max.update(top.price);
+          out.collect(new MaxChange(a.category, false, 0, top.price, Math.max(a.created, top.created)));
+        }
+        ctx.timerService().registerEventTimeTimer(a.expires);
+        return;
+      }
+      Bid b = e.bid;
+      Auction a = auction.value();
+      if (a == null) {
+        // Its auction may still come, until the watermark passes this bid.
+        early.add(b);
+        ctx.timerService().registerEventTimeTimer(b.dateTime);
+        return;
+      }
+      if (!inAuction(a, b)) return;
+      Long before = max.value();
+      if (before != null && b.price <= before) return;
+      max.update(b.price);
+      out.collect(
+          new MaxChange(a.category, before != null, before == null ? 0 : before, b.price, b.created));
+    }
+
+    @Override
+    public void onTimer(long time, OnTimerContext ctx, Collector<MaxChange> out) throws Exception {
+      Auction a = auction.value();
+      if (a != null && time >= a.expires) {
+        auction.clear();
+        max.clear();
+      }
+      List<Bid> keep = new ArrayList<>();
+      boolean any = false;
+      for (Bid b : early.get()) {
+        any = true;
+        if (b.dateTime > time) keep.add(b);
+      }
+      if (!any) return;
+      if (keep.isEmpty()) early.clear();
+      else early.update(keep);
+    }
+  }
+
+  static final class Q4rAverage extends KeyedProcessFunction<Long, MaxChange, Q4Row> {
+    private static final long serialVersionUID = 1L;
+    private transient ValueState<Average> average;
+
+    @Override
+    public void open(OpenContext openContext) {
+      average = getRuntimeContext().getState(new ValueStateDescriptor<>("average", Average.class));
+    }
+
+    @Override
+    public void processElement(MaxChange c, Context ctx, Collector<Q4Row> out) throws Exception {
+      Average acc = average.value();
+      if (acc == null) acc = new Average();
+      if (c.replaces) acc.sum += c.after - c.before;
+      else {
+        acc.sum += c.after;
+        acc.n++;
+      }
+      average.update(acc);
+      out.collect(new Q4Row(c.category, acc.sum / acc.n, c.created));
+    }
+  }
+
+  // --------------------------------------------------------------------------------------- Q7R
+
+  /**
+   * q7r's state per 10 s window: the highest price of its own bids so far (-1 before the first),
+   * those bids at it, and the bids at exactly its end (the next window's first millisecond) that
+   * can still equal it.
+   */
+  public static class Q7rWindow {
+    public long max = -1;
+    public List<Bid> top = new ArrayList<>();
+    public List<Bid> edge = new ArrayList<>();
+
+    public Q7rWindow() {}
+  }
+
+  /**
+   * The reference q7, as eddy's q7r: per tumbling 10 s window the highest price, joined back to
+   * the bids with {@code dateTime BETWEEN window_end - 10 s AND window_end} (both ends inclusive),
+   * so a bid at exactly a window's end is output for it too when it has that window's highest
+   * price. Bids are projected to the reference's columns (auction, bidder, price, dateTime, extra)
+   * before the keyBy onto one global key (the maximum is over all bids, as q7's windowAll); a
+   * KeyedProcessFunction keeps per open window its maximum, the bids at it and the candidates on
+   * its end, and emits the window's rows from an event-time timer at its end (event time = the
+   * end), when every bid at or before the end is in. A bid whose window has been emitted is dropped.
+   */
+  static DataStream<Bid> q7r(DataStream<Event> events) {
+    return events
+        .filter(e -> e.kind == Event.BID)
+        .name("bids")
+        .map(
+            e -> {
+              Bid b = e.bid;
+              Bid s = new Bid();
+              s.auction = b.auction;
+              s.bidder = b.bidder;
+              s.price = b.price;
+              s.dateTime = b.dateTime;
+              s.extra = b.extra;
+              s.created = b.created;
+              return s;
+            })
+        .returns(Bid.class)
+        .name("q7r-project")
+        .keyBy(b -> 0L)
+        .process(new Q7rMaxJoin())
+        .name("q7r-max-join");
+  }
+
+  static final class Q7rMaxJoin extends KeyedProcessFunction<Long, Bid, Bid> {
+    private static final long serialVersionUID = 1L;
+    private transient MapState<Long, Q7rWindow> windows;
+
+    @Override
+    public void open(OpenContext openContext) {
+      windows =
+          getRuntimeContext()
+              .getMapState(new MapStateDescriptor<>("windows", Long.class, Q7rWindow.class));
+    }
+
+    /** The state of the window starting at {@code start}, made (with its timer) if new; null once emitted. */
+    private Q7rWindow open(long start, Context ctx) throws Exception {
+      long end = start + Nexmark.Q7_SIZE_MS;
+      if (end <= ctx.timerService().currentWatermark()) return null;
+      Q7rWindow w = windows.get(start);
+      if (w == null) {
+        w = new Q7rWindow();
+        ctx.timerService().registerEventTimeTimer(end);
+      }
+      return w;
+    }
+
+    @Override
+    public void processElement(Bid b, Context ctx, Collector<Bid> out) throws Exception {
+      long start = Nexmark.windowStart(b.dateTime, Nexmark.Q7_SIZE_MS);
+      Q7rWindow own = open(start, ctx);
+      if (own != null) {
+        if (b.price > own.max) {
+          own.max = b.price;
+          own.top.clear();
+          own.top.add(b);
+          own.edge.removeIf(x -> x.price < b.price);
+        } else if (b.price == own.max) {
+          own.top.add(b);
+        }
+        windows.put(start, own);
+      }
+      if (b.dateTime == start) {
+        // On the previous window's end too: a candidate while it can still equal that maximum.
+        Q7rWindow prev = open(start - Nexmark.Q7_SIZE_MS, ctx);
+        if (prev != null && b.price >= prev.max) {
+          prev.edge.add(b);
+          windows.put(start - Nexmark.Q7_SIZE_MS, prev);
+        }
+      }
+    }
+
+    @Override
+    public void onTimer(long time, OnTimerContext ctx, Collector<Bid> out) throws Exception {
+      long start = time - Nexmark.Q7_SIZE_MS;
+      Q7rWindow w = windows.get(start);
+      if (w == null) return;
+      windows.remove(start);
+      for (Bid b : w.top) out.collect(b);
+      for (Bid b : w.edge) if (b.price == w.max) out.collect(b);
     }
   }
 }

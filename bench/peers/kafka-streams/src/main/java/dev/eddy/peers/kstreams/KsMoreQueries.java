@@ -8,7 +8,9 @@ import dev.eddy.peers.common.Auction;
 import dev.eddy.peers.common.Bid;
 import dev.eddy.peers.common.Event;
 import dev.eddy.peers.common.Nexmark;
+import dev.eddy.peers.common.Person;
 import dev.eddy.peers.common.Rows.AuctionDay;
+import dev.eddy.peers.common.Rows.Average;
 import dev.eddy.peers.common.Rows.Closed;
 import dev.eddy.peers.common.Rows.Q12Row;
 import dev.eddy.peers.common.Rows.Q13Row;
@@ -18,6 +20,8 @@ import dev.eddy.peers.common.Rows.Q19Row;
 import dev.eddy.peers.common.Rows.Q20Row;
 import dev.eddy.peers.common.Rows.Q21Row;
 import dev.eddy.peers.common.Rows.Q22Row;
+import dev.eddy.peers.common.Rows.Q3Row;
+import dev.eddy.peers.common.Rows.Q4Row;
 import dev.eddy.peers.common.Rows.Q6Row;
 import dev.eddy.peers.common.Rows.Q9Row;
 import dev.eddy.peers.common.Rows.StatsRow;
@@ -41,6 +45,7 @@ import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.ContextualFixedKeyProcessor;
 import org.apache.kafka.streams.processor.api.ContextualProcessor;
@@ -54,15 +59,22 @@ import org.apache.kafka.streams.state.Stores;
 import org.apache.kafka.streams.state.WindowStore;
 
 /**
- * Nexmark q6, q9 and q12-q22 on Kafka Streams, after bench/nexmark/queries.ts: the DSL where it has
- * the operator, the Processor API with RocksDB stores where eddy's version is a keyed process step
- * with timers (see bench/peers/README.md for each).
+ * Nexmark q6, q9, q12-q22 and q3r, q4r, q7r (the reference SQL's q3, q4 and q7) on Kafka Streams,
+ * after bench/nexmark/queries.ts: the DSL where it has the operator, the Processor API with RocksDB
+ * stores where eddy's version is a keyed process step with timers (see bench/peers/README.md for
+ * each).
  */
 final class KsMoreQueries {
   private KsMoreQueries() {}
 
   static KStream<Long, ? extends Stamped> build(String query, StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
     switch (query) {
+      case "q3r":
+        return q3r(builder, f, events);
+      case "q4r":
+        return q4r(builder, f, events);
+      case "q7r":
+        return q7r(f, events);
       case "q6":
         return q6(builder, f, events);
       case "q9":
@@ -580,6 +592,452 @@ final class KsMoreQueries {
       } else if (s.auction != null) {
         context().forward(record.withValue(Q20Row.of(e.bid, s.auction)));
       }
+    }
+  }
+
+  // --------------------------------------------------------------------------------------- Q3R
+
+  /**
+   * One side of q3r's join, keyed by person id: a person (its name, city and state only when it
+   * joins, i.e. is in OR, ID or CA) or a category-10 auction of that seller (its id).
+   */
+  public static final class Q3rSide {
+    public boolean person;
+    public boolean joins;
+    public String name;
+    public String city;
+    public String state;
+    public long id;
+    public long created;
+
+    public Q3rSide() {}
+
+    static Q3rSide of(Event e) {
+      Q3rSide s = new Q3rSide();
+      if (e.kind == Event.PERSON) {
+        Person p = e.person;
+        s.person = true;
+        s.joins = Nexmark.Q3_STATES.contains(p.state);
+        if (s.joins) {
+          s.name = p.name;
+          s.city = p.city;
+          s.state = p.state;
+        }
+        s.id = p.id;
+        s.created = p.created;
+      } else {
+        s.id = e.auction.id;
+        s.created = e.auction.created;
+      }
+      return s;
+    }
+  }
+
+  /**
+   * The reference q3, as eddy's q3r: an unbounded inner join of category-10 auctions with persons
+   * in OR, ID or CA on seller = id; nothing expires. Persons and category-10 auctions are keyed by
+   * person id / seller and projected before the repartition, then a processor per person id keeps
+   * the person for good (a person id is a key) and the auctions that came before it. The DSL's
+   * unbounded join is a KTable-KTable foreign-key join, whose results come back through its
+   * subscription and response topics in another subtopology, where no END record can follow them
+   * ({@link Flow}); this is the same state as eddy's and the DataStream peer's.
+   */
+  static KStream<Long, Q3Row> q3r(StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
+    store(builder, Q3rJoin.SELLERS, Serdes.Long(), Q3rSide.class);
+    store(builder, Q3rJoin.WAITING, Serdes.Long(), Q3rJoin.Waiting.class);
+    KStream<Long, Q3rSide> sides =
+        events
+            .filter(
+                (k, e) ->
+                    Flow.isEnd(k)
+                        || e.kind == Event.PERSON
+                        || (e.kind == Event.AUCTION && e.auction.category == Nexmark.Q3_CATEGORY),
+                Named.as("q3r-persons-and-auctions"))
+            .selectKey(
+                (k, e) -> Flow.isEnd(k) ? Flow.END : e.kind == Event.PERSON ? e.person.id : e.auction.seller,
+                Named.as("q3r-person-key"))
+            .mapValues((k, e) -> Flow.isEnd(k) ? new Q3rSide() : Q3rSide.of(e), Named.as("q3r-project"));
+    return f.exchange(sides, Q3rSide.class, "q3r-by-person", f.parallelism)
+        .process(Q3rJoin::new, Named.as("q3r-join"), Q3rJoin.SELLERS, Q3rJoin.WAITING);
+  }
+
+  /** Per person id: the person once seen, and the auctions that came before it. */
+  static final class Q3rJoin extends ContextualProcessor<Long, Q3rSide, Long, Q3Row> {
+    static final String SELLERS = "q3r-sellers";
+    static final String WAITING = "q3r-waiting";
+
+    /** Auctions whose seller has not come yet. */
+    public static final class Waiting {
+      public List<Q3rSide> auctions = new ArrayList<>();
+
+      public Waiting() {}
+    }
+
+    private KeyValueStore<Long, Q3rSide> sellers;
+    private KeyValueStore<Long, Waiting> waiting;
+
+    @Override
+    public void init(ProcessorContext<Long, Q3Row> context) {
+      super.init(context);
+      sellers = context.getStateStore(SELLERS);
+      waiting = context.getStateStore(WAITING);
+    }
+
+    @Override
+    public void process(Record<Long, Q3rSide> record) {
+      if (Flow.isEnd(record.key())) {
+        context().forward(record.withValue(new Q3Row()));
+        return;
+      }
+      long id = record.key();
+      Q3rSide s = record.value();
+      if (s.person) {
+        sellers.put(id, s);
+        Waiting w = waiting.get(id);
+        if (w == null) return;
+        if (s.joins) for (Q3rSide a : w.auctions) context().forward(record.withValue(row(s, a)));
+        waiting.delete(id);
+        return;
+      }
+      Q3rSide p = sellers.get(id);
+      if (p == null) {
+        Waiting w = waiting.get(id);
+        if (w == null) w = new Waiting();
+        w.auctions.add(s);
+        waiting.put(id, w);
+      } else if (p.joins) {
+        context().forward(record.withValue(row(p, s)));
+      }
+    }
+
+    private static Q3Row row(Q3rSide p, Q3rSide a) {
+      Q3Row r = new Q3Row();
+      r.name = p.name;
+      r.city = p.city;
+      r.state = p.state;
+      r.id = a.id;
+      r.created = Math.max(p.created, a.created);
+      return r;
+    }
+  }
+
+  // --------------------------------------------------------------------------------------- Q4R
+
+  /** A change of an auction's highest bid so far (q4r): {@code before} is the one it replaces, if {@code replaces}. */
+  public static final class MaxChange implements Stamped {
+    public long category;
+    public boolean replaces;
+    public long before;
+    public long after;
+    public long created;
+
+    public MaxChange() {}
+
+    MaxChange(long category, boolean replaces, long before, long after, long created) {
+      this.category = category;
+      this.replaces = replaces;
+      this.before = before;
+      this.after = after;
+      this.created = created;
+    }
+
+    @Override
+    public long created() {
+      return created;
+    }
+  }
+
+  /**
+   * An auction or bid cut to what q4r reads (an auction's id, times and category; a bid's auction,
+   * price and time), so that the repartition carries numbers, not the events' strings.
+   */
+  static Event slim(Event e) {
+    Event out = new Event();
+    out.kind = e.kind;
+    out.created = e.created;
+    if (e.kind == Event.AUCTION) {
+      Auction a = e.auction;
+      Auction s = new Auction();
+      s.id = a.id;
+      s.dateTime = a.dateTime;
+      s.expires = a.expires;
+      s.category = a.category;
+      s.created = a.created;
+      out.auction = s;
+    } else if (e.kind == Event.BID) {
+      Bid b = e.bid;
+      Bid s = new Bid();
+      s.auction = b.auction;
+      s.price = b.price;
+      s.dateTime = b.dateTime;
+      s.created = b.created;
+      out.bid = s;
+    }
+    return out;
+  }
+
+  /**
+   * The reference q4, as eddy's q4r: per auction the highest bid so far among bids in
+   * [dateTime, expires], and per category the average of those maxima, updated on every change.
+   * A processor per auction ({@link Q4rMax}) emits each change with the value it replaces, keyed by
+   * category; a DSL aggregation per category (caching off: every change is a row) applies it —
+   * the new maximum replaces the old one in the sum, the retraction — and emits the new average.
+   * (A KTable groupBy with adder and subtractor would retract too, but its source table would keep
+   * every auction's maximum for good: a tombstone for a closed auction would retract it from the
+   * average. eddy and the DataStream peer drop an auction's state at its expiry.)
+   */
+  static KStream<Long, Q4Row> q4r(StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
+    store(builder, Q4rMax.AUCTIONS, Serdes.Long(), Q4rMax.State.class);
+    store(builder, Q4rMax.EARLY, Serdes.Long(), WinningBids.Early.class);
+    dueStore(builder, Q4rMax.DUE);
+    KStream<Long, Event> byAuction =
+        f.rekey(
+            events
+                .filter((k, e) -> Flow.isEnd(k) || e.kind != Event.PERSON, Named.as("q4r-auctions-and-bids"))
+                .mapValues((k, e) -> Flow.isEnd(k) ? e : slim(e), Named.as("q4r-project")),
+            e -> e.kind == Event.AUCTION ? e.auction.id : e.bid.auction,
+            Event.class,
+            "q4r-by-auction");
+    long graceMs = f.grace.toMillis();
+    KStream<Long, MaxChange> changes =
+        byAuction.process(
+            () -> new Q4rMax(graceMs, f.base), Named.as("q4r-max"), Q4rMax.AUCTIONS, Q4rMax.EARLY, Q4rMax.DUE);
+    return f.exchange(changes, MaxChange.class, "q4r-by-category", f.parallelism)
+        .groupByKey(Grouped.with("q4r-group", Serdes.Long(), Flow.serde(MaxChange.class)))
+        .aggregate(
+            Average::new,
+            (category, c, acc) -> {
+              if (c.replaces) acc.sum += c.after - c.before;
+              else {
+                acc.sum += c.after;
+                acc.n++;
+              }
+              acc.created = c.created;
+              return acc;
+            },
+            Named.as("q4r-average"),
+            Flow.durability(Materialized.<Long, Average, KeyValueStore<Bytes, byte[]>>as("q4r-average"))
+                .withKeySerde(Serdes.Long())
+                .withValueSerde(Flow.serde(Average.class))
+                // Every change is a result (the reference's updating aggregate), so none is cached away.
+                .withCachingDisabled())
+        .toStream(Named.as("q4r-updates"))
+        .mapValues(
+            (k, acc) -> Flow.isEnd(k) ? new Q4Row() : new Q4Row(k, acc.sum / acc.n, acc.created), Named.as("q4r-row"));
+  }
+
+  /**
+   * Per auction (eddy's q4r-max step): the auction and its highest bid so far in [dateTime,
+   * expires]; each new maximum goes on, keyed by category, with the one it replaces. The auction's
+   * state is dropped once event time (the highest seen here minus the grace, as in
+   * {@link WinningBids}) passes its expiry; a bid before its auction waits until event time passes
+   * the bid's own time.
+   */
+  static final class Q4rMax extends ContextualProcessor<Long, Event, Long, MaxChange> {
+    static final String AUCTIONS = "q4r-auctions";
+    static final String EARLY = "q4r-early";
+    static final String DUE = "q4r-due";
+
+    /** An auction and its highest bid so far, if {@code hasMax}. */
+    public static final class State {
+      public Auction auction;
+      public boolean hasMax;
+      public long max;
+
+      public State() {}
+    }
+
+    private final long graceMs;
+    private final long base;
+    private KeyValueStore<Long, State> auctions;
+    private KeyValueStore<Long, WinningBids.Early> early;
+    private DueIndex due;
+    private long observed = Long.MIN_VALUE;
+
+    Q4rMax(long graceMs, long base) {
+      this.graceMs = graceMs;
+      this.base = base;
+    }
+
+    @Override
+    public void init(ProcessorContext<Long, MaxChange> context) {
+      super.init(context);
+      auctions = context.getStateStore(AUCTIONS);
+      early = context.getStateStore(EARLY);
+      due = new DueIndex(context.getStateStore(DUE));
+    }
+
+    private static boolean inAuction(Auction a, Bid b) {
+      return b.dateTime >= a.dateTime && b.dateTime <= a.expires;
+    }
+
+    @Override
+    public void process(Record<Long, Event> record) {
+      if (Flow.isEnd(record.key())) {
+        due.fireDue(Long.MAX_VALUE, this::fire);
+        context().forward(record.withValue(new MaxChange()));
+        return;
+      }
+      long id = record.key();
+      Event e = record.value();
+      if (e.kind == Event.AUCTION) {
+        Auction a = e.auction;
+        State s = new State();
+        s.auction = a;
+        WinningBids.Early waiting = early.get(id);
+        if (waiting != null) {
+          Bid top = null;
+          for (Bid b : waiting.bids) if (inAuction(a, b) && (top == null || b.price > top.price)) top = b;
+          early.delete(id);
+          if (top != null) {
+            s.hasMax = true;
+            s.max = top.price;
+            context()
+                .forward(
+                    new Record<>(
+                        a.category,
+                        new MaxChange(a.category, false, 0, top.price, Math.max(a.created, top.created)),
+                        record.timestamp()));
+          }
+        }
+        auctions.put(id, s);
+        due.add(a.expires, id);
+      } else {
+        Bid b = e.bid;
+        State s = auctions.get(id);
+        if (s == null) {
+          // Its auction may still come, until event time passes this bid.
+          WinningBids.Early waiting = early.get(id);
+          if (waiting == null) waiting = new WinningBids.Early();
+          waiting.bids.add(b);
+          early.put(id, waiting);
+          due.add(b.dateTime, id);
+        } else if (inAuction(s.auction, b) && (!s.hasMax || b.price > s.max)) {
+          MaxChange c = new MaxChange(s.auction.category, s.hasMax, s.max, b.price, b.created);
+          s.hasMax = true;
+          s.max = b.price;
+          auctions.put(id, s);
+          context().forward(new Record<>(c.category, c, record.timestamp()));
+        }
+      }
+      long time = record.timestamp() - base;
+      if (time > observed) {
+        observed = time;
+        due.fireDue(observed - graceMs - 1, this::fire);
+      }
+    }
+
+    /** Event time has reached {@code time}: drops the auction if it has expired, and the early bids up to it. */
+    private void fire(long time, long id) {
+      State s = auctions.get(id);
+      if (s != null && time >= s.auction.expires) auctions.delete(id);
+      WinningBids.Early waiting = early.get(id);
+      if (waiting == null) return;
+      List<Bid> keep = new ArrayList<>();
+      for (Bid b : waiting.bids) if (b.dateTime > time) keep.add(b);
+      if (keep.isEmpty()) early.delete(id);
+      else if (keep.size() < waiting.bids.size()) {
+        waiting.bids = keep;
+        early.put(id, waiting);
+      }
+    }
+  }
+
+  // --------------------------------------------------------------------------------------- Q7R
+
+  /**
+   * q7r's aggregate of one window [start, start + 10 s] (both ends): the highest price among its
+   * bids off a 10 s boundary (-1 before the first) and those bids at it, and the bids on a boundary
+   * — the window's start or its end, told apart when the window is emitted — not below that price.
+   */
+  public static final class Q7rMax {
+    public long max = -1;
+    public List<Bid> top = new ArrayList<>();
+    public List<Bid> bounds = new ArrayList<>();
+
+    public Q7rMax() {}
+
+    Q7rMax add(Bid b) {
+      if (Math.floorMod(b.dateTime, Nexmark.Q7_SIZE_MS) == 0) {
+        if (b.price >= max) bounds.add(b);
+      } else if (b.price > max) {
+        max = b.price;
+        top.clear();
+        top.add(b);
+        bounds.removeIf(x -> x.price < b.price);
+      } else if (b.price == max) {
+        top.add(b);
+      }
+      return this;
+    }
+  }
+
+  /**
+   * The reference q7, as eddy's q7r: per tumbling 10 s window the highest price, joined back to
+   * the bids with {@code dateTime BETWEEN window_end - 10 s AND window_end}. That range is a
+   * hopping window of 10 s + 1 ms every 10 s ([start, start + 10 s], so a bid at exactly a 10 s
+   * boundary is in two windows), aggregated on one key (as q7) and emitted when it closes: the
+   * window's own bids (all but those on its end) set its maximum, and its rows are its bids at it,
+   * those on its end included. Bids are projected to the reference's columns (auction, bidder,
+   * price, dateTime, extra) before the repartition; each row's time is the window's end.
+   */
+  static KStream<Long, Bid> q7r(Flow f, KStream<Long, Event> events) {
+    KStream<Long, Bid> projected =
+        bids(events)
+            .mapValues(
+                (k, b) -> {
+                  if (Flow.isEnd(k)) return b;
+                  Bid s = new Bid();
+                  s.auction = b.auction;
+                  s.bidder = b.bidder;
+                  s.price = b.price;
+                  s.dateTime = b.dateTime;
+                  s.extra = b.extra;
+                  s.created = b.created;
+                  return s;
+                },
+                Named.as("q7r-project"));
+    KStream<Long, Bid> all = f.rekey(projected, b -> 0L, Bid.class, "q7r-global");
+    long size = Nexmark.Q7_SIZE_MS;
+    return around(
+        all,
+        in ->
+            in.groupByKey(Grouped.with("q7r-group", Serdes.Long(), Flow.serde(Bid.class)))
+                .windowedBy(
+                    TimeWindows.ofSizeAndGrace(Duration.ofMillis(size + 1), f.grace).advanceBy(Duration.ofMillis(size)))
+                .emitStrategy(EmitStrategy.onWindowClose())
+                .aggregate(
+                    Q7rMax::new,
+                    (k, b, acc) -> acc.add(b),
+                    Named.as("q7r-max"),
+                    Flow.durability(Materialized.<Long, Q7rMax, WindowStore<Bytes, byte[]>>as("q7r-max"))
+                        .withKeySerde(Serdes.Long())
+                        .withValueSerde(Flow.serde(Q7rMax.class))
+                        .withRetention(f.windowRetention(size + 1)))
+                .toStream(Named.as("q7r-maxes"))
+                .process(() -> new Q7rRows(f.base), Named.as("q7r-rows")),
+        Bid::new,
+        "q7r-max");
+  }
+
+  /** A closed q7r window's rows, each at the window's end (start + 10 s). */
+  static final class Q7rRows extends ContextualProcessor<Windowed<Long>, Q7rMax, Long, Bid> {
+    private final long base;
+
+    Q7rRows(long base) {
+      this.base = base;
+    }
+
+    @Override
+    public void process(Record<Windowed<Long>, Q7rMax> record) {
+      long start = record.key().window().start() - base;
+      long end = start + Nexmark.Q7_SIZE_MS;
+      Q7rMax m = record.value();
+      long max = m.max;
+      for (Bid b : m.bounds) if (b.dateTime == start && b.price > max) max = b.price;
+      if (max < 0) return;
+      if (m.max == max) for (Bid b : m.top) context().forward(new Record<>(b.auction, b, base + end));
+      for (Bid b : m.bounds) if (b.price == max) context().forward(new Record<>(b.auction, b, base + end));
     }
   }
 }

@@ -62,8 +62,8 @@ final class KsQueries {
   /** The queries implemented here (bench/peers/index.ts lists the same). */
   static final List<String> NAMES =
       List.of(
-          "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q11", "q12", "q13", "q14", "q15", "q16",
-          "q17", "q18", "q19", "q20", "q21", "q22");
+          "q0", "q1", "q2", "q3", "q3r", "q4", "q4r", "q5", "q6", "q7", "q7r", "q8", "q9", "q11", "q12", "q13",
+          "q14", "q15", "q16", "q17", "q18", "q19", "q20", "q21", "q22");
 
   /**
    * The event time of the END records: past every window and join bound of {@code query} by

@@ -2,6 +2,12 @@
 -- commit 6b3646c3baec701f1fa74baf938d235f742e5d3c. FlinkSqlNexmark runs it as nexmark's QueryRunner
 -- does: ${NEXMARK_TABLE} is the events file's table, and the sink's 'blackhole' connector is
 -- replaced with 'eddy-count' (CountingSinkFactory). Changes to the text are marked "eddy:".
+--
+-- eddy: SqlQueries runs this text under two names, q7 and q7r. Its semantics are eddy's q7r's (and
+-- the DataStream and Kafka Streams peers' q7r): the BETWEEN below is inclusive at both ends, so a
+-- bid at exactly a window's end (the next window's first millisecond) is also joined with that
+-- window's maximum. eddy's q7 takes a window's own bids only; the counts agree unless such a bid
+-- ties the previous window's maximum. Compare systems under q7r.
 
 -- -------------------------------------------------------------------------------------------------
 -- Query 7: Highest Bid

@@ -31,15 +31,26 @@ final class EventsTables {
     void write(Event e, InternalRow row, int i);
   }
 
+  /**
+   * One column's value of event {@code e} as an external (boxed, {@code String}) value, for the
+   * Kafka mode's rows ({@link KafkaEvents}); TIMESTAMP columns give epoch ms (a {@code Long}).
+   */
+  interface Getter {
+    Object get(Event e);
+  }
+
   static final class Column {
     final String name;
     final DataType type;
     final Writer writer;
+    /** null: not available in Kafka mode (the nested structs of {@code event}). */
+    final Getter getter;
 
-    Column(String name, DataType type, Writer writer) {
+    Column(String name, DataType type, Writer writer, Getter getter) {
       this.name = name;
       this.type = type;
       this.writer = writer;
+      this.getter = getter;
     }
   }
 
@@ -107,8 +118,12 @@ final class EventsTables {
     return millis * 1000;
   }
 
+  private static Column col(String name, DataType type, Writer w, Getter g) {
+    return new Column(name, type, w, g);
+  }
+
   private static Column col(String name, DataType type, Writer w) {
-    return new Column(name, type, w);
+    return new Column(name, type, w, null);
   }
 
   private static final DataType LONG = DataTypes.LongType;
@@ -117,39 +132,39 @@ final class EventsTables {
 
   private static List<Column> personColumns() {
     return List.of(
-        col("id", LONG, (e, r, i) -> r.setLong(i, e.person.id)),
-        col("name", STRING, (e, r, i) -> r.update(i, str(e.person.name))),
-        col("emailAddress", STRING, (e, r, i) -> r.update(i, str(e.person.emailAddress))),
-        col("creditCard", STRING, (e, r, i) -> r.update(i, str(e.person.creditCard))),
-        col("city", STRING, (e, r, i) -> r.update(i, str(e.person.city))),
-        col("state", STRING, (e, r, i) -> r.update(i, str(e.person.state))),
-        col("dateTime", TIME, (e, r, i) -> r.setLong(i, micros(e.person.dateTime))),
-        col("extra", STRING, (e, r, i) -> r.update(i, str(e.person.extra))));
+        col("id", LONG, (e, r, i) -> r.setLong(i, e.person.id), e -> e.person.id),
+        col("name", STRING, (e, r, i) -> r.update(i, str(e.person.name)), e -> e.person.name),
+        col("emailAddress", STRING, (e, r, i) -> r.update(i, str(e.person.emailAddress)), e -> e.person.emailAddress),
+        col("creditCard", STRING, (e, r, i) -> r.update(i, str(e.person.creditCard)), e -> e.person.creditCard),
+        col("city", STRING, (e, r, i) -> r.update(i, str(e.person.city)), e -> e.person.city),
+        col("state", STRING, (e, r, i) -> r.update(i, str(e.person.state)), e -> e.person.state),
+        col("dateTime", TIME, (e, r, i) -> r.setLong(i, micros(e.person.dateTime)), e -> e.person.dateTime),
+        col("extra", STRING, (e, r, i) -> r.update(i, str(e.person.extra)), e -> e.person.extra));
   }
 
   private static List<Column> auctionColumns() {
     return List.of(
-        col("id", LONG, (e, r, i) -> r.setLong(i, e.auction.id)),
-        col("itemName", STRING, (e, r, i) -> r.update(i, str(e.auction.itemName))),
-        col("description", STRING, (e, r, i) -> r.update(i, str(e.auction.description))),
-        col("initialBid", LONG, (e, r, i) -> r.setLong(i, e.auction.initialBid)),
-        col("reserve", LONG, (e, r, i) -> r.setLong(i, e.auction.reserve)),
-        col("dateTime", TIME, (e, r, i) -> r.setLong(i, micros(e.auction.dateTime))),
-        col("expires", TIME, (e, r, i) -> r.setLong(i, micros(e.auction.expires))),
-        col("seller", LONG, (e, r, i) -> r.setLong(i, e.auction.seller)),
-        col("category", LONG, (e, r, i) -> r.setLong(i, e.auction.category)),
-        col("extra", STRING, (e, r, i) -> r.update(i, str(e.auction.extra))));
+        col("id", LONG, (e, r, i) -> r.setLong(i, e.auction.id), e -> e.auction.id),
+        col("itemName", STRING, (e, r, i) -> r.update(i, str(e.auction.itemName)), e -> e.auction.itemName),
+        col("description", STRING, (e, r, i) -> r.update(i, str(e.auction.description)), e -> e.auction.description),
+        col("initialBid", LONG, (e, r, i) -> r.setLong(i, e.auction.initialBid), e -> e.auction.initialBid),
+        col("reserve", LONG, (e, r, i) -> r.setLong(i, e.auction.reserve), e -> e.auction.reserve),
+        col("dateTime", TIME, (e, r, i) -> r.setLong(i, micros(e.auction.dateTime)), e -> e.auction.dateTime),
+        col("expires", TIME, (e, r, i) -> r.setLong(i, micros(e.auction.expires)), e -> e.auction.expires),
+        col("seller", LONG, (e, r, i) -> r.setLong(i, e.auction.seller), e -> e.auction.seller),
+        col("category", LONG, (e, r, i) -> r.setLong(i, e.auction.category), e -> e.auction.category),
+        col("extra", STRING, (e, r, i) -> r.update(i, str(e.auction.extra)), e -> e.auction.extra));
   }
 
   private static List<Column> bidColumns() {
     return List.of(
-        col("auction", LONG, (e, r, i) -> r.setLong(i, e.bid.auction)),
-        col("bidder", LONG, (e, r, i) -> r.setLong(i, e.bid.bidder)),
-        col("price", LONG, (e, r, i) -> r.setLong(i, e.bid.price)),
-        col("channel", STRING, (e, r, i) -> r.update(i, str(e.bid.channel))),
-        col("url", STRING, (e, r, i) -> r.update(i, str(e.bid.url))),
-        col("dateTime", TIME, (e, r, i) -> r.setLong(i, micros(e.bid.dateTime))),
-        col("extra", STRING, (e, r, i) -> r.update(i, str(e.bid.extra))));
+        col("auction", LONG, (e, r, i) -> r.setLong(i, e.bid.auction), e -> e.bid.auction),
+        col("bidder", LONG, (e, r, i) -> r.setLong(i, e.bid.bidder), e -> e.bid.bidder),
+        col("price", LONG, (e, r, i) -> r.setLong(i, e.bid.price), e -> e.bid.price),
+        col("channel", STRING, (e, r, i) -> r.update(i, str(e.bid.channel)), e -> e.bid.channel),
+        col("url", STRING, (e, r, i) -> r.update(i, str(e.bid.url)), e -> e.bid.url),
+        col("dateTime", TIME, (e, r, i) -> r.setLong(i, micros(e.bid.dateTime)), e -> e.bid.dateTime),
+        col("extra", STRING, (e, r, i) -> r.update(i, str(e.bid.extra)), e -> e.bid.extra));
   }
 
   /** nexmark/nexmark's datagen table: event_type (0 person, 1 auction, 2 bid), a struct per kind, dateTime. */

@@ -9,12 +9,17 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.stream.Stream;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.ForeachWriter;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.execution.streaming.runtime.StreamingQueryWrapper;
+import org.apache.spark.sql.streaming.DataStreamWriter;
+import org.apache.spark.sql.streaming.StateOperatorProgress;
 import org.apache.spark.sql.streaming.StreamingQuery;
+import org.apache.spark.sql.streaming.StreamingQueryListener;
 import org.apache.spark.sql.streaming.StreamingQueryProgress;
 import org.apache.spark.sql.streaming.Trigger;
 
@@ -25,6 +30,7 @@ import org.apache.spark.sql.streaming.Trigger;
  * java ... dev.eddy.peers.spark.SparkNexmark --query q5 --events-file /tmp/e.jsonl --events 1000000
  *     [--parallelism 2] [--progress-ms 100] [--max-rows-per-batch 100000] [--state-store hdfs|rocksdb]
  *     [--rate R] [--trigger-ms 0] [--checkpoint-dir DIR] [--describe true]
+ *     [--kafka-brokers 127.0.0.1:9092 --input-topic IN --output-topic OUT]
  * </pre>
  *
  * <p>The events file is read by {@link EventsSource}, a DataSource V2 micro-batch source: each
@@ -40,6 +46,13 @@ import org.apache.spark.sql.streaming.Trigger;
  * With {@code --rate R} line {@code i} arrives at {@code t0 + i / R} and a batch takes the lines
  * that have arrived; latency then comes from the progress lines only (the result line's {@code
  * latencyMs} is null: outputs carry no creation stamps).
+ *
+ * <p>Kafka mode ({@code --input-topic} given; {@link KafkaEvents}): the events come from topic
+ * {@code IN} through Spark's Kafka source (the events file is not read) and every output row goes
+ * to topic {@code OUT} as JSON through Spark's Kafka sink; the same queries, trigger, batch cap,
+ * session and checkpoints as the file mode. The run ends when the source has read the END
+ * marker of every partition of {@code IN} and the batches after it are done (a fair round is
+ * stopped by the harness before that); {@code events} in the result is then the events read.
  */
 public final class SparkNexmark {
   private SparkNexmark() {}
@@ -54,8 +67,10 @@ public final class SparkNexmark {
       return;
     }
     Args args;
+    KafkaEvents.Config kafka;
     try {
       args = Args.parse(argv, SparkQueries.NAMES);
+      kafka = kafkaConfig(args, Long.parseLong(args.get("max-rows-per-batch", "100000")));
     } catch (IllegalArgumentException e) {
       System.err.println("spark: " + e.getMessage());
       System.exit(2);
@@ -68,40 +83,66 @@ public final class SparkNexmark {
     Path scratch = scratchDir(args.get("checkpoint-dir", null));
     Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteQuietly(scratch), "delete-checkpoints"));
 
+    int inputPartitions = kafka == null ? 0 : KafkaEvents.partitions(kafka.brokers, kafka.inputTopic);
+
     SparkSession spark = session(args, store, scratch);
+    LongAdder dropped = new LongAdder();
+    if (kafka != null) spark.streams().addListener(new DroppedRows(dropped));
     Dataset<Row> out =
         SparkQueries.build(
             args.query,
             new SparkQueries.Input(
-                spark, args.eventsFile.toString(), args.events, args.parallelism, maxRows, args.rate));
+                spark, args.eventsFile.toString(), args.events, args.parallelism, maxRows, args.rate, kafka));
     int outTime = out.schema().fieldIndex(SparkQueries.OUT_TIME);
+    DataStreamWriter<Row> writer =
+        kafka == null ? out.writeStream().foreach(new CountingWriter(outTime)) : KafkaEvents.sink(out, kafka);
     StreamingQuery query =
-        out.writeStream()
+        writer
             .queryName("nexmark-" + args.query)
             .outputMode("append")
             .trigger(Trigger.ProcessingTime(triggerMs, TimeUnit.MILLISECONDS))
             .option("checkpointLocation", scratch.resolve("checkpoint").toString())
-            .foreach(new CountingWriter(outTime))
             .start();
-    // processAllAvailable returns once a trigger finds neither new data nor a watermark-driven
-    // batch to run; in rate mode that also happens between arrivals, so it runs until the source
-    // has offered its last offset, and once more for the batches after that.
-    do {
-      query.processAllAvailable();
-    } while (!EventsSource.EventsStream.allOffered());
+    if (kafka == null) {
+      // processAllAvailable returns once a trigger finds neither new data nor a watermark-driven
+      // batch to run; in rate mode that also happens between arrivals, so it runs until the source
+      // has offered its last offset, and once more for the batches after that.
+      do {
+        query.processAllAvailable();
+      } while (!EventsSource.EventsStream.allOffered());
+    } else {
+      // The topic may still be filling: run until the END marker of every partition has been read.
+      while (true) {
+        query.processAllAvailable();
+        if (KafkaEvents.ENDS.sum() >= inputPartitions) break;
+        Thread.sleep(10);
+      }
+    }
     query.processAllAvailable();
     long end = System.nanoTime();
     long batches = query.lastProgress() == null ? 0 : query.lastProgress().batchId() + 1;
     if (Boolean.parseBoolean(args.get("describe", "false"))) {
       // The last batches' progress (rows per operator, rows dropped by the watermark, durations).
       for (StreamingQueryProgress p : query.recentProgress()) System.err.println(p.json());
+      // Kafka mode: also the last batch's plans (where the parse and the output count run).
+      if (kafka != null) System.err.println(((StreamingQueryWrapper) query).streamingQuery().explainInternal(true));
     }
     query.stop();
+    // The listener bus delivers the last batches' progress asynchronously (droppedByWatermark).
+    if (kafka != null) spark.sparkContext().listenerBus().waitUntilEmpty(10_000);
 
-    long read = EventsReader.LINES.sum();
-    if (read != args.events) {
-      System.err.println("spark: the events file has " + read + " events; --events asked for " + args.events);
-      System.exit(1);
+    long events = args.events;
+    if (kafka == null) {
+      long read = EventsReader.LINES.sum();
+      if (read != args.events) {
+        System.err.println("spark: the events file has " + read + " events; --events asked for " + args.events);
+        System.exit(1);
+      }
+    } else {
+      events = Measure.EVENTS_IN.sum();
+      if (events != args.events) {
+        System.err.println("spark: topic " + kafka.inputTopic + " held " + events + " events; --events said " + args.events);
+      }
     }
     Map<String, Object> extra = new LinkedHashMap<>();
     extra.put("parallelism", args.parallelism);
@@ -109,12 +150,54 @@ public final class SparkNexmark {
     extra.put("batches", batches);
     extra.put("maxRowsPerBatch", maxRows);
     extra.put("stateStore", store);
-    if (args.rate > 0) extra.put("rate", args.rate);
+    if (args.rate > 0 && kafka == null) extra.put("rate", args.rate);
+    if (kafka != null) {
+      extra.put("inputTopic", kafka.inputTopic);
+      extra.put("outputTopic", kafka.outputTopic);
+      extra.put("droppedByWatermark", dropped.sum());
+    }
     extra.put("sparkVersion", spark.version());
-    System.out.println(
-        Measure.result("spark", args.query, args.events, Measure.OUTPUTS.sum(), end, false, extra));
+    System.out.println(Measure.result("spark", args.query, events, Measure.OUTPUTS.sum(), end, false, extra));
     System.out.flush();
     System.exit(0);
+  }
+
+  /** Kafka mode's flags, or null (file mode) when {@code --input-topic} is not given. */
+  private static KafkaEvents.Config kafkaConfig(Args args, long maxRows) {
+    String in = args.get("input-topic", null);
+    if (in == null) return null;
+    String out = args.get("output-topic", null);
+    if (out == null) throw new IllegalArgumentException("--input-topic needs --output-topic");
+    if (args.rate > 0) {
+      System.err.println("spark: --rate is ignored in Kafka mode (the topic's producer sets the pace)");
+    }
+    return new KafkaEvents.Config(args.get("kafka-brokers", "127.0.0.1:9092"), in, out, maxRows);
+  }
+
+  /**
+   * Sums the rows Spark's stateful operators dropped as later than the watermark, over every batch
+   * (Kafka mode's result: input partitions that fall behind one another would lose rows here).
+   */
+  static final class DroppedRows extends StreamingQueryListener {
+    private final LongAdder dropped;
+
+    DroppedRows(LongAdder dropped) {
+      this.dropped = dropped;
+    }
+
+    @Override
+    public void onQueryStarted(QueryStartedEvent event) {}
+
+    @Override
+    public void onQueryProgress(QueryProgressEvent event) {
+      for (StateOperatorProgress op : event.progress().stateOperators()) dropped.add(op.numRowsDroppedByWatermark());
+    }
+
+    @Override
+    public void onQueryIdle(QueryIdleEvent event) {}
+
+    @Override
+    public void onQueryTerminated(QueryTerminatedEvent event) {}
   }
 
   /**

@@ -62,7 +62,11 @@ final class SparkQueries {
     return lit(Instant.ofEpochMilli(EventsTables.END_MILLIS));
   }
 
-  /** Opens the events file as a table of the source; the first source of a query counts the events. */
+  /**
+   * Opens the input as a table: the events file through {@link EventsSource}, or in Kafka mode the
+   * input topic through Spark's Kafka source ({@link KafkaEvents}); the first source of a query
+   * counts the events.
+   */
   static final class Input {
     final SparkSession spark;
     final String path;
@@ -70,19 +74,35 @@ final class SparkQueries {
     final int partitions;
     final long maxRowsPerBatch;
     final double rate;
+    /** Kafka mode's topics, or null: the events file. */
+    final KafkaEvents.Config kafka;
+
     private boolean counting = true;
 
-    Input(SparkSession spark, String path, long events, int partitions, long maxRowsPerBatch, double rate) {
+    Input(
+        SparkSession spark,
+        String path,
+        long events,
+        int partitions,
+        long maxRowsPerBatch,
+        double rate,
+        KafkaEvents.Config kafka) {
       this.spark = spark;
       this.path = path;
       this.events = events;
       this.partitions = partitions;
       this.maxRowsPerBatch = maxRowsPerBatch;
       this.rate = rate;
+      this.kafka = kafka;
     }
 
     /** The {@code columns} of {@code table} (event, person, auction, bid); {@code end}: with the END row. */
     Dataset<Row> table(String table, String columns, boolean end) {
+      if (kafka != null) {
+        Dataset<Row> d = KafkaEvents.table(spark, kafka, table, columns, end, counting);
+        counting = false;
+        return d;
+      }
       Dataset<Row> d =
           spark
               .readStream()

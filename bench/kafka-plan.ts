@@ -28,6 +28,13 @@ export interface KafkaBenchOptions {
   readonly latencySecs: number;
   /** Outputs of events scheduled in this first part of the latency run are not recorded. */
   readonly warmupSecs: number;
+  /**
+   * Before the latency run's paced producer starts, each system works through a pre-filled backlog
+   * of this many seconds' worth of events at the offered rate (0: it starts cold).
+   */
+  readonly prewarmSecs: number;
+  /** Where the latency run writes every output's scheduled and arrival time (`<prefix>-<system>.csv`), if anywhere. */
+  readonly latencyTrace: string | undefined;
   /** Where the child processes (client, eddy) write V8 CPU profiles (--cpu-prof), if anywhere. */
   readonly profileDir: string | undefined;
   readonly quick: boolean;
@@ -45,6 +52,10 @@ export const KAFKA_BENCH_USAGE = `npm run bench -- kafka [flags]
   --rate-fraction F     (default 0.5)
   --latency-secs S      length of the latency run (default 20; --quick 8)
   --warmup-secs S       first part of the latency run not recorded (default 20 % of it)
+  --prewarm-secs S      before the latency run's paced producer starts, each system works through
+                        S seconds' worth of events at the offered rate, pre-filled, and commits
+                        them (default 10; 0: the paced run starts on a cold process)
+  --latency-trace P     write each latency output's scheduled and arrival time to P-<system>.csv
   --profile DIR         run the client's and eddy's processes with node --cpu-prof into DIR
   --vs kafka-streams    also run the pipeline on Kafka Streams (exactly-once v2, same commit interval)
                         in the same rounds, and its latency run at the same offered rate
@@ -76,6 +87,8 @@ export function parseKafkaBenchArgs(
       'rate-fraction': { type: 'string', default: '0.5' },
       'latency-secs': { type: 'string' },
       'warmup-secs': { type: 'string' },
+      'prewarm-secs': { type: 'string', default: '10' },
+      'latency-trace': { type: 'string' },
       profile: { type: 'string' },
       brokers: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -96,6 +109,10 @@ export function parseKafkaBenchArgs(
   if (!(warmupSecs >= 0 && warmupSecs < latencySecs)) {
     throw new Error(`--warmup-secs must be ≥ 0 and below --latency-secs (${latencySecs}); got ${warmupSecs}`);
   }
+  const prewarmSecs = Number(values['prewarm-secs']);
+  if (!(prewarmSecs >= 0 && prewarmSecs <= 600)) {
+    throw new Error(`--prewarm-secs must be between 0 and 600; got "${values['prewarm-secs']}"`);
+  }
   const rateFraction = positive('rate-fraction', values['rate-fraction'], false);
   return {
     brokers,
@@ -108,6 +125,8 @@ export function parseKafkaBenchArgs(
     rateFraction,
     latencySecs,
     warmupSecs,
+    prewarmSecs,
+    latencyTrace: values['latency-trace'],
     profileDir: values.profile,
     quick,
     vs: vs as 'kafka-streams'[],

@@ -16,19 +16,20 @@
  *    consumers). eddy's output is then read back (read_committed) and
  *    checked: per key exactly the counts 1..c, each once.
  * 3. A paced producer offers events at `--rate-fraction` of eddy's measured
- *    maximum to a running eddy application; a read_committed consumer in the
+ *    maximum to a running eddy application, warmed up first on a pre-filled
+ *    backlog (see latencyRun); a read_committed consumer in the
  *    producer's process records, per output, the time since its event was
  *    scheduled to be created (in the event) into an HDR histogram. Outputs
  *    become visible only at commits, so `commitIntervalMs` bounds latency
  *    from below.
  *
  * Output: progress on stderr, then one JSON line on stdout:
- * {"bench":"kafka","eddyEventsPerSec":…,"clientEventsPerSec":…,"ratio":…,"p50Ms":…,"p99Ms":…,"commitIntervalMs":…,"events":…}
+ * {"bench":"kafka","eddyEventsPerSec":…,"clientEventsPerSec":…,"ratio":…,"p50Ms":…,"p99Ms":…,"commitIntervalMs":…,"events":…,"prewarmSecs":…}
  * Flags: see KAFKA_BENCH_USAGE in bench/kafka-plan.ts (`--help`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import {
   Admin,
@@ -500,11 +501,18 @@ function eventMessages(
   return messages;
 }
 
-async function prefill(producer: Producer, o: KafkaBenchOptions, topic: string): Promise<number> {
+/** Pre-fills `topic` with events [0, count) of the schedule, event i with `t` = `t(i)`. */
+async function prefill(
+  producer: Producer,
+  o: KafkaBenchOptions,
+  topic: string,
+  count: number,
+  t: (i: number) => number,
+): Promise<number> {
   const t0 = performance.now();
   const inFlight = new Set<Promise<unknown>>();
-  for (let i = 0; i < o.events; i += 1000) {
-    const messages = eventMessages(topic, i, Math.min(o.events, i + 1000), o.keys, o.partitions, () => 0);
+  for (let i = 0; i < count; i += 1000) {
+    const messages = eventMessages(topic, i, Math.min(count, i + 1000), o.keys, o.partitions, t);
     const sent: Promise<unknown> = producer.send({ messages }).finally(() => inFlight.delete(sent));
     inFlight.add(sent);
     if (inFlight.size >= WINDOW) await Promise.race(inFlight);
@@ -534,6 +542,8 @@ interface LatencyResult {
   readonly p99: number;
   readonly p999: number;
   readonly max: number;
+  /** p99 and maximum of the recorded window's first and second half (by scheduled time): a start-up tail shows in the first only. */
+  readonly halves: readonly { readonly p99: number; readonly max: number }[];
   readonly achievedRate: number;
   /** Outputs not yet read when the producer had sent the last event, and how long they took to arrive. */
   readonly behind: number;
@@ -542,7 +552,22 @@ interface LatencyResult {
   readonly meanCheckpointMs: number;
 }
 
-/** eddy at a fixed offered rate: per-output latency from its event's scheduled creation to read_committed arrival. */
+/**
+ * A system at a fixed offered rate: per-output latency from its event's scheduled creation to
+ * read_committed arrival.
+ *
+ * Warm-up, the same rule for eddy and Kafka Streams:
+ * 1. The input is pre-filled with `--prewarm-secs` worth of events at the offered rate (their `t`
+ *    is negative, and the reader skips their outputs). The system starts on that backlog; the paced
+ *    producer starts only once the group's committed offsets cover the backlog and the reader has
+ *    read all its outputs. So the system's start-up (the group join, the first transactions, and
+ *    its runtime's warm-up: V8's optimising tiers for eddy, the JVM's JIT compilers for Kafka
+ *    Streams) falls before the paced run, as the 10 % rule keeps it out of the steady rate. Without
+ *    it (`--prewarm-secs 0`) a Kafka Streams JVM that has just said RUNNING compiles its hot code
+ *    while the paced events arrive, falls seconds behind, and at higher rates catches up only after
+ *    the unrecorded seconds of point 2 (BENCHMARKS.md): a start-up cost, not its steady latency.
+ * 2. Outputs of events scheduled in the paced run's first `--warmup-secs` are not recorded.
+ */
 async function latencyRun(
   o: KafkaBenchOptions,
   run: string,
@@ -568,6 +593,29 @@ async function latencyRun(
     commitIntervalMs: o.commitIntervalMs,
     timeoutMs: (o.latencySecs + 240) * 1000,
   };
+  const producer = new Producer({
+    clientId: `${run}-lat-producer`,
+    bootstrapBrokers: o.brokers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    autocreateTopics: false,
+  });
+  const warm = Math.round(rate * o.prewarmSecs);
+  if (warm > 0) {
+    // Times like the paced events' (fractional ms), only negative: the same parsing and printing
+    // of numbers to warm up (a JIT that saw only -1 would meet new cases when the paced run starts).
+    const base = performance.now();
+    try {
+      await withTimeout(
+        prefill(producer, o, input, warm, (i) => -(base + scheduledMs(i, rate))),
+        60_000 + warm,
+        'pre-filling the pre-warm backlog',
+      );
+    } catch (e) {
+      await producer.close().catch(() => {});
+      throw e;
+    }
+  }
   const stateDir = `/tmp/${appId}`;
   const child =
     system === 'eddy'
@@ -581,13 +629,6 @@ async function latencyRun(
     isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     maxWaitTime: 50,
   });
-  const producer = new Producer({
-    clientId: `${run}-lat-producer`,
-    bootstrapBrokers: o.brokers,
-    idempotent: true,
-    acks: ProduceAcks.ALL,
-    autocreateTopics: false,
-  });
   try {
     await Promise.race([
       withTimeout(child.ready, 120_000, `the latency run: ${system} did not get ready`),
@@ -595,6 +636,7 @@ async function latencyRun(
         throw new Error(`the latency run: ${system} stopped before it was ready`);
       }),
     ]);
+    const readyAt = performance.now();
     const stream = await consumer.consume({
       topics: [output],
       mode: MessagesStreamModes.EARLIEST,
@@ -602,19 +644,59 @@ async function latencyRun(
     });
     await initHistograms();
     const histogram = newHistogram();
+    const halves = [newHistogram(), newHistogram()] as const;
     let received = 0;
+    let warmReceived = 0;
     let t0 = Number.POSITIVE_INFINITY;
     const warmupMs = o.warmupSecs * 1000;
+    const halfMs = (warmupMs + o.latencySecs * 1000) / 2;
+    // --latency-trace: per output, its event's scheduled time and its arrival, in ms after t0.
+    const trace = o.latencyTrace === undefined ? undefined : new Float64Array(2 * total);
     const allIn = new Promise<void>((resolve, reject) => {
       stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
         const now = performance.now();
         const out = JSON.parse(m.value.toString('utf8')) as BenchOutput;
-        if (out.t - t0 >= warmupMs) histogram.recordValue(Math.max(1, Math.round((now - out.t) * 1000)));
+        if (out.t < 0) {
+          warmReceived++;
+          return;
+        }
+        if (out.t - t0 >= warmupMs) {
+          const us = Math.max(1, Math.round((now - out.t) * 1000));
+          histogram.recordValue(us);
+          halves[out.t - t0 < halfMs ? 0 : 1].recordValue(us);
+        }
+        if (trace !== undefined && received < total) {
+          trace[2 * received] = out.t - t0;
+          trace[2 * received + 1] = now - t0;
+        }
         if (++received >= total) resolve();
       });
       stream.on('error', reject);
     });
     allIn.catch(() => {});
+    if (warm > 0) {
+      let done = false;
+      const warmed = (async () => {
+        while (!done) {
+          const committed = Number(await committedTotal(admin, appId, input, o.partitions).catch(() => 0n));
+          if (warmReceived >= warm && committed >= warm) return;
+          await sleep(50);
+        }
+      })();
+      await withTimeout(
+        Promise.race([
+          warmed,
+          child.result.then(() => {
+            throw new Error(`${system} stopped during the pre-warm backlog`);
+          }),
+        ]),
+        120_000 + warm / 2,
+        `the latency run: ${system}'s pre-warm backlog (${fmt(warmReceived)} of ${fmt(warm)} outputs read)`,
+      ).finally(() => (done = true));
+      log(
+        `  latency: ${system} worked through the pre-warm backlog (${fmt(warm)} events) ${((performance.now() - readyAt) / 1000).toFixed(1)} s after it said ready`,
+      );
+    }
     // The paced producer: every few ms, whatever the schedule says is due (late sends keep their scheduled time).
     t0 = performance.now();
     let sent = 0;
@@ -652,6 +734,15 @@ async function latencyRun(
       `the latency run: ${received} of ${total} outputs arrived`,
     );
     const drainMs = performance.now() - producedAt;
+    if (trace !== undefined) {
+      const lines = [
+        `# ${system}: t0 ${new Date(performance.timeOrigin + t0).toISOString()}; ready at ${(readyAt - t0).toFixed(1)} ms`,
+        'scheduled_ms,arrived_ms',
+      ];
+      for (let i = 0; i < received; i++)
+        lines.push(`${trace[2 * i]!.toFixed(1)},${trace[2 * i + 1]!.toFixed(1)}`);
+      writeFileSync(`${o.latencyTrace}-${system}.csv`, `${lines.join('\n')}\n`);
+    }
     await stream.close();
     const app = await stopped(child, system);
     const pc = percentiles(histogram);
@@ -663,6 +754,10 @@ async function latencyRun(
       p99: pc.p99,
       p999: pc.p999,
       max: pc.max,
+      halves: halves.map((h) => {
+        const x = percentiles(h);
+        return { p99: x.p99, max: x.max };
+      }),
       achievedRate: total / producedSecs,
       behind,
       drainMs,
@@ -675,6 +770,12 @@ async function latencyRun(
     await producer.close().catch(() => {});
     if (system === 'kafka-streams') rmSync(stateDir, { recursive: true, force: true });
   }
+}
+
+/** The recorded window's halves, for the log: whether the tail is in the first only (start-up) or in both. */
+function halvesText(lat: LatencyResult): string {
+  const [a, b] = lat.halves;
+  return `p99 / max ${a?.p99} / ${a?.max} ms in its first half, ${b?.p99} / ${b?.max} ms in its second`;
 }
 
 /** Deletes the run's topics and every consumer group named after it. */
@@ -737,7 +838,11 @@ export async function main(args: string[]): Promise<void> {
       autocreateTopics: false,
     });
     try {
-      const secs = await withTimeout(prefill(producer, o, input), 60_000 + o.events, 'pre-filling the input');
+      const secs = await withTimeout(
+        prefill(producer, o, input, o.events, () => 0),
+        60_000 + o.events,
+        'pre-filling the input',
+      );
       log(`  pre-filled ${input}: ${fmt(o.events)} events in ${secs.toFixed(1)} s`);
     } finally {
       await producer.close().catch(() => {});
@@ -849,18 +954,18 @@ export async function main(args: string[]): Promise<void> {
     const clientRate = median(client);
     const rate = o.rate ?? Math.max(100, Math.round(eddyRate * o.rateFraction));
     log(
-      `  latency: ${fmt(rate)} events/s offered for ${o.latencySecs} s (${o.rate === undefined ? `${o.rateFraction} × eddy's maximum` : '--rate'}), first ${o.warmupSecs} s not recorded`,
+      `  latency: ${fmt(rate)} events/s offered for ${o.latencySecs} s (${o.rate === undefined ? `${o.rateFraction} × eddy's maximum` : '--rate'}), after a pre-warm backlog of ${o.prewarmSecs} s' worth; first ${o.warmupSecs} s not recorded`,
     );
     const lat = await latencyRun(o, run, admin, rate, topics);
     log(
-      `  latency: p50 ${lat.p50} ms, p99 ${lat.p99} ms, p99.9 ${lat.p999} ms, max ${lat.max} ms over ${fmt(lat.recorded)} outputs; offered ${fmt(lat.achievedRate)} events/s; when the last was sent, ${fmt(lat.behind)} outputs were still to come (in ${fmt(lat.drainMs)} ms); ${lat.checkpoints} commits, mean ${lat.meanCheckpointMs.toFixed(1)} ms`,
+      `  latency: p50 ${lat.p50} ms, p99 ${lat.p99} ms, p99.9 ${lat.p999} ms, max ${lat.max} ms over ${fmt(lat.recorded)} outputs (${halvesText(lat)}); offered ${fmt(lat.achievedRate)} events/s; when the last was sent, ${fmt(lat.behind)} outputs were still to come (in ${fmt(lat.drainMs)} ms); ${lat.checkpoints} commits, mean ${lat.meanCheckpointMs.toFixed(1)} ms`,
     );
     let ksLat: LatencyResult | undefined;
     if (withKs) {
       log(`  latency: Kafka Streams at the same ${fmt(rate)} events/s`);
       ksLat = await latencyRun(o, run, admin, rate, topics, 'kafka-streams');
       log(
-        `  latency: Kafka Streams p50 ${ksLat.p50} ms, p99 ${ksLat.p99} ms, p99.9 ${ksLat.p999} ms, max ${ksLat.max} ms over ${fmt(ksLat.recorded)} outputs; offered ${fmt(ksLat.achievedRate)} events/s; ${fmt(ksLat.behind)} outputs still to come when the last was sent (in ${fmt(ksLat.drainMs)} ms)`,
+        `  latency: Kafka Streams p50 ${ksLat.p50} ms, p99 ${ksLat.p99} ms, p99.9 ${ksLat.p999} ms, max ${ksLat.max} ms over ${fmt(ksLat.recorded)} outputs (${halvesText(ksLat)}); offered ${fmt(ksLat.achievedRate)} events/s; ${fmt(ksLat.behind)} outputs still to come when the last was sent (in ${fmt(ksLat.drainMs)} ms)`,
       );
     }
     console.log(
@@ -873,6 +978,7 @@ export async function main(args: string[]): Promise<void> {
         p99Ms: lat.p99,
         commitIntervalMs: o.commitIntervalMs,
         events: o.events,
+        prewarmSecs: o.prewarmSecs,
         ...(withKs
           ? {
               steady: {

@@ -24,6 +24,8 @@ describe('kafka bench: flags', () => {
     assert.deepEqual(d.brokers, ['127.0.0.1:9092']);
     assert.equal(d.rate, undefined);
     assert.equal(d.warmupSecs, 4);
+    assert.equal(d.prewarmSecs, 10);
+    assert.equal(d.latencyTrace, undefined);
     const q = parseKafkaBenchArgs(['--quick'], { KAFKA_BROKERS: 'a:1,b:2' });
     assert.equal(q.events, 50_000);
     assert.equal(q.rounds, 1);
@@ -35,6 +37,9 @@ describe('kafka bench: flags', () => {
     assert.equal(x.events, 1000);
     assert.equal(x.rate, 500);
     assert.deepEqual(x.brokers, ['h:9']);
+    const cold = parseKafkaBenchArgs(['--prewarm-secs', '0', '--latency-trace', '/tmp/t'], {});
+    assert.equal(cold.prewarmSecs, 0);
+    assert.equal(cold.latencyTrace, '/tmp/t');
   });
 
   it('rejects bad values naming the flag', () => {
@@ -42,6 +47,8 @@ describe('kafka bench: flags', () => {
     assert.throws(() => parseKafkaBenchArgs(['--rate', '-1'], {}), /--rate/);
     assert.throws(() => parseKafkaBenchArgs(['--brokers', 'nohost'], {}), /host:port/);
     assert.throws(() => parseKafkaBenchArgs(['--warmup-secs', '30'], {}), /--warmup-secs/);
+    assert.throws(() => parseKafkaBenchArgs(['--prewarm-secs', '-1'], {}), /--prewarm-secs/);
+    assert.throws(() => parseKafkaBenchArgs(['--prewarm-secs', 'x'], {}), /--prewarm-secs/);
     assert.throws(() => parseKafkaBenchArgs(['--vs', 'flink'], {}), /--vs: unknown peer "flink"/);
     assert.deepEqual(parseKafkaBenchArgs(['--vs', 'kafka-streams'], {}).vs, ['kafka-streams']);
     assert.deepEqual(parseKafkaBenchArgs([], {}).vs, []);

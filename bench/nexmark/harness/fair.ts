@@ -31,8 +31,8 @@
  *   every n-th line of the file as each peer's source subtask does.
  * - Transport (`--transport`): `file` (default), every system reads the
  *   events file; `kafka`, every system reads the same topic of the events'
- *   JSON lines (n partitions, loaded once per query before its rounds,
- *   untimed, by the Kafka Streams peer's loader: `topics.ts`) from its
+ *   JSON lines (n partitions, loaded once before the first round, untimed,
+ *   by the Kafka Streams peer's loader: `topics.ts`) from its
  *   earliest offset and writes each output as JSON to a topic of its own,
  *   made for the round and counted after it (a system that counted outputs
  *   but wrote none fails its round). At-least-once everywhere: eddy with
@@ -143,7 +143,7 @@ export interface FairSettings {
   readonly checkpointMs: number;
   /**
    * `file`: every system reads the events file. `kafka`: every system reads the same topic of
-   * the events' JSON lines (loaded once per query, untimed, by the Kafka Streams peer's loader)
+   * the events' JSON lines (loaded once for every query, untimed, by the Kafka Streams peer's loader)
    * and writes each output as JSON to a topic of its own (made for the round, deleted after).
    */
   readonly transport: 'file' | 'kafka';
@@ -620,7 +620,13 @@ export function kafkaStreamsGraceMs(parallelism: number): number {
   return parallelism === 1 ? 0 : 60_000;
 }
 
+/**
+ * Kafka Streams' input topic: per query, since its END records' times depend on the query's
+ * windows and grace. The Kafka mode's one topic for every system and query (loaded once, by the
+ * first query's loader: rounds are stopped before the END records).
+ */
 function inputTopic(query: string, events: number, s: FairSettings): string {
+  if (s.transport === 'kafka') return `eddy-fair-kin-${events}-p${s.parallelism}`;
   return `eddy-fair-in-${query}-${events}-p${s.parallelism}-g${s.parallelism === 1 ? 0 : 60000}`;
 }
 
@@ -730,9 +736,10 @@ export async function main(args: string[]): Promise<void> {
   const rotated = <T>(xs: readonly T[], r: number) => xs.map((_, i) => xs[(i + r - 1) % xs.length]!);
   for (const query of s.queries) {
     const systems = s.systems.filter((x) => x === 'eddy' || peerQueries(x).includes(query));
-    if (kafkaMode || systems.includes('kafka-streams')) topics.push(inputTopic(query, events, s));
+    const input = inputTopic(query, events, s);
+    if ((kafkaMode || systems.includes('kafka-streams')) && !topics.includes(input)) topics.push(input);
     if (kafkaMode) {
-      log(`${query}: the input topic ${inputTopic(query, events, s)} (untimed)`);
+      log(`${query}: the input topic ${input} (untimed; loaded once, reused)`);
       const load = commandOf('kafka-streams', query, s, file, events, brokers, '');
       await loadInputTopic(load.argv, log);
     }

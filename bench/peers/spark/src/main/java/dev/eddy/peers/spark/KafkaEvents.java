@@ -65,7 +65,9 @@ import org.apache.spark.sql.types.StructType;
  *
  * <p><b>Counting.</b> The parse counts input events ({@code Measure.EVENTS_IN}, one per record
  * other than END) as they enter the query, in the tasks (local mode: this JVM), and starts the
- * timed section ({@code Measure.markStart}) with the first task. A query that reads the topic
+ * timed section ({@code Measure.markStart}) with the first task. With {@code --rate} the source
+ * is {@link PacedKafkaSource} (batches hold only the records due on the file mode's schedule),
+ * and input events count as they become due, as in file mode. A query that reads the topic
  * through two sources (q3, q8: Spark plans each leaf of a stream-stream join as its own source)
  * counts in the first only, as the file mode does. Outputs are counted where the rows are handed
  * to the Kafka writer: the sink's {@code value} column is {@code to_json(struct(*))} passed
@@ -95,12 +97,32 @@ final class KafkaEvents {
     final String outputTopic;
     /** {@code maxOffsetsPerTrigger}: records per micro-batch, over all partitions. */
     final long maxRowsPerBatch;
+    /** {@code --rate} (0: maximum rate) and {@code --events}: the schedule of {@link PacedKafkaSource}. */
+    final double rate;
 
-    Config(String brokers, String inputTopic, String outputTopic, long maxRowsPerBatch) {
+    final long events;
+    /** The input topic's partitions (0 until known). */
+    final int partitions;
+
+    Config(
+        String brokers,
+        String inputTopic,
+        String outputTopic,
+        long maxRowsPerBatch,
+        double rate,
+        long events,
+        int partitions) {
       this.brokers = brokers;
       this.inputTopic = inputTopic;
       this.outputTopic = outputTopic;
       this.maxRowsPerBatch = maxRowsPerBatch;
+      this.rate = rate;
+      this.events = events;
+      this.partitions = partitions;
+    }
+
+    Config withPartitions(int n) {
+      return new Config(brokers, inputTopic, outputTopic, maxRowsPerBatch, rate, events, n);
     }
   }
 
@@ -122,17 +144,23 @@ final class KafkaEvents {
       out.add(time ? timestamp_millis(col(column.name)).as(column.name) : col(column.name));
     }
     StructType schema = DataTypes.createStructType(raw);
+    // With --rate, the same Kafka source with its batches held to the records due (file mode's
+    // schedule); input events then count on the schedule.
+    boolean paced = c.rate > 0;
     return spark
         .readStream()
-        .format("kafka")
+        .format(paced ? PacedKafkaSource.class.getName() : "kafka")
         .option("kafka.bootstrap.servers", c.brokers)
         .option("subscribe", c.inputTopic)
         .option("startingOffsets", "earliest")
         .option("maxOffsetsPerTrigger", c.maxRowsPerBatch)
+        .option("eddy.rate", c.rate)
+        .option("eddy.events", c.events)
+        .option("eddy.partitions", c.partitions)
         .load()
         .select(col("value"))
         .as(Encoders.BINARY())
-        .mapPartitions(new Parse(table, ordinals, end, count), Encoders.row(schema))
+        .mapPartitions(new Parse(table, ordinals, end, count, count && !paced), Encoders.row(schema))
         .select(out.toArray(new Column[0]));
   }
 
@@ -145,13 +173,17 @@ final class KafkaEvents {
     private final String table;
     private final int[] ordinals;
     private final boolean end;
+    /** Counts END markers ({@link #ENDS}). */
     private final boolean count;
+    /** Counts input events ({@code Measure.EVENTS_IN}; in rate mode they count when due). */
+    private final boolean countEvents;
 
-    Parse(String table, int[] ordinals, boolean end, boolean count) {
+    Parse(String table, int[] ordinals, boolean end, boolean count, boolean countEvents) {
       this.table = table;
       this.ordinals = ordinals;
       this.end = end;
       this.count = count;
+      this.countEvents = countEvents;
     }
 
     @Override
@@ -185,7 +217,7 @@ final class KafkaEvents {
               if (end) next = RowFactory.create(endRow.clone());
               continue;
             }
-            if (count) Measure.EVENTS_IN.increment();
+            if (countEvents) Measure.EVENTS_IN.increment();
             if (e.kind != kind.kind) continue;
             Object[] row = new Object[getters.length];
             for (int i = 0; i < row.length; i++) row[i] = getters[i].get(e);

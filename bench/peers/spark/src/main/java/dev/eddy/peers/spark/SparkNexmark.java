@@ -53,6 +53,8 @@ import org.apache.spark.sql.streaming.Trigger;
  * session and checkpoints as the file mode. The run ends when the source has read the END
  * marker of every partition of {@code IN} and the batches after it are done (a fair round is
  * stopped by the harness before that); {@code events} in the result is then the events read.
+ * With {@code --rate R} a batch takes only the records due on the file mode's schedule ({@link
+ * PacedKafkaSource}).
  */
 public final class SparkNexmark {
   private SparkNexmark() {}
@@ -83,7 +85,7 @@ public final class SparkNexmark {
     Path scratch = scratchDir(args.get("checkpoint-dir", null));
     Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteQuietly(scratch), "delete-checkpoints"));
 
-    int inputPartitions = kafka == null ? 0 : KafkaEvents.partitions(kafka.brokers, kafka.inputTopic);
+    if (kafka != null) kafka = kafka.withPartitions(KafkaEvents.partitions(kafka.brokers, kafka.inputTopic));
 
     SparkSession spark = session(args, store, scratch);
     LongAdder dropped = new LongAdder();
@@ -114,7 +116,7 @@ public final class SparkNexmark {
       // The topic may still be filling: run until the END marker of every partition has been read.
       while (true) {
         query.processAllAvailable();
-        if (KafkaEvents.ENDS.sum() >= inputPartitions) break;
+        if (KafkaEvents.ENDS.sum() >= kafka.partitions) break;
         Thread.sleep(10);
       }
     }
@@ -150,7 +152,7 @@ public final class SparkNexmark {
     extra.put("batches", batches);
     extra.put("maxRowsPerBatch", maxRows);
     extra.put("stateStore", store);
-    if (args.rate > 0 && kafka == null) extra.put("rate", args.rate);
+    if (args.rate > 0) extra.put("rate", args.rate);
     if (kafka != null) {
       extra.put("inputTopic", kafka.inputTopic);
       extra.put("outputTopic", kafka.outputTopic);
@@ -168,10 +170,8 @@ public final class SparkNexmark {
     if (in == null) return null;
     String out = args.get("output-topic", null);
     if (out == null) throw new IllegalArgumentException("--input-topic needs --output-topic");
-    if (args.rate > 0) {
-      System.err.println("spark: --rate is ignored in Kafka mode (the topic's producer sets the pace)");
-    }
-    return new KafkaEvents.Config(args.get("kafka-brokers", "127.0.0.1:9092"), in, out, maxRows);
+    return new KafkaEvents.Config(
+        args.get("kafka-brokers", "127.0.0.1:9092"), in, out, maxRows, args.rate, args.events, 0);
   }
 
   /**

@@ -87,6 +87,9 @@ interface Row {
 type Labels = Record<string, string>;
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+/** A sample whose value is prom-client's spelling of NaN, at the end of its line. */
+const NAN_SAMPLE = / Nan$/gm;
+
 /** 1 KiB to 1 GiB, ×4. */
 const BYTES_BUCKETS = Array.from({ length: 11 }, (_, i) => 1024 * 4 ** i);
 
@@ -423,7 +426,10 @@ export class RunExporter {
       this.#rows = m === undefined ? [] : [{ labels: {}, m }];
     }
     try {
-      return await this.registry.metrics();
+      // prom-client 15 writes a NaN sample as "Nan"; the exposition format spells it "NaN", and
+      // strict (OpenMetrics) parsers refuse the other. The event-loop lag figures are NaN when two
+      // scrapes come closer than the loop monitor's 10 ms resolution (no sample in between).
+      return (await this.registry.metrics()).replace(NAN_SAMPLE, ' NaN');
     } finally {
       this.#rows = [];
       this.#app = undefined;

@@ -42,6 +42,9 @@ describe('metrics server (issue 17)', () => {
     const health = new RunHealth();
     const exporter = new RunExporter({ pipeline: 'held-open', runId: 'r1', mode: 'embedded', health });
     const server = await startMetricsServer(loopback, exporter, health);
+    // Stopped in `finally` too: its source stays open, so a failed assertion would otherwise leave
+    // it running and the test file would never end (it hung CI once).
+    let started: Awaited<ReturnType<ReturnType<typeof build>['start']>> | undefined;
     try {
       // Loading and restoring: alive, not ready; a scrape already answers.
       assert.deepEqual((await probe(server.url, '/readyz')).status, 503);
@@ -57,6 +60,7 @@ describe('metrics server (issue 17)', () => {
         checkpoints: { dir, intervalMs: 0 },
         onCheckpoint: (info) => exporter.observeCheckpoint(info),
       });
+      started = running;
       exporter.attach(() => running.metrics());
       health.running();
       assert.equal((await probe(server.url, '/readyz')).status, 200);
@@ -136,6 +140,8 @@ describe('metrics server (issue 17)', () => {
       assert.equal(ready.body.phase, 'finished');
       assert.equal((await probe(server.url, '/healthz')).status, 200);
     } finally {
+      started?.stop();
+      await started?.done.catch(() => {});
       await server.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Gauge } from 'prom-client';
 import type { PipelineMetrics, StepMetrics } from '../../src/core/metrics.ts';
 import { RunHealth } from '../../src/ops/health.ts';
 import { RunExporter } from '../../src/ops/prometheus.ts';
@@ -164,6 +165,16 @@ describe('Prometheus exporter (issue 17)', () => {
     assert.deepEqual([...names].sort(), ['kind', 'le', 'mode', 'pipeline', 'quantile', 'run_id', 'step']);
     assert.equal(m.get('eddy_restarts_total'), 1);
     for (const name of m.types.keys()) assert.match(name, /^eddy_[a-z_]+$/);
+  });
+
+  it('spells NaN as the exposition format does (prom-client writes "Nan")', async () => {
+    const exporter = new RunExporter({ pipeline: 'p', runId: 'r', mode: 'embedded', processMetrics: false });
+    new Gauge({ name: 'eddy_test_not_a_number', help: 'a NaN sample', registers: [exporter.registry] }).set(
+      Number.NaN,
+    );
+    const text = await exporter.scrape();
+    assert.match(text, /^eddy_test_not_a_number NaN$/m);
+    assert.ok(Number.isNaN(parseExposition(text).get('eddy_test_not_a_number')));
   });
 
   it('scrapes arriving together read the run once', async () => {

@@ -596,15 +596,7 @@ final class FlinkMoreQueries {
         auction.clear();
         max.clear();
       }
-      List<Bid> keep = new ArrayList<>();
-      boolean any = false;
-      for (Bid b : early.get()) {
-        any = true;
-        if (b.dateTime > time) keep.add(b);
-      }
-      if (!any) return;
-      if (keep.isEmpty()) early.clear();
-      else early.update(keep);
+      FlinkQueries.dropEarlyUpTo(early, time);
     }
   }
 

@@ -248,16 +248,21 @@ public final class FlinkQueries {
         auction.clear();
         best.clear();
       }
-      List<Bid> keep = new ArrayList<>();
-      boolean any = false;
-      for (Bid b : early.get()) {
-        any = true;
-        if (b.dateTime > time) keep.add(b);
-      }
-      if (!any) return;
-      if (keep.isEmpty()) early.clear();
-      else early.update(keep);
+      dropEarlyUpTo(early, time);
     }
+  }
+
+  /** Drops the early bids at or before {@code time} (the watermark passed them); writes only on a change. */
+  static void dropEarlyUpTo(ListState<Bid> early, long time) throws Exception {
+    List<Bid> keep = new ArrayList<>();
+    boolean any = false;
+    for (Bid b : early.get()) {
+      any = true;
+      if (b.dateTime > time) keep.add(b);
+    }
+    if (!any) return;
+    if (keep.isEmpty()) early.clear();
+    else early.update(keep);
   }
 
   /** A rolling average per category: one refined row per closed auction. */

@@ -821,4 +821,28 @@ public final class Rows {
       return created;
     }
   }
+
+  /** A change of an auction's highest bid so far (q4r): {@code before} is the one it replaces, if {@code replaces}. */
+  public static final class MaxChange implements Stamped {
+    public long category;
+    public boolean replaces;
+    public long before;
+    public long after;
+    public long created;
+
+    public MaxChange() {}
+
+    public MaxChange(long category, boolean replaces, long before, long after, long created) {
+      this.category = category;
+      this.replaces = replaces;
+      this.before = before;
+      this.after = after;
+      this.created = created;
+    }
+
+    @Override
+    public long created() {
+      return created;
+    }
+  }
 }

@@ -20,6 +20,7 @@ import dev.eddy.peers.common.Rows.Q19Row;
 import dev.eddy.peers.common.Rows.Q20Row;
 import dev.eddy.peers.common.Rows.Q21Row;
 import dev.eddy.peers.common.Rows.Q22Row;
+import dev.eddy.peers.common.Rows.MaxChange;
 import dev.eddy.peers.common.Rows.Q3Row;
 import dev.eddy.peers.common.Rows.Q4Row;
 import dev.eddy.peers.common.Rows.Q6Row;
@@ -722,30 +723,6 @@ final class KsMoreQueries {
   }
 
   // --------------------------------------------------------------------------------------- Q4R
-
-  /** A change of an auction's highest bid so far (q4r): {@code before} is the one it replaces, if {@code replaces}. */
-  public static final class MaxChange implements Stamped {
-    public long category;
-    public boolean replaces;
-    public long before;
-    public long after;
-    public long created;
-
-    public MaxChange() {}
-
-    MaxChange(long category, boolean replaces, long before, long after, long created) {
-      this.category = category;
-      this.replaces = replaces;
-      this.before = before;
-      this.after = after;
-      this.created = created;
-    }
-
-    @Override
-    public long created() {
-      return created;
-    }
-  }
 
   /**
    * An auction or bid cut to what q4r reads (an auction's id, times and category; a bid's auction,

@@ -24,7 +24,7 @@ interface SystemResult {
 interface FairLine {
   readonly bench: 'nexmark-fair';
   readonly date: string;
-  readonly method: { readonly parallelism: number; readonly durability: string };
+  readonly method: { readonly parallelism: number; readonly durability: string; readonly transport?: string };
   readonly queries: Record<string, Record<string, SystemResult>>;
 }
 
@@ -46,6 +46,8 @@ export function fairLines(text: string): FairLine[] {
  * run per query, never systems of different runs side by side (ratios are
  * compared within one run). With `having`, only runs that measured that
  * system too (e.g. `flink`: the newest run of each query against Flink).
+ * Only the maximum-rate runs from the events file without checkpoints: a
+ * run with checkpoints or in the Kafka mode measures something else.
  */
 export function latest(
   lines: readonly FairLine[],
@@ -55,6 +57,7 @@ export function latest(
   const out = new Map<string, Map<string, SystemResult>>();
   for (const l of lines) {
     if (l.method.parallelism !== parallelism) continue;
+    if (l.method.durability !== 'none' || (l.method.transport ?? 'file') !== 'file') continue;
     for (const [q, systems] of Object.entries(l.queries))
       if (having === undefined || having in systems) out.set(q, new Map(Object.entries(systems)));
   }

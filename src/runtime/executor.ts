@@ -123,6 +123,8 @@ export class Executor {
   readonly #sinkFor: ((stepId: string, sink: Sink<unknown>) => Sink<unknown>) | undefined;
   #deadLetterBuffer: DeadLetter[] = [];
   #deadLetterTask!: Task;
+  // Set once the dead-letter entry has received its end: later letters go to the default output.
+  #deadLettersEnded = false;
 
   #closed = false;
   #cancelled = false;
@@ -250,6 +252,7 @@ export class Executor {
     void Promise.all(others.map((t) => t.ended))
       .then(() => {
         this.#flushDeadLetters();
+        this.#deadLettersEnded = true;
         this.#deadLetterTask.receiveEnd(0);
       })
       // A task whose end failed fails the run below (every task's `ended`).
@@ -654,7 +657,12 @@ export class Executor {
   ): void {
     const at = this.#clock.now();
     (this.#counters.get(step) ?? fallback)?.noteDeadLetter(code, reason, at);
-    this.#deadLetterBuffer.push({ step, code, reason, payload: payloadText(payload), eventTime: time, at });
+    const letter = { step, code, reason, payload: payloadText(payload), eventTime: time, at };
+    // A letter raised by the dead-letter branch itself (its map threw, its sink refused a record)
+    // would go round that branch again, perhaps for ever; one raised after the entry has ended
+    // (a sink's end-of-input flush) has nowhere left to go. Both go to the default output instead.
+    if (this.#deadLettersEnded || this.#plan.afterDeadLetters.has(step)) this.#defaultDeadLetters(letter);
+    else this.#deadLetterBuffer.push(letter);
   }
 
   #flushDeadLetters(): void {

@@ -174,6 +174,94 @@ describe('Executor', () => {
     await ex.close();
   });
 
+  it('sends letters raised by the dead-letter branch itself to the default output, not round the branch again', async () => {
+    const p = new Pipeline({ name: 'letters-of-letters' });
+    p.source('in', arraySource<number>([]))
+      .map((x) => {
+        if (x < 0) throw new Error(`negative: ${x}`);
+        return x;
+      }, 'check')
+      .sink(collectSink<number>(), 'out');
+    const read = collectSink<DeadLetter>();
+    p.deadLetters()
+      .map((l) => {
+        if (l.payload === '-2') throw new Error('the branch refuses -2');
+        return l;
+      }, 'branch')
+      .sink(read, 'letters');
+    const fallback: DeadLetter[] = [];
+    const ex = await started(p, { defaultDeadLetters: (l) => fallback.push(l) });
+    ex.input('in').feed([-1, 5, -2], [0, 1, 2]);
+    ex.flushDeadLetters();
+    await finish(ex);
+    assert.deepEqual(
+      read.values.map((l) => l.payload),
+      ['-1'],
+    );
+    assert.equal(fallback.length, 1, 'the letter of a letter reaches the default output once');
+    assert.equal(fallback[0]!.step, 'branch');
+    assert.match(fallback[0]!.reason, /the branch refuses -2/);
+    assert.match(fallback[0]!.payload, /"payload":"-2"/);
+  });
+
+  it('a branch that fails on every letter does not loop: each of its letters reaches the default output once', async () => {
+    const p = new Pipeline({ name: 'failing-branch' });
+    p.source('in', arraySource<number>([]))
+      .map((x) => {
+        if (x < 0) throw new Error(`negative: ${x}`);
+        return x;
+      }, 'check')
+      .sink(collectSink<number>(), 'out');
+    const read = collectSink<DeadLetter>();
+    p.deadLetters()
+      .map((): DeadLetter => {
+        throw new Error('always');
+      }, 'branch')
+      .sink(read, 'letters');
+    const fallback: DeadLetter[] = [];
+    const ex = await started(p, { defaultDeadLetters: (l) => fallback.push(l) });
+    ex.input('in').feed([-1, -2, -3], [0, 1, 2]);
+    await finish(ex);
+    assert.deepEqual(read.values, []);
+    assert.deepEqual(
+      fallback.map((l) => [l.step, JSON.parse(l.payload).payload]),
+      [
+        ['branch', '-1'],
+        ['branch', '-2'],
+        ['branch', '-3'],
+      ],
+    );
+  });
+
+  it('a letter raised after the dead-letter entry has ended (a sink refusing a record at its last flush) reaches the default output', async () => {
+    const p = new Pipeline({ name: 'late-letter' });
+    const read = collectSink<DeadLetter>();
+    let held: unknown[] = [];
+    p.source('in', arraySource<string>([])).sink(
+      {
+        kind: 'refuses-at-flush',
+        guarantee: 'best-effort' as const,
+        open: (ctx) => ({
+          write: (values) => {
+            held.push(...values);
+          },
+          flush: async () => {
+            await new Promise((r) => setImmediate(r));
+            for (const v of held) ctx.deadLetter?.('EDDY_RECORD_REFUSED', `too large: ${v}`, v);
+            held = [];
+          },
+        }),
+      },
+      'out',
+    );
+    p.deadLetters().sink(read, 'letters');
+    const fallback: DeadLetter[] = [];
+    const ex = await started(p, { defaultDeadLetters: (l) => fallback.push(l) });
+    ex.input('in').feed(['big'], [0]);
+    await finish(ex);
+    assert.equal(read.values.length + fallback.length, 1, 'the refused record is not lost');
+  });
+
   it("stops with the error under the 'fail' policy", async () => {
     const p = new Pipeline({ name: 'fail' });
     p.source('in', arraySource<number>([]))

@@ -84,7 +84,8 @@ export default definePipeline({
     preAggregate: {
       type: 'string',
       default: 'true',
-      description: "local-global aggregation: true, false, or 'split' (partial key grouping)",
+      description:
+        "local-global aggregation: true, false, 'split' (partial key grouping) or 'auto' (measured)",
     },
     addCost: {
       type: 'number',
@@ -108,7 +109,8 @@ export default definePipeline({
   build(o) {
     const cdf = zipfCdf(o.keys, o.zipf);
     const keyOf = (i: number) => zipfRank(cdf, i);
-    const preAggregate = o.preAggregate === 'split' ? 'split' : o.preAggregate === 'true';
+    const preAggregate =
+      o.preAggregate === 'split' || o.preAggregate === 'auto' ? o.preAggregate : o.preAggregate === 'true';
     const cost = o.addCost;
     const rate = o.rate;
     // Paced: each event carries when it was due (this thread's first event's wall time plus its

@@ -22,6 +22,11 @@
  * max/mean busy time over its subtasks (`combineSkew`). `--add-cost N` adds N
  * hash rounds to every add, as a costly aggregator (sketches, top-N) would.
  *
+ * `--auto` compares `preAggregate: 'auto'` (the run measures and picks;
+ * judged every `--spread-ms`, default 500) with local pre-aggregation and
+ * then with 'split', over the same one-reader source; each auto run also
+ * reports whether it spread at the end, and its changes and trials.
+ *
  * `--rate R` paces the source at R events per second of wall time (the
  * zipf job only) and reports each arm's result latency, p50 and p99 (ms from
  * when the newest event of a result was due to the result reaching the sink,
@@ -70,12 +75,16 @@ interface Run {
   /** Paced runs: result latency percentiles (ms) after the first fifth of the windows; else 0. */
   p50: number;
   p99: number;
+  /** `preAggregate: 'auto'`: whether it spread at the end, its changes and trials; else absent. */
+  spread?: { on: boolean; switches: number; probes: number };
 }
 
 /** How a threaded run is set up: pre-aggregation, or rebalancing with checkpoints. */
 interface Setup {
   readonly job?: JobName;
-  readonly preAggregate: boolean | 'split';
+  readonly preAggregate: boolean | 'split' | 'auto';
+  /** `preAggregate: 'auto'`: its judging interval (ms; RunOptions.spread.intervalMs). */
+  readonly spreadMs?: number;
   /** The source's shares (default 8: every thread reads). */
   readonly splits?: number;
   /** Extra hash rounds per record in the aggregator's add (default 0). */
@@ -108,6 +117,7 @@ async function runChild(parallelism: number, events: number, zipf: number, setup
       ? await pipeline.start({ parallelism: 1 })
       : await pipeline.startInThreads(job.module.href, values, {
           parallelism,
+          ...(setup.spreadMs === undefined ? {} : { spread: { intervalMs: setup.spreadMs } }),
           ...(r === undefined || dir === undefined
             ? {}
             : {
@@ -120,7 +130,11 @@ async function runChild(parallelism: number, events: number, zipf: number, setup
   const secs = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const steps = running.metrics().steps;
+  const spread = running.metrics().spread;
   return {
+    ...(spread === undefined
+      ? {}
+      : { spread: { on: spread.on, switches: spread.switches, probes: spread.probes } }),
     secs,
     cpuSecs: (cpu.user + cpu.system) / 1e6,
     ...mod.checksum,
@@ -187,6 +201,8 @@ export async function main(args: string[]): Promise<void> {
       zipf: { type: 'string', default: '1.0,1.5,2.0' },
       rebalance: { type: 'boolean', default: false },
       split: { type: 'boolean', default: false },
+      auto: { type: 'boolean', default: false },
+      'spread-ms': { type: 'string', default: '500' },
       job: { type: 'string', default: 'zipf' },
       'add-cost': { type: 'string', default: '0' },
       rate: { type: 'string', default: '0' },
@@ -202,6 +218,15 @@ export async function main(args: string[]): Promise<void> {
   const job = values.job as JobName;
   const base = { job, rate: Number(values.rate) };
   if (values.split) return splitBench(base, events, rounds, exponents, Number(values['add-cost']));
+  if (values.auto)
+    return autoBench(
+      base,
+      events,
+      rounds,
+      exponents,
+      Number(values['add-cost']),
+      Number(values['spread-ms']),
+    );
   if (values.rebalance)
     return rebalanceBench(base, events, rounds, exponents, {
       checkpointMs: Number(values['checkpoint-ms']),
@@ -248,7 +273,7 @@ function alternate(
         );
       (arm ? on : off).push(run);
       process.stderr.write(
-        `skew: zipf ${zipf} ${what} ${arm ? 'on ' : 'off'}: ${(events / run.secs / 1e6).toFixed(2)}M events/s, ${(events / run.cpuSecs / 1e6).toFixed(2)}M per CPU-s, window busy max/mean ${run.busySkew.toFixed(2)}${run.p99 > 0 ? `, p50 ${run.p50} ms, p99 ${run.p99} ms` : ''}${run.rebalances > 0 ? `, moves ${run.rebalances}` : ''}\n`,
+        `skew: zipf ${zipf} ${what} ${arm ? 'on ' : 'off'}: ${(events / run.secs / 1e6).toFixed(2)}M events/s, ${(events / run.cpuSecs / 1e6).toFixed(2)}M per CPU-s, window busy max/mean ${run.busySkew.toFixed(2)}${run.p99 > 0 ? `, p50 ${run.p50} ms, p99 ${run.p99} ms` : ''}${run.rebalances > 0 ? `, moves ${run.rebalances}` : ''}${run.spread === undefined ? '' : `, spread ${run.spread.on ? 'on' : 'off'} at the end (${run.spread.switches} changes, ${run.spread.probes} trials)`}\n`,
       );
     }
   return { on, off };
@@ -265,6 +290,7 @@ function compared(zipf: number, events: number, on: Run[], off: Run[], moves: bo
       : {}),
     combineSkew: round(median(runs.map((x) => x.combineSkew))),
     ...(moves ? { rebalances: median(runs.map((x) => x.rebalances)) } : {}),
+    ...(runs[0]!.spread === undefined ? {} : { spread: runs.map((x) => x.spread) }),
   });
   const a = summary(on);
   const b = summary(off);
@@ -310,6 +336,45 @@ function splitBench(
   }
   process.stdout.write(
     `${JSON.stringify({ bench: 'skew-split', job, rate: base.rate, events, threads: 2, keys: 10_000, rounds, sourceSplits: 1, addCost, results })}\n`,
+  );
+}
+
+/**
+ * `preAggregate: 'auto'` against the two fixed choices it picks from, local
+ * pre-aggregation and partial key grouping, over a source subtask 0 reads
+ * alone: with a costly aggregator it should come near 'split', with a cheap
+ * one near local, without being told which.
+ */
+function autoBench(
+  base: { readonly job: JobName; readonly rate: number },
+  events: number,
+  rounds: number,
+  exponents: number[],
+  addCost: number,
+  spreadMs: number,
+): void {
+  const job = base.job;
+  process.stderr.write(
+    `skew --auto: ${events.toLocaleString()} events from a source subtask 0 reads alone, ${JOBS[job].what} (+${addCost} hash rounds per add), 2 worker threads; preAggregate 'auto' (judged every ${spreadMs} ms) vs local pre-aggregation, then vs 'split'; ${rounds} alternating rounds per exponent\n`,
+  );
+  const results = [];
+  for (const zipf of exponents) {
+    const auto = (on: boolean, other: boolean | 'split'): Setup => ({
+      preAggregate: on ? 'auto' : other,
+      splits: 1,
+      addCost,
+      ...(on ? { spreadMs } : {}),
+    });
+    const local = alternate(base, events, zipf, rounds, 'auto (vs local)', (on) => auto(on, true));
+    const split = alternate(base, events, zipf, rounds, 'auto (vs split)', (on) => auto(on, 'split'));
+    results.push({
+      zipf,
+      vsLocal: compared(zipf, events, local.on, local.off, false),
+      vsSplit: compared(zipf, events, split.on, split.off, false),
+    });
+  }
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'skew-auto', job, rate: base.rate, events, threads: 2, keys: 10_000, rounds, sourceSplits: 1, addCost, spreadMs, results })}\n`,
   );
 }
 

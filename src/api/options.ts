@@ -62,6 +62,12 @@ export interface PipelineOptions {
    * subtask 0 reads (one that does not split its input: MQTT, HTTP ingest,
    * a file), which `true` combines in subtask 0 alone. It pays a crossing
    * per record, so it gains only where the combining is the costly part.
+   *
+   * `'auto'`: on worker threads, starts as `true` and spreads as `'split'`
+   * does only while that measurably lowers the busiest thread's work per
+   * record (tried when one thread is busy and the others are not; kept only
+   * when at least 10 % cheaper; tried again with backoff; `metrics().spread`
+   * shows the choice). Without worker threads it is `true`.
    */
   readonly preAggregate?: PreAggregate;
 }
@@ -126,6 +132,20 @@ export interface RunOptions {
         /** Keyed records an interval must have seen to be judged (default 10,000). */
         readonly minRecords?: number;
       };
+  /**
+   * How `preAggregate: 'auto'` judges on worker threads
+   * (`runtime/threads/spread.ts`, SPREAD_OPTIONS): every `intervalMs`
+   * (default 2 s), spreading is tried when the busiest thread is at least
+   * `busy` (0.7) of the interval active and `uneven` (1.25) × the mean, and
+   * kept when it cuts that thread's active time per record by `gain` (0.1).
+   */
+  readonly spread?: {
+    readonly intervalMs?: number;
+    readonly minRecords?: number;
+    readonly busy?: number;
+    readonly uneven?: number;
+    readonly gain?: number;
+  };
   /** Called after each rebalance, with the groups moved and the pause. */
   readonly onRebalance?: (info: RebalanceInfo) => void;
   /**
@@ -200,8 +220,8 @@ export const PIPELINE_OPTIONS = {
   preAggregate: {
     type: 'any',
     default: true,
-    check: (v) => typeof v === 'boolean' || v === 'split',
-    doc: "combine merging window aggregations before the keyed exchange (true), not (false), or by partial key grouping ('split')",
+    check: (v) => typeof v === 'boolean' || v === 'split' || v === 'auto',
+    doc: "combine merging window aggregations before the keyed exchange (true), not (false), by partial key grouping ('split'), or by whichever of the two measures cheaper on worker threads ('auto')",
     example: "'split'",
   },
 } as const satisfies OptionsSchema<PipelineOptions>;
@@ -280,6 +300,11 @@ export const RUN_OPTIONS = {
     type: 'any',
     doc: 'on worker threads: move key groups between threads when their work is uneven (REBALANCE_OPTIONS)',
     example: 'true',
+  },
+  spread: {
+    type: 'any',
+    doc: "how preAggregate: 'auto' judges on worker threads (SPREAD_OPTIONS)",
+    example: '{ intervalMs: 2000 }',
   },
   onRebalance: {
     type: 'function',

@@ -149,7 +149,7 @@ export class Pipeline {
       );
     if (!S.preAggregate.check(o.preAggregate))
       throw configError(
-        "preAggregate must be true, false or 'split'",
+        "preAggregate must be true, false, 'split' or 'auto'",
         o.preAggregate,
         'leave it out for true (combine in each subtask before the keyed exchange)',
       );
@@ -462,8 +462,10 @@ export class Pipeline {
     const extra = await prepareCheckpoints(options);
     const { startThreaded } = await import('../runtime/threads/cluster.ts');
     const { rebalancing } = await import('../runtime/threads/rebalancer.ts');
+    const { checkSpread } = await import('../runtime/threads/spread.ts');
     const { restoreFrom: first, ...again } = extra;
     const settings = checkRebalance(options.rebalance);
+    const spread = checkSpread(options.spread);
     if (settings !== undefined && again.checkpoints === undefined)
       throw configError(
         'rebalance needs checkpoints: key groups move at one',
@@ -476,6 +478,7 @@ export class Pipeline {
         ...(restoreFrom === undefined ? {} : { restoreFrom }),
         parallelism: options.parallelism,
         hotKeys: options.hotKeys === true,
+        spread,
         ...(assignment === undefined ? {} : { assignment, countKeyGroups: true }),
       });
     // The key groups' places outlive an attempt: a restart after a failure finds them where they were moved.

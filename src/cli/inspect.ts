@@ -138,6 +138,7 @@ export interface PlanDescription {
     readonly role: Vertex['role'];
     /** How records reach it: `local` (same subtask), `hash` (keyed exchange), `gather` (subtask 0). */
     readonly arrival: Vertex['arrival'];
+    readonly adaptive?: boolean;
     readonly preAggregates?: string;
   }[];
 }
@@ -178,6 +179,7 @@ export function describePlan(pipeline: Pipeline, parallelism: number): PlanDescr
         steps: v.steps.map((s) => s.id),
         role: v.role,
         arrival: v.arrival,
+        ...(v.adaptive === true ? { adaptive: true } : {}),
         ...(combines === undefined ? {} : { preAggregates: combines }),
       };
     }),
@@ -214,7 +216,9 @@ function planText(p: PlanDescription): string {
       t.arrival === 'hash'
         ? 'keyed exchange: each key to its key group’s subtask'
         : t.arrival === 'split'
-          ? 'split exchange: each key to the less loaded of two subtasks'
+          ? t.adaptive === true
+            ? 'adaptive split exchange: kept in its subtask, or each key to the less loaded of two subtasks while that measures cheaper (worker threads)'
+            : 'split exchange: each key to the less loaded of two subtasks'
           : t.arrival === 'gather'
             ? 'gathered: runs in subtask 0'
             : 'local';

@@ -79,6 +79,25 @@ export interface PipelineMetrics {
   readonly restarts?: number;
   /** How many times a rebalancing run moved key groups between its threads (see `RunOptions.rebalance`). */
   readonly rebalances?: number;
+  /**
+   * One subtask's thread (in a subtask's own figures, not in the merged
+   * ones): when read (ms since the epoch) and how long its event loop has
+   * been active (ms), sources and exchanges included.
+   */
+  readonly thread?: { readonly at: number; readonly activeMs: number };
+  /**
+   * `preAggregate: 'auto'` on worker threads: whether the combiners' input
+   * is spread over the subtasks now, how often that changed, and the last
+   * costs measured each way (the busiest thread's active µs per source
+   * record; see runtime/threads/spread.ts).
+   */
+  readonly spread?: {
+    readonly on: boolean;
+    readonly switches: number;
+    readonly probes: number;
+    readonly localMicrosPerRecord: number | undefined;
+    readonly spreadMicrosPerRecord: number | undefined;
+  };
 }
 
 /** The mutable counters behind a {@link StepMetrics} snapshot. Internal. */

@@ -33,9 +33,11 @@ export const DEFAULT_DEAD_LETTERS_ID = 'dead-letters.default';
  * How window aggregations whose aggregator merges are pre-aggregated at
  * parallelism > 1 (`PipelineOptions.preAggregate`): not at all (`false`), in
  * each upstream subtask before the keyed exchange (`true`), or after an
- * exchange that spreads each key over two subtasks (`'split'`).
+ * exchange that spreads each key over two subtasks (`'split'`), or as
+ * `'split'` with the spreading turned on and off while a threaded run runs,
+ * by what it measures (`'auto'`; `runtime/threads/spread.ts`).
  */
-export type PreAggregate = boolean | 'split';
+export type PreAggregate = boolean | 'split' | 'auto';
 
 export function physicalPlan(
   graph: LogicalGraph,
@@ -48,7 +50,12 @@ export function physicalPlan(
   const nodes =
     preAggregate === false
       ? graph.ordered()
-      : withCombiners(graph.ordered(), parallelism, combinerOf, preAggregate === 'split' ? split : undefined);
+      : withCombiners(
+          graph.ordered(),
+          parallelism,
+          combinerOf,
+          preAggregate === 'split' || preAggregate === 'auto' ? split : undefined,
+        );
   let consumers = consumersOf(nodes);
   if (consumers.get(DEAD_LETTERS_ID)?.[0]?.length === 0) {
     // No `sink`: the runtime gives this one its default writer.
@@ -114,6 +121,7 @@ export function physicalPlan(
       ...(node.sink === undefined ? {} : { sink: node.sink }),
       inputs: node.kind === 'source' || node.kind === 'dead-letters' ? 1 : node.inputs.length,
       arrival: arrival(node),
+      ...(preAggregate === 'auto' && parallelism > 1 && split.has(node.id) ? { adaptive: true } : {}),
       keyed: node.keyed,
       outputs: consumers
         .get(last.id)!

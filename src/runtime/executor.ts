@@ -476,6 +476,20 @@ export class Executor {
     for (const [id, counters] of this.#counters) counters.stateBytes = byStep.get(id) ?? 0;
   }
 
+  /**
+   * Turns the spreading of adaptive split edges on or off (`preAggregate:
+   * 'auto'`); from the next batch on. Returns how many edges it set.
+   */
+  setSpread(on: boolean): number {
+    let n = 0;
+    for (const { edge } of this.#exchanges)
+      if (edge.spread !== undefined) {
+        edge.spread.on = on;
+        n++;
+      }
+    return n;
+  }
+
   metrics(): PipelineMetrics {
     const entries = new Map<string, number>();
     for (const [step, , table] of this.#state.tables())
@@ -493,10 +507,13 @@ export class Executor {
       if (kind === 'sink' && !this.#plan.afterDeadLetters.has(id) && m.watermark < watermark)
         watermark = m.watermark;
     }
+    const loop = performance.eventLoopUtilization();
     return {
       steps,
       sourceRecords,
       watermark: watermark === Number.POSITIVE_INFINITY ? Number.NaN : watermark,
+      // This thread's event loop: how busy it has been, all work included (sources, exchanges).
+      thread: { at: performance.now() + performance.timeOrigin, activeMs: loop.active },
     };
   }
 
@@ -527,6 +544,7 @@ export class Executor {
             channel: channelBase(consumer, input) + this.subtask,
             workerOf,
             ...(consumer.arrival === 'split' ? { sent: new Float64Array(n) } : {}),
+            ...(consumer.adaptive === true ? { spread: { on: false, self: this.subtask } } : {}),
           };
           this.#exchanges.push({ edge, consumer: id });
           return edge;

@@ -41,6 +41,12 @@ export interface Vertex {
   /** How many logical inputs it has (a source and the dead-letter entry have one, fed by the runtime). */
   readonly inputs: number;
   readonly arrival: Arrival;
+  /**
+   * A `split` arrival that starts by keeping every record in its own subtask
+   * (as local pre-aggregation does) and spreads only when told to
+   * (`preAggregate: 'auto'`: `Executor.setSpread`).
+   */
+  readonly adaptive?: boolean;
   /** Whether its operator reads keys set by an upstream keyBy (holds keyed state); its batches carry keys. */
   readonly keyed?: boolean;
   /** Per output tag of its last step: the vertices that read it, and as which of their inputs. */

@@ -49,6 +49,13 @@ export interface ExchangeEdge {
   readonly workerOf: Int32Array;
   /** Split edges: the records this subtask sent to each target (its local estimate of their load). */
   readonly sent?: Float64Array;
+  /**
+   * Adaptive split edges (`preAggregate: 'auto'`): while `on` is false every
+   * batch stays in this subtask (`self`), as local pre-aggregation; the
+   * consumer combines and forwards partials either way, so results do not
+   * depend on when it changes.
+   */
+  readonly spread?: { on: boolean; readonly self: number };
 }
 
 export type AnyEdge = Edge | ExchangeEdge;
@@ -62,6 +69,11 @@ function partition(e: ExchangeEdge, batch: Batch): void {
   const targets = e.targets;
   if (e.kind === 'gather' || targets.length === 1) {
     targets[0]!.receive(batch, e.channel);
+    return;
+  }
+  const spread = e.spread;
+  if (spread !== undefined && !spread.on) {
+    targets[spread.self]!.receive(batch, e.channel);
     return;
   }
   const n = targets.length;

@@ -76,6 +76,7 @@ describe('embedded options as schemas', () => {
       'restart',
       'resumeFrom',
       'signal',
+      'spread',
     ]);
     const metrics = await p().run({ hotKeys: false, signal: new AbortController().signal });
     assert.equal(metrics.steps['in']?.recordsOut, 3);

@@ -294,12 +294,13 @@ export interface Sinks {
  * How a case pre-aggregates its window aggregations at parallelism > 1: a
  * case with a hot key after a split exchange (partial key grouping: the hot
  * key spread over two subtasks); the others in each subtask (the default),
- * split, or not at all, from a hash of the seed, so no draw of the case
- * changes and every mode (threads, kills) meets each of the three.
+ * split, adaptive ('auto': local until a threaded run's judge spreads), or
+ * not at all, from a hash of the seed, so no draw of the case changes and
+ * every mode (threads, kills) meets each of the four.
  */
 export function preAggregateOf(c: Case): NonNullable<PipelineOptions['preAggregate']> {
   if (c.hot) return 'split';
-  return ([true, 'split', true, false] as const)[(Math.imul(c.seed, 0x9e3779b1) >>> 0) % 4]!;
+  return ([true, 'split', 'auto', false] as const)[(Math.imul(c.seed, 0x9e3779b1) >>> 0) % 4]!;
 }
 
 export function buildPipeline(

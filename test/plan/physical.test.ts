@@ -195,6 +195,16 @@ describe('physical plan: combiners', () => {
     const pp = plan(2, windowed(), { preAggregate: 'split' });
     assert.equal(vertex(pp, 'sums.local').arrival, 'split');
     assert.equal(vertex(pp, 'sums').arrival, 'hash');
+    assert.equal(vertex(pp, 'sums.local').adaptive, undefined);
+  });
+
+  it("with preAggregate: 'auto', the same split exchange, marked adaptive (it starts local)", () => {
+    const pp = plan(3, windowed(), { preAggregate: 'auto' });
+    assert.equal(vertex(pp, 'sums.local').arrival, 'split');
+    assert.equal(vertex(pp, 'sums.local').adaptive, true);
+    assert.equal(vertex(pp, 'sums').arrival, 'hash');
+    assert.ok(!pp.vertices.some((v) => v.id !== 'sums.local' && v.adaptive === true));
+    assert.deepEqual([...plan(1, windowed(), { preAggregate: 'auto' }).combinerOf], []);
   });
 
   it('none at parallelism 1, with preAggregate false, for sessions, with early results, or without merge', () => {

@@ -9,7 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ManualClock } from '../../src/core/clock.ts';
+import { DEFAULT_MAX_PARALLELISM } from '../../src/core/key-groups.ts';
 import { type Aggregator, arraySource, collectSink, Pipeline, tumbling } from '../../src/index.ts';
+import { Executor } from '../../src/runtime/executor.ts';
 import { lessLoaded } from '../../src/runtime/task.ts';
 
 describe('the split exchange chooses (partial key grouping)', () => {
@@ -87,12 +90,12 @@ const sum: Aggregator<Reading, number, number> = {
   result: (a) => a,
 };
 
-async function run(parallelism: number, preAggregate: boolean | 'split') {
+function sumsPipeline(preAggregate: boolean | 'split' | 'auto', input: readonly Reading[]) {
   const late: unknown[] = [];
   const out: string[] = [];
   const p = new Pipeline({ name: 'split', batchSize: 64, preAggregate });
   const windows = p
-    .source('in', arraySource(readings()), { timestamp: (r) => r.t, maxOutOfOrderness: 100 })
+    .source('in', arraySource(input), { timestamp: (r) => r.t, maxOutOfOrderness: 100 })
     .keyBy((r) => r.sensor, 'by-sensor')
     .window(tumbling(100))
     .aggregate(sum, 'sums');
@@ -106,6 +109,11 @@ async function run(parallelism: number, preAggregate: boolean | 'split') {
     'out',
   );
   windows.late().sink({ ...collectSink(), open: () => ({ write: (vs) => void late.push(...vs) }) }, 'late');
+  return { p, out, late };
+}
+
+async function run(parallelism: number, preAggregate: boolean | 'split' | 'auto') {
+  const { p, out, late } = sumsPipeline(preAggregate, readings());
   const m = await p.run({ parallelism });
   return { on: out.sort(), late: late.length, metrics: m };
 }
@@ -133,12 +141,86 @@ describe("preAggregate: 'split' gives the results of parallelism 1", () => {
     });
 });
 
+describe("preAggregate: 'auto' gives the results of parallelism 1 whenever its spreading changes", () => {
+  const want = oracle(readings());
+
+  for (const parallelism of [2, 3])
+    it(`in this thread, parallelism ${parallelism}, never spreading (it only spreads on worker threads)`, async () => {
+      const got = await run(parallelism, 'auto');
+      assert.equal(got.late, want.late);
+      assert.deepEqual(got.on, want.on);
+      assert.equal(got.metrics.steps['sums.local']!.subtaskBusyMicros.filter((b) => b > 0).length, 1);
+    });
+
+  for (const [parallelism, every] of [
+    [2, 3],
+    [2, 7],
+    [3, 1],
+    [3, 5],
+  ] as const)
+    it(`parallelism ${parallelism}, the spreading turned over every ${every} feeds of 100 records`, async () => {
+      const { p, out, late } = sumsPipeline('auto', []);
+      const plan = p.physicalPlan(parallelism);
+      assert.ok(plan.vertices.some((v) => v.adaptive === true && v.arrival === 'split'));
+      const pressure: Promise<void>[] = [];
+      const clock = new ManualClock(1_000);
+      const exs = Array.from(
+        { length: parallelism },
+        (_, k) =>
+          new Executor(plan, {
+            maxParallelism: DEFAULT_MAX_PARALLELISM,
+            manualSources: true,
+            clock,
+            subtask: k,
+            parallelism,
+            pressure,
+          }),
+      );
+      for (const ex of exs) ex.build();
+      for (const ex of exs) ex.wire(exs);
+      for (const ex of exs) await ex.startOperators();
+      for (const ex of exs) ex.startSources();
+      const input = readings();
+      let on = false;
+      let turns = 0;
+      for (let i = 0, feed = 0; i < input.length; i += 100, feed++) {
+        if (feed % every === every - 1) {
+          on = !on;
+          turns++;
+          for (const ex of exs) assert.equal(ex.setSpread(on), 1, 'one adaptive edge');
+        }
+        const part = input.slice(i, i + 100);
+        exs[0]!.input('in').feed(
+          part,
+          part.map((r) => r.t),
+        );
+      }
+      for (const ex of exs) ex.input('in').end();
+      await Promise.all(exs.map((ex) => ex.drained));
+      for (const ex of exs) await ex.close();
+      assert.ok(turns >= 28, `turned ${turns} times`);
+      assert.equal(late.length, want.late);
+      assert.deepEqual(out.sort(), want.on);
+      // Spread, the other subtasks combined some of the records subtask 0 read.
+      const busy = exs.map((ex) => ex.metrics().steps['sums.local']!.recordsIn);
+      assert.equal(
+        busy.reduce((a, b) => a + b, 0),
+        20_000,
+      );
+      assert.ok(
+        busy.slice(1).every((r) => r > 0),
+        `records combined per subtask: ${busy}`,
+      );
+    });
+});
+
 describe('preAggregate is checked', () => {
-  it('a value other than true, false or "split" fails fast, naming it', () => {
+  it('a value other than true, false, "split" or "auto" fails fast, naming it', () => {
     assert.throws(
       () => new Pipeline({ preAggregate: 'local' as unknown as boolean }),
       (e: Error) =>
-        e.message.includes("preAggregate must be true, false or 'split'") && e.message.includes('local'),
+        e.message.includes("preAggregate must be true, false, 'split' or 'auto'") &&
+        e.message.includes('local'),
     );
   });
 });

@@ -25,6 +25,7 @@ import { JobController } from '../controller.ts';
 import { newAttempt } from '../executor.ts';
 import type { Attempt } from '../supervisor.ts';
 import type { ControlMessage, ReportMessage, WorkerData } from './protocol.ts';
+import { adaptiveSpread, type SpreadSettings, threadSamples } from './spread.ts';
 import { setUpSubtask, type ThreadedPipeline } from './subtask.ts';
 
 /**
@@ -49,6 +50,8 @@ export interface ThreadedOptions {
   readonly assignment?: Int32Array;
   /** Keyed steps count their records per key group (`StepMetrics.keyGroupRecords`), for rebalancing. */
   readonly countKeyGroups?: boolean;
+  /** `preAggregate: 'auto'`: how the spreading is judged (default `SPREAD_DEFAULTS`). */
+  readonly spread?: Partial<SpreadSettings>;
 }
 
 /** A threaded attempt, which can also stop at a checkpoint of its storage (to start again from it). */
@@ -297,10 +300,18 @@ export async function startThreaded(
     ownDrained = true;
     maybeFinish();
   });
+  const spread = adaptiveSpread(pipeline.physicalPlan(n), options.spread, {
+    samples: () => threadSamples([executor.metrics(), ...latest.slice(1)]),
+    set: (on) => {
+      executor.setSpread(on);
+      send({ t: 'spread', on });
+    },
+  });
+  void controller.done.then(spread.stop, spread.stop);
   send({ t: 'start' });
   executor.startSources();
   return {
-    metrics: () => controller.metrics(),
+    metrics: () => spread.figures(controller.metrics()),
     stop: () => {
       executor.stop();
       send({ t: 'stop' });

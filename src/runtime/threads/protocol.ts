@@ -24,6 +24,8 @@ export type ControlMessage =
   | { readonly t: 'start' }
   | { readonly t: 'stop' }
   | { readonly t: 'metrics' }
+  /** Adaptive split edges (`preAggregate: 'auto'`): spread the combiners' input or keep it local. */
+  | { readonly t: 'spread'; readonly on: boolean }
   | {
       readonly t: 'query';
       readonly id: number;

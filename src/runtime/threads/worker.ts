@@ -54,6 +54,9 @@ try {
         case 'metrics':
           report({ t: 'metrics', m: executor.metrics() });
           return;
+        case 'spread':
+          executor.setSpread(m.on);
+          return;
         case 'cp-park':
           await participant.park();
           report({ t: 'cp-parked' });

@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   nexmark: () => import('./nexmark/harness/main.ts'),
   'nexmark-fair': () => import('./nexmark/harness/fair.ts'),
   'nexmark-chart': () => import('./nexmark/harness/chart.ts'),
+  'nexmark-table': () => import('./nexmark/harness/table.ts'),
   'state-store': () => import('./state-store.ts'),
   kafka: () => import('./kafka.ts'),
   'kafka-standby': () => import('./kafka-standby.ts'),

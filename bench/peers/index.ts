@@ -4,7 +4,8 @@
  * are compared with — over the same events file (`export.ts`), on this
  * machine. The Java sides are the Maven projects beside this file (`flink/`,
  * `flink-sql/`, `kafka-streams/`, `spark/`, sharing `common/`); see README.md
- * for what each run measures.
+ * for what each run measures. `spark-rt` is the Spark peer under Spark's
+ * real-time trigger (`--trigger real-time`): q0–q2, Kafka mode only.
  *
  * @example
  * ```ts
@@ -21,7 +22,15 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type PeerSystem = 'flink' | 'flink-sql' | 'kafka-streams' | 'spark';
+export type PeerSystem = 'flink' | 'flink-sql' | 'kafka-streams' | 'spark' | 'spark-rt';
+
+/** Kafka mode's topics of a run. */
+export interface PeerKafkaTopics {
+  /** Holds the events' JSON lines (P partitions, line i in partition i mod P, an END record last in each). */
+  readonly inputTopic: string;
+  /** Gets each output as JSON. */
+  readonly outputTopic: string;
+}
 
 export interface PeerRunOptions {
   readonly system: PeerSystem;
@@ -32,8 +41,16 @@ export interface PeerRunOptions {
   readonly parallelism: number;
   /** Events/s; omitted = maximum rate. */
   readonly rate?: number;
-  /** Kafka Streams only; default KAFKA_BROKERS or 127.0.0.1:9092. */
+  /** Kafka Streams and Kafka mode; default KAFKA_BROKERS or 127.0.0.1:9092. */
   readonly brokers?: string;
+  /**
+   * Kafka mode: read `inputTopic` (the events file is then not read, but still required) and write
+   * each output to `outputTopic`; a Kafka Streams run keeps `inputTopic` (loading it unless it
+   * already holds the events). Required by `spark-rt`.
+   */
+  readonly kafka?: PeerKafkaTopics;
+  /** More arguments for the peer's main, last (a peer takes a flag's last value), e.g. `['--trigger-ms', '5000']`. */
+  readonly args?: readonly string[];
   readonly timeoutMs?: number;
   readonly log?: (line: string) => void;
 }
@@ -59,18 +76,29 @@ export interface PeerResult {
 }
 
 const PEERS_DIR = dirname(fileURLToPath(import.meta.url));
-const SYSTEMS: readonly PeerSystem[] = ['flink', 'flink-sql', 'kafka-streams', 'spark'];
+const SYSTEMS: readonly PeerSystem[] = ['flink', 'flink-sql', 'kafka-streams', 'spark', 'spark-rt'];
 const MODULE: Record<PeerSystem, string> = {
   flink: 'flink',
   'flink-sql': 'flink-sql',
   'kafka-streams': 'kafka-streams',
   spark: 'spark',
+  'spark-rt': 'spark',
 };
 const MAIN_CLASS: Record<PeerSystem, string> = {
   flink: 'dev.eddy.peers.flink.FlinkNexmark',
   'flink-sql': 'dev.eddy.peers.flinksql.FlinkSqlNexmark',
   'kafka-streams': 'dev.eddy.peers.kstreams.KafkaStreamsNexmark',
   spark: 'dev.eddy.peers.spark.SparkNexmark',
+  'spark-rt': 'dev.eddy.peers.spark.SparkNexmark',
+};
+/** Arguments that make a system of its main class (given to `--list` too). */
+const SYSTEM_ARGS: Partial<Record<PeerSystem, readonly string[]>> = {
+  'spark-rt': ['--trigger', 'real-time'],
+};
+/** Systems that run in Kafka mode only (`kafka` topics required), and why. */
+const KAFKA_ONLY: Partial<Record<PeerSystem, string>> = {
+  'spark-rt':
+    "Spark's real-time mode reads only sources that support it (its Kafka source), not the events file",
 };
 
 /** The queries each peer implements (kept equal to `Queries.NAMES` in each Java main; `verify.ts` checks). */
@@ -123,11 +151,14 @@ const FLINK_SQL_QUERIES = Object.freeze([
 ]);
 /** Spark Structured Streaming runs q0–q8 but q4 and q6 (chained aggregations over an updating join; README.md). */
 const SPARK_QUERIES = Object.freeze(['q0', 'q1', 'q2', 'q3', 'q5', 'q7', 'q8']);
+/** Spark 4.2's real-time mode runs stateless queries only (no aggregations, no stream-stream joins). */
+const SPARK_RT_QUERIES = Object.freeze(['q0', 'q1', 'q2']);
 const QUERIES: Record<PeerSystem, readonly string[]> = {
   flink: ALL_QUERIES,
   'flink-sql': FLINK_SQL_QUERIES,
   'kafka-streams': ALL_QUERIES,
   spark: SPARK_QUERIES,
+  'spark-rt': SPARK_RT_QUERIES,
 };
 
 /** The Nexmark queries `system` can run, e.g. `['q0', 'q1', …]`. */
@@ -135,6 +166,14 @@ export function peerQueries(system: PeerSystem): readonly string[] {
   const q = QUERIES[system];
   if (q === undefined) throw new Error(`unknown peer system "${system}"; use one of ${SYSTEMS.join(', ')}`);
   return q;
+}
+
+/**
+ * Why `system` runs only in Kafka mode (with `kafka` topics), or undefined when it also reads the
+ * events file: `spark-rt` (Spark's real-time mode reads only its Kafka source).
+ */
+export function peerKafkaOnly(system: PeerSystem): string | undefined {
+  return KAFKA_ONLY[system];
 }
 
 /** Newest modification time (ms) of the files under `path` (a file or a directory). */
@@ -306,6 +345,7 @@ const SPARK_JVM_FLAGS = [
 
 /** The java command line of a run (for README and manual runs). */
 export function peerCommand(options: PeerRunOptions): string[] {
+  const main = peerMainArgs(options);
   const dir = moduleDir(options.system);
   const cpFile = join(dir, 'target', 'classpath.txt');
   if (!existsSync(cpFile)) {
@@ -315,11 +355,26 @@ export function peerCommand(options: PeerRunOptions): string[] {
     join(dir, 'target', `peers-${MODULE[options.system]}-0.jar`),
     readFileSync(cpFile, 'utf8').trim(),
   ];
-  const args = [
+  return [
     ...JVM_FLAGS,
-    ...(options.system === 'spark' ? SPARK_JVM_FLAGS : []),
+    ...(MODULE[options.system] === 'spark' ? SPARK_JVM_FLAGS : []),
     '-cp',
     cp.join(':'),
+    ...main,
+  ];
+}
+
+/**
+ * The main class of a run and its arguments: `peerCommand` without the JVM's flags and classpath
+ * (needs no build). Throws for a Kafka-only system (`spark-rt`) without `kafka` topics.
+ */
+export function peerMainArgs(options: PeerRunOptions): string[] {
+  const kafkaOnly = KAFKA_ONLY[options.system];
+  if (kafkaOnly !== undefined && options.kafka === undefined)
+    throw new Error(
+      `peers: ${options.system} runs in Kafka mode only (${kafkaOnly}): give it kafka topics (the fair harness and verify.ts: --transport kafka)`,
+    );
+  const args = [
     MAIN_CLASS[options.system],
     '--query',
     options.query,
@@ -329,14 +384,40 @@ export function peerCommand(options: PeerRunOptions): string[] {
     String(options.events),
     '--parallelism',
     String(options.parallelism),
+    ...(SYSTEM_ARGS[options.system] ?? []),
   ];
   if (options.rate !== undefined) args.push('--rate', String(options.rate));
   if (options.system === 'kafka-streams') {
     args.push('--brokers', brokersOf(options));
     const pid = localBrokerPid(brokersOf(options));
     if (pid !== undefined) args.push('--broker-pid', String(pid));
+    if (options.kafka !== undefined)
+      args.push('--input-topic', options.kafka.inputTopic, '--output-topic', options.kafka.outputTopic);
+  } else if (options.kafka !== undefined) {
+    args.push(
+      '--kafka-brokers',
+      brokersOf(options),
+      '--input-topic',
+      options.kafka.inputTopic,
+      '--output-topic',
+      options.kafka.outputTopic,
+    );
   }
+  args.push(...(options.args ?? []));
   return args;
+}
+
+/**
+ * The command that prints the queries a built peer's main implements (`--list`), to check them
+ * against `peerQueries`.
+ */
+export function peerListCommand(system: PeerSystem): string[] {
+  const dir = moduleDir(system);
+  const cpFile = join(dir, 'target', 'classpath.txt');
+  if (!existsSync(cpFile))
+    throw new Error(`peers: ${system} is not built (no ${cpFile}); call buildPeers first`);
+  const cp = [join(dir, 'target', `peers-${MODULE[system]}-0.jar`), readFileSync(cpFile, 'utf8').trim()];
+  return ['java', '-cp', cp.join(':'), MAIN_CLASS[system], '--list', ...(SYSTEM_ARGS[system] ?? [])];
 }
 
 /**
@@ -419,7 +500,7 @@ function check(options: PeerRunOptions): void {
 export async function runPeer(options: PeerRunOptions): Promise<PeerResult> {
   check(options);
   const log = options.log ?? (() => {});
-  if (options.system === 'kafka-streams') await reachable(brokersOf(options));
+  if (options.system === 'kafka-streams' || options.kafka !== undefined) await reachable(brokersOf(options));
   const args = peerCommand(options);
   const timeoutMs = options.timeoutMs ?? 30 * 60_000;
   return new Promise<PeerResult>((resolve, reject) => {

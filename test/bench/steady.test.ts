@@ -13,6 +13,7 @@ import {
   interval,
   outputWarnings,
   parseFairSettings,
+  sparkRoundArgs,
 } from '../../bench/nexmark/harness/fair.ts';
 import {
   arrivalTime,
@@ -293,6 +294,52 @@ describe('fair harness settings', () => {
     const s = parseFairSettings(['--transport', 'kafka']);
     assert.ok(s !== 'help');
     assert.equal(s.transport, 'kafka');
+  });
+
+  it('runs spark-rt (Spark’s real-time trigger) in the Kafka mode only, refusing it by name with the file transport', () => {
+    assert.throws(
+      () => parseFairSettings(['--vs', 'spark,spark-rt']),
+      /--vs spark-rt needs --transport kafka/,
+    );
+    assert.throws(
+      () => parseFairSettings(['--vs', 'spark-rt', '--transport', 'file']),
+      /real-time mode reads only .* Kafka source/,
+    );
+    const s = parseFairSettings(['--vs', 'spark,spark-rt', '--transport', 'kafka']);
+    assert.ok(s !== 'help');
+    assert.deepEqual(s.systems, ['eddy', 'spark', 'spark-rt']);
+    // Without spark-rt, the file transport is as before.
+    assert.ok(parseFairSettings(['--vs', 'spark']) !== 'help');
+  });
+
+  it('refuses spark-rt checkpoints more often than Spark’s shortest real-time batch (5 s)', () => {
+    const base = ['--vs', 'spark-rt', '--transport', 'kafka', '--durability', 'checkpoint'];
+    assert.throws(() => parseFairSettings([...base, '--checkpoint-s', '2']), /--checkpoint-s 5 or more/);
+    const s = parseFairSettings([...base, '--checkpoint-s', '5']);
+    assert.ok(s !== 'help');
+    assert.equal(s.checkpointMs, 5000);
+  });
+
+  it('gives spark-rt no row cap, and its checkpoint interval as the real-time batch', () => {
+    const none = { durability: 'none', checkpointMs: 10_000 } as const;
+    const checkpoint = { durability: 'checkpoint', checkpointMs: 10_000 } as const;
+    // Micro-batch Spark: 400,000 rows per batch at the maximum rate, none in latency rounds.
+    assert.deepEqual(sparkRoundArgs('spark', none, '/c'), ['--max-rows-per-batch', '400000']);
+    assert.deepEqual(sparkRoundArgs('spark', none, '/c', 5000), []);
+    assert.deepEqual(sparkRoundArgs('spark', checkpoint, '/c'), [
+      '--checkpoint-dir',
+      '/c',
+      '--max-rows-per-batch',
+      '400000',
+    ]);
+    // Real-time: Spark's default batch (5 minutes) without durability; a batch per checkpoint with it.
+    assert.deepEqual(sparkRoundArgs('spark-rt', none, '/c'), []);
+    assert.deepEqual(sparkRoundArgs('spark-rt', checkpoint, '/c'), [
+      '--checkpoint-dir',
+      '/c',
+      '--trigger-ms',
+      '10000',
+    ]);
   });
 
   it('gives a Student t interval over rounds', () => {

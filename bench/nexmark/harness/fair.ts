@@ -40,7 +40,8 @@
  *   exactly-once), Flink with its KafkaSource/KafkaSink, Spark with its
  *   Kafka source and sink, Kafka Streams as always. The broker's CPU is
  *   shown beside every system's. No latency rounds in this mode (they pace
- *   the file's reads).
+ *   the file's reads). `spark-rt` (Spark's real-time trigger, q0–q2) runs
+ *   in this mode only: named with the file transport, the harness refuses.
  * - Rounds alternate the systems (the first system rotates each round), so the
  *   noise of this shared machine hits all alike.
  *
@@ -55,7 +56,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { resolve as absolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exportEvents } from '../../peers/export.ts';
-import { buildPeers, type PeerSystem, peerCommand, peerQueries } from '../../peers/index.ts';
+import { buildPeers, type PeerSystem, peerCommand, peerKafkaOnly, peerQueries } from '../../peers/index.ts';
 import { NEXMARK_DEFAULTS } from '../generator.ts';
 import { QUERIES } from '../queries.ts';
 import { type EddyRoundSpec, epochMicros } from './eddy.ts';
@@ -77,10 +78,13 @@ import {
 import { loadInputTopic, withOutputTopic } from './topics.ts';
 
 type System = 'eddy' | PeerSystem;
-const PEERS: readonly PeerSystem[] = ['flink', 'flink-sql', 'kafka-streams', 'spark'];
+const PEERS: readonly PeerSystem[] = ['flink', 'flink-sql', 'kafka-streams', 'spark', 'spark-rt'];
 
 const FLAGS = {
-  vs: { type: 'string', doc: 'peers: flink, flink-sql, kafka-streams, spark (comma-separated)' },
+  vs: {
+    type: 'string',
+    doc: 'peers: flink, flink-sql, kafka-streams, spark, spark-rt (Kafka mode only) (comma-separated)',
+  },
   queries: { type: 'string', doc: 'queries (default q0,q5)' },
   quick: { type: 'boolean', doc: 'short: 300k warm-up, window 1M events or 5 s, 1 round' },
   'warmup-events': { type: 'string', doc: 'warm-up: input events before the window (default 3,000,000)' },
@@ -119,6 +123,9 @@ const FLAGS = {
 } as const;
 
 class FlagError extends Error {}
+
+/** Spark's shortest real-time batch (`spark.sql.streaming.realTimeMode.minBatchDuration`'s default). */
+const SPARK_RT_MIN_BATCH_MS = 5000;
 
 /**
  * eddy runs with the V8 flags the eddy command starts Node with (bin/eddy.js:
@@ -208,6 +215,16 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
     throw new FlagError(
       '--latency rounds read the events file (each system paces its own reads); run them without --transport kafka',
     );
+  for (const s of vs) {
+    const why = peerKafkaOnly(s as PeerSystem);
+    if (why !== undefined && transport !== 'kafka')
+      throw new FlagError(`--vs ${s} needs --transport kafka: ${why}`);
+  }
+  const checkpointMs = whole('checkpoint-s', str('checkpoint-s'), 10) * 1000;
+  if (vs.includes('spark-rt') && durability === 'checkpoint' && checkpointMs < SPARK_RT_MIN_BATCH_MS)
+    throw new FlagError(
+      `--vs spark-rt checkpoints once per real-time batch, which Spark takes no shorter than ${SPARK_RT_MIN_BATCH_MS / 1000} s: give --checkpoint-s ${SPARK_RT_MIN_BATCH_MS / 1000} or more`,
+    );
   return {
     systems: ['eddy', ...PEERS.filter((s) => vs.includes(s))],
     queries,
@@ -222,7 +239,7 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
     parallelism,
     cores: str('cores') ?? (parallelism === 1 ? '0' : `0-${cores - 1}`),
     durability,
-    checkpointMs: whole('checkpoint-s', str('checkpoint-s'), 10) * 1000,
+    checkpointMs,
     transport,
     loads,
     latencyRounds: whole('latency-rounds', str('latency-rounds'), 1),
@@ -537,27 +554,32 @@ function commandOf(
       argv: [process.execPath, '--expose-gc', ...EDDY_NODE_FLAGS, child, JSON.stringify(spec)],
     });
   }
-  const base = peerCommand({ system, query, eventsFile: file, events, parallelism: s.parallelism, brokers });
+  const base = peerCommand({
+    system,
+    query,
+    eventsFile: file,
+    events,
+    parallelism: s.parallelism,
+    brokers,
+    // Kafka Streams' topics are added below, in both modes.
+    ...(kafka === undefined || system === 'kafka-streams'
+      ? {}
+      : { kafka: { inputTopic: kafka.input, outputTopic: kafka.output } }),
+  });
   // peerCommand adds --broker-pid for Kafka Streams; the harness measures the broker itself.
   const args = ['java', ...base, '--progress-ms', String(s.intervalMs)];
   if (rate !== undefined) args.push('--rate', String(rate), ...LATENCY_TUNING[system]);
-  if (kafka !== undefined && system !== 'kafka-streams')
-    args.push('--kafka-brokers', brokers, '--input-topic', kafka.input, '--output-topic', kafka.output);
   if (system === 'flink' || system === 'flink-sql') {
     if (checkpointing)
       args.push('--checkpoint-ms', String(s.checkpointMs), '--checkpoint-dir', absolute(checkpointDir));
     return withBroker({ system, query, argv: [...args, ...s.peerArgs] });
   }
-  if (system === 'spark') {
-    // Spark checkpoints offsets, commits and state at every micro-batch whatever the mode: in
-    // /dev/shm (memory) by default, on disk in the round's directory when the round checkpoints.
-    if (checkpointing) args.push('--checkpoint-dir', absolute(checkpointDir));
-    // At the maximum rate, larger micro-batches (each costs 0.15–0.3 s of fixed work on one
-    // core), as a Spark expert tunes for throughput; in latency rounds a batch holds only the
-    // lines already due, and the default cap stays.
-    if (rate === undefined) args.push('--max-rows-per-batch', '400000');
-    return withBroker({ system, query, argv: [...args, ...s.peerArgs] });
-  }
+  if (system === 'spark' || system === 'spark-rt')
+    return withBroker({
+      system,
+      query,
+      argv: [...args, ...sparkRoundArgs(system, s, absolute(checkpointDir), rate), ...s.peerArgs],
+    });
   const brokerPid = localBrokerPid(brokers);
   if (checkpointing)
     // In-memory stores with their changelogs, offsets committed (and caches flushed) every interval.
@@ -592,6 +614,33 @@ function commandOf(
 }
 
 /**
+ * The Spark peers' own arguments in a round, after `peerCommand`'s. Spark checkpoints offsets,
+ * commits and state at every micro-batch whatever the mode: in /dev/shm (memory) by default, on
+ * disk in the round's directory (`checkpointDir`) when the round checkpoints.
+ */
+export function sparkRoundArgs(
+  system: 'spark' | 'spark-rt',
+  s: Pick<FairSettings, 'durability' | 'checkpointMs'>,
+  checkpointDir: string,
+  rate?: number,
+): string[] {
+  const checkpointing = s.durability === 'checkpoint';
+  const args = checkpointing ? ['--checkpoint-dir', checkpointDir] : [];
+  if (system === 'spark-rt') {
+    // Real-time mode (peerCommand's --trigger real-time): one long-running task per partition, and
+    // the batch duration is only how often offsets are checkpointed (no row cap: Spark refuses one
+    // there). Durability "none": Spark's default batch, 5 minutes, so no checkpoint falls in a
+    // round; "checkpoint": a batch, so a checkpoint, every --checkpoint-s.
+    if (checkpointing) args.push('--trigger-ms', String(s.checkpointMs));
+  }
+  // At the maximum rate, larger micro-batches (each costs 0.15–0.3 s of fixed work on one core),
+  // as a Spark expert tunes for throughput; in latency rounds a batch holds only the lines already
+  // due, and the default cap stays.
+  else if (rate === undefined) args.push('--max-rows-per-batch', '400000');
+  return args;
+}
+
+/**
  * The peers' settings in latency rounds, as their experts set them for
  * latency (their defaults favour throughput): Flink sends a network buffer
  * after at most 5 ms instead of 100 and its sources emit watermarks every
@@ -606,6 +655,8 @@ const LATENCY_TUNING: Record<PeerSystem, readonly string[]> = {
   // Flink SQL keeps nexmark's 2 s mini-batch, which delays its aggregations' output by up to that.
   'flink-sql': ['--buffer-timeout-ms', '5', '--watermark-interval-ms', '10'],
   spark: [],
+  // Never used: spark-rt runs in the Kafka mode only, which has no latency rounds.
+  'spark-rt': [],
   'kafka-streams': ['--cache-bytes', '0'],
 };
 
@@ -689,7 +740,7 @@ export async function main(args: string[]): Promise<void> {
       const ran = kafkaMode ? await kafkaRound(sys, query, r, round) : await round();
       const res: FairRound = {
         ...ran,
-        ...(s.durability === 'checkpoint' && sys !== 'kafka-streams' && sys !== 'spark'
+        ...(s.durability === 'checkpoint' && sys !== 'kafka-streams' && sys !== 'spark' && sys !== 'spark-rt'
           ? { checkpoints: newestCheckpoint(checkpointDir) }
           : {}),
         ...(load === undefined ? {} : load),
@@ -736,6 +787,9 @@ export async function main(args: string[]): Promise<void> {
   const rotated = <T>(xs: readonly T[], r: number) => xs.map((_, i) => xs[(i + r - 1) % xs.length]!);
   for (const query of s.queries) {
     const systems = s.systems.filter((x) => x === 'eddy' || peerQueries(x).includes(query));
+    for (const x of peers)
+      if (!peerQueries(x).includes(query))
+        log(`${query}: ${x} skipped: it runs ${peerQueries(x).join(',')} only (bench/peers/README.md)`);
     const input = inputTopic(query, events, s);
     if ((kafkaMode || systems.includes('kafka-streams')) && !topics.includes(input)) topics.push(input);
     if (kafkaMode) {

@@ -29,6 +29,7 @@ import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.api.java.UDF2;
 import org.apache.spark.sql.expressions.UserDefinedFunction;
+import org.apache.spark.sql.streaming.DataStreamReader;
 import org.apache.spark.sql.streaming.DataStreamWriter;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
@@ -77,6 +78,17 @@ import org.apache.spark.sql.types.StructType;
  * Spark's Kafka sink as it is ({@code foreachBatch} would have to cache each batch, or compute
  * it twice, to both count and write it).
  *
+ * <p><b>Counting in real-time mode</b> ({@link RealTime}). The same two counters, and they stay
+ * true to the record there, which Spark's own figures are not: a real-time batch is one
+ * long-running task per partition for the whole batch duration (5 minutes by default), and its
+ * input and output row counts (SQL metrics, which are accumulators) reach the driver with the
+ * task's completion, so the query's progress ({@code numInputRows}, the listener's events) moves
+ * only when a batch ends. The counters here are static {@code LongAdder}s bumped inside the task,
+ * per record, in the parse's iterator and in the sink's projection; with {@code local[P]} the
+ * executor is this JVM (its tasks are threads of the driver's process), so the progress thread
+ * ({@code Measure.progressEvery}) reads them as the tasks count, every 100 ms. (On a cluster they
+ * would be per executor, and this would not work.)
+ *
  * <p><b>END.</b> The END marker is not an event (not counted, never a query row). For a table
  * read with {@code end} (the stateful queries) it becomes the file mode's END row ({@code
  * dateTime} at {@link EventsTables#END_MILLIS}, numbers −1, strings empty), which moves the
@@ -103,6 +115,12 @@ final class KafkaEvents {
     final long events;
     /** The input topic's partitions (0 until known). */
     final int partitions;
+    /**
+     * Real-time mode ({@link RealTime}): no {@code maxOffsetsPerTrigger}, which Spark's Kafka source
+     * refuses there ({@code KafkaMicroBatchStream.planInputPartitions}: "maxOffsetsPerTrigger is not
+     * compatible with real time mode"; a long-running batch reads what arrives until it ends).
+     */
+    final boolean realTime;
 
     Config(
         String brokers,
@@ -111,7 +129,8 @@ final class KafkaEvents {
         long maxRowsPerBatch,
         double rate,
         long events,
-        int partitions) {
+        int partitions,
+        boolean realTime) {
       this.brokers = brokers;
       this.inputTopic = inputTopic;
       this.outputTopic = outputTopic;
@@ -119,10 +138,11 @@ final class KafkaEvents {
       this.rate = rate;
       this.events = events;
       this.partitions = partitions;
+      this.realTime = realTime;
     }
 
     Config withPartitions(int n) {
-      return new Config(brokers, inputTopic, outputTopic, maxRowsPerBatch, rate, events, n);
+      return new Config(brokers, inputTopic, outputTopic, maxRowsPerBatch, rate, events, n, realTime);
     }
   }
 
@@ -147,13 +167,15 @@ final class KafkaEvents {
     // With --rate, the same Kafka source with its batches held to the records due (file mode's
     // schedule); input events then count on the schedule.
     boolean paced = c.rate > 0;
-    return spark
-        .readStream()
-        .format(paced ? PacedKafkaSource.class.getName() : "kafka")
-        .option("kafka.bootstrap.servers", c.brokers)
-        .option("subscribe", c.inputTopic)
-        .option("startingOffsets", "earliest")
-        .option("maxOffsetsPerTrigger", c.maxRowsPerBatch)
+    DataStreamReader reader =
+        spark
+            .readStream()
+            .format(paced ? PacedKafkaSource.class.getName() : "kafka")
+            .option("kafka.bootstrap.servers", c.brokers)
+            .option("subscribe", c.inputTopic)
+            .option("startingOffsets", "earliest");
+    if (!c.realTime) reader = reader.option("maxOffsetsPerTrigger", c.maxRowsPerBatch);
+    return reader
         .option("eddy.rate", c.rate)
         .option("eddy.events", c.events)
         .option("eddy.partitions", c.partitions)

@@ -30,7 +30,7 @@ import org.apache.spark.sql.streaming.Trigger;
  * java ... dev.eddy.peers.spark.SparkNexmark --query q5 --events-file /tmp/e.jsonl --events 1000000
  *     [--parallelism 2] [--progress-ms 100] [--max-rows-per-batch 100000] [--state-store hdfs|rocksdb]
  *     [--rate R] [--trigger-ms 0] [--checkpoint-dir DIR] [--describe true]
- *     [--kafka-brokers 127.0.0.1:9092 --input-topic IN --output-topic OUT]
+ *     [--kafka-brokers 127.0.0.1:9092 --input-topic IN --output-topic OUT [--trigger micro-batch|real-time]]
  * </pre>
  *
  * <p>The events file is read by {@link EventsSource}, a DataSource V2 micro-batch source: each
@@ -55,6 +55,15 @@ import org.apache.spark.sql.streaming.Trigger;
  * stopped by the harness before that); {@code events} in the result is then the events read.
  * With {@code --rate R} a batch takes only the records due on the file mode's schedule ({@link
  * PacedKafkaSource}).
+ *
+ * <p>Real-time mode ({@code --trigger real-time}, Kafka mode, q0–q2 only; {@link RealTime}): the
+ * same query and sink under Spark 4.1+'s {@code Trigger.RealTime}: one long-running task per input
+ * partition reads, parses, projects and writes each record as it arrives, and the batch duration
+ * ({@code --trigger-ms}, default Spark's 5 minutes) is only how often offsets are checkpointed.
+ * The result line then says {@code "system":"spark-rt"}; a run to the ENDs ends when a batch has
+ * read nothing, one batch duration after the batch that read them, so its {@code elapsedMs}
+ * includes that idle time and its {@code eventsPerSec} is no speed (the fair harness measures from
+ * the progress lines).
  */
 public final class SparkNexmark {
   private SparkNexmark() {}
@@ -64,20 +73,25 @@ public final class SparkNexmark {
 
   public static void main(String[] argv) throws Exception {
     long t0 = System.nanoTime();
-    if (argv.length == 1 && argv[0].equals("--list")) {
-      System.out.println(String.join(",", SparkQueries.NAMES));
+    if (argv.length >= 1 && argv[0].equals("--list")) {
+      // "--list --trigger real-time": the queries of real-time mode (spark-rt in bench/peers/index.ts).
+      boolean rt = argv.length == 3 && argv[1].equals("--trigger") && argv[2].equals("real-time");
+      System.out.println(String.join(",", rt ? RealTime.QUERIES : SparkQueries.NAMES));
       return;
     }
     Args args;
     KafkaEvents.Config kafka;
+    RealTime realTime;
     try {
       args = Args.parse(argv, SparkQueries.NAMES);
-      kafka = kafkaConfig(args, Long.parseLong(args.get("max-rows-per-batch", "100000")));
+      realTime = RealTime.of(args);
+      kafka = kafkaConfig(args, Long.parseLong(args.get("max-rows-per-batch", "100000")), realTime != null);
     } catch (IllegalArgumentException e) {
       System.err.println("spark: " + e.getMessage());
       System.exit(2);
       return;
     }
+    String system = realTime == null ? "spark" : "spark-rt";
     Measure.progressEvery(Long.parseLong(args.get("progress-ms", "0")));
     long maxRows = Long.parseLong(args.get("max-rows-per-batch", "100000"));
     String store = args.get("state-store", "hdfs");
@@ -86,6 +100,15 @@ public final class SparkNexmark {
     Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteQuietly(scratch), "delete-checkpoints"));
 
     if (kafka != null) kafka = kafka.withPartitions(KafkaEvents.partitions(kafka.brokers, kafka.inputTopic));
+    if (realTime != null) {
+      try {
+        realTime.checkSlots(kafka.partitions, args.parallelism, kafka.inputTopic);
+      } catch (IllegalArgumentException e) {
+        System.err.println("spark: " + e.getMessage());
+        System.exit(2);
+        return;
+      }
+    }
 
     SparkSession spark = session(args, store, scratch);
     LongAdder dropped = new LongAdder();
@@ -98,11 +121,15 @@ public final class SparkNexmark {
     int outTime = out.schema().fieldIndex(SparkQueries.OUT_TIME);
     DataStreamWriter<Row> writer =
         kafka == null ? out.writeStream().foreach(new CountingWriter(outTime)) : KafkaEvents.sink(out, kafka);
+    // Real-time mode takes update output mode only; for these stateless queries it is the same rows.
     StreamingQuery query =
         writer
             .queryName("nexmark-" + args.query)
-            .outputMode("append")
-            .trigger(Trigger.ProcessingTime(triggerMs, TimeUnit.MILLISECONDS))
+            .outputMode(realTime == null ? "append" : "update")
+            .trigger(
+                realTime == null
+                    ? Trigger.ProcessingTime(triggerMs, TimeUnit.MILLISECONDS)
+                    : Trigger.RealTime(realTime.batchMs, TimeUnit.MILLISECONDS))
             .option("checkpointLocation", scratch.resolve("checkpoint").toString())
             .start();
     if (kafka == null) {
@@ -114,13 +141,17 @@ public final class SparkNexmark {
       } while (!EventsSource.EventsStream.allOffered());
     } else {
       // The topic may still be filling: run until the END marker of every partition has been read.
+      // In real-time mode processAllAvailable returns when a batch ends having read nothing (its end
+      // offsets equal its start: MicroBatchExecution.markMicroBatchEnd), i.e. one batch duration
+      // after the batch that read the ENDs.
       while (true) {
         query.processAllAvailable();
         if (KafkaEvents.ENDS.sum() >= kafka.partitions) break;
         Thread.sleep(10);
       }
     }
-    query.processAllAvailable();
+    // Once more for the batches a new watermark runs (stateful queries); real-time mode has none.
+    if (realTime == null) query.processAllAvailable();
     long end = System.nanoTime();
     long batches = query.lastProgress() == null ? 0 : query.lastProgress().batchId() + 1;
     if (Boolean.parseBoolean(args.get("describe", "false"))) {
@@ -150,7 +181,11 @@ public final class SparkNexmark {
     extra.put("parallelism", args.parallelism);
     extra.put("startupMs", Math.round((Measure.startNanos() - t0) / 1e6));
     extra.put("batches", batches);
-    extra.put("maxRowsPerBatch", maxRows);
+    if (realTime == null) extra.put("maxRowsPerBatch", maxRows);
+    else {
+      extra.put("trigger", "real-time");
+      extra.put("batchDurationMs", realTime.batchMs);
+    }
     extra.put("stateStore", store);
     if (args.rate > 0) extra.put("rate", args.rate);
     if (kafka != null) {
@@ -159,19 +194,19 @@ public final class SparkNexmark {
       extra.put("droppedByWatermark", dropped.sum());
     }
     extra.put("sparkVersion", spark.version());
-    System.out.println(Measure.result("spark", args.query, events, Measure.OUTPUTS.sum(), end, false, extra));
+    System.out.println(Measure.result(system, args.query, events, Measure.OUTPUTS.sum(), end, false, extra));
     System.out.flush();
     System.exit(0);
   }
 
   /** Kafka mode's flags, or null (file mode) when {@code --input-topic} is not given. */
-  private static KafkaEvents.Config kafkaConfig(Args args, long maxRows) {
+  private static KafkaEvents.Config kafkaConfig(Args args, long maxRows, boolean realTime) {
     String in = args.get("input-topic", null);
     if (in == null) return null;
     String out = args.get("output-topic", null);
     if (out == null) throw new IllegalArgumentException("--input-topic needs --output-topic");
     return new KafkaEvents.Config(
-        args.get("kafka-brokers", "127.0.0.1:9092"), in, out, maxRows, args.rate, args.events, 0);
+        args.get("kafka-brokers", "127.0.0.1:9092"), in, out, maxRows, args.rate, args.events, 0, realTime);
   }
 
   /**

@@ -252,6 +252,16 @@ export class RunExporter {
       last(m, 'entries'),
     );
     runGauge(
+      'eddy_spread',
+      "preAggregate: 'auto' on worker threads: 1 while the combiners' input is spread over the threads, 0 while it is combined where it was read.",
+      (m) => (m.spread === undefined ? undefined : m.spread.on ? 1 : 0),
+    );
+    runCounter(
+      'eddy_spread_switches_total',
+      "preAggregate: 'auto': changes between spreading and local combining (trials included).",
+      (m) => m.spread?.switches,
+    );
+    runGauge(
       'eddy_checkpoint_restored_id',
       'The checkpoint this attempt of the run started from.',
       (m) => m.checkpoints?.restoredFrom,

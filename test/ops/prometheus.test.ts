@@ -177,6 +177,27 @@ describe('Prometheus exporter (issue 17)', () => {
     assert.ok(Number.isNaN(parseExposition(text).get('eddy_test_not_a_number')));
   });
 
+  it("preAggregate: 'auto': whether it spreads now and how often it changed", async () => {
+    const exporter = new RunExporter({ pipeline: 'p', runId: 'r', mode: 'embedded', processMetrics: false });
+    const spread = {
+      on: true,
+      switches: 3,
+      probes: 2,
+      localMicrosPerRecord: 4,
+      spreadMicrosPerRecord: 2.5,
+    };
+    exporter.attach(() => ({ ...pipeline(3, 1000), spread }));
+    const m = parseExposition(await exporter.scrape());
+    assert.equal(m.get('eddy_spread'), 1);
+    assert.equal(m.get('eddy_spread_switches_total'), 3);
+    const without = new RunExporter({ pipeline: 'p', runId: 'r', mode: 'embedded', processMetrics: false });
+    without.attach(() => pipeline(3, 1000));
+    // Without it, 0 as every labelless gauge the run does not set (prom-client's default).
+    const n = parseExposition(await without.scrape());
+    assert.equal(n.get('eddy_spread'), 0);
+    assert.equal(n.get('eddy_spread_switches_total'), 0);
+  });
+
   it('scrapes arriving together read the run once', async () => {
     let reads = 0;
     const exporter = new RunExporter({ pipeline: 'p', runId: 'r', mode: 'embedded', processMetrics: false });

@@ -1,7 +1,7 @@
 /** `nexmark-table` (issue 14's full run): per-round figures, eddy's ratios within each invocation, the summary. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type FairReport, fairTable, summary } from '../../bench/nexmark/harness/table.ts';
+import { type FairReport, fairTable, summary, without } from '../../bench/nexmark/harness/table.ts';
 
 const sys = (wall: number, cpu: number) => ({
   eventsPerSec: { mean: wall },
@@ -48,5 +48,12 @@ describe('nexmark-table', () => {
     assert.equal(lines.length, 3);
     // √(2 × 0.5) = 1 in events/s; √(4 × 1) = 2 per CPU-s; behind on q5 in events/s only.
     assert.equal(lines[2], '| kafka-streams | 2 | 1.00× | 2.00× | q5 (0.50) | none |');
+  });
+
+  it('--drop leaves a system out of one query only', () => {
+    const r = without(report('q4', 600_000, 300_000), new Set(['q4:kafka-streams', 'q5:eddy']));
+    assert.deepEqual(Object.keys(r.queries['q4']!), ['eddy']);
+    assert.ok(r.rounds.every((x) => x.system === 'eddy'));
+    assert.equal(fairTable([r]).ratios.size, 0);
   });
 });

@@ -7,7 +7,9 @@
  * query's own invocation: systems of different invocations are never
  * compared), p99 latency, peak RSS and outputs per 1,000 events; then per
  * peer the geometric mean of eddy's ratios over the queries both ran, and
- * the queries where eddy is behind. Prints markdown on stdout.
+ * the queries where eddy is behind. `--drop q4:flink-sql` leaves a system
+ * out of a query (one that computed something else there). Prints markdown
+ * on stdout.
  */
 import { readFileSync } from 'node:fs';
 
@@ -96,12 +98,27 @@ export function summary(ratios: Map<string, Map<string, { wall: number; cpu: num
   return lines;
 }
 
+/** The report without `query:system` pairs in `drop` (a peer that computed something else for that query). */
+export function without(r: FairReport, drop: ReadonlySet<string>): FairReport {
+  const queries: Record<string, Record<string, SystemSummary>> = {};
+  for (const [q, systems] of Object.entries(r.queries))
+    queries[q] = Object.fromEntries(
+      Object.entries(systems).filter(([s]) => !drop.has(`${q}:${roundKey(s)}`)),
+    );
+  return { ...r, queries, rounds: r.rounds.filter((x) => !drop.has(`${x.query}:${roundKey(x.system)}`)) };
+}
+
 export async function main(args: string[]): Promise<void> {
   if (args.length === 0 || args.includes('--help')) {
-    process.stdout.write('usage: npm run bench -- nexmark-table <nexmark-fair.json>…\n');
+    process.stdout.write(
+      'usage: npm run bench -- nexmark-table [--drop q4:flink-sql,…] <nexmark-fair.json>…\n',
+    );
     return;
   }
-  const reports = args.map((f) => JSON.parse(readFileSync(f, 'utf8')) as FairReport);
+  const at = args.indexOf('--drop');
+  const drop = new Set(at < 0 ? [] : (args[at + 1] ?? '').split(',').filter((x) => x !== ''));
+  const files = args.filter((_, i) => at < 0 || (i !== at && i !== at + 1));
+  const reports = files.map((f) => without(JSON.parse(readFileSync(f, 'utf8')) as FairReport, drop));
   const { rows, ratios } = fairTable(reports);
   process.stdout.write(`${rows.join('\n')}\n\n${summary(ratios).join('\n')}\n`);
 }

@@ -16,7 +16,8 @@
  *
  * The run starts local. When its busiest thread is busy (≥ `busy` of the
  * interval active) and the threads are uneven (busiest ≥ `uneven` × the
- * mean), it tries spreading for an interval (after one interval to settle)
+ * mean) over a second judged interval (the first may be JIT warm-up), it
+ * tries spreading for an interval (after one interval to settle)
  * and keeps it only when the busiest thread's cost per record fell by at
  * least `gain`; otherwise it goes back, and waits 2, 4, … up to 64 intervals
  * before trying again, so a load that spreading cannot help costs a trial
@@ -180,6 +181,8 @@ export class SpreadJudge {
   #wait = 0;
   #backoff = 0;
   #trying = false;
+  // Intervals judged since the last change.
+  #judged = 0;
 
   constructor(settings: Partial<SpreadSettings> = {}) {
     this.#s = { ...SPREAD_DEFAULTS, ...settings };
@@ -218,6 +221,9 @@ export class SpreadJudge {
       this.#wait--;
       return undefined;
     }
+    // A trial compares with this way's cost: not from its first judged interval (the threads'
+    // JIT may still be warming up then, which made a trial of spreading look cheaper than it was).
+    if (++this.#judged < 2) return undefined;
     if (!this.on && (f.busiest < this.#s.busy || f.unevenness < this.#s.uneven)) return undefined;
     this.#trying = true;
     this.probes++;
@@ -228,6 +234,7 @@ export class SpreadJudge {
     this.on = on;
     this.switches++;
     this.#settle = 1;
+    this.#judged = 0;
     return on;
   }
 }

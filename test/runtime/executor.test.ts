@@ -174,7 +174,8 @@ describe('Executor', () => {
     await ex.close();
   });
 
-  it('sends letters raised by the dead-letter branch itself to the default output, not round the branch again', async () => {
+  /** Negative numbers dead-lettered by step `check`; the letters through `branch` into `letters`. */
+  const letterBranch = async (branch: (l: DeadLetter) => DeadLetter) => {
     const p = new Pipeline({ name: 'letters-of-letters' });
     p.source('in', arraySource<number>([]))
       .map((x) => {
@@ -183,14 +184,17 @@ describe('Executor', () => {
       }, 'check')
       .sink(collectSink<number>(), 'out');
     const read = collectSink<DeadLetter>();
-    p.deadLetters()
-      .map((l) => {
-        if (l.payload === '-2') throw new Error('the branch refuses -2');
-        return l;
-      }, 'branch')
-      .sink(read, 'letters');
+    p.deadLetters().map(branch, 'branch').sink(read, 'letters');
     const fallback: DeadLetter[] = [];
     const ex = await started(p, { defaultDeadLetters: (l) => fallback.push(l) });
+    return { ex, read, fallback };
+  };
+
+  it('sends letters raised by the dead-letter branch itself to the default output, not round the branch again', async () => {
+    const { ex, read, fallback } = await letterBranch((l) => {
+      if (l.payload === '-2') throw new Error('the branch refuses -2');
+      return l;
+    });
     ex.input('in').feed([-1, 5, -2], [0, 1, 2]);
     ex.flushDeadLetters();
     await finish(ex);
@@ -205,21 +209,9 @@ describe('Executor', () => {
   });
 
   it('a branch that fails on every letter does not loop: each of its letters reaches the default output once', async () => {
-    const p = new Pipeline({ name: 'failing-branch' });
-    p.source('in', arraySource<number>([]))
-      .map((x) => {
-        if (x < 0) throw new Error(`negative: ${x}`);
-        return x;
-      }, 'check')
-      .sink(collectSink<number>(), 'out');
-    const read = collectSink<DeadLetter>();
-    p.deadLetters()
-      .map((): DeadLetter => {
-        throw new Error('always');
-      }, 'branch')
-      .sink(read, 'letters');
-    const fallback: DeadLetter[] = [];
-    const ex = await started(p, { defaultDeadLetters: (l) => fallback.push(l) });
+    const { ex, read, fallback } = await letterBranch(() => {
+      throw new Error('always');
+    });
     ex.input('in').feed([-1, -2, -3], [0, 1, 2]);
     await finish(ex);
     assert.deepEqual(read.values, []);

@@ -22,6 +22,7 @@ import type { PhysicalPlan } from '../runtime/physical.ts';
 import { checkRebalance } from '../runtime/rebalance.ts';
 import { RestartStrategy } from '../runtime/restart.ts';
 import { type Attempt, type SuperviseOptions, supervise } from '../runtime/supervisor.ts';
+import { checkSpread } from '../runtime/threads/spread.ts';
 import type { KeyedStateBackend } from '../state/backend.ts';
 import { HeapStateBackend } from '../state/heap.ts';
 import {
@@ -382,6 +383,9 @@ export class Pipeline {
   /** Starts the pipeline and returns at once. */
   async start(options: RunOptions = {}): Promise<RunningPipeline> {
     checkRunOptions(options);
+    // In-process parallelism never spreads (the judge runs on worker threads), but a bad
+    // setting fails here as it would there.
+    checkSpread(options.spread);
     const {
       checkpoints: _c,
       resumeFrom: _r,
@@ -462,7 +466,6 @@ export class Pipeline {
     const extra = await prepareCheckpoints(options);
     const { startThreaded } = await import('../runtime/threads/cluster.ts');
     const { rebalancing } = await import('../runtime/threads/rebalancer.ts');
-    const { checkSpread } = await import('../runtime/threads/spread.ts');
     const { restoreFrom: first, ...again } = extra;
     const settings = checkRebalance(options.rebalance);
     const spread = checkSpread(options.spread);

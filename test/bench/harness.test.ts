@@ -21,7 +21,7 @@ describe('flags', () => {
     assert.deepEqual(full.systems, ['eddy']);
     assert.equal(full.events, 1_000_000);
     assert.deepEqual(full.profiles, ['max', 'constant']);
-    const quick = parseSettings(['--quick', '--vs', 'kafka-streams,flink']);
+    const quick = parseSettings(['--quick', '--cold-peers', 'kafka-streams,flink']);
     assert.ok(quick !== 'help');
     assert.deepEqual(quick.systems, ['eddy', 'flink', 'kafka-streams']);
     assert.deepEqual(quick.queries, ['q0', 'q2', 'q5']);
@@ -42,7 +42,15 @@ describe('flags', () => {
       () => parseSettings(['--events', 'ten']),
       /--events must be a whole number >= 1; received "ten"/,
     );
-    assert.throws(() => parseSettings(['--vs', 'spark']), /unknown system "spark"; use flink, kafka-streams/);
+    assert.throws(
+      () => parseSettings(['--cold-peers', 'spark']),
+      /--cold-peers: unknown system "spark"; use flink, kafka-streams or both \(for a fair comparison: --vs\)/,
+    );
+    // Peers are compared by the fair method: nexmark's main hands --vs to nexmark-fair.
+    assert.throws(
+      () => parseSettings(['--vs', 'flink']),
+      /--vs compares by the fair method: run npm run bench -- nexmark-fair/,
+    );
     assert.throws(() => parseSettings(['--queries', 'q99']), /unknown query "q99"; eddy has q0,/);
     assert.throws(() => parseSettings(['--profile', 'spiky']), /unknown profile "spiky"/);
     assert.throws(

@@ -170,5 +170,10 @@ describe("preAggregate: 'auto' on worker threads", () => {
       p.startInThreads(url, {}, { parallelism: 2, spread: { every: 1 } as never }),
       (e: Error) => e.message.includes('every'),
     );
+    // In-process starts check it as well (they never spread).
+    await assert.rejects(
+      p.start({ spread: { gain: 5 } }),
+      (e: Error) => e.message.includes('spread option gain') && e.message.includes('5'),
+    );
   });
 });

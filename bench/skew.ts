@@ -26,6 +26,9 @@
  * judged every `--spread-ms`, default 500) with local pre-aggregation and
  * then with 'split', over the same one-reader source; each auto run also
  * reports whether it spread at the end, and its changes and trials.
+ * `--splits N` (with `--auto`) gives the source N shares that every thread
+ * reads instead, where local combining is already even and 'auto' should
+ * stay local: what judging costs where no mitigation is needed.
  *
  * `--rate R` paces the source at R events per second of wall time (the
  * zipf job only) and reports each arm's result latency, p50 and p99 (ms from
@@ -203,6 +206,7 @@ export async function main(args: string[]): Promise<void> {
       split: { type: 'boolean', default: false },
       auto: { type: 'boolean', default: false },
       'spread-ms': { type: 'string', default: '500' },
+      splits: { type: 'string', default: '1' },
       job: { type: 'string', default: 'zipf' },
       'add-cost': { type: 'string', default: '0' },
       rate: { type: 'string', default: '0' },
@@ -226,6 +230,7 @@ export async function main(args: string[]): Promise<void> {
       exponents,
       Number(values['add-cost']),
       Number(values['spread-ms']),
+      Number(values.splits),
     );
   if (values.rebalance)
     return rebalanceBench(base, events, rounds, exponents, {
@@ -352,16 +357,21 @@ function autoBench(
   exponents: number[],
   addCost: number,
   spreadMs: number,
+  splits: number,
 ): void {
   const job = base.job;
+  if (!Number.isSafeInteger(splits) || splits < 1)
+    throw new Error(`--splits must be a whole number >= 1; received "${splits}"`);
+  const reader =
+    splits === 1 ? 'a source subtask 0 reads alone' : `a source of ${splits} shares every thread reads`;
   process.stderr.write(
-    `skew --auto: ${events.toLocaleString()} events from a source subtask 0 reads alone, ${JOBS[job].what} (+${addCost} hash rounds per add), 2 worker threads; preAggregate 'auto' (judged every ${spreadMs} ms) vs local pre-aggregation, then vs 'split'; ${rounds} alternating rounds per exponent\n`,
+    `skew --auto: ${events.toLocaleString()} events from ${reader}, ${JOBS[job].what} (+${addCost} hash rounds per add), 2 worker threads; preAggregate 'auto' (judged every ${spreadMs} ms) vs local pre-aggregation, then vs 'split'; ${rounds} alternating rounds per exponent\n`,
   );
   const results = [];
   for (const zipf of exponents) {
     const auto = (on: boolean, other: boolean | 'split'): Setup => ({
       preAggregate: on ? 'auto' : other,
-      splits: 1,
+      splits,
       addCost,
       ...(on ? { spreadMs } : {}),
     });
@@ -374,7 +384,7 @@ function autoBench(
     });
   }
   process.stdout.write(
-    `${JSON.stringify({ bench: 'skew-auto', job, rate: base.rate, events, threads: 2, keys: 10_000, rounds, sourceSplits: 1, addCost, spreadMs, results })}\n`,
+    `${JSON.stringify({ bench: 'skew-auto', job, rate: base.rate, events, threads: 2, keys: 10_000, rounds, sourceSplits: splits, addCost, spreadMs, results })}\n`,
   );
 }
 

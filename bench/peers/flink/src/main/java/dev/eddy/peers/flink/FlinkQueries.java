@@ -111,13 +111,41 @@ public final class FlinkQueries {
 
   // ---------------------------------------------------------------------------------------- Q3
 
-  /** Interval join, auction time ± 600 s, both bounds inclusive (as eddy's intervalJoin). */
+  /**
+   * Interval join, auction time ± 600 s, both bounds inclusive (as eddy's intervalJoin). Both sides
+   * are projected before the keyBy, as an expert writes it: a person to its id, name, city and
+   * state, an auction to its id and seller (the join's time is the record's timestamp).
+   */
   static DataStream<Q3Row> q3(DataStream<Event> events) {
     DataStream<Person> sellers =
-        persons(events).filter(p -> Nexmark.Q3_STATES.contains(p.state)).name("q3-states");
+        persons(events)
+            .filter(p -> Nexmark.Q3_STATES.contains(p.state))
+            .name("q3-states")
+            .map(
+                p -> {
+                  Person s = new Person();
+                  s.id = p.id;
+                  s.name = p.name;
+                  s.city = p.city;
+                  s.state = p.state;
+                  s.created = p.created;
+                  return s;
+                })
+            .returns(Person.class)
+            .name("q3-project-person");
     return auctions(events)
         .filter(a -> a.category == Nexmark.Q3_CATEGORY)
         .name("q3-category")
+        .map(
+            a -> {
+              Auction s = new Auction();
+              s.id = a.id;
+              s.seller = a.seller;
+              s.created = a.created;
+              return s;
+            })
+        .returns(Auction.class)
+        .name("q3-project-auction")
         .keyBy(a -> a.seller)
         .intervalJoin(sellers.keyBy(p -> p.id))
         .between(Duration.ofMillis(-Nexmark.Q3_HORIZON_MS), Duration.ofMillis(Nexmark.Q3_HORIZON_MS))

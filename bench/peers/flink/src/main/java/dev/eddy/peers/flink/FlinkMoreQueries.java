@@ -448,14 +448,7 @@ final class FlinkMoreQueries {
         FlinkQueries.auctions(events)
             .filter(a -> a.category == Nexmark.Q3_CATEGORY)
             .name("q3r-category")
-            .map(
-                a -> {
-                  Auction s = new Auction();
-                  s.id = a.id;
-                  s.seller = a.seller;
-                  s.created = a.created;
-                  return s;
-                })
+            .map(FlinkQueries::idAndSeller)
             .returns(Auction.class)
             .name("q3r-project-auction");
     return people

@@ -136,14 +136,7 @@ public final class FlinkQueries {
     return auctions(events)
         .filter(a -> a.category == Nexmark.Q3_CATEGORY)
         .name("q3-category")
-        .map(
-            a -> {
-              Auction s = new Auction();
-              s.id = a.id;
-              s.seller = a.seller;
-              s.created = a.created;
-              return s;
-            })
+        .map(FlinkQueries::idAndSeller)
         .returns(Auction.class)
         .name("q3-project-auction")
         .keyBy(a -> a.seller)
@@ -151,6 +144,15 @@ public final class FlinkQueries {
         .between(Duration.ofMillis(-Nexmark.Q3_HORIZON_MS), Duration.ofMillis(Nexmark.Q3_HORIZON_MS))
         .process(new Q3Join())
         .name("q3-join");
+  }
+
+  /** An auction cut to what q3 and q3r output and join on: its id, seller and latency stamp. */
+  static Auction idAndSeller(Auction a) {
+    Auction s = new Auction();
+    s.id = a.id;
+    s.seller = a.seller;
+    s.created = a.created;
+    return s;
   }
 
   static final class Q3Join extends ProcessJoinFunction<Auction, Person, Q3Row> {

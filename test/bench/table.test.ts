@@ -1,7 +1,13 @@
 /** `nexmark-table` (issue 14's full run): per-round figures, eddy's ratios within each invocation, the summary. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type FairReport, fairTable, summary, without } from '../../bench/nexmark/harness/table.ts';
+import {
+  dropPairs,
+  type FairReport,
+  fairTable,
+  summary,
+  without,
+} from '../../bench/nexmark/harness/table.ts';
 
 const sys = (wall: number, cpu: number) => ({
   eventsPerSec: { mean: wall },
@@ -55,5 +61,12 @@ describe('nexmark-table', () => {
     assert.deepEqual(Object.keys(r.queries['q4']!), ['eddy']);
     assert.ok(r.rounds.every((x) => x.system === 'eddy'));
     assert.equal(fairTable([r]).ratios.size, 0);
+  });
+
+  it('--drop pairs: systems as printed or as a report spells them; a malformed pair fails, naming it', () => {
+    assert.deepEqual([...dropPairs('q4:flink-sql,q5:kafkaStreams')], ['q4:flink-sql', 'q5:kafka-streams']);
+    assert.deepEqual([...dropPairs('')], []);
+    for (const bad of ['q4', 'q4:', ':flink', 'q4:flink:x'])
+      assert.throws(() => dropPairs(bad), new RegExp(`--drop takes query:system pairs.*"${bad}"`));
   });
 });

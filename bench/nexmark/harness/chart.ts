@@ -11,6 +11,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { dropPairs, roundKey } from './table.ts';
 
 interface Interval {
   readonly mean: number;
@@ -160,12 +161,10 @@ export async function main(args: string[]): Promise<void> {
   const having = values.with === '' ? undefined : values.with;
   const results = latest(lines, Number(values.parallelism), having);
   // `--drop q4:flink-sql,…`: bars left out (a peer that computed something else for that query).
-  for (const pair of values.drop.split(',').filter((x) => x !== '')) {
-    const [q, system] = pair.split(':');
-    if (q === undefined || system === undefined)
-      throw new Error(`--drop takes query:system pairs; received ${pair}`);
-    results.get(q)?.delete(system);
-  }
+  const drop = dropPairs(values.drop);
+  for (const [q, systems] of results)
+    for (const system of [...systems.keys()])
+      if (drop.has(`${q}:${roundKey(system)}`)) systems.delete(system);
   if (results.size === 0)
     throw new Error(`no nexmark-fair lines at parallelism ${values.parallelism} in ${values.from}`);
   const dates = [...new Set(lines.map((l) => l.date))].sort();

@@ -12,6 +12,7 @@
  * on stdout.
  */
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 
 interface RoundRecord {
   readonly system: string;
@@ -35,7 +36,23 @@ export interface FairReport {
 }
 
 /** A system's name as the rounds spell it (`queries` says `kafkaStreams`, the rounds `kafka-streams`). */
-const roundKey = (system: string) => system.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+/** A system's name as the harness prints it: `kafkaStreams` (a report's key) → `kafka-streams`. */
+export const roundKey = (system: string) => system.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * `--drop q4:flink-sql,…` (nexmark-table and nexmark-chart): the `query:system` pairs to leave
+ * out (a peer that computed something else for that query), systems spelt as printed.
+ */
+export function dropPairs(value: string): Set<string> {
+  const pairs = new Set<string>();
+  for (const pair of value.split(',').filter((x) => x !== '')) {
+    const [q, system, ...rest] = pair.split(':');
+    if (q === undefined || q === '' || system === undefined || system === '' || rest.length > 0)
+      throw new Error(`--drop takes query:system pairs, e.g. q4:flink-sql; received "${pair}"`);
+    pairs.add(`${q}:${roundKey(system)}`);
+  }
+  return pairs;
+}
 
 const k = (x: number) => `${Math.round(x / 1000).toLocaleString('en-US')}k`;
 const ratio = (x: number) => `${x.toFixed(2)}×`;
@@ -115,9 +132,12 @@ export async function main(args: string[]): Promise<void> {
     );
     return;
   }
-  const at = args.indexOf('--drop');
-  const drop = new Set(at < 0 ? [] : (args[at + 1] ?? '').split(',').filter((x) => x !== ''));
-  const files = args.filter((_, i) => at < 0 || (i !== at && i !== at + 1));
+  const { values, positionals: files } = parseArgs({
+    args,
+    options: { drop: { type: 'string', default: '' } },
+    allowPositionals: true,
+  });
+  const drop = dropPairs(values.drop);
   const reports = files.map((f) => without(JSON.parse(readFileSync(f, 'utf8')) as FairReport, drop));
   const { rows, ratios } = fairTable(reports);
   process.stdout.write(`${rows.join('\n')}\n\n${summary(ratios).join('\n')}\n`);

@@ -127,7 +127,7 @@ final class KsMoreQueries {
       case "q20":
         {
           store(builder, Q20Join.AUCTIONS, Serdes.Long(), Q20Join.State.class);
-          store(builder, Q20Join.EARLY, Serdes.Long(), WinningBids.Early.class);
+          store(builder, Q20Join.EARLY, Serdes.Long(), Q20Join.Early.class);
           return f.rekey(
                   events.filter((k, e) -> Flow.isEnd(k) || e.kind != Event.PERSON, Named.as("q20-auctions-and-bids")),
                   e -> e.kind == Event.AUCTION ? e.auction.id : e.bid.auction,
@@ -150,7 +150,8 @@ final class KsMoreQueries {
     builder.addStateStore(Flow.durability(Stores.keyValueStoreBuilder(Flow.kvStore(name), keys, Flow.serde(values))));
   }
 
-  static void dueStore(StreamsBuilder builder, String name) {
+  /** A store of bytes under byte keys: {@link DueIndex} timers, {@link EarlyBids}. */
+  static void bytesStore(StreamsBuilder builder, String name) {
     builder.addStateStore(Flow.durability(
         Stores.keyValueStoreBuilder(Flow.kvStore(name), Serdes.Bytes(), Serdes.ByteArray())));
   }
@@ -160,7 +161,7 @@ final class KsMoreQueries {
   static KStream<Long, Q6Row> q6(StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
     store(builder, Q6Average.PENDING, Serdes.Long(), Q6Average.Pending.class);
     store(builder, Q6Average.LAST, Serdes.Long(), long[].class);
-    dueStore(builder, Q6Average.DUE);
+    bytesStore(builder, Q6Average.DUE);
     KStream<Long, WinningBid> bySeller =
         f.exchange(
             winningBids(builder, f, events, "q6-winners")
@@ -352,7 +353,7 @@ final class KsMoreQueries {
     store(builder, name + "-stats", Serdes.String(), DayCounters.class);
     builder.addStateStore(Flow.durability(
         Stores.keyValueStoreBuilder(Flow.kvStore(name + "-seen"), Serdes.String(), Serdes.ByteArray())));
-    dueStore(builder, name + "-due");
+    bytesStore(builder, name + "-due");
     long graceMs = f.grace.toMillis();
     return f.rekey(bids(events), key, Bid.class, name + "-by-group")
         .process(
@@ -554,8 +555,15 @@ final class KsMoreQueries {
       public State() {}
     }
 
+    /** Bids seen before their auction, all joined when it comes (so a list: identical bids are rows each). */
+    public static final class Early {
+      public List<Bid> bids = new ArrayList<>();
+
+      public Early() {}
+    }
+
     private KeyValueStore<Long, State> auctions;
-    private KeyValueStore<Long, WinningBids.Early> early;
+    private KeyValueStore<Long, Early> early;
 
     @Override
     public void init(ProcessorContext<Long, Q20Row> context) {
@@ -576,7 +584,7 @@ final class KsMoreQueries {
         Auction a = e.auction;
         State s = new State();
         if (a.category == Nexmark.Q20_CATEGORY) s.auction = a;
-        WinningBids.Early waiting = early.get(id);
+        Early waiting = early.get(id);
         if (waiting != null) {
           if (s.auction != null) for (Bid b : waiting.bids) context().forward(record.withValue(Q20Row.of(b, a)));
           early.delete(id);
@@ -586,8 +594,8 @@ final class KsMoreQueries {
       }
       State s = auctions.get(id);
       if (s == null) {
-        WinningBids.Early waiting = early.get(id);
-        if (waiting == null) waiting = new WinningBids.Early();
+        Early waiting = early.get(id);
+        if (waiting == null) waiting = new Early();
         waiting.bids.add(e.bid);
         early.put(id, waiting);
       } else if (s.auction != null) {
@@ -765,8 +773,8 @@ final class KsMoreQueries {
    */
   static KStream<Long, Q4Row> q4r(StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
     store(builder, Q4rMax.AUCTIONS, Serdes.Long(), Q4rMax.State.class);
-    store(builder, Q4rMax.EARLY, Serdes.Long(), WinningBids.Early.class);
-    dueStore(builder, Q4rMax.DUE);
+    bytesStore(builder, Q4rMax.EARLY);
+    bytesStore(builder, Q4rMax.DUE);
     KStream<Long, Event> byAuction =
         f.rekey(
             events
@@ -827,7 +835,7 @@ final class KsMoreQueries {
     private final long graceMs;
     private final long base;
     private KeyValueStore<Long, State> auctions;
-    private KeyValueStore<Long, WinningBids.Early> early;
+    private EarlyBids early;
     private DueIndex due;
     private long observed = Long.MIN_VALUE;
 
@@ -840,7 +848,7 @@ final class KsMoreQueries {
     public void init(ProcessorContext<Long, MaxChange> context) {
       super.init(context);
       auctions = context.getStateStore(AUCTIONS);
-      early = context.getStateStore(EARLY);
+      early = new EarlyBids(context.getStateStore(EARLY));
       due = new DueIndex(context.getStateStore(DUE));
     }
 
@@ -861,21 +869,17 @@ final class KsMoreQueries {
         Auction a = e.auction;
         State s = new State();
         s.auction = a;
-        WinningBids.Early waiting = early.get(id);
-        if (waiting != null) {
-          Bid top = null;
-          for (Bid b : waiting.bids) if (inAuction(a, b) && (top == null || b.price > top.price)) top = b;
-          early.delete(id);
-          if (top != null) {
-            s.hasMax = true;
-            s.max = top.price;
-            context()
-                .forward(
-                    new Record<>(
-                        a.category,
-                        new MaxChange(a.category, false, 0, top.price, Math.max(a.created, top.created)),
-                        record.timestamp()));
-          }
+        Bid top = null;
+        for (Bid b : early.take(id)) if (inAuction(a, b) && (top == null || b.price > top.price)) top = b;
+        if (top != null) {
+          s.hasMax = true;
+          s.max = top.price;
+          context()
+              .forward(
+                  new Record<>(
+                      a.category,
+                      new MaxChange(a.category, false, 0, top.price, Math.max(a.created, top.created)),
+                      record.timestamp()));
         }
         auctions.put(id, s);
         due.add(a.expires, id);
@@ -884,10 +888,7 @@ final class KsMoreQueries {
         State s = auctions.get(id);
         if (s == null) {
           // Its auction may still come, until event time passes this bid.
-          WinningBids.Early waiting = early.get(id);
-          if (waiting == null) waiting = new WinningBids.Early();
-          waiting.bids.add(b);
-          early.put(id, waiting);
+          early.add(b);
           due.add(b.dateTime, id);
         } else if (inAuction(s.auction, b) && (!s.hasMax || b.price > s.max)) {
           MaxChange c = new MaxChange(s.auction.category, s.hasMax, s.max, b.price, b.created);
@@ -907,16 +908,9 @@ final class KsMoreQueries {
     /** Event time has reached {@code time}: drops the auction if it has expired, and the early bids up to it. */
     private void fire(long time, long id) {
       State s = auctions.get(id);
-      if (s != null && time >= s.auction.expires) auctions.delete(id);
-      WinningBids.Early waiting = early.get(id);
-      if (waiting == null) return;
-      List<Bid> keep = new ArrayList<>();
-      for (Bid b : waiting.bids) if (b.dateTime > time) keep.add(b);
-      if (keep.isEmpty()) early.delete(id);
-      else if (keep.size() < waiting.bids.size()) {
-        waiting.bids = keep;
-        early.put(id, waiting);
-      }
+      // The auction is here: its early bids were taken when it came.
+      if (s == null) early.dropUpTo(id, time);
+      else if (time >= s.auction.expires) auctions.delete(id);
     }
   }
 

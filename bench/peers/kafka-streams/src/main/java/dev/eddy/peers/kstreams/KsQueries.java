@@ -207,7 +207,7 @@ final class KsQueries {
             Flow.kvStore(WinningBids.AUCTIONS), Serdes.Long(), Flow.serde(WinningBids.State.class))));
     builder.addStateStore(Flow.durability(
         Stores.keyValueStoreBuilder(
-            Flow.kvStore(WinningBids.EARLY), Serdes.Long(), Flow.serde(WinningBids.Early.class))));
+            Flow.kvStore(WinningBids.EARLY), Serdes.Bytes(), Serdes.ByteArray())));
     builder.addStateStore(Flow.durability(
         Stores.keyValueStoreBuilder(Flow.kvStore(WinningBids.EXPIRY), Serdes.Bytes(), Serdes.ByteArray())));
     KStream<Long, Event> auctionsAndBids =

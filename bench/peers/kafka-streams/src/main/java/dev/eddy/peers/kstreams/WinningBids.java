@@ -5,8 +5,6 @@ import dev.eddy.peers.common.Bid;
 import dev.eddy.peers.common.Event;
 import dev.eddy.peers.common.Nexmark;
 import dev.eddy.peers.common.Rows.WinningBid;
-import java.util.ArrayList;
-import java.util.List;
 import org.apache.kafka.streams.processor.api.ContextualProcessor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
@@ -16,18 +14,28 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * The winning bid of each auction (q4, q6, q9) with the Processor API (the DSL has no event-time
  * timers): keyed by auction id, it keeps each auction and its best bid among those in
  * {@code [dateTime, expires]} (higher price; equal prices, the earlier bid; equal times, the first
- * to arrive) and emits both, at time {@code expires}, once event time passes {@code expires}.
- * Event time here is the highest event time this processor has seen minus the grace (records
- * from different upstream tasks arrive out of order). A bid that comes before its auction waits
- * in a store (from another upstream task it may be more than a millisecond early); a bid for a
- * closed auction is dropped.
+ * to arrive, or for early bids the lower bidder) and emits both, at time {@code expires}, once
+ * event time passes {@code expires}. Event time here is the highest event time this processor has
+ * seen minus the grace (records from different upstream tasks arrive out of order). A bid that
+ * comes before its auction waits in a store ({@link EarlyBids}: from another upstream task it may
+ * be seconds early) until event time passes it; so does a bid for an auction already closed.
  */
 final class WinningBids extends ContextualProcessor<Long, Event, Long, WinningBid> {
   static final String AUCTIONS = "winners-auctions";
   static final String EARLY = "winners-early";
   static final String EXPIRY = "winners-expiry";
+  /**
+   * How long (event time) a closed auction's marker stays. Only speed depends on it: a bid for an
+   * auction whose marker is gone waits as an early bid until event time passes it, then goes.
+   * Markers kept for good made every lookup slower as the store grew (16 % of q6's CPU in a
+   * profile); nexmark's bids name one of the last 100 auctions, so nearly all late ones come soon.
+   */
+  static final long CLOSED_KEPT_MS = 60_000;
 
-  /** An auction and its best bid so far; {@code closed} once emitted, so later bids are dropped. */
+  /**
+   * An auction and its best bid so far; once emitted, a marker ({@code closed}, nothing else) for
+   * {@link #CLOSED_KEPT_MS}, so that later bids for it are dropped at once.
+   */
   public static final class State {
     public Auction auction;
     public Bid best;
@@ -36,18 +44,11 @@ final class WinningBids extends ContextualProcessor<Long, Event, Long, WinningBi
     public State() {}
   }
 
-  /** Bids seen before their auction. */
-  public static final class Early {
-    public List<Bid> bids = new ArrayList<>();
-
-    public Early() {}
-  }
-
   private final long graceMs;
   /** What was added to event times to make record timestamps. */
   private final long base;
   private KeyValueStore<Long, State> auctions;
-  private KeyValueStore<Long, Early> early;
+  private EarlyBids early;
   private DueIndex expiry;
   private long observed = Long.MIN_VALUE;
 
@@ -60,14 +61,14 @@ final class WinningBids extends ContextualProcessor<Long, Event, Long, WinningBi
   public void init(ProcessorContext<Long, WinningBid> context) {
     super.init(context);
     auctions = context.getStateStore(AUCTIONS);
-    early = context.getStateStore(EARLY);
+    early = new EarlyBids(context.getStateStore(EARLY));
     expiry = new DueIndex(context.getStateStore(EXPIRY));
   }
 
   @Override
   public void process(Record<Long, Event> record) {
     if (Flow.isEnd(record.key())) {
-      expiry.fireDue(Long.MAX_VALUE, this::close);
+      expiry.fireDue(Long.MAX_VALUE, this::fire);
       context().forward(record.withValue(new WinningBid()));
       return;
     }
@@ -77,18 +78,14 @@ final class WinningBids extends ContextualProcessor<Long, Event, Long, WinningBi
     long time = record.timestamp() - base;
     if (time > observed) {
       observed = time;
-      expiry.fireDue(observed - graceMs - 1, this::close);
+      expiry.fireDue(observed - graceMs - 1, this::fire);
     }
   }
 
   private void auction(long id, Auction a) {
     State s = new State();
     s.auction = a;
-    Early waiting = early.get(id);
-    if (waiting != null) {
-      for (Bid b : waiting.bids) offer(s, b);
-      early.delete(id);
-    }
+    for (Bid b : early.take(id)) offer(s, b);
     auctions.put(id, s);
     expiry.add(a.expires, id);
   }
@@ -96,10 +93,10 @@ final class WinningBids extends ContextualProcessor<Long, Event, Long, WinningBi
   private void bid(long id, Bid b) {
     State s = auctions.get(id);
     if (s == null) {
-      Early waiting = early.get(id);
-      if (waiting == null) waiting = new Early();
-      waiting.bids.add(b);
-      early.put(id, waiting);
+      // Its auction may still come, until event time passes this bid (an auction is never after
+      // its bids); a bid for an auction already closed waits so too, then goes.
+      early.add(b);
+      expiry.add(b.dateTime, id);
       return;
     }
     if (s.closed) return;
@@ -115,15 +112,26 @@ final class WinningBids extends ContextualProcessor<Long, Event, Long, WinningBi
     return true;
   }
 
-  private void close(long expires, long id) {
+  /**
+   * Event time has passed {@code time}, a timer of auction {@code id}: its expiry (emit it with its
+   * best bid; a marker stays), its marker's end (delete it), or the time of a bid that came before
+   * it (if the auction is still not here, its early bids up to {@code time} can no longer meet it).
+   */
+  private void fire(long time, long id) {
     State s = auctions.get(id);
-    if (s == null || s.closed) return;
-    if (s.best != null) {
-      context().forward(new Record<>(id, new WinningBid(s.auction, s.best), base + expires));
+    if (s == null) {
+      early.dropUpTo(id, time);
+    } else if (s.closed) {
+      // The marker's end (or a bid's timer after the auction closed: the marker only saves work).
+      auctions.delete(id);
+    } else if (time >= s.auction.expires) {
+      if (s.best != null) {
+        context().forward(new Record<>(id, new WinningBid(s.auction, s.best), base + s.auction.expires));
+      }
+      State closed = new State();
+      closed.closed = true;
+      auctions.put(id, closed);
+      expiry.add(time + CLOSED_KEPT_MS, id);
     }
-    // Kept as a marker so that later bids for it are dropped, not held as early.
-    State closed = new State();
-    closed.closed = true;
-    auctions.put(id, closed);
   }
 }

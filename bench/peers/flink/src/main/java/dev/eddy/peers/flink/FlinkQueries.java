@@ -33,6 +33,7 @@ import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.streaming.api.functions.co.ProcessJoinFunction;
@@ -457,10 +458,40 @@ public final class FlinkQueries {
    * eddy's single key and the reference's GROUP BY window). A bid counts in its own window only.
    */
   static DataStream<Bid> q7(DataStream<Event> events) {
-    return bids(events)
-        .windowAll(TumblingEventTimeWindows.of(Duration.ofMillis(Nexmark.Q7_SIZE_MS)))
-        .aggregate(new MaxBidsAgg(), new EmitBids())
+    DataStream<Bid> bids = bids(events);
+    TumblingEventTimeWindows windows = TumblingEventTimeWindows.of(Duration.ofMillis(Nexmark.Q7_SIZE_MS));
+    if (bids.getParallelism() == 1)
+      return bids.windowAll(windows).aggregate(new MaxBidsAgg(), new EmitBids()).name("q7-max");
+    // Two phases at parallelism > 1: each subtask's window maxima (LocalMaxBids), merged by the
+    // one windowAll subtask.
+    return bids.transform("q7-local-max", TypeInformation.of(MaxBids.class), new LocalMaxBids(Nexmark.Q7_SIZE_MS))
+        .windowAll(windows)
+        .aggregate(new MergeMaxBids(), new EmitBids())
         .name("q7-max");
+  }
+
+  static final class MergeMaxBids implements AggregateFunction<MaxBids, MaxBids, MaxBids> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public MaxBids createAccumulator() {
+      return new MaxBids();
+    }
+
+    @Override
+    public MaxBids add(MaxBids partial, MaxBids acc) {
+      return LocalMaxBids.merge(acc, partial);
+    }
+
+    @Override
+    public MaxBids getResult(MaxBids acc) {
+      return acc;
+    }
+
+    @Override
+    public MaxBids merge(MaxBids a, MaxBids b) {
+      throw new UnsupportedOperationException("tumbling windows do not merge");
+    }
   }
 
   static final class MaxBidsAgg implements AggregateFunction<Bid, MaxBids, MaxBids> {

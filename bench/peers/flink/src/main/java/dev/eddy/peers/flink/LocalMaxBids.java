@@ -15,12 +15,14 @@ import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 
 /**
- * q7's first phase at parallelism above 1 (local-global aggregation, as Flink SQL's
+ * q7's first phase (local-global aggregation, as Flink SQL's
  * {@code table.optimizer.agg-phase-strategy}): each subtask keeps the highest bids of each
  * tumbling window among the bids it read and sends them on, stamped with the window's last
  * millisecond, when the watermark passes it; the one {@code windowAll} subtask then merges
- * partials, not every bid. The DataStream API has no such operator, so it is written here as a
- * Flink expert would: open windows in a sorted map, kept in operator state at a checkpoint.
+ * partials, not every bid (and its window operator, with its per-record state access and trigger,
+ * sees one record per window and subtask). The DataStream API has no such operator, so it is
+ * written here as a Flink expert would: open windows in a sorted map, kept in operator state at a
+ * checkpoint.
  */
 public final class LocalMaxBids extends AbstractStreamOperator<MaxBids>
     implements OneInputStreamOperator<Bid, MaxBids> {

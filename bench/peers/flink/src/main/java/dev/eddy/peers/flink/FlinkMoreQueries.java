@@ -40,6 +40,7 @@ import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.streaming.api.TimeDomain;
@@ -613,10 +614,11 @@ final class FlinkMoreQueries {
    * the bids with {@code dateTime BETWEEN window_end - 10 s AND window_end} (both ends inclusive),
    * so a bid at exactly a window's end is output for it too when it has that window's highest
    * price. Bids are projected to the reference's columns (auction, bidder, price, dateTime, extra)
-   * before the keyBy onto one global key (the maximum is over all bids, as q7's windowAll); a
-   * KeyedProcessFunction keeps per open window its maximum, the bids at it and the candidates on
-   * its end, and emits the window's rows from an event-time timer at its end (event time = the
-   * end), when every bid at or before the end is in. A bid whose window has been emitted is dropped.
+   * before the keyBy onto one global key (the maximum is over all bids, as q7's windowAll). Each
+   * subtask keeps per open window its maximum, the bids at it and the candidates on its end
+   * ({@link LocalQ7rWindows}); the one keyed subtask merges them and emits the window's rows from
+   * an event-time timer at its end (event time = the end), when every bid at or before the end is
+   * in. A bid whose window has been emitted is dropped.
    */
   static DataStream<Bid> q7r(DataStream<Event> events) {
     return events
@@ -636,12 +638,19 @@ final class FlinkMoreQueries {
             })
         .returns(Bid.class)
         .name("q7r-project")
-        .keyBy(b -> 0L)
-        .process(new Q7rMaxJoin())
+        // Two phases, as q7's: each subtask's windows (LocalQ7rWindows), merged on one key.
+        .transform("q7r-local", TypeInformation.of(LocalQ7rWindows.Partial.class), new LocalQ7rWindows())
+        .keyBy(p -> 0L)
+        .process(new Q7rMerge())
         .name("q7r-max-join");
   }
 
-  static final class Q7rMaxJoin extends KeyedProcessFunction<Long, Bid, Bid> {
+  /**
+   * q7r's second phase on its one key: merges the subtasks' partials of a window and emits its
+   * rows from an event-time timer at its end (all partials of a window come before the watermark
+   * that passes its end).
+   */
+  static final class Q7rMerge extends KeyedProcessFunction<Long, LocalQ7rWindows.Partial, Bid> {
     private static final long serialVersionUID = 1L;
     private transient MapState<Long, Q7rWindow> windows;
 
@@ -652,41 +661,18 @@ final class FlinkMoreQueries {
               .getMapState(new MapStateDescriptor<>("windows", Long.class, Q7rWindow.class));
     }
 
-    /** The state of the window starting at {@code start}, made (with its timer) if new; null once emitted. */
-    private Q7rWindow open(long start, Context ctx) throws Exception {
-      long end = start + Nexmark.Q7_SIZE_MS;
-      if (end <= ctx.timerService().currentWatermark()) return null;
-      Q7rWindow w = windows.get(start);
-      if (w == null) {
-        w = new Q7rWindow();
-        ctx.timerService().registerEventTimeTimer(end);
-      }
-      return w;
-    }
-
     @Override
-    public void processElement(Bid b, Context ctx, Collector<Bid> out) throws Exception {
-      long start = Nexmark.windowStart(b.dateTime, Nexmark.Q7_SIZE_MS);
-      Q7rWindow own = open(start, ctx);
-      if (own != null) {
-        if (b.price > own.max) {
-          own.max = b.price;
-          own.top.clear();
-          own.top.add(b);
-          own.edge.removeIf(x -> x.price < b.price);
-        } else if (b.price == own.max) {
-          own.top.add(b);
-        }
-        windows.put(start, own);
+    public void processElement(LocalQ7rWindows.Partial p, Context ctx, Collector<Bid> out) throws Exception {
+      long end = p.start + Nexmark.Q7_SIZE_MS;
+      if (end <= ctx.timerService().currentWatermark()) return; // its window was emitted
+      Q7rWindow w = windows.get(p.start);
+      if (w == null) {
+        w = p.window;
+        ctx.timerService().registerEventTimeTimer(end);
+      } else {
+        LocalQ7rWindows.merge(w, p.window);
       }
-      if (b.dateTime == start) {
-        // On the previous window's end too: a candidate while it can still equal that maximum.
-        Q7rWindow prev = open(start - Nexmark.Q7_SIZE_MS, ctx);
-        if (prev != null && b.price >= prev.max) {
-          prev.edge.add(b);
-          windows.put(start - Nexmark.Q7_SIZE_MS, prev);
-        }
-      }
+      windows.put(p.start, w);
     }
 
     @Override

@@ -75,7 +75,7 @@ final class KsMoreQueries {
       case "q4r":
         return q4r(builder, f, events);
       case "q7r":
-        return q7r(f, events);
+        return q7r(builder, f, events);
       case "q6":
         return q6(builder, f, events);
       case "q9":
@@ -941,6 +941,13 @@ final class KsMoreQueries {
       }
       return this;
     }
+
+    /** Another part of the same window (a {@link LocalWindows} partial) added in. */
+    Q7rMax merge(Q7rMax o) {
+      for (Bid b : o.top) add(b);
+      for (Bid b : o.bounds) add(b);
+      return this;
+    }
   }
 
   /**
@@ -952,7 +959,7 @@ final class KsMoreQueries {
    * those on its end included. Bids are projected to the reference's columns (auction, bidder,
    * price, dateTime, extra) before the repartition; each row's time is the window's end.
    */
-  static KStream<Long, Bid> q7r(Flow f, KStream<Long, Event> events) {
+  static KStream<Long, Bid> q7r(StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
     KStream<Long, Bid> projected =
         bids(events)
             .mapValues(
@@ -968,18 +975,47 @@ final class KsMoreQueries {
                   return s;
                 },
                 Named.as("q7r-project"));
-    KStream<Long, Bid> all = f.rekey(projected, b -> 0L, Bid.class, "q7r-global");
     long size = Nexmark.Q7_SIZE_MS;
+    // Each input task's windows first (LocalWindows: a bid on a 10 s boundary is in two), merged
+    // per window on the one key.
+    builder.addStateStore(Flow.durability(
+        Stores.keyValueStoreBuilder(Flow.kvStore("q7r-local"), Serdes.Long(), Flow.serde(Q7rMax.class))));
+    LocalWindows.Spec<Q7rMax> spec =
+        new LocalWindows.Spec<>() {
+          @Override
+          public long[] starts(Bid b) {
+            long start = Nexmark.windowStart(b.dateTime, size);
+            return b.dateTime == start ? new long[] {start - size, start} : new long[] {start};
+          }
+
+          @Override
+          public Q7rMax add(Q7rMax acc, Bid b) {
+            return acc.add(b);
+          }
+
+          @Override
+          public long closesAt(long start) {
+            return start + size + 1;
+          }
+
+          @Override
+          public long stamp(long start) {
+            return start + 1;
+          }
+        };
+    KStream<Long, Q7rMax> partials =
+        projected.process(() -> new LocalWindows<>("q7r-local", spec, Q7rMax::new, f.base), Named.as("q7r-local"), "q7r-local");
+    KStream<Long, Q7rMax> all = f.rekey(partials, m -> 0L, Q7rMax.class, "q7r-global");
     return around(
         all,
         in ->
-            in.groupByKey(Grouped.with("q7r-group", Serdes.Long(), Flow.serde(Bid.class)))
+            in.groupByKey(Grouped.with("q7r-group", Serdes.Long(), Flow.serde(Q7rMax.class)))
                 .windowedBy(
                     TimeWindows.ofSizeAndGrace(Duration.ofMillis(size + 1), f.grace).advanceBy(Duration.ofMillis(size)))
                 .emitStrategy(EmitStrategy.onWindowClose())
                 .aggregate(
                     Q7rMax::new,
-                    (k, b, acc) -> acc.add(b),
+                    (k, partial, acc) -> acc.merge(partial),
                     Named.as("q7r-max"),
                     Flow.durability(Materialized.<Long, Q7rMax, WindowStore<Bytes, byte[]>>as("q7r-max"))
                         .withKeySerde(Serdes.Long())

@@ -95,7 +95,7 @@ final class KsQueries {
       case "q5":
         return q5(f, events);
       case "q7":
-        return q7(f, events);
+        return q7(builder, f, events);
       case "q8":
         return q8(f, events);
       case "q11":
@@ -337,23 +337,56 @@ final class KsQueries {
 
   // ---------------------------------------------------------------------------------------- Q7
 
-  /** The highest bid(s) per tumbling 10 s window, all on one key (one task), as eddy's. */
-  static KStream<Long, Bid> q7(Flow f, KStream<Long, Event> events) {
-    KStream<Long, Bid> all = f.rekey(bids(events), b -> 0L, Bid.class, "q7-global");
+  /**
+   * The highest bid(s) per tumbling 10 s window, all on one key (one task), as eddy's: each input
+   * task's window maxima first ({@link LocalWindows}), merged per window on the one key.
+   */
+  static KStream<Long, Bid> q7(StreamsBuilder builder, Flow f, KStream<Long, Event> events) {
+    long size = Nexmark.Q7_SIZE_MS;
+    builder.addStateStore(Flow.durability(
+        Stores.keyValueStoreBuilder(Flow.kvStore("q7-local"), Serdes.Long(), Flow.serde(MaxBids.class))));
+    LocalWindows.Spec<MaxBids> spec =
+        new LocalWindows.Spec<>() {
+          @Override
+          public long[] starts(Bid b) {
+            return new long[] {Nexmark.windowStart(b.dateTime, size)};
+          }
+
+          @Override
+          public MaxBids add(MaxBids acc, Bid b) {
+            return acc.add(b);
+          }
+
+          @Override
+          public long closesAt(long start) {
+            return start + size;
+          }
+
+          @Override
+          public long stamp(long start) {
+            return start + size - 1;
+          }
+        };
+    KStream<Long, MaxBids> partials =
+        bids(events).process(() -> new LocalWindows<>("q7-local", spec, MaxBids::new, f.base), Named.as("q7-local"), "q7-local");
+    KStream<Long, MaxBids> all = f.rekey(partials, m -> 0L, MaxBids.class, "q7-global");
     return around(
         all,
         in ->
-            in.groupByKey(Grouped.with("q7-group", Serdes.Long(), Flow.serde(Bid.class)))
-                .windowedBy(TimeWindows.ofSizeAndGrace(Duration.ofMillis(Nexmark.Q7_SIZE_MS), f.grace))
+            in.groupByKey(Grouped.with("q7-group", Serdes.Long(), Flow.serde(MaxBids.class)))
+                .windowedBy(TimeWindows.ofSizeAndGrace(Duration.ofMillis(size), f.grace))
                 .emitStrategy(EmitStrategy.onWindowClose())
                 .aggregate(
                     MaxBids::new,
-                    (k, b, acc) -> acc.add(b),
+                    (k, partial, acc) -> {
+                      for (Bid b : partial.bids) acc.add(b);
+                      return acc;
+                    },
                     Named.as("q7-max"),
                     Flow.durability(Materialized.<Long, MaxBids, WindowStore<Bytes, byte[]>>as("q7-max"))
                         .withKeySerde(Serdes.Long())
                         .withValueSerde(Flow.serde(MaxBids.class))
-                        .withRetention(f.windowRetention(Nexmark.Q7_SIZE_MS)))
+                        .withRetention(f.windowRetention(size)))
                 .toStream(Named.as("q7-maxes"))
                 .<Long, Bid>flatMap(
                     (w, m) -> {

@@ -980,31 +980,11 @@ final class KsMoreQueries {
     // per window on the one key.
     builder.addStateStore(Flow.durability(
         Stores.keyValueStoreBuilder(Flow.kvStore("q7r-local"), Serdes.Long(), Flow.serde(Q7rMax.class))));
-    LocalWindows.Spec<Q7rMax> spec =
-        new LocalWindows.Spec<>() {
-          @Override
-          public long[] starts(Bid b) {
-            long start = Nexmark.windowStart(b.dateTime, size);
-            return b.dateTime == start ? new long[] {start - size, start} : new long[] {start};
-          }
-
-          @Override
-          public Q7rMax add(Q7rMax acc, Bid b) {
-            return acc.add(b);
-          }
-
-          @Override
-          public long closesAt(long start) {
-            return start + size + 1;
-          }
-
-          @Override
-          public long stamp(long start) {
-            return start + 1;
-          }
-        };
     KStream<Long, Q7rMax> partials =
-        projected.process(() -> new LocalWindows<>("q7r-local", spec, Q7rMax::new, f.base), Named.as("q7r-local"), "q7r-local");
+        projected.process(
+            () -> new LocalWindows<>("q7r-local", size, true, Q7rMax::add, Q7rMax::new, f.base),
+            Named.as("q7r-local"),
+            "q7r-local");
     KStream<Long, Q7rMax> all = f.rekey(partials, m -> 0L, Q7rMax.class, "q7r-global");
     return around(
         all,

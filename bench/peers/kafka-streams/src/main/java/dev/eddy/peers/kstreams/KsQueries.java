@@ -345,30 +345,12 @@ final class KsQueries {
     long size = Nexmark.Q7_SIZE_MS;
     builder.addStateStore(Flow.durability(
         Stores.keyValueStoreBuilder(Flow.kvStore("q7-local"), Serdes.Long(), Flow.serde(MaxBids.class))));
-    LocalWindows.Spec<MaxBids> spec =
-        new LocalWindows.Spec<>() {
-          @Override
-          public long[] starts(Bid b) {
-            return new long[] {Nexmark.windowStart(b.dateTime, size)};
-          }
-
-          @Override
-          public MaxBids add(MaxBids acc, Bid b) {
-            return acc.add(b);
-          }
-
-          @Override
-          public long closesAt(long start) {
-            return start + size;
-          }
-
-          @Override
-          public long stamp(long start) {
-            return start + size - 1;
-          }
-        };
     KStream<Long, MaxBids> partials =
-        bids(events).process(() -> new LocalWindows<>("q7-local", spec, MaxBids::new, f.base), Named.as("q7-local"), "q7-local");
+        bids(events)
+            .process(
+                () -> new LocalWindows<>("q7-local", size, false, MaxBids::add, MaxBids::new, f.base),
+                Named.as("q7-local"),
+                "q7-local");
     KStream<Long, MaxBids> all = f.rekey(partials, m -> 0L, MaxBids.class, "q7-global");
     return around(
         all,

@@ -1,7 +1,9 @@
 package dev.eddy.peers.kstreams;
 
 import dev.eddy.peers.common.Bid;
+import dev.eddy.peers.common.Nexmark;
 import java.util.TreeSet;
+import java.util.function.BiFunction;
 import java.util.function.Supplier;
 import org.apache.kafka.streams.processor.api.ContextualProcessor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
@@ -23,31 +25,26 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * order, so this phase needs no grace.
  */
 final class LocalWindows<A> extends ContextualProcessor<Long, Bid, Long, A> {
-  /** How the windows are assigned and aggregated. */
-  interface Spec<A> {
-    /** The starts of the windows {@code b} belongs to. */
-    long[] starts(Bid b);
-
-    A add(A acc, Bid b);
-
-    /** The first event time that can no longer belong to the window starting at {@code start}. */
-    long closesAt(long start);
-
-    /** The event time a window's partial is stamped with: inside that window only. */
-    long stamp(long start);
-  }
-
   private final String storeName;
-  private final Spec<A> spec;
+  private final long size;
+  private final boolean endInclusive;
+  private final BiFunction<A, Bid, A> add;
   private final Supplier<A> empty;
   private final long base;
   private KeyValueStore<Long, A> store;
   /** The open windows' starts (the store's keys; rebuilt from it at start). */
   private final TreeSet<Long> open = new TreeSet<>();
 
-  LocalWindows(String storeName, Spec<A> spec, Supplier<A> empty, long base) {
+  /**
+   * Windows of {@code size} ms every {@code size} ms: {@code [start, start + size)}, or with
+   * {@code endInclusive} {@code [start, start + size]} (q7r: a bid on a boundary is in two).
+   */
+  LocalWindows(
+      String storeName, long size, boolean endInclusive, BiFunction<A, Bid, A> add, Supplier<A> empty, long base) {
     this.storeName = storeName;
-    this.spec = spec;
+    this.size = size;
+    this.endInclusive = endInclusive;
+    this.add = add;
     this.empty = empty;
     this.base = base;
   }
@@ -69,26 +66,36 @@ final class LocalWindows<A> extends ContextualProcessor<Long, Bid, Long, A> {
       return;
     }
     Bid b = record.value();
-    for (long start : spec.starts(b)) {
-      A acc = store.get(start);
-      if (acc == null) {
-        acc = empty.get();
-        open.add(start);
-      }
-      store.put(start, spec.add(acc, b));
-    }
+    long start = Nexmark.windowStart(b.dateTime, size);
+    addTo(start, b);
+    if (endInclusive && b.dateTime == start) addTo(start - size, b);
     long now = record.timestamp() - base;
+    // The first event time that no longer belongs to a window starting at s: s + size (+ 1).
+    long span = endInclusive ? size + 1 : size;
     boolean closed = false;
-    while (!open.isEmpty() && spec.closesAt(open.first()) <= now) {
+    while (!open.isEmpty() && open.first() + span <= now) {
       emit(open.pollFirst());
       closed = true;
     }
     if (closed) context().forward(new Record<>(0L, empty.get(), record.timestamp()));
   }
 
+  private void addTo(long start, Bid b) {
+    A acc = store.get(start);
+    if (acc == null) {
+      acc = empty.get();
+      open.add(start);
+    }
+    store.put(start, add.apply(acc, b));
+  }
+
+  /**
+   * The window's partial, stamped inside that window only (for the inclusive windows, which
+   * overlap on their boundaries, start + 1).
+   */
   private void emit(long start) {
     A acc = store.get(start);
     store.delete(start);
-    context().forward(new Record<>(0L, acc, base + spec.stamp(start)));
+    context().forward(new Record<>(0L, acc, base + (endInclusive ? start + 1 : start + size - 1)));
   }
 }

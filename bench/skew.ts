@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- skew` (issue 18): a keyed window aggregation over Zipf
  * 1.0 / 1.5 / 2.0 keys on 2 worker threads, with local-global
- * pre-aggregation (the default) and without it (`preAggregate: false`: every
+ * pre-aggregation (`true`; the default 'auto' runs as it here, as both
+ * threads read) and without it (`preAggregate: false`: every
  * record goes to its key's subtask), in alternating rounds, each run in its
  * own child process. For each it reports events/s, events per CPU-second
  * (the child's user + system time, all threads), and the window step's

@@ -52,8 +52,8 @@ export interface PipelineOptions {
    * `merge` aggregates in each subtask before the keyed exchange and sends
    * partial results (local-global aggregation, Flink SQL's TWO_PHASE): a hot
    * key's records then cost its subtask one partial per batch of each
-   * sender, not one record each. Default true; false sends every record to
-   * its key's subtask (for comparison: `npm run bench -- skew`).
+   * sender, not one record each. `true` does so always; false sends every
+   * record to its key's subtask (for comparison: `npm run bench -- skew`).
    *
    * `'split'`: partial key grouping instead. Every record first crosses to
    * the less loaded of two subtasks its key group names, which pre-aggregate
@@ -63,11 +63,13 @@ export interface PipelineOptions {
    * a file), which `true` combines in subtask 0 alone. It pays a crossing
    * per record, so it gains only where the combining is the costly part.
    *
-   * `'auto'`: on worker threads, starts as `true` and spreads as `'split'`
-   * does only while that measurably lowers the busiest thread's work per
-   * record (tried when one thread is busy and the others are not; kept only
-   * when at least 10 % cheaper; tried again with backoff; `metrics().spread`
-   * shows the choice). Without worker threads it is `true`.
+   * `'auto'` (the default): on worker threads, starts as `true` and spreads
+   * as `'split'` does only while that measurably lowers the busiest thread's
+   * work per record (tried when one thread is busy and the others are not;
+   * kept only when at least 10 % cheaper; tried again with backoff;
+   * `metrics().spread` shows the choice). Without worker threads it is
+   * `true`. A checkpoint taken under one mode resumes under any other (the
+   * combiners hold nothing across a barrier).
    */
   readonly preAggregate?: PreAggregate;
 }
@@ -219,7 +221,7 @@ export const PIPELINE_OPTIONS = {
   },
   preAggregate: {
     type: 'any',
-    default: true,
+    default: 'auto',
     check: (v) => typeof v === 'boolean' || v === 'split' || v === 'auto',
     doc: "combine merging window aggregations before the keyed exchange (true), not (false), by partial key grouping ('split'), or by whichever of the two measures cheaper on worker threads ('auto')",
     example: "'split'",

@@ -43,7 +43,7 @@ export function physicalPlan(
   graph: LogicalGraph,
   parallelism: number,
   maxParallelism: number,
-  preAggregate: PreAggregate = true,
+  preAggregate: PreAggregate = 'auto',
 ): PhysicalPlan {
   const combinerOf = new Map<string, string>();
   const split = new Set<string>();

@@ -67,8 +67,14 @@ export function goldenPipeline(
   sinkOf: (name: OutputName) => Sink<unknown>,
   batchSize = 64,
   state: PipelineOptions['state'] = 'heap',
+  preAggregate?: PipelineOptions['preAggregate'],
 ): Pipeline {
-  const p = new Pipeline({ name: 'golden', batchSize, state });
+  const p = new Pipeline({
+    name: 'golden',
+    batchSize,
+    state,
+    ...(preAggregate === undefined ? {} : { preAggregate }),
+  });
   const events = p.source('events', source, { timestamp: (e) => e.ts, maxOutOfOrderness: 1000 });
   const keyed = events.keyBy((e) => e.key, 'by-key');
   const tumbled = keyed.window(tumbling(1000), { allowedLateness: 1000 }).aggregate(idsAgg, 'tumbling');

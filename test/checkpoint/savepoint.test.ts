@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { collectSink, type Sink, type Source } from '../../src/index.ts';
+import { collectSink, type PipelineOptions, type Sink, type Source } from '../../src/index.ts';
 import { canonical, goldenPipeline, goldenSource, OUTPUTS, type OutputName } from './golden.ts';
 
 type Outputs = Record<OutputName, unknown[]>;
@@ -71,6 +71,7 @@ async function withSavepoints(
   dir: string,
   parallelism?: readonly number[],
   state: 'heap' | 'durable' = 'heap',
+  preAggregate?: readonly NonNullable<PipelineOptions['preAggregate']>[],
 ): Promise<Outputs> {
   const outputs = emptyOutputs();
   let resumeFrom: string | undefined;
@@ -101,6 +102,7 @@ async function withSavepoints(
       sinksInto(outputs),
       64,
       state === 'heap' ? 'heap' : { kind: 'durable', path: join(dir, 'state'), cacheEntries: 50 },
+      preAggregate?.[i],
     );
     const par = parallelism?.[i];
     running = await p.start({
@@ -185,6 +187,47 @@ describe('savepoints: stop, resume, same results (golden)', () => {
                 canonical(actual[name]),
                 canonical(expected[name]),
                 `output ${name} at ${parallelism}`,
+              );
+            }
+          },
+        ),
+        { numRuns: 6 },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a savepoint taken under one preAggregate mode resumes under another (true, auto, split, false), at parallelism 2 or 3, with the results of parallelism 1', async () => {
+    // The modes plan the combiners differently (in each subtask, after a split exchange, adaptive,
+    // or none), but a combiner holds nothing at a barrier: a change of mode, such as the default's
+    // from true to 'auto', must not strand a checkpoint.
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-premode-'));
+    const modes = [true, 'auto', 'split', false] as const;
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 1000 }),
+          fc.uniqueArray(fc.integer({ min: 1, max: 2900 }), { minLength: 1, maxLength: 3 }),
+          fc.array(fc.integer({ min: 2, max: 3 }), { minLength: 4, maxLength: 4 }),
+          fc.array(fc.constantFrom(...modes), { minLength: 4, maxLength: 4 }),
+          async (seed, stops, parallelism, mode) => {
+            const count = 3000;
+            const expected = await straight(count, seed, 1);
+            const actual = await withSavepoints(
+              count,
+              seed,
+              stops,
+              join(dir, `${seed}-${stops.join('-')}-${parallelism.join('')}-${mode.join('')}`),
+              parallelism,
+              'heap',
+              mode,
+            );
+            for (const name of OUTPUTS) {
+              assert.deepEqual(
+                canonical(actual[name]),
+                canonical(expected[name]),
+                `output ${name} at ${parallelism}, preAggregate ${mode.join(', ')}`,
               );
             }
           },

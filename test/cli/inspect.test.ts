@@ -51,7 +51,7 @@ describe('eddy inspect', () => {
     );
     assert.match(
       text.stdout,
-      /stats-10s\.local {2}\(pre-aggregates for stats-10s before the exchange; local\)/,
+      /stats-10s\.local {2}\(pre-aggregates for stats-10s before the exchange; adaptive split exchange: kept in its subtask/,
     );
     assert.match(text.stdout, /stats-10s {2}\(operator; keyed exchange/);
   });

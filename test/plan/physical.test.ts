@@ -173,7 +173,7 @@ describe('physical plan: combiners', () => {
     }) as (s: Stream<number>) => void;
 
   it('at parallelism > 1, a window aggregation whose aggregator merges gets `<id>.local` before its exchange', () => {
-    const pp = plan(2, windowed());
+    const pp = plan(2, windowed(), { preAggregate: true });
     assert.deepEqual(
       tasks(pp).map(([id]) => id),
       ['dead-letters', 'in', 'keyBy-1', 'sums.local', 'sums', 'out', DEFAULT_DEAD_LETTERS_ID],
@@ -198,8 +198,10 @@ describe('physical plan: combiners', () => {
     assert.equal(vertex(pp, 'sums.local').adaptive, undefined);
   });
 
-  it("with preAggregate: 'auto', the same split exchange, marked adaptive (it starts local)", () => {
+  it("with preAggregate: 'auto' (the default), the same split exchange, marked adaptive (it starts local)", () => {
     const pp = plan(3, windowed(), { preAggregate: 'auto' });
+    const shape = (x: PhysicalPlan) => x.vertices.map((v) => [v.id, v.arrival, v.adaptive ?? false]);
+    assert.deepEqual(shape(plan(3, windowed())), shape(pp), "'auto' is the default");
     assert.equal(vertex(pp, 'sums.local').arrival, 'split');
     assert.equal(vertex(pp, 'sums.local').adaptive, true);
     assert.equal(vertex(pp, 'sums').arrival, 'hash');

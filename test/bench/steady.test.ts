@@ -25,6 +25,7 @@ import {
   parseProgress,
   percentile,
   procStatCpuMs,
+  scheduledArrival,
   selectWindow,
   type Tick,
   windowThroughput,
@@ -225,6 +226,37 @@ describe('latency: emit time − arrival of the newest contributing input', () =
     const withOut = ts.map((k, i) => (i >= 10 ? { ...k, maxOut: 149, maxOutAt: arrived + 250 * MS } : k));
     const lat = latencySamples(withOut, { start: 0, end: 29, complete: true }, (t) => newestEventAt(t, 1000));
     assert.deepEqual(lat, [250]);
+  });
+
+  it('in a paced round, measures from the schedule: a system that falls behind shows its backlog', () => {
+    // Paced at 1,000 events/s (100 per 100 ms tick). For 1 s the system reads on schedule, then at
+    // half the rate: by tick 30 it has read 2,000 events, while 3,000 were due.
+    const rate = 1000;
+    const ts = ticks(31, (i) => (i <= 10 ? 100 : 50));
+    const due = scheduledArrival(ts, rate)!;
+    // The schedule's origin, read off the ticks where it kept up: they count 100·i events by
+    // 100·i ms, so event k is taken as due at k ms after tick 0 (each tick's count is its due count).
+    assert.equal(due(1), ts[0]!.t + 1 * MS);
+    assert.equal(due(1001), ts[0]!.t + 1001 * MS);
+    // Each tick emits the window of everything read by then (its newest input is the last one read).
+    const withOut = ts.map((k, i) => (i < 2 ? k : { ...k, maxOut: k.events - 1, maxOutAt: k.t }));
+    const w = { start: 2, end: 30, complete: true };
+    const newest = (t: number) => newestEventAt(t, 1000);
+    const byRead = latencySamples(withOut, w, newest);
+    const bySchedule = latencySamples(withOut, w, newest, due);
+    // Counted when read, every output looks immediate; from the schedule, the last one waited
+    // since event 2,000 was due (at 2 s), emitted at 3 s: about 1 s.
+    assert.ok(Math.max(...byRead) < 1, String(byRead));
+    assert.ok(Math.abs(bySchedule.at(-1)! - 1000) <= 1, String(bySchedule.at(-1)));
+    // While it kept up, both say the same.
+    assert.ok(Math.abs(bySchedule[0]! - byRead[0]!) <= 1);
+    assert.equal(
+      scheduledArrival(
+        ticks(3, () => 0),
+        rate,
+      ),
+      undefined,
+    );
   });
 
   it('percentiles are nearest-rank', () => {

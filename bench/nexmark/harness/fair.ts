@@ -20,7 +20,11 @@
  *   reported beside it (and a ratio with it included); in the Kafka mode
  *   beside every system.
  * - Latency: emit time − arrival of the newest contributing input, sampled
- *   once per interval for the newest output, inside the window only.
+ *   once per interval for the newest output, inside the window only. In a
+ *   paced (`--latency`) round an event arrives when its schedule makes it
+ *   due, the same for every system (`scheduledArrival` in steady.ts): a
+ *   system that falls behind shows the wait as latency, and its achieved
+ *   rate (events it read in the window) falls below the offered one.
  * - Durability "none": no checkpoints anywhere; Kafka Streams' stores in memory
  *   with changelogs disabled. "checkpoint": every `--checkpoint-s` (default
  *   10), eddy checkpoints its state to a local directory, Flink checkpoints
@@ -70,6 +74,7 @@ import {
   parseProgress,
   percentile,
   procStatCpuMs,
+  scheduledArrival,
   selectWindow,
   type Tick,
   type WindowRule,
@@ -347,6 +352,8 @@ interface Command {
   readonly query: string;
   readonly argv: readonly string[];
   readonly brokerPid?: number;
+  /** A paced round's rate (events/s): latency is then measured from each event's due time. */
+  readonly rate?: number;
 }
 
 /** Runs one round: spawns the pinned process, reads its progress, stops it when the window is complete. */
@@ -431,7 +438,9 @@ export function runFairRound(
       const b = ticks[w.end]!;
       const th = windowThroughput(ticks, w);
       const cpuMs = cpuBetween(cpu, a.t, b.t);
-      const lat = latencySamples(ticks, w, (t) => newestEventAt(t, NEXMARK_DEFAULTS.eventsPerSecond));
+      const newest = (t: number) => newestEventAt(t, NEXMARK_DEFAULTS.eventsPerSecond);
+      const due = cmd.rate === undefined ? undefined : scheduledArrival(ticks, cmd.rate);
+      const lat = latencySamples(ticks, w, newest, due);
       resolve({
         system: cmd.system,
         query: cmd.query,
@@ -525,7 +534,10 @@ function commandOf(
     outputTopic === undefined ? undefined : { input: inputTopic(query, events, s), output: outputTopic };
   // In the Kafka mode every system uses the broker: its CPU over the window is each one's second figure.
   const broker = kafka === undefined ? undefined : localBrokerPid(brokers);
-  const withBroker = (c: Command): Command => (broker === undefined ? c : { ...c, brokerPid: broker });
+  const withBroker = (c: Command): Command => {
+    const paced = rate === undefined ? c : { ...c, rate };
+    return broker === undefined ? paced : { ...paced, brokerPid: broker };
+  };
   if (system === 'eddy') {
     const child = new URL('./eddy-child.ts', import.meta.url).pathname;
     const spec: EddyRoundSpec = {
@@ -610,7 +622,13 @@ function commandOf(
     ...(kafka === undefined ? [] : ['--output-topic', kafka.output]),
   );
   // --peer-args last, so that they override (a peer takes a flag's last value).
-  return { system, query, argv: [...args, ...s.peerArgs], ...(brokerPid === undefined ? {} : { brokerPid }) };
+  return {
+    system,
+    query,
+    argv: [...args, ...s.peerArgs],
+    ...(brokerPid === undefined ? {} : { brokerPid }),
+    ...(rate === undefined ? {} : { rate }),
+  };
 }
 
 /**

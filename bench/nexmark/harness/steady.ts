@@ -15,8 +15,13 @@
  * - {@link latencySamples}: emit time − arrival time of the newest input that
  *   can have contributed to the newest output (the newest event whose event
  *   time is at or before the output's), one sample per new newest output,
- *   only for outputs emitted inside the window; arrival times come from the
- *   same progress lines (interpolated between them).
+ *   only for outputs emitted inside the window. At the maximum rate an
+ *   event arrives when the system takes it in (the progress lines' count,
+ *   interpolated between them); in a paced round it arrives when the
+ *   schedule makes it due ({@link scheduledArrival}), whether or not the
+ *   system has read it yet, so a system that falls behind its schedule
+ *   shows its backlog as latency (no coordinated omission), whichever way
+ *   it counts its input.
  *
  * @example
  * ```ts
@@ -182,6 +187,30 @@ export function arrivalTime(ticks: readonly Tick[], k: number): number | undefin
 }
 
 /**
+ * Arrivals on a fixed-rate schedule of `rate` events/s: the `k`-th event
+ * (1-based) is due at `t0 + (k − 1) / rate`. `t0`, the schedule's origin, is
+ * read off the ticks: no system counts an event before it is due, so every
+ * tick gives `t0 <= t − (events − 1) / rate`, with equality (to a tick's
+ * rounding) at any tick where the system was on schedule, as every system
+ * is while it starts; the smallest bound is taken. The same rule for every
+ * system, whether it counts an event when it is due (Spark's source did) or
+ * when it reads it (the others): a system that falls behind reads events
+ * after they were due, and its latency then includes how long they waited.
+ * Undefined when no tick has counted an event.
+ */
+export function scheduledArrival(
+  ticks: readonly Tick[],
+  rate: number,
+): ((k: number) => number | undefined) | undefined {
+  const microsPerEvent = 1e6 / rate;
+  let t0 = Number.POSITIVE_INFINITY;
+  for (const tick of ticks)
+    if (tick.events >= 1) t0 = Math.min(t0, tick.t - (tick.events - 1) * microsPerEvent);
+  if (t0 === Number.POSITIVE_INFINITY) return undefined;
+  return (k) => t0 + (k - 1) * microsPerEvent;
+}
+
+/**
  * The newest event of the Nexmark generator at or before event time `time`
  * (ms): event `n` is at `startTime + floor(n · 1000 / eventsPerSecond)`
  * (`eventTimestamp` in generator.ts), so it is the largest `n` with
@@ -195,12 +224,16 @@ export function newestEventAt(time: number, eventsPerSecond: number, startTime =
 /**
  * Latency samples (ms) of the window: for each tick whose newest output is
  * new and was emitted inside the window, its emit time minus the arrival of
- * `newestInput(maxOut)` (0-based index of the newest contributing input).
+ * `newestInput(maxOut)` (0-based index of the newest contributing input);
+ * `arrival(k)` is when the k-th event (1-based) arrived: by default when the
+ * ticks counted it ({@link arrivalTime}), in paced rounds
+ * {@link scheduledArrival}.
  */
 export function latencySamples(
   ticks: readonly Tick[],
   w: SteadyWindow,
   newestInput: (eventTime: number) => number,
+  arrival: (k: number) => number | undefined = (k) => arrivalTime(ticks, k),
 ): number[] {
   const t0 = ticks[w.start]!.t;
   const t1 = ticks[w.end]!.t;
@@ -213,7 +246,7 @@ export function latencySamples(
     if (k.maxOutAt <= t0 || k.maxOutAt > t1) continue;
     const n = newestInput(k.maxOut);
     if (n < 0) continue;
-    const arrived = arrivalTime(ticks, n + 1);
+    const arrived = arrival(n + 1);
     if (arrived === undefined) continue;
     out.push(Math.max(0, (k.maxOutAt - arrived) / 1000));
   }

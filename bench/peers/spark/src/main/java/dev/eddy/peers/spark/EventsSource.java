@@ -70,9 +70,9 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  *   <li>{@code rate}: events/s; 0 (default): all lines are available from the start. Otherwise
  *       line {@code i} becomes available at {@code t0 + i / rate} (the peers' shared {@link
  *       Pacer} schedule) and a batch takes only lines already available, as from a topic a
- *       producer fills at that rate; the input events are then counted as they become available
- *       ({@link Arrivals}), so the harness measures latency from a line's arrival, including its
- *       wait for the next batch.
+ *       producer fills at that rate. Input events are counted when read, as at the maximum rate;
+ *       the harness measures a paced round's latency from each line's due time, so a line's wait
+ *       for the next batch is in it.
  * </ul>
  *
  * <p>The driver finds the line boundaries: it scans each new slice once for newlines (no parsing)
@@ -315,7 +315,7 @@ public final class EventsSource implements TableProvider, DataSourceRegister {
       if (config.rate > 0) {
         // Only the lines that have arrived by now; the first call starts the schedule.
         Measure.markStart();
-        Arrivals.start(config.rate, config.events);
+        Arrivals.start();
         max = Math.min(max, Arrivals.due(config.rate, System.nanoTime()) - start.line);
         if (max <= 0) return start;
       }
@@ -377,12 +377,12 @@ public final class EventsSource implements TableProvider, DataSourceRegister {
   }
 
   /**
-   * Input events in rate mode: counts each line ({@code Measure.EVENTS_IN}) when it becomes due, on
-   * the shared schedule, whether or not a batch has read it yet.
+   * The rate mode's schedule: line {@code i} is due at {@code t0 + i / rate}, {@code t0} the
+   * peers' shared {@link Pacer} origin, taken when the first batch is planned. (Lines used to be
+   * counted as input here when due; they now count when read, as every peer counts, and the
+   * harness takes the due time from the schedule.)
    */
   static final class Arrivals {
-    private static final AtomicBoolean STARTED = new AtomicBoolean();
-
     private Arrivals() {}
 
     /** Lines due at {@code nanos}: line {@code i} is due at {@code t0 + i / rate}. */
@@ -391,22 +391,9 @@ public final class EventsSource implements TableProvider, DataSourceRegister {
       return elapsed < 0 ? 0 : (long) (elapsed * rate / 1e9) + 1;
     }
 
-    static void start(double rate, long events) {
-      if (!STARTED.compareAndSet(false, true)) return;
-      Thread t =
-          new Thread(
-              () -> {
-                long counted = 0;
-                while (counted < events) {
-                  long n = Math.min(events, due(rate, System.nanoTime()));
-                  Measure.EVENTS_IN.add(n - counted);
-                  counted = n;
-                  LockSupport.parkNanos(1_000_000);
-                }
-              },
-              "arrivals");
-      t.setDaemon(true);
-      t.start();
+    /** Starts the schedule (idempotent). */
+    static void start() {
+      Pacer.start();
     }
   }
 

@@ -68,7 +68,7 @@ import org.apache.spark.sql.types.StructType;
  * other than END) as they enter the query, in the tasks (local mode: this JVM), and starts the
  * timed section ({@code Measure.markStart}) with the first task. With {@code --rate} the source
  * is {@link PacedKafkaSource} (batches hold only the records due on the file mode's schedule),
- * and input events count as they become due, as in file mode. A query that reads the topic
+ * and input events count as they are parsed there too, as in file mode. A query that reads the topic
  * through two sources (q3, q8: Spark plans each leaf of a stream-stream join as its own source)
  * counts in the first only, as the file mode does. Outputs are counted where the rows are handed
  * to the Kafka writer: the sink's {@code value} column is {@code to_json(struct(*))} passed
@@ -182,7 +182,7 @@ final class KafkaEvents {
         .load()
         .select(col("value"))
         .as(Encoders.BINARY())
-        .mapPartitions(new Parse(table, ordinals, end, count, count && !paced), Encoders.row(schema))
+        .mapPartitions(new Parse(table, ordinals, end, count, count), Encoders.row(schema))
         .select(out.toArray(new Column[0]));
   }
 
@@ -197,7 +197,7 @@ final class KafkaEvents {
     private final boolean end;
     /** Counts END markers ({@link #ENDS}). */
     private final boolean count;
-    /** Counts input events ({@code Measure.EVENTS_IN}; in rate mode they count when due). */
+    /** Counts input events ({@code Measure.EVENTS_IN}, when parsed, in rate mode too). */
     private final boolean countEvents;
 
     Parse(String table, int[] ordinals, boolean end, boolean count, boolean countEvents) {

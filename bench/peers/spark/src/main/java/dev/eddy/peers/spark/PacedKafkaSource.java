@@ -35,9 +35,9 @@ import scala.jdk.javaapi.CollectionConverters;
  * ({@link EventsSource.Arrivals}, the peers' shared {@code Pacer} origin). Each trigger asks the
  * Kafka stream for its next end offsets (its own {@code maxOffsetsPerTrigger} cap included) and
  * lowers each partition's to the records due by now; everything else (planning, reading, offsets
- * in the checkpoint) is the Kafka source's. Input events then count as they become due, not as they
- * are parsed ({@code Arrivals}), so the progress lines' latency includes a record's wait for the
- * next batch, as in file mode. Options: Spark's Kafka options plus {@code eddy.rate}, {@code
+ * in the checkpoint) is the Kafka source's. Input events count when parsed, as at the maximum rate;
+ * the harness measures a paced round's latency from each record's due time, so a record's wait for
+ * the next batch is in it, as in file mode. Options: Spark's Kafka options plus {@code eddy.rate}, {@code
  * eddy.events} and {@code eddy.partitions} (P).
  */
 public final class PacedKafkaSource implements TableProvider {
@@ -126,7 +126,7 @@ public final class PacedKafkaSource implements TableProvider {
       Offset latest = ((SupportsAdmissionControl) kafka).latestOffset(start, limit);
       // The first trigger starts the schedule and the timed section, as in file mode.
       Measure.markStart();
-      EventsSource.Arrivals.start(rate, events);
+      EventsSource.Arrivals.start();
       long due = EventsSource.Arrivals.due(rate, System.nanoTime());
       Map<TopicPartition, Object> from = offsets(start);
       Map<TopicPartition, Object> to = new HashMap<>();

@@ -17,6 +17,7 @@ import {
 } from '../../bench/nexmark/harness/fair.ts';
 import {
   arrivalTime,
+  caughtUp,
   cpuAt,
   cpuBetween,
   drift,
@@ -256,6 +257,39 @@ describe('latency: emit time − arrival of the newest contributing input', () =
         rate,
       ),
       undefined,
+    );
+  });
+
+  it('in a paced round, the window starts once the system has caught up with its schedule', () => {
+    // Paced at 1,000 events/s (100 due per 100 ms tick). It starts on schedule (ticks 1–2), stalls
+    // (ticks 3–12: a slow start-up), then reads 200 per tick, working off its backlog, until it is
+    // within 200 of the schedule (tick 20: 1,800 read of 2,000 due), then keeps pace.
+    const perTick = (i: number, read: number) => (i <= 2 ? 100 : i <= 12 ? 0 : Math.min(200, i * 100 - read));
+    const ts: Tick[] = [];
+    for (let i = 0, read = 0; i < 60; i++) {
+      if (i > 0) read += perTick(i, read);
+      ts.push({
+        t: 1_000_000 * MS + i * 100 * MS,
+        events: read,
+        outputs: read,
+        maxOut: null,
+        maxOutAt: null,
+      });
+    }
+    const ready = caughtUp(ts, 1000, 200);
+    const rule = { warmupEvents: 500, windowEvents: 1_000_000, windowMs: 2000 };
+    const plain = selectWindow(ts, rule)!;
+    const paced = selectWindow(ts, rule, ready)!;
+    // By the warm-up alone it would start while it was still 1,000 events behind.
+    assert.equal(ts[plain.start]!.events, 600);
+    assert.ok(!ready(ts[plain.start]!));
+    assert.equal(paced.start, 20);
+    assert.equal(ts[20]!.events, 1800);
+    // The rest of its slack (200 events) is read in the window: 2,200 in 2 s.
+    assert.equal(windowThroughput(ts, paced).eventsPerSec, 1100);
+    assert.ok(
+      windowThroughput(ts, plain).eventsPerSec === 1400,
+      'working off its backlog, it read faster than offered',
     );
   });
 

@@ -24,7 +24,13 @@
  *   paced (`--latency`) round an event arrives when its schedule makes it
  *   due, the same for every system (`scheduledArrival` in steady.ts): a
  *   system that falls behind shows the wait as latency, and its achieved
- *   rate (events it read in the window) falls below the offered one.
+ *   rate (events it read in the window) falls below the offered one. The
+ *   window of a paced round starts only once the system has caught up with
+ *   its schedule (to within two intervals' input, `caughtUp`): a slow
+ *   start-up (Spark's first micro-batches) leaves a backlog, and measuring
+ *   while it is worked off reports the backlog's wait, at a rate above the
+ *   offered one. One that never catches up is measured from its warm-up and
+ *   flagged ("never caught up").
  * - Durability "none": no checkpoints anywhere; Kafka Streams' stores in memory
  *   with changelogs disabled. "checkpoint": every `--checkpoint-s` (default
  *   10), eddy checkpoints its state to a local directory, Flink checkpoints
@@ -67,6 +73,7 @@ import { type EddyRoundSpec, epochMicros } from './eddy.ts';
 import { mean, tQuantile } from './stats.ts';
 import {
   type CpuSample,
+  caughtUp,
   cpuBetween,
   drift,
   latencySamples,
@@ -277,6 +284,8 @@ export interface FairRound {
   readonly query: string;
   readonly round: number;
   readonly complete: boolean;
+  /** A paced round whose system never caught up with its schedule (its window starts at the warm-up). */
+  readonly behind?: boolean;
   readonly events: number;
   readonly durationS: number;
   readonly eventsPerSec: number;
@@ -385,6 +394,9 @@ export function runFairRound(
     };
     sample();
     const sampler = setInterval(sample, s.intervalMs);
+    // Paced: the window starts once the system has read all it was due but two intervals' input.
+    const ready =
+      cmd.rate === undefined ? undefined : caughtUp(ticks, cmd.rate, (cmd.rate * 2 * s.intervalMs) / 1000);
     let killer: NodeJS.Timeout | undefined;
     const stop = () => {
       if (stopping) return;
@@ -407,7 +419,7 @@ export function runFairRound(
         i = rest.indexOf('\n');
         if (tick === undefined) continue;
         ticks.push(tick);
-        if (!stopping && selectWindow(ticks, s.rule)?.complete === true) stop();
+        if (!stopping && selectWindow(ticks, s.rule, ready)?.complete === true) stop();
       }
     });
     let errRest = '';
@@ -425,7 +437,9 @@ export function runFairRound(
       clearInterval(sampler);
       clearTimeout(timeout);
       if (killer !== undefined) clearTimeout(killer);
-      const w = selectWindow(ticks, s.rule);
+      // A paced system that never caught up with its schedule: measured from its warm-up, and said so.
+      const caught = selectWindow(ticks, s.rule, ready);
+      const w = caught ?? selectWindow(ticks, s.rule);
       if (w === undefined)
         return reject(
           new Error(
@@ -446,6 +460,7 @@ export function runFairRound(
         query: cmd.query,
         round,
         complete: w.complete,
+        ...(ready !== undefined && caught === undefined ? { behind: true } : {}),
         events: th.events,
         durationS: th.durationMs / 1000,
         eventsPerSec: th.eventsPerSec,
@@ -770,7 +785,7 @@ export async function main(args: string[]): Promise<void> {
           `${res.brokerCpuS === undefined ? '' : `, broker ${res.brokerCpuS.toFixed(1)} s`}), drift ${(res.drift * 100).toFixed(0)} %, ` +
           `latency ${res.latencyMs === null ? '–' : `p50 ${res.latencyMs.p50.toFixed(1)} p99 ${res.latencyMs.p99.toFixed(1)} ms`}` +
           `${res.outputsInTopic === undefined ? '' : `; ${fmt(res.outputsInTopic)} of ${fmt(res.outputsAtStop)} outputs in its topic`}` +
-          `${res.complete ? '' : ' (INCOMPLETE window)'}; window began ${res.startS.toFixed(0)} s after spawn` +
+          `${res.complete ? '' : ' (INCOMPLETE window)'}${res.behind === true ? ' (never caught up with its schedule)' : ''}; window began ${res.startS.toFixed(0)} s after spawn` +
           `${res.checkpoints === undefined ? '' : `; newest checkpoint chk-${res.checkpoints}`}`,
       );
     } catch (e) {
@@ -905,6 +920,9 @@ export function summarise(
           latencyP50Ms: median(ll.map((r) => r.latencyMs!.p50)),
           latencyP99Ms: median(ll.map((r) => r.latencyMs!.p99)),
           samples: ll.reduce((a, r) => a + r.latencyMs!.n, 0),
+          ...(ls.some((r) => r.behind === true)
+            ? { behindRounds: ls.filter((r) => r.behind === true).length }
+            : {}),
         };
       }
       per[sys === 'kafka-streams' ? 'kafkaStreams' : sys] = {
@@ -1000,7 +1018,7 @@ function markdownOf(report: ReturnType<typeof summarise>): string {
       );
       for (const [load, a] of Object.entries(v.atLoad ?? {}))
         rows.push(
-          `| ${q} | ${sys} at ${Number(load) * 100} % | offered ${fmt(a.rate)}, achieved ${fmt(a.achievedEventsPerSec)} | | ${a.latencyP50Ms ?? '–'} / ${a.latencyP99Ms ?? '–'} (${a.samples} samples) | | |`,
+          `| ${q} | ${sys} at ${Number(load) * 100} % | offered ${fmt(a.rate)}, achieved ${fmt(a.achievedEventsPerSec)}${a.behindRounds === undefined ? '' : ` (never caught up in ${a.behindRounds} round${a.behindRounds === 1 ? '' : 's'})`} | | ${a.latencyP50Ms ?? '–'} / ${a.latencyP99Ms ?? '–'} (${a.samples} samples) | | |`,
         );
     }
   }
@@ -1024,6 +1042,8 @@ interface FairSummaryJson {
       latencyP50Ms: number | null;
       latencyP99Ms: number | null;
       samples: number;
+      /** Rounds whose system never caught up with its schedule (measured from the warm-up). */
+      behindRounds?: number;
     }
   >;
 }

@@ -81,10 +81,16 @@ export interface SteadyWindow {
  * The steady-state window of `ticks` under `rule`, or undefined when the
  * warm-up never ended or nothing followed it. An incomplete window ends at
  * the last tick whose count still grew (idle ticks after the end of the input
- * are not part of it).
+ * are not part of it). `ready`, when given, must also hold at the window's
+ * first tick (a paced round: the system has caught up with its schedule,
+ * {@link caughtUp}).
  */
-export function selectWindow(ticks: readonly Tick[], rule: WindowRule): SteadyWindow | undefined {
-  const start = ticks.findIndex((k) => k.events >= rule.warmupEvents);
+export function selectWindow(
+  ticks: readonly Tick[],
+  rule: WindowRule,
+  ready?: (tick: Tick) => boolean,
+): SteadyWindow | undefined {
+  const start = ticks.findIndex((k) => k.events >= rule.warmupEvents && (ready === undefined || ready(k)));
   if (start < 0) return undefined;
   const s = ticks[start]!;
   for (let j = start + 1; j < ticks.length; j++) {
@@ -208,6 +214,25 @@ export function scheduledArrival(
     if (tick.events >= 1) t0 = Math.min(t0, tick.t - (tick.events - 1) * microsPerEvent);
   if (t0 === Number.POSITIVE_INFINITY) return undefined;
   return (k) => t0 + (k - 1) * microsPerEvent;
+}
+
+/**
+ * Whether a paced system has caught up with its schedule at `tick`: it has
+ * read all but at most `slack` of the events due by then (origin as in
+ * {@link scheduledArrival}). A paced round's steady-state window starts only
+ * at such a tick: a system whose start-up (JIT, a first micro-batch's
+ * planning) left it behind the schedule would otherwise be measured while it
+ * works off that backlog, reading faster than offered, its latency that of
+ * the backlog rather than of the rate.
+ */
+export function caughtUp(ticks: readonly Tick[], rate: number, slack: number): (tick: Tick) => boolean {
+  return (tick) => {
+    const due = scheduledArrival(ticks, rate);
+    if (due === undefined) return false;
+    const origin = due(1)!;
+    const dueBy = Math.floor(((tick.t - origin) * rate) / 1e6) + 1;
+    return dueBy - tick.events <= slack;
+  };
 }
 
 /**

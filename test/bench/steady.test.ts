@@ -391,7 +391,6 @@ describe('fair harness settings', () => {
     const checkpoint = { durability: 'checkpoint', checkpointMs: 10_000 } as const;
     // Micro-batch Spark: 400,000 rows per batch at the maximum rate, none in latency rounds.
     assert.deepEqual(sparkRoundArgs('spark', none, '/c'), ['--max-rows-per-batch', '400000']);
-    assert.deepEqual(sparkRoundArgs('spark', none, '/c', 5000), []);
     assert.deepEqual(sparkRoundArgs('spark', checkpoint, '/c'), [
       '--checkpoint-dir',
       '/c',

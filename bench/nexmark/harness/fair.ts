@@ -923,6 +923,7 @@ export function summarise(
           ...(ls.some((r) => r.behind === true)
             ? { behindRounds: ls.filter((r) => r.behind === true).length }
             : {}),
+          ...(ls.some((r) => !r.complete) ? { incompleteRounds: ls.filter((r) => !r.complete).length } : {}),
         };
       }
       per[sys === 'kafka-streams' ? 'kafkaStreams' : sys] = {
@@ -1018,7 +1019,7 @@ function markdownOf(report: ReturnType<typeof summarise>): string {
       );
       for (const [load, a] of Object.entries(v.atLoad ?? {}))
         rows.push(
-          `| ${q} | ${sys} at ${Number(load) * 100} % | offered ${fmt(a.rate)}, achieved ${fmt(a.achievedEventsPerSec)}${a.behindRounds === undefined ? '' : ` (never caught up in ${a.behindRounds} round${a.behindRounds === 1 ? '' : 's'})`} | | ${a.latencyP50Ms ?? '–'} / ${a.latencyP99Ms ?? '–'} (${a.samples} samples) | | |`,
+          `| ${q} | ${sys} at ${Number(load) * 100} % | offered ${fmt(a.rate)}, achieved ${fmt(a.achievedEventsPerSec)}${a.behindRounds === undefined ? '' : ` (never caught up in ${a.behindRounds} round${a.behindRounds === 1 ? '' : 's'})`}${a.incompleteRounds === undefined ? '' : ` (input ended before a full window in ${a.incompleteRounds})`} | | ${a.latencyP50Ms ?? '–'} / ${a.latencyP99Ms ?? '–'} (${a.samples} samples) | | |`,
         );
     }
   }
@@ -1044,6 +1045,8 @@ interface FairSummaryJson {
       samples: number;
       /** Rounds whose system never caught up with its schedule (measured from the warm-up). */
       behindRounds?: number;
+      /** Rounds whose input ended before the window was full (a late catch-up leaves little). */
+      incompleteRounds?: number;
     }
   >;
 }

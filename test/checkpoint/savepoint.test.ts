@@ -71,7 +71,7 @@ async function withSavepoints(
   dir: string,
   parallelism?: readonly number[],
   state: 'heap' | 'durable' = 'heap',
-  preAggregate?: readonly NonNullable<PipelineOptions['preAggregate']>[],
+  preAggregate?: readonly PreAggregate[],
 ): Promise<Outputs> {
   const outputs = emptyOutputs();
   let resumeFrom: string | undefined;
@@ -122,6 +122,53 @@ async function withSavepoints(
   return outputs;
 }
 
+type PreAggregate = NonNullable<PipelineOptions['preAggregate']>;
+
+/**
+ * The property of the rescaling tests: a run stopped with savepoints at 1–3
+ * random points, each segment resumed at a random parallelism from
+ * `minParallelism` to 3 (and, given `modes`, a random preAggregate mode),
+ * gives every output of the straight run at parallelism 1.
+ */
+async function resumedAsStraight(prefix: string, minParallelism: number, modes?: readonly PreAggregate[]) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 1000 }),
+        fc.uniqueArray(fc.integer({ min: 1, max: 2900 }), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.integer({ min: minParallelism, max: 3 }), { minLength: 4, maxLength: 4 }),
+        modes === undefined
+          ? fc.constant(undefined)
+          : fc.array(fc.constantFrom(...modes), { minLength: 4, maxLength: 4 }),
+        async (seed, stops, parallelism, mode) => {
+          const count = 3000;
+          const expected = await straight(count, seed, 1);
+          const actual = await withSavepoints(
+            count,
+            seed,
+            stops,
+            join(dir, `${seed}-${stops.join('-')}-${parallelism.join('')}-${mode?.join('') ?? ''}`),
+            parallelism,
+            'heap',
+            mode,
+          );
+          for (const name of OUTPUTS) {
+            assert.deepEqual(
+              canonical(actual[name]),
+              canonical(expected[name]),
+              `output ${name} at ${parallelism}${mode === undefined ? '' : `, preAggregate ${mode.join(', ')}`}`,
+            );
+          }
+        },
+      ),
+      { numRuns: 6 },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('savepoints: stop, resume, same results (golden)', () => {
   it('a run stopped with savepoints at random points and resumed equals the straight run, for every output', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-savepoint-'));
@@ -165,77 +212,13 @@ describe('savepoints: stop, resume, same results (golden)', () => {
   });
 
   it('rescaling: each segment resumed at another parallelism (1, 2 or 3) gives the straight run at parallelism 1', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'eddy-rescale-'));
-    try {
-      await fc.assert(
-        fc.asyncProperty(
-          fc.integer({ min: 1, max: 1000 }),
-          fc.uniqueArray(fc.integer({ min: 1, max: 2900 }), { minLength: 1, maxLength: 3 }),
-          fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 4, maxLength: 4 }),
-          async (seed, stops, parallelism) => {
-            const count = 3000;
-            const expected = await straight(count, seed, 1);
-            const actual = await withSavepoints(
-              count,
-              seed,
-              stops,
-              join(dir, `${seed}-${stops.join('-')}-${parallelism.join('')}`),
-              parallelism,
-            );
-            for (const name of OUTPUTS) {
-              assert.deepEqual(
-                canonical(actual[name]),
-                canonical(expected[name]),
-                `output ${name} at ${parallelism}`,
-              );
-            }
-          },
-        ),
-        { numRuns: 6 },
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await resumedAsStraight('eddy-rescale-', 1);
   });
 
   it('a savepoint taken under one preAggregate mode resumes under another (true, auto, split, false), at parallelism 2 or 3, with the results of parallelism 1', async () => {
     // The modes plan the combiners differently (in each subtask, after a split exchange, adaptive,
     // or none), but a combiner holds nothing at a barrier: a change of mode, such as the default's
     // from true to 'auto', must not strand a checkpoint.
-    const dir = mkdtempSync(join(tmpdir(), 'eddy-premode-'));
-    const modes = [true, 'auto', 'split', false] as const;
-    try {
-      await fc.assert(
-        fc.asyncProperty(
-          fc.integer({ min: 1, max: 1000 }),
-          fc.uniqueArray(fc.integer({ min: 1, max: 2900 }), { minLength: 1, maxLength: 3 }),
-          fc.array(fc.integer({ min: 2, max: 3 }), { minLength: 4, maxLength: 4 }),
-          fc.array(fc.constantFrom(...modes), { minLength: 4, maxLength: 4 }),
-          async (seed, stops, parallelism, mode) => {
-            const count = 3000;
-            const expected = await straight(count, seed, 1);
-            const actual = await withSavepoints(
-              count,
-              seed,
-              stops,
-              join(dir, `${seed}-${stops.join('-')}-${parallelism.join('')}-${mode.join('')}`),
-              parallelism,
-              'heap',
-              mode,
-            );
-            for (const name of OUTPUTS) {
-              assert.deepEqual(
-                canonical(actual[name]),
-                canonical(expected[name]),
-                `output ${name} at ${parallelism}, preAggregate ${mode.join(', ')}`,
-              );
-            }
-          },
-        ),
-        { numRuns: 6 },
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await resumedAsStraight('eddy-premode-', 2, [true, 'auto', 'split', false]);
   });
 });

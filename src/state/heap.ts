@@ -43,10 +43,10 @@ class HeapTable<V> implements StateTable<V> {
   // windows fire one namespace (window) at a time across all keys.
   readonly #groups: (Map<number, Map<Key, V>> | undefined)[];
   #size = 0;
-  // The last (key group, namespace) map used: consecutive records mostly hit the same window.
-  #lastGroup = -1;
-  #lastNamespace = Number.NaN;
-  #lastMap: Map<Key, V> | undefined;
+  // Per key group, the namespace map used last (NaN: none): consecutive records of a group mostly
+  // hit the same window, while consecutive records overall change group at almost every record.
+  readonly #lastNamespace: Float64Array;
+  readonly #lastMap: (Map<Key, V> | undefined)[];
   // The snapshot in progress: groups still to encode (1 = pending), how many, and where chunks go.
   #pending: Uint8Array | undefined;
   #pendingCount = 0;
@@ -63,6 +63,8 @@ class HeapTable<V> implements StateTable<V> {
     this.step = step;
     this.name = name;
     this.#groups = new Array(maxParallelism);
+    this.#lastNamespace = new Float64Array(maxParallelism).fill(Number.NaN);
+    this.#lastMap = new Array(maxParallelism).fill(undefined);
     if (deltas) this.#changed = new Array(maxParallelism);
   }
 
@@ -131,12 +133,11 @@ class HeapTable<V> implements StateTable<V> {
   }
 
   #namespace(keyGroup: number, namespace: number): Map<Key, V> | undefined {
-    if (keyGroup === this.#lastGroup && namespace === this.#lastNamespace) return this.#lastMap;
+    if (this.#lastNamespace[keyGroup] === namespace) return this.#lastMap[keyGroup];
     const ns = this.#groups[keyGroup]?.get(namespace);
     if (ns !== undefined) {
-      this.#lastGroup = keyGroup;
-      this.#lastNamespace = namespace;
-      this.#lastMap = ns;
+      this.#lastNamespace[keyGroup] = namespace;
+      this.#lastMap[keyGroup] = ns;
     }
     return ns;
   }
@@ -172,9 +173,9 @@ class HeapTable<V> implements StateTable<V> {
     if (this.#changed !== undefined) this.#touch(keyGroup, namespace, key);
     if (ns.size === 0) {
       group!.delete(namespace);
-      if (ns === this.#lastMap) {
-        this.#lastGroup = -1;
-        this.#lastMap = undefined;
+      if (ns === this.#lastMap[keyGroup]) {
+        this.#lastNamespace[keyGroup] = Number.NaN;
+        this.#lastMap[keyGroup] = undefined;
       }
     }
   }

@@ -293,6 +293,41 @@ describe('latency: emit time − arrival of the newest contributing input', () =
     );
   });
 
+  it('a paced round warmed at the maximum rate: the schedule starts after the warm-up', () => {
+    // 1,000 warm-up events read at 500 per 100 ms tick (ticks 1–2), then paced at 1,000 events/s
+    // (100 per tick) from tick 2, on schedule.
+    const rate = 1000;
+    const warm = 1000;
+    const ts = ticks(40, (i) => (i <= 2 ? 500 : 100));
+    const due = scheduledArrival(ts, rate, warm)!;
+    // The 1,100th event, counted at tick 3, was due by then: the origin is tick 2 + 1 ms.
+    assert.equal(due(warm + 1), ts[2]!.t + 1 * MS);
+    assert.equal(due(warm + 101), ts[3]!.t + 1 * MS);
+    // A warm-up event has no due time: an output whose newest input is one gives no sample.
+    assert.equal(due(warm), undefined);
+    assert.equal(due(1), undefined);
+    // Read at five times the rate, the warm-up is not a backlog: caught up once the schedule runs.
+    const ready = caughtUp(ts, rate, 200, warm);
+    assert.ok(!ready(ts[1]!) && !ready(ts[2]!), 'not before the schedule starts');
+    assert.ok(ready(ts[3]!) && ready(ts[39]!));
+    const w = selectWindow(ts, { warmupEvents: warm, windowEvents: 1_000_000, windowMs: 2000 }, ready)!;
+    assert.equal(w.start, 3);
+    assert.equal(windowThroughput(ts, w).eventsPerSec, rate);
+    // Outputs: tick 3's newest input is a warm-up event (index 999), later ones paced events.
+    const withOut = ts.map((k, i) =>
+      i < 3 ? k : { ...k, maxOut: i === 3 ? warm - 1 : k.events - 1, maxOutAt: k.t + 5 * MS },
+    );
+    const lat = latencySamples(
+      withOut,
+      { start: 2, end: 39, complete: true },
+      (t) => newestEventAt(t, 1000),
+      due,
+    );
+    assert.equal(lat.length, 35, 'ticks 4–38 (39 emits after the window), not tick 3');
+    // Each tick's newest input was due at that tick; its output came 5 ms later.
+    for (const l of lat) assert.ok(Math.abs(l - 5) < 1e-9, String(l));
+  });
+
   it('percentiles are nearest-rank', () => {
     const xs = Array.from({ length: 100 }, (_, i) => i + 1);
     assert.equal(percentile(xs, 50), 50);

@@ -221,6 +221,13 @@ export default definePipeline({
       min: 0,
       description: 'events/s over all subtasks, each pacing its share; 0: as fast as it goes',
     },
+    warmEvents: {
+      type: 'number',
+      default: 0,
+      min: 0,
+      description:
+        'with a rate: the first events (over all subtasks) read as fast as they go, then the pacing starts',
+    },
   },
   build(o) {
     const counts = board();
@@ -240,7 +247,16 @@ export default definePipeline({
       return p;
     }
     const lines = stridedLinesSource(o.eventsFile, counts);
-    const source = o.rate > 0 ? pacedStream(lines, (ctx) => constant(o.rate / ctx.parallelism)) : lines;
+    // Each subtask reads every n-th line: its share of the rate and of the warm-up.
+    const source =
+      o.rate > 0
+        ? pacedStream(
+            lines,
+            (ctx) => constant(o.rate / ctx.parallelism),
+            { t0: 0 },
+            (ctx) => Math.ceil(o.warmEvents / ctx.parallelism),
+          )
+        : lines;
     const events = p.source('events', source, nexmarkSourceOptions);
     queryByName(o.query)(p, events).sink(countingSink(counts, o.progress));
     return p;
@@ -278,6 +294,7 @@ export async function runThreadedRound(spec: EddyRoundSpec): Promise<EddyRoundRe
     eventsFile: spec.eventsFile,
     progress: spec.progressMs !== undefined,
     rate: profile.kind === 'constant' ? profile.rate : 0,
+    warmEvents: spec.warmEvents ?? 0,
     kafkaBrokers: spec.kafka?.brokers ?? '127.0.0.1:9092',
     inputTopic: spec.kafka?.inputTopic ?? '',
     outputTopic: spec.kafka?.outputTopic ?? '',

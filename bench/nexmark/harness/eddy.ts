@@ -60,8 +60,14 @@ export interface EddyRoundSpec {
    */
   readonly progressMs?: number;
   /**
+   * With `progressMs` and a constant rate: the first events, read at the
+   * maximum rate before the schedule starts (a paced round's warm-up, the
+   * same rule as the peers' `--warm-events`). Default 0.
+   */
+  readonly warmEvents?: number;
+  /**
    * Subtasks, each in a thread of its own (`eddy-threads.ts`; maximum rate
-   * only). Default 1: this thread, reading with `jsonLinesSource`.
+   * or a constant rate). Default 1: this thread, reading with `jsonLinesSource`.
    */
   readonly parallelism?: number;
   /** Checkpoints (durability "checkpoint" of the fair method): where, and how often. */
@@ -323,25 +329,36 @@ function pacedSource(
 
 /**
  * Paces a streaming source: at most the records `schedule` has made due since
- * the reader opened; when none is due, waits for the next. The fair method's
- * fixed-rate rounds read the events file this way (as the peers' `Pacer`
- * does) rather than loading it, which 13.5M events (3.8 GB) would not fit.
+ * it started; when none is due, waits for the next. The first `warm` records
+ * (a paced round's warm-up) are handed at once and the schedule starts after
+ * them, as the peers' `Pacer` does. The fair method's fixed-rate rounds read
+ * the events file this way (as the peers do) rather than loading it, which
+ * 13.5M events (3.8 GB) would not fit.
  */
 export function pacedStream<T>(
   source: Source<T>,
   scheduleFor: Schedule | ((ctx: SourceContext) => Schedule),
   clock: { t0: number } = { t0: 0 },
+  warm: number | ((ctx: SourceContext) => number) = 0,
 ): Source<T> {
   return {
     kind: source.kind,
     ...(source.splittable === true ? { splittable: true } : {}),
     async open(ctx) {
       const schedule = typeof scheduleFor === 'function' ? scheduleFor(ctx) : scheduleFor;
+      const warmUp = typeof warm === 'function' ? warm(ctx) : warm;
       const reader = await source.open(ctx);
       clock.t0 = performance.now();
+      let warming = warmUp;
       let handed = 0;
       return {
         async poll(max) {
+          if (warming > 0) {
+            const b = await reader.poll(Math.min(max, warming));
+            if (b !== null) warming -= b.values.length;
+            if (warming <= 0 || b === null) clock.t0 = performance.now(); // the schedule starts
+            return b;
+          }
           let due = schedule.dueBy(performance.now() - clock.t0) - handed;
           if (due <= 0) {
             const wait = schedule.timeOf(handed) - (performance.now() - clock.t0);
@@ -408,7 +425,7 @@ export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult
   } else if (spec.progressMs !== undefined) {
     // The fair method's fixed-rate rounds: the harness computes latency from the progress lines.
     source = counted(
-      pacedStream(jsonLinesSource<Event>({ path: spec.eventsFile }), schedule, clock),
+      pacedStream(jsonLinesSource<Event>({ path: spec.eventsFile }), schedule, clock, spec.warmEvents ?? 0),
       counter,
     );
   } else {

@@ -20,9 +20,15 @@
  *   reported beside it (and a ratio with it included); in the Kafka mode
  *   beside every system.
  * - Latency: emit time − arrival of the newest contributing input, sampled
- *   once per interval for the newest output, inside the window only. In a
- *   paced (`--latency`) round an event arrives when its schedule makes it
- *   due, the same for every system (`scheduledArrival` in steady.ts): a
+ *   once per interval for the newest output, inside the window only. A
+ *   paced (`--latency`) round reads its warm-up (`--warmup-events`) at the
+ *   maximum rate, as a maximum-rate round does, and the schedule starts
+ *   after it (`--warm-events` of every peer): a cold JVM meets the offered
+ *   rate warm instead of starting with a backlog it must work off with the
+ *   20 % headroom of an 80 % round. Then an event arrives when its schedule
+ *   makes it due, the same for every system (`scheduledArrival` in
+ *   steady.ts; an output whose newest input is a warm-up event is no
+ *   sample): a
  *   system that falls behind shows the wait as latency, and its achieved
  *   rate (events it read in the window) falls below the offered one. The
  *   window of a paced round starts only once the system has caught up with
@@ -363,6 +369,8 @@ interface Command {
   readonly brokerPid?: number;
   /** A paced round's rate (events/s): latency is then measured from each event's due time. */
   readonly rate?: number;
+  /** A paced round's warm-up: the first events, read at the maximum rate before the schedule starts. */
+  readonly warm?: number;
 }
 
 /** Runs one round: spawns the pinned process, reads its progress, stops it when the window is complete. */
@@ -396,7 +404,9 @@ export function runFairRound(
     const sampler = setInterval(sample, s.intervalMs);
     // Paced: the window starts once the system has read all it was due but two intervals' input.
     const ready =
-      cmd.rate === undefined ? undefined : caughtUp(ticks, cmd.rate, (cmd.rate * 2 * s.intervalMs) / 1000);
+      cmd.rate === undefined
+        ? undefined
+        : caughtUp(ticks, cmd.rate, (cmd.rate * 2 * s.intervalMs) / 1000, cmd.warm ?? 0);
     let killer: NodeJS.Timeout | undefined;
     const stop = () => {
       if (stopping) return;
@@ -453,7 +463,7 @@ export function runFairRound(
       const th = windowThroughput(ticks, w);
       const cpuMs = cpuBetween(cpu, a.t, b.t);
       const newest = (t: number) => newestEventAt(t, NEXMARK_DEFAULTS.eventsPerSecond);
-      const due = cmd.rate === undefined ? undefined : scheduledArrival(ticks, cmd.rate);
+      const due = cmd.rate === undefined ? undefined : scheduledArrival(ticks, cmd.rate, cmd.warm ?? 0);
       const lat = latencySamples(ticks, w, newest, due);
       resolve({
         system: cmd.system,
@@ -545,12 +555,14 @@ function commandOf(
   outputTopic?: string,
 ): Command {
   const checkpointing = s.durability === 'checkpoint';
+  // A paced round reads its warm-up at the maximum rate; the schedule starts after it (every system).
+  const warm = s.rule.warmupEvents;
   const kafka =
     outputTopic === undefined ? undefined : { input: inputTopic(query, events, s), output: outputTopic };
   // In the Kafka mode every system uses the broker: its CPU over the window is each one's second figure.
   const broker = kafka === undefined ? undefined : localBrokerPid(brokers);
   const withBroker = (c: Command): Command => {
-    const paced = rate === undefined ? c : { ...c, rate };
+    const paced = rate === undefined ? c : { ...c, rate, warm };
     return broker === undefined ? paced : { ...paced, brokerPid: broker };
   };
   if (system === 'eddy') {
@@ -560,6 +572,7 @@ function commandOf(
       eventsFile: file,
       events,
       profile: rate === undefined ? { kind: 'max' } : { kind: 'constant', rate },
+      ...(rate === undefined ? {} : { warmEvents: warm }),
       intervalMs: 1000,
       progressMs: s.intervalMs,
       parallelism: s.parallelism,
@@ -595,7 +608,8 @@ function commandOf(
   });
   // peerCommand adds --broker-pid for Kafka Streams; the harness measures the broker itself.
   const args = ['java', ...base, '--progress-ms', String(s.intervalMs)];
-  if (rate !== undefined) args.push('--rate', String(rate), ...LATENCY_TUNING[system]);
+  if (rate !== undefined)
+    args.push('--rate', String(rate), '--warm-events', String(warm), ...LATENCY_TUNING[system]);
   if (system === 'flink' || system === 'flink-sql') {
     if (checkpointing)
       args.push('--checkpoint-ms', String(s.checkpointMs), '--checkpoint-dir', absolute(checkpointDir));
@@ -642,7 +656,7 @@ function commandOf(
     query,
     argv: [...args, ...s.peerArgs],
     ...(brokerPid === undefined ? {} : { brokerPid }),
-    ...(rate === undefined ? {} : { rate }),
+    ...(rate === undefined ? {} : { rate, warm }),
   };
 }
 

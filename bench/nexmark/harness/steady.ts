@@ -193,39 +193,50 @@ export function arrivalTime(ticks: readonly Tick[], k: number): number | undefin
 }
 
 /**
- * Arrivals on a fixed-rate schedule of `rate` events/s: the `k`-th event
- * (1-based) is due at `t0 + (k − 1) / rate`. `t0`, the schedule's origin, is
- * read off the ticks: no system counts an event before it is due, so every
- * tick gives `t0 <= t − (events − 1) / rate`, with equality (to a tick's
- * rounding) at any tick where the system was on schedule, as every system
- * is while it starts; the smallest bound is taken. The same rule for every
- * system, whether it counts an event when it is due (Spark's source did) or
- * when it reads it (the others): a system that falls behind reads events
- * after they were due, and its latency then includes how long they waited.
- * Undefined when no tick has counted an event.
+ * Arrivals on a fixed-rate schedule of `rate` events/s after `warm` events
+ * read at the maximum rate (a paced round's warm-up): the `k`-th event
+ * (1-based, `k > warm`) is due at `t0 + (k − warm − 1) / rate`. `t0`, the
+ * schedule's origin, is read off the ticks: no system counts an event before
+ * it is due, so every tick past the warm-up gives
+ * `t0 <= t − (events − warm − 1) / rate`, with equality (to a tick's
+ * rounding) at any tick where the system was on schedule, as every system is
+ * when its schedule starts; the smallest bound is taken. The same rule for
+ * every system, whether it counts an event when it is due (Spark's source
+ * did) or when it reads it (the others): a system that falls behind reads
+ * events after they were due, and its latency then includes how long they
+ * waited. A warm-up event has no due time (undefined): an output whose newest
+ * input is one is no latency sample. Undefined when no tick has counted an
+ * event past the warm-up.
  */
 export function scheduledArrival(
   ticks: readonly Tick[],
   rate: number,
+  warm = 0,
 ): ((k: number) => number | undefined) | undefined {
   const microsPerEvent = 1e6 / rate;
   let t0 = Number.POSITIVE_INFINITY;
   for (const tick of ticks)
-    if (tick.events >= 1) t0 = Math.min(t0, tick.t - (tick.events - 1) * microsPerEvent);
+    if (tick.events > warm) t0 = Math.min(t0, tick.t - (tick.events - warm - 1) * microsPerEvent);
   if (t0 === Number.POSITIVE_INFINITY) return undefined;
-  return (k) => t0 + (k - 1) * microsPerEvent;
+  return (k) => (k <= warm ? undefined : t0 + (k - warm - 1) * microsPerEvent);
 }
 
 /**
  * Whether a paced system has caught up with its schedule at `tick`: it has
- * read all but at most `slack` of the events due by then (origin as in
+ * read all but at most `slack` of the events due by then (the `warm` events
+ * of the warm-up, and the schedule's since its origin, as in
  * {@link scheduledArrival}). A paced round's steady-state window starts only
  * at such a tick: a system whose start-up (JIT, a first micro-batch's
  * planning) left it behind the schedule would otherwise be measured while it
  * works off that backlog, reading faster than offered, its latency that of
- * the backlog rather than of the rate.
+ * the backlog rather than of the rate. Never before the schedule started.
  */
-export function caughtUp(ticks: readonly Tick[], rate: number, slack: number): (tick: Tick) => boolean {
+export function caughtUp(
+  ticks: readonly Tick[],
+  rate: number,
+  slack: number,
+  warm = 0,
+): (tick: Tick) => boolean {
   // The origin over the ticks so far, kept up as ticks are added (the harness asks at every tick).
   const microsPerEvent = 1e6 / rate;
   let seen = 0;
@@ -233,10 +244,10 @@ export function caughtUp(ticks: readonly Tick[], rate: number, slack: number): (
   return (tick) => {
     for (; seen < ticks.length; seen++) {
       const k = ticks[seen]!;
-      if (k.events >= 1) origin = Math.min(origin, k.t - (k.events - 1) * microsPerEvent);
+      if (k.events > warm) origin = Math.min(origin, k.t - (k.events - warm - 1) * microsPerEvent);
     }
-    if (origin === Number.POSITIVE_INFINITY) return false;
-    const dueBy = Math.floor((tick.t - origin) / microsPerEvent) + 1;
+    if (origin === Number.POSITIVE_INFINITY || tick.t < origin) return false;
+    const dueBy = warm + Math.floor((tick.t - origin) / microsPerEvent) + 1;
     return dueBy - tick.events <= slack;
   };
 }

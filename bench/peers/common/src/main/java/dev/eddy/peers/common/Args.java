@@ -8,7 +8,7 @@ import java.util.Map;
 
 /**
  * The command line both peers share: {@code --query q5 --events-file F --events N
- * [--parallelism P] [--rate R]} plus peer-specific flags.
+ * [--parallelism P] [--rate R] [--warm-events W]} plus peer-specific flags.
  */
 public final class Args {
   public final String query;
@@ -17,6 +17,11 @@ public final class Args {
   public final int parallelism;
   /** Events/s; 0 = maximum rate. */
   public final double rate;
+  /**
+   * With {@code --rate}: the first lines, read at the maximum rate before the schedule starts (a
+   * paced round's warm-up, so that a cold JVM does not start it with a backlog); 0 = none.
+   */
+  public final long warmEvents;
 
   private final Map<String, String> all;
 
@@ -35,8 +40,10 @@ public final class Args {
     this.parallelism =
         Integer.parseInt(all.getOrDefault("parallelism", String.valueOf(Runtime.getRuntime().availableProcessors())));
     this.rate = Double.parseDouble(all.getOrDefault("rate", "0"));
-    if (events <= 0 || parallelism <= 0 || rate < 0) {
-      throw new IllegalArgumentException("--events and --parallelism must be > 0 and --rate >= 0");
+    this.warmEvents = Long.parseLong(all.getOrDefault("warm-events", "0"));
+    if (events <= 0 || parallelism <= 0 || rate < 0 || warmEvents < 0) {
+      throw new IllegalArgumentException(
+          "--events and --parallelism must be > 0, --rate and --warm-events >= 0");
     }
   }
 

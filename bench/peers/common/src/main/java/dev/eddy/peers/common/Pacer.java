@@ -5,17 +5,26 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * Fixed-rate emission: event {@code i} (its line index in the file) is due at
- * {@code t0 + i / rate}, with {@code t0} taken once per JVM by whoever starts first, so parallel
- * readers share one schedule. Records are stamped with their due time, not the time they were
- * actually emitted, so a source that falls behind shows up as latency (no coordinated omission).
+ * {@code t0 + (i - warm) / rate}, with {@code t0} taken once per JVM by whoever first asks for a
+ * line at or past {@code warm}, so parallel readers share one schedule. The first {@code warm}
+ * lines (a paced round's warm-up) are due at once: the JVM warms up at its maximum rate and the
+ * schedule starts when it is warm. Records are stamped with their due time, not the time they
+ * were actually emitted, so a source that falls behind shows up as latency (no coordinated
+ * omission).
  */
 public final class Pacer {
   private static final AtomicLong T0 = new AtomicLong();
 
   private final double nanosPerEvent;
+  private final long warm;
 
   public Pacer(double eventsPerSecond) {
+    this(eventsPerSecond, 0);
+  }
+
+  public Pacer(double eventsPerSecond, long warmEvents) {
     this.nanosPerEvent = 1e9 / eventsPerSecond;
+    this.warm = warmEvents;
   }
 
   /** Starts the shared schedule (idempotent) and returns its origin. */
@@ -24,9 +33,10 @@ public final class Pacer {
     return T0.compareAndSet(0, now) ? now : T0.get();
   }
 
-  /** When event {@code index} is due (System.nanoTime). */
+  /** When event {@code index} is due (System.nanoTime): now, for a warm-up line. */
   public long due(long index) {
-    return start() + (long) (index * nanosPerEvent);
+    if (index < warm) return System.nanoTime();
+    return start() + (long) ((index - warm) * nanosPerEvent);
   }
 
   /**

@@ -182,7 +182,7 @@ public final class FlinkSqlNexmark {
               // The DataStream peer's source (same reader, parser, start barrier, pacing, counting and
               // checkpointed position), emitting each event as a row of nexmark's table.
               new FlinkNexmark.FileSource<RowData>(
-                  args.eventsFile.toString(), args.events, args.rate, checkpointing, FlinkSqlNexmark::toRow),
+                  args.eventsFile.toString(), args.events, args.rate, args.warmEvents, checkpointing, FlinkSqlNexmark::toRow),
               "events",
               InternalTypeInfo.of(EVENT_TYPE));
     }

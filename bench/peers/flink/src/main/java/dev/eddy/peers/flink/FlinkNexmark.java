@@ -125,7 +125,7 @@ public final class FlinkNexmark {
       events =
           env.addSource(
                   new FileSource<Event>(
-                      args.eventsFile.toString(), args.events, args.rate, checkpointing, e -> e),
+                      args.eventsFile.toString(), args.events, args.rate, args.warmEvents, checkpointing, e -> e),
                   "events",
                   TypeInformation.of(Event.class))
               .assignTimestampsAndWatermarks(
@@ -193,6 +193,7 @@ public final class FlinkNexmark {
     private final String path;
     private final long limit;
     private final double rate;
+    private final long warm;
     private final boolean checkpointing;
     private final EventTo<T> convert;
     private volatile boolean running = true;
@@ -200,10 +201,12 @@ public final class FlinkNexmark {
     /** The index of the next line of the file this subtask has not emitted (restored, then kept). */
     private long next;
 
-    public FileSource(String path, long limit, double rate, boolean checkpointing, EventTo<T> convert) {
+    public FileSource(
+        String path, long limit, double rate, long warm, boolean checkpointing, EventTo<T> convert) {
       this.path = path;
       this.limit = limit;
       this.rate = rate;
+      this.warm = warm;
       this.checkpointing = checkpointing;
       this.convert = convert;
     }
@@ -224,7 +227,7 @@ public final class FlinkNexmark {
     public void run(SourceContext<T> ctx) throws Exception {
       int part = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
       int parts = getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks();
-      Pacer pacer = rate > 0 ? new Pacer(rate) : null;
+      Pacer pacer = rate > 0 ? new Pacer(rate, warm) : null;
       EventParser parser = new EventParser();
       // Subtasks are deployed one after another; start reading together so that the shared
       // schedule (rate mode) and the timed section begin when all of them run.

@@ -284,7 +284,7 @@ final class KafkaStreamsNexmarkRun {
               () -> {
                 try {
                   Measure.markStart();
-                  load(new Pacer(args.rate));
+                  load(new Pacer(args.rate, args.warmEvents));
                 } catch (Throwable t) {
                   loadFailure.compareAndSet(null, t);
                 }

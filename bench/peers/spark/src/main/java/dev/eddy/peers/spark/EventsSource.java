@@ -73,6 +73,8 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  *       producer fills at that rate. Input events are counted when read, as at the maximum rate;
  *       the harness measures a paced round's latency from each line's due time, so a line's wait
  *       for the next batch is in it.
+ *   <li>{@code warm}: with {@code rate}, the first lines, available from the start (a paced
+ *       round's warm-up at the maximum rate); the schedule starts after them (default 0).
  * </ul>
  *
  * <p>The driver finds the line boundaries: it scans each new slice once for newlines (no parsing)
@@ -108,6 +110,7 @@ public final class EventsSource implements TableProvider, DataSourceRegister {
     final boolean count;
     final boolean end;
     final double rate;
+    final long warm;
 
     private Config(CaseInsensitiveStringMap o) {
       path = require(o, "path");
@@ -119,8 +122,10 @@ public final class EventsSource implements TableProvider, DataSourceRegister {
       count = o.getBoolean("count", true);
       end = o.getBoolean("end", false);
       rate = o.getDouble("rate", 0);
-      if (events <= 0 || partitions <= 0 || maxRowsPerBatch <= 0 || rate < 0) {
-        throw new IllegalArgumentException("events, partitions and maxRowsPerBatch must be > 0, rate >= 0");
+      warm = o.getLong("warm", 0);
+      if (events <= 0 || partitions <= 0 || maxRowsPerBatch <= 0 || rate < 0 || warm < 0) {
+        throw new IllegalArgumentException(
+            "events, partitions and maxRowsPerBatch must be > 0, rate and warm >= 0");
       }
     }
 
@@ -313,11 +318,15 @@ public final class EventsSource implements TableProvider, DataSourceRegister {
         throw new IllegalArgumentException("nexmark-events: unsupported read limit " + limit);
       }
       if (config.rate > 0) {
-        // Only the lines that have arrived by now; the first call starts the schedule.
+        // Only the lines that have arrived by now. The warm-up lines are there from the start; the
+        // first call past them starts the schedule.
         Measure.markStart();
-        Arrivals.start();
-        max = Math.min(max, Arrivals.due(config.rate, System.nanoTime()) - start.line);
-        if (max <= 0) return start;
+        if (start.line < config.warm) max = Math.min(max, config.warm - start.line);
+        else {
+          Arrivals.start();
+          max = Math.min(max, Arrivals.due(config.rate, config.warm, System.nanoTime()) - start.line);
+          if (max <= 0) return start;
+        }
       }
       long[] bytes = new long[config.partitions + 1];
       long[] lines = new long[config.partitions + 1];
@@ -377,18 +386,19 @@ public final class EventsSource implements TableProvider, DataSourceRegister {
   }
 
   /**
-   * The rate mode's schedule: line {@code i} is due at {@code t0 + i / rate}, {@code t0} the
-   * peers' shared {@link Pacer} origin, taken when the first batch is planned. (Lines used to be
-   * counted as input here when due; they now count when read, as every peer counts, and the
-   * harness takes the due time from the schedule.)
+   * The rate mode's schedule: line {@code i >= warm} is due at {@code t0 + (i - warm) / rate},
+   * {@code t0} the peers' shared {@link Pacer} origin, taken when the first batch past the warm-up
+   * lines is planned; the warm-up lines are due at once. (Lines used to be counted as input here
+   * when due; they now count when read, as every peer counts, and the harness takes the due time
+   * from the schedule.)
    */
   static final class Arrivals {
     private Arrivals() {}
 
-    /** Lines due at {@code nanos}: line {@code i} is due at {@code t0 + i / rate}. */
-    static long due(double rate, long nanos) {
+    /** Lines due at {@code nanos}: the {@code warm} first, then one every {@code 1 / rate} s. */
+    static long due(double rate, long warm, long nanos) {
       long elapsed = nanos - Pacer.start();
-      return elapsed < 0 ? 0 : (long) (elapsed * rate / 1e9) + 1;
+      return warm + (elapsed < 0 ? 0 : (long) (elapsed * rate / 1e9) + 1);
     }
 
     /** Starts the schedule (idempotent). */

@@ -127,7 +127,7 @@ public final class PacedKafkaSource implements TableProvider {
       // The first trigger starts the schedule and the timed section, as in file mode.
       Measure.markStart();
       EventsSource.Arrivals.start();
-      long due = EventsSource.Arrivals.due(rate, System.nanoTime());
+      long due = EventsSource.Arrivals.due(rate, 0, System.nanoTime());
       Map<TopicPartition, Object> from = offsets(start);
       Map<TopicPartition, Object> to = new HashMap<>();
       for (Map.Entry<TopicPartition, Object> e : offsets(latest).entrySet()) {

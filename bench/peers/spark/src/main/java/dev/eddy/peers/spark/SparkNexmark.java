@@ -117,7 +117,7 @@ public final class SparkNexmark {
         SparkQueries.build(
             args.query,
             new SparkQueries.Input(
-                spark, args.eventsFile.toString(), args.events, args.parallelism, maxRows, args.rate, kafka));
+                spark, args.eventsFile.toString(), args.events, args.parallelism, maxRows, args.rate, args.warmEvents, kafka));
     int outTime = out.schema().fieldIndex(SparkQueries.OUT_TIME);
     DataStreamWriter<Row> writer =
         kafka == null ? out.writeStream().foreach(new CountingWriter(outTime)) : KafkaEvents.sink(out, kafka);
@@ -188,6 +188,7 @@ public final class SparkNexmark {
     }
     extra.put("stateStore", store);
     if (args.rate > 0) extra.put("rate", args.rate);
+    if (args.warmEvents > 0) extra.put("warmEvents", args.warmEvents);
     if (kafka != null) {
       extra.put("inputTopic", kafka.inputTopic);
       extra.put("outputTopic", kafka.outputTopic);

@@ -74,6 +74,8 @@ final class SparkQueries {
     final int partitions;
     final long maxRowsPerBatch;
     final double rate;
+    /** Paced: the first lines, read at the maximum rate before the schedule starts. */
+    final long warm;
     /** Kafka mode's topics, or null: the events file. */
     final KafkaEvents.Config kafka;
 
@@ -86,6 +88,7 @@ final class SparkQueries {
         int partitions,
         long maxRowsPerBatch,
         double rate,
+        long warm,
         KafkaEvents.Config kafka) {
       this.spark = spark;
       this.path = path;
@@ -93,6 +96,7 @@ final class SparkQueries {
       this.partitions = partitions;
       this.maxRowsPerBatch = maxRowsPerBatch;
       this.rate = rate;
+      this.warm = warm;
       this.kafka = kafka;
     }
 
@@ -112,6 +116,7 @@ final class SparkQueries {
               .option("partitions", partitions)
               .option("maxRowsPerBatch", maxRowsPerBatch)
               .option("rate", rate)
+              .option("warm", warm)
               .option("table", table)
               .option("columns", columns)
               .option("count", counting)

@@ -383,6 +383,21 @@ final class KafkaStreamsNexmarkRun {
         last = time;
         int partition = (int) (r.index % p);
         RecordHeaders headers = new RecordHeaders();
+        if (pacer != null && r.index == args.warmEvents && r.index > 0) {
+          // The warm-up lines are in the topic; the schedule starts once the application has read
+          // them (the others' sources ask for the first paced line only then), not when this loader,
+          // far faster than the application, has written them: that would start the application
+          // behind its schedule by most of the warm-up.
+          producer.flush();
+          while (Measure.EVENTS_IN.sum() < args.warmEvents && sendError.get() == null) {
+            try {
+              Thread.sleep(1);
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+              throw new IOException("interrupted while the application read the warm-up", e);
+            }
+          }
+        }
         if (pacer != null) {
           long due = pacer.due(r.index);
           Pacer.waitUntil(due);

@@ -11,6 +11,7 @@ import {
   type FairRound,
   fileEvents,
   interval,
+  otherCores,
   outputWarnings,
   parseFairSettings,
   sparkRoundArgs,
@@ -338,6 +339,13 @@ describe('latency: emit time − arrival of the newest contributing input', () =
 });
 
 describe('fair harness settings', () => {
+  it('gives a paced Kafka Streams loader the cores the round does not measure', () => {
+    assert.equal(otherCores('0', 2), '1');
+    assert.equal(otherCores('0-1', 2), undefined);
+    assert.equal(otherCores('0,2', 4), '1,3');
+    assert.equal(otherCores('1-2', 4), '0,3');
+  });
+
   it('defaults to the issue’s rule: a fixed warm-up, then 10M events or 30 s, parallelism 1 on core 0', () => {
     const s = parseFairSettings([]);
     assert.notEqual(s, 'help');

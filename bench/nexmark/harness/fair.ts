@@ -269,6 +269,22 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
   };
 }
 
+/**
+ * The cores of the machine's `n` not in the taskset list `cores` ("0", "0-1", "0,2-3"), as a
+ * taskset list; undefined when none is left.
+ */
+export function otherCores(cores: string, n: number): string | undefined {
+  const taken = new Set<number>();
+  for (const part of cores.split(',')) {
+    const [a, b] = part.split('-').map((x) => Number.parseInt(x, 10));
+    if (a === undefined || Number.isNaN(a)) continue;
+    for (let c = a; c <= (b === undefined || Number.isNaN(b) ? a : b); c++) taken.add(c);
+  }
+  const rest: number[] = [];
+  for (let c = 0; c < n; c++) if (!taken.has(c)) rest.push(c);
+  return rest.length === 0 ? undefined : rest.join(',');
+}
+
 /** How many events the file needs: warm-up and a full window, and 5 % to spare (100k to 500k). */
 export function fileEvents(rule: WindowRule): number {
   const need = rule.warmupEvents + rule.windowEvents;
@@ -637,6 +653,11 @@ function commandOf(
   // 8.33, q5 0.01 against 0.05). Where event time keeps pace with the wall clock, the default loses
   // nothing; a replay benchmark is not that case.
   args.push('--emit-interval-ms', '0');
+  // A paced round's loader (the producer feeding the topic while the application runs) is a
+  // process of its own on the cores the round does not measure, beside the broker; with none
+  // left (parallelism = cores) it is a thread of the application's process, on its cores.
+  const loaderCores = rate === undefined ? undefined : otherCores(s.cores, availableParallelism());
+  if (loaderCores !== undefined) args.push('--loader-cores', loaderCores);
   args.push(
     '--durability',
     checkpointing ? 'changelog' : 'none',

@@ -65,7 +65,9 @@ import org.apache.kafka.streams.processor.api.Record;
  * {@code num.stream.threads = parallelism}, {@code processing.guarantee = at_least_once}, reading
  * from the earliest offset. At maximum rate the load is a separate, untimed phase; with
  * {@code --rate} the loader paces production while the topology runs and stamps each record
- * (header {@code c}) with its scheduled time, which latency is measured from. The input ends with
+ * (header {@code c}) with its scheduled time, which latency is measured from; with {@code
+ * --loader-cores C} the loader is a process of its own pinned to cores C (the fair harness's paced
+ * rounds: the producers of a deployed application are not on its cores). The input ends with
  * one END record per partition ({@link Flow}); the run ends when every sink task has seen its END,
  * i.e. every input record has been processed and every output produced. Outputs are counted in a
  * terminal processor, not written to a topic. Then the topics of the run are deleted.
@@ -96,6 +98,10 @@ public final class KafkaStreamsNexmark {
     }
     String brokers = args.get("brokers", System.getenv().getOrDefault("KAFKA_BROKERS", "127.0.0.1:9092"));
     Duration grace = Duration.ofMillis(Long.parseLong(args.get("grace-ms", "60000")));
+    if (Boolean.parseBoolean(args.get("load-paced", "false"))) {
+      System.exit(new KafkaStreamsNexmarkRun(args, brokers, grace).loadPaced());
+      return;
+    }
     long brokerPid = Long.parseLong(args.get("broker-pid", "-1"));
     if (brokerPid > 0) Measure.watchBroker(brokerPid);
     Measure.progressEvery(Long.parseLong(args.get("progress-ms", "0")));
@@ -153,6 +159,8 @@ final class KafkaStreamsNexmarkRun {
   private final long base = DAY_MS;
 
   private final AtomicBoolean cleaned = new AtomicBoolean();
+  /** The loader process ({@code --loader-cores}), stopped with the run. */
+  private volatile Process loaderProcess;
   private Admin admin;
   private KafkaStreams streams;
   private Path stateDir;
@@ -213,7 +221,7 @@ final class KafkaStreamsNexmarkRun {
 
     if (!latency && !loadedBefore) {
       long t0 = System.nanoTime();
-      long loaded = load(null);
+      long loaded = load(null, () -> {});
       log(String.format("loaded %d events in %.1f s (untimed)", loaded, (System.nanoTime() - t0) / 1e9));
     }
     // --load-only true (the fair harness's Kafka mode): the kept input topic is the input of every
@@ -275,21 +283,58 @@ final class KafkaStreamsNexmarkRun {
         });
     streams.start();
 
-    Thread loader = null;
     if (latency) {
       waitRunning();
       AtomicReference<Throwable> loadFailure = failure;
-      loader =
-          new Thread(
-              () -> {
-                try {
-                  Measure.markStart();
-                  load(new Pacer(args.rate, args.warmEvents));
-                } catch (Throwable t) {
-                  loadFailure.compareAndSet(null, t);
-                }
-              },
-              "loader");
+      // The schedule starts once the application has read the warm-up (see load).
+      Runnable warmRead =
+          () -> {
+            while (Measure.EVENTS_IN.sum() < args.warmEvents && loadFailure.get() == null) {
+              try {
+                Thread.sleep(1);
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+              }
+            }
+          };
+      String loaderCores = args.get("loader-cores", "");
+      Thread loader;
+      if (loaderCores.isEmpty()) {
+        loader =
+            new Thread(
+                () -> {
+                  try {
+                    Measure.markStart();
+                    load(new Pacer(args.rate, args.warmEvents), warmRead);
+                  } catch (Throwable t) {
+                    loadFailure.compareAndSet(null, t);
+                  }
+                },
+                "loader");
+      } else {
+        // --loader-cores C: the loader is a process of its own on cores C (the fair harness gives
+        // it the core it does not measure, beside the broker): it stands for the producers that
+        // feed a deployed application, and its CPU is not the application's.
+        Measure.markStart();
+        Process child = startLoader(loaderCores);
+        loaderProcess = child;
+        loader =
+            new Thread(
+                () -> {
+                  try {
+                    warmRead.run();
+                    child.getOutputStream().write("go\n".getBytes(StandardCharsets.UTF_8));
+                    child.getOutputStream().flush();
+                    int code = child.waitFor();
+                    if (code != 0 && !cleaned.get())
+                      loadFailure.compareAndSet(null, new IllegalStateException("the loader process exited with " + code));
+                  } catch (Throwable t) {
+                    if (!cleaned.get()) loadFailure.compareAndSet(null, t);
+                  }
+                },
+                "loader-gate");
+      }
       loader.setDaemon(true);
       loader.start();
     }
@@ -358,12 +403,57 @@ final class KafkaStreamsNexmarkRun {
     }
   }
 
+  /** The paced loader as a process of its own on {@code cores} ({@code --load-paced true}). */
+  private Process startLoader(String cores) throws IOException {
+    String java = ProcessHandle.current().info().command().orElse("java");
+    List<String> cmd =
+        List.of(
+            "taskset", "-c", cores, java, "-Xmx1g", "-cp", System.getProperty("java.class.path"),
+            KafkaStreamsNexmark.class.getName(),
+            "--load-paced", "true",
+            "--query", args.query,
+            "--events-file", args.eventsFile.toString(),
+            "--events", String.valueOf(args.events),
+            "--parallelism", String.valueOf(args.parallelism),
+            "--rate", String.valueOf(args.rate),
+            "--warm-events", String.valueOf(args.warmEvents),
+            "--brokers", brokers,
+            "--input-topic", inputTopic,
+            "--grace-ms", String.valueOf(grace.toMillis()));
+    log("loader process on cores " + cores);
+    return new ProcessBuilder(cmd)
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+        .redirectError(ProcessBuilder.Redirect.INHERIT)
+        .start();
+  }
+
+  /**
+   * {@code --load-paced true}: this process is only the paced loader of an application that
+   * started it ({@link #startLoader}); it writes the warm-up, then waits for a line on stdin (the
+   * application has read the warm-up) before the schedule starts.
+   */
+  int loadPaced() throws IOException {
+    java.io.BufferedReader in =
+        new java.io.BufferedReader(new java.io.InputStreamReader(System.in, StandardCharsets.UTF_8));
+    load(
+        new Pacer(args.rate, args.warmEvents),
+        () -> {
+          try {
+            if (in.readLine() == null) throw new IllegalStateException("the application ended before it read the warm-up");
+          } catch (IOException e) {
+            throw new UncheckedIOException(e);
+          }
+        });
+    return 0;
+  }
+
   /**
    * Produces the first {@code --events} lines into the input topic (line i to partition i mod P,
    * timestamp base + dateTime), then one END record per partition. With a pacer, each record is
-   * sent at its scheduled time and carries it in header {@code c}.
+   * sent at its scheduled time and carries it in header {@code c}; {@code warmRead} returns once
+   * the application has read the warm-up lines (the pacer's first {@code --warm-events}).
    */
-  private long load(Pacer pacer) throws IOException {
+  private long load(Pacer pacer, Runnable warmRead) throws IOException {
     int p = args.parallelism;
     Properties pp = new Properties();
     pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
@@ -389,14 +479,7 @@ final class KafkaStreamsNexmarkRun {
           // far faster than the application, has written them: that would start the application
           // behind its schedule by most of the warm-up.
           producer.flush();
-          while (Measure.EVENTS_IN.sum() < args.warmEvents && sendError.get() == null) {
-            try {
-              Thread.sleep(1);
-            } catch (InterruptedException e) {
-              Thread.currentThread().interrupt();
-              throw new IOException("interrupted while the application read the warm-up", e);
-            }
-          }
+          if (sendError.get() == null) warmRead.run();
         }
         if (pacer != null) {
           long due = pacer.due(r.index);
@@ -442,6 +525,8 @@ final class KafkaStreamsNexmarkRun {
 
   private void cleanup() {
     if (!cleaned.compareAndSet(false, true)) return;
+    Process loaderNow = loaderProcess;
+    if (loaderNow != null) loaderNow.destroyForcibly();
     try {
       if (streams != null) {
         streams.close(Duration.ofSeconds(30));

@@ -25,11 +25,13 @@
  *   maximum rate, as a maximum-rate round does, and the schedule starts
  *   after it (`--warm-events` of every peer): a cold JVM meets the offered
  *   rate warm instead of starting with a backlog it must work off with the
- *   20 % headroom of an 80 % round. Then an event arrives when its schedule
+ *   20 % headroom of an 80 % round (Kafka Streams' loader, which fills its
+ *   input topic, starts the schedule once the application has read the
+ *   warm-up, and at parallelism 1 runs as a process of its own on the other
+ *   cores, beside the broker). Then an event arrives when its schedule
  *   makes it due, the same for every system (`scheduledArrival` in
  *   steady.ts; an output whose newest input is a warm-up event is no
- *   sample): a
- *   system that falls behind shows the wait as latency, and its achieved
+ *   sample): a system that falls behind shows the wait as latency, and its achieved
  *   rate (events it read in the window) falls below the offered one. The
  *   window of a paced round starts only once the system has caught up with
  *   its schedule (to within two intervals' input, `caughtUp`): a slow

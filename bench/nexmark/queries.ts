@@ -106,11 +106,16 @@ export const Q3_HORIZON_MS = 600_000;
  * people) and ~50 ms younger than the auction, so the result is the reference's.
  */
 export function q3(_p: Pipeline, events: Stream<Event>, horizonMs = Q3_HORIZON_MS): Stream<Q3Row> {
+  // Each side is cut to what the join outputs before the keyBy (as the Flink peer's q3 is): the
+  // join keeps ±600 s of each, and whole auctions and persons (descriptions, e-mails, cards) kept
+  // that long are most of the heap the garbage collector must walk.
   const sellers = persons(events)
     .filter((p) => Q3_STATES.includes(p.state))
+    .map((p) => ({ id: p.id, name: p.name, city: p.city, state: p.state }))
     .keyBy((p) => p.id);
   return auctions(events)
     .filter((a) => a.category === Q3_CATEGORY)
+    .map((a) => ({ id: a.id, seller: a.seller }))
     .keyBy((a) => a.seller)
     .intervalJoin(
       sellers,
@@ -174,9 +179,12 @@ export interface Q4Row {
 
 type AuctionOrBid = AuctionEvent | BidEvent;
 
+/** What `winningBids` reads of an auction, and all q4 and q6 keep of one (`slimAuctions`). */
+export type AuctionCore = Pick<Auction, 'id' | 'dateTime' | 'expires' | 'seller' | 'category'>;
+
 /** An auction with its winning bid. */
-export interface WinningBid {
-  readonly auction: Auction;
+export interface WinningBid<A extends AuctionCore = Auction> {
+  readonly auction: A;
   readonly bid: Bid;
 }
 
@@ -186,7 +194,7 @@ function beats(b: Bid, best: Bid | undefined): boolean {
 }
 
 /** Whether bid `b` counts for auction `a`: `a.dateTime ≤ b.dateTime ≤ a.expires`. */
-function inAuction(a: Auction, b: Bid): boolean {
+function inAuction(a: AuctionCore, b: Bid): boolean {
   return b.dateTime >= a.dateTime && b.dateTime <= a.expires;
 }
 
@@ -194,6 +202,37 @@ function inAuction(a: Auction, b: Bid): boolean {
 function byAuction(events: Stream<Event>) {
   return events
     .filter((e): e is AuctionOrBid => e.kind !== 'person')
+    .keyBy((e) => (e.kind === 'auction' ? e.auction.id : e.bid.auction));
+}
+
+/** An auction event whose auction is cut to {@link AuctionCore}. */
+type SlimAuctionOrBid = { readonly kind: 'auction'; readonly auction: AuctionCore } | BidEvent;
+
+/**
+ * Auctions and bids keyed by auction id, each auction cut to what q4 and q6
+ * read before the keyBy (as the Flink peer's `slim` does): an auction stays
+ * in the winner's state until it expires, and its item name, description and
+ * extra are most of its size. Bids go whole: they are read once, and only a
+ * best bid per auction is kept, so cutting each would cost more than it saves.
+ */
+function slimByAuction(events: Stream<Event>) {
+  return events
+    .filter((e): e is AuctionOrBid => e.kind !== 'person')
+    .map(
+      (e): SlimAuctionOrBid =>
+        e.kind === 'auction'
+          ? {
+              kind: 'auction',
+              auction: {
+                id: e.auction.id,
+                dateTime: e.auction.dateTime,
+                expires: e.auction.expires,
+                seller: e.auction.seller,
+                category: e.auction.category,
+              },
+            }
+          : e,
+    )
     .keyBy((e) => (e.kind === 'auction' ? e.auction.id : e.bid.auction));
 }
 
@@ -229,15 +268,21 @@ function dropEarlyBids(early: ListState<Bid>, time: number): void {
  * winningBids(events, 'winners').map((w) => ({ seller: w.auction.seller, price: w.bid.price }));
  * ```
  */
-export function winningBids(events: Stream<Event>, name: string): Stream<WinningBid> {
+export function winningBids(events: Stream<Event>, name: string): Stream<WinningBid>;
+export function winningBids(events: Stream<Event>, name: string, slim: true): Stream<WinningBid<AuctionCore>>;
+export function winningBids(
+  events: Stream<Event>,
+  name: string,
+  slim = false,
+): Stream<WinningBid<AuctionCore>> {
   const spec = {
-    auction: valueState<Auction>(),
+    auction: valueState<AuctionCore>(),
     best: valueState<Bid>(),
     early: listState<Bid>(),
   };
-  return byAuction(events)
+  return (slim ? slimByAuction(events) : (byAuction(events) as ReturnType<typeof slimByAuction>))
     .withState(spec)
-    .process<WinningBid>(
+    .process<WinningBid<AuctionCore>>(
       {
         processElement(e, ctx) {
           const s = ctx.state;
@@ -290,7 +335,7 @@ export function winningBids(events: Stream<Event>, name: string): Stream<Winning
  * averages per window). Averages are exact; the reference's BIGINT truncates.
  */
 export function q4(_p: Pipeline, events: Stream<Event>): Stream<Q4Row> {
-  return winningBids(events, 'q4-winners')
+  return winningBids(events, 'q4-winners', true)
     .map((w) => ({ category: w.auction.category, price: w.bid.price }))
     .keyBy((w) => w.category)
     .aggregate(
@@ -467,7 +512,7 @@ interface Closed {
  * exact, not truncated to BIGINT.
  */
 export function q6(_p: Pipeline, events: Stream<Event>): Stream<Q6Row> {
-  return winningBids(events, 'q6-winners')
+  return winningBids(events, 'q6-winners', true)
     .map((w) => ({
       id: w.auction.id,
       seller: w.auction.seller,
@@ -634,12 +679,16 @@ export interface Q8Row {
  * persons, so each person appears once per window.
  */
 export function q8(_p: Pipeline, events: Stream<Event>): Stream<Q8Row> {
+  // Each side cut to what the join reads before the keyBy (as the Flink peer's q8 is): a window
+  // keeps its persons and one auction per seller until it closes.
   const sellers = auctions(events)
+    .map((a) => ({ seller: a.seller }))
     .keyBy((a) => a.seller)
     .window(tumbling(10_000))
     .reduce((a) => a, 'q8-sellers')
     .keyBy((w) => w.key);
   return persons(events)
+    .map((p) => ({ id: p.id, name: p.name }))
     .keyBy((p) => p.id)
     .join(sellers)
     .window(tumbling(10_000))

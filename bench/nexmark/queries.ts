@@ -179,7 +179,7 @@ export interface Q4Row {
 
 type AuctionOrBid = AuctionEvent | BidEvent;
 
-/** What `winningBids` reads of an auction, and all q4 and q6 keep of one (`slimAuctions`). */
+/** What `winningBids` reads of an auction, and all q4 and q6 keep of one (`slimByAuction`). */
 export type AuctionCore = Pick<Auction, 'id' | 'dateTime' | 'expires' | 'seller' | 'category'>;
 
 /** An auction with its winning bid. */
@@ -198,15 +198,16 @@ function inAuction(a: AuctionCore, b: Bid): boolean {
   return b.dateTime >= a.dateTime && b.dateTime <= a.expires;
 }
 
-/** Auctions and bids keyed by auction id, for the steps that join bids to their auction. */
-function byAuction(events: Stream<Event>) {
-  return events
-    .filter((e): e is AuctionOrBid => e.kind !== 'person')
-    .keyBy((e) => (e.kind === 'auction' ? e.auction.id : e.bid.auction));
-}
-
 /** An auction event whose auction is cut to {@link AuctionCore}. */
 type SlimAuctionOrBid = { readonly kind: 'auction'; readonly auction: AuctionCore } | BidEvent;
+
+const isAuctionOrBid = (e: Event): e is AuctionOrBid => e.kind !== 'person';
+const auctionId = (e: SlimAuctionOrBid): number => (e.kind === 'auction' ? e.auction.id : e.bid.auction);
+
+/** Auctions and bids keyed by auction id, for the steps that join bids to their auction. */
+function byAuction(events: Stream<Event>) {
+  return events.filter(isAuctionOrBid).keyBy(auctionId);
+}
 
 /**
  * Auctions and bids keyed by auction id, each auction cut to what q4 and q6
@@ -217,7 +218,7 @@ type SlimAuctionOrBid = { readonly kind: 'auction'; readonly auction: AuctionCor
  */
 function slimByAuction(events: Stream<Event>) {
   return events
-    .filter((e): e is AuctionOrBid => e.kind !== 'person')
+    .filter(isAuctionOrBid)
     .map(
       (e): SlimAuctionOrBid =>
         e.kind === 'auction'
@@ -233,7 +234,7 @@ function slimByAuction(events: Stream<Event>) {
             }
           : e,
     )
-    .keyBy((e) => (e.kind === 'auction' ? e.auction.id : e.bid.auction));
+    .keyBy(auctionId);
 }
 
 /**

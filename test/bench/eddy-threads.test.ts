@@ -3,8 +3,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runRoundHere } from '../../bench/nexmark/harness/eddy.ts';
-import { runThreadedRound, stridedLinesSource } from '../../bench/nexmark/harness/eddy-threads.ts';
+import { pacedStream, runRoundHere } from '../../bench/nexmark/harness/eddy.ts';
+import {
+  runThreadedRound,
+  sharedStart,
+  stridedLinesSource,
+} from '../../bench/nexmark/harness/eddy-threads.ts';
+import { constant } from '../../bench/nexmark/harness/profiles.ts';
 import { exportEvents } from '../../bench/peers/export.ts';
 import type { SourceContext, SourceReader } from '../../src/index.ts';
 
@@ -86,5 +91,38 @@ describe('a fair round on worker threads', () => {
       });
       assert.equal(three.outputs, one.outputs, `${query}: 3 threads with checkpoints against 1`);
     }
+  });
+});
+
+describe('the paced schedule of a threaded round', () => {
+  it('starts once for all subtasks: the first to end its warm-up fixes the origin', async () => {
+    const cell = new BigInt64Array(new SharedArrayBuffer(8));
+    const first = sharedStart(cell)();
+    await new Promise((r) => setTimeout(r, 20));
+    const later = sharedStart(cell)();
+    // Both read the origin the first call fixed (µs on the shared cell: equal to well under 1 ms).
+    assert.ok(Math.abs(later - first) < 0.01, `${first} and ${later}`);
+    assert.notEqual(cell[0], 0n);
+  });
+
+  it('paces from the shared origin: a subtask whose warm-up ends late is behind it and reads what is due at once', async () => {
+    const file = join(dir, 'paced.jsonl');
+    await exportEvents(file, { count: 5_000, seed: 5 });
+    // The origin was fixed a second ago (by another subtask) at 2,000 events/s: 2,000 were due then.
+    const origin = performance.now() - 1000;
+    const source = pacedStream(
+      stridedLinesSource(file, new Float64Array(16)),
+      constant(2_000),
+      { t0: 0 },
+      100,
+      () => origin,
+    );
+    const reader = await source.open({ ...ctxOf(0, 1), signal: new AbortController().signal });
+    const warm = await drain(reader, 1024, 100);
+    assert.equal(warm.length, 100);
+    // One poll: every event due by now (at least 2,000: the clock only moves on), with no wait.
+    const b = await reader.poll(5_000);
+    assert.ok(b !== null && b.values.length >= 2_000, `handed ${b?.values.length}`);
+    await reader.close?.();
   });
 });

@@ -10,8 +10,9 @@
  *   subtask reads in time order, as a Kafka partition would, and scans the
  *   whole file. No eddy source splits a file by lines (a file source reads in
  *   subtask 0), so the harness brings its own, as the peers do.
- * - At a constant rate each subtask paces its share (rate / n), as the peers'
- *   source subtasks do.
+ * - At a constant rate each subtask paces its share (rate / n) from one
+ *   schedule origin for all (`sharedStart`), as the peers' source subtasks
+ *   share one `Pacer`.
  * - The sink is `parallel` (one counting writer per subtask, as the peers'
  *   counting sinks run at the job's parallelism).
  * - The counts reach the main thread's progress lines through a
@@ -55,6 +56,36 @@ function board(): Float64Array {
   const made = new SharedArrayBuffer(SLOTS * MAX_SUBTASKS * 8);
   setEnvironmentData(BOARD_KEY, made);
   return clear(new Float64Array(made));
+}
+
+const ORIGIN_KEY = 'eddy-nexmark-fair-origin';
+
+/**
+ * The paced schedule's origin shared by this process's threads (epoch µs; 0
+ * until the first subtask ends its warm-up): made and shared as the board is.
+ */
+function originCell(): BigInt64Array {
+  const shared = getEnvironmentData(ORIGIN_KEY);
+  if (shared instanceof SharedArrayBuffer) return new BigInt64Array(shared);
+  const made = new SharedArrayBuffer(8);
+  setEnvironmentData(ORIGIN_KEY, made);
+  return new BigInt64Array(made);
+}
+
+/**
+ * The `start` of `pacedStream` for one subtask: the first subtask of the
+ * round to end its warm-up fixes the origin (now) for all; the others read it,
+ * in their own thread's `performance.now()`. A subtask whose warm-up ends later
+ * is behind the schedule and reads as fast as it can until it is on it, as a
+ * peer's reader is when the shared `Pacer` started without it.
+ */
+export function sharedStart(cell: BigInt64Array): () => number {
+  return () => {
+    const now = BigInt(epochMicros());
+    const was = Atomics.compareExchange(cell, 0, 0n, now);
+    const origin = was === 0n ? now : was;
+    return Number(origin) / 1000 - performance.timeOrigin;
+  };
 }
 
 /** Zero counts, no output yet. */
@@ -255,6 +286,7 @@ export default definePipeline({
             (ctx) => constant(o.rate / ctx.parallelism),
             { t0: 0 },
             (ctx) => Math.ceil(o.warmEvents / ctx.parallelism),
+            sharedStart(originCell()),
           )
         : lines;
     const events = p.source('events', source, nexmarkSourceOptions);
@@ -289,6 +321,7 @@ export async function runThreadedRound(spec: EddyRoundSpec): Promise<EddyRoundRe
     throw new Error('threaded rounds run at the maximum rate or a constant rate');
   // Made (or cleared) here, before the workers start, so that they share it.
   const counts = clear(board());
+  originCell()[0] = 0n;
   const values = {
     query: spec.query,
     eventsFile: spec.eventsFile,

@@ -334,12 +334,21 @@ function pacedSource(
  * them, as the peers' `Pacer` does. The fair method's fixed-rate rounds read
  * the events file this way (as the peers do) rather than loading it, which
  * 13.5M events (3.8 GB) would not fit.
+ *
+ * `start` gives the schedule's origin (a `performance.now()` of this thread)
+ * when the warm-up ends: by default that moment. Parallel readers of one
+ * round pass one that the first caller fixes for all, so their schedules
+ * start together, as the peers' readers share one `Pacer` origin: each
+ * starting its own would put the subtasks' event times apart by however far
+ * apart their warm-ups ended (20 ms in a q5 round), and a watermark — the
+ * slowest subtask's — would hold every window that long.
  */
 export function pacedStream<T>(
   source: Source<T>,
   scheduleFor: Schedule | ((ctx: SourceContext) => Schedule),
   clock: { t0: number } = { t0: 0 },
   warm: number | ((ctx: SourceContext) => number) = 0,
+  start: () => number = () => performance.now(),
 ): Source<T> {
   return {
     kind: source.kind,
@@ -348,7 +357,7 @@ export function pacedStream<T>(
       const schedule = typeof scheduleFor === 'function' ? scheduleFor(ctx) : scheduleFor;
       const warmUp = typeof warm === 'function' ? warm(ctx) : warm;
       const reader = await source.open(ctx);
-      clock.t0 = performance.now();
+      clock.t0 = warmUp > 0 ? performance.now() : start();
       let warming = warmUp;
       let handed = 0;
       return {
@@ -356,7 +365,7 @@ export function pacedStream<T>(
           if (warming > 0) {
             const b = await reader.poll(Math.min(max, warming));
             if (b !== null) warming -= b.values.length;
-            if (warming <= 0 || b === null) clock.t0 = performance.now(); // the schedule starts
+            if (warming <= 0 || b === null) clock.t0 = start(); // the schedule starts
             return b;
           }
           let due = schedule.dueBy(performance.now() - clock.t0) - handed;

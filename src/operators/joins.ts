@@ -8,7 +8,8 @@
  *   the late output (tag 1).
  * - Interval join: a left record at `t` meets right records in
  *   `[t + lower, t + upper]`; each side is buffered until the watermark proves
- *   no partner can still arrive.
+ *   no partner can still arrive (and dropped at the next clean-up step,
+ *   `cleanupStep`).
  * - Table join: the right input is a changelog that keeps the latest value per
  *   key; each left record is joined with the table as it is when the record
  *   arrives.
@@ -172,9 +173,26 @@ export class WindowJoinOperator implements Operator {
   }
 }
 
+/**
+ * How finely an interval join's clean-up timers are kept, for a bound width
+ * of `width` ms: the largest power of two at most 1/64 of it (at least 1 ms).
+ * A buffered record is dropped at the first multiple of it at or after its
+ * horizon, so a key gets one timer per step rather than one per record (a
+ * timer, its time's bucket and dedup entries per record were most of the
+ * long-lived objects of a long join, which every major collection walks),
+ * and the buffer holds at most 1/64 of its width longer. Results do not
+ * depend on it: partners are matched by their bounds, not by what is kept.
+ */
+export function cleanupStep(width: number): number {
+  let step = 1;
+  while (step * 2 <= width / 64) step *= 2;
+  return step;
+}
+
 export class IntervalJoinOperator implements Operator {
   readonly #lower: number;
   readonly #upper: number;
+  readonly #step: number;
   readonly #fn: JoinFn;
   readonly #timers = new TimerQueue();
   #ctx!: OperatorContext;
@@ -184,6 +202,7 @@ export class IntervalJoinOperator implements Operator {
   constructor(lower: number, upper: number, fn: JoinFn) {
     this.#lower = lower;
     this.#upper = upper;
+    this.#step = cleanupStep(upper - lower);
     this.#fn = fn;
   }
 
@@ -203,6 +222,7 @@ export class IntervalJoinOperator implements Operator {
     const groups = batch.groups!;
     const lower = this.#lower;
     const upper = this.#upper;
+    const step = this.#step;
     for (let i = 0; i < values.length; i++) {
       const t = times[i]!;
       const v = values[i];
@@ -225,15 +245,18 @@ export class IntervalJoinOperator implements Operator {
           list.push([v, t]);
           mine.put(g, key, 0, list); // a durable backend hands out copies
         }
-        this.#timers.registerOnce(horizon, g, key, input);
+        this.#timers.registerOnce(Math.ceil(horizon / step) * step, g, key, input);
       }
       const partners = this.#sides[1 - input]!.get(g, key, 0);
       if (partners === undefined) continue;
-      for (const [p, pt] of partners) {
-        const [l, lt, r, rt] = input === 0 ? [v, t, p, pt] : [p, pt, v, t];
-        if (rt >= lt + lower && rt <= lt + upper) {
-          emitPair(this.#ctx, out, this.#fn, l, r, key, Math.max(lt, rt));
-        }
+      if (input === 0) {
+        for (const [r, rt] of partners)
+          if (rt >= t + lower && rt <= t + upper)
+            emitPair(this.#ctx, out, this.#fn, v, r, key, Math.max(t, rt));
+      } else {
+        for (const [l, lt] of partners)
+          if (t >= lt + lower && t <= lt + upper)
+            emitPair(this.#ctx, out, this.#fn, l, v, key, Math.max(lt, t));
       }
     }
   }

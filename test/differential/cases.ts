@@ -198,8 +198,11 @@ export function makeCase(seed: number): Case {
       break;
     }
     case 'interval-join': {
-      const lower = -r.int(4) * 20;
-      op = { kind: 'interval-join', lower, upper: lower + r.int(5) * 20 };
+      // Now and then bounds wide enough that the join's clean-up step (cleanupStep) exceeds the
+      // records' spacing: a record past its horizon is still buffered and must meet no partner.
+      const scale = r.pick([1, 1, 1, 40]);
+      const lower = -r.int(4) * 20 * scale;
+      op = { kind: 'interval-join', lower, upper: lower + r.int(5) * 20 * scale };
       break;
     }
     case 'process':

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { arraySource } from '../../src/connectors/memory/index.ts';
 import { Pipeline, sliding, tumbling } from '../../src/index.ts';
+import { cleanupStep } from '../../src/operators/joins.ts';
 import { TestDriver } from '../../src/testing/index.ts';
 import { nullSink } from '../helpers/sinks.ts';
 
@@ -104,9 +105,12 @@ describe('joins agree with a nested-loop oracle', () => {
         twoSidesArb,
         fc.integer({ min: -3, max: 3 }),
         fc.integer({ min: 0, max: 6 }),
-        async (arrivals, lo, width) => {
-          const lower = lo * 500;
-          const upper = lower + width * 500;
+        // Wide bounds make the clean-up step (cleanupStep) longer than the events' spacing: records
+        // past their horizon are then still buffered for a while and must not meet a partner.
+        fc.constantFrom(1, 64),
+        async (arrivals, lo, width, scale) => {
+          const lower = lo * 500 * scale;
+          const upper = lower + width * 500 * scale;
           const d = await runJoin(arrivals, (p) => {
             const { left, right } = sources(p);
             const j = left.intervalJoin(right, { lower, upper }, (l, r) => `${l.id}-${r.id}`, 'join');
@@ -126,6 +130,44 @@ describe('joins agree with a nested-loop oracle', () => {
       ),
       { numRuns: 80 },
     );
+  });
+
+  it('interval join drops what no partner can still meet, one clean-up step after its horizon', async () => {
+    const lower = -100_000;
+    const upper = 100_000;
+    const step = cleanupStep(upper - lower);
+    assert.equal(step, 2048); // the largest power of two <= 200,000 / 64
+    const p = new Pipeline();
+    const { left, right } = sources(p);
+    left.intervalJoin(right, { lower, upper }, (l, r) => `${l.id}-${r.id}`, 'join').sink(nullSink(), 'out');
+    const d = await TestDriver.create(p);
+    const buffered = (table: string) =>
+      d
+        .state('join')
+        .entries<[unknown, number][]>(table)
+        .flatMap(([, , list]) => list.map(([, t]) => t))
+        .sort((a, b) => a - b);
+    // Left records wait until t + upper, right ones until t - lower: both at t + 100,000.
+    const times = Array.from({ length: 40 }, (_, i) => 1_000_000 + i * 500);
+    d.input<Side>('left').send(times.map((ts, id) => ({ id, key: 'a', ts })));
+    d.input<Side>('right').send(times.map((ts, id) => ({ id: 100 + id, key: 'a', ts })));
+    for (const w of [1_100_000, 1_105_000, 1_111_000, 1_125_000]) {
+      d.input<Side>('left').watermark(w);
+      d.input<Side>('right').watermark(w);
+      await d.settle();
+      for (const table of ['left', 'right']) {
+        const kept = buffered(table);
+        // Nothing a partner could still meet is gone…
+        assert.deepEqual(
+          kept.filter((t) => t + upper > w),
+          times.filter((t) => t + upper > w),
+          `${table} at ${w}`,
+        );
+        // …and nothing is kept more than a step past its horizon.
+        for (const t of kept) assert.ok(t + upper + step > w, `${table} at ${w} keeps ${t}`);
+      }
+    }
+    await d.end();
   });
 
   it('stream-table join sees the latest row at arrival; null deletes', async () => {

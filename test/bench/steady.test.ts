@@ -15,6 +15,7 @@ import {
   outputWarnings,
   parseFairSettings,
   sparkRoundArgs,
+  summarise,
 } from '../../bench/nexmark/harness/fair.ts';
 import {
   arrivalTime,
@@ -386,6 +387,16 @@ describe('fair harness settings', () => {
     assert.throws(() => parseFairSettings(['--latency', '0.5,1.2']), /between 0 and 1/);
   });
 
+  it('brackets paced rounds with a maximum-rate round after them only where there are paced rounds', () => {
+    const s = parseFairSettings(['--latency', '0.5,0.8', '--bracket']);
+    if (s === 'help') return assert.fail('help');
+    assert.equal(s.bracket, true);
+    const none = parseFairSettings(['--latency', '0.5']);
+    if (none === 'help') return assert.fail('help');
+    assert.equal(none.bracket, false);
+    assert.throws(() => parseFairSettings(['--bracket']), /give --latency too/);
+  });
+
   it('refuses what it does not implement', () => {
     assert.throws(() => parseFairSettings(['--durability', 'rocksdb']), /none or checkpoint/);
     assert.throws(() => parseFairSettings(['--vs', 'storm']), /unknown system/);
@@ -483,5 +494,50 @@ describe('outputs per event', () => {
     assert.match(w[0]!, /^q5 kafka-streams: 0\.50 outputs per 1,000 events against eddy's 4\.10/);
     assert.equal(outputWarnings('q5', [...rounds.slice(0, 3), round('kafka-streams', 7)]).length, 1);
     assert.deepEqual(outputWarnings('q0', rounds), []);
+  });
+});
+
+describe('the maximum after the paced rounds (--bracket)', () => {
+  const round = (eventsPerSec: number, extra: Partial<FairRound> = {}): FairRound => ({
+    system: 'eddy',
+    query: 'q4',
+    round: 1,
+    complete: true,
+    events: eventsPerSec * 10,
+    durationS: 10,
+    eventsPerSec,
+    cpuS: 10,
+    eventsPerCpuS: eventsPerSec,
+    drift: 0,
+    latencyMs: { p50: 1, p99: 9, max: 20, n: 100 },
+    peakRssMb: 100,
+    outputsPerKEvents: 5,
+    startS: 0,
+    outputsAtStop: 0,
+    ...extra,
+  });
+  it('reports it beside the maximum before and gives each offered rate as a fraction of it', () => {
+    const s = parseFairSettings(['--queries', 'q4', '--latency', '0.5,0.8', '--bracket']);
+    if (s === 'help') return assert.fail('help');
+    // The machine slowed by a fifth: 80 % of the maximum before is all of the maximum after.
+    const before = [round(500_000), round(500_000)];
+    const paced = [
+      round(250_000, { load: 0.5, rate: 250_000 }),
+      round(380_000, { load: 0.8, rate: 400_000 }),
+    ];
+    const report = summarise(s, 13_500_000, before, [], paced, [round(400_000, { after: true })]);
+    const eddy = report.queries.q4!.eddy as {
+      maxAfter: { eventsPerSec: number; change: number };
+      atLoad: Record<string, { ofMaxAfter: number; achievedEventsPerSec: number }>;
+    };
+    assert.deepEqual(eddy.maxAfter, { eventsPerSec: 400_000, eventsPerCpuS: 400_000, change: -0.2 });
+    assert.equal(eddy.atLoad['0.5']!.ofMaxAfter, 0.63);
+    assert.equal(eddy.atLoad['0.8']!.ofMaxAfter, 1);
+    assert.equal(report.method.bracket, true);
+    // Without --bracket neither appears.
+    const plain = summarise({ ...s, bracket: false }, 13_500_000, before, [], paced);
+    const p = plain.queries.q4!.eddy as Record<string, unknown> & { atLoad: Record<string, object> };
+    assert.equal(p.maxAfter, undefined);
+    assert.equal('ofMaxAfter' in p.atLoad['0.8']!, false);
   });
 });

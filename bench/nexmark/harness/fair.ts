@@ -39,6 +39,11 @@
  *   while it is worked off reports the backlog's wait, at a rate above the
  *   offered one. One that never catches up is measured from its warm-up and
  *   flagged ("never caught up").
+ * - `--bracket`: after a query's paced rounds, one more maximum-rate round per
+ *   system. CPU per event on this shared machine moves by up to a third
+ *   between identical runs, so a paced round that read less than offered may
+ *   be the machine: the report gives the offered rate as a fraction of this
+ *   maximum too, and the maximum's change against the one before.
  * - Durability "none": no checkpoints anywhere; Kafka Streams' stores in memory
  *   with changelogs disabled. "checkpoint": every `--checkpoint-s` (default
  *   10), eddy checkpoints its state to a local directory, Flink checkpoints
@@ -128,6 +133,10 @@ const FLAGS = {
     doc: 'also rounds at these fractions of each system’s maximum, e.g. 0.5,0.8 (latency-tuned)',
   },
   'latency-rounds': { type: 'string', doc: 'rounds per fraction and system (default 1)' },
+  bracket: {
+    type: 'boolean',
+    doc: 'with --latency: one more maximum-rate round per system after its paced rounds ("max after")',
+  },
   dir: {
     type: 'string',
     doc: 'where the events file goes (default .bench/nexmark-fair; reused when complete)',
@@ -177,6 +186,12 @@ export interface FairSettings {
   /** Fractions of each system's maximum for latency rounds (none: no latency rounds). */
   readonly loads: readonly number[];
   readonly latencyRounds: number;
+  /**
+   * `--bracket`: after the paced rounds of a query, one more maximum-rate round per system, so
+   * that a paced round which fell behind can be told from a machine that slowed down meanwhile
+   * (its maximum after is then below the rate it was offered too).
+   */
+  readonly bracket: boolean;
   readonly dir: string;
   readonly keepInput: boolean;
   /** `--peer-args`: arguments added to every peer's command (a tuning experiment, not the fair settings). */
@@ -231,6 +246,11 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
       throw new FlagError(
         `--latency takes fractions between 0 and 1, e.g. 0.5,0.8; received "${str('latency')}"`,
       );
+  const bracket = values.bracket === true;
+  if (bracket && loads.length === 0)
+    throw new FlagError(
+      '--bracket runs maximum-rate rounds after the paced ones: give --latency too, e.g. --latency 0.5,0.8',
+    );
   if (transport === 'kafka' && loads.length > 0)
     throw new FlagError(
       '--latency rounds read the events file (each system paces its own reads); run them without --transport kafka',
@@ -263,6 +283,7 @@ export function parseFairSettings(args: readonly string[]): FairSettings | 'help
     transport,
     loads,
     latencyRounds: whole('latency-rounds', str('latency-rounds'), 1),
+    bracket,
     dir: str('dir') ?? join('.bench', 'nexmark-fair'),
     keepInput: values['keep-input'] === true,
     peerArgs: typeof values['peer-args'] === 'string' ? values['peer-args'].split(' ').filter(Boolean) : [],
@@ -344,6 +365,8 @@ export interface FairRound {
   /** A latency round: the fraction of the system's maximum it was offered, and that rate (events/s). */
   readonly load?: number;
   readonly rate?: number;
+  /** A maximum-rate round run after the query's paced rounds (`--bracket`). */
+  readonly after?: boolean;
 }
 
 /** The highest `chk-<id>` under `dir` (eddy's and Flink's checkpoint directories), or 0. */
@@ -787,12 +810,22 @@ export async function main(args: string[]): Promise<void> {
     throw new Error(`no Kafka broker at ${brokers}: run npm run kafka:up`);
   const rounds: FairRound[] = [];
   const loaded: FairRound[] = [];
+  const after: FairRound[] = [];
   const errors: string[] = [];
   const topics: string[] = [];
-  /** One round of `sys`; at `load` (a fraction of its maximum), paced at `rate` events/s. */
-  const runOne = async (sys: System, query: string, r: number, load?: { load: number; rate: number }) => {
+  /**
+   * One round of `sys`; at `load` (a fraction of its maximum), paced at `rate` events/s; `isAfter`:
+   * the maximum-rate round after the paced ones (`--bracket`).
+   */
+  const runOne = async (
+    sys: System,
+    query: string,
+    r: number,
+    load?: { load: number; rate: number },
+    isAfter = false,
+  ) => {
     const tail: string[] = [];
-    const label = `${query} ${sys}${load === undefined ? '' : ` at ${load.load * 100} % (${fmt(load.rate)}/s)`}`;
+    const label = `${query} ${sys}${load === undefined ? '' : ` at ${load.load * 100} % (${fmt(load.rate)}/s)`}${isAfter ? ' (max after the paced rounds)' : ''}`;
     const checkpointDir = join(s.dir, 'checkpoints', `${sys}-${query}-${r}`);
     await rm(checkpointDir, { recursive: true, force: true });
     const round = (outputTopic?: string) =>
@@ -814,10 +847,11 @@ export async function main(args: string[]): Promise<void> {
           ? { checkpoints: newestCheckpoint(checkpointDir) }
           : {}),
         ...(load === undefined ? {} : load),
+        ...(isAfter ? { after: true } : {}),
       };
-      (load === undefined ? rounds : loaded).push(res);
+      (isAfter ? after : load === undefined ? rounds : loaded).push(res);
       log(
-        `${label} ${r}/${load === undefined ? s.rounds : s.latencyRounds}: ${fmt(res.eventsPerSec)} events/s, ${fmt(res.eventsPerCpuS)} events/CPU-s ` +
+        `${label} ${r}/${isAfter ? 1 : load === undefined ? s.rounds : s.latencyRounds}: ${fmt(res.eventsPerSec)} events/s, ${fmt(res.eventsPerCpuS)} events/CPU-s ` +
           `(${fmt(res.events)} events in ${res.durationS.toFixed(1)} s, CPU ${res.cpuS.toFixed(1)} s` +
           `${res.brokerCpuS === undefined ? '' : `, broker ${res.brokerCpuS.toFixed(1)} s`}), drift ${(res.drift * 100).toFixed(0)} %, ` +
           `latency ${res.latencyMs === null ? '–' : `p50 ${res.latencyMs.p50.toFixed(1)} p99 ${res.latencyMs.p99.toFixed(1)} ms`}` +
@@ -876,6 +910,10 @@ export async function main(args: string[]): Promise<void> {
           if (max.length === 0) continue; // its maximum failed: reported above
           await runOne(sys, query, r, { load, rate: Math.max(1, Math.round(load * mean(max))) });
         }
+    if (s.bracket)
+      for (const sys of systems)
+        if (rounds.some((x) => x.query === query && x.system === sys))
+          await runOne(sys, query, 1, undefined, true);
   }
   if (topics.length > 0 && !s.keepInput) {
     const cp = peerCommand({
@@ -895,11 +933,11 @@ export async function main(args: string[]): Promise<void> {
       c.once('error', resolve);
     });
   }
-  const report = summarise(s, events, rounds, errors, loaded);
+  const report = summarise(s, events, rounds, errors, loaded, after);
   await mkdir(s.out, { recursive: true });
   await writeFile(
     join(s.out, 'nexmark-fair.json'),
-    `${JSON.stringify({ ...report, rounds, latencyRounds: loaded }, null, 2)}\n`,
+    `${JSON.stringify({ ...report, rounds, latencyRounds: loaded, ...(s.bracket ? { afterRounds: after } : {}) }, null, 2)}\n`,
   );
   const md = markdownOf(report);
   await writeFile(join(s.out, 'nexmark-fair.md'), md);
@@ -931,6 +969,7 @@ export function summarise(
   rounds: readonly FairRound[],
   errors: readonly string[],
   loaded: readonly FairRound[] = [],
+  after: readonly FairRound[] = [],
 ) {
   const queries: Record<string, Record<string, unknown>> = {};
   const warnings: string[] = [];
@@ -944,6 +983,10 @@ export function summarise(
       const rs = rounds.filter((r) => r.query === q && r.system === sys);
       if (rs.length === 0) continue;
       const lat = rs.filter((r) => r.latencyMs !== null);
+      // `--bracket`: the maximum after the paced rounds, beside the one they were offered fractions of.
+      const as = after.filter((r) => r.query === q && r.system === sys);
+      const maxAfter = as.length === 0 ? undefined : mean(as.map((r) => r.eventsPerSec));
+      const maxBefore = mean(rs.map((r) => r.eventsPerSec));
       // Latency at each fraction of the maximum: medians over its rounds; the rate achieved
       // (below the offered rate, the system did not keep up and its latency grows with the run).
       const atLoad: Record<string, unknown> = {};
@@ -957,6 +1000,9 @@ export function summarise(
           latencyP50Ms: median(ll.map((r) => r.latencyMs!.p50)),
           latencyP99Ms: median(ll.map((r) => r.latencyMs!.p99)),
           samples: ll.reduce((a, r) => a + r.latencyMs!.n, 0),
+          ...(maxAfter === undefined
+            ? {}
+            : { ofMaxAfter: Math.round((ls[0]!.rate! / maxAfter) * 100) / 100 }),
           ...(ls.some((r) => r.behind === true)
             ? { behindRounds: ls.filter((r) => r.behind === true).length }
             : {}),
@@ -980,6 +1026,15 @@ export function summarise(
         peakRssMb: Math.max(...rs.map((r) => r.peakRssMb)),
         outputsPerKEvents: median(rs.map((r) => r.outputsPerKEvents)),
         ...(Object.keys(atLoad).length === 0 ? {} : { atLoad }),
+        ...(maxAfter === undefined
+          ? {}
+          : {
+              maxAfter: {
+                eventsPerSec: Math.round(maxAfter),
+                eventsPerCpuS: Math.round(mean(as.map((r) => r.eventsPerCpuS))),
+                change: Math.round((maxAfter / maxBefore - 1) * 100) / 100,
+              },
+            }),
       };
     }
     warnings.push(...outputWarnings(q, rounds));
@@ -1005,6 +1060,7 @@ export function summarise(
       ...(s.durability === 'checkpoint' ? { checkpointS: s.checkpointMs / 1000 } : {}),
       transport: s.transport,
       ...(s.loads.length === 0 ? {} : { latencyLoads: s.loads, latencyRounds: s.latencyRounds }),
+      ...(s.bracket ? { bracket: true } : {}),
       rounds: s.rounds,
       fileEvents: events,
       ...(s.peerArgs.length === 0 ? {} : { peerArgs: s.peerArgs.join(' ') }),
@@ -1056,7 +1112,11 @@ function markdownOf(report: ReturnType<typeof summarise>): string {
       );
       for (const [load, a] of Object.entries(v.atLoad ?? {}))
         rows.push(
-          `| ${q} | ${sys} at ${Number(load) * 100} % | offered ${fmt(a.rate)}, achieved ${fmt(a.achievedEventsPerSec)}${a.behindRounds === undefined ? '' : ` (never caught up in ${a.behindRounds} round${a.behindRounds === 1 ? '' : 's'})`}${a.incompleteRounds === undefined ? '' : ` (input ended before a full window in ${a.incompleteRounds})`} | | ${a.latencyP50Ms ?? '–'} / ${a.latencyP99Ms ?? '–'} (${a.samples} samples) | | |`,
+          `| ${q} | ${sys} at ${Number(load) * 100} % | offered ${fmt(a.rate)}${a.ofMaxAfter === undefined ? '' : ` (${Math.round(a.ofMaxAfter * 100)} % of the max after)`}, achieved ${fmt(a.achievedEventsPerSec)}${a.behindRounds === undefined ? '' : ` (never caught up in ${a.behindRounds} round${a.behindRounds === 1 ? '' : 's'})`}${a.incompleteRounds === undefined ? '' : ` (input ended before a full window in ${a.incompleteRounds})`} | | ${a.latencyP50Ms ?? '–'} / ${a.latencyP99Ms ?? '–'} (${a.samples} samples) | | |`,
+        );
+      if (v.maxAfter !== undefined)
+        rows.push(
+          `| ${q} | ${sys} max after the paced rounds | ${fmt(v.maxAfter.eventsPerSec)} (${v.maxAfter.change >= 0 ? '+' : ''}${Math.round(v.maxAfter.change * 100)} % against before) | ${fmt(v.maxAfter.eventsPerCpuS)} | | | |`,
         );
     }
   }
@@ -1084,6 +1144,10 @@ interface FairSummaryJson {
       behindRounds?: number;
       /** Rounds whose input ended before the window was full (a late catch-up leaves little). */
       incompleteRounds?: number;
+      /** `--bracket`: the offered rate as a fraction of the maximum after the paced rounds. */
+      ofMaxAfter?: number;
     }
   >;
+  /** `--bracket`: the maximum-rate round after the paced rounds; `change` against the maximum before. */
+  maxAfter?: { eventsPerSec: number; eventsPerCpuS: number; change: number };
 }

@@ -14,5 +14,5 @@ export type { AvroFailure, AvroLongs, AvroResult, CompiledAvro } from './avro.ts
 export { AVRO_FAILURES, compileAvro, decodeAvro, encodeAvro, parseAvroSchema } from './avro.ts';
 export type { DecodeFailure, DecodeLimits, DecodeResult } from './json.ts';
 export { DECODE_FAILURES, DEFAULT_DECODE_LIMITS, decodeJson, resolveDecodeLimits } from './json.ts';
-export type { Line, LineItem, LineSplitterOptions, TooLargeLine } from './lines.ts';
-export { LineSplitter } from './lines.ts';
+export type { Line, LineItem, LineSplitterOptions, TextLine, TextLineItem, TooLargeLine } from './lines.ts';
+export { LineSplitter, lineBytes } from './lines.ts';

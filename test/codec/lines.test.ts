@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { LineItem } from '../../src/codec/index.ts';
-import { decodeJson, LineSplitter } from '../../src/codec/index.ts';
+import type { LineItem, TextLineItem } from '../../src/codec/index.ts';
+import { decodeJson, LineSplitter, lineBytes } from '../../src/codec/index.ts';
 import { EddyError } from '../../src/errors/index.ts';
 
 const LF = 0x0a;
@@ -161,7 +161,171 @@ describe('LineSplitter properties', () => {
   });
 });
 
+// Lines of tokens that matter to decoding: JSON, multi-byte UTF-8, a byte order mark, CRs, bytes that
+// are never UTF-8, and a forbidden key.
+const jsonStreamArb = fc
+  .array(
+    fc.tuple(
+      fc.array(
+        fc.constantFrom(
+          '{"a":1}',
+          'é',
+          '\uFEFF',
+          '\r',
+          '[1,',
+          '"x"',
+          '{"__proto__":{}}',
+          '\u{1F600}',
+          'b',
+          '\xff',
+        ),
+        { maxLength: 6 },
+      ),
+      fc.constantFrom('\n', '\r\n'),
+    ),
+    { maxLength: 10 },
+  )
+  .map((lines) => {
+    const parts: number[] = [];
+    for (const [tokens, term] of lines) {
+      for (const t of tokens) parts.push(...(t === '\xff' ? [0xff] : bytes(t)));
+      parts.push(...bytes(term));
+    }
+    return Uint8Array.from(parts);
+  });
+
+const keepBom = new TextDecoder('utf-8', { ignoreBOM: true });
+
+// pushText's items as push's: bytes, with the text checked against the bytes it came from.
+function viaText(chunks: readonly Uint8Array[], maxBytes: number): { items: Plain[]; decoded: unknown[] } {
+  const splitter = new LineSplitter({ maxBytes });
+  const items: Plain[] = [];
+  const decoded: unknown[] = [];
+  const add = (got: readonly TextLineItem[]) => {
+    for (const item of got) {
+      if (item.tooLarge) {
+        items.push({ ...item });
+        continue;
+      }
+      const line = lineBytes(item);
+      if ('text' in item) assert.equal(item.text, keepBom.decode(line));
+      items.push({ tooLarge: false, line: [...line], offset: item.offset, nextOffset: item.nextOffset });
+      decoded.push(decodeJson('text' in item ? item.text : item.line));
+    }
+  };
+  for (const chunk of chunks) add(splitter.pushText(chunk));
+  add(splitter.end());
+  return { items, decoded };
+}
+
+describe('LineSplitter.pushText properties', () => {
+  it("gives push's lines and offsets for any chunking, and text that decodes as the bytes do", () => {
+    for (const arb of [streamArb, jsonStreamArb])
+      fc.assert(
+        fc.property(
+          arb,
+          fc.array(fc.nat(), { maxLength: 20 }),
+          fc.integer({ min: 1, max: 40 }),
+          (stream, cuts, maxBytes) => {
+            const chunks = splitAt(stream, cuts);
+            const got = viaText(chunks, maxBytes);
+            assert.deepStrictEqual(got.items, reference(stream, maxBytes));
+            const byBytes = reference(stream, maxBytes).flatMap((i) =>
+              i.tooLarge ? [] : [decodeJson(Uint8Array.from(i.line))],
+            );
+            assert.deepStrictEqual(got.decoded, byBytes);
+          },
+        ),
+        { numRuns: 1500 },
+      );
+  });
+
+  it('never keeps a reference to a chunk buffer that the caller reuses, once its items are read', () => {
+    fc.assert(
+      fc.property(jsonStreamArb, fc.array(fc.nat(), { maxLength: 20 }), (stream, cuts) => {
+        const readBuffer = new Uint8Array(stream.length + 1);
+        const splitter = new LineSplitter({ maxBytes: 64 });
+        const got: string[] = [];
+        const read = (items: readonly TextLineItem[]) => {
+          for (const i of items) if (!i.tooLarge) got.push(keepBom.decode(lineBytes(i)));
+        };
+        for (const chunk of splitAt(stream, cuts)) {
+          readBuffer.set(chunk);
+          read(splitter.pushText(readBuffer.subarray(0, chunk.length)));
+          readBuffer.fill(0x58);
+        }
+        read(splitter.end());
+        const want = reference(stream, 64).flatMap((i) =>
+          i.tooLarge ? [] : [keepBom.decode(Uint8Array.from(i.line))],
+        );
+        assert.deepStrictEqual(got, want);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
 describe('LineSplitter examples', () => {
+  it('pushText: the lines inside a chunk as text, a line ending one begun earlier as bytes', () => {
+    const s = new LineSplitter();
+    assert.deepStrictEqual(s.pushText(bytes('{"a":')), []);
+    const items = s.pushText(bytes('1}\r\n\uFEFF{"é":2}\n{"c"'));
+    assert.deepStrictEqual(
+      items.map((i) => (i.tooLarge ? 'too-large' : 'text' in i ? ['text', i.text] : ['bytes', text([i])[0]])),
+      [
+        ['bytes', '{"a":1}'],
+        ['text', '\uFEFF{"é":2}'],
+      ],
+    );
+    assert.deepStrictEqual(
+      items.map((i) => [i.offset, i.nextOffset]),
+      [
+        [0, 9],
+        [9, 21],
+      ],
+    );
+    const [second] = items.slice(1);
+    assert.ok(second !== undefined && !second.tooLarge && 'text' in second);
+    assert.deepStrictEqual(decodeJson(second.text), { ok: true, value: { é: 2 } });
+    assert.deepStrictEqual(text(s.end()), ['{"c"']);
+  });
+
+  it('pushText: a chunk that is not UTF-8 comes line by line as bytes, and only its bad line fails', () => {
+    const s = new LineSplitter();
+    const items = s.pushText(Uint8Array.from([...bytes('{"a":1}\n'), 0xff, ...bytes('\n{"b":2}\n')]));
+    assert.ok(items.every((i) => !i.tooLarge && !('text' in i)));
+    assert.deepStrictEqual(
+      items.map((i) => (i.tooLarge ? 'too-large' : decodeJson('text' in i ? i.text : i.line).ok)),
+      [true, false, true],
+    );
+  });
+
+  it("pushText: a chunk larger than a decoding region (16 KiB), lines longer than one, give push's items", () => {
+    const rng = fc.sample(fc.integer({ min: 0, max: 40_000 }), { numRuns: 60, seed: 7 });
+    const lines = rng.map((len, i) =>
+      JSON.stringify({ i, s: (i % 7 === 3 ? 'é' : 'x').repeat(len % 9 === 0 ? len : len % 300) }),
+    );
+    const stream = bytes(`${lines.join('\r\n')}\n`);
+    assert.ok(stream.length > 100_000);
+    for (const maxBytes of [1 << 20, 20_000]) {
+      const got = viaText(splitAt(stream, [70_000, 150_000]), maxBytes);
+      assert.deepStrictEqual(got.items, reference(stream, maxBytes));
+      assert.equal(
+        got.decoded.filter((d) => (d as { ok: boolean }).ok).length,
+        reference(stream, maxBytes).filter((i) => !i.tooLarge).length,
+      );
+    }
+  });
+
+  it('pushText: a line over maxBytes inside a chunk is reported, not handed out', () => {
+    const s = new LineSplitter({ maxBytes: 4 });
+    const items = s.pushText(bytes('abcdef\nab\n'));
+    assert.deepStrictEqual(
+      items.map((i) => (i.tooLarge ? { tooLarge: i.length } : 'text' in i ? i.text : '?')),
+      [{ tooLarge: 6 }, 'ab'],
+    );
+  });
+
   it('splits on LF and CRLF, with offsets of line starts and of the byte after each terminator', () => {
     const s = new LineSplitter();
     const items = s.push(bytes('a\r\nbb\ncc\r\n'));
@@ -285,11 +449,12 @@ describe('LineSplitter examples', () => {
       const s = new LineSplitter();
       s.end();
       assert.deepStrictEqual(s.end(), []);
-      assert.throws(
-        () => s.push(bytes('x')),
-        (e: unknown) =>
-          e instanceof EddyError && e.code === 'EDDY_STATE_INVALID' && /after end\(\)/.test(e.message),
-      );
+      for (const push of [() => s.push(bytes('x')), () => s.pushText(bytes('x'))])
+        assert.throws(
+          push,
+          (e: unknown) =>
+            e instanceof EddyError && e.code === 'EDDY_STATE_INVALID' && /after end\(\)/.test(e.message),
+        );
     });
 
     for (const options of [{ maxBytes: 0 }, { maxBytes: 2.5 }, { startOffset: -1 }, { startOffset: 0.5 }]) {

@@ -6,7 +6,13 @@
  */
 import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { type DecodeLimits, decodeJson, LineSplitter, resolveDecodeLimits } from '../../codec/index.ts';
+import {
+  type DecodeLimits,
+  decodeJson,
+  LineSplitter,
+  lineBytes,
+  resolveDecodeLimits,
+} from '../../codec/index.ts';
 import type { Sink, SinkWriter, Source, SourceReader } from '../../core/connector.ts';
 import { configError } from '../../errors/index.ts';
 import { jsonLines, openTextFile, Staging } from './staging.ts';
@@ -66,7 +72,7 @@ export function jsonLinesSource<T>(options: JsonLinesSourceOptions<T>): Source<T
       let takenEnd = start;
       let position = start;
       let done = false;
-      const take = (items: ReturnType<LineSplitter['end']>) => {
+      const take = (items: ReturnType<LineSplitter['pushText']>) => {
         for (const item of items) {
           takenEnd = item.nextOffset;
           if (pending.length === 0) position = item.nextOffset;
@@ -78,13 +84,14 @@ export function jsonLinesSource<T>(options: JsonLinesSourceOptions<T>): Source<T
             );
             continue;
           }
-          if (item.line.length === 0) continue; // blank lines are allowed between records
-          const decoded = decodeJson(item.line, limits);
+          const isText = 'text' in item;
+          if ((isText ? item.text.length : item.line.length) === 0) continue; // blank lines are allowed between records
+          const decoded = decodeJson(isText ? item.text : item.line, limits);
           if (!decoded.ok) {
             ctx.deadLetter(
               'EDDY_DECODE_FAILED',
               `line at byte ${item.offset}: ${decoded.reason}`,
-              item.line.slice(),
+              lineBytes(item),
             );
             continue;
           }
@@ -100,7 +107,7 @@ export function jsonLinesSource<T>(options: JsonLinesSourceOptions<T>): Source<T
             ctx.deadLetter(
               'EDDY_DECODE_FAILED',
               `line at byte ${item.offset}: ${e instanceof Error ? e.message : String(e)}`,
-              item.line.slice(),
+              lineBytes(item),
             );
           }
         }
@@ -119,7 +126,7 @@ export function jsonLinesSource<T>(options: JsonLinesSourceOptions<T>): Source<T
             const chunk = buffer;
             [buffer, spare] = [spare, buffer];
             ahead = file.read(buffer, 0, buffer.length, readAt);
-            take(splitter.push(chunk.subarray(0, bytesRead)));
+            take(splitter.pushText(chunk.subarray(0, bytesRead)));
           }
           if (pending.length === 0) return done ? null : { values: [] };
           if (pending.length <= max) {

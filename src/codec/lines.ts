@@ -196,12 +196,7 @@ export class LineSplitter {
    * ```
    */
   push(chunk: Uint8Array, out: LineItem[] = []): LineItem[] {
-    if (this.#ended) {
-      throw new EddyError(
-        'EDDY_STATE_INVALID',
-        `LineSplitter.push called after end(); received a chunk of ${chunk.length} bytes; use a new LineSplitter for a new stream`,
-      );
-    }
+    this.#checkOpen('push', chunk);
     const n = chunk.length;
     let pos = 0;
     while (pos < n) {
@@ -218,9 +213,9 @@ export class LineSplitter {
 
   /**
    * As {@link push}, but the lines that lie wholly inside `chunk` come as text ({@link TextLine}),
-   * decoded from UTF-8 in one call for the whole chunk; the first line of the chunk comes as bytes
-   * when it ends a line begun in an earlier chunk, and so do the chunk's lines when they are not all
-   * valid UTF-8. Offsets, limits and what is held are as `push`'s.
+   * decoded from UTF-8 in one call per region of up to 16 KiB of whole lines; the first line of the
+   * chunk comes as bytes when it ends a line begun in an earlier chunk, and so do a region's lines
+   * when they are not all valid UTF-8. Offsets, limits and what is held are as `push`'s.
    *
    * @example
    * ```ts
@@ -229,12 +224,7 @@ export class LineSplitter {
    * ```
    */
   pushText(chunk: Uint8Array, out: TextLineItem[] = []): TextLineItem[] {
-    if (this.#ended) {
-      throw new EddyError(
-        'EDDY_STATE_INVALID',
-        `LineSplitter.pushText called after end(); received a chunk of ${chunk.length} bytes; use a new LineSplitter for a new stream`,
-      );
-    }
+    this.#checkOpen('pushText', chunk);
     const n = chunk.length;
     const last = chunk.lastIndexOf(LF);
     if (last === -1) {
@@ -335,6 +325,14 @@ export class LineSplitter {
     this.#skipping = false;
     this.#carryLen = 0;
     return out;
+  }
+
+  #checkOpen(method: string, chunk: Uint8Array): void {
+    if (!this.#ended) return;
+    throw new EddyError(
+      'EDDY_STATE_INVALID',
+      `LineSplitter.${method} called after end(); received a chunk of ${chunk.length} bytes; use a new LineSplitter for a new stream`,
+    );
   }
 
   // Keeps the unterminated tail of a chunk, copying at most maxBytes + 1 bytes (content plus a

@@ -101,8 +101,8 @@ export function lineBytes(item: Line | TextLine): Uint8Array {
   return 'text' in item ? item.chunk.slice(item.start, item.end) : item.line.slice();
 }
 
-// Decodes a chunk's complete lines at once (pushText): one call per chunk rather than one per line,
-// which cost about a sixth of decoding a Nexmark line (issue 15). Fatal, so a region that is not
+// Decodes a chunk's complete lines a region at a time (pushText): one call per region rather than
+// one per line, which cost about a sixth of decoding a Nexmark line (issue 15). Fatal, so a region that is not
 // UTF-8 is split line by line instead and only its bad line fails; a byte order mark is kept, as
 // decodeJson drops one at the start of a line whether it gets bytes or text.
 const regionDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

@@ -40,8 +40,9 @@ describe('the fair harness’s strided file source', () => {
   it('gives subtask k of n the lines k, k + n, …: every line once, in order, across reads and a restore', async () => {
     const path = join(dir, 'lines.jsonl');
     // Some lines not ASCII: a read's text then has fewer characters than bytes.
+    // Line 300 is longer than a decoding region (16 KiB).
     const lines = Array.from({ length: 1000 }, (_, i) =>
-      JSON.stringify({ i, pad: (i % 300 === 7 ? 'é' : 'x').repeat(i % 97) }),
+      JSON.stringify({ i, pad: (i % 300 === 7 ? 'é' : 'x').repeat(i === 300 ? 40_000 : i % 97) }),
     );
     // An empty line is skipped (it is no line of any subtask); the last line has no newline.
     await writeFile(path, `${lines.slice(0, 500).join('\n')}\n\n${lines.slice(500).join('\n')}`);

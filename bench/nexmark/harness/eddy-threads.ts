@@ -137,7 +137,7 @@ export function stridedLinesSource(path: string, counts: Float64Array): Source<E
         return r.value as Event;
       };
       // The whole lines in buf from textStart to textEnd (bytes), decoded from UTF-8 at once (as
-      // jsonLinesSource does, `LineSplitter.pushText`): one call per read instead of one per line.
+      // jsonLinesSource does, `LineSplitter.pushText`): one call per region instead of one per line.
       let text = '';
       let q = 0; // the text's index of buf[pos]
       let textStart = 0;
@@ -160,8 +160,13 @@ export function stridedLinesSource(path: string, counts: Float64Array): Source<E
           const values: Event[] = [];
           while (values.length < max) {
             if (pos >= textEnd) {
-              const last = have > pos ? buf.lastIndexOf(10, Math.min(have, pos + REGION) - 1) : -1;
+              let last = have > pos ? buf.lastIndexOf(10, Math.min(have, pos + REGION) - 1) : -1;
               if (last < pos) {
+                // A line longer than a region: up to its own newline, if it is in buf.
+                last = buf.indexOf(10, pos);
+                if (last >= have) last = -1;
+              }
+              if (last < 0) {
                 if (!eof) {
                   await refill();
                   continue;

@@ -470,14 +470,6 @@ export async function runRoundHere(spec: EddyRoundSpec): Promise<EddyRoundResult
     open: () => ({
       write(values, times) {
         seen(values, times);
-        if (spec.progressMs !== undefined) {
-          let m = maxOutTime;
-          for (const t of times) if (t > m) m = t;
-          if (m > maxOutTime) {
-            maxOutTime = m;
-            maxOutAt = epochMicros();
-          }
-        }
         if (latencies === undefined || eventTimes === undefined || schedule === undefined) return;
         const now = performance.now() - clock.t0;
         for (const t of times) {

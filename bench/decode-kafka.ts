@@ -41,6 +41,7 @@ import { FETCH_LIMITS } from '../src/connectors/kafka/fetch.ts';
 import { kafkaSource } from '../src/connectors/kafka/index.ts';
 import { Pipeline } from '../src/index.ts';
 import { bid } from './bids.ts';
+import { KEPT_TOPIC_CONFIGS } from './kept-topics.ts';
 
 type Side = 'pipeline' | 'bare' | 'fetch';
 
@@ -52,7 +53,7 @@ export async function fill(
 ): Promise<number> {
   const admin = new Admin({ clientId: 'bench-decode-kafka', bootstrapBrokers: brokers });
   try {
-    await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
+    await admin.createTopics({ topics: [topic], partitions, replicas: 1, configs: KEPT_TOPIC_CONFIGS });
   } finally {
     await admin.close();
   }
@@ -151,7 +152,8 @@ function child(
   const out = execFileSync(
     process.execPath,
     [new URL(import.meta.url).pathname, '--child', side, brokers.join(','), topic, String(records)],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    // Bounded: a side that never counts every record (its topic lost them) fails the bench, not hangs it.
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000, killSignal: 'SIGKILL' },
   );
   return JSON.parse(out.trim().split('\n').at(-1)!) as { secs: number; count: number };
 }

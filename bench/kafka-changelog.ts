@@ -30,6 +30,7 @@ import { internalTopics, kafkaApp, kafkaPartition } from '../src/deploy/kafka/in
 import { Pipeline, valueState } from '../src/index.ts';
 import type { CheckpointInfo } from '../src/runtime/checkpoints.ts';
 import { Random } from '../src/util/random.ts';
+import { KEPT_TOPIC_CONFIGS } from './kept-topics.ts';
 
 const PARTITIONS = 2;
 type Layout = 'entries' | 'key-groups';
@@ -96,7 +97,12 @@ export async function main(args: string[]): Promise<void> {
       const input = `${id}-in`;
       const output = `${id}-out`;
       topics.push(input, output, ...Object.values(internalTopics(id)));
-      await admin.createTopics({ topics: [input, output], partitions: PARTITIONS, replicas: 1 });
+      await admin.createTopics({
+        topics: [input, output],
+        partitions: PARTITIONS,
+        replicas: 1,
+        configs: KEPT_TOPIC_CONFIGS,
+      });
       let handled = 0;
       const commits: (CheckpointInfo & { phase: string })[] = [];
       let phase = 'load';

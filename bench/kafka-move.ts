@@ -36,6 +36,7 @@ import {
   type RestoreMetrics,
 } from '../src/deploy/kafka/index.ts';
 import { paddedCounts } from './kafka-state-app.ts';
+import { KEPT_TOPIC_CONFIGS } from './kept-topics.ts';
 
 const PARTITIONS = 6;
 const NAMES = ['a', 'b', 'c'] as const;
@@ -131,7 +132,12 @@ export async function main(args: string[]): Promise<void> {
       value: Buffer.from(`{"key":"${key}"}`),
     });
     try {
-      await admin.createTopics({ topics: [input, output], partitions: PARTITIONS, replicas: 1 });
+      await admin.createTopics({
+        topics: [input, output],
+        partitions: PARTITIONS,
+        replicas: 1,
+        configs: KEPT_TOPIC_CONFIGS,
+      });
       for (const name of NAMES) start(name);
       await until('two partitions on each instance', () => NAMES.every((n) => mine(n).length === 2));
       for (let r = 0; r < rounds; r++) {

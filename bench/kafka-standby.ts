@@ -37,6 +37,7 @@ import {
   type RestoreMetrics,
 } from '../src/deploy/kafka/index.ts';
 import { paddedCounts } from './kafka-state-app.ts';
+import { KEPT_TOPIC_CONFIGS } from './kept-topics.ts';
 
 const PARTITIONS = 2;
 
@@ -90,7 +91,12 @@ export async function main(args: string[]): Promise<void> {
     }
   };
   try {
-    await admin.createTopics({ topics: [input, output], partitions: PARTITIONS, replicas: 1 });
+    await admin.createTopics({
+      topics: [input, output],
+      partitions: PARTITIONS,
+      replicas: 1,
+      configs: KEPT_TOPIC_CONFIGS,
+    });
     const owner = start('owner', false);
     await until('the owner owns both partitions', () => owned(owner.app) === PARTITIONS);
     for (let r = 0; r < rounds; r++) {

@@ -57,6 +57,7 @@ import {
   scheduledMs,
   steadyRate,
 } from './kafka-plan.ts';
+import { KEPT_TOPIC_CONFIGS } from './kept-topics.ts';
 import { initHistograms, newHistogram, percentiles } from './nexmark/harness/latency.ts';
 import { buildPeers, peerJava } from './peers/index.ts';
 
@@ -580,7 +581,12 @@ async function latencyRun(
   const input = `${run}-${tag}-in`;
   const output = `${run}-${tag}-out`;
   const appId = `${run}-${tag}-app`;
-  await admin.createTopics({ topics: [input, output], partitions: o.partitions, replicas: 1 });
+  await admin.createTopics({
+    topics: [input, output],
+    partitions: o.partitions,
+    replicas: 1,
+    configs: KEPT_TOPIC_CONFIGS,
+  });
   topics.add(input).add(output).add(`${appId}-changelog`).add(`${appId}-counts-changelog`);
   const total = Math.round(rate * o.latencySecs);
   const params: EddyParams = {
@@ -828,7 +834,12 @@ export async function main(args: string[]): Promise<void> {
       `kafka: ${fmt(o.events)} events, ${fmt(o.keys)} keys, ${o.partitions} partitions, commit every ${o.commitIntervalMs} ms; ${o.rounds} alternating client / eddy rounds; then ${o.latencySecs} s at a fixed rate (broker ${brokerList})`,
     );
     const input = `${run}-in`;
-    await admin.createTopics({ topics: [input], partitions: o.partitions, replicas: 1 });
+    await admin.createTopics({
+      topics: [input],
+      partitions: o.partitions,
+      replicas: 1,
+      configs: KEPT_TOPIC_CONFIGS,
+    });
     topics.add(input);
     const producer = new Producer({
       clientId: `${run}-prefill`,
@@ -874,7 +885,12 @@ export async function main(args: string[]): Promise<void> {
       const order = [...sides.slice((r - 1) % sides.length), ...sides.slice(0, (r - 1) % sides.length)];
       for (const side of order) {
         const output = `${run}-out-${side}-${r}`;
-        await admin.createTopics({ topics: [output], partitions: o.partitions, replicas: 1 });
+        await admin.createTopics({
+          topics: [output],
+          partitions: o.partitions,
+          replicas: 1,
+          configs: KEPT_TOPIC_CONFIGS,
+        });
         topics.add(output);
         if (side === 'client') {
           const params: ClientParams = {

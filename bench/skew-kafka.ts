@@ -25,6 +25,7 @@ import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
 import { kafkaApp, kafkaPartition } from '../src/deploy/kafka/index.ts';
 import { Pipeline } from '../src/index.ts';
 import { valueState } from '../src/state/handles.ts';
+import { KEPT_TOPIC_CONFIGS } from './kept-topics.ts';
 
 const KEYS = 10_000;
 
@@ -53,7 +54,7 @@ function zipfKeys(events: number, s: number): string[] {
 
 async function fill(brokers: string[], topic: string, events: number, partitions: number, zipf: number) {
   const admin = new Admin({ clientId: 'bench-skew-kafka', bootstrapBrokers: brokers });
-  await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
+  await admin.createTopics({ topics: [topic], partitions, replicas: 1, configs: KEPT_TOPIC_CONFIGS });
   await admin.close();
   const producer = new Producer({ clientId: 'bench-skew-kafka', bootstrapBrokers: brokers });
   const keys = zipfKeys(events, zipf);
@@ -98,7 +99,7 @@ async function round(
   const id = `bench-skew-kafka-${randomUUID().slice(0, 8)}`;
   const output = `${id}-out`;
   const admin = new Admin({ clientId: 'bench-skew-kafka', bootstrapBrokers: brokers });
-  await admin.createTopics({ topics: [output], partitions, replicas: 1 });
+  await admin.createTopics({ topics: [output], partitions, replicas: 1, configs: KEPT_TOPIC_CONFIGS });
   const children: ChildProcess[] = [];
   const reports: Promise<{ cpuSecs: number; moved: number }>[] = [];
   const t0 = performance.now();

@@ -103,6 +103,10 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# No time retention: tests and benches write records whose timestamps are synthetic event
+# times (1970, 2023), which the default 7 days deletes at the next check (every 5 minutes),
+# rolling even the active segment; a bench reading its topic then waited for ever.
+log.retention.ms=-1
 EOF
 
 # 3. Storage: format once per data directory, as a single-node dynamic quorum.

@@ -241,7 +241,7 @@ function readCommittedOnce(
   });
 }
 
-/** Creates each topic: its partitions, one replica, and `max.message.bytes` when given. */
+/** Creates each topic: its partitions, one replica, no time retention, and `max.message.bytes` when given. */
 export async function createTopics(
   admin: Admin,
   topics: Record<string, { readonly partitions: number; readonly maxMessageBytes?: number }>,
@@ -251,9 +251,14 @@ export async function createTopics(
       topics: [topic],
       partitions: t.partitions,
       replicas: 1,
-      ...(t.maxMessageBytes === undefined
-        ? {}
-        : { configs: [{ name: 'max.message.bytes', value: String(t.maxMessageBytes) }] }),
+      // No time retention: test records carry synthetic event times, which a broker's default
+      // 7-day retention would delete at its next check (docs/KAFKA.md, "Gotchas").
+      configs: [
+        { name: 'retention.ms', value: '-1' },
+        ...(t.maxMessageBytes === undefined
+          ? []
+          : [{ name: 'max.message.bytes', value: String(t.maxMessageBytes) }]),
+      ],
     });
   }
   // CreateTopics answers before every broker's metadata cache has the topic;

@@ -44,7 +44,7 @@ export function jsonLinesSource<T>(options: JsonLinesSourceOptions<T>): Source<T
   const limits = resolveDecodeLimits(options.limits);
   // 512 KiB a read: with 64 KiB, a Nexmark run spent about 2.2 s of system time per 12.5M events
   // (3.5 GB) in 54,000 reads and their trips through libuv's thread pool, against 1.1 s with 512 KiB,
-  // and read q0-q2 12-21 % slower (BENCHMARKS.md, "The file source's read size"). Lines are still
+  // and read q0-q2 12-17 % slower (BENCHMARKS.md, "The file source's read size"). Lines are still
   // decoded 16 KiB at a time (LineSplitter), so the larger read makes no larger strings.
   const chunkSize = options.chunkSize ?? 512 * 1024;
   if (!Number.isInteger(chunkSize) || chunkSize < 1)

@@ -4,12 +4,12 @@
  * It joins a consumer group; each partition is a split with its own
  * watermark. Without checkpoints, offsets are committed (at most once a
  * second, and on close) only for records the pipeline has taken from the
- * source's previous batch. That is at-least-once for a stop, not for a
- * crash: a sink may still hold their outputs unsent (`kafkaSink` keeps up to
- * four sends in flight), a window holds what it aggregates in memory, and
- * with worker threads a batch may still be on its way to another thread; a
- * crash at that moment loses what their committed offsets cover. With
- * checkpoints (`eddy run` always takes them), each partition's offset goes into the checkpoint
+ * source's previous batch. That is not at-least-once across a crash: a sink
+ * may still hold their outputs unsent (`kafkaSink` keeps up to four sends in
+ * flight), a window holds what it aggregates in memory, and with worker
+ * threads a batch may still be on its way to another thread; a crash at that
+ * moment loses what their committed offsets cover. With checkpoints (`eddy
+ * run` always takes them), each partition's offset goes into the checkpoint
  * (`position()`), and a restore reads on from there, so restored state and
  * input agree; the group's offsets are then committed only when a checkpoint
  * completes, and only up to its barrier (Flink's commit on checkpoint). So a

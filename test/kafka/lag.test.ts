@@ -83,7 +83,9 @@ describe('Kafka application: consumer lag', { skip: kafka.skip }, () => {
       await until('both input partitions assigned', () => inputTasks().length === PARTITIONS, {
         timeoutMs: 120_000,
       });
-      const per = await produce(100);
+      // More than the held pipeline takes in (a fetch response arrives whole, and a source batch holds
+      // up to 1,024 records): the rest must show as lag or buffered.
+      const per = await produce(1000);
       const total = [...per.values()].reduce((a, b) => a + b, 0);
       // Held: each partition's records are either not fetched (lag) or fetched and waiting (buffered).
       await until(

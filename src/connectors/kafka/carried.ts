@@ -14,7 +14,7 @@
  * earlier stage's by up to one commit, which delays its windows, never makes
  * a record late.
  */
-import type { Message } from '@platformatic/kafka';
+import type { FetchedMessage } from './fetched.ts';
 
 /**
  * On a marker: `<task>/<tasks>/<watermark>/<idle>` of the earlier stage's
@@ -53,7 +53,7 @@ export function floorHeader(floor: number | undefined): [Buffer, Buffer] | undef
 
 /** What a record read by a later stage carries: a marker's watermark, or its floor. */
 export function carriedOf(
-  m: Message,
+  m: FetchedMessage,
 ): { marker: { from: number; of: number; watermark: number; idle: boolean } } | { floor: number } {
   let floor = Number.NEGATIVE_INFINITY;
   for (const [k, v] of m.headers ?? []) {

@@ -17,8 +17,9 @@
 
 import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Admin, type Message, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
+import { Admin, type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka';
 import { EddyError } from '../../errors/index.ts';
+import type { FetchedMessage } from './fetched.ts';
 import {
   describeTopics,
   ensureTopic,
@@ -55,7 +56,7 @@ export const MAX_REASON_LENGTH = 1000;
 /** A consumed record that failed, and why. */
 export interface KafkaDeadLetter {
   readonly message: Pick<
-    Message,
+    FetchedMessage,
     'topic' | 'partition' | 'offset' | 'timestamp' | 'key' | 'value' | 'headers'
   >;
   readonly code: string;

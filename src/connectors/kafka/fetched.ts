@@ -15,9 +15,21 @@
  * if (q.size > 0) handle(q.take()!);
  * ```
  */
-import type { Message } from '@platformatic/kafka';
 
-type Fetched = Message;
+/** A fetched record: the fields of the client's `Message` that eddy reads. */
+export interface FetchedMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly timestamp: bigint;
+  readonly leaderEpoch: number;
+  readonly key?: Buffer | undefined;
+  readonly value?: Buffer | undefined;
+  /** Read-only: records without headers share one empty map (fast-reads.ts). */
+  readonly headers?: ReadonlyMap<Buffer, Buffer> | undefined;
+}
+
+type Fetched = FetchedMessage;
 
 /** Taken records are dropped from the front once more than this many are there and they are most of the array. */
 const COMPACT_AFTER = 4096;

@@ -4,7 +4,7 @@
  * offset), and why the forwarder could not key it, so the key-group task can
  * dead-letter it as it was in its input.
  */
-import type { Message } from '@platformatic/kafka';
+import type { FetchedMessage } from './fetched.ts';
 import { truncatedNote } from './topics.ts';
 
 /** On a repartition record: `<offset> <topic>:<partition>` of the input record it carries. */
@@ -23,7 +23,7 @@ export interface Forwarded {
 }
 
 /** Where the record a repartition record carries came from (read for every record: no copies). */
-export function forwardedOf(m: Message): Forwarded | undefined {
+export function forwardedOf(m: FetchedMessage): Forwarded | undefined {
   let source: string | undefined;
   let rejected: string | undefined;
   for (const [k, v] of m.headers ?? []) {
@@ -38,9 +38,15 @@ export function forwardedOf(m: Message): Forwarded | undefined {
 
 /** A record the forwarder rejected, as it was in its input partition, and why. */
 export function rejectedInput(
-  m: Message,
+  m: FetchedMessage,
   f: Forwarded,
-): { original: Message; code: string; eddyCode: string; reason: string; truncated: string | undefined } {
+): {
+  original: FetchedMessage;
+  code: string;
+  eddyCode: string;
+  reason: string;
+  truncated: string | undefined;
+} {
   const [code, eddyCode, reason, ts] = JSON.parse(f.rejected!) as [string, string, string, string];
   const truncated = truncatedNote(m.headers);
   const headers = new Map<Buffer, Buffer>();
@@ -57,6 +63,6 @@ export function rejectedInput(
     offset: f.offset,
     timestamp: BigInt(ts),
     headers,
-  } as Message;
+  } as FetchedMessage;
   return { original, code, eddyCode, reason, truncated };
 }

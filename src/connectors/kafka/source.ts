@@ -27,7 +27,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Consumer,
   FetchIsolationLevels,
-  type Message,
   type MessagesStream,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
@@ -39,6 +38,7 @@ import { committedReads } from './aborted.ts';
 import { brokersOf } from './brokers.ts';
 import { closeConsumer } from './close.ts';
 import { DeadLetterTopic, type KafkaDeadLetter } from './dead-letters.ts';
+import { type FetchedMessage, fastReads } from './fast-reads.ts';
 import { FETCH_LIMITS } from './fetch.ts';
 import { FetchedRecords } from './fetched.ts';
 import { decodeValue, resolveFormat } from './formats.ts';
@@ -224,17 +224,22 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           }
         }
       };
+      const reads = fastReads(consumer);
       const attach = (s: MessagesStream<Buffer, Buffer, Buffer, Buffer>) => {
-        s.on('data', (m: Message) => {
+        const received = (records: readonly FetchedMessage[]) => {
           if (s !== stream) return; // a replaced stream's last records: the new one fetches them again
           outageSince = undefined;
-          buffer.push(m);
+          for (const m of records) buffer.push(m);
           if (!paused && buffer.size >= capacity) {
             paused = true;
             s.pause(); // backpressure: stop fetching until the pipeline catches up
           }
           wake?.();
-        });
+        };
+        // A fetch response at a time (fast-reads.ts); the data events stay, for a stream the fast
+        // path cannot serve, and because a stream without a data listener does not fetch.
+        reads.attach(s, received);
+        s.on('data', (m: FetchedMessage) => received([m]));
         s.on('error', (e: Error) => {
           if (s !== stream || closed) return;
           void reconnect(s, e);
@@ -296,7 +301,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       };
       // Dead letters of the batch being decoded; written to the topic before its offsets are handed out.
       const failed: KafkaDeadLetter[] = [];
-      const decode = (m: Message): { ok: true; value: T } | { ok: false } => {
+      const decode = (m: FetchedMessage): { ok: true; value: T } | { ok: false } => {
         const r = decodeValue(format, parse, m.value);
         if (r.ok) return { ok: true, value: r.value as T };
         ctx.deadLetter(
@@ -341,7 +346,7 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           const values: T[] = [];
           const times: number[] = [];
           let last = first;
-          const batch: Message[] = [];
+          const batch: FetchedMessage[] = [];
           while (batch.length < max) {
             const m = buffer.peek();
             if (m === undefined || m.topic !== first.topic || m.partition !== first.partition) break;

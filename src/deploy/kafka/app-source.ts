@@ -11,10 +11,11 @@
  * next offset, which goes into that checkpoint's transaction, with the dead
  * letters so far.
  */
-import type { Message } from '@platformatic/kafka';
+
 import { type KafkaAppSourceOptions, kafkaPartition } from '../../connectors/kafka/app-options.ts';
 import { CarriedWatermarks, carriedOf } from '../../connectors/kafka/carried.ts';
 import { deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
+import type { FetchedMessage } from '../../connectors/kafka/fetched.ts';
 import { decodeValue, type KafkaFormat, resolveFormat } from '../../connectors/kafka/formats.ts';
 import { forwardedOf, rejectedInput } from '../../connectors/kafka/forwarded.ts';
 import { fitToLimit } from '../../connectors/kafka/topics.ts';
@@ -46,7 +47,7 @@ export type Decoded =
   | { ok: false; code: string; reason: string; eddyCode: string };
 
 /** Dead-letters a record read (eddy's dead-letter output, and the dead-letter topic if any). */
-type Reject = (m: Message, code: string, reason: string, eddyCode: string, truncated?: string) => void;
+type Reject = (m: FetchedMessage, code: string, reason: string, eddyCode: string, truncated?: string) => void;
 
 /** What the reader needs of its application. */
 export interface AppSourceLinks {
@@ -193,7 +194,7 @@ export function appSourceReader<T>(
 }
 
 /** Decodes a record's value and checks it with `parse`. */
-export function decodeRecord(config: AppSourceConfig, m: Message): Decoded {
+export function decodeRecord(config: AppSourceConfig, m: FetchedMessage): Decoded {
   const r = decodeValue(config.format, config.parse, m.value);
   return r.ok ? r : { ...r, eddyCode: 'EDDY_DECODE_FAILED' };
 }
@@ -274,7 +275,7 @@ function take(
 function wrongPartition(
   keyOf: (value: unknown) => Key,
   value: unknown,
-  m: Message,
+  m: FetchedMessage,
   partitions: number,
 ): string | undefined {
   let key: Key;

@@ -13,7 +13,6 @@
 import {
   Consumer,
   FetchIsolationLevels,
-  type Message,
   type MessagesStream,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
@@ -21,6 +20,7 @@ import {
 import { committedReads } from '../../connectors/kafka/aborted.ts';
 import { loadAwareAssignor } from '../../connectors/kafka/assignor.ts';
 import { closeConsumer } from '../../connectors/kafka/close.ts';
+import { type FetchedMessage, fastReads } from '../../connectors/kafka/fast-reads.ts';
 import { FETCH_LIMITS } from '../../connectors/kafka/fetch.ts';
 import type { BalanceOptions } from '../../connectors/kafka/load-balance.ts';
 import { memberData } from '../../connectors/kafka/members.ts';
@@ -291,14 +291,31 @@ export class GroupMembership {
     }
     this.#stream = stream;
     const bufferSize = this.#o.bufferSize();
-    stream.on('data', (m: Message) => {
+    const received = (records: readonly FetchedMessage[]) => {
       if (this.#stream !== stream) return;
-      const task = tasks.get(`${m.topic}:${m.partition}`);
-      // Only a stream opened after the task started reads its partition from where the task is.
-      if (task === undefined || !task.receive(m, id)) return;
-      if (task.backlog() >= bufferSize && !stream.isPaused()) stream.pause();
-      task.wake();
-    });
+      // A response's records come partition by partition: each task is looked up and woken once.
+      let task: PartitionTask | undefined;
+      let split = '';
+      let got = false;
+      for (const m of records) {
+        const at = `${m.topic}:${m.partition}`;
+        if (at !== split) {
+          if (got) task!.wake();
+          split = at;
+          task = tasks.get(at);
+          got = false;
+        }
+        // Only a stream opened after the task started reads its partition from where the task is.
+        if (task === undefined || !task.receive(m, id)) continue;
+        got = true;
+        if (task.backlog() >= bufferSize && !stream.isPaused()) stream.pause();
+      }
+      if (got) task!.wake();
+    };
+    // A fetch response at a time (fast-reads.ts); the data events stay, for a stream the fast path
+    // cannot serve, and because a stream without a data listener does not fetch.
+    fastReads(this.#consumer!).attach(stream, received);
+    stream.on('data', (m: FetchedMessage) => received([m]));
     stream.on('error', () => {
       if (this.#stream !== stream) return;
       // The tasks keep what they buffered; the next round opens a new stream where they are.

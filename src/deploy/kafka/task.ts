@@ -17,8 +17,8 @@
  * without the group's generation (the broker accepts that in a transaction),
  * so a rebalance does not fail the transactions of partitions it did not move.
  */
-import { type Message, ProduceAcks, Producer } from '@platformatic/kafka';
-import { FetchedRecords } from '../../connectors/kafka/fetched.ts';
+import { ProduceAcks, Producer } from '@platformatic/kafka';
+import { type FetchedMessage, FetchedRecords } from '../../connectors/kafka/fetched.ts';
 import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, splitByLimit } from '../../connectors/kafka/topics.ts';
 import { EddyError } from '../../errors/index.ts';
 import type { Job } from '../../runtime/job.ts';
@@ -203,7 +203,7 @@ export class PartitionTask {
    * stream was opened before the task started (only a later one reads the
    * partition from where the task is), and when it was buffered before.
    */
-  receive(m: Message, stream: number): boolean {
+  receive(m: FetchedMessage, stream: number): boolean {
     if (this.#closed || stream < this.firstStream || m.offset < this.#next) return false;
     this.#next = m.offset + 1n;
     this.#buffer.push(m);
@@ -229,19 +229,19 @@ export class PartitionTask {
   }
 
   /** The next `max` buffered records (fewer if fewer wait), left waiting. */
-  peekMany(max: number): Message[] {
+  peekMany(max: number): FetchedMessage[] {
     return this.#buffer.peekMany(max);
   }
 
   /** Takes the next buffered record: the source's position moves past it. */
-  take(): Message | undefined {
+  take(): FetchedMessage | undefined {
     const m = this.#buffer.take();
     if (m !== undefined) this.#taken = m.offset + 1n;
     return m;
   }
 
   /** Takes the next `max` buffered records (fewer if fewer wait): the position moves past the last. */
-  takeMany(max: number): Message[] {
+  takeMany(max: number): FetchedMessage[] {
     const slice = this.#buffer.takeMany(max);
     if (slice.length > 0) this.#taken = slice.at(-1)!.offset + 1n;
     return slice;

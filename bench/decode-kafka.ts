@@ -12,6 +12,10 @@
  *   no safety checks, no batches, no event time.
  * - **fetch**: the same consumer counting records without decoding them: the
  *   client's own cost, which bounds both.
+ * - **bareFast**: as bare, but the records taken a fetch response at a time
+ *   as eddy takes them (src/connectors/kafka/fast-reads.ts), not as the
+ *   client's messages: the like-for-like floor for the pipeline since eddy
+ *   reads that way (2026-12-07); `ratioFast` = pipeline ÷ bareFast.
  *
  * The topic is filled once with `--records` Nexmark-like bids (about 150
  * bytes each, the lines of `bench decode`) on `--partitions` partitions; each
@@ -19,7 +23,7 @@
  * in its own child process, three alternating rounds, medians. The clock
  * runs from opening the consumer (or starting the pipeline) until the last
  * record is counted. One JSON line:
- * {"bench":"decode-kafka","records":N,"bytes":B,"pipelinePerSec":…,"barePerSec":…,"fetchPerSec":…,"ratio":…}
+ * {"bench":"decode-kafka","records":N,"bytes":B,"pipelinePerSec":…,"barePerSec":…,"fetchPerSec":…,"bareFastPerSec":…,"ratio":…,"ratioFast":…}
  * `ratio` = pipeline ÷ bare (issue 15's target ≥ 0.8).
  * Flags: --records N (default 1,000,000), --partitions P (default 1),
  * --brokers host:port (default $KAFKA_BROKERS or 127.0.0.1:9092).
@@ -37,13 +41,15 @@ import {
   ProduceAcks,
   Producer,
 } from '@platformatic/kafka';
+import { committedReads } from '../src/connectors/kafka/aborted.ts';
+import { fastReads } from '../src/connectors/kafka/fast-reads.ts';
 import { FETCH_LIMITS } from '../src/connectors/kafka/fetch.ts';
 import { kafkaSource } from '../src/connectors/kafka/index.ts';
 import { Pipeline } from '../src/index.ts';
 import { bid } from './bids.ts';
 import { KEPT_TOPIC_CONFIGS } from './kept-topics.ts';
 
-type Side = 'pipeline' | 'bare' | 'fetch';
+type Side = 'pipeline' | 'bare' | 'fetch' | 'bareFast';
 
 export async function fill(
   brokers: string[],
@@ -111,7 +117,7 @@ async function runSide(
     await running.done.catch(() => {});
     return { secs, count };
   }
-  const consumer = new Consumer({
+  const consumer = committedReads(new Consumer({
     clientId: `bench-${side}`,
     bootstrapBrokers: brokers,
     groupId,
@@ -119,15 +125,25 @@ async function runSide(
     isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     // The fetch sizes kafkaSource asks for (fetch.ts), so that every side reads the same way.
     ...FETCH_LIMITS,
-  });
+  }));
   const stream = await consumer.consume({
     topics: [topic],
     mode: MessagesStreamModes.COMMITTED,
     fallbackMode: MessagesStreamFallbackModes.EARLIEST,
     autocommit: false,
   });
-  const parse = side === 'bare';
+  const parse = side !== 'fetch';
   await new Promise<void>((resolve, reject) => {
+    if (side === 'bareFast') {
+      const attached = fastReads(consumer).attach(stream, (fetched) => {
+        for (const m of fetched) {
+          const v = JSON.parse(m.value!.toString('utf8')) as { price: number };
+          if (v.price >= 0) count++;
+        }
+        if (count >= records) resolve();
+      });
+      if (!attached) reject(new Error('fast reads could not attach to the stream'));
+    }
     stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
       if (parse) {
         const v = JSON.parse(m.value.toString('utf8')) as { price: number };
@@ -178,16 +194,16 @@ export async function main(args: string[]): Promise<void> {
   process.stderr.write(`decode-kafka: filling ${topic} with ${records.toLocaleString('en-US')} records\n`);
   const bytes = await fill(brokers, topic, records, partitions);
   try {
-    const secs: Record<Side, number[]> = { pipeline: [], bare: [], fetch: [] };
+    const secs: Record<Side, number[]> = { pipeline: [], bare: [], fetch: [], bareFast: [] };
     for (let round = 1; round <= 3; round++) {
-      for (const side of ['fetch', 'bare', 'pipeline'] as const) {
+      for (const side of ['fetch', 'bare', 'bareFast', 'pipeline'] as const) {
         const r = child(side, brokers, topic, records);
         if (r.count !== records) throw new Error(`${side} counted ${r.count} of ${records} records`);
         secs[side].push(r.secs);
       }
       const m = (s: Side) => (records / secs[s].at(-1)! / 1e6).toFixed(2);
       process.stderr.write(
-        `  round ${round}: fetch ${m('fetch')} M/s, bare ${m('bare')} M/s, pipeline ${m('pipeline')} M/s\n`,
+        `  round ${round}: fetch ${m('fetch')} M/s, bare ${m('bare')} M/s, bareFast ${m('bareFast')} M/s, pipeline ${m('pipeline')} M/s\n`,
       );
     }
     const rate = (side: Side) => records / median(secs[side]);
@@ -200,7 +216,9 @@ export async function main(args: string[]): Promise<void> {
         pipelinePerSec: Math.round(rate('pipeline')),
         barePerSec: Math.round(rate('bare')),
         fetchPerSec: Math.round(rate('fetch')),
+        bareFastPerSec: Math.round(rate('bareFast')),
         ratio: Number((rate('pipeline') / rate('bare')).toFixed(3)),
+        ratioFast: Number((rate('pipeline') / rate('bareFast')).toFixed(3)),
       }),
     );
   } finally {

@@ -4,7 +4,9 @@
  * app.sink on a broker that does not create topics. Now the sink fails when
  * it opens, naming the topic and the fix, or creates the topic when
  * `createTopic` says so. (The broker here creates topics on a metadata
- * request that asks for it; eddy's lookups never ask.)
+ * request that asks for it; eddy's lookups never ask.) A kafkaSource of a
+ * topic that does not exist fails as clearly (it failed with the client's
+ * bare "Unknown topic").
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -12,13 +14,13 @@ import { describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { readToEnd } from '../../src/connectors/kafka/read-to-end.ts';
 import { describeTopics } from '../../src/connectors/kafka/topics.ts';
-import { kafkaApp, kafkaPartition, kafkaSink } from '../../src/deploy/kafka/index.ts';
+import { kafkaApp, kafkaPartition, kafkaSink, kafkaSource } from '../../src/deploy/kafka/index.ts';
 import { arraySource, EddyError, Pipeline } from '../../src/index.ts';
 import { createTopics, kafkaReady, testProducer } from './helpers.ts';
 
 const kafka = await kafkaReady();
 
-describe('a sink to a topic that does not exist (real broker)', { skip: kafka.skip }, () => {
+describe('a sink or source topic that does not exist (real broker)', { skip: kafka.skip }, () => {
   const brokers = (kafka.address ?? '').split(',');
 
   it('kafkaSink fails fast naming the topic and the fix; with createTopic it creates the topic and writes', {
@@ -142,6 +144,30 @@ describe('a sink to a topic that does not exist (real broker)', { skip: kafka.sk
     } finally {
       await producer.close();
       await admin.deleteTopics({ topics: [input, output, `eddy-missing-${n}-changelog`] }).catch(() => {});
+      await admin.close();
+    }
+  });
+  it('kafkaSource of a topic that does not exist fails naming the topic and the fix', {
+    timeout: 60_000,
+  }, async () => {
+    assert.ok(kafka.address, 'CI=true: the Kafka broker must be running (npm run kafka:up)');
+    const missing = `eddy-missing-in-${randomUUID().slice(0, 8)}`;
+    const p = new Pipeline({ name: 'missing-in' });
+    p.source('in', kafkaSource({ topics: [missing], groupId: `eddy-test-${randomUUID()}`, brokers })).sink(
+      { kind: 'none', guarantee: 'best-effort', open: () => ({ write() {} }) },
+      'out',
+    );
+    await assert.rejects(p.run(), (e: unknown) => {
+      assert.ok(e instanceof EddyError, String(e));
+      assert.equal(e.code, 'EDDY_CONFIG_INVALID');
+      assert.match(e.message, new RegExp(`kafkaSource: topic "${missing}" .* does not exist`));
+      assert.match(e.message, /create it first .* or correct the topic's name/);
+      return true;
+    });
+    const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
+    try {
+      assert.equal((await describeTopics(admin, [missing])).size, 0, 'reading did not create the topic');
+    } finally {
       await admin.close();
     }
   });

@@ -152,7 +152,20 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       // last commit; offsets only grow, so anything at or below this was already processed here.
       const highest = new Map<string, bigint>();
       for (const [split, offset] of restored ?? []) highest.set(split, offset - 1n);
-      let stream = await consume();
+      let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
+      try {
+        stream = await consume();
+      } catch (e) {
+        await closeConsumer(consumer);
+        // The client's own words are "Unknown topic <name>.": say which option and what to do.
+        const missing = e instanceof Error ? /^Unknown topic (.+)\.$/.exec(e.message)?.[1] : undefined;
+        if (missing === undefined) throw e;
+        throw new EddyError(
+          'EDDY_CONFIG_INVALID',
+          `kafkaSource: topic "${missing}" (in topics: ${o.topics.join(', ')}) does not exist (brokers ${bootstrapBrokers.join(',')}); create it first (e.g. kafka-topics --create --topic ${missing} --partitions 4), or correct the topic's name`,
+          { cause: e, stepId: ctx.stepId },
+        );
+      }
       const buffer = new FetchedRecords();
       let paused = false;
       let failure: Error | undefined;

@@ -73,8 +73,6 @@ export interface FastReads {
    * be found, and the caller keeps reading `data` events.
    */
   attach(stream: object, handler: Handler): boolean;
-  /** Stops handing `stream`'s records over (before it is closed). */
-  detach(stream: object): void;
 }
 
 const made = new WeakMap<object, FastReads>();
@@ -159,10 +157,6 @@ export function fastReads(consumer: Pick<Consumer, 'fetch' | 'metadata' | 'topic
       if (pool === undefined) return false;
       handlers.set(pool, handler);
       return true;
-    },
-    detach(stream) {
-      const pool = poolOf(stream);
-      if (pool !== undefined) handlers.delete(pool);
     },
   };
   made.set(consumer, reads);

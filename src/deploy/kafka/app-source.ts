@@ -11,7 +11,6 @@
  * next offset, which goes into that checkpoint's transaction, with the dead
  * letters so far.
  */
-
 import { type KafkaAppSourceOptions, kafkaPartition } from '../../connectors/kafka/app-options.ts';
 import { CarriedWatermarks, carriedOf } from '../../connectors/kafka/carried.ts';
 import { deadLetterMessage } from '../../connectors/kafka/dead-letters.ts';

@@ -117,15 +117,17 @@ async function runSide(
     await running.done.catch(() => {});
     return { secs, count };
   }
-  const consumer = committedReads(new Consumer({
-    clientId: `bench-${side}`,
-    bootstrapBrokers: brokers,
-    groupId,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    // The fetch sizes kafkaSource asks for (fetch.ts), so that every side reads the same way.
-    ...FETCH_LIMITS,
-  }));
+  const consumer = committedReads(
+    new Consumer({
+      clientId: `bench-${side}`,
+      bootstrapBrokers: brokers,
+      groupId,
+      autocommit: false,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      // The fetch sizes kafkaSource asks for (fetch.ts), so that every side reads the same way.
+      ...FETCH_LIMITS,
+    }),
+  );
   const stream = await consumer.consume({
     topics: [topic],
     mode: MessagesStreamModes.COMMITTED,

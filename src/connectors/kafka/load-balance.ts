@@ -167,6 +167,8 @@ export function assignByLoad(
   const receiving = new Set<string>();
   /** Moves planned this round whose receiver is warming up a copy first: the partition stays. */
   const deferred = new Set<number>();
+  /** Partitions planned for each receiver this round (moved next round, or once it is warm). */
+  const incoming = new Map<string, number[]>();
   for (let moves = 0; moves < o.maxMoves && eligible.length > 1; moves++) {
     // A member whose load counts a partition planned for it gives nothing up for that load: it does
     // not hold the partition yet, and moving one of its own would chain moves that come back.
@@ -202,7 +204,9 @@ export function assignByLoad(
         if (l >= received) return false;
         lightAfter = Math.min(lightAfter, l);
       }
-      for (const q of result.get(to)!)
+      // Counting what is already planned for it this round: two givers could each send it one
+      // (found by the property test: partition 4 moved m2 → m1 → m0, seed 399416070).
+      for (const q of [...result.get(to)!, ...(incoming.get(to) ?? [])])
         if (Math.max(received - w(q), lightAfter + w(q)) <= received - 0.05 * mean) return true;
       return false;
     };
@@ -230,6 +234,7 @@ export function assignByLoad(
     // Planned for the lightest member; handed over next round (cooperative).
     load.set(to, low + w(best));
     receiving.add(to);
+    incoming.set(to, [...(incoming.get(to) ?? []), best]);
   }
   // Every member runs a partition when there are enough: an instance left idle because one hot
   // partition outweighs the rest (no load move helps) is wasted, and a newcomer would never start.

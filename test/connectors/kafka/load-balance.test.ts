@@ -408,6 +408,16 @@ describe('load moves wait for a warm copy', () => {
               weights: [0, 0, 79, 0, 0, 0, 0, 0, 0, 0],
             },
           ],
+          // Two givers each planned a partition for the same idle receiver, which then had to give
+          // one of them on: partition 4 moved twice (CI, seed 399416070).
+          [
+            {
+              count: 6,
+              n: 4,
+              owners: [0, 3, 3, 0, 2, 2, 0, 0, 0, 0],
+              weights: [435, 478, 477, 7, 424, 531, 0, 0, 0, 0],
+            },
+          ],
           // Two released partitions of equal load went to each other's receiver, cold.
           [
             {

@@ -21,6 +21,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   decode: () => import('./decode.ts'),
   'file-sink': () => import('./file-sink.ts'),
   'skew-kafka': () => import('./skew-kafka.ts'),
+  'skew-kafka-combine': () => import('./skew-kafka-combine.ts'),
   'decode-kafka': () => import('./decode-kafka.ts'),
   union: () => import('./union.ts'),
 };

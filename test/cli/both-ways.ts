@@ -185,6 +185,10 @@ export async function runBothWays<R>(o: BothWays<R>): Promise<void> {
       );
     }
     await produce(half, o.messages.length);
+  } catch (e) {
+    // The instances never stop by themselves: a failure here must not leave them (and the test) running.
+    for (const child of instances) child.kill('SIGKILL');
+    throw e;
   } finally {
     await producer.close();
   }
@@ -257,11 +261,17 @@ export interface Click {
  * kafkaPartition: event time rises 10 ms a click from a fixed base, each
  * click up to `disorder - 1` early; 1 % malformed JSON (dead-lettered), 2 %
  * without a user (a filter drops them); then one far-future click per
- * partition at `end`.
+ * partition at `end`. With `hot`, half the clicks are user u0's and every
+ * click goes to a random partition (input not partitioned by user).
  */
 export function clickInput(
   seed: number,
-  o: { readonly partitions: number; readonly window: number; readonly disorder: number },
+  o: {
+    readonly partitions: number;
+    readonly window: number;
+    readonly disorder: number;
+    readonly hot?: boolean;
+  },
 ): { messages: MessageToProduce[]; clicks: Click[]; end: number } {
   const base = 1_700_000_000_000;
   const count = 3000;
@@ -269,9 +279,9 @@ export function clickInput(
   const messages: MessageToProduce[] = [];
   const clicks: Click[] = [];
   for (let i = 0; i < count; i++) {
-    const user = `u${Math.floor(r() * 12)}`;
+    const user = o.hot === true && r() < 0.5 ? 'u0' : `u${Math.floor(r() * 12)}`;
     const ts = base + i * 10 - Math.floor(r() * (o.disorder - 1));
-    const partition = kafkaPartition(user, o.partitions);
+    const partition = o.hot === true ? Math.floor(r() * o.partitions) : kafkaPartition(user, o.partitions);
     const roll = r();
     if (roll < 0.01)
       messages.push(inputMessage(user, partition, `{"user":"${user}","page":`)); // malformed

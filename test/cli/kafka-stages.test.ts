@@ -86,6 +86,44 @@ describe('eddy run --kafka: a module with two keyed stages, embedded and as a Ka
     });
   });
 
+  it("pre-aggregated (preAggregate: true): the hot user u0's clicks in every partition are counted where read and merged in a stage of their own; one instance restarted midway", {
+    timeout: 600_000,
+  }, async () => {
+    const brokers = kafka.address!.split(',');
+    const seed = Number(process.env['EDDY_SEED'] ?? Date.now() % 100_000);
+    const { messages, clicks, end } = clickInput(seed, {
+      partitions: PARTITIONS,
+      window: WINDOW,
+      disorder: DISORDER,
+      hot: true,
+    });
+    await runBothWays<TierCount>({
+      brokers,
+      seed,
+      module: MODULE,
+      args: ['--window', String(WINDOW), '--disorder', String(DISORDER), '--combine'],
+      partitions: PARTITIONS,
+      instances: 2,
+      name: 'combine',
+      // The input stage (no repartition topic), the merge stage of the views, the tiers.
+      stages: (app) => [app, `${app}-views`, `${app}-by-tier`],
+      messages,
+      results: (out, label) => counted(out, end, label),
+      expected: oracle(clicks),
+      restartMidway: true,
+      afterKafka: async (app) => {
+        const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
+        try {
+          const topics = await admin.listTopics();
+          assert.ok(topics.includes(`${app}-views-stage`), 'the partials go through the merge stage topic');
+          assert.ok(!topics.includes(`${app}-repartition`), 'no record is repartitioned');
+        } finally {
+          await admin.close();
+        }
+      },
+    });
+  });
+
   it('an input partition without data goes idle (8 s), and its first-stage task holds the second stage back no more', {
     timeout: 600_000,
   }, async () => {

@@ -155,6 +155,13 @@ export interface KafkaAppSourceOptions<T> {
    * watermark from them instead of from a bound over the times seen.
    */
   readonly carried?: boolean;
+  /**
+   * Records are used in the partition they were read from whatever their
+   * key (no `wrong-partition` dead letters): for a stage that keeps no keyed
+   * state, as the input stage of pre-aggregation on Kafka
+   * (deploy/kafka/pre-aggregate.ts). Not with `keyBy`.
+   */
+  readonly anyPartition?: boolean;
 }
 
 export interface KafkaAppSinkOptions<T> {

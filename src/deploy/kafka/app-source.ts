@@ -36,6 +36,8 @@ export interface AppSourceConfig {
   parse: ((value: unknown) => unknown) | undefined;
   /** Written by an earlier stage that carries event time and watermarks (carried.ts). */
   carried: boolean;
+  /** Records are used where they were read, whatever their key (pre-aggregate.ts's input stage). */
+  anyPartition: boolean;
 }
 
 /** The source position's entry for a later stage's carried watermarks (carried.ts). */
@@ -89,6 +91,12 @@ export function appSource<T>(options: KafkaAppSourceOptions<T>, owner: AppSource
       'keyBy',
       'leave keyBy out',
     );
+  if (o.anyPartition && keyBy !== undefined)
+    throw configError(
+      'app.source with anyPartition: true uses records where they are read; it takes no keyBy',
+      'keyBy',
+      'leave keyBy out, or anyPartition',
+    );
   owner.claim(o.topics);
   owner.adopt({
     topics: [...o.topics],
@@ -99,6 +107,7 @@ export function appSource<T>(options: KafkaAppSourceOptions<T>, owner: AppSource
     format: resolveFormat(o.format, o.limits),
     parse: o.parse,
     carried: o.carried,
+    anyPartition: o.anyPartition,
   });
   return {
     kind: 'kafka-app',
@@ -212,7 +221,7 @@ function take(
   // A later stage: floors of records late upstream (made once one is), and the markers' watermark.
   let floors: number[] | undefined;
   const repartitioned = task.topic === app.repartitionTopic;
-  const keyOf = repartitioned ? undefined : app.keyOf();
+  const keyOf = repartitioned || config.anyPartition ? undefined : app.keyOf();
   while (values.length < max) {
     const m = task.take();
     if (m === undefined) break;

@@ -22,10 +22,15 @@ import type { KafkaApp } from './app.ts';
  * Kafka sources become the application's source (one), its Kafka sinks the
  * application's sinks. Fails fast, naming the step and the fix, on what a
  * Kafka application cannot run: a source that is not Kafka, and more than
- * one keyed stage (`kafkaPipeline` cuts a pipeline into one application per
+ * one keyed stage. With `anyPartition`, the records are used where they are
+ * read (the input stage of pre-aggregation, pre-aggregate.ts) (`kafkaPipeline` cuts a pipeline into one application per
  * keyed stage first: pipeline.ts).
  */
-export function deployOnKafka(p: Pipeline, app: KafkaApp): void {
+export function deployOnKafka(
+  p: Pipeline,
+  app: KafkaApp,
+  how: { readonly anyPartition?: boolean } = {},
+): void {
   const graph = p.scope.graph;
   const nodes = [...graph.nodes.values()];
   const keyBys = nodes.filter((n) => n.kind === 'keyBy');
@@ -46,7 +51,8 @@ export function deployOnKafka(p: Pipeline, app: KafkaApp): void {
           n.source.source.kind,
           'read the input with kafkaSource({ topics, groupId }) (the application id takes the place of the groupId), or run the pipeline embedded',
         );
-      const keyBy = keyByOf(n, consumers, keyBys[0]);
+      // The input stage of pre-aggregation (pre-aggregate.ts) reads records where they are.
+      const keyBy = how.anyPartition === true ? undefined : keyByOf(n, consumers, keyBys[0]);
       const source = app.source({
         topics: o.topics,
         ...(o.format === undefined ? {} : { format: o.format }),
@@ -55,6 +61,7 @@ export function deployOnKafka(p: Pipeline, app: KafkaApp): void {
         ...(o.bufferSize === undefined ? {} : { bufferSize: o.bufferSize }),
         ...(o.deadLetterTopic === undefined ? {} : { deadLetterTopic: o.deadLetterTopic }),
         ...(keyBy === undefined ? {} : { keyBy }),
+        ...(how.anyPartition === true ? { anyPartition: true } : {}),
       });
       graph.nodes.set(n.id, { ...n, source: { source, options: n.source.options } });
     } else if (n.sink !== undefined) {

@@ -247,6 +247,12 @@ export const KAFKA_APP_SOURCE_OPTIONS = {
     doc: 'the topic is written by an earlier stage (app.sink with carryEventTime): take event time and watermarks from it',
     example: 'true',
   },
+  anyPartition: {
+    type: 'boolean',
+    default: false,
+    doc: "use records in the partition they were read from whatever their key (a stage that keeps no keyed state: preAggregate's input stage on Kafka); not with keyBy",
+    example: 'true',
+  },
 } as const satisfies OptionsSchema<KafkaAppSourceOptions<unknown>>;
 
 /**

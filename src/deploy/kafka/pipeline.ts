@@ -15,6 +15,11 @@
  * made before any stage starts, with as many partitions as the input topics
  * have at most. Every stage runs in this process; one that fails stops the
  * others, and `run` rejects with its error.
+ *
+ * With `preAggregate: true` (or `'split'`) on the pipeline, the first
+ * keyBy's window aggregation is combined in the tasks that read the input
+ * and merged in a stage of its own (`<applicationId>-<window step>`):
+ * pre-aggregate.ts.
  */
 import { Admin } from '@platformatic/kafka';
 import type { Pipeline } from '../../api/pipeline.ts';
@@ -135,7 +140,7 @@ export class KafkaPipeline {
                       createTopic: { partitions: this.#stagePartitions },
                     }),
                 });
-              deployOnKafka(p, a);
+              deployOnKafka(p, a, { anyPartition: i === 0 && stages[1]?.merge === true });
               o.onBuilt?.(p, i);
               return p;
             },
@@ -233,6 +238,8 @@ export function stagesView(apps: readonly KafkaApp[], stages: readonly StagePlan
       )
     ]!;
   const first = apps[0]!;
+  // Keyed state is the first keyed stage's: the merge stage's when the root only pre-aggregates.
+  const keyed = stages[1]?.merge === true ? apps[1]! : first;
   return {
     metrics: (): KafkaAppMetrics => {
       const all = apps.map((a) => a.metrics());
@@ -258,7 +265,7 @@ export function stagesView(apps: readonly KafkaApp[], stages: readonly StagePlan
     },
     queryState: (step: string, key: Key) => of(step).queryState(step, key),
     scanState: (step: string, o: StateScanOptions) => of(step).scanState(step, o),
-    locate: (key: Key) => first.locate(key),
+    locate: (key: Key) => keyed.locate(key),
     instances: () => first.instances(),
   };
 }

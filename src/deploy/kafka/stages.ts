@@ -23,11 +23,24 @@ import type { Sink, Source } from '../../core/connector.ts';
 import type { Key } from '../../core/key-groups.ts';
 import { configError } from '../../errors/index.ts';
 import { DEAD_LETTERS_ID, type PlanNode } from '../../plan/graph.ts';
+import {
+  type Envelope,
+  preAggregatedWindow,
+  preAggregateIds,
+  preAggregates,
+  StageUnwrap,
+  stageCombiner,
+} from './pre-aggregate.ts';
 
 /** One stage: the root (index 0, read from the input topics) or one started by a keyBy. */
 export interface StagePlan {
-  /** '' for the root; else the id of the keyBy step that starts it. */
+  /** '' for the root; else the id of the keyBy step that starts it (of the window step, for a merge stage). */
   readonly keyBy: string;
+  /**
+   * A merge stage (pre-aggregate.ts): it starts at window step `keyBy`,
+   * whose partials the root stage's tasks write where they read the input.
+   */
+  readonly merge?: true;
   /** The stage that feeds it (-1 for the root). */
   readonly parent: number;
   /** Its steps (not the dead-letter steps, which every stage has). */
@@ -83,7 +96,34 @@ export function planStages(p: Pipeline): StagePlan[] {
       firstKeyBys.map((n) => n.id),
       'key the input once and key again after it (each further keyBy starts a stage), or run the module embedded',
     );
-  return stages;
+  const keyBy = firstKeyBys[0];
+  if (keyBy === undefined || !preAggregates(p.options.preAggregate)) return stages;
+  return withMergeStage(
+    nodes.filter((n) => !dead.has(n.id)),
+    stages,
+    preAggregatedWindow(
+      nodes.filter((n) => !dead.has(n.id)),
+      keyBy,
+    ),
+  );
+}
+
+/**
+ * The stages with the root's window step `w` and all that follows it in the
+ * root moved to a merge stage (index 1; pre-aggregate.ts), which then feeds
+ * the stages they fed.
+ */
+function withMergeStage(nodes: readonly PlanNode[], stages: readonly StagePlan[], w: PlanNode): StagePlan[] {
+  const root = stages[0]!;
+  const moved = new Set<string>([w.id]);
+  for (const n of nodes) if (root.steps.has(n.id) && n.inputs.some((r) => moved.has(r.node))) moved.add(n.id);
+  return [
+    { keyBy: '', parent: -1, steps: new Set([...root.steps].filter((id) => !moved.has(id))) },
+    { keyBy: w.id, parent: 0, merge: true, steps: moved },
+    // A keyed stream of the root is read after the keyBy, so after w (its only reader): every stage
+    // the root fed, the merge stage now feeds.
+    ...stages.slice(1).map((st) => ({ ...st, parent: st.parent + 1 })),
+  ];
 }
 
 /** What connects a stage to its neighbours, made by the caller for the stage's application. */
@@ -117,15 +157,68 @@ export function cutStage(p: Pipeline, stages: readonly StagePlan[], index: numbe
       source: { source: links.source, options: {} },
     });
   }
+  const ids = stage.merge === true ? preAggregateIds(stage.keyBy) : undefined;
+  if (ids !== undefined) {
+    // The envelopes keyed again by their key, then split into records and partials for the window step.
+    kept.push({
+      id: ids.keys,
+      kind: 'keyBy',
+      inputs: [{ node: `${stage.keyBy}-stage`, tag: 0 }],
+      outputs: ['main'],
+      keyed: false,
+      stage: { kind: 'keyBy', fn: (e) => (e as Envelope).k },
+    });
+    kept.push({
+      id: ids.unwrap,
+      kind: 'process',
+      inputs: [{ node: ids.keys, tag: 0 }],
+      outputs: ['main', 'partials'],
+      keyed: true,
+      operator: () => new StageUnwrap(),
+    });
+  }
   for (const n of nodes) {
     if (dead.has(n.id)) kept.push(n);
     else if (stage.steps.has(n.id))
       kept.push(
-        index > 0 && n.id === stage.keyBy ? { ...n, inputs: [{ node: `${stage.keyBy}-stage`, tag: 0 }] } : n,
+        index === 0 || n.id !== stage.keyBy
+          ? n
+          : ids === undefined
+            ? { ...n, inputs: [{ node: `${stage.keyBy}-stage`, tag: 0 }] }
+            : {
+                ...n,
+                inputs: [
+                  { node: ids.unwrap, tag: 0 },
+                  { node: ids.unwrap, tag: 1 },
+                ],
+              },
       );
   }
   for (const child of stages) {
     if (child.parent !== index || child === stage) continue;
+    if (child.merge === true) {
+      // The window step's records combined here, where they were read; partials and records passed
+      // on go to the merge stage by key.
+      const w = graph.nodes.get(child.keyBy)!;
+      const { combiner } = preAggregateIds(w.id);
+      kept.push({
+        id: combiner,
+        kind: 'window',
+        inputs: w.inputs,
+        outputs: ['main'],
+        keyed: false,
+        operator: stageCombiner(w),
+      });
+      kept.push({
+        id: `${child.keyBy}-stage`,
+        kind: 'sink',
+        inputs: [{ node: combiner, tag: 0 }],
+        outputs: ['main'],
+        keyed: false,
+        sink: links.sinkFor(child.keyBy, (e) => (e as Envelope).k),
+      });
+      continue;
+    }
     const keyBy = graph.nodes.get(child.keyBy)!;
     const key = keyBy.stage!.fn as (value: unknown) => Key;
     kept.push({
@@ -137,10 +230,10 @@ export function cutStage(p: Pipeline, stages: readonly StagePlan[], index: numbe
       sink: links.sinkFor(child.keyBy, key),
     });
   }
-  const ids = new Set(kept.map((n) => n.id));
+  const known = new Set(kept.map((n) => n.id));
   for (const n of kept)
     for (const r of n.inputs)
-      if (!ids.has(r.node))
+      if (!known.has(r.node))
         throw configError(
           `eddy run --kafka: step "${n.id}" reads step "${r.node}" of another stage`,
           n.id,

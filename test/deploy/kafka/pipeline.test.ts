@@ -51,6 +51,7 @@ describe('kafkaPipeline: a pipeline with two keyed stages from the library', { s
         window: WINDOW,
         disorder: DISORDER,
         idle: 0,
+        combine: false,
       });
     const applicationId = `eddy-lib-stages-${id}`;
     const stop = new AbortController();

@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Sink, Source } from '../../../src/core/connector.ts';
+import { decodePartial, encodePartial } from '../../../src/deploy/kafka/pre-aggregate.ts';
 import { cutStage, planStages, stageNames } from '../../../src/deploy/kafka/stages.ts';
-import { collectSink, Pipeline } from '../../../src/index.ts';
+import { collectSink, Pipeline, session, tumbling } from '../../../src/index.ts';
 import { nullSink } from '../../helpers/sinks.ts';
 
 interface E {
@@ -111,5 +112,137 @@ describe('planStages / cutStage', () => {
       () => planStages(two),
       /keyed 2 ways \(steps "one", "two"\).*partitions its input by one key/,
     );
+  });
+});
+
+/** Counts per key and window after the first keyBy, then a second keyed stage; with `preAggregate`. */
+function windowed(preAggregate: boolean | 'split' | 'auto'): Pipeline {
+  const p = new Pipeline({ name: 'w', preAggregate });
+  p.source('in', input, { timestamp: (e) => e.n })
+    .keyBy((e) => e.k, 'by-k')
+    .window(tumbling(1000))
+    .count('cnt')
+    .map((w) => ({ k: w.key, n: w.value }), 'rows')
+    .keyBy((r) => (r.n > 10 ? 'big' : 'small'), 'by-size')
+    .reduce((a, b) => ({ k: a.k, n: a.n + b.n }), 'total')
+    .sink(nullSink(), 'out');
+  return p;
+}
+
+describe('planStages / cutStage with preAggregate on Kafka (issue 18)', () => {
+  it("true or 'split': the window step and what follows it go to a merge stage; 'auto' and false keep one stage", () => {
+    for (const option of [true, 'split'] as const) {
+      const stages = planStages(windowed(option));
+      assert.deepEqual(
+        stages.map((s) => ({
+          keyBy: s.keyBy,
+          parent: s.parent,
+          merge: s.merge === true,
+          steps: [...s.steps],
+        })),
+        [
+          { keyBy: '', parent: -1, merge: false, steps: ['in', 'by-k'] },
+          { keyBy: 'cnt', parent: 0, merge: true, steps: ['cnt', 'rows'] },
+          { keyBy: 'by-size', parent: 1, merge: false, steps: ['by-size', 'total', 'out'] },
+        ],
+      );
+    }
+    for (const option of ['auto', false] as const)
+      assert.deepEqual(
+        planStages(windowed(option)).map((s) => s.keyBy),
+        ['', 'by-size'],
+      );
+  });
+
+  it('cuts the input stage to a combiner writing envelopes by key, and the merge stage to keys, partials and the window step', () => {
+    const stages = planStages(windowed(true));
+    const to: Sink<unknown> = {
+      kind: 'to-stage',
+      guarantee: 'exactly-once',
+      open: () => ({ write: () => {} }),
+    };
+    const from: Source<unknown> = { kind: 'from-stage', open: () => ({ poll: () => null }) };
+    const keys: unknown[] = [];
+    const first = windowed(true);
+    cutStage(first, stages, 0, {
+      sinkFor: (stage, key) => {
+        keys.push(stage, key({ k: 'hot', p: 'AAAA' }), key({ k: 7, r: { k: 'x' } }));
+        return to;
+      },
+    });
+    const g0 = first.scope.graph.nodes;
+    assert.deepEqual([...g0.keys()], ['dead-letters', 'in', 'by-k', 'cnt.local', 'cnt-stage']);
+    assert.deepEqual(g0.get('cnt.local')!.inputs, [{ node: 'by-k', tag: 0 }]);
+    assert.deepEqual(g0.get('cnt-stage')!.inputs, [{ node: 'cnt.local', tag: 0 }]);
+    assert.deepEqual(keys, ['cnt', 'hot', 7]);
+
+    const merge = windowed(true);
+    cutStage(merge, stages, 1, { source: from, sinkFor: () => to });
+    const g1 = merge.scope.graph.nodes;
+    assert.deepEqual(
+      [...g1.keys()],
+      ['cnt-stage', 'cnt.keys', 'cnt.partials', 'dead-letters', 'cnt', 'rows', 'by-size-stage'],
+    );
+    assert.equal(g1.get('cnt-stage')!.source!.source, from);
+    assert.equal(g1.get('cnt.keys')!.kind, 'keyBy');
+    assert.equal(g1.get('cnt.keys')!.stage!.fn({ k: 'hot', p: 'AAAA' }), 'hot');
+    assert.deepEqual(g1.get('cnt')!.inputs, [
+      { node: 'cnt.partials', tag: 0 },
+      { node: 'cnt.partials', tag: 1 },
+    ]);
+  });
+
+  it('refuses what cannot be pre-aggregated, naming the step and the fix', () => {
+    const fix = /leave preAggregate at its default \('auto'\) or false on Kafka/;
+    const twoReaders = new Pipeline({ name: 'a', preAggregate: true });
+    const k = twoReaders.source('in', input, { timestamp: (e) => e.n }).keyBy((e) => e.k, 'by-k');
+    k.window(tumbling(10)).count('c1').sink(nullSink());
+    k.window(tumbling(20)).count('c2').sink(nullSink());
+    assert.throws(
+      () => planStages(twoReaders),
+      new RegExp(`but 2 steps read it \\("c1", "c2"\\).*${fix.source}`),
+    );
+
+    const reduce = new Pipeline({ name: 'b', preAggregate: true });
+    reduce
+      .source('in', input)
+      .keyBy((e) => e.k, 'by-k')
+      .reduce((a) => a, 'sum')
+      .sink(nullSink());
+    assert.throws(() => planStages(reduce), /keyBy "by-k".*read by a reduce step \("sum"\)/);
+
+    const sessions = new Pipeline({ name: 'c', preAggregate: true });
+    sessions
+      .source('in', input, { timestamp: (e) => e.n })
+      .keyBy((e) => e.k, 'by-k')
+      .window(session(10))
+      .count('s')
+      .sink(nullSink());
+    assert.throws(() => planStages(sessions), /"s" has session windows/);
+
+    const noMerge = new Pipeline({ name: 'd', preAggregate: true });
+    noMerge
+      .source('in', input, { timestamp: (e) => e.n })
+      .keyBy((e) => e.k, 'by-k')
+      .window(tumbling(10))
+      .aggregate({ create: () => 0, add: (a: number) => a + 1, result: (a: number) => a }, 'agg')
+      .sink(nullSink());
+    assert.throws(() => planStages(noMerge), /the aggregator of window step "agg" has no merge/);
+  });
+
+  it('a partial crosses the stage topic as JSON whatever its accumulator holds (the state codec, base64)', () => {
+    const acc = {
+      n: 3,
+      min: Number.POSITIVE_INFINITY,
+      max: Number.NEGATIVE_INFINITY,
+      seen: new Map([['a', 1]]),
+      none: undefined,
+    };
+    const envelope = JSON.parse(JSON.stringify({ k: 'hot', p: encodePartial('hot', acc) })) as {
+      k: string;
+      p: string;
+    };
+    assert.equal(envelope.k, 'hot');
+    assert.deepEqual(decodePartial(envelope.p), acc);
   });
 });

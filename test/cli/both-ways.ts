@@ -262,7 +262,11 @@ export interface Click {
  * click up to `disorder - 1` early; 1 % malformed JSON (dead-lettered), 2 %
  * without a user (a filter drops them); then one far-future click per
  * partition at `end`. With `hot`, half the clicks are user u0's and every
- * click goes to a random partition (input not partitioned by user).
+ * click goes to a random partition (input not partitioned by user), and 3 %
+ * are 2–5 windows late: those whose window its partition's event time had
+ * already closed (a record at or below `max - disorder - 1` of its partition
+ * so far, in a window ending at or below that) are left out of `clicks`, as
+ * every deployment drops them.
  */
 export function clickInput(
   seed: number,
@@ -278,20 +282,28 @@ export function clickInput(
   const r = random(seed);
   const messages: MessageToProduce[] = [];
   const clicks: Click[] = [];
+  // Each partition's highest event time so far, and whether a click at `ts` is dropped as late there.
+  const highest = new Array<number>(o.partitions).fill(Number.NEGATIVE_INFINITY);
+  const dropped = (partition: number, ts: number) => {
+    const floor = highest[partition]! - o.disorder - 1;
+    highest[partition] = Math.max(highest[partition]!, ts);
+    return ts <= floor && ts - (ts % o.window) + o.window - 1 <= floor;
+  };
   for (let i = 0; i < count; i++) {
     const user = o.hot === true && r() < 0.5 ? 'u0' : `u${Math.floor(r() * 12)}`;
-    const ts = base + i * 10 - Math.floor(r() * (o.disorder - 1));
+    let ts = base + i * 10 - Math.floor(r() * (o.disorder - 1));
+    if (o.hot === true && r() < 0.03) ts -= o.window * (2 + Math.floor(r() * 4));
     const partition = o.hot === true ? Math.floor(r() * o.partitions) : kafkaPartition(user, o.partitions);
     const roll = r();
     if (roll < 0.01)
       messages.push(inputMessage(user, partition, `{"user":"${user}","page":`)); // malformed
     else if (roll < 0.03) {
       const c: Click = { page: '/', ts };
-      clicks.push(c);
+      if (!dropped(partition, ts)) clicks.push(c);
       messages.push(inputMessage(user, partition, JSON.stringify(c))); // no user: filtered
     } else {
       const c: Click = { user, page: `/p${Math.floor(r() * 5)}`, ts };
-      clicks.push(c);
+      if (!dropped(partition, ts)) clicks.push(c);
       messages.push(inputMessage(user, partition, JSON.stringify(c)));
     }
   }

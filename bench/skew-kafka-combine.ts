@@ -36,13 +36,21 @@
  * {"bench":"skew-kafka-combine","events":…,"partitions":…,"instances":…,"zipf":…,"on":{"eventsPerSec":…,"eventsPerCpuSec":…,"cpuSkew":…},"off":{…},"throughputRatio":…,"resultsEqual":true}
  * `cpuSkew`: the busiest instance's CPU time over the mean of the instances'.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Admin, Consumer, FetchIsolationLevels, ProduceAcks, Producer } from '@platformatic/kafka';
 import { kafkaPartition, kafkaSink, kafkaSource } from '../src/connectors/kafka/index.ts';
 import { kafkaPipeline } from '../src/deploy/kafka/index.ts';
 import { arraySource, collectSink, Pipeline, tumbling } from '../src/index.ts';
+import {
+  committed,
+  cpuSkew,
+  INSTANCE_OPTIONS,
+  median,
+  r3,
+  startInstance,
+  zipfKeys,
+} from './kafka-instances.ts';
 import { KEPT_TOPIC_CONFIGS } from './kept-topics.ts';
 import {
   type Event,
@@ -55,7 +63,6 @@ import {
 } from './nexmark/generator.ts';
 import { q5 } from './nexmark/queries.ts';
 import { zipfCdf, zipfRank } from './skew-pipeline.ts';
-import { zipfKeys } from './zipf-keys.ts';
 
 const WINDOW = 1000;
 const WINDOWS = 10;
@@ -171,17 +178,6 @@ async function produce(
   }
 }
 
-/** The sum of the group's committed offsets on `topic`. */
-async function committed(admin: Admin, group: string, topic: string, partitions: number): Promise<number> {
-  const groups = await admin.listConsumerGroupOffsets({
-    groups: [{ groupId: group, topics: [{ name: topic, partitionIndexes: [...Array(partitions).keys()] }] }],
-  });
-  let sum = 0;
-  for (const t of groups[0]?.topics ?? [])
-    for (const p of t.partitions) if (p.committedOffset > 0n) sum += Number(p.committedOffset);
-  return sum;
-}
-
 /** One key per key-group partition (the `k`th of `make`), for the records that close the windows. */
 function flushKeys<K extends string | number>(partitions: number, make: (k: number) => K): K[] {
   return [...Array(partitions).keys()].map((p) => {
@@ -254,49 +250,20 @@ async function round(
     replicas: 1,
     configs: KEPT_TOPIC_CONFIGS,
   });
-  const children: ChildProcess[] = [];
-  const reports: Promise<{ cpuSecs: number }>[] = [];
   // Each instance's partitions per application, as it reports them.
-  const owned: Map<string, number>[] = [];
-  for (let i = 0; i < instances; i++) {
-    const child = spawn(
-      process.execPath,
-      [
-        new URL(import.meta.url).pathname,
-        '--child',
-        id,
-        topics.input,
-        topics.output,
-        brokers.join(','),
-        String(combine),
-        `i${i}`,
-        job.name,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    children.push(child);
-    const mine = new Map<string, number>();
-    owned.push(mine);
-    let out = '';
-    let parsed = 0;
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const lines = out.split('\n');
-      for (; parsed < lines.length - 1; parsed++) {
-        const m = JSON.parse(lines[parsed]!) as { assigned?: string; partitions?: number };
-        if (m.assigned !== undefined) mine.set(m.assigned, m.partitions!);
-      }
-    });
-    const report = new Promise<{ cpuSecs: number }>((resolve, reject) =>
-      child.on('exit', (code) =>
-        code === 0
-          ? resolve(JSON.parse(out.trim().split('\n').at(-1)!))
-          : reject(new Error(`instance ${i} exited ${code}`)),
-      ),
-    );
-    report.catch(() => {});
-    reports.push(report);
-  }
+  const owned = [...Array(instances).keys()].map(() => new Map<string, number>());
+  const started = [...Array(instances).keys()].map((i) =>
+    startInstance<{ cpuSecs: number }>(
+      new URL(import.meta.url).pathname,
+      [id, topics.input, topics.output, brokers.join(','), String(combine), `i${i}`, job.name],
+      i,
+      (m) => {
+        if (typeof m['assigned'] === 'string') owned[i]!.set(m['assigned'], m['partitions'] as number);
+      },
+    ),
+  );
+  const children = started.map((x) => x.child);
+  const reports = started.map((x) => x.report);
   try {
     // The input is produced once every instance runs partitions of every stage: otherwise the first
     // to start reads most of it before the group has spread the partitions.
@@ -329,21 +296,10 @@ async function round(
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const r3 = (x: number) => Number(x.toFixed(3));
-
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: {
-      events: { type: 'string', default: '600000' },
-      partitions: { type: 'string', default: '6' },
-      instances: { type: 'string', default: '3' },
-      zipf: { type: 'string', default: '1.5' },
-      rounds: { type: 'string', default: '2' },
-      job: { type: 'string', default: 'count' },
-      brokers: { type: 'string', default: process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092' },
-    },
+    options: { ...INSTANCE_OPTIONS, job: { type: 'string', default: 'count' } },
   });
   const events = Number(values.events);
   const partitions = Number(values.partitions);
@@ -372,17 +328,14 @@ export async function main(args: string[]): Promise<void> {
           `pre-aggregation ${combine ? 'on' : 'off'}: the output differs from the expected one`,
         );
       runs[combine ? 'on' : 'off'].push(run);
-      const mean = run.cpu.reduce((a, b) => a + b, 0) / run.cpu.length;
       process.stderr.write(
-        `  round ${r}, pre-aggregation ${combine ? 'on ' : 'off'}: ${Math.round(events / run.secs).toLocaleString()} events/s, CPU ${run.cpu.map((c) => c.toFixed(1)).join(' + ')} s (max/mean ${(Math.max(...run.cpu) / mean).toFixed(2)})\n`,
+        `  round ${r}, pre-aggregation ${combine ? 'on ' : 'off'}: ${Math.round(events / run.secs).toLocaleString()} events/s, CPU ${run.cpu.map((c) => c.toFixed(1)).join(' + ')} s (max/mean ${cpuSkew(run.cpu).toFixed(2)})\n`,
       );
     }
   const summary = (xs: Round[]) => ({
     eventsPerSec: Math.round(events / median(xs.map((x) => x.secs))),
     eventsPerCpuSec: Math.round(events / median(xs.map((x) => x.cpu.reduce((a, b) => a + b, 0)))),
-    cpuSkew: r3(
-      median(xs.map((x) => Math.max(...x.cpu) / (x.cpu.reduce((a, b) => a + b, 0) / x.cpu.length))),
-    ),
+    cpuSkew: r3(median(xs.map((x) => cpuSkew(x.cpu)))),
   });
   const on = summary(runs.on);
   const off = summary(runs.off);

@@ -18,15 +18,22 @@
  * {"bench":"skew-kafka","events":…,"partitions":…,"instances":…,"zipf":…,"on":{"eventsPerSec":…,"eventsPerCpuSec":…,"cpuSkew":…,"moved":…},"off":{…},"throughputRatio":…}
  * `cpuSkew`: the busiest instance's CPU time over the mean of the instances'.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
 import { kafkaApp, kafkaPartition } from '../src/deploy/kafka/index.ts';
 import { Pipeline } from '../src/index.ts';
 import { valueState } from '../src/state/handles.ts';
+import {
+  committed,
+  cpuSkew,
+  INSTANCE_OPTIONS,
+  median,
+  r3,
+  startInstance,
+  zipfKeys,
+} from './kafka-instances.ts';
 import { KEPT_TOPIC_CONFIGS } from './kept-topics.ts';
-import { zipfKeys } from './zipf-keys.ts';
 
 async function fill(brokers: string[], topic: string, events: number, partitions: number, zipf: number) {
   const admin = new Admin({ clientId: 'bench-skew-kafka', bootstrapBrokers: brokers });
@@ -47,17 +54,6 @@ async function fill(brokers: string[], topic: string, events: number, partitions
   return perPartition;
 }
 
-/** The sum of the group's committed offsets on `topic`. */
-async function committed(admin: Admin, group: string, topic: string, partitions: number): Promise<number> {
-  const groups = await admin.listConsumerGroupOffsets({
-    groups: [{ groupId: group, topics: [{ name: topic, partitionIndexes: [...Array(partitions).keys()] }] }],
-  });
-  let sum = 0;
-  for (const t of groups[0]?.topics ?? [])
-    for (const p of t.partitions) if (p.committedOffset > 0n) sum += Number(p.committedOffset);
-  return sum;
-}
-
 interface Round {
   secs: number;
   cpu: number[];
@@ -76,39 +72,16 @@ async function round(
   const output = `${id}-out`;
   const admin = new Admin({ clientId: 'bench-skew-kafka', bootstrapBrokers: brokers });
   await admin.createTopics({ topics: [output], partitions, replicas: 1, configs: KEPT_TOPIC_CONFIGS });
-  const children: ChildProcess[] = [];
-  const reports: Promise<{ cpuSecs: number; moved: number }>[] = [];
+  const started = [...Array(instances).keys()].map((i) =>
+    startInstance<{ cpuSecs: number; moved: number }>(
+      new URL(import.meta.url).pathname,
+      [id, input, output, brokers.join(','), String(balance), `i${i}`],
+      i,
+    ),
+  );
+  const children = started.map((x) => x.child);
+  const reports = started.map((x) => x.report);
   const t0 = performance.now();
-  for (let i = 0; i < instances; i++) {
-    const child = spawn(
-      process.execPath,
-      [
-        new URL(import.meta.url).pathname,
-        '--child',
-        id,
-        input,
-        output,
-        brokers.join(','),
-        String(balance),
-        `i${i}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    children.push(child);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    reports.push(
-      new Promise((resolve, reject) =>
-        child.on('exit', (code) =>
-          code === 0
-            ? resolve(JSON.parse(out.trim().split('\n').at(-1)!))
-            : reject(new Error(`instance ${i} exited ${code}`)),
-        ),
-      ),
-    );
-  }
   try {
     const deadline = Date.now() + 600_000;
     while ((await committed(admin, id, input, partitions).catch(() => 0)) < end) {
@@ -126,20 +99,10 @@ async function round(
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const r3 = (x: number) => Number(x.toFixed(3));
-
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: {
-      events: { type: 'string', default: '600000' },
-      partitions: { type: 'string', default: '6' },
-      instances: { type: 'string', default: '3' },
-      zipf: { type: 'string', default: '1.5' },
-      rounds: { type: 'string', default: '2' },
-      brokers: { type: 'string', default: process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092' },
-    },
+    options: INSTANCE_OPTIONS,
   });
   const events = Number(values.events);
   const partitions = Number(values.partitions);
@@ -158,9 +121,8 @@ export async function main(args: string[]): Promise<void> {
       for (const balance of r % 2 === 1 ? [true, false] : [false, true]) {
         const run = await round(brokers, input, partitions, events, instances, balance);
         runs[balance ? 'on' : 'off'].push(run);
-        const mean = run.cpu.reduce((a, b) => a + b, 0) / run.cpu.length;
         process.stderr.write(
-          `  round ${r}, load balance ${balance ? 'on ' : 'off'}: ${Math.round(events / run.secs).toLocaleString()} events/s, CPU ${run.cpu.map((c) => c.toFixed(1)).join(' + ')} s (max/mean ${(Math.max(...run.cpu) / mean).toFixed(2)}), ${run.moved} partitions moved\n`,
+          `  round ${r}, load balance ${balance ? 'on ' : 'off'}: ${Math.round(events / run.secs).toLocaleString()} events/s, CPU ${run.cpu.map((c) => c.toFixed(1)).join(' + ')} s (max/mean ${cpuSkew(run.cpu).toFixed(2)}), ${run.moved} partitions moved\n`,
         );
       }
   } finally {
@@ -171,9 +133,7 @@ export async function main(args: string[]): Promise<void> {
   const summary = (xs: Round[]) => ({
     eventsPerSec: Math.round(events / median(xs.map((x) => x.secs))),
     eventsPerCpuSec: Math.round(events / median(xs.map((x) => x.cpu.reduce((a, b) => a + b, 0)))),
-    cpuSkew: r3(
-      median(xs.map((x) => Math.max(...x.cpu) / (x.cpu.reduce((a, b) => a + b, 0) / x.cpu.length))),
-    ),
+    cpuSkew: r3(median(xs.map((x) => cpuSkew(x.cpu)))),
     moved: median(xs.map((x) => x.moved)),
   });
   const on = summary(runs.on);

@@ -12,6 +12,9 @@
  * group, changelog, transactions) whose source reads that topic. Each stage
  * commits its output, state and input offsets together, so the chain is
  * exactly-once; steps keep their ids, so state keeps its names.
+ * With `preAggregate: true` (or `'split'`), the first keyBy's window
+ * aggregation starts a *merge* stage of its own, fed by a combiner in the
+ * root stage's tasks (pre-aggregate.ts).
  *
  * `planStages` finds the stages of a built pipeline and refuses what cannot
  * be split (a step fed by two stages: a union or join of streams keyed

@@ -112,7 +112,7 @@ export class WindowCombiner implements Operator {
         userFunctionFailed(this.#ctx, e, v, t, this.#stepId);
       }
     }
-    if (raw !== undefined) out.emitBatch(pick(batch, raw), RAW_TAG);
+    if (raw !== undefined) out.emitBatch(pickRecords(batch, raw), RAW_TAG);
     if (this.#held > MAX_PARTIALS) this.#sendAll(out);
   }
 
@@ -184,7 +184,8 @@ export class WindowCombiner implements Operator {
   }
 }
 
-function pick(batch: Batch, indices: readonly number[]): Batch {
+/** The records of a keyed batch at `indices`, with their keys, groups and floors. */
+export function pickRecords(batch: Batch, indices: readonly number[]): Batch {
   const keys = batch.keys!;
   const groups = batch.groups!;
   const floors = batch.floors;

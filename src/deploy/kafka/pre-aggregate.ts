@@ -44,8 +44,8 @@ import { decodeEntries, EntryWriter } from '../../codec/entries.ts';
 import type { Batch } from '../../core/batch.ts';
 import type { Key } from '../../core/key-groups.ts';
 import { configError, EddyError } from '../../errors/index.ts';
-import type { Operator, Output } from '../../operators/operator.ts';
-import { PARTIALS_TAG, RAW_TAG, WindowCombiner } from '../../operators/window-combine.ts';
+import type { Operator, OperatorContext, Output } from '../../operators/operator.ts';
+import { PARTIALS_TAG, pickRecords, RAW_TAG, WindowCombiner } from '../../operators/window-combine.ts';
 import type { PlanNode } from '../../plan/graph.ts';
 
 /** A record on the stage topic between the input stage and the merge stage. */
@@ -165,7 +165,7 @@ class StageCombiner implements Operator {
     this.#inner = inner;
   }
 
-  onStart(ctx: Parameters<NonNullable<Operator['onStart']>>[0]): void {
+  onStart(ctx: OperatorContext): void {
     this.#inner.onStart(ctx);
   }
 
@@ -197,33 +197,27 @@ class StageCombiner implements Operator {
  */
 export class StageUnwrap implements Operator {
   processBatch(batch: Batch, _input: number, out: Output): void {
-    const { values, times, floors } = batch;
-    const keys = batch.keys!;
-    const groups = batch.groups!;
+    const values = batch.values;
+    const unwrapped = new Array<unknown>(values.length);
     let raw: number[] | undefined;
     let partials: number[] | undefined;
     for (let i = 0; i < values.length; i++) {
-      if (typeof (values[i] as Envelope).p === 'string') (partials ??= []).push(i);
-      else (raw ??= []).push(i);
+      const e = values[i] as Envelope;
+      if (typeof e.p === 'string') {
+        unwrapped[i] = decodePartial(e.p);
+        (partials ??= []).push(i);
+      } else {
+        unwrapped[i] = e.r;
+        (raw ??= []).push(i);
+      }
     }
-    const pick = (at: readonly number[], value: (e: Envelope) => unknown, withFloors: boolean): Batch => {
-      const picked: Batch = {
-        values: at.map((i) => value(values[i] as Envelope)),
-        times: at.map((i) => times[i]!),
-        keys: at.map((i) => keys[i]!),
-        groups: at.map((i) => groups[i]!),
-      };
-      return withFloors && floors !== undefined ? { ...picked, floors: at.map((i) => floors[i]!) } : picked;
-    };
-    if (raw !== undefined)
-      out.emitBatch(
-        pick(raw, (e) => e.r, true),
-        RAW_TAG,
-      );
-    if (partials !== undefined)
-      out.emitBatch(
-        pick(partials, (e) => decodePartial(e.p!), false),
-        PARTIALS_TAG,
-      );
+    // The window step reads no floors on its partials input, so a batch of one kind goes on whole.
+    const decoded: Batch = { ...batch, values: unwrapped };
+    if (partials === undefined) out.emitBatch(decoded, RAW_TAG);
+    else if (raw === undefined) out.emitBatch(decoded, PARTIALS_TAG);
+    else {
+      out.emitBatch(pickRecords(decoded, raw), RAW_TAG);
+      out.emitBatch(pickRecords(decoded, partials), PARTIALS_TAG);
+    }
   }
 }

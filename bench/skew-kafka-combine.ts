@@ -32,8 +32,26 @@
  * output must equal an embedded run's over the same events. On, the bids
  * per auction are counted where read and merged in a stage of their own.
  *
+ * `--rate R` (count job only): latency at a fixed input rate. The input is
+ * produced paced at R records per second, event time following (record i
+ * at i / R s, so a 1 s window is a second of wall time), and the bound on
+ * disorder is `--bound-ms` (1000) instead of the whole input's span: without
+ * pre-aggregation the repartition topic mixes the input tasks' records, each
+ * task's visible at its commits (every 500 ms), so a key group's records are
+ * out of order by about a commit interval, more under load; a bound too
+ * small drops records there as late, and the bench fails on the counts. A
+ * result's latency is from when the newest record it counts was due (the
+ * bench's start plus i / R: a record produced late because the bench fell
+ * behind is still charged from when it was due) to when the bench's
+ * read_committed consumer got the result (issue 14's definition). Kept:
+ * the results of every window after the first fifth (warm-up) whose end
+ * plus the bound lies within the input (the last ones close only with the
+ * far-future records, once every input record was taken). Both arms commit
+ * every 500 ms, so each stage adds up to that: the output reaches a reader
+ * at a commit.
+ *
  * One JSON line:
- * {"bench":"skew-kafka-combine","events":…,"partitions":…,"instances":…,"zipf":…,"on":{"eventsPerSec":…,"eventsPerCpuSec":…,"cpuSkew":…},"off":{…},"throughputRatio":…,"resultsEqual":true}
+ * {"bench":"skew-kafka-combine","events":…,"partitions":…,"instances":…,"zipf":…,"on":{"eventsPerSec":…,"eventsPerCpuSec":…,"cpuSkew":…[,"p50Ms":…,"p99Ms":…]},"off":{…},"throughputRatio":…,"resultsEqual":true}
  * `cpuSkew`: the busiest instance's CPU time over the mean of the instances'.
  */
 import { randomUUID } from 'node:crypto';
@@ -82,29 +100,40 @@ interface Job {
   readonly stages: { readonly on: number; readonly off: number };
   /** An output value as a canonical row, or undefined for the flush records' own windows. */
   readonly row: (value: unknown) => string | undefined;
+  /** Paced runs (`--rate`): a row's window start and the index of the newest record it counts. */
+  readonly newest?: (row: string) => { readonly start: number; readonly index: number };
 }
 
-/** The keyed count: `{ key, ts }`, Zipf keys, ten 1 s windows. */
-function countJob(events: number, partitions: number, zipf: number): Job {
+/**
+ * The keyed count: `{ key, ts }`, Zipf keys; event time rising over ten 1 s windows, or, paced at
+ * `rate` records per second, record i at i / rate s.
+ */
+function countJob(events: number, partitions: number, zipf: number, rate: number): Job {
   const keys = zipfKeys(events, zipf);
+  const tsOf = (i: number) =>
+    rate > 0 ? Math.floor((i * 1000) / rate) : Math.floor((i * WINDOWS * WINDOW) / events);
   const hot = new Map<string, number>();
   for (const k of keys) hot.set(k, (hot.get(k) ?? 0) + 1);
-  // The expected output, computed here without the engine: the count per key and window.
+  // The expected output, computed here without the engine: the count per key and window, and the
+  // index of its newest record.
   const expected = new Map<string, number>();
+  const newest = new Map<string, number>();
   keys.forEach((key, i) => {
-    const id = `${key}@${Math.floor(tsOf(i, events) / WINDOW) * WINDOW}`;
+    const id = `${key}@${Math.floor(tsOf(i) / WINDOW) * WINDOW}`;
     expected.set(id, (expected.get(id) ?? 0) + 1);
+    newest.set(id, i);
   });
   const records = keys.map((key, i) => ({
     partition: i % partitions,
-    value: Buffer.from(JSON.stringify({ key, ts: tsOf(i, events) })),
+    value: Buffer.from(JSON.stringify({ key, ts: tsOf(i) })),
   }));
+  const far = 100 * (tsOf(events - 1) + WINDOW);
   // Far-future records that close every window: into every input partition, one for each key-group
   // partition (repartitioned, a key-group partition's watermark comes from the records it receives).
   const flush: Records = [];
   for (let partition = 0; partition < partitions; partition++)
     for (const key of flushKeys(partitions, (k) => `${FLUSH}-${k}`))
-      flush.push({ partition, value: Buffer.from(JSON.stringify({ key, ts: 100 * WINDOWS * WINDOW })) });
+      flush.push({ partition, value: Buffer.from(JSON.stringify({ key, ts: far })) });
   return {
     records,
     flush,
@@ -114,6 +143,10 @@ function countJob(events: number, partitions: number, zipf: number): Job {
     row: (v) => {
       const r = v as { key: string; start: number; n: number };
       return r.key.startsWith(FLUSH) ? undefined : `${r.key}@${r.start}=${r.n}`;
+    },
+    newest: (row) => {
+      const id = row.slice(0, row.lastIndexOf('='));
+      return { start: Number(id.slice(id.lastIndexOf('@') + 1)), index: newest.get(id)! };
     },
   };
 }
@@ -178,6 +211,41 @@ async function produce(
   }
 }
 
+/**
+ * Produces `records` paced at `rate` per second from `t0` (performance.now()): each send takes the
+ * records due by then (at most 5,000), so falling behind is caught up at once rather than shifted.
+ */
+async function producePaced(
+  brokers: string[],
+  topic: string,
+  records: readonly { partition: number; value: Buffer }[],
+  rate: number,
+  t0: number,
+) {
+  const producer = new Producer({ clientId: 'bench-skew-combine-paced', bootstrapBrokers: brokers });
+  try {
+    let i = 0;
+    while (i < records.length) {
+      const due = Math.min(
+        records.length,
+        Math.floor(((performance.now() - t0) * rate) / 1000) + 1,
+        i + 5000,
+      );
+      if (due <= i) {
+        await new Promise((r) => setTimeout(r, Math.max(1, t0 + (i * 1000) / rate - performance.now())));
+        continue;
+      }
+      await producer.send({
+        messages: records.slice(i, due).map((r) => ({ topic, ...r })),
+        acks: ProduceAcks.LEADER,
+      });
+      i = due;
+    }
+  } finally {
+    await producer.close();
+  }
+}
+
 /** One key per key-group partition (the `k`th of `make`), for the records that close the windows. */
 function flushKeys<K extends string | number>(partitions: number, make: (k: number) => K): K[] {
   return [...Array(partitions).keys()].map((p) => {
@@ -187,13 +255,16 @@ function flushKeys<K extends string | number>(partitions: number, make: (k: numb
   });
 }
 
-/** Event i's time: rising over the windows. */
-function tsOf(i: number, events: number): number {
-  return Math.floor((i * WINDOWS * WINDOW) / events);
-}
-
-/** Reads the output (read_committed) until it holds as many rows as `job` expects; its rows, sorted. */
-async function outputs(brokers: string[], topic: string, job: Job, timeoutMs: number): Promise<string[]> {
+/**
+ * Reads the output (read_committed) until it holds as many rows as `job` expects; its rows, sorted,
+ * and when each arrived (performance.now()).
+ */
+async function outputs(
+  brokers: string[],
+  topic: string,
+  job: Job,
+  timeoutMs: number,
+): Promise<{ rows: string[]; arrived: Map<string, number> }> {
   const consumer = new Consumer({
     clientId: 'bench-skew-combine-out',
     groupId: `bench-skew-combine-out-${randomUUID().slice(0, 8)}`,
@@ -202,19 +273,25 @@ async function outputs(brokers: string[], topic: string, job: Job, timeoutMs: nu
     isolationLevel: FetchIsolationLevels.READ_COMMITTED,
   });
   const rows: string[] = [];
+  const arrived = new Map<string, number>();
   try {
     const stream = await consumer.consume({ topics: [topic], mode: 'earliest' });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () =>
           reject(
-            new Error(`the output holds ${rows.length} of ${job.expected.length} rows after ${timeoutMs} ms`),
+            new Error(
+              `the output holds ${rows.length} of ${job.expected.length} rows after ${timeoutMs} ms; ${missing(job.expected, rows)}`,
+            ),
           ),
         timeoutMs,
       );
       stream.on('data', (m) => {
         const row = job.row(JSON.parse(m.value!.toString()));
-        if (row !== undefined) rows.push(row);
+        if (row !== undefined) {
+          rows.push(row);
+          arrived.set(row, performance.now());
+        }
         if (rows.length >= job.expected.length) {
           clearTimeout(timer);
           resolve();
@@ -226,13 +303,42 @@ async function outputs(brokers: string[], topic: string, job: Job, timeoutMs: nu
   } finally {
     await consumer.close(true);
   }
-  return rows.sort();
+  return { rows: rows.sort(), arrived };
+}
+
+/** Which expected rows the output lacks, counted by the part after the row's last `@` (its window). */
+function missing(expected: readonly string[], rows: readonly string[]): string {
+  const got = new Set(rows);
+  const count = new Map<string, number>();
+  for (const row of rows)
+    count.set(row.slice(0, row.lastIndexOf('=')), Number(row.slice(row.lastIndexOf('=') + 1)));
+  const by = new Map<string, { absent: number; lower: number; higher: number }>();
+  for (const row of expected)
+    if (!got.has(row)) {
+      const id = row.slice(0, row.lastIndexOf('='));
+      const at = id.slice(id.lastIndexOf('@') + 1);
+      const n = count.get(id);
+      const c = by.get(at) ?? { absent: 0, lower: 0, higher: 0 };
+      if (n === undefined) c.absent++;
+      else if (n < Number(row.slice(row.lastIndexOf('=') + 1))) c.lower++;
+      else c.higher++;
+      by.set(at, c);
+    }
+  return `absent/lower/higher per window start: ${[...by].map(([w, c]) => `${w}: ${c.absent}/${c.lower}/${c.higher}`).join(', ') || 'none'}`;
 }
 
 interface Round {
   secs: number;
   cpu: number[];
   rows: string[];
+  /** Paced runs: the kept results' latencies (ms), sorted; else empty. */
+  latencies: number[];
+}
+
+/** How a round runs: paced at `rate` records per second (0: all at once), and the bound on disorder. */
+interface Pace {
+  readonly rate: number;
+  readonly boundMs: number;
 }
 
 async function round(
@@ -240,6 +346,7 @@ async function round(
   job: Job & { readonly name: string; readonly partitions: number; readonly events: number },
   instances: number,
   combine: boolean,
+  pace: Pace,
 ): Promise<Round> {
   const id = `bench-combine-${randomUUID().slice(0, 8)}`;
   const topics = { input: `${id}-in`, output: `${id}-out` };
@@ -255,7 +362,16 @@ async function round(
   const started = [...Array(instances).keys()].map((i) =>
     startInstance<{ cpuSecs: number }>(
       new URL(import.meta.url).pathname,
-      [id, topics.input, topics.output, brokers.join(','), String(combine), `i${i}`, job.name],
+      [
+        id,
+        topics.input,
+        topics.output,
+        brokers.join(','),
+        String(combine),
+        `i${i}`,
+        job.name,
+        String(pace.rate > 0 ? pace.boundMs : -1),
+      ],
       i,
       (m) => {
         if (typeof m['assigned'] === 'string') owned[i]!.set(m['assigned'], m['partitions'] as number);
@@ -275,7 +391,14 @@ async function round(
       await new Promise((r) => setTimeout(r, 100));
     }
     const t0 = performance.now();
-    await produce(brokers, topics.input, job.records);
+    // Paced, the output is read from the start, to see when each result arrives.
+    const read =
+      pace.rate > 0
+        ? outputs(brokers, topics.output, job, (job.records.length * 1000) / pace.rate + 300_000)
+        : undefined;
+    read?.catch(() => {}); // awaited below
+    if (pace.rate > 0) await producePaced(brokers, topics.input, job.records, pace.rate, t0);
+    else await produce(brokers, topics.input, job.records);
     // The records that close the windows go once every input record was taken: repartitioned, one
     // read early would move its key-group partitions' watermarks past the records still to come.
     while ((await committed(admin, id, topics.input, job.partitions).catch(() => 0)) < job.records.length) {
@@ -283,11 +406,11 @@ async function round(
       await new Promise((r) => setTimeout(r, 100));
     }
     await produce(brokers, topics.input, job.flush);
-    const rows = await outputs(brokers, topics.output, job, 600_000);
+    const { rows, arrived } = await (read ?? outputs(brokers, topics.output, job, 600_000));
     const secs = (performance.now() - t0) / 1000;
     for (const c of children) c.kill('SIGTERM');
     const done = await Promise.all(reports);
-    return { secs, cpu: done.map((d) => d.cpuSecs), rows };
+    return { secs, cpu: done.map((d) => d.cpuSecs), rows, latencies: latencies(job, pace, arrived, t0) };
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     const made = (await admin.listTopics()).filter((t) => t.startsWith(id));
@@ -296,11 +419,45 @@ async function round(
   }
 }
 
+/**
+ * A paced round's result latencies (ms, sorted): from when the newest record a result counts was
+ * due to when it arrived, for the windows after the first fifth whose end plus the bound lies
+ * within the input (closed by input records, not by the far-future ones sent at the end).
+ */
+function latencies(job: Job, pace: Pace, arrived: ReadonlyMap<string, number>, t0: number): number[] {
+  if (pace.rate === 0 || job.newest === undefined) return [];
+  const last = Math.floor(((job.records.length - 1) * 1000) / pace.rate);
+  const from = Math.floor(last / 5);
+  const out: number[] = [];
+  for (const [row, at] of arrived) {
+    const { start, index } = job.newest(row);
+    if (start < from || start + WINDOW + pace.boundMs >= last) continue;
+    out.push(at - (t0 + (index * 1000) / pace.rate));
+  }
+  return out.sort((a, b) => a - b);
+}
+
+const quantile = (sorted: readonly number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { ...INSTANCE_OPTIONS, job: { type: 'string', default: 'count' } },
+    options: {
+      ...INSTANCE_OPTIONS,
+      job: { type: 'string', default: 'count' },
+      rate: { type: 'string', default: '0' },
+      'bound-ms': { type: 'string', default: '1000' },
+      // One arm only (diagnosis): on or off; the summary then reports that arm.
+      arms: { type: 'string', default: 'both' },
+    },
   });
+  const arms = values.arms;
+  if (arms !== 'both' && arms !== 'on' && arms !== 'off')
+    throw new Error(`--arms ${arms}: use both, on or off`);
+  const pace: Pace = { rate: Number(values.rate), boundMs: Number(values['bound-ms']) };
+  if (!(pace.rate >= 0)) throw new Error(`--rate ${values.rate}: give records per second, e.g. --rate 20000`);
+  if (!(pace.boundMs >= 0)) throw new Error(`--bound-ms ${values['bound-ms']}: give milliseconds, e.g. 1000`);
   const events = Number(values.events);
   const partitions = Number(values.partitions);
   const instances = Number(values.instances);
@@ -309,36 +466,47 @@ export async function main(args: string[]): Promise<void> {
   const brokers = values.brokers.split(',');
   const name = values.job;
   if (name !== 'count' && name !== 'q5') throw new Error(`--job ${name}: use count or q5`);
+  if (name === 'q5' && pace.rate > 0) throw new Error('--rate: the count job only (drop --job q5)');
   const job = {
-    ...(name === 'q5' ? await q5Job(events, partitions, zipf) : countJob(events, partitions, zipf)),
+    ...(name === 'q5'
+      ? await q5Job(events, partitions, zipf)
+      : countJob(events, partitions, zipf, pace.rate)),
     name,
     partitions,
     events,
   };
   const hottest = job.hottest;
   process.stderr.write(
-    `skew-kafka-combine: ${events.toLocaleString()} events, Zipf ${zipf} (hottest key ${(hottest * 100).toFixed(1)} %), round-robin over ${partitions} partitions, ${instances} instances, ${rounds} rounds each\n`,
+    `skew-kafka-combine: ${events.toLocaleString()} events, Zipf ${zipf} (hottest key ${(hottest * 100).toFixed(1)} %), round-robin over ${partitions} partitions${pace.rate > 0 ? ` paced at ${pace.rate.toLocaleString()}/s (bound ${pace.boundMs} ms)` : ''}, ${instances} instances, ${rounds} rounds each\n`,
   );
   const runs: Record<'on' | 'off', Round[]> = { on: [], off: [] };
   for (let r = 1; r <= rounds; r++)
-    for (const combine of r % 2 === 1 ? [true, false] : [false, true]) {
-      const run = await round(brokers, job, instances, combine);
+    for (const combine of (r % 2 === 1 ? [true, false] : [false, true]).filter(
+      (c) => arms === 'both' || arms === (c ? 'on' : 'off'),
+    )) {
+      const run = await round(brokers, job, instances, combine, pace);
       if (run.rows.length !== job.expected.length || run.rows.some((r, i) => r !== job.expected[i]))
         throw new Error(
           `pre-aggregation ${combine ? 'on' : 'off'}: the output differs from the expected one`,
         );
       runs[combine ? 'on' : 'off'].push(run);
       process.stderr.write(
-        `  round ${r}, pre-aggregation ${combine ? 'on ' : 'off'}: ${Math.round(events / run.secs).toLocaleString()} events/s, CPU ${run.cpu.map((c) => c.toFixed(1)).join(' + ')} s (max/mean ${cpuSkew(run.cpu).toFixed(2)})\n`,
+        `  round ${r}, pre-aggregation ${combine ? 'on ' : 'off'}: ${Math.round(events / run.secs).toLocaleString()} events/s, CPU ${run.cpu.map((c) => c.toFixed(1)).join(' + ')} s (max/mean ${cpuSkew(run.cpu).toFixed(2)})${run.latencies.length > 0 ? `, p50 ${quantile(run.latencies, 0.5).toFixed(0)} ms, p99 ${quantile(run.latencies, 0.99).toFixed(0)} ms over ${run.latencies.length} results` : ''}\n`,
       );
     }
   const summary = (xs: Round[]) => ({
     eventsPerSec: Math.round(events / median(xs.map((x) => x.secs))),
     eventsPerCpuSec: Math.round(events / median(xs.map((x) => x.cpu.reduce((a, b) => a + b, 0)))),
     cpuSkew: r3(median(xs.map((x) => cpuSkew(x.cpu)))),
+    ...(pace.rate > 0
+      ? {
+          p50Ms: Math.round(median(xs.map((x) => quantile(x.latencies, 0.5)))),
+          p99Ms: Math.round(median(xs.map((x) => quantile(x.latencies, 0.99)))),
+        }
+      : {}),
   });
-  const on = summary(runs.on);
-  const off = summary(runs.off);
+  const on = runs.on.length > 0 ? summary(runs.on) : undefined;
+  const off = runs.off.length > 0 ? summary(runs.off) : undefined;
   console.log(
     JSON.stringify({
       bench: 'skew-kafka-combine',
@@ -347,17 +515,18 @@ export async function main(args: string[]): Promise<void> {
       partitions,
       instances,
       zipf,
+      ...(pace.rate > 0 ? { rate: pace.rate, boundMs: pace.boundMs } : {}),
       rounds,
       on,
       off,
-      throughputRatio: r3(on.eventsPerSec / off.eventsPerSec),
+      ...(on && off ? { throughputRatio: r3(on.eventsPerSec / off.eventsPerSec) } : {}),
       resultsEqual: true,
     }),
   );
 }
 
 if (process.argv[2] === '--child') {
-  const [id, input, output, brokers, combine, name, job] = process.argv.slice(3);
+  const [id, input, output, brokers, combine, name, job, bound] = process.argv.slice(3);
   const list = brokers!.split(',');
   const stop = new AbortController();
   process.on('SIGTERM', () => stop.abort());
@@ -387,7 +556,8 @@ if (process.argv[2] === '--child') {
           timestamp: (e) => e.ts,
           // The whole input's event-time span: repartitioned (off), records of input partitions read at
           // different speeds mix in a key-group partition, and none may be late in either arm.
-          maxOutOfOrderness: WINDOWS * WINDOW,
+          // Paced (`--rate`), the given bound: input partitions are read as their records come.
+          maxOutOfOrderness: Number(bound) >= 0 ? Number(bound) : WINDOWS * WINDOW,
         },
       )
         .keyBy((e) => e.key, 'by-key')

@@ -27,6 +27,19 @@ export const WATERMARK_HEADER_KEY = Buffer.from(WATERMARK_HEADER);
 const FLOOR_HEADER = 'eddy.floor';
 export const FLOOR_HEADER_KEY = Buffer.from(FLOOR_HEADER);
 
+/**
+ * On a record forwarded to a repartition topic: its event time (its Kafka
+ * timestamp stays the input's, since a broker refuses timestamps far from
+ * its clock: `log.message.timestamp.after.max.ms`, one hour by default).
+ */
+const TIME_HEADER = 'eddy.t';
+export const TIME_HEADER_KEY = Buffer.from(TIME_HEADER);
+
+/** The event-time header of a forwarded record. */
+export function timeHeader(t: number): [Buffer, Buffer] {
+  return [TIME_HEADER_KEY, Buffer.from(String(t))];
+}
+
 /** The marker of task `from` of `of` at `watermark`, for one partition of `topic`. */
 export function markerMessage(
   topic: string,
@@ -51,11 +64,14 @@ export function floorHeader(floor: number | undefined): [Buffer, Buffer] | undef
     : [FLOOR_HEADER_KEY, Buffer.from(String(floor))];
 }
 
-/** What a record read by a later stage carries: a marker's watermark, or its floor. */
+/** What a record read by a later stage carries: a marker's watermark, or its floor (and event time, when forwarded). */
 export function carriedOf(
   m: FetchedMessage,
-): { marker: { from: number; of: number; watermark: number; idle: boolean } } | { floor: number } {
+):
+  | { marker: { from: number; of: number; watermark: number; idle: boolean } }
+  | { floor: number; time?: number } {
   let floor = Number.NEGATIVE_INFINITY;
+  let time: number | undefined;
   for (const [k, v] of m.headers ?? []) {
     const name = k?.toString();
     if (name === WATERMARK_HEADER) {
@@ -68,8 +84,9 @@ export function carriedOf(
       return { marker: { from, of, watermark, idle: idle === 1 } };
     }
     if (name === FLOOR_HEADER) floor = Number(String(v));
+    else if (name === TIME_HEADER) time = Number(String(v));
   }
-  return { floor };
+  return time === undefined ? { floor } : { floor, time };
 }
 
 /**

@@ -114,7 +114,8 @@ export function appSource<T>(options: KafkaAppSourceOptions<T>, owner: AppSource
     messaging: { system: 'kafka', destination: o.topics.join(',') },
     eventTimes: true,
     splittable: true,
-    ...(o.carried ? { carriesWatermarks: true } : {}),
+    // Repartitioned, the forwarding tasks carry event time and watermarks too (forwarder.ts).
+    ...(o.carried || keyBy !== undefined ? { carriesWatermarks: true } : {}),
     open(ctx): SourceReader<T> {
       const task = ctx.deployment;
       if (!(task instanceof PartitionTask) || task.kind !== 'state')
@@ -160,9 +161,10 @@ export function appSourceReader<T>(
     }
   };
   // A later stage: the earlier stage's watermarks as read so far (restored with the position).
-  const carried = config.carried
-    ? new CarriedWatermarks((ctx.restored as Record<string, unknown> | undefined)?.[CARRIED_POSITION])
-    : undefined;
+  const carried =
+    config.carried || config.keyBy !== undefined
+      ? new CarriedWatermarks((ctx.restored as Record<string, unknown> | undefined)?.[CARRIED_POSITION])
+      : undefined;
   let stopped = false;
   ctx.signal.addEventListener('abort', () => {
     stopped = true;
@@ -237,6 +239,7 @@ function take(
       }
     }
     let floor = Number.NEGATIVE_INFINITY;
+    let time = Number(m.timestamp);
     if (carried !== undefined) {
       const c = carriedOf(m);
       if ('marker' in c) {
@@ -244,6 +247,7 @@ function take(
         continue;
       }
       floor = c.floor;
+      if (c.time !== undefined) time = c.time;
     }
     const d = decodeRecord(config, m);
     if (!d.ok) {
@@ -263,7 +267,7 @@ function take(
       (floors ??= new Array<number>(values.length).fill(Number.NEGATIVE_INFINITY)).push(floor);
     else floors?.push(floor);
     values.push(d.value);
-    times.push(Number(m.timestamp));
+    times.push(time);
   }
   task.compact();
   app.resume();

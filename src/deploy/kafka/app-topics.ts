@@ -39,6 +39,28 @@ export class AppTopics {
     this.#o = o;
   }
 
+  #inputPartitions = new Map<string, number>();
+
+  /**
+   * Input partition `partition` of `topic` as one of all input partitions
+   * (`from`, in the order of the inputs) and their number (`of`): a
+   * forwarding task's place in the watermarks it carries (forwarder.ts).
+   */
+  inputIndex(topic: string, partition: number): { readonly from: number; readonly of: number } {
+    let from = 0;
+    let of = 0;
+    let found = false;
+    for (const [t, n] of this.#inputPartitions) {
+      if (t === topic) {
+        from = of + partition;
+        found = true;
+      }
+      of += n;
+    }
+    if (!found) throw new Error(`${topic} is not an input topic of the application`);
+    return { from, of };
+  }
+
   /** Whether `topic`'s limit is known (it was looked up or created). */
   known(topic: string): boolean {
     return this.#limits.has(topic);
@@ -65,6 +87,7 @@ export class AppTopics {
           'create them first',
         );
       }
+      this.#inputPartitions = new Map(inputs.map((t) => [t, found.get(t)!.partitions]));
       const partitions = Math.max(...counts);
       const limit = await this.#internalLimit(admin);
       if (o.deadLetterTopic !== undefined) {

@@ -73,7 +73,7 @@ import { appSink } from './app-sink.ts';
 import { type AppSourceConfig, appSource, twoSources } from './app-source.ts';
 import { AppTopics } from './app-topics.ts';
 import { PartitionEnds } from './ends.ts';
-import { forward } from './forwarder.ts';
+import { type ForwardedEventTime, forward } from './forwarder.ts';
 import { gaveUp } from './gave-up.ts';
 import { GroupMembership } from './membership.ts';
 import { type KafkaAppOptions, resolveKafkaAppOptions } from './options.ts';
@@ -140,6 +140,8 @@ export class KafkaApp {
   #building: string[][] | undefined;
   /** The pipeline's key of a record as read, when its keyBy follows app.source directly (no repartition). */
   #keyOf: ((value: unknown) => Key) | undefined;
+  /** The pipeline source's event-time options, for the forwarding tasks (forwarder.ts). */
+  #eventTime: ForwardedEventTime | undefined;
   /** The input, internal, sink and dead-letter topics, and their size limits. */
   readonly #topics: AppTopics;
   /** When each partition's failed task may start again. */
@@ -592,7 +594,15 @@ export class KafkaApp {
         'read it with one p.source(...) and share the stream it returns',
       );
     const read = ours[0];
-    if (read === undefined || this.#source?.keyBy !== undefined) return;
+    if (read === undefined) return;
+    // Repartitioned, the forwarding tasks judge event time as the source would (forwarder.ts).
+    const o = read.source!.options;
+    this.#eventTime = {
+      timestamp: o.timestamp as ((value: unknown) => number) | undefined,
+      maxOutOfOrderness: o.maxOutOfOrderness ?? 0,
+      idleTimeout: o.idleTimeout ?? 0,
+    };
+    if (this.#source?.keyBy !== undefined) return;
     const keyBys = nodes.filter((n) => n.kind === 'keyBy' && n.inputs.some((i) => i.node === read.id));
     const keyBy = keyBys.length === 1 ? keyBys[0]!.stage : undefined;
     this.#keyOf = keyBy === undefined ? undefined : (keyBy.fn as (value: unknown) => Key);
@@ -695,6 +705,8 @@ export class KafkaApp {
             limitOf: this.#topics.limitOf,
             intervalMs: this.#intervalMs,
             resume: () => this.#member.resume(),
+            eventTime: this.#eventTime,
+            ...this.#topics.inputIndex(task.topic, task.partition),
           });
         else await this.#startJob(task, restore!, await pipelines(), options);
       }

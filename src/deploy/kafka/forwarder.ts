@@ -3,9 +3,23 @@
  * (`app.source({ keyBy })`): it reads an input partition and sends each
  * record, keyed, to the repartition topic inside the task's transactions,
  * with the input offsets; the key-group tasks read them (app-source.ts).
+ *
+ * Event time crosses as it does between stages (carried.ts, Flink's Kafka
+ * shuffle): each record goes with its event time (the pipeline source's
+ * `timestamp`) in a header (its Kafka timestamp stays the input's: a broker
+ * refuses timestamps an hour or more ahead of its clock) and, when it was
+ * late in its input partition, its floor; with each commit the task writes its partition's
+ * watermark (the highest event time so far less `maxOutOfOrderness` and 1,
+ * as the embedded source judges a split) into every key-group partition, or
+ * that it went idle (`idleTimeout`). A key-group task takes the lowest over
+ * the input partitions, so a record on time where it was read is on time
+ * where it is counted, however the forwarding tasks' records mix: judged
+ * on the mixed stream instead, a 1 s bound lost counts on three instances
+ * at 20,000 records/s (BENCHMARKS.md, `skew-kafka-combine --rate`).
  */
 
 import { kafkaPartition } from '../../connectors/kafka/app-options.ts';
+import { floorHeader, markerMessage, timeHeader } from '../../connectors/kafka/carried.ts';
 import { errorText } from '../../connectors/kafka/errors.ts';
 import { REJECT_HEADER_KEY, SOURCE_HEADER_KEY } from '../../connectors/kafka/forwarded.ts';
 import { aloneBytes, fitsAlone, fitToLimit } from '../../connectors/kafka/topics.ts';
@@ -24,6 +38,74 @@ export interface ForwarderLinks {
   readonly intervalMs: number;
   /** Called after records were taken: the application may resume a paused fetch. */
   readonly resume: () => void;
+  /** How the pipeline's source takes event time; undefined: the records' Kafka timestamps, no bound. */
+  readonly eventTime: ForwardedEventTime | undefined;
+  /** This task's index over all input partitions, and their number: its markers' `from` and `of`. */
+  readonly from: number;
+  readonly of: number;
+}
+
+/** The pipeline source's event-time options (`SourceOptions`), as the forwarder applies them. */
+export interface ForwardedEventTime {
+  readonly timestamp: ((value: unknown) => number) | undefined;
+  readonly maxOutOfOrderness: number;
+  readonly idleTimeout: number;
+}
+
+/**
+ * One input partition's event time as the embedded source judges a split
+ * (runtime/timestamps.ts): the highest time so far, the watermark it
+ * allows, each record's floor, and idleness after `idleTimeout` without
+ * records.
+ */
+class PartitionTime {
+  readonly #bound: number;
+  readonly #idleTimeout: number;
+  #max = Number.NEGATIVE_INFINITY;
+  #lastData = Date.now();
+  #markedAt = Number.NEGATIVE_INFINITY;
+  #markedIdle = false;
+
+  constructor(o: ForwardedEventTime | undefined) {
+    this.#bound = o?.maxOutOfOrderness ?? 0;
+    this.#idleTimeout = o?.idleTimeout ?? 0;
+  }
+
+  /** A record at `t`: its floor when it is at or below the watermark so far, else undefined. */
+  record(t: number): number | undefined {
+    this.#lastData = Date.now();
+    if (t > this.#max) {
+      this.#max = t;
+      return undefined;
+    }
+    const wm = this.#watermark();
+    return t <= wm ? wm : undefined;
+  }
+
+  #watermark(): number {
+    return this.#max - this.#bound - 1;
+  }
+
+  #idle(): boolean {
+    return this.#idleTimeout > 0 && Date.now() - this.#lastData >= this.#idleTimeout;
+  }
+
+  /** Whether the watermark moved or idleness changed since the last marker. */
+  changed(): boolean {
+    const wm = this.#watermark();
+    return (wm > this.#markedAt && Number.isFinite(wm)) || this.#idle() !== this.#markedIdle;
+  }
+
+  /** The markers for every key-group partition, now; noted as written. */
+  markers(topic: string, partitions: number, from: number, of: number): TxMessage[] {
+    const wm = this.#watermark();
+    if (wm > this.#markedAt) this.#markedAt = wm;
+    this.#markedIdle = this.#idle();
+    const out: TxMessage[] = [];
+    for (let p = 0; p < partitions; p++)
+      out.push(markerMessage(topic, p, from, of, this.#markedAt, this.#markedIdle));
+    return out;
+  }
 }
 
 /**
@@ -42,6 +124,8 @@ export async function forward(
 ): Promise<void> {
   const out = new TxWriter(task);
   const limit = app.limitOf(app.repartitionTopic);
+  const time = new PartitionTime(app.eventTime);
+  const extract = app.eventTime?.timestamp;
   let lastCommit = Date.now();
   let dirty = false;
   try {
@@ -78,6 +162,30 @@ export async function forward(
               REJECT_HEADER_KEY,
               Buffer.from(JSON.stringify([r.code, r.eddyCode, r.reason, String(m.timestamp)])),
             );
+          // Event time: the source's timestamp of the value (a failing one is dead-lettered there, as
+          // embedded), else the record's own; a record late in this partition carries its floor.
+          if (rejected === undefined && d.ok) {
+            let t = Number(m.timestamp);
+            if (extract !== undefined)
+              try {
+                t = extract(d.value);
+                if (typeof t !== 'number' || !Number.isFinite(t))
+                  throw new TypeError(`timestamp is ${String(t)}, not a finite number`);
+              } catch (e) {
+                rejected = {
+                  ok: false,
+                  code: 'timestamp-failed',
+                  reason: `timestamp extractor failed: ${errorText(e)}`,
+                  eddyCode: 'EDDY_USER_FUNCTION_FAILED',
+                };
+              }
+            if (rejected === undefined) {
+              const [k, v] = timeHeader(t);
+              headers.set(k, v);
+              const floor = floorHeader(time.record(t));
+              if (floor !== undefined) headers.set(floor[0], floor[1]);
+            }
+          }
           if (rejected !== undefined && !rejected.ok) reject(rejected);
           let message: TxMessage = {
             topic: app.repartitionTopic,
@@ -107,7 +215,13 @@ export async function forward(
       }
       // Stopping with a savepoint: what was taken so far is committed, the rest is read again later.
       const last = task.pausing;
-      if (dirty && (last || Date.now() - lastCommit >= app.intervalMs)) {
+      const due = last || Date.now() - lastCommit >= app.intervalMs;
+      if (due && time.changed()) {
+        // The watermark follows the records it covers into every key-group partition (carried.ts).
+        void out.send(time.markers(app.repartitionTopic, app.partitions, app.from, app.of)).catch(() => {});
+        dirty = true;
+      }
+      if (dirty && due) {
         task.markBarrier();
         await task.commit();
         dirty = false;

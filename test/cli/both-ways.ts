@@ -266,7 +266,8 @@ export interface Click {
  * are 2–5 windows late: those whose window its partition's event time had
  * already closed (a record at or below `max - disorder - 1` of its partition
  * so far, in a window ending at or below that) are left out of `clicks`, as
- * every deployment drops them.
+ * every deployment drops them. `base`: the first click's event time (a
+ * fixed one in 2023 unless given).
  */
 export function clickInput(
   seed: number,
@@ -275,9 +276,10 @@ export function clickInput(
     readonly window: number;
     readonly disorder: number;
     readonly hot?: boolean;
+    readonly base?: number;
   },
 ): { messages: MessageToProduce[]; clicks: Click[]; end: number } {
-  const base = 1_700_000_000_000;
+  const base = o.base ?? 1_700_000_000_000;
   const count = 3000;
   const r = random(seed);
   const messages: MessageToProduce[] = [];

@@ -3,8 +3,8 @@
  * through the topic between them (issue 13: several keyed stages). As
  * Flink's Kafka shuffle does, each task of the earlier stage writes, with
  * each commit, its watermark into every partition of the topic — a marker
- * record after the records it covers — and each record keeps its event time
- * as its Kafka timestamp and, when it was late, its floor (`Batch.floors`)
+ * record after the records it covers — and each record carries its event
+ * time in a header and, when it was late, its floor (`Batch.floors`)
  * in a header. A task of the later stage takes the lowest watermark over all
  * tasks of the earlier one (each holds it back until its first marker), so
  * lateness there is what it would be embedded: a record on time upstream
@@ -28,9 +28,10 @@ const FLOOR_HEADER = 'eddy.floor';
 export const FLOOR_HEADER_KEY = Buffer.from(FLOOR_HEADER);
 
 /**
- * On a record forwarded to a repartition topic: its event time (its Kafka
- * timestamp stays the input's, since a broker refuses timestamps far from
- * its clock: `log.message.timestamp.after.max.ms`, one hour by default).
+ * On a record forwarded to a repartition topic or written to a stage topic:
+ * its event time (not as its Kafka timestamp, which a broker refuses an
+ * hour or more ahead of its clock: `log.message.timestamp.after.max.ms`).
+ * A record without it (written before) is at its Kafka timestamp.
  */
 const TIME_HEADER = 'eddy.t';
 export const TIME_HEADER_KEY = Buffer.from(TIME_HEADER);

@@ -7,7 +7,7 @@
  */
 
 import { type KafkaAppSinkOptions, kafkaPartition } from '../../connectors/kafka/app-options.ts';
-import { floorHeader, markerMessage } from '../../connectors/kafka/carried.ts';
+import { floorHeader, markerMessage, timeHeader } from '../../connectors/kafka/carried.ts';
 import { sinkDeadLetterMessage } from '../../connectors/kafka/dead-letters.ts';
 import {
   aloneBytes,
@@ -131,10 +131,13 @@ export class AppSinkWriter implements SinkWriter<unknown> {
         m = { topic, key: Buffer.from(String(k)), partition: kafkaPartition(k, partitions), value };
       }
       if (carry !== undefined) {
-        // The next stage reads the event time from the timestamp, and lateness from the floor.
-        m.timestamp = BigInt(Math.round(times[i]!));
+        // The next stage reads the event time from a header and lateness from the floor. As the Kafka
+        // timestamp, an event time an hour ahead of the broker's clock was refused
+        // (log.message.timestamp.after.max.ms), and the task's every transaction with it.
+        const headers = new Map([timeHeader(times[i]!)]);
         const floor = floorHeader(floors?.[i]);
-        if (floor !== undefined) m.headers = new Map([floor]);
+        if (floor !== undefined) headers.set(floor[0], floor[1]);
+        m.headers = headers;
       }
       // Issue 19 (point 9): a record the topic refuses fails the whole transaction, and retrying it
       // fails the same way; so it is checked here, and handled as onProduceError says.

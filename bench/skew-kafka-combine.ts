@@ -554,8 +554,9 @@ if (process.argv[2] === '--child') {
         kafkaSource<{ key: string; ts: number }>({ topics: [input!], groupId: id!, brokers: list }),
         {
           timestamp: (e) => e.ts,
-          // The whole input's event-time span: repartitioned (off), records of input partitions read at
-          // different speeds mix in a key-group partition, and none may be late in either arm.
+          // The whole input's event-time span, as the figures in BENCHMARKS.md were measured: before
+          // d1d4495 repartitioned records (off) of input partitions read at different speeds mixed in a
+          // key-group partition and were judged late there; none may be late in either arm.
           // Paced (`--rate`), the given bound: input partitions are read as their records come.
           maxOutOfOrderness: Number(bound) >= 0 ? Number(bound) : WINDOWS * WINDOW,
         },

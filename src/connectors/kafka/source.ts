@@ -43,6 +43,7 @@ import { FETCH_LIMITS } from './fetch.ts';
 import { FetchedRecords } from './fetched.ts';
 import { decodeValue, resolveFormat } from './formats.ts';
 import { KAFKA_SOURCE_OPTIONS, type KafkaSourceOptions } from './options.ts';
+import { partitionOwner, SUBTASK_PROTOCOL, subtaskAssignor, subtaskData } from './subtasks.ts';
 
 export type { KafkaSourceOptions };
 
@@ -96,13 +97,25 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
     kind: 'kafka',
     messaging: { system: 'kafka', destination: o.topics.join(',') },
     eventTimes: true,
+    // Every subtask reads its own share of the partitions (subtasks.ts).
+    splittable: true,
     async open(ctx): Promise<SourceReader<T>> {
+      const mine = (split: string) => {
+        const i = split.lastIndexOf(':');
+        return partitionOwner(split.slice(0, i), Number(split.slice(i + 1)), ctx.parallelism) === ctx.subtask;
+      };
       const consumer = committedReads(
         new Consumer({
-          clientId: `eddy-${ctx.stepId}`,
+          clientId: ctx.parallelism > 1 ? `eddy-${ctx.stepId}-${ctx.subtask}` : `eddy-${ctx.stepId}`,
           bootstrapBrokers,
           groupId: o.groupId,
           ...(instanceId === undefined ? {} : { groupInstanceId: `${instanceId}-${ctx.subtask}` }),
+          // Each member says which subtask it is and gets that subtask's partitions, always the same
+          // ones while the job runs (subtasks.ts).
+          protocols: [
+            { name: SUBTASK_PROTOCOL, version: 1, metadata: subtaskData(ctx.subtask, ctx.parallelism) },
+          ],
+          partitionAssigner: subtaskAssignor,
           autocommit: false,
           isolationLevel: FetchIsolationLevels.READ_COMMITTED,
           // At most 1 MiB per partition a fetch (the client's default is 50 MiB): decoding a backlog
@@ -165,6 +178,23 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           `kafkaSource: topic "${missing}" (in topics: ${o.topics.join(', ')}) does not exist (brokers ${bootstrapBrokers.join(',')}); create it first (e.g. kafka-topics --create --topic ${missing} --partitions 4), or correct the topic's name`,
           { cause: e, stepId: ctx.stepId },
         );
+      }
+      if (ctx.parallelism > 1) {
+        // More subtasks than partitions: this one has none, now or later in this run, so its
+        // reader ends at once rather than hold the watermark back (a generator's extra subtask does
+        // the same). Partitions added to a topic while the job runs are read by their owner if it
+        // runs, else after a restart.
+        const known = await consumer.metadata({ topics: [...o.topics] });
+        let owned = 0;
+        for (const topic of o.topics) {
+          const count = known.topics.get(topic)?.partitionsCount ?? 0;
+          for (let p = 0; p < count; p++) if (mine(`${topic}:${p}`)) owned++;
+        }
+        if (owned === 0) {
+          await stream.close().catch(() => {});
+          await closeConsumer(consumer);
+          return { splits: [], poll: () => null, position: () => ({}) };
+        }
       }
       const buffer = new FetchedRecords();
       let paused = false;
@@ -328,7 +358,9 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
       // The partitions assigned on joining, known before their first record: each holds the
       // watermark back until it has reported, so a partition fetched later than the others (a backlog
       // read one partition at a time) is not judged late against them.
-      const splits = (consumer.assignments ?? []).flatMap((a) => a.partitions.map((p) => `${a.topic}:${p}`));
+      const splits = (consumer.assignments ?? [])
+        .flatMap((a) => a.partitions.map((p) => `${a.topic}:${p}`))
+        .filter(mine);
       return {
         splits,
         async poll(max): Promise<SourceBatch<T> | null> {
@@ -350,6 +382,24 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
               ctx.signal.addEventListener('abort', done, { once: true });
             });
             if (buffer.size === 0) return { values: [] };
+          }
+          if (ctx.parallelism > 1) {
+            // Another subtask's partition: the client gives a group's only member every partition
+            // without asking the assignor, so while this subtask is alone in the group (the others
+            // still joining) it fetches theirs too. Their records are theirs to hand out.
+            let head = buffer.peek();
+            while (head !== undefined && !mine(`${head.topic}:${head.partition}`)) {
+              buffer.take();
+              head = buffer.peek();
+            }
+            if (head === undefined) {
+              buffer.compact();
+              if (paused) {
+                paused = false;
+                stream.resume();
+              }
+              return { values: [] };
+            }
           }
           // One batch = one partition, so that watermarks are tracked per partition.
           const first = buffer.peek()!;
@@ -402,9 +452,11 @@ export function kafkaSource<T>(options: KafkaSourceOptions<T>): Source<T> {
           return { values, times, split };
         },
         position(checkpointId) {
-          // At a checkpoint barrier: per partition, the offset after the last record handed out.
+          // At a checkpoint barrier: per partition this subtask owns, the offset after the last record
+          // handed out. Restored offsets of other subtasks' partitions are left to their owners: a
+          // checkpoint's positions are the union over subtasks.
           const at: Record<string, string> = {};
-          for (const [split, top] of highest) at[split] = String(top + 1n);
+          for (const [split, top] of highest) if (mine(split)) at[split] = String(top + 1n);
           if (checkpointing && checkpointId !== undefined) barriers.set(checkpointId, new Map(latest));
           return at;
         },

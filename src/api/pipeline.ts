@@ -435,7 +435,8 @@ export class Pipeline {
   /**
    * How many threads `eddy run` uses unless told: the machine's cores
    * (`os.availableParallelism()`, at most `maxParallelism`) when a source
-   * splits its input (a generator with `splits` > 1), so that every thread
+   * splits its input (a generator with `splits` > 1, a Kafka, NATS, Redis
+   * or RabbitMQ source), so that every thread
    * reads its share; else 1. With a single reader the main thread reads, runs
    * the steps before the exchange and pre-aggregates windows for every key,
    * so another thread gets little to do and costs more than it gives

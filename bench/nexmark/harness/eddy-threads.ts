@@ -303,8 +303,8 @@ export default definePipeline({
     const counts = board();
     const p = new Pipeline({ name: `nexmark-${o.query}`, errorPolicy: 'fail' });
     if (o.inputTopic !== '') {
-      // The Kafka mode: eddy's Kafka source (one consumer, in subtask 0: kafkaSource is not
-      // splittable; scale-out over partitions is kafkaApp's) and a Kafka producer per subtask.
+      // The Kafka mode: eddy's Kafka source (a consumer per subtask, each reading its own
+      // partitions) and a Kafka producer per subtask.
       const kafka = kafkaTransport({
         brokers: o.kafkaBrokers,
         inputTopic: o.inputTopic,

@@ -4,8 +4,9 @@
  * It joins a consumer group; each partition is a split with its own
  * watermark. At parallelism n every subtask joins with its own consumer and
  * reads the partitions it owns (subtasks.ts: by topic, partition and n only,
- * so a partition never moves between the subtasks of a running job). Without checkpoints, offsets are committed (at most once a
- * second, and on close) only for records the pipeline has taken from the
+ * so a partition never moves between the subtasks of a running job).
+ * Without checkpoints, offsets are committed (at most once a second, and
+ * on close) only for records the pipeline has taken from the
  * source's previous batch. That is not at-least-once across a crash: a sink
  * may still hold their outputs unsent (`kafkaSink` keeps up to four sends in
  * flight), a window holds what it aggregates in memory, and with worker

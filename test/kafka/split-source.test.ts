@@ -89,6 +89,46 @@ function assertOwners(
   }
 }
 
+/** Each tick read once, and one count per key and window, equal to the batch count. */
+function assertResults(
+  read: readonly number[],
+  outputs: readonly { key: string; start: number; count: number }[],
+  all: readonly Tick[],
+): void {
+  assert.deepEqual(
+    [...read].sort((a, b) => a - b),
+    all.map((t) => t.n).sort((a, b) => a - b),
+    'each tick read once',
+  );
+  const got = new Map(outputs.map((r) => [`${r.key}@${r.start}`, r.count]));
+  assert.equal(outputs.length, got.size, 'one result per key and window');
+  assert.deepEqual(
+    [...got].sort(([a], [b]) => a.localeCompare(b)),
+    [...batchCounts(all)].sort(([a], [b]) => a.localeCompare(b)),
+  );
+}
+
+/** A fresh topic of `partitions` and a group on the test broker, and how to remove both. */
+async function fixture(name: string, partitions: number) {
+  const brokers = kafka.address!.split(',');
+  const run = `eddy-split-${name}-${process.pid}-${Date.now()}`;
+  const topic = `${run}-in`;
+  const groupId = `${run}-g`;
+  const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
+  const producer = testProducer(brokers);
+  const cleanup = async () => {
+    await producer.close();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+    await admin.deleteGroups({ groups: [groupId] }).catch(() => {});
+    await admin.close();
+  };
+  await createTopics(admin, { [topic]: { partitions } }).catch(async (e: unknown) => {
+    await cleanup();
+    throw e;
+  });
+  return { brokers, topic, groupId, admin, producer, cleanup };
+}
+
 describe('kafkaSource read by every subtask', { skip: kafka.skip }, () => {
   for (const [parallelism, partitions] of [
     [2, 5],
@@ -97,14 +137,11 @@ describe('kafkaSource read by every subtask', { skip: kafka.skip }, () => {
     it(`parallelism ${parallelism} over ${partitions} partitions: each subtask reads its own, counts equal the batch counts`, {
       timeout: 120_000,
     }, async () => {
-      const brokers = kafka.address!.split(',');
-      const run = `eddy-split-${parallelism}-${process.pid}-${Date.now()}`;
-      const topic = `${run}-in`;
-      const groupId = `${run}-g`;
-      const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-      const producer = testProducer(brokers);
+      const { brokers, topic, groupId, admin, producer, cleanup } = await fixture(
+        `${parallelism}`,
+        partitions,
+      );
       try {
-        await createTopics(admin, { [topic]: { partitions } });
         const input = ticks(partitions, 150, parallelism);
         await send(producer, topic, input);
         const all = [...input.values()].flat();
@@ -141,22 +178,9 @@ describe('kafkaSource read by every subtask', { skip: kafka.skip }, () => {
           await running.done;
         }
         assertOwners(members, topic, partitions, parallelism);
-        assert.deepEqual(
-          [...read.values].sort((a, b) => a - b),
-          all.map((t) => t.n).sort((a, b) => a - b),
-          'each tick read once',
-        );
-        const got = new Map(seen.values.map((r) => [`${r.key}@${r.start}`, r.count]));
-        assert.equal(seen.values.length, got.size, 'one result per key and window');
-        assert.deepEqual(
-          [...got].sort(([a], [b]) => a.localeCompare(b)),
-          [...batchCounts(all)].sort(([a], [b]) => a.localeCompare(b)),
-        );
+        assertResults(read.values, seen.values, all);
       } finally {
-        await producer.close();
-        await admin.deleteTopics({ topics: [topic] }).catch(() => {});
-        await admin.deleteGroups({ groups: [groupId] }).catch(() => {});
-        await admin.close();
+        await cleanup();
       }
     });
   }
@@ -168,16 +192,10 @@ describe('kafkaSource read by every subtask', { skip: kafka.skip }, () => {
   it('a subtask alone in the group hands out only its own partitions’ records', {
     timeout: 60_000,
   }, async () => {
-    const brokers = kafka.address!.split(',');
-    const run = `eddy-split-alone-${process.pid}-${Date.now()}`;
-    const topic = `${run}-in`;
-    const groupId = `${run}-g`;
     const partitions = 4;
-    const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    const producer = testProducer(brokers);
+    const { brokers, topic, groupId, producer, cleanup } = await fixture('alone', partitions);
     const abort = new AbortController();
     try {
-      await createTopics(admin, { [topic]: { partitions } });
       const input = ticks(partitions, 100, 3);
       await send(producer, topic, input);
       const own = [...input].filter(([q]) => partitionOwner(topic, q, 2) === 0);
@@ -220,25 +238,16 @@ describe('kafkaSource read by every subtask', { skip: kafka.skip }, () => {
         own.flatMap(([, list]) => list.map((t) => t.n)).sort((a, b) => a - b),
       );
     } finally {
-      await producer.close();
-      await admin.deleteTopics({ topics: [topic] }).catch(() => {});
-      await admin.deleteGroups({ groups: [groupId] }).catch(() => {});
-      await admin.close();
+      await cleanup();
     }
   });
 
   it('on 2 worker threads: each thread reads its own partitions, counts equal the batch counts', {
     timeout: 120_000,
   }, async () => {
-    const brokers = kafka.address!.split(',');
-    const run = `eddy-split-threads-${process.pid}-${Date.now()}`;
-    const topic = `${run}-in`;
-    const groupId = `${run}-g`;
     const partitions = 4;
-    const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    const producer = testProducer(brokers);
+    const { brokers, topic, groupId, admin, producer, cleanup } = await fixture('threads', partitions);
     try {
-      await createTopics(admin, { [topic]: { partitions } });
       const input = ticks(partitions, 150, 7);
       await send(producer, topic, input);
       const all = [...input.values()].flat();
@@ -263,40 +272,21 @@ describe('kafkaSource read by every subtask', { skip: kafka.skip }, () => {
         await running.done;
       }
       assertOwners(members, topic, partitions, 2);
-      assert.deepEqual(
-        [...mod.read].sort((a, b) => a - b),
-        all.map((t) => t.n).sort((a, b) => a - b),
-        'each tick read once',
-      );
-      const got = new Map(mod.outputs.map((r) => [`${r.key}@${r.start}`, r.count]));
-      assert.equal(mod.outputs.length, got.size, 'one result per key and window');
-      assert.deepEqual(
-        [...got].sort(([a], [b]) => a.localeCompare(b)),
-        [...batchCounts(all)].sort(([a], [b]) => a.localeCompare(b)),
-      );
+      assertResults(mod.read, mod.outputs, all);
     } finally {
-      await producer.close();
-      await admin.deleteTopics({ topics: [topic] }).catch(() => {});
-      await admin.deleteGroups({ groups: [groupId] }).catch(() => {});
-      await admin.close();
+      await cleanup();
     }
   });
 
   it('checkpointed offsets go to each partition’s new owner: stops and resumes at parallelism 2 → 3 → 1 count every record once', {
     timeout: 240_000,
   }, async () => {
-    const brokers = kafka.address!.split(',');
-    const run = `eddy-split-resume-${process.pid}-${Date.now()}`;
-    const topic = `${run}-in`;
-    const groupId = `${run}-g`;
     const partitions = 4;
-    const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    const producer = testProducer(brokers);
+    const { brokers, topic, groupId, producer, cleanup } = await fixture('resume', partitions);
     const dir = mkdtempSync(join(tmpdir(), 'eddy-split-resume-'));
     const emitted: { key: string; count: number }[] = [];
     const all: Tick[] = [];
     try {
-      await createTopics(admin, { [topic]: { partitions } });
       let round = 0;
       for (const parallelism of [2, 3, 1]) {
         round++;
@@ -346,10 +336,7 @@ describe('kafkaSource read by every subtask', { skip: kafka.skip }, () => {
           `key ${key}: counts 1..${n}, each once`,
         );
     } finally {
-      await producer.close();
-      await admin.deleteTopics({ topics: [topic] }).catch(() => {});
-      await admin.deleteGroups({ groups: [groupId] }).catch(() => {});
-      await admin.close();
+      await cleanup();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -43,6 +43,15 @@ export interface ControllerOptions {
   readonly onCheckpoint?: ((info: CheckpointInfo) => void) | undefined;
 }
 
+/**
+ * How long until the next periodic checkpoint, the last one having started
+ * at `startedAt` and ended by `now`: `intervalMs` start to start, at once if
+ * the last one took longer.
+ */
+export function checkpointDelay(startedAt: number, intervalMs: number, now: number): number {
+  return Math.max(0, startedAt + intervalMs - now);
+}
+
 export class JobController {
   readonly #o: ControllerOptions;
   #subtasks: Subtasks | undefined;
@@ -197,14 +206,24 @@ export class JobController {
     this.#timer = undefined;
   }
 
-  #schedule(): void {
+  /**
+   * Periodic checkpoints start `intervalMs` apart, start to start (as Flink
+   * triggers them), or as soon as the previous one ends when it took longer;
+   * one at a time. Timed from the end of the previous one instead, the
+   * period was the interval plus a checkpoint's duration: with Kafka
+   * transactions of 100 ms that took 30–45 ms, a record waited a third
+   * longer for its commit than with Kafka Streams' commit interval.
+   */
+  #schedule(startedAt = performance.now()): void {
     const interval = this.#o.checkpoints?.intervalMs ?? 0;
     if (interval <= 0 || this.#finished) return;
+    const delay = checkpointDelay(startedAt, interval, performance.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#finished) return;
-      void this.#checkpoint('checkpoint').then(() => this.#schedule());
-    }, interval);
+      const started = performance.now();
+      void this.#checkpoint('checkpoint').then(() => this.#schedule(started));
+    }, delay);
   }
 
   /** Takes a checkpoint (or savepoint) after the one in flight; never rejects: failures are in the result. */

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import type { Participant } from '../../src/checkpoint/coordinator.ts';
 import { CheckpointStorage } from '../../src/checkpoint/storage.ts';
 import type { PipelineMetrics, StepMetrics } from '../../src/core/metrics.ts';
-import { JobController, mergeMetrics, type Subtasks } from '../../src/runtime/controller.ts';
+import { checkpointDelay, JobController, mergeMetrics, type Subtasks } from '../../src/runtime/controller.ts';
 
 function fakeSubtasks(n: number, log: string[]): Subtasks {
   const participants: Participant[] = Array.from({ length: n }, (_, k) => ({
@@ -42,6 +42,15 @@ const step = (recordsIn: number, watermark: number): StepMetrics =>
   }) as StepMetrics;
 
 describe('job controller', () => {
+  it('starts periodic checkpoints intervalMs apart, start to start, or at once after a long one', () => {
+    // Started at 1,000 with a 100 ms interval: a checkpoint that ended at 1,030 waits 70 ms more (not 100).
+    assert.equal(checkpointDelay(1000, 100, 1030), 70);
+    assert.equal(checkpointDelay(1000, 100, 1000), 100);
+    // One that took the whole interval or longer: the next starts at once (one at a time, as in Flink).
+    assert.equal(checkpointDelay(1000, 100, 1100), 0);
+    assert.equal(checkpointDelay(1000, 100, 1750), 0);
+  });
+
   it('numbers checkpoints on from the one resumed from, takes a final one at the end, then closes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-controller-'));
     try {

@@ -75,7 +75,10 @@ function entryBytes(key: unknown, namespace: number, value: unknown): Uint8Array
 
 export interface ChangelogWriterOptions {
   readonly topic: string;
-  /** Sends into the transaction of the current checkpoint (the sinks' output is already in it). */
+  /**
+   * Sends into the transaction of the current checkpoint (the sinks' output is already in it), in
+   * order; `commit` must fail if a send failed.
+   */
   readonly send: (
     messages: { topic: string; partition: number; key: Buffer; value: Buffer | null }[],
   ) => Promise<void>;
@@ -222,9 +225,11 @@ export class ChangelogStore implements CheckpointStore {
           messages.push({ topic: this.#o.topic, partition: p, key: Buffer.from(key), value: null });
       }
     }
-    // Large sends: the task splits them by the topic's limit; each send is a round trip (acks=all).
+    // Large sends: the task splits them by the topic's limit. Not awaited one by one: the commit
+    // waits until every send is acknowledged and fails if one failed (deploy/kafka/task.ts), and
+    // the first share goes out with the output still queued at the barrier.
     for (let i = 0; i < messages.length; i += SEND_RECORDS)
-      await this.#o.send(messages.slice(i, i + SEND_RECORDS));
+      this.#o.send(messages.slice(i, i + SEND_RECORDS)).catch(() => {});
     await this.#o.commit();
     for (const [p, records] of now) {
       const next = new Map([...records].map(([k, { sum }]) => [k, sum]));

@@ -164,9 +164,10 @@ export class AppSinkWriter implements SinkWriter<unknown> {
         messages.push(fitToLimit(letter as TxMessage, this.#limitOf(dlq)));
       }
     }
-    const sent = this.#tx.send(messages);
+    // Undefined while the writer's queue has room: the next batch goes on while this one is sent.
+    const sent = this.#tx.write(messages);
     // A failed send also fails the next commit (the writer keeps it); the runtime may not await this one.
-    sent.catch(() => {});
+    sent?.catch(() => {});
     return sent;
   }
 
@@ -181,13 +182,14 @@ export class AppSinkWriter implements SinkWriter<unknown> {
   }
 
   /**
-   * At the barrier: everything so far is in the transaction; later output
-   * waits for the commit. Writing for a next stage, the watermark (and
-   * whether the input is idle) follows the records into every partition
-   * (carried.ts), when it changed.
+   * At the barrier: everything so far is handed to the transaction (the
+   * task's commit waits until it is acknowledged, so the changelog's send
+   * can go out with the last of it); later output waits for the commit.
+   * Writing for a next stage, the watermark (and whether the input is idle)
+   * follows the records into every partition (carried.ts), when it changed.
    */
   async preCommit(): Promise<null> {
-    await this.#tx.settled();
+    this.#tx.check();
     const carry = this.#carry;
     const moved = this.#watermark > this.#markedAt && Number.isFinite(this.#watermark);
     if (carry !== undefined && (moved || this.#idle !== this.#markedIdle)) {
@@ -196,7 +198,8 @@ export class AppSinkWriter implements SinkWriter<unknown> {
       const markers: TxMessage[] = [];
       for (let p = 0; p < this.#info.partitions; p++)
         markers.push(markerMessage(this.#o.topic, p, carry.from, carry.of, at, idle));
-      await this.#tx.send(markers);
+      // A failed send fails the commit (the task waits for every writer), and the task starts again.
+      this.#tx.write(markers)?.catch(() => {});
       this.#markedAt = at;
       this.#markedIdle = idle;
     }

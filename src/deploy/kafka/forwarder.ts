@@ -222,10 +222,12 @@ export async function forward(
         dirty = true;
       }
       if (dirty && due) {
+        // Commits start intervalMs apart, as the key-group tasks' checkpoints do (runtime/controller.ts).
+        const started = Date.now();
         task.markBarrier();
         await task.commit();
         dirty = false;
-        lastCommit = Date.now();
+        lastCommit = started;
       }
       if (last) break;
     }

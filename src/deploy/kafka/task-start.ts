@@ -66,6 +66,7 @@ export async function prepareTask(
     coordinator: async () => (await c.consumer().findGroupCoordinator()) as number,
     firstStream,
     limitOf: c.limitOf,
+    ...(kind === 'state' ? { changelog: c.changelogTopic } : {}),
   });
   try {
     // Fencing first: the previous owner's open transaction is aborted (or completes) before the

@@ -25,6 +25,15 @@ import type { Job } from '../../runtime/job.ts';
 
 export type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 
+/**
+ * The most messages that sends queued behind one in flight are merged into
+ * (`PartitionTask.send`): a default batch. Larger requests cost the client
+ * more per record (@platformatic/kafka 2.12 builds a request from a list of
+ * small buffers: at the Kafka bench's maximum rate, unbounded merging gave
+ * 35 % more GC time and 0.85× the throughput).
+ */
+export const SEND_MERGE_MESSAGES = 1024;
+
 export type TxMessage = {
   topic: string;
   key?: Buffer;
@@ -363,7 +372,7 @@ export class PartitionTask {
    */
   send(messages: readonly TxMessage[]): Promise<void> {
     const waiting = this.#waiting;
-    if (waiting !== undefined) {
+    if (waiting !== undefined && waiting.messages.length + messages.length <= SEND_MERGE_MESSAGES) {
       for (const m of messages) waiting.messages.push(m);
       return waiting.sent;
     }
@@ -506,9 +515,9 @@ export class PartitionTask {
  * A writer's messages handed to its task and not yet acknowledged at which
  * `write` starts returning a promise (backpressure): a few batches' worth.
  */
-export const TX_QUEUE_MESSAGES = 16_384;
+export const TX_QUEUE_MESSAGES = 8192;
 /** …or at this many bytes of values. */
-export const TX_QUEUE_BYTES = 8 * 1024 * 1024;
+export const TX_QUEUE_BYTES = 4 * 1024 * 1024;
 
 /**
  * Sends into a task's current transaction, in order. Between a checkpoint's
@@ -528,6 +537,8 @@ export class TxWriter {
   #sending: Promise<void> = Promise.resolve();
   #unacked = 0;
   #unackedBytes = 0;
+  /** Writes waiting for room (`write` past the bounds). */
+  #roomWaiters: (() => void)[] = [];
   #failure: unknown;
   #sealed = false;
   #held: TxMessage[][] = [];
@@ -562,16 +573,30 @@ export class TxWriter {
       () => {
         this.#unacked -= messages.length;
         this.#unackedBytes -= bytes;
+        if (!this.#full()) this.#release();
       },
       (e: unknown) => {
         this.#failure ??= e;
+        this.#release();
       },
     );
     this.#sending = sent;
-    if (this.#unacked < TX_QUEUE_MESSAGES && this.#unackedBytes < TX_QUEUE_BYTES) return undefined;
-    return sent.then(() => {
-      if (this.#failure !== undefined) throw this.#failure;
+    if (!this.#full()) return undefined;
+    // Until the first acknowledgement that makes room (not the last of the queue): the pipeline
+    // goes on as soon as the send in flight is acknowledged, while the next one goes out.
+    return new Promise<void>((resolve, reject) => {
+      this.#roomWaiters.push(() => (this.#failure === undefined ? resolve() : reject(this.#failure)));
     });
+  }
+
+  #full(): boolean {
+    return this.#unacked >= TX_QUEUE_MESSAGES || this.#unackedBytes >= TX_QUEUE_BYTES;
+  }
+
+  #release(): void {
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Throws the first failed send's error, if one failed. */

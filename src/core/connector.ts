@@ -75,6 +75,13 @@ export interface SourceReader<T> {
    */
   poll(max: number): SourceBatch<T> | null | Promise<SourceBatch<T> | null>;
   /**
+   * Ends a `poll` that waits for records early, with what it has (an empty
+   * batch if nothing): a checkpoint's barrier waits for the poll to return.
+   * Optional; without it the barrier waits until records come or the poll
+   * gives up on its own.
+   */
+  wake?(): void;
+  /**
    * Where the reader is: every record handed out so far lies before it. Called
    * between polls at a checkpoint's barrier, with that checkpoint's id (the
    * runtime always passes it; a wrapper may not); the value is given back as `SourceContext.restored` on recovery. Must be plain

@@ -307,6 +307,8 @@ export class Executor {
     this.#gate = new Promise<void>((resolve) => {
       this.#openGate = resolve;
     });
+    // A poll waiting for records returns now: the barrier does not wait for the next records.
+    for (const reader of this.#readers.values()) reader.wake?.();
   }
 
   /** Resolves once every running source loop waits at the gate (or the subtask has stopped). */
@@ -743,6 +745,8 @@ export class Executor {
           const t = performance.now();
           await this.drainPressure();
           task.counters.backpressureMs += performance.now() - t;
+          // The gate closed meanwhile: park before polling and processing another batch.
+          if (this.#gate !== undefined) continue;
         }
         // Ahead of the slowest subtask's reader by more than maxDrift: wait for it to move.
         const behind = aligned?.check(feeder.published, starving);
@@ -766,7 +770,8 @@ export class Executor {
           if (polled.split !== undefined) feeder.register(polled.split);
           this.#flushDeadLetters();
           feeder.noData();
-          await sleep(this.#pollInterval, signal);
+          // A barrier waiting (the gate closed): park now rather than after the pause.
+          if (this.#gate === undefined) await sleep(this.#pollInterval, signal);
           slice = performance.now();
           continue;
         }

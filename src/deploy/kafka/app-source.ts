@@ -190,6 +190,9 @@ export function appSourceReader<T>(
       }
       return take(task, config, app, max, reject, carried) as SourceBatch<T>;
     },
+    wake() {
+      task.wake();
+    },
     position() {
       // At the barrier: the offset goes into the checkpoint's transaction, and so do the dead
       // letters so far; later ones wait for the next transaction (the sinks seal themselves).

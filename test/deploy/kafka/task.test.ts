@@ -35,8 +35,14 @@ const kafka = await kafkaReady();
 describe('a partition task (real broker)', { skip: kafka.skip }, () => {
   const brokers = (kafka.address ?? '').split(',');
 
-  /** A task of a fresh input, output and group; `changelog` names a changelog topic made too. */
-  async function setUp(withChangelog: boolean) {
+  /**
+   * A task of a fresh input, output (2 partitions) and group, with a changelog topic if asked;
+   * `coordinator` may stand between the task and the group coordinator's lookup.
+   */
+  async function setUp(
+    withChangelog: boolean,
+    coordinator: (find: () => Promise<number>) => Promise<number> = (find) => find(),
+  ) {
     const id = randomUUID().slice(0, 8);
     const input = `eddy-task-in-${id}`;
     const output = `eddy-task-out-${id}`;
@@ -61,7 +67,8 @@ describe('a partition task (real broker)', { skip: kafka.skip }, () => {
       clientId: 'eddy-test-task',
       brokers,
       groupId: group,
-      coordinator: async () => (await consumer.findGroupCoordinator()) as number,
+      // Found as the application finds it (its consumer).
+      coordinator: () => coordinator(async () => (await consumer.findGroupCoordinator()) as number),
       firstStream: 0,
       ...(withChangelog ? { changelog } : {}),
     });
@@ -197,44 +204,15 @@ describe('a partition task (real broker)', { skip: kafka.skip }, () => {
     timeout: 90_000,
   }, async () => {
     assert.ok(kafka.address, 'CI=true: the Kafka broker must be running (npm run kafka:up)');
-    const id = randomUUID().slice(0, 8);
-    const input = `eddy-task-in-${id}`;
-    const output = `eddy-task-out-${id}`;
-    const group = `eddy-task-${id}`;
-    const admin = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    try {
-      await createTopics(admin, { [input]: { partitions: 1 }, [output]: { partitions: 1 } });
-    } finally {
-      await admin.close();
-    }
     let lookups = 0;
-    // The group's coordinator, found as the application finds it (its consumer).
-    const consumer = new Consumer({ groupId: group, clientId: 'eddy-test', bootstrapBrokers: brokers });
-    const findCoordinator = async () => (await consumer.findGroupCoordinator()) as number;
-    const task = new PartitionTask({
-      topic: input,
-      partition: 0,
-      kind: 'state',
-      applicationId: `eddy-task-${id}`,
-      clientId: 'eddy-test-task',
-      brokers,
-      groupId: group,
-      // The first commit fails where an outage makes it fail: after the output was sent.
-      coordinator: async () => {
-        if (lookups++ === 0) throw new Error('the group coordinator is not available (injected)');
-        return findCoordinator();
-      },
-      firstStream: 0,
+    // The first commit fails where an outage makes it fail: after the output was sent.
+    const t = await setUp(false, (find) => {
+      if (lookups++ === 0) throw new Error('the group coordinator is not available (injected)');
+      return find();
     });
+    const { task, take } = t;
     const sink = new TxWriter(task);
-    const out = (n: number) => ({ topic: output, partition: 0, value: Buffer.from(String(n)) });
-    // Input records `from` to `to - 1` buffered and taken, as the stream and the source do.
-    const take = (from: number, to: number) => {
-      for (let n = from; n < to; n++) {
-        task.receive({ topic: input, partition: 0, offset: BigInt(n) } as Message, 0);
-        task.take();
-      }
-    };
+    const out = (n: number) => ({ topic: t.output, partition: 0, value: Buffer.from(String(n)) });
     try {
       await task.fence();
       // Checkpoint 1: records 0-4 taken, their output sent, the barrier at offset 5.
@@ -256,30 +234,14 @@ describe('a partition task (real broker)', { skip: kafka.skip }, () => {
       });
       assert.equal(task.commits, 0);
     } finally {
-      await task.close();
-      await consumer.close();
+      await t.close();
     }
     // Nothing committed: no offset for the group, no output visible to read_committed readers.
-    const check = new Admin({ clientId: 'eddy-test', bootstrapBrokers: brokers });
-    try {
-      const offsets = await check.listConsumerGroupOffsets({
-        groups: [{ groupId: group, topics: [{ name: input, partitionIndexes: [0] }] }],
-      });
-      const committed = offsets[0]?.topics.flatMap((t) => t.partitions.map((p) => p.committedOffset)) ?? [];
-      assert.ok(
-        committed.every((o) => o < 0n),
-        `no offset committed for the group (got ${committed.join(',')})`,
-      );
-    } finally {
-      await check.close();
-    }
-    const seen: string[] = [];
-    await readToEnd({
-      bootstrapBrokers: brokers,
-      topic: output,
-      clientId: 'eddy-test-read',
-      onMessage: (m) => seen.push(m.value!.toString()),
-    });
-    assert.deepEqual(seen, [], 'no output committed');
+    const committed = await t.committed();
+    assert.ok(
+      committed.every((o) => o < 0n),
+      `no offset committed for the group (got ${committed.join(',')})`,
+    );
+    assert.deepEqual(await t.read(t.output), [], 'no output committed');
   });
 });
